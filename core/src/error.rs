@@ -1,0 +1,118 @@
+//! The crate's one error type. Each variant carries the context a user needs to
+//! act on it (which file and line, which patient, which user); `kind()` is what
+//! callers branch on (CLI exit codes, the `{code, message}` sent to the UI).
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, coarsely: callers branch on this, never on message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    NotFound,
+    InvalidInput,
+    PermissionDenied,
+    Storage,
+    Io,
+}
+
+impl ErrorKind {
+    /// The stable code the UI and scripts see.
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::Storage => "storage",
+            ErrorKind::Io => "io",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("patient with MRN `{mrn}` not found")]
+    PatientNotFound { mrn: String },
+
+    #[error(
+        "user `{user}` is not registered: ask an admin to run `wardwatchctl users add {user} --role clinician`"
+    )]
+    UnknownUser { user: String },
+
+    #[error("user `{user}` (role {role}) may not {action}: it needs role {needed}")]
+    Forbidden {
+        user: String,
+        role: &'static str,
+        action: &'static str,
+        needed: &'static str,
+    },
+
+    #[error("cannot read `{}`: {source}", path.display())]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("`{}` is not a valid {format} file: {reason}", path.display())]
+    InvalidFile {
+        path: PathBuf,
+        format: &'static str,
+        reason: String,
+    },
+
+    #[error("unknown import format for `{}`: use a `.csv` file or a FHIR R4 Bundle in `.json`", path.display())]
+    UnknownFormat { path: PathBuf },
+
+    #[error("invalid {what}: {reason}")]
+    InvalidInput { what: &'static str, reason: String },
+
+    #[error("data directory `{}`: {source}", path.display())]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("database `{}` was written by a newer Wardwatch (schema {found}, this build knows {known}): upgrade Wardwatch", path.display())]
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+
+    #[error("database error while {context}: {source}")]
+    Sqlite {
+        context: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::PatientNotFound { .. } => ErrorKind::NotFound,
+            Error::UnknownUser { .. } | Error::Forbidden { .. } => ErrorKind::PermissionDenied,
+            Error::ReadFile { .. } | Error::DataDir { .. } => ErrorKind::Io,
+            Error::InvalidFile { .. }
+            | Error::UnknownFormat { .. }
+            | Error::InvalidInput { .. } => ErrorKind::InvalidInput,
+            Error::SchemaTooNew { .. } | Error::Sqlite { .. } => ErrorKind::Storage,
+        }
+    }
+}
+
+/// Attaches what the store was doing to a rusqlite error.
+pub(crate) trait SqlContext<T> {
+    fn ctx(self, context: &'static str) -> Result<T>;
+}
+
+impl<T> SqlContext<T> for std::result::Result<T, rusqlite::Error> {
+    fn ctx(self, context: &'static str) -> Result<T> {
+        self.map_err(|source| Error::Sqlite { context, source })
+    }
+}

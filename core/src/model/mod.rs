@@ -1,0 +1,5 @@
+//! The data model shared by the store, the importers and the front ends.
+
+pub mod patient;
+
+pub use patient::{Baseline, MedicationClass, PatientRecord, PatientSummary, Sex, Spo2Scale};

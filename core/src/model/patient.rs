@@ -1,0 +1,319 @@
+//! A patient as the hospital's registry describes them, plus what Wardwatch needs
+//! to interpret their vital signs: baseline vitals, the NEWS2 SpO2 scale and the
+//! consent to receive alerts.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sex {
+    Female,
+    Male,
+    Other,
+    Unknown,
+}
+
+impl Sex {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sex::Female => "female",
+            Sex::Male => "male",
+            Sex::Other => "other",
+            Sex::Unknown => "unknown",
+        }
+    }
+
+    /// Accepts FHIR `AdministrativeGender` codes and the usual one-letter forms.
+    pub fn parse(s: &str) -> Result<Sex> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "female" | "f" => Ok(Sex::Female),
+            "male" | "m" => Ok(Sex::Male),
+            "other" | "o" => Ok(Sex::Other),
+            "unknown" | "u" | "" => Ok(Sex::Unknown),
+            other => Err(Error::InvalidInput {
+                what: "sex",
+                reason: format!("`{other}` is not one of female, male, other, unknown"),
+            }),
+        }
+    }
+}
+
+/// NEWS2 SpO2 scale (RCP 2017, chart 1): scale 2 is for patients with
+/// hypercapnic respiratory failure whose prescribed target is 88–92 %.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Spo2Scale {
+    #[serde(rename = "1")]
+    One,
+    #[serde(rename = "2")]
+    Two,
+}
+
+impl Spo2Scale {
+    pub fn number(self) -> u8 {
+        match self {
+            Spo2Scale::One => 1,
+            Spo2Scale::Two => 2,
+        }
+    }
+
+    pub fn from_number(n: i64) -> Result<Spo2Scale> {
+        match n {
+            1 => Ok(Spo2Scale::One),
+            2 => Ok(Spo2Scale::Two),
+            other => Err(Error::InvalidInput {
+                what: "NEWS2 SpO2 scale",
+                reason: format!("`{other}` is not 1 or 2"),
+            }),
+        }
+    }
+}
+
+/// The patient's usual vital signs, when the record gives them. Scoring falls
+/// back to a learned baseline for whatever is absent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    pub hr_bpm: Option<f64>,
+    pub rr_per_min: Option<f64>,
+    pub sbp_mmhg: Option<f64>,
+    pub spo2_pct: Option<f64>,
+    pub temp_c: Option<f64>,
+}
+
+impl Baseline {
+    /// Rejects values no living patient has as a baseline.
+    pub fn validate(&self) -> Result<()> {
+        let checks: [(&'static str, Option<f64>, f64, f64); 5] = [
+            ("baseline heart rate", self.hr_bpm, 20.0, 250.0),
+            ("baseline respiratory rate", self.rr_per_min, 3.0, 70.0),
+            ("baseline systolic pressure", self.sbp_mmhg, 50.0, 260.0),
+            ("baseline SpO2", self.spo2_pct, 50.0, 100.0),
+            ("baseline temperature", self.temp_c, 30.0, 43.0),
+        ];
+        for (what, value, lo, hi) in checks {
+            if let Some(v) = value {
+                if !v.is_finite() || v < lo || v > hi {
+                    return Err(Error::InvalidInput {
+                        what,
+                        reason: format!("{v} is outside the plausible range {lo}–{hi}"),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Drug classes that change how vital signs are read (a beta-blocker blunts
+/// tachycardia; an anticoagulant matters for AF). Derived from medication names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MedicationClass {
+    BetaBlocker,
+    Anticoagulant,
+    Antiarrhythmic,
+    Insulin,
+}
+
+impl MedicationClass {
+    /// International non-proprietary names per class (WHO ATC groups C07, B01A,
+    /// C01B and A10A). A name matches when it contains one of these words.
+    const NAMES: &'static [(MedicationClass, &'static [&'static str])] = &[
+        (
+            MedicationClass::BetaBlocker,
+            &[
+                "metoprolol",
+                "bisoprolol",
+                "atenolol",
+                "carvedilol",
+                "propranolol",
+                "nebivolol",
+                "labetalol",
+                "sotalol",
+                "esmolol",
+            ],
+        ),
+        (
+            MedicationClass::Anticoagulant,
+            &[
+                "warfarin",
+                "apixaban",
+                "rivaroxaban",
+                "dabigatran",
+                "edoxaban",
+                "heparin",
+                "enoxaparin",
+                "dalteparin",
+            ],
+        ),
+        (
+            MedicationClass::Antiarrhythmic,
+            &[
+                "amiodarone",
+                "flecainide",
+                "dronedarone",
+                "digoxin",
+                "propafenone",
+            ],
+        ),
+        (MedicationClass::Insulin, &["insulin"]),
+    ];
+
+    pub fn of(medication: &str) -> Vec<MedicationClass> {
+        let lower = medication.to_ascii_lowercase();
+        Self::NAMES
+            .iter()
+            .filter(|(_, names)| names.iter().any(|n| lower.contains(n)))
+            .map(|(class, _)| *class)
+            .collect()
+    }
+}
+
+/// The full record of one patient, as imported and as shown in the detail view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatientRecord {
+    pub mrn: String,
+    pub family_name: String,
+    pub given_name: String,
+    pub birth_date: NaiveDate,
+    pub sex: Sex,
+    pub ward: Option<String>,
+    pub bed: Option<String>,
+    pub attending: Option<String>,
+    pub conditions: Vec<String>,
+    pub medications: Vec<String>,
+    pub allergies: Vec<String>,
+    pub baseline: Baseline,
+    pub spo2_scale: Spo2Scale,
+    pub alert_consent: bool,
+    pub admitted_at: Option<DateTime<Utc>>,
+    pub discharged_at: Option<DateTime<Utc>>,
+}
+
+impl PatientRecord {
+    /// Checks what the importers cannot express in types; called before a
+    /// record is stored.
+    pub fn validate(&self, today: NaiveDate) -> Result<()> {
+        let mrn_ok = !self.mrn.is_empty()
+            && self.mrn.len() <= 64
+            && self
+                .mrn
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+        if !mrn_ok {
+            return Err(Error::InvalidInput {
+                what: "MRN",
+                reason: format!(
+                    "`{}` must be 1–64 letters, digits, `-`, `_` or `.`",
+                    self.mrn
+                ),
+            });
+        }
+        if self.family_name.trim().is_empty() {
+            return Err(Error::InvalidInput {
+                what: "family name",
+                reason: "is empty".into(),
+            });
+        }
+        if self.birth_date > today {
+            return Err(Error::InvalidInput {
+                what: "birth date",
+                reason: format!("{} is in the future", self.birth_date),
+            });
+        }
+        if today.year() - self.birth_date.year() > 130 {
+            return Err(Error::InvalidInput {
+                what: "birth date",
+                reason: format!("{} gives an age over 130 years", self.birth_date),
+            });
+        }
+        if let (Some(a), Some(d)) = (self.admitted_at, self.discharged_at) {
+            if d < a {
+                return Err(Error::InvalidInput {
+                    what: "discharge time",
+                    reason: format!("{d} is before the admission {a}"),
+                });
+            }
+        }
+        self.baseline.validate()
+    }
+
+    pub fn age_years(&self, today: NaiveDate) -> u32 {
+        today.years_since(self.birth_date).unwrap_or(0)
+    }
+
+    pub fn medication_classes(&self) -> Vec<MedicationClass> {
+        let mut classes: Vec<MedicationClass> = self
+            .medications
+            .iter()
+            .flat_map(|m| MedicationClass::of(m))
+            .collect();
+        classes.sort_by_key(|c| *c as u8);
+        classes.dedup();
+        classes
+    }
+
+    pub fn display_name(&self) -> String {
+        format!("{}, {}", self.family_name, self.given_name)
+    }
+}
+
+/// One row of the ward overview.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatientSummary {
+    pub mrn: String,
+    pub name: String,
+    pub age_years: u32,
+    pub sex: Sex,
+    pub ward: Option<String>,
+    pub bed: Option<String>,
+    pub spo2_scale: Spo2Scale,
+    pub conditions: Vec<String>,
+    pub medication_classes: Vec<MedicationClass>,
+    pub admitted: bool,
+}
+
+impl PatientSummary {
+    pub fn of(record: &PatientRecord, today: NaiveDate) -> PatientSummary {
+        PatientSummary {
+            mrn: record.mrn.clone(),
+            name: record.display_name(),
+            age_years: record.age_years(today),
+            sex: record.sex,
+            ward: record.ward.clone(),
+            bed: record.bed.clone(),
+            spo2_scale: record.spo2_scale,
+            conditions: record.conditions.clone(),
+            medication_classes: record.medication_classes(),
+            admitted: record.discharged_at.is_none(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beta_blocker_is_recognised_inside_a_prescription_line() {
+        assert_eq!(
+            MedicationClass::of("Bisoprolol 2.5 mg once daily"),
+            vec![MedicationClass::BetaBlocker]
+        );
+        assert!(MedicationClass::of("Paracetamol 1 g").is_empty());
+    }
+
+    #[test]
+    fn impossible_baseline_is_rejected() {
+        let b = Baseline {
+            spo2_pct: Some(130.0),
+            ..Baseline::default()
+        };
+        assert_eq!(
+            b.validate().map_err(|e| e.kind()),
+            Err(crate::ErrorKind::InvalidInput)
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! The local clinical store: one SQLite database in the data directory, in WAL
+//! mode with foreign keys on. All SQL lives under this module; the rest of the
+//! code calls typed methods.
+//!
+//! The data directory is created owner-only (0700) and the database file is
+//! 0600: patient data is readable by the account running Wardwatch and nobody
+//! else on the machine.
+
+mod audit;
+mod migrations;
+mod patients;
+mod users;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result, SqlContext};
+
+pub use audit::AuditEntry;
+pub use patients::UpsertOutcome;
+pub use users::{Role, User};
+
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "wardwatch.db";
+
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `data_dir`, applying migrations.
+    pub fn open_dir(data_dir: &Path) -> Result<Store> {
+        create_private_dir(data_dir)?;
+        Store::open(&data_dir.join(DB_FILE))
+    }
+
+    /// Opens (creating if needed) the database at `path`, applying migrations.
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = Connection::open(path).ctx("opening the database")?;
+        restrict_permissions(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .ctx("setting the busy timeout")?;
+        // WAL lets the desktop app read while `wardwatchctl serve` writes;
+        // synchronous=NORMAL is durable across application crashes in WAL mode.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .ctx("enabling WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .ctx("setting synchronous")?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .ctx("enabling foreign keys")?;
+        let mut store = Store {
+            conn,
+            path: path.to_owned(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version this database is at.
+    pub fn schema_version(&self) -> Result<i64> {
+        self.conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .ctx("reading the schema version")
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let known = migrations::MIGRATIONS.len() as i64;
+        let found = self.schema_version()?;
+        if found > known {
+            return Err(Error::SchemaTooNew {
+                path: self.path.clone(),
+                found,
+                known,
+            });
+        }
+        for (index, sql) in migrations::MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(found as usize)
+        {
+            let tx = self.conn.transaction().ctx("starting a migration")?;
+            tx.execute_batch(sql).ctx("applying a migration")?;
+            tx.pragma_update(None, "user_version", index as i64 + 1)
+                .ctx("recording the schema version")?;
+            tx.commit().ctx("committing a migration")?;
+            tracing::info!(version = index + 1, "store migrated");
+        }
+        Ok(())
+    }
+
+    /// Reads a setting; `None` when unset.
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        self.conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .ctx("reading a setting")
+    }
+
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
+            .ctx("writing a setting")?;
+        Ok(())
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    let err = |source| Error::DataDir {
+        path: dir.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+    }
+    Ok(())
+}
+
+fn restrict_permissions(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+            |source| Error::DataDir {
+                path: path.to_owned(),
+                source,
+            },
+        )?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+pub(crate) fn to_ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_ms(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reopening_a_migrated_store_keeps_its_version() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|source| Error::DataDir {
+            path: PathBuf::from("tmp"),
+            source,
+        })?;
+        let v1 = Store::open_dir(dir.path())?.schema_version()?;
+        let v2 = Store::open_dir(dir.path())?.schema_version()?;
+        assert_eq!(v1, migrations::MIGRATIONS.len() as i64);
+        assert_eq!(v1, v2);
+        Ok(())
+    }
+
+    #[test]
+    fn database_from_a_newer_build_is_refused_not_touched() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|source| Error::DataDir {
+            path: PathBuf::from("tmp"),
+            source,
+        })?;
+        let store = Store::open_dir(dir.path())?;
+        store
+            .conn
+            .pragma_update(None, "user_version", 999)
+            .ctx("test")?;
+        drop(store);
+        let err = Store::open_dir(dir.path()).err();
+        assert!(matches!(err, Some(Error::SchemaTooNew { found: 999, .. })));
+        Ok(())
+    }
+}

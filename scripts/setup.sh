@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what Wardwatch needs on a fresh Debian 12 machine (run as root).
+# Skips what is already present, so running it again is cheap.
+#   scripts/setup.sh            build + test dependencies
+set -euo pipefail
+
+APT_PACKAGES=(
+  # building the desktop shell (Tauri 2 on webkit2gtk-4.1)
+  build-essential pkg-config curl file libssl-dev
+  libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev
+  librsvg2-dev libayatana-appindicator3-dev libxdo-dev
+  # running it headless and driving it in tests
+  xvfb xauth x11-utils imagemagick webkit2gtk-driver dbus dbus-x11 dunst libnotify-bin
+  xdotool at-spi2-core fonts-dejavu-core
+  # python tools (reference detectors, cloud peers)
+  python3-venv
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${#missing[@]} Debian packages: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: need root to install Debian packages (run as root or install them yourself)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found: install the Rust toolchain (rustup) first" >&2
+  exit 1
+fi
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+echo "setup: system packages present"
