@@ -6,6 +6,7 @@
 //! Stateful types (`QrsDetector`, `EcgStream`, `EwmaState`) exist only where
 //! a live stream needs them, and the batch functions run the same code.
 
+pub mod ecg;
 pub mod error;
 pub mod news2;
 

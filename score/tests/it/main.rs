@@ -1,6 +1,8 @@
 //! Integration tests of the scoring crate against real annotated recordings in
 //! the shared test data (see `data_dir`).
 
+mod qrs;
+
 use std::path::PathBuf;
 
 /// The shared test data folder: `WARDWATCH_TESTDATA`, else `../shared/data`

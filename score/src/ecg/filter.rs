@@ -1,0 +1,107 @@
+//! Second-order IIR sections (biquads) used to band-limit ECG before beat
+//! detection. Coefficients follow R. Bristow-Johnson's "Cookbook formulae for
+//! audio EQ biquad filter coefficients" (bilinear transform with frequency
+//! pre-warping); with Q = 1/√2 a section is a 2nd-order Butterworth filter, so
+//! the same design works at any sampling rate (125 Hz MIMIC, 250 Hz Challenge,
+//! 360 Hz MIT-BIH) instead of Pan–Tompkins' integer filters tied to 200 Hz.
+
+/// One biquad in transposed direct form II; it carries its own state so a
+/// stream can be filtered block by block with the same result as in one go.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Biquad {
+    b0: f64,
+    b1: f64,
+    b2: f64,
+    a1: f64,
+    a2: f64,
+    s1: f64,
+    s2: f64,
+}
+
+impl Biquad {
+    fn design(fs_hz: f64, f0_hz: f64, highpass: bool) -> Biquad {
+        let w0 = 2.0 * std::f64::consts::PI * f0_hz / fs_hz;
+        let (sin, cos) = w0.sin_cos();
+        let alpha = sin / (2.0 * std::f64::consts::FRAC_1_SQRT_2);
+        let a0 = 1.0 + alpha;
+        let (b0, b1) = if highpass {
+            ((1.0 + cos) / 2.0, -(1.0 + cos))
+        } else {
+            ((1.0 - cos) / 2.0, 1.0 - cos)
+        };
+        Biquad {
+            b0: b0 / a0,
+            b1: b1 / a0,
+            b2: b0 / a0,
+            a1: -2.0 * cos / a0,
+            a2: (1.0 - alpha) / a0,
+            s1: 0.0,
+            s2: 0.0,
+        }
+    }
+
+    pub(crate) fn lowpass(fs_hz: f64, f0_hz: f64) -> Biquad {
+        Biquad::design(fs_hz, f0_hz, false)
+    }
+
+    pub(crate) fn highpass(fs_hz: f64, f0_hz: f64) -> Biquad {
+        Biquad::design(fs_hz, f0_hz, true)
+    }
+
+    /// Sets the state as if `x` had been the input forever and returns the
+    /// steady output, so a recording that starts at an offset (every ECG does)
+    /// causes no start-up transient that the detector would take for a beat.
+    pub(crate) fn prime(&mut self, x: f64) -> f64 {
+        let gain = (self.b0 + self.b1 + self.b2) / (1.0 + self.a1 + self.a2);
+        let y = gain * x;
+        self.s2 = self.b2 * x - self.a2 * y;
+        self.s1 = self.b1 * x - self.a1 * y + self.s2;
+        y
+    }
+
+    #[inline]
+    pub(crate) fn process(&mut self, x: f64) -> f64 {
+        let y = self.b0 * x + self.s1;
+        self.s1 = self.b1 * x - self.a1 * y + self.s2;
+        self.s2 = self.b2 * x - self.a2 * y;
+        y
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gain_at(mut f: Biquad, fs: f64, hz: f64) -> f64 {
+        let n = (fs * 4.0) as usize;
+        let mut peak: f64 = 0.0;
+        for i in 0..n {
+            let y = f.process((2.0 * std::f64::consts::PI * hz * i as f64 / fs).sin());
+            if i > n / 2 {
+                peak = peak.max(y.abs());
+            }
+        }
+        peak
+    }
+
+    #[test]
+    fn butterworth_sections_are_3db_down_at_the_corner() {
+        for fs in [125.0, 250.0, 360.0] {
+            let lp = Biquad::lowpass(fs, 15.0);
+            let hp = Biquad::highpass(fs, 5.0);
+            assert!((gain_at(lp, fs, 15.0) - std::f64::consts::FRAC_1_SQRT_2).abs() < 0.02);
+            assert!((gain_at(hp, fs, 5.0) - std::f64::consts::FRAC_1_SQRT_2).abs() < 0.02);
+            assert!(gain_at(lp, fs, 2.0) > 0.99 && gain_at(hp, fs, 40.0) > 0.97);
+        }
+    }
+
+    #[test]
+    fn priming_removes_the_start_transient() {
+        let mut hp = Biquad::highpass(360.0, 5.0);
+        assert_eq!(hp.prime(-0.145), 0.0);
+        assert!(hp.process(-0.145).abs() < 1e-12);
+        let mut lp = Biquad::lowpass(360.0, 15.0);
+        assert!((lp.prime(2.0) - 2.0).abs() < 1e-12);
+        assert!((lp.process(2.0) - 2.0).abs() < 1e-12);
+    }
+}
