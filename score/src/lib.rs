@@ -11,3 +11,14 @@ pub mod error;
 pub mod news2;
 
 pub use error::{Error, ErrorKind, Result};
+
+/// `a[lo..hi]` as a view. ndarray's `s!` macro carries an
+/// `allow(unsafe_code)` that the workspace's `forbid(unsafe_code)` rejects,
+/// so slicing goes through this helper instead.
+pub(crate) fn span<S: ndarray::Data>(
+    a: &ndarray::ArrayBase<S, ndarray::Ix1>,
+    lo: usize,
+    hi: usize,
+) -> ndarray::ArrayView1<'_, S::Elem> {
+    a.slice_axis(ndarray::Axis(0), ndarray::Slice::from(lo..hi))
+}

@@ -3,6 +3,14 @@
 //! quality ([`quality`]).
 
 mod filter;
+pub mod hr;
+pub mod hrv;
 pub mod qrs;
+pub mod quality;
+pub mod rhythm;
 
+pub use hr::{HrMeter, HrPoint, hr_series};
+pub use hrv::{Hrv, hrv, rr_intervals_ms};
 pub use qrs::{Beat, BeatMatch, QrsDetector, compare_beats, detect_qrs};
+pub use quality::{Quality, QualityWindow, assess_quality};
+pub use rhythm::{Finding, FindingKind};

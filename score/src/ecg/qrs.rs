@@ -501,18 +501,13 @@ pub fn compare_beats(reference: &[usize], detected: &[usize], tolerance: usize) 
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use ndarray::Array1;
 
     /// A synthetic ECG: Gaussian R waves of `amp` mV every `rr_s` seconds on a
     /// slow baseline wander, plus small T waves.
-    pub(crate) fn synthetic(
-        fs: f64,
-        seconds: f64,
-        rr_s: f64,
-        amp: f64,
-    ) -> (Array1<f64>, Vec<usize>) {
+    pub fn synthetic(fs: f64, seconds: f64, rr_s: f64, amp: f64) -> (Array1<f64>, Vec<usize>) {
         let n = (fs * seconds) as usize;
         let mut x = Array1::from_shape_fn(n, |i| 0.1 * (i as f64 / fs * 0.3).sin());
         let mut truth = Vec::new();

@@ -1,0 +1,453 @@
+//! Rhythm findings from beat times.
+//!
+//! Life-threatening alarms use the PhysioNet/CinC Challenge 2015 definitions
+//! (Clifford et al., "The PhysioNet/Computing in Cardiology Challenge 2015:
+//! reducing false arrhythmia alarms in the ICU", CinC 42:273, 2015):
+//! - asystole: no beat for at least 4 s;
+//! - extreme bradycardia: heart rate below 40 bpm for 5 consecutive beats,
+//!   taken here as the mean rate over 5 beats (4 intervals) `60·4 / (t₅ − t₁)`;
+//! - extreme tachycardia: above 140 bpm for 17 consecutive beats, likewise
+//!   `60·16 / (t₁₇ − t₁)`.
+//!
+//! A pause whose span is mostly unusable signal (see `quality`) is reported as
+//! a technical condition, not as asystole.
+//!
+//! Atrial fibrillation follows Dash, Chon, Lu & Raeder, "Automatic real time
+//! detection of atrial fibrillation", Ann. Biomed. Eng. 37:1701–1709, 2009:
+//! over windows of 128 RR intervals, after dropping the 8 longest and 8
+//! shortest, AF needs all of normalised RMSSD (RMSSD / mean RR) > 0.1,
+//! Shannon entropy of a 16-bin RR histogram (normalised to 0–1) > 0.7, and —
+//! on the untrimmed window — a turning-point ratio within 0.54–0.77, the band
+//! expected of a random series (≈ 2/3), which excludes regular bigeminy.
+//! Gaps of up to 32 non-AF windows inside an episode are bridged.
+//! An episode runs from the start of its first AF window to the end of its
+//! last, so onset and termination are placed to within one window.
+
+use ndarray::{Array1, ArrayView1, Zip};
+
+use crate::span;
+use serde::Serialize;
+
+use super::quality::{QualityWindow, unusable_share};
+
+pub const ASYSTOLE_S: f64 = 4.0;
+pub const BRADY_BEATS: usize = 5;
+pub const BRADY_BPM: f64 = 40.0;
+pub const TACHY_BEATS: usize = 17;
+pub const TACHY_BPM: f64 = 140.0;
+pub const AF_WINDOW: usize = 128;
+const AF_TRIM: usize = 8;
+const AF_BINS: usize = 16;
+/// Non-AF windows bridged inside an episode.
+const AF_BRIDGE: usize = AF_WINDOW / 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    Asystole,
+    ExtremeBradycardia,
+    ExtremeTachycardia,
+    AtrialFibrillation,
+    /// Technical: the ECG cannot be analysed (lead off, flat, noise).
+    EcgSignalUnusable,
+}
+
+impl FindingKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            FindingKind::Asystole => "asystole",
+            FindingKind::ExtremeBradycardia => "extreme bradycardia",
+            FindingKind::ExtremeTachycardia => "extreme tachycardia",
+            FindingKind::AtrialFibrillation => "atrial fibrillation",
+            FindingKind::EcgSignalUnusable => "ECG signal unusable (technical)",
+        }
+    }
+}
+
+/// An episode in the recording.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub start_sample: usize,
+    pub end_sample: usize,
+    pub start_s: f64,
+    pub end_s: f64,
+    pub detail: String,
+}
+
+impl Finding {
+    fn new(kind: FindingKind, start: usize, end: usize, fs_hz: f64, detail: String) -> Finding {
+        Finding {
+            kind,
+            start_sample: start,
+            end_sample: end,
+            start_s: start as f64 / fs_hz,
+            end_s: end as f64 / fs_hz,
+            detail,
+        }
+    }
+}
+
+/// Pauses of at least 4 s (including before the first and after the last
+/// beat), as asystole or, when mostly unusable signal, as a technical finding.
+pub fn pauses(
+    beats: &[usize],
+    n_samples: usize,
+    fs_hz: f64,
+    quality: &[QualityWindow],
+) -> Vec<Finding> {
+    let limit = (ASYSTOLE_S * fs_hz).ceil() as usize;
+    let mut edges = Vec::with_capacity(beats.len() + 2);
+    edges.push(0);
+    edges.extend_from_slice(beats);
+    edges.push(n_samples);
+    edges
+        .windows(2)
+        .filter(|w| w[1].saturating_sub(w[0]) >= limit)
+        .map(|w| {
+            let (a, b) = (w[0], w[1]);
+            let secs = (b - a) as f64 / fs_hz;
+            let bad = unusable_share(quality, a, b);
+            if bad >= 0.5 {
+                Finding::new(
+                    FindingKind::EcgSignalUnusable,
+                    a,
+                    b,
+                    fs_hz,
+                    format!(
+                        "no beat for {secs:.1} s but {:.0} % of it is unusable signal: check leads",
+                        100.0 * bad
+                    ),
+                )
+            } else {
+                Finding::new(
+                    FindingKind::Asystole,
+                    a,
+                    b,
+                    fs_hz,
+                    format!("no beat for {secs:.1} s"),
+                )
+            }
+        })
+        .collect()
+}
+
+/// Mean heart rate over each run of `beats_per_window` consecutive beats,
+/// one value per run start.
+pub fn windowed_hr_bpm(beats: &[usize], fs_hz: f64, beats_per_window: usize) -> Array1<f64> {
+    if beats_per_window < 2 || beats.len() < beats_per_window {
+        return Array1::zeros(0);
+    }
+    let t = Array1::from_iter(beats.iter().map(|&b| b as f64 / fs_hz));
+    let span =
+        &span(&t, beats_per_window - 1, t.len()) - &span(&t, 0, t.len() + 1 - beats_per_window);
+    span.mapv(|d| 60.0 * (beats_per_window - 1) as f64 / d)
+}
+
+/// Merges flagged runs of beat windows into episodes.
+fn episodes(
+    flags: ArrayView1<bool>,
+    beats: &[usize],
+    span: usize,
+    fs_hz: f64,
+    kind: FindingKind,
+    detail: impl Fn(usize, usize) -> String,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k < flags.len() {
+        if !flags[k] {
+            k += 1;
+            continue;
+        }
+        let first = k;
+        while k < flags.len() && flags[k] {
+            k += 1;
+        }
+        let (start, end) = (beats[first], beats[k - 1 + span - 1]);
+        out.push(Finding::new(kind, start, end, fs_hz, detail(first, k)));
+    }
+    out
+}
+
+/// Extreme bradycardia and tachycardia episodes (Challenge 2015 definitions).
+pub fn rate_alarms(beats: &[usize], fs_hz: f64) -> Vec<Finding> {
+    let brady = windowed_hr_bpm(beats, fs_hz, BRADY_BEATS);
+    let tachy = windowed_hr_bpm(beats, fs_hz, TACHY_BEATS);
+    let mut out = episodes(
+        brady.mapv(|h| h < BRADY_BPM).view(),
+        beats,
+        BRADY_BEATS,
+        fs_hz,
+        FindingKind::ExtremeBradycardia,
+        |a, b| {
+            let min = span(&brady, a, b).fold(f64::INFINITY, |m, &h| m.min(h));
+            format!("HR < {BRADY_BPM} bpm over {BRADY_BEATS} beats, lowest {min:.0} bpm")
+        },
+    );
+    out.extend(episodes(
+        tachy.mapv(|h| h > TACHY_BPM).view(),
+        beats,
+        TACHY_BEATS,
+        fs_hz,
+        FindingKind::ExtremeTachycardia,
+        |a, b| {
+            let max = span(&tachy, a, b).fold(0.0f64, |m, &h| m.max(h));
+            format!("HR > {TACHY_BPM} bpm over {TACHY_BEATS} beats, highest {max:.0} bpm")
+        },
+    ));
+    out
+}
+
+/// Dash et al.'s three irregularity measures for one window of RR intervals.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AfFeatures {
+    pub normalised_rmssd: f64,
+    pub shannon_entropy: f64,
+    pub turning_point_ratio: f64,
+}
+
+impl AfFeatures {
+    pub fn is_af(&self) -> bool {
+        self.normalised_rmssd > 0.1
+            && self.shannon_entropy > 0.7
+            && (0.54..=0.77).contains(&self.turning_point_ratio)
+    }
+}
+
+/// The measures for one window (any length ≥ 2·8 + 3).
+pub fn af_features(rr_ms: ArrayView1<f64>) -> AfFeatures {
+    let n = rr_ms.len();
+    // Turning points on the untrimmed series.
+    let tp = if n >= 3 {
+        let a = span(&rr_ms, 0, rr_ms.len() - 2);
+        let b = span(&rr_ms, 1, rr_ms.len() - 1);
+        let c = span(&rr_ms, 2, rr_ms.len());
+        let mut count = 0usize;
+        Zip::from(&a).and(&b).and(&c).for_each(|&a, &b, &c| {
+            if (b - a) * (c - b) < 0.0 {
+                count += 1;
+            }
+        });
+        count as f64 / n as f64
+    } else {
+        0.0
+    };
+    // Drop the AF_TRIM longest and shortest intervals, keeping time order.
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&i, &j| rr_ms[i].total_cmp(&rr_ms[j]));
+    let mut keep = vec![true; n];
+    if n > 2 * AF_TRIM + 2 {
+        for &i in order
+            .iter()
+            .take(AF_TRIM)
+            .chain(order.iter().rev().take(AF_TRIM))
+        {
+            keep[i] = false;
+        }
+    }
+    let trimmed: Array1<f64> = rr_ms
+        .iter()
+        .zip(&keep)
+        .filter_map(|(&r, &k)| k.then_some(r))
+        .collect();
+    let m = trimmed.len();
+    let mean = trimmed.mean().unwrap_or(f64::NAN);
+    let diffs = &span(&trimmed, 1, trimmed.len()) - &span(&trimmed, 0, trimmed.len() - 1);
+    let rmssd = (diffs.mapv(|d| d * d).sum() / (m.max(2) - 1) as f64).sqrt();
+    let (lo, hi) = trimmed
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &r| {
+            (l.min(r), h.max(r))
+        });
+    let mut counts = [0usize; AF_BINS];
+    let width = (hi - lo) / AF_BINS as f64;
+    for &r in &trimmed {
+        let bin = if width > 0.0 {
+            (((r - lo) / width) as usize).min(AF_BINS - 1)
+        } else {
+            0
+        };
+        counts[bin] += 1;
+    }
+    let entropy: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / m as f64;
+            -p * p.ln()
+        })
+        .sum::<f64>()
+        / (AF_BINS as f64).ln();
+    AfFeatures {
+        normalised_rmssd: rmssd / mean,
+        shannon_entropy: entropy,
+        turning_point_ratio: tp,
+    }
+}
+
+/// AF features for every window of `AF_WINDOW` consecutive RR intervals.
+pub fn af_features_windows(rr_ms: ArrayView1<f64>) -> Vec<AfFeatures> {
+    if rr_ms.len() < AF_WINDOW {
+        return Vec::new();
+    }
+    rr_ms
+        .windows(AF_WINDOW)
+        .into_iter()
+        .map(af_features)
+        .collect()
+}
+
+/// AF episodes with onset and termination.
+pub fn af_episodes(beats: &[usize], rr_ms: ArrayView1<f64>, fs_hz: f64) -> Vec<Finding> {
+    let features = af_features_windows(rr_ms);
+    let mut flags: Array1<bool> = features.iter().map(AfFeatures::is_af).collect();
+    // Hysteresis: a few non-AF windows inside an episode (one window's
+    // turning points falling just outside the band) do not split it.
+    let mut last_af: Option<usize> = None;
+    for k in 0..flags.len() {
+        if flags[k] {
+            if let Some(j) = last_af
+                && k - j <= AF_BRIDGE
+            {
+                flags
+                    .slice_axis_mut(ndarray::Axis(0), ndarray::Slice::from(j..k))
+                    .fill(true);
+            }
+            last_af = Some(k);
+        }
+    }
+    // A window of AF_WINDOW intervals spans AF_WINDOW + 1 beats.
+    episodes(
+        flags.view(),
+        beats,
+        AF_WINDOW + 1,
+        fs_hz,
+        FindingKind::AtrialFibrillation,
+        |a, b| {
+            let f = &features[a..b];
+            let mean = f.iter().map(|x| x.normalised_rmssd).sum::<f64>() / f.len() as f64;
+            format!(
+                "irregular RR (normalised RMSSD {mean:.2}) over {} windows",
+                b - a
+            )
+        },
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::ecg::hrv::rr_intervals_ms;
+    use crate::ecg::quality::Quality;
+
+    fn beats_from_rr(rr_s: &[f64], fs: f64) -> Vec<usize> {
+        let mut t = 1.0;
+        let mut out = vec![(t * fs) as usize];
+        for r in rr_s {
+            t += r;
+            out.push((t * fs).round() as usize);
+        }
+        out
+    }
+
+    #[test]
+    fn asystole_at_four_seconds_not_below() {
+        let fs = 100.0;
+        let beats = [100, 200, 599, 998, 1397];
+        assert!(
+            pauses(&beats, 1500, fs, &[]).is_empty(),
+            "3.99 s is not asystole"
+        );
+        let beats = [100, 200, 600, 900];
+        let f = pauses(&beats, 1000, fs, &[]);
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            (f[0].kind, f[0].start_s, f[0].end_s),
+            (FindingKind::Asystole, 2.0, 6.0)
+        );
+    }
+
+    #[test]
+    fn pause_over_bad_signal_is_technical() {
+        let q = [QualityWindow {
+            start_sample: 0,
+            samples: 2000,
+            quality: Quality::Flat,
+            noise_ratio: 0.0,
+        }];
+        let f = pauses(&[100, 900], 1000, 100.0, &q);
+        assert_eq!(f[0].kind, FindingKind::EcgSignalUnusable);
+        assert!(f[0].detail.contains("check leads"));
+    }
+
+    #[test]
+    fn brady_needs_five_beats_below_forty() {
+        let fs = 100.0;
+        // Four intervals of 1.6 s (37.5 bpm) after sinus: exactly 5 slow beats.
+        let mut rr = vec![1.0; 5];
+        rr.extend([1.6; 4]);
+        rr.extend([1.0; 5]);
+        let f = rate_alarms(&beats_from_rr(&rr, fs), fs);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].kind, FindingKind::ExtremeBradycardia);
+        // Three slow intervals are not enough.
+        let mut rr = vec![1.0; 5];
+        rr.extend([1.6; 3]);
+        rr.extend([1.0; 5]);
+        assert!(rate_alarms(&beats_from_rr(&rr, fs), fs).is_empty());
+    }
+
+    #[test]
+    fn tachy_needs_seventeen_beats_above_140() {
+        let fs = 250.0;
+        let run = |n: usize| {
+            let mut rr = vec![0.8; 5];
+            rr.extend(vec![0.42; n]);
+            rr.extend([0.8; 5]);
+            rate_alarms(&beats_from_rr(&rr, fs), fs)
+        };
+        assert_eq!(run(16).len(), 1, "16 intervals = 17 beats at 143 bpm");
+        assert!(run(15).is_empty());
+    }
+
+    #[test]
+    fn af_on_random_rr_not_on_sinus_or_bigeminy() {
+        let mut seed = 42u64;
+        let mut rnd = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let sinus: Vec<f64> = (0..300)
+            .map(|i| 0.8 + 0.02 * (i as f64 / 5.0).sin())
+            .collect();
+        let af: Vec<f64> = (0..300).map(|_| 0.4 + 0.6 * rnd()).collect();
+        let bigeminy: Vec<f64> = (0..300)
+            .map(|i| if i % 2 == 0 { 0.5 } else { 1.1 })
+            .collect();
+        let fs = 250.0;
+        for (rr, expect) in [(&sinus, 0), (&af, 1), (&bigeminy, 0)] {
+            let beats = beats_from_rr(rr, fs);
+            let found = af_episodes(&beats, rr_intervals_ms(&beats, fs).view(), fs);
+            assert_eq!(
+                found.len(),
+                expect,
+                "{:?}",
+                af_features(ndarray::ArrayView1::from(&rr[..]))
+            );
+        }
+        let mut mixed = sinus.clone();
+        mixed.extend(&af);
+        mixed.extend(&sinus);
+        let beats = beats_from_rr(&mixed, fs);
+        let found = af_episodes(&beats, rr_intervals_ms(&beats, fs).view(), fs);
+        assert_eq!(found.len(), 1);
+        let (onset, end) = (beats[300], beats[600]);
+        let tol = (AF_WINDOW as f64 * 0.8 * fs) as usize;
+        assert!(found[0].start_sample.abs_diff(onset) < tol, "{found:?}");
+        assert!(found[0].end_sample.abs_diff(end) < tol, "{found:?}");
+    }
+}
