@@ -1,1 +1,411 @@
-fn main() {}
+//! `wardwatchctl`: Wardwatch without a window. Imports the registry, lists and
+//! shows patients, manages users; later issues add the runtime (`serve`), the
+//! simulator and the analysis commands here. It only parses arguments, calls
+//! `wardwatch_core::api` and prints: no logic lives in this binary.
+//!
+//! Exit codes: 0 success, 1 error, 2 bad usage, 3 import finished with
+//! rejected rows (the good rows are stored).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use wardwatch_core::api::{self, Ctx};
+use wardwatch_core::clock::SystemClock;
+use wardwatch_core::import::ImportReport;
+use wardwatch_core::model::PatientSummary;
+use wardwatch_core::store::Role;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wardwatchctl",
+    version,
+    about = "Wardwatch clinical monitoring, headless"
+)]
+struct Cli {
+    /// Where the clinical store lives [default: the OS data directory]
+    #[arg(long, global = true, env = "WARDWATCH_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// Act as this registered user [default: the login name]
+    #[arg(long, global = true, env = "WARDWATCH_USER", value_name = "NAME")]
+    user: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Import data from the hospital's systems
+    #[command(subcommand)]
+    Import(ImportCmd),
+    /// List and show patients
+    #[command(subcommand)]
+    Patients(PatientsCmd),
+    /// Manage users and roles (admin)
+    #[command(subcommand)]
+    Users(UsersCmd),
+    /// The built-in demo ward
+    #[command(subcommand)]
+    Demo(DemoCmd),
+    /// Show the newest audit-log entries (admin)
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCmd {
+    /// Import the patient registry: a CSV export or a FHIR R4 Bundle (.json)
+    Patients {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PatientsCmd {
+    /// The ward overview: every patient, by ward and bed
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One patient's full record
+    Show {
+        mrn: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCmd {
+    /// Register a user or change their role
+    Add {
+        name: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+    /// List registered users
+    List,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Admin,
+    Clinician,
+    Viewer,
+    Data,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Clinician => Role::Clinician,
+            RoleArg::Viewer => Role::Viewer,
+            RoleArg::Data => Role::Data,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum DemoCmd {
+    /// Load the demo ward (24 patients) into the store
+    Load {
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Write demo registry records as CSV or FHIR, for trying the importer
+    Export {
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+        format: ExportFormat,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// How many patients (more than 24 spreads them over several wards)
+        #[arg(long, default_value_t = 24)]
+        count: usize,
+        /// Output file [default: standard output]
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    Csv,
+    Fhir,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WARDWATCH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn data_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
+    if let Some(d) = &cli.data_dir {
+        return Ok(d.clone());
+    }
+    directories::ProjectDirs::from("", "", "Wardwatch")
+        .map(|p| p.data_dir().to_owned())
+        .context("cannot find the OS data directory: pass --data-dir or set WARDWATCH_DATA_DIR")
+}
+
+fn username(cli: &Cli) -> String {
+    cli.user
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .unwrap_or_else(|| "root".to_owned())
+}
+
+fn open(cli: &Cli) -> anyhow::Result<Ctx> {
+    Ok(Ctx::open(
+        &data_dir(cli)?,
+        &username(cli),
+        Arc::new(SystemClock),
+    )?)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let out = &mut std::io::stdout().lock();
+    match &cli.command {
+        Command::Import(ImportCmd::Patients { file, json }) => {
+            let mut ctx = open(&cli)?;
+            let report = api::import_patients(&mut ctx, file)?;
+            if *json {
+                print_json(out, &report)?;
+            } else {
+                print_import(out, file, &report)?;
+            }
+            return Ok(if report.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            });
+        }
+        Command::Patients(PatientsCmd::List { json }) => {
+            let list = api::list_patients(&open(&cli)?)?;
+            if *json {
+                print_json(out, &list)?;
+            } else {
+                print_patients(out, &list)?;
+            }
+        }
+        Command::Patients(PatientsCmd::Show { mrn, json }) => {
+            let view = api::show_patient(&open(&cli)?, mrn)?;
+            if *json {
+                print_json(out, &view)?;
+            } else {
+                print_patient(out, &view)?;
+            }
+        }
+        Command::Users(UsersCmd::Add { name, role }) => {
+            api::put_user(&open(&cli)?, name, (*role).into())?;
+            writeln!(
+                out,
+                "user {name} now has role {}",
+                Role::from(*role).as_str()
+            )?;
+        }
+        Command::Users(UsersCmd::List) => {
+            for u in api::list_users(&open(&cli)?)? {
+                writeln!(
+                    out,
+                    "{:<20} {:<10} {}",
+                    u.username,
+                    u.role.as_str(),
+                    if u.active { "active" } else { "inactive" }
+                )?;
+            }
+        }
+        Command::Demo(DemoCmd::Load { seed }) => {
+            let report = api::load_demo_ward(&mut open(&cli)?, *seed)?;
+            writeln!(
+                out,
+                "demo ward loaded: {} inserted, {} updated, {} unchanged",
+                report.inserted, report.updated, report.unchanged
+            )?;
+        }
+        Command::Demo(DemoCmd::Export {
+            format,
+            seed,
+            count,
+            output,
+        }) => {
+            let today = chrono::Utc::now().date_naive();
+            let records = wardwatch_core::demo::registry(*count, *seed, today);
+            let mut sink: Box<dyn Write> = match output {
+                Some(p) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("cannot create `{}`", p.display()))?,
+                )),
+                None => Box::new(std::io::stdout()),
+            };
+            match format {
+                ExportFormat::Csv => wardwatch_core::import::csv::write(&records, &mut sink)?,
+                ExportFormat::Fhir => {
+                    serde_json::to_writer_pretty(
+                        &mut sink,
+                        &wardwatch_core::import::fhir::write(&records),
+                    )?;
+                    writeln!(sink)?;
+                }
+            }
+            sink.flush()?;
+        }
+        Command::Audit { limit, json } => {
+            let entries = api::recent_audit(&open(&cli)?, *limit)?;
+            if *json {
+                print_json(out, &entries)?;
+            } else {
+                for e in entries {
+                    writeln!(
+                        out,
+                        "{}  {:<12} {:<24} {}",
+                        e.at.format("%Y-%m-%d %H:%M:%S"),
+                        e.actor,
+                        e.action,
+                        e.target.unwrap_or_default()
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_json(out: &mut impl Write, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn print_import(
+    out: &mut impl Write,
+    file: &std::path::Path,
+    r: &ImportReport,
+) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "imported {}: {} inserted, {} updated, {} unchanged, {} rejected",
+        file.display(),
+        r.inserted,
+        r.updated,
+        r.unchanged,
+        r.rejected.len()
+    )?;
+    for bad in &r.rejected {
+        match &bad.mrn {
+            Some(mrn) => writeln!(
+                out,
+                "  rejected {} (MRN {mrn}): {}",
+                bad.location, bad.reason
+            )?,
+            None => writeln!(out, "  rejected {}: {}", bad.location, bad.reason)?,
+        }
+    }
+    Ok(())
+}
+
+fn print_patients(out: &mut impl Write, list: &[PatientSummary]) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "{:<10} {:<4} {:<10} {:<26} {:>3} {:<6} {:<5} CONDITIONS",
+        "WARD", "BED", "MRN", "NAME", "AGE", "SEX", "SPO2"
+    )?;
+    for p in list {
+        writeln!(
+            out,
+            "{:<10} {:<4} {:<10} {:<26} {:>3} {:<6} {:<5} {}",
+            p.ward.as_deref().unwrap_or("-"),
+            p.bed.as_deref().unwrap_or("-"),
+            p.mrn,
+            p.name,
+            p.age_years,
+            p.sex.as_str(),
+            format!("S{}", p.spo2_scale.number()),
+            p.conditions.join("; ")
+        )?;
+    }
+    writeln!(out, "{} patients", list.len())?;
+    Ok(())
+}
+
+fn print_patient(out: &mut impl Write, v: &api::PatientView) -> anyhow::Result<()> {
+    let r = &v.record;
+    let opt = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".to_owned());
+    let num = |x: Option<f64>, unit: &str| {
+        x.map(|x| format!("{x} {unit}"))
+            .unwrap_or_else(|| "-".into())
+    };
+    writeln!(out, "{} ({})", r.display_name(), r.mrn)?;
+    writeln!(
+        out,
+        "  born        {} ({} y, {})",
+        r.birth_date,
+        v.age_years,
+        r.sex.as_str()
+    )?;
+    writeln!(out, "  ward / bed  {} / {}", opt(&r.ward), opt(&r.bed))?;
+    writeln!(out, "  attending   {}", opt(&r.attending))?;
+    writeln!(out, "  conditions  {}", r.conditions.join("; "))?;
+    writeln!(out, "  medications {}", r.medications.join("; "))?;
+    writeln!(
+        out,
+        "  allergies   {}",
+        if r.allergies.is_empty() {
+            "none recorded".into()
+        } else {
+            r.allergies.join("; ")
+        }
+    )?;
+    let b = &r.baseline;
+    writeln!(
+        out,
+        "  baseline    HR {}, RR {}, SBP {}, SpO2 {}, T {}",
+        num(b.hr_bpm, "/min"),
+        num(b.rr_per_min, "/min"),
+        num(b.sbp_mmhg, "mmHg"),
+        num(b.spo2_pct, "%"),
+        num(b.temp_c, "°C")
+    )?;
+    writeln!(out, "  NEWS2 SpO2  scale {}", r.spo2_scale.number())?;
+    writeln!(
+        out,
+        "  alerts      {}",
+        if r.alert_consent {
+            "patient consents to alerts"
+        } else {
+            "no consent to alerts"
+        }
+    )?;
+    if let Some(a) = r.admitted_at {
+        writeln!(out, "  admitted    {}", a.format("%Y-%m-%d %H:%M UTC"))?;
+    }
+    if let Some(d) = r.discharged_at {
+        writeln!(out, "  discharged  {}", d.format("%Y-%m-%d %H:%M UTC"))?;
+    }
+    Ok(())
+}

@@ -220,7 +220,7 @@ pub fn ward(seed: u64, today: NaiveDate) -> Vec<PatientRecord> {
             };
             PatientRecord {
                 mrn: format!("WW{:06}", 100_000 + (seed % 900_000) as usize + bed),
-                family_name: FAMILY[(bed + seed as usize) % FAMILY.len()].to_owned(),
+                family_name: FAMILY[(bed * 7 + seed as usize) % FAMILY.len()].to_owned(),
                 given_name: given.to_owned(),
                 birth_date: birth,
                 sex,

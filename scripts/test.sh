@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runs every Wardwatch check from a fresh Debian 12 machine (as root):
+# installs what is missing, then format, lints, the no-tauri rule for the
+# shared crates, and the whole workspace's tests (the desktop tests on Xvfb).
+#   scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+bash scripts/setup.sh
+
+# Reference recordings (PhysioNet) are read in place, never copied here.
+export WARDWATCH_TESTDATA="${WARDWATCH_TESTDATA:-$ROOT/../shared/data}"
+for f in mitdb/100.hea mitdb/100.dat mitdb/100.atr challenge2015/a103l.hea challenge2015/a103l.mat; do
+  if [ ! -f "$WARDWATCH_TESTDATA/$f" ]; then
+    echo "test: missing reference recording $WARDWATCH_TESTDATA/$f" >&2
+    echo "test: set WARDWATCH_TESTDATA to a folder holding PhysioNet's mitdb/ and challenge2015/ records (see README)" >&2
+    exit 1
+  fi
+done
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== shared crates never depend on tauri or webkit"
+for crate in wardwatch-core wardwatch-sync wardwatch-score wardwatch-wfdb wardwatchctl; do
+  if cargo tree --locked -p "$crate" -e normal,build --prefix none | grep -Eq '^(tauri|webkit2gtk|wry|gtk) '; then
+    echo "test: $crate depends on tauri/webkit:" >&2
+    cargo tree -p "$crate" -i tauri >&2 || true
+    exit 1
+  fi
+done
+
+echo "== cargo test (desktop tests on a private Xvfb display)"
+XVFB_PID=""
+cleanup() { [ -n "$XVFB_PID" ] && kill "$XVFB_PID" 2>/dev/null || true; }
+trap cleanup EXIT
+if [ -z "${DISPLAY:-}" ]; then
+  for n in $(seq 90 120); do
+    [ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ] && continue
+    Xvfb ":$n" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+    XVFB_PID=$!
+    export DISPLAY=":$n"
+    break
+  done
+  for _ in $(seq 50); do xdpyinfo >/dev/null 2>&1 && break; sleep 0.1; done
+  xdpyinfo >/dev/null 2>&1 || { echo "test: Xvfb did not start on $DISPLAY" >&2; exit 1; }
+fi
+cargo test --workspace --locked -- --test-threads=1 2>&1 | tee target/test-output.txt
+status=${PIPESTATUS[0]}
+exit "$status"

@@ -1,0 +1,166 @@
+//! `wardwatch`, the desktop shell: a Tauri 2 window over `wardwatch-core`.
+//!
+//! Each command decodes its input, calls `wardwatch_core::api` and encodes the
+//! result; errors reach the UI as `{ code, message }` and the UI branches on
+//! `code`. No clinical logic lives here.
+//!
+//! Arguments: `--data-dir DIR` (else `WARDWATCH_DATA_DIR`, else the OS data
+//! directory), `--user NAME` (else `WARDWATCH_USER`, else the login name) and
+//! `--demo` (loads the built-in demo ward into the store before opening).
+
+// No console window on Windows release builds.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use wardwatch_core::api::{self, Ctx, PatientView};
+use wardwatch_core::clock::SystemClock;
+use wardwatch_core::model::PatientSummary;
+
+/// The error shape the UI receives.
+#[derive(Debug, Serialize)]
+struct UiError {
+    code: &'static str,
+    message: String,
+}
+
+impl From<wardwatch_core::Error> for UiError {
+    fn from(e: wardwatch_core::Error) -> Self {
+        UiError {
+            code: e.kind().code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+type CtxState = Mutex<Ctx>;
+
+fn with_ctx<T>(
+    state: &CtxState,
+    f: impl FnOnce(&mut Ctx) -> wardwatch_core::Result<T>,
+) -> Result<T, UiError> {
+    let mut ctx = state.lock().map_err(|_| UiError {
+        code: "internal",
+        message: "the store is unavailable after an earlier failure: restart Wardwatch".into(),
+    })?;
+    f(&mut ctx).map_err(UiError::from)
+}
+
+#[derive(Debug, Serialize)]
+struct Session {
+    user: String,
+    role: &'static str,
+    data_dir: String,
+}
+
+#[tauri::command]
+fn session(state: tauri::State<'_, CtxState>) -> Result<Session, UiError> {
+    with_ctx(&state, |ctx| {
+        Ok(Session {
+            user: ctx.actor.username.clone(),
+            role: ctx.actor.role.as_str(),
+            data_dir: ctx
+                .store
+                .path()
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        })
+    })
+}
+
+#[tauri::command]
+fn list_patients(state: tauri::State<'_, CtxState>) -> Result<Vec<PatientSummary>, UiError> {
+    with_ctx(&state, |ctx| api::list_patients(ctx))
+}
+
+#[tauri::command]
+fn show_patient(state: tauri::State<'_, CtxState>, mrn: String) -> Result<PatientView, UiError> {
+    with_ctx(&state, |ctx| api::show_patient(ctx, &mrn))
+}
+
+struct Args {
+    data_dir: Option<PathBuf>,
+    user: Option<String>,
+    demo: bool,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut args = Args {
+        data_dir: std::env::var_os("WARDWATCH_DATA_DIR").map(PathBuf::from),
+        user: std::env::var("WARDWATCH_USER").ok(),
+        demo: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--data-dir" => {
+                args.data_dir = Some(
+                    it.next()
+                        .ok_or_else(|| anyhow::anyhow!("--data-dir needs a directory"))?
+                        .into(),
+                )
+            }
+            "--user" => {
+                args.user = Some(
+                    it.next()
+                        .ok_or_else(|| anyhow::anyhow!("--user needs a name"))?,
+                )
+            }
+            "--demo" => args.demo = true,
+            other => anyhow::bail!(
+                "unknown argument `{other}` (known: --data-dir DIR, --user NAME, --demo)"
+            ),
+        }
+    }
+    Ok(args)
+}
+
+fn open_ctx(args: &Args) -> anyhow::Result<Ctx> {
+    let data_dir = match &args.data_dir {
+        Some(d) => d.clone(),
+        None => {
+            let base = std::env::var_os("XDG_DATA_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+                .ok_or_else(|| anyhow::anyhow!("cannot find a data directory: pass --data-dir"))?;
+            base.join(if args.demo {
+                "wardwatch-demo"
+            } else {
+                "wardwatch"
+            })
+        }
+    };
+    let user = args
+        .user
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "root".into());
+    let mut ctx = Ctx::open(&data_dir, &user, Arc::new(SystemClock))?;
+    if args.demo {
+        api::load_demo_ward(&mut ctx, 42)?;
+    }
+    Ok(ctx)
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WARDWATCH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let args = parse_args()?;
+    let ctx = open_ctx(&args)?;
+    tauri::Builder::default()
+        .manage(Mutex::new(ctx))
+        .invoke_handler(tauri::generate_handler![
+            session,
+            list_patients,
+            show_patient
+        ])
+        .run(tauri::generate_context!())
+        .map_err(|e| anyhow::anyhow!("the window could not start: {e}"))
+}

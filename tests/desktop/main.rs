@@ -1,0 +1,89 @@
+//! End-to-end tests of the desktop app: the real `wardwatch` binary in a real
+//! webkit2gtk window on the X display the test script provides (Xvfb), driven
+//! over WebDriver by Debian's `WebKitWebDriver`.
+//!
+//! Run through `scripts/test.sh`, which starts Xvfb and sets `DISPLAY`.
+
+mod webdriver;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wardwatch_core::api::{self, Ctx};
+use wardwatch_core::clock::SystemClock;
+use webdriver::Driver;
+
+const APP: &str = env!("CARGO_BIN_EXE_wardwatch");
+
+fn demo_store(dir: &Path, seed: u64) -> Vec<wardwatch_core::model::PatientRecord> {
+    let mut ctx = Ctx::open(dir, "nurse.jones", Arc::new(SystemClock)).expect("open a fresh store");
+    api::load_demo_ward(&mut ctx, seed).expect("load the demo ward");
+    ctx.store.patients().expect("read back the ward")
+}
+
+#[test]
+fn ward_overview_lists_every_patient_and_opens_a_record() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ward = demo_store(dir.path(), 7);
+    let data_dir = dir.path().to_str().expect("utf-8 temp path");
+    let driver = Driver::start(APP, &["--data-dir", data_dir, "--user", "nurse.jones"]);
+
+    let beds = driver.wait_for_count(".bed", ward.len(), Duration::from_secs(60));
+    assert_eq!(beds.len(), ward.len(), "one card per patient");
+    let page = driver.text("#beds");
+    for r in &ward {
+        assert!(
+            page.contains(&r.display_name()),
+            "{} missing from the overview",
+            r.mrn
+        );
+        assert!(
+            page.contains(&r.mrn),
+            "MRN {} missing from the overview",
+            r.mrn
+        );
+    }
+    assert!(driver.text("#session").contains("nurse.jones (admin)"));
+
+    // Filtering narrows the list to the matching patient.
+    let target = &ward[5];
+    driver.type_into("#filter", &target.mrn);
+    driver.wait_for_count(".bed", 1, Duration::from_secs(10));
+
+    // Opening a card shows that patient's record, allergies and SpO2 scale included.
+    driver.click(&format!(".bed[data-mrn='{}']", target.mrn));
+    let name = driver.wait_for_text("#detail-name", Duration::from_secs(10));
+    assert_eq!(name, target.display_name());
+    let detail = driver.text("#detail");
+    for c in &target.conditions {
+        assert!(detail.contains(c.as_str()), "condition `{c}` not shown");
+    }
+    assert!(detail.contains(&format!("scale {}", target.spo2_scale.number())));
+    driver.screenshot(Path::new(concat!(
+        env!("CARGO_TARGET_TMPDIR"),
+        "/ward-overview.png"
+    )));
+
+    // The read was attributed to the user in the audit log.
+    drop(driver);
+    let ctx = Ctx::open(dir.path(), "nurse.jones", Arc::new(SystemClock)).expect("reopen");
+    let audit = api::recent_audit(&ctx, 20).expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "patient.read" && e.target.as_deref() == Some(target.mrn.as_str())),
+        "patient.read of {} not audited: {:?}",
+        target.mrn,
+        audit.iter().map(|e| &e.action).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn empty_store_tells_the_user_how_to_import() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().to_str().expect("utf-8 temp path");
+    let driver = Driver::start(APP, &["--data-dir", data_dir]);
+    let text = driver.wait_for_text(".empty", Duration::from_secs(60));
+    assert!(text.contains("wardwatchctl import patients"), "{text}");
+}
