@@ -6,11 +6,16 @@
 //! Stateful types (`QrsDetector`, `EcgStream`, `EwmaState`) exist only where
 //! a live stream needs them, and the batch functions run the same code.
 
+pub mod analysis;
 pub mod ecg;
 pub mod error;
 pub mod news2;
 
+pub use analysis::{
+    EcgReport, EcgStream, StreamEvent, StreamUpdate, analyze_ecg, parse_sample_column,
+};
 pub use error::{Error, ErrorKind, Result};
+pub use news2::{Acvpu, Breathing, News2Input, News2Score, Parameter, Spo2Scale, news2};
 
 /// `a[lo..hi]` as a view. ndarray's `s!` macro carries an
 /// `allow(unsafe_code)` that the workspace's `forbid(unsafe_code)` rejects,

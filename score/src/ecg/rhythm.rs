@@ -9,6 +9,8 @@
 //! - extreme tachycardia: above 140 bpm for 17 consecutive beats, likewise
 //!   `60·16 / (t₁₇ − t₁)`.
 //!
+//! A 5-beat window containing a pause of 4 s or more is left to asystole
+//! rather than also called bradycardia.
 //! A pause whose span is mostly unusable signal (see `quality`) is reported as
 //! a technical condition, not as asystole.
 //!
@@ -174,8 +176,21 @@ fn episodes(
 pub fn rate_alarms(beats: &[usize], fs_hz: f64) -> Vec<Finding> {
     let brady = windowed_hr_bpm(beats, fs_hz, BRADY_BEATS);
     let tachy = windowed_hr_bpm(beats, fs_hz, TACHY_BEATS);
+    // A window that contains a pause of 4 s or more is an asystole (or a
+    // technical condition), reported by `pauses`; it is not also bradycardia.
+    let limit = (ASYSTOLE_S * fs_hz).ceil() as usize;
+    let brady_flags: Array1<bool> = brady
+        .iter()
+        .enumerate()
+        .map(|(k, &h)| {
+            h < BRADY_BPM
+                && beats[k..k + BRADY_BEATS]
+                    .windows(2)
+                    .all(|w| w[1] - w[0] < limit)
+        })
+        .collect();
     let mut out = episodes(
-        brady.mapv(|h| h < BRADY_BPM).view(),
+        brady_flags.view(),
         beats,
         BRADY_BEATS,
         fs_hz,

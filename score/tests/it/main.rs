@@ -1,6 +1,7 @@
 //! Integration tests of the scoring crate against real annotated recordings in
 //! the shared test data (see `data_dir`).
 
+mod analysis;
 mod qrs;
 
 use std::path::PathBuf;

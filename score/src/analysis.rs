@@ -1,0 +1,530 @@
+//! One-call ECG analysis for the CLI and the live pipeline: [`analyze_ecg`]
+//! turns a recording into an [`EcgReport`] (R peaks, HR series, HRV, rhythm
+//! findings with times, signal quality); [`EcgStream`] does the same
+//! incrementally on blocks of a few seconds and reports alarm onsets and ends;
+//! [`parse_sample_column`] reads the one-column text/CSV input.
+
+use std::fmt;
+
+use ndarray::{Array1, ArrayView1};
+use serde::Serialize;
+
+use crate::ecg::hr::{HrMeter, HrPoint, hr_series};
+use crate::ecg::hrv::{Hrv, hrv, rr_intervals_ms};
+use crate::ecg::qrs::{Beat, QrsDetector, detect_qrs};
+use crate::ecg::quality::{
+    QualityWindow, WINDOW_S, assess_quality, unusable_share, window_quality,
+};
+use crate::ecg::rhythm::{
+    AF_WINDOW, ASYSTOLE_S, BRADY_BEATS, BRADY_BPM, Finding, FindingKind, TACHY_BEATS, TACHY_BPM,
+    af_episodes, af_features, pauses, rate_alarms,
+};
+use crate::error::{Error, Result};
+
+/// Everything `wardwatchctl ecg analyze` reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EcgReport {
+    pub fs_hz: f64,
+    pub samples: usize,
+    pub duration_s: f64,
+    pub beat_count: usize,
+    /// R-peak sample indices.
+    pub r_peaks: Vec<usize>,
+    /// Heart-rate meter reading at each beat (see `ecg::hr`).
+    pub hr_series: Vec<HrPoint>,
+    /// Beats per minute over the whole recording (beats − 1 over their span).
+    pub mean_hr_bpm: Option<f64>,
+    pub hrv: Option<Hrv>,
+    /// Rhythm findings and technical conditions in time order.
+    pub findings: Vec<Finding>,
+    /// Share of the recording with usable signal, in percent.
+    pub usable_pct: f64,
+    pub quality: Vec<QualityWindow>,
+}
+
+/// Analyses a single-lead ECG (mV, NaN for missing samples).
+pub fn analyze_ecg(samples_mv: ArrayView1<f64>, fs_hz: f64) -> Result<EcgReport> {
+    let beats = detect_qrs(samples_mv, fs_hz)?;
+    let r_peaks: Vec<usize> = beats.iter().map(|b| b.sample).collect();
+    let n = samples_mv.len();
+    let quality = assess_quality(samples_mv, fs_hz);
+    let rr_ms = rr_intervals_ms(&r_peaks, fs_hz);
+    let mut findings = pauses(&r_peaks, n, fs_hz, &quality);
+    findings.extend(rate_alarms(&r_peaks, fs_hz));
+    findings.extend(af_episodes(&r_peaks, rr_ms.view(), fs_hz));
+    findings.extend(unusable_stretches(&quality, fs_hz, &findings));
+    findings.sort_by_key(|f| (f.start_sample, f.end_sample));
+    let mean_hr_bpm = match (r_peaks.first(), r_peaks.last()) {
+        (Some(&a), Some(&b)) if b > a => {
+            Some(60.0 * (r_peaks.len() - 1) as f64 * fs_hz / (b - a) as f64)
+        }
+        _ => None,
+    };
+    Ok(EcgReport {
+        fs_hz,
+        samples: n,
+        duration_s: n as f64 / fs_hz,
+        beat_count: r_peaks.len(),
+        hr_series: hr_series(&r_peaks, fs_hz),
+        hrv: hrv(rr_ms.view()),
+        mean_hr_bpm,
+        findings,
+        usable_pct: 100.0 * (1.0 - unusable_share(&quality, 0, n)),
+        quality,
+        r_peaks,
+    })
+}
+
+/// Runs of unusable windows lasting at least the asystole limit that no
+/// pause finding already reports (noise with spurious beats, for instance).
+fn unusable_stretches(quality: &[QualityWindow], fs_hz: f64, known: &[Finding]) -> Vec<Finding> {
+    let min = (ASYSTOLE_S * fs_hz) as usize;
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k < quality.len() {
+        if quality[k].quality.is_usable() {
+            k += 1;
+            continue;
+        }
+        let first = k;
+        while k < quality.len() && !quality[k].quality.is_usable() {
+            k += 1;
+        }
+        let start = quality[first].start_sample;
+        let end = quality[k - 1].start_sample + quality[k - 1].samples;
+        let covered = known.iter().any(|f| {
+            f.kind == FindingKind::EcgSignalUnusable && f.start_sample < end && start < f.end_sample
+        });
+        if end - start >= min && !covered {
+            let kinds: Vec<String> = quality[first..k]
+                .iter()
+                .map(|w| format!("{:?}", w.quality).to_lowercase())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            out.push(Finding {
+                kind: FindingKind::EcgSignalUnusable,
+                start_sample: start,
+                end_sample: end,
+                start_s: start as f64 / fs_hz,
+                end_s: end as f64 / fs_hz,
+                detail: format!("signal {}: check leads", kinds.join("/")),
+            });
+        }
+    }
+    out
+}
+
+fn clock(seconds: f64) -> String {
+    let s = seconds.max(0.0);
+    format!(
+        "{:02}:{:02}:{:05.2}",
+        (s / 3600.0) as u64,
+        ((s / 60.0) as u64) % 60,
+        s % 60.0
+    )
+}
+
+impl fmt::Display for EcgReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "ECG: {} samples at {} Hz ({}), {:.1} % usable signal",
+            self.samples,
+            self.fs_hz,
+            clock(self.duration_s),
+            self.usable_pct
+        )?;
+        match self.mean_hr_bpm {
+            Some(hr) => writeln!(f, "beats: {}, mean heart rate {hr:.0} bpm", self.beat_count)?,
+            None => writeln!(f, "beats: {}", self.beat_count)?,
+        }
+        if let (Some(lo), Some(hi)) = (
+            self.hr_series
+                .iter()
+                .map(|p| p.hr_bpm)
+                .min_by(f64::total_cmp),
+            self.hr_series
+                .iter()
+                .map(|p| p.hr_bpm)
+                .max_by(f64::total_cmp),
+        ) {
+            writeln!(f, "heart-rate meter: {lo:.0}–{hi:.0} bpm")?;
+        }
+        match &self.hrv {
+            Some(h) => writeln!(
+                f,
+                "HRV: SDNN {:.1} ms, RMSSD {:.1} ms, pNN50 {:.1} % ({} NN intervals)",
+                h.sdnn_ms, h.rmssd_ms, h.pnn50_pct, h.nn_count
+            )?,
+            None => writeln!(f, "HRV: too few normal intervals")?,
+        }
+        if self.findings.is_empty() {
+            write!(f, "findings: none")
+        } else {
+            write!(f, "findings:")?;
+            for x in &self.findings {
+                write!(
+                    f,
+                    "\n  {}–{}  {}: {}",
+                    clock(x.start_s),
+                    clock(x.end_s),
+                    x.kind.label(),
+                    x.detail
+                )?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Reads one sample per line. A first line that is not a number is taken as
+/// a header; blank lines are skipped; `NaN`/`NA` mark missing samples; a
+/// trailing comma or semicolon is allowed. Anything else is an error naming
+/// the line.
+pub fn parse_sample_column(text: &str) -> Result<Vec<f64>> {
+    let mut out = Vec::new();
+    let mut first_row = true;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim().trim_end_matches([',', ';']).trim();
+        if line.is_empty() {
+            continue;
+        }
+        let field = line.trim_matches('"');
+        let value = if field.eq_ignore_ascii_case("nan") || field.eq_ignore_ascii_case("na") {
+            Some(f64::NAN)
+        } else {
+            field.parse::<f64>().ok().filter(|v| v.is_finite())
+        };
+        match value {
+            Some(v) => out.push(v),
+            None if first_row => {}
+            None => {
+                return Err(Error::BadSampleRow {
+                    line: i + 1,
+                    text: raw.trim().chars().take(60).collect(),
+                });
+            }
+        }
+        first_row = false;
+    }
+    if out.is_empty() {
+        return Err(Error::NoSamples);
+    }
+    Ok(out)
+}
+
+/// An alarm-style event from the live analyser.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum StreamEvent {
+    /// A condition started; `end_sample` is the sample at which it was noticed.
+    Onset(Finding),
+    /// The condition of that kind ended at `sample`.
+    End {
+        kind: FindingKind,
+        sample: usize,
+        time_s: f64,
+    },
+}
+
+/// What one block of samples produced.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StreamUpdate {
+    pub beats: Vec<Beat>,
+    /// The heart-rate meter's reading at the end of the block.
+    pub hr_bpm: Option<f64>,
+    pub events: Vec<StreamEvent>,
+}
+
+/// Live ECG analysis: feed blocks of samples, get beats (the same as
+/// [`detect_qrs`] on the whole signal), the HR reading and alarm events.
+///
+/// Asystole is raised once no beat has been confirmed for 4 s plus the
+/// detector's 0.2 s confirmation delay, so a beat that is still being
+/// confirmed never causes a brief false alarm; over mostly unusable signal it
+/// is raised as a technical condition instead.
+#[derive(Debug, Clone)]
+pub struct EcgStream {
+    fs_hz: f64,
+    detector: QrsDetector,
+    meter: HrMeter,
+    recent_beats: Vec<usize>,
+    pending_quality: Vec<f64>,
+    quality: Vec<QualityWindow>,
+    pause: Option<FindingKind>,
+    brady: bool,
+    tachy: bool,
+    af: bool,
+}
+
+impl EcgStream {
+    pub fn new(fs_hz: f64) -> Result<EcgStream> {
+        Ok(EcgStream {
+            fs_hz,
+            detector: QrsDetector::new(fs_hz)?,
+            meter: HrMeter::new(fs_hz),
+            recent_beats: Vec::new(),
+            pending_quality: Vec::new(),
+            quality: Vec::new(),
+            pause: None,
+            brady: false,
+            tachy: false,
+            af: false,
+        })
+    }
+
+    fn finding(&self, kind: FindingKind, start: usize, end: usize, detail: String) -> Finding {
+        Finding {
+            kind,
+            start_sample: start,
+            end_sample: end,
+            start_s: start as f64 / self.fs_hz,
+            end_s: end as f64 / self.fs_hz,
+            detail,
+        }
+    }
+
+    fn end(&self, kind: FindingKind, sample: usize) -> StreamEvent {
+        StreamEvent::End {
+            kind,
+            sample,
+            time_s: sample as f64 / self.fs_hz,
+        }
+    }
+
+    /// Feeds a block (mV, NaN for missing samples).
+    pub fn push(&mut self, samples_mv: &[f64]) -> StreamUpdate {
+        let start_of_block = self.detector.samples_seen();
+        let beats = self.detector.push(samples_mv);
+        self.update_quality(samples_mv, start_of_block);
+        let mut events = Vec::new();
+        for beat in &beats {
+            self.on_beat(beat.sample, &mut events);
+        }
+        let now = self.detector.samples_seen();
+        self.check_pause(now, &mut events);
+        StreamUpdate {
+            beats,
+            hr_bpm: self.meter.reading_at(now),
+            events,
+        }
+    }
+
+    fn update_quality(&mut self, block: &[f64], block_start: usize) {
+        let len = ((WINDOW_S * self.fs_hz).round() as usize).max(1);
+        let mut start = block_start - self.pending_quality.len();
+        self.pending_quality.extend_from_slice(block);
+        while self.pending_quality.len() >= len {
+            let rest = self.pending_quality.split_off(len);
+            let window = std::mem::replace(&mut self.pending_quality, rest);
+            let (quality, noise_ratio) = window_quality(ArrayView1::from(&window[..]), self.fs_hz);
+            self.quality.push(QualityWindow {
+                start_sample: start,
+                samples: len,
+                quality,
+                noise_ratio,
+            });
+            start += len;
+        }
+        // Keep only what an asystole decision can look back over.
+        let keep = (2.0 * ASYSTOLE_S / WINDOW_S) as usize + 2;
+        if self.quality.len() > keep {
+            self.quality.drain(..self.quality.len() - keep);
+        }
+    }
+
+    fn on_beat(&mut self, sample: usize, events: &mut Vec<StreamEvent>) {
+        self.meter.beat(sample);
+        if let Some(kind) = self.pause.take() {
+            events.push(self.end(kind, sample));
+        }
+        self.recent_beats.push(sample);
+        let cap = AF_WINDOW + 1;
+        if self.recent_beats.len() > 2 * cap {
+            self.recent_beats.drain(..self.recent_beats.len() - cap);
+        }
+        let b = &self.recent_beats;
+        let rate_over = |k: usize| {
+            (b.len() >= k).then(|| {
+                60.0 * (k - 1) as f64 * self.fs_hz / (b[b.len() - 1] - b[b.len() - k]) as f64
+            })
+        };
+        let limit = (ASYSTOLE_S * self.fs_hz).ceil() as usize;
+        let no_pause = b.len() >= BRADY_BEATS
+            && b[b.len() - BRADY_BEATS..]
+                .windows(2)
+                .all(|w| w[1] - w[0] < limit);
+        let brady_now = no_pause && rate_over(BRADY_BEATS).is_some_and(|hr| hr < BRADY_BPM);
+        let tachy_now = rate_over(TACHY_BEATS).is_some_and(|hr| hr > TACHY_BPM);
+        let af_now = b.len() > AF_WINDOW && {
+            let t = Array1::from_iter(b[b.len() - AF_WINDOW - 1..].iter().map(|&s| s as f64));
+            let rr_ms = (crate::span(&t, 1, t.len()).to_owned() - crate::span(&t, 0, t.len() - 1))
+                * (1000.0 / self.fs_hz);
+            af_features(rr_ms.view()).is_af()
+        };
+        let transitions = [
+            (
+                FindingKind::ExtremeBradycardia,
+                self.brady,
+                brady_now,
+                BRADY_BEATS,
+            ),
+            (
+                FindingKind::ExtremeTachycardia,
+                self.tachy,
+                tachy_now,
+                TACHY_BEATS,
+            ),
+            (
+                FindingKind::AtrialFibrillation,
+                self.af,
+                af_now,
+                AF_WINDOW + 1,
+            ),
+        ];
+        for (kind, was, is, span) in transitions {
+            if is && !was {
+                let start = self.recent_beats[self.recent_beats.len() - span];
+                let detail = match rate_over(span) {
+                    Some(hr) => format!("{hr:.0} bpm over the last {span} beats"),
+                    None => String::new(),
+                };
+                events.push(StreamEvent::Onset(
+                    self.finding(kind, start, sample, detail),
+                ));
+            } else if was && !is {
+                events.push(self.end(kind, sample));
+            }
+        }
+        (self.brady, self.tachy, self.af) = (brady_now, tachy_now, af_now);
+    }
+
+    fn check_pause(&mut self, now: usize, events: &mut Vec<StreamEvent>) {
+        if self.pause.is_some() {
+            return;
+        }
+        let last = self.recent_beats.last().copied().unwrap_or(0);
+        let latency = (0.2 * self.fs_hz) as usize;
+        let limit = (ASYSTOLE_S * self.fs_hz).ceil() as usize;
+        if now.saturating_sub(latency) < last + limit {
+            return;
+        }
+        let bad = unusable_share(&self.quality, last, now.saturating_sub(latency));
+        let secs = (now - last) as f64 / self.fs_hz;
+        let (kind, detail) = if bad >= 0.5 {
+            (
+                FindingKind::EcgSignalUnusable,
+                format!("no beat for {secs:.1} s over unusable signal: check leads"),
+            )
+        } else {
+            (FindingKind::Asystole, format!("no beat for {secs:.1} s"))
+        };
+        events.push(StreamEvent::Onset(self.finding(kind, last, now, detail)));
+        self.pause = Some(kind);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::ecg::qrs::tests::synthetic;
+
+    #[test]
+    fn sample_column_with_header_blanks_and_missing() {
+        let v = parse_sample_column("\"MLII\"\n0.1\n\n-0.25,\nNaN\n3e-2\n").unwrap();
+        assert_eq!(v.len(), 4);
+        assert!(v[2].is_nan());
+        assert_eq!(v[3], 0.03);
+        assert_eq!(parse_sample_column("1\n2\n").unwrap(), [1.0, 2.0]);
+    }
+
+    #[test]
+    fn sample_column_errors_name_the_line() {
+        let err = parse_sample_column("mv\n0.1\n0.2\nabc\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 4: `abc` is not a number (expected one sample per line)"
+        );
+        let err = parse_sample_column("0.1,0.2\n").unwrap_err();
+        assert!(matches!(err, Error::NoSamples), "{err}");
+        let err = parse_sample_column("0.1\n0.1,0.2\n").unwrap_err();
+        assert!(matches!(err, Error::BadSampleRow { line: 2, .. }), "{err}");
+        assert!(matches!(
+            parse_sample_column("inf\n1\ninf").unwrap_err(),
+            Error::BadSampleRow { line: 3, .. }
+        ));
+        assert!(matches!(
+            parse_sample_column("").unwrap_err(),
+            Error::NoSamples
+        ));
+    }
+
+    #[test]
+    fn stream_raises_and_clears_asystole() {
+        let fs = 250.0;
+        let (mut x, _) = synthetic(fs, 30.0, 0.8, 1.0);
+        // 6 s of pause with baseline noise only (true asystole, not flat).
+        for (i, v) in x.iter_mut().enumerate().skip(10 * 250).take(6 * 250) {
+            *v = 0.03 * (i as f64 * 0.02).sin();
+        }
+        let mut stream = EcgStream::new(fs).unwrap();
+        let mut events = Vec::new();
+        for block in x.as_slice().unwrap().chunks(500) {
+            events.extend(stream.push(block).events);
+        }
+        let kinds: Vec<String> = events
+            .iter()
+            .map(|e| match e {
+                StreamEvent::Onset(f) => format!("onset {:?}", f.kind),
+                StreamEvent::End { kind, .. } => format!("end {kind:?}"),
+            })
+            .collect();
+        assert_eq!(kinds, ["onset Asystole", "end Asystole"]);
+        let report = analyze_ecg(x.view(), fs).unwrap();
+        assert_eq!(report.findings.len(), 1, "{}", report);
+        assert_eq!(report.findings[0].kind, FindingKind::Asystole);
+    }
+
+    #[test]
+    fn lead_off_is_technical_not_asystole() {
+        let fs = 250.0;
+        let (mut x, _) = synthetic(fs, 30.0, 0.8, 1.0);
+        x.iter_mut()
+            .skip(10 * 250)
+            .take(8 * 250)
+            .for_each(|v| *v = 0.0);
+        let report = analyze_ecg(x.view(), fs).unwrap();
+        assert!(
+            report
+                .findings
+                .iter()
+                .all(|f| f.kind == FindingKind::EcgSignalUnusable),
+            "{report}"
+        );
+        assert!(!report.findings.is_empty());
+        let mut stream = EcgStream::new(fs).unwrap();
+        let mut onsets = Vec::new();
+        for block in x.as_slice().unwrap().chunks(500) {
+            for e in stream.push(block).events {
+                if let StreamEvent::Onset(f) = e {
+                    onsets.push(f.kind);
+                }
+            }
+        }
+        assert_eq!(onsets, [FindingKind::EcgSignalUnusable]);
+    }
+
+    #[test]
+    fn report_serialises_and_displays() {
+        let (x, truth) = synthetic(250.0, 20.0, 0.75, 1.0);
+        let r = analyze_ecg(x.view(), 250.0).unwrap();
+        assert_eq!(r.beat_count, truth.len());
+        assert!((r.mean_hr_bpm.unwrap() - 80.0).abs() < 0.5);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["r_peaks"].as_array().unwrap().len(), truth.len());
+        assert!(r.to_string().contains("mean heart rate 80 bpm"), "{r}");
+        assert!(analyze_ecg(x.view(), 0.0).is_err());
+    }
+}
