@@ -10,6 +10,8 @@ pub mod analysis;
 pub mod ecg;
 pub mod error;
 pub mod news2;
+pub mod risk;
+pub mod trend;
 
 pub use analysis::{
     EcgReport, EcgStream, StreamEvent, StreamUpdate, analyze_ecg, parse_sample_column,
