@@ -2,6 +2,7 @@
 //! the shared test data (see `data_dir`).
 
 mod analysis;
+mod mimic;
 mod qrs;
 
 use std::path::PathBuf;
