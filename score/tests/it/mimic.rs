@@ -22,10 +22,23 @@ fn s00001_segment_0005_ecg_at_125_hz_analyses() {
     };
     let mv = Array1::from(ecg.physical(0).expect("first lead reads"));
     let report = analyze_ecg(mv.view(), ecg.fs_hz()).expect("analysis runs");
-    eprintln!("{}", report.to_string().lines().take(5).collect::<Vec<_>>().join("\n"));
+    eprintln!(
+        "{}",
+        report
+            .to_string()
+            .lines()
+            .take(5)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     let hr = report.mean_hr_bpm.expect("beats found");
     assert!((40.0..180.0).contains(&hr), "mean HR {hr}");
-    assert!(report.beat_count > 1000, "{} beats in {:.0} s", report.beat_count, report.duration_s);
+    assert!(
+        report.beat_count > 1000,
+        "{} beats in {:.0} s",
+        report.beat_count,
+        report.duration_s
+    );
 }
 
 #[test]
@@ -35,15 +48,27 @@ fn s00001_numerics_baseline_is_robust_to_dropouts() {
     let names = ["HR", "RESP", "SpO2"];
     let columns: Vec<Vec<f64>> = names
         .iter()
-        .map(|n| record.physical(record.signal_index(n).expect("signal present")).expect("reads"))
+        .map(|n| {
+            record
+                .physical(record.signal_index(n).expect("signal present"))
+                .expect("reads")
+        })
         .collect();
     let rows = columns[0].len();
     let x = Array2::from_shape_fn((rows, names.len()), |(i, j)| columns[j][i]);
     let baseline = Baseline::learn(x.view(), Array1::from(vec![3.0, 2.0, 1.0]).view());
     eprintln!("baseline {:?} ± {:?}", baseline.mean, baseline.sd);
     // The learned usual values are physiological despite hours of zeros.
-    assert!((50.0..130.0).contains(&baseline.mean[0]), "{:?}", baseline.mean);
-    assert!((85.0..=100.0).contains(&baseline.mean[2]), "{:?}", baseline.mean);
+    assert!(
+        (50.0..130.0).contains(&baseline.mean[0]),
+        "{:?}",
+        baseline.mean
+    );
+    assert!(
+        (85.0..=100.0).contains(&baseline.mean[2]),
+        "{:?}",
+        baseline.mean
+    );
     // A dropout (HR = 0) is an extreme deviation, not a normal reading.
     let z = zscores(x.view(), &baseline);
     let dropout_rows: Vec<usize> = (0..rows).filter(|&i| x[[i, 0]] == 0.0).collect();
