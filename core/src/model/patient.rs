@@ -93,13 +93,13 @@ impl Baseline {
             ("baseline temperature", self.temp_c, 30.0, 43.0),
         ];
         for (what, value, lo, hi) in checks {
-            if let Some(v) = value {
-                if !v.is_finite() || v < lo || v > hi {
-                    return Err(Error::InvalidInput {
-                        what,
-                        reason: format!("{v} is outside the plausible range {lo}–{hi}"),
-                    });
-                }
+            if let Some(v) = value
+                && (!v.is_finite() || v < lo || v > hi)
+            {
+                return Err(Error::InvalidInput {
+                    what,
+                    reason: format!("{v} is outside the plausible range {lo}–{hi}"),
+                });
             }
         }
         Ok(())
@@ -229,13 +229,13 @@ impl PatientRecord {
                 reason: format!("{} gives an age over 130 years", self.birth_date),
             });
         }
-        if let (Some(a), Some(d)) = (self.admitted_at, self.discharged_at) {
-            if d < a {
-                return Err(Error::InvalidInput {
-                    what: "discharge time",
-                    reason: format!("{d} is before the admission {a}"),
-                });
-            }
+        if let (Some(a), Some(d)) = (self.admitted_at, self.discharged_at)
+            && d < a
+        {
+            return Err(Error::InvalidInput {
+                what: "discharge time",
+                reason: format!("{d} is before the admission {a}"),
+            });
         }
         self.baseline.validate()
     }

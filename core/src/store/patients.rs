@@ -161,11 +161,11 @@ impl Parts {
 
 fn read_by_mrn(conn: &Connection, mrn: &str) -> Result<Option<(i64, PatientRecord)>> {
     let found = conn
-        .query_row(
-            &format!("SELECT {PATIENT_COLUMNS} FROM patients WHERE mrn = ?1"),
-            [mrn],
-            row_to_parts,
-        )
+        .prepare_cached(&format!(
+            "SELECT {PATIENT_COLUMNS} FROM patients WHERE mrn = ?1"
+        ))
+        .ctx("reading a patient")?
+        .query_row([mrn], row_to_parts)
         .optional()
         .ctx("reading a patient")?;
     let Some((id, parts)) = found else {
@@ -218,10 +218,10 @@ fn upsert_one(
     now: DateTime<Utc>,
 ) -> Result<UpsertOutcome> {
     let existing = read_by_mrn(tx, &r.mrn)?;
-    if let Some((_, stored)) = &existing {
-        if stored == r {
-            return Ok(UpsertOutcome::Unchanged);
-        }
+    if let Some((_, stored)) = &existing
+        && stored == r
+    {
+        return Ok(UpsertOutcome::Unchanged);
     }
     let b = &r.baseline;
     let values = params![
@@ -246,7 +246,7 @@ fn upsert_one(
     ];
     let (id, outcome) = match existing {
         Some((id, _)) => {
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE patients SET mrn = ?1, family_name = ?2, given_name = ?3,
                    birth_date = ?4, sex = ?5, ward = ?6, bed = ?7, attending = ?8,
                    spo2_scale = ?9, alert_consent = ?10, baseline_hr = ?11,
@@ -254,8 +254,8 @@ fn upsert_one(
                    baseline_temp_c = ?15, admitted_ms = ?16, discharged_ms = ?17,
                    updated_ms = ?18
                  WHERE mrn = ?1",
-                values,
             )
+            .and_then(|mut stmt| stmt.execute(values))
             .ctx("updating a patient")?;
             for table in LIST_TABLES {
                 tx.execute(&format!("DELETE FROM {table} WHERE patient_id = ?1"), [id])
@@ -264,15 +264,15 @@ fn upsert_one(
             (id, UpsertOutcome::Updated)
         }
         None => {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO patients (mrn, family_name, given_name, birth_date, sex, ward,
                    bed, attending, spo2_scale, alert_consent, baseline_hr, baseline_rr,
                    baseline_sbp, baseline_spo2, baseline_temp_c, admitted_ms, discharged_ms,
                    updated_ms, created_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
                    ?16, ?17, ?18, ?18)",
-                values,
             )
+            .and_then(|mut stmt| stmt.execute(values))
             .ctx("inserting a patient")?;
             (tx.last_insert_rowid(), UpsertOutcome::Inserted)
         }

@@ -1,0 +1,154 @@
+//! `wardwatchctl` as an admin runs it: real binary, real store in a temp dir.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn ctl(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--user", "admin"])
+        .args(args)
+        .output()
+        .expect("run wardwatchctl")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn list_json(data_dir: &Path) -> serde_json::Value {
+    let o = ctl(data_dir, &["patients", "list", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_slice(&o.stdout).expect("json")
+}
+
+#[test]
+fn export_import_list_show_round_trip() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let csv = dir.path().join("ward.csv");
+    let o = ctl(
+        &data,
+        &["demo", "export", "--format", "csv", "--count", "30", "-o"],
+    );
+    assert!(!o.status.success(), "-o needs a value");
+    let o = ctl(
+        &data,
+        &[
+            "demo",
+            "export",
+            "--count",
+            "30",
+            "-o",
+            csv.to_str().expect("utf8"),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let o = ctl(&data, &["import", "patients", csv.to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("30 inserted, 0 updated, 0 unchanged, 0 rejected"),
+        "{}",
+        stdout(&o)
+    );
+    let o = ctl(&data, &["import", "patients", csv.to_str().expect("utf8")]);
+    assert!(
+        stdout(&o).contains("0 inserted, 0 updated, 30 unchanged"),
+        "{}",
+        stdout(&o)
+    );
+
+    let list = list_json(&data);
+    assert_eq!(list.as_array().map(Vec::len), Some(30));
+    let mrn = list[0]["mrn"].as_str().expect("mrn").to_owned();
+    let o = ctl(&data, &["patients", "show", &mrn]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains(&mrn));
+    assert!(stdout(&o).contains("NEWS2 SpO2  scale"));
+
+    let o = ctl(&data, &["patients", "show", "NO-SUCH-MRN"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("`NO-SUCH-MRN` not found"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn malformed_file_exits_non_zero_names_the_entry_and_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let o = ctl(&data, &["demo", "load", "--seed", "5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // A bundle whose 2nd entry is a Patient without an MRN, plus a good patient.
+    let bundle = dir.path().join("bundle.json");
+    std::fs::write(
+        &bundle,
+        r#"{"resourceType":"Bundle","entry":[
+          {"resource":{"resourceType":"Patient","id":"ok","identifier":[{"type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0203","code":"MR"}]},"value":"NEW1"}],"name":[{"family":"New","given":["Person"]}],"gender":"male","birthDate":"1970-05-05"}},
+          {"resource":{"resourceType":"Patient","id":"nomrn","name":[{"family":"X"}],"birthDate":"1970-05-05"}}
+        ]}"#,
+    )
+    .expect("write");
+    let o = ctl(
+        &data,
+        &["import", "patients", bundle.to_str().expect("utf8")],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("rejected entry 2 (Patient/nomrn)"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        list_json(&data).as_array().map(Vec::len),
+        Some(25),
+        "the good patient is stored"
+    );
+
+    // Broken files: a non-zero exit and the store exactly as it was.
+    let before = list_json(&data);
+    let broken = dir.path().join("broken.csv");
+    std::fs::write(
+        &broken,
+        "mrn,family_name,given_name,birth_date,sex,ward\nA,\"unterminated,x,1970-01-01,F,W\n",
+    )
+    .expect("w");
+    let o = ctl(
+        &data,
+        &["import", "patients", broken.to_str().expect("utf8")],
+    );
+    assert_ne!(o.status.code(), Some(0));
+    let not_json = dir.path().join("broken.json");
+    std::fs::write(&not_json, "{\"resourceType\":\"Bundle\",\"entry\":[{").expect("w");
+    let o = ctl(
+        &data,
+        &["import", "patients", not_json.to_str().expect("utf8")],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("broken.json"), "{}", stderr(&o));
+    assert_eq!(list_json(&data), before);
+}
+
+#[test]
+fn unregistered_user_is_refused_with_advice() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    assert!(ctl(&data, &["demo", "load"]).status.success());
+    let o = Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--user", "mallory", "patients", "list"])
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("users add mallory"), "{}", stderr(&o));
+}
