@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use wardwatch_core::analysis::SignalChoice;
 use wardwatch_core::api::{self, Ctx};
 use wardwatch_core::clock::SystemClock;
 use wardwatch_core::import::ImportReport;
@@ -52,10 +53,65 @@ enum Command {
     /// The built-in demo ward
     #[command(subcommand)]
     Demo(DemoCmd),
+    /// Compute a NEWS2 score (RCP 2017); omitted parameters give a partial score
+    News2(News2Args),
+    /// Analyse ECG recordings
+    #[command(subcommand)]
+    Ecg(EcgCmd),
     /// Show the newest audit-log entries (admin)
     Audit {
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct News2Args {
+    /// Respiration rate, breaths/min
+    #[arg(long)]
+    rr: Option<f64>,
+    /// SpO2, %
+    #[arg(long)]
+    spo2: Option<f64>,
+    /// SpO2 scale: 1, or 2 for hypercapnic respiratory failure (target 88–92 %)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    scale: u8,
+    /// Breathing room air
+    #[arg(long, conflicts_with = "oxygen")]
+    air: bool,
+    /// On supplemental oxygen
+    #[arg(long)]
+    oxygen: bool,
+    /// Systolic blood pressure, mmHg
+    #[arg(long)]
+    sbp: Option<f64>,
+    /// Pulse, beats/min
+    #[arg(long)]
+    pulse: Option<f64>,
+    /// ACVPU: A (alert), C (new confusion), V, P, U
+    #[arg(long)]
+    consciousness: Option<String>,
+    /// Temperature, °C
+    #[arg(long)]
+    temp: Option<f64>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum EcgCmd {
+    /// Beats, heart rate, HRV and rhythm findings of one ECG lead
+    Analyze {
+        /// A WFDB header (.hea; formats 212, 16, 80) or one sample per line in mV
+        file: PathBuf,
+        /// Sampling frequency in Hz (required for a sample column)
+        #[arg(long)]
+        fs: Option<f64>,
+        /// Signal of a WFDB record: 0-based index or name (e.g. MLII) [default: 0]
+        #[arg(long)]
+        signal: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -166,10 +222,26 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, skipping a cause the message already quotes
+/// (library errors include their source's text for the UI's sake).
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&c);
+        }
+    }
+    text
 }
 
 fn data_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
@@ -283,6 +355,51 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             sink.flush()?;
+        }
+        Command::News2(a) => {
+            let consciousness = match &a.consciousness {
+                None => None,
+                Some(letter) => Some(wardwatch_score::Acvpu::from_letter(letter).with_context(
+                    || format!("--consciousness `{letter}` is not one of A, C, V, P, U"),
+                )?),
+            };
+            let input = wardwatch_score::News2Input {
+                resp_rate_per_min: a.rr,
+                spo2_pct: a.spo2,
+                spo2_scale: wardwatch_score::Spo2Scale::from_number(a.scale.into())
+                    .unwrap_or_default(),
+                breathing: match (a.air, a.oxygen) {
+                    (true, _) => Some(wardwatch_score::Breathing::Air),
+                    (_, true) => Some(wardwatch_score::Breathing::Oxygen),
+                    _ => None,
+                },
+                systolic_bp_mmhg: a.sbp,
+                pulse_per_min: a.pulse,
+                consciousness,
+                temperature_c: a.temp,
+            };
+            let score = wardwatch_score::news2(&input)?;
+            if a.json {
+                print_json(out, &score)?;
+            } else {
+                writeln!(out, "{score}")?;
+            }
+        }
+        Command::Ecg(EcgCmd::Analyze {
+            file,
+            fs,
+            signal,
+            json,
+        }) => {
+            let choice = signal
+                .as_deref()
+                .map_or(SignalChoice::First, SignalChoice::parse);
+            let report = wardwatch_core::analysis::analyze_ecg_file(file, *fs, &choice)?;
+            if *json {
+                print_json(out, &report)?;
+            } else {
+                writeln!(out, "{report}")?;
+            }
         }
         Command::Audit { limit, json } => {
             let entries = api::recent_audit(&open(&cli)?, *limit)?;

@@ -84,6 +84,12 @@ pub enum Error {
         known: i64,
     },
 
+    #[error(transparent)]
+    Recording(#[from] wardwatch_wfdb::Error),
+
+    #[error(transparent)]
+    Score(#[from] wardwatch_score::Error),
+
     #[error("database error while {context}: {source}")]
     Sqlite {
         context: &'static str,
@@ -102,6 +108,11 @@ impl Error {
             | Error::UnknownFormat { .. }
             | Error::InvalidInput { .. } => ErrorKind::InvalidInput,
             Error::SchemaTooNew { .. } | Error::Sqlite { .. } => ErrorKind::Storage,
+            Error::Recording(e) => match e.kind() {
+                wardwatch_wfdb::ErrorKind::NotFound => ErrorKind::NotFound,
+                _ => ErrorKind::InvalidInput,
+            },
+            Error::Score(_) => ErrorKind::InvalidInput,
         }
     }
 }

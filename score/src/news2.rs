@@ -27,12 +27,32 @@ use crate::error::{Error, Result};
 /// Which SpO2 scale applies; scale 2 is for patients with hypercapnic
 /// respiratory failure and a prescribed target of 88–92 %, decided by a
 /// clinician and stored with the patient record.
+/// Serialised as `"1"` / `"2"`, as the chart and the patient record name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
 pub enum Spo2Scale {
     #[default]
+    #[serde(rename = "1")]
     One,
+    #[serde(rename = "2")]
     Two,
+}
+
+impl Spo2Scale {
+    /// The scale's number on the chart.
+    pub fn number(self) -> u8 {
+        match self {
+            Spo2Scale::One => 1,
+            Spo2Scale::Two => 2,
+        }
+    }
+
+    pub fn from_number(n: i64) -> Option<Spo2Scale> {
+        match n {
+            1 => Some(Spo2Scale::One),
+            2 => Some(Spo2Scale::Two),
+            _ => None,
+        }
+    }
 }
 
 /// Whether the patient breathes air or receives supplemental oxygen.
@@ -406,11 +426,7 @@ pub fn news2(input: &News2Input) -> Result<News2Score> {
 
 impl fmt::Display for News2Score {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scale = match self.spo2_scale {
-            Spo2Scale::One => 1,
-            Spo2Scale::Two => 2,
-        };
-        writeln!(f, "NEWS2 (SpO2 scale {scale})")?;
+        writeln!(f, "NEWS2 (SpO2 scale {})", self.spo2_scale.number())?;
         for s in &self.sub_scores {
             match s.charted_value {
                 Some(v) => writeln!(f, "  {:<24} {:>6}  → {}", s.parameter.label(), v, s.score)?,

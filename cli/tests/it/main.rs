@@ -152,3 +152,133 @@ fn unregistered_user_is_refused_with_advice() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("users add mallory"), "{}", stderr(&o));
 }
+
+fn testdata(rel: &str) -> std::path::PathBuf {
+    let base = std::env::var_os("WARDWATCH_TESTDATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
+    let p = base.join(rel);
+    assert!(
+        p.exists(),
+        "reference recording {} is missing: set WARDWATCH_TESTDATA",
+        p.display()
+    );
+    p
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
+        .args(args)
+        .output()
+        .expect("run")
+}
+
+#[test]
+fn news2_full_partial_and_impossible() {
+    let o = run(&[
+        "news2",
+        "--rr",
+        "18",
+        "--spo2",
+        "95",
+        "--scale",
+        "1",
+        "--air",
+        "--sbp",
+        "120",
+        "--pulse",
+        "80",
+        "--consciousness",
+        "A",
+        "--temp",
+        "37.1",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(
+        (v["aggregate"].as_u64(), v["complete"].as_bool()),
+        (Some(1), Some(true))
+    );
+
+    // Scale 2 on oxygen, SpO2 97: 3 points; partial because pulse etc. are missing.
+    let o = run(&["news2", "--spo2", "97", "--scale", "2", "--oxygen"]);
+    let text = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(text.contains("aggregate: 5 (PARTIAL"), "{text}");
+    assert!(text.contains("missing respiration rate"), "{text}");
+
+    let o = run(&["news2", "--spo2", "130"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("130"), "{}", stderr(&o));
+    let o = run(&["news2", "--consciousness", "X"]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = run(&["news2", "--air", "--oxygen"]);
+    assert_eq!(o.status.code(), Some(2), "air and oxygen conflict");
+}
+
+#[test]
+fn ecg_analyze_reference_records() {
+    let hea = testdata("mitdb/100.hea");
+    let o = run(&[
+        "ecg",
+        "analyze",
+        hea.to_str().expect("utf8"),
+        "--signal",
+        "MLII",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["beat_count"].as_u64(), Some(2273));
+    assert_eq!(v["r_peaks"].as_array().map(Vec::len), Some(2273));
+
+    let hea = testdata("challenge2015/a103l.hea");
+    let o = run(&["ecg", "analyze", hea.to_str().expect("utf8"), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        !text.to_lowercase().contains("asystole"),
+        "false asystole on a103l: {text}"
+    );
+
+    let o = run(&[
+        "ecg",
+        "analyze",
+        hea.to_str().expect("utf8"),
+        "--signal",
+        "9",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("out of range"), "{}", stderr(&o));
+}
+
+#[test]
+fn ecg_analyze_sample_column_needs_a_rate_and_numbers() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let col = dir.path().join("ecg.csv");
+    // 10 s of a synthetic 75 bpm spike train at 250 Hz
+    let mut text = String::from("mV\n");
+    for i in 0..2500 {
+        let v = if i % 200 < 5 { 1.2 } else { 0.0 };
+        text.push_str(&format!("{v}\n"));
+    }
+    std::fs::write(&col, &text).expect("w");
+    let o = run(&["ecg", "analyze", col.to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--fs"), "{}", stderr(&o));
+    let o = run(&[
+        "ecg",
+        "analyze",
+        col.to_str().expect("utf8"),
+        "--fs",
+        "250",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    std::fs::write(&col, "mV\n0.1\n0.2\nabc\n").expect("w");
+    let o = run(&["ecg", "analyze", col.to_str().expect("utf8"), "--fs", "250"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("line 4"), "{}", stderr(&o));
+}

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::{Parsed, Rejected, parse_date, parse_instant, parse_number};
 use crate::error::{Error, Result};
-use crate::model::{Baseline, PatientRecord, Sex, Spo2Scale};
+use crate::model::{Baseline, PatientRecord, Sex, Spo2Scale, spo2_scale_from_number};
 
 /// Every column the importer knows, in the order `write` emits them.
 /// The first five are required.
@@ -168,7 +168,7 @@ fn row_to_record<'a>(field: &dyn Fn(usize) -> &'a str) -> Result<PatientRecord> 
         },
         spo2_scale: match field(16) {
             "" => Spo2Scale::One,
-            s => Spo2Scale::from_number(s.parse().map_err(|_| Error::InvalidInput {
+            s => spo2_scale_from_number(s.parse().map_err(|_| Error::InvalidInput {
                 what: "spo2_scale",
                 reason: format!("`{s}` is not 1 or 2"),
             })?)?,

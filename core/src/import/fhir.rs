@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use super::{Parsed, Rejected, parse_date, parse_instant};
 use crate::error::{Error, Result};
-use crate::model::{Baseline, PatientRecord, Sex, Spo2Scale};
+use crate::model::{Baseline, PatientRecord, Sex, Spo2Scale, spo2_scale_from_number};
 
 /// Prefix of Wardwatch's Patient extensions.
 pub const EXT: &str = "urn:wardwatch:fhir:extension:";
@@ -275,7 +275,7 @@ fn patient(p: &Value) -> Result<PatientRecord> {
                     .get("valueInteger")
                     .and_then(Value::as_i64)
                     .ok_or_else(|| bad("news2-spo2-scale", "needs valueInteger 1 or 2"))?;
-                record.spo2_scale = Spo2Scale::from_number(n)?;
+                record.spo2_scale = spo2_scale_from_number(n)?;
             }
             "alert-consent" => {
                 record.alert_consent = ext

@@ -2,4 +2,7 @@
 
 pub mod patient;
 
-pub use patient::{Baseline, MedicationClass, PatientRecord, PatientSummary, Sex, Spo2Scale};
+pub use patient::{
+    Baseline, MedicationClass, PatientRecord, PatientSummary, Sex, Spo2Scale,
+    spo2_scale_from_number,
+};

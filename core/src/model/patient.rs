@@ -42,33 +42,16 @@ impl Sex {
 }
 
 /// NEWS2 SpO2 scale (RCP 2017, chart 1): scale 2 is for patients with
-/// hypercapnic respiratory failure whose prescribed target is 88–92 %.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Spo2Scale {
-    #[serde(rename = "1")]
-    One,
-    #[serde(rename = "2")]
-    Two,
-}
+/// hypercapnic respiratory failure whose prescribed target is 88–92 %. The one
+/// type is the scoring crate's, so the record and the score cannot disagree.
+pub use wardwatch_score::Spo2Scale;
 
-impl Spo2Scale {
-    pub fn number(self) -> u8 {
-        match self {
-            Spo2Scale::One => 1,
-            Spo2Scale::Two => 2,
-        }
-    }
-
-    pub fn from_number(n: i64) -> Result<Spo2Scale> {
-        match n {
-            1 => Ok(Spo2Scale::One),
-            2 => Ok(Spo2Scale::Two),
-            other => Err(Error::InvalidInput {
-                what: "NEWS2 SpO2 scale",
-                reason: format!("`{other}` is not 1 or 2"),
-            }),
-        }
-    }
+/// Parses the scale's chart number (1 or 2) from a registry field.
+pub fn spo2_scale_from_number(n: i64) -> Result<Spo2Scale> {
+    Spo2Scale::from_number(n).ok_or_else(|| Error::InvalidInput {
+        what: "NEWS2 SpO2 scale",
+        reason: format!("`{n}` is not 1 or 2"),
+    })
 }
 
 /// The patient's usual vital signs, when the record gives them. Scoring falls

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{AuditEntry, Store, audit, from_ms, to_ms};
 use crate::error::{Error, Result, SqlContext};
-use crate::model::{Baseline, PatientRecord, Sex, Spo2Scale};
+use crate::model::{Baseline, PatientRecord, Sex, spo2_scale_from_number};
 
 /// What an upsert did to one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -151,7 +151,7 @@ impl Parts {
             medications,
             allergies,
             baseline: self.baseline,
-            spo2_scale: Spo2Scale::from_number(self.spo2_scale)?,
+            spo2_scale: spo2_scale_from_number(self.spo2_scale)?,
             alert_consent: self.alert_consent,
             admitted_at: self.admitted_ms.map(from_ms),
             discharged_at: self.discharged_ms.map(from_ms),
