@@ -12,6 +12,7 @@ pub mod clock;
 pub mod demo;
 pub mod error;
 pub mod import;
+pub mod ingest;
 pub mod model;
 pub mod store;
 

@@ -1,8 +1,10 @@
 //! The data model shared by the store, the importers and the front ends.
 
 pub mod patient;
+pub mod vital;
 
 pub use patient::{
     Baseline, MedicationClass, PatientRecord, PatientSummary, Sex, Spo2Scale,
     spo2_scale_from_number,
 };
+pub use vital::Vital;

@@ -65,10 +65,9 @@ CREATE TABLE devices (
 CREATE INDEX devices_patient ON devices (patient_id);
 
 -- Numeric vital samples for the recent window (raw retention, see
--- ARCHITECTURE.md); older history lives in vital_rollups.
--- vital: 1 HR, 2 RR, 3 SpO2, 4 SBP, 5 DBP, 6 temperature, 7 consciousness,
--- 8 supplemental O2 (the code table is model::vital). status 0 = a measured
--- value, 1 = signal lost (value NULL): "no signal" is never stored as a number.
+-- ARCHITECTURE.md); older history lives in vital_rollups. `vital` is the
+-- code of model::Vital. status 0 = a measured value, 1 = signal lost (value
+-- NULL): "no signal" is never stored as a number.
 CREATE TABLE vital_samples (
     patient_id INTEGER NOT NULL REFERENCES patients (id),
     vital      INTEGER NOT NULL,
@@ -79,30 +78,70 @@ CREATE TABLE vital_samples (
     PRIMARY KEY (patient_id, vital, ts_ms)
 ) WITHOUT ROWID;
 
--- ECG in blocks of a few seconds: samples delta-encoded and compressed in
--- `data`; `encoding` names the codec so it can change without a migration.
+-- ECG in blocks of a few seconds: the integer samples as the sensor sent
+-- them (mV = origin_mv + factor_mv * sample), so a replayed recording is
+-- stored bit-exact; `encoding` names the codec (ingest::codec) so it can
+-- change without a migration.
 CREATE TABLE ecg_blocks (
     id         INTEGER PRIMARY KEY,
     patient_id INTEGER NOT NULL REFERENCES patients (id),
     lead       INTEGER NOT NULL,                -- IEEE 11073 MDC code of the lead
     start_ms   INTEGER NOT NULL,
-    fs_hz      REAL NOT NULL,
+    period_ns  INTEGER NOT NULL,                -- sampling period, nanoseconds
     n_samples  INTEGER NOT NULL,
-    factor_uv  REAL NOT NULL,                   -- microvolts per stored unit
+    origin_mv  REAL NOT NULL,
+    factor_mv  REAL NOT NULL,
     encoding   INTEGER NOT NULL,
     data       BLOB NOT NULL,
     UNIQUE (patient_id, lead, start_ms)
 );
 
 -- Per-minute rollups, one row per patient, vital and hour: `data` packs 60
--- minutes of (count u16, min i16, max i16, mean i16) in value units x10,
--- little-endian, 480 bytes. One row per minute would cost ~10x more.
+-- minutes of (count u16, min i16, max i16, sum i32), values in units x10,
+-- little-endian, 600 bytes (store::rollup). One row per minute would cost
+-- several times more (ARCHITECTURE.md).
 CREATE TABLE vital_rollups (
     patient_id INTEGER NOT NULL REFERENCES patients (id),
     vital      INTEGER NOT NULL,
     hour_ms    INTEGER NOT NULL,
     data       BLOB NOT NULL,
     PRIMARY KEY (patient_id, vital, hour_ms)
+);
+
+-- Observation ids already stored, so a record delivered twice (at-least-once
+-- sources) is stored once. Pruned with the raw-sample window.
+CREATE TABLE seen_observations (
+    obs_id      TEXT PRIMARY KEY,
+    received_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Stream sources the admin configured. Credentials are never stored here:
+-- `credentials` names where to find them (e.g. `env:WARDWATCH_AWS`).
+CREATE TABLE sources (
+    name        TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL CHECK (kind IN ('sse','kinesis')),
+    endpoint    TEXT NOT NULL,
+    stream      TEXT,
+    region      TEXT,
+    credentials TEXT,
+    enabled     INTEGER NOT NULL DEFAULT 1,
+    created_ms  INTEGER NOT NULL
+);
+
+-- What each source has done, for `wardwatchctl ingest status`; written by
+-- the runtime with every stored batch.
+CREATE TABLE ingest_stats (
+    source            TEXT PRIMARY KEY,
+    stored            INTEGER NOT NULL DEFAULT 0,
+    quarantined       INTEGER NOT NULL DEFAULT 0,
+    duplicates        INTEGER NOT NULL DEFAULT 0,
+    reconnects        INTEGER NOT NULL DEFAULT 0,
+    last_sequence     TEXT,
+    last_stored_ms    INTEGER,
+    lag_ms            INTEGER,
+    oldest_pending_ms INTEGER,
+    last_error        TEXT,
+    updated_ms        INTEGER NOT NULL
 );
 
 CREATE TABLE scores (
@@ -183,8 +222,11 @@ CREATE TABLE quarantine (
     id          INTEGER PRIMARY KEY,
     received_ms INTEGER NOT NULL,
     source      TEXT NOT NULL,
+    sequence    TEXT,
+    code        TEXT NOT NULL,                  -- ingest::Rejection code: invalid_json, unknown_patient, ...
     reason      TEXT NOT NULL,
     raw         BLOB NOT NULL
 );
+CREATE INDEX quarantine_code ON quarantine (code);
 "#,
 ];

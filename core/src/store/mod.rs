@@ -9,7 +9,9 @@
 mod audit;
 mod migrations;
 mod patients;
+pub mod rollup;
 mod users;
+mod vitals;
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +22,9 @@ use crate::error::{Error, Result, SqlContext};
 pub use audit::AuditEntry;
 pub use patients::UpsertOutcome;
 pub use users::{Role, User};
+pub use vitals::{
+    BatchOutcome, EcgStored, IngestBatch, IngestItem, LatestVital, Quarantined, sequence_after,
+};
 
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "wardwatch.db";

@@ -1,0 +1,688 @@
+//! Decoding and validating one stream record: a FHIR R4 `Observation` in JSON
+//! (docs/wire-format.md). Pure: bytes and the current time in, a typed
+//! observation or a `Rejection` (code + reason, for quarantine) out.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::model::Vital;
+
+const LOINC: &str = "http://loinc.org";
+const MDC: &str = "urn:oid:2.16.840.1.113883.6.24";
+const ACVPU_SYSTEM: &str = "urn:wardwatch:acvpu";
+/// MDC_ECG_ELEC_POTL: a multi-lead observation with one component per lead.
+const MDC_ECG_ELEC_POTL: u32 = 131_328;
+/// How far in the future a timestamp may lie (clock skew between devices).
+const MAX_FUTURE: Duration = Duration::minutes(5);
+
+/// One decoded observation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub id: String,
+    pub mrn: String,
+    pub device: Option<String>,
+    pub effective: DateTime<Utc>,
+    pub body: Body,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// One or more numeric readings (a blood-pressure panel gives two).
+    Numeric(Vec<(Vital, Reading)>),
+    /// One block per lead.
+    Ecg(Vec<EcgBlock>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reading {
+    Value(f64),
+    /// The sensor reported no signal (dataAbsentReason, or the monitor's 0).
+    SignalLost,
+}
+
+/// Samples of one ECG lead: mV = origin_mv + factor_mv × sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EcgBlock {
+    /// IEEE 11073-10101 MDC code of the lead (131330 = lead II).
+    pub lead: u32,
+    pub period_ns: i64,
+    pub origin_mv: f64,
+    pub factor_mv: f64,
+    /// `None` where the device marked the sample as an error or out of range.
+    pub samples: Vec<Option<i32>>,
+}
+
+/// Why a record was quarantined. `code` is stable (counted, filtered on);
+/// `reason` is for the person reviewing the quarantine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    pub code: RejectCode,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectCode {
+    InvalidJson,
+    NotAnObservation,
+    MissingField,
+    UnknownCode,
+    UnknownUnit,
+    ImpossibleValue,
+    FutureTimestamp,
+    UnknownPatient,
+    EnteredInError,
+}
+
+impl RejectCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectCode::InvalidJson => "invalid_json",
+            RejectCode::NotAnObservation => "not_an_observation",
+            RejectCode::MissingField => "missing_field",
+            RejectCode::UnknownCode => "unknown_code",
+            RejectCode::UnknownUnit => "unknown_unit",
+            RejectCode::ImpossibleValue => "impossible_value",
+            RejectCode::FutureTimestamp => "future_timestamp",
+            RejectCode::UnknownPatient => "unknown_patient",
+            RejectCode::EnteredInError => "entered_in_error",
+        }
+    }
+}
+
+fn reject(code: RejectCode, reason: impl Into<String>) -> Rejection {
+    Rejection {
+        code,
+        reason: reason.into(),
+    }
+}
+
+fn missing(field: &str) -> Rejection {
+    reject(
+        RejectCode::MissingField,
+        format!("`{field}` is missing or not of the right type"),
+    )
+}
+
+type Decoded<T> = Result<T, Rejection>;
+
+/// Decodes and validates one record received at `now`.
+pub fn decode(bytes: &[u8], now: DateTime<Utc>) -> Decoded<Observation> {
+    let v: Value = serde_json::from_slice(bytes)
+        .map_err(|e| reject(RejectCode::InvalidJson, format!("not JSON: {e}")))?;
+    if v.get("resourceType").and_then(Value::as_str) != Some("Observation") {
+        return Err(reject(
+            RejectCode::NotAnObservation,
+            "resourceType is not `Observation`",
+        ));
+    }
+    let id = str_at(&v, "id")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| missing("id"))?;
+    match str_at(&v, "status") {
+        Some("final" | "amended" | "corrected" | "preliminary") => {}
+        Some(s @ ("entered-in-error" | "cancelled")) => {
+            return Err(reject(
+                RejectCode::EnteredInError,
+                format!("status is `{s}`"),
+            ));
+        }
+        Some(s) => {
+            return Err(reject(
+                RejectCode::MissingField,
+                format!("status `{s}` is not a result status"),
+            ));
+        }
+        None => return Err(missing("status")),
+    }
+    let mrn = v
+        .pointer("/subject/identifier/value")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| missing("subject.identifier.value"))?;
+    let device = v
+        .pointer("/device/identifier/value")
+        .or_else(|| v.pointer("/device/display"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let effective_text =
+        str_at(&v, "effectiveDateTime").ok_or_else(|| missing("effectiveDateTime"))?;
+    let effective = DateTime::parse_from_rfc3339(effective_text)
+        .map_err(|e| {
+            reject(
+                RejectCode::MissingField,
+                format!("effectiveDateTime `{effective_text}`: {e}"),
+            )
+        })?
+        .with_timezone(&Utc);
+    if effective > now + MAX_FUTURE {
+        return Err(reject(
+            RejectCode::FutureTimestamp,
+            format!(
+                "effectiveDateTime {effective_text} is more than 5 minutes after the time received"
+            ),
+        ));
+    }
+    let body = body(&v)?;
+    Ok(Observation {
+        id: id.to_owned(),
+        mrn: mrn.to_owned(),
+        device,
+        effective,
+        body,
+    })
+}
+
+fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// The codings of a CodeableConcept as (system, code) pairs.
+fn codings(concept: Option<&Value>) -> Vec<(&str, &str)> {
+    concept
+        .and_then(|c| c.get("coding"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| Some((str_at(c, "system")?, str_at(c, "code")?)))
+        .collect()
+}
+
+fn body(v: &Value) -> Decoded<Body> {
+    let codes = codings(v.get("code"));
+    if codes.is_empty() {
+        return Err(missing("code.coding"));
+    }
+    for (system, code) in &codes {
+        match *system {
+            LOINC => {
+                if let Some(vital) = loinc_vital(code) {
+                    return numeric(v, vital, code).map(|r| Body::Numeric(vec![(vital, r)]));
+                }
+                if *code == "85354-9" {
+                    return blood_pressure(v);
+                }
+            }
+            MDC => {
+                let lead: u32 = code.parse().map_err(|_| {
+                    reject(
+                        RejectCode::UnknownCode,
+                        format!("MDC code `{code}` is not a number"),
+                    )
+                })?;
+                if lead == MDC_ECG_ELEC_POTL {
+                    return ecg_components(v);
+                }
+                if is_ecg_lead(lead) {
+                    let data = v
+                        .get("valueSampledData")
+                        .ok_or_else(|| missing("valueSampledData"))?;
+                    return Ok(Body::Ecg(vec![sampled_data(lead, data)?]));
+                }
+            }
+            ACVPU_SYSTEM if *code == "acvpu" => return consciousness(v),
+            _ => {}
+        }
+    }
+    let shown: Vec<String> = codes.iter().map(|(s, c)| format!("{s}|{c}")).collect();
+    Err(reject(
+        RejectCode::UnknownCode,
+        format!("no known vital-sign code among {}", shown.join(", ")),
+    ))
+}
+
+fn loinc_vital(code: &str) -> Option<Vital> {
+    Some(match code {
+        "8867-4" => Vital::HeartRate,
+        "9279-1" => Vital::RespRate,
+        "2708-6" | "59408-5" => Vital::Spo2,
+        "8310-5" => Vital::TemperatureC,
+        "3151-8" => Vital::O2FlowLpm,
+        "8480-6" => Vital::SystolicBp,
+        "8462-4" => Vital::DiastolicBp,
+        _ => return None,
+    })
+}
+
+/// MDC_ECG_ELEC_POTL_I, _II, _V1…_V6 (131329–131336) and _III, aVR, aVL,
+/// aVF (131389–131392), per IEEE 11073-10101.
+fn is_ecg_lead(code: u32) -> bool {
+    (131_329..=131_336).contains(&code) || (131_389..=131_392).contains(&code)
+}
+
+/// A value with a UCUM code, converted to the vital's unit.
+fn quantity(vital: Vital, q: &Value, what: &str) -> Decoded<f64> {
+    let value = q
+        .get("value")
+        .and_then(Value::as_f64)
+        .ok_or_else(|| missing(&format!("{what}.value")))?;
+    let unit = str_at(q, "code")
+        .or_else(|| str_at(q, "unit"))
+        .unwrap_or("");
+    let value = match (vital, unit) {
+        (Vital::HeartRate | Vital::RespRate, "/min" | "{beats}/min" | "{breaths}/min") => value,
+        (Vital::Spo2, "%") => value,
+        (Vital::SystolicBp | Vital::DiastolicBp, "mm[Hg]") => value,
+        (Vital::TemperatureC, "Cel") => value,
+        (Vital::TemperatureC, "[degF]") => (value - 32.0) * 5.0 / 9.0,
+        (Vital::O2FlowLpm, "L/min") => value,
+        _ => {
+            return Err(reject(
+                RejectCode::UnknownUnit,
+                format!("unit `{unit}` is not accepted for {}", vital.label()),
+            ));
+        }
+    };
+    Ok(value)
+}
+
+fn check_range(vital: Vital, value: f64) -> Decoded<f64> {
+    let (lo, hi) = vital.plausible_range();
+    if value.is_finite() && (lo..=hi).contains(&value) {
+        Ok(value)
+    } else {
+        Err(reject(
+            RejectCode::ImpossibleValue,
+            format!(
+                "{} {value} is outside {lo}–{hi} {}",
+                vital.label(),
+                vital.unit()
+            ),
+        ))
+    }
+}
+
+/// A monitor's "no signal" is a 0 for these (MIMIC-III numerics do the same).
+fn zero_means_no_signal(vital: Vital) -> bool {
+    matches!(vital, Vital::HeartRate | Vital::RespRate | Vital::Spo2)
+}
+
+fn numeric(v: &Value, vital: Vital, code: &str) -> Decoded<Reading> {
+    if v.get("dataAbsentReason").is_some() {
+        return Ok(Reading::SignalLost);
+    }
+    let q = v
+        .get("valueQuantity")
+        .ok_or_else(|| missing(&format!("valueQuantity (LOINC {code})")))?;
+    let value = quantity(vital, q, "valueQuantity")?;
+    if value == 0.0 && zero_means_no_signal(vital) {
+        return Ok(Reading::SignalLost);
+    }
+    check_range(vital, value).map(Reading::Value)
+}
+
+fn blood_pressure(v: &Value) -> Decoded<Body> {
+    if v.get("dataAbsentReason").is_some() {
+        return Ok(Body::Numeric(vec![
+            (Vital::SystolicBp, Reading::SignalLost),
+            (Vital::DiastolicBp, Reading::SignalLost),
+        ]));
+    }
+    let mut readings = Vec::new();
+    for c in v
+        .get("component")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let vital = codings(c.get("code"))
+            .into_iter()
+            .find_map(|(s, code)| (s == LOINC).then(|| loinc_vital(code)).flatten());
+        let Some(vital @ (Vital::SystolicBp | Vital::DiastolicBp)) = vital else {
+            continue;
+        };
+        let reading = if c.get("dataAbsentReason").is_some() {
+            Reading::SignalLost
+        } else {
+            let q = c
+                .get("valueQuantity")
+                .ok_or_else(|| missing("component.valueQuantity"))?;
+            Reading::Value(check_range(
+                vital,
+                quantity(vital, q, "component.valueQuantity")?,
+            )?)
+        };
+        readings.push((vital, reading));
+    }
+    let get = |want| readings.iter().find(|(v, _)| *v == want).map(|(_, r)| *r);
+    match (get(Vital::SystolicBp), get(Vital::DiastolicBp)) {
+        (Some(Reading::Value(s)), Some(Reading::Value(d))) if d >= s => Err(reject(
+            RejectCode::ImpossibleValue,
+            format!("diastolic {d} is not below systolic {s}"),
+        )),
+        (Some(_), Some(_)) => Ok(Body::Numeric(readings)),
+        _ => Err(missing(
+            "component 8480-6 (systolic) and 8462-4 (diastolic)",
+        )),
+    }
+}
+
+fn consciousness(v: &Value) -> Decoded<Body> {
+    let letter = codings(v.get("valueCodeableConcept"))
+        .into_iter()
+        .find(|(s, _)| *s == ACVPU_SYSTEM)
+        .map(|(_, c)| c)
+        .ok_or_else(|| missing("valueCodeableConcept (urn:wardwatch:acvpu)"))?;
+    let level = match letter {
+        "A" => 0.0,
+        "C" => 1.0,
+        "V" => 2.0,
+        "P" => 3.0,
+        "U" => 4.0,
+        other => {
+            return Err(reject(
+                RejectCode::UnknownCode,
+                format!("ACVPU code `{other}`"),
+            ));
+        }
+    };
+    Ok(Body::Numeric(vec![(
+        Vital::Consciousness,
+        Reading::Value(level),
+    )]))
+}
+
+fn ecg_components(v: &Value) -> Decoded<Body> {
+    let mut blocks = Vec::new();
+    for c in v
+        .get("component")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let lead = codings(c.get("code"))
+            .into_iter()
+            .find_map(|(s, code)| (s == MDC).then(|| code.parse::<u32>().ok()).flatten())
+            .filter(|l| is_ecg_lead(*l));
+        if let (Some(lead), Some(data)) = (lead, c.get("valueSampledData")) {
+            blocks.push(sampled_data(lead, data)?);
+        }
+    }
+    if blocks.is_empty() {
+        return Err(missing(
+            "component with an ECG lead code and valueSampledData",
+        ));
+    }
+    Ok(Body::Ecg(blocks))
+}
+
+/// FHIR R4 SampledData: value = origin + factor × data; `E`, `U`, `L` mark
+/// samples the device could not give.
+fn sampled_data(lead: u32, d: &Value) -> Decoded<EcgBlock> {
+    let period_ms = d
+        .get("period")
+        .and_then(Value::as_f64)
+        .ok_or_else(|| missing("valueSampledData.period"))?;
+    // 100–1000 Hz: below cannot show a QRS, above no bedside device sends.
+    if !(1.0..=10.0).contains(&period_ms) {
+        return Err(reject(
+            RejectCode::ImpossibleValue,
+            format!("sampling period {period_ms} ms is outside 1–10 ms (100–1000 Hz)"),
+        ));
+    }
+    let origin = d
+        .get("origin")
+        .ok_or_else(|| missing("valueSampledData.origin"))?;
+    let scale = match str_at(origin, "code")
+        .or_else(|| str_at(origin, "unit"))
+        .unwrap_or("mV")
+    {
+        "mV" => 1.0,
+        "uV" | "µV" => 0.001,
+        other => {
+            return Err(reject(
+                RejectCode::UnknownUnit,
+                format!("ECG unit `{other}`; expected mV or uV"),
+            ));
+        }
+    };
+    let origin_mv = origin.get("value").and_then(Value::as_f64).unwrap_or(0.0) * scale;
+    let factor_mv = d.get("factor").and_then(Value::as_f64).unwrap_or(1.0) * scale;
+    if !(factor_mv.is_finite() && factor_mv > 0.0 && origin_mv.is_finite()) {
+        return Err(reject(
+            RejectCode::ImpossibleValue,
+            format!("factor {factor_mv} mV is not positive"),
+        ));
+    }
+    let text = str_at(d, "data").ok_or_else(|| missing("valueSampledData.data"))?;
+    let mut ints = Vec::new();
+    let mut decimals = false;
+    for token in text.split_ascii_whitespace() {
+        match token {
+            "E" | "U" | "L" => ints.push(None),
+            t => match t.parse::<i32>() {
+                Ok(i) => ints.push(Some(i)),
+                Err(_) => {
+                    decimals = true;
+                    break;
+                }
+            },
+        }
+    }
+    let (samples, origin_mv, factor_mv) = if decimals {
+        // Decimal data: keep it at 1 µV resolution (far below ECG noise).
+        let mut out = Vec::new();
+        for t in text.split_ascii_whitespace() {
+            out.push(match t {
+                "E" | "U" | "L" => None,
+                t => {
+                    let x: f64 = t.parse().map_err(|_| {
+                        reject(
+                            RejectCode::ImpossibleValue,
+                            format!("ECG sample `{t}` is not a number"),
+                        )
+                    })?;
+                    let mv = origin_mv + factor_mv * x;
+                    Some(
+                        (mv * 1000.0)
+                            .round()
+                            .clamp(i32::MIN as f64, i32::MAX as f64) as i32,
+                    )
+                }
+            });
+        }
+        (out, 0.0, 0.001)
+    } else {
+        (ints, origin_mv, factor_mv)
+    };
+    if samples.is_empty() {
+        return Err(missing("valueSampledData.data (no samples)"));
+    }
+    Ok(EcgBlock {
+        lead,
+        period_ns: (period_ms * 1e6).round() as i64,
+        origin_mv,
+        factor_mv,
+        samples,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-25T08:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    fn obs(code: Value, value: Value) -> Value {
+        let mut o = json!({"resourceType": "Observation", "id": "o1", "status": "final",
+            "code": {"coding": [code]}, "subject": {"identifier": {"value": "M1"}},
+            "effectiveDateTime": "2026-11-25T07:59:00Z"});
+        if let Value::Object(m) = value {
+            for (k, v) in m {
+                o[k] = v;
+            }
+        }
+        o
+    }
+
+    fn dec(v: &Value) -> Decoded<Observation> {
+        decode(v.to_string().as_bytes(), now())
+    }
+
+    fn loinc(code: &str) -> Value {
+        json!({"system": LOINC, "code": code})
+    }
+
+    #[test]
+    fn heart_rate_and_both_spo2_codes() {
+        let o = dec(&obs(
+            loinc("8867-4"),
+            json!({"valueQuantity": {"value": 72, "code": "/min"}}),
+        ));
+        assert_eq!(
+            o.map(|o| o.body),
+            Ok(Body::Numeric(vec![(
+                Vital::HeartRate,
+                Reading::Value(72.0)
+            )]))
+        );
+        for code in ["2708-6", "59408-5"] {
+            let o = dec(&obs(
+                loinc(code),
+                json!({"valueQuantity": {"value": 94, "code": "%"}}),
+            ));
+            assert_eq!(
+                o.map(|o| o.body),
+                Ok(Body::Numeric(vec![(Vital::Spo2, Reading::Value(94.0))]))
+            );
+        }
+    }
+
+    #[test]
+    fn fahrenheit_is_converted() {
+        let o = dec(&obs(
+            loinc("8310-5"),
+            json!({"valueQuantity": {"value": 101.3, "code": "[degF]"}}),
+        ));
+        let Ok(Observation {
+            body: Body::Numeric(r),
+            ..
+        }) = o
+        else {
+            panic!("{o:?}")
+        };
+        let Reading::Value(c) = r[0].1 else { panic!() };
+        assert!((c - 38.5).abs() < 1e-9, "{c}");
+    }
+
+    #[test]
+    fn impossible_values_unknown_units_and_codes_are_rejected_with_codes() {
+        let code = |v: Value| dec(&v).map_err(|r| r.code).err();
+        assert_eq!(
+            code(obs(
+                loinc("8867-4"),
+                json!({"valueQuantity": {"value": 900, "code": "/min"}})
+            )),
+            Some(RejectCode::ImpossibleValue)
+        );
+        assert_eq!(
+            code(obs(
+                loinc("2708-6"),
+                json!({"valueQuantity": {"value": 130, "code": "%"}})
+            )),
+            Some(RejectCode::ImpossibleValue)
+        );
+        assert_eq!(
+            code(obs(
+                loinc("8867-4"),
+                json!({"valueQuantity": {"value": 72, "code": "Hz"}})
+            )),
+            Some(RejectCode::UnknownUnit)
+        );
+        assert_eq!(
+            code(obs(
+                loinc("1234-5"),
+                json!({"valueQuantity": {"value": 72, "code": "/min"}})
+            )),
+            Some(RejectCode::UnknownCode)
+        );
+        let mut future = obs(
+            loinc("8867-4"),
+            json!({"valueQuantity": {"value": 72, "code": "/min"}}),
+        );
+        future["effectiveDateTime"] = json!("2027-01-01T00:00:00Z");
+        assert_eq!(code(future), Some(RejectCode::FutureTimestamp));
+        assert_eq!(
+            decode(b"{not json", now()).map_err(|r| r.code).err(),
+            Some(RejectCode::InvalidJson)
+        );
+        let mut no_subject = obs(
+            loinc("8867-4"),
+            json!({"valueQuantity": {"value": 72, "code": "/min"}}),
+        );
+        no_subject.as_object_mut().map(|m| m.remove("subject"));
+        assert_eq!(code(no_subject), Some(RejectCode::MissingField));
+    }
+
+    #[test]
+    fn zero_and_data_absent_mean_signal_lost() {
+        let o = dec(&obs(
+            loinc("2708-6"),
+            json!({"valueQuantity": {"value": 0, "code": "%"}}),
+        ));
+        assert_eq!(
+            o.map(|o| o.body),
+            Ok(Body::Numeric(vec![(Vital::Spo2, Reading::SignalLost)]))
+        );
+        let o = dec(&obs(
+            loinc("8867-4"),
+            json!({"dataAbsentReason": {"coding": [{"code": "error"}]}}),
+        ));
+        assert_eq!(
+            o.map(|o| o.body),
+            Ok(Body::Numeric(vec![(Vital::HeartRate, Reading::SignalLost)]))
+        );
+    }
+
+    #[test]
+    fn blood_pressure_panel_gives_two_readings_and_checks_their_order() {
+        let comp = |code: &str, v: f64| json!({"code": {"coding": [loinc(code)]}, "valueQuantity": {"value": v, "code": "mm[Hg]"}});
+        let o = dec(&obs(
+            loinc("85354-9"),
+            json!({"component": [comp("8480-6", 120.0), comp("8462-4", 80.0)]}),
+        ));
+        assert_eq!(
+            o.map(|o| o.body),
+            Ok(Body::Numeric(vec![
+                (Vital::SystolicBp, Reading::Value(120.0)),
+                (Vital::DiastolicBp, Reading::Value(80.0))
+            ]))
+        );
+        let o = dec(&obs(
+            loinc("85354-9"),
+            json!({"component": [comp("8480-6", 80.0), comp("8462-4", 95.0)]}),
+        ));
+        assert_eq!(
+            o.map_err(|r| r.code).err(),
+            Some(RejectCode::ImpossibleValue)
+        );
+    }
+
+    #[test]
+    fn ecg_lead_ii_keeps_integer_samples_exactly() {
+        let o = dec(&obs(
+            json!({"system": MDC, "code": "131330"}),
+            json!({"valueSampledData": {"origin": {"value": -5.12, "code": "mV"}, "period": 2.7777777777777777,
+                "factor": 0.005, "dimensions": 1, "data": "995 1011 E -3"}}),
+        ));
+        let Ok(Observation {
+            body: Body::Ecg(blocks),
+            ..
+        }) = o
+        else {
+            panic!("{o:?}")
+        };
+        assert_eq!(blocks[0].lead, 131_330);
+        assert_eq!(
+            blocks[0].samples,
+            vec![Some(995), Some(1011), None, Some(-3)]
+        );
+        assert_eq!(blocks[0].period_ns, 2_777_778);
+    }
+}

@@ -1,0 +1,155 @@
+//! Per-minute rollups packed one row per patient, vital and hour: 60 slots of
+//! (count u16, min i16, max i16, sum i32), values in units × 10 (0.1 °C,
+//! 0.1 /min), little-endian: 600 bytes. ARCHITECTURE.md has the sizing.
+
+use serde::Serialize;
+
+pub const SLOTS: usize = 60;
+pub const SLOT_BYTES: usize = 10;
+pub const BLOB_BYTES: usize = SLOTS * SLOT_BYTES;
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// One minute's summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Minute {
+    pub count: u16,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Slot {
+    count: u16,
+    min: i16,
+    max: i16,
+    sum: i32,
+}
+
+/// An hour of rollups being updated in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hour {
+    slots: [Slot; SLOTS],
+}
+
+impl Default for Hour {
+    fn default() -> Self {
+        Hour {
+            slots: [Slot::default(); SLOTS],
+        }
+    }
+}
+
+fn scaled(value: f64) -> i16 {
+    (value * 10.0)
+        .round()
+        .clamp(i16::MIN as f64, i16::MAX as f64) as i16
+}
+
+impl Hour {
+    /// Reads a stored blob; a blob of the wrong size (corruption) reads as empty
+    /// minutes rather than failing ingestion.
+    pub fn from_blob(blob: &[u8]) -> Hour {
+        let mut h = Hour::default();
+        if blob.len() != BLOB_BYTES {
+            return h;
+        }
+        for (slot, b) in h.slots.iter_mut().zip(blob.chunks_exact(SLOT_BYTES)) {
+            *slot = Slot {
+                count: u16::from_le_bytes([b[0], b[1]]),
+                min: i16::from_le_bytes([b[2], b[3]]),
+                max: i16::from_le_bytes([b[4], b[5]]),
+                sum: i32::from_le_bytes([b[6], b[7], b[8], b[9]]),
+            };
+        }
+        h
+    }
+
+    pub fn to_blob(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(BLOB_BYTES);
+        for s in &self.slots {
+            out.extend_from_slice(&s.count.to_le_bytes());
+            out.extend_from_slice(&s.min.to_le_bytes());
+            out.extend_from_slice(&s.max.to_le_bytes());
+            out.extend_from_slice(&s.sum.to_le_bytes());
+        }
+        out
+    }
+
+    /// Adds a value at `minute` (0–59 within the hour).
+    pub fn add(&mut self, minute: usize, value: f64) {
+        let Some(s) = self.slots.get_mut(minute) else {
+            return;
+        };
+        let v = scaled(value);
+        if s.count == 0 {
+            s.min = v;
+            s.max = v;
+        } else {
+            s.min = s.min.min(v);
+            s.max = s.max.max(v);
+        }
+        s.count = s.count.saturating_add(1);
+        s.sum = s.sum.saturating_add(i32::from(v));
+    }
+
+    /// Folds another in-memory hour (built from new samples only) into this one.
+    pub fn merge(&mut self, other: &Hour) {
+        for (s, o) in self.slots.iter_mut().zip(&other.slots) {
+            if o.count == 0 {
+                continue;
+            }
+            if s.count == 0 {
+                *s = *o;
+            } else {
+                s.min = s.min.min(o.min);
+                s.max = s.max.max(o.max);
+                s.count = s.count.saturating_add(o.count);
+                s.sum = s.sum.saturating_add(o.sum);
+            }
+        }
+    }
+
+    /// The minutes that hold data, as (minute index, summary).
+    pub fn minutes(&self) -> Vec<(usize, Minute)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.count > 0)
+            .map(|(i, s)| {
+                (
+                    i,
+                    Minute {
+                        count: s.count,
+                        min: f64::from(s.min) / 10.0,
+                        max: f64::from(s.max) / 10.0,
+                        mean: f64::from(s.sum) / 10.0 / f64::from(s.count),
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_merge_and_blob_round_trip() {
+        let mut a = Hour::default();
+        a.add(0, 72.0);
+        a.add(0, 80.0);
+        a.add(59, 36.6);
+        let mut b = Hour::default();
+        b.add(0, 60.0);
+        a.merge(&b);
+        let back = Hour::from_blob(&a.to_blob());
+        assert_eq!(back, a);
+        let m = back.minutes();
+        assert_eq!(m[0].0, 0);
+        assert_eq!((m[0].1.count, m[0].1.min, m[0].1.max), (3, 60.0, 80.0));
+        assert!((m[0].1.mean - 70.666).abs() < 0.01);
+        assert_eq!((m[1].0, m[1].1.mean), (59, 36.6));
+    }
+}

@@ -1,0 +1,516 @@
+//! Storing stream records: numeric samples, ECG blocks, minute rollups,
+//! quarantine and the source's checkpoint, all in one transaction per batch.
+//! That transaction is what makes ingestion exactly-once into the store: the
+//! checkpoint advances only with the samples it covers, and observation ids
+//! already stored are skipped (sources deliver at least once).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+
+use super::rollup::{HOUR_MS, Hour};
+use super::{Store, from_ms, to_ms};
+use crate::error::{Result, SqlContext};
+use crate::ingest::codec;
+use crate::ingest::observation::{Body, Observation, Reading, RejectCode, Rejection};
+use crate::model::Vital;
+
+/// One record as a source delivered it, decoded or not.
+#[derive(Debug, Clone)]
+pub struct IngestItem {
+    /// The source's sequence for this record (Kinesis sequence number, SSE id).
+    pub sequence: String,
+    pub raw: Vec<u8>,
+    pub decoded: std::result::Result<Observation, Rejection>,
+}
+
+/// A batch from one shard of one source, in the shard's order.
+#[derive(Debug, Clone)]
+pub struct IngestBatch {
+    pub source: String,
+    pub shard: String,
+    pub items: Vec<IngestItem>,
+}
+
+/// What storing a batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BatchOutcome {
+    /// Observations newly stored.
+    pub stored: usize,
+    /// Observations seen before (same id, or at or before the checkpoint).
+    pub duplicates: usize,
+    pub quarantined: usize,
+}
+
+/// The latest reading of one vital for one patient.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LatestVital {
+    pub vital: Vital,
+    pub at: DateTime<Utc>,
+    /// `None`: the sensor reported signal loss.
+    pub value: Option<f64>,
+}
+
+/// A quarantined record, for review.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Quarantined {
+    pub id: i64,
+    pub received: DateTime<Utc>,
+    pub source: String,
+    pub sequence: Option<String>,
+    pub code: String,
+    pub reason: String,
+    pub raw: Vec<u8>,
+}
+
+/// Sequence order: Kinesis sequence numbers and SSE ids are decimal integers
+/// that may exceed u128, so compare by length first, then text.
+pub fn sequence_after(a: &str, b: &str) -> bool {
+    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    if numeric(a) && numeric(b) {
+        let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
+        (a.len(), a) > (b.len(), b)
+    } else {
+        a > b
+    }
+}
+
+impl Store {
+    /// The stored checkpoint of `source`/`shard`, if any.
+    pub fn checkpoint(&self, source: &str, shard: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT sequence FROM source_checkpoints WHERE source = ?1 AND shard = ?2",
+                [source, shard],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("reading a checkpoint")
+    }
+
+    /// Every checkpoint of `source`, by shard.
+    pub fn checkpoints(&self, source: &str) -> Result<HashMap<String, String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT shard, sequence FROM source_checkpoints WHERE source = ?1")
+            .ctx("reading checkpoints")?;
+        let rows = stmt
+            .query_map([source], |r| Ok((r.get(0)?, r.get(1)?)))
+            .ctx("reading checkpoints")?;
+        rows.collect::<rusqlite::Result<_>>()
+            .ctx("reading checkpoints")
+    }
+
+    /// Stores a batch in one transaction (see the module comment).
+    pub fn store_batch(&mut self, batch: &IngestBatch, now: DateTime<Utc>) -> Result<BatchOutcome> {
+        let tx = self.conn.transaction().ctx("starting a batch")?;
+        let outcome = write_batch(&tx, batch, now)?;
+        tx.commit().ctx("committing a batch")?;
+        Ok(outcome)
+    }
+
+    /// The latest reading of every vital of a patient.
+    pub fn latest_vitals(&self, mrn: &str) -> Result<Vec<LatestVital>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT s.vital, s.ts_ms, s.value FROM vital_samples s
+                 JOIN patients p ON p.id = s.patient_id
+                 WHERE p.mrn = ?1 AND s.ts_ms = (
+                   SELECT max(ts_ms) FROM vital_samples
+                   WHERE patient_id = s.patient_id AND vital = s.vital)
+                 ORDER BY s.vital",
+            )
+            .ctx("reading latest vitals")?;
+        let rows = stmt
+            .query_map([mrn], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<f64>>(2)?,
+                ))
+            })
+            .ctx("reading latest vitals")?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (code, ts, value) = row.ctx("reading latest vitals")?;
+            if let Some(vital) = Vital::from_code(code) {
+                out.push(LatestVital {
+                    vital,
+                    at: from_ms(ts),
+                    value,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Number of stored observations-worth of numeric samples and ECG samples
+    /// (tests and status).
+    pub fn sample_counts(&self) -> Result<(i64, i64)> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM vital_samples),
+                        (SELECT coalesce(sum(n_samples), 0) FROM ecg_blocks)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .ctx("counting samples")
+    }
+
+    /// ECG samples of one lead of one patient from `from` on, in time order,
+    /// with each block's start; for analysis and the live view.
+    pub fn ecg_samples(&self, mrn: &str, lead: u32, from: DateTime<Utc>) -> Result<Vec<EcgStored>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT b.start_ms, b.period_ns, b.origin_mv, b.factor_mv, b.encoding, b.n_samples, b.data
+                 FROM ecg_blocks b JOIN patients p ON p.id = b.patient_id
+                 WHERE p.mrn = ?1 AND b.lead = ?2 AND b.start_ms >= ?3 ORDER BY b.start_ms",
+            )
+            .ctx("reading ECG")?;
+        let rows = stmt
+            .query_map(params![mrn, lead, to_ms(from)], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, f64>(2)?,
+                    r.get::<_, f64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, Vec<u8>>(6)?,
+                ))
+            })
+            .ctx("reading ECG")?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (start_ms, period_ns, origin_mv, factor_mv, encoding, n, data) =
+                row.ctx("reading ECG")?;
+            out.push(EcgStored {
+                start: from_ms(start_ms),
+                period_ns,
+                origin_mv,
+                factor_mv,
+                samples: codec::decode(encoding, &data, n.max(0) as usize)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Quarantined records, newest first.
+    pub fn quarantine(&self, limit: usize) -> Result<Vec<Quarantined>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, received_ms, source, sequence, code, reason, raw FROM quarantine
+                 ORDER BY id DESC LIMIT ?1",
+            )
+            .ctx("reading the quarantine")?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok(Quarantined {
+                    id: r.get(0)?,
+                    received: from_ms(r.get(1)?),
+                    source: r.get(2)?,
+                    sequence: r.get(3)?,
+                    code: r.get(4)?,
+                    reason: r.get(5)?,
+                    raw: r.get(6)?,
+                })
+            })
+            .ctx("reading the quarantine")?;
+        rows.collect::<rusqlite::Result<_>>()
+            .ctx("reading the quarantine")
+    }
+
+    /// Quarantined records counted by rejection code.
+    pub fn quarantine_counts(&self) -> Result<HashMap<String, i64>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT code, count(*) FROM quarantine GROUP BY code")
+            .ctx("counting the quarantine")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .ctx("counting the quarantine")?;
+        rows.collect::<rusqlite::Result<_>>()
+            .ctx("counting the quarantine")
+    }
+
+    /// The minute rollups of one vital over `[from, to)`.
+    pub fn rollups(
+        &self,
+        mrn: &str,
+        vital: Vital,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, super::rollup::Minute)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT r.hour_ms, r.data FROM vital_rollups r JOIN patients p ON p.id = r.patient_id
+                 WHERE p.mrn = ?1 AND r.vital = ?2 AND r.hour_ms >= ?3 AND r.hour_ms < ?4
+                 ORDER BY r.hour_ms",
+            )
+            .ctx("reading rollups")?;
+        let from_hour = to_ms(from).div_euclid(HOUR_MS) * HOUR_MS;
+        let rows = stmt
+            .query_map(params![mrn, vital.code(), from_hour, to_ms(to)], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+            .ctx("reading rollups")?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (hour_ms, blob) = row.ctx("reading rollups")?;
+            for (minute, m) in Hour::from_blob(&blob).minutes() {
+                let at = from_ms(hour_ms + minute as i64 * 60_000);
+                if at >= from && at < to {
+                    out.push((at, m));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One stored ECG block, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EcgStored {
+    pub start: DateTime<Utc>,
+    pub period_ns: i64,
+    pub origin_mv: f64,
+    pub factor_mv: f64,
+    pub samples: Vec<Option<i32>>,
+}
+
+fn quarantine(
+    tx: &Transaction<'_>,
+    batch: &IngestBatch,
+    item: &IngestItem,
+    rejection: &Rejection,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO quarantine (received_ms, source, sequence, code, reason, raw)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            to_ms(now),
+            batch.source,
+            item.sequence,
+            rejection.code.as_str(),
+            rejection.reason,
+            item.raw
+        ])
+    })
+    .ctx("quarantining a record")?;
+    Ok(())
+}
+
+fn write_batch(
+    tx: &Transaction<'_>,
+    batch: &IngestBatch,
+    now: DateTime<Utc>,
+) -> Result<BatchOutcome> {
+    let mut outcome = BatchOutcome::default();
+    let checkpoint: Option<String> = tx
+        .query_row(
+            "SELECT sequence FROM source_checkpoints WHERE source = ?1 AND shard = ?2",
+            [&batch.source, &batch.shard],
+            |r| r.get(0),
+        )
+        .optional()
+        .ctx("reading a checkpoint")?;
+    let mut patients: HashMap<String, Option<i64>> = HashMap::new();
+    let mut devices: HashMap<String, i64> = HashMap::new();
+    let mut rollups: HashMap<(i64, Vital, i64), Hour> = HashMap::new();
+    let mut last_sequence: Option<&str> = None;
+    let mut last_effective: Option<DateTime<Utc>> = None;
+
+    for item in &batch.items {
+        if checkpoint
+            .as_deref()
+            .is_some_and(|c| !sequence_after(&item.sequence, c))
+        {
+            outcome.duplicates += 1; // redelivered from before the checkpoint
+            continue;
+        }
+        last_sequence = Some(&item.sequence);
+        let obs = match &item.decoded {
+            Ok(obs) => obs,
+            Err(rejection) => {
+                quarantine(tx, batch, item, rejection, now)?;
+                outcome.quarantined += 1;
+                continue;
+            }
+        };
+        let patient_id = match patients.get(&obs.mrn) {
+            Some(id) => *id,
+            None => {
+                let id: Option<i64> = tx
+                    .prepare_cached("SELECT id FROM patients WHERE mrn = ?1")
+                    .and_then(|mut s| s.query_row([&obs.mrn], |r| r.get(0)).optional())
+                    .ctx("resolving a patient")?;
+                patients.insert(obs.mrn.clone(), id);
+                id
+            }
+        };
+        let Some(patient_id) = patient_id else {
+            let rejection = Rejection {
+                code: RejectCode::UnknownPatient,
+                reason: format!("no patient with MRN `{}` in the registry", obs.mrn),
+            };
+            quarantine(tx, batch, item, &rejection, now)?;
+            outcome.quarantined += 1;
+            continue;
+        };
+        let fresh = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO seen_observations (obs_id, received_ms) VALUES (?1, ?2)",
+            )
+            .and_then(|mut s| s.execute(params![obs.id, to_ms(now)]))
+            .ctx("recording an observation id")?;
+        if fresh == 0 {
+            outcome.duplicates += 1;
+            continue;
+        }
+        let device_id = match &obs.device {
+            None => None,
+            Some(uid) => Some(match devices.get(uid) {
+                Some(id) => *id,
+                None => {
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO devices (device_uid, kind, patient_id, linked_ms)
+                         VALUES (?1, 'stream', ?2, ?3)",
+                    )
+                    .and_then(|mut s| s.execute(params![uid, patient_id, to_ms(now)]))
+                    .ctx("registering a device")?;
+                    let id: i64 = tx
+                        .prepare_cached("SELECT id FROM devices WHERE device_uid = ?1")
+                        .and_then(|mut s| s.query_row([uid], |r| r.get(0)))
+                        .ctx("registering a device")?;
+                    devices.insert(uid.clone(), id);
+                    id
+                }
+            }),
+        };
+        let ts = to_ms(obs.effective);
+        match &obs.body {
+            Body::Numeric(readings) => {
+                for (vital, reading) in readings {
+                    let (value, status) = match reading {
+                        Reading::Value(v) => (Some(*v), 0),
+                        Reading::SignalLost => (None, 1),
+                    };
+                    let inserted = tx
+                        .prepare_cached(
+                            "INSERT OR IGNORE INTO vital_samples (patient_id, vital, ts_ms, value, status, device_id)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        )
+                        .and_then(|mut s| s.execute(params![patient_id, vital.code(), ts, value, status, device_id]))
+                        .ctx("storing a vital sample")?;
+                    if let (1, Some(v)) = (inserted, value) {
+                        let hour = ts.div_euclid(HOUR_MS) * HOUR_MS;
+                        let minute = ((ts - hour) / 60_000) as usize;
+                        rollups
+                            .entry((patient_id, *vital, hour))
+                            .or_default()
+                            .add(minute, v);
+                    }
+                }
+            }
+            Body::Ecg(blocks) => {
+                for b in blocks {
+                    let (encoding, data) = codec::encode(&b.samples)?;
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO ecg_blocks (patient_id, lead, start_ms, period_ns, n_samples,
+                           origin_mv, factor_mv, encoding, data)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            patient_id,
+                            b.lead,
+                            ts,
+                            b.period_ns,
+                            b.samples.len() as i64,
+                            b.origin_mv,
+                            b.factor_mv,
+                            encoding,
+                            data
+                        ])
+                    })
+                    .ctx("storing an ECG block")?;
+                }
+            }
+        }
+        outcome.stored += 1;
+        last_effective = Some(last_effective.map_or(obs.effective, |t| t.max(obs.effective)));
+    }
+
+    for ((patient_id, vital, hour), new) in rollups {
+        let stored: Option<Vec<u8>> = tx
+            .prepare_cached("SELECT data FROM vital_rollups WHERE patient_id = ?1 AND vital = ?2 AND hour_ms = ?3")
+            .and_then(|mut s| s.query_row(params![patient_id, vital.code(), hour], |r| r.get(0)).optional())
+            .ctx("reading a rollup")?;
+        let mut h = stored.map(|b| Hour::from_blob(&b)).unwrap_or_default();
+        h.merge(&new);
+        tx.prepare_cached(
+            "INSERT INTO vital_rollups (patient_id, vital, hour_ms, data) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (patient_id, vital, hour_ms) DO UPDATE SET data = excluded.data",
+        )
+        .and_then(|mut s| s.execute(params![patient_id, vital.code(), hour, h.to_blob()]))
+        .ctx("writing a rollup")?;
+    }
+
+    if let Some(seq) = last_sequence {
+        tx.prepare_cached(
+            "INSERT INTO source_checkpoints (source, shard, sequence, updated_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (source, shard) DO UPDATE SET sequence = excluded.sequence, updated_ms = excluded.updated_ms",
+        )
+        .and_then(|mut s| s.execute(params![batch.source, batch.shard, seq, to_ms(now)]))
+        .ctx("advancing a checkpoint")?;
+    }
+    tx.prepare_cached(
+        "INSERT INTO ingest_stats (source, stored, quarantined, duplicates, last_sequence, last_stored_ms, lag_ms, updated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (source) DO UPDATE SET
+           stored = stored + excluded.stored, quarantined = quarantined + excluded.quarantined,
+           duplicates = duplicates + excluded.duplicates,
+           last_sequence = coalesce(excluded.last_sequence, last_sequence),
+           last_stored_ms = coalesce(excluded.last_stored_ms, last_stored_ms),
+           lag_ms = coalesce(excluded.lag_ms, lag_ms), updated_ms = excluded.updated_ms",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            batch.source,
+            outcome.stored as i64,
+            outcome.quarantined as i64,
+            outcome.duplicates as i64,
+            last_sequence,
+            last_effective.map(to_ms),
+            last_effective.map(|t| (now - t).num_milliseconds().max(0)),
+            to_ms(now)
+        ])
+    })
+    .ctx("updating ingest statistics")?;
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sequence_after;
+
+    #[test]
+    fn long_sequence_numbers_compare_numerically() {
+        assert!(sequence_after(
+            "49590338271490256608559692538361571095921575989136588898",
+            "49590338271490256608559692538361571095921575989136588897"
+        ));
+        assert!(sequence_after("10", "9"));
+        assert!(!sequence_after("9", "10"));
+        assert!(!sequence_after("7", "7"));
+    }
+}
