@@ -17,6 +17,7 @@ use wardwatch_core::analysis::SignalChoice;
 use wardwatch_core::api::{self, Ctx};
 use wardwatch_core::clock::SystemClock;
 use wardwatch_core::import::ImportReport;
+use wardwatch_core::ingest::source::SourceConfig;
 use wardwatch_core::model::PatientSummary;
 use wardwatch_core::store::Role;
 
@@ -58,6 +59,14 @@ enum Command {
     /// Analyse ECG recordings
     #[command(subcommand)]
     Ecg(EcgCmd),
+    /// Configure the cloud stream sources (admin)
+    #[command(subcommand)]
+    Sources(SourcesCmd),
+    /// Ingestion status and the quarantine
+    #[command(subcommand)]
+    Ingest(IngestCmd),
+    /// Run the runtime (sources → store → scoring) until SIGINT or SIGTERM
+    Serve,
     /// Show the newest audit-log entries (admin)
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -112,6 +121,55 @@ enum EcgCmd {
         /// Signal of a WFDB record: 0-based index or name (e.g. MLII) [default: 0]
         #[arg(long)]
         signal: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SourcesCmd {
+    /// Add (or replace) a source
+    #[command(subcommand)]
+    Add(SourceAdd),
+    /// List configured sources
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a source and its checkpoints
+    Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum SourceAdd {
+    /// A Server-Sent Events gateway
+    Sse { name: String, url: String },
+    /// An AWS Kinesis Data Streams stream
+    Kinesis {
+        name: String,
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        stream: String,
+        #[arg(long, default_value = "eu-west-2")]
+        region: String,
+        /// Where the keys are: env:PREFIX reads PREFIX_ACCESS_KEY_ID and PREFIX_SECRET_ACCESS_KEY
+        #[arg(long, default_value = "env:WARDWATCH_AWS")]
+        credentials: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum IngestCmd {
+    /// Per source: records stored and quarantined, reconnects, last sequence, lag
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Records that failed validation, with the reason (admin)
+    Quarantine {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
         #[arg(long)]
         json: bool,
     },
@@ -401,6 +459,131 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 writeln!(out, "{report}")?;
             }
         }
+        Command::Sources(cmd) => {
+            let ctx = open(&cli)?;
+            match cmd {
+                SourcesCmd::Add(add) => {
+                    let config = match add {
+                        SourceAdd::Sse { name, url } => SourceConfig::Sse {
+                            name: name.clone(),
+                            url: url.clone(),
+                        },
+                        SourceAdd::Kinesis {
+                            name,
+                            endpoint,
+                            stream,
+                            region,
+                            credentials,
+                        } => SourceConfig::Kinesis {
+                            name: name.clone(),
+                            endpoint: endpoint.clone(),
+                            stream: stream.clone(),
+                            region: region.clone(),
+                            credentials: credentials.clone(),
+                        },
+                    };
+                    api::put_source(&ctx, &config)?;
+                    writeln!(out, "source {} saved", config.name())?;
+                }
+                SourcesCmd::List { json } => {
+                    let list = api::list_sources(&ctx)?;
+                    if *json {
+                        print_json(out, &list)?;
+                    } else {
+                        for s in list {
+                            match s {
+                                SourceConfig::Sse { name, url } => {
+                                    writeln!(out, "{name:<16} sse      {url}")?
+                                }
+                                SourceConfig::Kinesis {
+                                    name,
+                                    endpoint,
+                                    stream,
+                                    region,
+                                    ..
+                                } => writeln!(
+                                    out,
+                                    "{name:<16} kinesis  {endpoint} stream={stream} region={region}"
+                                )?,
+                            }
+                        }
+                    }
+                }
+                SourcesCmd::Remove { name } => {
+                    api::remove_source(&ctx, name)?;
+                    writeln!(out, "source {name} removed")?;
+                }
+            }
+        }
+        Command::Ingest(IngestCmd::Status { json }) => {
+            let status = api::ingest_status(&open(&cli)?)?;
+            if *json {
+                print_json(out, &status)?;
+            } else {
+                writeln!(
+                    out,
+                    "{:<16} {:<8} {:>10} {:>11} {:>10} {:>10} {:>9}  LAST SEQUENCE",
+                    "SOURCE", "KIND", "STORED", "QUARANTINED", "DUPLICATES", "RECONNECTS", "LAG"
+                )?;
+                for s in status {
+                    writeln!(
+                        out,
+                        "{:<16} {:<8} {:>10} {:>11} {:>10} {:>10} {:>9}  {}",
+                        s.name,
+                        s.kind,
+                        s.stored,
+                        s.quarantined,
+                        s.duplicates,
+                        s.reconnects,
+                        s.lag_ms
+                            .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
+                            .unwrap_or_else(|| "-".into()),
+                        s.last_sequence.unwrap_or_else(|| "-".into())
+                    )?;
+                    if let Some(e) = s.last_error {
+                        writeln!(out, "{:<16} last error: {e}", "")?;
+                    }
+                }
+            }
+        }
+        Command::Ingest(IngestCmd::Quarantine { limit, json }) => {
+            let q = api::quarantine(&open(&cli)?, *limit)?;
+            if *json {
+                print_json(out, &q)?;
+            } else {
+                for r in q {
+                    writeln!(
+                        out,
+                        "{}  {:<12} seq {:<8} {:<18} {}",
+                        r.received.format("%Y-%m-%d %H:%M:%S"),
+                        r.source,
+                        r.sequence.unwrap_or_default(),
+                        r.code,
+                        r.reason
+                    )?;
+                }
+            }
+        }
+        Command::Serve => {
+            // Resolve the user first: only a registered user may start the runtime.
+            let ctx = open(&cli)?;
+            let data_dir = data_dir(&cli)?;
+            drop(ctx);
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let report = rt.block_on(wardwatch_core::runtime::serve(
+                data_dir,
+                Arc::new(SystemClock),
+                shutdown_signal(),
+            ))?;
+            let t = report.total();
+            writeln!(
+                out,
+                "stopped: {} stored, {} duplicates, {} quarantined",
+                t.stored, t.duplicates, t.quarantined
+            )?;
+        }
         Command::Audit { limit, json } => {
             let entries = api::recent_audit(&open(&cli)?, *limit)?;
             if *json {
@@ -420,6 +603,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }
 
 fn print_json(out: &mut impl Write, value: &impl serde::Serialize) -> anyhow::Result<()> {

@@ -13,8 +13,9 @@ use serde_json::json;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::import::{self, Format, ImportReport};
+use crate::ingest::source::SourceConfig;
 use crate::model::{MedicationClass, PatientRecord, PatientSummary};
-use crate::store::{AuditEntry, Role, Store, User};
+use crate::store::{AuditEntry, Quarantined, Role, SourceStatus, Store, User};
 
 /// Who is acting: a registered, active user and their role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -237,4 +238,83 @@ pub fn list_users(ctx: &Ctx) -> Result<Vec<User>> {
 pub fn recent_audit(ctx: &Ctx, limit: usize) -> Result<Vec<AuditEntry>> {
     ctx.require(Role::Admin, "read the audit log")?;
     ctx.store.recent_audit(limit)
+}
+
+/// Adds or replaces a stream source (admin).
+pub fn put_source(ctx: &Ctx, config: &SourceConfig) -> Result<()> {
+    ctx.require(Role::Admin, "configure stream sources")?;
+    let name = config.name();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
+        return Err(Error::InvalidInput {
+            what: "source name",
+            reason: format!("`{name}` must be letters, digits, `.`, `_` or `-`"),
+        });
+    }
+    let url = match config {
+        SourceConfig::Sse { url, .. } => url,
+        SourceConfig::Kinesis {
+            endpoint,
+            credentials,
+            stream,
+            ..
+        } => {
+            if !credentials.starts_with("env:") || credentials.len() <= 4 {
+                return Err(Error::InvalidInput {
+                    what: "credentials",
+                    reason: format!(
+                        "`{credentials}` must be `env:PREFIX` (keys are read from PREFIX_ACCESS_KEY_ID and PREFIX_SECRET_ACCESS_KEY)"
+                    ),
+                });
+            }
+            if stream.is_empty() {
+                return Err(Error::InvalidInput {
+                    what: "stream",
+                    reason: "is empty".into(),
+                });
+            }
+            endpoint
+        }
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(Error::InvalidInput {
+            what: "source URL",
+            reason: format!("`{url}` must start with http:// or https://"),
+        });
+    }
+    ctx.store.put_source(config, ctx.clock.now())?;
+    ctx.audit("sources.put", Some(name), json!({ "config": config }))
+}
+
+pub fn remove_source(ctx: &Ctx, name: &str) -> Result<()> {
+    ctx.require(Role::Admin, "configure stream sources")?;
+    if !ctx.store.remove_source(name)? {
+        return Err(Error::InvalidInput {
+            what: "source",
+            reason: format!("no source named `{name}`: `wardwatchctl sources list` shows them"),
+        });
+    }
+    ctx.audit("sources.remove", Some(name), json!({}))
+}
+
+pub fn list_sources(ctx: &Ctx) -> Result<Vec<SourceConfig>> {
+    ctx.require(Role::Viewer, "list stream sources")?;
+    ctx.store.sources()
+}
+
+/// Per source: counters, last sequence, lag (no patient data).
+pub fn ingest_status(ctx: &Ctx) -> Result<Vec<SourceStatus>> {
+    ctx.require(Role::Viewer, "read ingestion status")?;
+    ctx.store.source_status()
+}
+
+/// Quarantined records (admin: they may hold patient data).
+pub fn quarantine(ctx: &Ctx, limit: usize) -> Result<Vec<Quarantined>> {
+    ctx.require(Role::Admin, "read the quarantine")?;
+    let q = ctx.store.quarantine(limit)?;
+    ctx.audit("quarantine.read", None, json!({ "count": q.len() }))?;
+    Ok(q)
 }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod import;
 pub mod ingest;
 pub mod model;
+pub mod runtime;
 pub mod store;
 
 pub use error::{Error, ErrorKind, Result};

@@ -4,3 +4,5 @@
 
 pub mod codec;
 pub mod observation;
+pub mod pipeline;
+pub mod source;

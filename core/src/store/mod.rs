@@ -10,6 +10,7 @@ mod audit;
 mod migrations;
 mod patients;
 pub mod rollup;
+mod sources;
 mod users;
 mod vitals;
 
@@ -21,6 +22,7 @@ use crate::error::{Error, Result, SqlContext};
 
 pub use audit::AuditEntry;
 pub use patients::UpsertOutcome;
+pub use sources::SourceStatus;
 pub use users::{Role, User};
 pub use vitals::{
     BatchOutcome, EcgStored, IngestBatch, IngestItem, LatestVital, Quarantined, sequence_after,

@@ -1,0 +1,200 @@
+//! The ingestion runtime: sources (tokio tasks, one per stream or shard) send
+//! raw batches over a bounded channel to one writer thread that decodes them
+//! and stores each batch in one transaction with its checkpoint
+//! (`Store::store_batch`). The bound is what keeps memory flat when the store
+//! is slower than the streams: sources wait instead of buffering.
+//!
+//! Shutdown: the caller's shutdown future stops the sources; the writer then
+//! drains what they already sent and exits, so nothing read is dropped
+//! unstored except what a crash loses — and that is re-read from the
+//! checkpoint on the next start.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+
+use crate::clock::Clock;
+use crate::error::{Error, ErrorKind, Result};
+use crate::ingest::observation;
+use crate::ingest::source::{self, SourceConfig};
+use crate::store::{BatchOutcome, IngestBatch, IngestItem, Store};
+
+/// Records per batch a source sends at most.
+pub const MAX_BATCH: usize = 500;
+/// Batches in flight between the sources and the writer.
+pub const CHANNEL_BATCHES: usize = 32;
+
+/// One record as read from a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRecord {
+    pub sequence: String,
+    pub data: Vec<u8>,
+}
+
+/// What sources tell the writer.
+#[derive(Debug)]
+pub enum SourceEvent {
+    Batch {
+        source: String,
+        shard: String,
+        records: Vec<RawRecord>,
+    },
+    /// The source lost its connection and will retry.
+    Reconnect { source: String, error: String },
+    /// How far behind the stream's head the source is (Kinesis reports it).
+    Lag { source: String, millis_behind: i64 },
+}
+
+/// What a run of the writer did, per source.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RunReport {
+    pub by_source: HashMap<String, BatchOutcome>,
+    pub reconnects: HashMap<String, u64>,
+}
+
+impl RunReport {
+    pub fn total(&self) -> BatchOutcome {
+        self.by_source
+            .values()
+            .fold(BatchOutcome::default(), |a, b| BatchOutcome {
+                stored: a.stored + b.stored,
+                duplicates: a.duplicates + b.duplicates,
+                quarantined: a.quarantined + b.quarantined,
+            })
+    }
+}
+
+/// Called after each stored batch (the scoring stage hooks in here).
+pub type AfterBatch = Box<dyn FnMut(&Store, &IngestBatch, &BatchOutcome) + Send>;
+
+/// Runs `sources` into the store in `data_dir` until `shutdown` completes.
+pub async fn run(
+    data_dir: PathBuf,
+    sources: Vec<SourceConfig>,
+    clock: Arc<dyn Clock>,
+    after_batch: Option<AfterBatch>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<RunReport> {
+    let store = Store::open_dir(&data_dir)?;
+    let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for config in sources {
+        let checkpoints = store.checkpoints(config.name())?;
+        tasks.push(tokio::spawn(source::run(
+            config,
+            checkpoints,
+            tx.clone(),
+            stop_rx.clone(),
+        )));
+    }
+    drop(tx);
+    let writer_clock = clock.clone();
+    let writer = std::thread::Builder::new()
+        .name("wardwatch-writer".into())
+        .spawn(move || write_loop(store, rx, writer_clock, after_batch))
+        .map_err(|source| Error::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
+    let writer = tokio::task::spawn_blocking(move || writer.join());
+
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    match writer.await {
+        Ok(Ok(result)) => result,
+        _ => Err(Error::InvalidInput {
+            what: "ingest writer",
+            reason: "the writer thread panicked".into(),
+        }),
+    }
+}
+
+fn write_loop(
+    mut store: Store,
+    mut rx: mpsc::Receiver<SourceEvent>,
+    clock: Arc<dyn Clock>,
+    mut after_batch: Option<AfterBatch>,
+) -> Result<RunReport> {
+    let mut report = RunReport::default();
+    while let Some(event) = rx.blocking_recv() {
+        match event {
+            SourceEvent::Batch {
+                source,
+                shard,
+                records,
+            } => {
+                let now = clock.now();
+                let batch = IngestBatch {
+                    items: records
+                        .into_iter()
+                        .map(|r| IngestItem {
+                            decoded: observation::decode(&r.data, now),
+                            sequence: r.sequence,
+                            raw: r.data,
+                        })
+                        .collect(),
+                    source,
+                    shard,
+                };
+                let outcome = store_with_retry(&mut store, &batch, clock.as_ref())?;
+                let total = report.by_source.entry(batch.source.clone()).or_default();
+                total.stored += outcome.stored;
+                total.duplicates += outcome.duplicates;
+                total.quarantined += outcome.quarantined;
+                if outcome.quarantined > 0 {
+                    tracing::warn!(source = %batch.source, count = outcome.quarantined, "records quarantined");
+                }
+                if let Some(f) = after_batch.as_mut() {
+                    f(&store, &batch, &outcome);
+                }
+            }
+            SourceEvent::Reconnect { source, error } => {
+                *report.reconnects.entry(source.clone()).or_default() += 1;
+                store.note_reconnect(&source, &error, clock.now())?;
+            }
+            SourceEvent::Lag {
+                source,
+                millis_behind,
+            } => store.note_lag(&source, millis_behind, clock.now())?,
+        }
+    }
+    Ok(report)
+}
+
+/// A busy database (another process writing) is retried; anything else stops
+/// the writer, and the sources resume from the checkpoint on the next start.
+fn store_with_retry(
+    store: &mut Store,
+    batch: &IngestBatch,
+    clock: &dyn Clock,
+) -> Result<BatchOutcome> {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match store.store_batch(batch, clock.now()) {
+            Err(e)
+                if e.kind() == ErrorKind::Storage
+                    && is_busy(&e)
+                    && delay < Duration::from_secs(30) =>
+            {
+                tracing::warn!(source = %batch.source, "database busy; retrying the batch");
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_busy(e: &Error) -> bool {
+    matches!(e, Error::Sqlite { source: rusqlite::Error::SqliteFailure(f, _), .. }
+        if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+}
