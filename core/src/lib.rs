@@ -15,6 +15,7 @@ pub mod import;
 pub mod ingest;
 pub mod model;
 pub mod runtime;
+pub mod scoring;
 pub mod store;
 
 pub use error::{Error, ErrorKind, Result};

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::error::Result;
-use crate::ingest::pipeline::{self, RunReport};
+use crate::ingest::pipeline::{self, AfterBatch, RunReport};
+use crate::scoring::LiveScorer;
 use crate::store::Store;
 
 /// Runs every configured source until `shutdown` completes.
@@ -22,7 +23,10 @@ pub async fn serve(
         tracing::warn!("no stream sources configured: add one with `wardwatchctl sources add`");
     }
     tracing::info!(sources = sources.len(), "runtime starting");
-    let report = pipeline::run(data_dir, sources, clock, None, shutdown).await?;
+    let mut scorer = LiveScorer::default();
+    let after_batch: AfterBatch =
+        Box::new(move |store, batch, stored| scorer.after_batch(store, batch, stored));
+    let report = pipeline::run(data_dir, sources, clock, Some(after_batch), shutdown).await?;
     let total = report.total();
     tracing::info!(
         stored = total.stored,

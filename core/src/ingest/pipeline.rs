@@ -22,7 +22,7 @@ use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ingest::observation;
 use crate::ingest::source::{self, SourceConfig};
-use crate::store::{BatchOutcome, IngestBatch, IngestItem, Store};
+use crate::store::{BatchOutcome, IngestBatch, IngestItem, Store, StoredBatch};
 
 /// Records per batch a source sends at most.
 pub const MAX_BATCH: usize = 500;
@@ -70,7 +70,7 @@ impl RunReport {
 }
 
 /// Called after each stored batch (the scoring stage hooks in here).
-pub type AfterBatch = Box<dyn FnMut(&Store, &IngestBatch, &BatchOutcome) + Send>;
+pub type AfterBatch = Box<dyn FnMut(&Store, &IngestBatch, &StoredBatch) + Send>;
 
 /// Runs `sources` into the store in `data_dir` until `shutdown` completes.
 pub async fn run(
@@ -145,7 +145,8 @@ fn write_loop(
                     source,
                     shard,
                 };
-                let outcome = store_with_retry(&mut store, &batch, clock.as_ref())?;
+                let stored = store_with_retry(&mut store, &batch, clock.as_ref())?;
+                let outcome = stored.outcome;
                 let total = report.by_source.entry(batch.source.clone()).or_default();
                 total.stored += outcome.stored;
                 total.duplicates += outcome.duplicates;
@@ -154,7 +155,7 @@ fn write_loop(
                     tracing::warn!(source = %batch.source, count = outcome.quarantined, "records quarantined");
                 }
                 if let Some(f) = after_batch.as_mut() {
-                    f(&store, &batch, &outcome);
+                    f(&store, &batch, &stored);
                 }
             }
             SourceEvent::Reconnect { source, error } => {
@@ -176,7 +177,7 @@ fn store_with_retry(
     store: &mut Store,
     batch: &IngestBatch,
     clock: &dyn Clock,
-) -> Result<BatchOutcome> {
+) -> Result<StoredBatch> {
     let mut delay = Duration::from_millis(50);
     loop {
         match store.store_batch(batch, clock.now()) {

@@ -34,7 +34,15 @@ pub struct IngestBatch {
     pub items: Vec<IngestItem>,
 }
 
-/// What storing a batch did.
+/// What storing a batch did, with the indices (into `IngestBatch::items`)
+/// of the observations newly stored, for the scoring stage.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredBatch {
+    pub outcome: BatchOutcome,
+    pub stored_items: Vec<usize>,
+}
+
+/// Counts of what storing batches did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct BatchOutcome {
     /// Observations newly stored.
@@ -104,11 +112,11 @@ impl Store {
     }
 
     /// Stores a batch in one transaction (see the module comment).
-    pub fn store_batch(&mut self, batch: &IngestBatch, now: DateTime<Utc>) -> Result<BatchOutcome> {
+    pub fn store_batch(&mut self, batch: &IngestBatch, now: DateTime<Utc>) -> Result<StoredBatch> {
         let tx = self.conn.transaction().ctx("starting a batch")?;
-        let outcome = write_batch(&tx, batch, now)?;
+        let stored = write_batch(&tx, batch, now)?;
         tx.commit().ctx("committing a batch")?;
-        Ok(outcome)
+        Ok(stored)
     }
 
     /// The latest reading of every vital of a patient.
@@ -313,8 +321,9 @@ fn write_batch(
     tx: &Transaction<'_>,
     batch: &IngestBatch,
     now: DateTime<Utc>,
-) -> Result<BatchOutcome> {
+) -> Result<StoredBatch> {
     let mut outcome = BatchOutcome::default();
+    let mut stored_items = Vec::new();
     let checkpoint: Option<String> = tx
         .query_row(
             "SELECT sequence FROM source_checkpoints WHERE source = ?1 AND shard = ?2",
@@ -329,7 +338,7 @@ fn write_batch(
     let mut last_sequence: Option<&str> = None;
     let mut last_effective: Option<DateTime<Utc>> = None;
 
-    for item in &batch.items {
+    for (index, item) in batch.items.iter().enumerate() {
         if checkpoint
             .as_deref()
             .is_some_and(|c| !sequence_after(&item.sequence, c))
@@ -447,6 +456,7 @@ fn write_batch(
             }
         }
         outcome.stored += 1;
+        stored_items.push(index);
         last_effective = Some(last_effective.map_or(obs.effective, |t| t.max(obs.effective)));
     }
 
@@ -496,7 +506,10 @@ fn write_batch(
         ])
     })
     .ctx("updating ingest statistics")?;
-    Ok(outcome)
+    Ok(StoredBatch {
+        outcome,
+        stored_items,
+    })
 }
 
 #[cfg(test)]
@@ -512,5 +525,60 @@ mod tests {
         assert!(sequence_after("10", "9"));
         assert!(!sequence_after("9", "10"));
         assert!(!sequence_after("7", "7"));
+    }
+}
+
+/// A stored score or finding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoreRow {
+    pub mrn: String,
+    pub kind: String,
+    pub at: DateTime<Utc>,
+    pub value: f64,
+    pub detail: serde_json::Value,
+}
+
+impl Store {
+    pub fn insert_score(&self, row: &ScoreRow) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO scores (patient_id, kind, ts_ms, value, detail)
+                 SELECT id, ?2, ?3, ?4, ?5 FROM patients WHERE mrn = ?1",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    row.mrn,
+                    row.kind,
+                    to_ms(row.at),
+                    row.value,
+                    row.detail.to_string()
+                ])
+            })
+            .ctx("storing a score")?;
+        Ok(())
+    }
+
+    /// Scores of one patient (newest first), optionally of one kind.
+    pub fn scores(&self, mrn: &str, kind: Option<&str>, limit: usize) -> Result<Vec<ScoreRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT s.kind, s.ts_ms, s.value, s.detail FROM scores s JOIN patients p ON p.id = s.patient_id
+                 WHERE p.mrn = ?1 AND (?2 IS NULL OR s.kind = ?2) ORDER BY s.ts_ms DESC, s.id DESC LIMIT ?3",
+            )
+            .ctx("reading scores")?;
+        let rows = stmt
+            .query_map(params![mrn, kind, limit as i64], |r| {
+                let detail: String = r.get(3)?;
+                Ok(ScoreRow {
+                    mrn: mrn.to_owned(),
+                    kind: r.get(0)?,
+                    at: from_ms(r.get(1)?),
+                    value: r.get(2)?,
+                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .ctx("reading scores")?;
+        rows.collect::<rusqlite::Result<_>>().ctx("reading scores")
     }
 }

@@ -1,0 +1,245 @@
+//! Live scoring: runs after every stored batch, on the writer thread. ECG
+//! blocks feed one `EcgStream` per patient and lead (beats, heart-rate meter,
+//! rhythm events); new numerics recompute the patient's NEWS2 from their
+//! freshest vitals and SpO2 scale. Results go to the `scores` table, where the
+//! alarm engine and the UI read them. The numeric work is the pure code of
+//! `wardwatch-score`; this module only keeps per-patient state and time.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use wardwatch_score::{Acvpu, Breathing, EcgStream, News2Input, StreamEvent};
+
+use crate::ingest::observation::{Body, EcgBlock, Observation};
+use crate::model::Vital;
+use crate::store::{IngestBatch, ScoreRow, Store, StoredBatch};
+
+/// Vitals older than this do not count towards NEWS2 (a ward's observation
+/// round is at most hourly for a patient on continuous monitoring).
+pub const NEWS2_FRESH: Duration = Duration::minutes(60);
+/// A heart-rate reading is stored at most this often per patient.
+const HR_EVERY: Duration = Duration::seconds(10);
+/// A gap in ECG longer than this restarts the analyser rather than padding.
+const MAX_ECG_GAP: Duration = Duration::seconds(30);
+
+struct EcgTrack {
+    stream: EcgStream,
+    /// Time of sample 0 of the stream.
+    origin: DateTime<Utc>,
+    period_ns: i64,
+    /// Samples pushed so far.
+    pushed: i64,
+}
+
+impl EcgTrack {
+    fn time_of(&self, sample: usize) -> DateTime<Utc> {
+        self.origin + Duration::nanoseconds(self.period_ns.saturating_mul(sample as i64))
+    }
+}
+
+/// Per-patient scoring state.
+#[derive(Default)]
+pub struct LiveScorer {
+    ecg: HashMap<(String, u32), EcgTrack>,
+    news2_last: HashMap<String, serde_json::Value>,
+    hr_last: HashMap<String, DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for LiveScorer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveScorer")
+            .field("ecg_tracks", &self.ecg.len())
+            .finish()
+    }
+}
+
+impl LiveScorer {
+    /// Scores what `stored` added; errors are logged, never stop ingestion.
+    pub fn after_batch(&mut self, store: &Store, batch: &IngestBatch, stored: &StoredBatch) {
+        let mut numerics_for: Vec<&str> = Vec::new();
+        for &i in &stored.stored_items {
+            let Some(Ok(obs)) = batch.items.get(i).map(|it| &it.decoded) else {
+                continue;
+            };
+            match &obs.body {
+                Body::Ecg(blocks) => {
+                    for b in blocks {
+                        for row in self.ecg_block(obs, b) {
+                            if let Err(e) = store.insert_score(&row) {
+                                tracing::error!(error = %e, "cannot store an ECG score");
+                            }
+                        }
+                    }
+                }
+                Body::Numeric(_) => {
+                    if !numerics_for.contains(&obs.mrn.as_str()) {
+                        numerics_for.push(&obs.mrn);
+                    }
+                }
+            }
+        }
+        for mrn in numerics_for {
+            match self.news2(store, mrn) {
+                Ok(Some(row)) => {
+                    if let Err(e) = store.insert_score(&row) {
+                        tracing::error!(error = %e, "cannot store a NEWS2 score");
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "cannot compute NEWS2"),
+            }
+        }
+    }
+
+    fn ecg_block(&mut self, obs: &Observation, b: &EcgBlock) -> Vec<ScoreRow> {
+        let key = (obs.mrn.clone(), b.lead);
+        let fs_hz = 1e9 / b.period_ns as f64;
+        let samples_mv: Vec<f64> = b
+            .samples
+            .iter()
+            .map(|s| s.map_or(f64::NAN, |x| b.origin_mv + b.factor_mv * f64::from(x)))
+            .collect();
+        // Where this block starts on the track's timeline.
+        let restart = match self.ecg.get(&key) {
+            None => true,
+            Some(t) => {
+                let expected = t.time_of(t.pushed as usize);
+                let gap = obs.effective - expected;
+                t.period_ns != b.period_ns || gap > MAX_ECG_GAP || gap < -Duration::milliseconds(1)
+            }
+        };
+        if restart {
+            match EcgStream::new(fs_hz) {
+                Ok(stream) => {
+                    self.ecg.insert(
+                        key.clone(),
+                        EcgTrack {
+                            stream,
+                            origin: obs.effective,
+                            period_ns: b.period_ns,
+                            pushed: 0,
+                        },
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "ECG cannot be analysed at this rate");
+                    return Vec::new();
+                }
+            }
+        }
+        let Some(track) = self.ecg.get_mut(&key) else {
+            return Vec::new();
+        };
+        // Pad a short gap with missing samples so times stay right.
+        let expected = track.time_of(track.pushed as usize);
+        let gap_samples =
+            ((obs.effective - expected).num_nanoseconds().unwrap_or(0) / track.period_ns).max(0);
+        if gap_samples > 0 {
+            let pad = vec![f64::NAN; gap_samples as usize];
+            track.stream.push(&pad);
+            track.pushed += gap_samples;
+        }
+        let update = track.stream.push(&samples_mv);
+        track.pushed += samples_mv.len() as i64;
+        let mut rows = Vec::new();
+        for event in &update.events {
+            let (at, value, detail) = match event {
+                StreamEvent::Onset(f) => (
+                    track.time_of(f.start_sample),
+                    1.0,
+                    json!({"event": "onset", "lead": b.lead, "finding": f}),
+                ),
+                StreamEvent::End { kind, sample, .. } => (
+                    track.time_of(*sample),
+                    0.0,
+                    json!({"event": "end", "lead": b.lead, "kind": kind}),
+                ),
+            };
+            rows.push(ScoreRow {
+                mrn: obs.mrn.clone(),
+                kind: "ecg_event".into(),
+                at,
+                value,
+                detail,
+            });
+        }
+        let now = track.time_of(track.pushed as usize);
+        if let Some(hr) = update.hr_bpm {
+            let due = self
+                .hr_last
+                .get(&obs.mrn)
+                .is_none_or(|t| now - *t >= HR_EVERY);
+            if due {
+                self.hr_last.insert(obs.mrn.clone(), now);
+                rows.push(ScoreRow {
+                    mrn: obs.mrn.clone(),
+                    kind: "ecg_hr".into(),
+                    at: now,
+                    value: hr,
+                    detail: json!({"lead": b.lead}),
+                });
+            }
+        }
+        rows
+    }
+
+    /// NEWS2 from the freshest vitals; a row only when the result changed.
+    fn news2(&mut self, store: &Store, mrn: &str) -> crate::Result<Option<ScoreRow>> {
+        let Some(record) = store.patient(mrn)? else {
+            return Ok(None);
+        };
+        let latest = store.latest_vitals(mrn)?;
+        let Some(newest) = latest.iter().map(|l| l.at).max() else {
+            return Ok(None);
+        };
+        let fresh = |v: Vital| {
+            latest
+                .iter()
+                .find(|l| l.vital == v && newest - l.at <= NEWS2_FRESH)
+                .and_then(|l| l.value)
+        };
+        let input = News2Input {
+            resp_rate_per_min: fresh(Vital::RespRate),
+            spo2_pct: fresh(Vital::Spo2),
+            spo2_scale: record.spo2_scale,
+            breathing: fresh(Vital::O2FlowLpm).map(|f| {
+                if f > 0.0 {
+                    Breathing::Oxygen
+                } else {
+                    Breathing::Air
+                }
+            }),
+            systolic_bp_mmhg: fresh(Vital::SystolicBp),
+            pulse_per_min: fresh(Vital::HeartRate),
+            consciousness: fresh(Vital::Consciousness).and_then(|c| {
+                Acvpu::from_letter(
+                    ["A", "C", "V", "P", "U"]
+                        .get(c as usize)
+                        .copied()
+                        .unwrap_or(""),
+                )
+            }),
+            temperature_c: fresh(Vital::TemperatureC),
+        };
+        let score = match wardwatch_score::news2(&input) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "NEWS2 input rejected");
+                return Ok(None);
+            }
+        };
+        let detail = serde_json::to_value(&score).unwrap_or_default();
+        if self.news2_last.get(mrn) == Some(&detail) {
+            return Ok(None);
+        }
+        self.news2_last.insert(mrn.to_owned(), detail.clone());
+        Ok(Some(ScoreRow {
+            mrn: mrn.to_owned(),
+            kind: "news2".into(),
+            at: newest,
+            value: f64::from(score.aggregate),
+            detail,
+        }))
+    }
+}
