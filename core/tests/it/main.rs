@@ -2,6 +2,7 @@
 //! files in temporary directories.
 
 mod import;
+mod ingest;
 mod roles;
 
 use std::path::Path;
