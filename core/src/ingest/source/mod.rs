@@ -3,6 +3,7 @@
 //! reconnects with capped exponential backoff and full jitter after errors.
 
 pub mod backoff;
+pub mod kinesis;
 pub mod sse;
 
 use std::collections::HashMap;
@@ -53,10 +54,21 @@ pub async fn run(
             let last = checkpoints.get(sse::SHARD).cloned();
             sse::run(&name, &url, last, tx, stop).await;
         }
-        SourceConfig::Kinesis { name, .. } => {
-            // The Kinesis reader lands with the wardwatch-cloud client.
-            tracing::error!(source = %name, "kinesis sources are not supported by this build yet");
-            let _ = (checkpoints, tx, stop);
+        SourceConfig::Kinesis {
+            name,
+            endpoint,
+            stream,
+            region,
+            credentials,
+        } => {
+            let source = kinesis::KinesisSource {
+                name,
+                endpoint,
+                stream,
+                region,
+                credentials,
+            };
+            kinesis::run(source, checkpoints, tx, stop).await;
         }
     }
 }
