@@ -1,0 +1,411 @@
+//! Builds the FHIR R4 Observations of docs/wire-format.md: numeric vital signs
+//! under their LOINC codes and UCUM units, the blood-pressure panel with its two
+//! components, ECG leads as `valueSampledData` under IEEE 11073 MDC codes, and
+//! `dataAbsentReason` for a sensor that reports no signal.
+//!
+//! The structs mirror only the JSON we emit. They are plain data so that the
+//! malformed-record injector can take a valid Observation and break exactly
+//! one thing in it.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+pub const LOINC: &str = "http://loinc.org";
+pub const UCUM: &str = "http://unitsofmeasure.org";
+pub const MDC: &str = "urn:oid:2.16.840.1.113883.6.24";
+const CATEGORY_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
+const ABSENT_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/data-absent-reason";
+
+/// A numeric vital sign the simulator emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NumericVital {
+    HeartRate,
+    RespRate,
+    Spo2,
+    TemperatureC,
+}
+
+impl NumericVital {
+    pub fn loinc(self) -> &'static str {
+        match self {
+            NumericVital::HeartRate => "8867-4",
+            NumericVital::RespRate => "9279-1",
+            NumericVital::Spo2 => "2708-6",
+            NumericVital::TemperatureC => "8310-5",
+        }
+    }
+
+    pub fn display(self) -> &'static str {
+        match self {
+            NumericVital::HeartRate => "Heart rate",
+            NumericVital::RespRate => "Respiratory rate",
+            NumericVital::Spo2 => "Oxygen saturation in Arterial blood",
+            NumericVital::TemperatureC => "Body temperature",
+        }
+    }
+
+    /// The UCUM code, used as both `unit` and `code` of the Quantity so that a
+    /// receiver reading either sees the same unit.
+    pub fn ucum(self) -> &'static str {
+        match self {
+            NumericVital::HeartRate | NumericVital::RespRate => "/min",
+            NumericVital::Spo2 => "%",
+            NumericVital::TemperatureC => "Cel",
+        }
+    }
+
+    /// Short tag used in Observation ids.
+    pub fn tag(self) -> &'static str {
+        match self {
+            NumericVital::HeartRate => "hr",
+            NumericVital::RespRate => "rr",
+            NumericVital::Spo2 => "spo2",
+            NumericVital::TemperatureC => "temp",
+        }
+    }
+}
+
+/// An ECG lead and its MDC code (docs/wire-format.md, FHIR `Observation/ekg`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EcgLead {
+    pub mdc_code: &'static str,
+    pub mdc_name: &'static str,
+    /// Lower-case tag used in Observation ids.
+    pub tag: &'static str,
+}
+
+impl EcgLead {
+    pub const II: EcgLead = EcgLead {
+        mdc_code: "131330",
+        mdc_name: "MDC_ECG_ELEC_POTL_II",
+        tag: "ii",
+    };
+
+    /// The lead for a WFDB signal description: `I`, `II`, `III`, `V1`–`V6`,
+    /// and the modified limb leads of the MIT-BIH database (`MLII` is recorded
+    /// as lead II in MDC terms). `None` for anything else (e.g. MIMIC's bare `V`,
+    /// whose chest position is unknown).
+    pub fn from_wfdb_name(name: &str) -> Option<EcgLead> {
+        let lead = |mdc_code, mdc_name, tag| {
+            Some(EcgLead {
+                mdc_code,
+                mdc_name,
+                tag,
+            })
+        };
+        match name.trim().to_ascii_uppercase().as_str() {
+            "I" | "MLI" | "ECG I" => lead("131329", "MDC_ECG_ELEC_POTL_I", "i"),
+            "II" | "MLII" | "ECG II" => lead("131330", "MDC_ECG_ELEC_POTL_II", "ii"),
+            "III" | "MLIII" | "ECG III" => lead("131389", "MDC_ECG_ELEC_POTL_III", "iii"),
+            "V1" => lead("131331", "MDC_ECG_ELEC_POTL_V1", "v1"),
+            "V2" => lead("131332", "MDC_ECG_ELEC_POTL_V2", "v2"),
+            "V3" => lead("131333", "MDC_ECG_ELEC_POTL_V3", "v3"),
+            "V4" => lead("131334", "MDC_ECG_ELEC_POTL_V4", "v4"),
+            "V5" => lead("131335", "MDC_ECG_ELEC_POTL_V5", "v5"),
+            "V6" => lead("131336", "MDC_ECG_ELEC_POTL_V6", "v6"),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Coding {
+    pub system: String,
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CodeableConcept {
+    pub coding: Vec<Coding>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+impl CodeableConcept {
+    pub fn one(system: &str, code: &str, display: Option<&str>) -> Self {
+        CodeableConcept {
+            coding: vec![Coding {
+                system: system.to_owned(),
+                code: code.to_owned(),
+                display: display.map(str::to_owned),
+            }],
+            text: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Identifier {
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Reference {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identifier: Option<Identifier>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Quantity {
+    pub value: f64,
+    pub unit: String,
+    pub system: String,
+    pub code: String,
+}
+
+impl Quantity {
+    pub fn ucum(value: f64, unit: &str) -> Self {
+        Quantity {
+            value,
+            unit: unit.to_owned(),
+            system: UCUM.to_owned(),
+            code: unit.to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SampledData {
+    pub origin: Quantity,
+    /// Milliseconds between samples.
+    pub period: f64,
+    /// mV per data unit.
+    pub factor: f64,
+    pub dimensions: u32,
+    /// Space-separated integers, `E` for a missing sample.
+    pub data: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Component {
+    pub code: CodeableConcept,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_quantity: Option<Quantity>,
+}
+
+/// The Observation as emitted (field order = JSON order).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Observation {
+    pub resource_type: &'static str,
+    pub id: String,
+    pub status: &'static str,
+    pub category: Vec<CodeableConcept>,
+    pub code: CodeableConcept,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Reference>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<Reference>,
+    pub effective_date_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_quantity: Option<Quantity>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_sampled_data: Option<SampledData>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub component: Vec<Component>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_absent_reason: Option<CodeableConcept>,
+}
+
+/// Who and which device an Observation is about.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub mrn: &'a str,
+    pub device_id: Option<&'a str>,
+    /// Free text for the device reference (e.g. "arterial line").
+    pub device_display: Option<&'a str>,
+}
+
+/// RFC 3339 in UTC with as many fractional digits as needed (none lost: a
+/// 360 Hz block can start between milliseconds).
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// Observation id: `{mrn}-{tag}-{epoch_ms}`, plus the sub-millisecond part
+/// when there is one, so ids are unique per patient, vital and instant and
+/// the same on every run.
+pub fn observation_id(mrn: &str, tag: &str, t: DateTime<Utc>) -> String {
+    let ms = t.timestamp_millis();
+    let sub_ms_ns = t.timestamp_subsec_nanos() % 1_000_000;
+    if sub_ms_ns == 0 {
+        format!("{mrn}-{tag}-{ms}")
+    } else {
+        format!("{mrn}-{tag}-{ms}.{sub_ms_ns:06}")
+    }
+}
+
+fn base(id: String, code: CodeableConcept, who: Subject<'_>, t: DateTime<Utc>) -> Observation {
+    let device = match (who.device_id, who.device_display) {
+        (None, None) => None,
+        (id, display) => Some(Reference {
+            identifier: id.map(|v| Identifier {
+                value: v.to_owned(),
+            }),
+            display: display.map(str::to_owned),
+        }),
+    };
+    Observation {
+        resource_type: "Observation",
+        id,
+        status: "final",
+        category: vec![CodeableConcept::one(
+            CATEGORY_SYSTEM,
+            "vital-signs",
+            Some("Vital Signs"),
+        )],
+        code,
+        subject: Some(Reference {
+            identifier: Some(Identifier {
+                value: who.mrn.to_owned(),
+            }),
+            display: None,
+        }),
+        device,
+        effective_date_time: rfc3339(t),
+        value_quantity: None,
+        value_sampled_data: None,
+        component: Vec::new(),
+        data_absent_reason: None,
+    }
+}
+
+fn absent_reason() -> CodeableConcept {
+    CodeableConcept::one(ABSENT_SYSTEM, "error", Some("Error"))
+}
+
+/// A numeric vital sign; `None` = the sensor has no signal (`dataAbsentReason`).
+pub fn numeric(
+    vital: NumericVital,
+    who: Subject<'_>,
+    t: DateTime<Utc>,
+    value: Option<f64>,
+) -> Observation {
+    let code = CodeableConcept::one(LOINC, vital.loinc(), Some(vital.display()));
+    let mut obs = base(observation_id(who.mrn, vital.tag(), t), code, who, t);
+    match value {
+        Some(v) => obs.value_quantity = Some(Quantity::ucum(v, vital.ucum())),
+        None => obs.data_absent_reason = Some(absent_reason()),
+    }
+    obs
+}
+
+/// The blood-pressure panel (`85354-9`) with systolic and diastolic components;
+/// `None` = no reading. `tag` tells ids apart when one patient has two sources
+/// (MIMIC's arterial line `abp` and cuff `nbp`).
+pub fn blood_pressure(
+    who: Subject<'_>,
+    t: DateTime<Utc>,
+    tag: &str,
+    value: Option<(f64, f64)>,
+) -> Observation {
+    let code = CodeableConcept::one(LOINC, "85354-9", Some("Blood pressure panel"));
+    let mut obs = base(observation_id(who.mrn, tag, t), code, who, t);
+    match value {
+        Some((sys, dia)) => {
+            obs.component = vec![
+                Component {
+                    code: CodeableConcept::one(LOINC, "8480-6", Some("Systolic blood pressure")),
+                    value_quantity: Some(Quantity::ucum(sys, "mm[Hg]")),
+                },
+                Component {
+                    code: CodeableConcept::one(LOINC, "8462-4", Some("Diastolic blood pressure")),
+                    value_quantity: Some(Quantity::ucum(dia, "mm[Hg]")),
+                },
+            ];
+        }
+        None => obs.data_absent_reason = Some(absent_reason()),
+    }
+    obs
+}
+
+/// How a block of ECG samples is written (see the crate docs, "ECG encoding").
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EcgScale {
+    /// mV per data unit: `1 / gain` of the WFDB signal.
+    pub factor_mv: f64,
+    /// mV of data value 0: `-baseline / gain`.
+    pub origin_mv: f64,
+}
+
+/// One block of one ECG lead. `samples` are integers as recorded (`None` =
+/// missing, written `E`); `samples = None` as a whole means no signal at all
+/// for the block (`dataAbsentReason`).
+pub fn ecg(
+    lead: EcgLead,
+    who: Subject<'_>,
+    t: DateTime<Utc>,
+    fs_hz: f64,
+    scale: EcgScale,
+    samples: Option<&[Option<i32>]>,
+) -> Observation {
+    let code = CodeableConcept::one(MDC, lead.mdc_code, Some(lead.mdc_name));
+    let tag = format!("ecg-{}", lead.tag);
+    let mut obs = base(observation_id(who.mrn, &tag, t), code, who, t);
+    match samples {
+        Some(samples) => {
+            obs.value_sampled_data = Some(SampledData {
+                origin: Quantity::ucum(scale.origin_mv, "mV"),
+                period: 1000.0 / fs_hz,
+                factor: scale.factor_mv,
+                dimensions: 1,
+                data: sample_data(samples),
+            })
+        }
+        None => obs.data_absent_reason = Some(absent_reason()),
+    }
+    obs
+}
+
+/// Writes samples as FHIR `SampledData.data`.
+pub fn sample_data(samples: &[Option<i32>]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(samples.len() * 5);
+    for (i, v) in samples.iter().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        match v {
+            // Writing to a String cannot fail.
+            Some(v) => {
+                let _ = write!(s, "{v}");
+            }
+            None => s.push('E'),
+        }
+    }
+    s
+}
+
+/// Serialises to one line of JSON. Serialising these plain structs cannot
+/// fail (no maps with non-string keys, no non-finite floats reach here because
+/// the builders only take finite values); an empty object is the fallback.
+pub fn to_json(obs: &Observation) -> Vec<u8> {
+    serde_json::to_vec(obs).unwrap_or_else(|_| b"{}".to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn ids_keep_sub_millisecond_starts_apart() {
+        let t = Utc.timestamp_opt(1_700_000_000, 2_777_777).single();
+        let t = t.expect("valid");
+        assert_eq!(
+            observation_id("M1", "ecg-ii", t),
+            "M1-ecg-ii-1700000000002.777777"
+        );
+        assert_eq!(rfc3339(t), "2023-11-14T22:13:20.002777777Z");
+    }
+
+    #[test]
+    fn sample_data_marks_missing_samples_with_e() {
+        assert_eq!(sample_data(&[Some(-3), None, Some(1024)]), "-3 E 1024");
+    }
+}
