@@ -216,7 +216,20 @@ impl KinesisClient {
                 next_token: next_token.as_deref(),
                 max_results: self.list_shards_page_size,
             };
-            let page: ListShardsWire = self.call(&ctx, &input).await?;
+            let page: ListShardsWire = match self.call(&ctx, &input).await {
+                // moto checks that follow-up pages repeat the first page's
+                // StreamName, which AWS (and kinesalite) refuse. Its
+                // `InvalidToken` is no AWS Kinesis error code, so this retry
+                // only ever happens against moto (or LocalStack, built on it).
+                Err(e) if next_token.is_some() && e.aws_code() == Some("InvalidToken") => {
+                    let input = ListShardsInput {
+                        stream_name: Some(stream),
+                        ..input
+                    };
+                    self.call(&ctx, &input).await?
+                }
+                other => other?,
+            };
             for wire in page.shards {
                 let id = wire.shard_id.clone();
                 let shard = wire.into_shard().ok_or_else(|| Error::Response {
@@ -392,39 +405,10 @@ impl KinesisClient {
                 },
             )
             .await?;
-        if out.records.len() != records.len() {
-            return Err(Error::Response {
-                context: Box::new(ctx),
-                status: 200,
-                detail: format!(
-                    "{} results for {} records",
-                    out.records.len(),
-                    records.len()
-                ),
-            });
-        }
-        let results: Vec<PutRecordsEntry> = out
-            .records
-            .into_iter()
-            .map(|r| match (r.error_code, r.sequence_number, r.shard_id) {
-                (None, Some(sequence_number), Some(shard_id)) => PutRecordsEntry::Stored {
-                    shard_id,
-                    sequence_number,
-                },
-                (code, _, _) => PutRecordsEntry::Failed {
-                    error_code: code.unwrap_or_else(|| "MissingResult".into()),
-                    error_message: r.error_message.unwrap_or_default(),
-                },
-            })
-            .collect();
-        let counted = results
-            .iter()
-            .filter(|r| matches!(r, PutRecordsEntry::Failed { .. }))
-            .count() as u32;
-        Ok(PutRecordsOutput {
-            // Trust the per-record results over the summary count.
-            failed_record_count: out.failed_record_count.unwrap_or(counted).max(counted),
-            records: results,
+        put_records_output(out, records.len()).map_err(|detail| Error::Response {
+            context: Box::new(ctx),
+            status: 200,
+            detail,
         })
     }
 
@@ -598,6 +582,38 @@ impl KinesisClient {
     }
 }
 
+/// Turns a `PutRecords` answer for `sent` records into per-record outcomes.
+/// An entry counts as stored only with a sequence number, a shard and no
+/// error code, so a malformed entry is retried rather than silently lost.
+fn put_records_output(out: PutRecordsWire, sent: usize) -> Result<PutRecordsOutput, String> {
+    if out.records.len() != sent {
+        return Err(format!("{} results for {sent} records", out.records.len()));
+    }
+    let records: Vec<PutRecordsEntry> = out
+        .records
+        .into_iter()
+        .map(|r| match (r.error_code, r.sequence_number, r.shard_id) {
+            (None, Some(sequence_number), Some(shard_id)) => PutRecordsEntry::Stored {
+                shard_id,
+                sequence_number,
+            },
+            (code, _, _) => PutRecordsEntry::Failed {
+                error_code: code.unwrap_or_else(|| "MissingResult".into()),
+                error_message: r.error_message.unwrap_or_default(),
+            },
+        })
+        .collect();
+    let counted = records
+        .iter()
+        .filter(|r| matches!(r, PutRecordsEntry::Failed { .. }))
+        .count() as u32;
+    Ok(PutRecordsOutput {
+        // The per-record results decide; the summary count can only add.
+        failed_record_count: out.failed_record_count.unwrap_or(counted).max(counted),
+        records,
+    })
+}
+
 fn invalid(ctx: &Context, problem: &str) -> Error {
     Error::InvalidInput {
         context: Box::new(ctx.clone()),
@@ -726,6 +742,45 @@ mod tests {
             .await
             .expect_err("bad sequence number");
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn put_records_partial_failure_names_the_records_to_retry() {
+        // The shape AWS documents for a throttled batch.
+        let body = r#"{"FailedRecordCount":2,"Records":[
+            {"SequenceNumber":"4959","ShardId":"shardId-000000000000"},
+            {"ErrorCode":"ProvisionedThroughputExceededException","ErrorMessage":"Rate exceeded for shard shardId-000000000001 in stream s under account 111122223333."},
+            {"SequenceNumber":"4960","ShardId":"shardId-000000000000"},
+            {"ErrorCode":"InternalFailure","ErrorMessage":"Internal service failure."}]}"#;
+        let wire: PutRecordsWire = serde_json::from_str(body).expect("valid json");
+        let out = put_records_output(wire, 4).expect("one result per record");
+        assert_eq!(out.failed_record_count, 2);
+        assert_eq!(out.failed_indices(), vec![1, 3]);
+        assert_eq!(
+            out.records[0],
+            PutRecordsEntry::Stored {
+                shard_id: "shardId-000000000000".into(),
+                sequence_number: "4959".into()
+            }
+        );
+        assert!(
+            matches!(&out.records[1], PutRecordsEntry::Failed { error_code, .. }
+            if error_code == "ProvisionedThroughputExceededException")
+        );
+    }
+
+    #[test]
+    fn put_records_answer_with_missing_entries_is_an_error() {
+        let wire: PutRecordsWire = serde_json::from_str(
+            r#"{"FailedRecordCount":0,"Records":[{"SequenceNumber":"1","ShardId":"s"}]}"#,
+        )
+        .expect("valid json");
+        assert!(put_records_output(wire, 2).is_err());
+        // An entry with neither a result nor an error is retried, not dropped.
+        let wire: PutRecordsWire = serde_json::from_str(r#"{"Records":[{}]}"#).expect("valid json");
+        let out = put_records_output(wire, 1).expect("one entry");
+        assert_eq!(out.failed_indices(), vec![0]);
+        assert_eq!(out.failed_record_count, 1);
     }
 
     #[tokio::test]
