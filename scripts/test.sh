@@ -34,10 +34,21 @@ for crate in wardwatch-core wardwatch-sync wardwatch-score wardwatch-wfdb wardwa
   fi
 done
 
-echo "== cargo test (desktop tests on a private Xvfb display)"
+echo "== cloud peers (kinesalite, moto) on loopback"
+mkdir -p target
+PEERS_ENV="$ROOT/target/peers.env"
 XVFB_PID=""
-cleanup() { [ -n "$XVFB_PID" ] && kill "$XVFB_PID" 2>/dev/null || true; }
+cleanup() {
+  [ -n "$XVFB_PID" ] && kill "$XVFB_PID" 2>/dev/null
+  bash scripts/peers.sh stop "$PEERS_ENV" >/dev/null 2>&1
+  true
+}
 trap cleanup EXIT
+bash scripts/peers.sh start "$PEERS_ENV"
+# shellcheck disable=SC1090
+. "$PEERS_ENV"
+
+echo "== cargo test (desktop tests on a private Xvfb display)"
 if [ -z "${DISPLAY:-}" ]; then
   for n in $(seq 90 120); do
     [ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ] && continue

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use wardwatch_core::api::{self, Ctx, PatientView};
+use wardwatch_core::api::{self, Ctx, EcgStrip, PatientLive, PatientView};
 use wardwatch_core::clock::SystemClock;
 use wardwatch_core::model::PatientSummary;
 
@@ -79,6 +79,25 @@ fn list_patients(state: tauri::State<'_, CtxState>) -> Result<Vec<PatientSummary
 #[tauri::command]
 fn show_patient(state: tauri::State<'_, CtxState>, mrn: String) -> Result<PatientView, UiError> {
     with_ctx(&state, |ctx| api::show_patient(ctx, &mrn))
+}
+
+#[tauri::command]
+fn ward_live(state: tauri::State<'_, CtxState>) -> Result<Vec<PatientLive>, UiError> {
+    with_ctx(&state, |ctx| api::ward_live(ctx))
+}
+
+#[tauri::command]
+fn patient_live(state: tauri::State<'_, CtxState>, mrn: String) -> Result<PatientLive, UiError> {
+    with_ctx(&state, |ctx| api::patient_live(ctx, &mrn))
+}
+
+#[tauri::command]
+fn ecg_strip(
+    state: tauri::State<'_, CtxState>,
+    mrn: String,
+    seconds: u32,
+) -> Result<EcgStrip, UiError> {
+    with_ctx(&state, |ctx| api::ecg_strip(ctx, &mrn, seconds))
 }
 
 struct Args {
@@ -159,7 +178,10 @@ fn main() -> anyhow::Result<()> {
         .invoke_handler(tauri::generate_handler![
             session,
             list_patients,
-            show_patient
+            show_patient,
+            ward_live,
+            patient_live,
+            ecg_strip
         ])
         .run(tauri::generate_context!())
         .map_err(|e| anyhow::anyhow!("the window could not start: {e}"))

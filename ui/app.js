@@ -14,6 +14,8 @@ const CLASS_LABELS = {
 
 let patients = [];
 let selected = null;
+let live = new Map(); // mrn -> PatientLive
+const POLL_MS = 2000;
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -76,8 +78,114 @@ function renderBeds() {
       el("div", { class: "name" }, p.name),
       el("div", { class: "meta" }, `${p.age_years} y · ${p.sex}`),
       el("div", { class: "cond", title: p.conditions.join("; ") }, p.conditions.join("; ") || "—"),
-      el("div", { class: "tags" }, tags));
+      el("div", { class: "tags" }, tags),
+      vitalsRow(live.get(p.mrn)));
   }));
+}
+
+// NEWS2 clinical response bands (RCP 2017): 0, 1–4 low, 3 in one parameter
+// low-medium, 5–6 medium, ≥7 high. The backend computes the score; the UI
+// only colours it.
+function newsClass(score) {
+  if (!score) return "news-none";
+  const agg = score.value;
+  if (agg >= 7) return "news-high";
+  if (agg >= 5) return "news-medium";
+  if (score.detail && score.detail.red_score) return "news-lowmed";
+  return agg > 0 ? "news-low" : "news-zero";
+}
+
+function vitalValue(l, v) {
+  if (!l) return null;
+  return l.vitals.find((x) => x.vital === v) || null;
+}
+
+function showValue(x, digits = 0) {
+  if (!x) return "–";
+  if (x.value === null) return "no signal";
+  return x.value.toFixed(digits);
+}
+
+function vitalsRow(l) {
+  if (!l || l.vitals.length === 0) return el("div", { class: "vitals empty-vitals" }, "no live data");
+  const cell = (label, x, digits, cls = "") =>
+    el("span", { class: `v ${cls} ${x && x.stale ? "stale" : ""} ${x && x.value === null ? "lost" : ""}`, "data-vital": label },
+      el("small", {}, label), " ", showValue(x, digits));
+  const sbp = vitalValue(l, "systolic_bp");
+  const dbp = vitalValue(l, "diastolic_bp");
+  const bp = sbp ? el("span", { class: `v ${sbp.stale ? "stale" : ""}`, "data-vital": "BP" }, el("small", {}, "BP"), " ",
+    `${showValue(sbp)}/${showValue(dbp)}`) : null;
+  return el("div", { class: "vitals" },
+    cell("HR", vitalValue(l, "heart_rate"), 0, "hr"),
+    cell("SpO2", vitalValue(l, "spo2"), 0, "spo2"),
+    cell("RR", vitalValue(l, "resp_rate"), 0),
+    bp,
+    cell("T", vitalValue(l, "temperature_c"), 1),
+    el("span", { class: `news ${newsClass(l.news2)}`, title: "NEWS2" },
+      l.news2 ? `NEWS2 ${l.news2.value}${l.news2.detail.complete ? "" : "*"}` : "NEWS2 –"));
+}
+
+async function pollWard() {
+  try {
+    const all = await invoke("ward_live");
+    live = new Map(all.map((l) => [l.mrn, l]));
+    for (const card of document.querySelectorAll(".bed")) {
+      const row = card.querySelector(".vitals");
+      if (row) row.replaceWith(vitalsRow(live.get(card.dataset.mrn)));
+    }
+    if (selected) renderLiveDetail(live.get(selected));
+  } catch (err) {
+    showError(err);
+  }
+}
+
+function renderLiveDetail(l) {
+  const box = document.getElementById("live");
+  if (!box || !l) return;
+  const rows = l.vitals.map((x) => el("tr", { class: x.stale ? "stale" : "" },
+    el("td", {}, x.label), el("td", { class: "num" }, showValue(x, x.vital === "temperature_c" ? 1 : 0)),
+    el("td", {}, x.unit), el("td", { class: "age" }, x.age_s < 120 ? `${x.age_s} s ago` : `${Math.round(x.age_s / 60)} min ago`)));
+  const n = l.news2;
+  const news = n ? el("div", { class: `news-box ${newsClass(n)}` },
+    el("strong", {}, `NEWS2 ${n.value}${n.detail.complete ? "" : " (partial)"}`),
+    el("div", {}, n.detail.clinical_risk ? `clinical risk: ${n.detail.clinical_risk}` : ""),
+    n.detail.missing && n.detail.missing.length ? el("div", { class: "missing" }, `missing: ${n.detail.missing.join(", ").replaceAll("_", " ")}`) : null,
+    el("div", { class: "muted" }, n.detail.monitoring_frequency || "")) : el("div", { class: "muted" }, "No NEWS2 yet");
+  const hr = l.ecg_hr ? el("div", {}, `ECG heart rate ${Math.round(l.ecg_hr.value)} /min`) : null;
+  const events = l.ecg_events.length ? el("ul", { class: "events" }, l.ecg_events.map((e) =>
+    el("li", {}, `${new Date(e.at).toLocaleTimeString()} ${e.detail.event} ${e.detail.finding ? e.detail.finding.kind : e.detail.kind}`))) : null;
+  box.replaceChildren(news, el("table", { class: "live-vitals" }, rows), hr, events);
+}
+
+async function drawEcg(mrn) {
+  const canvas = document.getElementById("ecg");
+  if (!canvas || selected !== mrn) return;
+  try {
+    const strip = await invoke("ecg_strip", { mrn, seconds: 6 });
+    const g = canvas.getContext("2d");
+    const w = canvas.width, h = canvas.height;
+    g.clearRect(0, 0, w, h);
+    g.strokeStyle = "#1f3b2c";
+    for (let x = 0; x < w; x += 20) { g.beginPath(); g.moveTo(x, 0); g.lineTo(x, h); g.stroke(); }
+    for (let y = 0; y < h; y += 20) { g.beginPath(); g.moveTo(0, y); g.lineTo(w, y); g.stroke(); }
+    const xs = strip.samples_mv;
+    canvas.dataset.samples = String(xs.length);
+    if (xs.length < 2) return;
+    g.strokeStyle = "#46d37a";
+    g.lineWidth = 1.5;
+    g.beginPath();
+    let pen = false;
+    xs.forEach((v, i) => {
+      const x = (i / (strip.fs_hz * 6)) * w;
+      const y = h / 2 - v * (h / 4); // 2 mV full height
+      if (Number.isNaN(v) || v === null) { pen = false; return; }
+      if (pen) g.lineTo(x, y); else g.moveTo(x, y);
+      pen = true;
+    });
+    g.stroke();
+  } catch (err) {
+    showError(err);
+  }
 }
 
 function fmt(v, unit) { return v === null || v === undefined ? "—" : `${v} ${unit}`; }
@@ -104,8 +212,13 @@ async function openPatient(mrn) {
           `SpO2 ${fmt(b.spo2_pct, "%")}, T ${fmt(b.temp_c, "°C")}`),
         el("dt", {}, "NEWS2 SpO2"), el("dd", {}, `scale ${p.spo2_scale}`),
         el("dt", {}, "Alerts"), el("dd", {}, p.alert_consent ? "consents to alerts" : "no consent to alerts"),
-        el("dt", {}, "Admitted"), el("dd", {}, p.admitted_at ? new Date(p.admitted_at).toLocaleString() : "—")));
+        el("dt", {}, "Admitted"), el("dd", {}, p.admitted_at ? new Date(p.admitted_at).toLocaleString() : "—")),
+      el("h3", {}, "Live"),
+      el("canvas", { id: "ecg", width: "360", height: "120", "aria-label": "ECG lead II, last 6 seconds" }),
+      el("div", { id: "live" }));
     panel.hidden = false;
+    renderLiveDetail(live.get(mrn));
+    drawEcg(mrn);
   } catch (err) {
     showError(err);
   }
@@ -126,6 +239,9 @@ async function start() {
     const wards = [...new Set(patients.map((p) => p.ward).filter(Boolean))];
     if (wards.length === 1) document.getElementById("ward-title").textContent = `Ward ${wards[0]}`;
     renderBeds();
+    await pollWard();
+    setInterval(pollWard, POLL_MS);
+    setInterval(() => selected && drawEcg(selected), 1000);
   } catch (err) {
     showError(err);
   }

@@ -14,8 +14,9 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::import::{self, Format, ImportReport};
 use crate::ingest::source::SourceConfig;
+use crate::model::Vital;
 use crate::model::{MedicationClass, PatientRecord, PatientSummary};
-use crate::store::{AuditEntry, Quarantined, Role, SourceStatus, Store, User};
+use crate::store::{AuditEntry, Quarantined, Role, ScoreRow, SourceStatus, Store, User};
 
 /// Who is acting: a registered, active user and their role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,7 +31,15 @@ pub struct Ctx {
     pub store: Store,
     pub actor: Actor,
     pub clock: Arc<dyn Clock>,
+    /// When each polled read was last audited (see `audit_coalesced`).
+    audited: std::cell::RefCell<
+        std::collections::HashMap<(String, Option<String>), chrono::DateTime<chrono::Utc>>,
+    >,
 }
+
+/// Repeated identical reads by one user (a live view polling) are audited
+/// once per this period: the trail still shows who watched what, and when.
+pub const AUDIT_COALESCE: chrono::Duration = chrono::Duration::minutes(10);
 
 impl Ctx {
     /// Opens the store in `data_dir` and resolves `username` to a registered
@@ -72,6 +81,7 @@ impl Ctx {
                 role: user.role,
             },
             clock,
+            audited: Default::default(),
         })
     }
 
@@ -91,6 +101,26 @@ impl Ctx {
     fn audit(&self, action: &str, target: Option<&str>, detail: serde_json::Value) -> Result<()> {
         self.store
             .append_audit(&self.audit_entry(action, target, detail))
+    }
+
+    /// Audits a polled read at most once per `AUDIT_COALESCE`.
+    fn audit_coalesced(&self, action: &str, target: Option<&str>) -> Result<()> {
+        let now = self.clock.now();
+        let key = (action.to_owned(), target.map(str::to_owned));
+        let due = self
+            .audited
+            .borrow()
+            .get(&key)
+            .is_none_or(|last| now - *last >= AUDIT_COALESCE);
+        if due {
+            self.audit(
+                action,
+                target,
+                json!({ "coalesced_minutes": AUDIT_COALESCE.num_minutes() }),
+            )?;
+            self.audited.borrow_mut().insert(key, now);
+        }
+        Ok(())
     }
 
     fn audit_entry(
@@ -317,4 +347,133 @@ pub fn quarantine(ctx: &Ctx, limit: usize) -> Result<Vec<Quarantined>> {
     let q = ctx.store.quarantine(limit)?;
     ctx.audit("quarantine.read", None, json!({ "count": q.len() }))?;
     Ok(q)
+}
+
+/// One vital as the live views show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VitalNow {
+    pub vital: Vital,
+    pub label: &'static str,
+    pub unit: &'static str,
+    /// `None`: the sensor reports no signal.
+    pub value: Option<f64>,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub age_s: i64,
+    /// Older than a monitor would show as current (2 min for continuous
+    /// vitals, 1 h for intermittent ones).
+    pub stale: bool,
+}
+
+/// A patient's current state: the record fused with the latest vitals and
+/// scores.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PatientLive {
+    pub mrn: String,
+    pub vitals: Vec<VitalNow>,
+    pub news2: Option<ScoreRow>,
+    pub ecg_hr: Option<ScoreRow>,
+    pub ecg_events: Vec<ScoreRow>,
+}
+
+fn live(ctx: &Ctx, mrn: &str) -> Result<PatientLive> {
+    let now = ctx.clock.now();
+    let vitals = ctx
+        .store
+        .latest_vitals(mrn)?
+        .into_iter()
+        .map(|l| {
+            let age_s = (now - l.at).num_seconds().max(0);
+            let limit = match l.vital {
+                Vital::HeartRate | Vital::Spo2 | Vital::RespRate => 120,
+                _ => 3600,
+            };
+            VitalNow {
+                vital: l.vital,
+                label: l.vital.label(),
+                unit: l.vital.unit(),
+                value: l.value,
+                at: l.at,
+                age_s,
+                stale: age_s > limit,
+            }
+        })
+        .collect();
+    Ok(PatientLive {
+        mrn: mrn.to_owned(),
+        vitals,
+        news2: ctx.store.latest_score(mrn, "news2")?,
+        ecg_hr: ctx.store.latest_score(mrn, "ecg_hr")?,
+        ecg_events: ctx.store.scores(mrn, Some("ecg_event"), 5)?,
+    })
+}
+
+/// Live state of every patient on the store (the ward overview's tiles).
+/// Polled by the UI: audited once per user per 10 minutes.
+pub fn ward_live(ctx: &Ctx) -> Result<Vec<PatientLive>> {
+    ctx.require(Role::Viewer, "see live vitals")?;
+    let mrns: Vec<String> = ctx.store.patients()?.into_iter().map(|p| p.mrn).collect();
+    let out = mrns
+        .iter()
+        .map(|m| live(ctx, m))
+        .collect::<Result<Vec<_>>>()?;
+    ctx.audit_coalesced("ward.live", None)?;
+    Ok(out)
+}
+
+/// Live state of one patient (the detail view).
+pub fn patient_live(ctx: &Ctx, mrn: &str) -> Result<PatientLive> {
+    ctx.require(Role::Viewer, "see live vitals")?;
+    if ctx.store.patient(mrn)?.is_none() {
+        return Err(Error::PatientNotFound {
+            mrn: mrn.to_owned(),
+        });
+    }
+    let out = live(ctx, mrn)?;
+    ctx.audit_coalesced("patient.live", Some(mrn))?;
+    Ok(out)
+}
+
+/// The last `seconds` of one ECG lead in mV (NaN where missing), for the
+/// live strip.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EcgStrip {
+    pub lead: u32,
+    pub fs_hz: f64,
+    pub start: Option<chrono::DateTime<chrono::Utc>>,
+    pub samples_mv: Vec<f64>,
+}
+
+pub fn ecg_strip(ctx: &Ctx, mrn: &str, seconds: u32) -> Result<EcgStrip> {
+    ctx.require(Role::Viewer, "see live ECG")?;
+    const LEAD_II: u32 = 131_330;
+    let from = ctx.clock.now() - chrono::Duration::seconds(i64::from(seconds.clamp(1, 60)) + 10);
+    let blocks = ctx.store.ecg_samples(mrn, LEAD_II, from)?;
+    let mut strip = EcgStrip {
+        lead: LEAD_II,
+        fs_hz: 0.0,
+        start: blocks.first().map(|b| b.start),
+        samples_mv: Vec::new(),
+    };
+    if let Some(b) = blocks.last() {
+        strip.fs_hz = 1e9 / b.period_ns as f64;
+    }
+    for b in &blocks {
+        strip.samples_mv.extend(
+            b.samples
+                .iter()
+                .map(|s| s.map_or(f64::NAN, |x| b.origin_mv + b.factor_mv * f64::from(x))),
+        );
+    }
+    let keep = (strip.fs_hz * f64::from(seconds)) as usize;
+    if strip.samples_mv.len() > keep {
+        let drop = strip.samples_mv.len() - keep;
+        strip.samples_mv.drain(..drop);
+        if let (Some(start), true) = (strip.start, strip.fs_hz > 0.0) {
+            strip.start = Some(
+                start + chrono::Duration::nanoseconds((drop as f64 * 1e9 / strip.fs_hz) as i64),
+            );
+        }
+    }
+    ctx.audit_coalesced("patient.ecg", Some(mrn))?;
+    Ok(strip)
 }

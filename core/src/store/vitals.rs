@@ -119,32 +119,28 @@ impl Store {
         Ok(stored)
     }
 
-    /// The latest reading of every vital of a patient.
+    /// The latest reading of every vital of a patient: one index seek per
+    /// vital, so it stays fast with months of samples.
     pub fn latest_vitals(&self, mrn: &str) -> Result<Vec<LatestVital>> {
+        let Some(patient_id) = self.patient_id(mrn)? else {
+            return Ok(Vec::new());
+        };
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT s.vital, s.ts_ms, s.value FROM vital_samples s
-                 JOIN patients p ON p.id = s.patient_id
-                 WHERE p.mrn = ?1 AND s.ts_ms = (
-                   SELECT max(ts_ms) FROM vital_samples
-                   WHERE patient_id = s.patient_id AND vital = s.vital)
-                 ORDER BY s.vital",
+                "SELECT ts_ms, value FROM vital_samples WHERE patient_id = ?1 AND vital = ?2
+                 ORDER BY ts_ms DESC LIMIT 1",
             )
             .ctx("reading latest vitals")?;
-        let rows = stmt
-            .query_map([mrn], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, Option<f64>>(2)?,
-                ))
-            })
-            .ctx("reading latest vitals")?;
         let mut out = Vec::new();
-        for row in rows {
-            let (code, ts, value) = row.ctx("reading latest vitals")?;
-            if let Some(vital) = Vital::from_code(code) {
+        for vital in Vital::ALL {
+            let row: Option<(i64, Option<f64>)> = stmt
+                .query_row(params![patient_id, vital.code()], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .ctx("reading latest vitals")?;
+            if let Some((ts, value)) = row {
                 out.push(LatestVital {
                     vital,
                     at: from_ms(ts),
@@ -153,6 +149,18 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// The newest score of `kind` for a patient.
+    pub fn latest_score(&self, mrn: &str, kind: &str) -> Result<Option<ScoreRow>> {
+        Ok(self.scores(mrn, Some(kind), 1)?.into_iter().next())
+    }
+
+    fn patient_id(&self, mrn: &str) -> Result<Option<i64>> {
+        self.conn
+            .prepare_cached("SELECT id FROM patients WHERE mrn = ?1")
+            .and_then(|mut s| s.query_row([mrn], |r| r.get(0)).optional())
+            .ctx("resolving a patient")
     }
 
     /// Number of stored observations-worth of numeric samples and ECG samples
@@ -560,15 +568,24 @@ impl Store {
 
     /// Scores of one patient (newest first), optionally of one kind.
     pub fn scores(&self, mrn: &str, kind: Option<&str>, limit: usize) -> Result<Vec<ScoreRow>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT s.kind, s.ts_ms, s.value, s.detail FROM scores s JOIN patients p ON p.id = s.patient_id
-                 WHERE p.mrn = ?1 AND (?2 IS NULL OR s.kind = ?2) ORDER BY s.ts_ms DESC, s.id DESC LIMIT ?3",
-            )
-            .ctx("reading scores")?;
+        let Some(patient_id) = self.patient_id(mrn)? else {
+            return Ok(Vec::new());
+        };
+        // Two statements so that the (patient, kind, time) index serves the
+        // common case of one kind.
+        let mut stmt = match kind {
+            Some(_) => self.conn.prepare_cached(
+                "SELECT kind, ts_ms, value, detail FROM scores
+                 WHERE patient_id = ?1 AND kind = ?2 ORDER BY ts_ms DESC, id DESC LIMIT ?3",
+            ),
+            None => self.conn.prepare_cached(
+                "SELECT kind, ts_ms, value, detail FROM scores
+                 WHERE patient_id = ?1 AND ?2 IS NULL ORDER BY ts_ms DESC, id DESC LIMIT ?3",
+            ),
+        }
+        .ctx("reading scores")?;
         let rows = stmt
-            .query_map(params![mrn, kind, limit as i64], |r| {
+            .query_map(params![patient_id, kind, limit as i64], |r| {
                 let detail: String = r.get(3)?;
                 Ok(ScoreRow {
                     mrn: mrn.to_owned(),
