@@ -83,6 +83,22 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    #[error("kinesis stream `{stream}`: {source}")]
+    Kinesis {
+        stream: String,
+        #[source]
+        source: wardwatch_cloud::Error,
+    },
+
+    #[error(
+        "kinesis stream `{stream}`: {records} records still throttled after {attempts} attempts: add shards or slow the simulator"
+    )]
+    KinesisThrottled {
+        stream: String,
+        records: usize,
+        attempts: u32,
+    },
+
     #[error("the record generator thread stopped unexpectedly: {reason}")]
     Generator { reason: String },
 }
@@ -104,7 +120,12 @@ impl Error {
             | Error::Config { .. }
             | Error::Wfdb { .. }
             | Error::Replay { .. } => ErrorKind::InvalidInput,
-            Error::Sink { .. } => ErrorKind::Transient,
+            Error::Sink { .. } | Error::KinesisThrottled { .. } => ErrorKind::Transient,
+            Error::Kinesis { source, .. } => match source.kind() {
+                wardwatch_cloud::ErrorKind::Transient => ErrorKind::Transient,
+                wardwatch_cloud::ErrorKind::NotFound => ErrorKind::NotFound,
+                _ => ErrorKind::InvalidInput,
+            },
             Error::Generator { .. } => ErrorKind::Io,
         }
     }

@@ -77,6 +77,7 @@
 pub mod ecg;
 pub mod error;
 pub mod generator;
+pub mod kinesis;
 pub mod observation;
 pub mod record;
 pub mod replay;
@@ -87,6 +88,7 @@ pub mod sse;
 
 pub use error::{Error, ErrorKind, Result};
 pub use generator::{Generator, GeneratorConfig, SimPatient, VitalBaseline};
+pub use kinesis::KinesisSink;
 pub use record::{Interleave, MalformedKind, RecordKind, RecordSource, SimBatch, SimRecord};
 pub use replay::{EcgReplay, EcgReplayOptions, NumericsReplay, NumericsReplayOptions};
 pub use run::{Pace, PatientCounts, SimReport, run_sim};

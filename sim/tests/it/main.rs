@@ -4,6 +4,7 @@
 //! the run loop's pacing and shutdown.
 
 mod generator;
+mod kinesis;
 mod replay;
 mod run;
 mod sse;
