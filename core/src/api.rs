@@ -32,10 +32,12 @@ pub struct Ctx {
     pub actor: Actor,
     pub clock: Arc<dyn Clock>,
     /// When each polled read was last audited (see `audit_coalesced`).
-    audited: std::cell::RefCell<
-        std::collections::HashMap<(String, Option<String>), chrono::DateTime<chrono::Utc>>,
+    audited: std::cell::RefCell<AuditedReads>,
     >,
 }
+
+/// When each (action, target) read was last audited.
+type AuditedReads = std::collections::HashMap<(String, Option<String>), chrono::DateTime<chrono::Utc>>;
 
 /// Repeated identical reads by one user (a live view polling) are audited
 /// once per this period: the trail still shows who watched what, and when.

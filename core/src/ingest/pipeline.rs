@@ -22,7 +22,7 @@ use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ingest::observation;
 use crate::ingest::source::{self, SourceConfig};
-use crate::store::{BatchOutcome, IngestBatch, IngestItem, Store, StoredBatch};
+use crate::store::{BatchOutcome, IngestBatch, IngestItem, Retention, Store, StoredBatch};
 
 /// Records per batch a source sends at most.
 pub const MAX_BATCH: usize = 500;
@@ -125,7 +125,19 @@ fn write_loop(
     mut after_batch: Option<AfterBatch>,
 ) -> Result<RunReport> {
     let mut report = RunReport::default();
+    let retention = retention(&store)?;
+    let mut last_prune: Option<chrono::DateTime<chrono::Utc>> = None;
     while let Some(event) = rx.blocking_recv() {
+        let now = clock.now();
+        if last_prune.is_none_or(|t| now - t >= chrono::Duration::hours(1)) {
+            let pruned = store.prune(now, retention)?;
+            tracing::info!(
+                samples = pruned.samples,
+                ecg_blocks = pruned.ecg_blocks,
+                "pruned full-rate data past retention"
+            );
+            last_prune = Some(now);
+        }
         match event {
             SourceEvent::Batch {
                 source,
@@ -169,6 +181,23 @@ fn write_loop(
         }
     }
     Ok(report)
+}
+
+/// Retention windows from the settings (`retention.raw_numerics_hours`,
+/// `retention.ecg_hours`), else the defaults.
+fn retention(store: &Store) -> Result<Retention> {
+    let hours = |key: &str| -> Result<Option<chrono::Duration>> {
+        Ok(store
+            .setting(key)?
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|h| *h > 0)
+            .map(chrono::Duration::hours))
+    };
+    let d = Retention::default();
+    Ok(Retention {
+        raw_numerics: hours("retention.raw_numerics_hours")?.unwrap_or(d.raw_numerics),
+        ecg: hours("retention.ecg_hours")?.unwrap_or(d.ecg),
+    })
 }
 
 /// A busy database (another process writing) is retried; anything else stops

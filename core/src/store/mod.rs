@@ -25,8 +25,8 @@ pub use patients::UpsertOutcome;
 pub use sources::SourceStatus;
 pub use users::{Role, User};
 pub use vitals::{
-    BatchOutcome, EcgStored, IngestBatch, IngestItem, LatestVital, Quarantined, ScoreRow,
-    StoredBatch, sequence_after,
+    BatchOutcome, EcgStored, IngestBatch, IngestItem, LatestVital, Pruned, Quarantined, Retention,
+    ScoreRow, StoredBatch, sequence_after,
 };
 
 /// The database file's name inside the data directory.

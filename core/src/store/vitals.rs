@@ -599,3 +599,64 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().ctx("reading scores")
     }
 }
+
+/// How long full-rate data stays in the local store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Raw numeric samples (minute rollups keep the history beyond).
+    pub raw_numerics: chrono::Duration,
+    /// Full-rate ECG blocks.
+    pub ecg: chrono::Duration,
+}
+
+impl Default for Retention {
+    /// 24 h of raw numerics and 72 h of ECG (ARCHITECTURE.md, sizing).
+    fn default() -> Self {
+        Retention {
+            raw_numerics: chrono::Duration::hours(24),
+            ecg: chrono::Duration::hours(72),
+        }
+    }
+}
+
+/// What a prune removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    pub samples: usize,
+    pub ecg_blocks: usize,
+    pub observation_ids: usize,
+}
+
+impl Store {
+    /// Removes full-rate data older than the retention windows. Rollups and
+    /// scores stay. Observation ids are kept as long as the longest window, so
+    /// a redelivered record is still recognised while its data is stored.
+    pub fn prune(&mut self, now: DateTime<Utc>, keep: Retention) -> Result<Pruned> {
+        let tx = self.conn.transaction().ctx("pruning")?;
+        let samples = tx
+            .execute(
+                "DELETE FROM vital_samples WHERE ts_ms < ?1",
+                [to_ms(now - keep.raw_numerics)],
+            )
+            .ctx("pruning samples")?;
+        let ecg_blocks = tx
+            .execute(
+                "DELETE FROM ecg_blocks WHERE start_ms < ?1",
+                [to_ms(now - keep.ecg)],
+            )
+            .ctx("pruning ECG")?;
+        let longest = keep.raw_numerics.max(keep.ecg);
+        let observation_ids = tx
+            .execute(
+                "DELETE FROM seen_observations WHERE received_ms < ?1",
+                [to_ms(now - longest)],
+            )
+            .ctx("pruning observation ids")?;
+        tx.commit().ctx("pruning")?;
+        Ok(Pruned {
+            samples,
+            ecg_blocks,
+            observation_ids,
+        })
+    }
+}

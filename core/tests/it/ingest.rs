@@ -266,3 +266,34 @@ fn news2_follows_the_patients_scale_and_is_partial_when_vitals_are_missing() {
     let missing = news[0].detail["missing"].to_string();
     assert!(missing.contains("respiration_rate"), "{missing}");
 }
+
+#[test]
+fn pruning_drops_raw_samples_past_retention_but_keeps_the_minute_history() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (mut store, mrns) = store_with_ward(dir.path());
+    let now = t0() + Duration::minutes(1);
+    let b = batch(vec![item(
+        1,
+        &numeric("p1", &mrns[0], "8867-4", 88.0, "/min", t0()),
+        now,
+    )]);
+    store.store_batch(&b, now).expect("store");
+    let kept = store
+        .prune(t0() + Duration::hours(23), Default::default())
+        .expect("prune");
+    assert_eq!(kept.samples, 0);
+    let gone = store
+        .prune(t0() + Duration::hours(25), Default::default())
+        .expect("prune");
+    assert_eq!(gone.samples, 1);
+    assert!(store.latest_vitals(&mrns[0]).expect("latest").is_empty());
+    let history = store
+        .rollups(&mrns[0], Vital::HeartRate, t0(), t0() + Duration::hours(1))
+        .expect("rollups");
+    assert_eq!(
+        history.len(),
+        1,
+        "the minute rollup outlives the raw sample"
+    );
+    assert_eq!(history[0].1.mean, 88.0);
+}
