@@ -33,11 +33,11 @@ pub struct Ctx {
     pub clock: Arc<dyn Clock>,
     /// When each polled read was last audited (see `audit_coalesced`).
     audited: std::cell::RefCell<AuditedReads>,
-    >,
 }
 
 /// When each (action, target) read was last audited.
-type AuditedReads = std::collections::HashMap<(String, Option<String>), chrono::DateTime<chrono::Utc>>;
+type AuditedReads =
+    std::collections::HashMap<(String, Option<String>), chrono::DateTime<chrono::Utc>>;
 
 /// Repeated identical reads by one user (a live view polling) are audited
 /// once per this period: the trail still shows who watched what, and when.
