@@ -6,6 +6,7 @@
 //! front ends call. It never depends on `tauri` or webkit: the test command checks
 //! that with `cargo tree`.
 
+pub mod alarms;
 pub mod analysis;
 pub mod api;
 pub mod clock;

@@ -154,18 +154,69 @@ CREATE TABLE scores (
 );
 CREATE INDEX scores_patient_kind_ts ON scores (patient_id, kind, ts_ms);
 
+-- One row per alarm episode: a condition that started, until it is resolved.
+-- `key` identifies the condition (e.g. `asystole`, `hr_high`,
+-- `tech:stream_stalled`); a new episode of the same key gets a new row only
+-- once the previous one is resolved (alarms::book).
 CREATE TABLE alarms (
-    id           INTEGER PRIMARY KEY,
-    patient_id   INTEGER REFERENCES patients (id),  -- NULL for technical conditions
-    condition    TEXT NOT NULL,
-    priority     TEXT NOT NULL CHECK (priority IN ('high','medium','low','technical')),
-    state        TEXT NOT NULL,
-    message      TEXT NOT NULL,
-    raised_ms    INTEGER NOT NULL,
-    updated_ms   INTEGER NOT NULL,
-    detail       TEXT NOT NULL DEFAULT '{}'
+    id                 INTEGER PRIMARY KEY,
+    patient_id         INTEGER REFERENCES patients (id),  -- NULL for system conditions
+    key                TEXT NOT NULL,
+    priority           TEXT NOT NULL CHECK (priority IN ('high','medium','low','technical')),
+    state              TEXT NOT NULL CHECK (state IN ('active','acknowledged','resolved')),
+    latched            INTEGER NOT NULL DEFAULT 0,
+    message            TEXT NOT NULL,
+    raised_ms          INTEGER NOT NULL,
+    updated_ms         INTEGER NOT NULL,
+    condition_ended_ms INTEGER,
+    acked_by           TEXT,
+    acked_ms           INTEGER,
+    note               TEXT,
+    last_notified_ms   INTEGER,
+    notify_count       INTEGER NOT NULL DEFAULT 0,
+    escalated_ms       INTEGER,
+    escalated_to       TEXT,
+    annotation         TEXT CHECK (annotation IN ('true','false','non_actionable')),
+    annotated_by       TEXT,
+    detail             TEXT NOT NULL DEFAULT '{}'
 );
-CREATE INDEX alarms_state ON alarms (state, raised_ms);
+CREATE INDEX alarms_open ON alarms (state, priority, raised_ms);
+CREATE INDEX alarms_patient_key ON alarms (patient_id, key, state);
+
+-- A patient's alarms silenced until a time, up to a priority: a higher
+-- priority breaks through.
+CREATE TABLE alarm_silences (
+    patient_id   INTEGER PRIMARY KEY REFERENCES patients (id),
+    until_ms     INTEGER NOT NULL,
+    max_priority TEXT NOT NULL,
+    by_user      TEXT NOT NULL
+);
+
+-- Per-patient alarm limits overriding the ward's; removed at discharge.
+CREATE TABLE patient_alarm_limits (
+    patient_id INTEGER NOT NULL REFERENCES patients (id) ON DELETE CASCADE,
+    vital      INTEGER NOT NULL,
+    low        REAL,
+    high       REAL,
+    set_by     TEXT NOT NULL,
+    set_ms     INTEGER NOT NULL,
+    PRIMARY KEY (patient_id, vital)
+);
+
+-- Alerts a clinician sent on to a patient (through the cloud), with delivery.
+CREATE TABLE patient_messages (
+    id          INTEGER PRIMARY KEY,
+    patient_id  INTEGER NOT NULL REFERENCES patients (id),
+    alarm_id    INTEGER REFERENCES alarms (id),
+    sent_by     TEXT NOT NULL,
+    message     TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('queued','sent','failed')),
+    created_ms  INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    sequence    TEXT,                           -- the stream's sequence number once sent
+    last_error  TEXT
+);
 
 CREATE TABLE users (
     id           INTEGER PRIMARY KEY,

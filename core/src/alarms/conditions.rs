@@ -1,0 +1,707 @@
+//! Condition detection: turns readings, ECG events, NEWS2 scores and the
+//! passing of time into condition episodes (`Started` / `Ended`). Pure and
+//! deterministic: the same inputs and times give the same episodes, so a
+//! replayed recording raises the same alarms.
+//!
+//! What keeps alarms worth a nurse's attention (alarm fatigue is the known
+//! failure of bedside monitoring: Sendelbach & Funk, AACN Adv Crit Care 2013):
+//! - a limit violation must persist for the vital's delay before it starts
+//!   (IEC 60601-1-8 "alarm condition delay"); artefacts of a few seconds never
+//!   alarm;
+//! - it ends only when the value is back inside the limit by a hysteresis
+//!   margin for the same delay, so a value hovering at the limit gives one
+//!   episode, not a burst;
+//! - NEWS2 alarms fire when the response band rises, not on every recompute;
+//! - AF alarms are one-shot events at onset and at termination.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use wardwatch_score::ecg::rhythm::FindingKind;
+
+use crate::model::Vital;
+
+/// Alarm priority (IEC 60601-1-8): high ***, medium **, low *; technical
+/// conditions (INOP) are kept apart from patient alarms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    Technical,
+    Low,
+    Medium,
+    High,
+}
+
+impl Priority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::High => "high",
+            Priority::Medium => "medium",
+            Priority::Low => "low",
+            Priority::Technical => "technical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Priority> {
+        Some(match s {
+            "high" => Priority::High,
+            "medium" => Priority::Medium,
+            "low" => Priority::Low,
+            "technical" => Priority::Technical,
+            _ => return None,
+        })
+    }
+
+    /// The IEC 60601-1-8 marker shown before the message.
+    pub fn marker(self) -> &'static str {
+        match self {
+            Priority::High => "***",
+            Priority::Medium => "**",
+            Priority::Low => "*",
+            Priority::Technical => "INOP",
+        }
+    }
+}
+
+/// Low and high limits of one vital.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Limit {
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+    pub priority: Priority,
+    /// How long a violation must last before it alarms.
+    #[serde(with = "seconds")]
+    pub delay: Duration,
+    /// How far inside the limit a value must come back to end the episode.
+    pub hysteresis: f64,
+}
+
+mod seconds {
+    use chrono::Duration;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(d.num_seconds())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::seconds(i64::deserialize(d)?))
+    }
+}
+
+/// The ward's alarm rules. Defaults follow common adult ward monitor
+/// defaults; `spo2_scale2_low` applies to patients on NEWS2 SpO2 scale 2
+/// (target 88–92 %), whose usual saturation would otherwise alarm all day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rules {
+    pub hr: Limit,
+    pub spo2: Limit,
+    pub spo2_scale2_low: f64,
+    pub rr: Limit,
+    pub sbp: Limit,
+    pub temp: Limit,
+    /// Signal lost this long (sensor off) is a technical condition.
+    #[serde(with = "seconds")]
+    pub signal_lost_after: Duration,
+    /// No data at all from a patient who had data, for this long: stalled.
+    #[serde(with = "seconds")]
+    pub stalled_after: Duration,
+    /// An unacknowledged alarm is notified again this often.
+    #[serde(with = "seconds")]
+    pub reminder_every: Duration,
+    /// An unacknowledged high or medium alarm escalates after this long.
+    #[serde(with = "seconds")]
+    pub escalate_after: Duration,
+    /// Who an escalation goes to (a role or a named person).
+    pub escalate_to: String,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        let limit = |low, high, priority, delay_s, hysteresis| Limit {
+            low,
+            high,
+            priority,
+            delay: Duration::seconds(delay_s),
+            hysteresis,
+        };
+        Rules {
+            hr: limit(Some(40.0), Some(130.0), Priority::Medium, 10, 5.0),
+            spo2: limit(Some(90.0), None, Priority::Medium, 15, 2.0),
+            spo2_scale2_low: 85.0,
+            rr: limit(Some(8.0), Some(30.0), Priority::Medium, 30, 2.0),
+            sbp: limit(Some(90.0), Some(200.0), Priority::Medium, 0, 5.0),
+            temp: limit(Some(35.0), Some(39.0), Priority::Low, 0, 0.3),
+            signal_lost_after: Duration::seconds(15),
+            stalled_after: Duration::seconds(60),
+            reminder_every: Duration::minutes(5),
+            escalate_after: Duration::minutes(3),
+            escalate_to: "charge nurse".into(),
+        }
+    }
+}
+
+/// What the tracker consumes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A numeric sample; `None` is signal loss.
+    Reading {
+        mrn: String,
+        vital: Vital,
+        value: Option<f64>,
+        at: DateTime<Utc>,
+    },
+    /// An ECG analyser event (`onset` false = the condition ended).
+    Ecg {
+        mrn: String,
+        kind: FindingKind,
+        onset: bool,
+        at: DateTime<Utc>,
+        detail: String,
+    },
+    /// A new NEWS2 result.
+    News2 {
+        mrn: String,
+        aggregate: u8,
+        red_score: bool,
+        at: DateTime<Utc>,
+    },
+    /// Time passes (drives stall detection).
+    Tick { now: DateTime<Utc> },
+}
+
+/// A condition episode starting or ending.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConditionEvent {
+    pub mrn: Option<String>,
+    /// Stable condition key, e.g. `hr_high`, `asystole`, `tech:sensor_off:spo2`.
+    pub key: String,
+    pub started: bool,
+    pub priority: Priority,
+    /// Latched alarms stay active after the condition ends until acknowledged.
+    pub latched: bool,
+    /// "HR 134 > 130" — parameter, value, limit.
+    pub message: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Per-patient overrides of the ward's limits (set by a clinician).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PatientLimits {
+    pub spo2_scale2: bool,
+    pub overrides: [Option<(Option<f64>, Option<f64>)>; 9],
+}
+
+#[derive(Debug, Default)]
+struct Debounce {
+    active: bool,
+    /// Since when the condition has held (not yet alarmed) or has been clear
+    /// (alarm active, waiting to end).
+    since: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Default)]
+struct PatientTrack {
+    limits: HashMap<String, Debounce>,
+    lost_since: HashMap<Vital, DateTime<Utc>>,
+    lost_active: HashMap<Vital, bool>,
+    last_data: Option<DateTime<Utc>>,
+    stalled: bool,
+    news2_level: u8,
+}
+
+/// The condition detector for a ward.
+#[derive(Debug, Default)]
+pub struct ConditionTracker {
+    rules: Rules,
+    patients: HashMap<String, PatientTrack>,
+    limits: HashMap<String, PatientLimits>,
+}
+
+fn fmt_value(v: f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+impl ConditionTracker {
+    pub fn new(rules: Rules) -> ConditionTracker {
+        ConditionTracker {
+            rules,
+            ..Default::default()
+        }
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// Sets a patient's limits (scale-2 SpO2 target, clinician overrides).
+    pub fn set_patient_limits(&mut self, mrn: &str, limits: PatientLimits) {
+        self.limits.insert(mrn.to_owned(), limits);
+    }
+
+    fn limit_for(&self, mrn: &str, vital: Vital) -> Option<Limit> {
+        let r = &self.rules;
+        let mut limit = match vital {
+            Vital::HeartRate => r.hr,
+            Vital::Spo2 => r.spo2,
+            Vital::RespRate => r.rr,
+            Vital::SystolicBp => r.sbp,
+            Vital::TemperatureC => r.temp,
+            _ => return None,
+        };
+        if let Some(p) = self.limits.get(mrn) {
+            if vital == Vital::Spo2 && p.spo2_scale2 {
+                limit.low = Some(r.spo2_scale2_low);
+            }
+            if let Some(Some((low, high))) = p.overrides.get(vital.code() as usize) {
+                limit.low = *low;
+                limit.high = *high;
+            }
+        }
+        Some(limit)
+    }
+
+    /// Consumes one input; returns the episodes it started or ended.
+    pub fn observe(&mut self, input: &Input) -> Vec<ConditionEvent> {
+        match input {
+            Input::Reading {
+                mrn,
+                vital,
+                value,
+                at,
+            } => self.reading(mrn, *vital, *value, *at),
+            Input::Ecg {
+                mrn,
+                kind,
+                onset,
+                at,
+                detail,
+            } => self.ecg(mrn, *kind, *onset, *at, detail),
+            Input::News2 {
+                mrn,
+                aggregate,
+                red_score,
+                at,
+            } => self.news2(mrn, *aggregate, *red_score, *at),
+            Input::Tick { now } => self.tick(*now),
+        }
+    }
+
+    fn reading(
+        &mut self,
+        mrn: &str,
+        vital: Vital,
+        value: Option<f64>,
+        at: DateTime<Utc>,
+    ) -> Vec<ConditionEvent> {
+        let mut out = Vec::new();
+        let limit = self.limit_for(mrn, vital);
+        let signal_lost_after = self.rules.signal_lost_after;
+        let track = self.patients.entry(mrn.to_owned()).or_default();
+        track.last_data = Some(track.last_data.map_or(at, |t| t.max(at)));
+        if track.stalled {
+            track.stalled = false;
+            out.push(event(
+                mrn,
+                "tech:stream_stalled",
+                false,
+                Priority::Technical,
+                false,
+                "data flowing again".into(),
+                at,
+            ));
+        }
+        let lost_key = || format!("tech:sensor_off:{}", vital.label().to_ascii_lowercase());
+        let Some(value) = value else {
+            if matches!(vital, Vital::HeartRate | Vital::Spo2 | Vital::RespRate) {
+                let since = *track.lost_since.entry(vital).or_insert(at);
+                let active = track.lost_active.entry(vital).or_default();
+                if !*active && at - since >= signal_lost_after {
+                    *active = true;
+                    let msg = format!(
+                        "{} sensor off: no signal for {} s",
+                        vital.label(),
+                        (at - since).num_seconds()
+                    );
+                    out.push(event(
+                        mrn,
+                        &lost_key(),
+                        true,
+                        Priority::Technical,
+                        false,
+                        msg,
+                        at,
+                    ));
+                }
+            }
+            return out;
+        };
+        track.lost_since.remove(&vital);
+        if track.lost_active.insert(vital, false) == Some(true) {
+            out.push(event(
+                mrn,
+                &lost_key(),
+                false,
+                Priority::Technical,
+                false,
+                format!("{} signal back", vital.label()),
+                at,
+            ));
+        }
+        let Some(limit) = limit else {
+            return out;
+        };
+        let name = vital.label();
+        let sides = [
+            (
+                "low",
+                limit.low.filter(|l| value < *l),
+                limit.low.map(|l| value >= l + limit.hysteresis),
+            ),
+            (
+                "high",
+                limit.high.filter(|h| value > *h),
+                limit.high.map(|h| value <= h - limit.hysteresis),
+            ),
+        ];
+        for (side, violated_limit, back_inside) in sides {
+            let key = format!("{}_{side}", name.to_ascii_lowercase());
+            let d = track.limits.entry(key.clone()).or_default();
+            if !d.active {
+                match violated_limit {
+                    Some(l) => {
+                        let since = *d.since.get_or_insert(at);
+                        if at - since >= limit.delay {
+                            d.active = true;
+                            d.since = None;
+                            let op = if side == "low" { "<" } else { ">" };
+                            let msg = format!("{name} {} {op} {}", fmt_value(value), fmt_value(l));
+                            out.push(event(mrn, &key, true, limit.priority, false, msg, at));
+                        }
+                    }
+                    None => d.since = None,
+                }
+            } else if back_inside.unwrap_or(true) {
+                let since = *d.since.get_or_insert(at);
+                if at - since >= limit.delay {
+                    d.active = false;
+                    d.since = None;
+                    let msg = format!("{name} {} back within limits", fmt_value(value));
+                    out.push(event(mrn, &key, false, limit.priority, false, msg, at));
+                }
+            } else {
+                d.since = None;
+            }
+        }
+        out
+    }
+
+    fn ecg(
+        &mut self,
+        mrn: &str,
+        kind: FindingKind,
+        onset: bool,
+        at: DateTime<Utc>,
+        detail: &str,
+    ) -> Vec<ConditionEvent> {
+        let track = self.patients.entry(mrn.to_owned()).or_default();
+        track.last_data = Some(track.last_data.map_or(at, |t| t.max(at)));
+        let (key, priority, latched, name) = match kind {
+            // PhysioNet/CinC 2015 life-threatening arrhythmias: high, latched.
+            FindingKind::Asystole => ("asystole", Priority::High, true, "ASYSTOLE"),
+            FindingKind::ExtremeBradycardia => (
+                "extreme_bradycardia",
+                Priority::High,
+                true,
+                "EXTREME BRADYCARDIA",
+            ),
+            FindingKind::ExtremeTachycardia => (
+                "extreme_tachycardia",
+                Priority::High,
+                true,
+                "EXTREME TACHYCARDIA",
+            ),
+            FindingKind::AtrialFibrillation => {
+                // One-shot events at onset and at termination only.
+                let (key, priority, text) = if onset {
+                    ("af_onset", Priority::Medium, "AF onset")
+                } else {
+                    ("af_termination", Priority::Low, "AF terminated")
+                };
+                let msg = if detail.is_empty() {
+                    text.to_owned()
+                } else {
+                    format!("{text}: {detail}")
+                };
+                return vec![
+                    event(mrn, key, true, priority, true, msg, at),
+                    event(mrn, key, false, priority, true, String::new(), at),
+                ];
+            }
+            FindingKind::EcgSignalUnusable => (
+                "tech:ecg_signal",
+                Priority::Technical,
+                false,
+                "ECG signal unusable (leads off or noise)",
+            ),
+        };
+        let msg = if onset && !detail.is_empty() {
+            format!("{name}: {detail}")
+        } else {
+            name.to_owned()
+        };
+        vec![event(mrn, key, onset, priority, latched, msg, at)]
+    }
+
+    fn news2(
+        &mut self,
+        mrn: &str,
+        aggregate: u8,
+        red_score: bool,
+        at: DateTime<Utc>,
+    ) -> Vec<ConditionEvent> {
+        // RCP 2017 clinical response: ≥7 emergency (high), 5–6 urgent
+        // (medium), a 3 in one parameter low-medium (low).
+        let level = match (aggregate, red_score) {
+            (7.., _) => 3,
+            (5..=6, _) => 2,
+            (_, true) => 1,
+            _ => 0,
+        };
+        let track = self.patients.entry(mrn.to_owned()).or_default();
+        let previous = std::mem::replace(&mut track.news2_level, level);
+        let keys = [
+            (
+                1,
+                "news2_single_3",
+                Priority::Low,
+                "NEWS2: a single parameter scores 3".to_owned(),
+            ),
+            (
+                2,
+                "news2_5",
+                Priority::Medium,
+                format!("NEWS2 {aggregate} ≥ 5: urgent response"),
+            ),
+            (
+                3,
+                "news2_7",
+                Priority::High,
+                format!("NEWS2 {aggregate} ≥ 7: emergency response"),
+            ),
+        ];
+        let mut out = Vec::new();
+        for (l, key, priority, msg) in keys {
+            if previous < l && level == l {
+                out.push(event(mrn, key, true, priority, false, msg, at));
+            } else if previous == l && level != l {
+                out.push(event(
+                    mrn,
+                    key,
+                    false,
+                    priority,
+                    false,
+                    format!("NEWS2 now {aggregate}"),
+                    at,
+                ));
+            }
+        }
+        out
+    }
+
+    fn tick(&mut self, now: DateTime<Utc>) -> Vec<ConditionEvent> {
+        let mut out = Vec::new();
+        let after = self.rules.stalled_after;
+        let mut mrns: Vec<&String> = self.patients.keys().collect();
+        mrns.sort();
+        let mut stalled = Vec::new();
+        for mrn in mrns {
+            let t = &self.patients[mrn];
+            if let Some(last) = t.last_data
+                && !t.stalled
+                && now - last >= after
+            {
+                stalled.push((mrn.clone(), last));
+            }
+        }
+        for (mrn, last) in stalled {
+            if let Some(t) = self.patients.get_mut(&mrn) {
+                t.stalled = true;
+            }
+            let msg = format!("no data for {} s", (now - last).num_seconds());
+            out.push(event(
+                &mrn,
+                "tech:stream_stalled",
+                true,
+                Priority::Technical,
+                false,
+                msg,
+                now,
+            ));
+        }
+        out
+    }
+}
+
+fn event(
+    mrn: &str,
+    key: &str,
+    started: bool,
+    priority: Priority,
+    latched: bool,
+    message: String,
+    at: DateTime<Utc>,
+) -> ConditionEvent {
+    ConditionEvent {
+        mrn: Some(mrn.to_owned()),
+        key: key.to_owned(),
+        started,
+        priority,
+        latched,
+        message,
+        at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap_or_default()
+    }
+
+    fn hr(tr: &mut ConditionTracker, s: i64, v: f64) -> Vec<ConditionEvent> {
+        tr.observe(&Input::Reading {
+            mrn: "M".into(),
+            vital: Vital::HeartRate,
+            value: Some(v),
+            at: t(s),
+        })
+    }
+
+    #[test]
+    fn a_short_spike_does_not_alarm_a_sustained_one_does_once() {
+        let mut tr = ConditionTracker::new(Rules::default());
+        let mut events = Vec::new();
+        for s in 0..5 {
+            events.extend(hr(&mut tr, s, 150.0));
+        }
+        events.extend(hr(&mut tr, 5, 80.0));
+        assert!(events.is_empty(), "5 s spike alarmed: {events:?}");
+        for s in 10..40 {
+            events.extend(hr(&mut tr, s, 134.0));
+        }
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert!(events[0].started);
+        assert_eq!(events[0].key, "hr_high");
+        assert_eq!(events[0].message, "HR 134 > 130");
+    }
+
+    #[test]
+    fn hovering_at_the_limit_ends_only_inside_the_hysteresis() {
+        let mut tr = ConditionTracker::new(Rules::default());
+        let mut events = Vec::new();
+        for s in 0..20 {
+            events.extend(hr(&mut tr, s, 140.0));
+        }
+        // 128 is inside the limit but not by the 5/min margin: still one episode.
+        for s in 20..60 {
+            events.extend(hr(&mut tr, s, if s % 2 == 0 { 128.0 } else { 132.0 }));
+        }
+        assert_eq!(events.iter().filter(|e| e.started).count(), 1);
+        assert!(events.iter().all(|e| e.started));
+        for s in 60..80 {
+            events.extend(hr(&mut tr, s, 100.0));
+        }
+        assert_eq!(events.last().map(|e| e.started), Some(false));
+    }
+
+    #[test]
+    fn scale_2_patients_have_a_lower_spo2_limit() {
+        let mut tr = ConditionTracker::new(Rules::default());
+        tr.set_patient_limits(
+            "M",
+            PatientLimits {
+                spo2_scale2: true,
+                ..Default::default()
+            },
+        );
+        let mut events = Vec::new();
+        for s in 0..60 {
+            events.extend(tr.observe(&Input::Reading {
+                mrn: "M".into(),
+                vital: Vital::Spo2,
+                value: Some(88.0),
+                at: t(s),
+            }));
+        }
+        assert!(events.is_empty(), "{events:?}");
+        for s in 60..90 {
+            events.extend(tr.observe(&Input::Reading {
+                mrn: "M".into(),
+                vital: Vital::Spo2,
+                value: Some(82.0),
+                at: t(s),
+            }));
+        }
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].message, "SpO2 82 < 85");
+    }
+
+    #[test]
+    fn news2_alarms_on_band_rise_only() {
+        let mut tr = ConditionTracker::new(Rules::default());
+        let n = |tr: &mut ConditionTracker, agg, red| {
+            tr.observe(&Input::News2 {
+                mrn: "M".into(),
+                aggregate: agg,
+                red_score: red,
+                at: t(0),
+            })
+        };
+        assert!(n(&mut tr, 2, false).is_empty());
+        let e = n(&mut tr, 5, false);
+        assert_eq!((e.len(), e[0].priority), (1, Priority::Medium));
+        assert!(n(&mut tr, 6, false).is_empty(), "same band, no new alarm");
+        let e = n(&mut tr, 8, false);
+        assert_eq!(
+            e.iter()
+                .map(|e| (e.key.as_str(), e.started))
+                .collect::<Vec<_>>(),
+            vec![("news2_5", false), ("news2_7", true)]
+        );
+    }
+
+    #[test]
+    fn signal_loss_and_stall_are_technical() {
+        let mut tr = ConditionTracker::new(Rules::default());
+        let mut events = Vec::new();
+        for s in 0..20 {
+            events.extend(tr.observe(&Input::Reading {
+                mrn: "M".into(),
+                vital: Vital::Spo2,
+                value: None,
+                at: t(s),
+            }));
+        }
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            (events[0].key.as_str(), events[0].priority),
+            ("tech:sensor_off:spo2", Priority::Technical)
+        );
+        let e = tr.observe(&Input::Tick { now: t(100) });
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].key, "tech:stream_stalled");
+        assert!(
+            tr.observe(&Input::Tick { now: t(200) }).is_empty(),
+            "one stall episode"
+        );
+    }
+}
