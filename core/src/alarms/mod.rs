@@ -2,6 +2,8 @@
 //! `book` turns them into stored alarms with acknowledgement, latching,
 //! reminders and escalation, and says which notifications to send.
 
+pub mod book;
 pub mod conditions;
 
+pub use book::{AlarmView, Annotation, Notice, NoticeKind};
 pub use conditions::{ConditionEvent, ConditionTracker, Input, Priority, Rules};

@@ -34,7 +34,7 @@ pub const DB_FILE: &str = "wardwatch.db";
 
 #[derive(Debug)]
 pub struct Store {
-    conn: Connection,
+    pub(crate) conn: Connection,
     path: PathBuf,
 }
 
