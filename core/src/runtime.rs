@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::error::Result;
-use crate::ingest::pipeline::{self, AfterBatch, RunReport};
+use crate::ingest::pipeline::{self, RunReport, Stage};
 use crate::scoring::LiveScorer;
 use crate::store::Store;
 
@@ -23,10 +23,8 @@ pub async fn serve(
         tracing::warn!("no stream sources configured: add one with `wardwatchctl sources add`");
     }
     tracing::info!(sources = sources.len(), "runtime starting");
-    let mut scorer = LiveScorer::default();
-    let after_batch: AfterBatch =
-        Box::new(move |store, batch, stored| scorer.after_batch(store, batch, stored));
-    let report = pipeline::run(data_dir, sources, clock, Some(after_batch), shutdown).await?;
+    let stage: Box<dyn Stage> = Box::new(LiveScorer::default());
+    let report = pipeline::run(data_dir, sources, clock, Some(stage), shutdown).await?;
     let total = report.total();
     tracing::info!(
         stored = total.stored,

@@ -54,9 +54,24 @@ impl std::fmt::Debug for LiveScorer {
     }
 }
 
+impl crate::ingest::pipeline::Stage for LiveScorer {
+    fn after_batch(&mut self, store: &Store, batch: &IngestBatch, stored: &StoredBatch) {
+        self.score_batch(store, batch, stored);
+    }
+
+    fn tick(&mut self, _store: &Store, _now: DateTime<Utc>) {}
+}
+
 impl LiveScorer {
-    /// Scores what `stored` added; errors are logged, never stop ingestion.
-    pub fn after_batch(&mut self, store: &Store, batch: &IngestBatch, stored: &StoredBatch) {
+    /// Scores what `stored` added and returns the rows it stored; errors are
+    /// logged, never stop ingestion.
+    pub fn score_batch(
+        &mut self,
+        store: &Store,
+        batch: &IngestBatch,
+        stored: &StoredBatch,
+    ) -> Vec<ScoreRow> {
+        let mut written = Vec::new();
         let mut numerics_for: Vec<&str> = Vec::new();
         for &i in &stored.stored_items {
             let Some(Ok(obs)) = batch.items.get(i).map(|it| &it.decoded) else {
@@ -66,8 +81,9 @@ impl LiveScorer {
                 Body::Ecg(blocks) => {
                     for b in blocks {
                         for row in self.ecg_block(obs, b) {
-                            if let Err(e) = store.insert_score(&row) {
-                                tracing::error!(error = %e, "cannot store an ECG score");
+                            match store.insert_score(&row) {
+                                Ok(()) => written.push(row),
+                                Err(e) => tracing::error!(error = %e, "cannot store an ECG score"),
                             }
                         }
                     }
@@ -81,15 +97,15 @@ impl LiveScorer {
         }
         for mrn in numerics_for {
             match self.news2(store, mrn) {
-                Ok(Some(row)) => {
-                    if let Err(e) = store.insert_score(&row) {
-                        tracing::error!(error = %e, "cannot store a NEWS2 score");
-                    }
-                }
+                Ok(Some(row)) => match store.insert_score(&row) {
+                    Ok(()) => written.push(row),
+                    Err(e) => tracing::error!(error = %e, "cannot store a NEWS2 score"),
+                },
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "cannot compute NEWS2"),
             }
         }
+        written
     }
 
     fn ecg_block(&mut self, obs: &Observation, b: &EcgBlock) -> Vec<ScoreRow> {

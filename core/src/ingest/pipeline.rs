@@ -48,6 +48,8 @@ pub enum SourceEvent {
     Reconnect { source: String, error: String },
     /// How far behind the stream's head the source is (Kinesis reports it).
     Lag { source: String, millis_behind: i64 },
+    /// A second passed (sent by the pipeline's own timer).
+    Tick,
 }
 
 /// What a run of the writer did, per source.
@@ -69,15 +71,23 @@ impl RunReport {
     }
 }
 
-/// Called after each stored batch (the scoring stage hooks in here).
-pub type AfterBatch = Box<dyn FnMut(&Store, &IngestBatch, &StoredBatch) + Send>;
+/// Work that runs on the writer thread after each stored batch and once a
+/// second (scoring and the alarm engine hook in here). Errors are the
+/// stage's own business: a stage must never stop ingestion.
+pub trait Stage: Send {
+    fn after_batch(&mut self, store: &Store, batch: &IngestBatch, stored: &StoredBatch);
+    fn tick(&mut self, store: &Store, now: chrono::DateTime<chrono::Utc>);
+}
+
+/// How often stages get a `tick` (stall detection, reminders, escalation).
+pub const TICK: Duration = Duration::from_secs(1);
 
 /// Runs `sources` into the store in `data_dir` until `shutdown` completes.
 pub async fn run(
     data_dir: PathBuf,
     sources: Vec<SourceConfig>,
     clock: Arc<dyn Clock>,
-    after_batch: Option<AfterBatch>,
+    stage: Option<Box<dyn Stage>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<RunReport> {
     let store = Store::open_dir(&data_dir)?;
@@ -93,11 +103,23 @@ pub async fn run(
             stop_rx.clone(),
         )));
     }
+    // Ticks go through the same channel, so the writer thread stays the only
+    // one touching the store and the stages.
+    let ticker_tx = tx.clone();
+    let ticker = tokio::spawn(async move {
+        let mut interval = tokio::time::interval(TICK);
+        loop {
+            interval.tick().await;
+            if ticker_tx.send(SourceEvent::Tick).await.is_err() {
+                return;
+            }
+        }
+    });
     drop(tx);
     let writer_clock = clock.clone();
     let writer = std::thread::Builder::new()
         .name("wardwatch-writer".into())
-        .spawn(move || write_loop(store, rx, writer_clock, after_batch))
+        .spawn(move || write_loop(store, rx, writer_clock, stage))
         .map_err(|source| Error::DataDir {
             path: data_dir.clone(),
             source,
@@ -109,6 +131,8 @@ pub async fn run(
     for t in tasks {
         let _ = t.await;
     }
+    ticker.abort();
+    let _ = ticker.await;
     match writer.await {
         Ok(Ok(result)) => result,
         _ => Err(Error::InvalidInput {
@@ -122,7 +146,7 @@ fn write_loop(
     mut store: Store,
     mut rx: mpsc::Receiver<SourceEvent>,
     clock: Arc<dyn Clock>,
-    mut after_batch: Option<AfterBatch>,
+    mut stage: Option<Box<dyn Stage>>,
 ) -> Result<RunReport> {
     let mut report = RunReport::default();
     let retention = retention(&store)?;
@@ -166,13 +190,18 @@ fn write_loop(
                 if outcome.quarantined > 0 {
                     tracing::warn!(source = %batch.source, count = outcome.quarantined, "records quarantined");
                 }
-                if let Some(f) = after_batch.as_mut() {
-                    f(&store, &batch, &stored);
+                if let Some(stage) = stage.as_mut() {
+                    stage.after_batch(&store, &batch, &stored);
                 }
             }
             SourceEvent::Reconnect { source, error } => {
                 *report.reconnects.entry(source.clone()).or_default() += 1;
                 store.note_reconnect(&source, &error, clock.now())?;
+            }
+            SourceEvent::Tick => {
+                if let Some(stage) = stage.as_mut() {
+                    stage.tick(&store, clock.now());
+                }
             }
             SourceEvent::Lag {
                 source,

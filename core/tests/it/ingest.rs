@@ -201,7 +201,7 @@ fn mitdb_100_stored_bit_exact_and_scored_live_without_false_alarms() {
         let b = batch(vec![item(k as u64 + 1, &obs, now)]);
         let stored = store.store_batch(&b, now).expect("store");
         assert_eq!(stored.outcome.stored, 1, "block {k}");
-        scorer.after_batch(&store, &b, &stored);
+        scorer.score_batch(&store, &b, &stored);
     }
     let blocks = store
         .ecg_samples(&mrns[3], 131_330, t0())
@@ -258,7 +258,7 @@ fn news2_follows_the_patients_scale_and_is_partial_when_vitals_are_missing() {
         ),
     ]);
     let stored = store.store_batch(&b, now).expect("store");
-    scorer.after_batch(&store, &b, &stored);
+    scorer.score_batch(&store, &b, &stored);
     let news = store.scores(&copd.mrn, Some("news2"), 5).expect("scores");
     assert_eq!(news.len(), 1);
     assert_eq!(news[0].value, 1.0);
