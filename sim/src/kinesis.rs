@@ -179,8 +179,11 @@ mod tests {
     fn calls_respect_the_record_and_byte_limits() {
         let small: Vec<SimRecord> = (0..1201).map(|_| rec(100)).collect();
         assert_eq!(plan_calls(&small), vec![0..500, 500..1000, 1000..1201]);
+        // Five records of just under 1 MiB (key included) fit in 5 MiB, six do not.
         let big: Vec<SimRecord> = (0..6).map(|_| rec(1024 * 1024 - 10)).collect();
-        assert_eq!(plan_calls(&big), vec![0..4, 4..6]);
+        assert_eq!(plan_calls(&big), vec![0..5, 5..6]);
+        let bigger: Vec<SimRecord> = (0..6).map(|_| rec(1024 * 1024)).collect();
+        assert_eq!(plan_calls(&bigger), vec![0..4, 4..6]);
         assert!(plan_calls(&[]).is_empty());
     }
 }

@@ -5,6 +5,7 @@
 
 mod generator;
 mod kinesis;
+mod props;
 mod replay;
 mod run;
 mod sse;
