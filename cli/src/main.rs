@@ -65,8 +65,14 @@ enum Command {
     /// Ingestion status and the quarantine
     #[command(subcommand)]
     Ingest(IngestCmd),
-    /// Run the runtime (sources → store → scoring) until SIGINT or SIGTERM
+    /// Run the runtime (sources → store → scoring → alarms) until SIGINT or SIGTERM
     Serve,
+    /// List and act on alarms
+    #[command(subcommand)]
+    Alarms(AlarmsCmd),
+    /// Where alerts to patients go, and their delivery
+    #[command(subcommand)]
+    Messages(MessagesCmd),
     /// Show the newest audit-log entries (admin)
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -124,6 +130,101 @@ enum EcgCmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum AlarmsCmd {
+    /// Alarms, newest first
+    List {
+        /// Only alarms not yet resolved
+        #[arg(long)]
+        active: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Acknowledge an alarm (stops reminders and escalation)
+    Ack {
+        id: i64,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Resolve an alarm by hand
+    Resolve { id: i64 },
+    /// Label an alarm for false-alarm review
+    Annotate {
+        id: i64,
+        #[arg(long = "as", value_enum)]
+        label: AnnotationArg,
+    },
+    /// Silence a patient's alarms for a while; a higher priority breaks through
+    Silence {
+        mrn: String,
+        #[arg(long, default_value_t = 2)]
+        minutes: u32,
+        #[arg(long, value_enum, default_value_t = PriorityArg::Medium)]
+        up_to: PriorityArg,
+    },
+    /// Set a patient's own limit for a vital (reverts at discharge)
+    Limit {
+        mrn: String,
+        #[arg(long, value_enum)]
+        vital: VitalArg,
+        #[arg(long)]
+        low: Option<f64>,
+        #[arg(long)]
+        high: Option<f64>,
+    },
+    /// Send an alert on to the alarm's patient (needs their consent)
+    NotifyPatient {
+        id: i64,
+        #[arg(long)]
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum AnnotationArg {
+    True,
+    False,
+    NonActionable,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PriorityArg {
+    Low,
+    Medium,
+    High,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum VitalArg {
+    Hr,
+    Spo2,
+    Rr,
+    Sbp,
+    Temp,
+}
+
+#[derive(Debug, Subcommand)]
+enum MessagesCmd {
+    /// Set the Kinesis stream patient messages go to (admin)
+    Configure {
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        stream: String,
+        #[arg(long, default_value = "eu-west-2")]
+        region: String,
+        #[arg(long, default_value = "env:WARDWATCH_AWS")]
+        credentials: String,
+    },
+    /// Messages sent to patients, with their delivery state
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deliver queued and failed messages now
+    Send,
 }
 
 #[derive(Debug, Subcommand)]
@@ -584,6 +685,55 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 t.stored, t.duplicates, t.quarantined
             )?;
         }
+        Command::Alarms(cmd) => run_alarms(&cli, cmd, out)?,
+        Command::Messages(cmd) => {
+            let ctx = open(&cli)?;
+            match cmd {
+                MessagesCmd::Configure {
+                    endpoint,
+                    stream,
+                    region,
+                    credentials,
+                } => {
+                    api::configure_messages(
+                        &ctx,
+                        &wardwatch_core::messages::MessageDestination {
+                            endpoint: endpoint.clone(),
+                            stream: stream.clone(),
+                            region: region.clone(),
+                            credentials: credentials.clone(),
+                        },
+                    )?;
+                    writeln!(out, "patient messages go to stream {stream} at {endpoint}")?;
+                }
+                MessagesCmd::List { json } => {
+                    let list = api::list_messages(&ctx)?;
+                    if *json {
+                        print_json(out, &list)?;
+                    } else {
+                        for m in list {
+                            writeln!(
+                                out,
+                                "{:>4} {:<10} alarm {:<5} {:<7} by {:<12} {}",
+                                m.id,
+                                m.mrn,
+                                m.alarm_id.unwrap_or_default(),
+                                m.state,
+                                m.sent_by,
+                                m.last_error.unwrap_or_default()
+                            )?;
+                        }
+                    }
+                }
+                MessagesCmd::Send => {
+                    let d = send_messages(&ctx)?;
+                    writeln!(out, "{} sent, {} failed", d.sent, d.failed)?;
+                    if d.failed > 0 {
+                        return Ok(ExitCode::FAILURE);
+                    }
+                }
+            }
+        }
         Command::Audit { limit, json } => {
             let entries = api::recent_audit(&open(&cli)?, *limit)?;
             if *json {
@@ -603,6 +753,118 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn send_messages(ctx: &Ctx) -> anyhow::Result<wardwatch_core::messages::Delivery> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(rt.block_on(wardwatch_core::messages::deliver_pending(
+        &ctx.store,
+        chrono::Utc::now(),
+    ))?)
+}
+
+fn run_alarms(cli: &Cli, cmd: &AlarmsCmd, out: &mut impl Write) -> anyhow::Result<()> {
+    use wardwatch_core::alarms::{Annotation, Priority};
+    use wardwatch_core::model::Vital;
+    let ctx = open(cli)?;
+    match cmd {
+        AlarmsCmd::List { active, json } => {
+            let list = api::list_alarms(&ctx, *active)?;
+            if *json {
+                print_json(out, &list)?;
+            } else {
+                for a in &list {
+                    writeln!(
+                        out,
+                        "{:>5} {:<4} {:<12} {:<20} bed {:<3} {:<40} {}{}",
+                        a.id,
+                        a.priority.marker(),
+                        a.state,
+                        a.raised.format("%Y-%m-%d %H:%M:%S"),
+                        a.bed.as_deref().unwrap_or("-"),
+                        a.message,
+                        a.patient.as_deref().unwrap_or("system"),
+                        a.escalated_to
+                            .as_deref()
+                            .map(|t| format!("  (escalated to {t})"))
+                            .unwrap_or_default()
+                    )?;
+                }
+                writeln!(out, "{} alarms", list.len())?;
+            }
+        }
+        AlarmsCmd::Ack { id, note } => {
+            let a = api::ack_alarm(&ctx, *id, note.as_deref())?;
+            writeln!(out, "alarm {} {} by {}", a.id, a.state, ctx.actor.username)?;
+        }
+        AlarmsCmd::Resolve { id } => {
+            let a = api::resolve_alarm(&ctx, *id)?;
+            writeln!(out, "alarm {} {}", a.id, a.state)?;
+        }
+        AlarmsCmd::Annotate { id, label } => {
+            let annotation = match label {
+                AnnotationArg::True => Annotation::True,
+                AnnotationArg::False => Annotation::False,
+                AnnotationArg::NonActionable => Annotation::NonActionable,
+            };
+            api::annotate_alarm(&ctx, *id, annotation)?;
+            writeln!(out, "alarm {id} annotated {}", annotation.as_str())?;
+        }
+        AlarmsCmd::Silence {
+            mrn,
+            minutes,
+            up_to,
+        } => {
+            let p = match up_to {
+                PriorityArg::Low => Priority::Low,
+                PriorityArg::Medium => Priority::Medium,
+                PriorityArg::High => Priority::High,
+            };
+            api::silence_patient(&ctx, mrn, *minutes, p)?;
+            writeln!(
+                out,
+                "{mrn}: alarms up to {} silenced for {minutes} min",
+                p.as_str()
+            )?;
+        }
+        AlarmsCmd::Limit {
+            mrn,
+            vital,
+            low,
+            high,
+        } => {
+            let v = match vital {
+                VitalArg::Hr => Vital::HeartRate,
+                VitalArg::Spo2 => Vital::Spo2,
+                VitalArg::Rr => Vital::RespRate,
+                VitalArg::Sbp => Vital::SystolicBp,
+                VitalArg::Temp => Vital::TemperatureC,
+            };
+            api::set_alarm_limit(&ctx, mrn, v, *low, *high)?;
+            writeln!(out, "{mrn}: {} limits set", v.label())?;
+        }
+        AlarmsCmd::NotifyPatient { id, message } => {
+            let msg = api::notify_patient(&ctx, *id, message)?;
+            writeln!(out, "message {msg} queued for the patient of alarm {id}")?;
+            if ctx.store.message_destination()?.is_some() {
+                let d = send_messages(&ctx)?;
+                writeln!(out, "delivery: {} sent, {} failed", d.sent, d.failed)?;
+                if d.failed > 0 {
+                    anyhow::bail!(
+                        "the message is queued but could not be delivered; `wardwatchctl messages send` retries"
+                    );
+                }
+            } else {
+                writeln!(
+                    out,
+                    "no message destination configured yet: `wardwatchctl messages configure` (it stays queued)"
+                )?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Completes on SIGINT or SIGTERM.

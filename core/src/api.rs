@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::alarms::{AlarmView, Annotation, Priority};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::import::{self, Format, ImportReport};
@@ -478,4 +479,179 @@ pub fn ecg_strip(ctx: &Ctx, mrn: &str, seconds: u32) -> Result<EcgStrip> {
     }
     ctx.audit_coalesced("patient.ecg", Some(mrn))?;
     Ok(strip)
+}
+
+/// Alarms, newest first (`open_only`: not yet resolved).
+pub fn list_alarms(ctx: &Ctx, open_only: bool) -> Result<Vec<AlarmView>> {
+    ctx.require(Role::Viewer, "see alarms")?;
+    let list = ctx.store.alarms(open_only, 500)?;
+    ctx.audit_coalesced("alarms.list", None)?;
+    Ok(list)
+}
+
+fn alarm_target(alarm: &AlarmView) -> String {
+    match &alarm.mrn {
+        Some(mrn) => format!("alarm {} ({mrn})", alarm.id),
+        None => format!("alarm {}", alarm.id),
+    }
+}
+
+/// Acknowledges an alarm: its reminders and escalation stop.
+pub fn ack_alarm(ctx: &Ctx, id: i64, note: Option<&str>) -> Result<AlarmView> {
+    ctx.require(Role::Clinician, "acknowledge alarms")?;
+    let alarm = ctx
+        .store
+        .ack_alarm(id, &ctx.actor.username, note, ctx.clock.now())?;
+    ctx.audit(
+        "alarm.ack",
+        Some(&alarm_target(&alarm)),
+        json!({ "key": alarm.key, "state": alarm.state, "note": note.is_some() }),
+    )?;
+    Ok(alarm)
+}
+
+pub fn resolve_alarm(ctx: &Ctx, id: i64) -> Result<AlarmView> {
+    ctx.require(Role::Clinician, "resolve alarms")?;
+    let alarm = ctx
+        .store
+        .resolve_alarm(id, &ctx.actor.username, ctx.clock.now())?;
+    ctx.audit(
+        "alarm.resolve",
+        Some(&alarm_target(&alarm)),
+        json!({ "key": alarm.key }),
+    )?;
+    Ok(alarm)
+}
+
+/// Labels an alarm for false-alarm review.
+pub fn annotate_alarm(ctx: &Ctx, id: i64, annotation: Annotation) -> Result<AlarmView> {
+    ctx.require(Role::Clinician, "annotate alarms")?;
+    let alarm = ctx
+        .store
+        .annotate_alarm(id, annotation, &ctx.actor.username, ctx.clock.now())?;
+    ctx.audit(
+        "alarm.annotate",
+        Some(&alarm_target(&alarm)),
+        json!({ "annotation": annotation.as_str() }),
+    )?;
+    Ok(alarm)
+}
+
+/// Silences a patient's alarms up to `max_priority` for `minutes`; a higher
+/// priority still notifies.
+pub fn silence_patient(ctx: &Ctx, mrn: &str, minutes: u32, max_priority: Priority) -> Result<()> {
+    ctx.require(Role::Clinician, "silence alarms")?;
+    if !(1..=120).contains(&minutes) {
+        return Err(Error::InvalidInput {
+            what: "silence",
+            reason: format!("{minutes} minutes: silence for 1 to 120 minutes"),
+        });
+    }
+    let until = ctx.clock.now() + chrono::Duration::minutes(i64::from(minutes));
+    ctx.store
+        .silence_patient(mrn, until, max_priority, &ctx.actor.username)?;
+    ctx.audit(
+        "alarms.silence",
+        Some(mrn),
+        json!({ "minutes": minutes, "max_priority": max_priority.as_str() }),
+    )
+}
+
+/// Sets a patient's own limit for a vital (reverts at discharge).
+pub fn set_alarm_limit(
+    ctx: &Ctx,
+    mrn: &str,
+    vital: Vital,
+    low: Option<f64>,
+    high: Option<f64>,
+) -> Result<()> {
+    ctx.require(Role::Clinician, "set alarm limits")?;
+    if let (Some(l), Some(h)) = (low, high)
+        && l >= h
+    {
+        return Err(Error::InvalidInput {
+            what: "alarm limit",
+            reason: format!("low {l} must be below high {h}"),
+        });
+    }
+    ctx.store
+        .set_patient_limit(mrn, vital, low, high, &ctx.actor.username, ctx.clock.now())?;
+    ctx.audit(
+        "alarms.set_limit",
+        Some(mrn),
+        json!({ "vital": vital, "low": low, "high": high }),
+    )
+}
+
+/// A clinician sends an alert on to the patient of an alarm. Only with the
+/// patient's recorded consent; queued here, delivered by
+/// `messages::deliver_pending`.
+pub fn notify_patient(ctx: &Ctx, alarm_id: i64, text: &str) -> Result<i64> {
+    ctx.require(Role::Clinician, "send alerts to patients")?;
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > 500 {
+        return Err(Error::InvalidInput {
+            what: "message",
+            reason: "must be 1 to 500 characters".into(),
+        });
+    }
+    let alarm = ctx
+        .store
+        .alarm(alarm_id)?
+        .ok_or_else(|| Error::InvalidInput {
+            what: "alarm",
+            reason: format!("no alarm {alarm_id}: `wardwatchctl alarms list` shows them"),
+        })?;
+    let mrn = alarm.mrn.clone().ok_or_else(|| Error::InvalidInput {
+        what: "alarm",
+        reason: format!("alarm {alarm_id} is a system condition, not a patient's"),
+    })?;
+    let patient = ctx
+        .store
+        .patient(&mrn)?
+        .ok_or_else(|| Error::PatientNotFound { mrn: mrn.clone() })?;
+    if !patient.alert_consent {
+        ctx.audit(
+            "patient.message_refused",
+            Some(&mrn),
+            json!({ "alarm": alarm_id, "reason": "no consent" }),
+        )?;
+        return Err(Error::Forbidden {
+            user: ctx.actor.username.clone(),
+            role: ctx.actor.role.as_str(),
+            action: "alert a patient who has not consented to alerts",
+            needed: "the patient's consent (registry field alert_consent)",
+        });
+    }
+    let id = ctx.store.queue_message(
+        &mrn,
+        Some(alarm_id),
+        &ctx.actor.username,
+        text,
+        ctx.clock.now(),
+    )?;
+    ctx.audit(
+        "patient.message",
+        Some(&mrn),
+        json!({ "alarm": alarm_id, "message": id, "chars": text.chars().count() }),
+    )?;
+    Ok(id)
+}
+
+/// Sets where patient messages go (admin).
+pub fn configure_messages(ctx: &Ctx, dest: &crate::messages::MessageDestination) -> Result<()> {
+    ctx.require(Role::Admin, "configure patient messaging")?;
+    ctx.store.set_message_destination(dest)?;
+    ctx.audit(
+        "messages.configure",
+        None,
+        json!({ "endpoint": dest.endpoint, "stream": dest.stream }),
+    )
+}
+
+pub fn list_messages(ctx: &Ctx) -> Result<Vec<crate::messages::PatientMessage>> {
+    ctx.require(Role::Clinician, "read patient messages")?;
+    let list = ctx.store.messages()?;
+    ctx.audit_coalesced("patient.messages_list", None)?;
+    Ok(list)
 }

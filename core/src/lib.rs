@@ -14,6 +14,7 @@ pub mod demo;
 pub mod error;
 pub mod import;
 pub mod ingest;
+pub mod messages;
 pub mod model;
 pub mod runtime;
 pub mod scoring;

@@ -79,7 +79,7 @@ impl LiveScorer {
             };
             match &obs.body {
                 Body::Ecg(blocks) => {
-                    for b in blocks {
+                    for b in blocks.iter().filter(|b| !b.samples.is_empty()) {
                         for row in self.ecg_block(obs, b) {
                             match store.insert_score(&row) {
                                 Ok(()) => written.push(row),

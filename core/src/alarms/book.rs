@@ -412,3 +412,55 @@ impl Store {
         Ok(())
     }
 }
+
+/// A patient's own limit: vital, low, high.
+pub type PatientLimit = (crate::model::Vital, Option<f64>, Option<f64>);
+
+impl Store {
+    /// A patient's own alarm limits (vital, low, high).
+    pub fn patient_limits(&self, mrn: &str) -> Result<Vec<PatientLimit>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT l.vital, l.low, l.high FROM patient_alarm_limits l JOIN patients p ON p.id = l.patient_id
+                 WHERE p.mrn = ?1",
+            )
+            .ctx("reading alarm limits")?;
+        let rows = stmt
+            .query_map([mrn], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?)))
+            .ctx("reading alarm limits")?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .ctx("reading alarm limits")?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(v, lo, hi)| crate::model::Vital::from_code(v).map(|v| (v, lo, hi)))
+            .collect())
+    }
+
+    pub fn set_patient_limit(
+        &self,
+        mrn: &str,
+        vital: crate::model::Vital,
+        low: Option<f64>,
+        high: Option<f64>,
+        user: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let n = self
+            .conn
+            .execute(
+                "INSERT INTO patient_alarm_limits (patient_id, vital, low, high, set_by, set_ms)
+                 SELECT id, ?2, ?3, ?4, ?5, ?6 FROM patients WHERE mrn = ?1
+                 ON CONFLICT (patient_id, vital) DO UPDATE SET low = excluded.low, high = excluded.high,
+                   set_by = excluded.set_by, set_ms = excluded.set_ms",
+                params![mrn, vital.code(), low, high, user, to_ms(now)],
+            )
+            .ctx("setting an alarm limit")?;
+        if n == 0 {
+            return Err(Error::PatientNotFound {
+                mrn: mrn.to_owned(),
+            });
+        }
+        Ok(())
+    }
+}

@@ -4,6 +4,7 @@
 
 pub mod book;
 pub mod conditions;
+pub mod stage;
 
 pub use book::{AlarmView, Annotation, Notice, NoticeKind};
 pub use conditions::{ConditionEvent, ConditionTracker, Input, Priority, Rules};

@@ -41,7 +41,8 @@ pub enum Reading {
     SignalLost,
 }
 
-/// Samples of one ECG lead: mV = origin_mv + factor_mv × sample.
+/// Samples of one ECG lead: mV = origin_mv + factor_mv × sample. A block
+/// with no samples (and period 0) is the device reporting no signal.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EcgBlock {
     /// IEEE 11073-10101 MDC code of the lead (131330 = lead II).
@@ -215,6 +216,17 @@ fn body(v: &Value) -> Decoded<Body> {
                     return ecg_components(v);
                 }
                 if is_ecg_lead(lead) {
+                    if v.get("dataAbsentReason").is_some() {
+                        // Leads off or a gap in the recording: a valid
+                        // observation of "no signal", with no samples.
+                        return Ok(Body::Ecg(vec![EcgBlock {
+                            lead,
+                            period_ns: 0,
+                            origin_mv: 0.0,
+                            factor_mv: 1.0,
+                            samples: Vec::new(),
+                        }]));
+                    }
                     let data = v
                         .get("valueSampledData")
                         .ok_or_else(|| missing("valueSampledData"))?;

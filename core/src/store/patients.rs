@@ -277,6 +277,14 @@ fn upsert_one(
             (tx.last_insert_rowid(), UpsertOutcome::Inserted)
         }
     };
+    if r.discharged_at.is_some() {
+        // A patient's own alarm limits end with the admission.
+        tx.execute(
+            "DELETE FROM patient_alarm_limits WHERE patient_id = ?1",
+            [id],
+        )
+        .ctx("reverting alarm limits at discharge")?;
+    }
     for (table, list) in LIST_TABLES
         .iter()
         .zip([&r.conditions, &r.medications, &r.allergies])

@@ -439,7 +439,7 @@ fn write_batch(
                 }
             }
             Body::Ecg(blocks) => {
-                for b in blocks {
+                for b in blocks.iter().filter(|b| !b.samples.is_empty()) {
                     let (encoding, data) = codec::encode(&b.samples)?;
                     tx.prepare_cached(
                         "INSERT OR IGNORE INTO ecg_blocks (patient_id, lead, start_ms, period_ns, n_samples,

@@ -28,7 +28,7 @@
 use ndarray::{Array1, ArrayView1, Zip};
 
 use crate::span;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::quality::{QualityWindow, unusable_share};
 
@@ -43,7 +43,7 @@ const AF_BINS: usize = 16;
 /// Non-AF windows bridged inside an episode.
 const AF_BRIDGE: usize = AF_WINDOW / 4;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
     Asystole,

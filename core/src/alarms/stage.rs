@@ -1,0 +1,334 @@
+//! The alarm stage of the runtime: scoring, then condition detection, then
+//! the alarm book, on the writer thread; notifications go out on their own
+//! thread so a slow or absent notification daemon never delays ingestion.
+//! A notifier that cannot deliver raises the technical condition
+//! `tech:notifications` (the in-app alarm list keeps every alarm).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use wardwatch_notify::{AlarmNotice, ErrorKind as NotifyErrorKind, Notifier};
+use wardwatch_score::ecg::rhythm::FindingKind;
+
+use super::book::Notice;
+use super::conditions::PatientLimits;
+use super::conditions::{ConditionEvent, ConditionTracker, Input, Priority, Rules};
+use crate::clock::Clock;
+use crate::ingest::observation::{Body, Reading};
+use crate::ingest::pipeline::Stage;
+use crate::model::{Spo2Scale, Vital};
+use crate::scoring::LiveScorer;
+use crate::store::{IngestBatch, ScoreRow, Store, StoredBatch};
+
+/// Notifications waiting for the notifier thread; beyond this the oldest
+/// reminders would be stale anyway, so new ones are dropped (and logged).
+const NOTICE_QUEUE: usize = 256;
+/// Patients' limits are re-read this often (a clinician may change them).
+const LIMITS_REFRESH: Duration = Duration::seconds(60);
+
+/// A notice on its way, with when its data reached Wardwatch.
+struct Outgoing {
+    notice: Notice,
+    received: Instant,
+}
+
+/// Delivery latencies from sample arrival to the notifier's return.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DeliveryStats {
+    pub delivered: u64,
+    pub failed: u64,
+    /// Milliseconds, one per delivered new alarm.
+    pub latencies_ms: Vec<f64>,
+}
+
+pub type SharedStats = Arc<Mutex<DeliveryStats>>;
+
+/// Scoring → conditions → alarm book, as a pipeline stage.
+pub struct AlarmStage {
+    scorer: LiveScorer,
+    tracker: ConditionTracker,
+    notices: SyncSender<Outgoing>,
+    limits_loaded: HashMap<String, DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for AlarmStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlarmStage").finish_non_exhaustive()
+    }
+}
+
+impl AlarmStage {
+    /// Starts the notifier thread (with its own store connection) and returns
+    /// the stage and the delivery statistics it keeps.
+    pub fn start(
+        data_dir: &Path,
+        rules: Rules,
+        notifier: Box<dyn Notifier>,
+        clock: Arc<dyn Clock>,
+    ) -> crate::Result<(AlarmStage, SharedStats)> {
+        let store = Store::open_dir(data_dir)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(NOTICE_QUEUE);
+        let stats = SharedStats::default();
+        let thread_stats = stats.clone();
+        std::thread::Builder::new()
+            .name("wardwatch-notifier".into())
+            .spawn(move || deliver_loop(store, notifier, clock, rx, thread_stats))
+            .map_err(|source| crate::Error::DataDir {
+                path: data_dir.to_owned(),
+                source,
+            })?;
+        Ok((
+            AlarmStage {
+                scorer: LiveScorer::default(),
+                tracker: ConditionTracker::new(rules),
+                notices: tx,
+                limits_loaded: HashMap::new(),
+            },
+            stats,
+        ))
+    }
+
+    fn send(&self, notice: Notice, received: Instant) {
+        match self.notices.try_send(Outgoing { notice, received }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(o)) => {
+                tracing::error!(
+                    alarm = o.notice.alarm_id,
+                    "notification queue full; the alarm stays in the in-app list"
+                )
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                tracing::error!("the notifier thread has stopped")
+            }
+        }
+    }
+
+    fn apply(
+        &self,
+        store: &Store,
+        events: Vec<ConditionEvent>,
+        now: DateTime<Utc>,
+        received: Instant,
+    ) {
+        for ev in events {
+            match store.apply_condition(&ev, now) {
+                Ok(Some(notice)) => self.send(notice, received),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, key = %ev.key, "cannot record an alarm condition")
+                }
+            }
+        }
+    }
+
+    /// Loads a patient's limits the first time they are seen, and again
+    /// every `LIMITS_REFRESH`.
+    fn ensure_limits(&mut self, store: &Store, mrn: &str, now: DateTime<Utc>) {
+        if self
+            .limits_loaded
+            .get(mrn)
+            .is_some_and(|t| now - *t < LIMITS_REFRESH)
+        {
+            return;
+        }
+        self.limits_loaded.insert(mrn.to_owned(), now);
+        let mut limits = PatientLimits::default();
+        match store.patient(mrn) {
+            Ok(Some(p)) => limits.spo2_scale2 = p.spo2_scale == Spo2Scale::Two,
+            Ok(None) => return,
+            Err(e) => tracing::error!(error = %e, "cannot read a patient's alarm limits"),
+        }
+        match store.patient_limits(mrn) {
+            Ok(overrides) => {
+                for (vital, low, high) in overrides {
+                    if let Some(slot) = limits.overrides.get_mut(vital.code() as usize) {
+                        *slot = Some((low, high));
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read a patient's alarm limits"),
+        }
+        self.tracker.set_patient_limits(mrn, limits);
+    }
+}
+
+impl Stage for AlarmStage {
+    fn after_batch(&mut self, store: &Store, batch: &IngestBatch, stored: &StoredBatch) {
+        let received = Instant::now();
+        let rows = self.scorer.score_batch(store, batch, stored);
+        let mut inputs = Vec::new();
+        for &i in &stored.stored_items {
+            let Some(Ok(obs)) = batch.items.get(i).map(|it| &it.decoded) else {
+                continue;
+            };
+            if let Body::Numeric(readings) = &obs.body {
+                for (vital, reading) in readings {
+                    inputs.push(Input::Reading {
+                        mrn: obs.mrn.clone(),
+                        vital: *vital,
+                        value: match reading {
+                            Reading::Value(v) => Some(*v),
+                            Reading::SignalLost => None,
+                        },
+                        at: obs.effective,
+                    });
+                }
+            } else {
+                // ECG keeps the patient's stream alive for stall detection.
+                inputs.push(Input::Reading {
+                    mrn: obs.mrn.clone(),
+                    vital: Vital::O2FlowLpm,
+                    value: None,
+                    at: obs.effective,
+                });
+            }
+        }
+        inputs.extend(rows.iter().filter_map(score_input));
+        let now = store_now(&inputs);
+        for input in &inputs {
+            if let Input::Reading { mrn, .. } | Input::Ecg { mrn, .. } | Input::News2 { mrn, .. } =
+                input
+            {
+                self.ensure_limits(store, mrn, now);
+            }
+            let events = self.tracker.observe(input);
+            self.apply(store, events, now, received);
+        }
+    }
+
+    fn tick(&mut self, store: &Store, now: DateTime<Utc>) {
+        let received = Instant::now();
+        let events = self.tracker.observe(&Input::Tick { now });
+        self.apply(store, events, now, received);
+        match store.due_notices(self.tracker.rules(), now) {
+            Ok(notices) => {
+                for n in notices {
+                    self.send(n, received);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot check reminders"),
+        }
+    }
+}
+
+/// The newest time among the inputs (data time drives the book, so a
+/// replay at any speed gives the same alarms).
+fn store_now(inputs: &[Input]) -> DateTime<Utc> {
+    inputs
+        .iter()
+        .map(|i| match i {
+            Input::Reading { at, .. } | Input::Ecg { at, .. } | Input::News2 { at, .. } => *at,
+            Input::Tick { now } => *now,
+        })
+        .max()
+        .unwrap_or_default()
+}
+
+/// ECG events and NEWS2 results as alarm inputs.
+fn score_input(row: &ScoreRow) -> Option<Input> {
+    match row.kind.as_str() {
+        "ecg_event" => {
+            let onset = row.detail["event"] == "onset";
+            let kind_value = if onset {
+                &row.detail["finding"]["kind"]
+            } else {
+                &row.detail["kind"]
+            };
+            let kind: FindingKind = serde_json::from_value(kind_value.clone()).ok()?;
+            Some(Input::Ecg {
+                mrn: row.mrn.clone(),
+                kind,
+                onset,
+                at: row.at,
+                detail: row.detail["finding"]["detail"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            })
+        }
+        "news2" => Some(Input::News2 {
+            mrn: row.mrn.clone(),
+            aggregate: row.value as u8,
+            red_score: row.detail["red_score"].as_bool().unwrap_or(false),
+            at: row.at,
+        }),
+        _ => None,
+    }
+}
+
+fn to_notice(n: &Notice) -> AlarmNotice {
+    let priority = match n.priority {
+        Priority::High => wardwatch_notify::Priority::High,
+        Priority::Medium => wardwatch_notify::Priority::Medium,
+        Priority::Low => wardwatch_notify::Priority::Low,
+        Priority::Technical => wardwatch_notify::Priority::Technical,
+    };
+    let notice = AlarmNotice::new(n.alarm_id, priority, n.title.clone(), n.body.clone());
+    match &n.mrn {
+        Some(mrn) => notice.for_patient(mrn.clone()),
+        None => notice,
+    }
+}
+
+fn deliver_loop(
+    store: Store,
+    notifier: Box<dyn Notifier>,
+    clock: Arc<dyn Clock>,
+    rx: Receiver<Outgoing>,
+    stats: SharedStats,
+) {
+    let mut failing = false;
+    while let Ok(out) = rx.recv() {
+        let result = notifier.notify(&to_notice(&out.notice));
+        let now = clock.now();
+        match result {
+            Ok(_) => {
+                let ms = out.received.elapsed().as_secs_f64() * 1000.0;
+                if let Ok(mut s) = stats.lock() {
+                    s.delivered += 1;
+                    if matches!(out.notice.kind, super::book::NoticeKind::New) {
+                        s.latencies_ms.push(ms);
+                    }
+                }
+                if let Err(e) = store.mark_notified(out.notice.alarm_id, now) {
+                    tracing::error!(error = %e, "cannot record a notification");
+                }
+                if failing {
+                    failing = false;
+                    let _ = store
+                        .apply_condition(&notifications_condition(false, String::new(), now), now);
+                }
+            }
+            Err(e) => {
+                if let Ok(mut s) = stats.lock() {
+                    s.failed += 1;
+                }
+                tracing::warn!(alarm = out.notice.alarm_id, kind = ?e.kind(), "notification not delivered");
+                if e.kind() != NotifyErrorKind::Rejected && !failing {
+                    failing = true;
+                    let msg = format!("desktop notifications undeliverable: {e}");
+                    let _ = store.apply_condition(&notifications_condition(true, msg, now), now);
+                }
+                // Do not hammer a daemon that is not there.
+                std::thread::sleep(StdDuration::from_millis(100));
+            }
+        }
+    }
+}
+
+fn notifications_condition(started: bool, message: String, at: DateTime<Utc>) -> ConditionEvent {
+    ConditionEvent {
+        mrn: None,
+        key: "tech:notifications".into(),
+        started,
+        priority: Priority::Technical,
+        latched: false,
+        message,
+        at,
+    }
+}

@@ -1,0 +1,226 @@
+//! Alerts a clinician sends on to a patient: queued in the store (only with
+//! the patient's consent, only by a clinician's action), then delivered to
+//! the cloud as a FHIR `Communication` on a Kinesis stream the gateway reads
+//! for the patient's app. Delivery state (queued → sent, or failed with the
+//! error and retried) is tracked per message.
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use wardwatch_cloud::{Credentials, KinesisClient, KinesisConfig};
+
+use crate::error::{Error, Result, SqlContext};
+use crate::store::{Store, from_ms, to_ms};
+
+/// Where patient messages go (settings `messages.*`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageDestination {
+    pub endpoint: String,
+    pub stream: String,
+    pub region: String,
+    /// `env:PREFIX`, as for sources.
+    pub credentials: String,
+}
+
+const SETTING: &str = "messages.destination";
+
+/// A message as listed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PatientMessage {
+    pub id: i64,
+    pub mrn: String,
+    pub alarm_id: Option<i64>,
+    pub sent_by: String,
+    pub message: String,
+    pub state: String,
+    pub created: DateTime<Utc>,
+    pub attempts: i64,
+    pub sequence: Option<String>,
+    pub last_error: Option<String>,
+}
+
+impl Store {
+    pub fn message_destination(&self) -> Result<Option<MessageDestination>> {
+        match self.setting(SETTING)? {
+            None => Ok(None),
+            Some(json) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|e| Error::InvalidInput {
+                    what: "stored message destination",
+                    reason: e.to_string(),
+                }),
+        }
+    }
+
+    pub fn set_message_destination(&self, d: &MessageDestination) -> Result<()> {
+        self.set_setting(SETTING, &json!(d).to_string())
+    }
+
+    pub fn queue_message(
+        &self,
+        mrn: &str,
+        alarm_id: Option<i64>,
+        user: &str,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        self.conn
+            .execute(
+                "INSERT INTO patient_messages (patient_id, alarm_id, sent_by, message, state, created_ms, updated_ms)
+                 SELECT id, ?2, ?3, ?4, 'queued', ?5, ?5 FROM patients WHERE mrn = ?1",
+                params![mrn, alarm_id, user, text, to_ms(now)],
+            )
+            .ctx("queueing a patient message")?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Messages not yet sent (queued, or failed and due a retry).
+    pub fn pending_messages(&self) -> Result<Vec<PatientMessage>> {
+        self.messages_where("m.state != 'sent'")
+    }
+
+    pub fn messages(&self) -> Result<Vec<PatientMessage>> {
+        self.messages_where("1")
+    }
+
+    fn messages_where(&self, cond: &str) -> Result<Vec<PatientMessage>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT m.id, p.mrn, m.alarm_id, m.sent_by, m.message, m.state, m.created_ms, m.attempts,
+                   m.sequence, m.last_error
+                 FROM patient_messages m JOIN patients p ON p.id = m.patient_id WHERE {cond} ORDER BY m.id"
+            ))
+            .ctx("reading patient messages")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(PatientMessage {
+                    id: r.get(0)?,
+                    mrn: r.get(1)?,
+                    alarm_id: r.get(2)?,
+                    sent_by: r.get(3)?,
+                    message: r.get(4)?,
+                    state: r.get(5)?,
+                    created: from_ms(r.get(6)?),
+                    attempts: r.get(7)?,
+                    sequence: r.get(8)?,
+                    last_error: r.get(9)?,
+                })
+            })
+            .ctx("reading patient messages")?;
+        rows.collect::<rusqlite::Result<_>>()
+            .ctx("reading patient messages")
+    }
+
+    pub fn mark_message(
+        &self,
+        id: i64,
+        outcome: std::result::Result<&str, &str>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let (state, seq, err) = match outcome {
+            Ok(seq) => ("sent", Some(seq), None),
+            Err(e) => ("failed", None, Some(e)),
+        };
+        self.conn
+            .execute(
+                "UPDATE patient_messages SET state = ?2, sequence = coalesce(?3, sequence), last_error = ?4,
+                   attempts = attempts + 1, updated_ms = ?5 WHERE id = ?1",
+                params![id, state, seq, err, to_ms(now)],
+            )
+            .ctx("recording a message delivery")?;
+        Ok(())
+    }
+}
+
+/// The record put on the stream: a FHIR R4 `Communication` to the patient.
+pub fn communication(m: &PatientMessage, now: DateTime<Utc>) -> Vec<u8> {
+    json!({
+        "resourceType": "Communication",
+        "id": format!("wardwatch-msg-{}", m.id),
+        "status": "completed",
+        "category": [{"text": "alert"}],
+        "priority": "urgent",
+        "subject": {"identifier": {"value": m.mrn}},
+        "recipient": [{"identifier": {"value": m.mrn}}],
+        "sent": now.to_rfc3339(),
+        "payload": [{"contentString": m.message}],
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// What one delivery round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Delivery {
+    pub sent: usize,
+    pub failed: usize,
+}
+
+/// Sends every pending message to the configured destination.
+pub async fn deliver_pending(store: &Store, now: DateTime<Utc>) -> Result<Delivery> {
+    let Some(dest) = store.message_destination()? else {
+        return Err(Error::InvalidInput {
+            what: "message destination",
+            reason:
+                "not configured: run `wardwatchctl messages configure --endpoint URL --stream NAME`"
+                    .into(),
+        });
+    };
+    let credentials = dest
+        .credentials
+        .strip_prefix("env:")
+        .and_then(|prefix| {
+            let var = |s: &str| std::env::var(format!("{prefix}_{s}")).ok();
+            Some(Credentials {
+                access_key_id: var("ACCESS_KEY_ID")?,
+                secret_access_key: var("SECRET_ACCESS_KEY")?,
+                session_token: var("SESSION_TOKEN"),
+            })
+        })
+        .ok_or_else(|| Error::InvalidInput {
+            what: "message credentials",
+            reason: format!(
+                "`{}`: set PREFIX_ACCESS_KEY_ID and PREFIX_SECRET_ACCESS_KEY",
+                dest.credentials
+            ),
+        })?;
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(15))
+        .build()
+        .map_err(|e| Error::InvalidInput {
+            what: "HTTP client",
+            reason: e.to_string(),
+        })?;
+    let client = KinesisClient::new(
+        KinesisConfig {
+            endpoint: dest.endpoint.clone(),
+            region: dest.region.clone(),
+            credentials,
+        },
+        http,
+    )
+    .map_err(|e| Error::InvalidInput {
+        what: "message destination",
+        reason: e.to_string(),
+    })?;
+    let mut out = Delivery::default();
+    for m in store.pending_messages()? {
+        match client
+            .put_record(&dest.stream, &m.mrn, &communication(&m, now))
+            .await
+        {
+            Ok(r) => {
+                store.mark_message(m.id, Ok(&r.sequence_number), now)?;
+                out.sent += 1;
+            }
+            Err(e) => {
+                tracing::warn!(message = m.id, kind = ?e.kind(), "patient message not delivered");
+                store.mark_message(m.id, Err(&e.to_string()), now)?;
+                out.failed += 1;
+            }
+        }
+    }
+    Ok(out)
+}
