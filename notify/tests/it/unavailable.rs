@@ -1,0 +1,239 @@
+//! With no way to the daemon, `notify` returns `Unavailable` promptly instead
+//! of hanging or crashing: no bus at all, a bus with no notification daemon,
+//! and a bus that accepts the connection and then never answers.
+//!
+//! notify-rust reads the bus address only from `DBUS_SESSION_BUS_ADDRESS`, so
+//! each case runs the notifier in a child process (this test binary,
+//! filtered to [`probe`]) with that variable pointed elsewhere.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use wardwatch_notify::{AlarmNotice, DesktopNotifier, Notifier, Priority};
+
+const PROBE_ENV: &str = "WARDWATCH_NOTIFY_PROBE";
+
+/// What the child saw for one `notify` call.
+#[derive(Debug)]
+struct Attempt {
+    kind: String,
+    elapsed_ms: u64,
+}
+
+/// Runs [`probe`] in a child with `bus_address` (None: unset) and returns
+/// each attempt's outcome. The child is killed if it outlives `limit`.
+fn run_probe(bus_address: Option<&str>, attempts: u32, limit: Duration) -> Vec<Attempt> {
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "unavailable::probe",
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(PROBE_ENV, attempts.to_string())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    match bus_address {
+        Some(address) => cmd.env("DBUS_SESSION_BUS_ADDRESS", address),
+        None => cmd.env_remove("DBUS_SESSION_BUS_ADDRESS"),
+    };
+    let started = Instant::now();
+    let mut child = cmd.spawn().expect("the test binary runs as a child");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let reader = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
+    });
+    loop {
+        if child.try_wait().expect("child status").is_some() {
+            break;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the notifier hung: its process was still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let lines = reader.join().expect("reader thread");
+    let found: Vec<Attempt> = lines
+        .iter()
+        .filter_map(|l| l.find("PROBE ").map(|at| &l[at + "PROBE ".len()..]))
+        .map(|l| {
+            let field = |name: &str| {
+                l.split(' ')
+                    .find_map(|p| p.strip_prefix(name))
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            Attempt {
+                kind: field("kind="),
+                elapsed_ms: field("elapsed_ms=").parse().unwrap_or(u64::MAX),
+            }
+        })
+        .collect();
+    assert_eq!(
+        found.len(),
+        attempts as usize,
+        "child output: {}",
+        lines.join("\n")
+    );
+    found
+}
+
+/// The child half: tries `WARDWATCH_NOTIFY_PROBE` notices and prints how each
+/// went. Does nothing when run on its own.
+#[test]
+#[ignore = "run in a child process by the other tests in this module"]
+fn probe() {
+    let Some(attempts) = std::env::var(PROBE_ENV)
+        .ok()
+        .and_then(|n| n.parse::<u32>().ok())
+    else {
+        return;
+    };
+    let notifier = match DesktopNotifier::new() {
+        Ok(n) => n,
+        Err(e) => {
+            println!("PROBE kind=build-failed elapsed_ms=0 ({e})");
+            return;
+        }
+    };
+    for attempt in 0..attempts {
+        let notice = AlarmNotice::new(
+            i64::from(attempt),
+            Priority::High,
+            "*** Bed 1 ASYSTOLE",
+            "HR 0",
+        );
+        let started = Instant::now();
+        let result = notifier.notify(&notice);
+        let elapsed_ms = started.elapsed().as_millis();
+        let kind = match &result {
+            Ok(_) => "Delivered".to_owned(),
+            Err(e) => format!("{:?}", e.kind()),
+        };
+        // The error text is for a human reading a failed test's output.
+        let detail = result.err().map(|e| e.to_string()).unwrap_or_default();
+        println!("PROBE kind={kind} elapsed_ms={elapsed_ms} {detail}");
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("wardwatch-notify-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn no_bus_socket_is_unavailable_at_once() {
+    let missing = scratch("no-such-bus");
+    let attempts = run_probe(
+        Some(&format!("unix:path={}", missing.display())),
+        2,
+        Duration::from_secs(20),
+    );
+    for a in &attempts {
+        assert_eq!(a.kind, "Unavailable", "{attempts:?}");
+        assert!(a.elapsed_ms < 1_000, "no socket fails fast: {attempts:?}");
+    }
+}
+
+#[test]
+fn no_bus_address_is_unavailable_at_once() {
+    let attempts = run_probe(None, 1, Duration::from_secs(20));
+    assert_eq!(attempts[0].kind, "Unavailable", "{attempts:?}");
+    assert!(attempts[0].elapsed_ms < 2_500, "{attempts:?}");
+}
+
+#[test]
+fn bus_without_notification_daemon_is_unavailable() {
+    // A private bus with no service files, so nothing (dunst ships one) can
+    // be auto-started to own the name.
+    let dir = scratch("empty-bus");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let config = dir.join("bus.conf");
+    std::fs::write(
+        &config,
+        format!(
+            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#,
+            dir.join("bus").display()
+        ),
+    )
+    .expect("bus config written");
+    let mut daemon = Command::new("dbus-daemon")
+        .arg(format!("--config-file={}", config.display()))
+        .args(["--nofork", "--print-address"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dbus-daemon runs (Debian package dbus)");
+    let mut address = String::new();
+    BufReader::new(daemon.stdout.take().expect("piped stdout"))
+        .read_line(&mut address)
+        .expect("dbus-daemon prints its address");
+
+    let attempts = run_probe(Some(address.trim()), 1, Duration::from_secs(20));
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(attempts[0].kind, "Unavailable", "{attempts:?}");
+    assert!(attempts[0].elapsed_ms < 2_500, "{attempts:?}");
+}
+
+#[test]
+fn hung_bus_times_out_instead_of_blocking() {
+    // Accepts connections and never says a word: a bus daemon that hangs.
+    let path = scratch("hung-bus");
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).expect("bind a socket in the temp dir");
+    listener
+        .set_nonblocking(true)
+        .expect("nonblocking listener");
+    let stop = Arc::new(AtomicBool::new(false));
+    let holder = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => held.push(conn),
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        })
+    };
+
+    let attempts = run_probe(
+        Some(&format!("unix:path={}", path.display())),
+        3,
+        Duration::from_secs(30),
+    );
+    stop.store(true, Ordering::Relaxed);
+    let _ = holder.join();
+    let _ = std::fs::remove_file(&path);
+    for a in &attempts {
+        assert_eq!(a.kind, "Unavailable", "{attempts:?}");
+        // Bounded by the call timeout (2 s), with room for a slow machine.
+        assert!(a.elapsed_ms < 4_000, "{attempts:?}");
+    }
+}
