@@ -21,7 +21,9 @@ use wardwatch_core::model::PatientRecord;
 
 use crate::ecg::{EcgConditions, EcgSynth, Rhythm, SYNTH_GAIN_ADU_PER_MV, normal};
 use crate::error::{Error, Result};
-use crate::observation::{self as obs, EcgLead, EcgScale, NumericVital, Observation, Subject};
+use crate::observation::{
+    self as obs, EcgGap, EcgLead, EcgScale, NumericVital, Observation, Subject,
+};
 use crate::record::{MalformedKind, RecordKind, RecordSource, SimBatch, SimRecord};
 use crate::scenario::{Episode, EpisodeKind, PatientRef, Scenario, SignalKind};
 
@@ -106,6 +108,8 @@ pub struct GeneratorConfig {
     /// Seconds of ECG per Observation (1–10).
     pub ecg_block_s: u32,
     pub scenario: Scenario,
+    /// How ECG blocks recorded with the leads off are written (default all `E`).
+    pub ecg_gap: EcgGap,
     /// Stop after this many simulated seconds (numerics at 0..duration, ECG
     /// covering [0, duration)); `None` runs until shutdown.
     pub duration_s: Option<u64>,
@@ -123,6 +127,7 @@ impl GeneratorConfig {
             ecg_fs_hz: Some(250),
             ecg_block_s: 2,
             scenario: Scenario::default(),
+            ecg_gap: EcgGap::default(),
             duration_s: None,
         }
     }
@@ -314,7 +319,7 @@ impl Generator {
                 record_ecg_second(st, &fx, fs);
                 // A last, shorter block when the duration is not a multiple.
                 if t.is_multiple_of(block) || cfg.duration_s == Some(t) {
-                    emit_ecg_block(patient, st, now, fs, out);
+                    emit_ecg_block(patient, st, now, fs, cfg.ecg_gap, out);
                 }
             }
             if in_range {
@@ -405,13 +410,13 @@ fn emit_ecg_block(
     st: &mut PatientState,
     now: DateTime<Utc>,
     fs: u32,
+    gap: EcgGap,
     out: &mut Vec<SimRecord>,
 ) {
     let samples = std::mem::take(&mut st.ecg_buf);
     let block_start = now - Duration::seconds((samples.len() / fs as usize) as i64);
     let silent = std::mem::replace(&mut st.ecg_buf_silent, false);
-    let all_lost = samples.iter().all(Option::is_none);
-    if samples.is_empty() || (all_lost && silent) {
+    if samples.is_empty() {
         return;
     }
     let who = subject(p);
@@ -419,10 +424,19 @@ fn emit_ecg_block(
         factor_mv: 1.0 / SYNTH_GAIN_ADU_PER_MV,
         origin_mv: 0.0,
     };
-    let data = (!all_lost).then_some(samples.as_slice());
-    let o = obs::ecg(EcgLead::II, who, block_start, f64::from(fs), scale, data);
-    let n = if all_lost { 0 } else { samples.len() as u32 };
-    out.push(record(&p.mrn, &o, RecordKind::Ecg, all_lost, n));
+    // A silent disconnect sends nothing, whatever the gap style.
+    let gap = if silent { EcgGap::Omit } else { gap };
+    if let Some((o, lost, n)) = obs::ecg_block(
+        EcgLead::II,
+        who,
+        block_start,
+        f64::from(fs),
+        scale,
+        &samples,
+        gap,
+    ) {
+        out.push(record(&p.mrn, &o, RecordKind::Ecg, lost, n));
+    }
 }
 
 fn subject(p: &SimPatient) -> Subject<'_> {

@@ -54,10 +54,11 @@
 //! 2.7777777777777777, blocks of 720 samples, the last one 560 (650,000 =
 //! 902 × 720 + 560); concatenating `data` of the blocks in `effectiveDateTime`
 //! order gives `Record::read_raw(MLII)` exactly. Synthetic ECG uses the same
-//! layout with `factor` 0.005 and `origin` 0. A block with no samples at all
-//! (sensor disconnect, `~` gap, absent segment) is an ECG Observation with
-//! `dataAbsentReason` and no `valueSampledData`; blocks never straddle WFDB
-//! segments.
+//! layout with `factor` 0.005 and `origin` 0. A block with no valid sample
+//! (sensor disconnect, `~` gap, absent segment) is by default an ECG
+//! Observation whose `data` is all `E` ([`observation::EcgGap`]; the record's
+//! `data_absent` is true), or optionally `dataAbsentReason` without
+//! `valueSampledData`, or nothing. Blocks never straddle WFDB segments.
 //!
 //! # Scenario files
 //!
@@ -89,6 +90,7 @@ pub mod sse;
 pub use error::{Error, ErrorKind, Result};
 pub use generator::{Generator, GeneratorConfig, SimPatient, VitalBaseline};
 pub use kinesis::KinesisSink;
+pub use observation::EcgGap;
 pub use record::{Interleave, MalformedKind, RecordKind, RecordSource, SimBatch, SimRecord};
 pub use replay::{EcgReplay, EcgReplayOptions, NumericsReplay, NumericsReplayOptions};
 pub use run::{Pace, PatientCounts, SimReport, run_sim};

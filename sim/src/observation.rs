@@ -362,6 +362,45 @@ pub fn ecg(
     obs
 }
 
+/// How an ECG block in which no sample was recorded (leads off, a `~` gap, an
+/// absent segment) goes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EcgGap {
+    /// `valueSampledData` with every sample `E` (the default: the timeline
+    /// stays covered and every decoder that takes ECG takes it).
+    #[default]
+    MissingSamples,
+    /// `dataAbsentReason` and no `valueSampledData` (docs/wire-format.md allows
+    /// it on any Observation; a decoder must then accept ECG without samples).
+    DataAbsentReason,
+    /// No record at all.
+    Omit,
+}
+
+/// An ECG block as a record body: the Observation, whether no sample in it is
+/// valid, and the number of entries in `data` (`E` included). `None` when
+/// `gap` is [`EcgGap::Omit`] and nothing was recorded.
+pub fn ecg_block(
+    lead: EcgLead,
+    who: Subject<'_>,
+    t: DateTime<Utc>,
+    fs_hz: f64,
+    scale: EcgScale,
+    samples: &[Option<i32>],
+    gap: EcgGap,
+) -> Option<(Observation, bool, u32)> {
+    let lost = samples.iter().all(Option::is_none);
+    match (lost, gap) {
+        (true, EcgGap::Omit) => None,
+        (true, EcgGap::DataAbsentReason) => Some((ecg(lead, who, t, fs_hz, scale, None), true, 0)),
+        (lost, _) => Some((
+            ecg(lead, who, t, fs_hz, scale, Some(samples)),
+            lost,
+            samples.len() as u32,
+        )),
+    }
+}
+
 /// Writes samples as FHIR `SampledData.data`.
 pub fn sample_data(samples: &[Option<i32>]) -> String {
     use std::fmt::Write as _;

@@ -24,7 +24,8 @@ pub struct SimRecord {
     /// One FHIR R4 Observation in UTF-8 JSON, on one line (docs/wire-format.md).
     pub payload: Vec<u8>,
     pub kind: RecordKind,
-    /// `dataAbsentReason` instead of a value: a receiver stores signal loss.
+    /// No valid value: `dataAbsentReason`, or an ECG block whose samples are
+    /// all `E`. A receiver stores signal loss.
     pub data_absent: bool,
     /// ECG samples in the record's `valueSampledData` (0 for numerics).
     pub ecg_samples: u32,

@@ -9,8 +9,9 @@
 //! encoding"). Blocks never straddle a segment boundary, because segments may
 //! differ in gain or baseline. The timeline is covered without holes: every
 //! block of a `~` gap segment, an absent segment or a segment without the
-//! lead becomes one ECG Observation with `dataAbsentReason` (sensor
-//! disconnect); an invalid sample inside a present segment is written `E`.
+//! lead becomes one ECG Observation without a valid sample (sensor
+//! disconnect; all `E`, or `dataAbsentReason`, per [`EcgGap`]); an invalid
+//! sample inside a present segment is written `E`.
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +19,7 @@ use chrono::{DateTime, Duration, Utc};
 use wardwatch_wfdb::{MultiRecord, Record, SegmentContent, SignalSpec};
 
 use crate::error::{Error, Result};
-use crate::observation::{self as obs, EcgLead, EcgScale, NumericVital, Subject};
+use crate::observation::{self as obs, EcgGap, EcgLead, EcgScale, NumericVital, Subject};
 use crate::record::{RecordKind, RecordSource, SimBatch, SimRecord};
 
 /// Whom and how to replay an ECG record as.
@@ -33,6 +34,8 @@ pub struct EcgReplayOptions {
     pub lead: Option<String>,
     /// Seconds per Observation (default 2).
     pub block_s: u32,
+    /// How blocks without samples are written (default all `E`).
+    pub gap: EcgGap,
 }
 
 impl EcgReplayOptions {
@@ -43,6 +46,7 @@ impl EcgReplayOptions {
             start,
             lead: None,
             block_s: 2,
+            gap: EcgGap::default(),
         }
     }
 }
@@ -320,31 +324,33 @@ impl RecordSource for EcgReplay {
                 device_id: self.opts.device_id.as_deref(),
                 device_display: None,
             };
-            let (o, count) = match &self.loaded {
-                Some(l) => {
-                    let block = &l.samples[self.pos as usize..(self.pos + n) as usize];
-                    if block.iter().all(Option::is_none) {
-                        (obs::ecg(self.lead, who, t, self.fs_hz, l.scale, None), 0)
-                    } else {
-                        let o = obs::ecg(self.lead, who, t, self.fs_hz, l.scale, Some(block));
-                        (o, n as u32)
-                    }
-                }
+            let gap_samples;
+            let (samples, scale) = match &self.loaded {
+                Some(l) => (
+                    &l.samples[self.pos as usize..(self.pos + n) as usize],
+                    l.scale,
+                ),
                 None => {
+                    gap_samples = vec![None; n as usize];
                     let scale = EcgScale {
                         factor_mv: 1.0 / wardwatch_wfdb::DEFAULT_GAIN,
                         origin_mv: 0.0,
                     };
-                    (obs::ecg(self.lead, who, t, self.fs_hz, scale, None), 0)
+                    (gap_samples.as_slice(), scale)
                 }
             };
+            let block =
+                obs::ecg_block(self.lead, who, t, self.fs_hz, scale, samples, self.opts.gap);
             self.pos += n;
+            let Some((o, lost, count)) = block else {
+                continue;
+            };
             let record = SimRecord {
                 partition_key: self.opts.mrn.clone(),
                 id: o.id.clone(),
                 payload: obs::to_json(&o),
                 kind: RecordKind::Ecg,
-                data_absent: count == 0,
+                data_absent: lost,
                 ecg_samples: count,
             };
             return Ok(Some(SimBatch {

@@ -60,9 +60,9 @@ pub struct SimReport {
     pub numeric: u64,
     pub ecg: u64,
     pub malformed: u64,
-    /// Valid records (numeric or ECG) carrying `dataAbsentReason`.
+    /// Valid records (numeric or ECG) without a valid value (see `SimRecord::data_absent`).
     pub data_absent: u64,
-    /// ECG samples inside `valueSampledData` (not counting `E`-free gaps).
+    /// Entries of ECG `valueSampledData.data`, `E` included.
     pub ecg_samples: u64,
     pub payload_bytes: u64,
     pub malformed_by_kind: BTreeMap<MalformedKind, u64>,

@@ -38,7 +38,8 @@ pub enum EpisodeKind {
     Fever,
     /// Respiratory rate rises to `rr` (default 30 /min).
     Tachypnoea,
-    /// Leads or probe off: `dataAbsentReason` for every affected signal, or
+    /// Leads or probe off: `dataAbsentReason` for every affected numeric and
+    /// an ECG block without valid samples (see `EcgGap`), or
     /// no records at all with `"silent": true`. `signals` limits it (default
     /// all of `ecg`, `hr`, `rr`, `spo2`, `bp`, `temp`).
     SensorDisconnect,

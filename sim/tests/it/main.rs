@@ -3,6 +3,7 @@
 //! accounting, bit-exact WFDB replay, the SSE gateway over real sockets, and
 //! the run loop's pacing and shutdown.
 
+mod conformance;
 mod generator;
 mod kinesis;
 mod props;

@@ -115,20 +115,22 @@ fn mimic_multisegment_record_covers_its_timeline_with_gaps_as_sensor_disconnect(
     assert_eq!(replay.total_samples(), multi.total_samples());
     let batches = drain(replay);
     let (samples, absent) = decode(&batches);
+    assert_eq!(absent, 0, "gaps are all-`E` blocks by default");
+    assert_eq!(samples.len() as u64, multi.total_samples());
 
-    // Samples emitted = samples of segments present on disk that carry lead II.
+    // Valid samples = valid samples of the segments on disk that carry lead II
+    // (a few samples inside them hold the format's invalid sentinel).
     let present: u64 = multi
         .present()
-        .filter(|(_, r)| r.signal_index("II").is_some())
-        .map(|(_, r)| r.samples_per_signal().expect("length"))
+        .filter_map(|(_, r)| r.signal_index("II").map(|i| (r, i)))
+        .map(|(r, i)| r.read_signal(i).expect("samples").iter().flatten().count() as u64)
         .sum();
-    assert_eq!(samples.len() as u64, present);
-    assert!(
-        absent > 0,
-        "gaps and absent segments become dataAbsentReason blocks"
+    assert_eq!(
+        samples.iter().filter(|s| s.is_some()).count() as u64,
+        present
     );
 
-    // The first segment is a 3,261-sample `~` gap: 14 absent blocks (13 × 250 + 11).
+    // The first segment is a 3,261-sample `~` gap: 14 lost blocks (13 × 250 + 11).
     for b in &batches[..14] {
         assert!(b.records[0].data_absent);
     }
@@ -210,4 +212,19 @@ fn a_lead_the_record_lacks_is_a_clear_error() {
         msg.contains("100.hea") && msg.contains("MLII") && msg.contains("V5"),
         "{msg}"
     );
+}
+
+#[test]
+fn gap_blocks_can_be_data_absent_reason_or_left_out() {
+    let hea = testdata().join("mimic3wdb-matched/s00001/s00001-2896-10-10-00-31.hea");
+    let mut opts = EcgReplayOptions::new("S00001", start());
+    opts.gap = EcgGap::DataAbsentReason;
+    let with_reason = drain(EcgReplay::open(&hea, opts.clone()).expect("opens"));
+    let (samples, absent) = decode(&with_reason);
+    assert!(absent > 0);
+    assert!(samples.iter().all(Option::is_some) || samples.iter().any(Option::is_some));
+    opts.gap = EcgGap::Omit;
+    let omitted = drain(EcgReplay::open(&hea, opts).expect("opens"));
+    assert_eq!(omitted.len(), with_reason.len() - absent);
+    assert!(omitted.iter().all(|b| !b.records[0].data_absent));
 }
