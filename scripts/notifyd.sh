@@ -106,10 +106,17 @@ case "${1:-}" in
     done
     [ -n "${DISPLAY:-}" ] || command -v Xvfb >/dev/null \
       || { echo "notifyd: Xvfb is missing: run scripts/setup.sh" >&2; exit 1; }
-    exec dbus-run-session -- bash "$0" __inner "$@"
+    # The session bus daemon logs each dbus-monitor a test attaches (two
+    # lines apiece) and a harmless fd-limit refusal; drop just those from its
+    # stderr. CMD keeps the real stderr (fd 3), unfiltered.
+    exec 3>&2
+    exec dbus-run-session -- bash "$0" __inner "$@" 2> >(
+      grep --line-buffered -Ev '^dbus-daemon\[[0-9]+\]: \[session [^]]*\] (Connection .* became a monitor\.|Monitoring connection .* closed\.|org\.freedesktop\.DBus\.Error\.AccessDenied: Failed to set fd limit)' >&2
+    )
     ;;
   __inner)
     shift
+    exec 2>&3 3>&-
     inner "$@"
     ;;
   *)

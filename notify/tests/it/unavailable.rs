@@ -1,6 +1,8 @@
 //! With no way to the daemon, `notify` returns `Unavailable` promptly instead
 //! of hanging or crashing: no bus at all, a bus with no notification daemon,
-//! and a bus that accepts the connection and then never answers.
+//! and a bus that accepts the connection and then never answers. Also here,
+//! because it too needs a process of its own to measure: many notices cost a
+//! bounded number of threads and connections.
 //!
 //! notify-rust reads the bus address only from `DBUS_SESSION_BUS_ADDRESS`, so
 //! each case runs the notifier in a child process (this test binary,
@@ -25,9 +27,48 @@ struct Attempt {
     elapsed_ms: u64,
 }
 
-/// Runs [`probe`] in a child with `bus_address` (None: unset) and returns
-/// each attempt's outcome. The child is killed if it outlives `limit`.
-fn run_probe(bus_address: Option<&str>, attempts: u32, limit: Duration) -> Vec<Attempt> {
+/// Which session bus the child process sees.
+#[derive(Clone, Copy)]
+enum Bus<'a> {
+    /// This process's own (the real daemon's).
+    Inherited,
+    /// `DBUS_SESSION_BUS_ADDRESS` unset.
+    Unset,
+    At(&'a str),
+}
+
+/// Runs [`probe`] in a child on `bus` and returns each attempt's outcome.
+/// The child is killed if it outlives `limit`.
+fn run_probe(bus: Bus<'_>, attempts: u32, limit: Duration) -> Vec<Attempt> {
+    let lines = run_child(bus, &attempts.to_string(), limit);
+    let found: Vec<Attempt> = lines
+        .iter()
+        .filter_map(|l| l.find("PROBE ").map(|at| &l[at + "PROBE ".len()..]))
+        .map(|l| Attempt {
+            kind: field(l, "kind="),
+            elapsed_ms: field(l, "elapsed_ms=").parse().unwrap_or(u64::MAX),
+        })
+        .collect();
+    assert_eq!(
+        found.len(),
+        attempts as usize,
+        "child output: {}",
+        lines.join("\n")
+    );
+    found
+}
+
+/// The value of `name=` in a space-separated line.
+fn field(line: &str, name: &str) -> String {
+    line.split(' ')
+        .find_map(|p| p.strip_prefix(name))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Runs [`probe`] in a child on `bus` and returns its output lines. The
+/// child is killed if it outlives `limit`.
+fn run_child(bus: Bus<'_>, what: &str, limit: Duration) -> Vec<String> {
     let exe = std::env::current_exe().expect("the test binary knows its path");
     let mut cmd = Command::new(exe);
     cmd.args([
@@ -37,12 +78,13 @@ fn run_probe(bus_address: Option<&str>, attempts: u32, limit: Duration) -> Vec<A
         "--nocapture",
         "--test-threads=1",
     ])
-    .env(PROBE_ENV, attempts.to_string())
+    .env(PROBE_ENV, what)
     .stdout(Stdio::piped())
     .stderr(Stdio::null());
-    match bus_address {
-        Some(address) => cmd.env("DBUS_SESSION_BUS_ADDRESS", address),
-        None => cmd.env_remove("DBUS_SESSION_BUS_ADDRESS"),
+    match bus {
+        Bus::Inherited => &mut cmd,
+        Bus::At(address) => cmd.env("DBUS_SESSION_BUS_ADDRESS", address),
+        Bus::Unset => cmd.env_remove("DBUS_SESSION_BUS_ADDRESS"),
     };
     let started = Instant::now();
     let mut child = cmd.spawn().expect("the test binary runs as a child");
@@ -64,41 +106,23 @@ fn run_probe(bus_address: Option<&str>, attempts: u32, limit: Duration) -> Vec<A
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let lines = reader.join().expect("reader thread");
-    let found: Vec<Attempt> = lines
-        .iter()
-        .filter_map(|l| l.find("PROBE ").map(|at| &l[at + "PROBE ".len()..]))
-        .map(|l| {
-            let field = |name: &str| {
-                l.split(' ')
-                    .find_map(|p| p.strip_prefix(name))
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            Attempt {
-                kind: field("kind="),
-                elapsed_ms: field("elapsed_ms=").parse().unwrap_or(u64::MAX),
-            }
-        })
-        .collect();
-    assert_eq!(
-        found.len(),
-        attempts as usize,
-        "child output: {}",
-        lines.join("\n")
-    );
-    found
+    reader.join().expect("reader thread")
 }
 
 /// The child half: tries `WARDWATCH_NOTIFY_PROBE` notices and prints how each
-/// went. Does nothing when run on its own.
+/// went (or, for `resources`, what many notices cost the process). Does
+/// nothing when run on its own.
 #[test]
 #[ignore = "run in a child process by the other tests in this module"]
 fn probe() {
-    let Some(attempts) = std::env::var(PROBE_ENV)
-        .ok()
-        .and_then(|n| n.parse::<u32>().ok())
-    else {
+    let Ok(what) = std::env::var(PROBE_ENV) else {
+        return;
+    };
+    if what == "resources" {
+        probe_resources();
+        return;
+    }
+    let Ok(attempts) = what.parse::<u32>() else {
         return;
     };
     let notifier = match DesktopNotifier::new() {
@@ -136,7 +160,7 @@ fn scratch(name: &str) -> PathBuf {
 fn no_bus_socket_is_unavailable_at_once() {
     let missing = scratch("no-such-bus");
     let attempts = run_probe(
-        Some(&format!("unix:path={}", missing.display())),
+        Bus::At(&format!("unix:path={}", missing.display())),
         2,
         Duration::from_secs(20),
     );
@@ -148,7 +172,7 @@ fn no_bus_socket_is_unavailable_at_once() {
 
 #[test]
 fn no_bus_address_is_unavailable_at_once() {
-    let attempts = run_probe(None, 1, Duration::from_secs(20));
+    let attempts = run_probe(Bus::Unset, 1, Duration::from_secs(20));
     assert_eq!(attempts[0].kind, "Unavailable", "{attempts:?}");
     assert!(attempts[0].elapsed_ms < 2_500, "{attempts:?}");
 }
@@ -192,7 +216,7 @@ fn bus_without_notification_daemon_is_unavailable() {
         .read_line(&mut address)
         .expect("dbus-daemon prints its address");
 
-    let attempts = run_probe(Some(address.trim()), 1, Duration::from_secs(20));
+    let attempts = run_probe(Bus::At(address.trim()), 1, Duration::from_secs(20));
     let _ = daemon.kill();
     let _ = daemon.wait();
     let _ = std::fs::remove_dir_all(&dir);
@@ -224,7 +248,7 @@ fn hung_bus_times_out_instead_of_blocking() {
     };
 
     let attempts = run_probe(
-        Some(&format!("unix:path={}", path.display())),
+        Bus::At(&format!("unix:path={}", path.display())),
         3,
         Duration::from_secs(30),
     );
@@ -236,4 +260,68 @@ fn hung_bus_times_out_instead_of_blocking() {
         // Bounded by the call timeout (2 s), with room for a slow machine.
         assert!(a.elapsed_ms < 4_000, "{attempts:?}");
     }
+}
+
+/// Threads and open files of this process.
+fn threads_and_fds() -> (usize, usize) {
+    let count = |dir: &str| std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+    (count("/proc/self/task"), count("/proc/self/fd"))
+}
+
+fn probe_resources() {
+    const TRACKED: usize = 8;
+    let Ok(notifier) = DesktopNotifier::builder()
+        .max_tracked(TRACKED)
+        .on_action(Box::new(|_| {}))
+        .build()
+    else {
+        println!("RESOURCES build-failed");
+        return;
+    };
+    let show = |n: usize| -> usize {
+        (0..n)
+            .filter(|&i| {
+                let notice =
+                    AlarmNotice::new(i as i64, Priority::High, format!("*** Bed {i} VFIB"), "x")
+                        .for_patient("WW1");
+                notifier.notify(&notice).is_ok()
+            })
+            .count()
+    };
+    // Fill the tracked set first so the baseline already holds its lines.
+    let warm = show(TRACKED * 2);
+    let (threads_before, fds_before) = threads_and_fds();
+    let shown = show(100);
+    let (threads_after, fds_after) = threads_and_fds();
+    println!(
+        "RESOURCES shown={} threads_before={threads_before} threads_after={threads_after} \
+         fds_before={fds_before} fds_after={fds_after}",
+        warm + shown
+    );
+}
+
+#[test]
+fn many_resident_notices_hold_a_bounded_number_of_threads_and_connections() {
+    crate::bus::require_daemon();
+    let _daemon = crate::bus::exclusive();
+    let lines = run_child(Bus::Inherited, "resources", Duration::from_secs(60));
+    // High notices never expire; take them down for the tests after this.
+    crate::bus::dunstctl(&["close-all"]);
+    let line = lines
+        .iter()
+        .find_map(|l| l.find("RESOURCES ").map(|at| &l[at..]))
+        .unwrap_or_else(|| panic!("child output: {}", lines.join("\n")));
+    eprintln!("{line}");
+    let number = |name: &str| field(line, name).parse::<usize>().unwrap_or(usize::MAX);
+    assert_eq!(number("shown="), 116, "{line}");
+    assert!(
+        number("threads_after=") <= number("threads_before="),
+        "threads grew with notices: {line}"
+    );
+    // Each tracked notice holds one bus connection; past max_tracked the
+    // oldest are let go, so 100 more notices add (almost) none.
+    assert!(
+        number("fds_after=") <= number("fds_before=") + 2,
+        "connections grew with notices: {line}"
+    );
 }
