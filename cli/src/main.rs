@@ -6,6 +6,8 @@
 //! Exit codes: 0 success, 1 error, 2 bad usage, 3 import finished with
 //! rejected rows (the good rows are stored).
 
+mod sim;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +69,8 @@ enum Command {
     Ingest(IngestCmd),
     /// Run the runtime (sources → store → scoring → alarms) until SIGINT or SIGTERM
     Serve,
+    /// Simulate the cloud's vital-sign streams (demo, tests, benchmarks)
+    Sim(sim::SimArgs),
     /// List and act on alarms
     #[command(subcommand)]
     Alarms(AlarmsCmd),
@@ -670,22 +674,42 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let ctx = open(&cli)?;
             let data_dir = data_dir(&cli)?;
             drop(ctx);
+            // With no notification daemon this still starts: every notice
+            // then fails fast and raises the technical alarm in the store.
+            let notifier = Box::new(wardwatch_notify::DesktopNotifier::new()?);
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
             let report = rt.block_on(wardwatch_core::runtime::serve(
                 data_dir,
                 Arc::new(SystemClock),
+                notifier,
                 shutdown_signal(),
             ))?;
-            let t = report.total();
+            let t = report.ingest.total();
             writeln!(
                 out,
-                "stopped: {} stored, {} duplicates, {} quarantined",
-                t.stored, t.duplicates, t.quarantined
+                "stopped: {} stored, {} duplicates, {} quarantined; {} notifications",
+                t.stored, t.duplicates, t.quarantined, report.notifications.delivered
             )?;
         }
         Command::Alarms(cmd) => run_alarms(&cli, cmd, out)?,
+        Command::Sim(args) => {
+            let report = sim::run(args)?;
+            if args.json {
+                print_json(out, &report)?;
+            } else {
+                writeln!(
+                    out,
+                    "sim: {} records ({} numeric, {} ECG with {} samples, {} malformed)",
+                    report.emitted_total,
+                    report.numeric,
+                    report.ecg,
+                    report.ecg_samples,
+                    report.malformed
+                )?;
+            }
+        }
         Command::Messages(cmd) => {
             let ctx = open(&cli)?;
             match cmd {
