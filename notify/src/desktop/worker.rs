@@ -273,29 +273,31 @@ impl State {
         match heard {
             Heard::Response(NotificationResponse::Default)
             | Heard::Response(NotificationResponse::Action(_))
-                if tracked.opens_patient =>
-            {
-                let event = ActionInvoked {
-                    alarm_id: tracked.alarm_id,
-                    notification_id: id,
-                    action: NoticeAction::OpenPatient,
-                };
-                tracing::info!(
-                    notification = id,
-                    alarm = tracked.alarm_id,
-                    "open patient from notification"
-                );
-                if let Some(handler) = &self.config.on_action {
-                    // The handler is the caller's code; its panic must not
-                    // end notifications for the whole app.
-                    if std::panic::catch_unwind(AssertUnwindSafe(|| handler(event))).is_err() {
-                        tracing::error!(notification = id, "the action handler panicked");
+            | Heard::Response(NotificationResponse::Reply(_)) => {
+                if tracked.opens_patient {
+                    let event = ActionInvoked {
+                        alarm_id: tracked.alarm_id,
+                        notification_id: id,
+                        action: NoticeAction::OpenPatient,
+                    };
+                    tracing::info!(
+                        notification = id,
+                        alarm = tracked.alarm_id,
+                        "open patient from notification"
+                    );
+                    if let Some(handler) = &self.config.on_action {
+                        // The handler is the caller's code; its panic must
+                        // not end notifications for the whole app.
+                        if std::panic::catch_unwind(AssertUnwindSafe(|| handler(event))).is_err() {
+                            tracing::error!(notification = id, "the action handler panicked");
+                        }
                     }
                 }
-                // A resident (high) notification stays after an action and
-                // must still be closable, so listen again. If the daemon did
-                // close it, the close may come before the new listener and be
-                // missed; the entry then lingers until closed or let go.
+                // The notification may still be on screen (a resident high
+                // one always is) and must stay closable, so listen again. If
+                // the daemon did close it, the close may come before the new
+                // listener and be missed; the entry then lingers until closed
+                // or let go past `max_tracked`.
                 let handle = Rc::clone(&tracked.handle);
                 let (serial, abort) = self.listen(id, handle);
                 if let Some(tracked) = self.tracked.get_mut(&id) {
@@ -318,7 +320,7 @@ impl State {
                 );
                 self.tracked.remove(&id);
             }
-            Heard::Silence | Heard::Response(_) | Heard::Aborted => {
+            Heard::Silence | Heard::Aborted => {
                 self.tracked.remove(&id);
             }
         }

@@ -319,9 +319,10 @@ fn many_resident_notices_hold_a_bounded_number_of_threads_and_connections() {
         "threads grew with notices: {line}"
     );
     // Each tracked notice holds one bus connection; past max_tracked the
-    // oldest are let go, so 100 more notices add (almost) none.
+    // oldest are let go, so 100 more notices add none (a few fds of slack
+    // for the runtime's own; a leak would add about 100).
     assert!(
-        number("fds_after=") <= number("fds_before=") + 2,
+        number("fds_after=") <= number("fds_before=") + 8,
         "connections grew with notices: {line}"
     );
 }
