@@ -60,6 +60,8 @@ if [ -z "${DISPLAY:-}" ]; then
   for _ in $(seq 50); do xdpyinfo >/dev/null 2>&1 && break; sleep 0.1; done
   xdpyinfo >/dev/null 2>&1 || { echo "test: Xvfb did not start on $DISPLAY" >&2; exit 1; }
 fi
-cargo test --workspace --locked -- --test-threads=1 2>&1 | tee target/test-output.txt
+# Under a private session bus with a real notification daemon (dunst), so
+# the alarm tests see real Notify calls.
+bash scripts/notifyd.sh run -- cargo test --workspace --locked -- --test-threads=1 2>&1 | tee target/test-output.txt
 status=${PIPESTATUS[0]}
 exit "$status"

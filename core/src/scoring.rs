@@ -18,6 +18,10 @@ use crate::store::{IngestBatch, ScoreRow, Store, StoredBatch};
 /// Vitals older than this do not count towards NEWS2 (a ward's observation
 /// round is at most hourly for a patient on continuous monitoring).
 pub const NEWS2_FRESH: Duration = Duration::minutes(60);
+/// NEWS2 charts one observation set, not beat-to-beat values: continuous
+/// vitals enter as the median of this window, so a few seconds of artefact
+/// or normal variation around a band edge do not move the score.
+pub const NEWS2_WINDOW: Duration = Duration::minutes(5);
 /// A heart-rate reading is stored at most this often per patient.
 const HR_EVERY: Duration = Duration::seconds(10);
 /// A gap in ECG longer than this restarts the analyser rather than padding.
@@ -39,9 +43,46 @@ impl EcgTrack {
 }
 
 /// Per-patient scoring state.
+/// Recent values of one vital of one patient.
+#[derive(Default)]
+struct VitalWindow {
+    recent: std::collections::VecDeque<(DateTime<Utc>, f64)>,
+    last: Option<(DateTime<Utc>, f64)>,
+}
+
+impl VitalWindow {
+    fn push(&mut self, at: DateTime<Utc>, v: f64) {
+        if self.last.is_none_or(|(t, _)| at >= t) {
+            self.last = Some((at, v));
+        }
+        self.recent.push_back((at, v));
+        let newest = self.last.map_or(at, |(t, _)| t);
+        while self
+            .recent
+            .front()
+            .is_some_and(|(t, _)| newest - *t > NEWS2_WINDOW)
+        {
+            self.recent.pop_front();
+        }
+    }
+
+    /// The median of the window, else the last value if fresh enough.
+    fn value(&self, now: DateTime<Utc>) -> Option<f64> {
+        if !self.recent.is_empty() {
+            let mut xs: Vec<f64> = self.recent.iter().map(|(_, v)| *v).collect();
+            xs.sort_by(f64::total_cmp);
+            return Some(xs[xs.len() / 2]);
+        }
+        self.last
+            .filter(|(t, _)| now - *t <= NEWS2_FRESH)
+            .map(|(_, v)| v)
+    }
+}
+
 #[derive(Default)]
 pub struct LiveScorer {
     ecg: HashMap<(String, u32), EcgTrack>,
+    vitals: HashMap<(String, Vital), VitalWindow>,
     news2_last: HashMap<String, serde_json::Value>,
     hr_last: HashMap<String, DateTime<Utc>>,
 }
@@ -88,7 +129,15 @@ impl LiveScorer {
                         }
                     }
                 }
-                Body::Numeric(_) => {
+                Body::Numeric(readings) => {
+                    for (vital, reading) in readings {
+                        if let crate::ingest::observation::Reading::Value(v) = reading {
+                            self.vitals
+                                .entry((obs.mrn.clone(), *vital))
+                                .or_default()
+                                .push(obs.effective, *v);
+                        }
+                    }
                     if !numerics_for.contains(&obs.mrn.as_str()) {
                         numerics_for.push(&obs.mrn);
                     }
@@ -200,43 +249,51 @@ impl LiveScorer {
         rows
     }
 
-    /// NEWS2 from the freshest vitals; a row only when the result changed.
+    /// NEWS2 from the patient's recent vitals (medians over `NEWS2_WINDOW`,
+    /// see there); a row only when the result changed.
     fn news2(&mut self, store: &Store, mrn: &str) -> crate::Result<Option<ScoreRow>> {
         let Some(record) = store.patient(mrn)? else {
             return Ok(None);
         };
-        let latest = store.latest_vitals(mrn)?;
-        let Some(newest) = latest.iter().map(|l| l.at).max() else {
+        let newest = Vital::ALL
+            .iter()
+            .filter_map(|v| {
+                self.vitals
+                    .get(&(mrn.to_owned(), *v))
+                    .and_then(|w| w.last)
+                    .map(|(t, _)| t)
+            })
+            .max();
+        let Some(newest) = newest else {
             return Ok(None);
         };
-        let fresh = |v: Vital| {
-            latest
-                .iter()
-                .find(|l| l.vital == v && newest - l.at <= NEWS2_FRESH)
-                .and_then(|l| l.value)
+        let value = |v: Vital| {
+            self.vitals
+                .get(&(mrn.to_owned(), v))
+                .and_then(|w| w.value(newest))
         };
         let input = News2Input {
-            resp_rate_per_min: fresh(Vital::RespRate),
-            spo2_pct: fresh(Vital::Spo2),
+            resp_rate_per_min: value(Vital::RespRate),
+            spo2_pct: value(Vital::Spo2),
             spo2_scale: record.spo2_scale,
-            breathing: fresh(Vital::O2FlowLpm).map(|f| {
+            breathing: value(Vital::O2FlowLpm).map(|f| {
                 if f > 0.0 {
                     Breathing::Oxygen
                 } else {
                     Breathing::Air
                 }
             }),
-            systolic_bp_mmhg: fresh(Vital::SystolicBp),
-            pulse_per_min: fresh(Vital::HeartRate),
-            consciousness: fresh(Vital::Consciousness).and_then(|c| {
+            systolic_bp_mmhg: value(Vital::SystolicBp),
+            pulse_per_min: value(Vital::HeartRate),
+            consciousness: value(Vital::Consciousness).and_then(|c| {
                 Acvpu::from_letter(
                     ["A", "C", "V", "P", "U"]
-                        .get(c as usize)
+                        .get(c.round() as usize)
                         .copied()
                         .unwrap_or(""),
                 )
             }),
-            temperature_c: fresh(Vital::TemperatureC),
+            temperature_c: value(Vital::TemperatureC),
         };
         let score = match wardwatch_score::news2(&input) {
             Ok(s) => s,

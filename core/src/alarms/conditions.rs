@@ -102,6 +102,10 @@ pub struct Rules {
     pub rr: Limit,
     pub sbp: Limit,
     pub temp: Limit,
+    /// A NEWS2 response band must hold this long before it alarms (NEWS2
+    /// is an observation-set score; a band touched for a minute is noise).
+    #[serde(with = "seconds")]
+    pub news2_delay: Duration,
     /// Signal lost this long (sensor off) is a technical condition.
     #[serde(with = "seconds")]
     pub signal_lost_after: Duration,
@@ -134,6 +138,7 @@ impl Default for Rules {
             rr: limit(Some(8.0), Some(30.0), Priority::Medium, 30, 2.0),
             sbp: limit(Some(90.0), Some(200.0), Priority::Medium, 0, 5.0),
             temp: limit(Some(35.0), Some(39.0), Priority::Low, 0, 0.3),
+            news2_delay: Duration::seconds(60),
             signal_lost_after: Duration::seconds(15),
             stalled_after: Duration::seconds(60),
             reminder_every: Duration::minutes(5),
@@ -210,6 +215,23 @@ struct PatientTrack {
     last_data: Option<DateTime<Utc>>,
     stalled: bool,
     news2_level: u8,
+    /// A band the score moved to, and since when (see `Rules::news2_delay`).
+    news2_candidate: Option<(u8, u8, DateTime<Utc>)>,
+    /// Patient conditions currently started, by key, with their priority.
+    active: HashMap<String, Priority>,
+}
+
+impl PatientTrack {
+    /// Only the highest-priority condition of a patient needs a nurse's
+    /// attention (IEC 60601-1-8 lets a monitor annunciate just the highest):
+    /// while one is active, lower-priority patient conditions wait.
+    fn may_start(&self, priority: Priority) -> bool {
+        priority == Priority::Technical
+            || self
+                .active
+                .values()
+                .all(|p| *p <= priority || *p == Priority::Technical)
+    }
 }
 
 /// The condition detector for a ward.
@@ -269,6 +291,20 @@ impl ConditionTracker {
 
     /// Consumes one input; returns the episodes it started or ended.
     pub fn observe(&mut self, input: &Input) -> Vec<ConditionEvent> {
+        let events = self.dispatch(input);
+        for e in &events {
+            if let Some(track) = e.mrn.as_ref().and_then(|m| self.patients.get_mut(m)) {
+                if e.started {
+                    track.active.insert(e.key.clone(), e.priority);
+                } else {
+                    track.active.remove(&e.key);
+                }
+            }
+        }
+        events
+    }
+
+    fn dispatch(&mut self, input: &Input) -> Vec<ConditionEvent> {
         match input {
             Input::Reading {
                 mrn,
@@ -358,6 +394,7 @@ impl ConditionTracker {
             return out;
         };
         let name = vital.label();
+        let may_start = track.may_start(limit.priority);
         let sides = [
             (
                 "low",
@@ -377,7 +414,7 @@ impl ConditionTracker {
                 match violated_limit {
                     Some(l) => {
                         let since = *d.since.get_or_insert(at);
-                        if at - since >= limit.delay {
+                        if at - since >= limit.delay && may_start {
                             d.active = true;
                             d.since = None;
                             let op = if side == "low" { "<" } else { ">" };
@@ -434,6 +471,9 @@ impl ConditionTracker {
                 } else {
                     ("af_termination", Priority::Low, "AF terminated")
                 };
+                if !track.may_start(priority) {
+                    return Vec::new();
+                }
                 let msg = if detail.is_empty() {
                     text.to_owned()
                 } else {
@@ -451,6 +491,9 @@ impl ConditionTracker {
                 "ECG signal unusable (leads off or noise)",
             ),
         };
+        if onset && !track.may_start(priority) {
+            return Vec::new();
+        }
         let msg = if onset && !detail.is_empty() {
             format!("{name}: {detail}")
         } else {
@@ -474,9 +517,31 @@ impl ConditionTracker {
             (_, true) => 1,
             _ => 0,
         };
+        let delay = self.rules.news2_delay;
         let track = self.patients.entry(mrn.to_owned()).or_default();
-        let previous = std::mem::replace(&mut track.news2_level, level);
-        let keys = [
+        track.news2_candidate = match track.news2_candidate {
+            _ if level == track.news2_level => None,
+            Some((l, _, since)) if l == level => Some((level, aggregate, since)),
+            _ => Some((level, aggregate, at)),
+        };
+        Self::confirm_news2(mrn, track, at, delay)
+    }
+
+    /// Moves a patient's NEWS2 band once the candidate band has held for
+    /// `delay`; returns the episodes that ends and starts.
+    fn confirm_news2(
+        mrn: &str,
+        track: &mut PatientTrack,
+        now: DateTime<Utc>,
+        delay: Duration,
+    ) -> Vec<ConditionEvent> {
+        let Some((level, aggregate, since)) = track.news2_candidate else {
+            return Vec::new();
+        };
+        if now - since < delay {
+            return Vec::new();
+        }
+        let bands = [
             (
                 1,
                 "news2_single_3",
@@ -496,11 +561,16 @@ impl ConditionTracker {
                 format!("NEWS2 {aggregate} ≥ 7: emergency response"),
             ),
         ];
+        let previous = track.news2_level;
+        if let Some((_, _, priority, _)) = bands.iter().find(|b| b.0 == level && previous < level)
+            && !track.may_start(*priority)
+        {
+            // Wait (keep the candidate) while a higher priority is active.
+            return Vec::new();
+        }
         let mut out = Vec::new();
-        for (l, key, priority, msg) in keys {
-            if previous < l && level == l {
-                out.push(event(mrn, key, true, priority, false, msg, at));
-            } else if previous == l && level != l {
+        for (l, key, priority, msg) in bands {
+            if previous == l && level != l && track.active.contains_key(key) {
                 out.push(event(
                     mrn,
                     key,
@@ -508,15 +578,28 @@ impl ConditionTracker {
                     priority,
                     false,
                     format!("NEWS2 now {aggregate}"),
-                    at,
+                    now,
                 ));
             }
+            if level == l && previous < l {
+                out.push(event(mrn, key, true, priority, false, msg, now));
+            }
         }
+        track.news2_level = level;
+        track.news2_candidate = None;
         out
     }
 
     fn tick(&mut self, now: DateTime<Utc>) -> Vec<ConditionEvent> {
         let mut out = Vec::new();
+        let delay = self.rules.news2_delay;
+        let mut mrns: Vec<String> = self.patients.keys().cloned().collect();
+        mrns.sort();
+        for mrn in &mrns {
+            if let Some(track) = self.patients.get_mut(mrn) {
+                out.extend(Self::confirm_news2(mrn, track, now, delay));
+            }
+        }
         let after = self.rules.stalled_after;
         let mut mrns: Vec<&String> = self.patients.keys().collect();
         mrns.sort();
@@ -656,26 +739,76 @@ mod tests {
     }
 
     #[test]
-    fn news2_alarms_on_band_rise_only() {
+    fn news2_alarms_when_a_higher_band_holds_for_a_minute() {
         let mut tr = ConditionTracker::new(Rules::default());
-        let n = |tr: &mut ConditionTracker, agg, red| {
+        let n = |tr: &mut ConditionTracker, agg, red, s| {
             tr.observe(&Input::News2 {
                 mrn: "M".into(),
                 aggregate: agg,
                 red_score: red,
-                at: t(0),
+                at: t(s),
             })
         };
-        assert!(n(&mut tr, 2, false).is_empty());
-        let e = n(&mut tr, 5, false);
-        assert_eq!((e.len(), e[0].priority), (1, Priority::Medium));
-        assert!(n(&mut tr, 6, false).is_empty(), "same band, no new alarm");
-        let e = n(&mut tr, 8, false);
+        let tick = |tr: &mut ConditionTracker, s| tr.observe(&Input::Tick { now: t(s) });
+        assert!(n(&mut tr, 2, false, 0).is_empty());
+        // Touching the urgent band for 20 s does not alarm.
+        assert!(n(&mut tr, 5, false, 10).is_empty());
+        assert!(n(&mut tr, 3, false, 30).is_empty());
+        assert!(tick(&mut tr, 100).is_empty());
+        // Holding it for a minute does, once.
+        assert!(n(&mut tr, 5, false, 110).is_empty());
+        let e = tick(&mut tr, 170);
+        assert_eq!(
+            e.iter()
+                .map(|e| (e.key.as_str(), e.started, e.priority))
+                .collect::<Vec<_>>(),
+            vec![("news2_5", true, Priority::Medium)]
+        );
+        assert!(
+            n(&mut tr, 6, false, 180).is_empty(),
+            "same band, no new alarm"
+        );
+        assert!(n(&mut tr, 8, false, 190).is_empty());
+        let e = tick(&mut tr, 250);
         assert_eq!(
             e.iter()
                 .map(|e| (e.key.as_str(), e.started))
                 .collect::<Vec<_>>(),
             vec![("news2_5", false), ("news2_7", true)]
+        );
+    }
+
+    #[test]
+    fn lower_priority_conditions_wait_while_a_higher_one_is_active() {
+        let mut tr = ConditionTracker::new(Rules::default());
+        let onset = tr.observe(&Input::Ecg {
+            mrn: "M".into(),
+            kind: FindingKind::ExtremeTachycardia,
+            onset: true,
+            at: t(0),
+            detail: String::new(),
+        });
+        assert_eq!(onset.len(), 1);
+        let mut events = Vec::new();
+        for s in 0..30 {
+            events.extend(hr(&mut tr, s, 165.0));
+        }
+        assert!(
+            events.is_empty(),
+            "HR limit alarm under an active extreme tachycardia: {events:?}"
+        );
+        tr.observe(&Input::Ecg {
+            mrn: "M".into(),
+            kind: FindingKind::ExtremeTachycardia,
+            onset: false,
+            at: t(30),
+            detail: String::new(),
+        });
+        events.extend(hr(&mut tr, 31, 165.0));
+        assert_eq!(
+            events.len(),
+            1,
+            "the waiting HR alarm starts once the higher one ended"
         );
     }
 

@@ -10,6 +10,12 @@
 //!   baseline movement, so it is not flat by this rule);
 //! - `Saturated`: peak-to-peak above 10 mV, or more than 10 % of samples
 //!   sitting exactly at the window's extreme value (clipping at the ADC rail);
+//! - `Good` for a quiet trace: a robust amplitude below `QUIET_MV` (0.15 mV)
+//!   is what asystole looks like — baseline movement and a few quantisation
+//!   steps. The noise ratio below is meaningless there (quantisation steps
+//!   dominate the second difference), and calling it noise would hide a real
+//!   asystole behind a technical alarm. A disconnected lead is caught as
+//!   `Flat`, or reported by the device itself (no samples);
 //! - `Noisy`: the RMS of the second difference, scaled to 250 Hz, exceeds
 //!   `NOISE_RATIO` × the window's robust amplitude — broadband (EMG/motion)
 //!   noise raises the second difference everywhere, while a clean ECG has
@@ -26,6 +32,8 @@ const FLAT_MV: f64 = 0.01;
 const SATURATED_MV: f64 = 10.0;
 const CLIPPED_SHARE: f64 = 0.10;
 pub const NOISE_RATIO: f64 = 0.15;
+/// Below this robust amplitude a trace is quiet, not noisy (see above).
+pub const QUIET_MV: f64 = 0.15;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -84,7 +92,7 @@ pub fn window_quality(w: ArrayView1<f64>, fs_hz: f64) -> (Quality, f64) {
     let q = |p: f64| sorted[((sorted.len() - 1) as f64 * p) as usize];
     let amplitude = (q(0.99) - q(0.01)).max(FLAT_MV);
     let ratio = rms / amplitude;
-    let quality = if ratio > NOISE_RATIO {
+    let quality = if amplitude >= QUIET_MV && ratio > NOISE_RATIO {
         Quality::Noisy
     } else {
         Quality::Good
