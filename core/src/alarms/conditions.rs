@@ -181,7 +181,7 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConditionEvent {
     pub mrn: Option<String>,
-    /// Stable condition key, e.g. `hr_high`, `asystole`, `tech:sensor_off:spo2`.
+    /// Stable condition key, e.g. `hr_high`, `asystole`, `tech:sensor_off`.
     pub key: String,
     pub started: bool,
     pub priority: Priority,
@@ -210,8 +210,11 @@ struct Debounce {
 #[derive(Debug, Default)]
 struct PatientTrack {
     limits: HashMap<String, Debounce>,
-    lost_since: HashMap<Vital, DateTime<Utc>>,
-    lost_active: HashMap<Vital, bool>,
+    /// Since when each sensor has reported no signal.
+    lost_since: HashMap<&'static str, DateTime<Utc>>,
+    /// Sensors lost long enough to count; one `tech:sensor_off` condition
+    /// covers them all, so a disconnected monitor is one alarm, not five.
+    lost: std::collections::BTreeSet<&'static str>,
     last_data: Option<DateTime<Utc>>,
     stalled: bool,
     news2_level: u8,
@@ -222,6 +225,48 @@ struct PatientTrack {
 }
 
 impl PatientTrack {
+    fn sensor_lost(
+        &mut self,
+        mrn: &str,
+        sensor: &'static str,
+        at: DateTime<Utc>,
+    ) -> Vec<ConditionEvent> {
+        let first = self.lost.is_empty();
+        if !self.lost.insert(sensor) || !first {
+            return Vec::new();
+        }
+        let msg = format!("sensor off: no {sensor} signal (check the sensor and leads)");
+        vec![event(
+            mrn,
+            "tech:sensor_off",
+            true,
+            Priority::Technical,
+            false,
+            msg,
+            at,
+        )]
+    }
+
+    fn sensor_back(
+        &mut self,
+        mrn: &str,
+        sensor: &'static str,
+        at: DateTime<Utc>,
+    ) -> Vec<ConditionEvent> {
+        if !self.lost.remove(sensor) || !self.lost.is_empty() {
+            return Vec::new();
+        }
+        vec![event(
+            mrn,
+            "tech:sensor_off",
+            false,
+            Priority::Technical,
+            false,
+            "signals back".into(),
+            at,
+        )]
+    }
+
     /// Only the highest-priority condition of a patient needs a nurse's
     /// attention (IEC 60601-1-8 lets a monitor annunciate just the highest):
     /// while one is active, lower-priority patient conditions wait.
@@ -353,43 +398,18 @@ impl ConditionTracker {
                 at,
             ));
         }
-        let lost_key = || format!("tech:sensor_off:{}", vital.label().to_ascii_lowercase());
+        let sensor = vital.label();
         let Some(value) = value else {
             if matches!(vital, Vital::HeartRate | Vital::Spo2 | Vital::RespRate) {
-                let since = *track.lost_since.entry(vital).or_insert(at);
-                let active = track.lost_active.entry(vital).or_default();
-                if !*active && at - since >= signal_lost_after {
-                    *active = true;
-                    let msg = format!(
-                        "{} sensor off: no signal for {} s",
-                        vital.label(),
-                        (at - since).num_seconds()
-                    );
-                    out.push(event(
-                        mrn,
-                        &lost_key(),
-                        true,
-                        Priority::Technical,
-                        false,
-                        msg,
-                        at,
-                    ));
+                let since = *track.lost_since.entry(sensor).or_insert(at);
+                if at - since >= signal_lost_after {
+                    out.extend(track.sensor_lost(mrn, sensor, at));
                 }
             }
             return out;
         };
-        track.lost_since.remove(&vital);
-        if track.lost_active.insert(vital, false) == Some(true) {
-            out.push(event(
-                mrn,
-                &lost_key(),
-                false,
-                Priority::Technical,
-                false,
-                format!("{} signal back", vital.label()),
-                at,
-            ));
-        }
+        track.lost_since.remove(sensor);
+        out.extend(track.sensor_back(mrn, sensor, at));
         let Some(limit) = limit else {
             return out;
         };
@@ -484,12 +504,13 @@ impl ConditionTracker {
                     event(mrn, key, false, priority, true, String::new(), at),
                 ];
             }
-            FindingKind::EcgSignalUnusable => (
-                "tech:ecg_signal",
-                Priority::Technical,
-                false,
-                "ECG signal unusable (leads off or noise)",
-            ),
+            FindingKind::EcgSignalUnusable => {
+                return if onset {
+                    track.sensor_lost(mrn, "ECG", at)
+                } else {
+                    track.sensor_back(mrn, "ECG", at)
+                };
+            }
         };
         if onset && !track.may_start(priority) {
             return Vec::new();
@@ -813,6 +834,56 @@ mod tests {
     }
 
     #[test]
+    fn a_disconnected_monitor_is_one_technical_alarm() {
+        let mut tr = ConditionTracker::new(Rules::default());
+        let mut events = Vec::new();
+        for s in 0..30 {
+            for v in [Vital::HeartRate, Vital::Spo2, Vital::RespRate] {
+                events.extend(tr.observe(&Input::Reading {
+                    mrn: "M".into(),
+                    vital: v,
+                    value: None,
+                    at: t(s),
+                }));
+            }
+        }
+        events.extend(tr.observe(&Input::Ecg {
+            mrn: "M".into(),
+            kind: FindingKind::EcgSignalUnusable,
+            onset: true,
+            at: t(20),
+            detail: String::new(),
+        }));
+        assert_eq!(events.iter().filter(|e| e.started).count(), 1, "{events:?}");
+        events.extend(tr.observe(&Input::Reading {
+            mrn: "M".into(),
+            vital: Vital::Spo2,
+            value: Some(97.0),
+            at: t(31),
+        }));
+        assert!(events.iter().all(|e| e.started), "still lost: HR, RR, ECG");
+        for v in [Vital::HeartRate, Vital::RespRate] {
+            events.extend(tr.observe(&Input::Reading {
+                mrn: "M".into(),
+                vital: v,
+                value: Some(70.0),
+                at: t(32),
+            }));
+        }
+        events.extend(tr.observe(&Input::Ecg {
+            mrn: "M".into(),
+            kind: FindingKind::EcgSignalUnusable,
+            onset: false,
+            at: t(33),
+            detail: String::new(),
+        }));
+        assert_eq!(
+            events.last().map(|e| (e.key.as_str(), e.started)),
+            Some(("tech:sensor_off", false))
+        );
+    }
+
+    #[test]
     fn signal_loss_and_stall_are_technical() {
         let mut tr = ConditionTracker::new(Rules::default());
         let mut events = Vec::new();
@@ -827,7 +898,7 @@ mod tests {
         assert_eq!(events.len(), 1);
         assert_eq!(
             (events[0].key.as_str(), events[0].priority),
-            ("tech:sensor_off:spo2", Priority::Technical)
+            ("tech:sensor_off", Priority::Technical)
         );
         let e = tr.observe(&Input::Tick { now: t(100) });
         assert_eq!(e.len(), 1);
