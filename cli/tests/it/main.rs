@@ -1,9 +1,11 @@
 //! `wardwatchctl` as an admin runs it: real binary, real store in a temp dir.
 
+mod stream;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn ctl(data_dir: &Path, args: &[&str]) -> Output {
+pub fn ctl(data_dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
         .arg("--data-dir")
         .arg(data_dir)
@@ -17,7 +19,7 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn stderr(o: &Output) -> String {
+pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
@@ -153,7 +155,7 @@ fn unregistered_user_is_refused_with_advice() {
     assert!(stderr(&o).contains("users add mallory"), "{}", stderr(&o));
 }
 
-fn testdata(rel: &str) -> std::path::PathBuf {
+pub fn testdata(rel: &str) -> std::path::PathBuf {
     let base = std::env::var_os("WARDWATCH_TESTDATA")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));

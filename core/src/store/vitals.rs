@@ -660,3 +660,12 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Distinct observations stored (tests, status).
+    pub fn observation_count(&self) -> Result<i64> {
+        self.conn
+            .query_row("SELECT count(*) FROM seen_observations", [], |r| r.get(0))
+            .ctx("counting observations")
+    }
+}

@@ -1,0 +1,386 @@
+//! Issue 3's end-to-end checks: the real `wardwatchctl serve` reads the
+//! simulator's streams from a real SSE gateway and from real Kinesis-API
+//! servers (kinesalite, moto), across a gateway restart and a SIGKILL of the
+//! runtime, and stores every record exactly once.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::Value;
+use wardwatch_sim::{
+    EcgReplay, EcgReplayOptions, GatewayOptions, Generator, GeneratorConfig, MalformedKind, Pace,
+    Scenario, SharedLog, SimPatient, SimReport, SseGateway, run_sim,
+};
+
+use crate::{ctl, stderr, testdata};
+
+const AWS_PREFIX: &str = "WARDWATCH_TEST_AWS";
+
+/// `wardwatchctl serve` as a child process (killed if the test fails).
+pub struct Serve(Option<Child>);
+
+impl Serve {
+    pub fn start(data: &Path) -> Serve {
+        let child = Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--user", "admin", "serve"])
+            .env(format!("{AWS_PREFIX}_ACCESS_KEY_ID"), "AKIDWARDWATCHTEST")
+            .env(
+                format!("{AWS_PREFIX}_SECRET_ACCESS_KEY"),
+                "wardwatch-test-secret",
+            )
+            .env("WARDWATCH_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start wardwatchctl serve");
+        Serve(Some(child))
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(self) {
+        drop(self);
+    }
+
+    /// SIGINT, as Ctrl-C: a graceful stop; returns what serve printed.
+    pub fn stop(mut self) -> String {
+        let child = self.0.take().expect("running");
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let out = child.wait_with_output().expect("serve exits");
+        assert!(
+            out.status.success(),
+            "serve did not stop cleanly: {:?}",
+            out.status
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+pub fn status(data: &Path, source: &str) -> Value {
+    let o = ctl(data, &["ingest", "status", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let all: Value = serde_json::from_slice(&o.stdout).expect("status json");
+    all.as_array()
+        .and_then(|a| a.iter().find(|s| s["name"] == source).cloned())
+        .unwrap_or(Value::Null)
+}
+
+/// Waits until `source` has stored and quarantined `want` records in all.
+pub fn wait_for(data: &Path, source: &str, want: u64, timeout: Duration) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let s = status(data, source);
+        let seen = s["stored"].as_u64().unwrap_or(0) + s["quarantined"].as_u64().unwrap_or(0);
+        if seen >= want || Instant::now() > deadline {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn store(data: &Path) -> wardwatch_core::store::Store {
+    wardwatch_core::store::Store::open_dir(data).expect("open the store")
+}
+
+fn quarantine_code(kind: MalformedKind) -> &'static str {
+    match kind {
+        MalformedKind::InvalidJson => "invalid_json",
+        MalformedKind::UnknownCode => "unknown_code",
+        MalformedKind::UnknownUnit => "unknown_unit",
+        MalformedKind::ImpossibleValue => "impossible_value",
+        MalformedKind::UnknownPatient => "unknown_patient",
+        MalformedKind::FutureTimestamp => "future_timestamp",
+        _ => "missing_field",
+    }
+}
+
+/// Checks the store holds exactly what the simulator emitted.
+fn assert_exactly_once(data: &Path, source: &str, report: &SimReport) {
+    let s = wait_for(data, source, report.emitted_total, Duration::from_secs(120));
+    assert_eq!(
+        s["stored"].as_u64(),
+        Some(report.valid_total()),
+        "stored ≠ valid records emitted: {s}"
+    );
+    assert_eq!(
+        s["quarantined"].as_u64(),
+        Some(report.malformed),
+        "quarantined ≠ malformed emitted: {s}"
+    );
+    let st = store(data);
+    assert_eq!(
+        st.observation_count().expect("count") as u64,
+        report.valid_total(),
+        "distinct observations"
+    );
+    let (_, ecg_samples) = st.sample_counts().expect("counts");
+    assert_eq!(ecg_samples as u64, report.ecg_samples, "ECG samples stored");
+    let by_code = st.quarantine_counts().expect("quarantine");
+    let mut want: std::collections::HashMap<&str, i64> = Default::default();
+    for (kind, n) in &report.malformed_by_kind {
+        *want.entry(quarantine_code(*kind)).or_default() += *n as i64;
+    }
+    for (code, n) in want {
+        assert_eq!(
+            by_code.get(code).copied().unwrap_or(0),
+            n,
+            "quarantined as {code}"
+        );
+    }
+}
+
+fn generator(patients: usize, duration_s: u64, malformed: f64) -> Generator {
+    // Starts a minute in the past so a sped-up run never looks like the future.
+    let start = Utc::now() - chrono::Duration::seconds(60);
+    let mut config = GeneratorConfig::new(
+        SimPatient::from_demo(patients, 42, start.date_naive()),
+        7,
+        start,
+    );
+    config.duration_s = Some(duration_s);
+    config.scenario = Scenario::default().with_malformed(malformed, &MalformedKind::ALL);
+    Generator::new(config).expect("generator")
+}
+
+fn new_ward(dir: &Path) -> PathBuf {
+    let data = dir.join("data");
+    let o = ctl(&data, &["demo", "load", "--seed", "42"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    data
+}
+
+#[test]
+fn sse_stream_is_stored_exactly_once_across_a_gateway_restart_and_a_sigkill() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = new_ward(dir.path());
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let log = SharedLog::new(1_000_000);
+    let bind = |log: SharedLog| {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let gw = rt
+            .block_on(SseGateway::bind(
+                addr.clone(),
+                log,
+                GatewayOptions::default(),
+                async {
+                    let _ = rx.await;
+                },
+            ))
+            .expect("bind the gateway");
+        (gw, tx)
+    };
+    let (gateway, stop_gateway) = bind(log.clone());
+    let url = gateway.stream_url();
+    assert!(
+        ctl(&data, &["sources", "add", "sse", "gw", &url])
+            .status
+            .success()
+    );
+
+    // 8 patients, 60 simulated seconds at 6× (10 s), 2 % malformed records.
+    let mut sink = log.clone();
+    let sim = rt.spawn(async move {
+        run_sim(
+            generator(8, 60, 0.02),
+            &mut sink,
+            Pace::Speedup(6.0),
+            std::future::pending(),
+        )
+        .await
+    });
+    let serve = Serve::start(&data);
+    std::thread::sleep(Duration::from_millis(2500));
+    // (a) the source server goes away mid-stream, and comes back.
+    let _ = stop_gateway.send(());
+    rt.block_on(gateway.stopped());
+    std::thread::sleep(Duration::from_millis(1500));
+    let (gateway, stop_gateway) = bind(log.clone());
+    std::thread::sleep(Duration::from_millis(2000));
+    // (b) the runtime is killed without warning, and restarted.
+    serve.kill();
+    std::thread::sleep(Duration::from_millis(500));
+    let serve = Serve::start(&data);
+    let report = rt.block_on(sim).expect("sim task").expect("sim run");
+    assert!(
+        report.malformed > 0 && report.ecg > 0 && report.numeric > 0,
+        "{report:?}"
+    );
+
+    assert_exactly_once(&data, "gw", &report);
+    let s = status(&data, "gw");
+    assert!(
+        s["reconnects"].as_u64().unwrap_or(0) >= 1,
+        "the gateway restart was noticed: {s}"
+    );
+    let printed = serve.stop();
+    assert!(printed.contains("stopped:"), "{printed}");
+    let _ = stop_gateway.send(());
+    rt.block_on(gateway.stopped());
+}
+
+fn kinesis_round_trip(endpoint_var: &str, stream: &str) {
+    let endpoint = std::env::var(endpoint_var)
+        .unwrap_or_else(|_| panic!("{endpoint_var} is not set: run the tests through scripts/test.sh (scripts/peers.sh starts the servers)"));
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = new_ward(dir.path());
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let client = wardwatch_cloud::KinesisClient::new(
+        wardwatch_cloud::KinesisConfig {
+            endpoint: endpoint.clone(),
+            region: "eu-west-2".into(),
+            credentials: wardwatch_cloud::Credentials {
+                access_key_id: "AKIDWARDWATCHTEST".into(),
+                secret_access_key: "wardwatch-test-secret".into(),
+                session_token: None,
+            },
+        },
+        reqwest::Client::new(),
+    )
+    .expect("client");
+    rt.block_on(async {
+        client
+            .create_stream(stream, 2)
+            .await
+            .expect("create stream");
+        client
+            .wait_for_active(stream, Duration::from_secs(30))
+            .await
+            .expect("active");
+    });
+    let o = ctl(
+        &data,
+        &[
+            "sources",
+            "add",
+            "kinesis",
+            "cloud",
+            "--endpoint",
+            &endpoint,
+            "--stream",
+            stream,
+            "--credentials",
+            &format!("env:{AWS_PREFIX}"),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let serve = Serve::start(&data);
+    let mut sink = wardwatch_sim::KinesisSink::new(client, stream);
+    let sim = rt.spawn(async move {
+        run_sim(
+            generator(6, 40, 0.02),
+            &mut sink,
+            Pace::Speedup(8.0),
+            std::future::pending(),
+        )
+        .await
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    serve.kill();
+    let serve = Serve::start(&data);
+    let report = rt.block_on(sim).expect("sim task").expect("sim run");
+    assert_exactly_once(&data, "cloud", &report);
+    serve.stop();
+}
+
+#[test]
+fn kinesis_stream_on_kinesalite_is_stored_exactly_once_across_a_sigkill() {
+    kinesis_round_trip(
+        "WARDWATCH_KINESALITE_URL",
+        &format!("vitals-{}", std::process::id()),
+    );
+}
+
+#[test]
+fn kinesis_stream_on_moto_is_stored_exactly_once_across_a_sigkill() {
+    kinesis_round_trip(
+        "WARDWATCH_MOTO_URL",
+        &format!("vitals-{}", std::process::id()),
+    );
+}
+
+#[test]
+fn mitdb_100_replayed_through_the_stream_is_stored_bit_exact() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = new_ward(dir.path());
+    let mrn = store(&data).patients().expect("patients")[0].mrn.clone();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let log = SharedLog::new(10_000);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let gateway = rt
+        .block_on(SseGateway::bind(
+            "127.0.0.1:0",
+            log.clone(),
+            GatewayOptions::default(),
+            async {
+                let _ = rx.await;
+            },
+        ))
+        .expect("gateway");
+    assert!(
+        ctl(
+            &data,
+            &["sources", "add", "sse", "gw", &gateway.stream_url()]
+        )
+        .status
+        .success()
+    );
+    let hea = testdata("mitdb/100.hea");
+    let start = Utc::now() - chrono::Duration::minutes(31);
+    let mut opts = EcgReplayOptions::new(mrn.clone(), start);
+    opts.lead = Some("MLII".into());
+    let replay = EcgReplay::open(&hea, opts).expect("replay");
+    let mut sink = log.clone();
+    let report = rt
+        .block_on(run_sim(
+            replay,
+            &mut sink,
+            Pace::AsFastAsPossible,
+            std::future::pending(),
+        ))
+        .expect("replay run");
+    assert_eq!(report.ecg_samples, 650_000);
+    let serve = Serve::start(&data);
+    let s = wait_for(&data, "gw", report.emitted_total, Duration::from_secs(120));
+    serve.stop();
+    assert_eq!(s["stored"].as_u64(), Some(report.ecg), "{s}");
+    let stored: Vec<i32> = store(&data)
+        .ecg_samples(&mrn, 131_330, start - chrono::Duration::seconds(1))
+        .expect("read back")
+        .iter()
+        .flat_map(|b| {
+            b.samples
+                .iter()
+                .map(|x| x.expect("record 100 has no invalid samples"))
+        })
+        .collect();
+    let record = wardwatch_wfdb::Record::open(&hea).expect("100.hea");
+    let raw = record
+        .read_raw(record.signal_index("MLII").expect("MLII"))
+        .expect("raw");
+    assert_eq!(stored.len(), 650_000);
+    assert!(stored == raw, "stored samples differ from the recording");
+    let _ = tx.send(());
+    rt.block_on(gateway.stopped());
+}
