@@ -285,6 +285,8 @@ pub struct ConditionTracker {
     rules: Rules,
     patients: HashMap<String, PatientTrack>,
     limits: HashMap<String, PatientLimits>,
+    /// No patient has had data for `stalled_after` (`tech:no_data`).
+    all_stalled: bool,
 }
 
 fn fmt_value(v: f64) -> String {
@@ -400,7 +402,10 @@ impl ConditionTracker {
         }
         let sensor = vital.label();
         let Some(value) = value else {
-            if matches!(vital, Vital::HeartRate | Vital::Spo2 | Vital::RespRate) {
+            // A monitor shows HR 0 in asystole: that is the asystole alarm
+            // already raised from the ECG, not a sensor off.
+            let explained = vital == Vital::HeartRate && track.active.contains_key("asystole");
+            if matches!(vital, Vital::HeartRate | Vital::Spo2 | Vital::RespRate) && !explained {
                 let since = *track.lost_since.entry(sensor).or_insert(at);
                 if at - since >= signal_lost_after {
                     out.extend(track.sensor_lost(mrn, sensor, at));
@@ -622,6 +627,42 @@ impl ConditionTracker {
             }
         }
         let after = self.rules.stalled_after;
+        let newest = self.patients.values().filter_map(|t| t.last_data).max();
+        let Some(newest) = newest else {
+            return out;
+        };
+        if now - newest >= after {
+            // Nothing from anyone: one system condition, not one per bed.
+            if !self.all_stalled {
+                self.all_stalled = true;
+                let msg = format!(
+                    "no data from any source for {} s",
+                    (now - newest).num_seconds()
+                );
+                out.push(ConditionEvent {
+                    mrn: None,
+                    key: "tech:no_data".into(),
+                    started: true,
+                    priority: Priority::Technical,
+                    latched: false,
+                    message: msg,
+                    at: now,
+                });
+            }
+            return out;
+        }
+        if self.all_stalled {
+            self.all_stalled = false;
+            out.push(ConditionEvent {
+                mrn: None,
+                key: "tech:no_data".into(),
+                started: false,
+                priority: Priority::Technical,
+                latched: false,
+                message: "data flowing again".into(),
+                at: now,
+            });
+        }
         let mut mrns: Vec<&String> = self.patients.keys().collect();
         mrns.sort();
         let mut stalled = Vec::new();
@@ -900,12 +941,38 @@ mod tests {
             (events[0].key.as_str(), events[0].priority),
             ("tech:sensor_off", Priority::Technical)
         );
+        // Another bed keeps sending: bed M alone has stalled.
+        tr.observe(&Input::Reading {
+            mrn: "N".into(),
+            vital: Vital::HeartRate,
+            value: Some(70.0),
+            at: t(95),
+        });
         let e = tr.observe(&Input::Tick { now: t(100) });
-        assert_eq!(e.len(), 1);
-        assert_eq!(e[0].key, "tech:stream_stalled");
+        assert_eq!(
+            e.iter()
+                .map(|e| (e.key.as_str(), e.mrn.as_deref()))
+                .collect::<Vec<_>>(),
+            vec![("tech:stream_stalled", Some("M"))]
+        );
+        tr.observe(&Input::Reading {
+            mrn: "N".into(),
+            vital: Vital::HeartRate,
+            value: Some(70.0),
+            at: t(195),
+        });
         assert!(
             tr.observe(&Input::Tick { now: t(200) }).is_empty(),
             "one stall episode"
         );
+        // Nothing from anyone: one system condition, not one per bed.
+        let e = tr.observe(&Input::Tick { now: t(400) });
+        assert_eq!(
+            e.iter()
+                .map(|e| (e.key.as_str(), e.mrn.as_deref()))
+                .collect::<Vec<_>>(),
+            vec![("tech:no_data", None)]
+        );
+        assert!(tr.observe(&Input::Tick { now: t(500) }).is_empty());
     }
 }

@@ -54,6 +54,11 @@ pub struct AlarmStage {
     tracker: ConditionTracker,
     notices: SyncSender<Outgoing>,
     limits_loaded: HashMap<String, DateTime<Utc>>,
+    /// The newest data time seen, and when it arrived. Time for the alarm
+    /// engine is data time moving on with the wall clock from there: live it
+    /// is the wall clock; in a replay faster than real time, delays and
+    /// stall detection still measure the patient's time.
+    data_clock: Option<(DateTime<Utc>, Instant)>,
 }
 
 impl std::fmt::Debug for AlarmStage {
@@ -88,6 +93,7 @@ impl AlarmStage {
                 tracker: ConditionTracker::new(rules),
                 notices: tx,
                 limits_loaded: HashMap::new(),
+                data_clock: None,
             },
             stats,
         ))
@@ -189,7 +195,12 @@ impl Stage for AlarmStage {
             }
         }
         inputs.extend(rows.iter().filter_map(score_input));
-        let now = store_now(&inputs);
+        let Some(now) = store_now(&inputs) else {
+            return;
+        };
+        if self.data_clock.is_none_or(|(t, _)| now > t) {
+            self.data_clock = Some((now, received));
+        }
         for input in &inputs {
             if let Input::Reading { mrn, .. } | Input::Ecg { mrn, .. } | Input::News2 { mrn, .. } =
                 input
@@ -201,8 +212,12 @@ impl Stage for AlarmStage {
         }
     }
 
-    fn tick(&mut self, store: &Store, now: DateTime<Utc>) {
+    fn tick(&mut self, store: &Store, wall_now: DateTime<Utc>) {
         let received = Instant::now();
+        let now = match self.data_clock {
+            Some((t, at)) => t + Duration::from_std(at.elapsed()).unwrap_or_default(),
+            None => wall_now,
+        };
         let events = self.tracker.observe(&Input::Tick { now });
         self.apply(store, events, now, received);
         match store.due_notices(self.tracker.rules(), now) {
@@ -218,7 +233,7 @@ impl Stage for AlarmStage {
 
 /// The newest time among the inputs (data time drives the book, so a
 /// replay at any speed gives the same alarms).
-fn store_now(inputs: &[Input]) -> DateTime<Utc> {
+fn store_now(inputs: &[Input]) -> Option<DateTime<Utc>> {
     inputs
         .iter()
         .map(|i| match i {
@@ -226,7 +241,6 @@ fn store_now(inputs: &[Input]) -> DateTime<Utc> {
             Input::Tick { now } => *now,
         })
         .max()
-        .unwrap_or_default()
 }
 
 /// ECG events and NEWS2 results as alarm inputs.
