@@ -1,6 +1,7 @@
 //! Integration tests of wardwatch-core through its API layer, on real SQLite
 //! files in temporary directories.
 
+mod alarms;
 mod import;
 mod ingest;
 mod roles;

@@ -1,0 +1,227 @@
+//! The alarm book through the API: escalation, acknowledgement and its audit,
+//! latching, silences, alerts to patients only with consent.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use wardwatch_core::alarms::{ConditionEvent, NoticeKind, Priority, Rules};
+use wardwatch_core::api;
+use wardwatch_core::store::Role;
+
+use crate::ctx;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 7, 0, 0)
+        .single()
+        .expect("time")
+}
+
+fn ev(
+    mrn: &str,
+    key: &str,
+    started: bool,
+    priority: Priority,
+    latched: bool,
+    at: DateTime<Utc>,
+) -> ConditionEvent {
+    ConditionEvent {
+        mrn: Some(mrn.into()),
+        key: key.into(),
+        started,
+        priority,
+        latched,
+        message: format!("{key} test"),
+        at,
+    }
+}
+
+#[test]
+fn unacknowledged_high_alarm_escalates_once_and_acknowledgement_is_audited() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut admin = ctx(dir.path(), "admin");
+    api::load_demo_ward(&mut admin, 4).expect("demo");
+    api::put_user(&admin, "nurse.kim", Role::Clinician).expect("user");
+    let mrn = admin.store.patients().expect("patients")[0].mrn.clone();
+    let rules = Rules::default();
+    let store = &admin.store;
+
+    let notice = store
+        .apply_condition(
+            &ev(&mrn, "asystole", true, Priority::High, true, t0()),
+            t0(),
+        )
+        .expect("apply");
+    let notice = notice.expect("a new alarm is notified");
+    assert!(notice.title.starts_with("*** Bed "), "{}", notice.title);
+    assert_eq!(notice.priority, Priority::High);
+    // The same episode again: no second alarm.
+    assert!(
+        store
+            .apply_condition(
+                &ev(&mrn, "asystole", true, Priority::High, true, t0()),
+                t0()
+            )
+            .expect("apply")
+            .is_none()
+    );
+    store.mark_notified(notice.alarm_id, t0()).expect("mark");
+
+    assert!(
+        store
+            .due_notices(&rules, t0() + Duration::minutes(1))
+            .expect("due")
+            .is_empty()
+    );
+    let due = store
+        .due_notices(&rules, t0() + rules.escalate_after + Duration::seconds(1))
+        .expect("due");
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        due[0].kind,
+        NoticeKind::Escalation {
+            to: rules.escalate_to.clone()
+        }
+    );
+    let later = store
+        .due_notices(&rules, t0() + rules.escalate_after + Duration::seconds(30))
+        .expect("due");
+    assert!(
+        later
+            .iter()
+            .all(|n| !matches!(n.kind, NoticeKind::Escalation { .. })),
+        "escalates once"
+    );
+
+    // The condition ends but the alarm is latched: still active until acknowledged.
+    store
+        .apply_condition(
+            &ev(
+                &mrn,
+                "asystole",
+                false,
+                Priority::High,
+                true,
+                t0() + Duration::minutes(4),
+            ),
+            t0(),
+        )
+        .expect("end");
+    let a = store.alarm(notice.alarm_id).expect("read").expect("alarm");
+    assert_eq!(a.state, "active");
+    assert_eq!(a.escalated_to.as_deref(), Some(rules.escalate_to.as_str()));
+
+    let nurse = ctx(dir.path(), "nurse.kim");
+    let acked = api::ack_alarm(&nurse, notice.alarm_id, Some("patient reviewed")).expect("ack");
+    assert_eq!(
+        acked.state, "resolved",
+        "acknowledged after the condition ended"
+    );
+    assert_eq!(acked.acked_by.as_deref(), Some("nurse.kim"));
+    assert!(
+        store
+            .due_notices(&rules, t0() + Duration::hours(1))
+            .expect("due")
+            .is_empty(),
+        "nothing after ack"
+    );
+    let audit = api::recent_audit(&admin, 10).expect("audit");
+    let entry = audit
+        .iter()
+        .find(|e| e.action == "alarm.ack")
+        .expect("ack audited");
+    assert_eq!(entry.actor, "nurse.kim");
+    assert!(entry.target.as_deref().is_some_and(|t| t.contains(&mrn)));
+    assert!(
+        api::ack_alarm(&nurse, notice.alarm_id, None).is_err(),
+        "acknowledging twice is refused"
+    );
+}
+
+#[test]
+fn a_silence_holds_back_equal_priorities_but_a_higher_one_breaks_through() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut admin = ctx(dir.path(), "admin");
+    api::load_demo_ward(&mut admin, 4).expect("demo");
+    let mrn = admin.store.patients().expect("patients")[1].mrn.clone();
+    api::silence_patient(&admin, &mrn, 5, Priority::Medium).expect("silence");
+    let now = crate::clock().0;
+    let store = &admin.store;
+    let quiet = store
+        .apply_condition(
+            &ev(&mrn, "spo2_low", true, Priority::Medium, false, now),
+            now,
+        )
+        .expect("apply");
+    assert!(
+        quiet.is_none(),
+        "a medium alarm under a medium silence is not notified"
+    );
+    assert_eq!(
+        store.alarms(true, 10).expect("list").len(),
+        1,
+        "but it is in the alarm list"
+    );
+    let loud = store
+        .apply_condition(&ev(&mrn, "asystole", true, Priority::High, true, now), now)
+        .expect("apply");
+    assert!(loud.is_some(), "a high alarm breaks through");
+}
+
+#[test]
+fn alerts_reach_only_patients_who_consented_and_only_by_a_clinician() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut admin = ctx(dir.path(), "admin");
+    api::load_demo_ward(&mut admin, 4).expect("demo");
+    api::put_user(&admin, "viewer", Role::Viewer).expect("user");
+    let patients = admin.store.patients().expect("patients");
+    let yes = patients
+        .iter()
+        .find(|p| p.alert_consent)
+        .expect("a consenting patient");
+    let no = patients
+        .iter()
+        .find(|p| !p.alert_consent)
+        .expect("a non-consenting patient");
+    let now = crate::clock().0;
+    let a_yes = admin
+        .store
+        .apply_condition(
+            &ev(&yes.mrn, "hr_high", true, Priority::Medium, false, now),
+            now,
+        )
+        .expect("a")
+        .expect("n");
+    let a_no = admin
+        .store
+        .apply_condition(
+            &ev(&no.mrn, "hr_high", true, Priority::Medium, false, now),
+            now,
+        )
+        .expect("a")
+        .expect("n");
+
+    let e = api::notify_patient(&admin, a_no.alarm_id, "Please press your call button")
+        .expect_err("no consent");
+    assert_eq!(e.kind(), wardwatch_core::ErrorKind::PermissionDenied);
+    let viewer = ctx(dir.path(), "viewer");
+    assert!(
+        api::notify_patient(&viewer, a_yes.alarm_id, "hello").is_err(),
+        "viewers cannot alert patients"
+    );
+    let id = api::notify_patient(&admin, a_yes.alarm_id, "Please press your call button")
+        .expect("queued");
+    let queued = admin.store.pending_messages().expect("pending");
+    assert_eq!(queued.len(), 1);
+    assert_eq!(
+        (
+            queued[0].id,
+            queued[0].state.as_str(),
+            queued[0].mrn.as_str()
+        ),
+        (id, "queued", yes.mrn.as_str())
+    );
+    let audit = api::recent_audit(&admin, 10).expect("audit");
+    assert!(
+        audit.iter().any(|e| e.action == "patient.message_refused"
+            && e.target.as_deref() == Some(no.mrn.as_str()))
+    );
+    assert!(audit.iter().any(|e| e.action == "patient.message" && e.target.as_deref() == Some(yes.mrn.as_str())));
+}
