@@ -1,5 +1,6 @@
 //! `wardwatchctl` as an admin runs it: real binary, real store in a temp dir.
 
+mod alarms;
 mod stream;
 
 use std::path::Path;

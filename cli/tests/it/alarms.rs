@@ -1,0 +1,247 @@
+//! Issue 5's end-to-end checks: a scripted ward through the real runtime
+//! raises exactly the expected alarms, one per episode, with the right
+//! priorities, as real notifications on D-Bus (dunst, under
+//! scripts/notifyd.sh); the false-alarm record a103l raises no asystole.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::Value;
+use wardwatch_sim::{
+    EcgReplay, EcgReplayOptions, GatewayOptions, Generator, GeneratorConfig, Pace, Scenario,
+    SharedLog, SimPatient, SseGateway, run_sim,
+};
+
+use crate::stream::{Serve, wait_for};
+use crate::{ctl, stderr, testdata};
+
+fn alarms(data: &Path) -> Vec<Value> {
+    let o = ctl(data, &["alarms", "list", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_slice::<Value>(&o.stdout)
+        .expect("json")
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn require_session_bus() {
+    assert!(
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "no session bus: run the tests through scripts/test.sh, or `scripts/notifyd.sh run -- cargo test`"
+    );
+}
+
+const SCENARIO: &str = r#"{"episodes": [
+  {"bed": 0, "kind": "asystole", "start_s": 360, "duration_s": 20},
+  {"bed": 1, "kind": "tachycardia", "start_s": 360, "duration_s": 60, "params": {"hr": 170}},
+  {"bed": 2, "kind": "atrial_fibrillation", "start_s": 360, "duration_s": 120, "params": {"hr": 110}},
+  {"bed": 3, "kind": "desaturation", "start_s": 360, "duration_s": 90, "params": {"spo2": 80}},
+  {"bed": 4, "kind": "sensor_disconnect", "start_s": 360, "duration_s": 60},
+  {"bed": 5, "kind": "bradycardia", "start_s": 360, "duration_s": 60, "params": {"hr": 35}}
+]}"#;
+
+#[test]
+fn scripted_ward_raises_exactly_the_expected_alarms_as_real_notifications() {
+    require_session_bus();
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    assert!(
+        ctl(&data, &["demo", "load", "--seed", "42"])
+            .status
+            .success()
+    );
+    let scenario_path = dir.path().join("scenario.json");
+    std::fs::write(&scenario_path, SCENARIO).expect("write scenario");
+
+    // Watch the bus for Notify calls, as an independent witness.
+    let capture = dir.path().join("notify.txt");
+    let mut monitor = Command::new("dbus-monitor")
+        .args([
+            "--session",
+            "interface='org.freedesktop.Notifications',member='Notify'",
+        ])
+        .stdout(std::fs::File::create(&capture).expect("capture file"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dbus-monitor (Debian package dbus) must be installed");
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let log = SharedLog::new(1_000_000);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let gateway = rt
+        .block_on(SseGateway::bind(
+            "127.0.0.1:0",
+            log.clone(),
+            GatewayOptions::default(),
+            async {
+                let _ = rx.await;
+            },
+        ))
+        .expect("gateway");
+    assert!(
+        ctl(
+            &data,
+            &["sources", "add", "sse", "ward", &gateway.stream_url()]
+        )
+        .status
+        .success()
+    );
+    let serve = Serve::start(&data);
+
+    // Ten simulated minutes of six beds, episodes from minute six, at 20×.
+    let start = Utc::now() - chrono::Duration::seconds(620);
+    let mut config =
+        GeneratorConfig::new(SimPatient::from_demo(6, 42, start.date_naive()), 11, start);
+    config.duration_s = Some(600);
+    config.scenario = Scenario::from_file(&scenario_path).expect("scenario");
+    let mut sink = log.clone();
+    let report = rt
+        .block_on(run_sim(
+            Generator::new(config).expect("generator"),
+            &mut sink,
+            Pace::Speedup(20.0),
+            std::future::pending(),
+        ))
+        .expect("sim");
+    let s = wait_for(
+        &data,
+        "ward",
+        report.emitted_total,
+        Duration::from_secs(120),
+    );
+    assert_eq!(s["stored"].as_u64(), Some(report.valid_total()), "{s}");
+    std::thread::sleep(Duration::from_secs(3)); // let the last notices go out
+    let printed = serve.stop();
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    let _ = tx.send(());
+    rt.block_on(gateway.stopped());
+
+    let all = alarms(&data);
+    let patient: BTreeSet<(String, String, String)> = all
+        .iter()
+        .filter(|a| !a["mrn"].is_null())
+        .map(|a| {
+            (
+                a["bed"].as_str().unwrap_or("").to_owned(),
+                a["key"].as_str().unwrap_or("").to_owned(),
+                a["priority"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let expected: BTreeSet<(String, String, String)> = [
+        ("1", "asystole", "high"),
+        ("2", "extreme_tachycardia", "high"),
+        ("3", "af_onset", "medium"),
+        ("3", "af_termination", "low"),
+        ("4", "spo2_low", "medium"),
+        ("5", "tech:sensor_off", "technical"),
+        ("6", "extreme_bradycardia", "high"),
+    ]
+    .iter()
+    .map(|(b, k, p)| ((*b).to_owned(), (*k).to_owned(), (*p).to_owned()))
+    .collect();
+    assert_eq!(patient, expected, "alarms raised: {all:#?}");
+    let per_patient = all.iter().filter(|a| !a["mrn"].is_null()).count();
+    assert_eq!(
+        per_patient,
+        expected.len(),
+        "one alarm per episode: {all:#?}"
+    );
+    assert!(
+        all.iter().all(|a| a["key"] != "tech:notifications"),
+        "notifications failed: {all:#?}"
+    );
+
+    // Each alarm went out as a real notification; high ones as critical.
+    let bus = std::fs::read_to_string(&capture).expect("capture");
+    for a in all.iter().filter(|a| !a["mrn"].is_null()) {
+        let message = a["message"].as_str().unwrap_or("");
+        assert!(
+            bus.contains(message),
+            "no Notify for `{message}` on the bus"
+        );
+    }
+    assert!(
+        bus.contains("\"urgency\"") && bus.contains("byte 2"),
+        "no critical-urgency notification on the bus"
+    );
+    assert!(printed.contains("notifications"), "{printed}");
+}
+
+#[test]
+fn false_asystole_record_a103l_raises_no_asystole_alarm() {
+    require_session_bus();
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    assert!(
+        ctl(&data, &["demo", "load", "--seed", "42"])
+            .status
+            .success()
+    );
+    let store = wardwatch_core::store::Store::open_dir(&data).expect("store");
+    let mrn = store.patients().expect("patients")[0].mrn.clone();
+    drop(store);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let log = SharedLog::new(100_000);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let gateway = rt
+        .block_on(SseGateway::bind(
+            "127.0.0.1:0",
+            log.clone(),
+            GatewayOptions::default(),
+            async {
+                let _ = rx.await;
+            },
+        ))
+        .expect("gateway");
+    assert!(
+        ctl(
+            &data,
+            &["sources", "add", "sse", "replay", &gateway.stream_url()]
+        )
+        .status
+        .success()
+    );
+    let start = Utc::now() - chrono::Duration::seconds(340);
+    let replay = EcgReplay::open(
+        testdata("challenge2015/a103l.hea"),
+        EcgReplayOptions::new(mrn, start),
+    )
+    .expect("a103l");
+    let mut sink = log.clone();
+    let serve = Serve::start(&data);
+    let report = rt
+        .block_on(run_sim(
+            replay,
+            &mut sink,
+            Pace::Speedup(10.0),
+            std::future::pending(),
+        ))
+        .expect("replay");
+    assert_eq!(report.ecg_samples, 82_500);
+    let s = wait_for(
+        &data,
+        "replay",
+        report.emitted_total,
+        Duration::from_secs(120),
+    );
+    assert_eq!(s["stored"].as_u64(), Some(report.ecg), "{s}");
+    std::thread::sleep(Duration::from_secs(2));
+    serve.stop();
+    let _ = tx.send(());
+    rt.block_on(gateway.stopped());
+    let all = alarms(&data);
+    assert!(
+        all.iter().all(|a| a["key"] != "asystole"),
+        "asystole alarm on a103l: {all:#?}"
+    );
+    assert!(
+        all.iter().all(|a| a["priority"] != "high"),
+        "no life-threatening alarm on a103l: {all:#?}"
+    );
+}
