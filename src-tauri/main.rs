@@ -12,12 +12,16 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tauri::Emitter;
 
 use serde::Serialize;
+use wardwatch_core::alarms::AlarmView;
 use wardwatch_core::api::{self, Ctx, EcgStrip, PatientLive, PatientView};
 use wardwatch_core::clock::SystemClock;
 use wardwatch_core::model::PatientSummary;
+use wardwatch_core::runtime;
 
 /// The error shape the UI receives.
 #[derive(Debug, Serialize)]
@@ -100,6 +104,23 @@ fn ecg_strip(
     with_ctx(&state, |ctx| api::ecg_strip(ctx, &mrn, seconds))
 }
 
+#[tauri::command]
+fn list_alarms(
+    state: tauri::State<'_, CtxState>,
+    open_only: bool,
+) -> Result<Vec<AlarmView>, UiError> {
+    with_ctx(&state, |ctx| api::list_alarms(ctx, open_only))
+}
+
+#[tauri::command]
+fn ack_alarm(
+    state: tauri::State<'_, CtxState>,
+    id: i64,
+    note: Option<String>,
+) -> Result<AlarmView, UiError> {
+    with_ctx(&state, |ctx| api::ack_alarm(ctx, id, note.as_deref()))
+}
+
 struct Args {
     data_dir: Option<PathBuf>,
     user: Option<String>,
@@ -173,7 +194,27 @@ fn main() -> anyhow::Result<()> {
         .init();
     let args = parse_args()?;
     let ctx = open_ctx(&args)?;
-    tauri::Builder::default()
+    let data_dir = ctx
+        .store
+        .path()
+        .parent()
+        .map(PathBuf::from)
+        .ok_or_else(|| anyhow::anyhow!("the store has no folder"))?;
+    let app_slot: Arc<OnceLock<tauri::AppHandle>> = Arc::default();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let has_sources = !ctx.store.sources()?.is_empty();
+    let runtime = if args.demo || has_sources {
+        Some(start_runtime(
+            data_dir,
+            ctx.actor.username.clone(),
+            args.demo,
+            app_slot.clone(),
+            stop_rx,
+        )?)
+    } else {
+        None
+    };
+    let app = tauri::Builder::default()
         .manage(Mutex::new(ctx))
         .invoke_handler(tauri::generate_handler![
             session,
@@ -181,8 +222,92 @@ fn main() -> anyhow::Result<()> {
             show_patient,
             ward_live,
             patient_live,
-            ecg_strip
+            ecg_strip,
+            list_alarms,
+            ack_alarm
         ])
-        .run(tauri::generate_context!())
-        .map_err(|e| anyhow::anyhow!("the window could not start: {e}"))
+        .setup(move |app| {
+            let _ = app_slot.set(app.handle().clone());
+            Ok(())
+        })
+        .build(tauri::generate_context!())
+        .map_err(|e| anyhow::anyhow!("the window could not start: {e}"))?;
+    app.run(move |_, event| {
+        if let tauri::RunEvent::Exit = event {
+            let _ = stop_tx.send(true);
+        }
+    });
+    if let Some(t) = runtime {
+        let _ = t.join();
+    }
+    Ok(())
+}
+
+/// Runs the runtime (and, with `--demo`, the simulated ward feeding it) on
+/// its own thread until the window closes.
+fn start_runtime(
+    data_dir: PathBuf,
+    user: String,
+    demo: bool,
+    app_slot: Arc<OnceLock<tauri::AppHandle>>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let stopped = move || {
+        let mut stop = stop.clone();
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }
+    };
+    // "Open patient" on a notification brings the window up on that alarm.
+    let handler: wardwatch_notify::ActionHandler = Box::new(move |invoked| {
+        if let Some(app) = app_slot.get() {
+            let _ = app.emit("alarm-action", invoked.alarm_id);
+        }
+    });
+    let notifier = wardwatch_notify::DesktopNotifier::with_action_handler(handler)?;
+    Ok(std::thread::Builder::new()
+        .name("wardwatch-runtime".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the runtime");
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                if demo {
+                    match Ctx::open(&data_dir, &user, Arc::new(SystemClock)) {
+                        Ok(ctx) => match wardwatch_sim::demo::start(
+                            &ctx,
+                            wardwatch_core::demo::DEMO_BEDS,
+                            42,
+                            stopped(),
+                        )
+                        .await
+                        {
+                            Ok(feed) => {
+                                tokio::spawn(feed);
+                            }
+                            Err(e) => tracing::error!(error = %e, "the demo feed could not start"),
+                        },
+                        Err(e) => tracing::error!(error = %e, "the demo feed could not start"),
+                    }
+                }
+                if let Err(e) = runtime::serve(
+                    data_dir,
+                    Arc::new(SystemClock),
+                    Box::new(notifier),
+                    stopped(),
+                )
+                .await
+                {
+                    tracing::error!(error = %e, "the runtime stopped");
+                }
+            });
+        })?)
 }

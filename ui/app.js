@@ -15,6 +15,7 @@ const CLASS_LABELS = {
 let patients = [];
 let selected = null;
 let live = new Map(); // mrn -> PatientLive
+let openAlarms = []; // AlarmView[], newest first
 const POLL_MS = 2000;
 
 function el(tag, attrs = {}, ...children) {
@@ -123,6 +124,59 @@ function vitalsRow(l) {
     cell("T", vitalValue(l, "temperature_c"), 1),
     el("span", { class: `news ${newsClass(l.news2)}`, title: "NEWS2" },
       l.news2 ? `NEWS2 ${l.news2.value}${l.news2.detail.complete ? "" : "*"}` : "NEWS2 –"));
+}
+
+const RANK = { high: 3, medium: 2, low: 1, technical: 0 };
+
+function worstAlarm(mrn) {
+  let worst = null;
+  for (const a of openAlarms) {
+    if (a.mrn === mrn && a.state === "active" && (!worst || RANK[a.priority] > RANK[worst.priority])) worst = a;
+  }
+  return worst;
+}
+
+function renderAlarms() {
+  const box = document.getElementById("alarms");
+  const active = openAlarms.filter((a) => a.state === "active");
+  active.sort((a, b) => RANK[b.priority] - RANK[a.priority] || b.raised.localeCompare(a.raised));
+  if (active.length === 0) {
+    box.replaceChildren();
+    return;
+  }
+  box.replaceChildren(...active.slice(0, 8).map((a) => el("div", {
+    class: `alarm alarm-${a.priority}`, "data-alarm": String(a.id), role: "alert",
+  },
+    el("span", { class: "marker" }, { high: "***", medium: "**", low: "*", technical: "INOP" }[a.priority]),
+    el("span", { class: "where" }, a.bed ? `Bed ${a.bed}` : "System"),
+    el("span", { class: "msg" }, a.message),
+    el("span", { class: "who" }, a.patient || ""),
+    a.escalated_to ? el("span", { class: "esc" }, `escalated to ${a.escalated_to}`) : null,
+    a.mrn ? el("button", { class: "open", onclick: () => openPatient(a.mrn) }, "Open") : null,
+    el("button", { class: "ack", onclick: () => ackAlarm(a.id) }, "Acknowledge"))));
+}
+
+async function ackAlarm(id) {
+  try {
+    await invoke("ack_alarm", { id, note: null });
+    await pollAlarms();
+  } catch (err) {
+    showError(err);
+  }
+}
+
+async function pollAlarms() {
+  try {
+    openAlarms = await invoke("list_alarms", { openOnly: true });
+    renderAlarms();
+    for (const card of document.querySelectorAll(".bed")) {
+      const worst = worstAlarm(card.dataset.mrn);
+      card.classList.remove("alarm-high", "alarm-medium", "alarm-low", "alarm-technical");
+      if (worst) card.classList.add(`alarm-${worst.priority}`);
+    }
+  } catch (err) {
+    showError(err);
+  }
 }
 
 async function pollWard() {
@@ -240,7 +294,17 @@ async function start() {
     if (wards.length === 1) document.getElementById("ward-title").textContent = `Ward ${wards[0]}`;
     renderBeds();
     await pollWard();
+    await pollAlarms();
     setInterval(pollWard, POLL_MS);
+    setInterval(pollAlarms, POLL_MS);
+    if (window.__TAURI__.event) {
+      // "Open patient" on a desktop notification.
+      window.__TAURI__.event.listen("alarm-action", async (e) => {
+        await pollAlarms();
+        const a = openAlarms.find((x) => x.id === e.payload);
+        if (a && a.mrn) openPatient(a.mrn);
+      });
+    }
     setInterval(() => selected && drawEcg(selected), 1000);
   } catch (err) {
     showError(err);

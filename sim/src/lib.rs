@@ -75,6 +75,7 @@
 //! future_timestamp missing_subject`}. `repeat_s`: optional cycle length.
 //! See [`SCENARIO_EXAMPLE`].
 
+pub mod demo;
 pub mod ecg;
 pub mod error;
 pub mod generator;
