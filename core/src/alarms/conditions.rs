@@ -11,7 +11,8 @@
 //! - it ends only when the value is back inside the limit by a hysteresis
 //!   margin for the same delay, so a value hovering at the limit gives one
 //!   episode, not a burst;
-//! - NEWS2 alarms fire when the response band rises, not on every recompute;
+//! - NEWS2 alarms fire when a higher response band holds for `news2_delay`,
+//!   not on every recompute, and a band ends two points below its threshold;
 //! - AF alarms are one-shot events at onset and at termination.
 
 use std::collections::HashMap;
@@ -102,8 +103,10 @@ pub struct Rules {
     pub rr: Limit,
     pub sbp: Limit,
     pub temp: Limit,
-    /// A NEWS2 response band must hold this long before it alarms (NEWS2
-    /// is an observation-set score; a band touched for a minute is noise).
+    /// A NEWS2 response band must hold this long before it alarms (default
+    /// 5 min). NEWS2 is an observation-set score charted hourly at most; on
+    /// continuous data a band touched for a few minutes is noise, and a
+    /// five-minute hold still answers far sooner than an observation round.
     #[serde(with = "seconds")]
     pub news2_delay: Duration,
     /// Signal lost this long (sensor off) is a technical condition.
@@ -136,9 +139,11 @@ impl Default for Rules {
             spo2: limit(Some(90.0), None, Priority::Medium, 15, 2.0),
             spo2_scale2_low: 85.0,
             rr: limit(Some(8.0), Some(30.0), Priority::Medium, 30, 2.0),
-            sbp: limit(Some(90.0), Some(200.0), Priority::Medium, 0, 5.0),
+            // 30 s: an arterial line's pressure must stay low; an intermittent
+            // cuff reading waits for the next measurement to confirm it.
+            sbp: limit(Some(90.0), Some(200.0), Priority::Medium, 30, 5.0),
             temp: limit(Some(35.0), Some(39.0), Priority::Low, 0, 0.3),
-            news2_delay: Duration::seconds(60),
+            news2_delay: Duration::minutes(5),
             signal_lost_after: Duration::seconds(15),
             stalled_after: Duration::seconds(60),
             reminder_every: Duration::minutes(5),
@@ -196,6 +201,10 @@ pub struct ConditionEvent {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct PatientLimits {
     pub spo2_scale2: bool,
+    /// The patient's usual systolic pressure from the record: a heart-failure
+    /// patient living at 95 mmHg would otherwise alarm all day at the ward's
+    /// 90. The low limit follows it down to `baseline − 15`, never below 80.
+    pub baseline_sbp: Option<f64>,
     pub overrides: [Option<(Option<f64>, Option<f64>)>; 9],
 }
 
@@ -327,6 +336,9 @@ impl ConditionTracker {
         if let Some(p) = self.limits.get(mrn) {
             if vital == Vital::Spo2 && p.spo2_scale2 {
                 limit.low = Some(r.spo2_scale2_low);
+            }
+            if let (Vital::SystolicBp, Some(base), Some(low)) = (vital, p.baseline_sbp, limit.low) {
+                limit.low = Some(low.min((base - 15.0).max(80.0)));
             }
             if let Some(Some((low, high))) = p.overrides.get(vital.code() as usize) {
                 limit.low = *low;
@@ -545,6 +557,18 @@ impl ConditionTracker {
         };
         let delay = self.rules.news2_delay;
         let track = self.patients.entry(mrn.to_owned()).or_default();
+        // Hysteresis: an urgent or emergency band ends only when the score is
+        // two points below its threshold, so 5, 4, 5, 4 is one episode.
+        let threshold = match track.news2_level {
+            3 => 7,
+            2 => 5,
+            _ => 0,
+        };
+        let level = if level < track.news2_level && threshold > 0 && aggregate + 1 >= threshold {
+            track.news2_level
+        } else {
+            level
+        };
         track.news2_candidate = match track.news2_candidate {
             _ if level == track.news2_level => None,
             Some((l, _, since)) if l == level => Some((level, aggregate, since)),
@@ -801,42 +825,45 @@ mod tests {
     }
 
     #[test]
-    fn news2_alarms_when_a_higher_band_holds_for_a_minute() {
+    fn news2_alarms_when_a_higher_band_holds_and_ends_with_hysteresis() {
         let mut tr = ConditionTracker::new(Rules::default());
-        let n = |tr: &mut ConditionTracker, agg, red, s| {
+        let n = |tr: &mut ConditionTracker, agg, s| {
             tr.observe(&Input::News2 {
                 mrn: "M".into(),
                 aggregate: agg,
-                red_score: red,
+                red_score: false,
                 at: t(s),
             })
         };
         let tick = |tr: &mut ConditionTracker, s| tr.observe(&Input::Tick { now: t(s) });
-        assert!(n(&mut tr, 2, false, 0).is_empty());
-        // Touching the urgent band for 20 s does not alarm.
-        assert!(n(&mut tr, 5, false, 10).is_empty());
-        assert!(n(&mut tr, 3, false, 30).is_empty());
-        assert!(tick(&mut tr, 100).is_empty());
-        // Holding it for a minute does, once.
-        assert!(n(&mut tr, 5, false, 110).is_empty());
-        let e = tick(&mut tr, 170);
+        let keys = |e: Vec<ConditionEvent>| {
+            e.into_iter()
+                .map(|e| (e.key, e.started))
+                .collect::<Vec<_>>()
+        };
+        assert!(n(&mut tr, 2, 0).is_empty());
+        // Touching the urgent band for a minute does not alarm.
+        assert!(n(&mut tr, 5, 10).is_empty());
+        assert!(n(&mut tr, 3, 70).is_empty());
+        assert!(tick(&mut tr, 400).is_empty());
+        // Holding it for five minutes does, once.
+        assert!(n(&mut tr, 5, 410).is_empty());
+        assert!(tick(&mut tr, 600).is_empty());
+        assert_eq!(keys(tick(&mut tr, 710)), vec![("news2_5".to_owned(), true)]);
+        assert!(n(&mut tr, 6, 720).is_empty(), "same band, no new alarm");
+        // 4 is within the hysteresis of the ≥5 band: the episode goes on.
+        assert!(n(&mut tr, 4, 730).is_empty());
+        assert!(tick(&mut tr, 1100).is_empty());
+        assert!(n(&mut tr, 8, 1110).is_empty());
         assert_eq!(
-            e.iter()
-                .map(|e| (e.key.as_str(), e.started, e.priority))
-                .collect::<Vec<_>>(),
-            vec![("news2_5", true, Priority::Medium)]
+            keys(tick(&mut tr, 1410)),
+            vec![("news2_5".to_owned(), false), ("news2_7".to_owned(), true)]
         );
-        assert!(
-            n(&mut tr, 6, false, 180).is_empty(),
-            "same band, no new alarm"
-        );
-        assert!(n(&mut tr, 8, false, 190).is_empty());
-        let e = tick(&mut tr, 250);
+        // Down to 3: two points below 5, the emergency episode ends after the hold.
+        assert!(n(&mut tr, 3, 1420).is_empty());
         assert_eq!(
-            e.iter()
-                .map(|e| (e.key.as_str(), e.started))
-                .collect::<Vec<_>>(),
-            vec![("news2_5", false), ("news2_7", true)]
+            keys(tick(&mut tr, 1720)),
+            vec![("news2_7".to_owned(), false)]
         );
     }
 

@@ -145,7 +145,10 @@ impl AlarmStage {
         self.limits_loaded.insert(mrn.to_owned(), now);
         let mut limits = PatientLimits::default();
         match store.patient(mrn) {
-            Ok(Some(p)) => limits.spo2_scale2 = p.spo2_scale == Spo2Scale::Two,
+            Ok(Some(p)) => {
+                limits.spo2_scale2 = p.spo2_scale == Spo2Scale::Two;
+                limits.baseline_sbp = p.baseline.sbp_mmhg;
+            }
             Ok(None) => return,
             Err(e) => tracing::error!(error = %e, "cannot read a patient's alarm limits"),
         }

@@ -1,0 +1,308 @@
+//! Benchmarks of the receiving side, in process (no network, so the figures
+//! are Wardwatch's own cost): the simulator's records go through the
+//! runtime's writer path — decode, validate, store in one transaction per
+//! batch, live scoring and the alarm engine — on one thread, as in `serve`.
+//!
+//!   cargo bench -p wardwatchctl --bench pipeline -- throughput [PATIENTS] [SECONDS]
+//!   cargo bench -p wardwatchctl --bench pipeline -- alarm-rate [BEDS] [HOURS]
+//!
+//! Prints figures; asserts nothing about time. The baseline in the same run
+//! is real time: how much faster than the ward produces data it is handled.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use wardwatch_core::alarms::Rules;
+use wardwatch_core::alarms::stage::AlarmStage;
+use wardwatch_core::api::Ctx;
+use wardwatch_core::clock::SystemClock;
+use wardwatch_core::ingest::observation::decode;
+use wardwatch_core::ingest::pipeline::Stage;
+use wardwatch_core::store::{AuditEntry, IngestBatch, IngestItem};
+use wardwatch_notify::RecordingNotifier;
+use wardwatch_sim::{Generator, GeneratorConfig, RecordSource, Scenario, SimBatch, SimPatient};
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// CPU seconds (user + system) of this process so far.
+fn cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+struct Ward {
+    _dir: tempfile::TempDir,
+    ctx: Ctx,
+    stage: AlarmStage,
+    notifier: Arc<RecordingNotifier>,
+    sequence: u64,
+}
+
+fn ward(patients: usize, start: DateTime<Utc>) -> Ward {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut ctx = Ctx::open(dir.path(), "bench", Arc::new(SystemClock)).expect("store");
+    let records = if patients <= wardwatch_core::demo::DEMO_BEDS {
+        wardwatch_core::demo::ward(42, start.date_naive())
+    } else {
+        wardwatch_core::demo::registry(patients, 42, start.date_naive())
+    };
+    let audit = AuditEntry {
+        at: start,
+        actor: "bench".into(),
+        action: "bench.load".into(),
+        target: None,
+        detail: json!({}),
+    };
+    ctx.store
+        .upsert_patients(&records, &audit, start)
+        .expect("patients");
+    let notifier = Arc::new(RecordingNotifier::new());
+    let (stage, _) = AlarmStage::start(
+        dir.path(),
+        Rules::default(),
+        Box::new(notifier.clone()),
+        Arc::new(SystemClock),
+    )
+    .expect("alarm stage");
+    Ward {
+        _dir: dir,
+        ctx,
+        stage,
+        notifier,
+        sequence: 0,
+    }
+}
+
+impl Ward {
+    /// The writer path for one simulator batch; ticks once per data second.
+    fn ingest(&mut self, batch: &SimBatch, last_tick: &mut DateTime<Utc>) {
+        let now = batch.at;
+        let items = batch
+            .records
+            .iter()
+            .map(|r| {
+                self.sequence += 1;
+                IngestItem {
+                    sequence: self.sequence.to_string(),
+                    decoded: decode(&r.payload, now),
+                    raw: r.payload.clone(),
+                }
+            })
+            .collect();
+        let ib = IngestBatch {
+            source: "bench".into(),
+            shard: "0".into(),
+            items,
+        };
+        let stored = self.ctx.store.store_batch(&ib, now).expect("store");
+        self.stage.after_batch(&self.ctx.store, &ib, &stored);
+        while *last_tick + Duration::seconds(1) <= now {
+            *last_tick += Duration::seconds(1);
+            self.stage.tick(&self.ctx.store, *last_tick);
+        }
+    }
+}
+
+fn generator(patients: usize, seconds: u64, start: DateTime<Utc>) -> Generator {
+    let mut config = GeneratorConfig::new(
+        SimPatient::from_demo(patients, 42, start.date_naive()),
+        42,
+        start,
+    );
+    config.duration_s = Some(seconds);
+    config.scenario = Scenario::default();
+    Generator::new(config).expect("generator")
+}
+
+/// Groups the simulator's per-instant batches into writer-sized batches
+/// (up to 500 records), as the SSE and Kinesis sources do.
+fn regroup(batches: Vec<SimBatch>) -> Vec<SimBatch> {
+    let mut out: Vec<SimBatch> = Vec::new();
+    for b in batches {
+        for chunk in b.records.chunks(500) {
+            match out.last_mut() {
+                Some(last) if last.records.len() + chunk.len() <= 500 => {
+                    last.at = b.at;
+                    last.records.extend_from_slice(chunk);
+                }
+                _ => out.push(SimBatch {
+                    at: b.at,
+                    records: chunk.to_vec(),
+                }),
+            }
+        }
+    }
+    out
+}
+
+fn throughput(patients: usize, seconds: u64) {
+    let start = Utc::now() - Duration::seconds(seconds as i64 + 10);
+    let mut ward = ward(patients, start);
+    let t = Instant::now();
+    let mut g = generator(patients, seconds, start);
+    let mut batches = Vec::new();
+    while let Some(b) = g.next_batch().expect("generate") {
+        batches.push(b);
+    }
+    let gen_s = t.elapsed().as_secs_f64();
+    let batches = regroup(batches);
+    let records: usize = batches.iter().map(|b| b.records.len()).sum();
+    let samples: u64 = batches
+        .iter()
+        .flat_map(|b| &b.records)
+        .map(|r| u64::from(r.ecg_samples))
+        .sum();
+    let mut last_tick = start;
+    let cpu0 = cpu_s();
+    let t = Instant::now();
+    for b in &batches {
+        ward.ingest(b, &mut last_tick);
+    }
+    let wall = t.elapsed().as_secs_f64();
+    let cpu = cpu_s() - cpu0;
+    let db = std::fs::metadata(ward.ctx.store.path())
+        .map(|m| m.len())
+        .unwrap_or(0)
+        + std::fs::metadata(ward.ctx.store.path().with_extension("db-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+    let (_, stored_samples) = ward.ctx.store.sample_counts().expect("counts");
+    println!(
+        "receiving side, {patients} patients, {seconds} s of ECG 250 Hz + numerics 1 Hz (generated beforehand in {gen_s:.1} s)"
+    );
+    println!("{:<44} {:>14}", "records", records);
+    println!("{:<44} {:>14}", "ECG samples", samples);
+    println!("{:<44} {:>14.1}", "wall seconds (writer thread)", wall);
+    println!("{:<44} {:>14.1}", "CPU seconds (whole process)", cpu);
+    println!("{:<44} {:>14.0}", "records/s", records as f64 / wall);
+    println!("{:<44} {:>14.0}", "ECG samples/s", samples as f64 / wall);
+    println!(
+        "{:<44} {:>14.0}",
+        "records/s needed live (baseline)",
+        records as f64 / seconds as f64
+    );
+    println!(
+        "{:<44} {:>14.2}",
+        "× real time (live = 1; > 1 is headroom)",
+        seconds as f64 / wall
+    );
+    println!(
+        "{:<44} {:>14.2}",
+        "cores busy at live rate",
+        cpu / seconds as f64
+    );
+    println!("{:<44} {:>14.1}", "peak memory, MB (VmHWM)", peak_rss_mb());
+    println!(
+        "{:<44} {:>14.2}",
+        "store bytes per ECG sample",
+        db as f64 / stored_samples.max(1) as f64
+    );
+    println!(
+        "{:<44} {:>14}",
+        "alarms raised",
+        ward.ctx.store.alarms(false, 100_000).expect("alarms").len()
+    );
+}
+
+fn alarm_rate(beds: usize, hours: u64) {
+    let seconds = hours * 3600;
+    let start = Utc::now() - Duration::seconds(seconds as i64 + 10);
+    let mut ward = ward(beds, start);
+    let mut g = generator(beds, seconds, start);
+    let mut last_tick = start;
+    let t = Instant::now();
+    let mut pending = Vec::new();
+    let mut records = 0usize;
+    while let Some(b) = g.next_batch().expect("generate") {
+        records += b.records.len();
+        pending.push(b);
+        if pending
+            .iter()
+            .map(|b: &SimBatch| b.records.len())
+            .sum::<usize>()
+            >= 500
+        {
+            for b in regroup(std::mem::take(&mut pending)) {
+                ward.ingest(&b, &mut last_tick);
+            }
+        }
+    }
+    for b in regroup(pending) {
+        ward.ingest(&b, &mut last_tick);
+    }
+    let wall = t.elapsed().as_secs_f64();
+    std::thread::sleep(std::time::Duration::from_millis(500)); // let the notifier thread drain
+    let alarms = ward.ctx.store.alarms(false, 1_000_000).expect("alarms");
+    let days = beds as f64 * hours as f64 / 24.0;
+    let count = |p: &str| alarms.iter().filter(|a| a.priority.as_str() == p).count();
+    let patient_alarms = alarms
+        .iter()
+        .filter(|a| a.mrn.is_some() && a.priority.as_str() != "technical")
+        .count();
+    println!(
+        "normal ward: {beds} beds, {hours} h simulated (no scripted episodes), {records} records in {wall:.0} s"
+    );
+    println!("{:<44} {:>10}", "alarms, high", count("high"));
+    println!("{:<44} {:>10}", "alarms, medium", count("medium"));
+    println!("{:<44} {:>10}", "alarms, low", count("low"));
+    println!("{:<44} {:>10}", "technical conditions", count("technical"));
+    println!(
+        "{:<44} {:>10.2}",
+        "patient alarms per patient-day",
+        patient_alarms as f64 / days
+    );
+    println!(
+        "{:<44} {:>10}",
+        "notifications shown",
+        ward.notifier.notices().len()
+    );
+    for a in alarms.iter().take(20) {
+        println!(
+            "  {} bed {} {} {}",
+            a.priority.marker(),
+            a.bed.as_deref().unwrap_or("-"),
+            a.key,
+            a.message
+        );
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let num = |i: usize, d: u64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
+    match args.first().map(String::as_str) {
+        Some("alarm-rate") => alarm_rate(num(1, 24) as usize, num(2, 24)),
+        _ => throughput(num(1, 1000) as usize, num(2, 60)),
+    }
+}
