@@ -40,6 +40,22 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
 /// CPU seconds (user + system) of this process so far.
 fn cpu_s() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -181,6 +197,7 @@ fn throughput(patients: usize, seconds: u64) {
         .map(|r| u64::from(r.ecg_samples))
         .sum();
     let mut last_tick = start;
+    let rss_before = rss_mb();
     let cpu0 = cpu_s();
     let t = Instant::now();
     for b in &batches {
@@ -219,11 +236,25 @@ fn throughput(patients: usize, seconds: u64) {
         "cores busy at live rate",
         cpu / seconds as f64
     );
+    println!(
+        "{:<44} {:>14.1}",
+        "memory before ingest, MB (input held in RAM)", rss_before
+    );
     println!("{:<44} {:>14.1}", "peak memory, MB (VmHWM)", peak_rss_mb());
     println!(
+        "{:<44} {:>14.1}",
+        "peak added by the receiving side, MB",
+        peak_rss_mb() - rss_before
+    );
+    println!(
         "{:<44} {:>14.2}",
-        "store bytes per ECG sample",
+        "store bytes per ECG sample, all tables",
         db as f64 / stored_samples.max(1) as f64
+    );
+    println!(
+        "{:<44} {:>14.2}",
+        "ECG block bytes per sample (codec)",
+        ward.ctx.store.ecg_bytes_per_sample().expect("ecg")
     );
     println!(
         "{:<44} {:>14}",

@@ -687,10 +687,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 shutdown_signal(),
             ))?;
             let t = report.ingest.total();
+            let n = &report.notifications;
+            let pct = |p| {
+                n.latency_percentile_ms(p)
+                    .map_or("-".to_owned(), |ms| format!("{ms:.0} ms"))
+            };
             writeln!(
                 out,
-                "stopped: {} stored, {} duplicates, {} quarantined; {} notifications",
-                t.stored, t.duplicates, t.quarantined, report.notifications.delivered
+                "stopped: {} stored, {} duplicates, {} quarantined; {} notifications ({} failed), latency from sample arrival p50 {} p99 {}",
+                t.stored,
+                t.duplicates,
+                t.quarantined,
+                n.delivered,
+                n.failed,
+                pct(50.0),
+                pct(99.0)
             )?;
         }
         Command::Alarms(cmd) => run_alarms(&cli, cmd, out)?,

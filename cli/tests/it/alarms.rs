@@ -171,6 +171,7 @@ fn scripted_ward_raises_exactly_the_expected_alarms_as_real_notifications() {
         "no critical-urgency notification on the bus"
     );
     assert!(printed.contains("notifications"), "{printed}");
+    println!("serve: {printed}");
 }
 
 #[test]

@@ -46,6 +46,19 @@ pub struct DeliveryStats {
     pub latencies_ms: Vec<f64>,
 }
 
+impl DeliveryStats {
+    /// The `p`-th percentile (0–100) of the latencies, nearest rank.
+    pub fn latency_percentile_ms(&self, p: f64) -> Option<f64> {
+        let mut xs = self.latencies_ms.clone();
+        if xs.is_empty() {
+            return None;
+        }
+        xs.sort_by(f64::total_cmp);
+        let rank = ((p / 100.0) * xs.len() as f64).ceil().max(1.0) as usize;
+        xs.get(rank.min(xs.len()) - 1).copied()
+    }
+}
+
 pub type SharedStats = Arc<Mutex<DeliveryStats>>;
 
 /// Scoring → conditions → alarm book, as a pipeline stage.

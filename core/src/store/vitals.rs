@@ -669,3 +669,16 @@ impl Store {
             .ctx("counting observations")
     }
 }
+
+impl Store {
+    /// Compressed ECG bytes per stored sample (the codec's ratio, for sizing).
+    pub fn ecg_bytes_per_sample(&self) -> Result<f64> {
+        self.conn
+            .query_row(
+                "SELECT coalesce(sum(length(data)), 0) * 1.0 / max(coalesce(sum(n_samples), 0), 1) FROM ecg_blocks",
+                [],
+                |r| r.get(0),
+            )
+            .ctx("measuring ECG storage")
+    }
+}
