@@ -87,20 +87,6 @@ fn pace(s: &str) -> anyhow::Result<Pace> {
     })
 }
 
-fn credentials(spec: &str) -> anyhow::Result<Credentials> {
-    let prefix = spec
-        .strip_prefix("env:")
-        .with_context(|| format!("--credentials `{spec}` must be env:PREFIX"))?;
-    let var = |s: &str| std::env::var(format!("{prefix}_{s}")).ok();
-    Ok(Credentials {
-        access_key_id: var("ACCESS_KEY_ID")
-            .with_context(|| format!("{prefix}_ACCESS_KEY_ID is not set"))?,
-        secret_access_key: var("SECRET_ACCESS_KEY")
-            .with_context(|| format!("{prefix}_SECRET_ACCESS_KEY is not set"))?,
-        session_token: var("SESSION_TOKEN"),
-    })
-}
-
 fn source(a: &SimArgs) -> anyhow::Result<Box<dyn RecordSource>> {
     let start = Utc::now();
     let mut sources = Interleave::new();
@@ -162,7 +148,7 @@ pub fn run(a: &SimArgs) -> anyhow::Result<SimReport> {
                 KinesisConfig {
                     endpoint: endpoint.clone(),
                     region: a.region.clone(),
-                    credentials: credentials(&a.credentials)?,
+                    credentials: Credentials::from_env_spec(&a.credentials).map_err(anyhow::Error::msg)?,
                 },
                 http,
             )?;

@@ -36,6 +36,31 @@ pub struct Credentials {
     pub session_token: Option<String>,
 }
 
+impl Credentials {
+    /// Reads credentials named by a spec of the form `env:PREFIX`:
+    /// `PREFIX_ACCESS_KEY_ID`, `PREFIX_SECRET_ACCESS_KEY` and optionally
+    /// `PREFIX_SESSION_TOKEN`. Wardwatch stores the spec, never the keys.
+    /// The error says which variable is missing (never a value).
+    pub fn from_env_spec(spec: &str) -> Result<Credentials, String> {
+        let prefix = spec
+            .strip_prefix("env:")
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| format!("credentials `{spec}` must be env:PREFIX"))?;
+        let var = |suffix: &str| {
+            std::env::var(format!("{prefix}_{suffix}"))
+                .ok()
+                .filter(|v| !v.is_empty())
+        };
+        Ok(Credentials {
+            access_key_id: var("ACCESS_KEY_ID")
+                .ok_or_else(|| format!("{prefix}_ACCESS_KEY_ID is not set"))?,
+            secret_access_key: var("SECRET_ACCESS_KEY")
+                .ok_or_else(|| format!("{prefix}_SECRET_ACCESS_KEY is not set"))?,
+            session_token: var("SESSION_TOKEN"),
+        })
+    }
+}
+
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials")

@@ -168,23 +168,10 @@ pub async fn deliver_pending(store: &Store, now: DateTime<Utc>) -> Result<Delive
                     .into(),
         });
     };
-    let credentials = dest
-        .credentials
-        .strip_prefix("env:")
-        .and_then(|prefix| {
-            let var = |s: &str| std::env::var(format!("{prefix}_{s}")).ok();
-            Some(Credentials {
-                access_key_id: var("ACCESS_KEY_ID")?,
-                secret_access_key: var("SECRET_ACCESS_KEY")?,
-                session_token: var("SESSION_TOKEN"),
-            })
-        })
-        .ok_or_else(|| Error::InvalidInput {
+    let credentials =
+        Credentials::from_env_spec(&dest.credentials).map_err(|reason| Error::InvalidInput {
             what: "message credentials",
-            reason: format!(
-                "`{}`: set PREFIX_ACCESS_KEY_ID and PREFIX_SECRET_ACCESS_KEY",
-                dest.credentials
-            ),
+            reason,
         })?;
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(15))

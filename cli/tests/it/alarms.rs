@@ -11,11 +11,11 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::Value;
 use wardwatch_sim::{
-    EcgReplay, EcgReplayOptions, GatewayOptions, Generator, GeneratorConfig, Pace, Scenario,
-    SharedLog, SimPatient, SseGateway, run_sim,
+    EcgReplay, EcgReplayOptions, Generator, GeneratorConfig, Pace, Scenario, SharedLog, SimPatient,
+    run_sim,
 };
 
-use crate::stream::{Serve, wait_for};
+use crate::stream::{Gateway, Serve, wait_for};
 use crate::{ctl, stderr, testdata};
 
 fn alarms(data: &Path) -> Vec<Value> {
@@ -71,24 +71,11 @@ fn scripted_ward_raises_exactly_the_expected_alarms_as_real_notifications() {
 
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let log = SharedLog::new(1_000_000);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let gateway = rt
-        .block_on(SseGateway::bind(
-            "127.0.0.1:0",
-            log.clone(),
-            GatewayOptions::default(),
-            async {
-                let _ = rx.await;
-            },
-        ))
-        .expect("gateway");
+    let gateway = Gateway::start(&rt, "127.0.0.1:0", log.clone());
     assert!(
-        ctl(
-            &data,
-            &["sources", "add", "sse", "ward", &gateway.stream_url()]
-        )
-        .status
-        .success()
+        ctl(&data, &["sources", "add", "sse", "ward", &gateway.url()])
+            .status
+            .success()
     );
     let serve = Serve::start(&data);
 
@@ -118,8 +105,7 @@ fn scripted_ward_raises_exactly_the_expected_alarms_as_real_notifications() {
     let printed = serve.stop();
     let _ = monitor.kill();
     let _ = monitor.wait();
-    let _ = tx.send(());
-    rt.block_on(gateway.stopped());
+    gateway.stop(&rt);
 
     let all = alarms(&data);
     let patient: BTreeSet<(String, String, String)> = all
@@ -189,24 +175,11 @@ fn false_asystole_record_a103l_raises_no_asystole_alarm() {
     drop(store);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let log = SharedLog::new(100_000);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let gateway = rt
-        .block_on(SseGateway::bind(
-            "127.0.0.1:0",
-            log.clone(),
-            GatewayOptions::default(),
-            async {
-                let _ = rx.await;
-            },
-        ))
-        .expect("gateway");
+    let gateway = Gateway::start(&rt, "127.0.0.1:0", log.clone());
     assert!(
-        ctl(
-            &data,
-            &["sources", "add", "sse", "replay", &gateway.stream_url()]
-        )
-        .status
-        .success()
+        ctl(&data, &["sources", "add", "sse", "replay", &gateway.url()])
+            .status
+            .success()
     );
     let start = Utc::now() - chrono::Duration::seconds(340);
     let replay = EcgReplay::open(
@@ -234,8 +207,7 @@ fn false_asystole_record_a103l_raises_no_asystole_alarm() {
     assert_eq!(s["stored"].as_u64(), Some(report.ecg), "{s}");
     std::thread::sleep(Duration::from_secs(2));
     serve.stop();
-    let _ = tx.send(());
-    rt.block_on(gateway.stopped());
+    gateway.stop(&rt);
     let all = alarms(&data);
     assert!(
         all.iter().all(|a| a["key"] != "asystole"),

@@ -70,6 +70,40 @@ impl Drop for Serve {
     }
 }
 
+/// A real SSE gateway on loopback serving `log`, for as long as the test
+/// needs it.
+pub struct Gateway {
+    gateway: SseGateway,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Gateway {
+    pub fn start(rt: &tokio::runtime::Runtime, addr: &str, log: SharedLog) -> Gateway {
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let gateway = rt
+            .block_on(SseGateway::bind(
+                addr.to_owned(),
+                log,
+                GatewayOptions::default(),
+                async {
+                    let _ = rx.await;
+                },
+            ))
+            .expect("bind the gateway");
+        Gateway { gateway, stop }
+    }
+
+    pub fn url(&self) -> String {
+        self.gateway.stream_url()
+    }
+
+    /// Stops it and waits until every connection is closed.
+    pub fn stop(self, rt: &tokio::runtime::Runtime) {
+        let _ = self.stop.send(());
+        rt.block_on(self.gateway.stopped());
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -177,22 +211,8 @@ fn sse_stream_is_stored_exactly_once_across_a_gateway_restart_and_a_sigkill() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let addr = format!("127.0.0.1:{}", free_port());
     let log = SharedLog::new(1_000_000);
-    let bind = |log: SharedLog| {
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let gw = rt
-            .block_on(SseGateway::bind(
-                addr.clone(),
-                log,
-                GatewayOptions::default(),
-                async {
-                    let _ = rx.await;
-                },
-            ))
-            .expect("bind the gateway");
-        (gw, tx)
-    };
-    let (gateway, stop_gateway) = bind(log.clone());
-    let url = gateway.stream_url();
+    let gateway = Gateway::start(&rt, &addr, log.clone());
+    let url = gateway.url();
     assert!(
         ctl(&data, &["sources", "add", "sse", "gw", &url])
             .status
@@ -213,10 +233,9 @@ fn sse_stream_is_stored_exactly_once_across_a_gateway_restart_and_a_sigkill() {
     let serve = Serve::start(&data);
     std::thread::sleep(Duration::from_millis(2500));
     // (a) the source server goes away mid-stream, and comes back.
-    let _ = stop_gateway.send(());
-    rt.block_on(gateway.stopped());
+    gateway.stop(&rt);
     std::thread::sleep(Duration::from_millis(1500));
-    let (gateway, stop_gateway) = bind(log.clone());
+    let gateway = Gateway::start(&rt, &addr, log.clone());
     std::thread::sleep(Duration::from_millis(2000));
     // (b) the runtime is killed without warning, and restarted.
     serve.kill();
@@ -236,8 +255,7 @@ fn sse_stream_is_stored_exactly_once_across_a_gateway_restart_and_a_sigkill() {
     );
     let printed = serve.stop();
     assert!(printed.contains("stopped:"), "{printed}");
-    let _ = stop_gateway.send(());
-    rt.block_on(gateway.stopped());
+    gateway.stop(&rt);
 }
 
 fn kinesis_round_trip(endpoint_var: &str, stream: &str) {
@@ -327,24 +345,11 @@ fn mitdb_100_replayed_through_the_stream_is_stored_bit_exact() {
     let mrn = store(&data).patients().expect("patients")[0].mrn.clone();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let log = SharedLog::new(10_000);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let gateway = rt
-        .block_on(SseGateway::bind(
-            "127.0.0.1:0",
-            log.clone(),
-            GatewayOptions::default(),
-            async {
-                let _ = rx.await;
-            },
-        ))
-        .expect("gateway");
+    let gateway = Gateway::start(&rt, "127.0.0.1:0", log.clone());
     assert!(
-        ctl(
-            &data,
-            &["sources", "add", "sse", "gw", &gateway.stream_url()]
-        )
-        .status
-        .success()
+        ctl(&data, &["sources", "add", "sse", "gw", &gateway.url()])
+            .status
+            .success()
     );
     let hea = testdata("mitdb/100.hea");
     let start = Utc::now() - chrono::Duration::minutes(31);
@@ -381,6 +386,5 @@ fn mitdb_100_replayed_through_the_stream_is_stored_bit_exact() {
         .expect("raw");
     assert_eq!(stored.len(), 650_000);
     assert!(stored == raw, "stored samples differ from the recording");
-    let _ = tx.send(());
-    rt.block_on(gateway.stopped());
+    gateway.stop(&rt);
 }

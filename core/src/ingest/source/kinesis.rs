@@ -36,24 +36,6 @@ pub struct KinesisSource {
     pub credentials: String,
 }
 
-fn credentials(spec: &str) -> Result<Credentials, String> {
-    let prefix = spec
-        .strip_prefix("env:")
-        .ok_or_else(|| format!("credentials `{spec}` must be env:PREFIX"))?;
-    let var = |suffix: &str| {
-        std::env::var(format!("{prefix}_{suffix}"))
-            .ok()
-            .filter(|v| !v.is_empty())
-    };
-    Ok(Credentials {
-        access_key_id: var("ACCESS_KEY_ID")
-            .ok_or_else(|| format!("{prefix}_ACCESS_KEY_ID is not set"))?,
-        secret_access_key: var("SECRET_ACCESS_KEY")
-            .ok_or_else(|| format!("{prefix}_SECRET_ACCESS_KEY is not set"))?,
-        session_token: var("SESSION_TOKEN"),
-    })
-}
-
 /// Reads the stream until `stop`. `checkpoints` map shard ids to the last
 /// stored sequence number.
 pub async fn run(
@@ -68,7 +50,7 @@ pub async fn run(
         .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30), seed);
     let client = loop {
-        let built = credentials(&source.credentials).and_then(|credentials| {
+        let built = Credentials::from_env_spec(&source.credentials).and_then(|credentials| {
             let http = reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))
                 .timeout(Duration::from_secs(30))
