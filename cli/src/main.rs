@@ -633,7 +633,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 for s in status {
                     writeln!(
                         out,
-                        "{:<16} {:<8} {:>10} {:>11} {:>10} {:>10} {:>9}  {}",
+                        "{:<16} {:<8} {:>10} {:>11} {:>10} {:>10} {:>9} {:>9}  {}",
                         s.name,
                         s.kind,
                         s.stored,
@@ -642,6 +642,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         s.reconnects,
                         s.lag_ms
                             .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
+                            .unwrap_or_else(|| "-".into()),
+                        s.oldest_pending_ms
+                            .map(|ms| format!("{ms} ms"))
                             .unwrap_or_else(|| "-".into()),
                         s.last_sequence.unwrap_or_else(|| "-".into())
                     )?;

@@ -218,3 +218,134 @@ fn false_asystole_record_a103l_raises_no_asystole_alarm() {
         "no life-threatening alarm on a103l: {all:#?}"
     );
 }
+
+#[test]
+fn a_clinicians_alert_reaches_the_patient_messages_stream() {
+    let endpoint = std::env::var("WARDWATCH_KINESALITE_URL")
+        .expect("WARDWATCH_KINESALITE_URL is not set: run the tests through scripts/test.sh");
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    assert!(
+        ctl(&data, &["demo", "load", "--seed", "42"])
+            .status
+            .success()
+    );
+    let store = wardwatch_core::store::Store::open_dir(&data).expect("store");
+    let patient = store
+        .patients()
+        .expect("patients")
+        .into_iter()
+        .find(|p| p.alert_consent)
+        .expect("a consenting patient");
+    let at = Utc::now();
+    let event = wardwatch_core::alarms::ConditionEvent {
+        mrn: Some(patient.mrn.clone()),
+        key: "spo2_low".into(),
+        started: true,
+        priority: wardwatch_core::alarms::Priority::Medium,
+        latched: false,
+        message: "SpO2 86 < 90".into(),
+        at,
+    };
+    let alarm = store
+        .apply_condition(&event, at)
+        .expect("apply")
+        .expect("notice")
+        .alarm_id;
+    drop(store);
+
+    let stream = format!("patient-messages-{}", std::process::id());
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let credentials = wardwatch_cloud::Credentials {
+        access_key_id: "AKIDWARDWATCHTEST".into(),
+        secret_access_key: "wardwatch-test-secret".into(),
+        session_token: None,
+    };
+    let client = wardwatch_cloud::KinesisClient::new(
+        wardwatch_cloud::KinesisConfig {
+            endpoint: endpoint.clone(),
+            region: "eu-west-2".into(),
+            credentials,
+        },
+        reqwest::Client::new(),
+    )
+    .expect("client");
+    rt.block_on(async {
+        client.create_stream(&stream, 1).await.expect("create");
+        client
+            .wait_for_active(&stream, Duration::from_secs(30))
+            .await
+            .expect("active");
+    });
+    let o = ctl(
+        &data,
+        &[
+            "messages",
+            "configure",
+            "--endpoint",
+            &endpoint,
+            "--stream",
+            &stream,
+            "--credentials",
+            "env:WARDWATCH_TEST_AWS",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args([
+            "--user",
+            "admin",
+            "alarms",
+            "notify-patient",
+            &alarm.to_string(),
+            "--message",
+            "Please press your call button",
+        ])
+        .env("WARDWATCH_TEST_AWS_ACCESS_KEY_ID", "AKIDWARDWATCHTEST")
+        .env(
+            "WARDWATCH_TEST_AWS_SECRET_ACCESS_KEY",
+            "wardwatch-test-secret",
+        )
+        .output()
+        .expect("run");
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("1 sent"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+
+    // What the gateway will read: one Communication for that patient.
+    let records = rt.block_on(async {
+        let shard = client.list_shards(&stream).await.expect("shards")[0]
+            .shard_id
+            .clone();
+        let it = client
+            .get_shard_iterator(&stream, &shard, wardwatch_cloud::IteratorStart::TrimHorizon)
+            .await
+            .expect("iterator");
+        client.get_records(&it, 100).await.expect("records").records
+    });
+    assert_eq!(records.len(), 1);
+    let msg: Value = serde_json::from_slice(&records[0].data).expect("json");
+    assert_eq!(msg["resourceType"], "Communication");
+    assert_eq!(msg["subject"]["identifier"]["value"], patient.mrn.as_str());
+    assert_eq!(
+        msg["payload"][0]["contentString"],
+        "Please press your call button"
+    );
+    let listed = ctl(&data, &["messages", "list", "--json"]);
+    let listed: Value = serde_json::from_slice(&listed.stdout).expect("json");
+    assert_eq!(listed[0]["state"], "sent");
+    assert_eq!(
+        listed[0]["sequence"].as_str(),
+        Some(records[0].sequence_number.as_str())
+    );
+}

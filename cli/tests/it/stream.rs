@@ -388,3 +388,43 @@ fn mitdb_100_replayed_through_the_stream_is_stored_bit_exact() {
     assert!(stored == raw, "stored samples differ from the recording");
     gateway.stop(&rt);
 }
+
+#[test]
+fn an_unreachable_source_is_a_technical_alarm_not_silence() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = new_ward(dir.path());
+    let dead = format!("http://127.0.0.1:{}/streams/vitals", free_port());
+    assert!(
+        ctl(&data, &["sources", "add", "sse", "dead", &dead])
+            .status
+            .success()
+    );
+    let serve = Serve::start(&data);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let alarm = loop {
+        let o = ctl(&data, &["alarms", "list", "--json"]);
+        let list: Value = serde_json::from_slice(&o.stdout).expect("json");
+        if let Some(a) = list
+            .as_array()
+            .and_then(|l| l.iter().find(|a| a["key"] == "tech:source:dead").cloned())
+        {
+            break a;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no technical alarm for an unreachable source: {list}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    serve.stop();
+    assert_eq!(alarm["priority"], "technical");
+    assert!(
+        alarm["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("unreachable"),
+        "{alarm}"
+    );
+    let s = status(&data, "dead");
+    assert!(s["reconnects"].as_u64().unwrap_or(0) >= 2, "{s}");
+}

@@ -72,7 +72,21 @@ pub struct AlarmStage {
     /// is the wall clock; in a replay faster than real time, delays and
     /// stall detection still measure the patient's time.
     data_clock: Option<(DateTime<Utc>, Instant)>,
+    /// Consecutive connection failures per source.
+    source_failures: HashMap<String, u32>,
+    data_dir: std::path::PathBuf,
+    disk_checked: Option<Instant>,
+    disk_low: bool,
+    clock: Arc<dyn Clock>,
 }
+
+/// A source that failed this many times in a row is unreachable (one failure
+/// is a reconnect the backoff handles quietly).
+const SOURCE_FAILURES: u32 = 2;
+/// Free space below this, or below 5 % of the disk, is a technical condition:
+/// the store cannot take a day of ECG for a full ward in less.
+const DISK_LOW_BYTES: u64 = 2 << 30;
+const DISK_CHECK: StdDuration = StdDuration::from_secs(60);
 
 impl std::fmt::Debug for AlarmStage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -95,7 +109,10 @@ impl AlarmStage {
         let thread_stats = stats.clone();
         std::thread::Builder::new()
             .name("wardwatch-notifier".into())
-            .spawn(move || deliver_loop(store, notifier, clock, rx, thread_stats))
+            .spawn({
+                let clock = clock.clone();
+                move || deliver_loop(store, notifier, clock, rx, thread_stats)
+            })
             .map_err(|source| crate::Error::DataDir {
                 path: data_dir.to_owned(),
                 source,
@@ -107,6 +124,11 @@ impl AlarmStage {
                 notices: tx,
                 limits_loaded: HashMap::new(),
                 data_clock: None,
+                source_failures: HashMap::new(),
+                data_dir: data_dir.to_owned(),
+                disk_checked: None,
+                disk_low: false,
+                clock: clock.clone(),
             },
             stats,
         ))
@@ -228,7 +250,67 @@ impl Stage for AlarmStage {
         }
     }
 
+    fn source_event(
+        &mut self,
+        store: &Store,
+        source: &str,
+        outcome: std::result::Result<(), &str>,
+    ) {
+        let now = self.clock.now();
+        let failures = self.source_failures.entry(source.to_owned()).or_default();
+        let event = match outcome {
+            Ok(()) => {
+                let was_down = *failures >= SOURCE_FAILURES;
+                *failures = 0;
+                was_down.then(|| {
+                    system_condition(
+                        &format!("tech:source:{source}"),
+                        false,
+                        format!("source {source} reachable again"),
+                        now,
+                    )
+                })
+            }
+            Err(error) => {
+                *failures += 1;
+                (*failures == SOURCE_FAILURES).then(|| {
+                    system_condition(
+                        &format!("tech:source:{source}"),
+                        true,
+                        format!("source {source} unreachable: {error}"),
+                        now,
+                    )
+                })
+            }
+        };
+        if let Some(ev) = event {
+            self.apply(store, vec![ev], now, Instant::now());
+        }
+    }
+
     fn tick(&mut self, store: &Store, wall_now: DateTime<Utc>) {
+        if self.disk_checked.is_none_or(|t| t.elapsed() >= DISK_CHECK) {
+            self.disk_checked = Some(Instant::now());
+            if let (Ok(free), Ok(total)) = (
+                fs4::available_space(&self.data_dir),
+                fs4::total_space(&self.data_dir),
+            ) {
+                let low = free < DISK_LOW_BYTES || free.saturating_mul(20) < total;
+                if low != self.disk_low {
+                    self.disk_low = low;
+                    let msg = format!(
+                        "disk nearly full: {:.1} GB free for the store",
+                        free as f64 / 1e9
+                    );
+                    self.apply(
+                        store,
+                        vec![system_condition("tech:disk", low, msg, wall_now)],
+                        wall_now,
+                        Instant::now(),
+                    );
+                }
+            }
+        }
         let received = Instant::now();
         let now = match self.data_clock {
             Some((t, at)) => t + Duration::from_std(at.elapsed()).unwrap_or_default(),
@@ -352,9 +434,19 @@ fn deliver_loop(
 }
 
 fn notifications_condition(started: bool, message: String, at: DateTime<Utc>) -> ConditionEvent {
+    system_condition("tech:notifications", started, message, at)
+}
+
+/// A technical condition of Wardwatch itself (no patient).
+fn system_condition(
+    key: &str,
+    started: bool,
+    message: String,
+    at: DateTime<Utc>,
+) -> ConditionEvent {
     ConditionEvent {
         mrn: None,
-        key: "tech:notifications".into(),
+        key: key.to_owned(),
         started,
         priority: Priority::Technical,
         latched: false,

@@ -43,6 +43,9 @@ pub enum SourceEvent {
         source: String,
         shard: String,
         records: Vec<RawRecord>,
+        /// When the source finished reading it: the writer reports how long
+        /// it waited (the age of the oldest unprocessed record).
+        read_at: std::time::Instant,
     },
     /// The source lost its connection and will retry.
     Reconnect { source: String, error: String },
@@ -77,6 +80,14 @@ impl RunReport {
 pub trait Stage: Send {
     fn after_batch(&mut self, store: &Store, batch: &IngestBatch, stored: &StoredBatch);
     fn tick(&mut self, store: &Store, now: chrono::DateTime<chrono::Utc>);
+    /// A source delivered a batch (`Ok`) or lost its connection (`Err`).
+    fn source_event(
+        &mut self,
+        _store: &Store,
+        _source: &str,
+        _outcome: std::result::Result<(), &str>,
+    ) {
+    }
 }
 
 /// How often stages get a `tick` (stall detection, reminders, escalation).
@@ -167,8 +178,10 @@ fn write_loop(
                 source,
                 shard,
                 records,
+                read_at,
             } => {
                 let now = clock.now();
+                let waited_ms = read_at.elapsed().as_millis() as i64;
                 let batch = IngestBatch {
                     items: records
                         .into_iter()
@@ -183,6 +196,7 @@ fn write_loop(
                 };
                 let stored = store_with_retry(&mut store, &batch, clock.as_ref())?;
                 let outcome = stored.outcome;
+                store.note_pending(&batch.source, waited_ms)?;
                 let total = report.by_source.entry(batch.source.clone()).or_default();
                 total.stored += outcome.stored;
                 total.duplicates += outcome.duplicates;
@@ -191,12 +205,16 @@ fn write_loop(
                     tracing::warn!(source = %batch.source, count = outcome.quarantined, "records quarantined");
                 }
                 if let Some(stage) = stage.as_mut() {
+                    stage.source_event(&store, &batch.source, Ok(()));
                     stage.after_batch(&store, &batch, &stored);
                 }
             }
             SourceEvent::Reconnect { source, error } => {
                 *report.reconnects.entry(source.clone()).or_default() += 1;
                 store.note_reconnect(&source, &error, clock.now())?;
+                if let Some(stage) = stage.as_mut() {
+                    stage.source_event(&store, &source, Err(&error));
+                }
             }
             SourceEvent::Tick => {
                 if let Some(stage) = stage.as_mut() {

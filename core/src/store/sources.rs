@@ -25,6 +25,9 @@ pub struct SourceStatus {
     /// How far behind the newest observation was when stored, or the stream's
     /// own "behind latest" figure (Kinesis).
     pub lag_ms: Option<i64>,
+    /// How long the newest stored batch waited in Wardwatch before it was
+    /// stored (the age of the oldest unprocessed record then).
+    pub oldest_pending_ms: Option<i64>,
     pub last_error: Option<String>,
     pub updated: Option<DateTime<Utc>>,
 }
@@ -132,6 +135,18 @@ impl Store {
         Ok(())
     }
 
+    /// How long the batch just stored waited between its source and the
+    /// store: the age of the oldest record not yet processed, as of then.
+    pub(crate) fn note_pending(&self, source: &str, waited_ms: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE ingest_stats SET oldest_pending_ms = ?2 WHERE source = ?1",
+                params![source, waited_ms],
+            )
+            .ctx("recording queue age")?;
+        Ok(())
+    }
+
     pub(crate) fn note_lag(
         &self,
         source: &str,
@@ -157,7 +172,7 @@ impl Store {
                 "SELECT n.name, coalesce(s.kind, 'removed'), coalesce(s.enabled, 0),
                    coalesce(i.stored, 0), coalesce(i.quarantined, 0), coalesce(i.duplicates, 0),
                    coalesce(i.reconnects, 0), i.last_sequence, i.last_stored_ms, i.lag_ms,
-                   i.last_error, i.updated_ms
+                   i.last_error, i.updated_ms, i.oldest_pending_ms
                  FROM (SELECT name FROM sources UNION SELECT source FROM ingest_stats) n
                  LEFT JOIN sources s ON s.name = n.name
                  LEFT JOIN ingest_stats i ON i.source = n.name
@@ -179,6 +194,7 @@ impl Store {
                     lag_ms: r.get(9)?,
                     last_error: r.get(10)?,
                     updated: r.get::<_, Option<i64>>(11)?.map(from_ms),
+                    oldest_pending_ms: r.get(12)?,
                 })
             })
             .ctx("reading source status")?;

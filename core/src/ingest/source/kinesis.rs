@@ -240,6 +240,7 @@ impl ShardReader {
                                 source: self.source.clone(),
                                 shard: self.shard_id.clone(),
                                 records: chunk.to_vec(),
+                                read_at: std::time::Instant::now(),
                             })
                             .await;
                         if sent.is_err() {

@@ -214,6 +214,7 @@ async fn flush(
         source: name.to_owned(),
         shard: SHARD.to_owned(),
         records: std::mem::take(batch),
+        read_at: std::time::Instant::now(),
     })
     .await
     .map_err(|_| "the writer has stopped".to_owned())
