@@ -206,9 +206,15 @@ function renderLiveDetail(l) {
     n.detail.missing && n.detail.missing.length ? el("div", { class: "missing" }, `missing: ${n.detail.missing.join(", ").replaceAll("_", " ")}`) : null,
     el("div", { class: "muted" }, n.detail.monitoring_frequency || "")) : el("div", { class: "muted" }, "No NEWS2 yet");
   const hr = l.ecg_hr ? el("div", {}, `ECG heart rate ${Math.round(l.ecg_hr.value)} /min`) : null;
+  const r = l.cardiac_risk;
+  const risk = r ? el("div", { class: "risk", id: "cardiac-risk" },
+    el("strong", {}, `Cardiac risk ${Math.round(r.value)} (${r.detail.level})`),
+    r.detail.contributors && r.detail.contributors.length
+      ? el("ul", {}, r.detail.contributors.slice(0, 3).map((c) => el("li", {}, `${c.detail} (+${Math.round(c.points)})`)))
+      : null) : null;
   const events = l.ecg_events.length ? el("ul", { class: "events" }, l.ecg_events.map((e) =>
     el("li", {}, `${new Date(e.at).toLocaleTimeString()} ${e.detail.event} ${e.detail.finding ? e.detail.finding.kind : e.detail.kind}`))) : null;
-  box.replaceChildren(news, el("table", { class: "live-vitals" }, rows), hr, events);
+  box.replaceChildren(news, risk, el("table", { class: "live-vitals" }, rows), hr, events);
 }
 
 async function drawEcg(mrn) {

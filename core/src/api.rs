@@ -374,6 +374,7 @@ pub struct PatientLive {
     pub mrn: String,
     pub vitals: Vec<VitalNow>,
     pub news2: Option<ScoreRow>,
+    pub cardiac_risk: Option<ScoreRow>,
     pub ecg_hr: Option<ScoreRow>,
     pub ecg_events: Vec<ScoreRow>,
 }
@@ -405,6 +406,7 @@ fn live(ctx: &Ctx, mrn: &str) -> Result<PatientLive> {
         mrn: mrn.to_owned(),
         vitals,
         news2: ctx.store.latest_score(mrn, "news2")?,
+        cardiac_risk: ctx.store.latest_score(mrn, "cardiac_risk")?,
         ecg_hr: ctx.store.latest_score(mrn, "ecg_hr")?,
         ecg_events: ctx.store.scores(mrn, Some("ecg_event"), 5)?,
     })

@@ -83,6 +83,9 @@ impl VitalWindow {
 pub struct LiveScorer {
     ecg: HashMap<(String, u32), EcgTrack>,
     vitals: HashMap<(String, Vital), VitalWindow>,
+    /// Rhythm findings active now, per patient (for the cardiac risk).
+    findings: HashMap<String, Vec<wardwatch_score::ecg::rhythm::FindingKind>>,
+    risk_last: HashMap<String, f64>,
     news2_last: HashMap<String, serde_json::Value>,
     hr_last: HashMap<String, DateTime<Utc>>,
 }
@@ -144,6 +147,24 @@ impl LiveScorer {
                 }
             }
         }
+        // Keep the active rhythm findings current.
+        for row in written.iter().filter(|r| r.kind == "ecg_event") {
+            let onset = row.detail["event"] == "onset";
+            let kind = if onset {
+                &row.detail["finding"]["kind"]
+            } else {
+                &row.detail["kind"]
+            };
+            if let Ok(kind) =
+                serde_json::from_value::<wardwatch_score::ecg::rhythm::FindingKind>(kind.clone())
+            {
+                let active = self.findings.entry(row.mrn.clone()).or_default();
+                active.retain(|k| *k != kind);
+                if onset {
+                    active.push(kind);
+                }
+            }
+        }
         for mrn in numerics_for {
             match self.news2(store, mrn) {
                 Ok(Some(row)) => match store.insert_score(&row) {
@@ -152,6 +173,14 @@ impl LiveScorer {
                 },
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "cannot compute NEWS2"),
+            }
+            match self.risk(store, mrn) {
+                Ok(Some(row)) => match store.insert_score(&row) {
+                    Ok(()) => written.push(row),
+                    Err(e) => tracing::error!(error = %e, "cannot store a cardiac risk"),
+                },
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "cannot compute the cardiac risk"),
             }
         }
         written
@@ -247,6 +276,96 @@ impl LiveScorer {
             }
         }
         rows
+    }
+
+    /// The combined cardiac risk (wardwatch_score::risk) from NEWS2, active
+    /// rhythm findings and the deviation of HR, RR, SpO2, SBP and temperature
+    /// from the patient's baseline (the record's, else adult defaults); a row
+    /// when the score moves by 5 points or more.
+    fn risk(&mut self, store: &Store, mrn: &str) -> crate::Result<Option<ScoreRow>> {
+        use ndarray::{Array1, Array2};
+        use wardwatch_score::risk::{RiskInput, cardiac_risk};
+        use wardwatch_score::trend::{Baseline as TrendBaseline, zscores};
+        let Some(record) = store.patient(mrn)? else {
+            return Ok(None);
+        };
+        let vitals = [
+            Vital::HeartRate,
+            Vital::RespRate,
+            Vital::Spo2,
+            Vital::SystolicBp,
+            Vital::TemperatureC,
+        ];
+        let newest = vitals
+            .iter()
+            .filter_map(|v| {
+                self.vitals
+                    .get(&(mrn.to_owned(), *v))
+                    .and_then(|w| w.last)
+                    .map(|(t, _)| t)
+            })
+            .max();
+        let Some(newest) = newest else {
+            return Ok(None);
+        };
+        let b = &record.baseline;
+        // Usual adult values and spreads where the record is silent (the
+        // spreads are a day's typical within-patient variation).
+        let mean = Array1::from(vec![
+            b.hr_bpm.unwrap_or(75.0),
+            b.rr_per_min.unwrap_or(16.0),
+            b.spo2_pct.unwrap_or(97.0),
+            b.sbp_mmhg.unwrap_or(120.0),
+            b.temp_c.unwrap_or(36.8),
+        ]);
+        let sd = Array1::from(vec![10.0, 3.0, 2.0, 15.0, 0.5]);
+        let now: Vec<f64> = vitals
+            .iter()
+            .map(|v| {
+                self.vitals
+                    .get(&(mrn.to_owned(), *v))
+                    .and_then(|w| w.value(newest))
+                    .unwrap_or(f64::NAN)
+            })
+            .collect();
+        let x = Array2::from_shape_vec((1, vitals.len()), now).map_err(|e| {
+            crate::Error::InvalidInput {
+                what: "risk features",
+                reason: e.to_string(),
+            }
+        })?;
+        let z = zscores(x.view(), &TrendBaseline::from_record(mean, sd));
+        let present: Vec<f64> = z.iter().copied().filter(|v| v.is_finite()).collect();
+        let d2 = (!present.is_empty())
+            .then(|| present.iter().map(|v| v * v).sum::<f64>() / present.len() as f64);
+        let news2 = self
+            .news2_last
+            .get(mrn)
+            .and_then(|d| d["aggregate"].as_u64())
+            .map(|a| a as u8);
+        let input = RiskInput {
+            news2_aggregate: news2,
+            active_findings: self.findings.get(mrn).cloned().unwrap_or_default(),
+            hr_z: z.get((0, 0)).copied().filter(|v| v.is_finite()),
+            trend_d2_per_dof: d2,
+            sdnn_ms: None,
+        };
+        let risk = cardiac_risk(&input);
+        if self
+            .risk_last
+            .get(mrn)
+            .is_some_and(|last| (last - risk.score).abs() < 5.0)
+        {
+            return Ok(None);
+        }
+        self.risk_last.insert(mrn.to_owned(), risk.score);
+        Ok(Some(ScoreRow {
+            mrn: mrn.to_owned(),
+            kind: "cardiac_risk".into(),
+            at: newest,
+            value: risk.score,
+            detail: serde_json::to_value(&risk).unwrap_or_default(),
+        }))
     }
 
     /// NEWS2 from the patient's recent vitals (medians over `NEWS2_WINDOW`,

@@ -265,6 +265,17 @@ fn news2_follows_the_patients_scale_and_is_partial_when_vitals_are_missing() {
     assert_eq!(news[0].detail["complete"], false);
     let missing = news[0].detail["missing"].to_string();
     assert!(missing.contains("respiration_rate"), "{missing}");
+    // The cardiac risk explains itself.
+    let risk = store
+        .scores(&copd.mrn, Some("cardiac_risk"), 5)
+        .expect("risk");
+    assert_eq!(risk.len(), 1);
+    assert!(
+        risk[0].detail["contributors"].is_array(),
+        "{}",
+        risk[0].detail
+    );
+    assert!((0.0..=100.0).contains(&risk[0].value));
 }
 
 #[test]
