@@ -87,3 +87,86 @@ fn empty_store_tells_the_user_how_to_import() {
     let text = driver.wait_for_text(".empty", Duration::from_secs(60));
     assert!(text.contains("wardwatchctl import patients"), "{text}");
 }
+
+#[test]
+fn an_active_alarm_is_shown_and_acknowledged_from_the_alarm_bar() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ward = demo_store(dir.path(), 7);
+    let target = &ward[2];
+    let ctx = Ctx::open(dir.path(), "nurse.jones", Arc::new(SystemClock)).expect("open");
+    let now = chrono::Utc::now();
+    let event = wardwatch_core::alarms::ConditionEvent {
+        mrn: Some(target.mrn.clone()),
+        key: "asystole".into(),
+        started: true,
+        priority: wardwatch_core::alarms::Priority::High,
+        latched: true,
+        message: "ASYSTOLE".into(),
+        at: now,
+    };
+    let id = ctx
+        .store
+        .apply_condition(&event, now)
+        .expect("raise")
+        .expect("notice")
+        .alarm_id;
+    drop(ctx);
+
+    let data_dir = dir.path().to_str().expect("utf-8 temp path");
+    let driver = Driver::start(APP, &["--data-dir", data_dir, "--user", "nurse.jones"]);
+    let text = driver.wait_for_text(
+        &format!(".alarm[data-alarm='{id}']"),
+        Duration::from_secs(60),
+    );
+    assert!(text.contains("ASYSTOLE"), "{text}");
+    assert!(
+        text.contains(&format!("Bed {}", target.bed.clone().unwrap_or_default())),
+        "{text}"
+    );
+    // The patient's card is outlined in the high-priority colour.
+    driver.wait_for_count(
+        &format!(".bed.alarm-high[data-mrn='{}']", target.mrn),
+        1,
+        Duration::from_secs(10),
+    );
+    driver.click(&format!(".alarm[data-alarm='{id}'] .ack"));
+    driver.wait_for_count(".alarm", 0, Duration::from_secs(10));
+    drop(driver);
+
+    let ctx = Ctx::open(dir.path(), "nurse.jones", Arc::new(SystemClock)).expect("reopen");
+    let alarm = ctx.store.alarm(id).expect("read").expect("alarm");
+    assert_eq!(
+        (alarm.state.as_str(), alarm.acked_by.as_deref()),
+        ("acknowledged", Some("nurse.jones"))
+    );
+    let audit = api::recent_audit(&ctx, 50).expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "alarm.ack" && e.actor == "nurse.jones")
+    );
+}
+
+#[test]
+fn the_demo_shows_a_live_ward() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().to_str().expect("utf-8 temp path");
+    let driver = Driver::start(APP, &["--demo", "--data-dir", data_dir]);
+    driver.wait_for_count(".bed", 24, Duration::from_secs(60));
+    // Live numbers arrive from the simulated ward within seconds.
+    let hr = driver.wait_for_text(".bed .v[data-vital='HR']", Duration::from_secs(60));
+    assert!(
+        hr.chars().any(|c| c.is_ascii_digit()),
+        "no live heart rate: {hr}"
+    );
+    driver.click(".bed");
+    let strip = driver.wait_for_attribute("#ecg", "data-samples", Duration::from_secs(30));
+    assert!(
+        strip.parse::<usize>().unwrap_or(0) > 250,
+        "no ECG strip drawn: {strip}"
+    );
+    driver.screenshot(Path::new(concat!(
+        env!("CARGO_TARGET_TMPDIR"),
+        "/live-demo.png"
+    )));
+}

@@ -141,6 +141,24 @@ impl Driver {
         }
     }
 
+    /// Waits for an attribute with a non-empty value.
+    pub fn wait_for_attribute(&self, css: &str, name: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(e) = self.find_all(css).first() {
+                let v = self.get(&format!("/element/{e}/attribute/{name}"));
+                if let Some(v) = v.as_str().filter(|v| !v.is_empty() && *v != "0") {
+                    return v.to_owned();
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no `{name}` on `{css}` after {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
     pub fn text(&self, css: &str) -> String {
         let e = self.find(css);
         self.get(&format!("/element/{e}/text"))
