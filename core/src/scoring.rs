@@ -278,6 +278,26 @@ impl LiveScorer {
         rows
     }
 
+    /// The time of the patient's newest value among `vitals`.
+    fn newest(&self, mrn: &str, vitals: &[Vital]) -> Option<DateTime<Utc>> {
+        vitals
+            .iter()
+            .filter_map(|v| {
+                self.vitals
+                    .get(&(mrn.to_owned(), *v))
+                    .and_then(|w| w.last)
+                    .map(|(t, _)| t)
+            })
+            .max()
+    }
+
+    /// A vital as scores take it: the recent median, else the last fresh value.
+    fn value(&self, mrn: &str, vital: Vital, now: DateTime<Utc>) -> Option<f64> {
+        self.vitals
+            .get(&(mrn.to_owned(), vital))
+            .and_then(|w| w.value(now))
+    }
+
     /// The combined cardiac risk (wardwatch_score::risk) from NEWS2, active
     /// rhythm findings and the deviation of HR, RR, SpO2, SBP and temperature
     /// from the patient's baseline (the record's, else adult defaults); a row
@@ -296,15 +316,7 @@ impl LiveScorer {
             Vital::SystolicBp,
             Vital::TemperatureC,
         ];
-        let newest = vitals
-            .iter()
-            .filter_map(|v| {
-                self.vitals
-                    .get(&(mrn.to_owned(), *v))
-                    .and_then(|w| w.last)
-                    .map(|(t, _)| t)
-            })
-            .max();
+        let newest = self.newest(mrn, &vitals);
         let Some(newest) = newest else {
             return Ok(None);
         };
@@ -321,12 +333,7 @@ impl LiveScorer {
         let sd = Array1::from(vec![10.0, 3.0, 2.0, 15.0, 0.5]);
         let now: Vec<f64> = vitals
             .iter()
-            .map(|v| {
-                self.vitals
-                    .get(&(mrn.to_owned(), *v))
-                    .and_then(|w| w.value(newest))
-                    .unwrap_or(f64::NAN)
-            })
+            .map(|v| self.value(mrn, *v, newest).unwrap_or(f64::NAN))
             .collect();
         let x = Array2::from_shape_vec((1, vitals.len()), now).map_err(|e| {
             crate::Error::InvalidInput {
@@ -374,23 +381,11 @@ impl LiveScorer {
         let Some(record) = store.patient(mrn)? else {
             return Ok(None);
         };
-        let newest = Vital::ALL
-            .iter()
-            .filter_map(|v| {
-                self.vitals
-                    .get(&(mrn.to_owned(), *v))
-                    .and_then(|w| w.last)
-                    .map(|(t, _)| t)
-            })
-            .max();
+        let newest = self.newest(mrn, &Vital::ALL);
         let Some(newest) = newest else {
             return Ok(None);
         };
-        let value = |v: Vital| {
-            self.vitals
-                .get(&(mrn.to_owned(), v))
-                .and_then(|w| w.value(newest))
-        };
+        let value = |v: Vital| self.value(mrn, v, newest);
         let input = News2Input {
             resp_rate_per_min: value(Vital::RespRate),
             spo2_pct: value(Vital::Spo2),
