@@ -537,7 +537,31 @@ impl ConditionTracker {
         } else {
             name.to_owned()
         };
-        vec![event(mrn, key, onset, priority, latched, msg, at)]
+        let mut out = Vec::new();
+        if onset {
+            // The rate alarm supersedes a heart-rate limit alarm already
+            // raised for the same episode: end it (and keep it from coming
+            // back while the higher one is active) so the nurse sees one.
+            for limit_key in ["hr_high", "hr_low"] {
+                if let Some(d) = track.limits.get_mut(limit_key)
+                    && d.active
+                {
+                    d.active = false;
+                    d.since = None;
+                    out.push(event(
+                        mrn,
+                        limit_key,
+                        false,
+                        Priority::Medium,
+                        false,
+                        format!("superseded by {name}"),
+                        at,
+                    ));
+                }
+            }
+        }
+        out.push(event(mrn, key, onset, priority, latched, msg, at));
+        out
     }
 
     fn news2(
@@ -865,6 +889,41 @@ mod tests {
             keys(tick(&mut tr, 1720)),
             vec![("news2_7".to_owned(), false)]
         );
+    }
+
+    #[test]
+    fn an_arrhythmia_alarm_supersedes_the_heart_rate_limit_alarm() {
+        let mut tr = ConditionTracker::new(Rules::default());
+        let mut events = Vec::new();
+        for s in 0..20 {
+            events.extend(hr(&mut tr, s, 146.0));
+        }
+        assert_eq!(
+            events
+                .iter()
+                .map(|e| (e.key.as_str(), e.started))
+                .collect::<Vec<_>>(),
+            vec![("hr_high", true)]
+        );
+        let e = tr.observe(&Input::Ecg {
+            mrn: "M".into(),
+            kind: FindingKind::ExtremeTachycardia,
+            onset: true,
+            at: t(20),
+            detail: String::new(),
+        });
+        assert_eq!(
+            e.iter()
+                .map(|e| (e.key.as_str(), e.started))
+                .collect::<Vec<_>>(),
+            vec![("hr_high", false), ("extreme_tachycardia", true)]
+        );
+        for s in 21..60 {
+            assert!(
+                hr(&mut tr, s, 150.0).is_empty(),
+                "HR limit alarm back under the arrhythmia alarm"
+            );
+        }
     }
 
     #[test]
