@@ -420,10 +420,14 @@ fn deliver_loop(
                 if let Ok(mut s) = stats.lock() {
                     s.failed += 1;
                 }
-                tracing::warn!(alarm = out.notice.alarm_id, kind = ?e.kind(), "notification not delivered");
+                tracing::warn!(alarm = out.notice.alarm_id, kind = ?e.kind(), error = %e, "notification not delivered");
                 if e.kind() != NotifyErrorKind::Rejected && !failing {
                     failing = true;
-                    let msg = format!("desktop notifications undeliverable: {e}");
+                    // Short for the alarm bar; the full error is in the log.
+                    let msg =
+                        "desktop notifications undeliverable: no notification service answered \
+                               (alarms stay in this list)"
+                            .to_owned();
                     let _ = store.apply_condition(&notifications_condition(true, msg, now), now);
                 }
                 // Do not hammer a daemon that is not there.
