@@ -34,7 +34,13 @@ struct EcgTrack {
     period_ns: i64,
     /// Samples pushed so far.
     pushed: i64,
+    /// R peaks (sample indices) of the last `HRV_WINDOW`, for SDNN.
+    beats: std::collections::VecDeque<usize>,
 }
+
+/// HRV for the risk score is taken over the last five minutes, the standard
+/// short-term recording (Task Force of the ESC and NASPE, Circulation 1996).
+const HRV_WINDOW: Duration = Duration::minutes(5);
 
 impl EcgTrack {
     fn time_of(&self, sample: usize) -> DateTime<Utc> {
@@ -213,6 +219,7 @@ impl LiveScorer {
                             origin: obs.effective,
                             period_ns: b.period_ns,
                             pushed: 0,
+                            beats: Default::default(),
                         },
                     );
                 }
@@ -236,6 +243,15 @@ impl LiveScorer {
         }
         let update = track.stream.push(&samples_mv);
         track.pushed += samples_mv.len() as i64;
+        track.beats.extend(update.beats.iter().map(|b| b.sample));
+        let keep = (HRV_WINDOW.num_milliseconds() as f64 * fs_hz / 1000.0) as i64;
+        while track
+            .beats
+            .front()
+            .is_some_and(|&b| (b as i64) < track.pushed - keep)
+        {
+            track.beats.pop_front();
+        }
         let mut rows = Vec::new();
         for event in &update.events {
             let (at, value, detail) = match event {
@@ -276,6 +292,16 @@ impl LiveScorer {
             }
         }
         rows
+    }
+
+    /// SDNN over the last five minutes of the patient's lead II.
+    fn sdnn_ms(&self, mrn: &str) -> Option<f64> {
+        const LEAD_II: u32 = 131_330;
+        let track = self.ecg.get(&(mrn.to_owned(), LEAD_II))?;
+        let fs_hz = 1e9 / track.period_ns as f64;
+        let beats: Vec<usize> = track.beats.iter().copied().collect();
+        let rr_ms = wardwatch_score::ecg::hrv::rr_intervals_ms(&beats, fs_hz);
+        wardwatch_score::ecg::hrv::hrv(rr_ms.view()).map(|h| h.sdnn_ms)
     }
 
     /// The time of the patient's newest value among `vitals`.
@@ -355,7 +381,7 @@ impl LiveScorer {
             active_findings: self.findings.get(mrn).cloned().unwrap_or_default(),
             hr_z: z.get((0, 0)).copied().filter(|v| v.is_finite()),
             trend_d2_per_dof: d2,
-            sdnn_ms: None,
+            sdnn_ms: self.sdnn_ms(mrn),
         };
         let risk = cardiac_risk(&input);
         if self
