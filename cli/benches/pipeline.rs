@@ -126,6 +126,7 @@ impl Ward {
             source: "bench".into(),
             shard: "0".into(),
             items,
+            ordered: true,
         };
         let stored = self.ctx.store.store_batch(&ib, now).expect("store");
         self.stage.after_batch(&self.ctx.store, &ib, &stored);

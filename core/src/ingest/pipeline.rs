@@ -191,6 +191,7 @@ fn write_loop(
                             raw: r.data,
                         })
                         .collect(),
+                    ordered: shard != crate::ingest::source::sse::SHARD,
                     source,
                     shard,
                 };

@@ -33,7 +33,16 @@ pub struct SourceStatus {
 }
 
 impl Store {
+    /// Adds or replaces a source. When a name is pointed at another endpoint
+    /// or stream, its checkpoints are dropped: they belong to the old one.
     pub fn put_source(&self, config: &SourceConfig, now: DateTime<Utc>) -> Result<()> {
+        if let Some(old) = self.sources()?.into_iter().find(|s| s.name() == config.name())
+            && old != *config
+        {
+            self.conn
+                .execute("DELETE FROM source_checkpoints WHERE source = ?1", [config.name()])
+                .ctx("resetting a source's checkpoints")?;
+        }
         let (kind, endpoint, stream, region, credentials) = match config {
             SourceConfig::Sse { url, .. } => ("sse", url.as_str(), None, None, None),
             SourceConfig::Kinesis {

@@ -32,6 +32,11 @@ pub struct IngestBatch {
     pub source: String,
     pub shard: String,
     pub items: Vec<IngestItem>,
+    /// The shard's sequences strictly increase (Kinesis), so anything at or
+    /// before the checkpoint is a redelivery. SSE ids are whatever a gateway
+    /// chooses (UUIDs, a counter reset by a restart): there only observation
+    /// ids deduplicate, and the checkpoint just resumes the stream.
+    pub ordered: bool,
 }
 
 /// What storing a batch did, with the indices (into `IngestBatch::items`)
@@ -347,9 +352,10 @@ fn write_batch(
     let mut last_effective: Option<DateTime<Utc>> = None;
 
     for (index, item) in batch.items.iter().enumerate() {
-        if checkpoint
-            .as_deref()
-            .is_some_and(|c| !sequence_after(&item.sequence, c))
+        if batch.ordered
+            && checkpoint
+                .as_deref()
+                .is_some_and(|c| !sequence_after(&item.sequence, c))
         {
             outcome.duplicates += 1; // redelivered from before the checkpoint
             continue;

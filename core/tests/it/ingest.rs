@@ -36,8 +36,9 @@ fn item(seq: u64, v: &Value, now: DateTime<Utc>) -> IngestItem {
 fn batch(items: Vec<IngestItem>) -> IngestBatch {
     IngestBatch {
         source: "gw".into(),
-        shard: "sse".into(),
+        shard: "shard-0".into(),
         items,
+        ordered: true,
     }
 }
 
@@ -150,7 +151,7 @@ fn redelivery_before_the_checkpoint_or_under_a_new_sequence_is_stored_once() {
     );
     assert_eq!(store.sample_counts().expect("counts").0, 50);
     assert_eq!(
-        store.checkpoint("gw", "sse").expect("cp").as_deref(),
+        store.checkpoint("gw", "shard-0").expect("cp").as_deref(),
         Some("1049")
     );
     // The minute rollup holds each sample once.
@@ -159,6 +160,15 @@ fn redelivery_before_the_checkpoint_or_under_a_new_sequence_is_stored_once() {
         .expect("rollups");
     assert_eq!(minutes.len(), 1);
     assert_eq!(minutes[0].1.count, 50);
+    // An SSE gateway whose ids restart (or are not numbers): new observations
+    // are stored even though their ids sort before the checkpoint.
+    let mut sse = batch(vec![item(
+        3,
+        &numeric("after-restart", &mrns[2], "8867-4", 70.0, "/min", t0() + Duration::minutes(2)),
+        now,
+    )]);
+    sse.ordered = false;
+    assert_eq!(store.store_batch(&sse, now).expect("4").outcome.stored, 1);
 }
 
 fn testdata(rel: &str) -> std::path::PathBuf {
