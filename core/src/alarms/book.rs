@@ -233,12 +233,30 @@ impl Store {
         };
         let open = self.open_alarm(patient_id, &ev.key)?;
         if ev.started {
-            if let Some((id, _, _)) = open {
-                // The same episode (a latched alarm whose condition came back).
-                self.conn
-                    .execute("UPDATE alarms SET condition_ended_ms = NULL, updated_ms = ?2 WHERE id = ?1", params![id, to_ms(now)])
-                    .ctx("continuing an alarm")?;
-                return Ok(None);
+            match open {
+                // The same episode: a latched alarm, not yet acknowledged,
+                // whose condition came back.
+                Some((id, true, state)) if state == "active" => {
+                    self.conn
+                        .execute(
+                            "UPDATE alarms SET condition_ended_ms = NULL, updated_ms = ?2 WHERE id = ?1",
+                            params![id, to_ms(now)],
+                        )
+                        .ctx("continuing an alarm")?;
+                    return Ok(None);
+                }
+                // An acknowledged alarm (or one whose end was never seen, after
+                // a restart) must not swallow a new episode: close it and raise.
+                Some((id, _, _)) => {
+                    self.conn
+                        .execute(
+                            "UPDATE alarms SET state = 'resolved', updated_ms = ?2,
+                               condition_ended_ms = coalesce(condition_ended_ms, ?2) WHERE id = ?1",
+                            params![id, to_ms(ev.at)],
+                        )
+                        .ctx("closing a previous episode")?;
+                }
+                None => {}
             }
             self.conn
                 .execute(
@@ -352,19 +370,48 @@ impl Store {
     }
 
     /// Resolves an alarm by hand (e.g. a technical condition fixed at the bedside).
+    /// Resolves an alarm whose condition has ended (e.g. a latched alarm
+    /// reviewed after the fact). While the condition is still present the
+    /// alarm cannot be resolved by hand, only acknowledged: it resolves when
+    /// the condition ends, so it can never be hidden while true.
     pub fn resolve_alarm(&self, id: i64, user: &str, now: DateTime<Utc>) -> Result<AlarmView> {
-        self.conn
+        let n = self
+            .conn
             .execute(
                 "UPDATE alarms SET state = 'resolved', updated_ms = ?3,
                    acked_by = coalesce(acked_by, ?2), acked_ms = coalesce(acked_ms, ?3)
-                 WHERE id = ?1",
+                 WHERE id = ?1 AND condition_ended_ms IS NOT NULL",
                 params![id, user, to_ms(now)],
             )
             .ctx("resolving an alarm")?;
-        self.alarm(id)?.ok_or_else(|| Error::InvalidInput {
+        let alarm = self.alarm(id)?.ok_or_else(|| Error::InvalidInput {
             what: "alarm",
             reason: format!("no alarm {id}"),
-        })
+        })?;
+        if n == 0 {
+            return Err(Error::InvalidInput {
+                what: "alarm",
+                reason: format!(
+                    "alarm {id}'s condition is still present: acknowledge it; it resolves when the condition ends"
+                ),
+            });
+        }
+        Ok(alarm)
+    }
+
+    /// At start-up the condition detector knows nothing: close every open
+    /// alarm except latched ones still awaiting acknowledgement, so that a
+    /// condition still present is raised afresh instead of being absorbed by
+    /// a stale row. Returns how many were closed.
+    pub fn reconcile_alarms_at_start(&self, now: DateTime<Utc>) -> Result<usize> {
+        self.conn
+            .execute(
+                "UPDATE alarms SET state = 'resolved', updated_ms = ?1,
+                   condition_ended_ms = coalesce(condition_ended_ms, ?1)
+                 WHERE state != 'resolved' AND NOT (latched = 1 AND state = 'active')",
+                [to_ms(now)],
+            )
+            .ctx("reconciling alarms at start")
     }
 
     pub fn annotate_alarm(

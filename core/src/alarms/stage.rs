@@ -104,6 +104,13 @@ impl AlarmStage {
         clock: Arc<dyn Clock>,
     ) -> crate::Result<(AlarmStage, SharedStats)> {
         let store = Store::open_dir(data_dir)?;
+        let closed = store.reconcile_alarms_at_start(clock.now())?;
+        if closed > 0 {
+            tracing::info!(
+                closed,
+                "open alarms closed at start; conditions still present are raised again"
+            );
+        }
         let (tx, rx) = std::sync::mpsc::sync_channel(NOTICE_QUEUE);
         let stats = SharedStats::default();
         let thread_stats = stats.clone();

@@ -36,11 +36,17 @@ impl Store {
     /// Adds or replaces a source. When a name is pointed at another endpoint
     /// or stream, its checkpoints are dropped: they belong to the old one.
     pub fn put_source(&self, config: &SourceConfig, now: DateTime<Utc>) -> Result<()> {
-        if let Some(old) = self.sources()?.into_iter().find(|s| s.name() == config.name())
+        if let Some(old) = self
+            .sources()?
+            .into_iter()
+            .find(|s| s.name() == config.name())
             && old != *config
         {
             self.conn
-                .execute("DELETE FROM source_checkpoints WHERE source = ?1", [config.name()])
+                .execute(
+                    "DELETE FROM source_checkpoints WHERE source = ?1",
+                    [config.name()],
+                )
                 .ctx("resetting a source's checkpoints")?;
         }
         let (kind, endpoint, stream, region, credentials) = match config {

@@ -225,3 +225,70 @@ fn alerts_reach_only_patients_who_consented_and_only_by_a_clinician() {
     );
     assert!(audit.iter().any(|e| e.action == "patient.message" && e.target.as_deref() == Some(yes.mrn.as_str())));
 }
+
+#[test]
+fn an_acknowledged_alarm_does_not_swallow_the_next_episode_and_cannot_be_hidden_while_true() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut admin = ctx(dir.path(), "admin");
+    api::load_demo_ward(&mut admin, 4).expect("demo");
+    let mrn = admin.store.patients().expect("patients")[2].mrn.clone();
+    let store = &admin.store;
+    let first = store
+        .apply_condition(
+            &ev(&mrn, "spo2_low", true, Priority::Medium, false, t0()),
+            t0(),
+        )
+        .expect("apply")
+        .expect("notice");
+    let e = api::resolve_alarm(&admin, first.alarm_id).expect_err("condition still present");
+    assert!(e.to_string().contains("acknowledge"), "{e}");
+    api::ack_alarm(&admin, first.alarm_id, None).expect("ack");
+    // The end of that episode was never seen (say, Wardwatch restarted); a new
+    // desaturation hours later is a new alarm, notified again.
+    let later = t0() + Duration::hours(3);
+    let second = store
+        .apply_condition(
+            &ev(&mrn, "spo2_low", true, Priority::Medium, false, later),
+            later,
+        )
+        .expect("apply")
+        .expect("a new episode is notified");
+    assert_ne!(second.alarm_id, first.alarm_id);
+    assert_eq!(
+        store
+            .alarm(first.alarm_id)
+            .expect("read")
+            .expect("alarm")
+            .state,
+        "resolved"
+    );
+    // At start-up, open non-latched alarms are closed; a latched one awaiting
+    // acknowledgement stays.
+    let latched = store
+        .apply_condition(
+            &ev(&mrn, "asystole", true, Priority::High, true, later),
+            later,
+        )
+        .expect("apply")
+        .expect("notice");
+    assert_eq!(
+        store.reconcile_alarms_at_start(later).expect("reconcile"),
+        1
+    );
+    assert_eq!(
+        store
+            .alarm(second.alarm_id)
+            .expect("read")
+            .expect("alarm")
+            .state,
+        "resolved"
+    );
+    assert_eq!(
+        store
+            .alarm(latched.alarm_id)
+            .expect("read")
+            .expect("alarm")
+            .state,
+        "active"
+    );
+}

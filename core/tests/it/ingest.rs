@@ -164,7 +164,14 @@ fn redelivery_before_the_checkpoint_or_under_a_new_sequence_is_stored_once() {
     // are stored even though their ids sort before the checkpoint.
     let mut sse = batch(vec![item(
         3,
-        &numeric("after-restart", &mrns[2], "8867-4", 70.0, "/min", t0() + Duration::minutes(2)),
+        &numeric(
+            "after-restart",
+            &mrns[2],
+            "8867-4",
+            70.0,
+            "/min",
+            t0() + Duration::minutes(2),
+        ),
         now,
     )]);
     sse.ordered = false;
