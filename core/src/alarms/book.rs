@@ -260,8 +260,9 @@ impl Store {
             }
             self.conn
                 .execute(
-                    "INSERT INTO alarms (patient_id, key, priority, state, latched, message, raised_ms, updated_ms)
-                     VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6, ?6)",
+                    "INSERT INTO alarms (patient_id, key, priority, state, latched, message, raised_ms, updated_ms,
+                       last_notified_ms)
+                     VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6, ?6, ?6)",
                     params![patient_id, ev.key, ev.priority.as_str(), ev.latched, ev.message, to_ms(ev.at)],
                 )
                 .ctx("raising an alarm")?;
@@ -321,6 +322,14 @@ impl Store {
             if now - since >= rules.reminder_every
                 && !self.silenced(patient_id, alarm.priority, now)?
             {
+                // Marked when queued, in the engine's time: a slow notifier
+                // must not get the same reminder again every second.
+                self.conn
+                    .execute(
+                        "UPDATE alarms SET last_notified_ms = ?2 WHERE id = ?1",
+                        params![alarm.id, to_ms(now)],
+                    )
+                    .ctx("recording a reminder")?;
                 out.push(alarm.notice(NoticeKind::Reminder));
             }
         }
@@ -331,7 +340,7 @@ impl Store {
     pub fn mark_notified(&self, alarm_id: i64, now: DateTime<Utc>) -> Result<()> {
         self.conn
             .execute(
-                "UPDATE alarms SET last_notified_ms = ?2, notify_count = notify_count + 1 WHERE id = ?1",
+                "UPDATE alarms SET notify_count = notify_count + 1, updated_ms = max(updated_ms, ?2) WHERE id = ?1",
                 params![alarm_id, to_ms(now)],
             )
             .ctx("recording a notification")?;

@@ -243,6 +243,9 @@ impl Stage for AlarmStage {
         let Some(now) = store_now(&inputs) else {
             return;
         };
+        // A device whose clock runs ahead must not drag the ward's alarm time
+        // with it (every other bed would look stalled): never past the wall.
+        let now = now.min(self.clock.now());
         if self.data_clock.is_none_or(|(t, _)| now > t) {
             self.data_clock = Some((now, received));
         }
