@@ -73,9 +73,17 @@ impl VitalWindow {
     }
 
     /// The median of the window, else the last value if fresh enough.
+    /// `now` is the patient's newest data time: a vital not measured within
+    /// `NEWS2_WINDOW` of it counts only if its last value is within
+    /// `NEWS2_FRESH`, and not at all after that (oxygen stopped, a probe off).
     fn value(&self, now: DateTime<Utc>) -> Option<f64> {
-        if !self.recent.is_empty() {
-            let mut xs: Vec<f64> = self.recent.iter().map(|(_, v)| *v).collect();
+        let mut xs: Vec<f64> = self
+            .recent
+            .iter()
+            .filter(|(t, _)| now - *t <= NEWS2_WINDOW)
+            .map(|(_, v)| *v)
+            .collect();
+        if !xs.is_empty() {
             xs.sort_by(f64::total_cmp);
             return Some(xs[xs.len() / 2]);
         }

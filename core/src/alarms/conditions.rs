@@ -508,9 +508,9 @@ impl ConditionTracker {
                 } else {
                     ("af_termination", Priority::Low, "AF terminated")
                 };
-                if !track.may_start(priority) {
-                    return Vec::new();
-                }
+                // Not held back under a higher alarm: a one-shot event could
+                // never be raised later, and AF with a fast rate is exactly
+                // when the onset matters.
                 let msg = if detail.is_empty() {
                     text.to_owned()
                 } else {
@@ -655,7 +655,9 @@ impl ConditionTracker {
                     now,
                 ));
             }
-            if level == l && previous < l {
+            // Rising into a band, or stepping down from a higher one into it
+            // (NEWS2 8 → 6 is still an urgent-response episode).
+            if level == l && previous != l && !track.active.contains_key(key) {
                 out.push(event(mrn, key, true, priority, false, msg, now));
             }
         }
@@ -883,11 +885,18 @@ mod tests {
             keys(tick(&mut tr, 1410)),
             vec![("news2_5".to_owned(), false), ("news2_7".to_owned(), true)]
         );
-        // Down to 3: two points below 5, the emergency episode ends after the hold.
-        assert!(n(&mut tr, 3, 1420).is_empty());
+        // Down to 5 (6 is still inside the emergency band's hysteresis): the
+        // emergency ends and an urgent episode starts.
+        assert!(n(&mut tr, 5, 1415).is_empty());
         assert_eq!(
-            keys(tick(&mut tr, 1720)),
-            vec![("news2_7".to_owned(), false)]
+            keys(tick(&mut tr, 1716)),
+            vec![("news2_5".to_owned(), true), ("news2_7".to_owned(), false)]
+        );
+        // Down to 3: two points below 5, the urgent episode ends after the hold.
+        assert!(n(&mut tr, 3, 1720).is_empty());
+        assert_eq!(
+            keys(tick(&mut tr, 2020)),
+            vec![("news2_5".to_owned(), false)]
         );
     }
 
