@@ -479,12 +479,16 @@ fn sampled_data(lead: u32, d: &Value) -> Decoded<EcgBlock> {
             out.push(match t {
                 "E" | "U" | "L" => None,
                 t => {
-                    let x: f64 = t.parse().map_err(|_| {
-                        reject(
-                            RejectCode::ImpossibleValue,
-                            format!("ECG sample `{t}` is not a number"),
-                        )
-                    })?;
+                    let x: f64 =
+                        t.parse()
+                            .ok()
+                            .filter(|x: &f64| x.is_finite())
+                            .ok_or_else(|| {
+                                reject(
+                                    RejectCode::ImpossibleValue,
+                                    format!("ECG sample `{t}` is not a finite number"),
+                                )
+                            })?;
                     let mv = origin_mv + factor_mv * x;
                     Some(
                         (mv * 1000.0)

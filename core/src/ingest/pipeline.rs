@@ -238,7 +238,8 @@ fn retention(store: &Store) -> Result<Retention> {
         Ok(store
             .setting(key)?
             .and_then(|v| v.parse::<i64>().ok())
-            .filter(|h| *h > 0)
+            // Up to ten years; anything larger is a typo, not a policy.
+            .filter(|h| (1..=87_600).contains(h))
             .map(chrono::Duration::hours))
     };
     let d = Retention::default();

@@ -29,7 +29,17 @@ pub struct EventParser {
     has_data: bool,
     id: Option<String>,
     last_was_cr: bool,
+    /// The current event outgrew `MAX_EVENT_BYTES`: dropped up to its end.
+    discarding: bool,
+    /// The line being dropped has not ended yet.
+    discarding_line: bool,
+    /// Events dropped for their size.
+    pub oversized: u64,
 }
+
+/// No vital-sign record comes near this; a gateway that never sends a line
+/// end must not exhaust memory.
+pub const MAX_EVENT_BYTES: usize = 4 << 20;
 
 impl EventParser {
     /// Feeds bytes; returns the complete events as (id, data).
@@ -46,14 +56,32 @@ impl EventParser {
                 if let Some(event) = self.line_done(&line) {
                     out.push(event);
                 }
-            } else {
+            } else if !self.discarding {
                 self.line.push(b);
+                if self.line.len() + self.data.len() > MAX_EVENT_BYTES {
+                    self.discarding = true;
+                    self.discarding_line = true;
+                    self.oversized += 1;
+                    self.line = Vec::new();
+                    self.data = Vec::new();
+                    self.has_data = false;
+                }
             }
         }
         out
     }
 
     fn line_done(&mut self, line: &[u8]) -> Option<(Option<String>, Vec<u8>)> {
+        if self.discarding {
+            // Drop everything up to the blank line that ends the event (the
+            // first line end only ends the oversized line itself).
+            if self.discarding_line {
+                self.discarding_line = false;
+            } else if line.is_empty() {
+                self.discarding = false;
+            }
+            return None;
+        }
         if line.is_empty() {
             if !self.has_data {
                 return None;
@@ -237,6 +265,17 @@ mod tests {
                 (Some("2".into()), b"x\ny".to_vec())
             ]
         );
+    }
+
+    #[test]
+    fn an_endless_event_is_dropped_not_buffered() {
+        let mut p = EventParser::default();
+        let huge = vec![b'x'; MAX_EVENT_BYTES + 10];
+        assert!(p.feed(b"id: 1\ndata: ").is_empty());
+        assert!(p.feed(&huge).is_empty());
+        let events = p.feed(b"\ndata: more of it\n\nid: 2\ndata: ok\n\n");
+        assert_eq!(events, vec![(Some("2".into()), b"ok".to_vec())]);
+        assert_eq!(p.oversized, 1);
     }
 
     #[test]
