@@ -293,18 +293,23 @@ impl Store {
     /// Reminders for unacknowledged alarms and escalations that are due.
     pub fn due_notices(&self, rules: &Rules, now: DateTime<Utc>) -> Result<Vec<Notice>> {
         let mut out = Vec::new();
-        for alarm in self.alarms(true, 1000)? {
-            if alarm.state != "active" {
-                continue;
-            }
-            let (last_notified, escalated_ms, patient_id): (Option<i64>, Option<i64>, Option<i64>) = self
+        // Runs every second: one query over the active alarms only (the
+        // `alarms_open` index), never the whole history.
+        let active: Vec<(AlarmView, Option<i64>, Option<i64>, Option<i64>)> = {
+            let mut stmt = self
                 .conn
-                .query_row(
-                    "SELECT last_notified_ms, escalated_ms, patient_id FROM alarms WHERE id = ?1",
-                    [alarm.id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .ctx("reading an alarm")?;
+                .prepare_cached(&format!(
+                    "SELECT {VIEW_COLUMNS}, a.last_notified_ms, a.escalated_ms, a.patient_id
+                     FROM alarms a LEFT JOIN patients p ON p.id = a.patient_id WHERE a.state = 'active'"
+                ))
+                .ctx("reading active alarms")?;
+            let rows = stmt
+                .query_map([], |r| Ok((view(r)?, r.get(19)?, r.get(20)?, r.get(21)?)))
+                .ctx("reading active alarms")?;
+            rows.collect::<rusqlite::Result<_>>()
+                .ctx("reading active alarms")?
+        };
+        for (alarm, last_notified, escalated_ms, patient_id) in active {
             let escalates = matches!(alarm.priority, Priority::High | Priority::Medium);
             if escalates && escalated_ms.is_none() && now - alarm.raised >= rules.escalate_after {
                 self.conn

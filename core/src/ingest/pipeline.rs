@@ -135,16 +135,26 @@ pub async fn run(
             path: data_dir.clone(),
             source,
         })?;
-    let writer = tokio::task::spawn_blocking(move || writer.join());
+    let mut writer = tokio::task::spawn_blocking(move || writer.join());
 
-    shutdown.await;
+    // Stop on shutdown, or at once if the writer dies: then nothing is being
+    // stored or alarmed, and the caller must know rather than wait.
+    tokio::pin!(shutdown);
+    let early = tokio::select! {
+        _ = &mut shutdown => None,
+        joined = &mut writer => Some(joined),
+    };
     let _ = stop_tx.send(true);
     for t in tasks {
         let _ = t.await;
     }
     ticker.abort();
     let _ = ticker.await;
-    match writer.await {
+    let joined = match early {
+        Some(joined) => joined,
+        None => writer.await,
+    };
+    match joined {
         Ok(Ok(result)) => result,
         _ => Err(Error::InvalidInput {
             what: "ingest writer",
@@ -165,7 +175,13 @@ fn write_loop(
     while let Some(event) = rx.blocking_recv() {
         let now = clock.now();
         if last_prune.is_none_or(|t| now - t >= chrono::Duration::hours(1)) {
-            let pruned = store.prune(now, retention)?;
+            let pruned = match store.prune(now, retention) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "pruning failed; retried in an hour");
+                    Default::default()
+                }
+            };
             tracing::info!(
                 samples = pruned.samples,
                 ecg_blocks = pruned.ecg_blocks,
@@ -197,7 +213,9 @@ fn write_loop(
                 };
                 let stored = store_with_retry(&mut store, &batch, clock.as_ref())?;
                 let outcome = stored.outcome;
-                store.note_pending(&batch.source, waited_ms)?;
+                if let Err(e) = store.note_pending(&batch.source, waited_ms) {
+                    tracing::warn!(error = %e, "cannot record queue age");
+                }
                 let total = report.by_source.entry(batch.source.clone()).or_default();
                 total.stored += outcome.stored;
                 total.duplicates += outcome.duplicates;
@@ -212,7 +230,9 @@ fn write_loop(
             }
             SourceEvent::Reconnect { source, error } => {
                 *report.reconnects.entry(source.clone()).or_default() += 1;
-                store.note_reconnect(&source, &error, clock.now())?;
+                if let Err(e) = store.note_reconnect(&source, &error, clock.now()) {
+                    tracing::warn!(error = %e, "cannot record a reconnect");
+                }
                 if let Some(stage) = stage.as_mut() {
                     stage.source_event(&store, &source, Err(&error));
                 }
@@ -225,7 +245,11 @@ fn write_loop(
             SourceEvent::Lag {
                 source,
                 millis_behind,
-            } => store.note_lag(&source, millis_behind, clock.now())?,
+            } => {
+                if let Err(e) = store.note_lag(&source, millis_behind, clock.now()) {
+                    tracing::warn!(error = %e, "cannot record lag");
+                }
+            }
         }
     }
     Ok(report)

@@ -114,6 +114,7 @@ CREATE TABLE seen_observations (
     obs_id      TEXT PRIMARY KEY,
     received_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE INDEX seen_observations_received ON seen_observations (received_ms);
 
 -- Stream sources the admin configured. Credentials are never stored here:
 -- `credentials` names where to find them (e.g. `env:WARDWATCH_AWS`).

@@ -639,18 +639,28 @@ impl Store {
     /// a redelivered record is still recognised while its data is stored.
     pub fn prune(&mut self, now: DateTime<Utc>, keep: Retention) -> Result<Pruned> {
         let tx = self.conn.transaction().ctx("pruning")?;
-        let samples = tx
-            .execute(
-                "DELETE FROM vital_samples WHERE ts_ms < ?1",
-                [to_ms(now - keep.raw_numerics)],
-            )
-            .ctx("pruning samples")?;
-        let ecg_blocks = tx
-            .execute(
-                "DELETE FROM ecg_blocks WHERE start_ms < ?1",
-                [to_ms(now - keep.ecg)],
-            )
-            .ctx("pruning ECG")?;
+        // By key range per patient (and vital): a whole-table scan of a
+        // quarter-billion rows would hold the writer for minutes.
+        let patients: Vec<i64> = {
+            let mut stmt = tx.prepare("SELECT id FROM patients").ctx("pruning")?;
+            let ids = stmt.query_map([], |r| r.get(0)).ctx("pruning")?;
+            ids.collect::<rusqlite::Result<_>>().ctx("pruning")?
+        };
+        let (mut samples, mut ecg_blocks) = (0, 0);
+        let raw_before = to_ms(now - keep.raw_numerics);
+        let ecg_before = to_ms(now - keep.ecg);
+        for id in patients {
+            for vital in Vital::ALL {
+                samples += tx
+                    .prepare_cached("DELETE FROM vital_samples WHERE patient_id = ?1 AND vital = ?2 AND ts_ms < ?3")
+                    .and_then(|mut s| s.execute(params![id, vital.code(), raw_before]))
+                    .ctx("pruning samples")?;
+            }
+            ecg_blocks += tx
+                .prepare_cached("DELETE FROM ecg_blocks WHERE patient_id = ?1 AND start_ms < ?2")
+                .and_then(|mut s| s.execute(params![id, ecg_before]))
+                .ctx("pruning ECG")?;
+        }
         let longest = keep.raw_numerics.max(keep.ecg);
         let observation_ids = tx
             .execute(
