@@ -57,6 +57,10 @@ pub struct AlarmView {
     pub annotation: Option<String>,
 }
 
+/// An active alarm with when it was last notified, when it escalated, and
+/// its patient's row id.
+type ActiveAlarm = (AlarmView, Option<i64>, Option<i64>, Option<i64>);
+
 /// A false-alarm review label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -295,7 +299,7 @@ impl Store {
         let mut out = Vec::new();
         // Runs every second: one query over the active alarms only (the
         // `alarms_open` index), never the whole history.
-        let active: Vec<(AlarmView, Option<i64>, Option<i64>, Option<i64>)> = {
+        let active: Vec<ActiveAlarm> = {
             let mut stmt = self
                 .conn
                 .prepare_cached(&format!(
