@@ -74,6 +74,9 @@ pub struct AlarmStage {
     data_clock: Option<(DateTime<Utc>, Instant)>,
     /// Consecutive connection failures per source.
     source_failures: HashMap<String, u32>,
+    /// Since when a patient's ECG has come without samples, and whether that
+    /// has been raised.
+    ecg_absent: HashMap<String, (DateTime<Utc>, bool)>,
     data_dir: std::path::PathBuf,
     disk_checked: Option<Instant>,
     disk_low: bool,
@@ -132,6 +135,7 @@ impl AlarmStage {
                 limits_loaded: HashMap::new(),
                 data_clock: None,
                 source_failures: HashMap::new(),
+                ecg_absent: HashMap::new(),
                 data_dir: data_dir.to_owned(),
                 disk_checked: None,
                 disk_low: false,
@@ -237,6 +241,36 @@ impl Stage for AlarmStage {
                     value: None,
                     at: obs.effective,
                 });
+                // The device itself reporting no ECG (leads off, no samples):
+                // a sensor-off once it lasts `signal_lost_after`.
+                let no_samples = matches!(&obs.body, Body::Ecg(blocks) if blocks.iter().all(|b| b.samples.is_empty()));
+                let lost_after = self.tracker.rules().signal_lost_after;
+                if no_samples {
+                    let since = *self
+                        .ecg_absent
+                        .entry(obs.mrn.clone())
+                        .or_insert((obs.effective, false));
+                    if !since.1 && obs.effective - since.0 >= lost_after {
+                        self.ecg_absent.insert(obs.mrn.clone(), (since.0, true));
+                        inputs.push(Input::Ecg {
+                            mrn: obs.mrn.clone(),
+                            kind: FindingKind::EcgSignalUnusable,
+                            onset: true,
+                            at: obs.effective,
+                            detail: String::new(),
+                        });
+                    }
+                } else if let Some((_, raised)) = self.ecg_absent.remove(&obs.mrn)
+                    && raised
+                {
+                    inputs.push(Input::Ecg {
+                        mrn: obs.mrn.clone(),
+                        kind: FindingKind::EcgSignalUnusable,
+                        onset: false,
+                        at: obs.effective,
+                        detail: String::new(),
+                    });
+                }
             }
         }
         inputs.extend(rows.iter().filter_map(score_input));
