@@ -31,6 +31,15 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Node.js runs kinesalite (the Kinesis peer of the tests); machines of this
+# kind ship it, a bare Debian 12 gets Debian's.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "setup: installing nodejs and npm"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo not found: install the Rust toolchain (rustup) first" >&2
   exit 1
