@@ -114,6 +114,30 @@ pub struct Episode {
 
 impl Episode {
     /// Is the episode on at `t_s` seconds of (cycle) time?
+    /// An episode of the built-in scenarios: by bed, default parameters, and
+    /// a sensor disconnect losing every signal.
+    fn built_in(
+        bed: usize,
+        kind: EpisodeKind,
+        start_s: u64,
+        duration_s: u64,
+        level: Option<f64>,
+    ) -> Episode {
+        Episode {
+            patient: PatientRef::Bed(bed),
+            kind,
+            start_s,
+            duration_s,
+            level,
+            signals: if kind == EpisodeKind::SensorDisconnect {
+                SignalKind::ALL.to_vec()
+            } else {
+                Vec::new()
+            },
+            silent: false,
+        }
+    }
+
     pub fn active_at(&self, t_s: u64) -> bool {
         t_s >= self.start_s && t_s < self.start_s.saturating_add(self.duration_s)
     }
@@ -245,19 +269,7 @@ impl Scenario {
     /// The built-in demo: repeating every 30 minutes, episodes spread over the
     /// first 8 beds (so it needs at least 8 patients), no malformed records.
     pub fn demo() -> Scenario {
-        let e = |bed, kind, start_s, duration_s, level| Episode {
-            patient: PatientRef::Bed(bed),
-            kind,
-            start_s,
-            duration_s,
-            level,
-            signals: if kind == EpisodeKind::SensorDisconnect {
-                SignalKind::ALL.to_vec()
-            } else {
-                Vec::new()
-            },
-            silent: false,
-        };
+        let e = Episode::built_in;
         Scenario {
             episodes: vec![
                 e(0, EpisodeKind::Tachycardia, 120, 240, Some(150.0)),
@@ -280,19 +292,7 @@ impl Scenario {
     /// bed 3 desaturation to 82 % (120 s), bed 4 sensor disconnect (60 s),
     /// bed 5 extreme bradycardia 35 /min (60 s). Needs 6 patients.
     pub fn alarm_tests() -> Scenario {
-        let e = |bed, kind, duration_s, level| Episode {
-            patient: PatientRef::Bed(bed),
-            kind,
-            start_s: 30,
-            duration_s,
-            level,
-            signals: if kind == EpisodeKind::SensorDisconnect {
-                SignalKind::ALL.to_vec()
-            } else {
-                Vec::new()
-            },
-            silent: false,
-        };
+        let e = |bed, kind, duration_s, level| Episode::built_in(bed, kind, 30, duration_s, level);
         Scenario {
             episodes: vec![
                 e(0, EpisodeKind::Asystole, 20, None),
