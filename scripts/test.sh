@@ -62,6 +62,6 @@ if [ -z "${DISPLAY:-}" ]; then
 fi
 # Under a private session bus with a real notification daemon (dunst), so
 # the alarm tests see real Notify calls.
-bash scripts/notifyd.sh run -- cargo test --workspace --locked -- --test-threads=1 2>&1 | tee target/test-output.txt
+bash scripts/notifyd.sh run -- cargo test --workspace --locked --no-fail-fast -- --test-threads=1 2>&1 | tee target/test-output.txt
 status=${PIPESTATUS[0]}
 exit "$status"
