@@ -57,13 +57,15 @@ impl Store {
             .ctx("enabling WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .ctx("setting synchronous")?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .ctx("enabling foreign keys")?;
         let mut store = Store {
             conn,
             path: path.to_owned(),
         };
         store.migrate()?;
+        store
+            .conn
+            .pragma_update(None, "foreign_keys", "ON")
+            .ctx("enabling foreign keys")?;
         Ok(store)
     }
 
@@ -78,7 +80,15 @@ impl Store {
             .ctx("reading the schema version")
     }
 
+    /// Brings the schema up to date. Foreign keys stay off meanwhile (and
+    /// `open` turns them on after): a migration may rebuild a table, and
+    /// dropping the old one must neither cascade nor fail. SQLite ignores the
+    /// pragma inside a transaction, so it is set here; instead each migration
+    /// runs `foreign_key_check` before it commits.
     fn migrate(&mut self) -> Result<()> {
+        self.conn
+            .pragma_update(None, "foreign_keys", "OFF")
+            .ctx("disabling foreign keys to migrate")?;
         let known = migrations::MIGRATIONS.len() as i64;
         let found = self.schema_version()?;
         if found > known {
@@ -93,12 +103,14 @@ impl Store {
             .enumerate()
             .skip(found as usize)
         {
+            let version = index as i64 + 1;
             let tx = self.conn.transaction().ctx("starting a migration")?;
             tx.execute_batch(sql).ctx("applying a migration")?;
-            tx.pragma_update(None, "user_version", index as i64 + 1)
+            check_foreign_keys(&tx, version)?;
+            tx.pragma_update(None, "user_version", version)
                 .ctx("recording the schema version")?;
             tx.commit().ctx("committing a migration")?;
-            tracing::info!(version = index + 1, "store migrated");
+            tracing::info!(version, "store migrated");
         }
         Ok(())
     }
@@ -123,6 +135,33 @@ impl Store {
             )
             .ctx("writing a setting")?;
         Ok(())
+    }
+}
+
+/// Fails (so the migration rolls back) when a migration left a row whose
+/// foreign key points at nothing, which foreign keys, had they been on, would
+/// have refused.
+fn check_foreign_keys(tx: &rusqlite::Transaction<'_>, version: i64) -> Result<()> {
+    use rusqlite::OptionalExtension;
+    let broken: Option<(String, String)> = tx
+        .query_row(
+            "SELECT \"table\", parent FROM pragma_foreign_key_check LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .ctx("checking foreign keys after a migration")?;
+    match broken {
+        None => Ok(()),
+        Some((table, parent)) => Err(Error::Sqlite {
+            context: "checking foreign keys after a migration",
+            source: rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                Some(format!(
+                    "migration {version} left rows in `{table}` that refer to missing rows of `{parent}`"
+                )),
+            ),
+        }),
     }
 }
 
