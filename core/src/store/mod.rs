@@ -90,13 +90,27 @@ impl Store {
             .pragma_update(None, "foreign_keys", "OFF")
             .ctx("disabling foreign keys to migrate")?;
         let known = migrations::MIGRATIONS.len() as i64;
-        let found = self.schema_version()?;
+        let mut found = self.schema_version()?;
         if found > known {
             return Err(Error::SchemaTooNew {
                 path: self.path.clone(),
                 found,
                 known,
             });
+        }
+        if found == 1 {
+            let actual =
+                migrations::actual_version_of_v1_store(&self.conn).ctx("reading the schema")?;
+            if actual > found {
+                self.conn
+                    .pragma_update(None, "user_version", actual)
+                    .ctx("recording the schema version")?;
+                tracing::info!(
+                    version = actual,
+                    "store made by a build that edited migration 1: version recorded"
+                );
+                found = actual;
+            }
         }
         for (index, sql) in migrations::MIGRATIONS
             .iter()

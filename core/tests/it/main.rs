@@ -4,6 +4,7 @@
 mod alarms;
 mod import;
 mod ingest;
+mod migrations;
 mod roles;
 
 use std::path::Path;
