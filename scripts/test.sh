@@ -26,13 +26,20 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== shared crates never depend on tauri or webkit"
-for crate in wardwatch-core wardwatch-sync wardwatch-score wardwatch-wfdb wardwatchctl; do
+for crate in wardwatch-core wardwatch-runtime wardwatch-sync wardwatch-score wardwatch-wfdb wardwatchctl; do
   if cargo tree --locked -p "$crate" -e normal,build --prefix none | grep -Eq '^(tauri|webkit2gtk|wry|gtk) '; then
     echo "test: $crate depends on tauri/webkit:" >&2
     cargo tree -p "$crate" -i tauri >&2 || true
     exit 1
   fi
 done
+
+echo "== wardwatch-core stays synchronous (no tokio, reqwest, zbus, notify-rust)"
+if cargo tree --locked -p wardwatch-core -e normal --prefix none | grep -Eq '^(tokio|reqwest|zbus|notify-rust) '; then
+  echo "test: wardwatch-core depends on an async/network/D-Bus crate; that belongs in wardwatch-runtime:" >&2
+  cargo tree --locked -p wardwatch-core -e normal -i tokio >&2 || true
+  exit 1
+fi
 
 echo "== cloud peers (kinesalite, moto) on loopback"
 mkdir -p target

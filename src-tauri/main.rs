@@ -7,12 +7,23 @@
 //! Arguments: `--data-dir DIR` (else `WARDWATCH_DATA_DIR`, else the OS data
 //! directory), `--user NAME` (else `WARDWATCH_USER`, else the login name) and
 //! `--demo` (loads the built-in demo ward into the store before opening).
+//!
+//! Deployment: one runtime owns a store. On a single workstation the app
+//! hosts it (when sources are configured, or with `--demo`); when another
+//! process (`wardwatchctl serve`) already runs it, the app does not start a
+//! second one but watches that runtime's store and says so. With neither,
+//! the window shows a technical alarm: nobody is watching the streams.
+//!
+//! Commands are async and run their store work on the blocking pool, so a
+//! slow query never freezes the window; the window closing drains the
+//! runtime (the writer stores what it already read) before the process ends.
 
 // No console window on Windows release builds.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
 
 use tauri::Emitter;
 
@@ -21,7 +32,7 @@ use wardwatch_core::alarms::AlarmView;
 use wardwatch_core::api::{self, Ctx, EcgStrip, PatientLive, PatientView};
 use wardwatch_core::clock::SystemClock;
 use wardwatch_core::model::PatientSummary;
-use wardwatch_core::runtime;
+use wardwatch_runtime::lock::holder as runtime_holder;
 
 /// The error shape the UI receives.
 #[derive(Debug, Serialize)]
@@ -39,17 +50,43 @@ impl From<wardwatch_core::Error> for UiError {
     }
 }
 
-type CtxState = Mutex<Ctx>;
+type CtxState = Arc<Mutex<Ctx>>;
 
-fn with_ctx<T>(
+/// Runs `f` on the store off the UI thread (Tauri's blocking pool).
+async fn with_ctx<T: Send + 'static>(
     state: &CtxState,
-    f: impl FnOnce(&mut Ctx) -> wardwatch_core::Result<T>,
+    f: impl FnOnce(&mut Ctx) -> wardwatch_core::Result<T> + Send + 'static,
 ) -> Result<T, UiError> {
-    let mut ctx = state.lock().map_err(|_| UiError {
+    let state = Arc::clone(state);
+    tauri::async_runtime::spawn_blocking(move || {
+        let mut ctx = state.lock().map_err(|_| UiError {
+            code: "internal",
+            message: "the store is unavailable after an earlier failure: restart Wardwatch".into(),
+        })?;
+        f(&mut ctx).map_err(UiError::from)
+    })
+    .await
+    .map_err(|e| UiError {
         code: "internal",
-        message: "the store is unavailable after an earlier failure: restart Wardwatch".into(),
-    })?;
-    f(&mut ctx).map_err(UiError::from)
+        message: format!("a store task failed: {e}"),
+    })?
+}
+
+/// Whether a runtime watches this store, as the window shows it.
+#[derive(Debug, Clone, Serialize)]
+struct RuntimeStatus {
+    /// `hosted` (this app runs it), `external` (another process does),
+    /// `stopped` (this app's runtime ended), `none` (nobody runs one).
+    state: &'static str,
+    detail: String,
+}
+
+/// What this app knows of its own runtime; `None` when it hosts none.
+type HostedRuntime = Arc<Mutex<Option<Result<(), String>>>>;
+
+struct RuntimeWatch {
+    data_dir: PathBuf,
+    hosted: Option<HostedRuntime>,
 }
 
 #[derive(Debug, Serialize)]
@@ -60,65 +97,101 @@ struct Session {
 }
 
 #[tauri::command]
-fn session(state: tauri::State<'_, CtxState>) -> Result<Session, UiError> {
-    with_ctx(&state, |ctx| {
+async fn session(state: tauri::State<'_, CtxState>) -> Result<Session, UiError> {
+    with_ctx(&state, move |ctx| {
         Ok(Session {
             user: ctx.actor.username.clone(),
             role: ctx.actor.role.as_str(),
-            data_dir: ctx
-                .store
-                .path()
-                .parent()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
+            data_dir: ctx.data_dir().display().to_string(),
         })
+    })
+    .await
+}
+
+/// Whether anything runs the streams into this store right now.
+#[tauri::command]
+async fn runtime_status(watch: tauri::State<'_, RuntimeWatch>) -> Result<RuntimeStatus, UiError> {
+    let hosted = watch.hosted.as_ref().map(|h| {
+        h.lock()
+            .map(|s| s.clone())
+            .unwrap_or(Some(Err("unknown".into())))
+    });
+    Ok(match hosted {
+        Some(None) => RuntimeStatus {
+            state: "hosted",
+            detail: "this workstation runs the streams".into(),
+        },
+        Some(Some(Ok(()))) => RuntimeStatus {
+            state: "stopped",
+            detail: "the runtime stopped: restart Wardwatch".into(),
+        },
+        Some(Some(Err(e))) => RuntimeStatus {
+            state: "stopped",
+            detail: format!("the runtime stopped: {e}"),
+        },
+        None => match runtime_holder(&watch.data_dir) {
+            Some(holder) => RuntimeStatus {
+                state: "external",
+                detail: format!("streams run by another Wardwatch runtime ({holder})"),
+            },
+            None => RuntimeStatus {
+                state: "none",
+                detail: "no runtime is running for this store: alarms are not being raised (start `wardwatchctl serve`)".into(),
+            },
+        },
     })
 }
 
 #[tauri::command]
-fn list_patients(state: tauri::State<'_, CtxState>) -> Result<Vec<PatientSummary>, UiError> {
-    with_ctx(&state, |ctx| api::list_patients(ctx))
+async fn list_patients(state: tauri::State<'_, CtxState>) -> Result<Vec<PatientSummary>, UiError> {
+    with_ctx(&state, move |ctx| api::list_patients(ctx)).await
 }
 
 #[tauri::command]
-fn show_patient(state: tauri::State<'_, CtxState>, mrn: String) -> Result<PatientView, UiError> {
-    with_ctx(&state, |ctx| api::show_patient(ctx, &mrn))
+async fn show_patient(
+    state: tauri::State<'_, CtxState>,
+    mrn: String,
+) -> Result<PatientView, UiError> {
+    with_ctx(&state, move |ctx| api::show_patient(ctx, &mrn)).await
 }
 
 #[tauri::command]
-fn ward_live(state: tauri::State<'_, CtxState>) -> Result<Vec<PatientLive>, UiError> {
-    with_ctx(&state, |ctx| api::ward_live(ctx))
+async fn ward_live(state: tauri::State<'_, CtxState>) -> Result<Vec<PatientLive>, UiError> {
+    with_ctx(&state, move |ctx| api::ward_live(ctx)).await
 }
 
 #[tauri::command]
-fn patient_live(state: tauri::State<'_, CtxState>, mrn: String) -> Result<PatientLive, UiError> {
-    with_ctx(&state, |ctx| api::patient_live(ctx, &mrn))
+async fn patient_live(
+    state: tauri::State<'_, CtxState>,
+    mrn: String,
+) -> Result<PatientLive, UiError> {
+    with_ctx(&state, move |ctx| api::patient_live(ctx, &mrn)).await
 }
 
 #[tauri::command]
-fn ecg_strip(
+async fn ecg_strip(
     state: tauri::State<'_, CtxState>,
     mrn: String,
     seconds: u32,
 ) -> Result<EcgStrip, UiError> {
-    with_ctx(&state, |ctx| api::ecg_strip(ctx, &mrn, seconds))
+    with_ctx(&state, move |ctx| api::ecg_strip(ctx, &mrn, seconds)).await
 }
 
 #[tauri::command]
-fn list_alarms(
+async fn list_alarms(
     state: tauri::State<'_, CtxState>,
     open_only: bool,
 ) -> Result<Vec<AlarmView>, UiError> {
-    with_ctx(&state, |ctx| api::list_alarms(ctx, open_only))
+    with_ctx(&state, move |ctx| api::list_alarms(ctx, open_only)).await
 }
 
 #[tauri::command]
-fn ack_alarm(
+async fn ack_alarm(
     state: tauri::State<'_, CtxState>,
     id: i64,
     note: Option<String>,
 ) -> Result<AlarmView, UiError> {
-    with_ctx(&state, |ctx| api::ack_alarm(ctx, id, note.as_deref()))
+    with_ctx(&state, move |ctx| api::ack_alarm(ctx, id, note.as_deref())).await
 }
 
 struct Args {
@@ -158,66 +231,69 @@ fn parse_args() -> anyhow::Result<Args> {
     Ok(args)
 }
 
+/// Opens the store (creating it only for `--demo`: a mistyped path is an
+/// error, never an empty ward).
 fn open_ctx(args: &Args) -> anyhow::Result<Ctx> {
     let data_dir = match &args.data_dir {
         Some(d) => d.clone(),
         None => {
-            let base = std::env::var_os("XDG_DATA_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-                .ok_or_else(|| anyhow::anyhow!("cannot find a data directory: pass --data-dir"))?;
-            base.join(if args.demo {
-                "wardwatch-demo"
+            let default = wardwatch_runtime::setup::data_dir(None)?;
+            if args.demo {
+                default.with_file_name("wardwatch-demo")
             } else {
-                "wardwatch"
-            })
+                default
+            }
         }
     };
-    let user = args
-        .user
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "root".into());
-    let mut ctx = Ctx::open(&data_dir, &user, Arc::new(SystemClock))?;
-    if args.demo {
+    let user = wardwatch_runtime::setup::username(args.user.clone())?;
+    let clock = Arc::new(SystemClock);
+    Ok(if args.demo {
+        let mut ctx = Ctx::create(&data_dir, &user, clock)?;
         api::load_demo_ward(&mut ctx, 42)?;
-    }
-    Ok(ctx)
+        ctx
+    } else {
+        Ctx::open(&data_dir, &user, clock)?
+    })
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WARDWATCH_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    wardwatch_runtime::setup::init_tracing();
     let args = parse_args()?;
     let ctx = open_ctx(&args)?;
-    let data_dir = ctx
-        .store
-        .path()
-        .parent()
-        .map(PathBuf::from)
-        .ok_or_else(|| anyhow::anyhow!("the store has no folder"))?;
+    let data_dir = ctx.data_dir().to_owned();
     let app_slot: Arc<OnceLock<tauri::AppHandle>> = Arc::default();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let has_sources = !ctx.store.sources()?.is_empty();
-    let runtime = if args.demo || has_sources {
-        Some(start_runtime(
-            data_dir,
-            ctx.actor.username.clone(),
-            args.demo,
-            app_slot.clone(),
-            stop_rx,
-        )?)
-    } else {
-        None
+    let has_sources = api::configured_source_count(&ctx)? > 0;
+    // One runtime per store: when another process runs it, watch its store.
+    let external = runtime_holder(&data_dir);
+    let mut runtime: Option<(JoinHandle<()>, HostedRuntime)> = None;
+    match &external {
+        Some(holder) => tracing::warn!(
+            holder = %holder,
+            "another Wardwatch runtime runs this store: this window watches it and starts none"
+        ),
+        None if args.demo || has_sources => {
+            runtime = Some(start_runtime(
+                data_dir.clone(),
+                ctx.actor.username.clone(),
+                args.demo,
+                app_slot.clone(),
+                stop_rx,
+            )?);
+        }
+        None => {}
+    }
+    let watch = RuntimeWatch {
+        data_dir,
+        hosted: runtime.as_ref().map(|(_, state)| Arc::clone(state)),
     };
+    let ctx: CtxState = Arc::new(Mutex::new(ctx));
     let app = tauri::Builder::default()
-        .manage(Mutex::new(ctx))
+        .manage(ctx)
+        .manage(watch)
         .invoke_handler(tauri::generate_handler![
             session,
+            runtime_status,
             list_patients,
             show_patient,
             ward_live,
@@ -232,26 +308,32 @@ fn main() -> anyhow::Result<()> {
         })
         .build(tauri::generate_context!())
         .map_err(|e| anyhow::anyhow!("the window could not start: {e}"))?;
-    app.run(move |_, event| {
-        if let tauri::RunEvent::Exit = event {
-            let _ = stop_tx.send(true);
+    // `run_return` hands control back when the last window closes (`run`
+    // would exit the process), so the runtime is drained below.
+    let code = app.run_return(|_, _| {});
+    let _ = stop_tx.send(true);
+    if let Some((thread, _)) = runtime {
+        tracing::info!("window closed: draining the runtime");
+        if thread.join().is_err() {
+            tracing::error!("the runtime thread panicked while stopping");
         }
-    });
-    if let Some(t) = runtime {
-        let _ = t.join();
+    }
+    if code != 0 {
+        anyhow::bail!("the window ended with code {code}");
     }
     Ok(())
 }
 
 /// Runs the runtime (and, with `--demo`, the simulated ward feeding it) on
-/// its own thread until the window closes.
+/// its own thread until the window closes. The returned state turns
+/// `Some` when the runtime ends, with its error if it failed.
 fn start_runtime(
     data_dir: PathBuf,
     user: String,
     demo: bool,
     app_slot: Arc<OnceLock<tauri::AppHandle>>,
     stop: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<std::thread::JoinHandle<()>> {
+) -> anyhow::Result<(JoinHandle<()>, HostedRuntime)> {
     let stopped = move || {
         let mut stop = stop.clone();
         async move {
@@ -265,49 +347,56 @@ fn start_runtime(
         }
     });
     let notifier = wardwatch_notify::DesktopNotifier::with_action_handler(handler)?;
-    Ok(std::thread::Builder::new()
+    let state: HostedRuntime = Arc::default();
+    let ended = Arc::clone(&state);
+    let thread = std::thread::Builder::new()
         .name("wardwatch-runtime".into())
         .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot start the runtime");
-                    return;
-                }
-            };
-            rt.block_on(async move {
-                if demo {
-                    match Ctx::open(&data_dir, &user, Arc::new(SystemClock)) {
-                        Ok(ctx) => match wardwatch_sim::demo::start(
-                            &ctx,
-                            wardwatch_core::demo::DEMO_BEDS,
-                            42,
-                            stopped(),
-                        )
-                        .await
-                        {
-                            Ok(feed) => {
-                                tokio::spawn(feed);
-                            }
-                            Err(e) => tracing::error!(error = %e, "the demo feed could not start"),
-                        },
-                        Err(e) => tracing::error!(error = %e, "the demo feed could not start"),
-                    }
-                }
-                if let Err(e) = runtime::serve(
-                    data_dir,
-                    Arc::new(SystemClock),
-                    Box::new(notifier),
-                    stopped(),
-                )
-                .await
-                {
-                    tracing::error!(error = %e, "the runtime stopped");
-                }
-            });
-        })?)
+            let outcome = run_runtime(data_dir, user, demo, notifier, stopped);
+            if let Err(e) = &outcome {
+                tracing::error!(error = %e, "the runtime stopped");
+            }
+            if let Ok(mut s) = ended.lock() {
+                *s = Some(outcome);
+            }
+        })?;
+    Ok((thread, state))
+}
+
+fn run_runtime<F, Fut>(
+    data_dir: PathBuf,
+    user: String,
+    demo: bool,
+    notifier: wardwatch_notify::DesktopNotifier,
+    stopped: F,
+) -> Result<(), String>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    rt.block_on(async move {
+        if demo {
+            let ctx = Ctx::open(&data_dir, &user, Arc::new(SystemClock))
+                .map_err(|e| format!("the demo feed could not start: {e}"))?;
+            let feed =
+                wardwatch_sim::demo::start(&ctx, wardwatch_core::demo::DEMO_BEDS, 42, stopped())
+                    .await
+                    .map_err(|e| format!("the demo feed could not start: {e}"))?;
+            tokio::spawn(feed);
+        }
+        wardwatch_runtime::serve(
+            data_dir,
+            Arc::new(SystemClock),
+            Box::new(notifier),
+            stopped(),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    })
 }

@@ -290,6 +290,27 @@ function closePatient() {
   renderBeds();
 }
 
+// Whether anything watches this store's streams: with no runtime, no alarm
+// can be raised, which the ward must see (a technical alarm, not silence).
+async function pollRuntime() {
+  const box = document.getElementById("runtime");
+  try {
+    const r = await invoke("runtime_status");
+    box.dataset.state = r.state;
+    if (r.state === "none" || r.state === "stopped") {
+      box.replaceChildren(
+        el("span", { class: "marker" }, "INOP"),
+        el("span", { class: "msg" }, r.detail));
+      box.hidden = false;
+    } else {
+      box.hidden = true;
+    }
+    document.getElementById("session").title = r.detail;
+  } catch (err) {
+    showError(err);
+  }
+}
+
 async function start() {
   document.getElementById("filter").addEventListener("input", renderBeds);
   try {
@@ -303,6 +324,8 @@ async function start() {
     await pollAlarms();
     setInterval(pollWard, POLL_MS);
     setInterval(pollAlarms, POLL_MS);
+    await pollRuntime();
+    setInterval(pollRuntime, POLL_MS);
     if (window.__TAURI__.event) {
       // "Open patient" on a desktop notification.
       window.__TAURI__.event.listen("alarm-action", async (e) => {

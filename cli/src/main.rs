@@ -44,6 +44,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create a new store in the data directory; you become its admin
+    Init,
     /// Import data from the hospital's systems
     #[command(subcommand)]
     Import(ImportCmd),
@@ -227,8 +229,6 @@ enum MessagesCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Deliver queued and failed messages now
-    Send,
 }
 
 #[derive(Debug, Subcommand)]
@@ -365,13 +365,7 @@ enum ExportFormat {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WARDWATCH_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    wardwatch_runtime::setup::init_tracing();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -408,26 +402,28 @@ fn error_text(e: &anyhow::Error) -> String {
 }
 
 fn data_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
-    if let Some(d) = &cli.data_dir {
-        return Ok(d.clone());
-    }
-    directories::ProjectDirs::from("", "", "Wardwatch")
-        .map(|p| p.data_dir().to_owned())
-        .context("cannot find the OS data directory: pass --data-dir or set WARDWATCH_DATA_DIR")
+    Ok(wardwatch_runtime::setup::data_dir(cli.data_dir.clone())?)
 }
 
-fn username(cli: &Cli) -> String {
-    cli.user
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("LOGNAME").ok())
-        .unwrap_or_else(|| "root".to_owned())
+fn username(cli: &Cli) -> anyhow::Result<String> {
+    Ok(wardwatch_runtime::setup::username(cli.user.clone())?)
 }
 
+/// Opens the existing store; a path without one is an error, never a new
+/// empty store (a mistyped path must not answer "0 alarms").
 fn open(cli: &Cli) -> anyhow::Result<Ctx> {
     Ok(Ctx::open(
         &data_dir(cli)?,
-        &username(cli),
+        &username(cli)?,
+        Arc::new(SystemClock),
+    )?)
+}
+
+/// Creates the store if there is none (`init`, `demo load`).
+fn create(cli: &Cli) -> anyhow::Result<Ctx> {
+    Ok(Ctx::create(
+        &data_dir(cli)?,
+        &username(cli)?,
         Arc::new(SystemClock),
     )?)
 }
@@ -435,6 +431,25 @@ fn open(cli: &Cli) -> anyhow::Result<Ctx> {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let out = &mut std::io::stdout().lock();
     match &cli.command {
+        Command::Init => {
+            let dir = data_dir(&cli)?;
+            let existed = wardwatch_core::store::Store::exists_in(&dir);
+            let ctx = create(&cli)?;
+            if existed {
+                writeln!(
+                    out,
+                    "a store already exists in {}: left as it was",
+                    dir.display()
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "store created in {}; {} is its admin",
+                    dir.display(),
+                    ctx.actor.username
+                )?;
+            }
+        }
         Command::Import(ImportCmd::Patients { file, json }) => {
             let mut ctx = open(&cli)?;
             let report = api::import_patients(&mut ctx, file)?;
@@ -485,7 +500,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Demo(DemoCmd::Load { seed }) => {
-            let report = api::load_demo_ward(&mut open(&cli)?, *seed)?;
+            let report = api::load_demo_ward(&mut create(&cli)?, *seed)?;
             writeln!(
                 out,
                 "demo ward loaded: {} inserted, {} updated, {} unchanged",
@@ -675,7 +690,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve => {
             // Resolve the user first: only a registered user may start the runtime.
             let ctx = open(&cli)?;
-            let data_dir = data_dir(&cli)?;
+            let data_dir = ctx.data_dir().to_owned();
             drop(ctx);
             // With no notification daemon this still starts: every notice
             // then fails fast and raises the technical alarm in the store.
@@ -683,7 +698,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            let report = rt.block_on(wardwatch_core::runtime::serve(
+            let report = rt.block_on(wardwatch_runtime::serve(
                 data_dir,
                 Arc::new(SystemClock),
                 notifier,
@@ -763,13 +778,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         }
                     }
                 }
-                MessagesCmd::Send => {
-                    let d = send_messages(&ctx)?;
-                    writeln!(out, "{} sent, {} failed", d.sent, d.failed)?;
-                    if d.failed > 0 {
-                        return Ok(ExitCode::FAILURE);
-                    }
-                }
             }
         }
         Command::Audit { limit, json } => {
@@ -791,16 +799,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn send_messages(ctx: &Ctx) -> anyhow::Result<wardwatch_core::messages::Delivery> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    Ok(rt.block_on(wardwatch_core::messages::deliver_pending(
-        &ctx.store,
-        chrono::Utc::now(),
-    ))?)
 }
 
 fn run_alarms(cli: &Cli, cmd: &AlarmsCmd, out: &mut impl Write) -> anyhow::Result<()> {
@@ -886,19 +884,20 @@ fn run_alarms(cli: &Cli, cmd: &AlarmsCmd, out: &mut impl Write) -> anyhow::Resul
         AlarmsCmd::NotifyPatient { id, message } => {
             let msg = api::notify_patient(&ctx, *id, message)?;
             writeln!(out, "message {msg} queued for the patient of alarm {id}")?;
-            if ctx.store.message_destination()?.is_some() {
-                let d = send_messages(&ctx)?;
-                writeln!(out, "delivery: {} sent, {} failed", d.sent, d.failed)?;
-                if d.failed > 0 {
-                    anyhow::bail!(
-                        "the message is queued but could not be delivered; `wardwatchctl messages send` retries"
-                    );
-                }
-            } else {
+            if !api::messaging_configured(&ctx)? {
                 writeln!(
                     out,
-                    "no message destination configured yet: `wardwatchctl messages configure` (it stays queued)"
+                    "no message destination is configured yet: `wardwatchctl messages configure` (it stays queued)"
                 )?;
+            }
+            match wardwatch_runtime::lock::holder(ctx.data_dir()) {
+                Some(holder) => writeln!(
+                    out,
+                    "the runtime ({holder}) delivers it; `wardwatchctl messages list` shows its state"
+                )?,
+                None => eprintln!(
+                    "warning: no runtime is running for this store: the message stays queued until `wardwatchctl serve` runs"
+                ),
             }
         }
     }

@@ -23,7 +23,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_ymd_and_hms(2026, 11, 25, 8, 0, 0)
         .single()
         .ok_or("time")?;
-    let dir = tempfile::tempdir()?;
+    let dir = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()?;
     let csv_path = dir.path().join("registry.csv");
     let records = wardwatch_core::demo::registry(n, 1, now.date_naive());
     let mut buf = Vec::new();
@@ -39,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let parse_s = t.elapsed().as_secs_f64();
     assert_eq!(parsed.records.len(), n);
 
-    let mut ctx = Ctx::open(
+    let mut ctx = Ctx::create(
         &dir.path().join("store"),
         "bench",
         Arc::new(FixedClock(now)),
@@ -78,7 +80,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rate(reimport_s),
         reimport_s / parse_s
     );
-    let db = std::fs::metadata(ctx.store.path())?.len();
+    let db = std::fs::metadata(ctx.data_dir().join(wardwatch_core::store::DB_FILE))?.len();
     println!(
         "store size: {:.1} MB ({:.0} B/patient)",
         db as f64 / 1e6,

@@ -19,6 +19,10 @@ use crate::model::Vital;
 use crate::model::{MedicationClass, PatientRecord, PatientSummary};
 use crate::store::{AuditEntry, Quarantined, Role, ScoreRow, SourceStatus, Store, User};
 
+/// The name the runtime acts under in the audit trail. The `@` keeps it
+/// apart from every registrable user name.
+pub const SERVICE_ACTOR: &str = "@runtime";
+
 /// Who is acting: a registered, active user and their role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Actor {
@@ -29,7 +33,9 @@ pub struct Actor {
 /// What every API call needs: the store, who is acting, and the time.
 #[derive(Debug)]
 pub struct Ctx {
-    pub store: Store,
+    /// Private: front ends reach the store only through this module's
+    /// functions, which check roles and audit.
+    store: Store,
     pub actor: Actor,
     pub clock: Arc<dyn Clock>,
     /// When each polled read was last audited (see `audit_coalesced`).
@@ -48,8 +54,21 @@ impl Ctx {
     /// Opens the store in `data_dir` and resolves `username` to a registered
     /// user. On a store with no users yet, the first user becomes its admin
     /// (and that is audited): whoever creates the data directory owns it.
+    ///
+    /// A folder without a store is an error (`ErrorKind::NoStore`): only
+    /// [`Ctx::create`] makes one.
     pub fn open(data_dir: &Path, username: &str, clock: Arc<dyn Clock>) -> Result<Ctx> {
-        let store = Store::open_dir(data_dir)?;
+        Ctx::with_store(Store::open_dir(data_dir)?, username, clock)
+    }
+
+    /// Creates the store in `data_dir` (or opens the existing one) and
+    /// resolves `username` as [`Ctx::open`] does: on a new store, that user
+    /// becomes its admin. What `wardwatchctl init` and `demo load` call.
+    pub fn create(data_dir: &Path, username: &str, clock: Arc<dyn Clock>) -> Result<Ctx> {
+        Ctx::with_store(Store::create_dir(data_dir)?, username, clock)
+    }
+
+    fn with_store(store: Store, username: &str, clock: Arc<dyn Clock>) -> Result<Ctx> {
         let now = clock.now();
         let user = match store.user(username)? {
             Some(u) if u.active => u,
@@ -86,6 +105,27 @@ impl Ctx {
             clock,
             audited: Default::default(),
         })
+    }
+
+    /// The runtime's own context: it acts as the service account
+    /// [`SERVICE_ACTOR`] (never a registered user; the name cannot be
+    /// registered), so what it does on its own (delivering patient messages)
+    /// is audited under that name.
+    pub fn service(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Ctx> {
+        Ok(Ctx {
+            store: Store::open_dir(data_dir)?,
+            actor: Actor {
+                username: SERVICE_ACTOR.to_owned(),
+                role: Role::Admin,
+            },
+            clock,
+            audited: Default::default(),
+        })
+    }
+
+    /// The data directory this context's store lives in.
+    pub fn data_dir(&self) -> &Path {
+        self.store.path().parent().unwrap_or(Path::new("."))
     }
 
     fn require(&self, needed: Role, action: &'static str) -> Result<()> {
@@ -586,8 +626,9 @@ pub fn set_alarm_limit(
 }
 
 /// A clinician sends an alert on to the patient of an alarm. Only with the
-/// patient's recorded consent; queued here, delivered by
-/// `messages::deliver_pending`.
+/// patient's recorded consent; queued here, delivered by the runtime
+/// (`wardwatch-runtime`, through [`messages_due`] and
+/// [`record_message_delivery`]).
 pub fn notify_patient(ctx: &Ctx, alarm_id: i64, text: &str) -> Result<i64> {
     ctx.require(Role::Clinician, "send alerts to patients")?;
     let text = text.trim();
@@ -640,6 +681,12 @@ pub fn notify_patient(ctx: &Ctx, alarm_id: i64, text: &str) -> Result<i64> {
     Ok(id)
 }
 
+/// Whether a destination for patient messages is configured.
+pub fn messaging_configured(ctx: &Ctx) -> Result<bool> {
+    ctx.require(Role::Clinician, "read the messaging configuration")?;
+    Ok(ctx.store.message_destination()?.is_some())
+}
+
 /// Sets where patient messages go (admin).
 pub fn configure_messages(ctx: &Ctx, dest: &crate::messages::MessageDestination) -> Result<()> {
     ctx.require(Role::Admin, "configure patient messaging")?;
@@ -656,4 +703,64 @@ pub fn list_messages(ctx: &Ctx) -> Result<Vec<crate::messages::PatientMessage>> 
     let list = ctx.store.messages()?;
     ctx.audit_coalesced("patient.messages_list", None)?;
     Ok(list)
+}
+
+/// How many sources are configured: whether a workstation has anything to
+/// run. Counts only, no configuration, so no role is needed.
+pub fn configured_source_count(ctx: &Ctx) -> Result<usize> {
+    Ok(ctx.store.sources()?.len())
+}
+
+/// Longest wait between delivery attempts of a failed patient message.
+pub const MESSAGE_RETRY_MAX: chrono::Duration = chrono::Duration::minutes(5);
+
+/// When a failed message is due its next attempt: 2^attempts seconds after
+/// the last one, at most [`MESSAGE_RETRY_MAX`].
+pub fn message_retry_due(m: &crate::messages::PatientMessage) -> chrono::DateTime<chrono::Utc> {
+    let wait = chrono::Duration::seconds(1_i64 << m.attempts.clamp(0, 16)).min(MESSAGE_RETRY_MAX);
+    m.updated + wait
+}
+
+/// What the runtime should deliver now: the destination (if configured) and
+/// the queued messages plus the failed ones whose retry is due. For the
+/// runtime's service context (admin).
+pub fn messages_due(
+    ctx: &Ctx,
+) -> Result<(
+    Option<crate::messages::MessageDestination>,
+    Vec<crate::messages::PatientMessage>,
+)> {
+    ctx.require(Role::Admin, "deliver patient messages")?;
+    let now = ctx.clock.now();
+    let due = ctx
+        .store
+        .pending_messages()?
+        .into_iter()
+        .filter(|m| m.state == "queued" || message_retry_due(m) <= now)
+        .collect();
+    Ok((ctx.store.message_destination()?, due))
+}
+
+/// Records one delivery attempt of a patient message (the stream's sequence
+/// number, or the error) and audits it. Audit details hold identifiers and
+/// counts, never the text.
+pub fn record_message_delivery(
+    ctx: &Ctx,
+    message: &crate::messages::PatientMessage,
+    outcome: std::result::Result<&str, &str>,
+) -> Result<()> {
+    ctx.require(Role::Admin, "deliver patient messages")?;
+    ctx.store
+        .mark_message(message.id, outcome, ctx.clock.now())?;
+    let (action, detail) = match outcome {
+        Ok(_) => (
+            "patient.message_delivered",
+            json!({ "message": message.id, "attempts": message.attempts + 1 }),
+        ),
+        Err(_) => (
+            "patient.message_failed",
+            json!({ "message": message.id, "attempts": message.attempts + 1 }),
+        ),
+    };
+    ctx.audit(action, Some(&message.mrn), detail)
 }

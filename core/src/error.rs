@@ -16,6 +16,15 @@ pub enum ErrorKind {
     PermissionDenied,
     Storage,
     Io,
+    /// Another process holds the store's write lock longer than the busy
+    /// timeout: transient, retry later.
+    Busy,
+    /// The disk under the store is full: retry once space is freed.
+    DiskFull,
+    /// No store at the given path (nothing was created).
+    NoStore,
+    /// Another runtime already runs on this store.
+    RuntimeRunning,
 }
 
 impl ErrorKind {
@@ -27,6 +36,10 @@ impl ErrorKind {
             ErrorKind::PermissionDenied => "permission_denied",
             ErrorKind::Storage => "storage",
             ErrorKind::Io => "io",
+            ErrorKind::Busy => "busy",
+            ErrorKind::DiskFull => "disk_full",
+            ErrorKind::NoStore => "no_store",
+            ErrorKind::RuntimeRunning => "runtime_running",
         }
     }
 }
@@ -77,6 +90,25 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error(
+        "no Wardwatch store at `{}`: check --data-dir / WARDWATCH_DATA_DIR, or create one with `wardwatchctl init`",
+        path.display()
+    )]
+    NoStore { path: PathBuf },
+
+    #[error("{reason} `{}`: {fix}", path.display())]
+    UnsafeDataDir {
+        path: PathBuf,
+        reason: String,
+        fix: &'static str,
+    },
+
+    #[error(
+        "a Wardwatch runtime already runs on `{}` ({holder}): stop it first, or use another --data-dir",
+        path.display()
+    )]
+    RuntimeRunning { path: PathBuf, holder: String },
+
     #[error("database `{}` was written by a newer Wardwatch (schema {found}, this build knows {known}): upgrade Wardwatch", path.display())]
     SchemaTooNew {
         path: PathBuf,
@@ -104,6 +136,23 @@ impl Error {
             Error::PatientNotFound { .. } => ErrorKind::NotFound,
             Error::UnknownUser { .. } | Error::Forbidden { .. } => ErrorKind::PermissionDenied,
             Error::ReadFile { .. } | Error::DataDir { .. } => ErrorKind::Io,
+            Error::NoStore { .. } => ErrorKind::NoStore,
+            Error::UnsafeDataDir { .. } => ErrorKind::PermissionDenied,
+            Error::RuntimeRunning { .. } => ErrorKind::RuntimeRunning,
+            Error::Sqlite {
+                source: rusqlite::Error::SqliteFailure(f, _),
+                ..
+            } if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+            {
+                ErrorKind::Busy
+            }
+            Error::Sqlite {
+                source: rusqlite::Error::SqliteFailure(f, _),
+                ..
+            } if f.code == rusqlite::ErrorCode::DiskFull => ErrorKind::DiskFull,
             Error::InvalidFile { .. }
             | Error::UnknownFormat { .. }
             | Error::InvalidInput { .. } => ErrorKind::InvalidInput,

@@ -16,8 +16,6 @@ pub mod import;
 pub mod ingest;
 pub mod messages;
 pub mod model;
-pub mod runtime;
-pub mod scoring;
 pub mod store;
 
 pub use error::{Error, ErrorKind, Result};

@@ -1,6 +1,6 @@
 //! Alerts a clinician sends on to a patient: queued in the store (only with
-//! the patient's consent, only by a clinician's action), then delivered to
-//! the cloud as a FHIR `Communication` on a Kinesis stream the gateway reads
+//! the patient's consent, only by a clinician's action), then delivered (by
+//! `wardwatch-runtime`) to the cloud as a FHIR `Communication` on a Kinesis stream the gateway reads
 //! for the patient's app. Delivery state (queued → sent, or failed with the
 //! error and retried) is tracked per message.
 
@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use wardwatch_cloud::{Credentials, KinesisClient, KinesisConfig};
 
 use crate::error::{Error, Result, SqlContext};
 use crate::store::{Store, from_ms, to_ms};
@@ -35,6 +34,8 @@ pub struct PatientMessage {
     pub message: String,
     pub state: String,
     pub created: DateTime<Utc>,
+    /// The last change of state (queued, or the last delivery attempt).
+    pub updated: DateTime<Utc>,
     pub attempts: i64,
     pub sequence: Option<String>,
     pub last_error: Option<String>,
@@ -89,7 +90,7 @@ impl Store {
             .conn
             .prepare(&format!(
                 "SELECT m.id, p.mrn, m.alarm_id, m.sent_by, m.message, m.state, m.created_ms, m.attempts,
-                   m.sequence, m.last_error
+                   m.sequence, m.last_error, m.updated_ms
                  FROM patient_messages m JOIN patients p ON p.id = m.patient_id WHERE {cond} ORDER BY m.id"
             ))
             .ctx("reading patient messages")?;
@@ -106,6 +107,7 @@ impl Store {
                     attempts: r.get(7)?,
                     sequence: r.get(8)?,
                     last_error: r.get(9)?,
+                    updated: from_ms(r.get(10)?),
                 })
             })
             .ctx("reading patient messages")?;
@@ -149,65 +151,4 @@ pub fn communication(m: &PatientMessage, now: DateTime<Utc>) -> Vec<u8> {
     })
     .to_string()
     .into_bytes()
-}
-
-/// What one delivery round did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Delivery {
-    pub sent: usize,
-    pub failed: usize,
-}
-
-/// Sends every pending message to the configured destination.
-pub async fn deliver_pending(store: &Store, now: DateTime<Utc>) -> Result<Delivery> {
-    let Some(dest) = store.message_destination()? else {
-        return Err(Error::InvalidInput {
-            what: "message destination",
-            reason:
-                "not configured: run `wardwatchctl messages configure --endpoint URL --stream NAME`"
-                    .into(),
-        });
-    };
-    let credentials =
-        Credentials::from_env_spec(&dest.credentials).map_err(|reason| Error::InvalidInput {
-            what: "message credentials",
-            reason,
-        })?;
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(15))
-        .build()
-        .map_err(|e| Error::InvalidInput {
-            what: "HTTP client",
-            reason: e.to_string(),
-        })?;
-    let client = KinesisClient::new(
-        KinesisConfig {
-            endpoint: dest.endpoint.clone(),
-            region: dest.region.clone(),
-            credentials,
-        },
-        http,
-    )
-    .map_err(|e| Error::InvalidInput {
-        what: "message destination",
-        reason: e.to_string(),
-    })?;
-    let mut out = Delivery::default();
-    for m in store.pending_messages()? {
-        match client
-            .put_record(&dest.stream, &m.mrn, &communication(&m, now))
-            .await
-        {
-            Ok(r) => {
-                store.mark_message(m.id, Ok(&r.sequence_number), now)?;
-                out.sent += 1;
-            }
-            Err(e) => {
-                tracing::warn!(message = m.id, kind = ?e.kind(), "patient message not delivered");
-                store.mark_message(m.id, Err(&e.to_string()), now)?;
-                out.failed += 1;
-            }
-        }
-    }
-    Ok(out)
 }

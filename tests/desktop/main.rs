@@ -17,14 +17,15 @@ use webdriver::Driver;
 const APP: &str = env!("CARGO_BIN_EXE_wardwatch");
 
 fn demo_store(dir: &Path, seed: u64) -> Vec<wardwatch_core::model::PatientRecord> {
-    let mut ctx = Ctx::open(dir, "nurse.jones", Arc::new(SystemClock)).expect("open a fresh store");
+    let mut ctx =
+        Ctx::create(dir, "nurse.jones", Arc::new(SystemClock)).expect("open a fresh store");
     api::load_demo_ward(&mut ctx, seed).expect("load the demo ward");
-    ctx.store.patients().expect("read back the ward")
+    store_of(&ctx).patients().expect("read back the ward")
 }
 
 #[test]
 fn ward_overview_lists_every_patient_and_opens_a_record() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = private_tempdir();
     let ward = demo_store(dir.path(), 7);
     let data_dir = dir.path().to_str().expect("utf-8 temp path");
     let driver = Driver::start(APP, &["--data-dir", data_dir, "--user", "nurse.jones"]);
@@ -81,16 +82,55 @@ fn ward_overview_lists_every_patient_and_opens_a_record() {
 
 #[test]
 fn empty_store_tells_the_user_how_to_import() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = private_tempdir();
+    Ctx::create(dir.path(), "nurse.jones", Arc::new(SystemClock)).expect("create the store");
     let data_dir = dir.path().to_str().expect("utf-8 temp path");
-    let driver = Driver::start(APP, &["--data-dir", data_dir]);
+    let driver = Driver::start(APP, &["--data-dir", data_dir, "--user", "nurse.jones"]);
     let text = driver.wait_for_text(".empty", Duration::from_secs(60));
     assert!(text.contains("wardwatchctl import patients"), "{text}");
+    // Nothing runs the streams for this store: the ward must see that, as a
+    // technical alarm, not silence.
+    let inop = driver.wait_for_text("#runtime", Duration::from_secs(60));
+    assert!(inop.contains("no runtime is running"), "{inop}");
+}
+
+/// Issue 8: the desktop app beside `serve` started a second runtime, and
+/// each scored half of every ECG. Beside a running runtime it now watches
+/// that one and starts none.
+#[test]
+fn beside_a_running_runtime_the_app_watches_it_and_starts_none() {
+    let dir = private_tempdir();
+    let ward = demo_store(dir.path(), 7);
+    let ctx = Ctx::open(dir.path(), "nurse.jones", Arc::new(SystemClock)).expect("open");
+    api::put_source(
+        &ctx,
+        &wardwatch_core::ingest::source::SourceConfig::Sse {
+            name: "ward".into(),
+            url: "http://127.0.0.1:9/streams/vitals".into(),
+        },
+    )
+    .expect("a source, so the app would host a runtime of its own");
+    drop(ctx);
+    // This test process plays `wardwatchctl serve`: it holds the store's lock.
+    let serve = wardwatch_runtime::lock::RuntimeLock::acquire(dir.path(), chrono::Utc::now())
+        .expect("the runtime lock");
+    let data_dir = dir.path().to_str().expect("utf-8 temp path");
+    let driver = Driver::start(APP, &["--data-dir", data_dir, "--user", "nurse.jones"]);
+    driver.wait_for_count(".bed", ward.len(), Duration::from_secs(60));
+    let state = driver.wait_for_attribute("#runtime", "data-state", Duration::from_secs(60));
+    assert_eq!(state, "external");
+    let holder = wardwatch_runtime::lock::holder(dir.path()).expect("still held");
+    assert!(
+        holder.contains(&format!("PID {}", std::process::id())),
+        "{holder}"
+    );
+    drop(driver);
+    drop(serve);
 }
 
 #[test]
 fn an_active_alarm_is_shown_and_acknowledged_from_the_alarm_bar() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = private_tempdir();
     let ward = demo_store(dir.path(), 7);
     let target = &ward[2];
     let ctx = Ctx::open(dir.path(), "nurse.jones", Arc::new(SystemClock)).expect("open");
@@ -104,8 +144,7 @@ fn an_active_alarm_is_shown_and_acknowledged_from_the_alarm_bar() {
         message: "ASYSTOLE".into(),
         at: now,
     };
-    let id = ctx
-        .store
+    let id = store_of(&ctx)
         .apply_condition(&event, now)
         .expect("raise")
         .expect("notice")
@@ -134,7 +173,7 @@ fn an_active_alarm_is_shown_and_acknowledged_from_the_alarm_bar() {
     drop(driver);
 
     let ctx = Ctx::open(dir.path(), "nurse.jones", Arc::new(SystemClock)).expect("reopen");
-    let alarm = ctx.store.alarm(id).expect("read").expect("alarm");
+    let alarm = store_of(&ctx).alarm(id).expect("read").expect("alarm");
     assert_eq!(
         (alarm.state.as_str(), alarm.acked_by.as_deref()),
         ("acknowledged", Some("nurse.jones"))
@@ -149,7 +188,7 @@ fn an_active_alarm_is_shown_and_acknowledged_from_the_alarm_bar() {
 
 #[test]
 fn the_demo_shows_a_live_ward() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = private_tempdir();
     let data_dir = dir.path().to_str().expect("utf-8 temp path");
     let driver = Driver::start(APP, &["--demo", "--data-dir", data_dir]);
     driver.wait_for_count(".bed", 24, Duration::from_secs(60));
@@ -169,4 +208,19 @@ fn the_demo_shows_a_live_ward() {
         env!("CARGO_TARGET_TMPDIR"),
         "/live-demo.png"
     )));
+}
+
+/// The store under `ctx`, opened on its own, to check what the app wrote.
+fn store_of(ctx: &Ctx) -> wardwatch_core::store::Store {
+    wardwatch_core::store::Store::open_dir(ctx.data_dir()).expect("open the store")
+}
+
+/// A temporary folder only its owner can reach, as a store's folder must be
+/// (a store is refused in a folder other users can read).
+pub fn private_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .expect("temp dir")
 }

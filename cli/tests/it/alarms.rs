@@ -47,7 +47,7 @@ const SCENARIO: &str = r#"{"episodes": [
 #[test]
 fn scripted_ward_raises_exactly_the_expected_alarms_as_real_notifications() {
     require_session_bus();
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::private_tempdir();
     let data = dir.path().join("data");
     assert!(
         ctl(&data, &["demo", "load", "--seed", "42"])
@@ -163,7 +163,7 @@ fn scripted_ward_raises_exactly_the_expected_alarms_as_real_notifications() {
 #[test]
 fn false_asystole_record_a103l_raises_no_asystole_alarm() {
     require_session_bus();
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::private_tempdir();
     let data = dir.path().join("data");
     assert!(
         ctl(&data, &["demo", "load", "--seed", "42"])
@@ -223,7 +223,7 @@ fn false_asystole_record_a103l_raises_no_asystole_alarm() {
 fn a_clinicians_alert_reaches_the_patient_messages_stream() {
     let endpoint = std::env::var("WARDWATCH_KINESALITE_URL")
         .expect("WARDWATCH_KINESALITE_URL is not set: run the tests through scripts/test.sh");
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::private_tempdir();
     let data = dir.path().join("data");
     assert!(
         ctl(&data, &["demo", "load", "--seed", "42"])
@@ -316,10 +316,40 @@ fn a_clinicians_alert_reaches_the_patient_messages_stream() {
         String::from_utf8_lossy(&o.stdout),
         stderr(&o)
     );
+    // Queued, not sent: delivery is the runtime's job, and with none
+    // running the command says so instead of staying silent.
     assert!(
-        String::from_utf8_lossy(&o.stdout).contains("1 sent"),
+        String::from_utf8_lossy(&o.stderr).contains("no runtime is running"),
         "{}",
-        String::from_utf8_lossy(&o.stdout)
+        stderr(&o)
+    );
+    let listed = ctl(&data, &["messages", "list", "--json"]);
+    let listed: Value = serde_json::from_slice(&listed.stdout).expect("json");
+    assert_eq!(listed[0]["state"], "queued");
+
+    // The runtime delivers it on its own.
+    let serve = Serve::start(&data);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let state = loop {
+        let listed = ctl(&data, &["messages", "list", "--json"]);
+        let listed: Value = serde_json::from_slice(&listed.stdout).expect("json");
+        let state = listed[0]["state"].as_str().unwrap_or_default().to_owned();
+        if state == "sent" || std::time::Instant::now() > deadline {
+            break state;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    serve.stop();
+    assert_eq!(state, "sent");
+    let audit = ctl(&data, &["audit", "--json", "--limit", "1000"]);
+    let audit: Value = serde_json::from_slice(&audit.stdout).expect("json");
+    assert!(
+        audit.as_array().expect("entries").iter().any(|e| {
+            e["action"] == "patient.message_delivered"
+                && e["actor"] == "@runtime"
+                && e["target"] == patient.mrn.as_str()
+        }),
+        "{audit:#}"
     );
 
     // What the gateway will read: one Communication for that patient.

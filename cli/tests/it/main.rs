@@ -32,7 +32,7 @@ fn list_json(data_dir: &Path) -> serde_json::Value {
 
 #[test]
 fn export_import_list_show_round_trip() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = private_tempdir();
     let data = dir.path().join("data");
     let csv = dir.path().join("ward.csv");
     let o = ctl(
@@ -53,6 +53,13 @@ fn export_import_list_show_round_trip() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
 
+    // Only `init` makes a store; importing into a path without one is refused.
+    let o = ctl(&data, &["import", "patients", csv.to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no Wardwatch store"), "{}", stderr(&o));
+    let o = ctl(&data, &["init"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("admin is its admin"), "{}", stdout(&o));
     let o = ctl(&data, &["import", "patients", csv.to_str().expect("utf8")]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
@@ -86,7 +93,7 @@ fn export_import_list_show_round_trip() {
 
 #[test]
 fn malformed_file_exits_non_zero_names_the_entry_and_changes_nothing() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = private_tempdir();
     let data = dir.path().join("data");
     let o = ctl(&data, &["demo", "load", "--seed", "5"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -141,9 +148,59 @@ fn malformed_file_exits_non_zero_names_the_entry_and_changes_nothing() {
     assert_eq!(list_json(&data), before);
 }
 
+/// The false all-clear of issue 8: a mistyped `--data-dir` made an empty
+/// store, its caller the admin, and `alarms list --active` said "0 alarms".
+#[test]
+fn a_mistyped_data_dir_is_an_error_not_an_empty_ward() {
+    let dir = private_tempdir();
+    let data = dir.path().join("wardwatch");
+    assert!(ctl(&data, &["demo", "load"]).status.success());
+    let typo = dir.path().join("wardwach");
+    for args in [
+        &["alarms", "list", "--active"][..],
+        &["patients", "list"][..],
+        &["serve"][..],
+    ] {
+        let o = ctl(&typo, args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stdout(&o));
+        assert!(
+            stderr(&o).contains("no Wardwatch store") && stderr(&o).contains("wardwach"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+        assert!(!stdout(&o).contains("0 alarms"), "{}", stdout(&o));
+        assert!(!typo.exists(), "{args:?} created the mistyped folder");
+    }
+    // `init` on the existing store changes nothing and says so.
+    let o = ctl(&data, &["init"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("already exists"), "{}", stdout(&o));
+}
+
+/// An existing folder others can read is never chmod-ed behind the admin's
+/// back: `init` refuses and says what to do.
+#[test]
+fn init_refuses_a_folder_others_can_read_and_leaves_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = private_tempdir();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).expect("mkdir");
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o750)).expect("chmod");
+    let o = ctl(&shared, &["init"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stderr(&o).contains("chmod 700"), "{}", stderr(&o));
+    let mode = std::fs::metadata(&shared)
+        .expect("stat")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o750);
+    assert_eq!(std::fs::read_dir(&shared).expect("ls").count(), 0);
+}
+
 #[test]
 fn unregistered_user_is_refused_with_advice() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = private_tempdir();
     let data = dir.path().join("data");
     assert!(ctl(&data, &["demo", "load"]).status.success());
     let o = Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
@@ -258,7 +315,7 @@ fn ecg_analyze_reference_records() {
 
 #[test]
 fn ecg_analyze_sample_column_needs_a_rate_and_numbers() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = private_tempdir();
     let col = dir.path().join("ecg.csv");
     // 10 s of a synthetic 75 bpm spike train at 250 Hz
     let mut text = String::from("mV\n");
@@ -284,4 +341,14 @@ fn ecg_analyze_sample_column_needs_a_rate_and_numbers() {
     let o = run(&["ecg", "analyze", col.to_str().expect("utf8"), "--fs", "250"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("line 4"), "{}", stderr(&o));
+}
+
+/// A temporary folder only its owner can reach, as a store's folder must be
+/// (a store is refused in a folder other users can read).
+pub fn private_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .expect("temp dir")
 }

@@ -40,6 +40,10 @@ impl Serve {
         Serve(Some(child))
     }
 
+    pub fn pid(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+
     /// SIGKILL: no chance to flush anything.
     pub fn kill(self) {
         drop(self);
@@ -206,7 +210,7 @@ fn new_ward(dir: &Path) -> PathBuf {
 
 #[test]
 fn sse_stream_is_stored_exactly_once_across_a_gateway_restart_and_a_sigkill() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::private_tempdir();
     let data = new_ward(dir.path());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let addr = format!("127.0.0.1:{}", free_port());
@@ -261,7 +265,7 @@ fn sse_stream_is_stored_exactly_once_across_a_gateway_restart_and_a_sigkill() {
 fn kinesis_round_trip(endpoint_var: &str, stream: &str) {
     let endpoint = std::env::var(endpoint_var)
         .unwrap_or_else(|_| panic!("{endpoint_var} is not set: run the tests through scripts/test.sh (scripts/peers.sh starts the servers)"));
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::private_tempdir();
     let data = new_ward(dir.path());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let client = wardwatch_cloud::KinesisClient::new(
@@ -340,7 +344,7 @@ fn kinesis_stream_on_moto_is_stored_exactly_once_across_a_sigkill() {
 
 #[test]
 fn mitdb_100_replayed_through_the_stream_is_stored_bit_exact() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::private_tempdir();
     let data = new_ward(dir.path());
     let mrn = store(&data).patients().expect("patients")[0].mrn.clone();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -391,7 +395,7 @@ fn mitdb_100_replayed_through_the_stream_is_stored_bit_exact() {
 
 #[test]
 fn an_unreachable_source_is_a_technical_alarm_not_silence() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::private_tempdir();
     let data = new_ward(dir.path());
     let dead = format!("http://127.0.0.1:{}/streams/vitals", free_port());
     assert!(
@@ -427,4 +431,117 @@ fn an_unreachable_source_is_a_technical_alarm_not_silence() {
     );
     let s = status(&data, "dead");
     assert!(s["reconnects"].as_u64().unwrap_or(0) >= 2, "{s}");
+}
+
+/// Issue 8: two runtimes on one store each scored half of every ECG (false
+/// bradycardia, missed AF). The second now refuses at once, naming the first.
+#[test]
+fn a_second_serve_on_the_same_store_is_refused_and_names_the_holder() {
+    let dir = crate::private_tempdir();
+    let data = dir.path().join("data");
+    assert!(ctl(&data, &["demo", "load"]).status.success());
+    let first = Serve::start(&data);
+    let pid = first.pid();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while wardwatch_runtime::lock::holder(&data).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the first runtime never took its lock"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let o = ctl(&data, &["serve"]);
+    assert_eq!(o.status.code(), Some(1), "the second serve ran");
+    let err = stderr(&o);
+    assert!(err.contains("already runs"), "{err}");
+    assert!(err.contains(&format!("PID {pid}")), "{err}");
+    // The first one is unaffected and stops cleanly.
+    first.stop();
+    assert!(wardwatch_runtime::lock::holder(&data).is_none());
+}
+
+/// Issue 8: a registry import during `serve` failed 7 times in 8 with a raw
+/// SQLite error (a read transaction that could not be promoted), and two
+/// concurrent imports failed long before the busy timeout. Every other
+/// writer — imports, acknowledgements, source and user changes — now
+/// succeeds while the runtime streams, and the stream is still stored
+/// exactly once.
+#[test]
+fn imports_acks_and_admin_changes_all_succeed_while_the_runtime_streams() {
+    let dir = crate::private_tempdir();
+    let data = new_ward(dir.path());
+    let registry = dir.path().join("registry.csv");
+    let o = ctl(
+        &data,
+        &[
+            "demo",
+            "export",
+            "--count",
+            "2000",
+            "-o",
+            registry.to_str().expect("utf8"),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let log = SharedLog::new(1_000_000);
+    let gateway = Gateway::start(&rt, &addr, log.clone());
+    assert!(
+        ctl(&data, &["sources", "add", "sse", "gw", &gateway.url()])
+            .status
+            .success()
+    );
+    let mut sink = log.clone();
+    let sim = rt.spawn(async move {
+        run_sim(
+            generator(24, 90, 0.0),
+            &mut sink,
+            Pace::Speedup(6.0),
+            std::future::pending(),
+        )
+        .await
+    });
+    let serve = Serve::start(&data);
+    // Two imports at once, again and again, beside the stream, plus
+    // acknowledgements and admin changes from a third process.
+    let importers: Vec<_> = (0..2)
+        .map(|_| {
+            let data = data.clone();
+            let registry = registry.clone();
+            std::thread::spawn(move || {
+                (0..4)
+                    .map(|_| {
+                        ctl(
+                            &data,
+                            &["import", "patients", registry.to_str().expect("utf8")],
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut admin = Vec::new();
+    for i in 0..6 {
+        admin.push(ctl(
+            &data,
+            &["users", "add", &format!("nurse{i}"), "--role", "clinician"],
+        ));
+        admin.push(ctl(&data, &["alarms", "list", "--active"]));
+    }
+    for o in importers
+        .into_iter()
+        .flat_map(|t| t.join().expect("importer"))
+        .chain(admin)
+    {
+        assert!(
+            o.status.success(),
+            "a writer failed beside the runtime: {}",
+            stderr(&o)
+        );
+    }
+    let report = rt.block_on(sim).expect("sim task").expect("sim run");
+    assert_exactly_once(&data, "gw", &report);
+    serve.stop();
+    gateway.stop(&rt);
 }

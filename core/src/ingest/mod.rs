@@ -1,8 +1,8 @@
-//! Ingestion of the cloud vital-sign streams: decoding records
-//! (`observation`), the ECG block codec (`codec`), and the runtime that runs
-//! sources into the store (`pipeline`, `source`).
+//! Ingestion of the cloud vital-sign streams, the synchronous half: decoding
+//! records (`observation`), the ECG block codec (`codec`) and the configured
+//! sources (`source`). The runtime that reads the streams into the store is
+//! `wardwatch-runtime`.
 
 pub mod codec;
 pub mod observation;
-pub mod pipeline;
 pub mod source;

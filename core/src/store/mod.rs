@@ -39,14 +39,36 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store in `data_dir`, applying migrations.
+    /// Opens the existing store in `data_dir`, applying migrations. A folder
+    /// without a store is an error ([`Error::NoStore`]), never an empty new
+    /// store: a mistyped path must not answer "no alarms". Only
+    /// [`Store::create_dir`] makes a store.
     pub fn open_dir(data_dir: &Path) -> Result<Store> {
-        create_private_dir(data_dir)?;
-        Store::open(&data_dir.join(DB_FILE))
+        let path = data_dir.join(DB_FILE);
+        if !path.is_file() {
+            return Err(Error::NoStore {
+                path: data_dir.to_owned(),
+            });
+        }
+        warn_if_shared(data_dir);
+        Store::open_file(&path)
     }
 
-    /// Opens (creating if needed) the database at `path`, applying migrations.
-    pub fn open(path: &Path) -> Result<Store> {
+    /// Creates the store in `data_dir` (and the folder, owner-only, when it
+    /// does not exist), or opens it when it already exists. An existing
+    /// folder that other users can read is refused, not silently changed.
+    pub fn create_dir(data_dir: &Path) -> Result<Store> {
+        create_private_dir(data_dir)?;
+        Store::open_file(&data_dir.join(DB_FILE))
+    }
+
+    /// Whether `data_dir` holds a store.
+    pub fn exists_in(data_dir: &Path) -> bool {
+        data_dir.join(DB_FILE).is_file()
+    }
+
+    /// Opens (creating if needed) the database file at `path`.
+    fn open_file(path: &Path) -> Result<Store> {
         let conn = Connection::open(path).ctx("opening the database")?;
         restrict_permissions(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
@@ -118,7 +140,19 @@ impl Store {
             .skip(found as usize)
         {
             let version = index as i64 + 1;
-            let tx = self.conn.transaction().ctx("starting a migration")?;
+            // Immediate: the write lock is taken first, so two processes
+            // opening an old store at once take turns; the second then sees
+            // the version the first recorded and skips what is done.
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .ctx("starting a migration")?;
+            let current: i64 = tx
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .ctx("reading the schema version")?;
+            if current >= version {
+                continue;
+            }
             tx.execute_batch(sql).ctx("applying a migration")?;
             check_foreign_keys(&tx, version)?;
             tx.pragma_update(None, "user_version", version)
@@ -179,17 +213,54 @@ fn check_foreign_keys(tx: &rusqlite::Transaction<'_>, version: i64) -> Result<()
     }
 }
 
+/// Group or other permission bits on a folder holding patient data.
+#[cfg(unix)]
+fn shared_mode(dir: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}
+
+#[cfg(not(unix))]
+fn shared_mode(_: &Path) -> Option<u32> {
+    None
+}
+
+fn warn_if_shared(dir: &Path) {
+    if let Some(mode) = shared_mode(dir) {
+        tracing::warn!(
+            mode = format!("{mode:o}"),
+            "the data directory is readable by other users: chmod 700 it"
+        );
+    }
+}
+
+/// Creates `dir` owner-only, or accepts an existing owner-only folder. The
+/// mode of an existing folder is never changed: a folder others can read
+/// is refused with the fix, so an admin decides.
 fn create_private_dir(dir: &Path) -> Result<()> {
     let err = |source| Error::DataDir {
         path: dir.to_owned(),
         source,
     };
-    std::fs::create_dir_all(dir).map_err(err)?;
+    if dir.is_dir() {
+        if let Some(mode) = shared_mode(dir) {
+            return Err(Error::UnsafeDataDir {
+                path: dir.to_owned(),
+                reason: format!("other users can reach (mode {mode:o}) the folder"),
+                fix: "run `chmod 700` on it, or choose a new folder for the store",
+            });
+        }
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
     }
+    builder.create(dir).map_err(err)?;
     Ok(())
 }
 
@@ -221,13 +292,20 @@ pub(crate) fn from_ms(ms: i64) -> chrono::DateTime<chrono::Utc> {
 mod tests {
     use super::*;
 
+    fn private_tempdir() -> std::io::Result<tempfile::TempDir> {
+        use std::os::unix::fs::PermissionsExt;
+        tempfile::Builder::new()
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir()
+    }
+
     #[test]
     fn reopening_a_migrated_store_keeps_its_version() -> Result<()> {
-        let dir = tempfile::tempdir().map_err(|source| Error::DataDir {
+        let dir = private_tempdir().map_err(|source| Error::DataDir {
             path: PathBuf::from("tmp"),
             source,
         })?;
-        let v1 = Store::open_dir(dir.path())?.schema_version()?;
+        let v1 = Store::create_dir(dir.path())?.schema_version()?;
         let v2 = Store::open_dir(dir.path())?.schema_version()?;
         assert_eq!(v1, migrations::MIGRATIONS.len() as i64);
         assert_eq!(v1, v2);
@@ -236,11 +314,11 @@ mod tests {
 
     #[test]
     fn database_from_a_newer_build_is_refused_not_touched() -> Result<()> {
-        let dir = tempfile::tempdir().map_err(|source| Error::DataDir {
+        let dir = private_tempdir().map_err(|source| Error::DataDir {
             path: PathBuf::from("tmp"),
             source,
         })?;
-        let store = Store::open_dir(dir.path())?;
+        let store = Store::create_dir(dir.path())?;
         store
             .conn
             .pragma_update(None, "user_version", 999)
@@ -248,6 +326,70 @@ mod tests {
         drop(store);
         let err = Store::open_dir(dir.path()).err();
         assert!(matches!(err, Some(Error::SchemaTooNew { found: 999, .. })));
+        Ok(())
+    }
+
+    #[test]
+    fn a_mistyped_data_dir_is_an_error_and_creates_nothing() -> Result<()> {
+        let dir = private_tempdir().map_err(|source| Error::DataDir {
+            path: PathBuf::from("tmp"),
+            source,
+        })?;
+        let typo = dir.path().join("wardwach");
+        let err = Store::open_dir(&typo).err();
+        assert!(
+            matches!(&err, Some(Error::NoStore { path }) if path == &typo),
+            "{err:?}"
+        );
+        assert!(!typo.exists());
+        // An existing, empty folder is no store either.
+        let err = Store::open_dir(dir.path()).err();
+        assert!(matches!(err, Some(Error::NoStore { .. })), "{err:?}");
+        assert!(!dir.path().join(DB_FILE).exists());
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_existing_folder_others_can_read_is_refused_and_its_mode_kept() -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = private_tempdir().map_err(|source| Error::DataDir {
+            path: PathBuf::from("tmp"),
+            source,
+        })?;
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).map_err(|source| Error::DataDir {
+            path: shared.clone(),
+            source,
+        })?;
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).map_err(
+            |source| Error::DataDir {
+                path: shared.clone(),
+                source,
+            },
+        )?;
+        let err = Store::create_dir(&shared).err();
+        assert!(matches!(err, Some(Error::UnsafeDataDir { .. })), "{err:?}");
+        let mode = std::fs::metadata(&shared)
+            .map_err(|source| Error::DataDir {
+                path: shared.clone(),
+                source,
+            })?
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755);
+        assert!(!shared.join(DB_FILE).exists());
+        // A new folder is made owner-only.
+        let fresh = dir.path().join("a/b");
+        Store::create_dir(&fresh)?;
+        let mode = std::fs::metadata(&fresh)
+            .map_err(|source| Error::DataDir {
+                path: fresh.clone(),
+                source,
+            })?
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
         Ok(())
     }
 }

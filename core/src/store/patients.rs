@@ -33,7 +33,10 @@ impl Store {
         audit_entry: &AuditEntry,
         now: DateTime<Utc>,
     ) -> Result<Vec<UpsertOutcome>> {
-        let tx = self.conn.transaction().ctx("starting the import")?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx("starting the import")?;
         let mut outcomes = Vec::with_capacity(records.len());
         for record in records {
             outcomes.push(upsert_one(&tx, record, now)?);

@@ -133,12 +133,7 @@ impl Store {
             .collect()
     }
 
-    pub(crate) fn note_reconnect(
-        &self,
-        source: &str,
-        error: &str,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
+    pub fn note_reconnect(&self, source: &str, error: &str, now: DateTime<Utc>) -> Result<()> {
         self.conn
             .execute(
                 "INSERT INTO ingest_stats (source, reconnects, last_error, updated_ms) VALUES (?1, 1, ?2, ?3)
@@ -152,7 +147,7 @@ impl Store {
 
     /// How long the batch just stored waited between its source and the
     /// store: the age of the oldest record not yet processed, as of then.
-    pub(crate) fn note_pending(&self, source: &str, waited_ms: i64) -> Result<()> {
+    pub fn note_pending(&self, source: &str, waited_ms: i64) -> Result<()> {
         self.conn
             .execute(
                 "UPDATE ingest_stats SET oldest_pending_ms = ?2 WHERE source = ?1",
@@ -162,12 +157,7 @@ impl Store {
         Ok(())
     }
 
-    pub(crate) fn note_lag(
-        &self,
-        source: &str,
-        millis_behind: i64,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
+    pub fn note_lag(&self, source: &str, millis_behind: i64, now: DateTime<Utc>) -> Result<()> {
         self.conn
             .execute(
                 "INSERT INTO ingest_stats (source, lag_ms, updated_ms) VALUES (?1, ?2, ?3)

@@ -118,7 +118,10 @@ impl Store {
 
     /// Stores a batch in one transaction (see the module comment).
     pub fn store_batch(&mut self, batch: &IngestBatch, now: DateTime<Utc>) -> Result<StoredBatch> {
-        let tx = self.conn.transaction().ctx("starting a batch")?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx("starting a batch")?;
         let stored = write_batch(&tx, batch, now)?;
         tx.commit().ctx("committing a batch")?;
         Ok(stored)
@@ -638,7 +641,10 @@ impl Store {
     /// scores stay. Observation ids are kept as long as the longest window, so
     /// a redelivered record is still recognised while its data is stored.
     pub fn prune(&mut self, now: DateTime<Utc>, keep: Retention) -> Result<Pruned> {
-        let tx = self.conn.transaction().ctx("pruning")?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx("pruning")?;
         // By key range per patient (and vital): a whole-table scan of a
         // quarter-billion rows would hold the writer for minutes.
         let patients: Vec<i64> = {

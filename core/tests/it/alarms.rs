@@ -35,13 +35,15 @@ fn ev(
 
 #[test]
 fn unacknowledged_high_alarm_escalates_once_and_acknowledgement_is_audited() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::private_tempdir();
     let mut admin = ctx(dir.path(), "admin");
     api::load_demo_ward(&mut admin, 4).expect("demo");
     api::put_user(&admin, "nurse.kim", Role::Clinician).expect("user");
-    let mrn = admin.store.patients().expect("patients")[0].mrn.clone();
+    let mrn = crate::store_of(&admin).patients().expect("patients")[0]
+        .mrn
+        .clone();
     let rules = Rules::default();
-    let store = &admin.store;
+    let store = &crate::store_of(&admin);
 
     let notice = store
         .apply_condition(
@@ -137,13 +139,15 @@ fn unacknowledged_high_alarm_escalates_once_and_acknowledgement_is_audited() {
 
 #[test]
 fn a_silence_holds_back_equal_priorities_but_a_higher_one_breaks_through() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::private_tempdir();
     let mut admin = ctx(dir.path(), "admin");
     api::load_demo_ward(&mut admin, 4).expect("demo");
-    let mrn = admin.store.patients().expect("patients")[1].mrn.clone();
+    let mrn = crate::store_of(&admin).patients().expect("patients")[1]
+        .mrn
+        .clone();
     api::silence_patient(&admin, &mrn, 5, Priority::Medium).expect("silence");
     let now = crate::clock().0;
-    let store = &admin.store;
+    let store = &crate::store_of(&admin);
     let quiet = store
         .apply_condition(
             &ev(&mrn, "spo2_low", true, Priority::Medium, false, now),
@@ -167,11 +171,11 @@ fn a_silence_holds_back_equal_priorities_but_a_higher_one_breaks_through() {
 
 #[test]
 fn alerts_reach_only_patients_who_consented_and_only_by_a_clinician() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::private_tempdir();
     let mut admin = ctx(dir.path(), "admin");
     api::load_demo_ward(&mut admin, 4).expect("demo");
     api::put_user(&admin, "viewer", Role::Viewer).expect("user");
-    let patients = admin.store.patients().expect("patients");
+    let patients = crate::store_of(&admin).patients().expect("patients");
     let yes = patients
         .iter()
         .find(|p| p.alert_consent)
@@ -181,16 +185,14 @@ fn alerts_reach_only_patients_who_consented_and_only_by_a_clinician() {
         .find(|p| !p.alert_consent)
         .expect("a non-consenting patient");
     let now = crate::clock().0;
-    let a_yes = admin
-        .store
+    let a_yes = crate::store_of(&admin)
         .apply_condition(
             &ev(&yes.mrn, "hr_high", true, Priority::Medium, false, now),
             now,
         )
         .expect("a")
         .expect("n");
-    let a_no = admin
-        .store
+    let a_no = crate::store_of(&admin)
         .apply_condition(
             &ev(&no.mrn, "hr_high", true, Priority::Medium, false, now),
             now,
@@ -208,7 +210,7 @@ fn alerts_reach_only_patients_who_consented_and_only_by_a_clinician() {
     );
     let id = api::notify_patient(&admin, a_yes.alarm_id, "Please press your call button")
         .expect("queued");
-    let queued = admin.store.pending_messages().expect("pending");
+    let queued = crate::store_of(&admin).pending_messages().expect("pending");
     assert_eq!(queued.len(), 1);
     assert_eq!(
         (
@@ -228,11 +230,13 @@ fn alerts_reach_only_patients_who_consented_and_only_by_a_clinician() {
 
 #[test]
 fn an_acknowledged_alarm_does_not_swallow_the_next_episode_and_cannot_be_hidden_while_true() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::private_tempdir();
     let mut admin = ctx(dir.path(), "admin");
     api::load_demo_ward(&mut admin, 4).expect("demo");
-    let mrn = admin.store.patients().expect("patients")[2].mrn.clone();
-    let store = &admin.store;
+    let mrn = crate::store_of(&admin).patients().expect("patients")[2]
+        .mrn
+        .clone();
+    let store = &crate::store_of(&admin);
     let first = store
         .apply_condition(
             &ev(&mrn, "spo2_low", true, Priority::Medium, false, t0()),

@@ -32,16 +32,13 @@ fn write_fhir(dir: &Path, records: &[PatientRecord]) -> PathBuf {
 fn db_bytes(dir: &Path) -> Vec<u8> {
     // The patients as stored, serialised: equal stores give equal bytes.
     let c = ctx(dir, "admin");
-    serde_json::to_vec(&c.store.patients().expect("patients")).expect("json")
+    serde_json::to_vec(&crate::store_of(&c).patients().expect("patients")).expect("json")
 }
 
 #[test]
 fn csv_and_fhir_of_the_same_patients_give_the_same_store() {
-    let files = tempfile::tempdir().expect("tmp");
-    let (a, b) = (
-        tempfile::tempdir().expect("tmp"),
-        tempfile::tempdir().expect("tmp"),
-    );
+    let files = crate::private_tempdir();
+    let (a, b) = (crate::private_tempdir(), crate::private_tempdir());
     let records = ward();
     let csv_path = write_csv(files.path(), &records);
     let fhir_path = write_fhir(files.path(), &records);
@@ -62,7 +59,9 @@ fn csv_and_fhir_of_the_same_patients_give_the_same_store() {
     );
     assert_eq!(db_bytes(a.path()), db_bytes(b.path()));
     // and the store holds what the registry said
-    let stored = ctx(a.path(), "admin").store.patients().expect("patients");
+    let stored = crate::store_of(&ctx(a.path(), "admin"))
+        .patients()
+        .expect("patients");
     let mut expected = records.clone();
     expected.sort_by(|x, y| x.mrn.cmp(&y.mrn));
     let mut got = stored.clone();
@@ -72,8 +71,8 @@ fn csv_and_fhir_of_the_same_patients_give_the_same_store() {
 
 #[test]
 fn importing_the_same_file_twice_changes_nothing() {
-    let files = tempfile::tempdir().expect("tmp");
-    let store = tempfile::tempdir().expect("tmp");
+    let files = crate::private_tempdir();
+    let store = crate::private_tempdir();
     let path = write_fhir(files.path(), &ward());
     let mut c = ctx(store.path(), "admin");
     api::import_patients(&mut c, &path).expect("first import");
@@ -85,8 +84,8 @@ fn importing_the_same_file_twice_changes_nothing() {
 
 #[test]
 fn changed_record_is_updated_in_place() {
-    let files = tempfile::tempdir().expect("tmp");
-    let store = tempfile::tempdir().expect("tmp");
+    let files = crate::private_tempdir();
+    let store = crate::private_tempdir();
     let mut records = ward();
     let mut c = ctx(store.path(), "admin");
     api::import_patients(&mut c, &write_csv(files.path(), &records)).expect("import");
@@ -94,8 +93,7 @@ fn changed_record_is_updated_in_place() {
     records[3].allergies.push("Latex".into());
     let r = api::import_patients(&mut c, &write_csv(files.path(), &records)).expect("re-import");
     assert_eq!((r.inserted, r.updated, r.unchanged), (0, 1, 59));
-    let stored = c
-        .store
+    let stored = crate::store_of(&c)
         .patient(&records[3].mrn)
         .expect("read")
         .expect("present");
@@ -104,7 +102,7 @@ fn changed_record_is_updated_in_place() {
 
 #[test]
 fn bad_rows_are_named_and_good_rows_stored() {
-    let store = tempfile::tempdir().expect("tmp");
+    let store = crate::private_tempdir();
     let path = store.path().join("mixed.csv");
     std::fs::write(
         &path,
@@ -136,13 +134,13 @@ fn bad_rows_are_named_and_good_rows_stored() {
         "{}",
         r.rejected[2].reason
     );
-    assert_eq!(c.store.patient_count().expect("count"), 2);
+    assert_eq!(crate::store_of(&c).patient_count().expect("count"), 2);
 }
 
 #[test]
 fn malformed_file_leaves_the_store_unchanged() {
-    let files = tempfile::tempdir().expect("tmp");
-    let store = tempfile::tempdir().expect("tmp");
+    let files = crate::private_tempdir();
+    let store = crate::private_tempdir();
     let mut c = ctx(store.path(), "admin");
     api::import_patients(&mut c, &write_csv(files.path(), &ward())).expect("import");
     let before = db_bytes(store.path());
@@ -172,8 +170,8 @@ fn malformed_file_leaves_the_store_unchanged() {
 
 #[test]
 fn import_is_audited_with_its_user() {
-    let files = tempfile::tempdir().expect("tmp");
-    let store = tempfile::tempdir().expect("tmp");
+    let files = crate::private_tempdir();
+    let store = crate::private_tempdir();
     let mut c = ctx(store.path(), "admin");
     api::import_patients(&mut c, &write_csv(files.path(), &ward())).expect("import");
     let audit = api::recent_audit(&c, 5).expect("audit");

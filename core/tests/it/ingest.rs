@@ -1,11 +1,10 @@
-//! Storing stream records: exactly-once, quarantine, bit-exact ECG, scoring.
+//! Storing stream records: exactly-once, quarantine, retention.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Value, json};
 use wardwatch_core::api;
 use wardwatch_core::ingest::observation::decode;
 use wardwatch_core::model::Vital;
-use wardwatch_core::scoring::LiveScorer;
 use wardwatch_core::store::{IngestBatch, IngestItem, Store};
 
 use crate::ctx;
@@ -45,8 +44,7 @@ fn batch(items: Vec<IngestItem>) -> IngestBatch {
 fn store_with_ward(dir: &std::path::Path) -> (Store, Vec<String>) {
     let mut c = ctx(dir, "admin");
     api::load_demo_ward(&mut c, 9).expect("demo");
-    let mrns = c
-        .store
+    let mrns = crate::store_of(&c)
         .patients()
         .expect("patients")
         .into_iter()
@@ -57,7 +55,7 @@ fn store_with_ward(dir: &std::path::Path) -> (Store, Vec<String>) {
 
 #[test]
 fn good_bad_and_unknown_records_are_counted_and_quarantined_with_reasons() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::private_tempdir();
     let (mut store, mrns) = store_with_ward(dir.path());
     let now = t0() + Duration::minutes(5);
     let items = vec![
@@ -105,7 +103,7 @@ fn good_bad_and_unknown_records_are_counted_and_quarantined_with_reasons() {
 
 #[test]
 fn redelivery_before_the_checkpoint_or_under_a_new_sequence_is_stored_once() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::private_tempdir();
     let (mut store, mrns) = store_with_ward(dir.path());
     let now = t0() + Duration::minutes(5);
     let make = |seq0: u64| {
@@ -178,126 +176,9 @@ fn redelivery_before_the_checkpoint_or_under_a_new_sequence_is_stored_once() {
     assert_eq!(store.store_batch(&sse, now).expect("4").outcome.stored, 1);
 }
 
-fn testdata(rel: &str) -> std::path::PathBuf {
-    let base = std::env::var_os("WARDWATCH_TESTDATA")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
-        });
-    let p = base.join(rel);
-    assert!(
-        p.exists(),
-        "reference recording {} is missing: set WARDWATCH_TESTDATA",
-        p.display()
-    );
-    p
-}
-
-#[test]
-fn mitdb_100_stored_bit_exact_and_scored_live_without_false_alarms() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let (mut store, mrns) = store_with_ward(dir.path());
-    let record = wardwatch_wfdb::Record::open(testdata("mitdb/100.hea")).expect("100.hea");
-    let lead = record.signal_index("MLII").expect("MLII");
-    let raw = record.read_raw(lead).expect("samples");
-    assert_eq!(raw.len(), 650_000);
-    let spec = &record.signals()[lead];
-    let (gain, baseline) = (spec.gain_adu_per_unit, spec.baseline_adu);
-    let block = 720; // 2 s at 360 Hz
-    let mut scorer = LiveScorer::default();
-    let now = t0() + Duration::hours(1);
-    for (k, chunk) in raw.chunks(block).enumerate() {
-        let start = t0() + Duration::nanoseconds((k * block) as i64 * 1_000_000_000 / 360);
-        let data: Vec<String> = chunk.iter().map(|x| x.to_string()).collect();
-        let obs = json!({"resourceType": "Observation", "id": format!("ecg-{k}"), "status": "final",
-            "code": {"coding": [{"system": "urn:oid:2.16.840.1.113883.6.24", "code": "131330"}]},
-            "subject": {"identifier": {"value": mrns[3]}},
-            "effectiveDateTime": start.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-            "valueSampledData": {"origin": {"value": -f64::from(baseline) / gain, "code": "mV"},
-                "period": 1000.0 / 360.0, "factor": 1.0 / gain, "dimensions": 1, "data": data.join(" ")}});
-        let b = batch(vec![item(k as u64 + 1, &obs, now)]);
-        let stored = store.store_batch(&b, now).expect("store");
-        assert_eq!(stored.outcome.stored, 1, "block {k}");
-        scorer.score_batch(&store, &b, &stored);
-    }
-    let blocks = store
-        .ecg_samples(&mrns[3], 131_330, t0())
-        .expect("read back");
-    let back: Vec<i32> = blocks
-        .iter()
-        .flat_map(|b| b.samples.iter().map(|s| s.expect("no gaps")))
-        .collect();
-    assert_eq!(back.len(), 650_000);
-    assert!(back == raw, "stored samples differ from the recording");
-
-    let hr = store
-        .scores(&mrns[3], Some("ecg_hr"), 1000)
-        .expect("scores");
-    assert!(hr.len() > 100, "{} HR readings", hr.len());
-    assert!(
-        hr.iter().all(|r| (50.0..110.0).contains(&r.value)),
-        "HR out of range"
-    );
-    let events = store
-        .scores(&mrns[3], Some("ecg_event"), 100)
-        .expect("events");
-    assert!(
-        events
-            .iter()
-            .all(|e| !e.detail.to_string().contains("asystole")),
-        "false asystole on record 100: {events:?}"
-    );
-}
-
-#[test]
-fn news2_follows_the_patients_scale_and_is_partial_when_vitals_are_missing() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let (mut store, _) = store_with_ward(dir.path());
-    let copd = store
-        .patients()
-        .expect("patients")
-        .into_iter()
-        .find(|p| p.spo2_scale == wardwatch_core::model::Spo2Scale::Two)
-        .expect("a scale-2 patient");
-    let now = t0() + Duration::minutes(5);
-    let mut scorer = LiveScorer::default();
-    // SpO2 90 %: 0 points on scale 2 (would be 3 on scale 1); HR 95: 1 point.
-    let b = batch(vec![
-        item(
-            1,
-            &numeric("s1", &copd.mrn, "59408-5", 90.0, "%", t0()),
-            now,
-        ),
-        item(
-            2,
-            &numeric("h1", &copd.mrn, "8867-4", 95.0, "/min", t0()),
-            now,
-        ),
-    ]);
-    let stored = store.store_batch(&b, now).expect("store");
-    scorer.score_batch(&store, &b, &stored);
-    let news = store.scores(&copd.mrn, Some("news2"), 5).expect("scores");
-    assert_eq!(news.len(), 1);
-    assert_eq!(news[0].value, 1.0);
-    assert_eq!(news[0].detail["complete"], false);
-    let missing = news[0].detail["missing"].to_string();
-    assert!(missing.contains("respiration_rate"), "{missing}");
-    // The cardiac risk explains itself.
-    let risk = store
-        .scores(&copd.mrn, Some("cardiac_risk"), 5)
-        .expect("risk");
-    assert_eq!(risk.len(), 1);
-    assert!(
-        risk[0].detail["contributors"].is_array(),
-        "{}",
-        risk[0].detail
-    );
-    assert!((0.0..=100.0).contains(&risk[0].value));
-}
-
 #[test]
 fn pruning_drops_raw_samples_past_retention_but_keeps_the_minute_history() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::private_tempdir();
     let (mut store, mrns) = store_with_ward(dir.path());
     let now = t0() + Duration::minutes(1);
     let b = batch(vec![item(

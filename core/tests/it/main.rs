@@ -24,5 +24,21 @@ pub fn clock() -> Arc<FixedClock> {
 }
 
 pub fn ctx(dir: &Path, user: &str) -> Ctx {
-    Ctx::open(dir, user, clock()).expect("open the store")
+    Ctx::create(dir, user, clock()).expect("open the store")
+}
+
+/// The store under `ctx`, opened on its own: tests look behind the API to
+/// check what it wrote.
+pub fn store_of(ctx: &Ctx) -> wardwatch_core::store::Store {
+    wardwatch_core::store::Store::open_dir(ctx.data_dir()).expect("open the store")
+}
+
+/// A temporary folder only its owner can reach, as a store's folder must be
+/// (a store is refused in a folder other users can read).
+pub fn private_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .expect("temp dir")
 }

@@ -89,8 +89,8 @@ fn count(conn: &Connection, sql: &str) -> i64 {
 
 #[test]
 fn the_migrations_make_exactly_the_schema_the_edited_migration_1_made() {
-    let fresh = tempfile::tempdir().expect("tmp");
-    let edited = tempfile::tempdir().expect("tmp");
+    let fresh = crate::private_tempdir();
+    let edited = crate::private_tempdir();
     let (_, newest_edit, _) = EDITED[2];
     assert_eq!(
         schema(&fresh_store(fresh.path())),
@@ -141,7 +141,7 @@ VALUES (1764000000000, 'gateway', 'not JSON', x'6e6f');
 
 #[test]
 fn a_store_made_by_the_first_schema_is_upgraded_with_its_rows_kept() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::private_tempdir();
     fill_first_schema(&store_made_by(dir.path(), FIRST));
 
     let admin = ctx(dir.path(), "admin");
@@ -201,7 +201,7 @@ fn a_store_made_by_the_first_schema_is_upgraded_with_its_rows_kept() {
     .expect("limit");
     drop((admin, nurse));
 
-    let fresh_dir = tempfile::tempdir().expect("tmp");
+    let fresh_dir = crate::private_tempdir();
     let fresh = fresh_store(fresh_dir.path());
     let conn = Connection::open(dir.path().join(DB_FILE)).expect("reopen");
     assert_eq!(version(&conn), version(&fresh));
@@ -245,11 +245,11 @@ fn a_store_made_by_the_first_schema_is_upgraded_with_its_rows_kept() {
 
 #[test]
 fn stores_made_by_builds_that_edited_migration_1_open_at_the_version_they_hold() {
-    let fresh_dir = tempfile::tempdir().expect("tmp");
+    let fresh_dir = crate::private_tempdir();
     let fresh = fresh_store(fresh_dir.path());
     let (latest_version, latest_schema) = (version(&fresh), schema(&fresh));
     for (commit, migration_1, held) in EDITED {
-        let dir = tempfile::tempdir().expect("tmp");
+        let dir = crate::private_tempdir();
         let conn = store_made_by(dir.path(), migration_1);
         conn.execute(
             "INSERT INTO patients (mrn, family_name, given_name, birth_date, sex,
@@ -282,7 +282,7 @@ fn stores_made_by_builds_that_edited_migration_1_open_at_the_version_they_hold()
 
 #[test]
 fn an_alarm_state_the_new_check_refuses_stops_the_upgrade_at_version_2_with_the_row_kept() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::private_tempdir();
     let conn = store_made_by(dir.path(), FIRST);
     fill_first_schema(&conn);
     // The first schema had no CHECK on an alarm's state; migration 3 has.
@@ -307,7 +307,7 @@ fn an_alarm_state_the_new_check_refuses_stops_the_upgrade_at_version_2_with_the_
 
 #[test]
 fn an_upgrade_that_would_leave_a_dangling_reference_leaves_the_store_as_it_was() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::private_tempdir();
     let conn = store_made_by(dir.path(), FIRST);
     fill_first_schema(&conn);
     // A block of no patient, which only a connection with foreign keys off

@@ -8,7 +8,7 @@ use crate::ctx;
 
 #[test]
 fn first_user_is_admin_and_strangers_are_refused() {
-    let store = tempfile::tempdir().expect("tmp");
+    let store = crate::private_tempdir();
     let admin = ctx(store.path(), "admin");
     assert_eq!(admin.actor.role, Role::Admin);
     let stranger = wardwatch_core::api::Ctx::open(store.path(), "mallory", crate::clock());
@@ -17,7 +17,7 @@ fn first_user_is_admin_and_strangers_are_refused() {
 
 #[test]
 fn viewer_reads_patients_but_cannot_import() {
-    let store = tempfile::tempdir().expect("tmp");
+    let store = crate::private_tempdir();
     let mut admin = ctx(store.path(), "admin");
     api::load_demo_ward(&mut admin, 3).expect("demo");
     api::put_user(&admin, "nurse", Role::Viewer).expect("add user");
@@ -31,12 +31,14 @@ fn viewer_reads_patients_but_cannot_import() {
 
 #[test]
 fn unknown_mrn_is_not_found_and_reads_are_audited() {
-    let store = tempfile::tempdir().expect("tmp");
+    let store = crate::private_tempdir();
     let mut admin = ctx(store.path(), "admin");
     api::load_demo_ward(&mut admin, 3).expect("demo");
     let e = api::show_patient(&admin, "NOPE").expect_err("not found");
     assert_eq!(e.kind(), ErrorKind::NotFound);
-    let mrn = admin.store.patients().expect("patients")[0].mrn.clone();
+    let mrn = crate::store_of(&admin).patients().expect("patients")[0]
+        .mrn
+        .clone();
     api::show_patient(&admin, &mrn).expect("show");
     let audit = api::recent_audit(&admin, 1).expect("audit");
     assert_eq!(

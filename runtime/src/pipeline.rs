@@ -18,11 +18,11 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
-use crate::clock::Clock;
-use crate::error::{Error, ErrorKind, Result};
-use crate::ingest::observation;
-use crate::ingest::source::{self, SourceConfig};
-use crate::store::{BatchOutcome, IngestBatch, IngestItem, Retention, Store, StoredBatch};
+use crate::source::{self, SourceConfig};
+use wardwatch_core::clock::Clock;
+use wardwatch_core::error::{Error, ErrorKind, Result};
+use wardwatch_core::ingest::observation;
+use wardwatch_core::store::{BatchOutcome, IngestBatch, IngestItem, Retention, Store, StoredBatch};
 
 /// Records per batch a source sends at most.
 pub const MAX_BATCH: usize = 500;
@@ -207,7 +207,7 @@ fn write_loop(
                             raw: r.data,
                         })
                         .collect(),
-                    ordered: shard != crate::ingest::source::sse::SHARD,
+                    ordered: shard != crate::source::sse::SHARD,
                     source,
                     shard,
                 };
@@ -273,31 +273,42 @@ fn retention(store: &Store) -> Result<Retention> {
     })
 }
 
-/// A busy database (another process writing) is retried; anything else stops
-/// the writer, and the sources resume from the checkpoint on the next start.
+/// Longest wait between two attempts at a blocked batch.
+const RETRY_MAX: Duration = Duration::from_secs(5);
+/// Past this, a blocked batch is logged as an error at every attempt.
+const BLOCKED_LOUD: Duration = Duration::from_secs(30);
+
+/// A busy database (another process holding the write lock) and a full disk
+/// are waited out: the batch is retried with capped backoff for as long as
+/// it takes, and the sources wait on the bounded channel meanwhile, so
+/// nothing is lost and the runtime resumes by itself when the cause goes.
+/// Anything else stops the writer; the sources resume from the checkpoint on
+/// the next start.
 fn store_with_retry(
     store: &mut Store,
     batch: &IngestBatch,
     clock: &dyn Clock,
 ) -> Result<StoredBatch> {
     let mut delay = Duration::from_millis(50);
+    let started = std::time::Instant::now();
     loop {
         match store.store_batch(batch, clock.now()) {
-            Err(e)
-                if e.kind() == ErrorKind::Storage
-                    && is_busy(&e)
-                    && delay < Duration::from_secs(30) =>
-            {
-                tracing::warn!(source = %batch.source, "database busy; retrying the batch");
+            Err(e) if matches!(e.kind(), ErrorKind::Busy | ErrorKind::DiskFull) => {
+                let blocked_s = started.elapsed().as_secs();
+                if started.elapsed() < BLOCKED_LOUD {
+                    tracing::warn!(source = %batch.source, kind = ?e.kind(), blocked_s, "store blocked; retrying the batch");
+                } else {
+                    tracing::error!(source = %batch.source, kind = ?e.kind(), blocked_s, error = %e, "store still blocked: nothing is stored until it frees (free disk space, or stop the process holding the store)");
+                }
                 std::thread::sleep(delay);
-                delay *= 2;
+                delay = (delay * 2).min(RETRY_MAX);
             }
-            other => return other,
+            other => {
+                if started.elapsed() >= BLOCKED_LOUD {
+                    tracing::warn!(source = %batch.source, blocked_s = started.elapsed().as_secs(), "store free again; ingest resumed");
+                }
+                return other;
+            }
         }
     }
-}
-
-fn is_busy(e: &Error) -> bool {
-    matches!(e, Error::Sqlite { source: rusqlite::Error::SqliteFailure(f, _), .. }
-        if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
 }

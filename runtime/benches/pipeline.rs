@@ -15,13 +15,12 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use wardwatch_core::alarms::Rules;
-use wardwatch_core::alarms::stage::AlarmStage;
-use wardwatch_core::api::Ctx;
 use wardwatch_core::clock::SystemClock;
 use wardwatch_core::ingest::observation::decode;
-use wardwatch_core::ingest::pipeline::Stage;
-use wardwatch_core::store::{AuditEntry, IngestBatch, IngestItem};
+use wardwatch_core::store::{AuditEntry, IngestBatch, IngestItem, Store};
 use wardwatch_notify::RecordingNotifier;
+use wardwatch_runtime::pipeline::Stage;
+use wardwatch_runtime::stage::AlarmStage;
 use wardwatch_sim::{Generator, GeneratorConfig, RecordSource, Scenario, SimBatch, SimPatient};
 
 /// A memory figure of this process from /proc/self/status, in MB.
@@ -65,15 +64,18 @@ fn cpu_s() -> f64 {
 
 struct Ward {
     _dir: tempfile::TempDir,
-    ctx: Ctx,
+    store: Store,
     stage: AlarmStage,
     notifier: Arc<RecordingNotifier>,
     sequence: u64,
 }
 
 fn ward(patients: usize, start: DateTime<Utc>) -> Ward {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut ctx = Ctx::open(dir.path(), "bench", Arc::new(SystemClock)).expect("store");
+    let dir = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
+        .expect("temp dir");
+    let mut store = Store::create_dir(dir.path()).expect("store");
     let records = if patients <= wardwatch_core::demo::DEMO_BEDS {
         wardwatch_core::demo::ward(42, start.date_naive())
     } else {
@@ -86,7 +88,7 @@ fn ward(patients: usize, start: DateTime<Utc>) -> Ward {
         target: None,
         detail: json!({}),
     };
-    ctx.store
+    store
         .upsert_patients(&records, &audit, start)
         .expect("patients");
     let notifier = Arc::new(RecordingNotifier::new());
@@ -99,7 +101,7 @@ fn ward(patients: usize, start: DateTime<Utc>) -> Ward {
     .expect("alarm stage");
     Ward {
         _dir: dir,
-        ctx,
+        store,
         stage,
         notifier,
         sequence: 0,
@@ -128,11 +130,11 @@ impl Ward {
             items,
             ordered: true,
         };
-        let stored = self.ctx.store.store_batch(&ib, now).expect("store");
-        self.stage.after_batch(&self.ctx.store, &ib, &stored);
+        let stored = self.store.store_batch(&ib, now).expect("store");
+        self.stage.after_batch(&self.store, &ib, &stored);
         while *last_tick + Duration::seconds(1) <= now {
             *last_tick += Duration::seconds(1);
-            self.stage.tick(&self.ctx.store, *last_tick);
+            self.stage.tick(&self.store, *last_tick);
         }
     }
 }
@@ -195,13 +197,13 @@ fn throughput(patients: usize, seconds: u64) {
     }
     let wall = t.elapsed().as_secs_f64();
     let cpu = cpu_s() - cpu0;
-    let db = std::fs::metadata(ward.ctx.store.path())
+    let db = std::fs::metadata(ward.store.path())
         .map(|m| m.len())
         .unwrap_or(0)
-        + std::fs::metadata(ward.ctx.store.path().with_extension("db-wal"))
+        + std::fs::metadata(ward.store.path().with_extension("db-wal"))
             .map(|m| m.len())
             .unwrap_or(0);
-    let (_, stored_samples) = ward.ctx.store.sample_counts().expect("counts");
+    let (_, stored_samples) = ward.store.sample_counts().expect("counts");
     println!(
         "receiving side, {patients} patients, {seconds} s of ECG 250 Hz + numerics 1 Hz (generated beforehand in {gen_s:.1} s)"
     );
@@ -244,12 +246,12 @@ fn throughput(patients: usize, seconds: u64) {
     println!(
         "{:<44} {:>14.2}",
         "ECG block bytes per sample (codec)",
-        ward.ctx.store.ecg_bytes_per_sample().expect("ecg")
+        ward.store.ecg_bytes_per_sample().expect("ecg")
     );
     println!(
         "{:<44} {:>14}",
         "alarms raised",
-        ward.ctx.store.alarms(false, 100_000).expect("alarms").len()
+        ward.store.alarms(false, 100_000).expect("alarms").len()
     );
 }
 
@@ -281,7 +283,7 @@ fn alarm_rate(beds: usize, hours: u64) {
     }
     let wall = t.elapsed().as_secs_f64();
     std::thread::sleep(std::time::Duration::from_millis(500)); // let the notifier thread drain
-    let alarms = ward.ctx.store.alarms(false, 1_000_000).expect("alarms");
+    let alarms = ward.store.alarms(false, 1_000_000).expect("alarms");
     let days = beds as f64 * hours as f64 / 24.0;
     let count = |p: &str| alarms.iter().filter(|a| a.priority.as_str() == p).count();
     let patient_alarms = alarms

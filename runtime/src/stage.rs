@@ -15,15 +15,17 @@ use serde::Serialize;
 use wardwatch_notify::{AlarmNotice, ErrorKind as NotifyErrorKind, Notifier};
 use wardwatch_score::ecg::rhythm::FindingKind;
 
-use super::book::Notice;
-use super::conditions::PatientLimits;
-use super::conditions::{ConditionEvent, ConditionTracker, Input, Priority, Rules};
-use crate::clock::Clock;
-use crate::ingest::observation::{Body, Reading};
-use crate::ingest::pipeline::Stage;
-use crate::model::{Spo2Scale, Vital};
+use crate::pipeline::Stage;
 use crate::scoring::LiveScorer;
-use crate::store::{IngestBatch, ScoreRow, Store, StoredBatch};
+use wardwatch_core::alarms::book::Notice;
+use wardwatch_core::alarms::conditions::PatientLimits;
+use wardwatch_core::alarms::conditions::{
+    ConditionEvent, ConditionTracker, Input, Priority, Rules,
+};
+use wardwatch_core::clock::Clock;
+use wardwatch_core::ingest::observation::{Body, Reading};
+use wardwatch_core::model::{Spo2Scale, Vital};
+use wardwatch_core::store::{IngestBatch, ScoreRow, Store, StoredBatch};
 
 /// Notifications waiting for the notifier thread; beyond this the oldest
 /// reminders would be stale anyway, so new ones are dropped (and logged).
@@ -105,7 +107,7 @@ impl AlarmStage {
         rules: Rules,
         notifier: Box<dyn Notifier>,
         clock: Arc<dyn Clock>,
-    ) -> crate::Result<(AlarmStage, SharedStats)> {
+    ) -> wardwatch_core::Result<(AlarmStage, SharedStats)> {
         let store = Store::open_dir(data_dir)?;
         let closed = store.reconcile_alarms_at_start(clock.now())?;
         if closed > 0 {
@@ -123,7 +125,7 @@ impl AlarmStage {
                 let clock = clock.clone();
                 move || deliver_loop(store, notifier, clock, rx, thread_stats)
             })
-            .map_err(|source| crate::Error::DataDir {
+            .map_err(|source| wardwatch_core::Error::DataDir {
                 path: data_dir.to_owned(),
                 source,
             })?;
@@ -447,7 +449,10 @@ fn deliver_loop(
                 let ms = out.received.elapsed().as_secs_f64() * 1000.0;
                 if let Ok(mut s) = stats.lock() {
                     s.delivered += 1;
-                    if matches!(out.notice.kind, super::book::NoticeKind::New) {
+                    if matches!(
+                        out.notice.kind,
+                        wardwatch_core::alarms::book::NoticeKind::New
+                    ) {
                         s.latencies_ms.push(ms);
                     }
                 }

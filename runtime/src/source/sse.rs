@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
 
 use super::backoff::Backoff;
-use crate::ingest::pipeline::{MAX_BATCH, RawRecord, SourceEvent};
+use crate::pipeline::{MAX_BATCH, RawRecord, SourceEvent};
 
 /// SSE streams have one shard; this is its checkpoint key.
 pub const SHARD: &str = "sse";

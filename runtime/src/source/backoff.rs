@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::demo::SplitMix64;
+use wardwatch_core::demo::SplitMix64;
 
 #[derive(Debug, Clone)]
 pub struct Backoff {

@@ -11,9 +11,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use wardwatch_score::{Acvpu, Breathing, EcgStream, News2Input, StreamEvent};
 
-use crate::ingest::observation::{Body, EcgBlock, Observation};
-use crate::model::Vital;
-use crate::store::{IngestBatch, ScoreRow, Store, StoredBatch};
+use wardwatch_core::ingest::observation::{Body, EcgBlock, Observation};
+use wardwatch_core::model::Vital;
+use wardwatch_core::store::{IngestBatch, ScoreRow, Store, StoredBatch};
 
 /// Vitals older than this do not count towards NEWS2 (a ward's observation
 /// round is at most hourly for a patient on continuous monitoring).
@@ -112,7 +112,7 @@ impl std::fmt::Debug for LiveScorer {
     }
 }
 
-impl crate::ingest::pipeline::Stage for LiveScorer {
+impl crate::pipeline::Stage for LiveScorer {
     fn after_batch(&mut self, store: &Store, batch: &IngestBatch, stored: &StoredBatch) {
         self.score_batch(store, batch, stored);
     }
@@ -148,7 +148,7 @@ impl LiveScorer {
                 }
                 Body::Numeric(readings) => {
                     for (vital, reading) in readings {
-                        if let crate::ingest::observation::Reading::Value(v) = reading {
+                        if let wardwatch_core::ingest::observation::Reading::Value(v) = reading {
                             self.vitals
                                 .entry((obs.mrn.clone(), *vital))
                                 .or_default()
@@ -336,7 +336,7 @@ impl LiveScorer {
     /// rhythm findings and the deviation of HR, RR, SpO2, SBP and temperature
     /// from the patient's baseline (the record's, else adult defaults); a row
     /// when the score moves by 5 points or more.
-    fn risk(&mut self, store: &Store, mrn: &str) -> crate::Result<Option<ScoreRow>> {
+    fn risk(&mut self, store: &Store, mrn: &str) -> wardwatch_core::Result<Option<ScoreRow>> {
         use ndarray::{Array1, Array2};
         use wardwatch_score::risk::{RiskInput, cardiac_risk};
         use wardwatch_score::trend::{Baseline as TrendBaseline, zscores};
@@ -370,7 +370,7 @@ impl LiveScorer {
             .map(|v| self.value(mrn, *v, newest).unwrap_or(f64::NAN))
             .collect();
         let x = Array2::from_shape_vec((1, vitals.len()), now).map_err(|e| {
-            crate::Error::InvalidInput {
+            wardwatch_core::Error::InvalidInput {
                 what: "risk features",
                 reason: e.to_string(),
             }
@@ -411,7 +411,7 @@ impl LiveScorer {
 
     /// NEWS2 from the patient's recent vitals (medians over `NEWS2_WINDOW`,
     /// see there); a row only when the result changed.
-    fn news2(&mut self, store: &Store, mrn: &str) -> crate::Result<Option<ScoreRow>> {
+    fn news2(&mut self, store: &Store, mrn: &str) -> wardwatch_core::Result<Option<ScoreRow>> {
         let Some(record) = store.patient(mrn)? else {
             return Ok(None);
         };

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use wardwatch_cloud::{Credentials, ErrorKind, IteratorStart, KinesisClient, KinesisConfig, Shard};
 
 use super::backoff::Backoff;
-use crate::ingest::pipeline::{MAX_BATCH, RawRecord, SourceEvent};
+use crate::pipeline::{MAX_BATCH, RawRecord, SourceEvent};
 
 /// GetRecords per call (AWS allows up to 10,000 records or 10 MB).
 const GET_LIMIT: u32 = 1000;

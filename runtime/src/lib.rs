@@ -1,0 +1,126 @@
+//! Wardwatch's runtime: the asynchronous half that wires stream sources →
+//! store → live scoring → alarms → notifications, and delivers queued patient
+//! messages. The same runtime runs in `wardwatchctl serve` and, on a single
+//! workstation, inside the desktop app. It takes the shutdown signal, the
+//! clock and the notifier from its caller, so tests stop it cleanly, replays
+//! pin the time, and a headless run can record notices instead of showing
+//! them.
+//!
+//! `wardwatch-core` stays a synchronous library (model, store, import, API,
+//! the pure alarm conditions and book); everything here that needs tokio,
+//! HTTP, the cloud clients or D-Bus lives in this crate instead.
+
+pub mod lock;
+pub mod messages;
+pub mod pipeline;
+pub mod scoring;
+pub mod setup;
+pub mod source;
+pub mod stage;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use wardwatch_core::alarms::Rules;
+use wardwatch_core::clock::Clock;
+use wardwatch_core::error::{Error, Result};
+use wardwatch_core::store::Store;
+use wardwatch_notify::Notifier;
+
+use crate::lock::RuntimeLock;
+use crate::messages::Delivery;
+use crate::pipeline::RunReport;
+use crate::stage::{AlarmStage, DeliveryStats};
+
+/// The ward's alarm rules key in `settings` (JSON of `alarms::Rules`).
+pub const RULES_SETTING: &str = "alarms.rules";
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ServeReport {
+    pub ingest: RunReport,
+    pub notifications: DeliveryStats,
+    pub messages: Delivery,
+}
+
+/// The ward's alarm rules: the stored ones, else the defaults.
+pub fn rules(store: &Store) -> Result<Rules> {
+    match store.setting(RULES_SETTING)? {
+        None => Ok(Rules::default()),
+        Some(json) => serde_json::from_str(&json).map_err(|e| Error::InvalidInput {
+            what: "alarm rules",
+            reason: format!("stored `{RULES_SETTING}` is invalid: {e}"),
+        }),
+    }
+}
+
+/// Runs every configured source, and delivers patient messages, until
+/// `shutdown` completes. Refuses at once (`ErrorKind::RuntimeRunning`, naming
+/// the holder) when another runtime already runs on this store, and
+/// (`ErrorKind::NoStore`) when `data_dir` holds no store.
+pub async fn serve(
+    data_dir: PathBuf,
+    clock: Arc<dyn Clock>,
+    notifier: Box<dyn Notifier>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<ServeReport> {
+    let lock = RuntimeLock::acquire(&data_dir, clock.now())?;
+    let store = Store::open_dir(&data_dir)?;
+    let sources = store.sources()?;
+    let rules = rules(&store)?;
+    drop(store);
+    if sources.is_empty() {
+        tracing::warn!("no stream sources configured: add one with `wardwatchctl sources add`");
+    }
+    tracing::info!(sources = sources.len(), lock = %lock.path().display(), "runtime starting");
+    let (stage, stats) = AlarmStage::start(&data_dir, rules, notifier, clock.clone())?;
+    // One stop for every part: the caller's shutdown, or the ingest
+    // pipeline ending on its own (its writer died), stops them all.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let trigger = async {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = stopped(stop_rx.clone()) => {}
+        }
+        let _ = stop_tx.send(true);
+    };
+    let ingest = async {
+        let r = pipeline::run(
+            data_dir.clone(),
+            sources,
+            clock.clone(),
+            Some(Box::new(stage)),
+            stopped(stop_rx.clone()),
+        )
+        .await;
+        let _ = stop_tx.send(true);
+        r
+    };
+    let delivery = messages::run(&data_dir, clock.clone(), stopped(stop_rx.clone()));
+    let (ingest, messages, ()) = tokio::join!(ingest, delivery, trigger);
+    let ingest = ingest?;
+    let messages = messages.unwrap_or_else(|e| {
+        tracing::error!(kind = ?e.kind(), error = %e, "patient message delivery could not run");
+        Delivery::default()
+    });
+    let total = ingest.total();
+    tracing::info!(
+        stored = total.stored,
+        duplicates = total.duplicates,
+        quarantined = total.quarantined,
+        messages_sent = messages.sent,
+        "runtime stopped"
+    );
+    let notifications = stats.lock().map(|s| s.clone()).unwrap_or_default();
+    drop(lock);
+    Ok(ServeReport {
+        ingest,
+        notifications,
+        messages,
+    })
+}

@@ -1,0 +1,72 @@
+//! What both binaries (`wardwatchctl` and the desktop app) resolve the same
+//! way at start-up: the data directory, the acting user's name, and logging.
+//! One resolver, so the app and the tool never disagree about which store
+//! they mean.
+
+use std::path::PathBuf;
+
+use wardwatch_core::{Error, Result};
+
+/// The data directory: the one given (`--data-dir`, `WARDWATCH_DATA_DIR`),
+/// else `$XDG_DATA_HOME/wardwatch`, else `~/.local/share/wardwatch`.
+pub fn data_dir(explicit: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(dir) = explicit {
+        return Ok(dir);
+    }
+    std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .map(|base| base.join("wardwatch"))
+        .ok_or_else(|| Error::InvalidInput {
+            what: "data directory",
+            reason:
+                "neither XDG_DATA_HOME nor HOME is set: pass --data-dir or set WARDWATCH_DATA_DIR"
+                    .into(),
+        })
+}
+
+/// The acting user's name: the one given (`--user`, `WARDWATCH_USER`), else
+/// the login name (`USER`, `LOGNAME`, else the account this process runs as).
+pub fn username(explicit: Option<String>) -> Result<String> {
+    explicit
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .filter(|u| !u.is_empty())
+        .or_else(account_name)
+        .ok_or_else(|| Error::InvalidInput {
+            what: "user",
+            reason: "no login name found: pass --user or set WARDWATCH_USER".into(),
+        })
+}
+
+/// Logs to standard error, filtered by `WARDWATCH_LOG` (default `warn`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WARDWATCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// The name of the account this process runs as, from `/etc/passwd`.
+#[cfg(unix)]
+fn account_name() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    std::fs::read_to_string("/etc/passwd")
+        .ok()?
+        .lines()
+        .find_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            let id: u32 = fields.nth(1)?.parse().ok()?;
+            (id == uid && !name.is_empty()).then(|| name.to_owned())
+        })
+}
+
+#[cfg(not(unix))]
+fn account_name() -> Option<String> {
+    None
+}
