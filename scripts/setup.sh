@@ -12,6 +12,8 @@ APT_PACKAGES=(
   # running it headless and driving it in tests
   xvfb xauth x11-utils imagemagick webkit2gtk-driver dbus dbus-x11 dunst libnotify-bin
   xdotool at-spi2-core fonts-dejavu-core
+  # verifying the systemd unit of supervised operation (deploy/)
+  systemd
   # python tools (reference detectors, cloud peers)
   python3-venv
 )

@@ -17,6 +17,7 @@ pub mod scoring;
 pub mod setup;
 pub mod source;
 pub mod stage;
+pub mod supervisor;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -33,6 +34,7 @@ use crate::lock::RuntimeLock;
 use crate::messages::Delivery;
 use crate::pipeline::RunReport;
 use crate::stage::{AlarmStage, DeliveryStats};
+use crate::supervisor::{Progress, Supervisor};
 
 /// The ward's alarm rules key in `settings` (JSON of `alarms::Rules`).
 pub const RULES_SETTING: &str = "alarms.rules";
@@ -67,6 +69,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<ServeReport> {
     let lock = RuntimeLock::acquire(&data_dir, clock.now())?;
+    let supervisor = Supervisor::from_env();
     let store = Store::open_dir(&data_dir)?;
     let sources = store.sources()?;
     let rules = rules(&store)?;
@@ -87,14 +90,18 @@ pub async fn serve(
             _ = shutdown => {}
             _ = stopped(stop_rx.clone()) => {}
         }
+        supervisor.notify("STOPPING=1");
         let _ = stop_tx.send(true);
     };
+    let progress = Progress::default();
+    let source_count = sources.len();
     let ingest = async {
         let r = pipeline::run(
             data_dir.clone(),
             sources,
             clock.clone(),
             Some(Box::new(stage)),
+            progress.clone(),
             stopped(stop_rx.clone()),
         )
         .await;
@@ -102,7 +109,18 @@ pub async fn serve(
         r
     };
     let delivery = messages::run(&data_dir, clock.clone(), stopped(stop_rx.clone()));
-    let (ingest, messages, ()) = tokio::join!(ingest, delivery, trigger);
+    let beat = supervisor::heartbeat(
+        &data_dir,
+        progress.clone(),
+        &supervisor,
+        clock.clone(),
+        stopped(stop_rx.clone()),
+    );
+    supervisor.notify(&format!(
+        "READY=1\nSTATUS=running: {source_count} source(s)\nMAINPID={}",
+        std::process::id()
+    ));
+    let (ingest, messages, (), ()) = tokio::join!(ingest, delivery, trigger, beat);
     let ingest = ingest?;
     let messages = messages.unwrap_or_else(|e| {
         tracing::error!(kind = ?e.kind(), error = %e, "patient message delivery could not run");

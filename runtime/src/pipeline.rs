@@ -19,6 +19,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
 use crate::source::{self, SourceConfig};
+use crate::supervisor::Progress;
 use wardwatch_core::clock::Clock;
 use wardwatch_core::error::{Error, ErrorKind, Result};
 use wardwatch_core::ingest::observation;
@@ -99,6 +100,7 @@ pub async fn run(
     sources: Vec<SourceConfig>,
     clock: Arc<dyn Clock>,
     stage: Option<Box<dyn Stage>>,
+    progress: Progress,
     shutdown: impl Future<Output = ()>,
 ) -> Result<RunReport> {
     let store = Store::open_dir(&data_dir)?;
@@ -130,7 +132,7 @@ pub async fn run(
     let writer_clock = clock.clone();
     let writer = std::thread::Builder::new()
         .name("wardwatch-writer".into())
-        .spawn(move || write_loop(store, rx, writer_clock, stage))
+        .spawn(move || write_loop(store, rx, writer_clock, stage, progress))
         .map_err(|source| Error::DataDir {
             path: data_dir.clone(),
             source,
@@ -168,11 +170,13 @@ fn write_loop(
     mut rx: mpsc::Receiver<SourceEvent>,
     clock: Arc<dyn Clock>,
     mut stage: Option<Box<dyn Stage>>,
+    progress: Progress,
 ) -> Result<RunReport> {
     let mut report = RunReport::default();
     let retention = retention(&store)?;
     let mut last_prune: Option<chrono::DateTime<chrono::Utc>> = None;
     while let Some(event) = rx.blocking_recv() {
+        progress.bump();
         let now = clock.now();
         if last_prune.is_none_or(|t| now - t >= chrono::Duration::hours(1)) {
             let pruned = match store.prune(now, retention) {
@@ -211,7 +215,7 @@ fn write_loop(
                     source,
                     shard,
                 };
-                let stored = store_with_retry(&mut store, &batch, clock.as_ref())?;
+                let stored = store_with_retry(&mut store, &batch, clock.as_ref(), &progress)?;
                 let outcome = stored.outcome;
                 if let Err(e) = store.note_pending(&batch.source, waited_ms) {
                     tracing::warn!(error = %e, "cannot record queue age");
@@ -288,6 +292,7 @@ fn store_with_retry(
     store: &mut Store,
     batch: &IngestBatch,
     clock: &dyn Clock,
+    progress: &Progress,
 ) -> Result<StoredBatch> {
     let mut delay = Duration::from_millis(50);
     let started = std::time::Instant::now();
@@ -301,6 +306,8 @@ fn store_with_retry(
                     tracing::error!(source = %batch.source, kind = ?e.kind(), blocked_s, error = %e, "store still blocked: nothing is stored until it frees (free disk space, or stop the process holding the store)");
                 }
                 std::thread::sleep(delay);
+                // Waiting out a blocked store is progress, not a stall.
+                progress.bump();
                 delay = (delay * 2).min(RETRY_MAX);
             }
             other => {

@@ -2,6 +2,7 @@
 
 mod alarms;
 mod stream;
+mod supervised;
 
 use std::path::Path;
 use std::process::{Command, Output};

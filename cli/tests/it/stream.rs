@@ -545,3 +545,49 @@ fn imports_acks_and_admin_changes_all_succeed_while_the_runtime_streams() {
     serve.stop();
     gateway.stop(&rt);
 }
+
+/// Issue 8: when another process held the store's write lock long enough,
+/// the runtime gave up and exited for good. It now waits as long as it
+/// takes and resumes, with nothing lost and nothing doubled. (The old limit
+/// was minutes of 10 s busy timeouts plus backoff, too long for a test; this
+/// pins the wait-and-resume path across three busy timeouts.)
+#[test]
+fn the_runtime_waits_out_a_held_write_lock_and_loses_nothing() {
+    let dir = crate::private_tempdir();
+    let data = new_ward(dir.path());
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let log = SharedLog::new(1_000_000);
+    let gateway = Gateway::start(&rt, &addr, log.clone());
+    assert!(
+        ctl(&data, &["sources", "add", "sse", "gw", &gateway.url()])
+            .status
+            .success()
+    );
+    let mut sink = log.clone();
+    let sim = rt.spawn(async move {
+        run_sim(
+            generator(8, 60, 0.0),
+            &mut sink,
+            Pace::Speedup(2.0),
+            std::future::pending(),
+        )
+        .await
+    });
+    let serve = Serve::start(&data);
+    wait_for(&data, "gw", 1, Duration::from_secs(60));
+    // Another process takes the write lock and keeps it through several of
+    // the runtime's busy timeouts (10 s each).
+    let other = rusqlite::Connection::open(data.join("wardwatch.db")).expect("open");
+    other
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    std::thread::sleep(Duration::from_secs(32));
+    other.execute_batch("COMMIT").expect("release it");
+    drop(other);
+    let report = rt.block_on(sim).expect("sim task").expect("sim run");
+    assert_exactly_once(&data, "gw", &report);
+    // Still the same runtime, running: it stops cleanly when asked.
+    serve.stop();
+    gateway.stop(&rt);
+}
