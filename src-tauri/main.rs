@@ -233,8 +233,10 @@ fn parse_args() -> anyhow::Result<Args> {
 
 /// Opens the store (creating it only for `--demo`: a mistyped path is an
 /// error, never an empty ward).
-fn open_ctx(args: &Args) -> anyhow::Result<Ctx> {
-    let data_dir = match &args.data_dir {
+/// The store's folder: `--data-dir`, else the shared default (a separate
+/// `wardwatch-demo` beside it for `--demo`).
+fn resolve_data_dir(args: &Args) -> anyhow::Result<PathBuf> {
+    Ok(match &args.data_dir {
         Some(d) => d.clone(),
         None => {
             let default = wardwatch_runtime::setup::data_dir(None)?;
@@ -244,7 +246,11 @@ fn open_ctx(args: &Args) -> anyhow::Result<Ctx> {
                 default
             }
         }
-    };
+    })
+}
+
+fn open_ctx(args: &Args, data_dir: &std::path::Path) -> anyhow::Result<Ctx> {
+    let data_dir = data_dir.to_owned();
     let user = wardwatch_runtime::setup::username(args.user.clone())?;
     let clock = Arc::new(SystemClock);
     Ok(if args.demo {
@@ -257,9 +263,14 @@ fn open_ctx(args: &Args) -> anyhow::Result<Ctx> {
 }
 
 fn main() -> anyhow::Result<()> {
-    wardwatch_runtime::setup::init_tracing();
     let args = parse_args()?;
-    let ctx = open_ctx(&args)?;
+    let data_dir = resolve_data_dir(&args)?;
+    // The app may host the runtime: it logs into the store as well, once
+    // there is one (never creating a mistyped folder for its logs).
+    let log_dir = (args.demo || wardwatch_core::store::Store::exists_in(&data_dir))
+        .then(|| wardwatch_runtime::setup::log_dir(&data_dir));
+    wardwatch_runtime::setup::init_tracing(log_dir.as_deref());
+    let ctx = open_ctx(&args, &data_dir)?;
     let data_dir = ctx.data_dir().to_owned();
     let app_slot: Arc<OnceLock<tauri::AppHandle>> = Arc::default();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -365,8 +365,15 @@ enum ExportFormat {
 }
 
 fn main() -> ExitCode {
-    wardwatch_runtime::setup::init_tracing();
     let cli = Cli::parse();
+    // The runtime logs to a rotated file in its store as well (JSON lines);
+    // short commands log to standard error only.
+    let log_dir = matches!(cli.command, Command::Serve)
+        .then(|| data_dir(&cli).ok())
+        .flatten()
+        .filter(|d| wardwatch_core::store::Store::exists_in(d))
+        .map(|d| wardwatch_runtime::setup::log_dir(&d));
+    wardwatch_runtime::setup::init_tracing(log_dir.as_deref());
     match run(cli) {
         Ok(code) => code,
         // `wardwatchctl patients list | head` closes our stdout early: not an error.

@@ -40,14 +40,46 @@ pub fn username(explicit: Option<String>) -> Result<String> {
         })
 }
 
-/// Logs to standard error, filtered by `WARDWATCH_LOG` (default `warn`).
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WARDWATCH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+/// Logs to standard error, filtered by `WARDWATCH_LOG` (default `warn`);
+/// with `log_dir` (a runtime-hosting process: `serve`, the desktop app),
+/// also as JSON lines to the rotated `log_dir/wardwatch.log` at `info` and
+/// above (or `WARDWATCH_LOG` when set). A log file that cannot be opened is
+/// reported on standard error, and logging goes on there.
+pub fn init_tracing(log_dir: Option<&std::path::Path>) {
+    use tracing_subscriber::prelude::*;
+    let filter = |default: &str| {
+        tracing_subscriber::EnvFilter::try_from_env("WARDWATCH_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+    };
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_filter(filter("warn"));
+    let (file, failed) = match log_dir.map(crate::logfile::RotatingFile::open) {
+        Some(Ok(writer)) => (
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_ansi(false)
+                    .with_writer(writer)
+                    .with_filter(filter("info")),
+            ),
+            None,
+        ),
+        Some(Err(e)) => (None, Some(e)),
+        None => (None, None),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(file)
         .try_init();
+    if let Some(e) = failed {
+        tracing::error!(error = %e, "cannot open the log file: logging to standard error only");
+    }
+}
+
+/// Where a runtime-hosting process keeps its log files.
+pub fn log_dir(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("logs")
 }
 
 /// The name of the account this process runs as, from `/etc/passwd`.

@@ -2,7 +2,8 @@
 //! hardened, and `serve` speaks the sd_notify protocol to a real
 //! `NOTIFY_SOCKET` (CI has no systemd as PID 1, so the test plays the
 //! service manager): READY once started, watchdog pings while the writer
-//! moves, STOPPING on SIGTERM, and a heartbeat file for other monitors.
+//! moves, STOPPING on SIGTERM, a heartbeat file for other monitors, and a
+//! log that outlives the process.
 
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
@@ -100,4 +101,35 @@ fn serve_tells_a_notify_socket_it_is_ready_alive_and_stopping() {
     }
     let status = serve.wait().expect("serve exits");
     assert!(status.success(), "{status:?}");
+
+    // What the runtime did survives it: JSON lines in the store's rotated
+    // log, without the ward's names or MRNs.
+    let log = std::fs::read_to_string(data.join("logs/wardwatch.log")).expect("the log file");
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "runtime starting"),
+        "{log}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "runtime stopped"),
+        "{log}"
+    );
+    let ward: serde_json::Value =
+        serde_json::from_slice(&ctl(&data, &["patients", "list", "--json"]).stdout).expect("json");
+    for p in ward.as_array().expect("patients") {
+        let name = p["name"].as_str().expect("a name");
+        let mut words: Vec<&str> = name.split(", ").collect();
+        words.push(p["mrn"].as_str().expect("an MRN"));
+        // Short names would match ordinary words of the log's own text.
+        for w in words.into_iter().filter(|w| w.len() >= 4) {
+            assert!(!log.contains(w), "the log names a patient: {w}");
+        }
+    }
 }
