@@ -15,8 +15,9 @@
 //! the window shows a technical alarm: nobody is watching the streams.
 //!
 //! Commands are async and run their store work on the blocking pool, so a
-//! slow query never freezes the window; the window closing drains the
-//! runtime (the writer stores what it already read) before the process ends.
+//! slow query never freezes the window; the window closing, or SIGTERM or
+//! SIGINT, drains the runtime (the writer stores what it already read)
+//! before the process ends.
 
 // No console window on Windows release builds.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
@@ -319,6 +320,9 @@ fn main() -> anyhow::Result<()> {
         })
         .build(tauri::generate_context!())
         .map_err(|e| anyhow::anyhow!("the window could not start: {e}"))?;
+    // SIGTERM (a session logging out, a service manager) or SIGINT closes
+    // the app the same way as its window: the runtime is drained.
+    exit_on_signal(app.handle().clone());
     // `run_return` hands control back when the last window closes (`run`
     // would exit the process), so the runtime is drained below.
     let code = app.run_return(|_, _| {});
@@ -333,6 +337,43 @@ fn main() -> anyhow::Result<()> {
         anyhow::bail!("the window ended with code {code}");
     }
     Ok(())
+}
+
+/// Asks the app to exit on SIGTERM or SIGINT (from a thread of its own).
+fn exit_on_signal(app: tauri::AppHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("wardwatch-signals".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot watch for SIGTERM: it will end the app without draining");
+                    return;
+                }
+            };
+            rt.block_on(async {
+                use tokio::signal::unix::{SignalKind, signal};
+                let (Ok(mut term), Ok(mut int)) = (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::interrupt()),
+                ) else {
+                    tracing::error!("cannot watch for SIGTERM: it will end the app without draining");
+                    return;
+                };
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                tracing::info!("signal received: closing");
+                app.exit(0);
+            });
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot watch for SIGTERM: it will end the app without draining");
+    }
 }
 
 /// Runs the runtime (and, with `--demo`, the simulated ward feeding it) on

@@ -81,6 +81,12 @@ impl RunReport {
 pub trait Stage: Send {
     fn after_batch(&mut self, store: &Store, batch: &IngestBatch, stored: &StoredBatch);
     fn tick(&mut self, store: &Store, now: chrono::DateTime<chrono::Utc>);
+    /// The store has refused the writer's batch for `blocked_for` (another
+    /// process holds its write lock, or the disk is full); called at every
+    /// retry. The store cannot take anything meanwhile, not even an alarm.
+    fn store_blocked(&mut self, _kind: ErrorKind, _blocked_for: Duration) {}
+    /// The store took the batch again after `blocked_for`.
+    fn store_unblocked(&mut self, _store: &Store, _blocked_for: Duration) {}
     /// A source delivered a batch (`Ok`) or lost its connection (`Err`).
     fn source_event(
         &mut self,
@@ -215,7 +221,13 @@ fn write_loop(
                     source,
                     shard,
                 };
-                let stored = store_with_retry(&mut store, &batch, clock.as_ref(), &progress)?;
+                let stored = store_with_retry(
+                    &mut store,
+                    &batch,
+                    clock.as_ref(),
+                    &progress,
+                    stage.as_deref_mut(),
+                )?;
                 let outcome = stored.outcome;
                 if let Err(e) = store.note_pending(&batch.source, waited_ms) {
                     tracing::warn!(error = %e, "cannot record queue age");
@@ -293,12 +305,19 @@ fn store_with_retry(
     batch: &IngestBatch,
     clock: &dyn Clock,
     progress: &Progress,
+    mut stage: Option<&mut (dyn Stage + 'static)>,
 ) -> Result<StoredBatch> {
     let mut delay = Duration::from_millis(50);
     let started = std::time::Instant::now();
+    let mut blocked = false;
     loop {
         match store.store_batch(batch, clock.now()) {
             Err(e) if matches!(e.kind(), ErrorKind::Busy | ErrorKind::DiskFull) => {
+                blocked = true;
+                progress.set_store_blocked(true);
+                if let Some(stage) = stage.as_deref_mut() {
+                    stage.store_blocked(e.kind(), started.elapsed());
+                }
                 let blocked_s = started.elapsed().as_secs();
                 if started.elapsed() < BLOCKED_LOUD {
                     tracing::warn!(source = %batch.source, kind = ?e.kind(), blocked_s, "store blocked; retrying the batch");
@@ -311,6 +330,12 @@ fn store_with_retry(
                 delay = (delay * 2).min(RETRY_MAX);
             }
             other => {
+                if blocked {
+                    progress.set_store_blocked(false);
+                    if let (Ok(_), Some(stage)) = (&other, stage) {
+                        stage.store_unblocked(store, started.elapsed());
+                    }
+                }
                 if started.elapsed() >= BLOCKED_LOUD {
                     tracing::warn!(source = %batch.source, blocked_s = started.elapsed().as_secs(), "store free again; ingest resumed");
                 }

@@ -12,6 +12,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
+use wardwatch_core::ErrorKind;
 use wardwatch_notify::{AlarmNotice, ErrorKind as NotifyErrorKind, Notifier};
 use wardwatch_score::ecg::rhythm::FindingKind;
 
@@ -37,6 +38,9 @@ const LIMITS_REFRESH: Duration = Duration::seconds(60);
 struct Outgoing {
     notice: Notice,
     received: Instant,
+    /// Whether the notice's alarm is in the store (to record its delivery).
+    /// Not when the store itself is what is blocked.
+    stored: bool,
 }
 
 /// Delivery latencies from sample arrival to the notifier's return.
@@ -82,8 +86,15 @@ pub struct AlarmStage {
     data_dir: std::path::PathBuf,
     disk_checked: Option<Instant>,
     disk_low: bool,
+    /// Since when (wall time) the store has refused writes, once announced.
+    store_blocked: Option<DateTime<Utc>>,
     clock: Arc<dyn Clock>,
 }
+
+/// A store refusing writes this long is announced to the ward (one busy
+/// timeout has already passed before the first refusal).
+const STORE_BLOCKED_ALARM: StdDuration = StdDuration::from_secs(10);
+const STORE_BLOCKED_KEY: &str = "tech:store";
 
 /// A source that failed this many times in a row is unreachable (one failure
 /// is a reconnect the backoff handles quietly).
@@ -141,6 +152,7 @@ impl AlarmStage {
                 data_dir: data_dir.to_owned(),
                 disk_checked: None,
                 disk_low: false,
+                store_blocked: None,
                 clock: clock.clone(),
             },
             stats,
@@ -148,7 +160,15 @@ impl AlarmStage {
     }
 
     fn send(&self, notice: Notice, received: Instant) {
-        match self.notices.try_send(Outgoing { notice, received }) {
+        self.send_outgoing(Outgoing {
+            notice,
+            received,
+            stored: true,
+        });
+    }
+
+    fn send_outgoing(&self, outgoing: Outgoing) {
+        match self.notices.try_send(outgoing) {
             Ok(()) => {}
             Err(TrySendError::Full(o)) => {
                 tracing::error!(
@@ -334,6 +354,59 @@ impl Stage for AlarmStage {
         }
     }
 
+    /// The store cannot take the alarm, so the notice goes straight to the
+    /// notifier; the episode is written to the alarm book once the store
+    /// takes writes again.
+    fn store_blocked(&mut self, kind: ErrorKind, blocked_for: StdDuration) {
+        if self.store_blocked.is_some() || blocked_for < STORE_BLOCKED_ALARM {
+            return;
+        }
+        let now = self.clock.now();
+        self.store_blocked = Some(now - Duration::from_std(blocked_for).unwrap_or_default());
+        let why = match kind {
+            ErrorKind::DiskFull => "the disk is full",
+            _ => "another process holds its write lock",
+        };
+        self.send_outgoing(Outgoing {
+            notice: Notice {
+                alarm_id: 0,
+                mrn: None,
+                priority: Priority::Technical,
+                title: "INOP store blocked".to_owned(),
+                body: format!(
+                    "The clinical store takes no writes ({why}): vital signs wait and no new alarm can be raised until it frees"
+                ),
+                kind: wardwatch_core::alarms::book::NoticeKind::New,
+            },
+            received: Instant::now(),
+            stored: false,
+        });
+    }
+
+    fn store_unblocked(&mut self, store: &Store, blocked_for: StdDuration) {
+        let Some(since) = self.store_blocked.take() else {
+            return;
+        };
+        let now = self.clock.now();
+        let message = format!(
+            "store blocked for {} s: vital signs waited, nothing was lost",
+            blocked_for.as_secs()
+        );
+        // On the record, started and ended: the ward was told when it began.
+        for (started, at) in [(true, since), (false, now)] {
+            if let Err(e) = store.apply_condition(
+                &system_condition(STORE_BLOCKED_KEY, started, message.clone(), at),
+                now,
+            ) {
+                tracing::error!(error = %e, "cannot record the store-blocked condition");
+            }
+        }
+        tracing::warn!(
+            blocked_s = blocked_for.as_secs(),
+            "store takes writes again"
+        );
+    }
+
     fn tick(&mut self, store: &Store, wall_now: DateTime<Utc>) {
         if self.disk_checked.is_none_or(|t| t.elapsed() >= DISK_CHECK) {
             self.disk_checked = Some(Instant::now());
@@ -456,7 +529,9 @@ fn deliver_loop(
                         s.latencies_ms.push(ms);
                     }
                 }
-                if let Err(e) = store.mark_notified(out.notice.alarm_id, now) {
+                if out.stored
+                    && let Err(e) = store.mark_notified(out.notice.alarm_id, now)
+                {
                     tracing::error!(error = %e, "cannot record a notification");
                 }
                 if failing {

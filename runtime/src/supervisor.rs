@@ -14,7 +14,7 @@ use std::future::Future;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use wardwatch_core::clock::Clock;
@@ -27,17 +27,28 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 /// tick every second, and bumps its progress on every retry while blocked).
 pub const STALLED_AFTER: Duration = Duration::from_secs(20);
 
-/// How far the writer thread has got: bumped at every event it handles.
+/// How far the writer thread has got (bumped at every event it handles),
+/// and whether it is waiting for a blocked store.
 #[derive(Debug, Clone, Default)]
-pub struct Progress(Arc<AtomicU64>);
+pub struct Progress(Arc<(AtomicU64, AtomicBool)>);
 
 impl Progress {
     pub fn bump(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.0.0.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.0.load(Ordering::Relaxed)
+    }
+
+    /// The writer waits for a store that refuses writes (another process
+    /// holds its lock, or the disk is full), or writes again.
+    pub fn set_store_blocked(&self, blocked: bool) {
+        self.0.1.store(blocked, Ordering::Relaxed);
+    }
+
+    pub fn store_blocked(&self) -> bool {
+        self.0.1.load(Ordering::Relaxed)
     }
 }
 
@@ -137,6 +148,7 @@ pub async fn heartbeat(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     let (mut seen, mut moved_at, mut stalled) = (progress.get(), Instant::now(), false);
+    let mut last_state = "ok";
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
@@ -148,25 +160,38 @@ pub async fn heartbeat(
             moved_at = Instant::now();
         }
         let idle = moved_at.elapsed();
-        let state = if idle < STALLED_AFTER {
-            "ok"
-        } else {
+        let state = if idle >= STALLED_AFTER {
             "stalled"
+        } else if progress.store_blocked() {
+            "store_blocked"
+        } else {
+            "ok"
         };
-        if state == "ok" {
-            supervisor.notify("WATCHDOG=1");
-            if stalled {
-                tracing::warn!("the writer moves again");
-                supervisor.notify("STATUS=running");
+        if state == "stalled" {
+            if !stalled {
+                tracing::error!(
+                    idle_s = idle.as_secs(),
+                    "the writer is stalled: nothing is stored or alarmed"
+                );
+                supervisor.notify("STATUS=writer stalled: nothing is stored or alarmed");
             }
-        } else if !stalled {
-            tracing::error!(
-                idle_s = idle.as_secs(),
-                "the writer is stalled: nothing is stored or alarmed"
-            );
-            supervisor.notify("STATUS=writer stalled: nothing is stored or alarmed");
+        } else {
+            // Waiting out a blocked store is the writer working as meant: a
+            // restart would not help, so the watchdog is still fed.
+            supervisor.notify("WATCHDOG=1");
+            if state != last_state {
+                if stalled {
+                    tracing::warn!("the writer moves again");
+                }
+                supervisor.notify(if state == "ok" {
+                    "STATUS=running"
+                } else {
+                    "STATUS=store blocked (locked by another process, or disk full): waiting"
+                });
+            }
         }
-        stalled = state != "ok";
+        stalled = state == "stalled";
+        last_state = state;
         let beat = Heartbeat {
             at: clock.now(),
             pid: std::process::id(),

@@ -224,3 +224,44 @@ pub fn private_tempdir() -> tempfile::TempDir {
         .tempdir()
         .expect("temp dir")
 }
+
+/// Issue 8: closing ended the process at once (`App::run` exits), so the
+/// hosted runtime was never drained. Closing now stops the runtime the
+/// normal way: the writer stores what it read, the lock is released, and the
+/// runtime's log says it stopped. (Closed here by SIGTERM, as a session
+/// logging out does: WebDriver's Close Window kills the app outright.)
+#[test]
+fn closing_the_app_drains_the_hosted_runtime() {
+    let dir = private_tempdir();
+    let data_dir = dir.path().to_str().expect("utf-8 temp path");
+    let driver = Driver::start(APP, &["--demo", "--data-dir", data_dir]);
+    driver.wait_for_count(".bed", 24, Duration::from_secs(60));
+    let hr = driver.wait_for_text(".bed .v[data-vital='HR']", Duration::from_secs(60));
+    assert!(hr.chars().any(|c| c.is_ascii_digit()), "no live data: {hr}");
+    let holder = wardwatch_runtime::lock::holder(dir.path()).expect("the app hosts the runtime");
+    let pid = holder
+        .strip_prefix("held by PID ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the holder names its PID")
+        .to_owned();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let log_path = dir.path().join("logs/wardwatch.log");
+    loop {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if log.contains("runtime stopped") && wardwatch_runtime::lock::holder(dir.path()).is_none()
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the runtime was not drained when the app closed: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    drop(driver);
+}

@@ -582,12 +582,155 @@ fn the_runtime_waits_out_a_held_write_lock_and_loses_nothing() {
     other
         .execute_batch("BEGIN IMMEDIATE")
         .expect("take the write lock");
-    std::thread::sleep(Duration::from_secs(32));
+    let held = Instant::now();
+    // Loud, not silent: the heartbeat says the store is blocked (the ward
+    // also gets a technical notification, which the store cannot hold).
+    let deadline = held + Duration::from_secs(120);
+    loop {
+        let beat: Value = std::fs::read(data.join("heartbeat.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(Value::Null);
+        if beat["state"] == "store_blocked" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the heartbeat never said so: {beat}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    if let Some(rest) = Duration::from_secs(32).checked_sub(held.elapsed()) {
+        std::thread::sleep(rest);
+    }
     other.execute_batch("COMMIT").expect("release it");
     drop(other);
     let report = rt.block_on(sim).expect("sim task").expect("sim run");
     assert_exactly_once(&data, "gw", &report);
+    // Once the store takes writes again, the episode is on the record.
+    let o = ctl(&data, &["alarms", "list", "--json"]);
+    let alarms: Value = serde_json::from_slice(&o.stdout).expect("json");
+    let episode = alarms
+        .as_array()
+        .expect("alarms")
+        .iter()
+        .find(|a| a["key"] == "tech:store")
+        .unwrap_or_else(|| panic!("no store-blocked alarm: {alarms:#}"));
+    assert_eq!(episode["priority"], "technical");
+    assert!(episode["condition_ended"].is_string(), "{episode}");
     // Still the same runtime, running: it stops cleanly when asked.
     serve.stop();
+    gateway.stop(&rt);
+}
+
+/// A small tmpfs of the test's own, unmounted when the test ends.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(at).expect("mount point");
+        let o = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .output()
+            .expect("run mount");
+        assert!(
+            o.status.success(),
+            "mounting a small tmpfs needs root (scripts/test.sh runs as root): {}",
+            stderr(&o)
+        );
+        SmallDisk(at.to_owned())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Fills the disk under `path` until it refuses more.
+fn fill(path: &Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).expect("ballast");
+    let chunk = vec![0u8; 64 * 1024];
+    while f.write_all(&chunk).and_then(|()| f.sync_data()).is_ok() {}
+}
+
+/// Issue 8: a full disk stopped the runtime for good. It now waits, says so
+/// (technical notice, service status), and resumes when space is freed,
+/// with nothing lost and nothing doubled.
+#[test]
+fn a_full_disk_makes_the_runtime_wait_and_resume_with_nothing_lost() {
+    let dir = crate::private_tempdir();
+    let disk = SmallDisk::mount(&dir.path().join("disk"), "48m");
+    let data = new_ward(&disk.0);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let log = SharedLog::new(1_000_000);
+    let gateway = Gateway::start(&rt, &addr, log.clone());
+    assert!(
+        ctl(&data, &["sources", "add", "sse", "gw", &gateway.url()])
+            .status
+            .success()
+    );
+    let mut sink = log.clone();
+    let sim = rt.spawn(async move {
+        run_sim(
+            generator(8, 60, 0.0),
+            &mut sink,
+            Pace::Speedup(2.0),
+            std::future::pending(),
+        )
+        .await
+    });
+    // The service manager's socket lives off the full disk, so the status
+    // still gets through when nothing can be written there.
+    let socket_path = dir.path().join("notify.sock");
+    let manager =
+        std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind the notify socket");
+    manager
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .expect("timeout");
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--user", "admin", "serve"])
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start serve");
+    let wait_status = |want: &str| {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = manager
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("no `{want}` from serve: {e}"));
+            if String::from_utf8_lossy(&buf[..n]).contains(want) {
+                return;
+            }
+        }
+    };
+    wait_status("READY=1");
+    wait_for(&data, "gw", 1, Duration::from_secs(60));
+    let ballast = disk.0.join("ballast");
+    fill(&ballast);
+    wait_status("STATUS=store blocked");
+    std::fs::remove_file(&ballast).expect("free the disk");
+    wait_status("STATUS=running");
+    let report = rt.block_on(sim).expect("sim task").expect("sim run");
+    assert_exactly_once(&data, "gw", &report);
+    let _ = Command::new("kill")
+        .args(["-INT", &serve.id().to_string()])
+        .status();
+    let status = serve.wait().expect("serve exits");
+    assert!(status.success(), "serve did not stop cleanly: {status:?}");
     gateway.stop(&rt);
 }
