@@ -6,51 +6,12 @@
 
 use std::fmt;
 
-/// Alarm priority, as the alarm engine grades it.
-///
+/// Alarm priority: the alarm engine's own type (`wardwatch_core::alarms`),
+/// so the grade an alarm is raised with is the grade it is shown with.
 /// Technical (INOP) conditions — a lead off, a monitor gone quiet, this very
-/// notifier failing — are a priority of their own, so that they are never
-/// mistaken for a patient alarm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Priority {
-    /// Red, `***`: life-threatening; stays on screen until taken down.
-    High,
-    /// Yellow, `**`.
-    Medium,
-    /// Cyan, `*`.
-    Low,
-    /// A technical (INOP) condition, not a patient alarm.
-    Technical,
-}
-
-impl Priority {
-    /// The marker a title starts with, per the alarm display convention
-    /// (`***`, `**`, `*`; technical conditions have none).
-    pub fn marker(self) -> &'static str {
-        match self {
-            Priority::High => "***",
-            Priority::Medium => "**",
-            Priority::Low => "*",
-            Priority::Technical => "",
-        }
-    }
-
-    /// A stable lowercase name, for logs and structured fields.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::High => "high",
-            Priority::Medium => "medium",
-            Priority::Low => "low",
-            Priority::Technical => "technical",
-        }
-    }
-}
-
-impl fmt::Display for Priority {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// notifier failing — are a priority of their own, never mistaken for a
+/// patient alarm.
+pub use wardwatch_core::alarms::Priority;
 
 /// One alarm, as a notification shows it.
 #[derive(Clone, PartialEq, Eq)]
@@ -165,6 +126,6 @@ mod tests {
         assert_eq!(Priority::High.marker(), "***");
         assert_eq!(Priority::Medium.marker(), "**");
         assert_eq!(Priority::Low.marker(), "*");
-        assert_eq!(Priority::Technical.marker(), "");
+        assert_eq!(Priority::Technical.marker(), "INOP");
     }
 }

@@ -25,7 +25,7 @@ use wardwatch_core::alarms::conditions::{
 };
 use wardwatch_core::clock::Clock;
 use wardwatch_core::ingest::observation::{Body, Reading};
-use wardwatch_core::model::{Spo2Scale, Vital};
+use wardwatch_core::model::Spo2Scale;
 use wardwatch_core::store::{IngestBatch, ScoreRow, Store, StoredBatch};
 
 /// Notifications waiting for the notifier thread; beyond this the oldest
@@ -257,10 +257,8 @@ impl Stage for AlarmStage {
                 }
             } else {
                 // ECG keeps the patient's stream alive for stall detection.
-                inputs.push(Input::Reading {
+                inputs.push(Input::EcgAlive {
                     mrn: obs.mrn.clone(),
-                    vital: Vital::O2FlowLpm,
-                    value: None,
                     at: obs.effective,
                 });
                 // The device itself reporting no ECG (leads off, no samples):
@@ -306,8 +304,10 @@ impl Stage for AlarmStage {
             self.data_clock = Some((now, received));
         }
         for input in &inputs {
-            if let Input::Reading { mrn, .. } | Input::Ecg { mrn, .. } | Input::News2 { mrn, .. } =
-                input
+            if let Input::Reading { mrn, .. }
+            | Input::Ecg { mrn, .. }
+            | Input::EcgAlive { mrn, .. }
+            | Input::News2 { mrn, .. } = input
             {
                 self.ensure_limits(store, mrn, now);
             }
@@ -454,7 +454,10 @@ fn store_now(inputs: &[Input]) -> Option<DateTime<Utc>> {
     inputs
         .iter()
         .map(|i| match i {
-            Input::Reading { at, .. } | Input::Ecg { at, .. } | Input::News2 { at, .. } => *at,
+            Input::Reading { at, .. }
+            | Input::Ecg { at, .. }
+            | Input::EcgAlive { at, .. }
+            | Input::News2 { at, .. } => *at,
             Input::Tick { now } => *now,
         })
         .max()
@@ -493,13 +496,7 @@ fn score_input(row: &ScoreRow) -> Option<Input> {
 }
 
 fn to_notice(n: &Notice) -> AlarmNotice {
-    let priority = match n.priority {
-        Priority::High => wardwatch_notify::Priority::High,
-        Priority::Medium => wardwatch_notify::Priority::Medium,
-        Priority::Low => wardwatch_notify::Priority::Low,
-        Priority::Technical => wardwatch_notify::Priority::Technical,
-    };
-    let notice = AlarmNotice::new(n.alarm_id, priority, n.title.clone(), n.body.clone());
+    let notice = AlarmNotice::new(n.alarm_id, n.priority, n.title.clone(), n.body.clone());
     match &n.mrn {
         Some(mrn) => notice.for_patient(mrn.clone()),
         None => notice,

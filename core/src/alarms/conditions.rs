@@ -65,6 +65,12 @@ impl Priority {
     }
 }
 
+impl std::fmt::Display for Priority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Low and high limits of one vital.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Limit {
@@ -171,6 +177,9 @@ pub enum Input {
         at: DateTime<Utc>,
         detail: String,
     },
+    /// ECG arrived for the patient (samples or not): their stream is alive,
+    /// whatever its content says.
+    EcgAlive { mrn: String, at: DateTime<Utc> },
     /// A new NEWS2 result.
     News2 {
         mrn: String,
@@ -384,8 +393,28 @@ impl ConditionTracker {
                 red_score,
                 at,
             } => self.news2(mrn, *aggregate, *red_score, *at),
+            Input::EcgAlive { mrn, at } => self.alive(mrn, *at),
             Input::Tick { now } => self.tick(*now),
         }
+    }
+
+    /// Data arrived for `mrn`: the stream is not stalled.
+    fn alive(&mut self, mrn: &str, at: DateTime<Utc>) -> Vec<ConditionEvent> {
+        let track = self.patients.entry(mrn.to_owned()).or_default();
+        track.last_data = Some(track.last_data.map_or(at, |t| t.max(at)));
+        if !track.stalled {
+            return Vec::new();
+        }
+        track.stalled = false;
+        vec![event(
+            mrn,
+            "tech:stream_stalled",
+            false,
+            Priority::Technical,
+            false,
+            "data flowing again".into(),
+            at,
+        )]
     }
 
     fn reading(
@@ -395,23 +424,10 @@ impl ConditionTracker {
         value: Option<f64>,
         at: DateTime<Utc>,
     ) -> Vec<ConditionEvent> {
-        let mut out = Vec::new();
+        let mut out = self.alive(mrn, at);
         let limit = self.limit_for(mrn, vital);
         let signal_lost_after = self.rules.signal_lost_after;
         let track = self.patients.entry(mrn.to_owned()).or_default();
-        track.last_data = Some(track.last_data.map_or(at, |t| t.max(at)));
-        if track.stalled {
-            track.stalled = false;
-            out.push(event(
-                mrn,
-                "tech:stream_stalled",
-                false,
-                Priority::Technical,
-                false,
-                "data flowing again".into(),
-                at,
-            ));
-        }
         let sensor = vital.label();
         let Some(value) = value else {
             // A monitor shows HR 0 in asystole: that is the asystole alarm
@@ -445,7 +461,7 @@ impl ConditionTracker {
             ),
         ];
         for (side, violated_limit, back_inside) in sides {
-            let key = format!("{}_{side}", name.to_ascii_lowercase());
+            let key = format!("{}_{side}", vital.key());
             let d = track.limits.entry(key.clone()).or_default();
             if !d.active {
                 match violated_limit {
@@ -1069,5 +1085,40 @@ mod tests {
             vec![("tech:no_data", None)]
         );
         assert!(tr.observe(&Input::Tick { now: t(500) }).is_empty());
+    }
+
+    /// ECG liveness is its own input (it used to be a fake O2-flow reading):
+    /// a patient with ECG only is never stalled, and a stalled one comes
+    /// back on ECG alone.
+    #[test]
+    fn ecg_alone_keeps_a_stream_alive_and_ends_a_stall() {
+        let mut tr = ConditionTracker::new(Rules::default());
+        let alive = |tr: &mut ConditionTracker, mrn: &str, s: i64| {
+            tr.observe(&Input::EcgAlive {
+                mrn: mrn.into(),
+                at: t(s),
+            })
+        };
+        assert!(alive(&mut tr, "E", 0).is_empty());
+        assert!(alive(&mut tr, "S", 0).is_empty());
+        let mut events = Vec::new();
+        for s in 1..=100 {
+            events.extend(alive(&mut tr, "E", s));
+            events.extend(tr.observe(&Input::Tick { now: t(s) }));
+        }
+        assert_eq!(
+            events
+                .iter()
+                .map(|e| (e.key.as_str(), e.mrn.as_deref(), e.started))
+                .collect::<Vec<_>>(),
+            vec![("tech:stream_stalled", Some("S"), true)],
+            "only S stalled; E's ECG kept it alive and raised no sensor-off"
+        );
+        let back = alive(&mut tr, "S", 101);
+        assert_eq!(back.len(), 1);
+        assert_eq!(
+            (back[0].key.as_str(), back[0].started),
+            ("tech:stream_stalled", false)
+        );
     }
 }

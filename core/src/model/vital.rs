@@ -40,6 +40,22 @@ impl Vital {
         Vital::ALL.into_iter().find(|v| v.code() == code)
     }
 
+    /// The stable identifier of this vital in alarm keys (`hr_high`,
+    /// `spo2_low`, …), stored in `alarms.key`: never change one. Display
+    /// text is [`Vital::label`], free to change.
+    pub fn key(self) -> &'static str {
+        match self {
+            Vital::HeartRate => "hr",
+            Vital::RespRate => "rr",
+            Vital::Spo2 => "spo2",
+            Vital::SystolicBp => "sbp",
+            Vital::DiastolicBp => "dbp",
+            Vital::TemperatureC => "temp",
+            Vital::Consciousness => "acvpu",
+            Vital::O2FlowLpm => "o2",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Vital::HeartRate => "HR",
