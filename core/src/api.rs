@@ -15,8 +15,8 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::import::{self, Format, ImportReport};
 use crate::ingest::source::SourceConfig;
-use crate::model::Vital;
 use crate::model::{MedicationClass, PatientRecord, PatientSummary};
+use crate::model::{ScoreDetail, Vital};
 use crate::store::{AuditEntry, Quarantined, Role, ScoreRow, SourceStatus, Store, User};
 
 /// The name the runtime acts under in the audit trail. The `@` keeps it
@@ -445,10 +445,10 @@ fn live(ctx: &Ctx, mrn: &str) -> Result<PatientLive> {
     Ok(PatientLive {
         mrn: mrn.to_owned(),
         vitals,
-        news2: ctx.store.latest_score(mrn, "news2")?,
-        cardiac_risk: ctx.store.latest_score(mrn, "cardiac_risk")?,
-        ecg_hr: ctx.store.latest_score(mrn, "ecg_hr")?,
-        ecg_events: ctx.store.scores(mrn, Some("ecg_event"), 5)?,
+        news2: ctx.store.latest_score(mrn, ScoreDetail::NEWS2)?,
+        cardiac_risk: ctx.store.latest_score(mrn, ScoreDetail::CARDIAC_RISK)?,
+        ecg_hr: ctx.store.latest_score(mrn, ScoreDetail::ECG_HR)?,
+        ecg_events: ctx.store.scores(mrn, Some(ScoreDetail::ECG_EVENT), 5)?,
     })
 }
 

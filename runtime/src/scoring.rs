@@ -8,11 +8,11 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::json;
 use wardwatch_score::{Acvpu, Breathing, EcgStream, News2Input, StreamEvent};
 
 use wardwatch_core::ingest::observation::{Body, EcgBlock, Observation};
 use wardwatch_core::model::Vital;
+use wardwatch_core::model::{EcgEvent, ScoreDetail};
 use wardwatch_core::store::{IngestBatch, ScoreRow, Store, StoredBatch};
 
 /// Vitals older than this do not count towards NEWS2 (a ward's observation
@@ -100,7 +100,7 @@ pub struct LiveScorer {
     /// Rhythm findings active now, per patient (for the cardiac risk).
     findings: HashMap<String, Vec<wardwatch_score::ecg::rhythm::FindingKind>>,
     risk_last: HashMap<String, f64>,
-    news2_last: HashMap<String, serde_json::Value>,
+    news2_last: HashMap<String, wardwatch_score::News2Score>,
     hr_last: HashMap<String, DateTime<Utc>>,
 }
 
@@ -162,19 +162,12 @@ impl LiveScorer {
             }
         }
         // Keep the active rhythm findings current.
-        for row in written.iter().filter(|r| r.kind == "ecg_event") {
-            let onset = row.detail["event"] == "onset";
-            let kind = if onset {
-                &row.detail["finding"]["kind"]
-            } else {
-                &row.detail["kind"]
-            };
-            if let Ok(kind) =
-                serde_json::from_value::<wardwatch_score::ecg::rhythm::FindingKind>(kind.clone())
-            {
+        for row in &written {
+            if let ScoreDetail::EcgEvent(event) = &row.score {
+                let kind = event.kind();
                 let active = self.findings.entry(row.mrn.clone()).or_default();
                 active.retain(|k| *k != kind);
-                if onset {
+                if event.is_onset() {
                     active.push(kind);
                 }
             }
@@ -262,24 +255,29 @@ impl LiveScorer {
         }
         let mut rows = Vec::new();
         for event in &update.events {
-            let (at, value, detail) = match event {
+            let (at, value, event) = match event {
                 StreamEvent::Onset(f) => (
                     track.time_of(f.start_sample),
                     1.0,
-                    json!({"event": "onset", "lead": b.lead, "finding": f}),
+                    EcgEvent::Onset {
+                        lead: b.lead,
+                        finding: f.clone(),
+                    },
                 ),
                 StreamEvent::End { kind, sample, .. } => (
                     track.time_of(*sample),
                     0.0,
-                    json!({"event": "end", "lead": b.lead, "kind": kind}),
+                    EcgEvent::End {
+                        lead: b.lead,
+                        kind: *kind,
+                    },
                 ),
             };
             rows.push(ScoreRow {
                 mrn: obs.mrn.clone(),
-                kind: "ecg_event".into(),
                 at,
                 value,
-                detail,
+                score: ScoreDetail::EcgEvent(event),
             });
         }
         let now = track.time_of(track.pushed as usize);
@@ -292,10 +290,9 @@ impl LiveScorer {
                 self.hr_last.insert(obs.mrn.clone(), now);
                 rows.push(ScoreRow {
                     mrn: obs.mrn.clone(),
-                    kind: "ecg_hr".into(),
                     at: now,
                     value: hr,
-                    detail: json!({"lead": b.lead}),
+                    score: ScoreDetail::EcgHr { lead: b.lead },
                 });
             }
         }
@@ -379,11 +376,7 @@ impl LiveScorer {
         let present: Vec<f64> = z.iter().copied().filter(|v| v.is_finite()).collect();
         let d2 = (!present.is_empty())
             .then(|| present.iter().map(|v| v * v).sum::<f64>() / present.len() as f64);
-        let news2 = self
-            .news2_last
-            .get(mrn)
-            .and_then(|d| d["aggregate"].as_u64())
-            .map(|a| a as u8);
+        let news2 = self.news2_last.get(mrn).map(|score| score.aggregate);
         let input = RiskInput {
             news2_aggregate: news2,
             active_findings: self.findings.get(mrn).cloned().unwrap_or_default(),
@@ -402,10 +395,9 @@ impl LiveScorer {
         self.risk_last.insert(mrn.to_owned(), risk.score);
         Ok(Some(ScoreRow {
             mrn: mrn.to_owned(),
-            kind: "cardiac_risk".into(),
             at: newest,
             value: risk.score,
-            detail: serde_json::to_value(&risk).unwrap_or_default(),
+            score: ScoreDetail::CardiacRisk(risk),
         }))
     }
 
@@ -450,17 +442,15 @@ impl LiveScorer {
                 return Ok(None);
             }
         };
-        let detail = serde_json::to_value(&score).unwrap_or_default();
-        if self.news2_last.get(mrn) == Some(&detail) {
+        if self.news2_last.get(mrn) == Some(&score) {
             return Ok(None);
         }
-        self.news2_last.insert(mrn.to_owned(), detail.clone());
+        self.news2_last.insert(mrn.to_owned(), score.clone());
         Ok(Some(ScoreRow {
             mrn: mrn.to_owned(),
-            kind: "news2".into(),
             at: newest,
             value: f64::from(score.aggregate),
-            detail,
+            score: ScoreDetail::News2(score),
         }))
     }
 }

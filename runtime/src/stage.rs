@@ -25,7 +25,7 @@ use wardwatch_core::alarms::conditions::{
 };
 use wardwatch_core::clock::Clock;
 use wardwatch_core::ingest::observation::{Body, Reading};
-use wardwatch_core::model::Spo2Scale;
+use wardwatch_core::model::{EcgEvent, ScoreDetail, Spo2Scale};
 use wardwatch_core::store::{IngestBatch, ScoreRow, Store, StoredBatch};
 
 /// Notifications waiting for the notifier thread; beyond this the oldest
@@ -465,33 +465,24 @@ fn store_now(inputs: &[Input]) -> Option<DateTime<Utc>> {
 
 /// ECG events and NEWS2 results as alarm inputs.
 fn score_input(row: &ScoreRow) -> Option<Input> {
-    match row.kind.as_str() {
-        "ecg_event" => {
-            let onset = row.detail["event"] == "onset";
-            let kind_value = if onset {
-                &row.detail["finding"]["kind"]
-            } else {
-                &row.detail["kind"]
-            };
-            let kind: FindingKind = serde_json::from_value(kind_value.clone()).ok()?;
-            Some(Input::Ecg {
-                mrn: row.mrn.clone(),
-                kind,
-                onset,
-                at: row.at,
-                detail: row.detail["finding"]["detail"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            })
-        }
-        "news2" => Some(Input::News2 {
+    match &row.score {
+        ScoreDetail::EcgEvent(event) => Some(Input::Ecg {
             mrn: row.mrn.clone(),
-            aggregate: row.value as u8,
-            red_score: row.detail["red_score"].as_bool().unwrap_or(false),
+            kind: event.kind(),
+            onset: event.is_onset(),
+            at: row.at,
+            detail: match event {
+                EcgEvent::Onset { finding, .. } => finding.detail.clone(),
+                EcgEvent::End { .. } => String::new(),
+            },
+        }),
+        ScoreDetail::News2(score) => Some(Input::News2 {
+            mrn: row.mrn.clone(),
+            aggregate: score.aggregate,
+            red_score: score.red_score,
             at: row.at,
         }),
-        _ => None,
+        ScoreDetail::CardiacRisk(_) | ScoreDetail::EcgHr { .. } => None,
     }
 }
 

@@ -147,7 +147,7 @@ pub struct News2Input {
 }
 
 /// The score of one parameter, with the value as rounded for the chart.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubScore {
     pub parameter: Parameter,
     /// The value looked up in the chart (after rounding); `None` for the
@@ -157,7 +157,7 @@ pub struct SubScore {
 }
 
 /// Clinical response bands of RCP NEWS2 Chart 3/4.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Response {
     /// Aggregate 0.
@@ -213,7 +213,7 @@ impl Response {
 }
 
 /// A NEWS2 result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct News2Score {
     /// Scores of the parameters that were given, in chart order.
     pub sub_scores: Vec<SubScore>,
@@ -225,9 +225,9 @@ pub struct News2Score {
     pub red_score: bool,
     pub spo2_scale: Spo2Scale,
     pub response: Response,
-    pub clinical_risk: &'static str,
-    pub monitoring_frequency: &'static str,
-    pub action: &'static str,
+    pub clinical_risk: String,
+    pub monitoring_frequency: String,
+    pub action: String,
 }
 
 /// Rounds half up to `decimals` places with a tolerance for binary fractions.
@@ -418,9 +418,9 @@ pub fn news2(input: &News2Input) -> Result<News2Score> {
         red_score,
         spo2_scale: input.spo2_scale,
         response,
-        clinical_risk: response.clinical_risk(),
-        monitoring_frequency: response.monitoring_frequency(),
-        action: response.action(),
+        clinical_risk: response.clinical_risk().to_owned(),
+        monitoring_frequency: response.monitoring_frequency().to_owned(),
+        action: response.action().to_owned(),
     })
 }
 

@@ -17,7 +17,7 @@
 use std::fmt;
 
 use ndarray::{Array1, ArrayView2, Axis};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ecg::rhythm::FindingKind;
 
@@ -63,7 +63,7 @@ fn points(feature: usize, v: f64) -> f64 {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RiskLevel {
     Low,
@@ -72,21 +72,21 @@ pub enum RiskLevel {
 }
 
 /// One reason for the score.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contributor {
-    pub feature: &'static str,
+    pub feature: String,
     pub points: f64,
     pub detail: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CardiacRisk {
     /// 0–100.
     pub score: f64,
     pub level: RiskLevel,
     /// Contributors with points, largest first.
     pub contributors: Vec<Contributor>,
-    pub missing: Vec<&'static str>,
+    pub missing: Vec<String>,
 }
 
 fn level(score: f64) -> RiskLevel {
@@ -125,7 +125,7 @@ pub fn cardiac_risk(input: &RiskInput) -> CardiacRisk {
         .filter_map(|(j, &v)| {
             let p = points(j, v);
             (p > 0.0).then(|| Contributor {
-                feature: FEATURES[j],
+                feature: FEATURES[j].to_owned(),
                 points: p,
                 detail: match j {
                     0 => format!("NEWS2 aggregate {v}"),
@@ -145,7 +145,7 @@ pub fn cardiac_risk(input: &RiskInput) -> CardiacRisk {
         .min(100.0);
     let mut missing = Vec::new();
     if input.news2_aggregate.is_none() {
-        missing.push(FEATURES[0]);
+        missing.push(FEATURES[0].to_owned());
     }
     for (j, v) in [
         (5, input.hr_z),
@@ -153,7 +153,7 @@ pub fn cardiac_risk(input: &RiskInput) -> CardiacRisk {
         (7, input.sdnn_ms),
     ] {
         if v.is_none() {
-            missing.push(FEATURES[j]);
+            missing.push(FEATURES[j].to_owned());
         }
     }
     CardiacRisk {

@@ -15,7 +15,7 @@ use super::{Store, from_ms, to_ms};
 use crate::error::{Result, SqlContext};
 use crate::ingest::codec;
 use crate::ingest::observation::{Body, Observation, Reading, RejectCode, Rejection};
-use crate::model::Vital;
+use crate::model::{ScoreDetail, Vital};
 
 /// One record as a source delivered it, decoded or not.
 #[derive(Debug, Clone)]
@@ -545,14 +545,15 @@ mod tests {
     }
 }
 
-/// A stored score or finding.
+/// A stored score or finding: its kind and detail are the typed
+/// [`ScoreDetail`] (serialised as `"kind"` and `"detail"` beside the rest).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScoreRow {
     pub mrn: String,
-    pub kind: String,
     pub at: DateTime<Utc>,
     pub value: f64,
-    pub detail: serde_json::Value,
+    #[serde(flatten)]
+    pub score: ScoreDetail,
 }
 
 impl Store {
@@ -565,10 +566,10 @@ impl Store {
             .and_then(|mut s| {
                 s.execute(params![
                     row.mrn,
-                    row.kind,
+                    row.score.kind(),
                     to_ms(row.at),
                     row.value,
-                    row.detail.to_string()
+                    score_detail_json(&row.score)
                 ])
             })
             .ctx("storing a score")?;
@@ -595,17 +596,30 @@ impl Store {
         .ctx("reading scores")?;
         let rows = stmt
             .query_map(params![patient_id, kind, limit as i64], |r| {
-                let detail: String = r.get(3)?;
-                Ok(ScoreRow {
-                    mrn: mrn.to_owned(),
-                    kind: r.get(0)?,
-                    at: from_ms(r.get(1)?),
-                    value: r.get(2)?,
-                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
-                })
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, f64>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
             })
             .ctx("reading scores")?;
-        rows.collect::<rusqlite::Result<_>>().ctx("reading scores")
+        let mut out = Vec::new();
+        for row in rows {
+            let (kind, at_ms, value, detail) = row.ctx("reading scores")?;
+            // Scores are derived data: a row this build cannot read (written
+            // by another version) is skipped and said, never fatal.
+            match parse_score(&kind, &detail) {
+                Some(score) => out.push(ScoreRow {
+                    mrn: mrn.to_owned(),
+                    at: from_ms(at_ms),
+                    value,
+                    score,
+                }),
+                None => tracing::warn!(kind = %kind, "unreadable score row skipped"),
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -703,4 +717,18 @@ impl Store {
             )
             .ctx("measuring ECG storage")
     }
+}
+
+/// The `detail` column's JSON: the detail alone (the kind has its column).
+fn score_detail_json(score: &ScoreDetail) -> String {
+    serde_json::to_value(score)
+        .ok()
+        .and_then(|mut v| v.get_mut("detail").map(serde_json::Value::take))
+        .unwrap_or(serde_json::Value::Null)
+        .to_string()
+}
+
+fn parse_score(kind: &str, detail: &str) -> Option<ScoreDetail> {
+    let detail: serde_json::Value = serde_json::from_str(detail).ok()?;
+    serde_json::from_value(serde_json::json!({ "kind": kind, "detail": detail })).ok()
 }

@@ -7,7 +7,9 @@ use wardwatch_core::api;
 use wardwatch_core::ingest::observation::decode;
 use wardwatch_core::store::{IngestBatch, IngestItem, Store};
 
+use wardwatch_core::model::ScoreDetail;
 use wardwatch_runtime::scoring::LiveScorer;
+use wardwatch_score::ecg::rhythm::FindingKind;
 
 use crate::ctx;
 
@@ -120,9 +122,9 @@ fn mitdb_100_stored_bit_exact_and_scored_live_without_false_alarms() {
         .scores(&mrns[3], Some("ecg_event"), 100)
         .expect("events");
     assert!(
-        events
-            .iter()
-            .all(|e| !e.detail.to_string().contains("asystole")),
+        events.iter().all(
+            |e| !matches!(&e.score, ScoreDetail::EcgEvent(ev) if ev.kind() == FindingKind::Asystole)
+        ),
         "false asystole on record 100: {events:?}"
     );
 }
@@ -157,18 +159,30 @@ fn news2_follows_the_patients_scale_and_is_partial_when_vitals_are_missing() {
     let news = store.scores(&copd.mrn, Some("news2"), 5).expect("scores");
     assert_eq!(news.len(), 1);
     assert_eq!(news[0].value, 1.0);
-    assert_eq!(news[0].detail["complete"], false);
-    let missing = news[0].detail["missing"].to_string();
-    assert!(missing.contains("respiration_rate"), "{missing}");
+    let ScoreDetail::News2(score) = &news[0].score else {
+        panic!("not a NEWS2 row: {:?}", news[0]);
+    };
+    assert!(!score.complete);
+    assert!(
+        score
+            .missing
+            .contains(&wardwatch_score::Parameter::RespirationRate),
+        "{:?}",
+        score.missing
+    );
     // The cardiac risk explains itself.
     let risk = store
         .scores(&copd.mrn, Some("cardiac_risk"), 5)
         .expect("risk");
     assert_eq!(risk.len(), 1);
+    let ScoreDetail::CardiacRisk(explained) = &risk[0].score else {
+        panic!("not a cardiac risk row: {:?}", risk[0]);
+    };
+    // What the UI shows: each contributor with its reason.
     assert!(
-        risk[0].detail["contributors"].is_array(),
-        "{}",
-        risk[0].detail
+        !explained.contributors.is_empty()
+            && explained.contributors.iter().all(|c| !c.detail.is_empty()),
+        "{explained:?}"
     );
     assert!((0.0..=100.0).contains(&risk[0].value));
 }

@@ -67,7 +67,7 @@ impl FindingKind {
 }
 
 /// An episode in the recording.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     pub kind: FindingKind,
     pub start_sample: usize,
