@@ -10,9 +10,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-pub const LOINC: &str = "http://loinc.org";
-pub const UCUM: &str = "http://unitsofmeasure.org";
-pub const MDC: &str = "urn:oid:2.16.840.1.113883.6.24";
+use wardwatch_core::model::Vital;
+pub use wardwatch_core::model::codes::{EcgLead, LOINC, MDC, UCUM};
 const CATEGORY_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
 const ABSENT_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/data-absent-reason";
 
@@ -26,32 +25,34 @@ pub enum NumericVital {
 }
 
 impl NumericVital {
-    pub fn loinc(self) -> &'static str {
+    /// The store's vital this is.
+    pub fn vital(self) -> Vital {
         match self {
-            NumericVital::HeartRate => "8867-4",
-            NumericVital::RespRate => "9279-1",
-            NumericVital::Spo2 => "2708-6",
-            NumericVital::TemperatureC => "8310-5",
+            NumericVital::HeartRate => Vital::HeartRate,
+            NumericVital::RespRate => Vital::RespRate,
+            NumericVital::Spo2 => Vital::Spo2,
+            NumericVital::TemperatureC => Vital::TemperatureC,
         }
     }
 
+    fn code(self) -> &'static wardwatch_core::model::codes::VitalCode {
+        // Every vital the simulator emits has a code on the wire.
+        wardwatch_core::model::codes::code_of(self.vital())
+            .unwrap_or(&wardwatch_core::model::codes::VITAL_CODES[0])
+    }
+
+    pub fn loinc(self) -> &'static str {
+        self.code().loinc
+    }
+
     pub fn display(self) -> &'static str {
-        match self {
-            NumericVital::HeartRate => "Heart rate",
-            NumericVital::RespRate => "Respiratory rate",
-            NumericVital::Spo2 => "Oxygen saturation in Arterial blood",
-            NumericVital::TemperatureC => "Body temperature",
-        }
+        self.code().display
     }
 
     /// The UCUM code, used as both `unit` and `code` of the Quantity so that a
     /// receiver reading either sees the same unit.
     pub fn ucum(self) -> &'static str {
-        match self {
-            NumericVital::HeartRate | NumericVital::RespRate => "/min",
-            NumericVital::Spo2 => "%",
-            NumericVital::TemperatureC => "Cel",
-        }
+        self.code().ucum
     }
 
     /// Short tag used in Observation ids.
@@ -61,49 +62,6 @@ impl NumericVital {
             NumericVital::RespRate => "rr",
             NumericVital::Spo2 => "spo2",
             NumericVital::TemperatureC => "temp",
-        }
-    }
-}
-
-/// An ECG lead and its MDC code (docs/wire-format.md, FHIR `Observation/ekg`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct EcgLead {
-    pub mdc_code: &'static str,
-    pub mdc_name: &'static str,
-    /// Lower-case tag used in Observation ids.
-    pub tag: &'static str,
-}
-
-impl EcgLead {
-    pub const II: EcgLead = EcgLead {
-        mdc_code: "131330",
-        mdc_name: "MDC_ECG_ELEC_POTL_II",
-        tag: "ii",
-    };
-
-    /// The lead for a WFDB signal description: `I`, `II`, `III`, `V1`–`V6`,
-    /// and the modified limb leads of the MIT-BIH database (`MLII` is recorded
-    /// as lead II in MDC terms). `None` for anything else (e.g. MIMIC's bare `V`,
-    /// whose chest position is unknown).
-    pub fn from_wfdb_name(name: &str) -> Option<EcgLead> {
-        let lead = |mdc_code, mdc_name, tag| {
-            Some(EcgLead {
-                mdc_code,
-                mdc_name,
-                tag,
-            })
-        };
-        match name.trim().to_ascii_uppercase().as_str() {
-            "I" | "MLI" | "ECG I" => lead("131329", "MDC_ECG_ELEC_POTL_I", "i"),
-            "II" | "MLII" | "ECG II" => lead("131330", "MDC_ECG_ELEC_POTL_II", "ii"),
-            "III" | "MLIII" | "ECG III" => lead("131389", "MDC_ECG_ELEC_POTL_III", "iii"),
-            "V1" => lead("131331", "MDC_ECG_ELEC_POTL_V1", "v1"),
-            "V2" => lead("131332", "MDC_ECG_ELEC_POTL_V2", "v2"),
-            "V3" => lead("131333", "MDC_ECG_ELEC_POTL_V3", "v3"),
-            "V4" => lead("131334", "MDC_ECG_ELEC_POTL_V4", "v4"),
-            "V5" => lead("131335", "MDC_ECG_ELEC_POTL_V5", "v5"),
-            "V6" => lead("131336", "MDC_ECG_ELEC_POTL_V6", "v6"),
-            _ => None,
         }
     }
 }

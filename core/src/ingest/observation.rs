@@ -7,12 +7,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::model::Vital;
+use crate::model::codes::{EcgLead, LOINC, MDC, MDC_ECG_ELEC_POTL, vital_for_loinc};
 
-const LOINC: &str = "http://loinc.org";
-const MDC: &str = "urn:oid:2.16.840.1.113883.6.24";
 const ACVPU_SYSTEM: &str = "urn:wardwatch:acvpu";
-/// MDC_ECG_ELEC_POTL: a multi-lead observation with one component per lead.
-const MDC_ECG_ELEC_POTL: u32 = 131_328;
 /// How far in the future a timestamp may lie (clock skew between devices).
 const MAX_FUTURE: Duration = Duration::minutes(5);
 
@@ -245,22 +242,11 @@ fn body(v: &Value) -> Decoded<Body> {
 }
 
 fn loinc_vital(code: &str) -> Option<Vital> {
-    Some(match code {
-        "8867-4" => Vital::HeartRate,
-        "9279-1" => Vital::RespRate,
-        "2708-6" | "59408-5" => Vital::Spo2,
-        "8310-5" => Vital::TemperatureC,
-        "3151-8" => Vital::O2FlowLpm,
-        "8480-6" => Vital::SystolicBp,
-        "8462-4" => Vital::DiastolicBp,
-        _ => return None,
-    })
+    vital_for_loinc(code)
 }
 
-/// MDC_ECG_ELEC_POTL_I, _II, _V1…_V6 (131329–131336) and _III, aVR, aVL,
-/// aVF (131389–131392), per IEEE 11073-10101.
 fn is_ecg_lead(code: u32) -> bool {
-    (131_329..=131_336).contains(&code) || (131_389..=131_392).contains(&code)
+    EcgLead::from_mdc(code).is_some()
 }
 
 /// A value with a UCUM code, converted to the vital's unit.

@@ -1,5 +1,6 @@
 //! The data model shared by the store, the importers and the front ends.
 
+pub mod codes;
 pub mod patient;
 pub mod score;
 pub mod vital;
