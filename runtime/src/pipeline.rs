@@ -52,6 +52,13 @@ pub enum SourceEvent {
     Reconnect { source: String, error: String },
     /// How far behind the stream's head the source is (Kinesis reports it).
     Lag { source: String, millis_behind: i64 },
+    /// A source's server said what time it is (an HTTP `Date` header),
+    /// `seen` when it was read.
+    ServerTime {
+        source: String,
+        server: chrono::DateTime<chrono::Utc>,
+        seen: std::time::Instant,
+    },
     /// A second passed (sent by the pipeline's own timer).
     Tick,
 }
@@ -87,6 +94,8 @@ pub trait Stage: Send {
     fn store_blocked(&mut self, _kind: ErrorKind, _blocked_for: Duration) {}
     /// The store took the batch again after `blocked_for`.
     fn store_unblocked(&mut self, _store: &Store, _blocked_for: Duration) {}
+    /// How far `source`'s server clock is ahead of ours (negative: behind).
+    fn clock_skew(&mut self, _store: &Store, _source: &str, _skew: chrono::Duration) {}
     /// A source delivered a batch (`Ok`) or lost its connection (`Err`).
     fn source_event(
         &mut self,
@@ -251,6 +260,17 @@ fn write_loop(
                 }
                 if let Some(stage) = stage.as_mut() {
                     stage.source_event(&store, &source, Err(&error));
+                }
+            }
+            SourceEvent::ServerTime {
+                source,
+                server,
+                seen,
+            } => {
+                let ours =
+                    clock.now() - chrono::Duration::from_std(seen.elapsed()).unwrap_or_default();
+                if let Some(stage) = stage.as_mut() {
+                    stage.clock_skew(&store, &source, server - ours);
                 }
             }
             SourceEvent::Tick => {

@@ -88,6 +88,8 @@ pub struct AlarmStage {
     disk_low: bool,
     /// Since when (wall time) the store has refused writes, once announced.
     store_blocked: Option<DateTime<Utc>>,
+    /// Sources whose server clock is raised as off.
+    clock_off: std::collections::HashSet<String>,
     clock: Arc<dyn Clock>,
 }
 
@@ -95,6 +97,10 @@ pub struct AlarmStage {
 /// timeout has already passed before the first refusal).
 const STORE_BLOCKED_ALARM: StdDuration = StdDuration::from_secs(10);
 const STORE_BLOCKED_KEY: &str = "tech:store";
+/// A server clock further off than this is a technical condition: alarm and
+/// sample times would be wrong by as much (an HTTP `Date` has 1 s
+/// resolution, so a few seconds is the finest a check can be).
+const CLOCK_SKEW_MAX: Duration = Duration::seconds(5);
 
 /// A source that failed this many times in a row is unreachable (one failure
 /// is a reconnect the backoff handles quietly).
@@ -153,6 +159,7 @@ impl AlarmStage {
                 disk_checked: None,
                 disk_low: false,
                 store_blocked: None,
+                clock_off: Default::default(),
                 clock: clock.clone(),
             },
             stats,
@@ -381,6 +388,36 @@ impl Stage for AlarmStage {
             received: Instant::now(),
             stored: false,
         });
+    }
+
+    fn clock_skew(&mut self, store: &Store, source: &str, skew: Duration) {
+        let off = skew.abs() > CLOCK_SKEW_MAX;
+        if off == self.clock_off.contains(source) {
+            return;
+        }
+        let now = self.clock.now();
+        let message = if off {
+            self.clock_off.insert(source.to_owned());
+            tracing::error!(source = %source, skew_s = skew.num_seconds(), "this machine's clock disagrees with a source's server");
+            format!(
+                "clock off: this workstation and source {source} differ by {} s (check time synchronisation)",
+                skew.num_seconds().abs()
+            )
+        } else {
+            self.clock_off.remove(source);
+            format!("clock agrees with source {source} again")
+        };
+        self.apply(
+            store,
+            vec![system_condition(
+                &format!("tech:clock:{source}"),
+                off,
+                message,
+                now,
+            )],
+            now,
+            Instant::now(),
+        );
     }
 
     fn store_unblocked(&mut self, store: &Store, blocked_for: StdDuration) {

@@ -176,6 +176,9 @@ pub struct GatewayOptions {
     pub start_from: StartFrom,
     /// Events per socket write (default 512).
     pub events_per_write: usize,
+    /// How far this gateway's clock is off, as its HTTP `Date` header shows
+    /// (default none; tests set it to play a server with a wrong clock).
+    pub clock_offset: chrono::Duration,
 }
 
 impl Default for GatewayOptions {
@@ -185,6 +188,7 @@ impl Default for GatewayOptions {
             retry_ms: 1000,
             start_from: StartFrom::Oldest,
             events_per_write: 512,
+            clock_offset: chrono::Duration::zero(),
         }
     }
 }
@@ -441,7 +445,11 @@ async fn stream(
     stop: &mut watch::Receiver<bool>,
     mut cursor: u64,
 ) -> std::io::Result<()> {
-    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    // `Date` (RFC 9110 IMF-fixdate): receivers check their clock against it.
+    let date = (chrono::Utc::now() + options.clock_offset).format("%a, %d %b %Y %H:%M:%S GMT");
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nDate: {date}\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
     sock.write_all(head.as_bytes()).await?;
     let hello = format!("retry: {}\n\n", options.retry_ms);
     if !write_chunk(sock, hello.as_bytes(), stop).await? {

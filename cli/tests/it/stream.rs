@@ -83,16 +83,20 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn start(rt: &tokio::runtime::Runtime, addr: &str, log: SharedLog) -> Gateway {
+        Gateway::start_with(rt, addr, log, GatewayOptions::default())
+    }
+
+    pub fn start_with(
+        rt: &tokio::runtime::Runtime,
+        addr: &str,
+        log: SharedLog,
+        options: GatewayOptions,
+    ) -> Gateway {
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
         let gateway = rt
-            .block_on(SseGateway::bind(
-                addr.to_owned(),
-                log,
-                GatewayOptions::default(),
-                async {
-                    let _ = rx.await;
-                },
-            ))
+            .block_on(SseGateway::bind(addr.to_owned(), log, options, async {
+                let _ = rx.await;
+            }))
             .expect("bind the gateway");
         Gateway { gateway, stop }
     }
@@ -732,5 +736,53 @@ fn a_full_disk_makes_the_runtime_wait_and_resume_with_nothing_lost() {
         .status();
     let status = serve.wait().expect("serve exits");
     assert!(status.success(), "serve did not stop cleanly: {status:?}");
+    gateway.stop(&rt);
+}
+
+/// Issue 8: a workstation whose clock disagrees with the stream's server
+/// puts wrong times on every alarm; the runtime now raises that as a
+/// technical alarm instead of carrying on silently.
+#[test]
+fn a_source_server_whose_clock_disagrees_raises_a_technical_alarm() {
+    let dir = crate::private_tempdir();
+    let data = new_ward(dir.path());
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let log = SharedLog::new(1_000_000);
+    let skewed = GatewayOptions {
+        clock_offset: chrono::Duration::seconds(90),
+        ..GatewayOptions::default()
+    };
+    let gateway = Gateway::start_with(&rt, &addr, log.clone(), skewed);
+    assert!(
+        ctl(&data, &["sources", "add", "sse", "gw", &gateway.url()])
+            .status
+            .success()
+    );
+    let serve = Serve::start(&data);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let alarm = loop {
+        let o = ctl(&data, &["alarms", "list", "--active", "--json"]);
+        let alarms: Value = serde_json::from_slice(&o.stdout).expect("json");
+        if let Some(a) = alarms
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["key"] == "tech:clock:gw").cloned())
+        {
+            break a;
+        }
+        assert!(Instant::now() < deadline, "no clock alarm: {alarms:#}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(alarm["priority"], "technical");
+    let message = alarm["message"].as_str().unwrap_or_default();
+    // 90 s, give or take the `Date` header's whole seconds and the trip.
+    let seconds: i64 = message
+        .split("differ by ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no skew in {message}"));
+    assert!((80..=95).contains(&seconds), "{message}");
+    serve.stop();
     gateway.stop(&rt);
 }

@@ -185,6 +185,21 @@ async fn read_stream(
     if !resp.status().is_success() {
         return Err(format!("HTTP {}", resp.status()));
     }
+    // The server's clock, for the writer to compare with ours.
+    if let Some(server) = resp
+        .headers()
+        .get(reqwest::header::DATE)
+        .and_then(|d| d.to_str().ok())
+        .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
+    {
+        let _ = tx
+            .send(SourceEvent::ServerTime {
+                source: name.to_owned(),
+                server: server.with_timezone(&chrono::Utc),
+                seen: std::time::Instant::now(),
+            })
+            .await;
+    }
     let mut body = resp.bytes_stream();
     let mut parser = EventParser::default();
     let mut batch: Vec<RawRecord> = Vec::new();
