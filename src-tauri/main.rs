@@ -14,6 +14,9 @@
 //! second one but watches that runtime's store and says so. With neither,
 //! the window shows a technical alarm: nobody is watching the streams.
 //!
+//! Updates are pushed: `store-changed` events tell the window when anyone
+//! committed to the store (see `watch_store`).
+//!
 //! Commands are async and run their store work on the blocking pool, so a
 //! slow query never freezes the window; the window closing, or SIGTERM or
 //! SIGINT, drains the runtime (the writer stores what it already read)
@@ -295,6 +298,7 @@ fn main() -> anyhow::Result<()> {
         }
         None => {}
     }
+    let data_dir_for_watch = data_dir.clone();
     let watch = RuntimeWatch {
         data_dir,
         hosted: runtime.as_ref().map(|(_, state)| Arc::clone(state)),
@@ -320,6 +324,8 @@ fn main() -> anyhow::Result<()> {
         })
         .build(tauri::generate_context!())
         .map_err(|e| anyhow::anyhow!("the window could not start: {e}"))?;
+    // Live updates are pushed: the window refreshes when the store changes.
+    watch_store(app.handle().clone(), data_dir_for_watch);
     // SIGTERM (a session logging out, a service manager) or SIGINT closes
     // the app the same way as its window: the runtime is drained.
     exit_on_signal(app.handle().clone());
@@ -337,6 +343,46 @@ fn main() -> anyhow::Result<()> {
         anyhow::bail!("the window ended with code {code}");
     }
     Ok(())
+}
+
+/// How often the store is checked for changes, and the least time between
+/// two `store-changed` events (a streaming ward changes it constantly).
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+const PUSH_AT_MOST_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Emits `store-changed` to the window whenever anyone commits to the store
+/// (the runtime, this app, another workstation), at most once a second.
+fn watch_store(app: tauri::AppHandle, data_dir: PathBuf) {
+    let spawned = std::thread::Builder::new()
+        .name("wardwatch-watch".into())
+        .spawn(move || {
+            let mut watch = match api::StoreWatch::open(&data_dir) {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot watch the store: the window refreshes on its timer only");
+                    return;
+                }
+            };
+            let mut pending = false;
+            let mut last_push: Option<std::time::Instant> = None;
+            loop {
+                std::thread::sleep(WATCH_EVERY);
+                match watch.changed() {
+                    Ok(changed) => pending |= changed,
+                    Err(e) => tracing::warn!(error = %e, "cannot check the store for changes"),
+                }
+                if pending && last_push.is_none_or(|t| t.elapsed() >= PUSH_AT_MOST_EVERY) {
+                    pending = false;
+                    last_push = Some(std::time::Instant::now());
+                    if app.emit("store-changed", ()).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot watch the store: the window refreshes on its timer only");
+    }
 }
 
 /// Asks the app to exit on SIGTERM or SIGINT (from a thread of its own).

@@ -17,6 +17,8 @@ let selected = null;
 let live = new Map(); // mrn -> PatientLive
 let openAlarms = []; // AlarmView[], newest first
 const POLL_MS = 2000;
+// Refreshes without a push: only the ages of readings move meanwhile.
+const FALLBACK_MS = 10000;
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -322,8 +324,19 @@ async function start() {
     renderBeds();
     await pollWard();
     await pollAlarms();
-    setInterval(pollWard, POLL_MS);
-    setInterval(pollAlarms, POLL_MS);
+    // Pushed: the backend says when the store changed (the runtime's data,
+    // another workstation's acknowledgement); the slow timer only keeps
+    // the ages of the readings current.
+    if (window.__TAURI__.event) {
+      let pushed = 0;
+      window.__TAURI__.event.listen("store-changed", async () => {
+        pushed += 1;
+        document.body.dataset.pushed = String(pushed);
+        await Promise.all([pollWard(), pollAlarms()]);
+      });
+    }
+    setInterval(pollWard, FALLBACK_MS);
+    setInterval(pollAlarms, FALLBACK_MS);
     await pollRuntime();
     setInterval(pollRuntime, POLL_MS);
     if (window.__TAURI__.event) {

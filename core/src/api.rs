@@ -764,3 +764,29 @@ pub fn record_message_delivery(
     };
     ctx.audit(action, Some(&message.mrn), detail)
 }
+
+/// Tells a front end when the store changed (anyone's commit: the runtime's
+/// batches and alarms, another workstation's acknowledgement), so it can
+/// refresh on change instead of polling on a timer. Holds its own
+/// connection and reads no patient data, so it needs no role.
+#[derive(Debug)]
+pub struct StoreWatch {
+    store: Store,
+    seen: i64,
+}
+
+impl StoreWatch {
+    pub fn open(data_dir: &Path) -> Result<StoreWatch> {
+        let store = Store::open_dir(data_dir)?;
+        let seen = store.data_version()?;
+        Ok(StoreWatch { store, seen })
+    }
+
+    /// Whether another connection committed since the last call.
+    pub fn changed(&mut self) -> Result<bool> {
+        let now = self.store.data_version()?;
+        let changed = now != self.seen;
+        self.seen = now;
+        Ok(changed)
+    }
+}

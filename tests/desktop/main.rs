@@ -124,6 +124,28 @@ fn beside_a_running_runtime_the_app_watches_it_and_starts_none() {
         holder.contains(&format!("PID {}", std::process::id())),
         "{holder}"
     );
+    // What that runtime raises reaches this window by a push (the window
+    // learns the store changed), not by the window's own slow timer.
+    let ctx = Ctx::open(dir.path(), "nurse.jones", Arc::new(SystemClock)).expect("open");
+    let now = chrono::Utc::now();
+    store_of(&ctx)
+        .apply_condition(
+            &wardwatch_core::alarms::ConditionEvent {
+                mrn: Some(ward[1].mrn.clone()),
+                key: "asystole".into(),
+                started: true,
+                priority: wardwatch_core::alarms::Priority::High,
+                latched: true,
+                message: "ASYSTOLE".into(),
+                at: now,
+            },
+            now,
+        )
+        .expect("raise");
+    let pushed = driver.wait_for_attribute("body", "data-pushed", Duration::from_secs(60));
+    assert!(pushed.parse::<u32>().unwrap_or(0) >= 1, "{pushed}");
+    let bar = driver.wait_for_text("#alarms", Duration::from_secs(60));
+    assert!(bar.contains("ASYSTOLE"), "{bar}");
     drop(driver);
     drop(serve);
 }

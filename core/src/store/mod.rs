@@ -163,6 +163,15 @@ impl Store {
         Ok(())
     }
 
+    /// SQLite's `data_version`: it changes when another connection commits
+    /// to the database, so a watcher can tell "something changed" without
+    /// reading any data.
+    pub fn data_version(&self) -> Result<i64> {
+        self.conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .ctx("reading the data version")
+    }
+
     /// Reads a setting; `None` when unset.
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
         use rusqlite::OptionalExtension;
