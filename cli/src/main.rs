@@ -71,6 +71,11 @@ enum Command {
     Ingest(IngestCmd),
     /// Run the runtime (sources → store → scoring → alarms) until SIGINT or SIGTERM
     Serve,
+    /// Whether a runtime watches this store, and its heartbeat (exit 4 if not)
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
     /// Simulate the cloud's vital-sign streams (demo, tests, benchmarks)
     Sim(sim::SimArgs),
     /// List and act on alarms
@@ -730,6 +735,38 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )?;
         }
         Command::Alarms(cmd) => run_alarms(&cli, cmd, out)?,
+        Command::Status { json } => {
+            let ctx = open(&cli)?;
+            let status = runtime_status(ctx.data_dir(), chrono::Utc::now());
+            if *json {
+                print_json(out, &status)?;
+            } else {
+                writeln!(out, "store    {}", ctx.data_dir().display())?;
+                writeln!(
+                    out,
+                    "runtime  {}",
+                    status.holder.as_deref().unwrap_or("none is running")
+                )?;
+                match &status.heartbeat {
+                    Some(h) => writeln!(
+                        out,
+                        "heartbeat {} ({} s ago, PID {})",
+                        h.state,
+                        status.heartbeat_age_s.unwrap_or_default(),
+                        h.pid
+                    )?,
+                    None => writeln!(out, "heartbeat none")?,
+                }
+                writeln!(
+                    out,
+                    "watched  {}",
+                    if status.watched { "yes" } else { "NO" }
+                )?;
+            }
+            if !status.watched {
+                return Ok(ExitCode::from(4));
+            }
+        }
         Command::Sim(args) => {
             let report = sim::run(args)?;
             if args.json {
@@ -808,6 +845,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether a runtime watches a store, as `status` reports it.
+#[derive(Debug, serde::Serialize)]
+struct RuntimeStatus {
+    holder: Option<String>,
+    heartbeat: Option<wardwatch_runtime::supervisor::Heartbeat>,
+    heartbeat_age_s: Option<i64>,
+    /// A runtime holds the lock and its heartbeat is fresh and `ok`.
+    watched: bool,
+}
+
+/// A heartbeat older than this means the runtime is not working.
+const HEARTBEAT_STALE_S: i64 = 30;
+
+fn runtime_status(data_dir: &std::path::Path, now: chrono::DateTime<chrono::Utc>) -> RuntimeStatus {
+    let holder = wardwatch_runtime::lock::holder(data_dir);
+    let heartbeat = wardwatch_runtime::supervisor::read_heartbeat(data_dir);
+    let heartbeat_age_s = heartbeat.as_ref().map(|h| (now - h.at).num_seconds());
+    let watched = holder.is_some()
+        && heartbeat.as_ref().is_some_and(|h| h.state == "ok")
+        && heartbeat_age_s.is_some_and(|age| age <= HEARTBEAT_STALE_S);
+    RuntimeStatus {
+        holder,
+        heartbeat,
+        heartbeat_age_s,
+        watched,
+    }
+}
+
 fn run_alarms(cli: &Cli, cmd: &AlarmsCmd, out: &mut impl Write) -> anyhow::Result<()> {
     use wardwatch_core::alarms::{Annotation, Priority};
     use wardwatch_core::model::Vital;
@@ -815,6 +880,12 @@ fn run_alarms(cli: &Cli, cmd: &AlarmsCmd, out: &mut impl Write) -> anyhow::Resul
     match cmd {
         AlarmsCmd::List { active, json } => {
             let list = api::list_alarms(&ctx, *active)?;
+            // The list is only as current as the runtime that writes it.
+            if wardwatch_runtime::lock::holder(ctx.data_dir()).is_none() {
+                eprintln!(
+                    "warning: no runtime is running for this store: these alarms are not being updated (`wardwatchctl serve`)"
+                );
+            }
             if *json {
                 print_json(out, &list)?;
             } else {

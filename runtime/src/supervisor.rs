@@ -123,13 +123,20 @@ impl Supervisor {
 }
 
 /// What `heartbeat.json` holds.
-#[derive(Debug, serde::Serialize)]
-struct Heartbeat<'a> {
-    at: chrono::DateTime<chrono::Utc>,
-    pid: u32,
-    state: &'a str,
-    writer_events: u64,
-    writer_idle_s: u64,
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Heartbeat {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub pid: u32,
+    /// `ok`, `store_blocked` or `stalled`.
+    pub state: String,
+    pub writer_events: u64,
+    pub writer_idle_s: u64,
+}
+
+/// The last heartbeat written in `data_dir`, if any.
+pub fn read_heartbeat(data_dir: &Path) -> Option<Heartbeat> {
+    let bytes = std::fs::read(data_dir.join(HEARTBEAT_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// Writes the heartbeat and pings the watchdog while the writer makes
@@ -195,7 +202,7 @@ pub async fn heartbeat(
         let beat = Heartbeat {
             at: clock.now(),
             pid: std::process::id(),
-            state,
+            state: state.to_owned(),
             writer_events: seen,
             writer_idle_s: idle.as_secs(),
         };
@@ -206,7 +213,7 @@ pub async fn heartbeat(
 }
 
 /// Replaces the heartbeat file atomically (write, then rename), owner-only.
-fn write_heartbeat(data_dir: &Path, beat: &Heartbeat<'_>) -> std::io::Result<()> {
+fn write_heartbeat(data_dir: &Path, beat: &Heartbeat) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = data_dir.join(format!("{HEARTBEAT_FILE}.tmp"));

@@ -89,6 +89,17 @@ fn serve_tells_a_notify_socket_it_is_ready_alive_and_stopping() {
     .expect("heartbeat json");
     assert_eq!(beat["state"], "ok");
     assert_eq!(beat["pid"], serve.id());
+    // What a monitoring script asks: is this store watched?
+    let o = ctl(&data, &["status", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let status: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(status["watched"], true, "{status}");
+    assert!(
+        status["holder"]
+            .as_str()
+            .is_some_and(|h| h.contains(&format!("PID {}", serve.id()))),
+        "{status}"
+    );
 
     let _ = Command::new("kill")
         .args(["-TERM", &serve.id().to_string()])
@@ -101,6 +112,23 @@ fn serve_tells_a_notify_socket_it_is_ready_alive_and_stopping() {
     }
     let status = serve.wait().expect("serve exits");
     assert!(status.success(), "{status:?}");
+    // Nothing watches the store now: `status` says so in its exit code, and
+    // an alarm list warns that it is not being updated.
+    let o = ctl(&data, &["status"]);
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("none is running"));
+    let o = ctl(&data, &["alarms", "list", "--active"]);
+    assert!(o.status.success());
+    assert!(
+        stderr(&o).contains("no runtime is running"),
+        "{}",
+        stderr(&o)
+    );
 
     // What the runtime did survives it: JSON lines in the store's rotated
     // log, without the ward's names or MRNs.
