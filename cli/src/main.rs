@@ -4,7 +4,8 @@
 //! `wardwatch_core::api` and prints: no logic lives in this binary.
 //!
 //! Exit codes: 0 success, 1 error, 2 bad usage, 3 import finished with
-//! rejected rows (the good rows are stored).
+//! rejected rows (the good rows are stored), 4 `status`: no runtime watches
+//! the store.
 
 mod sim;
 

@@ -205,6 +205,57 @@ fn generator(patients: usize, duration_s: u64, malformed: f64) -> Generator {
     Generator::new(config).expect("generator")
 }
 
+/// A simulated ward streaming over a real SSE gateway, configured as source
+/// `gw` of the store in `data`: `patients` beds for `duration_s` simulated
+/// seconds at `speedup`× real time.
+struct StreamingWard {
+    rt: tokio::runtime::Runtime,
+    gateway: Gateway,
+    sim: tokio::task::JoinHandle<wardwatch_sim::Result<SimReport>>,
+}
+
+impl StreamingWard {
+    fn start(
+        data: &Path,
+        patients: usize,
+        duration_s: u64,
+        speedup: f64,
+        options: GatewayOptions,
+    ) -> StreamingWard {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let addr = format!("127.0.0.1:{}", free_port());
+        let log = SharedLog::new(1_000_000);
+        let gateway = Gateway::start_with(&rt, &addr, log.clone(), options);
+        assert!(
+            ctl(data, &["sources", "add", "sse", "gw", &gateway.url()])
+                .status
+                .success()
+        );
+        let mut sink = log;
+        let sim = rt.spawn(async move {
+            run_sim(
+                generator(patients, duration_s, 0.0),
+                &mut sink,
+                Pace::Speedup(speedup),
+                std::future::pending(),
+            )
+            .await
+        });
+        StreamingWard { rt, gateway, sim }
+    }
+
+    /// Waits for the simulation to end and stops the gateway.
+    fn finish(self) -> SimReport {
+        let report = self
+            .rt
+            .block_on(self.sim)
+            .expect("sim task")
+            .expect("sim run");
+        self.gateway.stop(&self.rt);
+        report
+    }
+}
+
 fn new_ward(dir: &Path) -> PathBuf {
     let data = dir.join("data");
     let o = ctl(&data, &["demo", "load", "--seed", "42"]);
@@ -487,25 +538,7 @@ fn imports_acks_and_admin_changes_all_succeed_while_the_runtime_streams() {
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let log = SharedLog::new(1_000_000);
-    let gateway = Gateway::start(&rt, &addr, log.clone());
-    assert!(
-        ctl(&data, &["sources", "add", "sse", "gw", &gateway.url()])
-            .status
-            .success()
-    );
-    let mut sink = log.clone();
-    let sim = rt.spawn(async move {
-        run_sim(
-            generator(24, 90, 0.0),
-            &mut sink,
-            Pace::Speedup(6.0),
-            std::future::pending(),
-        )
-        .await
-    });
+    let ward = StreamingWard::start(&data, 24, 90, 6.0, GatewayOptions::default());
     let serve = Serve::start(&data);
     // Two imports at once, again and again, beside the stream, plus
     // acknowledgements and admin changes from a third process.
@@ -544,10 +577,9 @@ fn imports_acks_and_admin_changes_all_succeed_while_the_runtime_streams() {
             stderr(&o)
         );
     }
-    let report = rt.block_on(sim).expect("sim task").expect("sim run");
+    let report = ward.finish();
     assert_exactly_once(&data, "gw", &report);
     serve.stop();
-    gateway.stop(&rt);
 }
 
 /// Issue 8: when another process held the store's write lock long enough,
@@ -559,25 +591,7 @@ fn imports_acks_and_admin_changes_all_succeed_while_the_runtime_streams() {
 fn the_runtime_waits_out_a_held_write_lock_and_loses_nothing() {
     let dir = crate::private_tempdir();
     let data = new_ward(dir.path());
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let log = SharedLog::new(1_000_000);
-    let gateway = Gateway::start(&rt, &addr, log.clone());
-    assert!(
-        ctl(&data, &["sources", "add", "sse", "gw", &gateway.url()])
-            .status
-            .success()
-    );
-    let mut sink = log.clone();
-    let sim = rt.spawn(async move {
-        run_sim(
-            generator(8, 60, 0.0),
-            &mut sink,
-            Pace::Speedup(2.0),
-            std::future::pending(),
-        )
-        .await
-    });
+    let ward = StreamingWard::start(&data, 8, 60, 2.0, GatewayOptions::default());
     let serve = Serve::start(&data);
     wait_for(&data, "gw", 1, Duration::from_secs(60));
     // Another process takes the write lock and keeps it through several of
@@ -609,7 +623,7 @@ fn the_runtime_waits_out_a_held_write_lock_and_loses_nothing() {
     }
     other.execute_batch("COMMIT").expect("release it");
     drop(other);
-    let report = rt.block_on(sim).expect("sim task").expect("sim run");
+    let report = ward.finish();
     assert_exactly_once(&data, "gw", &report);
     // Once the store takes writes again, the episode is on the record.
     let o = ctl(&data, &["alarms", "list", "--json"]);
@@ -624,7 +638,6 @@ fn the_runtime_waits_out_a_held_write_lock_and_loses_nothing() {
     assert!(episode["condition_ended"].is_string(), "{episode}");
     // Still the same runtime, running: it stops cleanly when asked.
     serve.stop();
-    gateway.stop(&rt);
 }
 
 /// A small tmpfs of the test's own, unmounted when the test ends.
@@ -675,25 +688,7 @@ fn a_full_disk_makes_the_runtime_wait_and_resume_with_nothing_lost() {
     let dir = crate::private_tempdir();
     let disk = SmallDisk::mount(&dir.path().join("disk"), "48m");
     let data = new_ward(&disk.0);
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let log = SharedLog::new(1_000_000);
-    let gateway = Gateway::start(&rt, &addr, log.clone());
-    assert!(
-        ctl(&data, &["sources", "add", "sse", "gw", &gateway.url()])
-            .status
-            .success()
-    );
-    let mut sink = log.clone();
-    let sim = rt.spawn(async move {
-        run_sim(
-            generator(8, 60, 0.0),
-            &mut sink,
-            Pace::Speedup(2.0),
-            std::future::pending(),
-        )
-        .await
-    });
+    let ward = StreamingWard::start(&data, 8, 60, 2.0, GatewayOptions::default());
     // The service manager's socket lives off the full disk, so the status
     // still gets through when nothing can be written there.
     let socket_path = dir.path().join("notify.sock");
@@ -729,14 +724,13 @@ fn a_full_disk_makes_the_runtime_wait_and_resume_with_nothing_lost() {
     wait_status("STATUS=store blocked");
     std::fs::remove_file(&ballast).expect("free the disk");
     wait_status("STATUS=running");
-    let report = rt.block_on(sim).expect("sim task").expect("sim run");
+    let report = ward.finish();
     assert_exactly_once(&data, "gw", &report);
     let _ = Command::new("kill")
         .args(["-INT", &serve.id().to_string()])
         .status();
     let status = serve.wait().expect("serve exits");
     assert!(status.success(), "serve did not stop cleanly: {status:?}");
-    gateway.stop(&rt);
 }
 
 /// Issue 8: a workstation whose clock disagrees with the stream's server
@@ -746,19 +740,11 @@ fn a_full_disk_makes_the_runtime_wait_and_resume_with_nothing_lost() {
 fn a_source_server_whose_clock_disagrees_raises_a_technical_alarm() {
     let dir = crate::private_tempdir();
     let data = new_ward(dir.path());
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let log = SharedLog::new(1_000_000);
     let skewed = GatewayOptions {
         clock_offset: chrono::Duration::seconds(90),
         ..GatewayOptions::default()
     };
-    let gateway = Gateway::start_with(&rt, &addr, log.clone(), skewed);
-    assert!(
-        ctl(&data, &["sources", "add", "sse", "gw", &gateway.url()])
-            .status
-            .success()
-    );
+    let ward = StreamingWard::start(&data, 2, 20, 1.0, skewed);
     let serve = Serve::start(&data);
     let deadline = Instant::now() + Duration::from_secs(60);
     let alarm = loop {
@@ -784,5 +770,5 @@ fn a_source_server_whose_clock_disagrees_raises_a_technical_alarm() {
         .unwrap_or_else(|| panic!("no skew in {message}"));
     assert!((80..=95).contains(&seconds), "{message}");
     serve.stop();
-    gateway.stop(&rt);
+    drop(ward);
 }
