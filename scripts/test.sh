@@ -46,6 +46,9 @@ mkdir -p target
 PEERS_ENV="$ROOT/target/peers.env"
 XVFB_PID=""
 cleanup() {
+  # A failed test must not leave a runtime of this checkout behind (it would
+  # hold the output pipe open and keep its store locked).
+  pkill -f "^$ROOT/target/debug/wardwatch" 2>/dev/null
   [ -n "$XVFB_PID" ] && kill "$XVFB_PID" 2>/dev/null
   bash scripts/peers.sh stop "$PEERS_ENV" >/dev/null 2>&1
   true
@@ -69,6 +72,9 @@ if [ -z "${DISPLAY:-}" ]; then
 fi
 # Under a private session bus with a real notification daemon (dunst), so
 # the alarm tests see real Notify calls.
-bash scripts/notifyd.sh run -- cargo test --workspace --locked --no-fail-fast -- --test-threads=1 2>&1 | tee target/test-output.txt
-status=${PIPESTATUS[0]}
+# Output goes through tee by process substitution, so the exit status is
+# cargo's and nothing a test left running can keep the script waiting.
+status=0
+bash scripts/notifyd.sh run -- cargo test --workspace --locked --no-fail-fast -- --test-threads=1 \
+  > >(tee target/test-output.txt) 2>&1 || status=$?
 exit "$status"

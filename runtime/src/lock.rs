@@ -69,7 +69,8 @@ impl RuntimeLock {
 /// Who holds the runtime lock of `data_dir`, if anyone: what a desktop app
 /// shows when it watches a store another process runs.
 pub fn holder(data_dir: &Path) -> Option<String> {
-    let mut file = open(&data_dir.join(LOCK_FILE)).ok()?;
+    // Read-only and never created: asking must not leave a file behind.
+    let mut file = File::open(data_dir.join(LOCK_FILE)).ok()?;
     match file.try_lock_shared() {
         Ok(()) => None,
         Err(TryLockError::WouldBlock) => Some(holder_text(&mut file)),

@@ -23,6 +23,11 @@ pub struct Serve(Option<Child>);
 
 impl Serve {
     pub fn start(data: &Path) -> Serve {
+        Serve::start_with(data, &[])
+    }
+
+    /// With extra environment (e.g. `NOTIFY_SOCKET`).
+    pub fn start_with(data: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Serve {
         let child = Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
             .arg("--data-dir")
             .arg(data)
@@ -33,6 +38,7 @@ impl Serve {
                 "wardwatch-test-secret",
             )
             .env("WARDWATCH_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -50,10 +56,15 @@ impl Serve {
     }
 
     /// SIGINT, as Ctrl-C: a graceful stop; returns what serve printed.
-    pub fn stop(mut self) -> String {
+    pub fn stop(self) -> String {
+        self.stop_with("-INT")
+    }
+
+    /// Sends `signal` (`-INT`, `-TERM`) and waits for a clean exit.
+    pub fn stop_with(mut self, signal: &str) -> String {
         let child = self.0.take().expect("running");
         let _ = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
+            .args([signal, &child.id().to_string()])
             .status();
         let out = child.wait_with_output().expect("serve exits");
         assert!(
@@ -211,7 +222,7 @@ fn generator(patients: usize, duration_s: u64, malformed: f64) -> Generator {
 struct StreamingWard {
     rt: tokio::runtime::Runtime,
     gateway: Gateway,
-    sim: tokio::task::JoinHandle<wardwatch_sim::Result<SimReport>>,
+    sim: Option<tokio::task::JoinHandle<wardwatch_sim::Result<SimReport>>>,
 }
 
 impl StreamingWard {
@@ -241,18 +252,22 @@ impl StreamingWard {
             )
             .await
         });
-        StreamingWard { rt, gateway, sim }
+        StreamingWard {
+            rt,
+            gateway,
+            sim: Some(sim),
+        }
     }
 
-    /// Waits for the simulation to end and stops the gateway.
-    fn finish(self) -> SimReport {
-        let report = self
-            .rt
-            .block_on(self.sim)
-            .expect("sim task")
-            .expect("sim run");
+    /// Waits for the simulation to end. The gateway keeps serving, so a
+    /// runtime that lags behind can still read everything.
+    fn sim_report(&mut self) -> SimReport {
+        let sim = self.sim.take().expect("the simulation is awaited once");
+        self.rt.block_on(sim).expect("sim task").expect("sim run")
+    }
+
+    fn stop(self) {
         self.gateway.stop(&self.rt);
-        report
     }
 }
 
@@ -538,7 +553,7 @@ fn imports_acks_and_admin_changes_all_succeed_while_the_runtime_streams() {
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let ward = StreamingWard::start(&data, 24, 90, 6.0, GatewayOptions::default());
+    let mut ward = StreamingWard::start(&data, 24, 90, 6.0, GatewayOptions::default());
     let serve = Serve::start(&data);
     // Two imports at once, again and again, beside the stream, plus
     // acknowledgements and admin changes from a third process.
@@ -577,9 +592,10 @@ fn imports_acks_and_admin_changes_all_succeed_while_the_runtime_streams() {
             stderr(&o)
         );
     }
-    let report = ward.finish();
+    let report = ward.sim_report();
     assert_exactly_once(&data, "gw", &report);
     serve.stop();
+    ward.stop();
 }
 
 /// Issue 8: when another process held the store's write lock long enough,
@@ -591,7 +607,7 @@ fn imports_acks_and_admin_changes_all_succeed_while_the_runtime_streams() {
 fn the_runtime_waits_out_a_held_write_lock_and_loses_nothing() {
     let dir = crate::private_tempdir();
     let data = new_ward(dir.path());
-    let ward = StreamingWard::start(&data, 8, 60, 2.0, GatewayOptions::default());
+    let mut ward = StreamingWard::start(&data, 8, 60, 2.0, GatewayOptions::default());
     let serve = Serve::start(&data);
     wait_for(&data, "gw", 1, Duration::from_secs(60));
     // Another process takes the write lock and keeps it through several of
@@ -623,7 +639,7 @@ fn the_runtime_waits_out_a_held_write_lock_and_loses_nothing() {
     }
     other.execute_batch("COMMIT").expect("release it");
     drop(other);
-    let report = ward.finish();
+    let report = ward.sim_report();
     assert_exactly_once(&data, "gw", &report);
     // Once the store takes writes again, the episode is on the record.
     let o = ctl(&data, &["alarms", "list", "--json"]);
@@ -638,6 +654,7 @@ fn the_runtime_waits_out_a_held_write_lock_and_loses_nothing() {
     assert!(episode["condition_ended"].is_string(), "{episode}");
     // Still the same runtime, running: it stops cleanly when asked.
     serve.stop();
+    ward.stop();
 }
 
 /// A small tmpfs of the test's own, unmounted when the test ends.
@@ -688,7 +705,7 @@ fn a_full_disk_makes_the_runtime_wait_and_resume_with_nothing_lost() {
     let dir = crate::private_tempdir();
     let disk = SmallDisk::mount(&dir.path().join("disk"), "48m");
     let data = new_ward(&disk.0);
-    let ward = StreamingWard::start(&data, 8, 60, 2.0, GatewayOptions::default());
+    let mut ward = StreamingWard::start(&data, 8, 60, 2.0, GatewayOptions::default());
     // The service manager's socket lives off the full disk, so the status
     // still gets through when nothing can be written there.
     let socket_path = dir.path().join("notify.sock");
@@ -697,15 +714,7 @@ fn a_full_disk_makes_the_runtime_wait_and_resume_with_nothing_lost() {
     manager
         .set_read_timeout(Some(Duration::from_secs(120)))
         .expect("timeout");
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["--user", "admin", "serve"])
-        .env("NOTIFY_SOCKET", &socket_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start serve");
+    let serve = Serve::start_with(&data, &[("NOTIFY_SOCKET", socket_path.as_os_str())]);
     let wait_status = |want: &str| {
         let mut buf = [0u8; 4096];
         loop {
@@ -724,13 +733,10 @@ fn a_full_disk_makes_the_runtime_wait_and_resume_with_nothing_lost() {
     wait_status("STATUS=store blocked");
     std::fs::remove_file(&ballast).expect("free the disk");
     wait_status("STATUS=running");
-    let report = ward.finish();
+    let report = ward.sim_report();
     assert_exactly_once(&data, "gw", &report);
-    let _ = Command::new("kill")
-        .args(["-INT", &serve.id().to_string()])
-        .status();
-    let status = serve.wait().expect("serve exits");
-    assert!(status.success(), "serve did not stop cleanly: {status:?}");
+    serve.stop();
+    ward.stop();
 }
 
 /// Issue 8: a workstation whose clock disagrees with the stream's server
@@ -770,5 +776,5 @@ fn a_source_server_whose_clock_disagrees_raises_a_technical_alarm() {
         .unwrap_or_else(|| panic!("no skew in {message}"));
     assert!((80..=95).contains(&seconds), "{message}");
     serve.stop();
-    drop(ward);
+    ward.stop();
 }

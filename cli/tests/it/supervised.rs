@@ -6,9 +6,10 @@
 //! log that outlives the process.
 
 use std::os::unix::net::UnixDatagram;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::stream::Serve;
 use crate::{ctl, stderr};
 
 fn unit_for_this_build(dir: &std::path::Path) -> std::path::PathBuf {
@@ -57,17 +58,16 @@ fn serve_tells_a_notify_socket_it_is_ready_alive_and_stopping() {
     manager
         .set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["--user", "admin", "serve"])
-        .env("NOTIFY_SOCKET", &socket_path)
-        .env("WATCHDOG_USEC", "2000000")
-        .env_remove("WATCHDOG_PID")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start serve");
+    // Killed if the test fails, so no runtime outlives it.
+    let serve = Serve::start_with(
+        &data,
+        &[
+            ("NOTIFY_SOCKET", socket_path.as_os_str()),
+            ("WATCHDOG_USEC", std::ffi::OsStr::new("2000000")),
+            // The log file is checked below: keep the runtime's info lines.
+            ("WARDWATCH_LOG", std::ffi::OsStr::new("info")),
+        ],
+    );
     let mut heard = Vec::new();
     let mut buf = [0u8; 4096];
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -80,7 +80,7 @@ fn serve_tells_a_notify_socket_it_is_ready_alive_and_stopping() {
     }
     assert!(heard[0].contains("READY=1"), "READY first: {heard:?}");
     assert!(
-        heard[0].contains(&format!("MAINPID={}", serve.id())),
+        heard[0].contains(&format!("MAINPID={}", serve.pid())),
         "{heard:?}"
     );
     let beat: serde_json::Value = serde_json::from_slice(
@@ -88,7 +88,7 @@ fn serve_tells_a_notify_socket_it_is_ready_alive_and_stopping() {
     )
     .expect("heartbeat json");
     assert_eq!(beat["state"], "ok");
-    assert_eq!(beat["pid"], serve.id());
+    assert_eq!(beat["pid"], serve.pid());
     // What a monitoring script asks: is this store watched?
     let o = ctl(&data, &["status", "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -97,21 +97,19 @@ fn serve_tells_a_notify_socket_it_is_ready_alive_and_stopping() {
     assert!(
         status["holder"]
             .as_str()
-            .is_some_and(|h| h.contains(&format!("PID {}", serve.id()))),
+            .is_some_and(|h| h.contains(&format!("PID {}", serve.pid()))),
         "{status}"
     );
 
-    let _ = Command::new("kill")
-        .args(["-TERM", &serve.id().to_string()])
-        .status();
-    loop {
-        let n = manager.recv(&mut buf).expect("STOPPING before exit");
+    serve.stop_with("-TERM");
+    let mut stopping = false;
+    while let Ok(n) = manager.recv(&mut buf) {
         if String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1") {
+            stopping = true;
             break;
         }
     }
-    let status = serve.wait().expect("serve exits");
-    assert!(status.success(), "{status:?}");
+    assert!(stopping, "no STOPPING=1 before exit");
     // Nothing watches the store now: `status` says so in its exit code, and
     // an alarm list warns that it is not being updated.
     let o = ctl(&data, &["status"]);
