@@ -48,10 +48,9 @@ XVFB_PID=""
 cleanup() {
   # A failed test must not leave a runtime of this checkout behind (it would
   # hold the output pipe open and keep its store locked).
-  pkill -f "^$ROOT/target/debug/wardwatch" 2>/dev/null
-  [ -n "$XVFB_PID" ] && kill "$XVFB_PID" 2>/dev/null
-  bash scripts/peers.sh stop "$PEERS_ENV" >/dev/null 2>&1
-  true
+  pkill -f "^$ROOT/target/debug/wardwatch" 2>/dev/null || true
+  if [ -n "$XVFB_PID" ]; then kill "$XVFB_PID" 2>/dev/null || true; fi
+  bash scripts/peers.sh stop "$PEERS_ENV" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 bash scripts/peers.sh start "$PEERS_ENV"
