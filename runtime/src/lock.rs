@@ -11,7 +11,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use wardwatch_core::store::DB_FILE;
+use wardwatch_core::store::Store;
 use wardwatch_core::{Error, Result};
 
 /// The lock file's name inside the data directory.
@@ -27,7 +27,7 @@ pub struct RuntimeLock {
 impl RuntimeLock {
     /// Takes the store's runtime lock, or says who holds it.
     pub fn acquire(data_dir: &Path, now: DateTime<Utc>) -> Result<RuntimeLock> {
-        if !data_dir.join(DB_FILE).is_file() {
+        if !Store::exists_in(data_dir) {
             return Err(Error::NoStore {
                 path: data_dir.to_owned(),
             });
@@ -121,6 +121,7 @@ fn hostname() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wardwatch_core::store::DB_FILE;
 
     #[test]
     fn a_second_runtime_on_the_same_store_is_refused_and_told_who_holds_it() {
