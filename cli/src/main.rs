@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use wardwatch_core::alarms::{LimitEdit, LimitView};
 use wardwatch_core::analysis::SignalChoice;
 use wardwatch_core::api::{self, Ctx};
 use wardwatch_core::clock::SystemClock;
@@ -176,15 +177,30 @@ enum AlarmsCmd {
         #[arg(long, value_enum, default_value_t = PriorityArg::Medium)]
         up_to: PriorityArg,
     },
-    /// Set a patient's own limit for a vital (reverts at discharge)
+    /// Set a patient's own limit for a vital (reverts at discharge); a side
+    /// not given keeps its limit. Prints the limits that now apply.
     Limit {
         mrn: String,
         #[arg(long, value_enum)]
         vital: VitalArg,
-        #[arg(long)]
+        /// The patient's own low limit
+        #[arg(long, conflicts_with = "ward_low")]
         low: Option<f64>,
-        #[arg(long)]
+        /// The patient's own high limit
+        #[arg(long, conflicts_with = "ward_high")]
         high: Option<f64>,
+        /// Back to the ward's low limit
+        #[arg(long)]
+        ward_low: bool,
+        /// Back to the ward's high limit
+        #[arg(long)]
+        ward_high: bool,
+    },
+    /// A patient's alarm limits: their own and the ward's
+    Limits {
+        mrn: String,
+        #[arg(long)]
+        json: bool,
     },
     /// Send an alert on to the alarm's patient (needs their consent)
     NotifyPatient {
@@ -949,6 +965,8 @@ fn run_alarms(cli: &Cli, cmd: &AlarmsCmd, out: &mut impl Write) -> anyhow::Resul
             vital,
             low,
             high,
+            ward_low,
+            ward_high,
         } => {
             let v = match vital {
                 VitalArg::Hr => Vital::HeartRate,
@@ -957,8 +975,29 @@ fn run_alarms(cli: &Cli, cmd: &AlarmsCmd, out: &mut impl Write) -> anyhow::Resul
                 VitalArg::Sbp => Vital::SystolicBp,
                 VitalArg::Temp => Vital::TemperatureC,
             };
-            api::set_alarm_limit(&ctx, mrn, v, *low, *high)?;
-            writeln!(out, "{mrn}: {} limits set", v.label())?;
+            let edit = |value: Option<f64>, ward: bool| match (value, ward) {
+                (Some(v), _) => LimitEdit::Set(v),
+                (None, true) => LimitEdit::Ward,
+                (None, false) => LimitEdit::Keep,
+            };
+            if low.is_none() && high.is_none() && !ward_low && !ward_high {
+                anyhow::bail!(
+                    "nothing to change: give --low, --high, --ward-low or --ward-high (`alarms limits {mrn}` shows them)"
+                );
+            }
+            let after =
+                api::set_alarm_limit(&ctx, mrn, v, edit(*low, *ward_low), edit(*high, *ward_high))?;
+            writeln!(out, "{mrn}: {}", limit_line(&after))?;
+        }
+        AlarmsCmd::Limits { mrn, json } => {
+            let limits = api::alarm_limits(&ctx, mrn)?;
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&limits)?)?;
+            } else {
+                for l in &limits {
+                    writeln!(out, "{}", limit_line(l))?;
+                }
+            }
         }
         AlarmsCmd::NotifyPatient { id, message } => {
             let msg = api::notify_patient(&ctx, *id, message)?;
@@ -1116,4 +1155,26 @@ fn print_patient(out: &mut impl Write, v: &api::PatientView) -> anyhow::Result<(
         writeln!(out, "  discharged  {}", d.format("%Y-%m-%d %H:%M UTC"))?;
     }
     Ok(())
+}
+
+/// "HR low 40 (ward) · high 150 (patient)": what applies, and whose it is.
+fn limit_line(l: &LimitView) -> String {
+    let side = |name: &str, applies: Option<f64>, own: Option<f64>| match applies {
+        None => format!("{name} none"),
+        Some(v) => format!(
+            "{name} {v} {}{}",
+            l.vital.unit(),
+            if own.is_some() {
+                " (patient)"
+            } else {
+                " (ward)"
+            }
+        ),
+    };
+    format!(
+        "{} {} · {}",
+        l.vital.label(),
+        side("low", l.low, l.own_low),
+        side("high", l.high, l.own_high)
+    )
 }

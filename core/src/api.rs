@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::alarms::{AlarmView, Annotation, Priority};
+use crate::alarms::{AlarmView, Annotation, LimitEdit, LimitView, Priority};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::import::{self, Format, ImportReport};
@@ -604,25 +604,46 @@ pub fn set_alarm_limit(
     ctx: &Ctx,
     mrn: &str,
     vital: Vital,
-    low: Option<f64>,
-    high: Option<f64>,
-) -> Result<()> {
+    low: LimitEdit,
+    high: LimitEdit,
+) -> Result<LimitView> {
     ctx.require(Role::Clinician, "set alarm limits")?;
-    if let (Some(l), Some(h)) = (low, high)
-        && l >= h
-    {
-        return Err(Error::InvalidInput {
-            what: "alarm limit",
-            reason: format!("low {l} must be below high {h}"),
-        });
-    }
-    ctx.store
-        .set_patient_limit(mrn, vital, low, high, &ctx.actor.username, ctx.clock.now())?;
+    let (before, after) =
+        ctx.store
+            .set_patient_limit(mrn, vital, low, high, &ctx.actor.username, ctx.clock.now())?;
     ctx.audit(
         "alarms.set_limit",
         Some(mrn),
-        json!({ "vital": vital, "low": low, "high": high }),
-    )
+        json!({ "vital": vital, "before": before, "after": after }),
+    )?;
+    Ok(after)
+}
+
+/// A patient's limits for every vital that has them (see [`LimitView`]).
+pub fn alarm_limits(ctx: &Ctx, mrn: &str) -> Result<Vec<LimitView>> {
+    ctx.require(Role::Viewer, "read alarm limits")?;
+    let rules = ctx.store.alarm_rules()?;
+    let Some(limits) = ctx.store.alarm_limits_of(mrn)? else {
+        return Err(Error::PatientNotFound {
+            mrn: mrn.to_owned(),
+        });
+    };
+    ctx.audit_coalesced("alarms.read_limits", Some(mrn))?;
+    Ok(Vital::ALL
+        .into_iter()
+        .filter_map(|vital| {
+            let applies = rules.limit_for(vital, &limits)?;
+            let (own_low, own_high) =
+                limits.overrides[vital.code() as usize].unwrap_or((None, None));
+            Some(LimitView {
+                vital,
+                own_low,
+                own_high,
+                low: applies.low,
+                high: applies.high,
+            })
+        })
+        .collect())
 }
 
 /// A clinician sends an alert on to the patient of an alarm. Only with the

@@ -25,9 +25,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::watch;
-use wardwatch_core::alarms::Rules;
 use wardwatch_core::clock::Clock;
-use wardwatch_core::error::{Error, Result};
+use wardwatch_core::error::Result;
 use wardwatch_core::store::Store;
 use wardwatch_notify::Notifier;
 
@@ -37,8 +36,7 @@ use crate::pipeline::RunReport;
 use crate::stage::{AlarmStage, DeliveryStats};
 use crate::supervisor::{Progress, Supervisor};
 
-/// The ward's alarm rules key in `settings` (JSON of `alarms::Rules`).
-pub const RULES_SETTING: &str = "alarms.rules";
+pub use wardwatch_core::alarms::book::RULES_SETTING;
 
 /// What a run did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -46,17 +44,6 @@ pub struct ServeReport {
     pub ingest: RunReport,
     pub notifications: DeliveryStats,
     pub messages: Delivery,
-}
-
-/// The ward's alarm rules: the stored ones, else the defaults.
-pub fn rules(store: &Store) -> Result<Rules> {
-    match store.setting(RULES_SETTING)? {
-        None => Ok(Rules::default()),
-        Some(json) => serde_json::from_str(&json).map_err(|e| Error::InvalidInput {
-            what: "alarm rules",
-            reason: format!("stored `{RULES_SETTING}` is invalid: {e}"),
-        }),
-    }
 }
 
 /// Runs every configured source, and delivers patient messages, until
@@ -73,7 +60,7 @@ pub async fn serve(
     let supervisor = Supervisor::from_env();
     let store = Store::open_dir(&data_dir)?;
     let sources = store.sources()?;
-    let rules = rules(&store)?;
+    let rules = store.alarm_rules()?;
     drop(store);
     if sources.is_empty() {
         tracing::warn!("no stream sources configured: add one with `wardwatchctl sources add`");

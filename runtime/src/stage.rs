@@ -19,13 +19,12 @@ use wardwatch_score::ecg::rhythm::FindingKind;
 use crate::pipeline::Stage;
 use crate::scoring::LiveScorer;
 use wardwatch_core::alarms::book::Notice;
-use wardwatch_core::alarms::conditions::PatientLimits;
 use wardwatch_core::alarms::conditions::{
     ConditionEvent, ConditionTracker, Input, Priority, Rules,
 };
 use wardwatch_core::clock::Clock;
 use wardwatch_core::ingest::observation::{Body, Reading};
-use wardwatch_core::model::{EcgEvent, ScoreDetail, Spo2Scale};
+use wardwatch_core::model::{EcgEvent, ScoreDetail};
 use wardwatch_core::store::{IngestBatch, ScoreRow, Store, StoredBatch};
 
 /// Notifications waiting for the notifier thread; beyond this the oldest
@@ -218,26 +217,11 @@ impl AlarmStage {
             return;
         }
         self.limits_loaded.insert(mrn.to_owned(), now);
-        let mut limits = PatientLimits::default();
-        match store.patient(mrn) {
-            Ok(Some(p)) => {
-                limits.spo2_scale2 = p.spo2_scale == Spo2Scale::Two;
-                limits.baseline_sbp = p.baseline.sbp_mmhg;
-            }
-            Ok(None) => return,
+        match store.alarm_limits_of(mrn) {
+            Ok(Some(limits)) => self.tracker.set_patient_limits(mrn, limits),
+            Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "cannot read a patient's alarm limits"),
         }
-        match store.patient_limits(mrn) {
-            Ok(overrides) => {
-                for (vital, low, high) in overrides {
-                    if let Some(slot) = limits.overrides.get_mut(vital.code() as usize) {
-                        *slot = Some((low, high));
-                    }
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot read a patient's alarm limits"),
-        }
-        self.tracker.set_patient_limits(mrn, limits);
     }
 }
 

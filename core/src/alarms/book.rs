@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::conditions::{ConditionEvent, Priority, Rules};
+use super::conditions::{ConditionEvent, PatientLimits, Priority, Rules};
 use crate::error::{Error, Result, SqlContext};
 use crate::store::{Store, from_ms, to_ms};
 
@@ -478,10 +478,66 @@ impl Store {
     }
 }
 
-/// A patient's own limit: vital, low, high.
+/// The ward's alarm rules key in `settings` (JSON of [`Rules`]).
+pub const RULES_SETTING: &str = "alarms.rules";
+
+/// A patient's own limit: vital, low, high (`None`: the ward's on that side).
 pub type PatientLimit = (crate::model::Vital, Option<f64>, Option<f64>);
 
+/// How a change treats one side of a patient's limit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LimitEdit {
+    /// Leave this side as it is.
+    Keep,
+    /// The patient's own limit on this side.
+    Set(f64),
+    /// Back to the ward's limit on this side.
+    Ward,
+}
+
+/// One vital's limits for a patient: the sides a clinician set for them
+/// and the limits that apply (the ward's where they set none).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LimitView {
+    pub vital: crate::model::Vital,
+    pub own_low: Option<f64>,
+    pub own_high: Option<f64>,
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+}
+
 impl Store {
+    /// The ward's alarm rules: the stored ones, else the defaults.
+    pub fn alarm_rules(&self) -> Result<Rules> {
+        match self.setting(RULES_SETTING)? {
+            None => Ok(Rules::default()),
+            Some(json) => serde_json::from_str(&json).map_err(|e| Error::InvalidInput {
+                what: "alarm rules",
+                reason: format!("stored `{RULES_SETTING}` is invalid: {e}"),
+            }),
+        }
+    }
+
+    /// Everything that moves a patient's limits away from the ward's: their
+    /// SpO2 scale and baseline SBP from the record, and a clinician's own
+    /// limits. `None` for an unknown patient.
+    pub fn alarm_limits_of(&self, mrn: &str) -> Result<Option<PatientLimits>> {
+        let Some(p) = self.patient(mrn)? else {
+            return Ok(None);
+        };
+        let mut limits = PatientLimits {
+            spo2_scale2: p.spo2_scale == crate::model::Spo2Scale::Two,
+            baseline_sbp: p.baseline.sbp_mmhg,
+            ..PatientLimits::NONE
+        };
+        for (vital, low, high) in self.patient_limits(mrn)? {
+            if let Some(slot) = limits.overrides.get_mut(vital.code() as usize) {
+                *slot = Some((low, high));
+            }
+        }
+        Ok(Some(limits))
+    }
+
     /// A patient's own alarm limits (vital, low, high).
     pub fn patient_limits(&self, mrn: &str) -> Result<Vec<PatientLimit>> {
         let mut stmt = self
@@ -502,30 +558,90 @@ impl Store {
             .collect())
     }
 
+    /// Changes one side or both of a patient's own limit for `vital` and
+    /// returns the limits before and after. Refuses (and changes nothing)
+    /// a value that is not finite or not plausible for the vital, and a
+    /// result where the low limit is not below the high one.
+    #[allow(clippy::too_many_arguments)]
     pub fn set_patient_limit(
         &self,
         mrn: &str,
         vital: crate::model::Vital,
-        low: Option<f64>,
-        high: Option<f64>,
+        low: LimitEdit,
+        high: LimitEdit,
         user: &str,
         now: DateTime<Utc>,
-    ) -> Result<()> {
-        let n = self
-            .conn
-            .execute(
-                "INSERT INTO patient_alarm_limits (patient_id, vital, low, high, set_by, set_ms)
-                 SELECT id, ?2, ?3, ?4, ?5, ?6 FROM patients WHERE mrn = ?1
-                 ON CONFLICT (patient_id, vital) DO UPDATE SET low = excluded.low, high = excluded.high,
-                   set_by = excluded.set_by, set_ms = excluded.set_ms",
-                params![mrn, vital.code(), low, high, user, to_ms(now)],
-            )
-            .ctx("setting an alarm limit")?;
-        if n == 0 {
+    ) -> Result<(LimitView, LimitView)> {
+        let invalid = |reason: String| Error::InvalidInput {
+            what: "alarm limit",
+            reason,
+        };
+        let rules = self.alarm_rules()?;
+        if rules.limit_for(vital, &PatientLimits::NONE).is_none() {
+            return Err(invalid(format!("{} has no alarm limits", vital.label())));
+        }
+        let (min, max) = vital.plausible_range();
+        for (side, edit) in [("low", low), ("high", high)] {
+            if let LimitEdit::Set(v) = edit
+                && !(v.is_finite() && (min..=max).contains(&v))
+            {
+                return Err(invalid(format!(
+                    "{side} {v} for {}: a limit must be a number from {min} to {max} {}",
+                    vital.label(),
+                    vital.unit()
+                )));
+            }
+        }
+        // Immediate: read, merge and write under the write lock, so two
+        // clinicians changing the two sides at once both count.
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .ctx("setting an alarm limit")?;
+        let Some(mut limits) = self.alarm_limits_of(mrn)? else {
             return Err(Error::PatientNotFound {
                 mrn: mrn.to_owned(),
             });
+        };
+        let view = |limits: &PatientLimits| {
+            let (own_low, own_high) =
+                limits.overrides[vital.code() as usize].unwrap_or((None, None));
+            let applies = rules.limit_for(vital, limits);
+            LimitView {
+                vital,
+                own_low,
+                own_high,
+                low: applies.and_then(|l| l.low),
+                high: applies.and_then(|l| l.high),
+            }
+        };
+        let before = view(&limits);
+        let apply = |edit: LimitEdit, own: Option<f64>| match edit {
+            LimitEdit::Keep => own,
+            LimitEdit::Set(v) => Some(v),
+            LimitEdit::Ward => None,
+        };
+        let own = (apply(low, before.own_low), apply(high, before.own_high));
+        limits.overrides[vital.code() as usize] = Some(own);
+        let after = view(&limits);
+        if let (Some(l), Some(h)) = (after.low, after.high)
+            && l >= h
+        {
+            return Err(invalid(format!(
+                "{} low {l} must be below high {h}",
+                vital.label()
+            )));
         }
-        Ok(())
+        tx.execute(
+            "INSERT INTO patient_alarm_limits (patient_id, vital, low, high, set_by, set_ms)
+             SELECT id, ?2, ?3, ?4, ?5, ?6 FROM patients WHERE mrn = ?1
+             ON CONFLICT (patient_id, vital) DO UPDATE SET low = excluded.low, high = excluded.high,
+               set_by = excluded.set_by, set_ms = excluded.set_ms",
+            params![mrn, vital.code(), own.0, own.1, user, to_ms(now)],
+        )
+        .ctx("setting an alarm limit")?;
+        tx.commit().ctx("setting an alarm limit")?;
+        Ok((before, after))
     }
 }

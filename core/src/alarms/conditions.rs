@@ -131,6 +131,36 @@ pub struct Rules {
     pub escalate_to: String,
 }
 
+impl Rules {
+    /// The limit that applies to `vital` for a patient with `patient`'s
+    /// limits: the ward's, moved by the patient's SpO2 scale and baseline
+    /// SBP, then by each side a clinician set for this patient. A side the
+    /// clinician did not set keeps the ward's (issue 9: setting one side
+    /// must never drop the other).
+    pub fn limit_for(&self, vital: Vital, patient: &PatientLimits) -> Option<Limit> {
+        let mut limit = match vital {
+            Vital::HeartRate => self.hr,
+            Vital::Spo2 => self.spo2,
+            Vital::RespRate => self.rr,
+            Vital::SystolicBp => self.sbp,
+            Vital::TemperatureC => self.temp,
+            _ => return None,
+        };
+        if vital == Vital::Spo2 && patient.spo2_scale2 {
+            limit.low = Some(self.spo2_scale2_low);
+        }
+        if let (Vital::SystolicBp, Some(base), Some(low)) = (vital, patient.baseline_sbp, limit.low)
+        {
+            limit.low = Some(low.min((base - 15.0).max(80.0)));
+        }
+        if let Some(Some((low, high))) = patient.overrides.get(vital.code() as usize) {
+            limit.low = low.or(limit.low);
+            limit.high = high.or(limit.high);
+        }
+        Some(limit)
+    }
+}
+
 impl Default for Rules {
     fn default() -> Self {
         let limit = |low, high, priority, delay_s, hysteresis| Limit {
@@ -214,7 +244,17 @@ pub struct PatientLimits {
     /// patient living at 95 mmHg would otherwise alarm all day at the ward's
     /// 90. The low limit follows it down to `baseline − 15`, never below 80.
     pub baseline_sbp: Option<f64>,
+    /// A clinician's own limits per vital code: each side `None` keeps the
+    /// ward's limit on that side.
     pub overrides: [Option<(Option<f64>, Option<f64>)>; 9],
+}
+
+impl PatientLimits {
+    pub const NONE: PatientLimits = PatientLimits {
+        spo2_scale2: false,
+        baseline_sbp: None,
+        overrides: [None; 9],
+    };
 }
 
 #[derive(Debug, Default)]
@@ -333,28 +373,8 @@ impl ConditionTracker {
     }
 
     fn limit_for(&self, mrn: &str, vital: Vital) -> Option<Limit> {
-        let r = &self.rules;
-        let mut limit = match vital {
-            Vital::HeartRate => r.hr,
-            Vital::Spo2 => r.spo2,
-            Vital::RespRate => r.rr,
-            Vital::SystolicBp => r.sbp,
-            Vital::TemperatureC => r.temp,
-            _ => return None,
-        };
-        if let Some(p) = self.limits.get(mrn) {
-            if vital == Vital::Spo2 && p.spo2_scale2 {
-                limit.low = Some(r.spo2_scale2_low);
-            }
-            if let (Vital::SystolicBp, Some(base), Some(low)) = (vital, p.baseline_sbp, limit.low) {
-                limit.low = Some(low.min((base - 15.0).max(80.0)));
-            }
-            if let Some(Some((low, high))) = p.overrides.get(vital.code() as usize) {
-                limit.low = *low;
-                limit.high = *high;
-            }
-        }
-        Some(limit)
+        self.rules
+            .limit_for(vital, self.limits.get(mrn).unwrap_or(&PatientLimits::NONE))
     }
 
     /// Consumes one input; returns the episodes it started or ended.

@@ -6,5 +6,5 @@
 pub mod book;
 pub mod conditions;
 
-pub use book::{AlarmView, Annotation, Notice, NoticeKind};
+pub use book::{AlarmView, Annotation, LimitEdit, LimitView, Notice, NoticeKind};
 pub use conditions::{ConditionEvent, ConditionTracker, Input, Priority, Rules};

@@ -296,3 +296,102 @@ fn an_acknowledged_alarm_does_not_swallow_the_next_episode_and_cannot_be_hidden_
         "active"
     );
 }
+
+/// Issue 9, item 1: `alarms limit MRN --vital hr --high 150` removed the low
+/// limit, so HR 30 raised no alarm; NaN was accepted and disabled both.
+#[test]
+fn setting_one_side_of_a_limit_keeps_the_other_and_bad_limits_change_nothing() {
+    use wardwatch_core::alarms::{ConditionTracker, Input, LimitEdit};
+    use wardwatch_core::model::Vital;
+
+    let dir = crate::private_tempdir();
+    let mut admin = ctx(dir.path(), "admin");
+    api::load_demo_ward(&mut admin, 2).expect("demo");
+    let store = crate::store_of(&admin);
+    let mrn = store.patients().expect("patients")[0].mrn.clone();
+
+    let after = api::set_alarm_limit(
+        &admin,
+        &mrn,
+        Vital::HeartRate,
+        LimitEdit::Keep,
+        LimitEdit::Set(150.0),
+    )
+    .expect("set the high limit");
+    assert_eq!((after.low, after.high), (Some(40.0), Some(150.0)));
+    assert_eq!((after.own_low, after.own_high), (None, Some(150.0)));
+    let after = api::set_alarm_limit(
+        &admin,
+        &mrn,
+        Vital::HeartRate,
+        LimitEdit::Set(35.0),
+        LimitEdit::Keep,
+    )
+    .expect("set the low limit");
+    assert_eq!((after.low, after.high), (Some(35.0), Some(150.0)));
+
+    // A patient at 30/min alarms under the limits the store now holds.
+    let mut tracker = ConditionTracker::new(Rules::default());
+    let limits = store.alarm_limits_of(&mrn).expect("read").expect("known");
+    tracker.set_patient_limits(&mrn, limits);
+    let events: Vec<_> = (0..30)
+        .flat_map(|s| {
+            tracker.observe(&Input::Reading {
+                mrn: mrn.clone(),
+                vital: Vital::HeartRate,
+                value: Some(30.0),
+                at: t0() + Duration::seconds(s),
+            })
+        })
+        .collect();
+    assert!(
+        events.iter().any(|e| e.started && e.key == "hr_low"),
+        "{events:?}"
+    );
+
+    // Refused, and nothing changes: not a number, infinite, implausible,
+    // inverted against the other side.
+    for (low, high) in [
+        (LimitEdit::Keep, LimitEdit::Set(f64::NAN)),
+        (LimitEdit::Set(f64::INFINITY), LimitEdit::Keep),
+        (LimitEdit::Set(-5.0), LimitEdit::Keep),
+        (LimitEdit::Set(160.0), LimitEdit::Keep),
+        (LimitEdit::Keep, LimitEdit::Set(30.0)),
+    ] {
+        let err =
+            api::set_alarm_limit(&admin, &mrn, Vital::HeartRate, low, high).expect_err("refused");
+        assert_eq!(err.kind(), wardwatch_core::ErrorKind::InvalidInput, "{err}");
+    }
+    let limits = api::alarm_limits(&admin, &mrn).expect("limits");
+    let hr = limits
+        .iter()
+        .find(|l| l.vital == Vital::HeartRate)
+        .expect("hr limits");
+    assert_eq!((hr.low, hr.high), (Some(35.0), Some(150.0)));
+
+    // Back to the ward's high limit; the low one stays the patient's.
+    let after = api::set_alarm_limit(
+        &admin,
+        &mrn,
+        Vital::HeartRate,
+        LimitEdit::Keep,
+        LimitEdit::Ward,
+    )
+    .expect("reset the high limit");
+    assert_eq!((after.low, after.high), (Some(35.0), Some(130.0)));
+
+    // Each change is audited with the limits before and after it.
+    let audit = api::recent_audit(&admin, 50).expect("audit");
+    let changes: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "alarms.set_limit")
+        .collect();
+    assert_eq!(changes.len(), 3, "refusals change nothing: {changes:?}");
+    let reset = changes
+        .iter()
+        .find(|e| e.detail["before"]["own_high"] == 150.0 && e.detail["before"]["own_low"] == 35.0)
+        .expect("the reset is audited");
+    assert_eq!(reset.detail["after"]["high"], 130.0);
+    assert_eq!(reset.detail["after"]["own_high"], serde_json::Value::Null);
+    assert_eq!(reset.detail["after"]["low"], 35.0);
+}

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use rusqlite::Connection;
 use wardwatch_core::ErrorKind;
-use wardwatch_core::alarms::Priority;
+use wardwatch_core::alarms::{LimitEdit, Priority};
 use wardwatch_core::api::{self, Ctx};
 use wardwatch_core::model::Vital;
 use wardwatch_core::store::{DB_FILE, Role};
@@ -195,8 +195,8 @@ fn a_store_made_by_the_first_schema_is_upgraded_with_its_rows_kept() {
         &nurse,
         "MRN-0007",
         Vital::HeartRate,
-        Some(40.0),
-        Some(140.0),
+        LimitEdit::Set(40.0),
+        LimitEdit::Set(140.0),
     )
     .expect("limit");
     drop((admin, nurse));
