@@ -20,6 +20,12 @@ const POLL_MS = 2000;
 // Refreshes without a push: only the ages of readings move meanwhile.
 const FALLBACK_MS = 10000;
 
+// A registry may not know a patient's birth date (an unidentified
+// emergency admission): say so rather than show a number.
+function ageText(p) {
+  return p.age_years == null ? "age unknown" : `${p.age_years} y`;
+}
+
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -79,7 +85,7 @@ function renderBeds() {
         el("span", { class: "num" }, `${p.ward || ""} · bed ${p.bed || "–"}`),
         el("span", { class: "num" }, p.mrn)),
       el("div", { class: "name" }, p.name),
-      el("div", { class: "meta" }, `${p.age_years} y · ${p.sex}`),
+      el("div", { class: "meta" }, `${ageText(p)} · ${p.sex}`),
       el("div", { class: "cond", title: p.conditions.join("; ") }, p.conditions.join("; ") || "—"),
       el("div", { class: "tags" }, tags),
       vitalsRow(live.get(p.mrn)));
@@ -263,7 +269,7 @@ async function openPatient(mrn) {
     panel.replaceChildren(
       el("button", { class: "close", onclick: closePatient, "aria-label": "Close" }, "×"),
       el("h2", { id: "detail-name" }, `${p.family_name}, ${p.given_name}`),
-      el("div", { class: "sub" }, `${p.mrn} · ${p.age_years} y · ${p.sex} · ${p.ward || ""} bed ${p.bed || "–"}`),
+      el("div", { class: "sub" }, `${p.mrn} · ${ageText(p)} · ${p.sex} · ${p.ward || ""} bed ${p.bed || "–"}`),
       el("dl", {},
         el("dt", {}, "Attending"), el("dd", {}, p.attending || "—"),
         el("dt", {}, "Conditions"), el("dd", {}, list(p.conditions, "none recorded")),

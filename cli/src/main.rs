@@ -1063,6 +1063,15 @@ fn print_import(
         r.unchanged,
         r.rejected.len()
     )?;
+    for c in &r.cleared {
+        writeln!(
+            out,
+            "  cleared {} (MRN {}): {} (empty in this file)",
+            c.location,
+            c.mrn,
+            c.fields.join(", ")
+        )?;
+    }
     for bad in &r.rejected {
         match &bad.mrn {
             Some(mrn) => writeln!(
@@ -1090,7 +1099,7 @@ fn print_patients(out: &mut impl Write, list: &[PatientSummary]) -> anyhow::Resu
             p.bed.as_deref().unwrap_or("-"),
             p.mrn,
             p.name,
-            p.age_years,
+            p.age_years.map_or("?".to_owned(), |a| a.to_string()),
             p.sex.as_str(),
             format!("S{}", p.spo2_scale.number()),
             p.conditions.join("; ")
@@ -1108,13 +1117,16 @@ fn print_patient(out: &mut impl Write, v: &api::PatientView) -> anyhow::Result<(
             .unwrap_or_else(|| "-".into())
     };
     writeln!(out, "{} ({})", r.display_name(), r.mrn)?;
-    writeln!(
-        out,
-        "  born        {} ({} y, {})",
-        r.birth_date,
-        v.age_years,
-        r.sex.as_str()
-    )?;
+    match (r.birth_date, v.age_years) {
+        (Some(born), Some(age)) => {
+            writeln!(out, "  born        {born} ({age} y, {})", r.sex.as_str())?
+        }
+        _ => writeln!(
+            out,
+            "  born        unknown (age unknown, {})",
+            r.sex.as_str()
+        )?,
+    }
     writeln!(out, "  ward / bed  {} / {}", opt(&r.ward), opt(&r.bed))?;
     writeln!(out, "  attending   {}", opt(&r.attending))?;
     writeln!(out, "  conditions  {}", r.conditions.join("; "))?;

@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::import::{self, Format, ImportReport};
 use crate::ingest::source::SourceConfig;
-use crate::model::{MedicationClass, PatientRecord, PatientSummary};
+use crate::model::{Carried, MedicationClass, PatientRecord, PatientSummary};
 use crate::model::{ScoreDetail, Vital};
 use crate::store::{AuditEntry, Quarantined, Role, ScoreRow, SourceStatus, Store, User};
 
@@ -205,7 +205,8 @@ pub fn list_patients(ctx: &Ctx) -> Result<Vec<PatientSummary>> {
 pub struct PatientView {
     #[serde(flatten)]
     pub record: PatientRecord,
-    pub age_years: u32,
+    /// `None`: the birth date is unknown.
+    pub age_years: Option<u32>,
     pub medication_classes: Vec<MedicationClass>,
 }
 
@@ -243,14 +244,25 @@ fn store_records(
     parsed: import::Parsed,
     action: &str,
 ) -> Result<ImportReport> {
-    let records: Vec<PatientRecord> = parsed.records.into_iter().map(|(_, r)| r).collect();
-    let mut entry = ctx.audit_entry(action, None, json!({}));
+    let located: Vec<(String, String)> = parsed
+        .records
+        .iter()
+        .map(|(location, r, _)| (location.clone(), r.mrn.clone()))
+        .collect();
+    let records: Vec<(PatientRecord, Carried)> = parsed
+        .records
+        .into_iter()
+        .map(|(_, r, carried)| (r, carried))
+        .collect();
     // the audit detail is written with the outcome counts, in the same transaction
+    let entry = ctx.audit_entry(
+        action,
+        None,
+        json!({ "records": records.len(), "rejected": parsed.rejected.len() }),
+    );
     let now = ctx.clock.now();
-    let provisional = ImportReport::new(format, &[], parsed.rejected);
-    entry.detail = json!({ "records": records.len(), "rejected": provisional.rejected.len() });
     let outcomes = ctx.store.upsert_patients(&records, &entry, now)?;
-    let report = ImportReport::new(format, &outcomes, provisional.rejected);
+    let report = ImportReport::new(format, &located, outcomes, parsed.rejected);
     tracing::info!(
         inserted = report.inserted,
         updated = report.updated,
@@ -268,7 +280,7 @@ pub fn load_demo_ward(ctx: &mut Ctx, seed: u64) -> Result<ImportReport> {
     let parsed = import::Parsed {
         records: records
             .into_iter()
-            .map(|r| ("demo".to_owned(), r))
+            .map(|r| ("demo".to_owned(), r, Carried::ALL))
             .collect(),
         rejected: Vec::new(),
     };

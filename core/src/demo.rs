@@ -222,7 +222,7 @@ pub fn ward(seed: u64, today: NaiveDate) -> Vec<PatientRecord> {
                 mrn: format!("WW{:06}", 100_000 + (seed % 900_000) as usize + bed),
                 family_name: FAMILY[(bed * 7 + seed as usize) % FAMILY.len()].to_owned(),
                 given_name: given.to_owned(),
-                birth_date: birth,
+                birth_date: Some(birth),
                 sex,
                 ward: Some("Cardio A".to_owned()),
                 bed: Some((bed + 1).to_string()),
@@ -293,7 +293,10 @@ mod tests {
         ] {
             assert!(has(c), "no patient with {c}");
         }
-        assert!(w.iter().any(|r| r.age_years(day()) >= 86));
-        assert!(w.iter().any(|r| r.age_years(day()) <= 34));
+        assert!(w.iter().any(|r| r.age_years(day()) >= Some(86)));
+        assert!(
+            w.iter()
+                .any(|r| r.age_years(day()).is_some_and(|a| a <= 34))
+        );
     }
 }

@@ -88,6 +88,10 @@ fn ward(patients: usize, start: DateTime<Utc>) -> Ward {
         target: None,
         detail: json!({}),
     };
+    let records: Vec<_> = records
+        .into_iter()
+        .map(|r| (r, wardwatch_core::model::Carried::ALL))
+        .collect();
     store
         .upsert_patients(&records, &audit, start)
         .expect("patients");

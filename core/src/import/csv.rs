@@ -7,10 +7,14 @@ use std::path::Path;
 
 use super::{Parsed, Rejected, parse_date, parse_instant, parse_number};
 use crate::error::{Error, Result};
-use crate::model::{Baseline, PatientRecord, Sex, Spo2Scale, spo2_scale_from_number};
+use crate::model::{
+    Baseline, Carried, PatientRecord, RecordField, Sex, Spo2Scale, spo2_scale_from_number,
+};
 
 /// Every column the importer knows, in the order `write` emits them.
-/// The first five are required.
+/// The first five are required columns; a `birth_date` or `sex` cell may be
+/// empty (unknown). A column a file lacks leaves that field of a stored
+/// patient unchanged (`FIELDS`).
 pub const COLUMNS: [&str; 20] = [
     "mrn",
     "family_name",
@@ -34,6 +38,33 @@ pub const COLUMNS: [&str; 20] = [
     "discharged_at",
 ];
 const REQUIRED: usize = 5;
+
+/// The record field each of `COLUMNS` carries (the MRN is the key).
+const FIELDS: [Option<RecordField>; COLUMNS.len()] = {
+    use RecordField as F;
+    [
+        None,
+        Some(F::Name),
+        Some(F::Name),
+        Some(F::BirthDate),
+        Some(F::Sex),
+        Some(F::Ward),
+        Some(F::Bed),
+        Some(F::Attending),
+        Some(F::Conditions),
+        Some(F::Medications),
+        Some(F::Allergies),
+        Some(F::BaselineHr),
+        Some(F::BaselineRr),
+        Some(F::BaselineSbp),
+        Some(F::BaselineSpo2),
+        Some(F::BaselineTemp),
+        Some(F::Spo2Scale),
+        Some(F::AlertConsent),
+        Some(F::AdmittedAt),
+        Some(F::DischargedAt),
+    ]
+};
 const LIST_SEPARATOR: char = '|';
 
 pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
@@ -78,6 +109,10 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
         )));
     }
 
+    let carried = (0..COLUMNS.len())
+        .filter(|k| index[*k].is_some())
+        .filter_map(|k| FIELDS[k])
+        .fold(Carried::NONE, Carried::with);
     let mut parsed = Parsed::default();
     let mut record = ::csv::StringRecord::new();
     loop {
@@ -92,7 +127,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
                     continue; // blank line
                 }
                 match row_to_record(&field) {
-                    Ok(r) => parsed.records.push((location, r)),
+                    Ok(r) => parsed.records.push((location, r, carried)),
                     Err(e) => parsed.rejected.push(Rejected {
                         location,
                         mrn: Some(field(0).to_owned()).filter(|m| !m.is_empty()),
@@ -151,8 +186,11 @@ fn row_to_record<'a>(field: &dyn Fn(usize) -> &'a str) -> Result<PatientRecord> 
         mrn: required(0)?,
         family_name: required(1)?,
         given_name: required(2)?,
-        birth_date: parse_date("birth_date", &required(3)?)?,
-        sex: Sex::parse(&required(4)?)?,
+        birth_date: match field(3) {
+            "" => None,
+            s => Some(parse_date("birth_date", s)?),
+        },
+        sex: Sex::parse(field(4))?,
         ward: optional(5),
         bed: optional(6),
         attending: optional(7),
@@ -209,7 +247,9 @@ pub fn write(records: &[PatientRecord], out: impl std::io::Write) -> Result<()> 
             r.mrn.clone(),
             r.family_name.clone(),
             r.given_name.clone(),
-            r.birth_date.format("%Y-%m-%d").to_string(),
+            r.birth_date
+                .map(|b| b.format("%Y-%m-%d").to_string())
+                .unwrap_or_default(),
             r.sex.as_str().to_owned(),
             r.ward.clone().unwrap_or_default(),
             r.bed.clone().unwrap_or_default(),
@@ -281,7 +321,7 @@ mod tests {
              A4,B,C\n\
              A5,B,C,1960-01-01,M,\n",
         )?;
-        let mrns: Vec<_> = p.records.iter().map(|(_, r)| r.mrn.as_str()).collect();
+        let mrns: Vec<_> = p.records.iter().map(|(_, r, _)| r.mrn.as_str()).collect();
         assert_eq!(mrns, ["A1", "A5"]);
         let where_: Vec<_> = p.rejected.iter().map(|r| r.location.as_str()).collect();
         assert_eq!(where_, ["line 3", "line 4", "line 5"]);

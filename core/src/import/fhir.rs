@@ -25,7 +25,9 @@ use serde_json::{Value, json};
 
 use super::{Parsed, Rejected, parse_date, parse_instant};
 use crate::error::{Error, Result};
-use crate::model::{Baseline, PatientRecord, Sex, Spo2Scale, spo2_scale_from_number};
+use crate::model::{
+    Baseline, Carried, PatientRecord, RecordField, Sex, Spo2Scale, spo2_scale_from_number,
+};
 
 /// Prefix of Wardwatch's Patient extensions.
 pub const EXT: &str = "urn:wardwatch:fhir:extension:";
@@ -69,6 +71,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
     struct Slot {
         location: String,
         record: Option<PatientRecord>,
+        carried: Carried,
         error: Option<String>,
     }
     let mut slots: Vec<Slot> = Vec::new();
@@ -86,25 +89,38 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
         if let Some(id) = resource.get("id").and_then(Value::as_str) {
             by_ref.insert(format!("Patient/{id}"), slots.len());
         }
-        let (record, error) = match patient(resource) {
-            Ok(r) => (Some(r), None),
-            Err(e) => (None, Some(e.to_string())),
+        let (record, carried, error) = match patient(resource) {
+            Ok((r, carried)) => (Some(r), carried, None),
+            Err(e) => (None, Carried::NONE, Some(e.to_string())),
         };
         slots.push(Slot {
             location,
             record,
+            carried,
             error,
         });
     }
 
-    // Pass 2: the lists, in bundle order.
+    // Pass 2: the lists, in bundle order. A list whose resource type the
+    // bundle does not hold at all is not carried: it stays as stored.
+    let mut lists = Carried::NONE;
     for (i, entry) in entries.iter().enumerate() {
         let resource = entry.get("resource").unwrap_or(&Value::Null);
         let kind = resource_type(resource);
         let subject_field = match kind {
             Some("Patient") => continue,
-            Some("Condition" | "MedicationStatement") => "subject",
-            Some("AllergyIntolerance") => "patient",
+            Some("Condition") => {
+                lists = lists.with(RecordField::Conditions);
+                "subject"
+            }
+            Some("MedicationStatement") => {
+                lists = lists.with(RecordField::Medications);
+                "subject"
+            }
+            Some("AllergyIntolerance") => {
+                lists = lists.with(RecordField::Allergies);
+                "patient"
+            }
             other => {
                 parsed.rejected.push(Rejected {
                     location: location(i, resource),
@@ -162,7 +178,17 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
 
     for slot in slots {
         match (slot.record, slot.error) {
-            (Some(record), None) => parsed.records.push((slot.location, record)),
+            (Some(record), None) => {
+                let carried = [
+                    RecordField::Conditions,
+                    RecordField::Medications,
+                    RecordField::Allergies,
+                ]
+                .into_iter()
+                .filter(|f| lists.has(*f))
+                .fold(slot.carried, Carried::with);
+                parsed.records.push((slot.location, record, carried))
+            }
             (record, error) => parsed.rejected.push(Rejected {
                 location: slot.location,
                 mrn: record.map(|r| r.mrn),
@@ -200,7 +226,8 @@ fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
 
-fn patient(p: &Value) -> Result<PatientRecord> {
+/// A Patient resource as a record, and the fields it carries.
+fn patient(p: &Value) -> Result<(PatientRecord, Carried)> {
     let mrn = p
         .get("identifier")
         .and_then(Value::as_array)
@@ -228,7 +255,12 @@ fn patient(p: &Value) -> Result<PatientRecord> {
                 .or(n.first())
         })
         .ok_or_else(|| bad("Patient.name", "is missing"))?;
-    let family = str_at(name, "family").unwrap_or("").to_owned();
+    // `family` is 0..1 in FHIR R4; a name given only as text (an
+    // unidentified patient's "Unknown Trauma 4") is shown as written.
+    let family = str_at(name, "family")
+        .or_else(|| str_at(name, "text"))
+        .unwrap_or("")
+        .to_owned();
     let given: Vec<&str> = name
         .get("given")
         .and_then(Value::as_array)
@@ -236,12 +268,28 @@ fn patient(p: &Value) -> Result<PatientRecord> {
         .flatten()
         .filter_map(Value::as_str)
         .collect();
-    let birth = str_at(p, "birthDate").ok_or_else(|| bad("Patient.birthDate", "is missing"))?;
+    let mut carried = Carried::NONE.with(RecordField::Name);
+    let birth_date = match p.get("birthDate") {
+        None => None,
+        Some(b) => {
+            carried = carried.with(RecordField::BirthDate);
+            let b = b
+                .as_str()
+                .ok_or_else(|| bad("Patient.birthDate", "is not a string"))?;
+            Some(parse_date("Patient.birthDate", b)?)
+        }
+    };
+    if p.get("gender").is_some() {
+        carried = carried.with(RecordField::Sex);
+    }
+    if p.get("generalPractitioner").is_some() {
+        carried = carried.with(RecordField::Attending);
+    }
     let mut record = PatientRecord {
         mrn: mrn.to_owned(),
         family_name: family,
         given_name: given.join(" "),
-        birth_date: parse_date("Patient.birthDate", birth)?,
+        birth_date,
         sex: Sex::parse(str_at(p, "gender").unwrap_or("unknown"))?,
         ward: None,
         bed: None,
@@ -267,6 +315,23 @@ fn patient(p: &Value) -> Result<PatientRecord> {
         let Some(name) = str_at(ext, "url").and_then(|u| u.strip_prefix(EXT)) else {
             continue; // other organisations' extensions are not ours to judge
         };
+        use RecordField as F;
+        let field = match name {
+            "ward" => F::Ward,
+            "bed" => F::Bed,
+            "news2-spo2-scale" => F::Spo2Scale,
+            "alert-consent" => F::AlertConsent,
+            "admission" => F::AdmittedAt,
+            "baseline-heart-rate" => F::BaselineHr,
+            "baseline-respiratory-rate" => F::BaselineRr,
+            "baseline-systolic-bp" => F::BaselineSbp,
+            "baseline-spo2" => F::BaselineSpo2,
+            _ => F::BaselineTemp,
+        };
+        carried = carried.with(field);
+        if field == F::AdmittedAt {
+            carried = carried.with(F::DischargedAt);
+        }
         match name {
             "ward" => record.ward = str_at(ext, "valueString").map(str::to_owned),
             "bed" => record.bed = str_at(ext, "valueString").map(str::to_owned),
@@ -320,7 +385,7 @@ fn patient(p: &Value) -> Result<PatientRecord> {
             }
         }
     }
-    Ok(record)
+    Ok((record, carried))
 }
 
 fn concept_text(c: Option<&Value>) -> Option<String> {
@@ -437,9 +502,11 @@ pub fn write(records: &[PatientRecord]) -> Value {
             }],
             "name": [{"use": "official", "family": r.family_name, "given": r.given_name.split(' ').collect::<Vec<_>>()}],
             "gender": r.sex.as_str(),
-            "birthDate": r.birth_date.format("%Y-%m-%d").to_string(),
             "extension": ext,
         });
+        if let Some(b) = r.birth_date {
+            patient["birthDate"] = json!(b.format("%Y-%m-%d").to_string());
+        }
         if let Some(a) = &r.attending {
             patient["generalPractitioner"] = json!([{ "display": a }]);
         }

@@ -8,6 +8,11 @@
 //! - a file that cannot be read or parsed as a whole changes nothing;
 //! - importing the same file again changes nothing (records equal to the stored
 //!   ones are not written);
+//! - a file changes only what it carries: a CSV column absent from the header,
+//!   a FHIR resource type absent from the Bundle, or a Wardwatch extension
+//!   absent from a Patient leaves that field of a stored patient as it was
+//!   (`PatientRecord::over`); an empty cell in a column the file has clears
+//!   the field, and the report names every field cleared that way;
 //! - the CSV and the FHIR form of the same patients give the same store.
 
 pub mod csv;
@@ -19,7 +24,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::model::PatientRecord;
+use crate::model::{Carried, PatientRecord};
 use crate::store::UpsertOutcome;
 
 /// The two registry formats.
@@ -65,8 +70,9 @@ pub struct Rejected {
 /// What parsing a file produced, before anything is stored.
 #[derive(Debug, Default)]
 pub struct Parsed {
-    /// Good records, each with where it came from.
-    pub records: Vec<(String, PatientRecord)>,
+    /// Good records, each with where it came from and the fields its file
+    /// carries.
+    pub records: Vec<(String, PatientRecord, Carried)>,
     pub rejected: Vec<Rejected>,
 }
 
@@ -75,7 +81,7 @@ impl Parsed {
     pub(crate) fn reject_duplicate_mrns(&mut self) {
         let mut seen = std::collections::HashMap::<String, String>::new();
         let mut kept = Vec::with_capacity(self.records.len());
-        for (location, record) in std::mem::take(&mut self.records) {
+        for (location, record, carried) in std::mem::take(&mut self.records) {
             match seen.get(&record.mrn) {
                 Some(first) => self.rejected.push(Rejected {
                     reason: format!("MRN `{}` already appears at {first}", record.mrn),
@@ -84,7 +90,7 @@ impl Parsed {
                 }),
                 None => {
                     seen.insert(record.mrn.clone(), location.clone());
-                    kept.push((location, record));
+                    kept.push((location, record, carried));
                 }
             }
         }
@@ -94,9 +100,9 @@ impl Parsed {
     /// Moves records that fail `PatientRecord::validate` to the rejected list.
     pub(crate) fn validate(&mut self, today: NaiveDate) {
         let mut kept = Vec::with_capacity(self.records.len());
-        for (location, record) in std::mem::take(&mut self.records) {
+        for (location, record, carried) in std::mem::take(&mut self.records) {
             match record.validate(today) {
-                Ok(()) => kept.push((location, record)),
+                Ok(()) => kept.push((location, record, carried)),
                 Err(e) => self.rejected.push(Rejected {
                     location,
                     mrn: Some(record.mrn),
@@ -116,6 +122,16 @@ pub struct ImportReport {
     pub updated: usize,
     pub unchanged: usize,
     pub rejected: Vec<Rejected>,
+    /// Stored fields an empty cell (or an empty list) in this file cleared.
+    pub cleared: Vec<Cleared>,
+}
+
+/// A patient whose file emptied fields that were stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cleared {
+    pub location: String,
+    pub mrn: String,
+    pub fields: Vec<&'static str>,
 }
 
 impl ImportReport {
@@ -123,14 +139,30 @@ impl ImportReport {
         self.rejected.is_empty()
     }
 
-    pub(crate) fn new(format: Format, outcomes: &[UpsertOutcome], rejected: Vec<Rejected>) -> Self {
-        let count = |o| outcomes.iter().filter(|x| **x == o).count();
+    /// `outcomes` are in the order of `records` (location, MRN).
+    pub(crate) fn new(
+        format: Format,
+        records: &[(String, String)],
+        outcomes: Vec<(UpsertOutcome, Vec<&'static str>)>,
+        rejected: Vec<Rejected>,
+    ) -> Self {
+        let count = |o| outcomes.iter().filter(|(x, _)| *x == o).count();
         ImportReport {
             format,
             inserted: count(UpsertOutcome::Inserted),
             updated: count(UpsertOutcome::Updated),
             unchanged: count(UpsertOutcome::Unchanged),
             rejected,
+            cleared: records
+                .iter()
+                .zip(outcomes.iter())
+                .filter(|(_, (_, fields))| !fields.is_empty())
+                .map(|((location, mrn), (_, fields))| Cleared {
+                    location: location.clone(),
+                    mrn: mrn.clone(),
+                    fields: fields.clone(),
+                })
+                .collect(),
         }
     }
 }

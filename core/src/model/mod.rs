@@ -6,7 +6,7 @@ pub mod score;
 pub mod vital;
 
 pub use patient::{
-    Baseline, MedicationClass, PatientRecord, PatientSummary, Sex, Spo2Scale,
+    Baseline, Carried, MedicationClass, PatientRecord, PatientSummary, RecordField, Sex, Spo2Scale,
     spo2_scale_from_number,
 };
 pub use score::{EcgEvent, ScoreDetail};

@@ -160,7 +160,9 @@ pub struct PatientRecord {
     pub mrn: String,
     pub family_name: String,
     pub given_name: String,
-    pub birth_date: NaiveDate,
+    /// `None`: unknown (FHIR `Patient.birthDate` is 0..1; an unidentified
+    /// emergency admission has none). Nothing in scoring uses the age.
+    pub birth_date: Option<NaiveDate>,
     pub sex: Sex,
     pub ward: Option<String>,
     pub bed: Option<String>,
@@ -200,17 +202,19 @@ impl PatientRecord {
                 reason: "is empty".into(),
             });
         }
-        if self.birth_date > today {
-            return Err(Error::InvalidInput {
-                what: "birth date",
-                reason: format!("{} is in the future", self.birth_date),
-            });
-        }
-        if today.year() - self.birth_date.year() > 130 {
-            return Err(Error::InvalidInput {
-                what: "birth date",
-                reason: format!("{} gives an age over 130 years", self.birth_date),
-            });
+        if let Some(birth) = self.birth_date {
+            if birth > today {
+                return Err(Error::InvalidInput {
+                    what: "birth date",
+                    reason: format!("{birth} is in the future"),
+                });
+            }
+            if today.year() - birth.year() > 130 {
+                return Err(Error::InvalidInput {
+                    what: "birth date",
+                    reason: format!("{birth} gives an age over 130 years"),
+                });
+            }
         }
         if let (Some(a), Some(d)) = (self.admitted_at, self.discharged_at)
             && d < a
@@ -223,8 +227,134 @@ impl PatientRecord {
         self.baseline.validate()
     }
 
-    pub fn age_years(&self, today: NaiveDate) -> u32 {
-        today.years_since(self.birth_date).unwrap_or(0)
+    /// Whole years of age; `None` when the birth date is unknown.
+    pub fn age_years(&self, today: NaiveDate) -> Option<u32> {
+        self.birth_date.and_then(|b| today.years_since(b))
+    }
+
+    /// This record, read from a file that carries only `carried`, laid over
+    /// the `stored` one: what the file does not carry stays as stored
+    /// (issue 9: a registry export without the allergy column must not
+    /// erase a patient's allergies).
+    pub fn over(mut self, stored: &PatientRecord, carried: Carried) -> PatientRecord {
+        use RecordField as F;
+        let keep = |f: RecordField| !carried.has(f);
+        if keep(F::Name) {
+            self.family_name.clone_from(&stored.family_name);
+            self.given_name.clone_from(&stored.given_name);
+        }
+        if keep(F::BirthDate) {
+            self.birth_date = stored.birth_date;
+        }
+        if keep(F::Sex) {
+            self.sex = stored.sex;
+        }
+        if keep(F::Ward) {
+            self.ward.clone_from(&stored.ward);
+        }
+        if keep(F::Bed) {
+            self.bed.clone_from(&stored.bed);
+        }
+        if keep(F::Attending) {
+            self.attending.clone_from(&stored.attending);
+        }
+        if keep(F::Conditions) {
+            self.conditions.clone_from(&stored.conditions);
+        }
+        if keep(F::Medications) {
+            self.medications.clone_from(&stored.medications);
+        }
+        if keep(F::Allergies) {
+            self.allergies.clone_from(&stored.allergies);
+        }
+        let (b, sb) = (&mut self.baseline, &stored.baseline);
+        for (f, mine, theirs) in [
+            (F::BaselineHr, &mut b.hr_bpm, sb.hr_bpm),
+            (F::BaselineRr, &mut b.rr_per_min, sb.rr_per_min),
+            (F::BaselineSbp, &mut b.sbp_mmhg, sb.sbp_mmhg),
+            (F::BaselineSpo2, &mut b.spo2_pct, sb.spo2_pct),
+            (F::BaselineTemp, &mut b.temp_c, sb.temp_c),
+        ] {
+            if keep(f) {
+                *mine = theirs;
+            }
+        }
+        if keep(F::Spo2Scale) {
+            self.spo2_scale = stored.spo2_scale;
+        }
+        if keep(F::AlertConsent) {
+            self.alert_consent = stored.alert_consent;
+        }
+        if keep(F::AdmittedAt) {
+            self.admitted_at = stored.admitted_at;
+        }
+        if keep(F::DischargedAt) {
+            self.discharged_at = stored.discharged_at;
+        }
+        self
+    }
+
+    /// The fields `stored` had that this record (already laid over it)
+    /// empties: an empty cell in a column the file has. Imports report them.
+    pub fn cleared_from(&self, stored: &PatientRecord) -> Vec<&'static str> {
+        let b = (&self.baseline, &stored.baseline);
+        let lost = |now: bool, before: bool| before && !now;
+        [
+            (
+                "birth date",
+                lost(self.birth_date.is_some(), stored.birth_date.is_some()),
+            ),
+            ("ward", lost(self.ward.is_some(), stored.ward.is_some())),
+            ("bed", lost(self.bed.is_some(), stored.bed.is_some())),
+            (
+                "attending",
+                lost(self.attending.is_some(), stored.attending.is_some()),
+            ),
+            (
+                "conditions",
+                lost(!self.conditions.is_empty(), !stored.conditions.is_empty()),
+            ),
+            (
+                "medications",
+                lost(!self.medications.is_empty(), !stored.medications.is_empty()),
+            ),
+            (
+                "allergies",
+                lost(!self.allergies.is_empty(), !stored.allergies.is_empty()),
+            ),
+            (
+                "baseline HR",
+                lost(b.0.hr_bpm.is_some(), b.1.hr_bpm.is_some()),
+            ),
+            (
+                "baseline RR",
+                lost(b.0.rr_per_min.is_some(), b.1.rr_per_min.is_some()),
+            ),
+            (
+                "baseline SBP",
+                lost(b.0.sbp_mmhg.is_some(), b.1.sbp_mmhg.is_some()),
+            ),
+            (
+                "baseline SpO2",
+                lost(b.0.spo2_pct.is_some(), b.1.spo2_pct.is_some()),
+            ),
+            (
+                "baseline temperature",
+                lost(b.0.temp_c.is_some(), b.1.temp_c.is_some()),
+            ),
+            (
+                "admission time",
+                lost(self.admitted_at.is_some(), stored.admitted_at.is_some()),
+            ),
+            (
+                "discharge time",
+                lost(self.discharged_at.is_some(), stored.discharged_at.is_some()),
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, lost)| *lost)
+        .map(|(name, _)| name)
+        .collect()
     }
 
     pub fn medication_classes(&self) -> Vec<MedicationClass> {
@@ -243,12 +373,55 @@ impl PatientRecord {
     }
 }
 
+/// The parts of a record a registry file may or may not carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordField {
+    /// Family and given name.
+    Name,
+    BirthDate,
+    Sex,
+    Ward,
+    Bed,
+    Attending,
+    Conditions,
+    Medications,
+    Allergies,
+    BaselineHr,
+    BaselineRr,
+    BaselineSbp,
+    BaselineSpo2,
+    BaselineTemp,
+    Spo2Scale,
+    AlertConsent,
+    AdmittedAt,
+    DischargedAt,
+}
+
+/// Which [`RecordField`]s a file carries for a record (the MRN always).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Carried(u32);
+
+impl Carried {
+    /// Everything: a whole record (the demo ward, a full export).
+    pub const ALL: Carried = Carried(u32::MAX);
+    pub const NONE: Carried = Carried(0);
+
+    pub fn with(self, field: RecordField) -> Carried {
+        Carried(self.0 | 1 << field as u32)
+    }
+
+    pub fn has(self, field: RecordField) -> bool {
+        self.0 & (1 << field as u32) != 0
+    }
+}
+
 /// One row of the ward overview.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PatientSummary {
     pub mrn: String,
     pub name: String,
-    pub age_years: u32,
+    /// `None`: the birth date is unknown.
+    pub age_years: Option<u32>,
     pub sex: Sex,
     pub ward: Option<String>,
     pub bed: Option<String>,

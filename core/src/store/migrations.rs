@@ -375,6 +375,39 @@ CREATE TABLE patient_messages (
     r#"
 CREATE INDEX seen_observations_received ON seen_observations (received_ms);
 "#,
+    // 5: a patient's birth date may be unknown (FHIR `Patient.birthDate` is
+    // 0..1). SQLite cannot drop NOT NULL, so `patients` is rebuilt with the
+    // same columns in the same order; ids are kept, so every reference holds.
+    // (From here on a NULL side in `patient_alarm_limits` means "the ward's
+    // limit", not "no limit": no schema change, see `alarms::book`.)
+    r#"
+CREATE TABLE new_patients (
+    id              INTEGER PRIMARY KEY,
+    mrn             TEXT NOT NULL UNIQUE,
+    family_name     TEXT NOT NULL,
+    given_name      TEXT NOT NULL,
+    birth_date      TEXT,                       -- ISO 8601 date; NULL: unknown
+    sex             TEXT NOT NULL CHECK (sex IN ('female','male','other','unknown')),
+    ward            TEXT,
+    bed             TEXT,
+    attending       TEXT,
+    spo2_scale      INTEGER NOT NULL DEFAULT 1 CHECK (spo2_scale IN (1, 2)),
+    alert_consent   INTEGER NOT NULL DEFAULT 0 CHECK (alert_consent IN (0, 1)),
+    baseline_hr     REAL,
+    baseline_rr     REAL,
+    baseline_sbp    REAL,
+    baseline_spo2   REAL,
+    baseline_temp_c REAL,
+    admitted_ms     INTEGER,                    -- ms since the Unix epoch, UTC
+    discharged_ms   INTEGER,
+    created_ms      INTEGER NOT NULL,
+    updated_ms      INTEGER NOT NULL
+);
+INSERT INTO new_patients SELECT * FROM patients;
+DROP TABLE patients;
+ALTER TABLE new_patients RENAME TO patients;
+CREATE INDEX patients_ward_bed ON patients (ward, bed);
+"#,
 ];
 
 /// The version a store that records version 1 really holds. Builds from

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{AuditEntry, Store, audit, from_ms, to_ms};
 use crate::error::{Error, Result, SqlContext};
-use crate::model::{Baseline, PatientRecord, Sex, spo2_scale_from_number};
+use crate::model::{Baseline, Carried, PatientRecord, Sex, spo2_scale_from_number};
 
 /// What an upsert did to one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -26,20 +26,23 @@ const LIST_TABLES: [&str; 3] = [
 
 impl Store {
     /// Upserts `records` by MRN in one transaction together with the audit
-    /// entry: either all are stored and audited, or nothing changes.
+    /// entry: either all are stored and audited, or nothing changes. Of a
+    /// patient already stored, only the fields a record's file carries
+    /// change ([`PatientRecord::over`]). Returns what happened to each, and
+    /// which stored fields it emptied.
     pub fn upsert_patients(
         &mut self,
-        records: &[PatientRecord],
+        records: &[(PatientRecord, Carried)],
         audit_entry: &AuditEntry,
         now: DateTime<Utc>,
-    ) -> Result<Vec<UpsertOutcome>> {
+    ) -> Result<Vec<(UpsertOutcome, Vec<&'static str>)>> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .ctx("starting the import")?;
         let mut outcomes = Vec::with_capacity(records.len());
-        for record in records {
-            outcomes.push(upsert_one(&tx, record, now)?);
+        for (record, carried) in records {
+            outcomes.push(upsert_one(&tx, record, *carried, now)?);
         }
         audit::append(&tx, audit_entry)?;
         tx.commit().ctx("committing the import")?;
@@ -89,7 +92,7 @@ struct Parts {
     mrn: String,
     family_name: String,
     given_name: String,
-    birth_date: String,
+    birth_date: Option<String>,
     sex: String,
     ward: Option<String>,
     bed: Option<String>,
@@ -135,12 +138,14 @@ impl Parts {
         medications: Vec<String>,
         allergies: Vec<String>,
     ) -> Result<PatientRecord> {
-        let birth_date = NaiveDate::parse_from_str(&self.birth_date, "%Y-%m-%d").map_err(|e| {
-            Error::InvalidInput {
+        let birth_date = self
+            .birth_date
+            .map(|b| NaiveDate::parse_from_str(&b, "%Y-%m-%d"))
+            .transpose()
+            .map_err(|e| Error::InvalidInput {
                 what: "stored birth date",
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         Ok(PatientRecord {
             mrn: self.mrn,
             family_name: self.family_name,
@@ -218,20 +223,28 @@ fn all_lists(conn: &Connection) -> Result<Lists> {
 fn upsert_one(
     tx: &Transaction<'_>,
     r: &PatientRecord,
+    carried: Carried,
     now: DateTime<Utc>,
-) -> Result<UpsertOutcome> {
+) -> Result<(UpsertOutcome, Vec<&'static str>)> {
     let existing = read_by_mrn(tx, &r.mrn)?;
-    if let Some((_, stored)) = &existing
-        && stored == r
-    {
-        return Ok(UpsertOutcome::Unchanged);
-    }
+    let merged;
+    let (r, cleared) = match &existing {
+        Some((_, stored)) => {
+            merged = r.clone().over(stored, carried);
+            if merged == *stored {
+                return Ok((UpsertOutcome::Unchanged, Vec::new()));
+            }
+            let cleared = merged.cleared_from(stored);
+            (&merged, cleared)
+        }
+        None => (r, Vec::new()),
+    };
     let b = &r.baseline;
     let values = params![
         r.mrn,
         r.family_name,
         r.given_name,
-        r.birth_date.format("%Y-%m-%d").to_string(),
+        r.birth_date.map(|b| b.format("%Y-%m-%d").to_string()),
         r.sex.as_str(),
         r.ward,
         r.bed,
@@ -302,5 +315,5 @@ fn upsert_one(
                 .ctx("writing a patient's lists")?;
         }
     }
-    Ok(outcome)
+    Ok((outcome, cleared))
 }

@@ -183,3 +183,170 @@ fn import_is_audited_with_its_user() {
     assert_eq!(entry.detail["records"], 60);
     assert_eq!(entry.at, clock().0);
 }
+
+/// A patient of the demo registry with allergies, medications, conditions,
+/// a bed and baseline vitals, imported as a whole record.
+fn imported_full_patient(dir: &Path, files: &Path) -> (wardwatch_core::api::Ctx, PatientRecord) {
+    let record = ward()
+        .into_iter()
+        .find(|r| {
+            !r.allergies.is_empty()
+                && !r.medications.is_empty()
+                && !r.conditions.is_empty()
+                && r.bed.is_some()
+                && r.baseline.hr_bpm.is_some()
+        })
+        .expect("a demo patient with a full record");
+    let mut admin = ctx(dir, "admin");
+    let path = write_csv(files, std::slice::from_ref(&record));
+    api::import_patients(&mut admin, &path).expect("full import");
+    (admin, record)
+}
+
+/// Issue 9, item 2: a CSV with only the five required columns wiped an
+/// existing patient's Latex allergy, medications, conditions, ward/bed and
+/// baseline vitals, exit 0, no warning.
+#[test]
+fn a_registry_file_without_some_columns_keeps_what_it_does_not_carry() {
+    let (dir, files) = (crate::private_tempdir(), crate::private_tempdir());
+    let (mut admin, full) = imported_full_patient(dir.path(), files.path());
+
+    let path = files.path().join("names.csv");
+    std::fs::write(
+        &path,
+        format!(
+            "mrn,family_name,given_name,birth_date,sex\n{},{},Renamed,{},{}\n",
+            full.mrn,
+            full.family_name,
+            full.birth_date.expect("born").format("%Y-%m-%d"),
+            full.sex.as_str()
+        ),
+    )
+    .expect("write");
+    let report = api::import_patients(&mut admin, &path).expect("import");
+    assert_eq!((report.updated, report.cleared.len()), (1, 0), "{report:?}");
+    let stored = crate::store_of(&admin)
+        .patient(&full.mrn)
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.given_name, "Renamed");
+    assert_eq!(
+        PatientRecord {
+            given_name: full.given_name.clone(),
+            ..stored.clone()
+        },
+        full,
+        "only the name changed"
+    );
+
+    // A column the file has, with an empty cell: cleared, and the report says so.
+    std::fs::write(
+        &path,
+        format!(
+            "mrn,family_name,given_name,birth_date,sex,allergies\n{},{},Renamed,{},{},\n",
+            full.mrn,
+            full.family_name,
+            full.birth_date.expect("born").format("%Y-%m-%d"),
+            full.sex.as_str()
+        ),
+    )
+    .expect("write");
+    let report = api::import_patients(&mut admin, &path).expect("import");
+    assert_eq!(report.updated, 1);
+    assert_eq!(report.cleared.len(), 1, "{report:?}");
+    assert_eq!(report.cleared[0].mrn, full.mrn);
+    assert_eq!(report.cleared[0].fields, ["allergies"]);
+    let stored = crate::store_of(&admin)
+        .patient(&full.mrn)
+        .expect("read")
+        .expect("stored");
+    assert!(stored.allergies.is_empty());
+    assert_eq!(stored.medications, full.medications);
+}
+
+/// Issue 9, item 2, for FHIR: a Bundle of Patients alone (no Condition,
+/// MedicationStatement or AllergyIntolerance, none of Wardwatch's
+/// extensions) must not erase the lists, the bed or the baseline.
+#[test]
+fn a_bundle_without_list_resources_or_extensions_keeps_them() {
+    let (dir, files) = (crate::private_tempdir(), crate::private_tempdir());
+    let (mut admin, full) = imported_full_patient(dir.path(), files.path());
+    let bundle = serde_json::json!({
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{
+            "fullUrl": "urn:uuid:p1",
+            "resource": {
+                "resourceType": "Patient",
+                "identifier": [{
+                    "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]},
+                    "value": full.mrn,
+                }],
+                "name": [{"family": full.family_name, "given": ["Changed"]}],
+            }
+        }]
+    });
+    let path = files.path().join("bundle.json");
+    std::fs::write(&path, bundle.to_string()).expect("write");
+    let report = api::import_patients(&mut admin, &path).expect("import");
+    assert_eq!(
+        (report.updated, report.rejected.len()),
+        (1, 0),
+        "{report:?}"
+    );
+    let stored = crate::store_of(&admin)
+        .patient(&full.mrn)
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.given_name, "Changed");
+    assert_eq!(
+        (&stored.allergies, &stored.medications, &stored.conditions),
+        (&full.allergies, &full.medications, &full.conditions)
+    );
+    assert_eq!((&stored.ward, &stored.bed), (&full.ward, &full.bed));
+    assert_eq!(stored.baseline, full.baseline);
+    assert_eq!(
+        (stored.birth_date, stored.sex),
+        (full.birth_date, full.sex),
+        "birthDate and gender absent: kept"
+    );
+}
+
+/// Issue 9, item 3: `birthDate` is 0..1 in FHIR R4; an unidentified
+/// emergency admission has none. Rejecting the patient sent their vital
+/// signs to quarantine as an unknown patient.
+#[test]
+fn a_fhir_patient_without_a_birth_date_is_imported_with_the_age_unknown() {
+    let (dir, files) = (crate::private_tempdir(), crate::private_tempdir());
+    let mut admin = ctx(dir.path(), "admin");
+    let bundle = serde_json::json!({
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{
+            "fullUrl": "urn:uuid:u1",
+            "resource": {
+                "resourceType": "Patient",
+                "identifier": [{
+                    "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]},
+                    "value": "ED-UNKNOWN-4",
+                }],
+                "name": [{"text": "Unknown Trauma Four"}],
+                "gender": "male",
+            }
+        }]
+    });
+    let path = files.path().join("ed.json");
+    std::fs::write(&path, bundle.to_string()).expect("write");
+    let report = api::import_patients(&mut admin, &path).expect("import");
+    assert_eq!(
+        (report.inserted, report.rejected.len()),
+        (1, 0),
+        "{report:?}"
+    );
+    let view = api::show_patient(&admin, "ED-UNKNOWN-4").expect("show");
+    assert_eq!(view.record.birth_date, None);
+    assert_eq!(view.age_years, None);
+    assert_eq!(view.record.family_name, "Unknown Trauma Four");
+    let listed = api::list_patients(&admin).expect("list");
+    assert_eq!(listed[0].age_years, None);
+}

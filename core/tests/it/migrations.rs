@@ -92,10 +92,12 @@ fn the_migrations_make_exactly_the_schema_the_edited_migration_1_made() {
     let fresh = crate::private_tempdir();
     let edited = crate::private_tempdir();
     let (_, newest_edit, _) = EDITED[2];
-    assert_eq!(
-        schema(&fresh_store(fresh.path())),
-        schema(&store_made_by(edited.path(), newest_edit))
-    );
+    // The edited store is recognised at version 4 and taken on from there
+    // by the later migrations, the same ones a fresh store ran.
+    drop(store_made_by(edited.path(), newest_edit));
+    drop(ctx(edited.path(), "admin"));
+    let upgraded = Connection::open(edited.path().join(DB_FILE)).expect("reopen");
+    assert_eq!(schema(&fresh_store(fresh.path())), schema(&upgraded));
 }
 
 /// Rows in every table of the first schema, as a build of that time would
