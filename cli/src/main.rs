@@ -671,18 +671,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 writeln!(
                     out,
-                    "{:<16} {:<8} {:>10} {:>11} {:>10} {:>10} {:>9}  LAST SEQUENCE",
-                    "SOURCE", "KIND", "STORED", "QUARANTINED", "DUPLICATES", "RECONNECTS", "LAG"
+                    "{:<16} {:<8} {:>10} {:>11} {:>10} {:>9} {:>10} {:>9} {:>9}  LAST SEQUENCE",
+                    "SOURCE",
+                    "KIND",
+                    "STORED",
+                    "QUARANTINED",
+                    "DUPLICATES",
+                    "CONFLICTS",
+                    "RECONNECTS",
+                    "LAG",
+                    "PENDING"
                 )?;
                 for s in status {
                     writeln!(
                         out,
-                        "{:<16} {:<8} {:>10} {:>11} {:>10} {:>10} {:>9} {:>9}  {}",
+                        "{:<16} {:<8} {:>10} {:>11} {:>10} {:>9} {:>10} {:>9} {:>9}  {}",
                         s.name,
                         s.kind,
                         s.stored,
                         s.quarantined,
                         s.duplicates,
+                        s.conflicts,
                         s.reconnects,
                         s.lag_ms
                             .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
@@ -690,8 +699,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         s.oldest_pending_ms
                             .map(|ms| format!("{ms} ms"))
                             .unwrap_or_else(|| "-".into()),
-                        s.last_sequence.unwrap_or_else(|| "-".into())
+                        s.last_sequence
+                            .map(|q| q.escape_debug().to_string())
+                            .unwrap_or_else(|| "-".into())
                     )?;
+                    if s.quarantine_dropped > 0 {
+                        writeln!(
+                            out,
+                            "{:<16} {} quarantine entries dropped for the quarantine's size budget (oldest first)",
+                            "", s.quarantine_dropped
+                        )?;
+                    }
                     if let Some(e) = s.last_error {
                         writeln!(out, "{:<16} last error: {e}", "")?;
                     }
@@ -709,7 +727,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         "{}  {:<12} seq {:<8} {:<18} {}",
                         r.received.format("%Y-%m-%d %H:%M:%S"),
                         r.source,
-                        r.sequence.unwrap_or_default(),
+                        r.sequence.unwrap_or_default().escape_debug(),
                         r.code,
                         r.reason
                     )?;

@@ -22,8 +22,10 @@ use crate::source::{self, SourceConfig};
 use crate::supervisor::Progress;
 use wardwatch_core::clock::Clock;
 use wardwatch_core::error::{Error, ErrorKind, Result};
-use wardwatch_core::ingest::observation;
-use wardwatch_core::store::{BatchOutcome, IngestBatch, IngestItem, Retention, Store, StoredBatch};
+use wardwatch_core::ingest::observation::{self, Rejection};
+use wardwatch_core::store::{
+    BatchOutcome, IngestBatch, IngestItem, QuarantineBudget, Retention, Store, StoredBatch,
+};
 
 /// Records per batch a source sends at most.
 pub const MAX_BATCH: usize = 500;
@@ -33,8 +35,22 @@ pub const CHANNEL_BATCHES: usize = 32;
 /// One record as read from a stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawRecord {
+    /// The stream's sequence; empty when the stream gave none.
     pub sequence: String,
     pub data: Vec<u8>,
+    /// Refused by the source itself (an oversized event, of which `data`
+    /// holds the head): stored in the quarantine, counted, never decoded.
+    pub rejected: Option<Rejection>,
+}
+
+impl RawRecord {
+    pub fn new(sequence: String, data: Vec<u8>) -> RawRecord {
+        RawRecord {
+            sequence,
+            data,
+            rejected: None,
+        }
+    }
 }
 
 /// What sources tell the writer.
@@ -78,6 +94,7 @@ impl RunReport {
                 stored: a.stored + b.stored,
                 duplicates: a.duplicates + b.duplicates,
                 quarantined: a.quarantined + b.quarantined,
+                conflicts: a.conflicts + b.conflicts,
             })
     }
 }
@@ -189,7 +206,9 @@ fn write_loop(
 ) -> Result<RunReport> {
     let mut report = RunReport::default();
     let retention = retention(&store)?;
+    let budget = quarantine_budget(&store)?;
     let mut last_prune: Option<chrono::DateTime<chrono::Utc>> = None;
+    let mut last_trim: Option<std::time::Instant> = None;
     while let Some(event) = rx.blocking_recv() {
         progress.bump();
         let now = clock.now();
@@ -206,6 +225,9 @@ fn write_loop(
                 ecg_blocks = pruned.ecg_blocks,
                 "pruned full-rate data past retention"
             );
+            if let Err(e) = store.trim_quarantine(now, budget) {
+                tracing::warn!(error = %e, "cannot trim the quarantine");
+            }
             last_prune = Some(now);
         }
         match event {
@@ -221,7 +243,10 @@ fn write_loop(
                     items: records
                         .into_iter()
                         .map(|r| IngestItem {
-                            decoded: observation::decode(&r.data, now),
+                            decoded: match r.rejected {
+                                Some(rejection) => Err(rejection),
+                                None => observation::decode(&r.data, now),
+                            },
                             sequence: r.sequence,
                             raw: r.data,
                         })
@@ -245,8 +270,27 @@ fn write_loop(
                 total.stored += outcome.stored;
                 total.duplicates += outcome.duplicates;
                 total.quarantined += outcome.quarantined;
+                total.conflicts += outcome.conflicts;
                 if outcome.quarantined > 0 {
                     tracing::warn!(source = %batch.source, count = outcome.quarantined, "records quarantined");
+                }
+                if outcome.conflicts > 0 {
+                    tracing::warn!(source = %batch.source, count = outcome.conflicts, "records conflict with stored ones; quarantined with both values");
+                }
+                if outcome.quarantined + outcome.conflicts > 0
+                    && last_trim.is_none_or(|t| t.elapsed() >= QUARANTINE_TRIM_EVERY)
+                {
+                    last_trim = Some(std::time::Instant::now());
+                    match store.trim_quarantine(clock.now(), budget) {
+                        Ok(t) if t.over_budget > 0 => {
+                            tracing::error!(
+                                dropped = t.over_budget,
+                                "the quarantine is over its budget: its oldest entries were dropped (counted per source in `ingest status`)"
+                            )
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "cannot trim the quarantine"),
+                    }
                 }
                 if let Some(stage) = stage.as_mut() {
                     stage.source_event(&store, &batch.source, Ok(()));
@@ -306,6 +350,39 @@ fn retention(store: &Store) -> Result<Retention> {
     Ok(Retention {
         raw_numerics: hours("retention.raw_numerics_hours")?.unwrap_or(d.raw_numerics),
         ecg: hours("retention.ecg_hours")?.unwrap_or(d.ecg),
+    })
+}
+
+/// How often, at most, the quarantine is held to its budget while records
+/// are being rejected (and once an hour with the prune).
+const QUARANTINE_TRIM_EVERY: Duration = Duration::from_secs(10);
+
+/// The quarantine's budget from the settings (`quarantine.max_mb`,
+/// `quarantine.keep_days`), else the defaults. A value out of range is an
+/// error at start, not a silent default.
+fn quarantine_budget(store: &Store) -> Result<QuarantineBudget> {
+    let setting =
+        |key: &'static str, range: std::ops::RangeInclusive<u64>| -> Result<Option<u64>> {
+            match store.setting(key)? {
+                None => Ok(None),
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(n) if range.contains(&n) => Ok(Some(n)),
+                    _ => Err(Error::InvalidInput {
+                        what: key,
+                        reason: format!(
+                            "`{v}` is not a whole number from {} to {}",
+                            range.start(),
+                            range.end()
+                        ),
+                    }),
+                },
+            }
+        };
+    let d = QuarantineBudget::default();
+    Ok(QuarantineBudget {
+        max_bytes: setting("quarantine.max_mb", 1..=1_000_000)?.map_or(d.max_bytes, |mb| mb << 20),
+        keep: setting("quarantine.keep_days", 1..=3650)?
+            .map_or(d.keep, |days| chrono::Duration::days(days as i64)),
     })
 }
 

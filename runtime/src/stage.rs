@@ -89,6 +89,8 @@ pub struct AlarmStage {
     store_blocked: Option<DateTime<Utc>>,
     /// Sources whose server clock is raised as off.
     clock_off: std::collections::HashSet<String>,
+    /// Each source's rejected records over the last minute.
+    floods: HashMap<String, crate::flood::FloodWatch>,
     clock: Arc<dyn Clock>,
 }
 
@@ -159,6 +161,7 @@ impl AlarmStage {
                 disk_low: false,
                 store_blocked: None,
                 clock_off: Default::default(),
+                floods: HashMap::new(),
                 clock: clock.clone(),
             },
             stats,
@@ -171,6 +174,40 @@ impl AlarmStage {
             received,
             stored: true,
         });
+    }
+
+    /// Counts `rejected` records of `source` and raises or ends its
+    /// quarantine-flood condition.
+    fn watch_flood(&mut self, store: &Store, source: &str, rejected: usize) {
+        let watch = self.floods.entry(source.to_owned()).or_default();
+        let change = watch.record(Instant::now(), rejected);
+        let count = watch.count();
+        if watch.is_idle() {
+            self.floods.remove(source);
+        }
+        let Some(started) = change else {
+            return;
+        };
+        let now = self.clock.now();
+        let message = if started {
+            tracing::error!(source = %source, per_minute = count, "a source floods the quarantine");
+            format!(
+                "source {source} sends bad records: {count} rejected in the last minute (`wardwatchctl ingest quarantine`)"
+            )
+        } else {
+            format!("source {source} sends good records again")
+        };
+        self.apply(
+            store,
+            vec![system_condition(
+                &format!("tech:quarantine:{source}"),
+                started,
+                message,
+                now,
+            )],
+            now,
+            Instant::now(),
+        );
     }
 
     fn send_outgoing(&self, outgoing: Outgoing) {
@@ -227,6 +264,10 @@ impl AlarmStage {
 
 impl Stage for AlarmStage {
     fn after_batch(&mut self, store: &Store, batch: &IngestBatch, stored: &StoredBatch) {
+        let rejected = stored.outcome.quarantined + stored.outcome.conflicts;
+        if rejected > 0 || self.floods.contains_key(&batch.source) {
+            self.watch_flood(store, &batch.source, rejected);
+        }
         let received = Instant::now();
         let rows = self.scorer.score_batch(store, batch, stored);
         let mut inputs = Vec::new();
@@ -450,6 +491,10 @@ impl Stage for AlarmStage {
                     );
                 }
             }
+        }
+        let flooded: Vec<String> = self.floods.keys().cloned().collect();
+        for source in flooded {
+            self.watch_flood(store, &source, 0);
         }
         let received = Instant::now();
         let now = match self.data_clock {

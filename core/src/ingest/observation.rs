@@ -12,6 +12,11 @@ use crate::model::codes::{EcgLead, LOINC, MDC, MDC_ECG_ELEC_POTL, vital_for_loin
 const ACVPU_SYSTEM: &str = "urn:wardwatch:acvpu";
 /// How far in the future a timestamp may lie (clock skew between devices).
 const MAX_FUTURE: Duration = Duration::minutes(5);
+/// How far in the past a timestamp may lie. A phone or wearable that was
+/// offline forwards what it buffered, hours or a few days late; a device
+/// whose clock reset reports 1970 (issue 9, item 7). Older than this is
+/// quarantined, not filed into a patient's history.
+pub const MAX_PAST: Duration = Duration::days(7);
 
 /// One decoded observation.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +76,18 @@ pub enum RejectCode {
     FutureTimestamp,
     UnknownPatient,
     EnteredInError,
+    /// Older than [`MAX_PAST`] when received.
+    StaleTimestamp,
+    /// Before the patient's recorded admission: likely a monitor still
+    /// assigned to the bed's previous patient.
+    BeforeAdmission,
+    /// The same observation id, or the same patient, vital and time, is
+    /// stored with other content; the reason holds both.
+    Conflicting,
+    /// Larger than a source accepts (SSE: `MAX_EVENT_BYTES`).
+    Oversized,
+    /// A sequence (SSE event id) that cannot be sent back to resume.
+    BadSequence,
 }
 
 impl RejectCode {
@@ -85,6 +102,11 @@ impl RejectCode {
             RejectCode::FutureTimestamp => "future_timestamp",
             RejectCode::UnknownPatient => "unknown_patient",
             RejectCode::EnteredInError => "entered_in_error",
+            RejectCode::StaleTimestamp => "stale_timestamp",
+            RejectCode::BeforeAdmission => "before_admission",
+            RejectCode::Conflicting => "conflicting",
+            RejectCode::Oversized => "oversized",
+            RejectCode::BadSequence => "bad_sequence",
         }
     }
 }
@@ -162,6 +184,15 @@ pub fn decode(bytes: &[u8], now: DateTime<Utc>) -> Decoded<Observation> {
             ),
         ));
     }
+    if effective < now - MAX_PAST {
+        return Err(reject(
+            RejectCode::StaleTimestamp,
+            format!(
+                "effectiveDateTime {effective_text} is more than {} days before the time received (a device clock reset?)",
+                MAX_PAST.num_days()
+            ),
+        ));
+    }
     let body = body(&v)?;
     Ok(Observation {
         id: id.to_owned(),
@@ -170,6 +201,58 @@ pub fn decode(bytes: &[u8], now: DateTime<Utc>) -> Decoded<Observation> {
         effective,
         body,
     })
+}
+
+impl Observation {
+    /// A fingerprint of what the observation says (patient, time, device,
+    /// values), not of its bytes: a redelivery with other whitespace is the
+    /// same observation; one id reused for another value is not. FNV-1a,
+    /// 64 bits: stable across builds, which the stored digests rely on.
+    pub fn digest(&self) -> i64 {
+        let mut h = Fnv::default();
+        h.write(self.mrn.as_bytes());
+        h.write(&self.effective.timestamp_millis().to_le_bytes());
+        h.write(self.device.as_deref().unwrap_or("").as_bytes());
+        match &self.body {
+            Body::Numeric(readings) => {
+                for (vital, reading) in readings {
+                    h.write(&vital.code().to_le_bytes());
+                    match reading {
+                        Reading::Value(v) => h.write(&v.to_bits().to_le_bytes()),
+                        Reading::SignalLost => h.write(b"lost"),
+                    }
+                }
+            }
+            Body::Ecg(blocks) => {
+                for b in blocks {
+                    h.write(&b.lead.to_le_bytes());
+                    h.write(&b.period_ns.to_le_bytes());
+                    h.write(&b.origin_mv.to_bits().to_le_bytes());
+                    h.write(&b.factor_mv.to_bits().to_le_bytes());
+                    for s in &b.samples {
+                        h.write(&s.unwrap_or(i32::MIN).to_le_bytes());
+                    }
+                }
+            }
+        }
+        h.0 as i64
+    }
+}
+
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
 }
 
 fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {

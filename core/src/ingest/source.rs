@@ -30,3 +30,40 @@ impl SourceConfig {
         }
     }
 }
+
+/// Longest stream sequence (SSE event id) kept as a resume point.
+pub const MAX_SEQUENCE_LEN: usize = 256;
+
+/// Whether `sequence` can be sent back to its source to resume the stream.
+/// SSE sends it as the `Last-Event-ID` header, and an HTTP header value is
+/// visible ASCII and spaces only (RFC 9110 §5.5, less obs-text): one event id
+/// with a control character stored as the checkpoint broke its source on
+/// every reconnect, for good (issue 9, item 5). An empty sequence is "none".
+pub fn resumable(sequence: &str) -> bool {
+    !sequence.is_empty()
+        && sequence.len() <= MAX_SEQUENCE_LEN
+        && sequence.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resumable;
+
+    #[test]
+    fn only_ids_that_can_be_sent_back_as_a_header_are_resume_points() {
+        assert!(resumable(
+            "49590338271490256608559692538361571095921575989136588898"
+        ));
+        assert!(resumable("gw-7 2026-11-30T10:00:00Z"));
+        for bad in [
+            "",
+            "7\u{1b}[31m",
+            "a\rb",
+            "tab\there",
+            "caf\u{e9}",
+            &"9".repeat(257),
+        ] {
+            assert!(!resumable(bad), "{bad:?}");
+        }
+    }
+}

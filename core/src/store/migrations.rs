@@ -408,6 +408,17 @@ DROP TABLE patients;
 ALTER TABLE new_patients RENAME TO patients;
 CREATE INDEX patients_ward_bed ON patients (ward, bed);
 "#,
+    // 6: every record counted once (issue 9): a digest of what each stored
+    // observation said, so an id reused for other content is a conflict and
+    // not a duplicate (NULL for ids stored before: taken as duplicates);
+    // conflicts and quarantine entries dropped for its budget, per source;
+    // a quarantined record's full length when only its head is kept.
+    r#"
+ALTER TABLE seen_observations ADD COLUMN digest INTEGER;
+ALTER TABLE ingest_stats ADD COLUMN conflicts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ingest_stats ADD COLUMN quarantine_dropped INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE quarantine ADD COLUMN raw_len INTEGER;
+"#,
 ];
 
 /// The version a store that records version 1 really holds. Builds from

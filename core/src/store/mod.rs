@@ -25,8 +25,9 @@ pub use patients::UpsertOutcome;
 pub use sources::SourceStatus;
 pub use users::{Role, User};
 pub use vitals::{
-    BatchOutcome, EcgStored, IngestBatch, IngestItem, LatestVital, Pruned, Quarantined, Retention,
-    ScoreRow, StoredBatch, sequence_after,
+    ADMISSION_SLACK, BatchOutcome, EcgStored, IngestBatch, IngestItem, LatestVital, Pruned,
+    QUARANTINE_RAW_MAX, QuarantineBudget, Quarantined, Retention, ScoreRow, StoredBatch, Trimmed,
+    sequence_after,
 };
 
 /// The database file's name inside the data directory.

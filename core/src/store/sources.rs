@@ -18,6 +18,10 @@ pub struct SourceStatus {
     pub stored: i64,
     pub quarantined: i64,
     pub duplicates: i64,
+    /// Records that contradicted stored ones (quarantined with both).
+    pub conflicts: i64,
+    /// Quarantine entries of this source dropped for the quarantine's budget.
+    pub quarantine_dropped: i64,
     pub reconnects: i64,
     pub last_sequence: Option<String>,
     /// Time of the newest stored observation.
@@ -177,7 +181,8 @@ impl Store {
                 "SELECT n.name, coalesce(s.kind, 'removed'), coalesce(s.enabled, 0),
                    coalesce(i.stored, 0), coalesce(i.quarantined, 0), coalesce(i.duplicates, 0),
                    coalesce(i.reconnects, 0), i.last_sequence, i.last_stored_ms, i.lag_ms,
-                   i.last_error, i.updated_ms, i.oldest_pending_ms
+                   i.last_error, i.updated_ms, i.oldest_pending_ms,
+                   coalesce(i.conflicts, 0), coalesce(i.quarantine_dropped, 0)
                  FROM (SELECT name FROM sources UNION SELECT source FROM ingest_stats) n
                  LEFT JOIN sources s ON s.name = n.name
                  LEFT JOIN ingest_stats i ON i.source = n.name
@@ -200,6 +205,8 @@ impl Store {
                     last_error: r.get(10)?,
                     updated: r.get::<_, Option<i64>>(11)?.map(from_ms),
                     oldest_pending_ms: r.get(12)?,
+                    conflicts: r.get(13)?,
+                    quarantine_dropped: r.get(14)?,
                 })
             })
             .ctx("reading source status")?;

@@ -15,6 +15,7 @@ use super::{Store, from_ms, to_ms};
 use crate::error::{Result, SqlContext};
 use crate::ingest::codec;
 use crate::ingest::observation::{Body, Observation, Reading, RejectCode, Rejection};
+use crate::ingest::source::{MAX_SEQUENCE_LEN, resumable};
 use crate::model::{ScoreDetail, Vital};
 
 /// One record as a source delivered it, decoded or not.
@@ -52,9 +53,14 @@ pub struct StoredBatch {
 pub struct BatchOutcome {
     /// Observations newly stored.
     pub stored: usize,
-    /// Observations seen before (same id, or at or before the checkpoint).
+    /// Observations seen before with the same content (same id, or the
+    /// same samples under another id, or at or before the checkpoint).
     pub duplicates: usize,
+    /// Records rejected into the quarantine (bad, unknown patient, …).
     pub quarantined: usize,
+    /// Observations that contradict what is stored (the same id or the same
+    /// patient, vital and time with other content): quarantined with both.
+    pub conflicts: usize,
 }
 
 /// The latest reading of one vital for one patient.
@@ -75,8 +81,36 @@ pub struct Quarantined {
     pub sequence: Option<String>,
     pub code: String,
     pub reason: String,
+    /// The record as received, or its first [`QUARANTINE_RAW_MAX`] bytes.
+    /// In JSON: `{"text": …}` when it is UTF-8, else `{"base64": …}`.
+    #[serde(serialize_with = "raw_as_text_or_base64")]
     pub raw: Vec<u8>,
+    /// The record's full length in bytes.
+    pub raw_len: usize,
 }
+
+fn raw_as_text_or_base64<S: serde::Serializer>(
+    raw: &[u8],
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    use base64::Engine;
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(1))?;
+    match std::str::from_utf8(raw) {
+        Ok(text) => map.serialize_entry("text", text)?,
+        Err(_) => map.serialize_entry(
+            "base64",
+            &base64::engine::general_purpose::STANDARD.encode(raw),
+        )?,
+    }
+    map.end()
+}
+
+/// Bytes kept of a quarantined record; its full length is recorded beside.
+pub const QUARANTINE_RAW_MAX: usize = 64 << 10;
+/// How early before a patient's recorded admission an observation may lie
+/// (device clocks drift) before it is taken for another patient's.
+pub const ADMISSION_SLACK: chrono::Duration = chrono::Duration::minutes(5);
 
 /// Sequence order: Kinesis sequence numbers and SSE ids are decimal integers
 /// that may exceed u128, so compare by length first, then text.
@@ -228,7 +262,8 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT id, received_ms, source, sequence, code, reason, raw FROM quarantine
+                "SELECT id, received_ms, source, sequence, code, reason, raw,
+                   coalesce(raw_len, length(raw)) FROM quarantine
                  ORDER BY id DESC LIMIT ?1",
             )
             .ctx("reading the quarantine")?;
@@ -242,6 +277,7 @@ impl Store {
                     code: r.get(4)?,
                     reason: r.get(5)?,
                     raw: r.get(6)?,
+                    raw_len: r.get::<_, i64>(7)?.max(0) as usize,
                 })
             })
             .ctx("reading the quarantine")?;
@@ -315,9 +351,10 @@ fn quarantine(
     rejection: &Rejection,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    let kept = &item.raw[..item.raw.len().min(QUARANTINE_RAW_MAX)];
     tx.prepare_cached(
-        "INSERT INTO quarantine (received_ms, source, sequence, code, reason, raw)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO quarantine (received_ms, source, sequence, code, reason, raw, raw_len)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -326,7 +363,8 @@ fn quarantine(
             item.sequence,
             rejection.code.as_str(),
             rejection.reason,
-            item.raw
+            kept,
+            item.raw.len() as i64
         ])
     })
     .ctx("quarantining a record")?;
@@ -348,7 +386,7 @@ fn write_batch(
         )
         .optional()
         .ctx("reading a checkpoint")?;
-    let mut patients: HashMap<String, Option<i64>> = HashMap::new();
+    let mut patients: HashMap<String, Option<(i64, Option<i64>)>> = HashMap::new();
     let mut devices: HashMap<String, i64> = HashMap::new();
     let mut rollups: HashMap<(i64, Vital, i64), Hour> = HashMap::new();
     let mut last_sequence: Option<&str> = None;
@@ -363,43 +401,117 @@ fn write_batch(
             outcome.duplicates += 1; // redelivered from before the checkpoint
             continue;
         }
-        last_sequence = Some(&item.sequence);
+        let reject = |rejection: &Rejection, outcome: &mut BatchOutcome| -> Result<()> {
+            quarantine(tx, batch, item, rejection, now)?;
+            if rejection.code == RejectCode::Conflicting {
+                outcome.conflicts += 1;
+            } else {
+                outcome.quarantined += 1;
+            }
+            Ok(())
+        };
+        if !item.sequence.is_empty() && !resumable(&item.sequence) {
+            // Never a checkpoint: sent back, it would break the source.
+            let rejection = match &item.decoded {
+                Err(r) => r.clone(),
+                Ok(_) => Rejection {
+                    code: RejectCode::BadSequence,
+                    reason: format!(
+                        "sequence {:?} cannot be sent back to resume the stream (control or non-ASCII characters, or over {MAX_SEQUENCE_LEN} bytes)",
+                        item.sequence.chars().take(80).collect::<String>()
+                    ),
+                },
+            };
+            reject(&rejection, &mut outcome)?;
+            continue;
+        }
+        if !item.sequence.is_empty() {
+            last_sequence = Some(&item.sequence);
+        }
         let obs = match &item.decoded {
             Ok(obs) => obs,
             Err(rejection) => {
-                quarantine(tx, batch, item, rejection, now)?;
-                outcome.quarantined += 1;
+                reject(rejection, &mut outcome)?;
                 continue;
             }
         };
-        let patient_id = match patients.get(&obs.mrn) {
-            Some(id) => *id,
+        let patient = match patients.get(&obs.mrn) {
+            Some(p) => *p,
             None => {
-                let id: Option<i64> = tx
-                    .prepare_cached("SELECT id FROM patients WHERE mrn = ?1")
-                    .and_then(|mut s| s.query_row([&obs.mrn], |r| r.get(0)).optional())
+                let p: Option<(i64, Option<i64>)> = tx
+                    .prepare_cached("SELECT id, admitted_ms FROM patients WHERE mrn = ?1")
+                    .and_then(|mut s| {
+                        s.query_row([&obs.mrn], |r| Ok((r.get(0)?, r.get(1)?)))
+                            .optional()
+                    })
                     .ctx("resolving a patient")?;
-                patients.insert(obs.mrn.clone(), id);
-                id
+                patients.insert(obs.mrn.clone(), p);
+                p
             }
         };
-        let Some(patient_id) = patient_id else {
+        let Some((patient_id, admitted_ms)) = patient else {
             let rejection = Rejection {
                 code: RejectCode::UnknownPatient,
                 reason: format!("no patient with MRN `{}` in the registry", obs.mrn),
             };
-            quarantine(tx, batch, item, &rejection, now)?;
-            outcome.quarantined += 1;
+            reject(&rejection, &mut outcome)?;
             continue;
         };
+        if let Some(admitted) = admitted_ms.map(from_ms)
+            && obs.effective < admitted - ADMISSION_SLACK
+        {
+            let rejection = Rejection {
+                code: RejectCode::BeforeAdmission,
+                reason: format!(
+                    "effectiveDateTime {} is before the patient's admission at {}: is the device still assigned to a previous patient?",
+                    obs.effective
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    admitted.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                ),
+            };
+            reject(&rejection, &mut outcome)?;
+            continue;
+        }
+        let ts = to_ms(obs.effective);
+        let held = match already_held(tx, patient_id, obs, ts)? {
+            Held::Conflict(reason) => {
+                let rejection = Rejection {
+                    code: RejectCode::Conflicting,
+                    reason,
+                };
+                reject(&rejection, &mut outcome)?;
+                continue;
+            }
+            held => held,
+        };
+        let digest = obs.digest();
         let fresh = tx
             .prepare_cached(
-                "INSERT OR IGNORE INTO seen_observations (obs_id, received_ms) VALUES (?1, ?2)",
+                "INSERT OR IGNORE INTO seen_observations (obs_id, received_ms, digest) VALUES (?1, ?2, ?3)",
             )
-            .and_then(|mut s| s.execute(params![obs.id, to_ms(now)]))
+            .and_then(|mut s| s.execute(params![obs.id, to_ms(now), digest]))
             .ctx("recording an observation id")?;
         if fresh == 0 {
-            outcome.duplicates += 1;
+            let stored: Option<i64> = tx
+                .prepare_cached("SELECT digest FROM seen_observations WHERE obs_id = ?1")
+                .and_then(|mut s| s.query_row([&obs.id], |r| r.get(0)))
+                .ctx("reading an observation id")?;
+            if stored.is_some_and(|d| d != digest) {
+                let rejection = Rejection {
+                    code: RejectCode::Conflicting,
+                    reason: format!(
+                        "observation id `{}` was stored before with other content; this one is kept here, the stored one is unchanged",
+                        obs.id
+                    ),
+                };
+                reject(&rejection, &mut outcome)?;
+            } else {
+                outcome.duplicates += 1;
+            }
+            continue;
+        }
+        if held == Held::All {
+            outcome.duplicates += 1; // the same samples under another id
             continue;
         }
         let device_id = match &obs.device {
@@ -501,11 +613,11 @@ fn write_batch(
         .ctx("advancing a checkpoint")?;
     }
     tx.prepare_cached(
-        "INSERT INTO ingest_stats (source, stored, quarantined, duplicates, last_sequence, last_stored_ms, lag_ms, updated_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        "INSERT INTO ingest_stats (source, stored, quarantined, duplicates, last_sequence, last_stored_ms, lag_ms, updated_ms, conflicts)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (source) DO UPDATE SET
            stored = stored + excluded.stored, quarantined = quarantined + excluded.quarantined,
-           duplicates = duplicates + excluded.duplicates,
+           duplicates = duplicates + excluded.duplicates, conflicts = conflicts + excluded.conflicts,
            last_sequence = coalesce(excluded.last_sequence, last_sequence),
            last_stored_ms = coalesce(excluded.last_stored_ms, last_stored_ms),
            lag_ms = coalesce(excluded.lag_ms, lag_ms), updated_ms = excluded.updated_ms",
@@ -519,13 +631,117 @@ fn write_batch(
             last_sequence,
             last_effective.map(to_ms),
             last_effective.map(|t| (now - t).num_milliseconds().max(0)),
-            to_ms(now)
+            to_ms(now),
+            outcome.conflicts as i64
         ])
     })
     .ctx("updating ingest statistics")?;
     Ok(StoredBatch {
         outcome,
         stored_items,
+    })
+}
+
+/// What the store already holds under an observation's keys (patient,
+/// vital or lead, time).
+#[derive(Debug, PartialEq)]
+enum Held {
+    /// None of it, or part of it with the same content.
+    NoneOrSome,
+    /// All of it, with the same content.
+    All,
+    /// Some of it with other content: why, naming both values.
+    Conflict(String),
+}
+
+fn already_held(tx: &Transaction<'_>, patient_id: i64, obs: &Observation, ts: i64) -> Result<Held> {
+    let at = obs
+        .effective
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut held = 0;
+    let total;
+    match &obs.body {
+        Body::Numeric(readings) => {
+            total = readings.len();
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT value, status FROM vital_samples WHERE patient_id = ?1 AND vital = ?2 AND ts_ms = ?3",
+                )
+                .ctx("checking for a stored sample")?;
+            for (vital, reading) in readings {
+                let stored: Option<(Option<f64>, i64)> = stmt
+                    .query_row(params![patient_id, vital.code(), ts], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .optional()
+                    .ctx("checking for a stored sample")?;
+                let Some(stored) = stored else { continue };
+                let new = match reading {
+                    Reading::Value(v) => (Some(*v), 0),
+                    Reading::SignalLost => (None, 1),
+                };
+                if stored != new {
+                    let say = |(v, _): (Option<f64>, i64)| match v {
+                        Some(v) => format!("{v} {}", vital.unit()),
+                        None => "signal lost".to_owned(),
+                    };
+                    return Ok(Held::Conflict(format!(
+                        "{} at {at} is stored as {}; this record says {}",
+                        vital.label(),
+                        say(stored),
+                        say(new)
+                    )));
+                }
+                held += 1;
+            }
+        }
+        Body::Ecg(blocks) => {
+            let blocks: Vec<_> = blocks.iter().filter(|b| !b.samples.is_empty()).collect();
+            total = blocks.len();
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT period_ns, n_samples, origin_mv, factor_mv, encoding, data FROM ecg_blocks
+                     WHERE patient_id = ?1 AND lead = ?2 AND start_ms = ?3",
+                )
+                .ctx("checking for a stored ECG block")?;
+            for b in blocks {
+                let stored: Option<(i64, i64, f64, f64, i64, Vec<u8>)> = stmt
+                    .query_row(params![patient_id, b.lead, ts], |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                        ))
+                    })
+                    .optional()
+                    .ctx("checking for a stored ECG block")?;
+                let Some(stored) = stored else { continue };
+                let (encoding, data) = codec::encode(&b.samples)?;
+                let new = (
+                    b.period_ns,
+                    b.samples.len() as i64,
+                    b.origin_mv,
+                    b.factor_mv,
+                    encoding,
+                    data,
+                );
+                if stored != new {
+                    return Ok(Held::Conflict(format!(
+                        "ECG lead {} from {at} is stored with {} samples; this record has {} other samples",
+                        b.lead, stored.1, new.1
+                    )));
+                }
+                held += 1;
+            }
+        }
+    }
+    Ok(if total > 0 && held == total {
+        Held::All
+    } else {
+        Held::NoneOrSome
     })
 }
 
@@ -620,6 +836,114 @@ impl Store {
             }
         }
         Ok(out)
+    }
+}
+
+/// How much the quarantine may hold (settings `quarantine.max_mb`,
+/// `quarantine.keep_days`). A hostile or broken stream must not fill the
+/// disk and stop the runtime (issue 9, item 4): past the budget the oldest
+/// entries go first, and each source counts what it lost that way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuarantineBudget {
+    pub max_bytes: u64,
+    pub keep: chrono::Duration,
+}
+
+impl Default for QuarantineBudget {
+    /// 256 MB and 30 days: weeks of a bad device's records for review.
+    fn default() -> Self {
+        QuarantineBudget {
+            max_bytes: 256 << 20,
+            keep: chrono::Duration::days(30),
+        }
+    }
+}
+
+/// What a trim removed: past `keep`, and oldest-first for the byte budget.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Trimmed {
+    pub expired: usize,
+    pub over_budget: usize,
+}
+
+/// Bytes an entry counts for beside its raw bytes and reason (row, index).
+const QUARANTINE_ROW_OVERHEAD: i64 = 64;
+
+impl Store {
+    /// Holds the quarantine to `budget`; see [`QuarantineBudget`]. Trims to
+    /// 90 % of the byte budget, so that a flood does not trim every batch.
+    pub fn trim_quarantine(
+        &mut self,
+        now: DateTime<Utc>,
+        budget: QuarantineBudget,
+    ) -> Result<Trimmed> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx("trimming the quarantine")?;
+        let expired = tx
+            .execute(
+                "DELETE FROM quarantine WHERE received_ms < ?1",
+                [to_ms(now - budget.keep)],
+            )
+            .ctx("trimming the quarantine")?;
+        let size = "length(raw) + length(reason) + length(source) + coalesce(length(sequence), 0)";
+        let total: i64 = tx
+            .query_row(
+                &format!(
+                    "SELECT coalesce(sum({size} + {QUARANTINE_ROW_OVERHEAD}), 0) FROM quarantine"
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .ctx("measuring the quarantine")?;
+        let mut over_budget = 0;
+        let max = i64::try_from(budget.max_bytes).unwrap_or(i64::MAX);
+        if total > max {
+            let target = total - max / 10 * 9;
+            let mut freed = 0i64;
+            let mut cutoff = None;
+            let mut by_source: HashMap<String, i64> = HashMap::new();
+            {
+                let mut stmt = tx
+                    .prepare(&format!(
+                        "SELECT id, source, {size} + {QUARANTINE_ROW_OVERHEAD} FROM quarantine ORDER BY id"
+                    ))
+                    .ctx("trimming the quarantine")?;
+                let mut rows = stmt.query([]).ctx("trimming the quarantine")?;
+                while freed < target {
+                    let Some(row) = rows.next().ctx("trimming the quarantine")? else {
+                        break;
+                    };
+                    let (id, source, bytes): (i64, String, i64) = (
+                        row.get(0).ctx("trimming")?,
+                        row.get(1).ctx("trimming")?,
+                        row.get(2).ctx("trimming")?,
+                    );
+                    freed += bytes;
+                    cutoff = Some(id);
+                    *by_source.entry(source).or_default() += 1;
+                }
+            }
+            if let Some(cutoff) = cutoff {
+                over_budget = tx
+                    .execute("DELETE FROM quarantine WHERE id <= ?1", [cutoff])
+                    .ctx("trimming the quarantine")?;
+                for (source, n) in by_source {
+                    tx.execute(
+                        "INSERT INTO ingest_stats (source, quarantine_dropped, updated_ms) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (source) DO UPDATE SET quarantine_dropped = quarantine_dropped + excluded.quarantine_dropped",
+                        params![source, n, to_ms(now)],
+                    )
+                    .ctx("counting dropped quarantine entries")?;
+                }
+            }
+        }
+        tx.commit().ctx("trimming the quarantine")?;
+        Ok(Trimmed {
+            expired,
+            over_budget,
+        })
     }
 }
 

@@ -206,3 +206,223 @@ fn pruning_drops_raw_samples_past_retention_but_keeps_the_minute_history() {
     );
     assert_eq!(history[0].1.mean, 88.0);
 }
+
+/// Issue 9, item 6: a second observation for the same patient, vital and
+/// time was dropped (one row kept, both counted as stored), and an id
+/// reused for another value was counted as a duplicate. Every record is now
+/// counted once: stored, duplicate (identical), conflicting (quarantined
+/// with both values) or rejected.
+#[test]
+fn every_record_is_counted_once_as_stored_duplicate_conflicting_or_rejected() {
+    let dir = crate::private_tempdir();
+    let (mut store, mrns) = store_with_ward(dir.path());
+    let now = t0() + Duration::minutes(5);
+    let hr = |id: &str, value: f64| numeric(id, &mrns[0], "8867-4", value, "/min", t0());
+    let mut lost = hr("lost", 0.0);
+    lost["valueQuantity"] = json!(null);
+    lost["dataAbsentReason"] = json!({"coding": [{"code": "error"}]});
+    let out = store
+        .store_batch(
+            &batch(vec![
+                item(1, &hr("a", 72.0), now),
+                item(2, &hr("a", 72.0), now), // redelivered: duplicate
+                item(3, &hr("b", 72.0), now), // same sample, other id: duplicate
+                item(4, &hr("c", 75.0), now), // same key, other value: conflict
+                item(5, &lost, now),          // signal loss at a stored time: conflict
+                item(6, &hr("a", 80.0), now), // the id reused for another value: conflict
+            ]),
+            now,
+        )
+        .expect("store");
+    assert_eq!(
+        (
+            out.outcome.stored,
+            out.outcome.duplicates,
+            out.outcome.conflicts,
+            out.outcome.quarantined
+        ),
+        (1, 2, 3, 0),
+        "{out:?}"
+    );
+    let q = store.quarantine(10).expect("quarantine");
+    assert_eq!(q.len(), 3);
+    assert!(q.iter().all(|r| r.code == "conflicting"), "{q:?}");
+    assert!(
+        q.iter()
+            .any(|r| r.reason.contains("stored as 72 /min") && r.reason.contains("says 75 /min")),
+        "{q:?}"
+    );
+    assert!(
+        q.iter().any(|r| r.reason.contains("says signal lost")),
+        "{q:?}"
+    );
+    let status = store.source_status().expect("status");
+    let gw = status.iter().find(|s| s.name == "gw").expect("gw");
+    assert_eq!((gw.stored, gw.duplicates, gw.conflicts), (1, 2, 3));
+    // The stored value is the first one, unchanged.
+    let latest = store.latest_vitals(&mrns[0]).expect("latest");
+    assert_eq!(latest[0].value, Some(72.0));
+}
+
+/// Issue 9, item 7: a device whose clock reset sent 1970 timestamps, and
+/// they were stored as real data; and a monitor still assigned to the bed's
+/// previous patient files data from before this patient's admission.
+#[test]
+fn timestamps_from_a_reset_clock_or_before_the_admission_are_quarantined() {
+    let dir = crate::private_tempdir();
+    let (mut store, mrns) = store_with_ward(dir.path());
+    let now = t0() + Duration::minutes(5);
+    let admitted = store
+        .patient(&mrns[0])
+        .expect("read")
+        .expect("patient")
+        .admitted_at
+        .expect("the demo admits every patient");
+    let epoch = Utc.timestamp_opt(0, 0).single().expect("1970");
+    let out = store
+        .store_batch(
+            &batch(vec![
+                item(
+                    1,
+                    &numeric("e", &mrns[0], "8867-4", 72.0, "/min", epoch),
+                    now,
+                ),
+                item(
+                    2,
+                    &numeric(
+                        "f",
+                        &mrns[0],
+                        "8867-4",
+                        72.0,
+                        "/min",
+                        admitted - Duration::hours(1),
+                    ),
+                    now,
+                ),
+                item(
+                    3,
+                    &numeric("g", &mrns[0], "8867-4", 72.0, "/min", t0()),
+                    now,
+                ),
+            ]),
+            now,
+        )
+        .expect("store");
+    assert_eq!((out.outcome.stored, out.outcome.quarantined), (1, 2));
+    let codes: Vec<String> = store
+        .quarantine(10)
+        .expect("quarantine")
+        .into_iter()
+        .map(|q| q.code)
+        .collect();
+    assert!(codes.contains(&"stale_timestamp".to_owned()), "{codes:?}");
+    assert!(codes.contains(&"before_admission".to_owned()), "{codes:?}");
+}
+
+/// Issue 9, item 5: one SSE event id with a control character became the
+/// checkpoint, and every reconnect then failed ("builder error"), also
+/// after a restart. Such a record is quarantined and never a resume point.
+#[test]
+fn a_sequence_that_cannot_be_sent_back_is_quarantined_and_never_the_checkpoint() {
+    let dir = crate::private_tempdir();
+    let (mut store, mrns) = store_with_ward(dir.path());
+    let now = t0() + Duration::minutes(5);
+    let mut bad = item(
+        0,
+        &numeric("h", &mrns[0], "8867-4", 72.0, "/min", t0()),
+        now,
+    );
+    bad.sequence = "8\u{1b}[2J".into();
+    let good = item(
+        7,
+        &numeric(
+            "i",
+            &mrns[0],
+            "8867-4",
+            73.0,
+            "/min",
+            t0() + Duration::seconds(1),
+        ),
+        now,
+    );
+    let mut sse = batch(vec![good, bad]);
+    sse.ordered = false;
+    let out = store.store_batch(&sse, now).expect("store");
+    assert_eq!((out.outcome.stored, out.outcome.quarantined), (1, 1));
+    assert_eq!(
+        store
+            .checkpoint("gw", "shard-0")
+            .expect("checkpoint")
+            .as_deref(),
+        Some("7")
+    );
+    assert_eq!(store.quarantine(1).expect("q")[0].code, "bad_sequence");
+}
+
+/// Issue 9, item 4: raw records of up to 4 MB each were kept forever; a
+/// flood grew the store by 2.4 GB in 10 s. A record's head is kept with its
+/// full length, and the quarantine holds to a byte budget and a retention,
+/// oldest first, counting what each source lost.
+#[test]
+fn the_quarantine_keeps_heads_holds_its_budget_oldest_first_and_counts_drops() {
+    use wardwatch_core::store::{QUARANTINE_RAW_MAX, QuarantineBudget};
+    let dir = crate::private_tempdir();
+    let (mut store, _) = store_with_ward(dir.path());
+    let now = t0();
+    let junk = |seq: u64, len: usize| {
+        let raw = vec![b'x'; len];
+        IngestItem {
+            sequence: seq.to_string(),
+            decoded: decode(&raw, now),
+            raw,
+        }
+    };
+    let out = store
+        .store_batch(&batch(vec![junk(1, 200_000)]), now)
+        .expect("store");
+    assert_eq!(out.outcome.quarantined, 1);
+    let q = store.quarantine(1).expect("q");
+    assert_eq!(
+        (q[0].raw.len(), q[0].raw_len),
+        (QUARANTINE_RAW_MAX, 200_000)
+    );
+
+    // 40 more of 10 kB each, then a budget of 200 kB: the oldest go.
+    store
+        .store_batch(&batch((2..42).map(|s| junk(s, 10_000)).collect()), now)
+        .expect("store");
+    let budget = QuarantineBudget {
+        max_bytes: 200_000,
+        ..QuarantineBudget::default()
+    };
+    let trimmed = store.trim_quarantine(now, budget).expect("trim");
+    assert!(trimmed.over_budget > 0);
+    let left = store.quarantine(1000).expect("q");
+    let bytes: usize = left.iter().map(|q| q.raw.len() + q.reason.len()).sum();
+    assert!(bytes <= 200_000, "{bytes}");
+    assert_eq!(left.len() + trimmed.over_budget, 41);
+    let newest = left
+        .iter()
+        .map(|q| q.sequence.clone())
+        .max_by_key(|s| s.as_deref().and_then(|s| s.parse::<u64>().ok()));
+    assert_eq!(
+        newest.flatten().as_deref(),
+        Some("41"),
+        "the newest are kept"
+    );
+    assert!(
+        !left.iter().any(|q| q.sequence.as_deref() == Some("1")),
+        "the oldest went first"
+    );
+    let gw = store.source_status().expect("status");
+    assert_eq!(gw[0].quarantine_dropped, trimmed.over_budget as i64);
+
+    // Past the retention, everything goes.
+    let later = store
+        .trim_quarantine(
+            now + chrono::Duration::days(31),
+            QuarantineBudget::default(),
+        )
+        .expect("trim");
+    assert_eq!(later.expired, left.len());
+}

@@ -228,10 +228,7 @@ impl ShardReader {
                     let records: Vec<RawRecord> = out
                         .records
                         .into_iter()
-                        .map(|r| RawRecord {
-                            sequence: r.sequence_number,
-                            data: r.data,
-                        })
+                        .map(|r| RawRecord::new(r.sequence_number, r.data))
                         .collect();
                     for chunk in records.chunks(MAX_BATCH) {
                         let sent = self

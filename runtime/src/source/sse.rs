@@ -12,6 +12,8 @@ use tokio::sync::{mpsc, watch};
 
 use super::backoff::Backoff;
 use crate::pipeline::{MAX_BATCH, RawRecord, SourceEvent};
+use wardwatch_core::ingest::observation::{RejectCode, Rejection};
+use wardwatch_core::ingest::source::resumable;
 
 /// SSE streams have one shard; this is its checkpoint key.
 pub const SHARD: &str = "sse";
@@ -33,17 +35,37 @@ pub struct EventParser {
     discarding: bool,
     /// The line being dropped has not ended yet.
     discarding_line: bool,
+    /// The head of the event being dropped, and its size so far.
+    dropped_head: Vec<u8>,
+    dropped_len: usize,
     /// Events dropped for their size.
     pub oversized: u64,
 }
 
-/// No vital-sign record comes near this; a gateway that never sends a line
-/// end must not exhaust memory.
-pub const MAX_EVENT_BYTES: usize = 4 << 20;
+/// One event as parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The last event id (WHATWG: it carries over to later events).
+    pub id: Option<String>,
+    pub data: Vec<u8>,
+    /// The event outgrew `MAX_EVENT_BYTES`: `data` is its first
+    /// `OVERSIZED_HEAD` bytes and this its size when dropping stopped.
+    pub oversized: Option<usize>,
+}
+
+/// No vital-sign record comes near this (a 10-second 12-lead ECG block is
+/// about 200 KB as JSON); a gateway that never sends a line end must not
+/// exhaust memory. Bigger events are quarantined by their head.
+pub const MAX_EVENT_BYTES: usize = 1 << 20;
+/// Bytes of an oversized event kept for the quarantine.
+pub const OVERSIZED_HEAD: usize = 4 << 10;
+/// A batch is sent once its records hold this many bytes, so that the
+/// channel's `CHANNEL_BATCHES` bound also bounds memory.
+pub const MAX_BATCH_BYTES: usize = 4 << 20;
 
 impl EventParser {
-    /// Feeds bytes; returns the complete events as (id, data).
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<(Option<String>, Vec<u8>)> {
+    /// Feeds bytes; returns the complete events.
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<Event> {
         let mut out = Vec::new();
         for &b in bytes {
             if self.last_was_cr && b == b'\n' {
@@ -56,14 +78,20 @@ impl EventParser {
                 if let Some(event) = self.line_done(&line) {
                     out.push(event);
                 }
-            } else if !self.discarding {
+            } else if self.discarding {
+                self.dropped_len += 1;
+            } else {
                 self.line.push(b);
                 if self.line.len() + self.data.len() > MAX_EVENT_BYTES {
                     self.discarding = true;
                     self.discarding_line = true;
                     self.oversized += 1;
+                    let mut head = std::mem::take(&mut self.data);
+                    head.extend_from_slice(&self.line);
+                    self.dropped_len = head.len();
+                    head.truncate(OVERSIZED_HEAD);
+                    self.dropped_head = head;
                     self.line = Vec::new();
-                    self.data = Vec::new();
                     self.has_data = false;
                 }
             }
@@ -71,14 +99,20 @@ impl EventParser {
         out
     }
 
-    fn line_done(&mut self, line: &[u8]) -> Option<(Option<String>, Vec<u8>)> {
+    fn line_done(&mut self, line: &[u8]) -> Option<Event> {
         if self.discarding {
             // Drop everything up to the blank line that ends the event (the
-            // first line end only ends the oversized line itself).
+            // first line end only ends the oversized line itself), then
+            // hand its head on: a dropped record is counted, never silent.
             if self.discarding_line {
                 self.discarding_line = false;
             } else if line.is_empty() {
                 self.discarding = false;
+                return Some(Event {
+                    id: self.id.clone(),
+                    data: std::mem::take(&mut self.dropped_head),
+                    oversized: Some(std::mem::take(&mut self.dropped_len)),
+                });
             }
             return None;
         }
@@ -87,7 +121,11 @@ impl EventParser {
                 return None;
             }
             self.has_data = false;
-            return Some((self.id.clone(), std::mem::take(&mut self.data)));
+            return Some(Event {
+                id: self.id.clone(),
+                data: std::mem::take(&mut self.data),
+                oversized: None,
+            });
         }
         if line[0] == b':' {
             return None;
@@ -124,6 +162,12 @@ pub async fn run(
     tx: mpsc::Sender<SourceEvent>,
     mut stop: watch::Receiver<bool>,
 ) {
+    if last_id.as_deref().is_some_and(|id| !resumable(id)) {
+        // A checkpoint an older build stored: sent back it would fail every
+        // connection. Read from the gateway's start; ids deduplicate.
+        tracing::error!(source = %name, "the stored resume point cannot be sent as Last-Event-ID; reading from the stream's start");
+        last_id = None;
+    }
     let client = match reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .build()
@@ -203,6 +247,7 @@ async fn read_stream(
     let mut body = resp.bytes_stream();
     let mut parser = EventParser::default();
     let mut batch: Vec<RawRecord> = Vec::new();
+    let mut batch_bytes = 0usize;
     let mut first_at = tokio::time::Instant::now();
     loop {
         let wait = if batch.is_empty() {
@@ -224,23 +269,39 @@ async fn read_stream(
             Err(_) => None,
         };
         if let Some(chunk) = chunk {
-            for (id, data) in parser.feed(&chunk) {
-                let Some(id) = id else {
-                    continue; // without an id it cannot be checkpointed or deduplicated
-                };
+            for event in parser.feed(&chunk) {
                 if batch.is_empty() {
                     first_at = tokio::time::Instant::now();
                 }
-                *last_id = Some(id.clone());
-                batch.push(RawRecord { sequence: id, data });
+                // Only an id that can be sent back becomes the resume point;
+                // the store quarantines a record whose id cannot.
+                let id = event.id.unwrap_or_default();
+                if resumable(&id) {
+                    *last_id = Some(id.clone());
+                }
+                batch_bytes += event.data.len();
+                batch.push(RawRecord {
+                    sequence: id,
+                    rejected: event.oversized.map(|len| Rejection {
+                        code: RejectCode::Oversized,
+                        reason: format!(
+                            "an event of at least {len} bytes, over the {} MiB limit: its first {} KiB are kept",
+                            MAX_EVENT_BYTES >> 20,
+                            OVERSIZED_HEAD >> 10
+                        ),
+                    }),
+                    data: event.data,
+                });
                 backoff.reset();
-                if batch.len() >= MAX_BATCH {
+                if batch.len() >= MAX_BATCH || batch_bytes >= MAX_BATCH_BYTES {
                     flush(name, &mut batch, tx).await?;
+                    batch_bytes = 0;
                 }
             }
         }
         if !batch.is_empty() && first_at.elapsed() >= FLUSH_AFTER {
             flush(name, &mut batch, tx).await?;
+            batch_bytes = 0;
         }
     }
 }
@@ -275,21 +336,37 @@ mod tests {
         events.extend(p.feed(b":1}\r\n\r\nid:2\r\ndata: x\r\ndata: y\r\n\r\n"));
         assert_eq!(
             events,
-            vec![
-                (Some("1".into()), b"{\"a\":1}".to_vec()),
-                (Some("2".into()), b"x\ny".to_vec())
-            ]
+            vec![ev(Some("1"), b"{\"a\":1}"), ev(Some("2"), b"x\ny")]
         );
     }
 
+    fn ev(id: Option<&str>, data: &[u8]) -> Event {
+        Event {
+            id: id.map(str::to_owned),
+            data: data.to_vec(),
+            oversized: None,
+        }
+    }
+
+    /// Issue 9, item 6: an oversized event vanished without a quarantine
+    /// entry, log or counter. Now its head comes out, marked, with its size.
     #[test]
-    fn an_endless_event_is_dropped_not_buffered() {
+    fn an_endless_event_is_dropped_not_buffered_and_handed_on_by_its_head() {
         let mut p = EventParser::default();
         let huge = vec![b'x'; MAX_EVENT_BYTES + 10];
         assert!(p.feed(b"id: 1\ndata: ").is_empty());
         assert!(p.feed(&huge).is_empty());
         let events = p.feed(b"\ndata: more of it\n\nid: 2\ndata: ok\n\n");
-        assert_eq!(events, vec![(Some("2".into()), b"ok".to_vec())]);
+        assert_eq!(
+            events.len(),
+            2,
+            "{:?}",
+            events.iter().map(|e| e.oversized).collect::<Vec<_>>()
+        );
+        assert_eq!(events[0].id.as_deref(), Some("1"));
+        assert_eq!(events[0].data.len(), OVERSIZED_HEAD);
+        assert!(events[0].oversized.is_some_and(|n| n > MAX_EVENT_BYTES));
+        assert_eq!(events[1], ev(Some("2"), b"ok"));
         assert_eq!(p.oversized, 1);
     }
 
@@ -297,6 +374,6 @@ mod tests {
     fn a_blank_event_does_not_dispatch_and_id_persists() {
         let mut p = EventParser::default();
         let events = p.feed(b"id: 7\n\ndata: z\n\n");
-        assert_eq!(events, vec![(Some("7".into()), b"z".to_vec())]);
+        assert_eq!(events, vec![ev(Some("7"), b"z")]);
     }
 }
