@@ -74,6 +74,11 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
         reason,
     };
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes); // Excel's BOM
+    // The whole file or nothing: storing the rows that happen to be ASCII
+    // and rejecting the rest would leave a half-imported registry.
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err(invalid(not_utf8(bytes, e)));
+    }
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
@@ -149,6 +154,21 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
         }
     }
     Ok(parsed)
+}
+
+/// Why a file is not UTF-8, and what it probably is.
+fn not_utf8(bytes: &[u8], e: std::str::Utf8Error) -> String {
+    if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
+        return "is UTF-16 (it starts with a UTF-16 byte-order mark): export it as UTF-8".into();
+    }
+    let at = e.valid_up_to();
+    let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+    // Every byte that breaks UTF-8 is 0x80 or above; in a registry export
+    // that is almost always a Western single-byte code page.
+    format!(
+        "is not UTF-8 (byte 0x{:02X} on line {line}; it looks like ISO-8859-1 or Windows-1252): nothing was imported; export the file as UTF-8 and import it again",
+        bytes[at]
+    )
 }
 
 fn csv_error_reason(e: &::csv::Error) -> String {

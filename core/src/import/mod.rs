@@ -190,12 +190,38 @@ fn location_order(location: &str) -> (u64, String) {
     (number, location.to_owned())
 }
 
-/// Reads a whole file, naming it in the error.
+/// The largest registry file read: a 10,000-bed hospital's full export is
+/// a few megabytes. Enforced while reading, so `/dev/zero` or a runaway
+/// export stops here instead of exhausting memory (issue 9, item 8).
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// Reads a whole file of at most [`MAX_FILE_BYTES`], naming it in the error.
 pub fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| Error::ReadFile {
+    use std::io::Read;
+    let io = |source| Error::ReadFile {
         path: path.to_owned(),
         source,
-    })
+    };
+    let too_big = || Error::InvalidFile {
+        path: path.to_owned(),
+        format: "registry file",
+        reason: format!(
+            "larger than the {} MiB limit for a registry file: split the export",
+            MAX_FILE_BYTES >> 20
+        ),
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.len() > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    Ok(bytes)
 }
 
 /// Parses an optional decimal number, naming the field in the error.

@@ -12,6 +12,9 @@ use crate::model::codes::{EcgLead, LOINC, MDC, MDC_ECG_ELEC_POTL, vital_for_loin
 const ACVPU_SYSTEM: &str = "urn:wardwatch:acvpu";
 /// How far in the future a timestamp may lie (clock skew between devices).
 const MAX_FUTURE: Duration = Duration::minutes(5);
+/// Longest observation id kept (FHIR's own limit is 64 characters; some
+/// gateways prefix their source).
+pub const MAX_ID_BYTES: usize = 128;
 /// How far in the past a timestamp may lie. A phone or wearable that was
 /// offline forwards what it buffered, hours or a few days late; a device
 /// whose clock reset reports 1970 (issue 9, item 7). Older than this is
@@ -140,6 +143,14 @@ pub fn decode(bytes: &[u8], now: DateTime<Utc>) -> Decoded<Observation> {
     let id = str_at(&v, "id")
         .filter(|s| !s.is_empty())
         .ok_or_else(|| missing("id"))?;
+    // FHIR ids are at most 64 characters; every id is kept for
+    // deduplication, so an unbounded one would grow the store.
+    if id.len() > MAX_ID_BYTES {
+        return Err(reject(
+            RejectCode::MissingField,
+            format!("`id` is {} bytes; at most {MAX_ID_BYTES}", id.len()),
+        ));
+    }
     match str_at(&v, "status") {
         Some("final" | "amended" | "corrected" | "preliminary") => {}
         Some(s @ ("entered-in-error" | "cancelled")) => {

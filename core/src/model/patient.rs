@@ -202,6 +202,7 @@ impl PatientRecord {
                 reason: "is empty".into(),
             });
         }
+        self.check_text_limits()?;
         if let Some(birth) = self.birth_date {
             if birth > today {
                 return Err(Error::InvalidInput {
@@ -225,6 +226,40 @@ impl PatientRecord {
             });
         }
         self.baseline.validate()
+    }
+
+    /// Every text field within its documented limit (docs/import.md), and
+    /// free of control characters and bidirectional overrides, which would
+    /// garble a terminal or reorder a name on screen (issue 9, item 8).
+    fn check_text_limits(&self) -> Result<()> {
+        let fields: [(&'static str, Option<&str>, usize); 5] = [
+            ("family name", Some(&self.family_name), MAX_NAME_CHARS),
+            ("given name", Some(&self.given_name), MAX_NAME_CHARS),
+            ("ward", self.ward.as_deref(), MAX_PLACE_CHARS),
+            ("bed", self.bed.as_deref(), MAX_PLACE_CHARS),
+            ("attending", self.attending.as_deref(), MAX_NAME_CHARS),
+        ];
+        for (what, value, max) in fields {
+            if let Some(v) = value {
+                check_text(what, v, max)?;
+            }
+        }
+        for (what, list) in [
+            ("conditions", &self.conditions),
+            ("medications", &self.medications),
+            ("allergies", &self.allergies),
+        ] {
+            if list.len() > MAX_LIST_ENTRIES {
+                return Err(Error::InvalidInput {
+                    what,
+                    reason: format!("{} entries; at most {MAX_LIST_ENTRIES}", list.len()),
+                });
+            }
+            for entry in list {
+                check_text(what, entry, MAX_ENTRY_CHARS)?;
+            }
+        }
+        Ok(())
     }
 
     /// Whole years of age; `None` when the birth date is unknown.
@@ -371,6 +406,37 @@ impl PatientRecord {
     pub fn display_name(&self) -> String {
         format!("{}, {}", self.family_name, self.given_name)
     }
+}
+
+/// Longest family, given or attending name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest ward or bed name.
+pub const MAX_PLACE_CHARS: usize = 64;
+/// Longest condition, medication or allergy entry.
+pub const MAX_ENTRY_CHARS: usize = 500;
+/// Most entries in one list.
+pub const MAX_LIST_ENTRIES: usize = 100;
+
+fn check_text(what: &'static str, value: &str, max: usize) -> Result<()> {
+    let chars = value.chars().count();
+    if chars > max {
+        return Err(Error::InvalidInput {
+            what,
+            reason: format!("{chars} characters; at most {max}"),
+        });
+    }
+    // Cc (controls), and the Unicode bidirectional embeddings, overrides
+    // and isolates (U+202A–U+202E, U+2066–U+2069).
+    if let Some(c) = value
+        .chars()
+        .find(|c| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+    {
+        return Err(Error::InvalidInput {
+            what,
+            reason: format!("contains the control character U+{:04X}", c as u32),
+        });
+    }
+    Ok(())
 }
 
 /// The parts of a record a registry file may or may not carry.

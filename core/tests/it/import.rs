@@ -350,3 +350,52 @@ fn a_fhir_patient_without_a_birth_date_is_imported_with_the_age_unknown() {
     let listed = api::list_patients(&admin).expect("list");
     assert_eq!(listed[0].age_years, None);
 }
+
+/// Issue 9, item 9: a Latin-1 CSV stored its ASCII rows and rejected the
+/// rest (exit 3) while docs/import.md said a non-UTF-8 file changes nothing.
+#[test]
+fn a_latin1_file_changes_nothing_and_says_which_encoding_it_looks_like() {
+    let (dir, files) = (crate::private_tempdir(), crate::private_tempdir());
+    let mut admin = ctx(dir.path(), "admin");
+    let path = files.path().join("latin1.csv");
+    let mut bytes = b"mrn,family_name,given_name,birth_date,sex\nA1,Smith,Ann,1950-01-01,F\n".to_vec();
+    bytes.extend_from_slice(b"A2,M\xfcller,J\xfcrgen,1950-01-01,M\n");
+    std::fs::write(&path, bytes).expect("write");
+    let err = api::import_patients(&mut admin, &path).expect_err("refused");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    let text = err.to_string();
+    assert!(text.contains("not UTF-8") && text.contains("line 3"), "{text}");
+    assert!(text.contains("ISO-8859-1"), "{text}");
+    assert_eq!(crate::store_of(&admin).patient_count().expect("count"), 0);
+}
+
+/// Issue 9, item 8: a 1 MB name was stored, names with ESC were printed
+/// raw, and `import patients /dev/zero` allocated until memory ran out.
+#[test]
+fn oversized_fields_control_characters_and_endless_files_are_refused() {
+    let (dir, files) = (crate::private_tempdir(), crate::private_tempdir());
+    let mut admin = ctx(dir.path(), "admin");
+    let path = files.path().join("big.csv");
+    let long = "x".repeat(1_000_000);
+    std::fs::write(
+        &path,
+        format!(
+            "mrn,family_name,given_name,birth_date,sex\n\
+             A1,{long},Ann,1950-01-01,F\n\
+             A2,Evil\u{1b}[2J,Bob,1950-01-01,M\n\
+             A3,Right\u{202e}Left,Cy,1950-01-01,M\n\
+             A4,Fine,Dee,1950-01-01,F\n"
+        ),
+    )
+    .expect("write");
+    let report = api::import_patients(&mut admin, &path).expect("import");
+    assert_eq!(report.inserted, 1);
+    let reasons: Vec<&str> = report.rejected.iter().map(|r| r.reason.as_str()).collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(reasons[0].contains("at most 200"), "{reasons:?}");
+    assert!(reasons[1].contains("U+001B"), "{reasons:?}");
+    assert!(reasons[2].contains("U+202E"), "{reasons:?}");
+
+    let err = api::import_patients(&mut admin, Path::new("/dev/zero")).expect_err("refused");
+    assert!(err.to_string().contains("MiB limit"), "{err}");
+}
