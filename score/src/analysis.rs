@@ -335,6 +335,8 @@ impl EcgStream {
     }
 
     fn on_beat(&mut self, sample: usize, events: &mut Vec<StreamEvent>) {
+        /// Beats (four intervals) that give the rate "now" in a finding's text.
+        const RATE_NOW_BEATS: usize = 5;
         self.meter.beat(sample);
         if let Some(kind) = self.pause.take() {
             events.push(self.end(kind, sample));
@@ -386,9 +388,19 @@ impl EcgStream {
         for (kind, was, is, span) in transitions {
             if is && !was {
                 let start = self.recent_beats[self.recent_beats.len() - span];
-                let detail = match rate_over(span) {
-                    Some(hr) => format!("{hr:.0} bpm over the last {span} beats"),
-                    None => String::new(),
+                // The rate now (the last four intervals, as a monitor's
+                // meter shows it), then the rule that fired: at onset the
+                // rule's own average has only just crossed its threshold,
+                // so "140 bpm" was printed for a patient running at 178.
+                let now_rate = rate_over(RATE_NOW_BEATS).or(rate_over(span));
+                let rule = match kind {
+                    FindingKind::ExtremeBradycardia => format!("< {BRADY_BPM:.0} for {span} beats"),
+                    FindingKind::ExtremeTachycardia => format!("> {TACHY_BPM:.0} for {span} beats"),
+                    _ => format!("irregular over {span} beats"),
+                };
+                let detail = match now_rate {
+                    Some(hr) => format!("HR {hr:.0} /min, {rule}"),
+                    None => rule,
                 };
                 events.push(StreamEvent::Onset(
                     self.finding(kind, start, sample, detail),
@@ -514,6 +526,40 @@ mod tests {
             }
         }
         assert_eq!(onsets, [FindingKind::EcgSignalUnusable]);
+    }
+
+    /// Issue 9, item 12: the text said "140 bpm over the last 17 beats"
+    /// for a patient running at 178: the rule's average had only just
+    /// crossed its threshold. It now gives the rate now and the rule.
+    #[test]
+    fn a_tachycardia_onset_states_the_rate_now_and_the_rule() {
+        let fs = 250.0;
+        let (slow, _) = crate::ecg::qrs::tests::synthetic(fs, 20.0, 0.8, 1.0);
+        let (fast, _) = crate::ecg::qrs::tests::synthetic(fs, 20.0, 60.0 / 180.0, 1.0);
+        let x: Vec<f64> = slow.iter().chain(fast.iter()).copied().collect();
+        let mut stream = EcgStream::new(fs).unwrap();
+        let mut onsets = Vec::new();
+        for block in x.chunks(500) {
+            for e in stream.push(block).events {
+                if let StreamEvent::Onset(f) = e
+                    && f.kind == FindingKind::ExtremeTachycardia
+                {
+                    onsets.push(f.detail);
+                }
+            }
+        }
+        assert_eq!(onsets.len(), 1, "{onsets:?}");
+        let rate: f64 = onsets[0]
+            .strip_prefix("HR ")
+            .and_then(|r| r.split(' ').next())
+            .and_then(|r| r.parse().ok())
+            .unwrap_or_else(|| panic!("{}", onsets[0]));
+        assert!((175.0..=185.0).contains(&rate), "{}", onsets[0]);
+        assert!(
+            onsets[0].ends_with("/min, > 140 for 17 beats"),
+            "{}",
+            onsets[0]
+        );
     }
 
     #[test]

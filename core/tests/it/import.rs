@@ -358,13 +358,17 @@ fn a_latin1_file_changes_nothing_and_says_which_encoding_it_looks_like() {
     let (dir, files) = (crate::private_tempdir(), crate::private_tempdir());
     let mut admin = ctx(dir.path(), "admin");
     let path = files.path().join("latin1.csv");
-    let mut bytes = b"mrn,family_name,given_name,birth_date,sex\nA1,Smith,Ann,1950-01-01,F\n".to_vec();
+    let mut bytes =
+        b"mrn,family_name,given_name,birth_date,sex\nA1,Smith,Ann,1950-01-01,F\n".to_vec();
     bytes.extend_from_slice(b"A2,M\xfcller,J\xfcrgen,1950-01-01,M\n");
     std::fs::write(&path, bytes).expect("write");
     let err = api::import_patients(&mut admin, &path).expect_err("refused");
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     let text = err.to_string();
-    assert!(text.contains("not UTF-8") && text.contains("line 3"), "{text}");
+    assert!(
+        text.contains("not UTF-8") && text.contains("line 3"),
+        "{text}"
+    );
     assert!(text.contains("ISO-8859-1"), "{text}");
     assert_eq!(crate::store_of(&admin).patient_count().expect("count"), 0);
 }
