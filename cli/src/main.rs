@@ -86,6 +86,12 @@ enum Command {
     /// Where alerts to patients go, and their delivery
     #[command(subcommand)]
     Messages(MessagesCmd),
+    /// Check, back up and restore the store (admin)
+    #[command(subcommand)]
+    Store(StoreCmd),
+    /// Show and change the settings (admin); the runtime reads them at start
+    #[command(subcommand)]
+    Settings(SettingsCmd),
     /// Show the newest audit-log entries (admin)
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -93,6 +99,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum SettingsCmd {
+    /// Every setting, what it holds and its stored value
+    List,
+    /// Check and store a value
+    Set { key: String, value: String },
+    /// Remove a value: back to the default
+    Unset { key: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCmd {
+    /// Check the store for damage: SQLite's full integrity_check (minutes
+    /// on a large store; `--quick` for quick_check). Exit 1 when damaged
+    Check {
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Write a checked, owner-only copy of the store to DEST (a new file),
+    /// also while the runtime runs
+    Backup { dest: PathBuf },
+    /// Replace the store with BACKUP after checking it in full; the runtime
+    /// must be stopped. The replaced database is kept beside it
+    Restore { backup: PathBuf },
 }
 
 #[derive(Debug, clap::Args)]
@@ -858,6 +890,84 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
+        }
+        Command::Settings(cmd) => {
+            let ctx = open(&cli)?;
+            match cmd {
+                SettingsCmd::List => {
+                    for (key, holds, value) in api::settings(&ctx)? {
+                        writeln!(
+                            out,
+                            "{key:<30} {:<40} {holds}",
+                            value.as_deref().unwrap_or("(default)")
+                        )?;
+                    }
+                }
+                SettingsCmd::Set { key, value } => {
+                    api::set_setting(&ctx, key, Some(value))?;
+                    writeln!(out, "{key} set; restart the runtime for it to apply")?;
+                }
+                SettingsCmd::Unset { key } => {
+                    api::set_setting(&ctx, key, None)?;
+                    writeln!(
+                        out,
+                        "{key} back to its default; restart the runtime for it to apply"
+                    )?;
+                }
+            }
+        }
+        Command::Store(StoreCmd::Check { quick }) => {
+            let problems = api::check_store(&open(&cli)?, !quick)?;
+            if problems.is_empty() {
+                writeln!(
+                    out,
+                    "store ok ({} check)",
+                    if *quick { "quick" } else { "integrity" }
+                )?;
+            } else {
+                for p in &problems {
+                    writeln!(out, "  {}", p.escape_debug())?;
+                }
+                anyhow::bail!(
+                    "the store is damaged ({} problems): restore a backup with `wardwatchctl store restore BACKUP`",
+                    problems.len()
+                );
+            }
+        }
+        Command::Store(StoreCmd::Backup { dest }) => {
+            let backup = api::backup_store(&open(&cli)?, dest)?;
+            writeln!(
+                out,
+                "backup written to {} ({:.1} MB, checked)",
+                backup.path.display(),
+                backup.bytes as f64 / 1e6
+            )?;
+        }
+        Command::Store(StoreCmd::Restore { backup }) => {
+            let dir = data_dir(&cli)?;
+            // Held throughout: no runtime may start, or be running, meanwhile.
+            let _lock = wardwatch_runtime::lock::RuntimeLock::acquire(&dir, chrono::Utc::now())?;
+            let replaced = match Ctx::open(&dir, &username(&cli)?, Arc::new(SystemClock)) {
+                Ok(ctx) => api::restore_store(ctx, backup)?,
+                // A damaged store cannot say who its admins are; whoever can
+                // reach its owner-only folder owns it, and the restored store
+                // records who restored it.
+                Err(e) if e.kind() == wardwatch_core::ErrorKind::Damaged => {
+                    wardwatch_core::store::backup::restore(
+                        &dir,
+                        backup,
+                        &username(&cli)?,
+                        chrono::Utc::now(),
+                    )?
+                }
+                Err(e) => return Err(e.into()),
+            };
+            writeln!(
+                out,
+                "store restored from {}; the replaced database is kept as {}",
+                backup.display(),
+                replaced.display()
+            )?;
         }
         Command::Audit { limit, json } => {
             let entries = api::recent_audit(&open(&cli)?, *limit)?;

@@ -287,6 +287,79 @@ pub fn load_demo_ward(ctx: &mut Ctx, seed: u64) -> Result<ImportReport> {
     store_records(ctx, Format::Csv, parsed, "demo.load_ward")
 }
 
+/// Checks the store (admin): SQLite's `quick_check`, or with `thorough`
+/// the full `integrity_check`. Returns the problems found; empty when sound.
+pub fn check_store(ctx: &Ctx, thorough: bool) -> Result<Vec<String>> {
+    ctx.require(Role::Admin, "check the store")?;
+    let problems = ctx.store.check(thorough)?;
+    ctx.audit(
+        "store.check",
+        None,
+        json!({ "thorough": thorough, "problems": problems.len() }),
+    )?;
+    Ok(problems)
+}
+
+/// Writes a checked, owner-only copy of the store to `dest` (admin), while
+/// a runtime may keep writing (see `store::backup`).
+pub fn backup_store(ctx: &Ctx, dest: &Path) -> Result<crate::store::backup::Backup> {
+    ctx.require(Role::Admin, "back up the store")?;
+    let backup = ctx.store.backup_to(dest)?;
+    ctx.audit(
+        "store.backup",
+        None,
+        json!({ "path": dest.display().to_string(), "bytes": backup.bytes }),
+    )?;
+    Ok(backup)
+}
+
+/// Replaces the store with `backup` (admin of the current store). The
+/// caller holds the runtime lock (`wardwatchctl store restore` does), and
+/// the restored store records who restored it. Returns where the replaced
+/// database was kept.
+pub fn restore_store(ctx: Ctx, backup: &Path) -> Result<std::path::PathBuf> {
+    ctx.require(Role::Admin, "restore the store")?;
+    let (data_dir, user, now) = (
+        ctx.data_dir().to_owned(),
+        ctx.actor.username.clone(),
+        ctx.clock.now(),
+    );
+    drop(ctx);
+    crate::store::backup::restore(&data_dir, backup, &user, now)
+}
+
+/// The changeable settings with their stored values (admin).
+pub fn settings(ctx: &Ctx) -> Result<Vec<(&'static str, &'static str, Option<String>)>> {
+    ctx.require(Role::Admin, "read the settings")?;
+    crate::settings::SETTINGS
+        .iter()
+        .map(|s| Ok((s.key, s.holds, ctx.store.setting(s.key)?)))
+        .collect()
+}
+
+/// Sets (`Some`) or removes (`None`: back to the default) a setting after
+/// checking it (admin, audited with the values before and after). The
+/// runtime reads settings at start: restart it for a change to apply.
+pub fn set_setting(ctx: &Ctx, key: &str, value: Option<&str>) -> Result<()> {
+    ctx.require(Role::Admin, "change the settings")?;
+    match value {
+        Some(v) => crate::settings::check(key, v)?,
+        None => drop(crate::settings::known(key)?),
+    }
+    let before = ctx.store.setting(key)?;
+    match value {
+        Some(v) => ctx.store.set_setting(key, v.trim())?,
+        None => {
+            ctx.store.unset_setting(key)?;
+        }
+    }
+    ctx.audit(
+        "settings.set",
+        Some(key),
+        json!({ "before": before, "after": value.map(str::trim) }),
+    )
+}
+
 /// Registers a user or changes their role.
 pub fn put_user(ctx: &Ctx, username: &str, role: Role) -> Result<()> {
     ctx.require(Role::Admin, "manage users")?;

@@ -25,6 +25,8 @@ pub enum ErrorKind {
     NoStore,
     /// Another runtime already runs on this store.
     RuntimeRunning,
+    /// The store (or a backup) is damaged: restore a backup.
+    Damaged,
 }
 
 impl ErrorKind {
@@ -40,6 +42,7 @@ impl ErrorKind {
             ErrorKind::DiskFull => "disk_full",
             ErrorKind::NoStore => "no_store",
             ErrorKind::RuntimeRunning => "runtime_running",
+            ErrorKind::Damaged => "damaged",
         }
     }
 }
@@ -116,6 +119,12 @@ pub enum Error {
         known: i64,
     },
 
+    #[error(
+        "the store `{}` is damaged ({problems}): nothing was changed; restore a backup with `wardwatchctl store restore BACKUP` (docs/operations.md)",
+        path.display()
+    )]
+    StoreDamaged { path: PathBuf, problems: String },
+
     #[error(transparent)]
     Recording(#[from] wardwatch_wfdb::Error),
 
@@ -139,6 +148,7 @@ impl Error {
             Error::NoStore { .. } => ErrorKind::NoStore,
             Error::UnsafeDataDir { .. } => ErrorKind::PermissionDenied,
             Error::RuntimeRunning { .. } => ErrorKind::RuntimeRunning,
+            Error::StoreDamaged { .. } => ErrorKind::Damaged,
             Error::Sqlite {
                 source: rusqlite::Error::SqliteFailure(f, _),
                 ..

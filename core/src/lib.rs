@@ -16,6 +16,7 @@ pub mod import;
 pub mod ingest;
 pub mod messages;
 pub mod model;
+pub mod settings;
 pub mod store;
 
 pub use error::{Error, ErrorKind, Result};

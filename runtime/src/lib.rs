@@ -20,6 +20,7 @@ pub mod setup;
 pub mod source;
 pub mod stage;
 pub mod supervisor;
+pub mod upkeep;
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -77,6 +77,13 @@ pub enum SourceEvent {
     },
     /// A second passed (sent by the pipeline's own timer).
     Tick,
+    /// A technical condition of Wardwatch itself from a helper thread
+    /// (`upkeep`: a damaged store, failing backups).
+    Condition {
+        key: String,
+        started: bool,
+        message: String,
+    },
 }
 
 /// What a run of the writer did, per source.
@@ -113,6 +120,8 @@ pub trait Stage: Send {
     fn store_unblocked(&mut self, _store: &Store, _blocked_for: Duration) {}
     /// How far `source`'s server clock is ahead of ours (negative: behind).
     fn clock_skew(&mut self, _store: &Store, _source: &str, _skew: chrono::Duration) {}
+    /// A technical condition of Wardwatch itself started or ended.
+    fn system_condition(&mut self, _store: &Store, _key: &str, _started: bool, _message: &str) {}
     /// A source delivered a batch (`Ok`) or lost its connection (`Err`).
     fn source_event(
         &mut self,
@@ -160,6 +169,18 @@ pub async fn run(
             }
         }
     });
+    let upkeep_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    crate::upkeep::start(
+        data_dir.clone(),
+        crate::upkeep::BackupPlan::from_settings(&store)?,
+        clock.clone(),
+        tx.downgrade(),
+        upkeep_stop.clone(),
+    )
+    .map_err(|source| Error::DataDir {
+        path: data_dir.clone(),
+        source,
+    })?;
     drop(tx);
     let writer_clock = clock.clone();
     let writer = std::thread::Builder::new()
@@ -179,6 +200,7 @@ pub async fn run(
         joined = &mut writer => Some(joined),
     };
     let _ = stop_tx.send(true);
+    upkeep_stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for t in tasks {
         let _ = t.await;
     }
@@ -320,6 +342,15 @@ fn write_loop(
             SourceEvent::Tick => {
                 if let Some(stage) = stage.as_mut() {
                     stage.tick(&store, clock.now());
+                }
+            }
+            SourceEvent::Condition {
+                key,
+                started,
+                message,
+            } => {
+                if let Some(stage) = stage.as_mut() {
+                    stage.system_condition(&store, &key, started, &message);
                 }
             }
             SourceEvent::Lag {

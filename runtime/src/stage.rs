@@ -415,6 +415,16 @@ impl Stage for AlarmStage {
         });
     }
 
+    fn system_condition(&mut self, store: &Store, key: &str, started: bool, message: &str) {
+        let now = self.clock.now();
+        self.apply(
+            store,
+            vec![system_condition(key, started, message.to_owned(), now)],
+            now,
+            Instant::now(),
+        );
+    }
+
     fn clock_skew(&mut self, store: &Store, source: &str, skew: Duration) {
         let off = skew.abs() > CLOCK_SKEW_MAX;
         if off == self.clock_off.contains(source) {

@@ -17,7 +17,7 @@ pub fn ctl(data_dir: &Path, args: &[&str]) -> Output {
         .expect("run wardwatchctl")
 }
 
-fn stdout(o: &Output) -> String {
+pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 

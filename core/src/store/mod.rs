@@ -7,6 +7,7 @@
 //! else on the machine.
 
 mod audit;
+pub mod backup;
 mod migrations;
 mod patients;
 pub mod rollup;
@@ -74,10 +75,17 @@ impl Store {
         restrict_permissions(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .ctx("setting the busy timeout")?;
+        // The cheap sanity check: SQLite reads the header and parses the
+        // schema, whatever the store's size. A file that is not a database,
+        // or whose schema is damaged, is refused here and left untouched.
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(|e| backup::damaged(path, e))?;
         // WAL lets the desktop app read while `wardwatchctl serve` writes;
         // synchronous=NORMAL is durable across application crashes in WAL mode.
         conn.pragma_update(None, "journal_mode", "WAL")
-            .ctx("enabling WAL")?;
+            .map_err(|e| backup::damaged(path, e))?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .ctx("setting synchronous")?;
         let mut store = Store {
@@ -193,6 +201,15 @@ impl Store {
             )
             .ctx("writing a setting")?;
         Ok(())
+    }
+
+    /// Removes a setting (back to its default); whether it was set.
+    pub fn unset_setting(&self, key: &str) -> Result<bool> {
+        let n = self
+            .conn
+            .execute("DELETE FROM settings WHERE key = ?1", [key])
+            .ctx("removing a setting")?;
+        Ok(n > 0)
     }
 }
 

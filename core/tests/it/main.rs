@@ -2,6 +2,7 @@
 //! files in temporary directories.
 
 mod alarms;
+mod backup;
 mod import;
 mod ingest;
 mod migrations;

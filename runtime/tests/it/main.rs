@@ -4,6 +4,7 @@
 
 mod quarantine;
 mod scoring;
+mod upkeep;
 
 use std::path::Path;
 use std::sync::Arc;

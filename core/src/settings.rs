@@ -1,0 +1,102 @@
+//! The settings an admin may change (`wardwatchctl settings`), each checked
+//! before it is stored: a typo must be refused at the keyboard, not found
+//! when the runtime next starts. `messages.destination` has its own command
+//! (`messages configure`).
+
+use crate::alarms::Rules;
+use crate::error::{Error, Result};
+
+/// A setting: its key and what it holds (also `settings list`'s text).
+#[derive(Debug)]
+pub struct Setting {
+    pub key: &'static str,
+    pub holds: &'static str,
+    check: fn(&str) -> std::result::Result<(), String>,
+}
+
+fn whole(value: &str, min: u64, max: u64) -> std::result::Result<(), String> {
+    match value.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(()),
+        _ => Err(format!("a whole number from {min} to {max}")),
+    }
+}
+
+/// Every setting `settings set` accepts.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        key: "alarms.rules",
+        holds: "the ward's alarm rules, JSON (see `alarms::Rules`)",
+        check: |v| {
+            serde_json::from_str::<Rules>(v)
+                .map(drop)
+                .map_err(|e| format!("JSON of the alarm rules ({e})"))
+        },
+    },
+    Setting {
+        key: "retention.raw_numerics_hours",
+        holds: "hours of raw numeric samples kept (default 24)",
+        check: |v| whole(v, 1, 87_600),
+    },
+    Setting {
+        key: "retention.ecg_hours",
+        holds: "hours of full-rate ECG kept (default 72)",
+        check: |v| whole(v, 1, 87_600),
+    },
+    Setting {
+        key: "quarantine.max_mb",
+        holds: "the quarantine's byte budget in MiB (default 256)",
+        check: |v| whole(v, 1, 1_000_000),
+    },
+    Setting {
+        key: "quarantine.keep_days",
+        holds: "days a quarantined record is kept (default 30)",
+        check: |v| whole(v, 1, 3650),
+    },
+    Setting {
+        key: "backup.dir",
+        holds: "folder of scheduled backups, an absolute path (unset: none)",
+        check: |v| {
+            if std::path::Path::new(v.trim()).is_absolute() {
+                Ok(())
+            } else {
+                Err("an absolute path".into())
+            }
+        },
+    },
+    Setting {
+        key: "backup.every_hours",
+        holds: "hours between scheduled backups (default 24)",
+        check: |v| whole(v, 1, 720),
+    },
+    Setting {
+        key: "backup.keep",
+        holds: "scheduled backups kept (default 7)",
+        check: |v| whole(v, 1, 1000),
+    },
+];
+
+/// The setting `key`; an unknown key is an error naming the known ones.
+pub fn known(key: &str) -> Result<&'static Setting> {
+    SETTINGS
+        .iter()
+        .find(|s| s.key == key)
+        .ok_or_else(|| Error::InvalidInput {
+            what: "setting",
+            reason: format!(
+                "unknown key `{key}`; known: {}",
+                SETTINGS
+                    .iter()
+                    .map(|s| s.key)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+}
+
+/// Checks `value` for `key`.
+pub fn check(key: &str, value: &str) -> Result<()> {
+    (known(key)?.check)(value).map_err(|expected| Error::InvalidInput {
+        what: "setting",
+        reason: format!("`{key}` must be {expected}; `{value}` is not"),
+    })
+}

@@ -1,0 +1,217 @@
+//! Keeping the store sound while the runtime runs (issue 9, item 10), on a
+//! thread of its own with its own connection, so neither ever holds up the
+//! writer or an alarm:
+//!
+//! - once at start, SQLite's `quick_check`; a problem is the technical
+//!   alarm `tech:store_damaged`;
+//! - scheduled backups when `backup.dir` is set: every `backup.every_hours`
+//!   (default 24; the first at start when the folder holds none), keeping
+//!   the newest `backup.keep` (default 7). A failed backup is the technical
+//!   alarm `tech:backup` until one succeeds.
+//!
+//! Both report through the pipeline's channel as `SourceEvent::Condition`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use wardwatch_core::clock::Clock;
+use wardwatch_core::error::{Error, Result};
+use wardwatch_core::store::Store;
+
+use crate::pipeline::SourceEvent;
+
+/// The technical condition of a damaged store.
+pub const STORE_DAMAGED_KEY: &str = "tech:store_damaged";
+/// The technical condition of failing scheduled backups.
+pub const BACKUP_KEY: &str = "tech:backup";
+
+/// Scheduled backups, from the settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupPlan {
+    pub dir: PathBuf,
+    pub every: chrono::Duration,
+    pub keep: usize,
+}
+
+impl BackupPlan {
+    /// `None` when `backup.dir` is unset. A value out of range is an error
+    /// at start, never a silent default.
+    pub fn from_settings(store: &Store) -> Result<Option<BackupPlan>> {
+        let Some(dir) = store.setting("backup.dir")? else {
+            return Ok(None);
+        };
+        let dir = PathBuf::from(dir.trim());
+        if !dir.is_absolute() {
+            return Err(Error::InvalidInput {
+                what: "backup.dir",
+                reason: format!("`{}` is not an absolute path", dir.display()),
+            });
+        }
+        let number = |key: &'static str, default: u64, max: u64| -> Result<u64> {
+            match store.setting(key)? {
+                None => Ok(default),
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(n) if (1..=max).contains(&n) => Ok(n),
+                    _ => Err(Error::InvalidInput {
+                        what: key,
+                        reason: format!("`{v}` is not a whole number from 1 to {max}"),
+                    }),
+                },
+            }
+        };
+        Ok(Some(BackupPlan {
+            dir,
+            every: chrono::Duration::hours(number("backup.every_hours", 24, 24 * 30)? as i64),
+            keep: number("backup.keep", 7, 1000)? as usize,
+        }))
+    }
+}
+
+/// The backups in `dir`, oldest first (their names sort by time).
+pub fn backups_in(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("wardwatch-") && n.ends_with(".db"))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Starts the upkeep thread. It holds the channel only weakly, so a long
+/// check or backup never holds up the writer's shutdown; it stops when
+/// `stop` is set or the writer is gone. A backup under way when the process
+/// exits leaves only a `.partial` file (renamed once checked).
+pub fn start(
+    data_dir: PathBuf,
+    plan: Option<BackupPlan>,
+    clock: Arc<dyn Clock>,
+    tx: mpsc::WeakSender<SourceEvent>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("wardwatch-upkeep".into())
+        .spawn(move || run(&data_dir, plan, clock.as_ref(), &tx, &stop))
+        .map(drop)
+}
+
+fn run(
+    data_dir: &Path,
+    plan: Option<BackupPlan>,
+    clock: &dyn Clock,
+    tx: &mpsc::WeakSender<SourceEvent>,
+    stop: &AtomicBool,
+) {
+    let store = match Store::open_dir(data_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "upkeep cannot open the store");
+            return;
+        }
+    };
+    let send = |key: &str, started: bool, message: String| {
+        if let Some(tx) = tx.upgrade() {
+            let _ = tx.blocking_send(SourceEvent::Condition {
+                key: key.to_owned(),
+                started,
+                message,
+            });
+        }
+    };
+    let gone = || stop.load(Ordering::Relaxed) || tx.strong_count() == 0;
+    match store.check(false) {
+        Ok(problems) if problems.is_empty() => tracing::info!("store quick_check: ok"),
+        Ok(problems) => {
+            tracing::error!(problems = problems.len(), "store quick_check found damage");
+            send(
+                STORE_DAMAGED_KEY,
+                true,
+                format!(
+                    "store damaged: {} problems found by quick_check (first: {}); back it up and run `wardwatchctl store check`",
+                    problems.len(),
+                    problems[0].chars().take(120).collect::<String>()
+                ),
+            );
+        }
+        Err(e) => tracing::error!(error = %e, "store quick_check could not run"),
+    }
+    let Some(plan) = plan else {
+        return;
+    };
+    let mut failing = false;
+    while !gone() {
+        let now = clock.now();
+        let newest = backups_in(&plan.dir).last().and_then(|p| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .ok()
+                .map(chrono::DateTime::<chrono::Utc>::from)
+        });
+        if newest.is_none_or(|t| now - t >= plan.every) {
+            match backup_once(&store, &plan, now) {
+                Ok(path) => {
+                    tracing::info!(path = %path.display(), "scheduled backup written");
+                    if failing {
+                        failing = false;
+                        send(BACKUP_KEY, false, "scheduled backups work again".into());
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "scheduled backup failed");
+                    if !failing {
+                        failing = true;
+                        send(BACKUP_KEY, true, format!("scheduled backup failed: {e}"));
+                    }
+                }
+            }
+        }
+        for _ in 0..60 {
+            if gone() {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+}
+
+/// Writes one backup into the plan's folder and keeps the newest `keep`.
+pub fn backup_once(
+    store: &Store,
+    plan: &BackupPlan,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<PathBuf> {
+    let io = |source| Error::DataDir {
+        path: plan.dir.clone(),
+        source,
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(&plan.dir).map_err(io)?;
+    let name = format!("wardwatch-{}.db", now.format("%Y%m%dT%H%M%SZ"));
+    let dest = plan.dir.join(&name);
+    let partial = plan.dir.join(format!("{name}.partial"));
+    let _ = std::fs::remove_file(&partial);
+    store.backup_to(&partial)?;
+    std::fs::rename(&partial, &dest).map_err(io)?;
+    let all = backups_in(&plan.dir);
+    for old in all.iter().take(all.len().saturating_sub(plan.keep)) {
+        if let Err(e) = std::fs::remove_file(old) {
+            tracing::warn!(error = %e, "cannot remove an old backup");
+        }
+    }
+    Ok(dest)
+}

@@ -1,0 +1,133 @@
+//! The runtime's upkeep: a damaged store found at start is a technical
+//! alarm, and scheduled backups keep the newest few (issue 9, item 10).
+
+use std::io::{Seek, SeekFrom, Write};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use chrono::{Duration, TimeZone, Utc};
+use tokio::sync::mpsc;
+use wardwatch_core::alarms::Rules;
+use wardwatch_core::api;
+use wardwatch_core::clock::FixedClock;
+use wardwatch_core::store::{DB_FILE, Store};
+use wardwatch_notify::RecordingNotifier;
+use wardwatch_runtime::pipeline::{SourceEvent, Stage};
+use wardwatch_runtime::stage::AlarmStage;
+use wardwatch_runtime::upkeep::{self, BackupPlan, STORE_DAMAGED_KEY};
+
+#[test]
+fn a_store_damaged_under_a_running_runtime_raises_a_technical_alarm() {
+    let dir = crate::private_tempdir();
+    let mut admin = crate::ctx(dir.path(), "admin");
+    api::load_demo_ward(&mut admin, 1).expect("demo");
+    // Enough rows for pages beyond the schema's.
+    for n in 0..40 {
+        api::put_user(
+            &admin,
+            &format!("nurse.{n}"),
+            wardwatch_core::store::Role::Clinician,
+        )
+        .expect("user");
+    }
+    drop(admin);
+    let path = dir.path().join(DB_FILE);
+    let pages = std::fs::metadata(&path).expect("db").len() / 4096;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect("open");
+    f.seek(SeekFrom::Start(pages / 2 * 4096)).expect("seek");
+    f.write_all(&[0x5A; 4096]).expect("damage");
+    drop(f);
+
+    let now = Utc
+        .with_ymd_and_hms(2026, 11, 25, 8, 0, 0)
+        .single()
+        .expect("time");
+    let (tx, mut rx) = mpsc::channel(4);
+    upkeep::start(
+        dir.path().to_owned(),
+        None,
+        Arc::new(FixedClock(now)),
+        tx.downgrade(),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .expect("upkeep");
+    let event = rx.blocking_recv().expect("upkeep reports the damage");
+    let SourceEvent::Condition {
+        key,
+        started,
+        message,
+    } = event
+    else {
+        panic!("not a condition: {event:?}");
+    };
+    assert_eq!((key.as_str(), started), (STORE_DAMAGED_KEY, true));
+    assert!(message.contains("store damaged"), "{message}");
+
+    // The writer hands it to the alarm stage: a technical alarm on the ward.
+    let store = Store::open_dir(dir.path()).expect("store");
+    let (mut stage, _) = AlarmStage::start(
+        dir.path(),
+        Rules::default(),
+        Box::new(Arc::new(RecordingNotifier::new())),
+        Arc::new(FixedClock(now)),
+    )
+    .expect("stage");
+    stage.system_condition(&store, &key, started, &message);
+    let alarms = store.alarms(true, 10).expect("alarms");
+    assert!(
+        alarms.iter().any(|a| a.key == STORE_DAMAGED_KEY),
+        "{alarms:?}"
+    );
+}
+
+#[test]
+fn scheduled_backups_are_checked_owner_only_and_the_newest_are_kept() {
+    let (dir, backups) = (crate::private_tempdir(), crate::private_tempdir());
+    let mut admin = crate::ctx(dir.path(), "admin");
+    api::load_demo_ward(&mut admin, 1).expect("demo");
+    let store = Store::open_dir(dir.path()).expect("store");
+    let plan = BackupPlan {
+        dir: backups.path().join("nightly"),
+        every: Duration::hours(24),
+        keep: 3,
+    };
+    let t0 = Utc
+        .with_ymd_and_hms(2026, 11, 25, 2, 0, 0)
+        .single()
+        .expect("time");
+    for day in 0..5 {
+        upkeep::backup_once(&store, &plan, t0 + Duration::days(day)).expect("backup");
+    }
+    let kept = upkeep::backups_in(&plan.dir);
+    let names: Vec<String> = kept
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "wardwatch-20261127T020000Z.db",
+            "wardwatch-20261128T020000Z.db",
+            "wardwatch-20261129T020000Z.db"
+        ]
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&kept[2])
+            .expect("backup")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "a backup holds patient data");
+    }
+    let opened = crate::private_tempdir();
+    std::fs::copy(&kept[2], opened.path().join(DB_FILE)).expect("copy");
+    let copy = Store::open_dir(opened.path()).expect("a backup is a store");
+    assert_eq!(
+        copy.patient_count().expect("count"),
+        24,
+        "a backup holds the ward"
+    );
+}
