@@ -86,6 +86,9 @@ enum Command {
     /// Where alerts to patients go, and their delivery
     #[command(subcommand)]
     Messages(MessagesCmd),
+    /// Devices, whom they measured, and moving misfiled data
+    #[command(subcommand)]
+    Devices(DevicesCmd),
     /// Check, back up and restore the store (admin)
     #[command(subcommand)]
     Store(StoreCmd),
@@ -99,6 +102,44 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum DevicesCmd {
+    /// Every device with the patient it reports for now
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Whom a device measured, and when (the stream's and corrections)
+    History {
+        device: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a device's data over a time range from one patient to another
+    /// (a monitor left assigned to the bed's previous patient); audited
+    Move {
+        device: String,
+        /// The patient the data was filed under
+        #[arg(long)]
+        from: String,
+        /// The patient it belongs to
+        #[arg(long)]
+        to: String,
+        /// Start of the range, RFC 3339 (e.g. 2026-11-30T08:00:00Z)
+        #[arg(long, value_parser = parse_time)]
+        since: chrono::DateTime<chrono::Utc>,
+        /// End of the range (exclusive), RFC 3339
+        #[arg(long, value_parser = parse_time)]
+        until: chrono::DateTime<chrono::Utc>,
+    },
+}
+
+fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("`{s}` is not an RFC 3339 time such as 2026-11-30T08:00:00Z ({e})"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -891,6 +932,68 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Devices(DevicesCmd::List { json }) => {
+            let devices = api::devices(&open(&cli)?)?;
+            if *json {
+                print_json(out, &devices)?;
+            } else {
+                writeln!(out, "{:<24} {:<12} SINCE", "DEVICE", "PATIENT")?;
+                for d in devices {
+                    writeln!(
+                        out,
+                        "{:<24} {:<12} {}",
+                        d.device.escape_debug().to_string(),
+                        d.mrn.unwrap_or_else(|| "-".into()),
+                        d.since.map_or("-".into(), |t| t.to_rfc3339())
+                    )?;
+                }
+            }
+        }
+        Command::Devices(DevicesCmd::History { device, json }) => {
+            let history = api::device_history(&open(&cli)?, device)?;
+            if *json {
+                print_json(out, &history)?;
+            } else {
+                for a in history {
+                    writeln!(
+                        out,
+                        "{} – {}  {:<12} by {}{}",
+                        a.from.to_rfc3339(),
+                        a.to.map_or("now".into(), |t| t.to_rfc3339()),
+                        a.mrn,
+                        a.by,
+                        a.note.map(|n| format!(" ({n})")).unwrap_or_default()
+                    )?;
+                }
+            }
+        }
+        Command::Devices(DevicesCmd::Move {
+            device,
+            from,
+            to,
+            since,
+            until,
+        }) => {
+            let report = api::move_device_data(
+                &mut open(&cli)?,
+                &wardwatch_core::store::devices::DataMove {
+                    device,
+                    from_mrn: from,
+                    to_mrn: to,
+                    since: *since,
+                    until: *until,
+                },
+            )?;
+            writeln!(
+                out,
+                "moved {} samples and {} ECG blocks of {device} from {from} to {to}; {} history hours rebuilt, {} scores superseded, {} alarms of {from} marked misfiled",
+                report.samples,
+                report.ecg_blocks,
+                report.hours_rebuilt,
+                report.scores_superseded,
+                report.alarms_marked
+            )?;
+        }
         Command::Settings(cmd) => {
             let ctx = open(&cli)?;
             match cmd {
@@ -1037,7 +1140,7 @@ fn run_alarms(cli: &Cli, cmd: &AlarmsCmd, out: &mut impl Write) -> anyhow::Resul
                 for a in &list {
                     writeln!(
                         out,
-                        "{:>5} {:<4} {:<12} {:<20} bed {:<3} {:<40} {}{}",
+                        "{:>5} {:<4} {:<12} {:<20} bed {:<3} {:<40} {}{}{}",
                         a.id,
                         a.priority.marker(),
                         a.state,
@@ -1048,6 +1151,10 @@ fn run_alarms(cli: &Cli, cmd: &AlarmsCmd, out: &mut impl Write) -> anyhow::Resul
                         a.escalated_to
                             .as_deref()
                             .map(|t| format!("  (escalated to {t})"))
+                            .unwrap_or_default(),
+                        a.misfiled_to
+                            .as_deref()
+                            .map(|m| format!("  (misfiled: the data was {m}'s)"))
                             .unwrap_or_default()
                     )?;
                 }

@@ -360,6 +360,45 @@ pub fn set_setting(ctx: &Ctx, key: &str, value: Option<&str>) -> Result<()> {
     )
 }
 
+/// Every device with the patient it reports for now.
+pub fn devices(ctx: &Ctx) -> Result<Vec<crate::store::devices::DeviceView>> {
+    ctx.require(Role::Viewer, "list devices")?;
+    ctx.store.devices()
+}
+
+/// Whom a device measured, and when: the stream's assignments and every
+/// correction.
+pub fn device_history(ctx: &Ctx, device: &str) -> Result<Vec<crate::store::devices::Assignment>> {
+    ctx.require(Role::Viewer, "read a device's history")?;
+    ctx.audit_coalesced("devices.history", Some(device))?;
+    ctx.store.device_history(device)
+}
+
+/// Moves one device's data over `[since, until)` from one patient to
+/// another (a monitor left assigned to the bed's previous patient), in one
+/// transaction with its audit entry; see `Store::move_device_data`. Only
+/// data still held at full rate (`retention.raw_numerics_hours`) can move.
+pub fn move_device_data(
+    ctx: &mut Ctx,
+    m: &crate::store::devices::DataMove<'_>,
+) -> Result<crate::store::devices::MoveReport> {
+    ctx.require(Role::Clinician, "move data between patients")?;
+    let now = ctx.clock.now();
+    let raw_since = now - ctx.store.retention()?.raw_numerics;
+    let entry = ctx.audit_entry(
+        "devices.move_data",
+        Some(m.from_mrn),
+        json!({
+            "device": m.device,
+            "to": m.to_mrn,
+            "since": m.since.to_rfc3339(),
+            "until": m.until.to_rfc3339(),
+        }),
+    );
+    let user = ctx.actor.username.clone();
+    ctx.store.move_device_data(m, raw_since, &user, &entry, now)
+}
+
 /// Registers a user or changes their role.
 pub fn put_user(ctx: &Ctx, username: &str, role: Role) -> Result<()> {
     ctx.require(Role::Admin, "manage users")?;

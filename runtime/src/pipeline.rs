@@ -24,7 +24,7 @@ use wardwatch_core::clock::Clock;
 use wardwatch_core::error::{Error, ErrorKind, Result};
 use wardwatch_core::ingest::observation::{self, Rejection};
 use wardwatch_core::store::{
-    BatchOutcome, IngestBatch, IngestItem, QuarantineBudget, Retention, Store, StoredBatch,
+    BatchOutcome, IngestBatch, IngestItem, QuarantineBudget, Store, StoredBatch,
 };
 
 /// Records per batch a source sends at most.
@@ -227,7 +227,7 @@ fn write_loop(
     progress: Progress,
 ) -> Result<RunReport> {
     let mut report = RunReport::default();
-    let retention = retention(&store)?;
+    let retention = store.retention()?;
     let budget = quarantine_budget(&store)?;
     let mut last_prune: Option<chrono::DateTime<chrono::Utc>> = None;
     let mut last_trim: Option<std::time::Instant> = None;
@@ -364,24 +364,6 @@ fn write_loop(
         }
     }
     Ok(report)
-}
-
-/// Retention windows from the settings (`retention.raw_numerics_hours`,
-/// `retention.ecg_hours`), else the defaults.
-fn retention(store: &Store) -> Result<Retention> {
-    let hours = |key: &str| -> Result<Option<chrono::Duration>> {
-        Ok(store
-            .setting(key)?
-            .and_then(|v| v.parse::<i64>().ok())
-            // Up to ten years; anything larger is a typo, not a policy.
-            .filter(|h| (1..=87_600).contains(h))
-            .map(chrono::Duration::hours))
-    };
-    let d = Retention::default();
-    Ok(Retention {
-        raw_numerics: hours("retention.raw_numerics_hours")?.unwrap_or(d.raw_numerics),
-        ecg: hours("retention.ecg_hours")?.unwrap_or(d.ecg),
-    })
 }
 
 /// How often, at most, the quarantine is held to its budget while records

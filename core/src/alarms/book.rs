@@ -55,6 +55,9 @@ pub struct AlarmView {
     pub notify_count: i64,
     pub escalated_to: Option<String>,
     pub annotation: Option<String>,
+    /// The patient this alarm's data was moved to: it was raised on data
+    /// filed under the wrong patient (`devices move`).
+    pub misfiled_to: Option<String>,
 }
 
 /// An active alarm with when it was last notified, when it escalated, and
@@ -82,7 +85,11 @@ impl Annotation {
 
 const VIEW_COLUMNS: &str = "a.id, p.mrn, p.family_name || ', ' || p.given_name, p.ward, p.bed, a.key, a.priority, \
      a.state, a.latched, a.message, a.raised_ms, a.updated_ms, a.condition_ended_ms, a.acked_by, a.acked_ms, \
-     a.note, a.notify_count, a.escalated_to, a.annotation";
+     a.note, a.notify_count, a.escalated_to, a.annotation, json_extract(a.detail, '$.misfiled.moved_to')";
+
+/// How many columns `VIEW_COLUMNS` selects: a query that adds its own reads
+/// them from here on.
+const VIEW_COLUMN_COUNT: usize = 20;
 
 fn view(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlarmView> {
     let priority: String = r.get(6)?;
@@ -106,6 +113,7 @@ fn view(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlarmView> {
         notify_count: r.get(16)?,
         escalated_to: r.get(17)?,
         annotation: r.get(18)?,
+        misfiled_to: r.get(19)?,
     })
 }
 
@@ -308,7 +316,10 @@ impl Store {
                 ))
                 .ctx("reading active alarms")?;
             let rows = stmt
-                .query_map([], |r| Ok((view(r)?, r.get(19)?, r.get(20)?, r.get(21)?)))
+                .query_map([], |r| {
+                    let n = VIEW_COLUMN_COUNT;
+                    Ok((view(r)?, r.get(n)?, r.get(n + 1)?, r.get(n + 2)?))
+                })
                 .ctx("reading active alarms")?;
             rows.collect::<rusqlite::Result<_>>()
                 .ctx("reading active alarms")?

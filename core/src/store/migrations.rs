@@ -419,6 +419,27 @@ ALTER TABLE ingest_stats ADD COLUMN conflicts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE ingest_stats ADD COLUMN quarantine_dropped INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE quarantine ADD COLUMN raw_len INTEGER;
 "#,
+    // 7: whom each device measured, and corrections of misfiled data (issue
+    // 9, item 11): a device's assignment history (the stream's MRN per
+    // device, and every correction by a user), the device of each ECG
+    // block, and scores marked superseded when the data under them moved.
+    r#"
+CREATE TABLE device_assignments (
+    id          INTEGER PRIMARY KEY,
+    device_id   INTEGER NOT NULL REFERENCES devices (id),
+    patient_id  INTEGER NOT NULL REFERENCES patients (id),
+    from_ms     INTEGER NOT NULL,
+    to_ms       INTEGER,                        -- NULL: still assigned
+    by_user     TEXT NOT NULL,                  -- 'stream', or who corrected it
+    note        TEXT
+);
+CREATE INDEX device_assignments_device ON device_assignments (device_id, from_ms);
+INSERT INTO device_assignments (device_id, patient_id, from_ms, to_ms, by_user)
+    SELECT id, patient_id, coalesce(linked_ms, 0), unlinked_ms, 'stream'
+    FROM devices WHERE patient_id IS NOT NULL;
+ALTER TABLE ecg_blocks ADD COLUMN device_id INTEGER REFERENCES devices (id);
+ALTER TABLE scores ADD COLUMN superseded_ms INTEGER;
+"#,
 ];
 
 /// The version a store that records version 1 really holds. Builds from

@@ -8,6 +8,7 @@
 
 mod audit;
 pub mod backup;
+pub mod devices;
 mod migrations;
 mod patients;
 pub mod rollup;

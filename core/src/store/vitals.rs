@@ -198,7 +198,7 @@ impl Store {
         Ok(self.scores(mrn, Some(kind), 1)?.into_iter().next())
     }
 
-    fn patient_id(&self, mrn: &str) -> Result<Option<i64>> {
+    pub(super) fn patient_id(&self, mrn: &str) -> Result<Option<i64>> {
         self.conn
             .prepare_cached("SELECT id FROM patients WHERE mrn = ?1")
             .and_then(|mut s| s.query_row([mrn], |r| r.get(0)).optional())
@@ -387,7 +387,7 @@ fn write_batch(
         .optional()
         .ctx("reading a checkpoint")?;
     let mut patients: HashMap<String, Option<(i64, Option<i64>)>> = HashMap::new();
-    let mut devices: HashMap<String, i64> = HashMap::new();
+    let mut devices = super::devices::DeviceCache::default();
     let mut rollups: HashMap<(i64, Vital, i64), Hour> = HashMap::new();
     let mut last_sequence: Option<&str> = None;
     let mut last_effective: Option<DateTime<Utc>> = None;
@@ -516,23 +516,14 @@ fn write_batch(
         }
         let device_id = match &obs.device {
             None => None,
-            Some(uid) => Some(match devices.get(uid) {
-                Some(id) => *id,
-                None => {
-                    tx.prepare_cached(
-                        "INSERT OR IGNORE INTO devices (device_uid, kind, patient_id, linked_ms)
-                         VALUES (?1, 'stream', ?2, ?3)",
-                    )
-                    .and_then(|mut s| s.execute(params![uid, patient_id, to_ms(now)]))
-                    .ctx("registering a device")?;
-                    let id: i64 = tx
-                        .prepare_cached("SELECT id FROM devices WHERE device_uid = ?1")
-                        .and_then(|mut s| s.query_row([uid], |r| r.get(0)))
-                        .ctx("registering a device")?;
-                    devices.insert(uid.clone(), id);
-                    id
-                }
-            }),
+            Some(uid) => Some(super::devices::device_for(
+                tx,
+                &mut devices,
+                uid,
+                patient_id,
+                to_ms(obs.effective),
+                now,
+            )?),
         };
         let ts = to_ms(obs.effective);
         match &obs.body {
@@ -564,8 +555,8 @@ fn write_batch(
                     let (encoding, data) = codec::encode(&b.samples)?;
                     tx.prepare_cached(
                         "INSERT OR IGNORE INTO ecg_blocks (patient_id, lead, start_ms, period_ns, n_samples,
-                           origin_mv, factor_mv, encoding, data)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                           origin_mv, factor_mv, encoding, data, device_id)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                     )
                     .and_then(|mut s| {
                         s.execute(params![
@@ -577,7 +568,8 @@ fn write_batch(
                             b.origin_mv,
                             b.factor_mv,
                             encoding,
-                            data
+                            data,
+                            device_id
                         ])
                     })
                     .ctx("storing an ECG block")?;
@@ -802,11 +794,13 @@ impl Store {
         let mut stmt = match kind {
             Some(_) => self.conn.prepare_cached(
                 "SELECT kind, ts_ms, value, detail FROM scores
-                 WHERE patient_id = ?1 AND kind = ?2 ORDER BY ts_ms DESC, id DESC LIMIT ?3",
+                 WHERE patient_id = ?1 AND kind = ?2 AND superseded_ms IS NULL
+                 ORDER BY ts_ms DESC, id DESC LIMIT ?3",
             ),
             None => self.conn.prepare_cached(
                 "SELECT kind, ts_ms, value, detail FROM scores
-                 WHERE patient_id = ?1 AND ?2 IS NULL ORDER BY ts_ms DESC, id DESC LIMIT ?3",
+                 WHERE patient_id = ?1 AND ?2 IS NULL AND superseded_ms IS NULL
+                 ORDER BY ts_ms DESC, id DESC LIMIT ?3",
             ),
         }
         .ctx("reading scores")?;
@@ -963,6 +957,27 @@ impl Default for Retention {
             raw_numerics: chrono::Duration::hours(24),
             ecg: chrono::Duration::hours(72),
         }
+    }
+}
+
+impl Store {
+    /// Retention windows from the settings (`retention.raw_numerics_hours`,
+    /// `retention.ecg_hours`, 1–87,600 h; other values are ignored), else
+    /// the defaults.
+    pub fn retention(&self) -> Result<Retention> {
+        let hours = |key: &str| -> Result<Option<chrono::Duration>> {
+            Ok(self
+                .setting(key)?
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                // Up to ten years; anything larger is a typo, not a policy.
+                .filter(|h| (1..=87_600).contains(h))
+                .map(chrono::Duration::hours))
+        };
+        let d = Retention::default();
+        Ok(Retention {
+            raw_numerics: hours("retention.raw_numerics_hours")?.unwrap_or(d.raw_numerics),
+            ecg: hours("retention.ecg_hours")?.unwrap_or(d.ecg),
+        })
     }
 }
 

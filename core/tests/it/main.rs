@@ -3,6 +3,7 @@
 
 mod alarms;
 mod backup;
+mod devices;
 mod import;
 mod ingest;
 mod migrations;
