@@ -16,7 +16,6 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use wardwatch_core::alarms::Rules;
 use wardwatch_core::clock::SystemClock;
-use wardwatch_core::ingest::observation::decode;
 use wardwatch_core::store::{AuditEntry, IngestBatch, IngestItem, Store};
 use wardwatch_notify::RecordingNotifier;
 use wardwatch_runtime::pipeline::Stage;
@@ -121,11 +120,7 @@ impl Ward {
             .iter()
             .map(|r| {
                 self.sequence += 1;
-                IngestItem {
-                    sequence: self.sequence.to_string(),
-                    decoded: decode(&r.payload, now),
-                    raw: r.payload.clone(),
-                }
+                IngestItem::decode(self.sequence.to_string(), r.payload.clone(), now)
             })
             .collect();
         let ib = IngestBatch {

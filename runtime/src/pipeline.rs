@@ -22,9 +22,9 @@ use crate::source::{self, SourceConfig};
 use crate::supervisor::Progress;
 use wardwatch_core::clock::Clock;
 use wardwatch_core::error::{Error, ErrorKind, Result};
-use wardwatch_core::ingest::observation::{self, Rejection};
+use wardwatch_core::ingest::observation::Rejection;
 use wardwatch_core::store::{
-    BatchOutcome, IngestBatch, IngestItem, QuarantineBudget, Store, StoredBatch,
+    BatchOutcome, IngestBatch, IngestItem, QUARANTINE_RAW_MAX, QuarantineBudget, Store, StoredBatch,
 };
 
 /// Records per batch a source sends at most.
@@ -41,12 +41,15 @@ pub struct RawRecord {
     /// Refused by the source itself (an oversized event, of which `data`
     /// holds the head): stored in the quarantine, counted, never decoded.
     pub rejected: Option<Rejection>,
+    /// Bytes received for this record (more than `data` holds for a head).
+    pub received_len: usize,
 }
 
 impl RawRecord {
     pub fn new(sequence: String, data: Vec<u8>) -> RawRecord {
         RawRecord {
             sequence,
+            received_len: data.len(),
             data,
             rejected: None,
         }
@@ -231,6 +234,9 @@ fn write_loop(
     let budget = quarantine_budget(&store)?;
     let mut last_prune: Option<chrono::DateTime<chrono::Utc>> = None;
     let mut last_trim: Option<std::time::Instant> = None;
+    // An upper bound of the bytes quarantined since the last trim: a flood
+    // is trimmed after a tenth of the budget, not only every 10 s.
+    let mut quarantined_since_trim: u64 = 0;
     while let Some(event) = rx.blocking_recv() {
         progress.bump();
         let now = clock.now();
@@ -264,13 +270,11 @@ fn write_loop(
                 let batch = IngestBatch {
                     items: records
                         .into_iter()
-                        .map(|r| IngestItem {
-                            decoded: match r.rejected {
-                                Some(rejection) => Err(rejection),
-                                None => observation::decode(&r.data, now),
-                            },
-                            sequence: r.sequence,
-                            raw: r.data,
+                        .map(|r| match r.rejected {
+                            Some(rejection) => {
+                                IngestItem::refused(r.sequence, r.data, r.received_len, rejection)
+                            }
+                            None => IngestItem::decode(r.sequence, r.data, now),
                         })
                         .collect(),
                     ordered: shard != crate::source::sse::SHARD,
@@ -299,10 +303,14 @@ fn write_loop(
                 if outcome.conflicts > 0 {
                     tracing::warn!(source = %batch.source, count = outcome.conflicts, "records conflict with stored ones; quarantined with both values");
                 }
-                if outcome.quarantined + outcome.conflicts > 0
-                    && last_trim.is_none_or(|t| t.elapsed() >= QUARANTINE_TRIM_EVERY)
+                let rejected = (outcome.quarantined + outcome.conflicts) as u64;
+                quarantined_since_trim += rejected * QUARANTINE_RAW_MAX as u64;
+                if rejected > 0
+                    && (last_trim.is_none_or(|t| t.elapsed() >= QUARANTINE_TRIM_EVERY)
+                        || quarantined_since_trim >= budget.max_bytes / 10)
                 {
                     last_trim = Some(std::time::Instant::now());
+                    quarantined_since_trim = 0;
                     match store.trim_quarantine(clock.now(), budget) {
                         Ok(t) if t.over_budget > 0 => {
                             tracing::error!(

@@ -23,8 +23,40 @@ use crate::model::{ScoreDetail, Vital};
 pub struct IngestItem {
     /// The source's sequence for this record (Kinesis sequence number, SSE id).
     pub sequence: String,
+    /// The record's bytes, or only their head when its source refused it
+    /// for its size.
     pub raw: Vec<u8>,
+    /// How many bytes were received (more than `raw` holds for a head).
+    pub received_len: usize,
     pub decoded: std::result::Result<Observation, Rejection>,
+}
+
+impl IngestItem {
+    /// A record as received, decoded at `now`.
+    pub fn decode(sequence: impl Into<String>, raw: Vec<u8>, now: DateTime<Utc>) -> IngestItem {
+        IngestItem {
+            sequence: sequence.into(),
+            decoded: crate::ingest::observation::decode(&raw, now),
+            received_len: raw.len(),
+            raw,
+        }
+    }
+
+    /// A record its source refused: `raw` may be its head only, of the
+    /// `received_len` bytes that came.
+    pub fn refused(
+        sequence: impl Into<String>,
+        raw: Vec<u8>,
+        received_len: usize,
+        rejection: Rejection,
+    ) -> IngestItem {
+        IngestItem {
+            sequence: sequence.into(),
+            raw,
+            received_len,
+            decoded: Err(rejection),
+        }
+    }
 }
 
 /// A batch from one shard of one source, in the shard's order.
@@ -364,7 +396,7 @@ fn quarantine(
             rejection.code.as_str(),
             rejection.reason,
             kept,
-            item.raw.len() as i64
+            item.received_len.max(item.raw.len()) as i64
         ])
     })
     .ctx("quarantining a record")?;

@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 use wardwatch_core::ErrorKind;
 use wardwatch_core::alarms::{ConditionEvent, Priority};
 use wardwatch_core::api;
-use wardwatch_core::ingest::observation::decode;
 use wardwatch_core::model::{ScoreDetail, Vital};
 use wardwatch_core::store::devices::DataMove;
 use wardwatch_core::store::{IngestBatch, IngestItem, ScoreRow};
@@ -37,14 +36,7 @@ fn batch(records: &[Value], now: DateTime<Utc>) -> IngestBatch {
         items: records
             .iter()
             .enumerate()
-            .map(|(i, v)| {
-                let raw = v.to_string().into_bytes();
-                IngestItem {
-                    sequence: i.to_string(),
-                    decoded: decode(&raw, now),
-                    raw,
-                }
-            })
+            .map(|(i, v)| IngestItem::decode(i.to_string(), v.to_string().into_bytes(), now))
             .collect(),
     }
 }

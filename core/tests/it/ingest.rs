@@ -3,7 +3,6 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Value, json};
 use wardwatch_core::api;
-use wardwatch_core::ingest::observation::decode;
 use wardwatch_core::model::Vital;
 use wardwatch_core::store::{IngestBatch, IngestItem, Store};
 
@@ -24,12 +23,7 @@ fn numeric(id: &str, mrn: &str, loinc: &str, value: f64, unit: &str, at: DateTim
 }
 
 fn item(seq: u64, v: &Value, now: DateTime<Utc>) -> IngestItem {
-    let raw = v.to_string().into_bytes();
-    IngestItem {
-        sequence: seq.to_string(),
-        decoded: decode(&raw, now),
-        raw,
-    }
+    IngestItem::decode(seq.to_string(), v.to_string().into_bytes(), now)
 }
 
 fn batch(items: Vec<IngestItem>) -> IngestBatch {
@@ -74,11 +68,7 @@ fn good_bad_and_unknown_records_are_counted_and_quarantined_with_reasons() {
             &numeric("c", "NOBODY", "8867-4", 70.0, "/min", t0()),
             now,
         ),
-        IngestItem {
-            sequence: "4".into(),
-            raw: b"{oops".to_vec(),
-            decoded: decode(b"{oops", now),
-        },
+        IngestItem::decode("4", b"{oops".to_vec(), now),
         item(5, &numeric("d", &mrns[1], "2708-6", 0.0, "%", t0()), now),
     ];
     let out = store
@@ -369,14 +359,7 @@ fn the_quarantine_keeps_heads_holds_its_budget_oldest_first_and_counts_drops() {
     let dir = crate::private_tempdir();
     let (mut store, _) = store_with_ward(dir.path());
     let now = t0();
-    let junk = |seq: u64, len: usize| {
-        let raw = vec![b'x'; len];
-        IngestItem {
-            sequence: seq.to_string(),
-            decoded: decode(&raw, now),
-            raw,
-        }
-    };
+    let junk = |seq: u64, len: usize| IngestItem::decode(seq.to_string(), vec![b'x'; len], now);
     let out = store
         .store_batch(&batch(vec![junk(1, 200_000)]), now)
         .expect("store");
@@ -385,6 +368,24 @@ fn the_quarantine_keeps_heads_holds_its_budget_oldest_first_and_counts_drops() {
     assert_eq!(
         (q[0].raw.len(), q[0].raw_len),
         (QUARANTINE_RAW_MAX, 200_000)
+    );
+    // A record its source refused for its size: its head, and its size.
+    let refused = IngestItem::refused(
+        "",
+        vec![b'x'; 4096],
+        4_000_000,
+        wardwatch_core::ingest::observation::Rejection {
+            code: wardwatch_core::ingest::observation::RejectCode::Oversized,
+            reason: "too big".into(),
+        },
+    );
+    let mut sse = batch(vec![refused]);
+    sse.ordered = false;
+    store.store_batch(&sse, now).expect("store");
+    let q = store.quarantine(1).expect("q");
+    assert_eq!(
+        (q[0].code.as_str(), q[0].raw.len(), q[0].raw_len),
+        ("oversized", 4096, 4_000_000)
     );
 
     // 40 more of 10 kB each, then a budget of 200 kB: the oldest go.
@@ -400,7 +401,7 @@ fn the_quarantine_keeps_heads_holds_its_budget_oldest_first_and_counts_drops() {
     let left = store.quarantine(1000).expect("q");
     let bytes: usize = left.iter().map(|q| q.raw.len() + q.reason.len()).sum();
     assert!(bytes <= 200_000, "{bytes}");
-    assert_eq!(left.len() + trimmed.over_budget, 41);
+    assert_eq!(left.len() + trimmed.over_budget, 42);
     let newest = left
         .iter()
         .map(|q| q.sequence.clone())

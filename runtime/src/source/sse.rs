@@ -282,6 +282,7 @@ async fn read_stream(
                 batch_bytes += event.data.len();
                 batch.push(RawRecord {
                     sequence: id,
+                    received_len: event.oversized.unwrap_or(event.data.len()),
                     rejected: event.oversized.map(|len| Rejection {
                         code: RejectCode::Oversized,
                         reason: format!(

@@ -7,7 +7,6 @@ use chrono::{TimeZone, Utc};
 use wardwatch_core::alarms::{Priority, Rules};
 use wardwatch_core::api;
 use wardwatch_core::clock::FixedClock;
-use wardwatch_core::ingest::observation::decode;
 use wardwatch_core::store::{IngestBatch, IngestItem, Store};
 use wardwatch_notify::RecordingNotifier;
 use wardwatch_runtime::flood::FLOOD_PER_MINUTE;
@@ -36,11 +35,7 @@ fn a_source_flooding_the_quarantine_raises_a_technical_alarm() {
         shard: "sse".into(),
         ordered: false,
         items: (0..FLOOD_PER_MINUTE + 20)
-            .map(|i| IngestItem {
-                sequence: i.to_string(),
-                raw: b"{not json".to_vec(),
-                decoded: decode(b"{not json", now),
-            })
+            .map(|i| IngestItem::decode(i.to_string(), b"{not json".to_vec(), now))
             .collect(),
     };
     let stored = store.store_batch(&flood, now).expect("store");

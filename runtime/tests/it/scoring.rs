@@ -4,7 +4,6 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Value, json};
 use wardwatch_core::api;
-use wardwatch_core::ingest::observation::decode;
 use wardwatch_core::store::{IngestBatch, IngestItem, Store};
 
 use wardwatch_core::model::ScoreDetail;
@@ -28,12 +27,7 @@ fn numeric(id: &str, mrn: &str, loinc: &str, value: f64, unit: &str, at: DateTim
 }
 
 fn item(seq: u64, v: &Value, now: DateTime<Utc>) -> IngestItem {
-    let raw = v.to_string().into_bytes();
-    IngestItem {
-        sequence: seq.to_string(),
-        decoded: decode(&raw, now),
-        raw,
-    }
+    IngestItem::decode(seq.to_string(), v.to_string().into_bytes(), now)
 }
 
 fn batch(items: Vec<IngestItem>) -> IngestBatch {
