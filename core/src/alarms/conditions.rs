@@ -537,6 +537,12 @@ impl ConditionTracker {
                 true,
                 "EXTREME TACHYCARDIA",
             ),
+            FindingKind::VentricularFibrillation => (
+                "ventricular_fibrillation",
+                Priority::High,
+                true,
+                "VFIB/VFLUTTER",
+            ),
             FindingKind::AtrialFibrillation => {
                 // One-shot events at onset and at termination only.
                 let (key, priority, text) = if onset {
@@ -1003,6 +1009,31 @@ mod tests {
             1,
             "the waiting HR alarm starts once the higher one ended"
         );
+    }
+
+    /// Issue 10: ventricular fibrillation/flutter is a life-threatening
+    /// alarm: high priority, latched, and it starts even while a
+    /// tachycardia alarm of the same patient is active.
+    #[test]
+    fn ventricular_fibrillation_is_a_high_latched_alarm() {
+        let mut tr = ConditionTracker::new(Rules::default());
+        let ecg = |tr: &mut ConditionTracker, kind, onset, s| {
+            tr.observe(&Input::Ecg {
+                mrn: "M".into(),
+                kind,
+                onset,
+                at: t(s),
+                detail: "fibrillatory waveform for 5 s".into(),
+            })
+        };
+        ecg(&mut tr, FindingKind::ExtremeTachycardia, true, 0);
+        let vf = ecg(&mut tr, FindingKind::VentricularFibrillation, true, 5);
+        assert_eq!(vf.len(), 1, "{vf:?}");
+        assert_eq!(
+            (vf[0].key.as_str(), vf[0].priority, vf[0].latched),
+            ("ventricular_fibrillation", Priority::High, true)
+        );
+        assert!(vf[0].message.starts_with("VFIB/VFLUTTER"), "{}", vf[0].message);
     }
 
     #[test]

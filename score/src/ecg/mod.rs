@@ -1,13 +1,14 @@
 //! ECG analysis: beat detection ([`qrs`]), the heart-rate meter ([`hr`]),
 //! heart-rate variability ([`hrv`]), rhythm findings ([`rhythm`]) and signal
-//! quality ([`quality`]).
+//! quality ([`quality`]), ventricular fibrillation and flutter ([`vf`]).
 
-mod filter;
+pub(crate) mod filter;
 pub mod hr;
 pub mod hrv;
 pub mod qrs;
 pub mod quality;
 pub mod rhythm;
+pub mod vf;
 
 pub use hr::{HrMeter, HrPoint, hr_series};
 pub use hrv::{Hrv, hrv, rr_intervals_ms};

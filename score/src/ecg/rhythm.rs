@@ -52,6 +52,9 @@ pub enum FindingKind {
     AtrialFibrillation,
     /// Technical: the ECG cannot be analysed (lead off, flat, noise).
     EcgSignalUnusable,
+    /// Ventricular fibrillation or flutter: a fibrillatory waveform for at
+    /// least 4 s (see `ecg::vf`).
+    VentricularFibrillation,
 }
 
 impl FindingKind {
@@ -62,6 +65,7 @@ impl FindingKind {
             FindingKind::ExtremeTachycardia => "extreme tachycardia",
             FindingKind::AtrialFibrillation => "atrial fibrillation",
             FindingKind::EcgSignalUnusable => "ECG signal unusable (technical)",
+            FindingKind::VentricularFibrillation => "ventricular fibrillation/flutter",
         }
     }
 }

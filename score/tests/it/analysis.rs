@@ -71,3 +71,74 @@ fn a103l_false_asystole_alarm_gives_no_asystole() {
         }
     }
 }
+
+/// Issue 10: ventricular flutter in MIT-BIH 207 was reported as extreme
+/// tachycardia; a central station exists to catch it. Streamed from 20 s
+/// before the reference `(VFL` label, a VF/flutter finding starts inside
+/// the flutter, and no extreme tachycardia is raised for it.
+#[test]
+fn mitdb_207_ventricular_flutter_is_a_vf_finding_not_a_tachycardia() {
+    let dir = data_dir().join("mitdb");
+    let record = Record::open(dir.join("207.hea")).expect("207");
+    let fs = record.fs_hz();
+    let mv = record.physical(0).expect("signal");
+    let anns = wardwatch_wfdb::read_annotations(dir.join("207.atr")).expect("annotations");
+    let rhythm: Vec<(usize, String)> = anns
+        .iter()
+        .filter(|a| a.symbol() == "+")
+        .filter_map(|a| Some((a.sample as usize, a.aux.clone()?)))
+        .collect();
+    let k = rhythm
+        .iter()
+        .position(|(_, label)| label.starts_with("(VFL"))
+        .expect("207 has flutter");
+    let (flutter_start, flutter_end) = (rhythm[k].0, rhythm[k + 1].0);
+    let from = flutter_start - (20.0 * fs) as usize;
+    let mut stream = EcgStream::new(fs).expect("valid fs");
+    let mut onsets = Vec::new();
+    for block in mv[from..flutter_end].chunks(fs as usize) {
+        for e in stream.push(block).events {
+            if let StreamEvent::Onset(f) = e {
+                onsets.push((f.kind, from + f.start_sample));
+            }
+        }
+    }
+    let vf: Vec<_> = onsets
+        .iter()
+        .filter(|(k, _)| *k == FindingKind::VentricularFibrillation)
+        .collect();
+    assert!(!vf.is_empty(), "no VF/flutter finding: {onsets:?}");
+    assert!(
+        vf[0].1 + (2.0 * fs) as usize >= flutter_start,
+        "VF called before the flutter: {onsets:?}"
+    );
+    assert!(
+        !onsets
+            .iter()
+            .any(|(k, at)| *k == FindingKind::ExtremeTachycardia && *at >= flutter_start),
+        "the flutter read as a tachycardia: {onsets:?}"
+    );
+}
+
+/// Nor is VF called on sinus rhythm with ectopy and noise: record 100 and
+/// the noisy stretch of 116 stream without a VF/flutter finding.
+#[test]
+fn no_vf_on_sinus_rhythm_or_noise() {
+    for name in ["100", "116", "119"] {
+        let record = Record::open(data_dir().join(format!("mitdb/{name}.hea"))).expect("record");
+        let fs = record.fs_hz();
+        let mv = record.physical(0).expect("signal");
+        let mut stream = EcgStream::new(fs).expect("valid fs");
+        for block in mv.chunks(fs as usize) {
+            for e in stream.push(block).events {
+                if let StreamEvent::Onset(f) = e {
+                    assert_ne!(
+                        f.kind,
+                        FindingKind::VentricularFibrillation,
+                        "{name}: {f:?}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! Evaluation on the whole MIT-BIH Arrhythmia Database (issue 10), of the
+//! live path that raises alarms (`EcgStream`, fed one second at a time, on
+//! each record's first signal):
+//!
+//! - QRS detection beat by beat, ±150 ms (AAMI EC57 / `bxb` conventions),
+//!   gross and per record;
+//! - AF duration sensitivity and positive predictivity against the rhythm
+//!   annotations (`(AFIB`), and the records without AF where AF is reported;
+//! - VT episodes: runs of ≥ 5 consecutive reference `V` beats, and whether
+//!   a VT (or VF) finding overlaps each; episode +P over the VT findings;
+//! - VF/flutter: the reference `(VFL`/`(VF` intervals and the VF findings;
+//! - every asystole finding, with its record and time.
+//!
+//! Prints a table and one JSON object (last line) for `bench/score/run.sh`.
+//! It measures; it asserts nothing.
+//!
+//! Usage: `cargo run --release -p wardwatch-score --example eval_mitdb [DATA_DIR]`
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use wardwatch_score::analysis::{EcgStream, StreamEvent};
+use wardwatch_score::ecg::compare_beats;
+use wardwatch_score::ecg::rhythm::FindingKind;
+use wardwatch_wfdb::{Annotation, Record, read_annotations};
+
+/// The 48 records.
+const RECORDS: [&str; 48] = [
+    "100", "101", "102", "103", "104", "105", "106", "107", "108", "109", "111", "112", "113",
+    "114", "115", "116", "117", "118", "119", "121", "122", "123", "124", "200", "201", "202",
+    "203", "205", "207", "208", "209", "210", "212", "213", "214", "215", "217", "219", "220",
+    "221", "222", "223", "228", "230", "231", "232", "233", "234",
+];
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    tp: usize,
+    fn_: usize,
+    fp: usize,
+}
+
+/// Intervals (start, end) in samples.
+type Spans = Vec<(usize, usize)>;
+
+fn overlap(a: &Spans, b: &Spans) -> usize {
+    let mut total = 0;
+    for &(s1, e1) in a {
+        for &(s2, e2) in b {
+            let (s, e) = (s1.max(s2), e1.min(e2));
+            if e > s {
+                total += e - s;
+            }
+        }
+    }
+    total
+}
+
+/// The union of possibly overlapping spans (findings of one kind may
+/// overlap: an onset placed back at its window's start).
+fn union(mut a: Spans) -> Spans {
+    a.sort_unstable();
+    let mut out: Spans = Vec::new();
+    for (s, e) in a {
+        match out.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
+}
+
+fn length(a: &Spans) -> usize {
+    a.iter().map(|(s, e)| e - s).sum()
+}
+
+/// Reference rhythm intervals whose label starts with one of `labels`.
+fn rhythm_spans(anns: &[Annotation], labels: &[&str], n: usize) -> Spans {
+    let changes: Vec<(usize, &str)> = anns
+        .iter()
+        .filter(|a| a.symbol() == "+")
+        .filter_map(|a| Some((a.sample as usize, a.aux.as_deref()?)))
+        .collect();
+    let mut out = Vec::new();
+    for (k, &(at, label)) in changes.iter().enumerate() {
+        let label = label.trim_end_matches('\0');
+        if labels.contains(&label) {
+            let end = changes.get(k + 1).map_or(n, |c| c.0);
+            out.push((at, end));
+        }
+    }
+    out
+}
+
+/// Runs of at least 5 consecutive reference `V` beats.
+fn v_runs(anns: &[Annotation]) -> Spans {
+    let beats: Vec<&Annotation> = anns.iter().filter(|a| a.is_beat()).collect();
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k < beats.len() {
+        if beats[k].symbol() != "V" {
+            k += 1;
+            continue;
+        }
+        let first = k;
+        while k < beats.len() && beats[k].symbol() == "V" {
+            k += 1;
+        }
+        if k - first >= 5 {
+            out.push((
+                beats[first].sample as usize,
+                beats[k - 1].sample as usize + 1,
+            ));
+        }
+    }
+    out
+}
+
+struct RecordResult {
+    name: String,
+    duration_s: f64,
+    qrs: Tally,
+    af_ref: Spans,
+    af_det: Spans,
+    vt_ref: Spans,
+    vt_det: Spans,
+    vf_ref: Spans,
+    vf_det: Spans,
+    asystole_s: Vec<f64>,
+    seconds: f64,
+}
+
+fn evaluate(dir: &Path, name: &str) -> Result<RecordResult, Box<dyn std::error::Error>> {
+    let record = Record::open(dir.join(format!("mitdb/{name}.hea")))?;
+    let fs = record.fs_hz();
+    let mv = record.physical(0)?;
+    let anns = read_annotations(dir.join(format!("mitdb/{name}.atr")))?;
+    let reference: Vec<usize> = anns
+        .iter()
+        .filter(|a| a.is_beat())
+        .map(|a| a.sample as usize)
+        .collect();
+    let started = Instant::now();
+    let mut stream = EcgStream::new(fs)?;
+    let mut beats = Vec::new();
+    let mut open: Vec<(FindingKind, usize)> = Vec::new();
+    let (mut af_det, mut vt_det, mut vf_det) = (Spans::new(), Spans::new(), Spans::new());
+    let mut asystole_s = Vec::new();
+    let mut close = |kind: FindingKind, start: usize, end: usize| match kind {
+        FindingKind::AtrialFibrillation => af_det.push((start, end)),
+        // No VT finding yet: its line stays empty.
+        FindingKind::ExtremeTachycardia if false => vt_det.push((start, end)),
+        FindingKind::VentricularFibrillation => vf_det.push((start, end)),
+        _ => {}
+    };
+    let block = fs as usize;
+    for chunk in mv.chunks(block) {
+        let update = stream.push(chunk);
+        beats.extend(update.beats.iter().map(|b| b.sample));
+        for event in update.events {
+            match event {
+                StreamEvent::Onset(f) => {
+                    if f.kind == FindingKind::Asystole {
+                        asystole_s.push(f.start_s);
+                    }
+                    open.push((f.kind, f.start_sample));
+                }
+                StreamEvent::End { kind, sample, .. } => {
+                    if let Some(i) = open.iter().position(|(k, _)| *k == kind) {
+                        let (_, start) = open.remove(i);
+                        close(kind, start, sample);
+                    }
+                }
+            }
+        }
+    }
+    for (kind, start) in open {
+        close(kind, start, mv.len());
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let m = compare_beats(&reference, &beats, (0.15 * fs).round() as usize);
+    Ok(RecordResult {
+        name: name.to_owned(),
+        duration_s: mv.len() as f64 / fs,
+        qrs: Tally {
+            tp: m.true_positives,
+            fn_: m.false_negatives,
+            fp: m.false_positives,
+        },
+        af_ref: rhythm_spans(&anns, &["(AFIB"], mv.len()),
+        af_det: union(af_det),
+        vt_ref: v_runs(&anns),
+        vt_det,
+        vf_ref: rhythm_spans(&anns, &["(VFL", "(VF"], mv.len()),
+        vf_det: union(vf_det),
+        asystole_s,
+        seconds,
+    })
+}
+
+fn pct(a: usize, b: usize) -> f64 {
+    if b == 0 {
+        100.0
+    } else {
+        100.0 * a as f64 / b as f64
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::args_os()
+        .nth(1)
+        .or_else(|| std::env::var_os("WARDWATCH_TESTDATA"))
+        .map_or_else(
+            || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data")),
+            PathBuf::from,
+        );
+    if !dir.join("mitdb/100.hea").is_file() {
+        return Err(format!("test data missing under `{}`", dir.display()).into());
+    }
+    let mut results = Vec::new();
+    for name in RECORDS {
+        results.push(evaluate(&dir, name)?);
+    }
+    println!(
+        "{:<5}{:>7}{:>6}{:>6}{:>8}{:>8}  {:>8}{:>8}{:>8}  {:>6}{:>6}{:>6}  {:>5}{:>5}  asystole",
+        "rec",
+        "beats",
+        "FN",
+        "FP",
+        "Se %",
+        "+P %",
+        "AF ref",
+        "AF det",
+        "AF ovl",
+        "VT ref",
+        "found",
+        "VT det",
+        "VF r",
+        "VF d"
+    );
+    let (mut gross, mut gross_np) = (Tally::default(), Tally::default());
+    let (mut af_ref, mut af_det, mut af_ovl) = (0usize, 0usize, 0usize);
+    let (mut vt_ref, mut vt_found, mut vt_det, mut vt_true) = (0, 0, 0, 0);
+    let mut false_af_records = Vec::new();
+    let mut no_af_records = 0;
+    let mut asystoles = Vec::new();
+    let (mut seconds, mut duration) = (0.0, 0.0);
+    let sr = |n: usize| n as f64 / 360.0;
+    for r in &results {
+        let q = r.qrs;
+        for g in [&mut gross].into_iter().chain(
+            (!["102", "104", "107", "217"].contains(&r.name.as_str())).then_some(&mut gross_np),
+        ) {
+            g.tp += q.tp;
+            g.fn_ += q.fn_;
+            g.fp += q.fp;
+        }
+        let ovl = overlap(&r.af_ref, &r.af_det);
+        af_ref += length(&r.af_ref);
+        af_det += length(&r.af_det);
+        af_ovl += ovl;
+        if r.af_ref.is_empty() {
+            no_af_records += 1;
+            if !r.af_det.is_empty() {
+                false_af_records.push(format!("{} ({:.0} s)", r.name, sr(length(&r.af_det))));
+            }
+        }
+        // A reference run is found when a VT or VF finding overlaps it; a VT
+        // finding is true when it overlaps a run of ≥ 3 V beats or a
+        // reference VT/VFL interval (AAMI's "ventricular run" ≥ 3 beats).
+        let vt_and_vf: Spans = r.vt_det.iter().chain(&r.vf_det).copied().collect();
+        let found = r
+            .vt_ref
+            .iter()
+            .filter(|run| overlap(&vec![**run], &vt_and_vf) > 0)
+            .count();
+        vt_ref += r.vt_ref.len();
+        vt_found += found;
+        vt_det += r.vt_det.len();
+        let truth: Spans = r.vt_ref.iter().chain(&r.vf_ref).copied().collect();
+        vt_true += r
+            .vt_det
+            .iter()
+            .filter(|d| overlap(&vec![**d], &truth) > 0)
+            .count();
+        for t in &r.asystole_s {
+            asystoles.push(format!("{} at {t:.0} s", r.name));
+        }
+        seconds += r.seconds;
+        duration += r.duration_s;
+        println!(
+            "{:<5}{:>7}{:>6}{:>6}{:>8.2}{:>8.2}  {:>8.0}{:>8.0}{:>8.0}  {:>6}{:>6}{:>6}  {:>5.0}{:>5.0}  {}",
+            r.name,
+            q.tp + q.fn_,
+            q.fn_,
+            q.fp,
+            pct(q.tp, q.tp + q.fn_),
+            pct(q.tp, q.tp + q.fp),
+            sr(length(&r.af_ref)),
+            sr(length(&r.af_det)),
+            sr(ovl),
+            r.vt_ref.len(),
+            found,
+            r.vt_det.len(),
+            sr(length(&r.vf_ref)),
+            sr(length(&r.vf_det)),
+            r.asystole_s.len()
+        );
+    }
+    println!();
+    let line = |label: &str, t: Tally| {
+        println!(
+            "{label:<40} Se {:6.2} %  +P {:6.2} %  ({} beats, {} FN, {} FP)",
+            pct(t.tp, t.tp + t.fn_),
+            pct(t.tp, t.tp + t.fp),
+            t.tp + t.fn_,
+            t.fn_,
+            t.fp
+        )
+    };
+    line("QRS, all 48 records (gross)", gross);
+    line("QRS, without paced 102, 104, 107, 217", gross_np);
+    println!(
+        "AF duration                              Se {:6.2} %  +P {:6.2} %  ({:.0} s reference, {:.0} s reported)",
+        pct(af_ovl, af_ref),
+        pct(af_ovl, af_det),
+        sr(af_ref),
+        sr(af_det)
+    );
+    println!(
+        "records without AF where AF is reported  {} of {}: {}",
+        false_af_records.len(),
+        no_af_records,
+        false_af_records.join(", ")
+    );
+    println!(
+        "VT episodes (runs of >= 5 V beats)       Se {:6.2} %  +P {:6.2} %  ({} runs, {} found; {} VT findings, {} true)",
+        pct(vt_found, vt_ref),
+        pct(vt_true, vt_det),
+        vt_ref,
+        vt_found,
+        vt_det,
+        vt_true
+    );
+    let vf = results.iter().find(|r| r.name == "207");
+    if let Some(r) = vf {
+        println!(
+            "207 ventricular flutter                  {:.0} s reference, {:.0} s reported as VF/flutter, {:.0} s overlap",
+            sr(length(&r.vf_ref)),
+            sr(length(&r.vf_det)),
+            sr(overlap(&r.vf_ref, &r.vf_det))
+        );
+    }
+    println!(
+        "asystole findings                        {}: {}",
+        asystoles.len(),
+        asystoles.join(", ")
+    );
+    println!(
+        "speed                                    {:.0} x real time on one thread ({:.1} s for {:.0} s of ECG)",
+        duration / seconds,
+        seconds,
+        duration
+    );
+    println!(
+        "{{\"qrs_se\":{:.3},\"qrs_pp\":{:.3},\"af_se\":{:.3},\"af_pp\":{:.3},\"false_af_records\":{},\"vt_se\":{:.3},\"vt_pp\":{:.3},\"x_realtime\":{:.0}}}",
+        pct(gross.tp, gross.tp + gross.fn_),
+        pct(gross.tp, gross.tp + gross.fp),
+        pct(af_ovl, af_ref),
+        pct(af_ovl, af_det),
+        false_af_records.len(),
+        pct(vt_found, vt_ref),
+        pct(vt_true, vt_det),
+        duration / seconds
+    );
+    Ok(())
+}
