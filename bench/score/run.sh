@@ -46,3 +46,10 @@ for name, d, t, x in rows:
 print(f"speed ratio, detection (wardwatch / XQRS): {p['detect_s'] / r['detect_s']:.0f}x")
 print(f"speed ratio, full analysis vs XQRS detection: {p['detect_s'] / r['analyze_s']:.0f}x")
 PY
+
+# The whole MIT-BIH database through the live path (issue 10): QRS, VEB,
+# AF duration, VT runs, VF/flutter, asystole. Measures only.
+echo
+echo "MIT-BIH Arrhythmia Database, all 48 records, live path (EcgStream), first signal:"
+cargo build -q --release -p wardwatch-score --example eval_mitdb --manifest-path "$ROOT/Cargo.toml"
+"$CARGO_TARGET_DIR/release/examples/eval_mitdb" "$DATA" | tee "$ROOT/bench/out/score-mitdb.txt"

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use wardwatch_score::analysis::{EcgStream, StreamEvent};
+use wardwatch_score::ecg::beats::BeatClass;
 use wardwatch_score::ecg::compare_beats;
 use wardwatch_score::ecg::rhythm::FindingKind;
 use wardwatch_wfdb::{Annotation, Record, read_annotations};
@@ -30,6 +31,15 @@ const RECORDS: [&str; 48] = [
     "114", "115", "116", "117", "118", "119", "121", "122", "123", "124", "200", "201", "202",
     "203", "205", "207", "208", "209", "210", "212", "213", "214", "215", "217", "219", "220",
     "221", "222", "223", "228", "230", "231", "232", "233", "234",
+];
+
+/// The paced records, left out of beat-class figures (AAMI EC57).
+const PACED: [&str; 4] = ["102", "104", "107", "217"];
+/// The test half of the inter-patient split (de Chazal et al., IEEE TBME
+/// 51:1196, 2004); the development half (DS1) is the other 22 unpaced.
+const DS2: [&str; 22] = [
+    "100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210", "212", "213",
+    "214", "219", "221", "222", "228", "231", "232", "233", "234",
 ];
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -119,6 +129,7 @@ struct RecordResult {
     name: String,
     duration_s: f64,
     qrs: Tally,
+    veb: Tally,
     af_ref: Spans,
     af_det: Spans,
     vt_ref: Spans,
@@ -142,13 +153,13 @@ fn evaluate(dir: &Path, name: &str) -> Result<RecordResult, Box<dyn std::error::
     let started = Instant::now();
     let mut stream = EcgStream::new(fs)?;
     let mut beats = Vec::new();
+    let mut classes: Vec<(usize, BeatClass)> = Vec::new();
     let mut open: Vec<(FindingKind, usize)> = Vec::new();
     let (mut af_det, mut vt_det, mut vf_det) = (Spans::new(), Spans::new(), Spans::new());
     let mut asystole_s = Vec::new();
     let mut close = |kind: FindingKind, start: usize, end: usize| match kind {
         FindingKind::AtrialFibrillation => af_det.push((start, end)),
-        // No VT finding yet: its line stays empty.
-        FindingKind::ExtremeTachycardia if false => vt_det.push((start, end)),
+        FindingKind::VentricularTachycardia => vt_det.push((start, end)),
         FindingKind::VentricularFibrillation => vf_det.push((start, end)),
         _ => {}
     };
@@ -156,6 +167,7 @@ fn evaluate(dir: &Path, name: &str) -> Result<RecordResult, Box<dyn std::error::
     for chunk in mv.chunks(block) {
         let update = stream.push(chunk);
         beats.extend(update.beats.iter().map(|b| b.sample));
+        classes.extend(update.classes);
         for event in update.events {
             match event {
                 StreamEvent::Onset(f) => {
@@ -177,7 +189,39 @@ fn evaluate(dir: &Path, name: &str) -> Result<RecordResult, Box<dyn std::error::
         close(kind, start, mv.len());
     }
     let seconds = started.elapsed().as_secs_f64();
-    let m = compare_beats(&reference, &beats, (0.15 * fs).round() as usize);
+    let tolerance = (0.15 * fs).round() as usize;
+    let m = compare_beats(&reference, &beats, tolerance);
+    // VEB (AAMI: reference V and E) beat by beat over matched pairs; a
+    // missed reference VEB is a false negative.
+    let ref_classes: Vec<(usize, bool)> = anns
+        .iter()
+        .filter(|a| a.is_beat())
+        .map(|a| (a.sample as usize, matches!(a.symbol(), "V" | "E")))
+        .collect();
+    let mut veb = Tally::default();
+    let (mut j, mut matched_v) = (0, 0usize);
+    for &(r, is_v) in &ref_classes {
+        while j < classes.len() && classes[j].0 + tolerance < r {
+            j += 1;
+        }
+        let det_v = match classes.get(j) {
+            Some(&(d, class)) if d <= r + tolerance => {
+                j += 1;
+                Some(class == BeatClass::Ventricular)
+            }
+            _ => None,
+        };
+        match (is_v, det_v) {
+            (true, Some(true)) => {
+                veb.tp += 1;
+                matched_v += 1;
+            }
+            (true, _) => veb.fn_ += 1,
+            (false, Some(true)) => veb.fp += 1,
+            _ => {}
+        }
+    }
+    let _ = matched_v;
     Ok(RecordResult {
         name: name.to_owned(),
         duration_s: mv.len() as f64 / fs,
@@ -186,6 +230,7 @@ fn evaluate(dir: &Path, name: &str) -> Result<RecordResult, Box<dyn std::error::
             fn_: m.false_negatives,
             fp: m.false_positives,
         },
+        veb,
         af_ref: rhythm_spans(&anns, &["(AFIB"], mv.len()),
         af_det: union(af_det),
         vt_ref: v_runs(&anns),
@@ -238,6 +283,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "VF d"
     );
     let (mut gross, mut gross_np) = (Tally::default(), Tally::default());
+    let (mut veb_all, mut veb_ds2) = (Tally::default(), Tally::default());
     let (mut af_ref, mut af_det, mut af_ovl) = (0usize, 0usize, 0usize);
     let (mut vt_ref, mut vt_found, mut vt_det, mut vt_true) = (0, 0, 0, 0);
     let mut false_af_records = Vec::new();
@@ -247,12 +293,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sr = |n: usize| n as f64 / 360.0;
     for r in &results {
         let q = r.qrs;
-        for g in [&mut gross].into_iter().chain(
-            (!["102", "104", "107", "217"].contains(&r.name.as_str())).then_some(&mut gross_np),
-        ) {
+        for g in [&mut gross]
+            .into_iter()
+            .chain((!PACED.contains(&r.name.as_str())).then_some(&mut gross_np))
+        {
             g.tp += q.tp;
             g.fn_ += q.fn_;
             g.fp += q.fp;
+        }
+        if !PACED.contains(&r.name.as_str()) {
+            for t in [&mut veb_all]
+                .into_iter()
+                .chain(DS2.contains(&r.name.as_str()).then_some(&mut veb_ds2))
+            {
+                t.tp += r.veb.tp;
+                t.fn_ += r.veb.fn_;
+                t.fp += r.veb.fp;
+            }
         }
         let ovl = overlap(&r.af_ref, &r.af_det);
         af_ref += length(&r.af_ref);
@@ -288,13 +345,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         seconds += r.seconds;
         duration += r.duration_s;
         println!(
-            "{:<5}{:>7}{:>6}{:>6}{:>8.2}{:>8.2}  {:>8.0}{:>8.0}{:>8.0}  {:>6}{:>6}{:>6}  {:>5.0}{:>5.0}  {}",
+            "{:<5}{:>7}{:>6}{:>6}{:>8.2}{:>8.2}  {:>6}{:>6}{:>6}  {:>8.0}{:>8.0}{:>8.0}  {:>6}{:>6}{:>6}  {:>5.0}{:>5.0}  {}",
             r.name,
             q.tp + q.fn_,
             q.fn_,
             q.fp,
             pct(q.tp, q.tp + q.fn_),
             pct(q.tp, q.tp + q.fp),
+            r.veb.tp + r.veb.fn_,
+            r.veb.fn_,
+            r.veb.fp,
             sr(length(&r.af_ref)),
             sr(length(&r.af_det)),
             sr(ovl),
@@ -319,6 +379,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     line("QRS, all 48 records (gross)", gross);
     line("QRS, without paced 102, 104, 107, 217", gross_np);
+    line("VEB, 44 records (paced excluded)", veb_all);
+    line("VEB, DS2 (de Chazal 2004 test half)", veb_ds2);
     println!(
         "AF duration                              Se {:6.2} %  +P {:6.2} %  ({:.0} s reference, {:.0} s reported)",
         pct(af_ovl, af_ref),
@@ -362,7 +424,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         duration
     );
     println!(
-        "{{\"qrs_se\":{:.3},\"qrs_pp\":{:.3},\"af_se\":{:.3},\"af_pp\":{:.3},\"false_af_records\":{},\"vt_se\":{:.3},\"vt_pp\":{:.3},\"x_realtime\":{:.0}}}",
+        "{{\"veb_se\":{:.3},\"veb_pp\":{:.3},\"qrs_se\":{:.3},\"qrs_pp\":{:.3},\"af_se\":{:.3},\"af_pp\":{:.3},\"false_af_records\":{},\"vt_se\":{:.3},\"vt_pp\":{:.3},\"x_realtime\":{:.0}}}",
+        pct(veb_all.tp, veb_all.tp + veb_all.fn_),
+        pct(veb_all.tp, veb_all.tp + veb_all.fp),
         pct(gross.tp, gross.tp + gross.fn_),
         pct(gross.tp, gross.tp + gross.fp),
         pct(af_ovl, af_ref),

@@ -9,6 +9,7 @@ use std::fmt;
 use ndarray::{Array1, ArrayView1};
 use serde::Serialize;
 
+use crate::ecg::beats::{BeatClass, BeatClassifier};
 use crate::ecg::filter::Biquad;
 use crate::ecg::hr::{HrMeter, HrPoint, hr_series};
 use crate::ecg::hrv::{Hrv, hrv, rr_intervals_ms};
@@ -18,7 +19,7 @@ use crate::ecg::quality::{
 };
 use crate::ecg::rhythm::{
     AF_WINDOW, ASYSTOLE_S, BRADY_BEATS, BRADY_BPM, Finding, FindingKind, TACHY_BEATS, TACHY_BPM,
-    af_episodes, af_features, pauses, rate_alarms,
+    VT_BEATS, VT_BPM, af_episodes, af_features, pauses, rate_alarms,
 };
 use crate::ecg::vf::{VF_WINDOW_S, vf_measures};
 use crate::error::{Error, Result};
@@ -234,6 +235,10 @@ pub enum StreamEvent {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StreamUpdate {
     pub beats: Vec<Beat>,
+    /// Beats classified in this block (R-peak sample, class): a beat is
+    /// classified once 0.25 s after it has been seen, so these may be
+    /// beats of an earlier block.
+    pub classes: Vec<(usize, BeatClass)>,
     /// The heart-rate meter's reading at the end of the block.
     pub hr_bpm: Option<f64>,
     pub events: Vec<StreamEvent>,
@@ -259,6 +264,14 @@ pub struct EcgStream {
     tachy: bool,
     af: bool,
     vf: VfTrack,
+    classifier: BeatClassifier,
+    /// Beats waiting for their window to be classified.
+    unclassified: std::collections::VecDeque<usize>,
+    /// The current run of consecutive ventricular beats.
+    v_run: Vec<usize>,
+    /// The last classified beats (R peak, class), for AF.
+    classified: std::collections::VecDeque<(usize, BeatClass)>,
+    vt: bool,
 }
 
 /// The VF/flutter decision's state (see `ecg::vf`): band-limited samples
@@ -278,6 +291,9 @@ struct VfTrack {
     run_start: usize,
     active: bool,
 }
+
+/// A VT beat is at least this much wider than the dominant morphology.
+const VT_WIDTH_RATIO: f64 = 1.4;
 
 /// Decisions (one a second) in a row that start a VF/flutter finding: the
 /// first window's 4 s and one more second of the same.
@@ -309,6 +325,11 @@ impl EcgStream {
                 run_start: 0,
                 active: false,
             },
+            classifier: BeatClassifier::new(fs_hz),
+            unclassified: std::collections::VecDeque::new(),
+            v_run: Vec::new(),
+            classified: std::collections::VecDeque::new(),
+            vt: false,
         })
     }
 
@@ -335,16 +356,36 @@ impl EcgStream {
     pub fn push(&mut self, samples_mv: &[f64]) -> StreamUpdate {
         let start_of_block = self.detector.samples_seen();
         let beats = self.detector.push(samples_mv);
+        self.classifier.push(samples_mv);
         self.update_quality(samples_mv, start_of_block);
         let mut events = Vec::new();
         self.check_vf(samples_mv, start_of_block, &mut events);
         for beat in &beats {
             self.on_beat(beat.sample, &mut events);
+            self.unclassified.push_back(beat.sample);
+        }
+        let mut classes = Vec::new();
+        while let Some(&r) = self.unclassified.front() {
+            if !self.classifier.ready(r) {
+                break;
+            }
+            self.unclassified.pop_front();
+            let (class, morphology) = self.classifier.classify(r);
+            // For VT only a clearly wide ventricular beat counts: a run of
+            // merely unusual beats (aberrancy, noise) must not raise VTACH.
+            let wide = morphology.is_some_and(|m| m.width_ratio > VT_WIDTH_RATIO);
+            self.on_class(r, class, wide, &mut events);
+            self.classified.push_back((r, class));
+            if self.classified.len() > AF_WINDOW + 1 {
+                self.classified.pop_front();
+            }
+            classes.push((r, class));
         }
         let now = self.detector.samples_seen();
         self.check_pause(now, &mut events);
         StreamUpdate {
             beats,
+            classes,
             hr_bpm: self.meter.reading_at(now),
             events,
         }
@@ -399,11 +440,19 @@ impl EcgStream {
         let brady_now = no_pause && rate_over(BRADY_BEATS).is_some_and(|hr| hr < BRADY_BPM);
         // In VF/flutter the "beats" are the undulation: not a tachycardia.
         let tachy_now = !self.vf.active && rate_over(TACHY_BEATS).is_some_and(|hr| hr > TACHY_BPM);
-        let af_now = b.len() > AF_WINDOW && {
-            let t = Array1::from_iter(b[b.len() - AF_WINDOW - 1..].iter().map(|&s| s as f64));
-            let rr_ms = (crate::span(&t, 1, t.len()).to_owned() - crate::span(&t, 0, t.len() - 1))
-                * (1000.0 / self.fs_hz);
-            af_features(rr_ms.view()).is_af()
+        // AF over the last AF_WINDOW classified beats, leaving out every
+        // interval that starts or ends at a ventricular beat: ectopy is not
+        // the irregularity of AF (issue 10).
+        let c = &self.classified;
+        let af_now = c.len() > AF_WINDOW && {
+            let recent: Vec<(usize, BeatClass)> =
+                c.iter().skip(c.len() - AF_WINDOW - 1).copied().collect();
+            let rr_ms: Array1<f64> = recent
+                .windows(2)
+                .filter(|w| w[0].1 != BeatClass::Ventricular && w[1].1 != BeatClass::Ventricular)
+                .map(|w| (w[1].0 - w[0].0) as f64 * 1000.0 / self.fs_hz)
+                .collect();
+            rr_ms.len() * 2 >= AF_WINDOW && af_features(rr_ms.view()).is_af()
         };
         let transitions = [
             (
@@ -526,6 +575,37 @@ impl EcgStream {
                 self.vf.active = false;
                 events.push(self.end(FindingKind::VentricularFibrillation, end));
             }
+        }
+    }
+
+    /// Ventricular tachycardia from the classified beats: `VT_BEATS`
+    /// consecutive ventricular beats above `VT_BPM`, none over unusable
+    /// signal; it ends at the next beat that is not ventricular.
+    fn on_class(&mut self, r: usize, class: BeatClass, wide: bool, events: &mut Vec<StreamEvent>) {
+        if class != BeatClass::Ventricular || !wide {
+            self.v_run.clear();
+            if self.vt {
+                self.vt = false;
+                events.push(self.end(FindingKind::VentricularTachycardia, r));
+            }
+            return;
+        }
+        self.v_run.push(r);
+        let n = self.v_run.len();
+        if self.vt || n < VT_BEATS || self.vf.active {
+            return;
+        }
+        let (first, last) = (self.v_run[n - VT_BEATS], self.v_run[n - 1]);
+        let rate = 60.0 * (VT_BEATS - 1) as f64 * self.fs_hz / (last - first).max(1) as f64;
+        let clean = unusable_share(&self.quality, first, last.min(self.quality_end())) == 0.0;
+        if rate > VT_BPM && clean {
+            self.vt = true;
+            events.push(StreamEvent::Onset(self.finding(
+                FindingKind::VentricularTachycardia,
+                self.v_run[0],
+                r,
+                format!("{n} ventricular beats at {rate:.0} /min"),
+            )));
         }
     }
 
@@ -685,6 +765,71 @@ mod tests {
             "{}",
             onsets[0]
         );
+    }
+
+    /// Issue 10: a run of wide ventricular beats above 100 /min is a VT
+    /// finding that starts in the run and ends with the first normal beat;
+    /// isolated wide beats are not.
+    #[test]
+    fn a_run_of_wide_beats_is_ventricular_tachycardia_and_single_ones_are_not() {
+        let fs = 250.0;
+        let n = (fs * 60.0) as usize;
+        let mut x = vec![0.0; n];
+        let mut add = |at_s: f64, amp: f64, width_s: f64| {
+            let c = at_s * fs;
+            for (i, v) in x.iter_mut().enumerate() {
+                let dt = (i as f64 - c) / fs;
+                if dt.abs() < 0.3 {
+                    *v += amp * (-(dt / width_s).powi(2)).exp();
+                }
+            }
+        };
+        let mut t = 0.5;
+        let mut run = (0.0, 0.0);
+        while t < 59.0 {
+            if (30.0..33.0).contains(&t) {
+                // VT: wide, inverted complexes at 150 /min.
+                if run.0 == 0.0 {
+                    run.0 = t;
+                }
+                add(t, -1.2, 0.045);
+                run.1 = t;
+                t += 0.4;
+            } else {
+                // Sinus at 75 /min, with an isolated PVC at 15 s.
+                let pvc = (14.9..15.7).contains(&t);
+                if pvc {
+                    add(t - 0.25, -1.2, 0.045);
+                } else {
+                    add(t, 1.0, 0.012);
+                }
+                t += 0.8;
+            }
+        }
+        let mut stream = EcgStream::new(fs).unwrap();
+        let (mut onsets, mut ends) = (Vec::new(), Vec::new());
+        for block in x.chunks(250) {
+            for e in stream.push(block).events {
+                match e {
+                    StreamEvent::Onset(f) if f.kind == FindingKind::VentricularTachycardia => {
+                        onsets.push(f.start_s)
+                    }
+                    StreamEvent::End {
+                        kind: FindingKind::VentricularTachycardia,
+                        time_s,
+                        ..
+                    } => ends.push(time_s),
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(onsets.len(), 1, "{onsets:?}");
+        assert!(
+            (run.0 - 0.2..=run.1).contains(&onsets[0]),
+            "{onsets:?} {run:?}"
+        );
+        assert_eq!(ends.len(), 1, "{ends:?}");
+        assert!(ends[0] > run.1 && ends[0] < run.1 + 2.0, "{ends:?} {run:?}");
     }
 
     #[test]

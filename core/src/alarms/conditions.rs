@@ -543,6 +543,9 @@ impl ConditionTracker {
                 true,
                 "VFIB/VFLUTTER",
             ),
+            FindingKind::VentricularTachycardia => {
+                ("ventricular_tachycardia", Priority::High, true, "VTACH")
+            }
             FindingKind::AtrialFibrillation => {
                 // One-shot events at onset and at termination only.
                 let (key, priority, text) = if onset {
@@ -1033,7 +1036,11 @@ mod tests {
             (vf[0].key.as_str(), vf[0].priority, vf[0].latched),
             ("ventricular_fibrillation", Priority::High, true)
         );
-        assert!(vf[0].message.starts_with("VFIB/VFLUTTER"), "{}", vf[0].message);
+        assert!(
+            vf[0].message.starts_with("VFIB/VFLUTTER"),
+            "{}",
+            vf[0].message
+        );
     }
 
     #[test]
