@@ -266,19 +266,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         results.push(evaluate(&dir, name)?);
     }
     println!(
-        "{:<5}{:>7}{:>6}{:>6}{:>8}{:>8}  {:>8}{:>8}{:>8}  {:>6}{:>6}{:>6}  {:>5}{:>5}  asystole",
+        "{:<5}{:>7}{:>6}{:>6}{:>8}{:>8}  {:>6}{:>6}{:>6}  {:>8}{:>8}{:>8}  {:>6}{:>6}{:>6}  {:>5}{:>5}  asystole",
         "rec",
         "beats",
         "FN",
         "FP",
         "Se %",
         "+P %",
+        "VEB",
+        "V FN",
+        "V FP",
         "AF ref",
         "AF det",
         "AF ovl",
-        "VT ref",
+        "Vruns",
         "found",
-        "VT det",
+        "VTdet",
         "VF r",
         "VF d"
     );
