@@ -142,3 +142,23 @@ fn no_vf_on_sinus_rhythm_or_noise() {
         }
     }
 }
+
+/// Issue 10: frequent ectopy read as AF — 119 (ventricular bigeminy and
+/// trigeminy) and 233 (frequent multiform PVCs) were reported as AF for
+/// 1,553 s and 4,572 s. Streamed whole, neither raises AF now.
+#[test]
+fn frequent_ectopy_is_not_atrial_fibrillation() {
+    for name in ["119", "233"] {
+        let record = Record::open(data_dir().join(format!("mitdb/{name}.hea"))).expect("record");
+        let fs = record.fs_hz();
+        let mv = record.physical(0).expect("signal");
+        let mut stream = EcgStream::new(fs).expect("valid fs");
+        for block in mv.chunks(fs as usize) {
+            for e in stream.push(block).events {
+                if let StreamEvent::Onset(f) = e {
+                    assert_ne!(f.kind, FindingKind::AtrialFibrillation, "{name}: {f:?}");
+                }
+            }
+        }
+    }
+}
