@@ -100,3 +100,21 @@ pub fn check(key: &str, value: &str) -> Result<()> {
         reason: format!("`{key}` must be {expected}; `{value}` is not"),
     })
 }
+
+/// A whole-number setting as stored, checked as `settings set` checks it:
+/// `None` when unset; an out-of-range stored value is an error naming the
+/// key (the runtime refuses to start on it rather than guess).
+pub fn stored_number(store: &crate::store::Store, key: &str) -> Result<Option<u64>> {
+    let Some(value) = store.setting(key)? else {
+        return Ok(None);
+    };
+    check(key, &value)?;
+    value
+        .trim()
+        .parse::<u64>()
+        .map(Some)
+        .map_err(|_| Error::InvalidInput {
+            what: "setting",
+            reason: format!("`{key}` must be a whole number; `{value}` is not"),
+        })
+}

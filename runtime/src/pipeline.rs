@@ -382,27 +382,11 @@ const QUARANTINE_TRIM_EVERY: Duration = Duration::from_secs(10);
 /// `quarantine.keep_days`), else the defaults. A value out of range is an
 /// error at start, not a silent default.
 fn quarantine_budget(store: &Store) -> Result<QuarantineBudget> {
-    let setting =
-        |key: &'static str, range: std::ops::RangeInclusive<u64>| -> Result<Option<u64>> {
-            match store.setting(key)? {
-                None => Ok(None),
-                Some(v) => match v.trim().parse::<u64>() {
-                    Ok(n) if range.contains(&n) => Ok(Some(n)),
-                    _ => Err(Error::InvalidInput {
-                        what: key,
-                        reason: format!(
-                            "`{v}` is not a whole number from {} to {}",
-                            range.start(),
-                            range.end()
-                        ),
-                    }),
-                },
-            }
-        };
+    use wardwatch_core::settings::stored_number;
     let d = QuarantineBudget::default();
     Ok(QuarantineBudget {
-        max_bytes: setting("quarantine.max_mb", 1..=1_000_000)?.map_or(d.max_bytes, |mb| mb << 20),
-        keep: setting("quarantine.keep_days", 1..=3650)?
+        max_bytes: stored_number(store, "quarantine.max_mb")?.map_or(d.max_bytes, |mb| mb << 20),
+        keep: stored_number(store, "quarantine.keep_days")?
             .map_or(d.keep, |days| chrono::Duration::days(days as i64)),
     })
 }

@@ -43,29 +43,15 @@ impl BackupPlan {
         let Some(dir) = store.setting("backup.dir")? else {
             return Ok(None);
         };
+        use wardwatch_core::settings::{check, stored_number};
+        check("backup.dir", &dir)?;
         let dir = PathBuf::from(dir.trim());
-        if !dir.is_absolute() {
-            return Err(Error::InvalidInput {
-                what: "backup.dir",
-                reason: format!("`{}` is not an absolute path", dir.display()),
-            });
-        }
-        let number = |key: &'static str, default: u64, max: u64| -> Result<u64> {
-            match store.setting(key)? {
-                None => Ok(default),
-                Some(v) => match v.trim().parse::<u64>() {
-                    Ok(n) if (1..=max).contains(&n) => Ok(n),
-                    _ => Err(Error::InvalidInput {
-                        what: key,
-                        reason: format!("`{v}` is not a whole number from 1 to {max}"),
-                    }),
-                },
-            }
-        };
         Ok(Some(BackupPlan {
             dir,
-            every: chrono::Duration::hours(number("backup.every_hours", 24, 24 * 30)? as i64),
-            keep: number("backup.keep", 7, 1000)? as usize,
+            every: chrono::Duration::hours(
+                stored_number(store, "backup.every_hours")?.unwrap_or(24) as i64,
+            ),
+            keep: stored_number(store, "backup.keep")?.unwrap_or(7) as usize,
         }))
     }
 }
