@@ -11,6 +11,7 @@ pub mod backup;
 pub mod devices;
 mod migrations;
 mod patients;
+mod quarantine;
 pub mod rollup;
 mod sources;
 mod users;
@@ -24,12 +25,12 @@ use crate::error::{Error, Result, SqlContext};
 
 pub use audit::AuditEntry;
 pub use patients::UpsertOutcome;
+pub use quarantine::{QUARANTINE_RAW_MAX, QuarantineBudget, Quarantined, Trimmed};
 pub use sources::SourceStatus;
 pub use users::{Role, User};
 pub use vitals::{
     ADMISSION_SLACK, BatchOutcome, EcgStored, IngestBatch, IngestItem, LatestVital, Pruned,
-    QUARANTINE_RAW_MAX, QuarantineBudget, Quarantined, Retention, ScoreRow, StoredBatch, Trimmed,
-    sequence_after,
+    Retention, ScoreRow, StoredBatch, sequence_after,
 };
 
 /// The database file's name inside the data directory.
