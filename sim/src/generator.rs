@@ -59,13 +59,19 @@ pub struct SimPatient {
 
 impl SimPatient {
     /// From a registry record: its MRN and baseline (defaults where unknown),
-    /// device `MON-{bed or mrn}`.
+    /// device `MON-{ward}-{bed}` (or `MON-{mrn}` without a bed). A device id
+    /// names one device: bed numbers repeat across wards, and a shared id
+    /// would read as one monitor moving between patients at every record.
     pub fn from_record(r: &PatientRecord) -> SimPatient {
         let d = VitalBaseline::default();
         let b = &r.baseline;
         SimPatient {
             mrn: r.mrn.clone(),
-            device_id: Some(format!("MON-{}", r.bed.as_deref().unwrap_or(&r.mrn))),
+            device_id: Some(match (&r.ward, &r.bed) {
+                (Some(ward), Some(bed)) => format!("MON-{}-{bed}", ward.replace(' ', "")),
+                (None, Some(bed)) => format!("MON-{bed}"),
+                _ => format!("MON-{}", r.mrn),
+            }),
             baseline: VitalBaseline {
                 hr_bpm: b.hr_bpm.unwrap_or(d.hr_bpm),
                 rr_per_min: b.rr_per_min.unwrap_or(d.rr_per_min),
