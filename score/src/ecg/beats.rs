@@ -210,10 +210,13 @@ impl BeatClassifier {
         }
         // The family this beat belongs to.
         // The family most like it unaligned, then aligned to that one.
-        let nearest = (0..self.clusters.len()).max_by(|&a, &b| {
-            correlation(&centre, &self.clusters[a].template)
-                .total_cmp(&correlation(&centre, &self.clusters[b].template))
-        });
+        let nearest = self
+            .clusters
+            .iter()
+            .map(|c| correlation(&centre, &c.template))
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(k, _)| k);
         let found: Option<(usize, f64, Vec<f64>)> = nearest.and_then(|k| {
             self.best_match(r, &self.clusters[k].template)
                 .map(|(corr, w)| (k, corr, w))
@@ -267,7 +270,7 @@ impl BeatClassifier {
         }
         let d = &self.clusters[dominant];
         let (corr, w) = self
-            .best_match(r, &d.template.clone())
+            .best_match(r, &d.template)
             .unwrap_or((0.0, self.clusters[k].template.clone()));
         let width_ratio = qrs_width(&w) / d.width.max(1.0);
         let premature = match (rr, self.mean_rr) {
