@@ -95,6 +95,9 @@ enum Command {
     /// Show and change the settings (admin); the runtime reads them at start
     #[command(subcommand)]
     Settings(SettingsCmd),
+    /// The data lake: where objects go, syncing them, and the outbox
+    #[command(subcommand)]
+    Sync(SyncCmd),
     /// Show the newest audit-log entries (admin)
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -140,6 +143,64 @@ fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|e| format!("`{s}` is not an RFC 3339 time such as 2026-11-30T08:00:00Z ({e})"))
+}
+
+#[derive(Debug, Subcommand)]
+enum SyncCmd {
+    /// Where lake objects go (none configured: the folder DATA_DIR/lake)
+    #[command(subcommand)]
+    Targets(TargetsCmd),
+    /// Seal spooled data into objects and send pending objects to the
+    /// target, verified; until SIGINT, or once with --once
+    Run {
+        /// One pass, then exit (exit 1 if objects are left pending)
+        #[arg(long)]
+        once: bool,
+        /// Seal everything spooled now, whatever its size or age
+        #[arg(long)]
+        flush: bool,
+    },
+    /// Pending and synced objects and bytes per zone, oldest pending, last error
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TargetsCmd {
+    /// Add the target (admin). Credentials come from the AWS chain
+    /// (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, --profile, web identity,
+    /// instance or container role), never from the command line
+    Add {
+        name: String,
+        /// file:///absolute/dir or s3://bucket[/prefix]
+        url: String,
+        /// An S3-compatible endpoint (SeaweedFS, MinIO, Ceph); omit for AWS
+        #[arg(long)]
+        endpoint: Option<String>,
+        #[arg(long)]
+        region: Option<String>,
+        /// STANDARD, STANDARD_IA, INTELLIGENT_TIERING, ONEZONE_IA or GLACIER_IR
+        #[arg(long)]
+        storage_class: Option<String>,
+        /// Server-side encryption: AES256 (SSE-S3) or aws:kms (SSE-KMS)
+        #[arg(long)]
+        sse: Option<String>,
+        /// The KMS key for --sse aws:kms (default: the bucket's)
+        #[arg(long)]
+        sse_kms_key: Option<String>,
+        /// The AWS shared-config profile (SSO, assumed role, …)
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// The configured target
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a target (admin); pending objects wait for the next
+    Remove { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -519,6 +580,204 @@ fn open(cli: &Cli) -> anyhow::Result<Ctx> {
         &username(cli)?,
         Arc::new(SystemClock),
     )?)
+}
+
+fn sync_command(cli: &Cli, cmd: &SyncCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let ctx = open(cli)?;
+    match cmd {
+        SyncCmd::Targets(TargetsCmd::Add {
+            name,
+            url,
+            endpoint,
+            region,
+            storage_class,
+            sse,
+            sse_kms_key,
+            profile,
+        }) => {
+            api::add_lake_target(
+                &ctx,
+                &api::TargetSpec {
+                    name: name.clone(),
+                    url: url.clone(),
+                    endpoint: endpoint.clone(),
+                    region: region.clone(),
+                    storage_class: storage_class.clone(),
+                    sse: sse.clone(),
+                    sse_kms_key: sse_kms_key.clone(),
+                    profile: profile.clone(),
+                },
+            )?;
+            writeln!(
+                out,
+                "lake objects go to {name} ({url}); restart the runtime for it to apply"
+            )?;
+        }
+        SyncCmd::Targets(TargetsCmd::List { json }) => {
+            let targets = api::lake_targets(&ctx)?;
+            let shown = wardwatch_sync::configured_target(&targets, ctx.data_dir());
+            if *json {
+                print_json(out, &targets)?;
+            } else if targets.is_empty() {
+                if let Ok(t) = shown {
+                    writeln!(
+                        out,
+                        "no target configured: objects go to the embedded default, {}",
+                        t.url
+                    )?;
+                }
+            } else {
+                for t in targets {
+                    writeln!(
+                        out,
+                        "{:<16} {}{}{}{} (added by {} {})",
+                        t.name,
+                        t.url,
+                        t.endpoint
+                            .map(|e| format!(" endpoint {e}"))
+                            .unwrap_or_default(),
+                        t.storage_class
+                            .map(|c| format!(" class {c}"))
+                            .unwrap_or_default(),
+                        t.sse.map(|s| format!(" sse {s}")).unwrap_or_default(),
+                        t.created_by.escape_debug(),
+                        t.created.to_rfc3339()
+                    )?;
+                }
+            }
+        }
+        SyncCmd::Targets(TargetsCmd::Remove { name }) => {
+            api::remove_lake_target(&ctx, name)?;
+            writeln!(
+                out,
+                "target {name} removed; pending objects wait for the next target"
+            )?;
+        }
+        SyncCmd::Status { json } => {
+            let status = api::lake_status(&ctx)?;
+            if *json {
+                print_json(out, &status)?;
+            } else {
+                writeln!(
+                    out,
+                    "{:<8} {:>9} {:>12} {:>9} {:>12} {:>10} {:>12}",
+                    "ZONE", "PENDING", "BYTES", "SYNCED", "BYTES", "SPOOLED", "BYTES"
+                )?;
+                for (zone, z) in &status.zones {
+                    writeln!(
+                        out,
+                        "{:<8} {:>9} {:>12} {:>9} {:>12} {:>10} {:>12}",
+                        zone.as_str(),
+                        z.pending_objects,
+                        z.pending_bytes,
+                        z.synced_objects,
+                        z.synced_bytes,
+                        z.spooled_records,
+                        z.spooled_bytes
+                    )?;
+                }
+                let now = chrono::Utc::now();
+                match status.oldest_pending {
+                    Some(t) => writeln!(
+                        out,
+                        "oldest unsynced: {} ({} min ago)",
+                        t.to_rfc3339(),
+                        (now - t).num_minutes()
+                    )?,
+                    None => writeln!(out, "nothing waits")?,
+                }
+                if let Some(t) = status.last_synced {
+                    writeln!(out, "last synced: {}", t.to_rfc3339())?;
+                }
+                if let Some((key, e)) = &status.last_error {
+                    writeln!(out, "last error: {key}: {}", e.escape_debug())?;
+                }
+            }
+        }
+        SyncCmd::Run { once, flush } => {
+            api::authorize_sync(&ctx, *flush)?;
+            let data_dir = ctx.data_dir().to_owned();
+            let target = wardwatch_sync::configured_target(&api::lake_targets(&ctx)?, &data_dir)?;
+            drop(ctx);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            return rt.block_on(sync_run(data_dir, target, *once, *flush, out));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn sync_run(
+    data_dir: PathBuf,
+    target: wardwatch_core::store::lake::LakeTarget,
+    once: bool,
+    flush: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let store = wardwatch_core::store::Store::open_dir(&data_dir)?;
+    let rules = wardwatch_sync::Rules::from_settings(&store)?;
+    let target = wardwatch_sync::Target::open(&target).await?;
+    let mut engine = wardwatch_sync::Engine::new(store, target, rules, Arc::new(SystemClock));
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let started = std::time::Instant::now();
+    loop {
+        let mut shown = 0usize;
+        let mut bar = |p: &wardwatch_sync::Progress<'_>| {
+            shown = p.done;
+            if tty {
+                let width = 30;
+                let filled =
+                    (p.bytes_done.min(p.bytes_total) * width / p.bytes_total.max(1)) as usize;
+                eprint!(
+                    "\r[{}{}] {}/{} objects, {:.1}/{:.1} MB, {:.1} MB/s   ",
+                    "#".repeat(filled),
+                    " ".repeat(width as usize - filled),
+                    p.done,
+                    p.total,
+                    p.bytes_done as f64 / 1e6,
+                    p.bytes_total as f64 / 1e6,
+                    p.bytes_done as f64 / 1e6 / started.elapsed().as_secs_f64().max(1e-3)
+                );
+            }
+        };
+        let pass = engine.pass(flush, &mut bar).await;
+        if tty && shown > 0 {
+            eprintln!();
+        }
+        let pass = pass?;
+        writeln!(
+            out,
+            "sealed {} objects; wrote {} ({:.2} MB, verified), {} already there; {} pending",
+            pass.sealed,
+            pass.written,
+            pass.bytes as f64 / 1e6,
+            pass.already_there,
+            pass.pending
+        )?;
+        if once {
+            if let Some(e) = pass.failure {
+                anyhow::bail!("{e}");
+            }
+            return Ok(if pass.pending == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+        if let Some(e) = &pass.failure {
+            eprintln!("sync: {e}; retrying in 30 s");
+        }
+        let wait = if pass.failure.is_some() || pass.pending == 0 {
+            30
+        } else {
+            1
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+            _ = tokio::time::sleep(std::time::Duration::from_secs(wait)) => {}
+        }
+    }
 }
 
 /// Creates the store if there is none (`init`, `demo load`).
@@ -994,6 +1253,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 report.alarms_marked
             )?;
         }
+        Command::Sync(cmd) => return sync_command(&cli, cmd, out),
         Command::Settings(cmd) => {
             let ctx = open(&cli)?;
             match cmd {
@@ -1278,7 +1538,10 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-fn print_json(out: &mut impl Write, value: &impl serde::Serialize) -> anyhow::Result<()> {
+fn print_json(
+    out: &mut (impl Write + ?Sized),
+    value: &impl serde::Serialize,
+) -> anyhow::Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)?;
     Ok(())

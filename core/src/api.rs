@@ -935,3 +935,195 @@ impl StoreWatch {
         Ok(changed)
     }
 }
+
+/// A lake target as an admin gives it (`wardwatchctl sync targets add`).
+#[derive(Debug, Clone, Default)]
+pub struct TargetSpec {
+    pub name: String,
+    pub url: String,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub storage_class: Option<String>,
+    pub sse: Option<String>,
+    pub sse_kms_key: Option<String>,
+    pub profile: Option<String>,
+}
+
+/// Storage classes a target may write new objects in; archive classes are
+/// for the lifecycle rules (`archive apply`), where reads are not instant.
+pub const LAKE_WRITE_CLASSES: &[&str] = &[
+    "STANDARD",
+    "STANDARD_IA",
+    "INTELLIGENT_TIERING",
+    "ONEZONE_IA",
+    "GLACIER_IR",
+];
+
+fn bad_target(reason: String) -> Error {
+    Error::InvalidInput {
+        what: "a lake target",
+        reason,
+    }
+}
+
+/// Checks a target's spec: a short name; `file:///absolute/dir` or
+/// `s3://bucket[/prefix]` with a valid bucket name; no credentials in any
+/// field (they come from the AWS chain); an endpoint over http(s); a class
+/// and encryption S3 knows.
+fn check_target(t: &TargetSpec) -> Result<()> {
+    let name_ok = !t.name.is_empty()
+        && t.name.len() <= 64
+        && t.name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !name_ok {
+        return Err(bad_target(format!(
+            "name {:?}: 1–64 letters, digits, `-`, `_` or `.`",
+            t.name
+        )));
+    }
+    let no_secret = |what: &str, v: &str| -> Result<()> {
+        let lower = v.to_ascii_lowercase();
+        if v.contains('@')
+            || [
+                "secret",
+                "token",
+                "password",
+                "signature",
+                "x-amz-credential",
+            ]
+            .iter()
+            .any(|s| lower.contains(s))
+        {
+            return Err(bad_target(format!(
+                "the {what} seems to carry a credential: credentials come from the AWS chain (environment, profile, role), never from a URL"
+            )));
+        }
+        if v.chars().any(char::is_control) {
+            return Err(bad_target(format!("the {what} holds control characters")));
+        }
+        Ok(())
+    };
+    no_secret("URL", &t.url)?;
+    if let Some(path) = t.url.strip_prefix("file://") {
+        if !Path::new(path).is_absolute() {
+            return Err(bad_target(format!(
+                "`{}`: a folder target is file:///absolute/path",
+                t.url
+            )));
+        }
+    } else if let Some(rest) = t.url.strip_prefix("s3://") {
+        let bucket = rest.split('/').next().unwrap_or("");
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.'))
+            && bucket.as_bytes()[0].is_ascii_alphanumeric();
+        if !bucket_ok {
+            return Err(bad_target(format!(
+                "bucket `{bucket}`: 3–63 lower-case letters, digits, `-` or `.` (S3 bucket naming rules)"
+            )));
+        }
+    } else {
+        return Err(bad_target(format!(
+            "`{}` is neither file:///absolute/dir nor s3://bucket[/prefix]",
+            t.url
+        )));
+    }
+    if let Some(e) = &t.endpoint {
+        no_secret("endpoint", e)?;
+        if !(e.starts_with("https://") || e.starts_with("http://")) {
+            return Err(bad_target(format!(
+                "endpoint `{e}`: an http:// or https:// URL"
+            )));
+        }
+    }
+    if let Some(c) = &t.storage_class
+        && !LAKE_WRITE_CLASSES.contains(&c.as_str())
+    {
+        return Err(bad_target(format!(
+            "storage class `{c}`: one of {} (archive classes are set by the lifecycle rules, not for writing)",
+            LAKE_WRITE_CLASSES.join(", ")
+        )));
+    }
+    if let Some(s) = &t.sse
+        && !matches!(s.as_str(), "AES256" | "aws:kms")
+    {
+        return Err(bad_target(format!(
+            "server-side encryption `{s}`: AES256 (SSE-S3) or aws:kms (SSE-KMS)"
+        )));
+    }
+    if t.sse_kms_key.is_some() && t.sse.as_deref() != Some("aws:kms") {
+        return Err(bad_target("a KMS key needs --sse aws:kms".into()));
+    }
+    if t.url.starts_with("file://")
+        && (t.endpoint.is_some()
+            || t.storage_class.is_some()
+            || t.sse.is_some()
+            || t.profile.is_some())
+    {
+        return Err(bad_target(
+            "endpoint, storage class, encryption and profile apply to s3:// targets only".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The configured lake targets (no credentials are stored; any user may
+/// see where the data lives).
+pub fn lake_targets(ctx: &Ctx) -> Result<Vec<crate::store::lake::LakeTarget>> {
+    ctx.require(Role::Data, "list lake targets")?;
+    ctx.store.lake_targets()
+}
+
+/// Adds the lake target (admin, audited). Wardwatch syncs to one target.
+pub fn add_lake_target(ctx: &Ctx, spec: &TargetSpec) -> Result<()> {
+    ctx.require(Role::Admin, "configure the data lake")?;
+    check_target(spec)?;
+    if let Some(t) = ctx.store.lake_targets()?.first() {
+        return Err(bad_target(format!(
+            "target `{}` is configured; Wardwatch syncs to one target: remove it first",
+            t.name
+        )));
+    }
+    ctx.store.add_lake_target(&crate::store::lake::LakeTarget {
+        name: spec.name.clone(),
+        url: spec.url.clone(),
+        endpoint: spec.endpoint.clone(),
+        region: spec.region.clone(),
+        storage_class: spec.storage_class.clone(),
+        sse: spec.sse.clone(),
+        sse_kms_key: spec.sse_kms_key.clone(),
+        profile: spec.profile.clone(),
+        created: ctx.clock.now(),
+        created_by: ctx.actor.username.clone(),
+    })?;
+    ctx.audit(
+        "sync.target_add",
+        Some(&spec.name),
+        json!({ "url": spec.url, "endpoint": spec.endpoint, "storage_class": spec.storage_class, "sse": spec.sse }),
+    )
+}
+
+/// Removes a lake target (admin, audited). Pending objects stay pending for
+/// the next target.
+pub fn remove_lake_target(ctx: &Ctx, name: &str) -> Result<()> {
+    ctx.require(Role::Admin, "configure the data lake")?;
+    if !ctx.store.remove_lake_target(name)? {
+        return Err(bad_target(format!("no target named `{name}`")));
+    }
+    ctx.audit("sync.target_remove", Some(name), json!({}))
+}
+
+/// The lake's outbox at a glance.
+pub fn lake_status(ctx: &Ctx) -> Result<crate::store::lake::LakeStatus> {
+    ctx.require(Role::Data, "read the sync status")?;
+    ctx.store.lake_status()
+}
+
+/// Checks that the user may run a sync by hand (admin) and audits it; the
+/// sync engine then opens the store itself, as the runtime does.
+pub fn authorize_sync(ctx: &Ctx, flush: bool) -> Result<()> {
+    ctx.require(Role::Admin, "run the sync")?;
+    ctx.audit("sync.run", None, json!({ "flush": flush }))
+}

@@ -73,6 +73,26 @@ pub const SETTINGS: &[Setting] = &[
         holds: "scheduled backups kept (default 7)",
         check: |v| whole(v, 1, 1000),
     },
+    Setting {
+        key: "sync.object_kib",
+        holds: "compressed size at which spooled lake lines are sealed into an object, KiB (default 1024; S3 does not archive objects under 128 KiB)",
+        check: |v| whole(v, 16, 1_048_576),
+    },
+    Setting {
+        key: "sync.object_max_minutes",
+        holds: "minutes after which spooled lake lines are sealed whatever their size (default 60)",
+        check: |v| whole(v, 1, 1440),
+    },
+    Setting {
+        key: "sync.alarm_after_minutes",
+        holds: "minutes a lake object may wait for its target before a technical alarm (default 30)",
+        check: |v| whole(v, 1, 10_080),
+    },
+    Setting {
+        key: "sync.outbox_alarm_mb",
+        holds: "MiB of unsynced lake data that raise a technical alarm (default 1024)",
+        check: |v| whole(v, 1, 1_000_000),
+    },
 ];
 
 /// The setting `key`; an unknown key is an error naming the known ones.

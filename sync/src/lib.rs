@@ -1,3 +1,50 @@
-//! Object-storage sync for Wardwatch: zone writers (raw, cleaned, curated), the
-//! sync planner and the archival rules. Empty for now: the sync issue fills it.
+//! Wardwatch's data lake (docs/data-lake.md): the object targets (a local
+//! folder, any S3-compatible store), and the sync engine that seals the
+//! store's spool into objects and sends them, verified, to the target.
 //! Like `wardwatch-core`, this crate never depends on `tauri` or webkit.
+
+pub mod engine;
+pub mod error;
+pub mod target;
+
+pub use engine::{Engine, Pass, Progress, Rules, health, plan};
+pub use error::{Error, Fault};
+pub use target::{Put, Target};
+
+use std::path::Path;
+
+use wardwatch_core::store::lake::LakeTarget;
+
+/// The folder of the embedded default target, inside the data directory.
+pub const DEFAULT_LAKE_DIR: &str = "lake";
+
+/// The target objects go to: the configured one, or the embedded default
+/// (`DATA_DIR/lake`) when none is configured.
+pub fn configured_target(targets: &[LakeTarget], data_dir: &Path) -> Result<LakeTarget, Error> {
+    match targets {
+        [] => {
+            let dir = data_dir.join(DEFAULT_LAKE_DIR);
+            let dir = std::path::absolute(&dir).unwrap_or(dir);
+            Ok(LakeTarget {
+                name: "local".into(),
+                url: format!("file://{}", dir.display()),
+                endpoint: None,
+                region: None,
+                storage_class: None,
+                sse: None,
+                sse_kms_key: None,
+                profile: None,
+                created: chrono::Utc::now(),
+                created_by: "default".into(),
+            })
+        }
+        [one] => Ok(one.clone()),
+        many => Err(Error::config(
+            &many[0].name,
+            format!(
+                "{} targets are configured; Wardwatch syncs to one: remove the others (`wardwatchctl sync targets remove`)",
+                many.len()
+            ),
+        )),
+    }
+}

@@ -3,6 +3,7 @@
 //! sources (`source`). The runtime that reads the streams into the store is
 //! `wardwatch-runtime`.
 
+pub mod cleaned;
 pub mod codec;
 pub mod observation;
 pub mod source;

@@ -440,6 +440,58 @@ INSERT INTO device_assignments (device_id, patient_id, from_ms, to_ms, by_user)
 ALTER TABLE ecg_blocks ADD COLUMN device_id INTEGER REFERENCES devices (id);
 ALTER TABLE scores ADD COLUMN superseded_ms INTEGER;
 "#,
+    // 8: the data lake's outbox (issue 13, docs/data-lake.md). `lake_spool`
+    // holds the raw and cleaned zones' lines, written in the same transaction
+    // as the batch they came in, until they are sealed into an object;
+    // `lake_objects` holds each sealed object (its bytes until a target has
+    // acknowledged and verified them) and its sync state; `lake_targets` the
+    // configured object stores (never credentials).
+    r#"
+CREATE TABLE lake_spool (
+    id          INTEGER PRIMARY KEY,
+    zone        TEXT NOT NULL,                  -- 'raw' | 'cleaned'
+    dataset     TEXT NOT NULL,                  -- 'observations' | 'quarantine'
+    day         TEXT NOT NULL,                  -- YYYY-MM-DD (UTC)
+    part        TEXT NOT NULL,                  -- 'source=…' | 'ward=…'
+    created_ms  INTEGER NOT NULL,
+    records     INTEGER NOT NULL,
+    raw_bytes   INTEGER NOT NULL,               -- NDJSON bytes before compression
+    data        BLOB NOT NULL                   -- zstd frame of NDJSON lines
+);
+CREATE INDEX lake_spool_group ON lake_spool (zone, dataset, day, part, id);
+CREATE TABLE lake_objects (
+    key         TEXT PRIMARY KEY,
+    zone        TEXT NOT NULL,
+    dataset     TEXT NOT NULL,
+    day         TEXT NOT NULL,
+    records     INTEGER NOT NULL,
+    raw_bytes   INTEGER NOT NULL,
+    bytes       INTEGER NOT NULL,
+    sha256      TEXT NOT NULL,                  -- hex, of the object's bytes
+    md5         TEXT NOT NULL,                  -- hex: a single-part ETag
+    created_ms  INTEGER NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('pending', 'synced')),
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    last_error  TEXT,
+    last_attempt_ms INTEGER,
+    target      TEXT,                           -- the target that holds it
+    synced_ms   INTEGER,
+    data        BLOB                            -- NULL once synced
+);
+CREATE INDEX lake_objects_pending ON lake_objects (state, created_ms);
+CREATE TABLE lake_targets (
+    name        TEXT PRIMARY KEY,
+    url         TEXT NOT NULL,                  -- file:///dir or s3://bucket/prefix
+    endpoint    TEXT,                           -- S3-compatible endpoint, NULL = AWS
+    region      TEXT,
+    storage_class TEXT,
+    sse         TEXT,                           -- 'AES256' | 'aws:kms' | NULL
+    sse_kms_key TEXT,
+    profile     TEXT,                           -- AWS shared-config profile
+    created_ms  INTEGER NOT NULL,
+    created_by  TEXT NOT NULL
+);
+"#,
 ];
 
 /// The version a store that records version 1 really holds. Builds from

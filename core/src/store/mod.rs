@@ -9,6 +9,7 @@
 mod audit;
 pub mod backup;
 pub mod devices;
+pub mod lake;
 mod migrations;
 mod patients;
 mod quarantine;

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
+use super::lake::Spool;
 use super::quarantine::quarantine;
 use super::rollup::{HOUR_MS, Hour};
 use super::{Store, from_ms, to_ms};
@@ -301,6 +302,9 @@ pub struct EcgStored {
     pub samples: Vec<Option<i32>>,
 }
 
+/// A patient's id, admission time and ward, as a batch needs them.
+type PatientKeys = (i64, Option<i64>, Option<String>);
+
 fn write_batch(
     tx: &Transaction<'_>,
     batch: &IngestBatch,
@@ -316,13 +320,15 @@ fn write_batch(
         )
         .optional()
         .ctx("reading a checkpoint")?;
-    let mut patients: HashMap<String, Option<(i64, Option<i64>)>> = HashMap::new();
+    let mut patients: HashMap<String, Option<PatientKeys>> = HashMap::new();
+    let mut spool = Spool::default();
     let mut devices = super::devices::DeviceCache::default();
     let mut rollups: HashMap<(i64, Vital, i64), Hour> = HashMap::new();
     let mut last_sequence: Option<&str> = None;
     let mut last_effective: Option<DateTime<Utc>> = None;
 
     for (index, item) in batch.items.iter().enumerate() {
+        spool.raw(batch, item, now);
         if batch.ordered
             && checkpoint
                 .as_deref()
@@ -331,15 +337,17 @@ fn write_batch(
             outcome.duplicates += 1; // redelivered from before the checkpoint
             continue;
         }
-        let reject = |rejection: &Rejection, outcome: &mut BatchOutcome| -> Result<()> {
-            quarantine(tx, batch, item, rejection, now)?;
-            if rejection.code == RejectCode::Conflicting {
-                outcome.conflicts += 1;
-            } else {
-                outcome.quarantined += 1;
-            }
-            Ok(())
-        };
+        let reject =
+            |rejection: &Rejection, outcome: &mut BatchOutcome, spool: &mut Spool| -> Result<()> {
+                quarantine(tx, batch, item, rejection, now)?;
+                spool.quarantined(batch, item, rejection, now);
+                if rejection.code == RejectCode::Conflicting {
+                    outcome.conflicts += 1;
+                } else {
+                    outcome.quarantined += 1;
+                }
+                Ok(())
+            };
         if !item.sequence.is_empty() && !resumable(&item.sequence) {
             // Never a checkpoint: sent back, it would break the source.
             let rejection = match &item.decoded {
@@ -352,7 +360,7 @@ fn write_batch(
                     ),
                 },
             };
-            reject(&rejection, &mut outcome)?;
+            reject(&rejection, &mut outcome, &mut spool)?;
             continue;
         }
         if !item.sequence.is_empty() {
@@ -361,30 +369,30 @@ fn write_batch(
         let obs = match &item.decoded {
             Ok(obs) => obs,
             Err(rejection) => {
-                reject(rejection, &mut outcome)?;
+                reject(rejection, &mut outcome, &mut spool)?;
                 continue;
             }
         };
         let patient = match patients.get(&obs.mrn) {
-            Some(p) => *p,
+            Some(p) => p.clone(),
             None => {
-                let p: Option<(i64, Option<i64>)> = tx
-                    .prepare_cached("SELECT id, admitted_ms FROM patients WHERE mrn = ?1")
+                let p: Option<PatientKeys> = tx
+                    .prepare_cached("SELECT id, admitted_ms, ward FROM patients WHERE mrn = ?1")
                     .and_then(|mut s| {
-                        s.query_row([&obs.mrn], |r| Ok((r.get(0)?, r.get(1)?)))
+                        s.query_row([&obs.mrn], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                             .optional()
                     })
                     .ctx("resolving a patient")?;
-                patients.insert(obs.mrn.clone(), p);
+                patients.insert(obs.mrn.clone(), p.clone());
                 p
             }
         };
-        let Some((patient_id, admitted_ms)) = patient else {
+        let Some((patient_id, admitted_ms, ward)) = patient else {
             let rejection = Rejection {
                 code: RejectCode::UnknownPatient,
                 reason: format!("no patient with MRN `{}` in the registry", obs.mrn),
             };
-            reject(&rejection, &mut outcome)?;
+            reject(&rejection, &mut outcome, &mut spool)?;
             continue;
         };
         if let Some(admitted) = admitted_ms.map(from_ms)
@@ -399,7 +407,7 @@ fn write_batch(
                     admitted.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
                 ),
             };
-            reject(&rejection, &mut outcome)?;
+            reject(&rejection, &mut outcome, &mut spool)?;
             continue;
         }
         let ts = to_ms(obs.effective);
@@ -409,7 +417,7 @@ fn write_batch(
                     code: RejectCode::Conflicting,
                     reason,
                 };
-                reject(&rejection, &mut outcome)?;
+                reject(&rejection, &mut outcome, &mut spool)?;
                 continue;
             }
             held => held,
@@ -434,7 +442,7 @@ fn write_batch(
                         obs.id
                     ),
                 };
-                reject(&rejection, &mut outcome)?;
+                reject(&rejection, &mut outcome, &mut spool)?;
             } else {
                 outcome.duplicates += 1;
             }
@@ -506,6 +514,7 @@ fn write_batch(
                 }
             }
         }
+        spool.cleaned(batch, obs, ward.as_deref());
         outcome.stored += 1;
         stored_items.push(index);
         last_effective = Some(last_effective.map_or(obs.effective, |t| t.max(obs.effective)));
@@ -526,6 +535,7 @@ fn write_batch(
         .ctx("writing a rollup")?;
     }
 
+    spool.flush(tx, now)?;
     if let Some(seq) = last_sequence {
         tx.prepare_cached(
             "INSERT INTO source_checkpoints (source, shard, sequence, updated_ms) VALUES (?1, ?2, ?3, ?4)

@@ -6,6 +6,7 @@ mod backup;
 mod devices;
 mod import;
 mod ingest;
+mod lake;
 mod migrations;
 mod roles;
 

@@ -1,0 +1,714 @@
+//! The data lake's side of the store (docs/data-lake.md): the spool of raw
+//! and cleaned lines written with each batch, objects sealed from it, their
+//! sync state (the outbox) and the configured targets.
+//!
+//! Invariants:
+//! - every record a source delivered is spooled to the raw zone in the same
+//!   transaction that stores (or quarantines, or counts as a duplicate) it,
+//!   so a crash can never leave a stored record without its raw line, nor a
+//!   raw line for a batch that was rolled back;
+//! - sealing moves spool rows into one object in one transaction: a row is in
+//!   the spool or in exactly one object, never both, never neither;
+//! - an object's key is derived from its first spool row, so sealing the same
+//!   rows again (after a crash) names the same object;
+//! - an object's bytes are dropped only once a target has acknowledged them
+//!   and their checksum was verified ([`Store::lake_mark_synced`]).
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+
+use super::vitals::{IngestBatch, IngestItem};
+use super::{Store, from_ms, to_ms};
+use crate::error::{Error, Result, SqlContext};
+use crate::ingest::cleaned;
+use crate::ingest::observation::{Observation, Rejection};
+
+/// zstd level of spool rows: cheap, since they are recompressed when sealed.
+const SPOOL_LEVEL: i32 = 1;
+/// zstd level of sealed objects (the level `zstd` itself defaults to).
+pub const OBJECT_LEVEL: i32 = 3;
+
+/// A zone of the lake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Zone {
+    /// Every record exactly as received.
+    Raw,
+    /// Validated, deduplicated, units standardised; and the quarantine.
+    Cleaned,
+    /// Analysis-ready tables.
+    Curated,
+}
+
+impl Zone {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Zone::Raw => "raw",
+            Zone::Cleaned => "cleaned",
+            Zone::Curated => "curated",
+        }
+    }
+
+    fn parse(s: &str) -> Zone {
+        match s {
+            "raw" => Zone::Raw,
+            "cleaned" => Zone::Cleaned,
+            _ => Zone::Curated,
+        }
+    }
+}
+
+/// Which spool rows go into one object: zone, dataset, day and partition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SpoolKey {
+    pub zone: Zone,
+    pub dataset: &'static str,
+    pub day: String,
+    /// `source=NAME` (raw, quarantine) or `ward=NAME` (cleaned).
+    pub part: String,
+}
+
+impl SpoolKey {
+    /// The object key for the group whose first spool row is `first_id`:
+    /// `zone/dataset/date=YYYY-MM-DD/part/part-NNNNNNNNNNNN.ndjson.zst`.
+    pub fn object_key(&self, first_id: i64) -> String {
+        object_key(self.zone, self.dataset, &self.day, &self.part, first_id)
+    }
+}
+
+fn object_key(zone: Zone, dataset: &str, day: &str, part: &str, first_id: i64) -> String {
+    format!(
+        "{}/{dataset}/date={day}/{part}/part-{first_id:012}.ndjson.zst",
+        zone.as_str()
+    )
+}
+
+/// A partition value made safe for an object key: letters, digits, `.`, `_`
+/// and `-` stay, anything else becomes `%XX` (per UTF-8 byte), as Hive-style
+/// partition paths escape.
+pub fn key_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("__empty__");
+    }
+    out
+}
+
+#[derive(Debug, Default)]
+struct Lines {
+    text: Vec<u8>,
+    records: i64,
+}
+
+/// The lines of one batch, by group, written with the batch.
+#[derive(Debug, Default)]
+pub(crate) struct Spool {
+    groups: HashMap<SpoolKey, Lines>,
+}
+
+fn day_of(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+/// Writes `"key":` and a JSON string.
+fn field(out: &mut Vec<u8>, key: &str, value: &str) {
+    // Serialising a &str cannot fail.
+    let _ = serde_json::to_writer(&mut *out, key);
+    out.push(b':');
+    let _ = serde_json::to_writer(&mut *out, value);
+    out.push(b',');
+}
+
+/// `"record":` with the bytes verbatim when they are one line of JSON, else
+/// `"record_base64":`. Either way the bytes come back exactly.
+fn record(out: &mut Vec<u8>, item: &IngestItem) {
+    let one_line = !item.raw.iter().any(|b| matches!(b, b'\n' | b'\r'));
+    let json =
+        item.decoded.is_ok() || serde_json::from_slice::<serde::de::IgnoredAny>(&item.raw).is_ok();
+    if one_line && json && !item.raw.is_empty() {
+        out.extend_from_slice(b"\"record\":");
+        out.extend_from_slice(&item.raw);
+    } else {
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&item.raw);
+        let _ = write!(out, "\"record_base64\":\"{encoded}\"");
+    }
+}
+
+impl Spool {
+    fn lines(&mut self, key: SpoolKey) -> &mut Lines {
+        self.groups.entry(key).or_default()
+    }
+
+    /// The raw zone's line of a record, whatever became of it.
+    pub(crate) fn raw(&mut self, batch: &IngestBatch, item: &IngestItem, now: DateTime<Utc>) {
+        let key = SpoolKey {
+            zone: Zone::Raw,
+            dataset: "observations",
+            day: day_of(now),
+            part: format!("source={}", key_escape(&batch.source)),
+        };
+        let lines = self.lines(key);
+        let out = &mut lines.text;
+        out.push(b'{');
+        field(out, "source", &batch.source);
+        field(out, "shard", &batch.shard);
+        field(out, "sequence", &item.sequence);
+        field(
+            out,
+            "received",
+            &now.to_rfc3339_opts(SecondsFormat::Millis, true),
+        );
+        let _ = write!(out, "\"bytes\":{},", item.received_len.max(item.raw.len()));
+        if item.received_len > item.raw.len() {
+            out.extend_from_slice(b"\"truncated\":true,");
+        }
+        record(out, item);
+        out.extend_from_slice(b"}\n");
+        lines.records += 1;
+    }
+
+    /// The cleaned zone's line of a newly stored observation.
+    pub(crate) fn cleaned(&mut self, batch: &IngestBatch, obs: &Observation, ward: Option<&str>) {
+        let key = SpoolKey {
+            zone: Zone::Cleaned,
+            dataset: "observations",
+            day: day_of(obs.effective),
+            part: format!("ward={}", key_escape(ward.unwrap_or("none"))),
+        };
+        let lines = self.lines(key);
+        let _ = serde_json::to_writer(&mut lines.text, &cleaned::to_fhir(obs, &batch.source));
+        lines.text.push(b'\n');
+        lines.records += 1;
+    }
+
+    /// The cleaned zone's quarantine line of a rejected record.
+    pub(crate) fn quarantined(
+        &mut self,
+        batch: &IngestBatch,
+        item: &IngestItem,
+        rejection: &Rejection,
+        now: DateTime<Utc>,
+    ) {
+        let key = SpoolKey {
+            zone: Zone::Cleaned,
+            dataset: "quarantine",
+            day: day_of(now),
+            part: format!("source={}", key_escape(&batch.source)),
+        };
+        let lines = self.lines(key);
+        let out = &mut lines.text;
+        out.push(b'{');
+        field(out, "source", &batch.source);
+        field(out, "sequence", &item.sequence);
+        field(
+            out,
+            "received",
+            &now.to_rfc3339_opts(SecondsFormat::Millis, true),
+        );
+        field(out, "code", rejection.code.as_str());
+        field(out, "reason", &rejection.reason);
+        let _ = write!(out, "\"bytes\":{},", item.received_len.max(item.raw.len()));
+        record(out, item);
+        out.extend_from_slice(b"}\n");
+        lines.records += 1;
+    }
+
+    /// Writes the batch's lines, one compressed row per group.
+    pub(crate) fn flush(self, tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<()> {
+        let mut groups: Vec<_> = self.groups.into_iter().collect();
+        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, lines) in groups {
+            let data = zstd::bulk::compress(&lines.text, SPOOL_LEVEL).map_err(|e| {
+                Error::InvalidInput {
+                    what: "a lake spool row",
+                    reason: format!("zstd: {e}"),
+                }
+            })?;
+            tx.prepare_cached(
+                "INSERT INTO lake_spool (zone, dataset, day, part, created_ms, records, raw_bytes, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    key.zone.as_str(),
+                    key.dataset,
+                    key.day,
+                    key.part,
+                    to_ms(now),
+                    lines.records,
+                    lines.text.len() as i64,
+                    data
+                ])
+            })
+            .ctx("spooling lake lines")?;
+        }
+        Ok(())
+    }
+}
+
+/// What the spool holds for one group, for the planner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpoolGroup {
+    pub zone: Zone,
+    pub dataset: String,
+    pub day: String,
+    pub part: String,
+    pub rows: i64,
+    pub records: i64,
+    /// Compressed bytes of the rows (what the object will be, roughly).
+    pub bytes: i64,
+    pub oldest: DateTime<Utc>,
+}
+
+/// A sealed object waiting for (or done with) its target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LakeObject {
+    pub key: String,
+    pub zone: Zone,
+    pub dataset: String,
+    pub day: String,
+    pub records: i64,
+    pub raw_bytes: i64,
+    pub bytes: i64,
+    pub sha256: String,
+    pub md5: String,
+    pub created: DateTime<Utc>,
+    pub synced: bool,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub target: Option<String>,
+}
+
+/// A configured object store. Credentials are never stored: they come from
+/// the AWS credential chain (environment, `profile`, web identity, roles).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LakeTarget {
+    pub name: String,
+    /// `file:///absolute/dir` or `s3://bucket[/prefix]`.
+    pub url: String,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub storage_class: Option<String>,
+    pub sse: Option<String>,
+    pub sse_kms_key: Option<String>,
+    pub profile: Option<String>,
+    pub created: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// Pending and synced objects of one zone, for `sync status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ZoneStatus {
+    pub pending_objects: i64,
+    pub pending_bytes: i64,
+    pub synced_objects: i64,
+    pub synced_bytes: i64,
+    /// Lines not yet sealed into an object, and their compressed bytes.
+    pub spooled_records: i64,
+    pub spooled_bytes: i64,
+}
+
+/// The outbox at a glance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LakeStatus {
+    pub zones: Vec<(Zone, ZoneStatus)>,
+    /// Creation time of the oldest pending object or spool row.
+    pub oldest_pending: Option<DateTime<Utc>>,
+    pub last_synced: Option<DateTime<Utc>>,
+    /// The most recent failure of a pending object, with its key.
+    pub last_error: Option<(String, String)>,
+}
+
+fn object_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LakeObject> {
+    Ok(LakeObject {
+        key: r.get(0)?,
+        zone: Zone::parse(&r.get::<_, String>(1)?),
+        dataset: r.get(2)?,
+        day: r.get(3)?,
+        records: r.get(4)?,
+        raw_bytes: r.get(5)?,
+        bytes: r.get(6)?,
+        sha256: r.get(7)?,
+        md5: r.get(8)?,
+        created: from_ms(r.get(9)?),
+        synced: r.get::<_, String>(10)? == "synced",
+        attempts: r.get(11)?,
+        last_error: r.get(12)?,
+        target: r.get(13)?,
+    })
+}
+
+const OBJECT_COLUMNS: &str = "key, zone, dataset, day, records, raw_bytes, bytes, sha256, md5, \
+     created_ms, state, attempts, last_error, target";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 of `data`, in hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(data))
+}
+
+/// MD5 of `data`, in hex: what S3 returns as the ETag of a single-part object.
+pub fn md5_hex(data: &[u8]) -> String {
+    use md5::Digest;
+    hex(&md5::Md5::digest(data))
+}
+
+impl Store {
+    /// What the spool holds, per group.
+    pub fn lake_spool_groups(&self) -> Result<Vec<SpoolGroup>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT zone, dataset, day, part, count(*), sum(records), sum(length(data)), min(created_ms)
+                 FROM lake_spool GROUP BY zone, dataset, day, part ORDER BY zone, dataset, day, part",
+            )
+            .ctx("reading the lake spool")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(SpoolGroup {
+                    zone: Zone::parse(&r.get::<_, String>(0)?),
+                    dataset: r.get(1)?,
+                    day: r.get(2)?,
+                    part: r.get(3)?,
+                    rows: r.get(4)?,
+                    records: r.get(5)?,
+                    bytes: r.get(6)?,
+                    oldest: from_ms(r.get(7)?),
+                })
+            })
+            .ctx("reading the lake spool")?;
+        rows.collect::<rusqlite::Result<_>>()
+            .ctx("reading the lake spool")
+    }
+
+    /// Seals a group's spool rows (at most `max_bytes` of compressed rows,
+    /// oldest first, at least one row) into one pending object, in one
+    /// transaction. `None` when the group is empty.
+    pub fn lake_seal(
+        &mut self,
+        group: &SpoolGroup,
+        max_bytes: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LakeObject>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx("sealing a lake object")?;
+        let mut ids = Vec::new();
+        let mut text = Vec::new();
+        let mut records = 0i64;
+        {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT id, records, data FROM lake_spool
+                     WHERE zone = ?1 AND dataset = ?2 AND day = ?3 AND part = ?4 ORDER BY id",
+                )
+                .ctx("reading the lake spool")?;
+            let mut rows = stmt
+                .query(params![
+                    group.zone.as_str(),
+                    group.dataset,
+                    group.day,
+                    group.part
+                ])
+                .ctx("reading the lake spool")?;
+            let mut taken = 0i64;
+            while let Some(row) = rows.next().ctx("reading the lake spool")? {
+                let (id, n, data): (i64, i64, Vec<u8>) = (
+                    row.get(0).ctx("reading the lake spool")?,
+                    row.get(1).ctx("reading the lake spool")?,
+                    row.get(2).ctx("reading the lake spool")?,
+                );
+                if !ids.is_empty() && taken + data.len() as i64 > max_bytes {
+                    break;
+                }
+                taken += data.len() as i64;
+                let lines =
+                    zstd::stream::decode_all(&data[..]).map_err(|e| Error::StoreDamaged {
+                        path: self.path.clone(),
+                        problems: format!("lake spool row {id} does not decompress: {e}"),
+                    })?;
+                text.extend_from_slice(&lines);
+                records += n;
+                ids.push(id);
+            }
+        }
+        let Some(&first) = ids.first() else {
+            return Ok(None);
+        };
+        let key = object_key(group.zone, &group.dataset, &group.day, &group.part, first);
+        let data = zstd::bulk::compress(&text, OBJECT_LEVEL).map_err(|e| Error::InvalidInput {
+            what: "a lake object",
+            reason: format!("zstd: {e}"),
+        })?;
+        let (sha, md5) = (sha256_hex(&data), md5_hex(&data));
+        tx.execute(
+            "INSERT INTO lake_objects (key, zone, dataset, day, records, raw_bytes, bytes, sha256, md5,
+               created_ms, state, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11)",
+            params![
+                key,
+                group.zone.as_str(),
+                group.dataset,
+                group.day,
+                records,
+                text.len() as i64,
+                data.len() as i64,
+                sha,
+                md5,
+                to_ms(now),
+                data
+            ],
+        )
+        .ctx("sealing a lake object")?;
+        let last = ids[ids.len() - 1];
+        tx.execute(
+            "DELETE FROM lake_spool WHERE zone = ?1 AND dataset = ?2 AND day = ?3 AND part = ?4
+               AND id BETWEEN ?5 AND ?6",
+            params![
+                group.zone.as_str(),
+                group.dataset,
+                group.day,
+                group.part,
+                first,
+                last
+            ],
+        )
+        .ctx("sealing a lake object")?;
+        let object = tx
+            .query_row(
+                &format!("SELECT {OBJECT_COLUMNS} FROM lake_objects WHERE key = ?1"),
+                [&key],
+                object_row,
+            )
+            .ctx("sealing a lake object")?;
+        tx.commit().ctx("sealing a lake object")?;
+        Ok(Some(object))
+    }
+
+    /// Pending objects, oldest first.
+    pub fn lake_pending(&self, limit: usize) -> Result<Vec<LakeObject>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {OBJECT_COLUMNS} FROM lake_objects WHERE state = 'pending'
+                 ORDER BY created_ms, key LIMIT ?1"
+            ))
+            .ctx("reading the lake outbox")?;
+        let rows = stmt
+            .query_map([limit as i64], object_row)
+            .ctx("reading the lake outbox")?;
+        rows.collect::<rusqlite::Result<_>>()
+            .ctx("reading the lake outbox")
+    }
+
+    /// Objects whose key starts with `prefix`, in key order.
+    pub fn lake_objects(&self, prefix: &str) -> Result<Vec<LakeObject>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {OBJECT_COLUMNS} FROM lake_objects WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key"
+            ))
+            .ctx("reading the lake outbox")?;
+        let rows = stmt
+            .query_map([prefix], object_row)
+            .ctx("reading the lake outbox")?;
+        rows.collect::<rusqlite::Result<_>>()
+            .ctx("reading the lake outbox")
+    }
+
+    /// The bytes of a pending object.
+    pub fn lake_object_data(&self, key: &str) -> Result<Vec<u8>> {
+        let data: Option<Option<Vec<u8>>> = self
+            .conn
+            .query_row("SELECT data FROM lake_objects WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .ctx("reading a lake object")?;
+        match data {
+            Some(Some(d)) => Ok(d),
+            Some(None) => Err(Error::InvalidInput {
+                what: "a lake object",
+                reason: format!("{key} is synced: its bytes are in the target, not here"),
+            }),
+            None => Err(Error::InvalidInput {
+                what: "a lake object",
+                reason: format!("no object {key} in the outbox"),
+            }),
+        }
+    }
+
+    /// Records that `target` acknowledged `key` and its checksum matched:
+    /// the local bytes go.
+    pub fn lake_mark_synced(&mut self, key: &str, target: &str, now: DateTime<Utc>) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE lake_objects SET state = 'synced', data = NULL, target = ?2, synced_ms = ?3,
+                   attempts = attempts + 1, last_attempt_ms = ?3, last_error = NULL
+                 WHERE key = ?1",
+                params![key, target, to_ms(now)],
+            )
+            .ctx("recording a synced object")?;
+        Ok(())
+    }
+
+    /// Records a failed attempt to sync `key`.
+    pub fn lake_mark_failed(&mut self, key: &str, error: &str, now: DateTime<Utc>) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE lake_objects SET attempts = attempts + 1, last_attempt_ms = ?3, last_error = ?2
+                 WHERE key = ?1 AND state = 'pending'",
+                params![key, error, to_ms(now)],
+            )
+            .ctx("recording a failed sync")?;
+        Ok(())
+    }
+
+    /// The outbox at a glance.
+    pub fn lake_status(&self) -> Result<LakeStatus> {
+        let mut zones: HashMap<Zone, ZoneStatus> = HashMap::new();
+        {
+            let mut stmt = self
+                .conn
+                .prepare(
+                    "SELECT zone, state, count(*), sum(bytes) FROM lake_objects GROUP BY zone, state",
+                )
+                .ctx("reading the lake outbox")?;
+            let mut rows = stmt.query([]).ctx("reading the lake outbox")?;
+            while let Some(r) = rows.next().ctx("reading the lake outbox")? {
+                let zone = Zone::parse(&r.get::<_, String>(0).ctx("reading the lake outbox")?);
+                let state: String = r.get(1).ctx("reading the lake outbox")?;
+                let n: i64 = r.get(2).ctx("reading the lake outbox")?;
+                let bytes: i64 = r.get(3).ctx("reading the lake outbox")?;
+                let z = zones.entry(zone).or_default();
+                if state == "synced" {
+                    (z.synced_objects, z.synced_bytes) = (n, bytes);
+                } else {
+                    (z.pending_objects, z.pending_bytes) = (n, bytes);
+                }
+            }
+        }
+        for g in self.lake_spool_groups()? {
+            let z = zones.entry(g.zone).or_default();
+            z.spooled_records += g.records;
+            z.spooled_bytes += g.bytes;
+        }
+        let oldest: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT min(t) FROM (SELECT min(created_ms) AS t FROM lake_objects WHERE state = 'pending'
+                   UNION ALL SELECT min(created_ms) FROM lake_spool)",
+                [],
+                |r| r.get(0),
+            )
+            .ctx("reading the lake outbox")?;
+        let last_synced: Option<i64> = self
+            .conn
+            .query_row("SELECT max(synced_ms) FROM lake_objects", [], |r| r.get(0))
+            .ctx("reading the lake outbox")?;
+        let last_error = self
+            .conn
+            .query_row(
+                "SELECT key, last_error FROM lake_objects WHERE state = 'pending' AND last_error IS NOT NULL
+                 ORDER BY last_attempt_ms DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .ctx("reading the lake outbox")?;
+        let mut zones: Vec<_> = zones.into_iter().collect();
+        zones.sort_by_key(|(z, _)| *z);
+        Ok(LakeStatus {
+            zones,
+            oldest_pending: oldest.map(from_ms),
+            last_synced: last_synced.map(from_ms),
+            last_error,
+        })
+    }
+
+    /// The configured targets, by name.
+    pub fn lake_targets(&self) -> Result<Vec<LakeTarget>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT name, url, endpoint, region, storage_class, sse, sse_kms_key, profile,
+                   created_ms, created_by FROM lake_targets ORDER BY name",
+            )
+            .ctx("reading lake targets")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(LakeTarget {
+                    name: r.get(0)?,
+                    url: r.get(1)?,
+                    endpoint: r.get(2)?,
+                    region: r.get(3)?,
+                    storage_class: r.get(4)?,
+                    sse: r.get(5)?,
+                    sse_kms_key: r.get(6)?,
+                    profile: r.get(7)?,
+                    created: from_ms(r.get(8)?),
+                    created_by: r.get(9)?,
+                })
+            })
+            .ctx("reading lake targets")?;
+        rows.collect::<rusqlite::Result<_>>()
+            .ctx("reading lake targets")
+    }
+
+    /// Adds a target; a name in use is refused.
+    pub fn add_lake_target(&self, t: &LakeTarget) -> Result<()> {
+        let inserted = self
+            .conn
+            .execute(
+                "INSERT OR IGNORE INTO lake_targets (name, url, endpoint, region, storage_class, sse,
+                   sse_kms_key, profile, created_ms, created_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    t.name,
+                    t.url,
+                    t.endpoint,
+                    t.region,
+                    t.storage_class,
+                    t.sse,
+                    t.sse_kms_key,
+                    t.profile,
+                    to_ms(t.created),
+                    t.created_by
+                ],
+            )
+            .ctx("adding a lake target")?;
+        if inserted == 0 {
+            return Err(Error::InvalidInput {
+                what: "a lake target",
+                reason: format!("a target named `{}` exists: remove it first", t.name),
+            });
+        }
+        Ok(())
+    }
+
+    /// Removes a target; whether there was one.
+    pub fn remove_lake_target(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM lake_targets WHERE name = ?1", [name])
+            .ctx("removing a lake target")?
+            > 0)
+    }
+}

@@ -1,0 +1,285 @@
+//! The data lake's spool and outbox: every record reaches the raw zone
+//! byte for byte, stored observations the cleaned zone, rejected ones the
+//! quarantine prefix with their reason; sealing is atomic and repeatable.
+
+use base64::Engine;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::{Value, json};
+use wardwatch_core::api;
+use wardwatch_core::ingest::observation;
+use wardwatch_core::store::lake::{LakeObject, Zone, sha256_hex};
+use wardwatch_core::store::{IngestBatch, IngestItem, Store};
+
+use crate::ctx;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 7, 0, 0)
+        .single()
+        .expect("time")
+}
+
+fn hr(id: &str, mrn: &str, value: f64, at: DateTime<Utc>) -> Value {
+    json!({"resourceType": "Observation", "id": id, "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "subject": {"identifier": {"value": mrn}},
+        "effectiveDateTime": at.to_rfc3339(),
+        "valueQuantity": {"value": value, "code": "/min"}})
+}
+
+fn temp_f(id: &str, mrn: &str, value: f64, at: DateTime<Utc>) -> Value {
+    json!({"resourceType": "Observation", "id": id, "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8310-5"}]},
+        "subject": {"identifier": {"value": mrn}},
+        "effectiveDateTime": at.to_rfc3339(),
+        "valueQuantity": {"value": value, "unit": "degF", "code": "[degF]"}})
+}
+
+fn store_with_ward(dir: &std::path::Path) -> (Store, Vec<String>) {
+    let mut c = ctx(dir, "admin");
+    api::load_demo_ward(&mut c, 4).expect("demo");
+    let mrns = crate::store_of(&c)
+        .patients()
+        .expect("patients")
+        .into_iter()
+        .map(|p| p.mrn)
+        .collect();
+    (Store::open_dir(dir).expect("store"), mrns)
+}
+
+/// Decompresses a sealed object and splits it into JSON lines.
+fn lines_of(store: &Store, o: &LakeObject) -> Vec<Value> {
+    let data = store.lake_object_data(&o.key).expect("object bytes");
+    assert_eq!(
+        sha256_hex(&data),
+        o.sha256,
+        "checksum recorded for {}",
+        o.key
+    );
+    let text = zstd::stream::decode_all(&data[..]).expect("an object is one zstd stream");
+    assert_eq!(text.len() as i64, o.raw_bytes);
+    text.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("each line is JSON"))
+        .collect()
+}
+
+/// The exact bytes a raw line carries.
+fn record_bytes(line: &Value, text: &str) -> Vec<u8> {
+    if let Some(b64) = line.get("record_base64") {
+        return base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().expect("base64 text"))
+            .expect("base64");
+    }
+    // Verbatim: cut the record's bytes out of the line itself.
+    let start = text.find("\"record\":").expect("record field") + "\"record\":".len();
+    text.as_bytes()[start..text.len() - 1].to_vec()
+}
+
+fn seal_all(store: &mut Store, now: DateTime<Utc>) -> Vec<LakeObject> {
+    let mut objects = Vec::new();
+    for g in store.lake_spool_groups().expect("groups") {
+        while let Some(o) = store.lake_seal(&g, i64::MAX, now).expect("seal") {
+            objects.push(o);
+        }
+    }
+    objects
+}
+
+#[test]
+fn every_record_reaches_the_raw_zone_byte_for_byte_and_the_cleaned_zone_or_the_quarantine() {
+    let dir = crate::private_tempdir();
+    let (mut store, mrns) = store_with_ward(dir.path());
+    let now = t0() + Duration::minutes(5);
+    let pretty = serde_json::to_vec_pretty(&hr("pretty", &mrns[1], 81.0, t0())).expect("json");
+    let records: Vec<(String, Vec<u8>)> = vec![
+        (
+            "1".into(),
+            hr("a", &mrns[0], 72.0, t0()).to_string().into_bytes(),
+        ),
+        (
+            "2".into(),
+            hr("b", &mrns[0], 900.0, t0()).to_string().into_bytes(),
+        ),
+        (
+            "3".into(),
+            hr("c", "NOBODY", 70.0, t0()).to_string().into_bytes(),
+        ),
+        ("4".into(), b"{oops".to_vec()),
+        ("5".into(), vec![0xff, 0xfe, b'{', b'\n']),
+        ("6".into(), pretty.clone()),
+        (
+            "7".into(),
+            temp_f("f", &mrns[2], 98.6, t0()).to_string().into_bytes(),
+        ),
+        // A redelivery: counted as a duplicate, and still a received record.
+        (
+            "8".into(),
+            hr("a", &mrns[0], 72.0, t0()).to_string().into_bytes(),
+        ),
+    ];
+    let items = records
+        .iter()
+        .map(|(seq, raw)| IngestItem::decode(seq.clone(), raw.clone(), now))
+        .collect();
+    let batch = IngestBatch {
+        source: "ward gw/1".into(),
+        shard: "0".into(),
+        items,
+        ordered: true,
+    };
+    let out = store.store_batch(&batch, now).expect("store").outcome;
+    assert_eq!((out.stored, out.quarantined, out.duplicates), (3, 4, 1));
+
+    let objects = seal_all(&mut store, now);
+    assert!(
+        store.lake_spool_groups().expect("groups").is_empty(),
+        "the spool is empty once sealed"
+    );
+    let by_prefix =
+        |p: &str| -> Vec<&LakeObject> { objects.iter().filter(|o| o.key.starts_with(p)).collect() };
+
+    // Raw: every record, in order, byte for byte, with source and sequence;
+    // the source name escaped in the key.
+    let raw = by_prefix("raw/observations/date=2026-11-25/source=ward%20gw%2F1/part-");
+    assert_eq!(raw.len(), 1, "{objects:#?}");
+    let data = store.lake_object_data(&raw[0].key).expect("bytes");
+    let text =
+        String::from_utf8_lossy(&zstd::stream::decode_all(&data[..]).expect("zstd")).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), records.len());
+    for ((seq, bytes), line) in records.iter().zip(&lines) {
+        let v: Value = serde_json::from_str(line).expect("line");
+        assert_eq!(v["sequence"], json!(seq));
+        assert_eq!(v["source"], json!("ward gw/1"));
+        assert_eq!(v["bytes"], json!(bytes.len()));
+        assert_eq!(
+            &record_bytes(&v, line),
+            bytes,
+            "record {seq} comes back byte for byte"
+        );
+    }
+
+    // Cleaned: the three stored observations, canonical units, decodable
+    // to what was stored; partitioned by the patient's ward.
+    let cleaned = by_prefix("cleaned/observations/date=2026-11-25/ward=");
+    let cleaned_lines: Vec<Value> = cleaned.iter().flat_map(|o| lines_of(&store, o)).collect();
+    assert_eq!(cleaned_lines.len(), 3);
+    let temp = cleaned_lines
+        .iter()
+        .find(|l| l["id"] == "f")
+        .expect("temperature line");
+    assert_eq!(
+        temp["valueQuantity"]["code"],
+        json!("Cel"),
+        "°F converted to the canonical unit"
+    );
+    assert!((temp["valueQuantity"]["value"].as_f64().expect("value") - 37.0).abs() < 0.01);
+    for line in &cleaned_lines {
+        let back = observation::decode(line.to_string().as_bytes(), now);
+        assert!(
+            back.is_ok(),
+            "a cleaned line is a valid Observation: {line}"
+        );
+    }
+
+    // Quarantine: each rejected record with its code and reason.
+    let q = by_prefix("cleaned/quarantine/date=2026-11-25/source=ward%20gw%2F1/");
+    let q_lines: Vec<Value> = q.iter().flat_map(|o| lines_of(&store, o)).collect();
+    let mut codes: Vec<&str> = q_lines
+        .iter()
+        .map(|l| l["code"].as_str().expect("code"))
+        .collect();
+    codes.sort_unstable();
+    assert_eq!(
+        codes,
+        [
+            "impossible_value",
+            "invalid_json",
+            "invalid_json",
+            "unknown_patient"
+        ]
+    );
+    assert!(
+        q_lines
+            .iter()
+            .all(|l| !l["reason"].as_str().unwrap_or("").is_empty())
+    );
+
+    // The outbox holds them all, pending, with their totals.
+    let status = store.lake_status().expect("status");
+    let raw_status = &status
+        .zones
+        .iter()
+        .find(|(z, _)| *z == Zone::Raw)
+        .expect("raw")
+        .1;
+    assert_eq!(
+        (raw_status.pending_objects, raw_status.spooled_records),
+        (1, 0)
+    );
+    assert_eq!(status.oldest_pending, Some(now));
+}
+
+#[test]
+fn a_rolled_back_batch_leaves_nothing_in_the_spool_and_sealing_twice_names_the_same_object() {
+    let dir = crate::private_tempdir();
+    let (mut store, mrns) = store_with_ward(dir.path());
+    let now = t0() + Duration::minutes(5);
+    let batch = |seq: u64, id: &str| IngestBatch {
+        source: "gw".into(),
+        shard: "0".into(),
+        items: vec![IngestItem::decode(
+            seq.to_string(),
+            hr(id, &mrns[0], 70.0, t0()).to_string().into_bytes(),
+            now,
+        )],
+        ordered: true,
+    };
+    store.store_batch(&batch(1, "x"), now).expect("store");
+    store.store_batch(&batch(2, "y"), now).expect("store");
+    let groups = store.lake_spool_groups().expect("groups");
+    let raw = groups
+        .iter()
+        .find(|g| g.zone == Zone::Raw)
+        .expect("raw group");
+    assert_eq!((raw.rows, raw.records), (2, 2));
+
+    // Sealed in a transaction that does not commit (a crash): the rows stay,
+    // and sealing them again names the same object.
+    let key = {
+        let copy = dir.path().join("copy");
+        std::fs::create_dir(&copy).expect("dir");
+        let file = wardwatch_core::store::DB_FILE;
+        store.backup_to(&copy.join(file)).expect("copy");
+        let mut other = Store::open_dir(&copy).expect("copy store");
+        other
+            .lake_seal(raw, i64::MAX, now)
+            .expect("seal")
+            .expect("object")
+            .key
+    };
+    let o = store
+        .lake_seal(raw, i64::MAX, now)
+        .expect("seal")
+        .expect("object");
+    assert_eq!(
+        o.key, key,
+        "the key is derived from the rows, not from the time or a counter"
+    );
+    assert_eq!(o.records, 2);
+    assert!(
+        store.lake_seal(raw, i64::MAX, now).expect("seal").is_none(),
+        "sealed rows are gone"
+    );
+
+    // Once synced, the object's bytes leave the store.
+    store.lake_mark_synced(&o.key, "t", now).expect("mark");
+    assert!(store.lake_object_data(&o.key).is_err());
+    assert!(
+        store
+            .lake_pending(10)
+            .expect("pending")
+            .iter()
+            .all(|p| p.key != o.key)
+    );
+}

@@ -1,0 +1,522 @@
+//! Where lake objects go: a folder on the local filesystem (the embedded
+//! default: a single workstation or the demo needs no server) or any
+//! S3-compatible object store (AWS S3, SeaweedFS, MinIO, Ceph).
+//!
+//! Both write an object only if its key is free (S3: `If-None-Match: *`;
+//! the filesystem: a hard link, which fails on an existing name), so a retry
+//! after a lost answer or a crash never writes twice: it finds the object,
+//! compares checksums, and counts it synced when they match. An object
+//! counts as synced only when the target acknowledged it and its checksum
+//! was verified.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ChecksumMode, ServerSideEncryption, StorageClass};
+use base64::Engine;
+use wardwatch_core::store::lake::{LakeTarget, sha256_hex};
+
+use crate::error::{Error, Fault};
+
+/// What a put found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Put {
+    /// Written now and verified.
+    Written,
+    /// Already there with the same bytes (an earlier attempt's answer was
+    /// lost, or a crash came between the write and its record).
+    AlreadyThere,
+}
+
+/// An object store, opened from a configured [`LakeTarget`].
+#[derive(Debug)]
+pub enum Target {
+    Local(LocalTarget),
+    S3(S3Target),
+}
+
+impl Target {
+    /// Opens `t`; S3 credentials come from the AWS chain (environment,
+    /// `t.profile` or the default profile, web identity, container or
+    /// instance role), never from the store.
+    pub async fn open(t: &LakeTarget) -> Result<Target, Error> {
+        if let Some(path) = t.url.strip_prefix("file://") {
+            return Ok(Target::Local(LocalTarget::new(&t.name, Path::new(path))?));
+        }
+        if let Some(rest) = t.url.strip_prefix("s3://") {
+            return Ok(Target::S3(S3Target::open(t, rest).await?));
+        }
+        Err(Error::config(
+            &t.name,
+            format!(
+                "URL `{}` is neither file:///absolute/dir nor s3://bucket[/prefix]",
+                t.url
+            ),
+        ))
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Target::Local(t) => &t.name,
+            Target::S3(t) => &t.name,
+        }
+    }
+
+    /// Writes `data` under `key` unless the key is taken; verifies it.
+    pub async fn put(
+        &self,
+        key: &str,
+        data: Vec<u8>,
+        sha256: &str,
+        md5: &str,
+    ) -> Result<Put, Error> {
+        match self {
+            Target::Local(t) => t.put(key, data, sha256).await,
+            Target::S3(t) => t.put(key, data, sha256, md5).await,
+        }
+    }
+
+    /// The bytes of `key`.
+    pub async fn get(&self, key: &str) -> Result<Vec<u8>, Error> {
+        match self {
+            Target::Local(t) => t.get(key).await,
+            Target::S3(t) => t.get(key).await,
+        }
+    }
+}
+
+/// A folder holding the objects under their keys.
+#[derive(Debug, Clone)]
+pub struct LocalTarget {
+    name: String,
+    root: PathBuf,
+}
+
+impl LocalTarget {
+    pub fn new(name: &str, root: &Path) -> Result<LocalTarget, Error> {
+        if !root.is_absolute() {
+            return Err(Error::config(
+                name,
+                format!("folder {} is not an absolute path", root.display()),
+            ));
+        }
+        Ok(LocalTarget {
+            name: name.to_owned(),
+            root: root.to_owned(),
+        })
+    }
+
+    fn path_of(&self, key: &str) -> Result<PathBuf, Error> {
+        // Keys are made by the store (zone/dataset/date=…/…); refuse anything
+        // that could leave the folder all the same.
+        if key
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+            || key.starts_with('/')
+        {
+            return Err(Error::new(
+                &self.name,
+                Fault::Refused,
+                format!("object key `{key}` is not a relative path"),
+            ));
+        }
+        Ok(self.root.join(key))
+    }
+
+    async fn put(&self, key: &str, data: Vec<u8>, sha256: &str) -> Result<Put, Error> {
+        let path = self.path_of(key)?;
+        let name = self.name.clone();
+        let sha256 = sha256.to_owned();
+        let key = key.to_owned();
+        tokio::task::spawn_blocking(move || local_put(&name, &path, &key, &data, &sha256))
+            .await
+            .map_err(|e| Error::new(&self.name, Fault::Transient, format!("writer task: {e}")))?
+    }
+
+    async fn get(&self, key: &str) -> Result<Vec<u8>, Error> {
+        let path = self.path_of(key)?;
+        tokio::fs::read(&path).await.map_err(|e| {
+            Error::new(
+                &self.name,
+                Fault::Transient,
+                format!("reading {}: {e}", path.display()),
+            )
+        })
+    }
+}
+
+fn io_fault(e: &std::io::Error) -> Fault {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => Fault::Credentials,
+        std::io::ErrorKind::StorageFull => Fault::Transient,
+        _ => Fault::Transient,
+    }
+}
+
+fn local_put(name: &str, path: &Path, key: &str, data: &[u8], sha256: &str) -> Result<Put, Error> {
+    use std::io::Write;
+    let fail = |what: &str, e: std::io::Error| {
+        Error::new(
+            name,
+            io_fault(&e),
+            format!("{what} {}: {e}", path.display()),
+        )
+    };
+    let verify = |written: bool| -> Result<Put, Error> {
+        let back = std::fs::read(path).map_err(|e| fail("reading back", e))?;
+        if sha256_hex(&back) == sha256 {
+            Ok(if written {
+                Put::Written
+            } else {
+                Put::AlreadyThere
+            })
+        } else if written {
+            Err(Error::new(
+                name,
+                Fault::Transient,
+                format!("{key} reads back with another checksum"),
+            ))
+        } else {
+            Err(Error::new(
+                name,
+                Fault::Conflict,
+                format!("{key} exists in the target with other content; it is left as it is"),
+            ))
+        }
+    };
+    if path.exists() {
+        return verify(false);
+    }
+    let dir = path
+        .parent()
+        .ok_or_else(|| Error::new(name, Fault::Refused, format!("key `{key}` has no folder")))?;
+    std::fs::create_dir_all(dir).map_err(|e| fail("creating the folder of", e))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let mut f = std::fs::File::create(&tmp).map_err(|e| fail("creating", e))?;
+    f.write_all(data).map_err(|e| fail("writing", e))?;
+    f.sync_all().map_err(|e| fail("flushing", e))?;
+    drop(f);
+    // A hard link fails when the name exists: never overwrite an object.
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+            verify(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => verify(false),
+        Err(e) => Err(fail("linking", e)),
+    }
+}
+
+/// An S3-compatible bucket (and key prefix).
+#[derive(Debug, Clone)]
+pub struct S3Target {
+    name: String,
+    bucket: String,
+    prefix: String,
+    client: aws_sdk_s3::Client,
+    storage_class: Option<StorageClass>,
+    sse: Option<ServerSideEncryption>,
+    sse_kms_key: Option<String>,
+    profile: Option<String>,
+}
+
+impl S3Target {
+    async fn open(t: &LakeTarget, rest: &str) -> Result<S3Target, Error> {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(Error::config(
+                &t.name,
+                "the URL names no bucket (s3://bucket[/prefix])",
+            ));
+        }
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .build(),
+            )
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2));
+        if let Some(profile) = &t.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = &t.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        let shared = loader.load().await;
+        let mut conf = aws_sdk_s3::config::Builder::from(&shared);
+        if shared.region().is_none() {
+            conf = conf.region(aws_config::Region::new("us-east-1"));
+        }
+        if let Some(endpoint) = &t.endpoint {
+            // S3-compatible servers address buckets by path.
+            conf = conf.endpoint_url(endpoint).force_path_style(true);
+        }
+        let client = aws_sdk_s3::Client::from_conf(conf.build());
+        Ok(S3Target {
+            name: t.name.clone(),
+            bucket: bucket.to_owned(),
+            prefix: prefix.trim_matches('/').to_owned(),
+            client,
+            storage_class: t.storage_class.as_deref().map(StorageClass::from),
+            sse: t.sse.as_deref().map(ServerSideEncryption::from),
+            sse_kms_key: t.sse_kms_key.clone(),
+            profile: t.profile.clone(),
+        })
+    }
+
+    fn full_key(&self, key: &str) -> String {
+        if self.prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}/{key}", self.prefix)
+        }
+    }
+
+    async fn put(&self, key: &str, data: Vec<u8>, sha256: &str, md5: &str) -> Result<Put, Error> {
+        let full = self.full_key(key);
+        let sha_b64 = b64_of_hex(sha256);
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .if_none_match("*")
+            .content_type("application/zstd")
+            .checksum_sha256(&sha_b64)
+            .body(ByteStream::from(data));
+        if let Some(class) = &self.storage_class {
+            req = req.storage_class(class.clone());
+        }
+        if let Some(sse) = &self.sse {
+            req = req.server_side_encryption(sse.clone());
+        }
+        if let Some(kms) = &self.sse_kms_key {
+            req = req.ssekms_key_id(kms);
+        }
+        match req.send().await {
+            Ok(out) => {
+                // The server checked the SHA-256 we sent against what it
+                // received; check its answer too (checksum, else the ETag
+                // of a single-part upload, which is the MD5).
+                let checksum_ok = out.checksum_sha256().map(|c| c == sha_b64);
+                let etag_ok = out
+                    .e_tag()
+                    .map(|e| e.trim_matches('"').eq_ignore_ascii_case(md5));
+                match (checksum_ok, etag_ok) {
+                    (Some(true), _) | (None, Some(true)) => Ok(Put::Written),
+                    (Some(false), _) | (None, Some(false)) => Err(Error::new(
+                        &self.name,
+                        Fault::Transient,
+                        format!(
+                            "{full}: the target acknowledged other bytes than were sent (checksum or ETag differs)"
+                        ),
+                    )),
+                    (None, None) => {
+                        self.verify_existing(&full, &sha_b64, md5, Put::Written)
+                            .await
+                    }
+                }
+            }
+            Err(e) if status_of(&e) == Some(412) => {
+                self.verify_existing(&full, &sha_b64, md5, Put::AlreadyThere)
+                    .await
+            }
+            Err(e) => Err(self.classify(&full, e)),
+        }
+    }
+
+    /// Compares the object at `full` with what was meant to be there.
+    async fn verify_existing(
+        &self,
+        full: &str,
+        sha_b64: &str,
+        md5: &str,
+        found: Put,
+    ) -> Result<Put, Error> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(full)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .map_err(|e| self.classify(full, e))?;
+        let same = match (head.checksum_sha256(), head.e_tag()) {
+            (Some(c), _) if !c.contains('-') => c == sha_b64,
+            (_, Some(e)) if !e.contains('-') => e.trim_matches('"').eq_ignore_ascii_case(md5),
+            _ => {
+                // Neither says: read it back.
+                let back = self
+                    .get(
+                        full.strip_prefix(&format!("{}/", self.prefix))
+                            .unwrap_or(full),
+                    )
+                    .await?;
+                b64_of_hex(&sha256_hex(&back)) == sha_b64
+            }
+        };
+        if same {
+            Ok(found)
+        } else {
+            Err(Error::new(
+                &self.name,
+                Fault::Conflict,
+                format!(
+                    "{full} exists in bucket {} with other content; it is left as it is",
+                    self.bucket
+                ),
+            ))
+        }
+    }
+
+    async fn get(&self, key: &str) -> Result<Vec<u8>, Error> {
+        let full = self.full_key(key);
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .send()
+            .await
+            .map_err(|e| self.classify(&full, e))?;
+        let body = out.body.collect().await.map_err(|e| {
+            Error::new(&self.name, Fault::Transient, format!("reading {full}: {e}"))
+        })?;
+        Ok(body.into_bytes().to_vec())
+    }
+
+    /// A clear error from an SDK failure: what went wrong and which setting
+    /// fixes it. Never the credentials themselves.
+    fn classify<E, R>(&self, key: &str, e: SdkError<E, R>) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + HasStatus,
+    {
+        let status = status_of(&e);
+        let code = e.code().unwrap_or("").to_owned();
+        let profile = self
+            .profile
+            .as_deref()
+            .map_or("the default profile".to_owned(), |p| {
+                format!("profile `{p}`")
+            });
+        let (fault, what) = match (&e, code.as_str(), status) {
+            (SdkError::TimeoutError(_), _, _) => (
+                Fault::Transient,
+                "the target did not answer in time".to_owned(),
+            ),
+            (SdkError::DispatchFailure(d), _, _) => (
+                Fault::Transient,
+                if d.is_io() || d.is_timeout() {
+                    "cannot reach the target's endpoint (check `--endpoint`, the network and any proxy)".to_owned()
+                } else {
+                    format!("the request could not be sent: {}", aws_smithy_error_text(&e))
+                },
+            ),
+            (SdkError::ConstructionFailure(_), _, _) => (
+                Fault::Credentials,
+                format!(
+                    "no usable AWS credentials ({}): set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile (`--profile`), or a role",
+                    aws_smithy_error_text(&e)
+                ),
+            ),
+            (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken", _)
+            | (_, _, Some(401)) => (
+                Fault::Credentials,
+                format!("the target refused the credentials ({code}): check the AWS credentials of {profile}"),
+            ),
+            (_, "RequestTimeTooSkewed", _) => (
+                Fault::Credentials,
+                "the target says this machine's clock is wrong (RequestTimeTooSkewed): fix the system clock".to_owned(),
+            ),
+            (_, "NoSuchBucket", _) => (
+                Fault::Config,
+                format!("bucket `{}` does not exist: create it or fix the target's URL", self.bucket),
+            ),
+            (_, "AccessDenied", _) | (_, _, Some(403)) => (
+                Fault::Credentials,
+                format!("access denied to bucket `{}` ({code}): the credentials of {profile} lack s3:PutObject/GetObject", self.bucket),
+            ),
+            (_, "NoSuchKey", _) | (_, _, Some(404)) => (Fault::Missing, format!("{key} is not in the target")),
+            (_, "InvalidObjectState", _) => (
+                Fault::Archived,
+                format!("{key} is archived: restore it first (`wardwatchctl archive restore`)"),
+            ),
+            (_, _, Some(s)) if s >= 500 => (
+                Fault::Transient,
+                format!("the target failed ({s} {code}); retrying later"),
+            ),
+            (_, _, Some(s)) => (
+                Fault::Refused,
+                format!("the target refused {key} ({s} {code}): {}", e.message().unwrap_or("")),
+            ),
+            _ => (Fault::Transient, aws_smithy_error_text(&e)),
+        };
+        Error::new(&self.name, fault, what)
+    }
+}
+
+fn aws_smithy_error_text<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    e: &SdkError<E, R>,
+) -> String {
+    use std::error::Error as _;
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// The HTTP status of a response, where there was one.
+pub trait HasStatus {
+    fn status(&self) -> u16;
+}
+
+impl HasStatus for aws_sdk_s3::config::http::HttpResponse {
+    fn status(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+fn status_of<E, R: HasStatus>(e: &SdkError<E, R>) -> Option<u16> {
+    e.raw_response().map(HasStatus::status)
+}
+
+fn b64_of_hex(hex: &str) -> String {
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+        .collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wardwatch_core::store::lake::md5_hex;
+
+    #[test]
+    fn md5_and_sha_helpers_agree_with_known_values() {
+        assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(
+            b64_of_hex(&sha256_hex(b"abc")),
+            "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="
+        );
+    }
+}
