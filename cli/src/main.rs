@@ -717,7 +717,7 @@ async fn sync_run(
 ) -> anyhow::Result<ExitCode> {
     let store = wardwatch_core::store::Store::open_dir(&data_dir)?;
     let rules = wardwatch_sync::Rules::from_settings(&store)?;
-    let target = wardwatch_sync::Target::open(&target).await?;
+    let target = wardwatch_sync::Target::open(&target, None).await?;
     let mut engine = wardwatch_sync::Engine::new(store, target, rules, Arc::new(SystemClock));
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let started = std::time::Instant::now();

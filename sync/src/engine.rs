@@ -206,7 +206,7 @@ impl Engine {
             loop {
                 let object = self
                     .store
-                    .lake_seal(g, self.rules.object_bytes, now)
+                    .lake_seal(g, self.rules.object_bytes)
                     .map_err(|e| self.store_err(e))?;
                 let Some(o) = object else { break };
                 sealed += 1;

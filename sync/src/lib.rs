@@ -9,7 +9,7 @@ pub mod target;
 
 pub use engine::{Engine, Pass, Progress, Rules, health, plan};
 pub use error::{Error, Fault};
-pub use target::{Put, Target};
+pub use target::{Credentials, Put, Target};
 
 use std::path::Path;
 

@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use aws_sdk_s3::config::Credentials;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumMode, ServerSideEncryption, StorageClass};
@@ -38,15 +39,15 @@ pub enum Target {
 }
 
 impl Target {
-    /// Opens `t`; S3 credentials come from the AWS chain (environment,
-    /// `t.profile` or the default profile, web identity, container or
-    /// instance role), never from the store.
-    pub async fn open(t: &LakeTarget) -> Result<Target, Error> {
+    /// Opens `t`; S3 credentials are `keys` when given (a secret store),
+    /// else the AWS chain's (environment, `t.profile` or the default
+    /// profile, web identity, container or instance role); never the store's.
+    pub async fn open(t: &LakeTarget, keys: Option<Credentials>) -> Result<Target, Error> {
         if let Some(path) = t.url.strip_prefix("file://") {
             return Ok(Target::Local(LocalTarget::new(&t.name, Path::new(path))?));
         }
         if let Some(rest) = t.url.strip_prefix("s3://") {
-            return Ok(Target::S3(S3Target::open(t, rest).await?));
+            return Ok(Target::S3(S3Target::open(t, rest, keys).await?));
         }
         Err(Error::config(
             &t.name,
@@ -233,7 +234,11 @@ pub struct S3Target {
 }
 
 impl S3Target {
-    async fn open(t: &LakeTarget, rest: &str) -> Result<S3Target, Error> {
+    async fn open(
+        t: &LakeTarget,
+        rest: &str,
+        keys: Option<Credentials>,
+    ) -> Result<S3Target, Error> {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
             return Err(Error::config(
@@ -251,6 +256,9 @@ impl S3Target {
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2));
         if let Some(profile) = &t.profile {
             loader = loader.profile_name(profile);
+        }
+        if let Some(keys) = keys {
+            loader = loader.credentials_provider(keys);
         }
         if let Some(region) = &t.region {
             loader = loader.region(aws_config::Region::new(region.clone()));

@@ -399,13 +399,10 @@ impl Store {
 
     /// Seals a group's spool rows (at most `max_bytes` of compressed rows,
     /// oldest first, at least one row) into one pending object, in one
-    /// transaction. `None` when the group is empty.
-    pub fn lake_seal(
-        &mut self,
-        group: &SpoolGroup,
-        max_bytes: i64,
-        now: DateTime<Utc>,
-    ) -> Result<Option<LakeObject>> {
+    /// transaction. `None` when the group is empty. The object's `created`
+    /// is when its oldest line arrived, so that its age in the outbox is
+    /// the age of the data waiting.
+    pub fn lake_seal(&mut self, group: &SpoolGroup, max_bytes: i64) -> Result<Option<LakeObject>> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -413,10 +410,11 @@ impl Store {
         let mut ids = Vec::new();
         let mut text = Vec::new();
         let mut records = 0i64;
+        let mut arrived = i64::MAX;
         {
             let mut stmt = tx
                 .prepare(
-                    "SELECT id, records, data FROM lake_spool
+                    "SELECT id, records, data, created_ms FROM lake_spool
                      WHERE zone = ?1 AND dataset = ?2 AND day = ?3 AND part = ?4 ORDER BY id",
                 )
                 .ctx("reading the lake spool")?;
@@ -430,10 +428,11 @@ impl Store {
                 .ctx("reading the lake spool")?;
             let mut taken = 0i64;
             while let Some(row) = rows.next().ctx("reading the lake spool")? {
-                let (id, n, data): (i64, i64, Vec<u8>) = (
+                let (id, n, data, created): (i64, i64, Vec<u8>, i64) = (
                     row.get(0).ctx("reading the lake spool")?,
                     row.get(1).ctx("reading the lake spool")?,
                     row.get(2).ctx("reading the lake spool")?,
+                    row.get(3).ctx("reading the lake spool")?,
                 );
                 if !ids.is_empty() && taken + data.len() as i64 > max_bytes {
                     break;
@@ -446,6 +445,7 @@ impl Store {
                     })?;
                 text.extend_from_slice(&lines);
                 records += n;
+                arrived = arrived.min(created);
                 ids.push(id);
             }
         }
@@ -472,7 +472,7 @@ impl Store {
                 data.len() as i64,
                 sha,
                 md5,
-                to_ms(now),
+                arrived,
                 data
             ],
         )

@@ -75,10 +75,10 @@ fn record_bytes(line: &Value, text: &str) -> Vec<u8> {
     text.as_bytes()[start..text.len() - 1].to_vec()
 }
 
-fn seal_all(store: &mut Store, now: DateTime<Utc>) -> Vec<LakeObject> {
+fn seal_all(store: &mut Store) -> Vec<LakeObject> {
     let mut objects = Vec::new();
     for g in store.lake_spool_groups().expect("groups") {
-        while let Some(o) = store.lake_seal(&g, i64::MAX, now).expect("seal") {
+        while let Some(o) = store.lake_seal(&g, i64::MAX).expect("seal") {
             objects.push(o);
         }
     }
@@ -130,7 +130,7 @@ fn every_record_reaches_the_raw_zone_byte_for_byte_and_the_cleaned_zone_or_the_q
     let out = store.store_batch(&batch, now).expect("store").outcome;
     assert_eq!((out.stored, out.quarantined, out.duplicates), (3, 4, 1));
 
-    let objects = seal_all(&mut store, now);
+    let objects = seal_all(&mut store);
     assert!(
         store.lake_spool_groups().expect("groups").is_empty(),
         "the spool is empty once sealed"
@@ -253,13 +253,13 @@ fn a_rolled_back_batch_leaves_nothing_in_the_spool_and_sealing_twice_names_the_s
         store.backup_to(&copy.join(file)).expect("copy");
         let mut other = Store::open_dir(&copy).expect("copy store");
         other
-            .lake_seal(raw, i64::MAX, now)
+            .lake_seal(raw, i64::MAX)
             .expect("seal")
             .expect("object")
             .key
     };
     let o = store
-        .lake_seal(raw, i64::MAX, now)
+        .lake_seal(raw, i64::MAX)
         .expect("seal")
         .expect("object");
     assert_eq!(
@@ -268,7 +268,7 @@ fn a_rolled_back_batch_leaves_nothing_in_the_spool_and_sealing_twice_names_the_s
     );
     assert_eq!(o.records, 2);
     assert!(
-        store.lake_seal(raw, i64::MAX, now).expect("seal").is_none(),
+        store.lake_seal(raw, i64::MAX).expect("seal").is_none(),
         "sealed rows are gone"
     );
 

@@ -1,0 +1,418 @@
+//! The sync engine against real targets: a local folder, and SeaweedFS's S3
+//! API on loopback (started by scripts/peers.sh; `WARDWATCH_SEAWEEDFS_*`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::{Value, json};
+use wardwatch_core::api::{self, Ctx};
+use wardwatch_core::clock::FixedClock;
+use wardwatch_core::store::lake::LakeTarget;
+use wardwatch_core::store::{IngestBatch, IngestItem, Store};
+use wardwatch_sync::{Credentials, Engine, Fault, Rules, Target, health};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 7, 0, 0)
+        .single()
+        .expect("time")
+}
+
+fn private_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .expect("temp dir")
+}
+
+fn hr(id: &str, mrn: &str, value: f64, at: DateTime<Utc>) -> Value {
+    json!({"resourceType": "Observation", "id": id, "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "subject": {"identifier": {"value": mrn}},
+        "effectiveDateTime": at.to_rfc3339(),
+        "valueQuantity": {"value": value, "code": "/min"}})
+}
+
+/// A store with a demo ward and one batch of `n` records per patient (and
+/// two malformed ones), received at `t0 + 5 min`; the records as sent.
+fn ward_with_records(dir: &Path, n: usize) -> Vec<Vec<u8>> {
+    let clock = Arc::new(FixedClock(t0() + Duration::minutes(5)));
+    let mut ctx = Ctx::create(dir, "admin", clock).expect("store");
+    api::load_demo_ward(&mut ctx, 6).expect("demo");
+    let mrns: Vec<String> = Store::open_dir(dir)
+        .expect("store")
+        .patients()
+        .expect("patients")
+        .into_iter()
+        .map(|p| p.mrn)
+        .collect();
+    let now = t0() + Duration::minutes(5);
+    let mut records = Vec::new();
+    for (p, mrn) in mrns.iter().enumerate() {
+        for i in 0..n {
+            let at = t0() + Duration::seconds(i as i64);
+            records.push(
+                hr(&format!("{p}-{i}"), mrn, 60.0 + (i % 40) as f64, at)
+                    .to_string()
+                    .into_bytes(),
+            );
+        }
+    }
+    records.push(b"{not json".to_vec());
+    records.push(hr("ghost", "NOBODY", 70.0, t0()).to_string().into_bytes());
+    let mut store = Store::open_dir(dir).expect("store");
+    for (c, chunk) in records.chunks(500).enumerate() {
+        let items = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, r)| IngestItem::decode((c * 500 + i + 1).to_string(), r.clone(), now))
+            .collect();
+        let batch = IngestBatch {
+            source: "gw".into(),
+            shard: "0".into(),
+            items,
+            ordered: true,
+        };
+        store.store_batch(&batch, now).expect("store");
+    }
+    records
+}
+
+fn folder_target(dir: &Path) -> LakeTarget {
+    LakeTarget {
+        name: "folder".into(),
+        url: format!("file://{}", dir.display()),
+        endpoint: None,
+        region: None,
+        storage_class: None,
+        sse: None,
+        sse_kms_key: None,
+        profile: None,
+        created: t0(),
+        created_by: "admin".into(),
+    }
+}
+
+async fn engine(
+    dir: &Path,
+    target: &LakeTarget,
+    keys: Option<Credentials>,
+    at: DateTime<Utc>,
+) -> Engine {
+    let store = Store::open_dir(dir).expect("store");
+    let target = Target::open(target, keys).await.expect("target");
+    Engine::new(store, target, Rules::default(), Arc::new(FixedClock(at)))
+}
+
+/// The records a raw object holds, byte for byte.
+fn raw_records(object: &[u8]) -> Vec<Vec<u8>> {
+    let text = zstd::stream::decode_all(object).expect("zstd");
+    let text = String::from_utf8(text).expect("raw lines are UTF-8");
+    text.lines()
+        .map(|line| {
+            let v: Value = serde_json::from_str(line).expect("line");
+            match v.get("record_base64") {
+                Some(b) => base64::engine::general_purpose::STANDARD
+                    .decode(b.as_str().expect("text"))
+                    .expect("base64"),
+                None => {
+                    let start = line.find("\"record\":").expect("record") + 9;
+                    line.as_bytes()[start..line.len() - 1].to_vec()
+                }
+            }
+        })
+        .collect()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn a_ward_syncs_to_a_folder_verified_once_and_the_raw_zone_gives_back_every_record() {
+    let dir = private_tempdir();
+    let lake = private_tempdir();
+    let records = ward_with_records(dir.path(), 300);
+    let target = folder_target(lake.path());
+    let rt = rt();
+    let mut e = rt.block_on(engine(
+        dir.path(),
+        &target,
+        None,
+        t0() + Duration::minutes(6),
+    ));
+
+    // Not an object's worth, not old, today's day: nothing is sealed yet.
+    let now_same_day = rt.block_on(e.pass(false, &mut |_| {})).expect("pass");
+    assert_eq!((now_same_day.sealed, now_same_day.written), (0, 0));
+
+    let pass = rt.block_on(e.pass(true, &mut |_| {})).expect("pass");
+    assert!(pass.failure.is_none(), "{:?}", pass.failure);
+    assert!(
+        pass.sealed >= 3,
+        "raw, cleaned and quarantine objects: {pass:?}"
+    );
+    assert_eq!((pass.written, pass.pending), (pass.sealed, 0));
+
+    // Every record comes back from the raw zone in the folder, in order.
+    let store = Store::open_dir(dir.path()).expect("store");
+    let raw = store.lake_objects("raw/").expect("objects");
+    let mut back = Vec::new();
+    for o in &raw {
+        assert!(o.synced && o.target.as_deref() == Some("folder"));
+        let bytes = std::fs::read(lake.path().join(&o.key)).expect("object in the folder");
+        assert_eq!(wardwatch_core::store::lake::sha256_hex(&bytes), o.sha256);
+        back.extend(raw_records(&bytes));
+    }
+    assert_eq!(back, records);
+    assert!(
+        store.lake_object_data(&raw[0].key).is_err(),
+        "synced bytes leave the store"
+    );
+    let quarantine = store.lake_objects("cleaned/quarantine/").expect("objects");
+    assert_eq!(quarantine.iter().map(|o| o.records).sum::<i64>(), 2);
+
+    // A second pass has nothing to do.
+    let again = rt.block_on(e.pass(true, &mut |_| {})).expect("pass");
+    assert_eq!(
+        (again.sealed, again.written, again.already_there),
+        (0, 0, 0)
+    );
+}
+
+#[test]
+fn a_retry_finds_what_a_lost_answer_wrote_and_never_overwrites_another_object() {
+    let dir = private_tempdir();
+    let lake = private_tempdir();
+    ward_with_records(dir.path(), 50);
+    let target = folder_target(lake.path());
+    let rt = rt();
+    let mut e = rt.block_on(engine(
+        dir.path(),
+        &target,
+        None,
+        t0() + Duration::minutes(6),
+    ));
+    e.seal(true).expect("seal");
+    let store = Store::open_dir(dir.path()).expect("store");
+    let pending = store.lake_pending(10).expect("pending");
+    assert!(pending.len() >= 3);
+    // The first was written but its answer lost (a crash before recording it).
+    let first = &pending[0];
+    let path = lake.path().join(&first.key);
+    std::fs::create_dir_all(path.parent().expect("folder")).expect("mkdir");
+    std::fs::write(&path, store.lake_object_data(&first.key).expect("bytes")).expect("write");
+    // Someone else's bytes sit at the second's key.
+    let second = &pending[1];
+    let foreign = lake.path().join(&second.key);
+    std::fs::create_dir_all(foreign.parent().expect("folder")).expect("mkdir");
+    std::fs::write(&foreign, b"not ours").expect("write");
+
+    let pass = rt.block_on(e.pass(false, &mut |_| {})).expect("pass");
+    assert_eq!(pass.already_there, 1, "{pass:?}");
+    assert_eq!(pass.written, pending.len() - 2);
+    assert_eq!(pass.pending, 1);
+    let failure = pass.failure.expect("the conflict is reported");
+    assert_eq!(failure.fault, Fault::Conflict);
+    assert!(failure.message.contains(&second.key), "{failure}");
+    assert_eq!(
+        std::fs::read(&foreign).expect("read"),
+        b"not ours",
+        "never overwritten"
+    );
+    let status = store.lake_status().expect("status");
+    let (key, error) = status.last_error.expect("the object carries its error");
+    assert_eq!(key, second.key);
+    assert!(error.contains("other content"), "{error}");
+}
+
+#[test]
+fn an_unreachable_target_keeps_everything_pending_alarms_and_catches_up_when_back() {
+    let dir = private_tempdir();
+    let lake = private_tempdir();
+    ward_with_records(dir.path(), 50);
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let down = LakeTarget {
+        name: "s3".into(),
+        url: "s3://wardwatch-lake".into(),
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        region: Some("us-east-1".into()),
+        ..folder_target(lake.path())
+    };
+    let keys = Credentials::new("k", "s", None, None, "test");
+    let rt = rt();
+    let later = t0() + Duration::minutes(45);
+    let mut e = rt.block_on(engine(dir.path(), &down, Some(keys), later));
+    let pass = rt.block_on(e.pass(true, &mut |_| {})).expect("pass");
+    let failure = pass.failure.clone().expect("a failure");
+    assert_eq!(failure.fault, Fault::Transient, "{failure}");
+    assert!(failure.message.contains("cannot reach"), "{failure}");
+    assert_eq!((pass.written, pass.pending), (0, pass.sealed));
+    let store = Store::open_dir(dir.path()).expect("store");
+    let status = store.lake_status().expect("status");
+    // Waiting 40 minutes is past the 30-minute alarm threshold.
+    let alarm = health(&status, Some(&failure), later, &Rules::default()).expect("alarm");
+    assert!(
+        alarm.contains("waited 40 min") && alarm.contains("cannot reach"),
+        "{alarm}"
+    );
+    assert!(
+        health(
+            &status,
+            None,
+            t0() + Duration::minutes(10),
+            &Rules::default()
+        )
+        .is_none()
+    );
+
+    // The target is back (here: the folder): everything goes, nothing lost.
+    let up = folder_target(lake.path());
+    let mut e = rt.block_on(engine(dir.path(), &up, None, later));
+    let pass = rt.block_on(e.pass(false, &mut |_| {})).expect("pass");
+    assert!(pass.failure.is_none());
+    assert_eq!(
+        (pass.written, pass.pending),
+        (
+            status
+                .zones
+                .iter()
+                .map(|(_, z)| z.pending_objects as usize)
+                .sum(),
+            0
+        )
+    );
+}
+
+/// SeaweedFS from scripts/peers.sh.
+fn seaweedfs() -> (String, Credentials) {
+    let url = std::env::var("WARDWATCH_SEAWEEDFS_S3_URL").expect(
+        "WARDWATCH_SEAWEEDFS_S3_URL: run the tests through scripts/test.sh, which starts SeaweedFS",
+    );
+    let key = std::env::var("WARDWATCH_SEAWEEDFS_ACCESS_KEY").expect("access key");
+    let secret = std::env::var("WARDWATCH_SEAWEEDFS_SECRET_KEY").expect("secret key");
+    (url, Credentials::new(key, secret, None, None, "test"))
+}
+
+/// Creates `bucket`, waiting for the volume server that `weed mini` starts
+/// after its S3 port answers.
+async fn create_bucket(url: &str, keys: &Credentials, bucket: &str) {
+    let conf = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .force_path_style(true)
+        .credentials_provider(keys.clone())
+        .build();
+    let client = aws_sdk_s3::Client::from_conf(conf);
+    let mut last = None;
+    for _ in 0..100 {
+        match client.create_bucket().bucket(bucket).send().await {
+            Ok(_) => return,
+            Err(e) => last = Some(format!("{e:?}")),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("could not create bucket {bucket}: {last:?}");
+}
+
+#[test]
+fn seaweedfs_holds_the_objects_write_once_and_wrong_keys_or_buckets_are_named() {
+    let (url, keys) = seaweedfs();
+    let dir = private_tempdir();
+    let records = ward_with_records(dir.path(), 200);
+    let bucket = format!("lake-{}", std::process::id());
+    let rt = rt();
+    rt.block_on(create_bucket(&url, &keys, &bucket));
+    let target = LakeTarget {
+        name: "seaweed".into(),
+        url: format!("s3://{bucket}/hospital"),
+        endpoint: Some(url.clone()),
+        region: Some("us-east-1".into()),
+        storage_class: Some("STANDARD".into()),
+        ..folder_target(Path::new("/unused"))
+    };
+
+    // Wrong keys: refused, named, nothing lost.
+    let wrong = Credentials::new("nobody", "wrong", None, None, "test");
+    let mut e = rt.block_on(engine(
+        dir.path(),
+        &target,
+        Some(wrong),
+        t0() + Duration::minutes(6),
+    ));
+    let pass = rt.block_on(e.pass(true, &mut |_| {})).expect("pass");
+    let failure = pass.failure.expect("refused");
+    assert_eq!(failure.fault, Fault::Credentials, "{failure}");
+    assert!(failure.message.contains("credentials"), "{failure}");
+    assert_eq!(pass.written, 0);
+
+    // No such bucket: the setting to fix is named.
+    let missing = LakeTarget {
+        url: "s3://no-such-bucket-here".into(),
+        ..target.clone()
+    };
+    let mut e = rt.block_on(engine(
+        dir.path(),
+        &missing,
+        Some(keys.clone()),
+        t0() + Duration::minutes(6),
+    ));
+    let failure = rt
+        .block_on(e.pass(false, &mut |_| {}))
+        .expect("pass")
+        .failure
+        .expect("refused");
+    assert_eq!(failure.fault, Fault::Config, "{failure}");
+    assert!(
+        failure.message.contains("no-such-bucket-here")
+            && failure.message.contains("does not exist"),
+        "{failure}"
+    );
+
+    // The right keys: everything syncs, verified.
+    let mut e = rt.block_on(engine(
+        dir.path(),
+        &target,
+        Some(keys.clone()),
+        t0() + Duration::minutes(6),
+    ));
+    let pass = rt.block_on(e.pass(false, &mut |_| {})).expect("pass");
+    assert!(pass.failure.is_none(), "{:?}", pass.failure);
+    assert_eq!(pass.pending, 0);
+    let store = Store::open_dir(dir.path()).expect("store");
+    let mut back = Vec::new();
+    for o in store.lake_objects("raw/").expect("objects") {
+        let bytes = rt.block_on(e.target().get(&o.key)).expect("get");
+        assert_eq!(wardwatch_core::store::lake::sha256_hex(&bytes), o.sha256);
+        back.extend(raw_records(&bytes));
+    }
+    assert_eq!(back, records, "the raw zone in S3 gives back every record");
+
+    // Written once: a put of other bytes under a synced key is refused by
+    // the server (If-None-Match) and reported as a conflict; the same bytes
+    // count as already there.
+    let o = &store.lake_objects("cleaned/").expect("objects")[0];
+    let same = rt.block_on(e.target().get(&o.key)).expect("get");
+    let put = rt.block_on(e.target().put(&o.key, same.clone(), &o.sha256, &o.md5));
+    assert_eq!(put.expect("same bytes"), wardwatch_sync::Put::AlreadyThere);
+    let other = b"other".to_vec();
+    let put = rt.block_on(e.target().put(
+        &o.key,
+        other.clone(),
+        &wardwatch_core::store::lake::sha256_hex(&other),
+        &wardwatch_core::store::lake::md5_hex(&other),
+    ));
+    assert_eq!(put.expect_err("refused").fault, Fault::Conflict);
+    assert_eq!(rt.block_on(e.target().get(&o.key)).expect("get"), same);
+}
