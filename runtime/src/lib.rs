@@ -11,6 +11,7 @@
 //! HTTP, the cloud clients or D-Bus lives in this crate instead.
 
 pub mod flood;
+pub mod lake;
 pub mod lock;
 pub mod logfile;
 pub mod messages;

@@ -184,6 +184,16 @@ pub async fn run(
         path: data_dir.clone(),
         source,
     })?;
+    crate::lake::start(
+        data_dir.clone(),
+        clock.clone(),
+        tx.downgrade(),
+        upkeep_stop.clone(),
+    )
+    .map_err(|source| Error::DataDir {
+        path: data_dir.clone(),
+        source,
+    })?;
     drop(tx);
     let writer_clock = clock.clone();
     let writer = std::thread::Builder::new()

@@ -448,7 +448,9 @@ ALTER TABLE scores ADD COLUMN superseded_ms INTEGER;
     // configured object stores (never credentials).
     r#"
 CREATE TABLE lake_spool (
-    id          INTEGER PRIMARY KEY,
+    -- AUTOINCREMENT: an id is never reused once its row is sealed, so the
+    -- object key derived from it names one object only, ever.
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     zone        TEXT NOT NULL,                  -- 'raw' | 'cleaned'
     dataset     TEXT NOT NULL,                  -- 'observations' | 'quarantine'
     day         TEXT NOT NULL,                  -- YYYY-MM-DD (UTC)

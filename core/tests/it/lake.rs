@@ -282,4 +282,28 @@ fn a_rolled_back_batch_leaves_nothing_in_the_spool_and_sealing_twice_names_the_s
             .iter()
             .all(|p| p.key != o.key)
     );
+
+    // New lines after everything was sealed never reuse a sealed row's id,
+    // so never the key of an object already in the target.
+    let part = |key: &str| -> i64 {
+        let n = key.rsplit_once("part-").expect("part").1;
+        n.trim_end_matches(".ndjson.zst").parse().expect("number")
+    };
+    let newest = seal_all(&mut store).iter().map(|o| part(&o.key)).max();
+    assert!(store.lake_spool_groups().expect("groups").is_empty());
+    store.store_batch(&batch(3, "z"), now).expect("store");
+    let groups = store.lake_spool_groups().expect("groups");
+    let raw = groups
+        .iter()
+        .find(|g| g.zone == Zone::Raw)
+        .expect("raw group");
+    let next = store
+        .lake_seal(raw, i64::MAX)
+        .expect("seal")
+        .expect("object");
+    assert_ne!(next.key, o.key);
+    assert!(
+        newest.is_some_and(|n| n < part(&next.key)),
+        "the new object's part number follows every sealed one"
+    );
 }

@@ -1,0 +1,151 @@
+//! The data lake in the background (docs/data-lake.md): a thread of its own,
+//! with its own store connection and a small tokio runtime, runs the sync
+//! engine — seal what the plan says, send pending objects to the target,
+//! verified — every few seconds while the runtime runs.
+//!
+//! Failure is loud: a target that cannot be opened, refuses the
+//! credentials or names a missing bucket, data waiting longer than
+//! `sync.alarm_after_minutes`, or more than `sync.outbox_alarm_mb` unsynced,
+//! is the technical alarm `tech:sync` (through the pipeline's channel, as
+//! `SourceEvent::Condition`) until the lake catches up. Nothing is dropped
+//! meanwhile: the spool and the outbox hold everything.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use wardwatch_core::clock::Clock;
+use wardwatch_core::store::Store;
+use wardwatch_sync::{Engine, Error, Fault, Rules, Target, configured_target, health};
+
+use crate::pipeline::SourceEvent;
+
+/// The technical condition of a lake that is not keeping up.
+pub const SYNC_KEY: &str = "tech:sync";
+
+/// Seconds between passes when all is synced, and when a pass failed.
+const IDLE: u64 = 10;
+const AFTER_FAILURE: u64 = 30;
+
+/// Starts the sync thread; it stops when `stop` is set or the writer is gone.
+pub fn start(
+    data_dir: PathBuf,
+    clock: Arc<dyn Clock>,
+    tx: mpsc::WeakSender<SourceEvent>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("wardwatch-sync".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "the lake sync cannot start its runtime");
+                    return;
+                }
+            };
+            rt.block_on(run(&data_dir, clock, &tx, &stop));
+        })
+        .map(drop)
+}
+
+fn send(tx: &mpsc::WeakSender<SourceEvent>, started: bool, message: String) {
+    if let Some(tx) = tx.upgrade() {
+        let _ = tx.try_send(SourceEvent::Condition {
+            key: SYNC_KEY.to_owned(),
+            started,
+            message,
+        });
+    }
+}
+
+async fn open(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Engine, Error> {
+    let store = Store::open_dir(data_dir).map_err(|e| Error::store("lake", &e))?;
+    let targets = store.lake_targets().map_err(|e| Error::store("lake", &e))?;
+    let t = configured_target(&targets, data_dir)?;
+    let rules = Rules::from_settings(&store).map_err(|e| Error::config(&t.name, e.to_string()))?;
+    let target = Target::open(&t, None).await?;
+    tracing::info!(target = %t.name, url = %t.url, "lake sync starting");
+    Ok(Engine::new(store, target, rules, clock))
+}
+
+async fn run(
+    data_dir: &Path,
+    clock: Arc<dyn Clock>,
+    tx: &mpsc::WeakSender<SourceEvent>,
+    stop: &AtomicBool,
+) {
+    let gone = || stop.load(Ordering::Relaxed) || tx.strong_count() == 0;
+    let nap = |secs: u64| async move {
+        for _ in 0..secs * 10 {
+            if gone() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let mut alarmed = false;
+    let mut engine = loop {
+        match open(data_dir, clock.clone()).await {
+            Ok(e) => break e,
+            Err(e) => {
+                tracing::error!(error = %e, "the lake sync cannot start");
+                if !alarmed {
+                    alarmed = true;
+                    send(tx, true, format!("lake sync cannot start: {e}"));
+                }
+                nap(AFTER_FAILURE).await;
+                if gone() {
+                    return;
+                }
+            }
+        }
+    };
+    while !gone() {
+        let pass = engine.pass(false, &mut |_| {}).await;
+        let (failure, pending) = match &pass {
+            Ok(p) => {
+                if p.written + p.sealed > 0 {
+                    tracing::info!(
+                        sealed = p.sealed,
+                        written = p.written,
+                        bytes = p.bytes,
+                        pending = p.pending,
+                        "lake sync pass"
+                    );
+                }
+                (p.failure.clone(), p.pending)
+            }
+            Err(e) => (Some(e.clone()), 1),
+        };
+        if let Some(e) = &failure {
+            tracing::warn!(fault = ?e.fault, error = %e, "lake sync");
+        }
+        let why = match engine.store().lake_status() {
+            Ok(status) => health(&status, failure.as_ref(), clock.now(), engine.rules()),
+            Err(e) => Some(format!("cannot read the lake outbox: {e}")),
+        };
+        match (why, alarmed) {
+            (Some(why), false) => {
+                alarmed = true;
+                send(tx, true, why);
+            }
+            (None, true) => {
+                alarmed = false;
+                send(tx, false, "the lake has caught up".into());
+            }
+            _ => {}
+        }
+        let wait = match &failure {
+            Some(e) if e.fault != Fault::Conflict && e.fault != Fault::Refused => AFTER_FAILURE,
+            _ if pending > 0 => 1,
+            _ => IDLE,
+        };
+        nap(wait).await;
+    }
+}
