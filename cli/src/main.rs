@@ -98,6 +98,9 @@ enum Command {
     /// The data lake: where objects go, syncing them, and the outbox
     #[command(subcommand)]
     Sync(SyncCmd),
+    /// The lake's archival rules in the bucket, and restoring archived objects
+    #[command(subcommand)]
+    Archive(ArchiveCmd),
     /// Show the newest audit-log entries (admin)
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -164,6 +167,24 @@ enum SyncCmd {
     Status {
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ArchiveCmd {
+    /// The rules the settings ask for against the bucket's lifecycle
+    /// (exit 1 when they differ)
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the rules into the bucket's lifecycle and read them back (admin)
+    Apply,
+    /// Ask the bucket to restore an archived object for some days (admin)
+    Restore {
+        key: String,
+        #[arg(long, default_value_t = 7)]
+        days: i32,
     },
 }
 
@@ -706,6 +727,89 @@ fn sync_command(cli: &Cli, cmd: &SyncCmd, out: &mut dyn Write) -> anyhow::Result
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn archive_command(cli: &Cli, cmd: &ArchiveCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let ctx = open(cli)?;
+    let (action, key) = match cmd {
+        ArchiveCmd::Show { .. } => ("show", None),
+        ArchiveCmd::Apply => ("apply", None),
+        ArchiveCmd::Restore { key, .. } => ("restore", Some(key.as_str())),
+    };
+    api::authorize_archive(&ctx, action, key)?;
+    let target = wardwatch_sync::configured_target(&api::lake_targets(&ctx)?, ctx.data_dir())?;
+    let store = wardwatch_core::store::Store::open_dir(ctx.data_dir())?;
+    let policy = wardwatch_sync::archive::Policy::from_settings(&store)?;
+    drop((ctx, store));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let target = wardwatch_sync::Target::open(&target, None).await?;
+        let Some(s3) = target.as_s3() else {
+            anyhow::bail!(
+                "target `{}` is a folder ({}): archival rules apply to S3 buckets only",
+                target.name(),
+                target_url_of(&target)
+            );
+        };
+        match cmd {
+            ArchiveCmd::Show { json } => {
+                let c = s3.compare_lifecycle(&policy).await?;
+                if *json {
+                    print_json(out, &c)?;
+                } else {
+                    for r in &c.wanted {
+                        writeln!(
+                            out,
+                            "{:<20} {:<30} > {} B: after {} days to {}{}",
+                            r.id,
+                            r.prefix,
+                            r.min_size.unwrap_or(0),
+                            r.transition_days,
+                            r.class,
+                            r.expire_days.map(|d| format!(", deleted after {d} days")).unwrap_or_default()
+                        )?;
+                    }
+                    for w in c.warnings() {
+                        writeln!(out, "warning: {w}")?;
+                    }
+                    match &c.found {
+                        None => writeln!(out, "bucket {}: no lifecycle configuration", s3.bucket())?,
+                        Some(_) if c.matches() => writeln!(out, "bucket {}: its lifecycle holds these rules ({} other rules kept)", s3.bucket(), c.others)?,
+                        Some(found) => writeln!(out, "bucket {}: its lifecycle differs: {found:?}", s3.bucket())?,
+                    }
+                }
+                Ok(if c.matches() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            }
+            ArchiveCmd::Apply => {
+                let c = s3.apply_lifecycle(&policy).await?;
+                for w in c.warnings() {
+                    writeln!(out, "warning: {w}")?;
+                }
+                writeln!(
+                    out,
+                    "bucket {}: {} archival rules written and read back ({} other rules kept)",
+                    s3.bucket(),
+                    c.wanted.len(),
+                    c.others
+                )?;
+                Ok(ExitCode::SUCCESS)
+            }
+            ArchiveCmd::Restore { key, days } => {
+                s3.restore(key, *days).await?;
+                writeln!(out, "restore of {key} requested for {days} days; it reads once the bucket has restored it")?;
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    })
+}
+
+fn target_url_of(target: &wardwatch_sync::Target) -> String {
+    match target {
+        wardwatch_sync::Target::Local(_) => "local folder".into(),
+        wardwatch_sync::Target::S3(s) => format!("s3://{}", s.bucket()),
+    }
 }
 
 async fn sync_run(
@@ -1254,6 +1358,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )?;
         }
         Command::Sync(cmd) => return sync_command(&cli, cmd, out),
+        Command::Archive(cmd) => return archive_command(&cli, cmd, out),
         Command::Settings(cmd) => {
             let ctx = open(&cli)?;
             match cmd {

@@ -1127,3 +1127,20 @@ pub fn authorize_sync(ctx: &Ctx, flush: bool) -> Result<()> {
     ctx.require(Role::Admin, "run the sync")?;
     ctx.audit("sync.run", None, json!({ "flush": flush }))
 }
+
+/// Checks that the user may act on the archival rules or restore archived
+/// data (`action`: "apply" or "restore"; admin) and audits it; `show` needs
+/// any role.
+pub fn authorize_archive(ctx: &Ctx, action: &str, key: Option<&str>) -> Result<()> {
+    match action {
+        "show" => ctx.require(Role::Data, "read the archival rules"),
+        "apply" => {
+            ctx.require(Role::Admin, "apply the archival rules")?;
+            ctx.audit("archive.apply", None, json!({}))
+        }
+        _ => {
+            ctx.require(Role::Admin, "restore archived data")?;
+            ctx.audit("archive.restore", key, json!({}))
+        }
+    }
+}

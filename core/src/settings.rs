@@ -74,6 +74,24 @@ pub const SETTINGS: &[Setting] = &[
         check: |v| whole(v, 1, 1000),
     },
     Setting {
+        key: "archive.after_days",
+        holds: "days lake objects stay in their storage class before raw and cleaned move to the archive class (default 1095 = 3 years; at least that)",
+        check: |v| whole(v, 1095, 36_500),
+    },
+    Setting {
+        key: "archive.class",
+        holds: "the archive storage class of raw and cleaned objects: GLACIER or DEEP_ARCHIVE (default GLACIER)",
+        check: |v| match v.trim() {
+            "GLACIER" | "DEEP_ARCHIVE" => Ok(()),
+            _ => Err("GLACIER or DEEP_ARCHIVE".into()),
+        },
+    },
+    Setting {
+        key: "archive.expire_days",
+        holds: "days after which archived raw and cleaned objects are deleted (unset: never; at least archive.after_days + 180)",
+        check: |v| whole(v, 1275, 36_500),
+    },
+    Setting {
         key: "sync.object_kib",
         holds: "compressed size at which spooled lake lines are sealed into an object, KiB (default 1024; S3 does not archive objects under 128 KiB)",
         check: |v| whole(v, 16, 1_048_576),

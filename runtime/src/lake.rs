@@ -24,6 +24,9 @@ use crate::pipeline::SourceEvent;
 
 /// The technical condition of a lake that is not keeping up.
 pub const SYNC_KEY: &str = "tech:sync";
+/// The technical condition of a bucket whose lifecycle lacks the archival
+/// rules (checked at start).
+pub const ARCHIVE_KEY: &str = "tech:archive";
 
 /// Seconds between passes when all is synced, and when a pass failed.
 const IDLE: u64 = 10;
@@ -55,9 +58,13 @@ pub fn start(
 }
 
 fn send(tx: &mpsc::WeakSender<SourceEvent>, started: bool, message: String) {
+    send_as(tx, SYNC_KEY, started, message);
+}
+
+fn send_as(tx: &mpsc::WeakSender<SourceEvent>, key: &str, started: bool, message: String) {
     if let Some(tx) = tx.upgrade() {
         let _ = tx.try_send(SourceEvent::Condition {
-            key: SYNC_KEY.to_owned(),
+            key: key.to_owned(),
             started,
             message,
         });
@@ -72,6 +79,42 @@ async fn open(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Engine, Error> {
     let target = Target::open(&t, None).await?;
     tracing::info!(target = %t.name, url = %t.url, "lake sync starting");
     Ok(Engine::new(store, target, rules, clock))
+}
+
+/// Compares the bucket's lifecycle with the archival rules once at start. A
+/// credential that may not read it is only logged (least privilege may
+/// leave that to the admin's); rules that differ are `tech:archive`.
+async fn check_archival_rules(engine: &Engine, tx: &mpsc::WeakSender<SourceEvent>) {
+    let Some(s3) = engine.target().as_s3() else {
+        return;
+    };
+    let policy = match wardwatch_sync::archive::Policy::from_settings(engine.store()) {
+        Ok(p) => p,
+        Err(e) => {
+            send_as(tx, ARCHIVE_KEY, true, format!("archival settings: {e}"));
+            return;
+        }
+    };
+    match s3.compare_lifecycle(&policy).await {
+        Ok(c) if c.matches() => {
+            for w in c.warnings() {
+                tracing::warn!(warning = %w, "archival rules");
+            }
+        }
+        Ok(_) => send_as(
+            tx,
+            ARCHIVE_KEY,
+            true,
+            format!(
+                "bucket {} does not hold the archival rules: an admin runs `wardwatchctl archive apply`",
+                s3.bucket()
+            ),
+        ),
+        Err(e) if e.fault == Fault::Credentials => {
+            tracing::warn!(error = %e, "cannot read the bucket's lifecycle to check the archival rules");
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot check the archival rules"),
+    }
 }
 
 async fn run(
@@ -106,6 +149,7 @@ async fn run(
             }
         }
     };
+    check_archival_rules(&engine, tx).await;
     while !gone() {
         let pass = engine.pass(false, &mut |_| {}).await;
         let (failure, pending) = match &pass {

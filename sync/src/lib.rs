@@ -3,6 +3,7 @@
 //! store's spool into objects and sends them, verified, to the target.
 //! Like `wardwatch-core`, this crate never depends on `tauri` or webkit.
 
+pub mod archive;
 pub mod engine;
 pub mod error;
 pub mod target;

@@ -79,6 +79,14 @@ impl Target {
         }
     }
 
+    /// The S3 target, if this is one (lifecycle and restore are S3's).
+    pub fn as_s3(&self) -> Option<&S3Target> {
+        match self {
+            Target::S3(t) => Some(t),
+            Target::Local(_) => None,
+        }
+    }
+
     /// The bytes of `key`.
     pub async fn get(&self, key: &str) -> Result<Vec<u8>, Error> {
         match self {
@@ -285,7 +293,24 @@ impl S3Target {
         })
     }
 
-    fn full_key(&self, key: &str) -> String {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The key prefix inside the bucket ("" for none).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub(crate) fn client(&self) -> &aws_sdk_s3::Client {
+        &self.client
+    }
+
+    pub(crate) fn full_key(&self, key: &str) -> String {
         if self.prefix.is_empty() {
             key.to_owned()
         } else {
@@ -409,7 +434,7 @@ impl S3Target {
 
     /// A clear error from an SDK failure: what went wrong and which setting
     /// fixes it. Never the credentials themselves.
-    fn classify<E, R>(&self, key: &str, e: SdkError<E, R>) -> Error
+    pub(crate) fn classify<E, R>(&self, key: &str, e: SdkError<E, R>) -> Error
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug + HasStatus,
@@ -455,15 +480,16 @@ impl S3Target {
                 Fault::Config,
                 format!("bucket `{}` does not exist: create it or fix the target's URL", self.bucket),
             ),
+            // 403 too, so before access denied.
+            (_, "InvalidObjectState", _) => (
+                Fault::Archived,
+                format!("{key} is archived: restore it first (`wardwatchctl archive restore`)"),
+            ),
             (_, "AccessDenied", _) | (_, _, Some(403)) => (
                 Fault::Credentials,
                 format!("access denied to bucket `{}` ({code}): the credentials of {profile} lack s3:PutObject/GetObject", self.bucket),
             ),
             (_, "NoSuchKey", _) | (_, _, Some(404)) => (Fault::Missing, format!("{key} is not in the target")),
-            (_, "InvalidObjectState", _) => (
-                Fault::Archived,
-                format!("{key} is archived: restore it first (`wardwatchctl archive restore`)"),
-            ),
             (_, _, Some(s)) if s >= 500 => (
                 Fault::Transient,
                 format!("the target failed ({s} {code}); retrying later"),
