@@ -164,6 +164,24 @@ fn io_fault(e: &std::io::Error) -> Fault {
     }
 }
 
+/// Removes what killed attempts at this key left: `.NAME.tmp-PID` files
+/// (written, never linked, or linked and not yet removed).
+fn remove_stale_parts(dir: &Path, path: &Path) {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let stale = format!(".{name}.tmp-");
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(&stale))
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 fn local_put(name: &str, path: &Path, key: &str, data: &[u8], sha256: &str) -> Result<Put, Error> {
     use std::io::Write;
     let fail = |what: &str, e: std::io::Error| {
@@ -195,12 +213,13 @@ fn local_put(name: &str, path: &Path, key: &str, data: &[u8], sha256: &str) -> R
             ))
         }
     };
-    if path.exists() {
-        return verify(false);
-    }
     let dir = path
         .parent()
         .ok_or_else(|| Error::new(name, Fault::Refused, format!("key `{key}` has no folder")))?;
+    remove_stale_parts(dir, path);
+    if path.exists() {
+        return verify(false);
+    }
     std::fs::create_dir_all(dir).map_err(|e| fail("creating the folder of", e))?;
     let tmp = dir.join(format!(
         ".{}.tmp-{}",

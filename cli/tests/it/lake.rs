@@ -1,0 +1,357 @@
+//! `wardwatchctl sync` and `archive` as an admin runs them, against a folder
+//! and SeaweedFS; and SIGKILL at random points of a sync.
+
+use std::path::Path;
+use std::process::Command;
+
+use chrono::{Duration, Utc};
+use serde_json::{Value, json};
+use wardwatch_core::store::{IngestBatch, IngestItem, Store};
+
+use crate::{ctl, stderr, stdout};
+
+/// A demo ward with `n` heart-rate records per patient stored (received
+/// now), plus two malformed ones; the records as sent.
+fn ward_with_records(dir: &Path, n: usize) -> Vec<Vec<u8>> {
+    let records = ward_records(dir, n);
+    store_records(dir, &records, 0);
+    records
+}
+
+/// Stores `records` in batches of 500, their sequences from `first + 1`.
+fn store_records(dir: &Path, records: &[Vec<u8>], first: usize) {
+    let now = Utc::now();
+    let mut store = Store::open_dir(dir).expect("store");
+    for (c, chunk) in records.chunks(500).enumerate() {
+        let batch = IngestBatch {
+            source: "ward-5a".into(),
+            shard: "0".into(),
+            items: chunk
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    IngestItem::decode((first + c * 500 + i + 1).to_string(), r.clone(), now)
+                })
+                .collect(),
+            ordered: true,
+        };
+        store.store_batch(&batch, now).expect("store");
+    }
+}
+
+/// A demo ward, and `n` heart-rate records per patient (and two malformed
+/// ones) to send.
+fn ward_records(dir: &Path, n: usize) -> Vec<Vec<u8>> {
+    let o = ctl(dir, &["demo", "load"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let now = Utc::now();
+    let store = Store::open_dir(dir).expect("store");
+    let mrns: Vec<String> = store
+        .patients()
+        .expect("patients")
+        .into_iter()
+        .map(|p| p.mrn)
+        .collect();
+    let mut records = Vec::new();
+    for (p, mrn) in mrns.iter().enumerate() {
+        for i in 0..n {
+            let at = now - Duration::seconds((n - i) as i64);
+            let v = json!({"resourceType": "Observation", "id": format!("{p}-{i}"), "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                "subject": {"identifier": {"value": mrn}},
+                "effectiveDateTime": at.to_rfc3339(),
+                "valueQuantity": {"value": 60 + (i * 7919 + p * 104_729) % 60, "code": "/min"}});
+            records.push(v.to_string().into_bytes());
+        }
+    }
+    records.push(b"{broken".to_vec());
+    records.push(b"\xff\xfe not utf-8".to_vec());
+    records
+}
+
+/// The records of every raw object in `lake`, in key order.
+fn raw_records(lake: &Path, store: &Store) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for o in store.lake_objects("raw/").expect("objects") {
+        let bytes = std::fs::read(lake.join(&o.key)).expect("object in the folder");
+        assert_eq!(
+            wardwatch_core::store::lake::sha256_hex(&bytes),
+            o.sha256,
+            "{}",
+            o.key
+        );
+        let text = zstd::stream::decode_all(&bytes[..]).expect("zstd");
+        for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let v: Value = serde_json::from_slice(line).expect("line");
+            out.push(match v.get("record_base64") {
+                Some(b) => {
+                    use base64::Engine;
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b.as_str().expect("text"))
+                        .expect("base64")
+                }
+                None => {
+                    let text = std::str::from_utf8(line).expect("utf-8");
+                    let start = text.find("\"record\":").expect("record") + 9;
+                    line[start..line.len() - 1].to_vec()
+                }
+            });
+        }
+    }
+    out
+}
+
+/// Every file under `dir`, relative, sorted.
+fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(p.strip_prefix(root).expect("under").display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn sigkill_at_twenty_points_of_a_sync_loses_nothing_and_writes_nothing_twice() {
+    let dir = crate::private_tempdir();
+    let lake = crate::private_tempdir();
+    let records = ward_records(dir.path(), 1000);
+    let url = format!("file://{}", lake.path().display());
+    for args in [
+        vec!["sync", "targets", "add", "folder", url.as_str()],
+        // Small objects: many of them, so that kills land mid-sync.
+        vec!["settings", "set", "sync.object_kib", "16"],
+    ] {
+        let o = ctl(dir.path(), &args);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    // Twenty runs, each with new data to sync and killed at a point of a
+    // fixed pseudo-random sequence.
+    let mut seed: u64 = 0x5eed_1a4e;
+    let mut killed = 0;
+    let portion = records.len().div_ceil(20);
+    let mut window_ms: u64 = 150;
+    for (round, part) in records.chunks(portion).enumerate() {
+        store_records(dir.path(), part, round * portion);
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        // Within the runs seen so far: a run that finished before its kill
+        // narrows the window to what a run takes on this machine.
+        let after = std::time::Duration::from_millis(2 + (seed >> 33) % window_ms);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["--user", "admin", "sync", "run", "--once", "--flush"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let started = std::time::Instant::now();
+        std::thread::sleep(after);
+        if child.try_wait().expect("wait").is_none() {
+            child.kill().expect("SIGKILL");
+            killed += 1;
+        } else {
+            window_ms = window_ms.min(started.elapsed().as_millis() as u64).max(5);
+        }
+        child.wait().expect("reaped");
+    }
+    // At least some runs were cut short (the others finished first, which
+    // is fine: each was then a pass over what the earlier ones left).
+    assert!(killed > 0, "no run was killed");
+    eprintln!("{killed} of 20 sync runs killed");
+    let o = ctl(dir.path(), &["sync", "run", "--once", "--flush"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+
+    let store = Store::open_dir(dir.path()).expect("store");
+    let problems = store.check(true).expect("integrity_check");
+    assert!(problems.is_empty(), "{problems:?}");
+    let objects = store.lake_objects("").expect("objects");
+    assert!(objects.len() >= 10, "{} objects", objects.len());
+    assert!(
+        objects.iter().all(|o| o.synced),
+        "everything synced in the end"
+    );
+    assert!(store.lake_spool_groups().expect("spool").is_empty());
+    // No object missing, none extra, no leftovers of killed writes.
+    let mut keys: Vec<String> = objects.iter().map(|o| o.key.clone()).collect();
+    keys.sort();
+    assert_eq!(files_under(lake.path()), keys);
+    // Every record exactly once, in order.
+    assert_eq!(raw_records(lake.path(), &store), records);
+}
+
+#[test]
+fn targets_are_checked_one_at_a_time_and_never_hold_credentials() {
+    let dir = crate::private_tempdir();
+    let o = ctl(dir.path(), &["demo", "load"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for (args, says) in [
+        (
+            vec!["sync", "targets", "add", "x", "s3://key:secret@bucket"],
+            "credential",
+        ),
+        (
+            vec!["sync", "targets", "add", "x", "s3://Bad_Bucket"],
+            "bucket naming",
+        ),
+        (
+            vec!["sync", "targets", "add", "x", "relative/dir"],
+            "neither",
+        ),
+        (
+            vec![
+                "sync",
+                "targets",
+                "add",
+                "x",
+                "s3://lake",
+                "--storage-class",
+                "GLACIER",
+            ],
+            "archive classes",
+        ),
+        (
+            vec![
+                "sync",
+                "targets",
+                "add",
+                "x",
+                "s3://lake",
+                "--endpoint",
+                "http://h/?X-Amz-Credential=a",
+            ],
+            "credential",
+        ),
+    ] {
+        let o = ctl(dir.path(), &args);
+        assert!(!o.status.success(), "{args:?} accepted");
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
+    let o = ctl(dir.path(), &["sync", "targets", "list"]);
+    assert!(stdout(&o).contains("embedded default"), "{}", stdout(&o));
+    let o = ctl(
+        dir.path(),
+        &[
+            "sync",
+            "targets",
+            "add",
+            "lake",
+            "s3://lake/ward",
+            "--sse",
+            "AES256",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = ctl(
+        dir.path(),
+        &["sync", "targets", "add", "other", "s3://other"],
+    );
+    assert!(stderr(&o).contains("one target"), "{}", stderr(&o));
+    let o = ctl(
+        dir.path(),
+        &["--user", "viewer.1", "sync", "targets", "remove", "lake"],
+    );
+    assert!(!o.status.success());
+    let audit = ctl(dir.path(), &["audit", "--json"]);
+    assert!(stdout(&audit).contains("sync.target_add"), "audited");
+}
+
+#[test]
+fn a_ward_syncs_to_seaweedfs_from_the_command_line_with_the_aws_credential_chain() {
+    let url = std::env::var("WARDWATCH_SEAWEEDFS_S3_URL")
+        .expect("WARDWATCH_SEAWEEDFS_S3_URL: run the tests through scripts/test.sh");
+    let key = std::env::var("WARDWATCH_SEAWEEDFS_ACCESS_KEY").expect("key");
+    let secret = std::env::var("WARDWATCH_SEAWEEDFS_SECRET_KEY").expect("secret");
+    let dir = crate::private_tempdir();
+    ward_with_records(dir.path(), 50);
+    let bucket = format!("cli-{}", std::process::id());
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["--user", "admin"])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", &key)
+            .env("AWS_SECRET_ACCESS_KEY", &secret)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .expect("run")
+    };
+    // The bucket, as an operator would make it (weed mini needs a moment
+    // after its port answers before it takes writes).
+    let client = {
+        let conf = aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(&url)
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                &key, &secret, None, None, "t",
+            ))
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    rt.block_on(async {
+        for _ in 0..100 {
+            if client.create_bucket().bucket(&bucket).send().await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        panic!("no bucket");
+    });
+    let o = run(&[
+        "sync",
+        "targets",
+        "add",
+        "seaweed",
+        &format!("s3://{bucket}/hospital"),
+        "--endpoint",
+        &url,
+        "--region",
+        "us-east-1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["sync", "run", "--once", "--flush"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let status: Value =
+        serde_json::from_slice(&run(&["sync", "status", "--json"]).stdout).expect("json");
+    let zones = status["zones"].as_array().expect("zones");
+    assert!(!zones.is_empty());
+    for z in zones {
+        assert_eq!(z[1]["pending_objects"], json!(0), "{status}");
+        assert_eq!(z[1]["spooled_records"], json!(0), "{status}");
+    }
+    let listed = rt
+        .block_on(
+            client
+                .list_objects_v2()
+                .bucket(&bucket)
+                .prefix("hospital/raw/")
+                .send(),
+        )
+        .expect("list");
+    assert!(listed.key_count().unwrap_or(0) >= 1);
+    // SeaweedFS cannot archive: the command says so and fails.
+    let o = run(&["archive", "apply"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("does not implement lifecycle transitions"),
+        "{}",
+        stderr(&o)
+    );
+}
