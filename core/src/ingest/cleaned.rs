@@ -100,17 +100,26 @@ fn ecg(o: &mut Value, blocks: &[EcgBlock]) {
         None => json!({"coding": [{"system": MDC, "code": mdc.to_string()}]}),
     };
     let sampled = |b: &EcgBlock| {
-        let data: Vec<String> = b
-            .samples
-            .iter()
-            .map(|s| s.map_or_else(|| "E".to_owned(), |v| v.to_string()))
-            .collect();
+        // One string, written in place: this runs for every ECG block stored.
+        let mut data = String::with_capacity(b.samples.len() * 5);
+        for (i, s) in b.samples.iter().enumerate() {
+            if i > 0 {
+                data.push(' ');
+            }
+            match s {
+                Some(v) => {
+                    use std::fmt::Write;
+                    let _ = write!(data, "{v}");
+                }
+                None => data.push('E'),
+            }
+        }
         json!({
             "origin": {"value": b.origin_mv, "unit": "mV", "system": UCUM, "code": "mV"},
             "period": b.period_ns as f64 / 1e6,
             "factor": b.factor_mv,
             "dimensions": 1,
-            "data": data.join(" "),
+            "data": data,
         })
     };
     let absent = json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "error"}]});
