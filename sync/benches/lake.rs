@@ -19,7 +19,7 @@ use serde_json::json;
 use wardwatch_core::clock::FixedClock;
 use wardwatch_core::store::lake::{LakeTarget, Zone};
 use wardwatch_core::store::{AuditEntry, IngestBatch, IngestItem, Store};
-use wardwatch_sim::{Generator, GeneratorConfig, Scenario, SimPatient};
+use wardwatch_sim::{Generator, GeneratorConfig, RecordSource, Scenario, SimPatient};
 use wardwatch_sync::{Credentials, Engine, Rules, Target};
 
 /// CPU seconds (user + system) of a process, from /proc.
@@ -29,7 +29,12 @@ fn cpu_seconds(pid: &str) -> f64 {
     };
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(11) + ticks(12)) / 100.0
 }
 
@@ -72,7 +77,9 @@ fn main() {
         target: None,
         detail: json!({}),
     };
-    store.upsert_patients(&registry, &audit, start).expect("patients");
+    store
+        .upsert_patients(&registry, &audit, start)
+        .expect("patients");
     let mut config = GeneratorConfig::new(
         SimPatient::from_demo(patients, 42, start.date_naive()),
         42,
@@ -89,7 +96,7 @@ fn main() {
     let mut gzip_bytes = 0u64;
     let mut zstd_bytes = 0u64;
     let mut piece: Vec<u8> = Vec::with_capacity(1 << 20);
-    let mut close_piece = |piece: &mut Vec<u8>, gzip_bytes: &mut u64, zstd_bytes: &mut u64| {
+    let close_piece = |piece: &mut Vec<u8>, gzip_bytes: &mut u64, zstd_bytes: &mut u64| {
         if piece.is_empty() {
             return;
         }
@@ -102,20 +109,21 @@ fn main() {
     let mut sequence = 0u64;
     let mut store_s = 0.0;
     let mut pending: Vec<IngestItem> = Vec::new();
-    let mut flush = |store: &mut Store, items: &mut Vec<IngestItem>, now: DateTime<Utc>, store_s: &mut f64| {
-        if items.is_empty() {
-            return;
-        }
-        let t = Instant::now();
-        let batch = IngestBatch {
-            source: "bench".into(),
-            shard: "0".into(),
-            items: std::mem::take(items),
-            ordered: true,
+    let flush =
+        |store: &mut Store, items: &mut Vec<IngestItem>, now: DateTime<Utc>, store_s: &mut f64| {
+            if items.is_empty() {
+                return;
+            }
+            let t = Instant::now();
+            let batch = IngestBatch {
+                source: "bench".into(),
+                shard: "0".into(),
+                items: std::mem::take(items),
+                ordered: true,
+            };
+            store.store_batch(&batch, now).expect("store");
+            *store_s += t.elapsed().as_secs_f64();
         };
-        store.store_batch(&batch, now).expect("store");
-        *store_s += t.elapsed().as_secs_f64();
-    };
     let mut last_at = start;
     while let Some(b) = generator.next_batch().expect("batch") {
         for r in &b.records {
@@ -127,7 +135,11 @@ fn main() {
                 close_piece(&mut piece, &mut gzip_bytes, &mut zstd_bytes);
             }
             sequence += 1;
-            pending.push(IngestItem::decode(sequence.to_string(), r.payload.clone(), b.at));
+            pending.push(IngestItem::decode(
+                sequence.to_string(),
+                r.payload.clone(),
+                b.at,
+            ));
             if pending.len() >= 500 {
                 flush(&mut store, &mut pending, b.at, &mut store_s);
             }
@@ -146,7 +158,8 @@ fn main() {
         Ok(url) => {
             let key = std::env::var("WARDWATCH_SEAWEEDFS_ACCESS_KEY").expect("key");
             let secret = std::env::var("WARDWATCH_SEAWEEDFS_SECRET_KEY").expect("secret");
-            let bucket = std::env::var("WARDWATCH_LAKE_BENCH_BUCKET").unwrap_or_else(|_| "lake-bench".into());
+            let bucket = std::env::var("WARDWATCH_LAKE_BENCH_BUCKET")
+                .unwrap_or_else(|_| "lake-bench".into());
             (
                 LakeTarget {
                     name: "seaweedfs".into(),
@@ -195,12 +208,22 @@ fn main() {
             .credentials_provider(keys.clone())
             .build();
         let client = aws_sdk_s3::Client::from_conf(conf);
-        let bucket = target.url.trim_start_matches("s3://").split('/').next().unwrap_or("");
+        let bucket = target
+            .url
+            .trim_start_matches("s3://")
+            .split('/')
+            .next()
+            .unwrap_or("");
         rt.block_on(async {
             for _ in 0..100 {
                 match client.create_bucket().bucket(bucket).send().await {
                     Ok(_) => return,
-                    Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => return,
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_bucket_already_owned_by_you()) =>
+                    {
+                        return;
+                    }
                     Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
                 }
             }
@@ -234,12 +257,17 @@ fn main() {
         objects
             .iter()
             .filter(|o| o.key.starts_with(prefix))
-            .fold((0, 0, 0), |(n, b, r), o| (n + 1, b + o.bytes as u64, r + o.records as u64))
+            .fold((0, 0, 0), |(n, b, r), o| {
+                (n + 1, b + o.bytes as u64, r + o.records as u64)
+            })
     };
     let per = |bytes: u64, n: u64| bytes as f64 / n.max(1) as f64;
     println!();
     println!("bytes per record (same {records} records):");
-    println!("  raw JSON (NDJSON)            {:>8.1} B   1.00", per(json_bytes, records));
+    println!(
+        "  raw JSON (NDJSON)            {:>8.1} B   1.00",
+        per(json_bytes, records)
+    );
     println!(
         "  gzip -6 of the JSON          {:>8.1} B   {:.3}",
         per(gzip_bytes, records),
@@ -292,7 +320,10 @@ fn main() {
     let sync_s = sync_t.elapsed().as_secs_f64();
     let cpu = cpu_seconds("self") - cpu0;
     let server = match (server_pid.as_deref(), server0) {
-        (Some(p), Some(c0)) => format!(", server {:.1} CPU s/GB", (cpu_seconds(p) - c0) / (bytes as f64 / 1e9)),
+        (Some(p), Some(c0)) => format!(
+            ", server {:.1} CPU s/GB",
+            (cpu_seconds(p) - c0) / (bytes as f64 / 1e9)
+        ),
         _ => String::new(),
     };
     println!(
