@@ -155,6 +155,8 @@ pub struct Progress<'a> {
 
 /// Objects sent per pass at most (a pass then reports and starts again).
 const PASS_OBJECTS: usize = 512;
+/// Objects sent at once.
+const IN_FLIGHT: usize = 8;
 
 /// The store, a target and the rules.
 #[derive(Debug)]
@@ -244,46 +246,62 @@ impl Engine {
             .map_err(|e| self.store_err(e))?;
         let total = pending.len();
         let bytes_total: u64 = pending.iter().map(|o| o.bytes as u64).sum();
-        for (i, o) in pending.iter().enumerate() {
-            let data = self
-                .store
-                .lake_object_data(&o.key)
-                .map_err(|e| self.store_err(e))?;
-            let len = data.len() as u64;
-            match self.target.put(&o.key, data, &o.sha256, &o.md5).await {
-                Ok(put) => {
-                    self.store
-                        .lake_mark_synced(&o.key, self.target.name(), self.clock.now())
-                        .map_err(|e| self.store_err(e))?;
-                    match put {
-                        Put::Written => {
-                            pass.written += 1;
-                            pass.bytes += len;
+        let mut done = 0;
+        // A few objects in flight at once: a round trip per object would
+        // otherwise bound the rate, not the link or the server.
+        'windows: for window in pending.chunks(IN_FLIGHT) {
+            let mut loaded = Vec::with_capacity(window.len());
+            for o in window {
+                let data = self
+                    .store
+                    .lake_object_data(&o.key)
+                    .map_err(|e| self.store_err(e))?;
+                loaded.push((o, data));
+            }
+            let target = &self.target;
+            let puts = loaded.into_iter().map(|(o, data)| async move {
+                let len = data.len() as u64;
+                (o, len, target.put(&o.key, data, &o.sha256, &o.md5).await)
+            });
+            let results = futures_util::future::join_all(puts).await;
+            let mut stop = false;
+            for (o, len, result) in results {
+                match result {
+                    Ok(put) => {
+                        self.store
+                            .lake_mark_synced(&o.key, self.target.name(), self.clock.now())
+                            .map_err(|e| self.store_err(e))?;
+                        match put {
+                            Put::Written => {
+                                pass.written += 1;
+                                pass.bytes += len;
+                            }
+                            Put::AlreadyThere => pass.already_there += 1,
                         }
-                        Put::AlreadyThere => pass.already_there += 1,
+                        done += 1;
+                        progress(&Progress {
+                            object: o,
+                            put,
+                            done,
+                            total,
+                            bytes_done: pass.bytes,
+                            bytes_total,
+                        });
                     }
-                    progress(&Progress {
-                        object: o,
-                        put,
-                        done: i + 1,
-                        total,
-                        bytes_done: pass.bytes,
-                        bytes_total,
-                    });
-                }
-                Err(e) => {
-                    self.store
-                        .lake_mark_failed(&o.key, &e.message, self.clock.now())
-                        .map_err(|e| self.store_err(e))?;
-                    let whole_target = matches!(
-                        e.fault,
-                        Fault::Transient | Fault::Credentials | Fault::Config | Fault::Store
-                    );
-                    pass.failure = Some(e);
-                    if whole_target {
-                        break;
+                    Err(e) => {
+                        self.store
+                            .lake_mark_failed(&o.key, &e.message, self.clock.now())
+                            .map_err(|e| self.store_err(e))?;
+                        stop |= matches!(
+                            e.fault,
+                            Fault::Transient | Fault::Credentials | Fault::Config | Fault::Store
+                        );
+                        pass.failure = Some(e);
                     }
                 }
+            }
+            if stop {
+                break 'windows;
             }
         }
         pass.pending = self
