@@ -220,7 +220,15 @@ fn local_put(name: &str, path: &Path, key: &str, data: &[u8], sha256: &str) -> R
     if path.exists() {
         return verify(false);
     }
-    std::fs::create_dir_all(dir).map_err(|e| fail("creating the folder of", e))?;
+    // Objects hold patient data: folders 0700, files 0600, whatever the umask.
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| fail("creating the folder of", e))?;
+    }
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
         path.file_name()
@@ -228,7 +236,15 @@ fn local_put(name: &str, path: &Path, key: &str, data: &[u8], sha256: &str) -> R
             .unwrap_or_default(),
         std::process::id()
     ));
-    let mut f = std::fs::File::create(&tmp).map_err(|e| fail("creating", e))?;
+    let mut f = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| fail("creating", e))?
+    };
     f.write_all(data).map_err(|e| fail("writing", e))?;
     f.sync_all().map_err(|e| fail("flushing", e))?;
     drop(f);

@@ -174,6 +174,15 @@ fn a_ward_syncs_to_a_folder_verified_once_and_the_raw_zone_gives_back_every_reco
         store.lake_object_data(&raw[0].key).is_err(),
         "synced bytes leave the store"
     );
+    // Objects hold patient data: owner-only, whatever the umask.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let file = lake.path().join(&raw[0].key);
+        let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(mode(file.parent().expect("folder")), 0o700);
+        assert_eq!(mode(&lake.path().join("raw")), 0o700);
+    }
     let quarantine = store.lake_objects("cleaned/quarantine/").expect("objects");
     assert_eq!(quarantine.iter().map(|o| o.records).sum::<i64>(), 2);
 
