@@ -710,6 +710,13 @@ fn sync_command(cli: &Cli, cmd: &SyncCmd, out: &mut dyn Write) -> anyhow::Result
                 if let Some(t) = status.last_synced {
                     writeln!(out, "last synced: {}", t.to_rfc3339())?;
                 }
+                let (n, bytes) = status.synced_last_hour;
+                writeln!(
+                    out,
+                    "synced in the last hour: {n} objects, {:.1} MB ({:.1} kB/s)",
+                    bytes as f64 / 1e6,
+                    bytes as f64 / 3600.0 / 1e3
+                )?;
                 if let Some((key, e)) = &status.last_error {
                     writeln!(out, "last error: {key}: {}", e.escape_debug())?;
                 }

@@ -1118,7 +1118,7 @@ pub fn remove_lake_target(ctx: &Ctx, name: &str) -> Result<()> {
 /// The lake's outbox at a glance.
 pub fn lake_status(ctx: &Ctx) -> Result<crate::store::lake::LakeStatus> {
     ctx.require(Role::Data, "read the sync status")?;
-    ctx.store.lake_status()
+    ctx.store.lake_status_at(ctx.clock.now())
 }
 
 /// Checks that the user may run a sync by hand (admin) and audits it; the

@@ -170,7 +170,7 @@ async fn run(
         if let Some(e) = &failure {
             tracing::warn!(fault = ?e.fault, error = %e, "lake sync");
         }
-        let why = match engine.store().lake_status() {
+        let why = match engine.store().lake_backlog() {
             Ok(status) => health(&status, failure.as_ref(), clock.now(), engine.rules()),
             Err(e) => Some(format!("cannot read the lake outbox: {e}")),
         };

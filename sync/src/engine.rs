@@ -203,24 +203,37 @@ impl Engine {
         let mut sealed = 0;
         for g in plan(&groups, now, &self.rules, flush) {
             // A group larger than an object becomes several; its remainder
-            // waits when it is neither old nor of a closed day.
-            let mut left = g.bytes;
-            loop {
+            // waits when it is neither old nor of a closed day. The rest is
+            // read back after each object (never estimated), and a group is
+            // sealed at most once per row it had, so that lines arriving
+            // meanwhile cannot keep this going.
+            let mut current = g.clone();
+            for _ in 0..g.rows {
                 let object = self
                     .store
-                    .lake_seal(g, self.rules.object_bytes)
+                    .lake_seal(&current, self.rules.object_bytes)
                     .map_err(|e| self.store_err(e))?;
-                let Some(o) = object else { break };
-                sealed += 1;
-                left -= o.bytes.max(1).min(left);
-                let rest = SpoolGroup {
-                    bytes: left,
-                    ..g.clone()
-                };
-                if left <= 0
-                    || plan(std::slice::from_ref(&rest), now, &self.rules, flush).is_empty()
-                {
+                if object.is_none() {
                     break;
+                }
+                sealed += 1;
+                let rest = self
+                    .store
+                    .lake_spool_groups()
+                    .map_err(|e| self.store_err(e))?
+                    .into_iter()
+                    .find(|r| {
+                        (r.zone, &r.dataset, &r.day, &r.part)
+                            == (g.zone, &g.dataset, &g.day, &g.part)
+                    });
+                match rest {
+                    Some(rest)
+                        if !plan(std::slice::from_ref(&rest), now, &self.rules, flush)
+                            .is_empty() =>
+                    {
+                        current = rest;
+                    }
+                    _ => break,
                 }
             }
         }

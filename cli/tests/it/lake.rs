@@ -181,7 +181,8 @@ fn sigkill_at_twenty_points_of_a_sync_loses_nothing_and_writes_nothing_twice() {
         objects.iter().all(|o| o.synced),
         "everything synced in the end"
     );
-    assert!(store.lake_spool_groups().expect("spool").is_empty());
+    let left = store.lake_spool_groups().expect("spool");
+    assert!(left.is_empty(), "spooled lines left after a flush: {left:?}");
     // No object missing, none extra, no leftovers of killed writes.
     let mut keys: Vec<String> = objects.iter().map(|o| o.key.clone()).collect();
     keys.sort();
@@ -330,6 +331,10 @@ fn a_ward_syncs_to_seaweedfs_from_the_command_line_with_the_aws_credential_chain
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let status: Value =
         serde_json::from_slice(&run(&["sync", "status", "--json"]).stdout).expect("json");
+    assert!(
+        status["synced_last_hour"][0].as_i64().unwrap_or(0) >= 2,
+        "the hour's throughput counts what was just synced: {status}"
+    );
     let zones = status["zones"].as_array().expect("zones");
     assert!(!zones.is_empty());
     for z in zones {

@@ -329,6 +329,8 @@ pub struct LakeStatus {
     pub last_synced: Option<DateTime<Utc>>,
     /// The most recent failure of a pending object, with its key.
     pub last_error: Option<(String, String)>,
+    /// Objects and compressed bytes synced in the hour before `status_at`.
+    pub synced_last_hour: (i64, i64),
 }
 
 fn object_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LakeObject> {
@@ -581,15 +583,43 @@ impl Store {
         Ok(())
     }
 
+    /// The outbox at a glance, at `now`.
+    pub fn lake_status_at(&self, now: DateTime<Utc>) -> Result<LakeStatus> {
+        let mut status = self.lake_status()?;
+        status.synced_last_hour = self
+            .conn
+            .query_row(
+                "SELECT count(*), coalesce(sum(bytes), 0) FROM lake_objects WHERE synced_ms > ?1",
+                [to_ms(now - chrono::Duration::hours(1))],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .ctx("reading the lake outbox")?;
+        Ok(status)
+    }
+
     /// The outbox at a glance.
     pub fn lake_status(&self) -> Result<LakeStatus> {
+        self.lake_status_of(true)
+    }
+
+    /// What waits (pending objects and the spool), without counting the
+    /// synced objects, which grow with every day of the lake: cheap enough
+    /// for the runtime to check after every pass.
+    pub fn lake_backlog(&self) -> Result<LakeStatus> {
+        self.lake_status_of(false)
+    }
+
+    fn lake_status_of(&self, synced_too: bool) -> Result<LakeStatus> {
         let mut zones: HashMap<Zone, ZoneStatus> = HashMap::new();
         {
             let mut stmt = self
                 .conn
-                .prepare(
-                    "SELECT zone, state, count(*), sum(bytes) FROM lake_objects GROUP BY zone, state",
-                )
+                .prepare(if synced_too {
+                    "SELECT zone, state, count(*), sum(bytes) FROM lake_objects GROUP BY zone, state"
+                } else {
+                    "SELECT zone, state, count(*), sum(bytes) FROM lake_objects WHERE state = 'pending'
+                     GROUP BY zone, state"
+                })
                 .ctx("reading the lake outbox")?;
             let mut rows = stmt.query([]).ctx("reading the lake outbox")?;
             while let Some(r) = rows.next().ctx("reading the lake outbox")? {
@@ -619,10 +649,13 @@ impl Store {
                 |r| r.get(0),
             )
             .ctx("reading the lake outbox")?;
-        let last_synced: Option<i64> = self
-            .conn
-            .query_row("SELECT max(synced_ms) FROM lake_objects", [], |r| r.get(0))
-            .ctx("reading the lake outbox")?;
+        let last_synced: Option<i64> = if synced_too {
+            self.conn
+                .query_row("SELECT max(synced_ms) FROM lake_objects", [], |r| r.get(0))
+                .ctx("reading the lake outbox")?
+        } else {
+            None
+        };
         let last_error = self
             .conn
             .query_row(
@@ -640,6 +673,7 @@ impl Store {
             oldest_pending: oldest.map(from_ms),
             last_synced: last_synced.map(from_ms),
             last_error,
+            synced_last_hour: (0, 0),
         })
     }
 

@@ -578,3 +578,49 @@ fn seaweedfs_refuses_lifecycle_transitions_and_says_so() {
         "{err}"
     );
 }
+
+#[test]
+fn a_flush_seals_every_spooled_line_even_when_objects_do_not_shrink() {
+    let dir = private_tempdir();
+    ward_with_records(dir.path(), 1);
+    // Incompressible records (random bytes: quarantined, kept as base64),
+    // in small batches: many spool rows that recompress no smaller.
+    let mut seed: u64 = 7;
+    let mut store = Store::open_dir(dir.path()).expect("store");
+    let now = t0() + Duration::minutes(5);
+    for b in 0..30u64 {
+        let items = (0..10u64)
+            .map(|i| {
+                let bytes: Vec<u8> = (0..2048)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                        (seed >> 56) as u8
+                    })
+                    .collect();
+                IngestItem::decode((10_000 + b * 10 + i).to_string(), bytes, now)
+            })
+            .collect();
+        let batch = IngestBatch {
+            source: "noise".into(),
+            shard: "0".into(),
+            items,
+            ordered: true,
+        };
+        store.store_batch(&batch, now).expect("store");
+    }
+    let rules = Rules {
+        object_bytes: 16 << 10,
+        ..Rules::default()
+    };
+    let rt = rt();
+    let target = rt
+        .block_on(Target::open(&folder_target(Path::new("/unused")), None))
+        .expect("target");
+    let mut e = Engine::new(store, target, rules, Arc::new(FixedClock(now)));
+    let sealed = e.seal(true).expect("seal");
+    assert!(sealed >= 30, "{sealed} objects");
+    assert!(
+        e.store().lake_spool_groups().expect("spool").is_empty(),
+        "a flush leaves nothing in the spool"
+    );
+}
