@@ -182,7 +182,10 @@ fn sigkill_at_twenty_points_of_a_sync_loses_nothing_and_writes_nothing_twice() {
         "everything synced in the end"
     );
     let left = store.lake_spool_groups().expect("spool");
-    assert!(left.is_empty(), "spooled lines left after a flush: {left:?}");
+    assert!(
+        left.is_empty(),
+        "spooled lines left after a flush: {left:?}"
+    );
     // No object missing, none extra, no leftovers of killed writes.
     let mut keys: Vec<String> = objects.iter().map(|o| o.key.clone()).collect();
     keys.sort();
