@@ -240,6 +240,17 @@ pub fn ward(seed: u64, today: NaiveDate) -> Vec<PatientRecord> {
         .collect()
 }
 
+/// The demo ward (24 beds) for up to 24 patients, else `registry(n, …)`:
+/// the records the simulator's patients, the benchmarks and the demo share,
+/// so that every simulated MRN is registered.
+pub fn patients(n: usize, seed: u64, today: NaiveDate) -> Vec<PatientRecord> {
+    if n <= DEMO_BEDS {
+        ward(seed, today)
+    } else {
+        registry(n, seed, today)
+    }
+}
+
 /// `n` registry records for load tests (100,000-patient import benchmark):
 /// the demo archetypes spread over many wards, unique MRNs.
 pub fn registry(n: usize, seed: u64, today: NaiveDate) -> Vec<PatientRecord> {

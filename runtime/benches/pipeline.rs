@@ -75,11 +75,7 @@ fn ward(patients: usize, start: DateTime<Utc>) -> Ward {
         .tempdir()
         .expect("temp dir");
     let mut store = Store::create_dir(dir.path()).expect("store");
-    let records = if patients <= wardwatch_core::demo::DEMO_BEDS {
-        wardwatch_core::demo::ward(42, start.date_naive())
-    } else {
-        wardwatch_core::demo::registry(patients, 42, start.date_naive())
-    };
+    let records = wardwatch_core::demo::patients(patients, 42, start.date_naive());
     let audit = AuditEntry {
         at: start,
         actor: "bench".into(),

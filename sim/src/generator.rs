@@ -86,13 +86,7 @@ impl SimPatient {
     /// more, of `wardwatch_core::demo::registry` — the same records the app
     /// imports for the demo and the benchmarks, so every MRN is registered.
     pub fn from_demo(n: usize, seed: u64, today: NaiveDate) -> Vec<SimPatient> {
-        use wardwatch_core::demo;
-        let records = if n <= demo::DEMO_BEDS {
-            demo::ward(seed, today)
-        } else {
-            demo::registry(n, seed, today)
-        };
-        records
+        wardwatch_core::demo::patients(n, seed, today)
             .iter()
             .take(n)
             .map(SimPatient::from_record)

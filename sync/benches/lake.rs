@@ -61,11 +61,7 @@ fn main() {
         .tempdir()
         .expect("temp dir");
     let mut store = Store::create_dir(dir.path()).expect("store");
-    let registry = if patients <= wardwatch_core::demo::DEMO_BEDS {
-        wardwatch_core::demo::ward(42, start.date_naive())
-    } else {
-        wardwatch_core::demo::registry(patients, 42, start.date_naive())
-    };
+    let registry = wardwatch_core::demo::patients(patients, 42, start.date_naive());
     let registry: Vec<_> = registry
         .into_iter()
         .map(|r| (r, wardwatch_core::model::Carried::ALL))

@@ -146,6 +146,37 @@ fn record(out: &mut Vec<u8>, item: &IngestItem) {
     }
 }
 
+/// The line of a record as received (raw zone and quarantine): source,
+/// shard, sequence, arrival, the rejection where there is one, the full
+/// length (and whether only a head was kept), then the record itself.
+fn received_line(
+    out: &mut Vec<u8>,
+    batch: &IngestBatch,
+    item: &IngestItem,
+    now: DateTime<Utc>,
+    rejection: Option<&Rejection>,
+) {
+    out.push(b'{');
+    field(out, "source", &batch.source);
+    field(out, "shard", &batch.shard);
+    field(out, "sequence", &item.sequence);
+    field(
+        out,
+        "received",
+        &now.to_rfc3339_opts(SecondsFormat::Millis, true),
+    );
+    if let Some(r) = rejection {
+        field(out, "code", r.code.as_str());
+        field(out, "reason", &r.reason);
+    }
+    let _ = write!(out, "\"bytes\":{},", item.received_len.max(item.raw.len()));
+    if item.received_len > item.raw.len() {
+        out.extend_from_slice(b"\"truncated\":true,");
+    }
+    record(out, item);
+    out.extend_from_slice(b"}\n");
+}
+
 impl Spool {
     fn lines(&mut self, key: SpoolKey) -> &mut Lines {
         self.groups.entry(key).or_default()
@@ -160,22 +191,7 @@ impl Spool {
             part: format!("source={}", key_escape(&batch.source)),
         };
         let lines = self.lines(key);
-        let out = &mut lines.text;
-        out.push(b'{');
-        field(out, "source", &batch.source);
-        field(out, "shard", &batch.shard);
-        field(out, "sequence", &item.sequence);
-        field(
-            out,
-            "received",
-            &now.to_rfc3339_opts(SecondsFormat::Millis, true),
-        );
-        let _ = write!(out, "\"bytes\":{},", item.received_len.max(item.raw.len()));
-        if item.received_len > item.raw.len() {
-            out.extend_from_slice(b"\"truncated\":true,");
-        }
-        record(out, item);
-        out.extend_from_slice(b"}\n");
+        received_line(&mut lines.text, batch, item, now, None);
         lines.records += 1;
     }
 
@@ -208,20 +224,7 @@ impl Spool {
             part: format!("source={}", key_escape(&batch.source)),
         };
         let lines = self.lines(key);
-        let out = &mut lines.text;
-        out.push(b'{');
-        field(out, "source", &batch.source);
-        field(out, "sequence", &item.sequence);
-        field(
-            out,
-            "received",
-            &now.to_rfc3339_opts(SecondsFormat::Millis, true),
-        );
-        field(out, "code", rejection.code.as_str());
-        field(out, "reason", &rejection.reason);
-        let _ = write!(out, "\"bytes\":{},", item.received_len.max(item.raw.len()));
-        record(out, item);
-        out.extend_from_slice(b"}\n");
+        received_line(&mut lines.text, batch, item, now, Some(rejection));
         lines.records += 1;
     }
 
