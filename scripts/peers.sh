@@ -17,6 +17,8 @@
 #   export WARDWATCH_MOTO_PID=N2
 #   export WARDWATCH_SEAWEEDFS_S3_URL=http://127.0.0.1:P3
 #   export WARDWATCH_SEAWEEDFS_ICEBERG_URL=http://127.0.0.1:P4
+#   export WARDWATCH_SEAWEEDFS_S3_HTTPS_URL=https://127.0.0.1:P5
+#   export WARDWATCH_SEAWEEDFS_CA_BUNDLE=F.seaweedfs/ca.pem   (a test CA that signed its certificate)
 #   export WARDWATCH_SEAWEEDFS_ACCESS_KEY=... WARDWATCH_SEAWEEDFS_SECRET_KEY=...
 #   export WARDWATCH_SEAWEEDFS_PID=N3
 # so a caller does `scripts/peers.sh start F && . F` and later
@@ -136,17 +138,34 @@ start_moto() {
 # `weed mini` runs master, volume, filer, S3 (with the Iceberg REST catalog)
 # and admin in one process; every one of their ports is given, so that
 # nothing binds a default port another run may hold.
+# A throwaway test CA and a certificate for 127.0.0.1 signed by it, so that
+# S3 over HTTPS can be tested with a private CA, as hospitals run them.
+make_test_ca() {
+  local dir=$1
+  command -v openssl >/dev/null || die "openssl is missing (scripts/setup.sh installs it)"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/ca.key" -out "$dir/ca.pem" \
+    -days 30 -subj "/CN=Wardwatch test CA" >/dev/null 2>&1
+  openssl req -newkey rsa:2048 -nodes -keyout "$dir/server.key" -out "$dir/server.csr" \
+    -subj "/CN=127.0.0.1" >/dev/null 2>&1
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$dir/ext.cnf"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+    -out "$dir/server.pem" -days 30 -extfile "$dir/ext.cnf" >/dev/null 2>&1
+  rm -f "$dir/ca.key"
+}
+
 start_seaweedfs() {
   local log=$1 dir=$2
   mkdir -p "$dir/data"
+  make_test_ca "$dir"
   cat >"$dir/s3.json" <<JSON
 {"identities":[{"name":"wardwatch","credentials":[{"accessKey":"$SEAWEEDFS_KEY","secretKey":"$SEAWEEDFS_SECRET"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
 JSON
   for _ in 1 2 3; do
     local ports=()
-    for _ in $(seq 13); do ports+=("$(free_port)"); done
+    for _ in $(seq 14); do ports+=("$(free_port)"); done
     PORT=${ports[6]}
     ICEBERG_PORT=${ports[8]}
+    HTTPS_PORT=${ports[13]}
     setsid "$VENV/bin/weed" mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
       -master.port="${ports[0]}" -master.port.grpc="${ports[1]}" \
       -volume.port="${ports[2]}" -volume.port.grpc="${ports[3]}" \
@@ -154,6 +173,7 @@ JSON
       -s3.port="$PORT" -s3.port.grpc="${ports[7]}" -s3.port.iceberg="$ICEBERG_PORT" \
       -admin.port="${ports[9]}" -admin.port.grpc="${ports[10]}" \
       -metricsPort="${ports[11]}" -s3.port.lance="${ports[12]}" \
+      -s3.port.https="$HTTPS_PORT" -s3.cert.file="$dir/server.pem" -s3.key.file="$dir/server.key" \
       -webdav=false -s3.autoCreateBucket=false -s3.config="$dir/s3.json" -tableBucket=warehouse \
       >>"$log" 2>&1 </dev/null &
     PID=$!
@@ -208,7 +228,7 @@ case "$cmd" in
       kill "$k_pid" "$m_pid" 2>/dev/null || true
       exit 1
     fi
-    w_port=$PORT w_pid=$PID w_iceberg=$ICEBERG_PORT
+    w_port=$PORT w_pid=$PID w_iceberg=$ICEBERG_PORT w_https=$HTTPS_PORT
     cat >"$envfile" <<EOF
 export WARDWATCH_KINESALITE_URL=http://127.0.0.1:$k_port
 export WARDWATCH_MOTO_URL=http://127.0.0.1:$m_port
@@ -216,6 +236,8 @@ export WARDWATCH_KINESALITE_PID=$k_pid
 export WARDWATCH_MOTO_PID=$m_pid
 export WARDWATCH_SEAWEEDFS_S3_URL=http://127.0.0.1:$w_port
 export WARDWATCH_SEAWEEDFS_ICEBERG_URL=http://127.0.0.1:$w_iceberg
+export WARDWATCH_SEAWEEDFS_S3_HTTPS_URL=https://127.0.0.1:$w_https
+export WARDWATCH_SEAWEEDFS_CA_BUNDLE=$envfile.seaweedfs/ca.pem
 export WARDWATCH_SEAWEEDFS_ACCESS_KEY=$SEAWEEDFS_KEY
 export WARDWATCH_SEAWEEDFS_SECRET_KEY=$SEAWEEDFS_SECRET
 export WARDWATCH_SEAWEEDFS_PID=$w_pid

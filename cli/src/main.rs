@@ -152,7 +152,7 @@ fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
 enum SyncCmd {
     /// Where lake objects go (none configured: the folder DATA_DIR/lake)
     #[command(subcommand)]
-    Targets(TargetsCmd),
+    Targets(Box<TargetsCmd>),
     /// Seal spooled data into objects and send pending objects to the
     /// target, verified; until SIGINT, or once with --once
     Run {
@@ -214,6 +214,10 @@ enum TargetsCmd {
         /// The AWS shared-config profile (SSO, assumed role, …)
         #[arg(long)]
         profile: Option<String>,
+        /// A PEM file of CA certificates to trust beside the system's (a
+        /// hospital CA in front of the object store)
+        #[arg(long)]
+        ca_bundle: Option<String>,
     },
     /// The configured target
     List {
@@ -606,74 +610,78 @@ fn open(cli: &Cli) -> anyhow::Result<Ctx> {
 fn sync_command(cli: &Cli, cmd: &SyncCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let ctx = open(cli)?;
     match cmd {
-        SyncCmd::Targets(TargetsCmd::Add {
-            name,
-            url,
-            endpoint,
-            region,
-            storage_class,
-            sse,
-            sse_kms_key,
-            profile,
-        }) => {
-            api::add_lake_target(
-                &ctx,
-                &api::TargetSpec {
-                    name: name.clone(),
-                    url: url.clone(),
-                    endpoint: endpoint.clone(),
-                    region: region.clone(),
-                    storage_class: storage_class.clone(),
-                    sse: sse.clone(),
-                    sse_kms_key: sse_kms_key.clone(),
-                    profile: profile.clone(),
-                },
-            )?;
-            writeln!(
-                out,
-                "lake objects go to {name} ({url}); restart the runtime for it to apply"
-            )?;
-        }
-        SyncCmd::Targets(TargetsCmd::List { json }) => {
-            let targets = api::lake_targets(&ctx)?;
-            let shown = wardwatch_sync::configured_target(&targets, ctx.data_dir());
-            if *json {
-                print_json(out, &targets)?;
-            } else if targets.is_empty() {
-                if let Ok(t) = shown {
-                    writeln!(
-                        out,
-                        "no target configured: objects go to the embedded default, {}",
-                        t.url
-                    )?;
-                }
-            } else {
-                for t in targets {
-                    writeln!(
-                        out,
-                        "{:<16} {}{}{}{} (added by {} {})",
-                        t.name,
-                        t.url,
-                        t.endpoint
-                            .map(|e| format!(" endpoint {e}"))
-                            .unwrap_or_default(),
-                        t.storage_class
-                            .map(|c| format!(" class {c}"))
-                            .unwrap_or_default(),
-                        t.sse.map(|s| format!(" sse {s}")).unwrap_or_default(),
-                        t.created_by.escape_debug(),
-                        t.created.to_rfc3339()
-                    )?;
+        SyncCmd::Targets(targets) => match targets.as_ref() {
+            TargetsCmd::Add {
+                name,
+                url,
+                endpoint,
+                region,
+                storage_class,
+                sse,
+                sse_kms_key,
+                profile,
+                ca_bundle,
+            } => {
+                api::add_lake_target(
+                    &ctx,
+                    &api::TargetSpec {
+                        name: name.clone(),
+                        url: url.clone(),
+                        endpoint: endpoint.clone(),
+                        region: region.clone(),
+                        storage_class: storage_class.clone(),
+                        sse: sse.clone(),
+                        sse_kms_key: sse_kms_key.clone(),
+                        profile: profile.clone(),
+                        ca_bundle: ca_bundle.clone(),
+                    },
+                )?;
+                writeln!(
+                    out,
+                    "lake objects go to {name} ({url}); restart the runtime for it to apply"
+                )?;
+            }
+            TargetsCmd::List { json } => {
+                let targets = api::lake_targets(&ctx)?;
+                let shown = wardwatch_sync::configured_target(&targets, ctx.data_dir());
+                if *json {
+                    print_json(out, &targets)?;
+                } else if targets.is_empty() {
+                    if let Ok(t) = shown {
+                        writeln!(
+                            out,
+                            "no target configured: objects go to the embedded default, {}",
+                            t.url
+                        )?;
+                    }
+                } else {
+                    for t in targets {
+                        writeln!(
+                            out,
+                            "{:<16} {}{}{}{} (added by {} {})",
+                            t.name,
+                            t.url,
+                            t.endpoint
+                                .map(|e| format!(" endpoint {e}"))
+                                .unwrap_or_default(),
+                            t.storage_class
+                                .map(|c| format!(" class {c}"))
+                                .unwrap_or_default(),
+                            t.sse.map(|s| format!(" sse {s}")).unwrap_or_default(),
+                            t.created_by.escape_debug(),
+                            t.created.to_rfc3339()
+                        )?;
+                    }
                 }
             }
-        }
-        SyncCmd::Targets(TargetsCmd::Remove { name }) => {
-            api::remove_lake_target(&ctx, name)?;
-            writeln!(
-                out,
-                "target {name} removed; pending objects wait for the next target"
-            )?;
-        }
+            TargetsCmd::Remove { name } => {
+                api::remove_lake_target(&ctx, name)?;
+                writeln!(
+                    out,
+                    "target {name} removed; pending objects wait for the next target"
+                )?;
+            }
+        },
         SyncCmd::Status { json } => {
             let status = api::lake_status(&ctx)?;
             if *json {

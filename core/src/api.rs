@@ -947,6 +947,8 @@ pub struct TargetSpec {
     pub sse: Option<String>,
     pub sse_kms_key: Option<String>,
     pub profile: Option<String>,
+    /// An absolute path to a PEM file of CA certificates to trust.
+    pub ca_bundle: Option<String>,
 }
 
 /// Storage classes a target may write new objects in; archive classes are
@@ -1056,14 +1058,29 @@ fn check_target(t: &TargetSpec) -> Result<()> {
     if t.sse_kms_key.is_some() && t.sse.as_deref() != Some("aws:kms") {
         return Err(bad_target("a KMS key needs --sse aws:kms".into()));
     }
+    if let Some(ca) = &t.ca_bundle {
+        let pem = std::fs::read(ca).map_err(|e| {
+            bad_target(format!(
+                "CA bundle {ca}: {e} (an absolute path to a PEM file)"
+            ))
+        })?;
+        if !Path::new(ca).is_absolute()
+            || !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----")
+        {
+            return Err(bad_target(format!(
+                "CA bundle {ca}: an absolute path to a PEM file of certificates"
+            )));
+        }
+    }
     if t.url.starts_with("file://")
         && (t.endpoint.is_some()
             || t.storage_class.is_some()
             || t.sse.is_some()
-            || t.profile.is_some())
+            || t.profile.is_some()
+            || t.ca_bundle.is_some())
     {
         return Err(bad_target(
-            "endpoint, storage class, encryption and profile apply to s3:// targets only".into(),
+            "endpoint, storage class, encryption, profile and CA bundle apply to s3:// targets only".into(),
         ));
     }
     Ok(())
@@ -1095,13 +1112,14 @@ pub fn add_lake_target(ctx: &Ctx, spec: &TargetSpec) -> Result<()> {
         sse: spec.sse.clone(),
         sse_kms_key: spec.sse_kms_key.clone(),
         profile: spec.profile.clone(),
+        ca_bundle: spec.ca_bundle.clone(),
         created: ctx.clock.now(),
         created_by: ctx.actor.username.clone(),
     })?;
     ctx.audit(
         "sync.target_add",
         Some(&spec.name),
-        json!({ "url": spec.url, "endpoint": spec.endpoint, "storage_class": spec.storage_class, "sse": spec.sse }),
+        json!({ "url": spec.url, "endpoint": spec.endpoint, "storage_class": spec.storage_class, "sse": spec.sse, "ca_bundle": spec.ca_bundle }),
     )
 }
 

@@ -35,6 +35,7 @@ pub fn configured_target(targets: &[LakeTarget], data_dir: &Path) -> Result<Lake
                 sse: None,
                 sse_kms_key: None,
                 profile: None,
+                ca_bundle: None,
                 created: chrono::Utc::now(),
                 created_by: "default".into(),
             })

@@ -303,6 +303,9 @@ impl S3Target {
         if let Some(keys) = keys {
             loader = loader.credentials_provider(keys);
         }
+        if let Some(ca) = &t.ca_bundle {
+            loader = loader.http_client(https_client_trusting(&t.name, ca)?);
+        }
         if let Some(region) = &t.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
         }
@@ -487,6 +490,17 @@ impl S3Target {
                 Fault::Transient,
                 "the target did not answer in time".to_owned(),
             ),
+            (SdkError::DispatchFailure(_), _, _)
+                if aws_smithy_error_text(&e).contains("certificate") =>
+            {
+                (
+                    Fault::Config,
+                    format!(
+                        "the endpoint's TLS certificate is not trusted ({}): give the CA that signed it with `--ca-bundle`",
+                        aws_smithy_error_text(&e)
+                    ),
+                )
+            }
             (SdkError::DispatchFailure(d), _, _) => (
                 Fault::Transient,
                 if d.is_io() || d.is_timeout() {
@@ -537,6 +551,27 @@ impl S3Target {
         };
         Error::new(&self.name, fault, what)
     }
+}
+
+/// An HTTPS client that trusts the system's roots and the CA certificates in
+/// the PEM file `ca` (a hospital's own CA in front of its object store).
+fn https_client_trusting(
+    target: &str,
+    ca: &str,
+) -> Result<aws_sdk_s3::config::SharedHttpClient, Error> {
+    use aws_smithy_http_client::tls;
+    let pem =
+        std::fs::read(ca).map_err(|e| Error::config(target, format!("CA bundle {ca}: {e}")))?;
+    let context = tls::TlsContext::builder()
+        .with_trust_store(tls::TrustStore::default().with_pem_certificate(pem))
+        .build()
+        .map_err(|e| Error::config(target, format!("CA bundle {ca}: {e}")))?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(context)
+        .build_https())
 }
 
 fn aws_smithy_error_text<E: std::error::Error + 'static, R: std::fmt::Debug>(

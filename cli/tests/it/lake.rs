@@ -236,6 +236,30 @@ fn targets_are_checked_one_at_a_time_and_never_hold_credentials() {
             ],
             "credential",
         ),
+        (
+            vec![
+                "sync",
+                "targets",
+                "add",
+                "x",
+                "s3://lake",
+                "--ca-bundle",
+                "/etc/hostname",
+            ],
+            "PEM file of certificates",
+        ),
+        (
+            vec![
+                "sync",
+                "targets",
+                "add",
+                "x",
+                "s3://lake",
+                "--ca-bundle",
+                "/no/such/ca.pem",
+            ],
+            "CA bundle /no/such/ca.pem",
+        ),
     ] {
         let o = ctl(dir.path(), &args);
         assert!(!o.status.success(), "{args:?} accepted");

@@ -307,6 +307,9 @@ pub struct LakeTarget {
     pub sse: Option<String>,
     pub sse_kms_key: Option<String>,
     pub profile: Option<String>,
+    /// A PEM file of CA certificates to trust beside the system's (a
+    /// hospital's own CA in front of its object store).
+    pub ca_bundle: Option<String>,
     pub created: DateTime<Utc>,
     pub created_by: String,
 }
@@ -686,7 +689,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT name, url, endpoint, region, storage_class, sse, sse_kms_key, profile,
-                   created_ms, created_by FROM lake_targets ORDER BY name",
+                   created_ms, created_by, ca_bundle FROM lake_targets ORDER BY name",
             )
             .ctx("reading lake targets")?;
         let rows = stmt
@@ -702,6 +705,7 @@ impl Store {
                     profile: r.get(7)?,
                     created: from_ms(r.get(8)?),
                     created_by: r.get(9)?,
+                    ca_bundle: r.get(10)?,
                 })
             })
             .ctx("reading lake targets")?;
@@ -715,8 +719,8 @@ impl Store {
             .conn
             .execute(
                 "INSERT OR IGNORE INTO lake_targets (name, url, endpoint, region, storage_class, sse,
-                   sse_kms_key, profile, created_ms, created_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                   sse_kms_key, profile, created_ms, created_by, ca_bundle)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     t.name,
                     t.url,
@@ -727,7 +731,8 @@ impl Store {
                     t.sse_kms_key,
                     t.profile,
                     to_ms(t.created),
-                    t.created_by
+                    t.created_by,
+                    t.ca_bundle
                 ],
             )
             .ctx("adding a lake target")?;

@@ -490,6 +490,7 @@ CREATE TABLE lake_targets (
     sse         TEXT,                           -- 'AES256' | 'aws:kms' | NULL
     sse_kms_key TEXT,
     profile     TEXT,                           -- AWS shared-config profile
+    ca_bundle   TEXT,                           -- PEM file of extra trusted CAs
     created_ms  INTEGER NOT NULL,
     created_by  TEXT NOT NULL
 );

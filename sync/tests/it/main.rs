@@ -90,6 +90,7 @@ fn folder_target(dir: &Path) -> LakeTarget {
         sse: None,
         sse_kms_key: None,
         profile: None,
+        ca_bundle: None,
         created: t0(),
         created_by: "admin".into(),
     }
@@ -623,4 +624,62 @@ fn a_flush_seals_every_spooled_line_even_when_objects_do_not_shrink() {
         e.store().lake_spool_groups().expect("spool").is_empty(),
         "a flush leaves nothing in the spool"
     );
+}
+
+#[test]
+fn s3_over_https_behind_a_private_ca_needs_the_ca_bundle_and_says_so() {
+    let (http_url, keys) = seaweedfs();
+    let https_url = std::env::var("WARDWATCH_SEAWEEDFS_S3_HTTPS_URL")
+        .expect("HTTPS endpoint (scripts/peers.sh)");
+    let ca = std::env::var("WARDWATCH_SEAWEEDFS_CA_BUNDLE").expect("test CA (scripts/peers.sh)");
+    let dir = private_tempdir();
+    let records = ward_with_records(dir.path(), 20);
+    let bucket = format!("tls-{}", std::process::id());
+    let rt = rt();
+    rt.block_on(create_bucket(&http_url, &keys, &bucket));
+    let target = LakeTarget {
+        name: "hospital-s3".into(),
+        url: format!("s3://{bucket}"),
+        endpoint: Some(https_url),
+        region: Some("us-east-1".into()),
+        ..folder_target(Path::new("/unused"))
+    };
+    // The system's roots do not know the hospital's CA: refused, and the
+    // message names the fix.
+    let mut e = rt.block_on(engine(
+        dir.path(),
+        &target,
+        Some(keys.clone()),
+        t0() + Duration::minutes(6),
+    ));
+    let failure = rt
+        .block_on(e.pass(true, &mut |_| {}))
+        .expect("pass")
+        .failure
+        .expect("untrusted");
+    assert_eq!(failure.fault, Fault::Config, "{failure}");
+    assert!(failure.message.contains("--ca-bundle"), "{failure}");
+
+    // With the CA bundle: synced over TLS, every record back.
+    let trusting = LakeTarget {
+        ca_bundle: Some(ca),
+        ..target
+    };
+    let mut e = rt.block_on(engine(
+        dir.path(),
+        &trusting,
+        Some(keys),
+        t0() + Duration::minutes(6),
+    ));
+    let pass = rt.block_on(e.pass(false, &mut |_| {})).expect("pass");
+    assert!(pass.failure.is_none(), "{:?}", pass.failure);
+    assert_eq!(pass.pending, 0);
+    let store = Store::open_dir(dir.path()).expect("store");
+    let mut back = Vec::new();
+    for o in store.lake_objects("raw/").expect("objects") {
+        back.extend(raw_records(
+            &rt.block_on(e.target().get(&o.key)).expect("get over TLS"),
+        ));
+    }
+    assert_eq!(back, records);
 }
