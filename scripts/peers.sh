@@ -21,6 +21,8 @@
 #   export WARDWATCH_SEAWEEDFS_CA_BUNDLE=F.seaweedfs/ca.pem   (a test CA that signed its certificate)
 #   export WARDWATCH_SEAWEEDFS_ACCESS_KEY=... WARDWATCH_SEAWEEDFS_SECRET_KEY=...
 #   export WARDWATCH_SEAWEEDFS_PID=N3
+#   export WARDWATCH_PROXY_URL=http://127.0.0.1:P6 WARDWATCH_PROXY_LOG=F.tinyproxy.log
+#   export WARDWATCH_PROXY_PID=N4    (tinyproxy, a hospital network's HTTP proxy)
 # so a caller does `scripts/peers.sh start F && . F` and later
 # `scripts/peers.sh stop F`. Server logs go beside ENVFILE (F.kinesalite.log,
 # F.moto.log, F.seaweedfs.log; SeaweedFS keeps its data in F.seaweedfs/).
@@ -183,17 +185,35 @@ JSON
   die "SeaweedFS did not start: see $log"
 }
 
+# tinyproxy (Debian), the HTTP(S) proxy of a hospital network, on loopback.
+start_proxy() {
+  local log=$1 conf=$2
+  command -v tinyproxy >/dev/null || die "tinyproxy is missing (scripts/setup.sh installs it)"
+  for _ in 1 2 3; do
+    PORT=$(free_port)
+    printf 'Port %s\nListen 127.0.0.1\nAllow 127.0.0.1\nTimeout 60\nMaxClients 50\nLogLevel Info\nLogFile "%s"\n' \
+      "$PORT" "$log" >"$conf"
+    : >"$log"
+    setsid tinyproxy -d -c "$conf" >>"$log.out" 2>&1 </dev/null &
+    PID=$!
+    wait_http "$PORT" "$PID" && return 0
+    kill "$PID" 2>/dev/null || true
+  done
+  die "tinyproxy did not start: see $log"
+}
+
 stop_from() {
   local envfile=$1
   [ -f "$envfile" ] || return 0
-  local k m w
+  local k m w p
   k=$(sed -n 's/^export WARDWATCH_KINESALITE_PID=//p' "$envfile")
   m=$(sed -n 's/^export WARDWATCH_MOTO_PID=//p' "$envfile")
   w=$(sed -n 's/^export WARDWATCH_SEAWEEDFS_PID=//p' "$envfile")
-  for pid in $k $m $w; do
+  p=$(sed -n 's/^export WARDWATCH_PROXY_PID=//p' "$envfile")
+  for pid in $k $m $w $p; do
     kill "$pid" 2>/dev/null || true
   done
-  for pid in $k $m $w; do
+  for pid in $k $m $w $p; do
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   done
@@ -229,6 +249,11 @@ case "$cmd" in
       exit 1
     fi
     w_port=$PORT w_pid=$PID w_iceberg=$ICEBERG_PORT w_https=$HTTPS_PORT
+    if ! start_proxy "$envfile.tinyproxy.log" "$envfile.tinyproxy.conf"; then
+      kill "$k_pid" "$m_pid" "$w_pid" 2>/dev/null || true
+      exit 1
+    fi
+    p_port=$PORT p_pid=$PID
     cat >"$envfile" <<EOF
 export WARDWATCH_KINESALITE_URL=http://127.0.0.1:$k_port
 export WARDWATCH_MOTO_URL=http://127.0.0.1:$m_port
@@ -241,6 +266,9 @@ export WARDWATCH_SEAWEEDFS_CA_BUNDLE=$envfile.seaweedfs/ca.pem
 export WARDWATCH_SEAWEEDFS_ACCESS_KEY=$SEAWEEDFS_KEY
 export WARDWATCH_SEAWEEDFS_SECRET_KEY=$SEAWEEDFS_SECRET
 export WARDWATCH_SEAWEEDFS_PID=$w_pid
+export WARDWATCH_PROXY_URL=http://127.0.0.1:$p_port
+export WARDWATCH_PROXY_LOG=$envfile.tinyproxy.log
+export WARDWATCH_PROXY_PID=$p_pid
 EOF
     echo "peers: kinesalite on 127.0.0.1:$k_port (pid $k_pid), moto on 127.0.0.1:$m_port (pid $m_pid), SeaweedFS S3 on 127.0.0.1:$w_port (pid $w_pid); wrote $envfile" >&2
     ;;

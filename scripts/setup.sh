@@ -16,8 +16,8 @@ APT_PACKAGES=(
   systemd
   # python tools (reference detectors, cloud peers)
   python3-venv
-  # a test CA for the HTTPS peer (scripts/peers.sh)
-  openssl
+  # a test CA for the HTTPS peer, and an HTTP proxy (scripts/peers.sh)
+  openssl tinyproxy
 )
 
 missing=()

@@ -387,3 +387,95 @@ fn a_ward_syncs_to_seaweedfs_from_the_command_line_with_the_aws_credential_chain
         stderr(&o)
     );
 }
+
+#[test]
+fn a_sync_goes_through_the_proxy_the_environment_names() {
+    let url = std::env::var("WARDWATCH_SEAWEEDFS_S3_URL").expect("SeaweedFS (scripts/test.sh)");
+    let key = std::env::var("WARDWATCH_SEAWEEDFS_ACCESS_KEY").expect("key");
+    let secret = std::env::var("WARDWATCH_SEAWEEDFS_SECRET_KEY").expect("secret");
+    let proxy = std::env::var("WARDWATCH_PROXY_URL").expect("tinyproxy (scripts/test.sh)");
+    let proxy_log = std::env::var("WARDWATCH_PROXY_LOG").expect("tinyproxy's log");
+    let dir = crate::private_tempdir();
+    ward_with_records(dir.path(), 20);
+    let bucket = format!("proxied-{}", std::process::id());
+    let client = {
+        let conf = aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(&url)
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                &key, &secret, None, None, "t",
+            ))
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    rt.block_on(async {
+        for _ in 0..100 {
+            if client.create_bucket().bucket(&bucket).send().await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        panic!("no bucket");
+    });
+    let run = |args: &[&str], proxy: &str| {
+        Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["--user", "admin"])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", &key)
+            .env("AWS_SECRET_ACCESS_KEY", &secret)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("HTTP_PROXY", proxy)
+            .env("HTTPS_PROXY", proxy)
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .output()
+            .expect("run")
+    };
+    let o = run(
+        &[
+            "sync",
+            "targets",
+            "add",
+            "s3",
+            &format!("s3://{bucket}"),
+            "--endpoint",
+            &url,
+            "--region",
+            "us-east-1",
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A proxy that is down: nothing goes around it.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let o = run(
+        &["sync", "run", "--once", "--flush"],
+        &format!("http://127.0.0.1:{dead}"),
+    );
+    assert!(
+        !o.status.success(),
+        "synced around a dead proxy: {}",
+        stdout(&o)
+    );
+    // The hospital's proxy: everything goes, through it.
+    let o = run(&["sync", "run", "--once"], &proxy);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let s3_port = url.rsplit(':').next().expect("port");
+    let log = std::fs::read_to_string(&proxy_log).expect("proxy log");
+    assert!(
+        log.contains(&format!("127.0.0.1:{s3_port}")),
+        "the proxy carried the requests to the S3 endpoint"
+    );
+}
