@@ -17,7 +17,7 @@ APT_PACKAGES=(
   # python tools (reference detectors, cloud peers)
   python3-venv
   # a test CA for the HTTPS peer, and an HTTP proxy (scripts/peers.sh)
-  openssl tinyproxy
+  openssl tinyproxy-bin
 )
 
 missing=()
