@@ -92,6 +92,23 @@ impl Driver {
         v["value"].clone()
     }
 
+    /// GET on an element found a moment before: `None` when the UI has
+    /// re-rendered it meanwhile (a stale element reference), so that the
+    /// caller finds it again; any other error fails the test.
+    fn get_if_fresh(&self, path: &str) -> Option<Value> {
+        let v: Value = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .and_then(|r| r.json())
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        if v["value"]["error"] == "stale element reference" {
+            return None;
+        }
+        assert!(v["value"]["error"].is_null(), "GET {path}: {}", v["value"]);
+        Some(v["value"].clone())
+    }
+
     fn find_all(&self, css: &str) -> Vec<String> {
         let found = self.post("/elements", &json!({"using": "css selector", "value": css}));
         found
@@ -127,11 +144,11 @@ impl Driver {
     pub fn wait_for_text(&self, css: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(e) = self.find_all(css).first() {
-                let t = self.get(&format!("/element/{e}/text"));
-                if let Some(t) = t.as_str().filter(|t| !t.is_empty()) {
-                    return t.to_owned();
-                }
+            if let Some(e) = self.find_all(css).first()
+                && let Some(t) = self.get_if_fresh(&format!("/element/{e}/text"))
+                && let Some(t) = t.as_str().filter(|t| !t.is_empty())
+            {
+                return t.to_owned();
             }
             assert!(
                 Instant::now() < deadline,
@@ -145,11 +162,11 @@ impl Driver {
     pub fn wait_for_attribute(&self, css: &str, name: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(e) = self.find_all(css).first() {
-                let v = self.get(&format!("/element/{e}/attribute/{name}"));
-                if let Some(v) = v.as_str().filter(|v| !v.is_empty() && *v != "0") {
-                    return v.to_owned();
-                }
+            if let Some(e) = self.find_all(css).first()
+                && let Some(v) = self.get_if_fresh(&format!("/element/{e}/attribute/{name}"))
+                && let Some(v) = v.as_str().filter(|v| !v.is_empty() && *v != "0")
+            {
+                return v.to_owned();
             }
             assert!(
                 Instant::now() < deadline,
@@ -160,11 +177,14 @@ impl Driver {
     }
 
     pub fn text(&self, css: &str) -> String {
-        let e = self.find(css);
-        self.get(&format!("/element/{e}/text"))
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        // Found again if the UI re-rendered it between finding and reading.
+        for _ in 0..10 {
+            let e = self.find(css);
+            if let Some(t) = self.get_if_fresh(&format!("/element/{e}/text")) {
+                return t.as_str().unwrap_or_default().to_owned();
+            }
+        }
+        panic!("`{css}` kept being re-rendered while read");
     }
 
     pub fn click(&self, css: &str) {
