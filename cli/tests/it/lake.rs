@@ -82,20 +82,7 @@ fn raw_records(lake: &Path, store: &Store) -> Vec<Vec<u8>> {
         );
         let text = zstd::stream::decode_all(&bytes[..]).expect("zstd");
         for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let v: Value = serde_json::from_slice(line).expect("line");
-            out.push(match v.get("record_base64") {
-                Some(b) => {
-                    use base64::Engine;
-                    base64::engine::general_purpose::STANDARD
-                        .decode(b.as_str().expect("text"))
-                        .expect("base64")
-                }
-                None => {
-                    let text = std::str::from_utf8(line).expect("utf-8");
-                    let start = text.find("\"record\":").expect("record") + 9;
-                    line[start..line.len() - 1].to_vec()
-                }
-            });
+            out.push(wardwatch_core::store::lake::received_record(line).expect("a raw line"));
         }
     }
     out
@@ -117,6 +104,41 @@ fn files_under(dir: &Path) -> Vec<String> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// Creates `bucket` in SeaweedFS, as an operator would (weed mini takes
+/// writes a moment after its port answers); the runtime and client to look
+/// at it with.
+fn seaweedfs_bucket(
+    url: &str,
+    key: &str,
+    secret: &str,
+    bucket: &str,
+) -> (tokio::runtime::Runtime, aws_sdk_s3::Client) {
+    let conf = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .force_path_style(true)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            key, secret, None, None, "t",
+        ))
+        .build();
+    let client = aws_sdk_s3::Client::from_conf(conf);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    rt.block_on(async {
+        for _ in 0..100 {
+            if client.create_bucket().bucket(bucket).send().await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        panic!("no bucket {bucket}");
+    });
+    (rt, client)
 }
 
 #[test]
@@ -315,33 +337,7 @@ fn a_ward_syncs_to_seaweedfs_from_the_command_line_with_the_aws_credential_chain
             .output()
             .expect("run")
     };
-    // The bucket, as an operator would make it (weed mini needs a moment
-    // after its port answers before it takes writes).
-    let client = {
-        let conf = aws_sdk_s3::config::Builder::new()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .endpoint_url(&url)
-            .force_path_style(true)
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                &key, &secret, None, None, "t",
-            ))
-            .build();
-        aws_sdk_s3::Client::from_conf(conf)
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
-    rt.block_on(async {
-        for _ in 0..100 {
-            if client.create_bucket().bucket(&bucket).send().await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
-        panic!("no bucket");
-    });
+    let (rt, client) = seaweedfs_bucket(&url, &key, &secret, &bucket);
     let o = run(&[
         "sync",
         "targets",
@@ -398,31 +394,7 @@ fn a_sync_goes_through_the_proxy_the_environment_names() {
     let dir = crate::private_tempdir();
     ward_with_records(dir.path(), 20);
     let bucket = format!("proxied-{}", std::process::id());
-    let client = {
-        let conf = aws_sdk_s3::config::Builder::new()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .endpoint_url(&url)
-            .force_path_style(true)
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                &key, &secret, None, None, "t",
-            ))
-            .build();
-        aws_sdk_s3::Client::from_conf(conf)
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
-    rt.block_on(async {
-        for _ in 0..100 {
-            if client.create_bucket().bucket(&bucket).send().await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
-        panic!("no bucket");
-    });
+    seaweedfs_bucket(&url, &key, &secret, &bucket);
     let run = |args: &[&str], proxy: &str| {
         Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
             .arg("--data-dir")

@@ -177,6 +177,25 @@ fn received_line(
     out.extend_from_slice(b"}\n");
 }
 
+/// The record a raw or quarantine line carries, exactly as it was received
+/// (what [`received_line`] wrote): the verbatim `"record":` field, which
+/// ends the line, or `"record_base64"`. `None` for a line of another shape.
+pub fn received_record(line: &[u8]) -> Option<Vec<u8>> {
+    const VERBATIM: &[u8] = b"\"record\":";
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    // Inside a JSON string the quotes would be escaped, so this can only
+    // be the key itself.
+    if let Some(at) = line.windows(VERBATIM.len()).position(|w| w == VERBATIM) {
+        let record = line.get(at + VERBATIM.len()..line.len().checked_sub(1)?)?;
+        return Some(record.to_vec());
+    }
+    let v: serde_json::Value = serde_json::from_slice(line).ok()?;
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(v.get("record_base64")?.as_str()?)
+        .ok()
+}
+
 impl Spool {
     fn lines(&mut self, key: SpoolKey) -> &mut Lines {
         self.groups.entry(key).or_default()

@@ -2,11 +2,8 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Value, json};
-use wardwatch_core::api;
 use wardwatch_core::model::Vital;
-use wardwatch_core::store::{IngestBatch, IngestItem, Store};
-
-use crate::ctx;
+use wardwatch_core::store::{IngestBatch, IngestItem};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 7, 0, 0)
@@ -35,22 +32,10 @@ fn batch(items: Vec<IngestItem>) -> IngestBatch {
     }
 }
 
-fn store_with_ward(dir: &std::path::Path) -> (Store, Vec<String>) {
-    let mut c = ctx(dir, "admin");
-    api::load_demo_ward(&mut c, 9).expect("demo");
-    let mrns = crate::store_of(&c)
-        .patients()
-        .expect("patients")
-        .into_iter()
-        .map(|p| p.mrn)
-        .collect();
-    (Store::open_dir(dir).expect("store"), mrns)
-}
-
 #[test]
 fn good_bad_and_unknown_records_are_counted_and_quarantined_with_reasons() {
     let dir = crate::private_tempdir();
-    let (mut store, mrns) = store_with_ward(dir.path());
+    let (mut store, mrns) = crate::store_with_ward(dir.path());
     let now = t0() + Duration::minutes(5);
     let items = vec![
         item(
@@ -94,7 +79,7 @@ fn good_bad_and_unknown_records_are_counted_and_quarantined_with_reasons() {
 #[test]
 fn redelivery_before_the_checkpoint_or_under_a_new_sequence_is_stored_once() {
     let dir = crate::private_tempdir();
-    let (mut store, mrns) = store_with_ward(dir.path());
+    let (mut store, mrns) = crate::store_with_ward(dir.path());
     let now = t0() + Duration::minutes(5);
     let make = |seq0: u64| {
         (0..50)
@@ -169,7 +154,7 @@ fn redelivery_before_the_checkpoint_or_under_a_new_sequence_is_stored_once() {
 #[test]
 fn pruning_drops_raw_samples_past_retention_but_keeps_the_minute_history() {
     let dir = crate::private_tempdir();
-    let (mut store, mrns) = store_with_ward(dir.path());
+    let (mut store, mrns) = crate::store_with_ward(dir.path());
     let now = t0() + Duration::minutes(1);
     let b = batch(vec![item(
         1,
@@ -205,7 +190,7 @@ fn pruning_drops_raw_samples_past_retention_but_keeps_the_minute_history() {
 #[test]
 fn every_record_is_counted_once_as_stored_duplicate_conflicting_or_rejected() {
     let dir = crate::private_tempdir();
-    let (mut store, mrns) = store_with_ward(dir.path());
+    let (mut store, mrns) = crate::store_with_ward(dir.path());
     let now = t0() + Duration::minutes(5);
     let hr = |id: &str, value: f64| numeric(id, &mrns[0], "8867-4", value, "/min", t0());
     let mut lost = hr("lost", 0.0);
@@ -260,7 +245,7 @@ fn every_record_is_counted_once_as_stored_duplicate_conflicting_or_rejected() {
 #[test]
 fn timestamps_from_a_reset_clock_or_before_the_admission_are_quarantined() {
     let dir = crate::private_tempdir();
-    let (mut store, mrns) = store_with_ward(dir.path());
+    let (mut store, mrns) = crate::store_with_ward(dir.path());
     let now = t0() + Duration::minutes(5);
     let admitted = store
         .patient(&mrns[0])
@@ -315,7 +300,7 @@ fn timestamps_from_a_reset_clock_or_before_the_admission_are_quarantined() {
 #[test]
 fn a_sequence_that_cannot_be_sent_back_is_quarantined_and_never_the_checkpoint() {
     let dir = crate::private_tempdir();
-    let (mut store, mrns) = store_with_ward(dir.path());
+    let (mut store, mrns) = crate::store_with_ward(dir.path());
     let now = t0() + Duration::minutes(5);
     let mut bad = item(
         0,
@@ -357,7 +342,7 @@ fn a_sequence_that_cannot_be_sent_back_is_quarantined_and_never_the_checkpoint()
 fn the_quarantine_keeps_heads_holds_its_budget_oldest_first_and_counts_drops() {
     use wardwatch_core::store::{QUARANTINE_RAW_MAX, QuarantineBudget};
     let dir = crate::private_tempdir();
-    let (mut store, _) = store_with_ward(dir.path());
+    let (mut store, _) = crate::store_with_ward(dir.path());
     let now = t0();
     let junk = |seq: u64, len: usize| IngestItem::decode(seq.to_string(), vec![b'x'; len], now);
     let out = store

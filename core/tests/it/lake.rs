@@ -2,15 +2,11 @@
 //! byte for byte, stored observations the cleaned zone, rejected ones the
 //! quarantine prefix with their reason; sealing is atomic and repeatable.
 
-use base64::Engine;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Value, json};
-use wardwatch_core::api;
 use wardwatch_core::ingest::observation;
-use wardwatch_core::store::lake::{LakeObject, Zone, sha256_hex};
+use wardwatch_core::store::lake::{LakeObject, Zone, received_record, sha256_hex};
 use wardwatch_core::store::{IngestBatch, IngestItem, Store};
-
-use crate::ctx;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 7, 0, 0)
@@ -34,18 +30,6 @@ fn temp_f(id: &str, mrn: &str, value: f64, at: DateTime<Utc>) -> Value {
         "valueQuantity": {"value": value, "unit": "degF", "code": "[degF]"}})
 }
 
-fn store_with_ward(dir: &std::path::Path) -> (Store, Vec<String>) {
-    let mut c = ctx(dir, "admin");
-    api::load_demo_ward(&mut c, 4).expect("demo");
-    let mrns = crate::store_of(&c)
-        .patients()
-        .expect("patients")
-        .into_iter()
-        .map(|p| p.mrn)
-        .collect();
-    (Store::open_dir(dir).expect("store"), mrns)
-}
-
 /// Decompresses a sealed object and splits it into JSON lines.
 fn lines_of(store: &Store, o: &LakeObject) -> Vec<Value> {
     let data = store.lake_object_data(&o.key).expect("object bytes");
@@ -63,18 +47,6 @@ fn lines_of(store: &Store, o: &LakeObject) -> Vec<Value> {
         .collect()
 }
 
-/// The exact bytes a raw line carries.
-fn record_bytes(line: &Value, text: &str) -> Vec<u8> {
-    if let Some(b64) = line.get("record_base64") {
-        return base64::engine::general_purpose::STANDARD
-            .decode(b64.as_str().expect("base64 text"))
-            .expect("base64");
-    }
-    // Verbatim: cut the record's bytes out of the line itself.
-    let start = text.find("\"record\":").expect("record field") + "\"record\":".len();
-    text.as_bytes()[start..text.len() - 1].to_vec()
-}
-
 fn seal_all(store: &mut Store) -> Vec<LakeObject> {
     let mut objects = Vec::new();
     for g in store.lake_spool_groups().expect("groups") {
@@ -88,7 +60,7 @@ fn seal_all(store: &mut Store) -> Vec<LakeObject> {
 #[test]
 fn every_record_reaches_the_raw_zone_byte_for_byte_and_the_cleaned_zone_or_the_quarantine() {
     let dir = crate::private_tempdir();
-    let (mut store, mrns) = store_with_ward(dir.path());
+    let (mut store, mrns) = crate::store_with_ward(dir.path());
     let now = t0() + Duration::minutes(5);
     let pretty = serde_json::to_vec_pretty(&hr("pretty", &mrns[1], 81.0, t0())).expect("json");
     let records: Vec<(String, Vec<u8>)> = vec![
@@ -153,7 +125,7 @@ fn every_record_reaches_the_raw_zone_byte_for_byte_and_the_cleaned_zone_or_the_q
         assert_eq!(v["source"], json!("ward gw/1"));
         assert_eq!(v["bytes"], json!(bytes.len()));
         assert_eq!(
-            &record_bytes(&v, line),
+            &received_record(line.as_bytes()).expect("a record"),
             bytes,
             "record {seq} comes back byte for byte"
         );
@@ -223,7 +195,7 @@ fn every_record_reaches_the_raw_zone_byte_for_byte_and_the_cleaned_zone_or_the_q
 #[test]
 fn a_rolled_back_batch_leaves_nothing_in_the_spool_and_sealing_twice_names_the_same_object() {
     let dir = crate::private_tempdir();
-    let (mut store, mrns) = store_with_ward(dir.path());
+    let (mut store, mrns) = crate::store_with_ward(dir.path());
     let now = t0() + Duration::minutes(5);
     let batch = |seq: u64, id: &str| IngestBatch {
         source: "gw".into(),

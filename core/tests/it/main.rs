@@ -45,3 +45,17 @@ pub fn private_tempdir() -> tempfile::TempDir {
         .tempdir()
         .expect("temp dir")
 }
+
+/// A store holding the demo ward (seed 9), opened behind the API, and the
+/// ward's MRNs.
+pub fn store_with_ward(dir: &Path) -> (wardwatch_core::store::Store, Vec<String>) {
+    let mut c = ctx(dir, "admin");
+    wardwatch_core::api::load_demo_ward(&mut c, 9).expect("demo");
+    let mrns = store_of(&c)
+        .patients()
+        .expect("patients")
+        .into_iter()
+        .map(|p| p.mrn)
+        .collect();
+    (store_of(&c), mrns)
+}

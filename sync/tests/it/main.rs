@@ -4,12 +4,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use base64::Engine as _;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Value, json};
 use wardwatch_core::api::{self, Ctx};
 use wardwatch_core::clock::FixedClock;
-use wardwatch_core::store::lake::LakeTarget;
+use wardwatch_core::store::lake::{LakeTarget, received_record};
 use wardwatch_core::store::{IngestBatch, IngestItem, Store};
 use wardwatch_sync::{Credentials, Engine, Fault, Rules, Target, health};
 
@@ -110,20 +109,9 @@ async fn engine(
 /// The records a raw object holds, byte for byte.
 fn raw_records(object: &[u8]) -> Vec<Vec<u8>> {
     let text = zstd::stream::decode_all(object).expect("zstd");
-    let text = String::from_utf8(text).expect("raw lines are UTF-8");
-    text.lines()
-        .map(|line| {
-            let v: Value = serde_json::from_str(line).expect("line");
-            match v.get("record_base64") {
-                Some(b) => base64::engine::general_purpose::STANDARD
-                    .decode(b.as_str().expect("text"))
-                    .expect("base64"),
-                None => {
-                    let start = line.find("\"record\":").expect("record") + 9;
-                    line.as_bytes()[start..line.len() - 1].to_vec()
-                }
-            }
-        })
+    text.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|line| received_record(line).expect("a raw line"))
         .collect()
 }
 
@@ -317,14 +305,7 @@ fn seaweedfs() -> (String, Credentials) {
 /// Creates `bucket`, waiting for the volume server that `weed mini` starts
 /// after its S3 port answers.
 async fn create_bucket(url: &str, keys: &Credentials, bucket: &str) {
-    let conf = aws_sdk_s3::config::Builder::new()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .endpoint_url(url)
-        .force_path_style(true)
-        .credentials_provider(keys.clone())
-        .build();
-    let client = aws_sdk_s3::Client::from_conf(conf);
+    let client = s3_client(url, keys);
     let mut last = None;
     for _ in 0..100 {
         match client.create_bucket().bucket(bucket).send().await {
