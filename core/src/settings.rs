@@ -102,6 +102,11 @@ pub const SETTINGS: &[Setting] = &[
         check: |v| whole(v, 1, 1440),
     },
     Setting {
+        key: "sync.curate_minutes",
+        holds: "minutes of store data gathered before they are committed to the curated Iceberg tables (default 60; each commit adds a snapshot)",
+        check: |v| whole(v, 1, 1440),
+    },
+    Setting {
         key: "sync.alarm_after_minutes",
         holds: "minutes a lake object may wait for its target before a technical alarm (default 30)",
         check: |v| whole(v, 1, 10_080),

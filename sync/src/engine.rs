@@ -14,6 +14,7 @@ use wardwatch_core::settings::stored_number;
 use wardwatch_core::store::Store;
 use wardwatch_core::store::lake::{LakeObject, LakeStatus, SpoolGroup};
 
+use crate::curated::{Curated, Curator, cut_at};
 use crate::error::{Error, Fault};
 use crate::target::{Put, Target};
 
@@ -31,6 +32,8 @@ pub struct Rules {
     pub alarm_after: Duration,
     /// Unsynced bytes over this raise a technical alarm.
     pub alarm_bytes: i64,
+    /// Store data gathered before a commit to the curated tables.
+    pub curate_every: Duration,
 }
 
 impl Default for Rules {
@@ -40,6 +43,7 @@ impl Default for Rules {
             max_age: Duration::minutes(60),
             alarm_after: Duration::minutes(30),
             alarm_bytes: 1 << 30,
+            curate_every: Duration::minutes(60),
         }
     }
 }
@@ -58,6 +62,8 @@ impl Rules {
                 .map_or(d.alarm_after, |m| Duration::minutes(m as i64)),
             alarm_bytes: stored_number(store, "sync.outbox_alarm_mb")?
                 .map_or(d.alarm_bytes, |m| (m as i64) << 20),
+            curate_every: stored_number(store, "sync.curate_minutes")?
+                .map_or(d.curate_every, |m| Duration::minutes(m as i64)),
         })
     }
 }
@@ -136,6 +142,8 @@ pub struct Pass {
     pub bytes: u64,
     /// Objects still pending after the pass.
     pub pending: usize,
+    /// The curated tables' commits, rows and removed orphans.
+    pub curated: Curated,
     /// The failure that ended the pass early, or the last per-object one.
     #[serde(skip)]
     pub failure: Option<Error>,
@@ -162,15 +170,18 @@ const IN_FLIGHT: usize = 8;
 #[derive(Debug)]
 pub struct Engine {
     store: Store,
-    target: Target,
+    target: Arc<Target>,
+    curator: Curator,
     rules: Rules,
     clock: Arc<dyn Clock>,
 }
 
 impl Engine {
     pub fn new(store: Store, target: Target, rules: Rules, clock: Arc<dyn Clock>) -> Engine {
+        let target = Arc::new(target);
         Engine {
             store,
+            curator: Curator::new(target.clone()),
             target,
             rules,
             clock,
@@ -322,7 +333,40 @@ impl Engine {
             .lake_pending(usize::MAX >> 1)
             .map_err(|e| self.store_err(e))?
             .len();
+        // The curated tables after the objects: a failure there is recorded
+        // and alarms like any other, but never holds up the raw zone.
+        if pass.failure.is_none() {
+            match self.curate(flush).await {
+                Ok(c) => pass.curated = c,
+                Err(e) => pass.failure = Some(e),
+            }
+        }
         Ok(pass)
+    }
+
+    /// Brings the curated tables up to date: when `flush`, to the current
+    /// minute; else once `curate_every` of settled data has gathered.
+    pub async fn curate(&mut self, flush: bool) -> Result<Curated, Error> {
+        let now = self.clock.now();
+        let cut = cut_at(now, flush);
+        let due = flush
+            || self
+                .store
+                .lake_tables()
+                .map_err(|e| self.store_err(e))?
+                .iter()
+                .map(|t| t.watermark)
+                .min()
+                .is_none_or(|w| cut - w >= self.rules.curate_every)
+            || !self
+                .store
+                .lake_table_intents()
+                .map_err(|e| self.store_err(e))?
+                .is_empty();
+        if !due {
+            return Ok(Curated::default());
+        }
+        self.curator.curate(&mut self.store, cut, now).await
     }
 }
 

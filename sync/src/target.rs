@@ -94,6 +94,150 @@ impl Target {
             Target::S3(t) => t.get(key).await,
         }
     }
+
+    /// The URI that keys are relative to: `file:///dir` or
+    /// `s3://bucket[/prefix]` (the curated tables' locations start with it).
+    pub fn base_uri(&self) -> String {
+        match self {
+            Target::Local(t) => format!("file://{}", t.root.display()),
+            Target::S3(t) if t.prefix.is_empty() => format!("s3://{}", t.bucket),
+            Target::S3(t) => format!("s3://{}/{}", t.bucket, t.prefix),
+        }
+    }
+
+    /// The size of `key`, or `None` when there is no such object.
+    pub async fn size(&self, key: &str) -> Result<Option<u64>, Error> {
+        match self {
+            Target::Local(t) => {
+                let path = t.path_of(key)?;
+                match tokio::fs::metadata(&path).await {
+                    Ok(m) => Ok(Some(m.len())),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(Error::new(
+                        &t.name,
+                        io_fault(&e),
+                        format!("reading {}: {e}", path.display()),
+                    )),
+                }
+            }
+            Target::S3(t) => {
+                let full = t.full_key(key);
+                match t
+                    .client
+                    .head_object()
+                    .bucket(&t.bucket)
+                    .key(&full)
+                    .send()
+                    .await
+                {
+                    Ok(head) => Ok(Some(head.content_length().unwrap_or(0).max(0) as u64)),
+                    Err(e) => match t.classify(&full, e) {
+                        e if e.fault == Fault::Missing => Ok(None),
+                        e => Err(e),
+                    },
+                }
+            }
+        }
+    }
+
+    /// Removes `key` (no error when it is not there). Only the curated
+    /// tables' orphans are ever removed: the files of a commit that a crash
+    /// interrupted, which no table references.
+    pub async fn delete(&self, key: &str) -> Result<(), Error> {
+        match self {
+            Target::Local(t) => {
+                let path = t.path_of(key)?;
+                match tokio::fs::remove_file(&path).await {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(Error::new(
+                        &t.name,
+                        io_fault(&e),
+                        format!("removing {}: {e}", path.display()),
+                    )),
+                }
+            }
+            Target::S3(t) => {
+                let full = t.full_key(key);
+                t.client
+                    .delete_object()
+                    .bucket(&t.bucket)
+                    .key(&full)
+                    .send()
+                    .await
+                    .map_err(|e| t.classify(&full, e))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The keys under `prefix` (a folder: `a/b` lists `a/b/…`), sorted.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
+        let prefix = prefix.trim_end_matches('/');
+        let mut keys = Vec::new();
+        match self {
+            Target::Local(t) => {
+                let root = t.root.clone();
+                let dir = t.path_of(prefix)?;
+                let name = t.name.clone();
+                keys = tokio::task::spawn_blocking(move || {
+                    let mut found = Vec::new();
+                    let mut stack = vec![dir];
+                    while let Some(d) = stack.pop() {
+                        let entries = match std::fs::read_dir(&d) {
+                            Ok(e) => e,
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                            Err(e) => {
+                                return Err(Error::new(
+                                    &name,
+                                    io_fault(&e),
+                                    format!("listing {}: {e}", d.display()),
+                                ));
+                            }
+                        };
+                        for entry in entries.flatten() {
+                            let path = entry.path();
+                            if path.is_dir() {
+                                stack.push(path);
+                            } else if let Ok(rel) = path.strip_prefix(&root) {
+                                found.push(rel.to_string_lossy().into_owned());
+                            }
+                        }
+                    }
+                    Ok(found)
+                })
+                .await
+                .map_err(|e| {
+                    Error::new(&t.name, Fault::Transient, format!("lister task: {e}"))
+                })??;
+            }
+            Target::S3(t) => {
+                let full = format!("{}/", t.full_key(prefix));
+                let strip = if t.prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}/", t.prefix)
+                };
+                let mut pages = t
+                    .client
+                    .list_objects_v2()
+                    .bucket(&t.bucket)
+                    .prefix(&full)
+                    .into_paginator()
+                    .send();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| t.classify(&full, e))?;
+                    for o in page.contents() {
+                        if let Some(k) = o.key() {
+                            keys.push(k.strip_prefix(&strip).unwrap_or(k).to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
 }
 
 /// A folder holding the objects under their keys.

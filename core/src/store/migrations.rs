@@ -495,6 +495,36 @@ CREATE TABLE lake_targets (
     created_by  TEXT NOT NULL
 );
 "#,
+    // 9: the curated zone's Apache Iceberg tables (issue 13,
+    // docs/data-lake.md). The store is the tables' catalog: `lake_tables`
+    // holds each table's current metadata file and the watermark of the
+    // store's rows already in it, flipped together in one transaction after
+    // the metadata file is written; `lake_table_intents` marks a commit
+    // under way, so that one a crash interrupted has its files removed as
+    // orphans (and counted) before the next. `lake_secrets` holds the key of
+    // the patient pseudonyms (a keyed hash of the MRN); it never leaves the
+    // store.
+    r#"
+CREATE TABLE lake_tables (
+    name              TEXT PRIMARY KEY,         -- 'vitals_minute', 'scores', ...
+    location          TEXT NOT NULL,            -- the table's root URI
+    metadata_location TEXT NOT NULL,            -- its current metadata file
+    watermark_ms      INTEGER NOT NULL,         -- store rows before this are in it
+    snapshot_id       INTEGER,                  -- NULL: no data yet
+    rows              INTEGER NOT NULL DEFAULT 0,
+    commits           INTEGER NOT NULL DEFAULT 0,
+    orphans_removed   INTEGER NOT NULL DEFAULT 0,
+    updated_ms        INTEGER NOT NULL
+);
+CREATE TABLE lake_table_intents (
+    name        TEXT PRIMARY KEY,               -- a table, made or not yet
+    started_ms  INTEGER NOT NULL
+);
+CREATE TABLE lake_secrets (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+"#,
 ];
 
 /// The version a store that records version 1 really holds. Builds from

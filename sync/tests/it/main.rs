@@ -12,6 +12,8 @@ use wardwatch_core::store::lake::{LakeTarget, received_record};
 use wardwatch_core::store::{IngestBatch, IngestItem, Store};
 use wardwatch_sync::{Credentials, Engine, Fault, Rules, Target, health};
 
+mod curated;
+
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 7, 0, 0)
         .single()

@@ -1,0 +1,1139 @@
+//! The curated zone: analysis-ready Apache Iceberg tables (format v2,
+//! Parquet data files with zstd), written into the same target as the raw
+//! and cleaned zones (docs/data-lake.md).
+//!
+//! - Tables: `vitals_minute`, `scores`, `rhythm_findings`, `alarms` (a row
+//!   per change of an alarm's life cycle) and `patients` (the pseudonymised
+//!   dimension); each partitioned by day of its time column.
+//! - The store is the catalog: it holds each table's current metadata file
+//!   and the watermark up to which the store's rows are in the table, and
+//!   changes both in one transaction after the new metadata file is written.
+//!   Readers without a catalog open that metadata file (DuckDB's
+//!   `iceberg_scan`); `wardwatchctl sync status` shows it.
+//! - A commit appends at most one UTC day of rows (one partition) with
+//!   `fast_append`; an intent recorded before its first file marks it, so a
+//!   commit a crash interrupted is found at the next pass and the files no
+//!   table references (data, manifests, metadata) are removed and counted.
+//! - Compaction and snapshot expiry are left to the engines that run
+//!   against the bucket (e.g. AWS Glue's table optimizers, Spark's
+//!   `rewrite_data_files` and `expire_snapshots`): iceberg-rust 0.10 cannot
+//!   rewrite or delete.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow_array::{
+    ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use iceberg::io::{
+    FileIO, FileIOBuilder, FileMetadata, FileRead, FileWrite, InputFile, OutputFile, Storage,
+    StorageConfig, StorageFactory,
+};
+use iceberg::spec::{
+    DataFileFormat, FormatVersion, Literal, ManifestList, NestedField, PartitionKey, PrimitiveType,
+    Schema, Struct, TableMetadata, TableMetadataBuilder, Transform, Type, UnboundPartitionSpec,
+};
+use iceberg::table::Table;
+use iceberg::transaction::{ApplyTransactionAction, Transaction};
+use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
+use iceberg::writer::file_writer::ParquetWriterBuilder;
+use iceberg::writer::file_writer::location_generator::{
+    DefaultFileNameGenerator, DefaultLocationGenerator,
+};
+use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
+use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
+use iceberg::{
+    Catalog, MetadataLocation, Namespace, NamespaceIdent, TableCommit, TableCreation, TableIdent,
+};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+use wardwatch_core::store::Store;
+use wardwatch_core::store::curated::{CuratedTable, Pseudonymizer};
+use wardwatch_core::store::lake::{md5_hex, sha256_hex};
+
+use crate::error::{Error, Fault};
+use crate::target::Target;
+
+/// The Iceberg namespace of the curated tables.
+pub const NAMESPACE: &str = "wardwatch";
+/// Where the tables live, under the target's base.
+pub const CURATED_PREFIX: &str = "curated";
+
+/// A column's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Str,
+    I32,
+    I64,
+    F64,
+    Bool,
+    /// `timestamptz`, microseconds.
+    Ts,
+}
+
+/// A column: name, type, required, description.
+type Field = (&'static str, Kind, bool, &'static str);
+
+/// A curated table's definition.
+#[derive(Debug)]
+pub struct TableDef {
+    pub name: &'static str,
+    pub doc: &'static str,
+    fields: &'static [Field],
+    /// The time column the table is partitioned by day of.
+    time: &'static str,
+}
+
+const VITALS: TableDef = TableDef {
+    name: "vitals_minute",
+    doc: "Per-minute vital signs of each patient: count, minimum, maximum and mean of the samples stored in the minute",
+    fields: &[
+        (
+            "patient",
+            Kind::Str,
+            true,
+            "pseudonymised patient: keyed hash (HMAC-SHA256) of the MRN",
+        ),
+        ("ward", Kind::Str, false, "the patient's ward when exported"),
+        (
+            "vital",
+            Kind::Str,
+            true,
+            "hr, rr, spo2, sbp, dbp, temp, acvpu, o2",
+        ),
+        ("unit", Kind::Str, true, "UCUM-style unit of min/max/mean"),
+        ("minute", Kind::Ts, true, "start of the minute (UTC)"),
+        ("count", Kind::I32, true, "samples in the minute"),
+        ("min", Kind::F64, true, "lowest sample"),
+        ("max", Kind::F64, true, "highest sample"),
+        ("mean", Kind::F64, true, "mean of the samples"),
+    ],
+    time: "minute",
+};
+
+const SCORES: TableDef = TableDef {
+    name: "scores",
+    doc: "Scores computed by Wardwatch: NEWS2 (RCP 2017) with its sub-scores, cardiac risk with its contributors, ECG heart rate",
+    fields: &[
+        ("patient", Kind::Str, true, "pseudonymised patient"),
+        ("ward", Kind::Str, false, "the patient's ward when exported"),
+        ("kind", Kind::Str, true, "news2, cardiac_risk, ecg_hr"),
+        ("at", Kind::Ts, true, "when the score was computed (UTC)"),
+        (
+            "value",
+            Kind::F64,
+            true,
+            "the aggregate score (NEWS2 0-20, cardiac risk 0-100, HR /min)",
+        ),
+        (
+            "detail",
+            Kind::Str,
+            true,
+            "JSON: sub-scores, contributors, what was missing",
+        ),
+    ],
+    time: "at",
+};
+
+const FINDINGS: TableDef = TableDef {
+    name: "rhythm_findings",
+    doc: "Onsets and ends of ECG rhythm findings (e.g. atrial fibrillation, asystole, extreme tachycardia)",
+    fields: &[
+        ("patient", Kind::Str, true, "pseudonymised patient"),
+        ("ward", Kind::Str, false, "the patient's ward when exported"),
+        ("at", Kind::Ts, true, "onset or end (UTC)"),
+        ("event", Kind::Str, true, "onset or end"),
+        ("finding", Kind::Str, true, "the finding's kind"),
+        (
+            "lead",
+            Kind::I64,
+            false,
+            "the ECG lead's IEEE 11073 MDC code",
+        ),
+        ("detail", Kind::Str, true, "JSON: the finding as analysed"),
+    ],
+    time: "at",
+};
+
+const ALARMS: TableDef = TableDef {
+    name: "alarms",
+    doc: "Alarms with their life cycle (IEC 60601-1-8 priorities): a row per change; the newest row per alarm_id is its latest state",
+    fields: &[
+        ("alarm_id", Kind::I64, true, "the alarm episode"),
+        (
+            "patient",
+            Kind::Str,
+            false,
+            "pseudonymised patient; NULL for a technical alarm of no patient",
+        ),
+        ("ward", Kind::Str, false, "the patient's ward when exported"),
+        (
+            "key",
+            Kind::Str,
+            true,
+            "the condition (hr_high, asystole, tech:stream_stalled, ...)",
+        ),
+        ("priority", Kind::Str, true, "high, medium, low, technical"),
+        ("state", Kind::Str, true, "active, acknowledged, resolved"),
+        ("latched", Kind::Bool, true, "stays until acknowledged"),
+        ("raised", Kind::Ts, true, "when the alarm was raised (UTC)"),
+        ("updated", Kind::Ts, true, "when this state began (UTC)"),
+        (
+            "condition_ended",
+            Kind::Ts,
+            false,
+            "when the condition ended",
+        ),
+        ("acked_by", Kind::Str, false, "the user who acknowledged it"),
+        ("acked", Kind::Ts, false, "when it was acknowledged"),
+        ("escalated", Kind::Ts, false, "when it was escalated"),
+        ("escalated_to", Kind::Str, false, "to whom"),
+        ("notify_count", Kind::I32, true, "notifications sent"),
+        (
+            "annotation",
+            Kind::Str,
+            false,
+            "true, false or non_actionable, as a clinician annotated it",
+        ),
+        ("annotated_by", Kind::Str, false, "who annotated it"),
+    ],
+    time: "updated",
+};
+
+const PATIENTS: TableDef = TableDef {
+    name: "patients",
+    doc: "The patient dimension, pseudonymised (no name, no MRN, birth year only): a row per change of the record",
+    fields: &[
+        ("patient", Kind::Str, true, "pseudonymised patient"),
+        ("ward", Kind::Str, false, "ward"),
+        ("sex", Kind::Str, true, "female, male, other, unknown"),
+        ("birth_year", Kind::I32, false, "year of birth"),
+        ("spo2_scale", Kind::I32, true, "NEWS2 SpO2 scale (1 or 2)"),
+        (
+            "conditions",
+            Kind::I32,
+            true,
+            "number of recorded conditions",
+        ),
+        (
+            "medications",
+            Kind::I32,
+            true,
+            "number of recorded medications",
+        ),
+        ("admitted", Kind::Ts, false, "admission"),
+        ("discharged", Kind::Ts, false, "discharge"),
+        ("updated", Kind::Ts, true, "when the record changed (UTC)"),
+    ],
+    time: "updated",
+};
+
+/// Every curated table.
+pub const TABLES: [&TableDef; 5] = [&VITALS, &SCORES, &FINDINGS, &ALARMS, &PATIENTS];
+
+impl TableDef {
+    /// The Iceberg schema: field ids 1.. in order.
+    pub fn schema(&self) -> iceberg::Result<Schema> {
+        let fields = self
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, (name, kind, required, doc))| {
+                let ty = Type::Primitive(match kind {
+                    Kind::Str => PrimitiveType::String,
+                    Kind::I32 => PrimitiveType::Int,
+                    Kind::I64 => PrimitiveType::Long,
+                    Kind::F64 => PrimitiveType::Double,
+                    Kind::Bool => PrimitiveType::Boolean,
+                    Kind::Ts => PrimitiveType::Timestamptz,
+                });
+                let id = i as i32 + 1;
+                let f = if *required {
+                    NestedField::required(id, *name, ty)
+                } else {
+                    NestedField::optional(id, *name, ty)
+                };
+                Arc::new(f.with_doc(*doc))
+            })
+            .collect::<Vec<_>>();
+        Schema::builder().with_fields(fields).build()
+    }
+
+    fn time_field_id(&self) -> i32 {
+        self.fields
+            .iter()
+            .position(|f| f.0 == self.time)
+            .map_or(0, |i| i as i32 + 1)
+    }
+
+    /// The rows of the store in `[from, to)`, as columns.
+    fn rows(
+        &self,
+        store: &Store,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        p: &Pseudonymizer,
+    ) -> wardwatch_core::error::Result<(usize, Vec<Col>)> {
+        let mut cols = Cols::new(self.fields);
+        match self.name {
+            "vitals_minute" => {
+                let rows = store.curated_minutes(from, to, p)?;
+                for r in &rows {
+                    cols.s(Some(&r.patient))
+                        .s(r.ward.as_deref())
+                        .s(Some(r.vital))
+                        .s(Some(r.unit))
+                        .t(Some(r.minute))
+                        .i(Some(r.count))
+                        .f(Some(r.min))
+                        .f(Some(r.max))
+                        .f(Some(r.mean))
+                        .end();
+                }
+                Ok((rows.len(), cols.cols))
+            }
+            "scores" => {
+                let rows = store.curated_scores(from, to, p)?;
+                for r in &rows {
+                    cols.s(Some(&r.patient))
+                        .s(r.ward.as_deref())
+                        .s(Some(&r.kind))
+                        .t(Some(r.at))
+                        .f(Some(r.value))
+                        .s(Some(&r.detail))
+                        .end();
+                }
+                Ok((rows.len(), cols.cols))
+            }
+            "rhythm_findings" => {
+                let rows = store.curated_findings(from, to, p)?;
+                for r in &rows {
+                    cols.s(Some(&r.patient))
+                        .s(r.ward.as_deref())
+                        .t(Some(r.at))
+                        .s(Some(&r.event))
+                        .s(Some(&r.finding))
+                        .l(r.lead)
+                        .s(Some(&r.detail))
+                        .end();
+                }
+                Ok((rows.len(), cols.cols))
+            }
+            "alarms" => {
+                let rows = store.curated_alarms(from, to, p)?;
+                for r in &rows {
+                    cols.l(Some(r.alarm_id))
+                        .s(r.patient.as_deref())
+                        .s(r.ward.as_deref())
+                        .s(Some(&r.key))
+                        .s(Some(&r.priority))
+                        .s(Some(&r.state))
+                        .b(Some(r.latched))
+                        .t(Some(r.raised))
+                        .t(Some(r.updated))
+                        .t(r.condition_ended)
+                        .s(r.acked_by.as_deref())
+                        .t(r.acked)
+                        .t(r.escalated)
+                        .s(r.escalated_to.as_deref())
+                        .i(Some(r.notify_count))
+                        .s(r.annotation.as_deref())
+                        .s(r.annotated_by.as_deref())
+                        .end();
+                }
+                Ok((rows.len(), cols.cols))
+            }
+            _ => {
+                let rows = store.curated_patients(from, to, p)?;
+                for r in &rows {
+                    cols.s(Some(&r.patient))
+                        .s(r.ward.as_deref())
+                        .s(Some(&r.sex))
+                        .i(r.birth_year)
+                        .i(Some(r.spo2_scale))
+                        .i(Some(r.conditions))
+                        .i(Some(r.medications))
+                        .t(r.admitted)
+                        .t(r.discharged)
+                        .t(Some(r.updated))
+                        .end();
+                }
+                Ok((rows.len(), cols.cols))
+            }
+        }
+    }
+}
+
+/// A column's values.
+#[derive(Debug)]
+enum Col {
+    Str(Vec<Option<String>>),
+    I32(Vec<Option<i32>>),
+    I64(Vec<Option<i64>>),
+    F64(Vec<Option<f64>>),
+    Bool(Vec<Option<bool>>),
+    Ts(Vec<Option<i64>>),
+}
+
+/// Rows appended column by column, in the table's field order.
+struct Cols {
+    cols: Vec<Col>,
+    at: usize,
+}
+
+impl Cols {
+    fn new(fields: &[Field]) -> Cols {
+        Cols {
+            cols: fields
+                .iter()
+                .map(|f| match f.1 {
+                    Kind::Str => Col::Str(Vec::new()),
+                    Kind::I32 => Col::I32(Vec::new()),
+                    Kind::I64 => Col::I64(Vec::new()),
+                    Kind::F64 => Col::F64(Vec::new()),
+                    Kind::Bool => Col::Bool(Vec::new()),
+                    Kind::Ts => Col::Ts(Vec::new()),
+                })
+                .collect(),
+            at: 0,
+        }
+    }
+
+    fn next(&mut self) -> &mut Col {
+        let i = self.at;
+        self.at += 1;
+        &mut self.cols[i]
+    }
+
+    fn s(&mut self, v: Option<&str>) -> &mut Cols {
+        if let Col::Str(c) = self.next() {
+            c.push(v.map(str::to_owned));
+        }
+        self
+    }
+    fn i(&mut self, v: Option<i32>) -> &mut Cols {
+        if let Col::I32(c) = self.next() {
+            c.push(v);
+        }
+        self
+    }
+    fn l(&mut self, v: Option<i64>) -> &mut Cols {
+        if let Col::I64(c) = self.next() {
+            c.push(v);
+        }
+        self
+    }
+    fn f(&mut self, v: Option<f64>) -> &mut Cols {
+        if let Col::F64(c) = self.next() {
+            c.push(v);
+        }
+        self
+    }
+    fn b(&mut self, v: Option<bool>) -> &mut Cols {
+        if let Col::Bool(c) = self.next() {
+            c.push(v);
+        }
+        self
+    }
+    fn t(&mut self, v: Option<DateTime<Utc>>) -> &mut Cols {
+        if let Col::Ts(c) = self.next() {
+            c.push(v.map(|t| t.timestamp_micros()));
+        }
+        self
+    }
+    fn end(&mut self) {
+        self.at = 0;
+    }
+}
+
+fn batch(schema: &Schema, cols: Vec<Col>) -> iceberg::Result<RecordBatch> {
+    let arrow = Arc::new(iceberg::arrow::schema_to_arrow_schema(schema)?);
+    let arrays: Vec<ArrayRef> = cols
+        .into_iter()
+        .zip(arrow.fields())
+        .map(|(c, f)| -> ArrayRef {
+            match c {
+                Col::Str(v) => Arc::new(StringArray::from(v)),
+                Col::I32(v) => Arc::new(Int32Array::from(v)),
+                Col::I64(v) => Arc::new(Int64Array::from(v)),
+                Col::F64(v) => Arc::new(Float64Array::from(v)),
+                Col::Bool(v) => Arc::new(BooleanArray::from(v)),
+                Col::Ts(v) => Arc::new(
+                    TimestampMicrosecondArray::from(v).with_data_type(f.data_type().clone()),
+                ),
+            }
+        })
+        .collect();
+    RecordBatch::try_new(arrow, arrays).map_err(|e| {
+        iceberg::Error::new(iceberg::ErrorKind::DataInvalid, "building a record batch")
+            .with_source(e)
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Iceberg storage over the lake's target.
+
+/// iceberg's file I/O over a [`Target`]: paths are the target's base URI
+/// followed by a key. Writes are create-only, like every lake object.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LakeStorage {
+    base: String,
+    #[serde(skip)]
+    target: Option<Arc<Target>>,
+}
+
+fn io_error(e: Error) -> iceberg::Error {
+    let kind = match e.fault {
+        Fault::Missing => iceberg::ErrorKind::DataInvalid,
+        _ => iceberg::ErrorKind::Unexpected,
+    };
+    let retryable = e.fault == Fault::Transient;
+    let err = iceberg::Error::new(kind, e.to_string());
+    if retryable {
+        err.with_retryable(true)
+    } else {
+        err
+    }
+}
+
+impl LakeStorage {
+    fn target(&self) -> iceberg::Result<&Arc<Target>> {
+        self.target.as_ref().ok_or_else(|| {
+            iceberg::Error::new(
+                iceberg::ErrorKind::Unexpected,
+                "the lake storage was deserialised without its target",
+            )
+        })
+    }
+
+    fn key<'a>(&self, path: &'a str) -> iceberg::Result<&'a str> {
+        path.strip_prefix(&self.base)
+            .and_then(|k| k.strip_prefix('/'))
+            .ok_or_else(|| {
+                iceberg::Error::new(
+                    iceberg::ErrorKind::DataInvalid,
+                    format!("{path} is outside the lake ({})", self.base),
+                )
+            })
+    }
+
+    async fn put(&self, path: &str, data: Vec<u8>) -> iceberg::Result<()> {
+        let key = self.key(path)?;
+        let (sha, md5) = (sha256_hex(&data), md5_hex(&data));
+        self.target()?
+            .put(key, data, &sha, &md5)
+            .await
+            .map(|_| ())
+            .map_err(io_error)
+    }
+}
+
+#[async_trait]
+#[typetag::serde(name = "wardwatch-lake")]
+impl Storage for LakeStorage {
+    async fn exists(&self, path: &str) -> iceberg::Result<bool> {
+        let key = self.key(path)?;
+        Ok(self.target()?.size(key).await.map_err(io_error)?.is_some())
+    }
+
+    async fn metadata(&self, path: &str) -> iceberg::Result<FileMetadata> {
+        let key = self.key(path)?;
+        match self.target()?.size(key).await.map_err(io_error)? {
+            Some(size) => Ok(FileMetadata { size }),
+            None => Err(iceberg::Error::new(
+                iceberg::ErrorKind::DataInvalid,
+                format!("{path} does not exist"),
+            )),
+        }
+    }
+
+    async fn read(&self, path: &str) -> iceberg::Result<Bytes> {
+        let key = self.key(path)?;
+        Ok(Bytes::from(
+            self.target()?.get(key).await.map_err(io_error)?,
+        ))
+    }
+
+    async fn reader(&self, path: &str) -> iceberg::Result<Box<dyn FileRead>> {
+        Ok(Box::new(WholeFile(self.read(path).await?)))
+    }
+
+    async fn write(&self, path: &str, bs: Bytes) -> iceberg::Result<()> {
+        self.put(path, bs.to_vec()).await
+    }
+
+    async fn writer(&self, path: &str) -> iceberg::Result<Box<dyn FileWrite>> {
+        Ok(Box::new(BufferedWrite {
+            storage: self.clone(),
+            path: path.to_owned(),
+            buf: Vec::new(),
+            closed: false,
+        }))
+    }
+
+    async fn delete(&self, path: &str) -> iceberg::Result<()> {
+        let key = self.key(path)?;
+        self.target()?.delete(key).await.map_err(io_error)
+    }
+
+    async fn delete_prefix(&self, path: &str) -> iceberg::Result<()> {
+        let key = self.key(path)?.to_owned();
+        let target = self.target()?;
+        for k in target.list(&key).await.map_err(io_error)? {
+            target.delete(&k).await.map_err(io_error)?;
+        }
+        Ok(())
+    }
+
+    async fn delete_stream(&self, mut paths: BoxStream<'static, String>) -> iceberg::Result<()> {
+        while let Some(p) = paths.next().await {
+            self.delete(&p).await?;
+        }
+        Ok(())
+    }
+
+    fn new_input(&self, path: &str) -> iceberg::Result<InputFile> {
+        Ok(InputFile::new(Arc::new(self.clone()), path.to_owned()))
+    }
+
+    fn new_output(&self, path: &str) -> iceberg::Result<OutputFile> {
+        Ok(OutputFile::new(Arc::new(self.clone()), path.to_owned()))
+    }
+}
+
+/// Builds [`LakeStorage`] for iceberg's `FileIO`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LakeStorageFactory {
+    storage: LakeStorage,
+}
+
+#[typetag::serde(name = "wardwatch-lake-factory")]
+impl StorageFactory for LakeStorageFactory {
+    fn build(&self, _config: &StorageConfig) -> iceberg::Result<Arc<dyn Storage>> {
+        Ok(Arc::new(self.storage.clone()))
+    }
+}
+
+/// A file read whole (curated files are small: a day of one table).
+struct WholeFile(Bytes);
+
+#[async_trait]
+impl FileRead for WholeFile {
+    async fn read(&self, range: Range<u64>) -> iceberg::Result<Bytes> {
+        let len = self.0.len() as u64;
+        if range.start > range.end || range.end > len {
+            return Err(iceberg::Error::new(
+                iceberg::ErrorKind::DataInvalid,
+                format!("range {range:?} is outside a file of {len} bytes"),
+            ));
+        }
+        Ok(self.0.slice(range.start as usize..range.end as usize))
+    }
+}
+
+/// A file written at close, in one create-only put.
+struct BufferedWrite {
+    storage: LakeStorage,
+    path: String,
+    buf: Vec<u8>,
+    closed: bool,
+}
+
+#[async_trait]
+impl FileWrite for BufferedWrite {
+    async fn write(&mut self, bs: Bytes) -> iceberg::Result<()> {
+        self.buf.extend_from_slice(&bs);
+        Ok(())
+    }
+
+    async fn close(&mut self) -> iceberg::Result<()> {
+        if self.closed {
+            return Err(iceberg::Error::new(
+                iceberg::ErrorKind::Unexpected,
+                format!("{} is already closed", self.path),
+            ));
+        }
+        self.closed = true;
+        self.storage
+            .put(&self.path, std::mem::take(&mut self.buf))
+            .await
+    }
+}
+
+/// The file I/O of `target`.
+pub fn file_io(target: Arc<Target>) -> FileIO {
+    let storage = LakeStorage {
+        base: target.base_uri(),
+        target: Some(target),
+    };
+    FileIOBuilder::new(Arc::new(LakeStorageFactory { storage })).build()
+}
+
+// ---------------------------------------------------------------------------
+// The store as the tables' catalog, for one commit.
+
+/// One table held for a commit: iceberg's transaction loads it, applies its
+/// actions and hands back the commit, which this writes as the next
+/// metadata file. The store's pointer moves afterwards
+/// ([`Store::lake_table_committed`]).
+#[derive(Debug)]
+struct OneTable {
+    table: tokio::sync::Mutex<Table>,
+}
+
+fn unsupported(what: &str) -> iceberg::Error {
+    iceberg::Error::new(
+        iceberg::ErrorKind::FeatureUnsupported,
+        format!("the store's catalog does not {what}"),
+    )
+}
+
+#[async_trait]
+impl Catalog for OneTable {
+    async fn list_namespaces(
+        &self,
+        _parent: Option<&NamespaceIdent>,
+    ) -> iceberg::Result<Vec<NamespaceIdent>> {
+        Err(unsupported("list namespaces"))
+    }
+    async fn create_namespace(
+        &self,
+        _namespace: &NamespaceIdent,
+        _properties: HashMap<String, String>,
+    ) -> iceberg::Result<Namespace> {
+        Err(unsupported("create namespaces"))
+    }
+    async fn get_namespace(&self, _namespace: &NamespaceIdent) -> iceberg::Result<Namespace> {
+        Err(unsupported("get namespaces"))
+    }
+    async fn namespace_exists(&self, _namespace: &NamespaceIdent) -> iceberg::Result<bool> {
+        Err(unsupported("check namespaces"))
+    }
+    async fn update_namespace(
+        &self,
+        _namespace: &NamespaceIdent,
+        _properties: HashMap<String, String>,
+    ) -> iceberg::Result<()> {
+        Err(unsupported("update namespaces"))
+    }
+    async fn drop_namespace(&self, _namespace: &NamespaceIdent) -> iceberg::Result<()> {
+        Err(unsupported("drop namespaces"))
+    }
+    async fn list_tables(&self, _namespace: &NamespaceIdent) -> iceberg::Result<Vec<TableIdent>> {
+        Err(unsupported("list tables"))
+    }
+    async fn create_table(
+        &self,
+        _namespace: &NamespaceIdent,
+        _creation: TableCreation,
+    ) -> iceberg::Result<Table> {
+        Err(unsupported("create tables"))
+    }
+    async fn load_table(&self, _table: &TableIdent) -> iceberg::Result<Table> {
+        Ok(self.table.lock().await.clone())
+    }
+    async fn drop_table(&self, _table: &TableIdent) -> iceberg::Result<()> {
+        Err(unsupported("drop tables"))
+    }
+    async fn purge_table(&self, _table: &TableIdent) -> iceberg::Result<()> {
+        Err(unsupported("purge tables"))
+    }
+    async fn table_exists(&self, table: &TableIdent) -> iceberg::Result<bool> {
+        Ok(self.table.lock().await.identifier() == table)
+    }
+    async fn rename_table(&self, _src: &TableIdent, _dest: &TableIdent) -> iceberg::Result<()> {
+        Err(unsupported("rename tables"))
+    }
+    async fn register_table(
+        &self,
+        _table: &TableIdent,
+        _metadata_location: String,
+    ) -> iceberg::Result<Table> {
+        Err(unsupported("register tables"))
+    }
+    async fn update_table(&self, commit: TableCommit) -> iceberg::Result<Table> {
+        let mut held = self.table.lock().await;
+        let staged = commit.apply(held.clone())?;
+        let location = staged
+            .metadata_location_result()?
+            .parse::<MetadataLocation>()?;
+        staged
+            .metadata()
+            .write_to(staged.file_io(), &location)
+            .await?;
+        *held = staged.clone();
+        Ok(staged)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Curating.
+
+/// What a curating pass did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Curated {
+    /// Iceberg commits (snapshots) made.
+    pub commits: usize,
+    /// Rows appended.
+    pub rows: usize,
+    /// Files of interrupted commits removed.
+    pub orphans_removed: usize,
+}
+
+/// Commits made per table per pass at most (a day each); the next pass goes on.
+const COMMITS_PER_PASS: usize = 31;
+
+fn ice(table: &str, e: iceberg::Error) -> Error {
+    let fault = if e.retryable() {
+        Fault::Transient
+    } else {
+        match e.kind() {
+            iceberg::ErrorKind::DataInvalid => Fault::Refused,
+            _ => Fault::Transient,
+        }
+    };
+    Error::new("curated", fault, format!("table {table}: {e}"))
+}
+
+fn ident(name: &str) -> TableIdent {
+    TableIdent::new(NamespaceIdent::new(NAMESPACE.to_owned()), name.to_owned())
+}
+
+/// The curated tables of `target`, kept current from `store`.
+#[derive(Debug)]
+pub struct Curator {
+    target: Arc<Target>,
+    io: FileIO,
+}
+
+impl Curator {
+    pub fn new(target: Arc<Target>) -> Curator {
+        Curator {
+            io: file_io(target.clone()),
+            target,
+        }
+    }
+
+    /// The location of a table in this target.
+    pub fn location(&self, def: &TableDef) -> String {
+        format!("{}/{CURATED_PREFIX}/{}", self.target.base_uri(), def.name)
+    }
+
+    /// Brings every table up to `cut` (a minute boundary), a day per commit.
+    pub async fn curate(
+        &self,
+        store: &mut Store,
+        cut: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Curated, Error> {
+        let mut done = Curated::default();
+        let p = store
+            .lake_pseudonymizer()
+            .map_err(|e| Error::store("curated", &e))?;
+        for def in TABLES {
+            self.curate_table(store, def, cut, now, &p, &mut done)
+                .await?;
+        }
+        Ok(done)
+    }
+
+    async fn curate_table(
+        &self,
+        store: &mut Store,
+        def: &TableDef,
+        cut: DateTime<Utc>,
+        now: DateTime<Utc>,
+        p: &Pseudonymizer,
+        done: &mut Curated,
+    ) -> Result<(), Error> {
+        let serr = |e: wardwatch_core::error::Error| Error::store("curated", &e);
+        if store
+            .lake_table_intents()
+            .map_err(serr)?
+            .iter()
+            .any(|n| n == def.name)
+        {
+            done.orphans_removed += self.recover(store, def).await?;
+        }
+        let mut entry = match store.lake_table(def.name).map_err(serr)? {
+            Some(t) if t.location == self.location(def) => t,
+            stale => {
+                if stale.is_some() {
+                    // Another target: the table is made afresh in this one.
+                    store.lake_table_forget(def.name).map_err(serr)?;
+                }
+                self.create(store, def, now).await?
+            }
+        };
+        for _ in 0..COMMITS_PER_PASS {
+            if entry.watermark >= cut {
+                break;
+            }
+            // One UTC day at most: one partition per commit.
+            let day_end = entry
+                .watermark
+                .duration_trunc(Duration::days(1))
+                .unwrap_or(entry.watermark)
+                + Duration::days(1);
+            let to = cut.min(day_end);
+            let (n, cols) = def.rows(store, entry.watermark, to, p).map_err(serr)?;
+            if n == 0 {
+                store
+                    .lake_table_committed(def.name, &entry.metadata_location, to, None, 0, now)
+                    .map_err(serr)?;
+            } else {
+                store.lake_table_intent(def.name, now).map_err(serr)?;
+                let (location, snapshot) =
+                    self.append(&entry, def, cols, entry.watermark, to).await?;
+                store
+                    .lake_table_committed(def.name, &location, to, Some(snapshot), n as i64, now)
+                    .map_err(serr)?;
+                done.commits += 1;
+                done.rows += n;
+            }
+            entry = store
+                .lake_table(def.name)
+                .map_err(serr)?
+                .ok_or_else(|| Error::new("curated", Fault::Store, "a table vanished"))?;
+        }
+        Ok(())
+    }
+
+    /// Creates `def` in the target (its first metadata file) and records it,
+    /// with the watermark at the start of the store's data.
+    async fn create(
+        &self,
+        store: &mut Store,
+        def: &TableDef,
+        now: DateTime<Utc>,
+    ) -> Result<CuratedTable, Error> {
+        let e = |e| ice(def.name, e);
+        let schema = def.schema().map_err(e)?;
+        let spec = UnboundPartitionSpec::builder()
+            .add_partition_field(def.time_field_id(), "day", Transform::Day)
+            .map_err(e)?
+            .build();
+        let creation = TableCreation::builder()
+            .name(def.name.to_owned())
+            .location(self.location(def))
+            .schema(schema)
+            .partition_spec(spec)
+            .properties([
+                ("comment".to_owned(), def.doc.to_owned()),
+                (
+                    "write.parquet.compression-codec".to_owned(),
+                    "zstd".to_owned(),
+                ),
+                (
+                    "wardwatch.partitioned-by".to_owned(),
+                    format!("day({})", def.time),
+                ),
+            ])
+            .format_version(FormatVersion::V2)
+            .build();
+        let metadata = TableMetadataBuilder::from_table_creation(creation)
+            .and_then(|b| b.build())
+            .map_err(e)?
+            .metadata;
+        let location = MetadataLocation::new_with_metadata(self.location(def), &metadata);
+        // The intent first: a crash after the write leaves an orphan found later.
+        store
+            .lake_table_intent(def.name, now)
+            .map_err(|e| Error::store("curated", &e))?;
+        metadata.write_to(&self.io, &location).await.map_err(e)?;
+        let origin = store
+            .curated_origin()
+            .map_err(|e| Error::store("curated", &e))?
+            .unwrap_or(now);
+        let watermark = origin.duration_trunc(Duration::days(1)).unwrap_or(origin);
+        store
+            .lake_table_created(
+                def.name,
+                &self.location(def),
+                &location.to_string(),
+                watermark,
+                now,
+            )
+            .and_then(|()| {
+                store.lake_table_committed(def.name, &location.to_string(), watermark, None, 0, now)
+            })
+            .map_err(|e| Error::store("curated", &e))?;
+        store
+            .lake_table(def.name)
+            .map_err(|e| Error::store("curated", &e))?
+            .ok_or_else(|| Error::new("curated", Fault::Store, "a table vanished"))
+    }
+
+    async fn load(&self, entry: &CuratedTable) -> iceberg::Result<Table> {
+        let metadata = TableMetadata::read_from(&self.io, &entry.metadata_location).await?;
+        Table::builder()
+            .file_io(self.io.clone())
+            .metadata_location(entry.metadata_location.clone())
+            .metadata(metadata)
+            .identifier(ident(&entry.name))
+            .runtime(iceberg::Runtime::current())
+            .build()
+    }
+
+    /// Writes the rows as one data file of the day `from` falls in and
+    /// commits it; the new metadata location and snapshot id.
+    async fn append(
+        &self,
+        entry: &CuratedTable,
+        def: &TableDef,
+        cols: Vec<Col>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<(String, i64), Error> {
+        let e = |e| ice(def.name, e);
+        let table = self.load(entry).await.map_err(e)?;
+        let metadata = table.metadata();
+        let schema = metadata.current_schema().clone();
+        let days = (from.timestamp().div_euclid(86_400)) as i32;
+        let key = PartitionKey::new(
+            (**metadata.default_partition_spec()).clone(),
+            schema.clone(),
+            Struct::from_iter([Some(Literal::date(days))]),
+        );
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+            .build();
+        let parquet = ParquetWriterBuilder::new(props, schema.clone());
+        let rolling = RollingFileWriterBuilder::new_with_default_file_size(
+            parquet,
+            self.io.clone(),
+            DefaultLocationGenerator::new(metadata).map_err(e)?,
+            DefaultFileNameGenerator::new(
+                format!(
+                    "{}-{}",
+                    from.format("%Y%m%dT%H%M"),
+                    to.format("%Y%m%dT%H%M")
+                ),
+                Some(uuid_like()),
+                DataFileFormat::Parquet,
+            ),
+        );
+        let mut writer = DataFileWriterBuilder::new(rolling)
+            .build(Some(key))
+            .await
+            .map_err(e)?;
+        writer
+            .write(batch(&schema, cols).map_err(e)?)
+            .await
+            .map_err(e)?;
+        let files = writer.close().await.map_err(e)?;
+        let catalog = OneTable {
+            table: tokio::sync::Mutex::new(table.clone()),
+        };
+        let tx = Transaction::new(&table);
+        let action = tx
+            .fast_append()
+            .add_data_files(files)
+            .set_snapshot_properties(HashMap::from([
+                ("wardwatch.from".to_owned(), from.to_rfc3339()),
+                ("wardwatch.to".to_owned(), to.to_rfc3339()),
+            ]));
+        let tx = action.apply(tx).map_err(e)?;
+        let committed = tx.commit(&catalog).await.map_err(e)?;
+        let location = committed.metadata_location_result().map_err(e)?.to_owned();
+        let snapshot = committed
+            .metadata()
+            .current_snapshot_id()
+            .ok_or_else(|| Error::new("curated", Fault::Transient, "a commit made no snapshot"))?;
+        Ok((location, snapshot))
+    }
+
+    /// Removes the files under `def`'s location that its current metadata
+    /// does not reference (what an interrupted commit left), and clears the
+    /// intent. The number removed.
+    async fn recover(&self, store: &mut Store, def: &TableDef) -> Result<usize, Error> {
+        let e = |e| ice(def.name, e);
+        let entry = store
+            .lake_table(def.name)
+            .map_err(|e| Error::store("curated", &e))?;
+        let mut referenced = BTreeSet::new();
+        if let Some(entry) = &entry {
+            let table = self.load(entry).await.map_err(e)?;
+            let metadata = table.metadata();
+            referenced.insert(entry.metadata_location.clone());
+            for log in metadata.metadata_log() {
+                referenced.insert(log.metadata_file.clone());
+            }
+            for snapshot in metadata.snapshots() {
+                referenced.insert(snapshot.manifest_list().to_owned());
+                let bytes = self
+                    .io
+                    .new_input(snapshot.manifest_list())
+                    .map_err(e)?
+                    .read()
+                    .await
+                    .map_err(e)?;
+                let list = ManifestList::parse_with_version(&bytes, metadata.format_version())
+                    .map_err(e)?;
+                for m in list.entries() {
+                    referenced.insert(m.manifest_path.clone());
+                    let manifest = m.load_manifest(&self.io).await.map_err(e)?;
+                    for entry in manifest.entries() {
+                        referenced.insert(entry.file_path().to_owned());
+                    }
+                }
+            }
+        }
+        let base = self.target.base_uri();
+        let prefix = format!("{CURATED_PREFIX}/{}", def.name);
+        let mut removed = 0;
+        for key in self.target.list(&prefix).await? {
+            if !referenced.contains(&format!("{base}/{key}")) {
+                self.target.delete(&key).await?;
+                removed += 1;
+            }
+        }
+        if entry.is_some() {
+            store
+                .lake_table_recovered(def.name, removed as i64)
+                .map_err(|e| Error::store("curated", &e))?;
+        } else {
+            store
+                .lake_table_forget(def.name)
+                .map_err(|e| Error::store("curated", &e))?;
+        }
+        if removed > 0 {
+            tracing::warn!(
+                table = def.name,
+                removed,
+                "removed the files of an interrupted curated commit"
+            );
+        }
+        Ok(removed)
+    }
+}
+
+/// A unique suffix for data file names (time and process; the prefix
+/// already names the rows' span).
+fn uuid_like() -> String {
+    let mut b = [0u8; 8];
+    let _ = getrandom::fill(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The cut of a pass at `now`: the start of the minute two minutes ago (the
+/// minute rollups of the last minutes may still grow), or of this minute
+/// when flushing.
+pub fn cut_at(now: DateTime<Utc>, flush: bool) -> DateTime<Utc> {
+    let settled = if flush {
+        now
+    } else {
+        now - Duration::minutes(2)
+    };
+    settled
+        .duration_trunc(Duration::minutes(1))
+        .unwrap_or(settled)
+}
