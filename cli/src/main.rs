@@ -728,6 +728,27 @@ fn sync_command(cli: &Cli, cmd: &SyncCmd, out: &mut dyn Write) -> anyhow::Result
                 if let Some((key, e)) = &status.last_error {
                     writeln!(out, "last error: {key}: {}", e.escape_debug())?;
                 }
+                if status.tables.is_empty() {
+                    writeln!(out, "curated tables: none yet (made at the first sync)")?;
+                } else {
+                    writeln!(
+                        out,
+                        "{:<16} {:>10} {:>8} {:>8} {:<20} METADATA (read with DuckDB's iceberg_scan)",
+                        "TABLE", "ROWS", "COMMITS", "ORPHANS", "UP TO"
+                    )?;
+                    for t in &status.tables {
+                        writeln!(
+                            out,
+                            "{:<16} {:>10} {:>8} {:>8} {:<20} {}",
+                            t.name,
+                            t.rows,
+                            t.commits,
+                            t.orphans_removed,
+                            t.watermark.format("%Y-%m-%dT%H:%MZ"),
+                            t.metadata_location
+                        )?;
+                    }
+                }
             }
         }
         SyncCmd::Run { once, flush } => {
@@ -874,6 +895,13 @@ async fn sync_run(
             pass.already_there,
             pass.pending
         )?;
+        if pass.curated.commits > 0 || pass.curated.orphans_removed > 0 {
+            writeln!(
+                out,
+                "curated tables: {} commits, {} rows; {} files of interrupted commits removed",
+                pass.curated.commits, pass.curated.rows, pass.curated.orphans_removed
+            )?;
+        }
         if once {
             if let Some(e) = pass.failure {
                 anyhow::bail!("{e}");

@@ -155,6 +155,27 @@ fn sigkill_at_twenty_points_of_a_sync_loses_nothing_and_writes_nothing_twice() {
         let o = ctl(dir.path(), &args);
         assert!(o.status.success(), "{}", stderr(&o));
     }
+    // A month of hourly heart-rate scores: the curated tables then take a
+    // commit per day, so kills land in the middle of Iceberg commits too.
+    let scores = {
+        let store = Store::open_dir(dir.path()).expect("store");
+        let now = Utc::now();
+        let mut n = 0;
+        for p in store.patients().expect("patients") {
+            for h in 1..=30 * 24 {
+                store
+                    .insert_score(&wardwatch_core::store::ScoreRow {
+                        mrn: p.mrn.clone(),
+                        at: now - Duration::hours(h),
+                        value: 70.0,
+                        score: wardwatch_core::model::ScoreDetail::EcgHr { lead: 131330 },
+                    })
+                    .expect("score");
+                n += 1;
+            }
+        }
+        n
+    };
     // Twenty runs, each with new data to sync and killed at a point of a
     // fixed pseudo-random sequence.
     let mut seed: u64 = 0x5eed_1a4e;
@@ -211,9 +232,78 @@ fn sigkill_at_twenty_points_of_a_sync_loses_nothing_and_writes_nothing_twice() {
     // No object missing, none extra, no leftovers of killed writes.
     let mut keys: Vec<String> = objects.iter().map(|o| o.key.clone()).collect();
     keys.sort();
-    assert_eq!(files_under(lake.path()), keys);
+    let (curated, zones): (Vec<String>, Vec<String>) = files_under(lake.path())
+        .into_iter()
+        .partition(|f| f.starts_with("curated/"));
+    assert_eq!(zones, keys);
     // Every record exactly once, in order.
     assert_eq!(raw_records(lake.path(), &store), records);
+
+    // The curated tables: no commit lost or doubled (the rows and snapshots
+    // Iceberg has are those the store's catalog counted), and no file of an
+    // interrupted commit left (every data file is one a snapshot references).
+    let tables = store.lake_tables().expect("tables");
+    assert_eq!(tables.len(), 5, "{tables:?}");
+    let scores_table = tables.iter().find(|t| t.name == "scores").expect("scores");
+    assert_eq!(scores_table.rows, scores, "every score once");
+    let orphans: i64 = tables.iter().map(|t| t.orphans_removed).sum();
+    eprintln!("{orphans} files of interrupted commits removed");
+    let mut sql = Vec::new();
+    for t in &tables {
+        let m = &t.metadata_location;
+        sql.push(format!("SELECT count(*) FROM iceberg_scan('{m}')"));
+        sql.push(format!("SELECT count(*) FROM iceberg_snapshots('{m}')"));
+        sql.push(format!(
+            "SELECT file_path FROM iceberg_metadata('{m}') ORDER BY file_path"
+        ));
+    }
+    let answers = duckdb(&sql);
+    for (t, a) in tables.iter().zip(answers.chunks(3)) {
+        if t.commits == 0 {
+            continue;
+        }
+        assert_eq!(a[0][0][0].as_i64(), Some(t.rows), "{}", t.name);
+        assert_eq!(a[1][0][0].as_i64(), Some(t.commits), "{}", t.name);
+        let referenced: Vec<String> = a[2]
+            .iter()
+            .map(|r| {
+                r[0].as_str()
+                    .expect("path")
+                    .trim_start_matches(&format!("file://{}/", lake.path().display()))
+                    .to_owned()
+            })
+            .collect();
+        let mut data: Vec<String> = curated
+            .iter()
+            .filter(|f| f.starts_with(&format!("curated/{}/data/", t.name)))
+            .cloned()
+            .collect();
+        data.sort();
+        assert_eq!(data, referenced, "{}: data files", t.name);
+    }
+}
+
+/// Runs SQL statements in DuckDB (scripts/duckdb-query.py); each
+/// statement's rows.
+fn duckdb(sql: &[String]) -> Vec<Vec<Vec<Value>>> {
+    let python = std::env::var("WARDWATCH_DUCKDB_PYTHON").expect(
+        "WARDWATCH_DUCKDB_PYTHON: run the tests through scripts/test.sh, which installs DuckDB",
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/duckdb-query.py");
+    let out = Command::new(python)
+        .arg(script)
+        .args(sql)
+        .output()
+        .expect("running DuckDB");
+    assert!(
+        out.status.success(),
+        "DuckDB failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("DuckDB's JSON"))
+        .collect()
 }
 
 #[test]

@@ -60,7 +60,7 @@ impl Pseudonymizer {
 }
 
 /// One of the curated tables, as the store's catalog has it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CuratedTable {
     pub name: String,
     pub location: String,

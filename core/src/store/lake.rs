@@ -356,6 +356,8 @@ pub struct LakeStatus {
     pub last_error: Option<(String, String)>,
     /// Objects and compressed bytes synced in the hour before `status_at`.
     pub synced_last_hour: (i64, i64),
+    /// The curated zone's Iceberg tables (filled by `lake_status_at`).
+    pub tables: Vec<super::curated::CuratedTable>,
 }
 
 fn object_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LakeObject> {
@@ -619,6 +621,7 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .ctx("reading the lake outbox")?;
+        status.tables = self.lake_tables()?;
         Ok(status)
     }
 
@@ -699,6 +702,7 @@ impl Store {
             last_synced: last_synced.map(from_ms),
             last_error,
             synced_last_hour: (0, 0),
+            tables: Vec::new(),
         })
     }
 
