@@ -9,12 +9,14 @@ up ($WARDWATCH_DUCKDB_PYTHON):
 
 For an S3 endpoint set WARDWATCH_DUCKDB_S3_ENDPOINT (host:port),
 WARDWATCH_DUCKDB_S3_KEY and WARDWATCH_DUCKDB_S3_SECRET; plain HTTP unless
-WARDWATCH_DUCKDB_S3_SSL=1.
+WARDWATCH_DUCKDB_S3_SSL=1. With `--time` first, each line is
+{"rows": [...], "ms": milliseconds the statement took}.
 """
 
 import json
 import os
 import sys
+import time
 
 import duckdb
 import duckdb_ext
@@ -44,11 +46,15 @@ def connect():
     return con
 
 
-def main(statements):
+def main(args):
+    # --time: each line is {"rows": [...], "ms": wall time of the statement}.
+    timed = bool(args) and args[0] == "--time"
     con = connect()
-    for sql in statements:
-        rows = con.execute(sql).fetchall()
-        print(json.dumps([list(r) for r in rows], default=str))
+    for sql in args[1:] if timed else args:
+        started = time.perf_counter()
+        rows = [list(r) for r in con.execute(sql).fetchall()]
+        ms = (time.perf_counter() - started) * 1e3
+        print(json.dumps({"rows": rows, "ms": ms} if timed else rows, default=str))
 
 
 if __name__ == "__main__":
