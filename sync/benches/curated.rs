@@ -67,11 +67,16 @@ fn fill(store: &mut Store, mrns: &[String], start: DateTime<Utc>, minutes: i64) 
         for (p, mrn) in mrns.iter().enumerate() {
             for (v, (loinc, unit, base)) in VITALS.iter().enumerate() {
                 seq += 1;
-                let wobble = ((m as usize * 7 + p * 13 + v * 3) % 11) as f64 - 5.0;
+                // Noise from a hash of (minute, patient, vital): values that do
+                // not repeat, so Parquet cannot compress them better than
+                // real ones.
+                let h =
+                    (seq.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as f64 / (1u64 << 24) as f64;
+                let wobble = (h - 0.5) * 10.0;
                 let value = if *unit == "Cel" {
-                    base + wobble / 20.0
+                    ((base + wobble / 20.0) * 10.0).round() / 10.0
                 } else {
-                    base + wobble
+                    (base + wobble).round()
                 };
                 let o = json!({"resourceType": "Observation", "id": format!("b{seq}"), "status": "final",
                     "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
