@@ -64,8 +64,8 @@ fn fill(store: &mut Store, mrns: &[String], start: DateTime<Utc>, minutes: i64) 
     let mut items = Vec::new();
     for m in 0..minutes {
         let at = start + Duration::minutes(m);
-        for (p, mrn) in mrns.iter().enumerate() {
-            for (v, (loinc, unit, base)) in VITALS.iter().enumerate() {
+        for mrn in mrns {
+            for (loinc, unit, base) in VITALS.iter() {
                 seq += 1;
                 // Noise from a hash of (minute, patient, vital): values that do
                 // not repeat, so Parquet cannot compress them better than
