@@ -11,6 +11,8 @@
 //! (defaults 24 and 365; the year is of the first patient only).
 
 use std::path::Path;
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,7 +21,7 @@ use serde_json::{Value, json};
 use wardwatch_core::clock::FixedClock;
 use wardwatch_core::model::Vital;
 use wardwatch_core::store::lake::LakeTarget;
-use wardwatch_core::store::{AuditEntry, IngestBatch, IngestItem, Store};
+use wardwatch_core::store::{IngestBatch, IngestItem, Store};
 use wardwatch_sync::{Engine, Rules, Target};
 
 /// (LOINC, UCUM unit, base value) of the six monitored vitals.
@@ -33,21 +35,7 @@ const VITALS: [(&str, &str, f64); 6] = [
 ];
 
 fn store_with(dir: &Path, patients: usize, start: DateTime<Utc>) -> (Store, Vec<String>) {
-    let mut store = Store::create_dir(dir).expect("store");
-    let registry: Vec<_> = wardwatch_core::demo::patients(patients, 42, start.date_naive())
-        .into_iter()
-        .map(|r| (r, wardwatch_core::model::Carried::ALL))
-        .collect();
-    let audit = AuditEntry {
-        at: start,
-        actor: "bench".into(),
-        action: "bench.load".into(),
-        target: None,
-        detail: json!({}),
-    };
-    store
-        .upsert_patients(&registry, &audit, start)
-        .expect("patients");
+    let store = common::store_with_patients(dir, patients, start);
     let mrns = store
         .patients()
         .expect("patients")
@@ -105,19 +93,7 @@ fn fill(store: &mut Store, mrns: &[String], start: DateTime<Utc>, minutes: i64) 
 }
 
 fn folder(dir: &Path) -> LakeTarget {
-    LakeTarget {
-        name: "folder".into(),
-        url: format!("file://{}", dir.display()),
-        endpoint: None,
-        region: None,
-        storage_class: None,
-        sse: None,
-        sse_kms_key: None,
-        profile: None,
-        ca_bundle: None,
-        created: Utc::now(),
-        created_by: "bench".into(),
-    }
+    LakeTarget::folder("folder", dir, Utc::now(), "bench")
 }
 
 fn bytes_under(dir: &Path) -> u64 {
@@ -182,12 +158,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let private = || {
-        tempfile::Builder::new()
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .tempdir()
-            .expect("temp dir")
-    };
+    let private = common::private_dir;
 
     // A ward's day.
     let (data, lake) = (private(), private());

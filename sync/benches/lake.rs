@@ -10,15 +10,16 @@
 //! `cargo bench -p wardwatch-sync --bench lake [-- PATIENTS SECONDS]`
 //! (default: 24 patients, 3,600 simulated seconds).
 
+mod common;
+
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, TimeZone, Utc};
-use serde_json::json;
 use wardwatch_core::clock::FixedClock;
 use wardwatch_core::store::lake::{LakeTarget, Zone};
-use wardwatch_core::store::{AuditEntry, IngestBatch, IngestItem, Store};
+use wardwatch_core::store::{IngestBatch, IngestItem, Store};
 use wardwatch_sim::{Generator, GeneratorConfig, RecordSource, Scenario, SimPatient};
 use wardwatch_sync::{Credentials, Engine, Rules, Target};
 
@@ -56,26 +57,8 @@ fn main() {
     println!("lake bench: {patients} patients, ECG 250 Hz + numerics, {seconds} simulated s");
 
     // The ward and its records, as the sources deliver them.
-    let dir = tempfile::Builder::new()
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .tempdir()
-        .expect("temp dir");
-    let mut store = Store::create_dir(dir.path()).expect("store");
-    let registry = wardwatch_core::demo::patients(patients, 42, start.date_naive());
-    let registry: Vec<_> = registry
-        .into_iter()
-        .map(|r| (r, wardwatch_core::model::Carried::ALL))
-        .collect();
-    let audit = AuditEntry {
-        at: start,
-        actor: "bench".into(),
-        action: "bench.load".into(),
-        target: None,
-        detail: json!({}),
-    };
-    store
-        .upsert_patients(&registry, &audit, start)
-        .expect("patients");
+    let dir = common::private_dir();
+    let mut store = common::store_with_patients(dir.path(), patients, start);
     let mut config = GeneratorConfig::new(
         SimPatient::from_demo(patients, 42, start.date_naive()),
         42,
@@ -162,32 +145,19 @@ fn main() {
                     url: format!("s3://{bucket}/bench-{}", std::process::id()),
                     endpoint: Some(url),
                     region: Some("us-east-1".into()),
-                    storage_class: None,
-                    sse: None,
-                    sse_kms_key: None,
-                    profile: None,
-                    ca_bundle: None,
-                    created: start,
-                    created_by: "bench".into(),
+                    ..LakeTarget::folder(
+                        "seaweedfs",
+                        std::path::Path::new("/unused"),
+                        start,
+                        "bench",
+                    )
                 },
                 Some(Credentials::new(key, secret, None, None, "bench")),
                 std::env::var("WARDWATCH_SEAWEEDFS_PID").ok(),
             )
         }
         Err(_) => (
-            LakeTarget {
-                name: "folder".into(),
-                url: format!("file://{}", dir.path().join("lake").display()),
-                endpoint: None,
-                region: None,
-                storage_class: None,
-                sse: None,
-                sse_kms_key: None,
-                profile: None,
-                ca_bundle: None,
-                created: start,
-                created_by: "bench".into(),
-            },
+            LakeTarget::folder("folder", &dir.path().join("lake"), start, "bench"),
             None,
             None,
         ),

@@ -27,19 +27,12 @@ pub fn configured_target(targets: &[LakeTarget], data_dir: &Path) -> Result<Lake
         [] => {
             let dir = data_dir.join(DEFAULT_LAKE_DIR);
             let dir = std::path::absolute(&dir).unwrap_or(dir);
-            Ok(LakeTarget {
-                name: "local".into(),
-                url: format!("file://{}", dir.display()),
-                endpoint: None,
-                region: None,
-                storage_class: None,
-                sse: None,
-                sse_kms_key: None,
-                profile: None,
-                ca_bundle: None,
-                created: chrono::Utc::now(),
-                created_by: "default".into(),
-            })
+            Ok(LakeTarget::folder(
+                "local",
+                &dir,
+                chrono::Utc::now(),
+                "default",
+            ))
         }
         [one] => Ok(one.clone()),
         many => Err(Error::config(

@@ -333,6 +333,31 @@ pub struct LakeTarget {
     pub created_by: String,
 }
 
+impl LakeTarget {
+    /// A local folder (an absolute path) as a target: no endpoint, class,
+    /// encryption or credentials; the embedded default is one.
+    pub fn folder(
+        name: &str,
+        dir: &std::path::Path,
+        created: DateTime<Utc>,
+        created_by: &str,
+    ) -> LakeTarget {
+        LakeTarget {
+            name: name.to_owned(),
+            url: format!("file://{}", dir.display()),
+            endpoint: None,
+            region: None,
+            storage_class: None,
+            sse: None,
+            sse_kms_key: None,
+            profile: None,
+            ca_bundle: None,
+            created,
+            created_by: created_by.to_owned(),
+        }
+    }
+}
+
 /// Pending and synced objects of one zone, for `sync status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ZoneStatus {

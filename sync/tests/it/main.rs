@@ -82,19 +82,7 @@ fn ward_with_records(dir: &Path, n: usize) -> Vec<Vec<u8>> {
 }
 
 fn folder_target(dir: &Path) -> LakeTarget {
-    LakeTarget {
-        name: "folder".into(),
-        url: format!("file://{}", dir.display()),
-        endpoint: None,
-        region: None,
-        storage_class: None,
-        sse: None,
-        sse_kms_key: None,
-        profile: None,
-        ca_bundle: None,
-        created: t0(),
-        created_by: "admin".into(),
-    }
+    LakeTarget::folder("folder", dir, t0(), "admin")
 }
 
 async fn engine(
