@@ -803,6 +803,10 @@ fn ice(table: &str, e: iceberg::Error) -> Error {
     Error::new("curated", fault, format!("table {table}: {e}"))
 }
 
+fn store_err(e: wardwatch_core::error::Error) -> Error {
+    Error::store("curated", &e)
+}
+
 fn ident(name: &str) -> TableIdent {
     TableIdent::new(NamespaceIdent::new(NAMESPACE.to_owned()), name.to_owned())
 }
@@ -835,40 +839,38 @@ impl Curator {
         now: DateTime<Utc>,
     ) -> Result<Curated, Error> {
         let mut done = Curated::default();
-        let p = store
-            .lake_pseudonymizer()
-            .map_err(|e| Error::store("curated", &e))?;
+        let p = store.lake_pseudonymizer().map_err(store_err)?;
+        let interrupted = store.lake_table_intents().map_err(store_err)?;
         for def in TABLES {
-            self.curate_table(store, def, cut, now, &p, &mut done)
+            let was = interrupted.iter().any(|n| n == def.name);
+            self.curate_table(store, def, was, cut, now, &p, &mut done)
                 .await?;
         }
         Ok(done)
     }
 
+    /// Brings one table up to `cut`; first, when its last commit was
+    /// `interrupted`, removes what that commit left.
+    #[allow(clippy::too_many_arguments)]
     async fn curate_table(
         &self,
         store: &mut Store,
         def: &TableDef,
+        interrupted: bool,
         cut: DateTime<Utc>,
         now: DateTime<Utc>,
         p: &Pseudonymizer,
         done: &mut Curated,
     ) -> Result<(), Error> {
-        let serr = |e: wardwatch_core::error::Error| Error::store("curated", &e);
-        if store
-            .lake_table_intents()
-            .map_err(serr)?
-            .iter()
-            .any(|n| n == def.name)
-        {
+        if interrupted {
             done.orphans_removed += self.recover(store, def).await?;
         }
-        let mut entry = match store.lake_table(def.name).map_err(serr)? {
+        let mut entry = match store.lake_table(def.name).map_err(store_err)? {
             Some(t) if t.location == self.location(def) => t,
             stale => {
                 if stale.is_some() {
                     // Another target: the table is made afresh in this one.
-                    store.lake_table_forget(def.name).map_err(serr)?;
+                    store.lake_table_forget(def.name).map_err(store_err)?;
                 }
                 self.create(store, def, now).await?
             }
@@ -884,24 +886,24 @@ impl Curator {
                 .unwrap_or(entry.watermark)
                 + Duration::days(1);
             let to = cut.min(day_end);
-            let (n, cols) = def.rows(store, entry.watermark, to, p).map_err(serr)?;
+            let (n, cols) = def.rows(store, entry.watermark, to, p).map_err(store_err)?;
             if n == 0 {
                 store
                     .lake_table_committed(def.name, &entry.metadata_location, to, None, 0, now)
-                    .map_err(serr)?;
+                    .map_err(store_err)?;
             } else {
-                store.lake_table_intent(def.name, now).map_err(serr)?;
+                store.lake_table_intent(def.name, now).map_err(store_err)?;
                 let (location, snapshot) =
                     self.append(&entry, def, cols, entry.watermark, to).await?;
                 store
                     .lake_table_committed(def.name, &location, to, Some(snapshot), n as i64, now)
-                    .map_err(serr)?;
+                    .map_err(store_err)?;
                 done.commits += 1;
                 done.rows += n;
             }
             entry = store
                 .lake_table(def.name)
-                .map_err(serr)?
+                .map_err(store_err)?
                 .ok_or_else(|| Error::new("curated", Fault::Store, "a table vanished"))?;
         }
         Ok(())
@@ -945,14 +947,9 @@ impl Curator {
             .metadata;
         let location = MetadataLocation::new_with_metadata(self.location(def), &metadata);
         // The intent first: a crash after the write leaves an orphan found later.
-        store
-            .lake_table_intent(def.name, now)
-            .map_err(|e| Error::store("curated", &e))?;
+        store.lake_table_intent(def.name, now).map_err(store_err)?;
         metadata.write_to(&self.io, &location).await.map_err(e)?;
-        let origin = store
-            .curated_origin()
-            .map_err(|e| Error::store("curated", &e))?
-            .unwrap_or(now);
+        let origin = store.curated_origin().map_err(store_err)?.unwrap_or(now);
         let watermark = origin.duration_trunc(Duration::days(1)).unwrap_or(origin);
         store
             .lake_table_created(
@@ -962,13 +959,10 @@ impl Curator {
                 watermark,
                 now,
             )
-            .and_then(|()| {
-                store.lake_table_committed(def.name, &location.to_string(), watermark, None, 0, now)
-            })
-            .map_err(|e| Error::store("curated", &e))?;
+            .map_err(store_err)?;
         store
             .lake_table(def.name)
-            .map_err(|e| Error::store("curated", &e))?
+            .map_err(store_err)?
             .ok_or_else(|| Error::new("curated", Fault::Store, "a table vanished"))
     }
 
@@ -1056,9 +1050,7 @@ impl Curator {
     /// intent. The number removed.
     async fn recover(&self, store: &mut Store, def: &TableDef) -> Result<usize, Error> {
         let e = |e| ice(def.name, e);
-        let entry = store
-            .lake_table(def.name)
-            .map_err(|e| Error::store("curated", &e))?;
+        let entry = store.lake_table(def.name).map_err(store_err)?;
         let mut referenced = BTreeSet::new();
         if let Some(entry) = &entry {
             let table = self.load(entry).await.map_err(e)?;
@@ -1099,11 +1091,9 @@ impl Curator {
         if entry.is_some() {
             store
                 .lake_table_recovered(def.name, removed as i64)
-                .map_err(|e| Error::store("curated", &e))?;
+                .map_err(store_err)?;
         } else {
-            store
-                .lake_table_forget(def.name)
-                .map_err(|e| Error::store("curated", &e))?;
+            store.lake_table_forget(def.name).map_err(store_err)?;
         }
         if removed > 0 {
             tracing::warn!(

@@ -23,7 +23,7 @@ use sha2::Sha256;
 use super::rollup::{HOUR_MS, Hour};
 use super::{Store, from_ms, to_ms};
 use crate::error::{Error, Result, SqlContext};
-use crate::model::score::ScoreDetail;
+use crate::model::score::{EcgEvent, ScoreDetail};
 use crate::model::vital::Vital;
 
 /// The pseudonym key's name in `lake_secrets`.
@@ -284,21 +284,30 @@ impl Store {
         Ok(self
             .curated_score_rows(from, to, true)?
             .into_iter()
-            .map(|(mrn, ward, _, at, _, detail)| {
-                let v: serde_json::Value = serde_json::from_str(&detail).unwrap_or_default();
-                let event = v["event"].as_str().unwrap_or("unknown").to_owned();
-                let finding = v["finding"]["kind"]
-                    .as_str()
-                    .or(v["kind"].as_str())
-                    .unwrap_or("unknown")
-                    .to_owned();
+            .map(|(mrn, ward, kind, at, _, detail)| {
+                // The row's typed form (the one contract of scores); a row
+                // that does not parse is still exported, as `unknown`.
+                let event = match super::vitals::parse_score(&kind, &detail) {
+                    Some(ScoreDetail::EcgEvent(e)) => Some(e),
+                    _ => None,
+                };
+                let finding = event
+                    .as_ref()
+                    .and_then(|e| serde_json::to_value(e.kind()).ok())
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_else(|| "unknown".into());
+                let (event, lead) = match event {
+                    Some(EcgEvent::Onset { lead, .. }) => ("onset", Some(i64::from(lead))),
+                    Some(EcgEvent::End { lead, .. }) => ("end", Some(i64::from(lead))),
+                    None => ("unknown", None),
+                };
                 FindingRow {
                     patient: p.of(&mrn),
                     ward,
                     at,
-                    event,
+                    event: event.to_owned(),
                     finding,
-                    lead: v["lead"].as_i64(),
+                    lead,
                     detail,
                 }
             })
@@ -464,7 +473,8 @@ impl Store {
         Ok(self.lake_tables()?.into_iter().find(|t| t.name == name))
     }
 
-    /// Records a table just created (its first metadata file written).
+    /// Records a table just created (its first metadata file written) and
+    /// clears the intent of its creation, in one transaction.
     pub fn lake_table_created(
         &mut self,
         name: &str,
@@ -473,14 +483,22 @@ impl Store {
         watermark: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT INTO lake_tables (name, location, metadata_location, watermark_ms, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![name, location, metadata_location, to_ms(watermark), to_ms(now)],
-            )
+        let tx = self.conn.transaction().ctx("recording a lake table")?;
+        tx.execute(
+            "INSERT INTO lake_tables (name, location, metadata_location, watermark_ms, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                name,
+                location,
+                metadata_location,
+                to_ms(watermark),
+                to_ms(now)
+            ],
+        )
+        .ctx("recording a lake table")?;
+        tx.execute("DELETE FROM lake_table_intents WHERE name = ?1", [name])
             .ctx("recording a lake table")?;
-        Ok(())
+        tx.commit().ctx("recording a lake table")
     }
 
     /// Forgets a table (its location changed: a new target); the next pass

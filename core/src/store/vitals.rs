@@ -899,7 +899,7 @@ fn score_detail_json(score: &ScoreDetail) -> String {
         .to_string()
 }
 
-fn parse_score(kind: &str, detail: &str) -> Option<ScoreDetail> {
+pub(super) fn parse_score(kind: &str, detail: &str) -> Option<ScoreDetail> {
     let detail: serde_json::Value = serde_json::from_str(detail).ok()?;
     serde_json::from_value(serde_json::json!({ "kind": kind, "detail": detail })).ok()
 }

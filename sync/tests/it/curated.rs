@@ -171,8 +171,8 @@ fn count(rows: &[Vec<Value>]) -> i64 {
     rows[0][0].as_i64().expect("a count")
 }
 
-/// Checks every table against what was written, through DuckDB; returns
-/// the metadata files after the first commit (day 1) per table.
+/// Checks every table against what was written, through DuckDB, and
+/// `vitals_minute` as of `day1` (the metadata files after the first pass).
 fn check_tables(
     dir: &Path,
     w: Written,
@@ -266,6 +266,16 @@ fn check_tables(
     }
 }
 
+/// Each curated table's name and current metadata file.
+fn metadata_files(store: &Store) -> Vec<(String, String)> {
+    store
+        .lake_tables()
+        .expect("tables")
+        .into_iter()
+        .map(|t| (t.name, t.metadata_location))
+        .collect()
+}
+
 /// Two curating passes (at midnight, then at 02:00); the first pass's
 /// metadata file per table.
 fn curate_two_days(
@@ -280,13 +290,7 @@ fn curate_two_days(
     // Day 1 holds vitals, scores and the patients (the finding and the
     // alarm's last change come after midnight).
     assert_eq!(first.commits, 3, "{first:?}");
-    let day1: Vec<(String, String)> = e
-        .store()
-        .lake_tables()
-        .expect("tables")
-        .into_iter()
-        .map(|t| (t.name, t.metadata_location))
-        .collect();
+    let day1 = metadata_files(e.store());
     let mut e = rt.block_on(engine(dir, target, keys, midnight + Duration::hours(2)));
     let second = rt.block_on(e.pass(true, &mut |_| {})).expect("pass");
     assert!(second.failure.is_none(), "{:?}", second.failure);
@@ -347,13 +351,7 @@ fn an_interrupted_commit_leaves_no_file_behind_and_its_rows_are_committed_once()
     let midnight = start() + Duration::hours(1);
     let mut e = rt.block_on(engine(dir.path(), &target, None, midnight));
     rt.block_on(e.curate(true)).expect("curate");
-    let day1: Vec<(String, String)> = e
-        .store()
-        .lake_tables()
-        .expect("tables")
-        .into_iter()
-        .map(|t| (t.name, t.metadata_location))
-        .collect();
+    let day1 = metadata_files(e.store());
     drop(e);
     // What a kill in the middle of day 2's commit of vitals_minute leaves:
     // its intent, a data file, a manifest and a metadata file no table
