@@ -70,6 +70,13 @@ impl Driver {
     }
 
     fn post(&self, path: &str, body: &Value) -> Value {
+        self.post_if_fresh(path, body)
+            .unwrap_or_else(|| panic!("POST {path}: stale element reference"))
+    }
+
+    /// Like `post`, but `None` when the element was re-rendered (stale): the
+    /// request did nothing, so the caller finds the element again.
+    fn post_if_fresh(&self, path: &str, body: &Value) -> Option<Value> {
         let resp = self
             .http
             .post(format!("{}{path}", self.base))
@@ -77,8 +84,11 @@ impl Driver {
             .send()
             .unwrap_or_else(|e| panic!("POST {path}: {e}"));
         let v: Value = resp.json().unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        if v["value"]["error"] == "stale element reference" {
+            return None;
+        }
         assert!(v["value"]["error"].is_null(), "POST {path}: {}", v["value"]);
-        v["value"].clone()
+        Some(v["value"].clone())
     }
 
     fn get(&self, path: &str) -> Value {
@@ -176,25 +186,34 @@ impl Driver {
         }
     }
 
-    pub fn text(&self, css: &str) -> String {
-        // Found again if the UI re-rendered it between finding and reading.
+    /// Finds `css` and does `act` on it; found again when the UI re-rendered
+    /// it in between (`act` answers `None` for a stale element).
+    fn on_fresh<T>(&self, css: &str, act: impl Fn(&str) -> Option<T>) -> T {
         for _ in 0..10 {
-            let e = self.find(css);
-            if let Some(t) = self.get_if_fresh(&format!("/element/{e}/text")) {
-                return t.as_str().unwrap_or_default().to_owned();
+            if let Some(v) = act(&self.find(css)) {
+                return v;
             }
         }
-        panic!("`{css}` kept being re-rendered while read");
+        panic!("`{css}` kept being re-rendered while used");
+    }
+
+    pub fn text(&self, css: &str) -> String {
+        self.on_fresh(css, |e| self.get_if_fresh(&format!("/element/{e}/text")))
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     pub fn click(&self, css: &str) {
-        let e = self.find(css);
-        self.post(&format!("/element/{e}/click"), &json!({}));
+        self.on_fresh(css, |e| {
+            self.post_if_fresh(&format!("/element/{e}/click"), &json!({}))
+        });
     }
 
     pub fn type_into(&self, css: &str, text: &str) {
-        let e = self.find(css);
-        self.post(&format!("/element/{e}/value"), &json!({"text": text}));
+        self.on_fresh(css, |e| {
+            self.post_if_fresh(&format!("/element/{e}/value"), &json!({"text": text}))
+        });
     }
 
     pub fn screenshot(&self, path: &Path) {
