@@ -101,6 +101,10 @@ enum Command {
     /// The lake's archival rules in the bucket, and restoring archived objects
     #[command(subcommand)]
     Archive(ArchiveCmd),
+    /// The dataset catalogue: find datasets, schema versions, partitions and
+    /// objects of the lake (data and admin roles; docs/catalog.md)
+    #[command(subcommand)]
+    Catalog(CatalogCmd),
     /// Show the newest audit-log entries (admin)
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -167,6 +171,62 @@ enum SyncCmd {
     Status {
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogCmd {
+    /// Search the catalogue, e.g. `column:spo2`, `kind:object zone:raw
+    /// archive_state:archived`, `dataset:vitals_minute ward:"Ward 2"
+    /// date:2026-03` (docs/catalog.md has the syntax and more examples)
+    Search {
+        /// The query; empty matches everything
+        #[arg(default_value = "")]
+        query: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Counts of the matches by zone, kind, dataset, ward, storage
+        /// class, archive state, schema version, tag and day
+        #[arg(long)]
+        facets: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One entry in full (its id, as a search shows it)
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Schema versions with their columns and what changed between them
+    Schemas {
+        /// A dataset (`scores` or `curated/scores`); all when left out
+        dataset: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every version of an entry: when, by whom, what changed
+    History {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bring the catalogue up to date with the lake now (the runtime does
+    /// after each sync pass) (admin)
+    Refresh,
+    /// Rebuild the search index from the store, after its loss or
+    /// corruption (admin)
+    Reindex,
+    /// Describe an entry: description, owner, tags (admin)
+    Annotate {
+        id: String,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        owner: Option<String>,
+        /// A tag; repeat for several (replaces the annotation's tags)
+        #[arg(long = "tag")]
+        tags: Vec<String>,
     },
 }
 
@@ -927,6 +987,349 @@ async fn sync_run(
     }
 }
 
+/// A byte count for people.
+fn human_bytes(n: i64) -> String {
+    let n = n as f64;
+    if n >= 1e9 {
+        format!("{:.1} GB", n / 1e9)
+    } else if n >= 1e6 {
+        format!("{:.1} MB", n / 1e6)
+    } else if n >= 1e3 {
+        format!("{:.1} kB", n / 1e3)
+    } else {
+        format!("{n} B")
+    }
+}
+
+/// One line about an entry: its kind, id and what tells it apart.
+fn entry_line(e: &wardwatch_core::store::catalog::CatalogEntry) -> String {
+    let mut parts = Vec::new();
+    if let Some(d) = &e.date {
+        parts.push(d.clone());
+    }
+    if !e.wards.is_empty() {
+        parts.push(format!("ward {}", e.wards.join(", ")));
+    }
+    if let Some(r) = e.rows {
+        parts.push(format!("{r} rows"));
+    }
+    if let Some(b) = e.bytes {
+        parts.push(human_bytes(b));
+    }
+    if let Some(v) = e.schema_version {
+        parts.push(format!("schema {v}"));
+    }
+    if let (Some(a), Some(c)) = (&e.archive_state, &e.storage_class) {
+        parts.push(format!("{a} ({c})"));
+    }
+    if let Some(s) = &e.sync_state {
+        parts.push(s.clone());
+    }
+    if !e.changes.is_empty() && e.kind == wardwatch_core::store::catalog::EntryKind::Schema {
+        parts.push(e.changes.join("; "));
+    }
+    format!(
+        "{:<9} {}  {}",
+        e.kind.as_str(),
+        e.id.split_once(':').map_or(e.id.as_str(), |(_, rest)| rest),
+        parts.join(" · ")
+    )
+    .escape_debug()
+    .to_string()
+}
+
+fn catalog_command(cli: &Cli, cmd: &CatalogCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    use wardwatch_catalog::Catalog;
+    let ctx = open(cli)?;
+    let data_dir = ctx.data_dir().to_owned();
+    let index_dir = Catalog::dir_of(&data_dir);
+    match cmd {
+        CatalogCmd::Search {
+            query,
+            limit,
+            facets,
+            json,
+        } => {
+            api::authorize_catalog(&ctx, "search", serde_json::json!({ "query": query }))?;
+            let store = wardwatch_core::store::Store::open_dir(&data_dir)?;
+            let catalog = Catalog::open(&index_dir)?;
+            let found = catalog.search(query, *limit, *facets)?;
+            let mut hits = Vec::new();
+            for h in &found.hits {
+                let entry = store.catalog_entry(&h.id)?;
+                let columns: Vec<_> = entry
+                    .as_ref()
+                    .map(|e| {
+                        wardwatch_catalog::matched_columns(e, &found.column_terms)
+                            .into_iter()
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                hits.push((h, entry, columns));
+            }
+            if *json {
+                let hits: Vec<_> = hits
+                    .iter()
+                    .map(|(h, e, c)| serde_json::json!({ "id": h.id, "score": h.score, "entry": e, "matched_columns": c }))
+                    .collect();
+                print_json(
+                    out,
+                    &serde_json::json!({ "total": found.total, "hits": hits, "facets": found.facets }),
+                )?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            writeln!(
+                out,
+                "{} matches{}",
+                found.total,
+                if found.total > hits.len() {
+                    format!(" (the best {}; --limit for more)", hits.len())
+                } else {
+                    String::new()
+                }
+            )?;
+            for (h, e, columns) in &hits {
+                match e {
+                    Some(e) => writeln!(out, "{}", entry_line(e))?,
+                    None => writeln!(out, "{} (changed since; run `catalog refresh`)", h.id)?,
+                }
+                for c in columns {
+                    writeln!(
+                        out,
+                        "          column {} {}{}  {}",
+                        c.name,
+                        c.ty,
+                        if c.required { "" } else { " (optional)" },
+                        c.doc
+                    )?;
+                }
+            }
+            if let Some(f) = &found.facets {
+                for (name, values) in &f.counts {
+                    if values.is_empty() {
+                        continue;
+                    }
+                    let shown: Vec<String> =
+                        values.iter().map(|(v, n)| format!("{v} {n}")).collect();
+                    writeln!(out, "{name}: {}", shown.join(", ").escape_debug())?;
+                }
+            }
+        }
+        CatalogCmd::Show { id, json } => {
+            api::authorize_catalog(&ctx, "show", serde_json::json!({ "id": id }))?;
+            let store = wardwatch_core::store::Store::open_dir(&data_dir)?;
+            let Some(e) = store.catalog_entry(id)? else {
+                anyhow::bail!(
+                    "no catalogue entry `{}`: `catalog search` shows the ids",
+                    id.escape_debug()
+                );
+            };
+            if *json {
+                print_json(out, &e)?;
+            } else {
+                let v = serde_json::to_value(&e)?;
+                if let Some(obj) = v.as_object() {
+                    for (k, v) in obj {
+                        let shown = match v {
+                            serde_json::Value::Null => continue,
+                            serde_json::Value::Array(a) if a.is_empty() => continue,
+                            serde_json::Value::String(s) if s.is_empty() => continue,
+                            serde_json::Value::String(s) => s.clone(),
+                            serde_json::Value::Array(a) if k == "columns" => a
+                                .iter()
+                                .map(|c| {
+                                    format!(
+                                        "\n  {} {}{}  {}",
+                                        c["name"].as_str().unwrap_or_default(),
+                                        c["type"].as_str().unwrap_or_default(),
+                                        if c["required"].as_bool() == Some(true) {
+                                            ""
+                                        } else {
+                                            " (optional)"
+                                        },
+                                        c["doc"].as_str().unwrap_or_default()
+                                    )
+                                })
+                                .collect(),
+                            v => v.to_string(),
+                        };
+                        writeln!(
+                            out,
+                            "{k}: {}",
+                            shown.escape_debug().to_string().replace("\\n", "\n")
+                        )?;
+                    }
+                }
+            }
+        }
+        CatalogCmd::Schemas { dataset, json } => {
+            api::authorize_catalog(&ctx, "schemas", serde_json::json!({ "dataset": dataset }))?;
+            let store = wardwatch_core::store::Store::open_dir(&data_dir)?;
+            let mut schemas = Vec::new();
+            store.catalog_each(|e| {
+                let wanted = dataset
+                    .as_deref()
+                    .is_none_or(|d| d == e.dataset || d == format!("{}/{}", e.zone, e.dataset));
+                if e.kind == wardwatch_core::store::catalog::EntryKind::Schema && wanted {
+                    schemas.push(e);
+                }
+            })?;
+            if schemas.is_empty()
+                && let Some(d) = dataset
+            {
+                anyhow::bail!("no dataset `{}` in the catalogue", d.escape_debug());
+            }
+            if *json {
+                print_json(out, &schemas)?;
+            } else {
+                for s in &schemas {
+                    writeln!(
+                        out,
+                        "{}/{} schema {} ({}): {}",
+                        s.zone,
+                        s.dataset,
+                        s.schema_version.unwrap_or(0),
+                        s.fingerprint.as_deref().unwrap_or("-"),
+                        s.changes.join("; ")
+                    )?;
+                    for c in &s.columns {
+                        writeln!(
+                            out,
+                            "  {:<20} {:<12}{}  {}",
+                            c.name,
+                            c.ty,
+                            if c.required { "" } else { " optional" },
+                            c.doc
+                        )?;
+                    }
+                }
+            }
+        }
+        CatalogCmd::History { id, json } => {
+            api::authorize_catalog(&ctx, "history", serde_json::json!({ "id": id }))?;
+            let store = wardwatch_core::store::Store::open_dir(&data_dir)?;
+            let history = store.catalog_history(id)?;
+            if history.is_empty() {
+                anyhow::bail!("no catalogue entry `{}` ever", id.escape_debug());
+            }
+            if *json {
+                print_json(out, &history)?;
+            } else {
+                let mut before: Option<serde_json::Value> = None;
+                for v in &history {
+                    let now = v.entry.as_ref().map(serde_json::to_value).transpose()?;
+                    let changed: Vec<String> = match (&before, &now) {
+                        (
+                            Some(serde_json::Value::Object(a)),
+                            Some(serde_json::Value::Object(b)),
+                        ) => b
+                            .iter()
+                            .filter(|(k, val)| a.get(*k) != Some(val))
+                            .map(|(k, val)| match val {
+                                serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+                                    k.clone()
+                                }
+                                val => format!("{k}={val}"),
+                            })
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    writeln!(
+                        out,
+                        "v{} {} {} by {}{}",
+                        v.version,
+                        v.at.to_rfc3339(),
+                        v.change,
+                        v.actor.escape_debug(),
+                        if changed.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", changed.join(", ").escape_debug())
+                        }
+                    )?;
+                    before = now;
+                }
+            }
+        }
+        CatalogCmd::Refresh => {
+            api::authorize_catalog(&ctx, "refresh", serde_json::json!({}))?;
+            let mut store = wardwatch_core::store::Store::open_dir(&data_dir)?;
+            let who = username(cli)?;
+            let r = wardwatch_catalog::refresh(&mut store, &data_dir, &who, chrono::Utc::now())?;
+            writeln!(
+                out,
+                "catalogue: {} created, {} updated, {} removed; {} index entries {}",
+                r.store.created,
+                r.store.updated,
+                r.store.removed,
+                r.indexed,
+                if r.built { "built" } else { "updated" }
+            )?;
+        }
+        CatalogCmd::Reindex => {
+            api::authorize_catalog(&ctx, "reindex", serde_json::json!({}))?;
+            let store = wardwatch_core::store::Store::open_dir(&data_dir)?;
+            let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let started = std::time::Instant::now();
+            let mut bar = |done: u64, total: u64| {
+                if tty {
+                    let width = 30u64;
+                    let filled = (done.min(total) * width / total.max(1)) as usize;
+                    eprint!(
+                        "\r[{}{}] {done}/{total} entries   ",
+                        "#".repeat(filled),
+                        " ".repeat(width as usize - filled)
+                    );
+                }
+            };
+            let c = Catalog::rebuild(&index_dir, &store, &mut bar)?;
+            if tty {
+                eprintln!();
+            }
+            writeln!(
+                out,
+                "catalogue index rebuilt: {} entries, {} on disk, in {:.1} s",
+                c.len(),
+                human_bytes(c.disk_bytes() as i64),
+                started.elapsed().as_secs_f64()
+            )?;
+        }
+        CatalogCmd::Annotate {
+            id,
+            description,
+            owner,
+            tags,
+        } => {
+            api::authorize_catalog(
+                &ctx,
+                "annotate",
+                serde_json::json!({ "id": id, "description": description, "owner": owner, "tags": tags }),
+            )?;
+            let mut store = wardwatch_core::store::Store::open_dir(&data_dir)?;
+            if store.catalog_entry(id)?.is_none() {
+                anyhow::bail!(
+                    "no catalogue entry `{}`: `catalog search` shows the ids",
+                    id.escape_debug()
+                );
+            }
+            let who = username(cli)?;
+            let tags = (!tags.is_empty()).then_some(tags.as_slice());
+            store.catalog_annotate(
+                id,
+                description.as_deref(),
+                owner.as_deref(),
+                tags,
+                &who,
+                chrono::Utc::now(),
+            )?;
+            let r = wardwatch_catalog::refresh(&mut store, &data_dir, &who, chrono::Utc::now())?;
+            writeln!(out, "{id} annotated; {} index entries updated", r.indexed)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Creates the store if there is none (`init`, `demo load`).
 fn create(cli: &Cli) -> anyhow::Result<Ctx> {
     Ok(Ctx::create(
@@ -1402,6 +1805,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Sync(cmd) => return sync_command(&cli, cmd, out),
         Command::Archive(cmd) => return archive_command(&cli, cmd, out),
+        Command::Catalog(cmd) => return catalog_command(&cli, cmd, out),
         Command::Settings(cmd) => {
             let ctx = open(&cli)?;
             match cmd {

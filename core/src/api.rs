@@ -1146,6 +1146,28 @@ pub fn authorize_sync(ctx: &Ctx, flush: bool) -> Result<()> {
     ctx.audit("sync.run", None, json!({ "flush": flush }))
 }
 
+/// Checks that the user may use the dataset catalogue for `action` and
+/// audits it with `detail` (the query, the entry). Reading it (`search`,
+/// `show`, `schemas`, `history`) is for the data and admin roles: it
+/// describes the lake, not patients, and clinical roles have no need of
+/// it. Changing it (`refresh`, `reindex`, `annotate`) is for admins.
+pub fn authorize_catalog(ctx: &Ctx, action: &str, detail: serde_json::Value) -> Result<()> {
+    match action {
+        "search" | "show" | "schemas" | "history" => {
+            if !matches!(ctx.actor.role, Role::Data | Role::Admin) {
+                return Err(Error::Forbidden {
+                    user: ctx.actor.username.clone(),
+                    role: ctx.actor.role.as_str(),
+                    action: "use the dataset catalogue",
+                    needed: "data (or admin)",
+                });
+            }
+        }
+        _ => ctx.require(Role::Admin, "change the dataset catalogue")?,
+    }
+    ctx.audit(&format!("catalog.{action}"), None, detail)
+}
+
 /// Checks that the user may act on the archival rules or restore archived
 /// data (`action`: "apply" or "restore"; admin) and audits it; `show` needs
 /// any role.

@@ -28,6 +28,10 @@ pub const SYNC_KEY: &str = "tech:sync";
 /// rules (checked at start).
 pub const ARCHIVE_KEY: &str = "tech:archive";
 
+/// The technical condition of a dataset catalogue that cannot be brought
+/// up to date (its index unreadable: `wardwatchctl catalog reindex`).
+pub const CATALOG_KEY: &str = "tech:catalog";
+
 /// Seconds between passes when all is synced, and when a pass failed.
 const IDLE: u64 = 10;
 const AFTER_FAILURE: u64 = 30;
@@ -150,8 +154,44 @@ async fn run(
         }
     };
     check_archival_rules(&engine, tx).await;
+    // The catalogue follows the lake: refreshed at start and after each
+    // pass that changed the lake.
+    let mut catalog_due = true;
+    let mut catalog_alarmed = false;
     while !gone() {
         let pass = engine.pass(false, &mut |_| {}).await;
+        if let Ok(p) = &pass {
+            catalog_due |= p.written + p.sealed + p.curated.commits > 0;
+        }
+        if catalog_due {
+            catalog_due = false;
+            match wardwatch_catalog::refresh(engine.store_mut(), data_dir, "sync", clock.now()) {
+                Ok(r) => {
+                    if r.store.changed() > 0 {
+                        tracing::info!(
+                            created = r.store.created,
+                            updated = r.store.updated,
+                            removed = r.store.removed,
+                            indexed = r.indexed,
+                            "catalogue refreshed"
+                        );
+                    }
+                    if catalog_alarmed {
+                        catalog_alarmed = false;
+                        send_as(tx, CATALOG_KEY, false, "the catalogue is current".into());
+                    }
+                }
+                Err(e) => {
+                    // A busy index (a reindex by hand) is retried next pass.
+                    catalog_due = true;
+                    tracing::error!(error = %e, "the catalogue cannot be refreshed");
+                    if !catalog_alarmed && !matches!(e, wardwatch_catalog::Error::Busy) {
+                        catalog_alarmed = true;
+                        send_as(tx, CATALOG_KEY, true, format!("dataset catalogue: {e}"));
+                    }
+                }
+            }
+        }
         let (failure, pending) = match &pass {
             Ok(p) => {
                 if p.written + p.sealed > 0 {

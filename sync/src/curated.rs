@@ -56,6 +56,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 use wardwatch_core::store::Store;
+use wardwatch_core::store::catalog::{CatalogColumn, TableFile};
 use wardwatch_core::store::curated::{CuratedTable, Pseudonymizer};
 use wardwatch_core::store::lake::{md5_hex, sha256_hex};
 
@@ -138,6 +139,13 @@ const SCORES: TableDef = TableDef {
             Kind::Str,
             true,
             "JSON: sub-scores, contributors, what was missing",
+        ),
+        // Schema 2 (an optional column added: Iceberg schema evolution).
+        (
+            "complete",
+            Kind::Bool,
+            false,
+            "NEWS2: false when a parameter was missing (a partial score, never scored 0); NULL for other kinds",
         ),
     ],
     time: "at",
@@ -267,6 +275,24 @@ impl TableDef {
         Schema::builder().with_fields(fields).build()
     }
 
+    /// The definition with its first `n` columns only: the table as an
+    /// older version of Wardwatch defined it (for tests of schema
+    /// evolution: columns are only ever added at the end).
+    #[doc(hidden)]
+    pub fn first_columns(&self, n: usize) -> TableDef {
+        TableDef {
+            name: self.name,
+            doc: self.doc,
+            fields: &self.fields[..n.min(self.fields.len())],
+            time: self.time,
+        }
+    }
+
+    /// The number of columns.
+    pub fn width(&self) -> usize {
+        self.fields.len()
+    }
+
     fn time_field_id(&self) -> i32 {
         self.fields
             .iter()
@@ -309,6 +335,7 @@ impl TableDef {
                         .t(Some(r.at))
                         .f(Some(r.value))
                         .s(Some(&r.detail))
+                        .b(r.complete)
                         .end();
                 }
                 Ok((rows.len(), cols.cols))
@@ -407,44 +434,46 @@ impl Cols {
         }
     }
 
-    fn next(&mut self) -> &mut Col {
+    /// The next column; `None` past the last (a table defined with fewer
+    /// columns, as an older version of Wardwatch made it).
+    fn next(&mut self) -> Option<&mut Col> {
         let i = self.at;
         self.at += 1;
-        &mut self.cols[i]
+        self.cols.get_mut(i)
     }
 
     fn s(&mut self, v: Option<&str>) -> &mut Cols {
-        if let Col::Str(c) = self.next() {
+        if let Some(Col::Str(c)) = self.next() {
             c.push(v.map(str::to_owned));
         }
         self
     }
     fn i(&mut self, v: Option<i32>) -> &mut Cols {
-        if let Col::I32(c) = self.next() {
+        if let Some(Col::I32(c)) = self.next() {
             c.push(v);
         }
         self
     }
     fn l(&mut self, v: Option<i64>) -> &mut Cols {
-        if let Col::I64(c) = self.next() {
+        if let Some(Col::I64(c)) = self.next() {
             c.push(v);
         }
         self
     }
     fn f(&mut self, v: Option<f64>) -> &mut Cols {
-        if let Col::F64(c) = self.next() {
+        if let Some(Col::F64(c)) = self.next() {
             c.push(v);
         }
         self
     }
     fn b(&mut self, v: Option<bool>) -> &mut Cols {
-        if let Col::Bool(c) = self.next() {
+        if let Some(Col::Bool(c)) = self.next() {
             c.push(v);
         }
         self
     }
     fn t(&mut self, v: Option<DateTime<Utc>>) -> &mut Cols {
-        if let Col::Ts(c) = self.next() {
+        if let Some(Col::Ts(c)) = self.next() {
             c.push(v.map(|t| t.timestamp_micros()));
         }
         self
@@ -812,6 +841,67 @@ fn ident(name: &str) -> TableIdent {
 }
 
 /// The curated tables of `target`, kept current from `store`.
+/// What a commit wrote.
+#[derive(Debug)]
+struct Commit {
+    location: String,
+    snapshot: i64,
+    schema_id: i32,
+    columns: Vec<CatalogColumn>,
+    files: Vec<TableFile>,
+}
+
+/// What the catalogue records of a commit's rows: their time range and the
+/// pseudonymised patients they cover.
+#[derive(Debug, Default)]
+struct Summary {
+    first: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
+    patients: Vec<String>,
+    wards: Vec<String>,
+}
+
+impl Summary {
+    fn of(def: &TableDef, cols: &[Col]) -> Summary {
+        let at = |name: &str| def.fields.iter().position(|f| f.0 == name);
+        let mut s = Summary::default();
+        if let Some(Col::Ts(times)) = at(def.time).and_then(|i| cols.get(i)) {
+            let micros = times.iter().flatten();
+            s.first = micros
+                .clone()
+                .min()
+                .and_then(|&m| DateTime::from_timestamp_micros(m));
+            s.last = micros
+                .max()
+                .and_then(|&m| DateTime::from_timestamp_micros(m));
+        }
+        if let Some(Col::Str(patients)) = at("patient").and_then(|i| cols.get(i)) {
+            let set: BTreeSet<&String> = patients.iter().flatten().collect();
+            s.patients = set.into_iter().cloned().collect();
+        }
+        if let Some(Col::Str(wards)) = at("ward").and_then(|i| cols.get(i)) {
+            let set: BTreeSet<&String> = wards.iter().flatten().collect();
+            s.wards = set.into_iter().cloned().collect();
+        }
+        s
+    }
+}
+
+/// A schema's columns as the catalogue shows them.
+pub fn columns_of(schema: &Schema) -> Vec<CatalogColumn> {
+    schema
+        .as_struct()
+        .fields()
+        .iter()
+        .map(|f| CatalogColumn {
+            name: f.name.clone(),
+            ty: f.field_type.to_string(),
+            required: f.required,
+            doc: f.doc.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
 #[derive(Debug)]
 pub struct Curator {
     target: Arc<Target>,
@@ -838,10 +928,22 @@ impl Curator {
         cut: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Curated, Error> {
+        self.curate_tables(store, &TABLES, cut, now).await
+    }
+
+    /// [`Curator::curate`] with the given table definitions.
+    #[doc(hidden)]
+    pub async fn curate_tables(
+        &self,
+        store: &mut Store,
+        tables: &[&TableDef],
+        cut: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Curated, Error> {
         let mut done = Curated::default();
         let p = store.lake_pseudonymizer().map_err(store_err)?;
         let interrupted = store.lake_table_intents().map_err(store_err)?;
-        for def in TABLES {
+        for def in tables {
             let was = interrupted.iter().any(|n| n == def.name);
             self.curate_table(store, def, was, cut, now, &p, &mut done)
                 .await?;
@@ -889,14 +991,37 @@ impl Curator {
             let (n, cols) = def.rows(store, entry.watermark, to, p).map_err(store_err)?;
             if n == 0 {
                 store
-                    .lake_table_committed(def.name, &entry.metadata_location, to, None, 0, now)
+                    .lake_table_committed(
+                        def.name,
+                        &entry.metadata_location,
+                        to,
+                        None,
+                        0,
+                        &[],
+                        0,
+                        now,
+                    )
                     .map_err(store_err)?;
             } else {
                 store.lake_table_intent(def.name, now).map_err(store_err)?;
-                let (location, snapshot) =
-                    self.append(&entry, def, cols, entry.watermark, to).await?;
+                let summary = Summary::of(def, &cols);
+                let c = self
+                    .append(&entry, def, cols, entry.watermark, to, &summary)
+                    .await?;
                 store
-                    .lake_table_committed(def.name, &location, to, Some(snapshot), n as i64, now)
+                    .lake_table_schema(def.name, c.schema_id, &c.columns, now)
+                    .map_err(store_err)?;
+                store
+                    .lake_table_committed(
+                        def.name,
+                        &c.location,
+                        to,
+                        Some(c.snapshot),
+                        n as i64,
+                        &c.files,
+                        c.schema_id,
+                        now,
+                    )
                     .map_err(store_err)?;
                 done.commits += 1;
                 done.rows += n;
@@ -960,6 +1085,10 @@ impl Curator {
                 now,
             )
             .map_err(store_err)?;
+        let schema = metadata.current_schema();
+        store
+            .lake_table_schema(def.name, schema.schema_id(), &columns_of(schema), now)
+            .map_err(store_err)?;
         store
             .lake_table(def.name)
             .map_err(store_err)?
@@ -977,8 +1106,64 @@ impl Curator {
             .build()
     }
 
+    /// Evolves the table's schema to `def`'s when `def` adds columns (a
+    /// newer version of Wardwatch): a new metadata file with the new schema
+    /// current, written before the data that needs it. Columns are only
+    /// ever added, at the end and optional (Iceberg's schema evolution
+    /// rules: field ids are never reused); a table with columns `def` lacks
+    /// was written by a newer version, and is refused.
+    async fn evolve(&self, table: Table, def: &TableDef) -> Result<Table, Error> {
+        let e = |e| ice(def.name, e);
+        let wanted = def.schema().map_err(e)?;
+        let current = table.metadata().current_schema();
+        if current.as_struct() == wanted.as_struct() {
+            return Ok(table);
+        }
+        let known = current
+            .as_struct()
+            .fields()
+            .iter()
+            .all(|f| wanted.field_by_id(f.id).is_some_and(|w| w.name == f.name));
+        if !known {
+            return Err(Error::new(
+                "curated",
+                Fault::Refused,
+                format!(
+                    "table {} has columns this version of Wardwatch does not know: it was written by a newer version; upgrade Wardwatch",
+                    def.name
+                ),
+            ));
+        }
+        let at = table
+            .metadata_location_result()
+            .map_err(e)?
+            .parse::<MetadataLocation>()
+            .map_err(e)?;
+        let next = at.with_next_version();
+        let metadata =
+            TableMetadataBuilder::new_from_metadata(table.metadata().clone(), Some(at.to_string()))
+                .add_current_schema(wanted)
+                .and_then(|b| b.build())
+                .map_err(e)?
+                .metadata;
+        metadata.write_to(&self.io, &next).await.map_err(e)?;
+        tracing::info!(
+            table = def.name,
+            schema = metadata.current_schema_id(),
+            "curated table schema evolved"
+        );
+        Table::builder()
+            .file_io(self.io.clone())
+            .metadata_location(next.to_string())
+            .metadata(metadata)
+            .identifier(ident(def.name))
+            .runtime(iceberg::Runtime::current())
+            .build()
+            .map_err(e)
+    }
+
     /// Writes the rows as one data file of the day `from` falls in and
-    /// commits it; the new metadata location and snapshot id.
+    /// commits it (after evolving the schema if `def` adds columns).
     async fn append(
         &self,
         entry: &CuratedTable,
@@ -986,9 +1171,11 @@ impl Curator {
         cols: Vec<Col>,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<(String, i64), Error> {
+        summary: &Summary,
+    ) -> Result<Commit, Error> {
         let e = |e| ice(def.name, e);
         let table = self.load(entry).await.map_err(e)?;
+        let table = self.evolve(table, def).await?;
         let metadata = table.metadata();
         let schema = metadata.current_schema().clone();
         let days = (from.timestamp().div_euclid(86_400)) as i32;
@@ -1024,6 +1211,20 @@ impl Curator {
             .await
             .map_err(e)?;
         let files = writer.close().await.map_err(e)?;
+        let day = from.format("%Y-%m-%d").to_string();
+        let recorded = files
+            .iter()
+            .map(|f| TableFile {
+                path: f.file_path().to_owned(),
+                day: day.clone(),
+                rows: f.record_count() as i64,
+                bytes: f.file_size_in_bytes() as i64,
+                first: summary.first,
+                last: summary.last,
+                patients: summary.patients.clone(),
+                wards: summary.wards.clone(),
+            })
+            .collect();
         let catalog = OneTable {
             table: tokio::sync::Mutex::new(table.clone()),
         };
@@ -1042,7 +1243,13 @@ impl Curator {
             .metadata()
             .current_snapshot_id()
             .ok_or_else(|| Error::new("curated", Fault::Transient, "a commit made no snapshot"))?;
-        Ok((location, snapshot))
+        Ok(Commit {
+            location,
+            snapshot,
+            schema_id: schema.schema_id(),
+            columns: columns_of(&schema),
+            files: recorded,
+        })
     }
 
     /// Removes the files under `def`'s location that its current metadata

@@ -192,6 +192,10 @@ impl Engine {
         &self.store
     }
 
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
     pub fn target(&self) -> &Target {
         &self.target
     }

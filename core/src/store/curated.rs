@@ -98,6 +98,9 @@ pub struct ScoreOut {
     pub at: DateTime<Utc>,
     pub value: f64,
     pub detail: String,
+    /// NEWS2 only: false when a parameter was missing (a partial score,
+    /// RCP 2017: a missing value is never scored 0).
+    pub complete: Option<bool>,
 }
 
 /// A rhythm finding's onset or end.
@@ -265,6 +268,10 @@ impl Store {
             .into_iter()
             .map(|(mrn, ward, kind, at, value, detail)| ScoreOut {
                 patient: p.of(&mrn),
+                complete: match super::vitals::parse_score(&kind, &detail) {
+                    Some(ScoreDetail::News2(n)) => Some(n.complete),
+                    _ => None,
+                },
                 ward,
                 kind,
                 at,
@@ -536,8 +543,9 @@ impl Store {
             .ctx("reading lake commits")
     }
 
-    /// A commit's end: the new metadata file, watermark and snapshot, and the
-    /// intent cleared, in one transaction.
+    /// A commit's end: the new metadata file, watermark and snapshot, the
+    /// data files it added (written with schema `schema_id`), and the intent
+    /// cleared, in one transaction.
     #[allow(clippy::too_many_arguments)]
     pub fn lake_table_committed(
         &mut self,
@@ -546,6 +554,8 @@ impl Store {
         watermark: DateTime<Utc>,
         snapshot_id: Option<i64>,
         rows_added: i64,
+        files: &[super::catalog::TableFile],
+        schema_id: i32,
         now: DateTime<Utc>,
     ) -> Result<()> {
         let tx = self.conn.transaction().ctx("recording a lake commit")?;
@@ -570,6 +580,9 @@ impl Store {
                 what: "a lake commit",
                 reason: format!("no table {name} in the store's catalog"),
             });
+        }
+        if let Some(snapshot_id) = snapshot_id {
+            super::catalog::record_files(&tx, name, snapshot_id, schema_id, files, now)?;
         }
         tx.execute("DELETE FROM lake_table_intents WHERE name = ?1", [name])
             .ctx("recording a lake commit")?;

@@ -525,6 +525,66 @@ CREATE TABLE lake_secrets (
     value BLOB NOT NULL
 );
 "#,
+    // 10: the dataset catalogue (issue 14, docs/catalog.md). What each
+    // curated commit added (`lake_table_files`: a data file per partition,
+    // with its rows, bytes, and the pseudonymised patients and wards it
+    // covers) and
+    // each schema a table had (`lake_table_schemas`), recorded by the
+    // curator; the catalogue's entries (`catalog_entries`, the truth the
+    // tantivy index is derived from), every version of every entry
+    // (`catalog_history`, whose `seq` also drives the index's incremental
+    // updates) and what an admin wrote about an entry
+    // (`catalog_annotations`).
+    r#"
+CREATE TABLE lake_table_files (
+    path        TEXT PRIMARY KEY,               -- the data file's URI
+    table_name  TEXT NOT NULL,
+    day         TEXT NOT NULL,                  -- YYYY-MM-DD: its partition
+    rows        INTEGER NOT NULL,
+    bytes       INTEGER NOT NULL,
+    snapshot_id INTEGER NOT NULL,
+    schema_id   INTEGER NOT NULL,
+    first_ms    INTEGER,                        -- the rows' time range
+    last_ms     INTEGER,
+    patients    TEXT NOT NULL,                  -- JSON array of pseudonyms
+    wards       TEXT NOT NULL,                  -- JSON array of wards
+    committed_ms INTEGER NOT NULL
+);
+CREATE INDEX lake_table_files_day ON lake_table_files (table_name, day);
+CREATE TABLE lake_table_schemas (
+    table_name  TEXT NOT NULL,
+    schema_id   INTEGER NOT NULL,
+    fields      TEXT NOT NULL,                  -- JSON: name, type, required, doc
+    created_ms  INTEGER NOT NULL,
+    PRIMARY KEY (table_name, schema_id)
+);
+CREATE TABLE catalog_entries (
+    id          TEXT PRIMARY KEY,               -- 'dataset:curated/scores', ...
+    kind        TEXT NOT NULL,                  -- dataset | schema | partition | object
+    body        TEXT NOT NULL,                  -- JSON of the entry
+    version     INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL,
+    updated_by  TEXT NOT NULL
+);
+CREATE TABLE catalog_history (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    at_ms       INTEGER NOT NULL,
+    actor       TEXT NOT NULL,
+    change      TEXT NOT NULL CHECK (change IN ('created', 'updated', 'removed')),
+    body        TEXT                            -- NULL when removed
+);
+CREATE INDEX catalog_history_id ON catalog_history (id, seq);
+CREATE TABLE catalog_annotations (
+    id          TEXT PRIMARY KEY,
+    description TEXT,
+    owner       TEXT,
+    tags        TEXT NOT NULL,                  -- JSON array
+    updated_ms  INTEGER NOT NULL,
+    updated_by  TEXT NOT NULL
+);
+"#,
 ];
 
 /// The version a store that records version 1 really holds. Builds from

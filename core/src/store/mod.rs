@@ -8,6 +8,7 @@
 
 mod audit;
 pub mod backup;
+pub mod catalog;
 pub mod curated;
 pub mod devices;
 pub mod lake;

@@ -1,0 +1,751 @@
+//! Wardwatch's dataset catalogue (docs/catalog.md): every dataset of the
+//! lake, each schema version, partition and object, searchable offline.
+//!
+//! - The store holds the truth (`catalog_entries`, with every version in
+//!   `catalog_history`); [`harvest`] derives the entries from what the
+//!   store knows of the lake, and [`refresh`] writes what changed.
+//! - The tantivy index in `DATA_DIR/catalog/` is derived: [`Catalog::update`]
+//!   applies the history's changes after the last one it holds (its commit
+//!   payload), and [`Catalog::rebuild`] makes it anew after loss or
+//!   corruption (`wardwatchctl catalog reindex`).
+//! - Queries use tantivy's query language over the fields in [`FIELDS`],
+//!   with day, month and year shorthands for the date fields
+//!   ([`query::rewrite`]); facets are tantivy aggregations.
+
+pub mod harvest;
+pub mod query;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tantivy::aggregation::AggregationCollector;
+use tantivy::aggregation::agg_req::Aggregations;
+use tantivy::aggregation::agg_result::AggregationResults;
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::QueryParser;
+use tantivy::schema::{
+    DateOptions, DateTimePrecision, FAST, Field, INDEXED, STORED, STRING, Schema, TEXT, Value,
+};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use wardwatch_core::store::Store;
+use wardwatch_core::store::catalog::{CatalogColumn, CatalogEntry, CatalogUpdate};
+
+pub use harvest::{Context, harvest};
+
+/// The index's folder under the data directory.
+pub const INDEX_DIR: &str = "catalog";
+/// Memory the index writer may use before it flushes a segment.
+const WRITER_BYTES: usize = 50_000_000;
+
+/// A catalogue failure.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] wardwatch_core::error::Error),
+    #[error("the data lake's configuration: {0}")]
+    Lake(String),
+    #[error(
+        "the catalogue index at {path} {reason}; rebuild it from the store with `wardwatchctl catalog reindex`"
+    )]
+    Index { path: PathBuf, reason: String },
+    #[error(
+        "the catalogue index is being written by another process (the runtime's sync, or a reindex); try again in a moment"
+    )]
+    Busy,
+    #[error("cannot read the query: {0} (docs/catalog.md has the syntax and examples)")]
+    Query(String),
+}
+
+/// The searchable fields, as a query names them.
+pub const FIELDS: [(&str, &str); 27] = [
+    ("id", "exact id, e.g. id:\"dataset:curated/scores\""),
+    ("kind", "dataset, schema, partition or object"),
+    ("zone", "raw, cleaned or curated"),
+    (
+        "dataset",
+        "observations, quarantine, vitals_minute, scores, ...",
+    ),
+    ("name", "text: the entry's name"),
+    ("description", "text: what it holds"),
+    (
+        "tag",
+        "exact tag: fhir, iceberg, pseudonymised, identifiable, ...",
+    ),
+    (
+        "column",
+        "text: column names (spo2_scale matches column:spo2)",
+    ),
+    (
+        "changes",
+        "text: a schema version's changes (added, dropped, retyped)",
+    ),
+    (
+        "text",
+        "text: everything else (keys, locations, column descriptions)",
+    ),
+    ("owner", "exact owner"),
+    (
+        "iceberg",
+        "exact Iceberg table identifier, e.g. wardwatch.scores",
+    ),
+    ("ward", "exact ward (quote names with spaces)"),
+    (
+        "patient",
+        "exact pseudonymised patient a curated partition covers",
+    ),
+    ("storage_class", "STANDARD, GLACIER, DEEP_ARCHIVE, ..."),
+    ("archive_state", "hot or archived"),
+    ("sync_state", "pending or synced"),
+    ("codec", "ndjson+zstd or parquet+zstd"),
+    (
+        "date",
+        "date: the partition's or object's day (date:2026-03 for March)",
+    ),
+    ("first", "date: the first row's time"),
+    ("last", "date: the last row's time"),
+    ("created", "date: when the entry's data was created"),
+    ("modified", "date: when the entry's data last changed"),
+    ("rows", "number of rows or records"),
+    ("bytes", "number of bytes stored"),
+    ("objects", "number of objects or data files"),
+    ("version", "schema version (1, 2, ...)"),
+];
+
+/// The fields by role.
+#[derive(Debug, Clone, Copy)]
+struct Fields {
+    id: Field,
+    kind: Field,
+    zone: Field,
+    dataset: Field,
+    name: Field,
+    description: Field,
+    tag: Field,
+    column: Field,
+    changes: Field,
+    text: Field,
+    owner: Field,
+    iceberg: Field,
+    ward: Field,
+    patient: Field,
+    storage_class: Field,
+    archive_state: Field,
+    sync_state: Field,
+    codec: Field,
+    date: Field,
+    first: Field,
+    last: Field,
+    created: Field,
+    modified: Field,
+    rows: Field,
+    bytes: Field,
+    objects: Field,
+    version: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let date = DateOptions::default()
+        .set_indexed()
+        .set_fast()
+        .set_precision(DateTimePrecision::Seconds);
+    let f = Fields {
+        id: b.add_text_field("id", STRING | STORED),
+        kind: b.add_text_field("kind", STRING | FAST),
+        zone: b.add_text_field("zone", STRING | FAST),
+        dataset: b.add_text_field("dataset", STRING | FAST),
+        name: b.add_text_field("name", TEXT),
+        description: b.add_text_field("description", TEXT),
+        tag: b.add_text_field("tag", STRING | FAST),
+        column: b.add_text_field("column", TEXT),
+        changes: b.add_text_field("changes", TEXT),
+        text: b.add_text_field("text", TEXT),
+        owner: b.add_text_field("owner", STRING | FAST),
+        iceberg: b.add_text_field("iceberg", STRING),
+        ward: b.add_text_field("ward", STRING | FAST),
+        patient: b.add_text_field("patient", STRING),
+        storage_class: b.add_text_field("storage_class", STRING | FAST),
+        archive_state: b.add_text_field("archive_state", STRING | FAST),
+        sync_state: b.add_text_field("sync_state", STRING | FAST),
+        codec: b.add_text_field("codec", STRING | FAST),
+        date: b.add_date_field("date", date.clone()),
+        first: b.add_date_field("first", date.clone()),
+        last: b.add_date_field("last", date.clone()),
+        created: b.add_date_field("created", date.clone()),
+        modified: b.add_date_field("modified", date),
+        rows: b.add_u64_field("rows", INDEXED | FAST),
+        bytes: b.add_u64_field("bytes", INDEXED | FAST),
+        objects: b.add_u64_field("objects", INDEXED | FAST),
+        version: b.add_u64_field("version", INDEXED | FAST),
+    };
+    (b.build(), f)
+}
+
+fn tdate(t: DateTime<Utc>) -> tantivy::DateTime {
+    tantivy::DateTime::from_timestamp_secs(t.timestamp())
+}
+
+impl Fields {
+    /// The entry as a document.
+    fn doc(&self, e: &CatalogEntry) -> TantivyDocument {
+        let mut d = TantivyDocument::default();
+        d.add_text(self.id, &e.id);
+        d.add_text(self.kind, e.kind.as_str());
+        d.add_text(self.zone, &e.zone);
+        d.add_text(self.dataset, &e.dataset);
+        d.add_text(self.name, &e.name);
+        d.add_text(self.description, &e.description);
+        for t in &e.tags {
+            d.add_text(self.tag, t);
+        }
+        for c in &e.columns {
+            d.add_text(self.column, &c.name);
+        }
+        for c in &e.changes {
+            d.add_text(self.changes, c);
+        }
+        let mut text = vec![e.id.as_str(), e.name.as_str()];
+        text.extend(e.tags.iter().map(String::as_str));
+        text.extend(e.columns.iter().map(|c| c.doc.as_str()));
+        text.extend(e.changes.iter().map(String::as_str));
+        text.extend(e.wards.iter().map(String::as_str));
+        text.extend(
+            [&e.iceberg, &e.location, &e.key, &e.owner]
+                .into_iter()
+                .flatten()
+                .map(String::as_str),
+        );
+        d.add_text(self.text, text.join(" \n "));
+        let exact = [
+            (self.owner, &e.owner),
+            (self.iceberg, &e.iceberg),
+            (self.storage_class, &e.storage_class),
+            (self.archive_state, &e.archive_state),
+            (self.sync_state, &e.sync_state),
+            (self.codec, &e.codec),
+        ];
+        for (f, v) in exact {
+            if let Some(v) = v {
+                d.add_text(f, v);
+            }
+        }
+        for w in &e.wards {
+            d.add_text(self.ward, w);
+        }
+        for p in &e.patients {
+            d.add_text(self.patient, p);
+        }
+        let day = e.date.as_deref().and_then(|s| {
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()?
+                .and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc())
+        });
+        let dates = [
+            (self.date, day),
+            (self.first, e.first),
+            (self.last, e.last),
+            (self.created, e.created),
+            (self.modified, e.modified),
+        ];
+        for (f, v) in dates {
+            if let Some(v) = v {
+                d.add_date(f, tdate(v));
+            }
+        }
+        let numbers = [
+            (self.rows, e.rows),
+            (self.bytes, e.bytes),
+            (self.objects, e.objects),
+            (self.version, e.schema_version),
+        ];
+        for (f, v) in numbers {
+            if let Some(v) = v {
+                d.add_u64(f, v.max(0) as u64);
+            }
+        }
+        d
+    }
+}
+
+/// A result: the entry's id and score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hit {
+    pub id: String,
+    pub score: f32,
+}
+
+/// What a search found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Found {
+    /// All matches (the hits are the best `limit` of them).
+    pub total: usize,
+    pub hits: Vec<Hit>,
+    /// Counts by field value over all matches, when asked for.
+    pub facets: Option<Facets>,
+    /// The words the query looked for in column names (lowercase), to show
+    /// which column of a hit matched.
+    pub column_terms: Vec<String>,
+}
+
+/// Counts of the matches by field value; `date` by day of the partitions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Facets {
+    pub counts: BTreeMap<String, Vec<(String, u64)>>,
+}
+
+/// The fields faceted, and how many values each shows at most.
+const FACETS: [(&str, u32); 9] = [
+    ("kind", 4),
+    ("zone", 3),
+    ("dataset", 20),
+    ("ward", 50),
+    ("storage_class", 10),
+    ("archive_state", 2),
+    ("sync_state", 2),
+    ("version", 20),
+    ("tag", 30),
+];
+
+/// The searchable index.
+pub struct Catalog {
+    dir: PathBuf,
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog").field("dir", &self.dir).finish()
+    }
+}
+
+fn index_error(dir: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Index {
+        path: dir.to_owned(),
+        reason: format!("cannot be read ({e})"),
+    }
+}
+
+fn writer_error(dir: &Path, e: tantivy::TantivyError) -> Error {
+    match e {
+        tantivy::TantivyError::LockFailure(..) => Error::Busy,
+        e => Error::Index {
+            path: dir.to_owned(),
+            reason: format!("cannot be written ({e})"),
+        },
+    }
+}
+
+/// Creates `dir` readable by its owner only (it names pseudonymised
+/// patients).
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+impl Catalog {
+    /// The index folder of a data directory.
+    pub fn dir_of(data_dir: &Path) -> PathBuf {
+        data_dir.join(INDEX_DIR)
+    }
+
+    /// Opens the index in `dir`; a missing, unreadable or foreign index is
+    /// an error that says how to rebuild it.
+    pub fn open(dir: &Path) -> Result<Catalog, Error> {
+        if !dir.join("meta.json").exists() {
+            return Err(Error::Index {
+                path: dir.to_owned(),
+                reason: "does not exist".into(),
+            });
+        }
+        let index = Index::open_in_dir(dir).map_err(|e| index_error(dir, e))?;
+        let (wanted, fields) = schema();
+        if index.schema() != wanted {
+            return Err(Error::Index {
+                path: dir.to_owned(),
+                reason: "was made by another version of Wardwatch".into(),
+            });
+        }
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|e| index_error(dir, e))?;
+        let c = Catalog {
+            dir: dir.to_owned(),
+            index,
+            reader,
+            fields,
+        };
+        c.seq()?;
+        Ok(c)
+    }
+
+    /// Makes a new, empty index in `dir` (which must not hold one).
+    pub fn create(dir: &Path) -> Result<Catalog, Error> {
+        private_dir(dir).map_err(|e| Error::Index {
+            path: dir.to_owned(),
+            reason: format!("cannot be made ({e})"),
+        })?;
+        let (s, fields) = schema();
+        let index = Index::create_in_dir(dir, s).map_err(|e| Error::Index {
+            path: dir.to_owned(),
+            reason: format!("cannot be made ({e})"),
+        })?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|e| index_error(dir, e))?;
+        Ok(Catalog {
+            dir: dir.to_owned(),
+            index,
+            reader,
+            fields,
+        })
+    }
+
+    /// The store's history number the index is current with (its last
+    /// commit's payload; 0 for a new index).
+    pub fn seq(&self) -> Result<i64, Error> {
+        let metas = self
+            .index
+            .load_metas()
+            .map_err(|e| index_error(&self.dir, e))?;
+        match metas.payload {
+            None => Ok(0),
+            Some(p) => p.trim().parse().map_err(|_| Error::Index {
+                path: self.dir.clone(),
+                reason: format!("holds an unreadable position `{p}`"),
+            }),
+        }
+    }
+
+    fn writer(&self) -> Result<IndexWriter<TantivyDocument>, Error> {
+        self.index
+            .writer_with_num_threads(1, WRITER_BYTES)
+            .map_err(|e| writer_error(&self.dir, e))
+    }
+
+    fn commit(&self, mut w: IndexWriter<TantivyDocument>, seq: i64) -> Result<(), Error> {
+        let mut prepared = w.prepare_commit().map_err(|e| writer_error(&self.dir, e))?;
+        prepared.set_payload(&seq.to_string());
+        prepared.commit().map_err(|e| writer_error(&self.dir, e))?;
+        w.wait_merging_threads()
+            .map_err(|e| writer_error(&self.dir, e))?;
+        self.reader.reload().map_err(|e| index_error(&self.dir, e))
+    }
+
+    /// Applies the store's changes after the index's position: each changed
+    /// entry is replaced (or removed). The number of entries applied.
+    pub fn update(&self, store: &Store) -> Result<usize, Error> {
+        let at = self.seq()?;
+        let last = store.catalog_seq()?;
+        if at > last {
+            return Err(Error::Index {
+                path: self.dir.clone(),
+                reason: format!(
+                    "is ahead of the store (change {at} of {last}: was the store restored from a backup?)"
+                ),
+            });
+        }
+        if at == last {
+            return Ok(0);
+        }
+        let (ids, upto) = store.catalog_changed_since(at)?;
+        let w = self.writer()?;
+        for id in &ids {
+            w.delete_term(Term::from_field_text(self.fields.id, id));
+            if let Some(e) = store.catalog_entry(id)? {
+                w.add_document(self.fields.doc(&e))
+                    .map_err(|e| writer_error(&self.dir, e))?;
+            }
+        }
+        self.commit(w, upto)?;
+        Ok(ids.len())
+    }
+
+    /// Adds entries to an index that does not hold them (a build), at
+    /// position `seq`; `progress` hears the count added so far.
+    pub fn add_all<'a>(
+        &self,
+        entries: impl IntoIterator<Item = &'a CatalogEntry>,
+        seq: i64,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u64, Error> {
+        let w = self.writer()?;
+        let mut n = 0u64;
+        for e in entries {
+            w.add_document(self.fields.doc(e))
+                .map_err(|e| writer_error(&self.dir, e))?;
+            n += 1;
+            if n.is_multiple_of(1000) {
+                progress(n);
+            }
+        }
+        self.commit(w, seq)?;
+        progress(n);
+        Ok(n)
+    }
+
+    /// Builds the index of `dir` anew from the store, beside the old one,
+    /// then swaps it in: a reader never sees half an index, and a failed
+    /// build leaves the old one. `progress` hears (done, total).
+    pub fn rebuild(
+        dir: &Path,
+        store: &Store,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Catalog, Error> {
+        let fresh = dir.with_extension("new");
+        let old = dir.with_extension("old");
+        let io = |e: std::io::Error| Error::Index {
+            path: dir.to_owned(),
+            reason: format!("cannot be replaced ({e})"),
+        };
+        for d in [&fresh, &old] {
+            if d.exists() {
+                std::fs::remove_dir_all(d).map_err(io)?;
+            }
+        }
+        let total = store.catalog_len()?.max(0) as u64;
+        // The position first: changes made during the build are applied by
+        // the next update (applying one twice is harmless).
+        let seq = store.catalog_seq()?;
+        {
+            let c = Catalog::create(&fresh)?;
+            let w = c.writer()?;
+            let mut n = 0u64;
+            let mut failed = None;
+            store.catalog_each(|e| {
+                if failed.is_some() {
+                    return;
+                }
+                if let Err(e) = w.add_document(c.fields.doc(&e)) {
+                    failed = Some(writer_error(&fresh, e));
+                }
+                n += 1;
+                if n.is_multiple_of(1000) {
+                    progress(n, total);
+                }
+            })?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            c.commit(w, seq)?;
+            progress(n, total);
+        }
+        if dir.exists() {
+            std::fs::rename(dir, &old).map_err(io)?;
+        }
+        std::fs::rename(&fresh, dir).map_err(io)?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(io)?;
+        }
+        let c = Catalog::open(dir)?;
+        c.update(store)?;
+        Ok(c)
+    }
+
+    /// Entries in the index.
+    pub fn len(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes the index takes on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        fn walk(p: &Path) -> u64 {
+            std::fs::read_dir(p)
+                .map(|rd| {
+                    rd.flatten()
+                        .map(|e| match e.metadata() {
+                            Ok(m) if m.is_dir() => walk(&e.path()),
+                            Ok(m) => m.len(),
+                            Err(_) => 0,
+                        })
+                        .sum()
+                })
+                .unwrap_or(0)
+        }
+        walk(&self.dir)
+    }
+
+    /// Searches: the best `limit` matches by relevance, the total, and with
+    /// `facets` the counts of all matches by field value.
+    pub fn search(&self, query: &str, limit: usize, facets: bool) -> Result<Found, Error> {
+        let f = &self.fields;
+        let mut parser = QueryParser::for_index(
+            &self.index,
+            vec![f.name, f.description, f.column, f.changes, f.text],
+        );
+        parser.set_conjunction_by_default();
+        parser.set_field_boost(f.name, 3.0);
+        parser.set_field_boost(f.column, 2.0);
+        let text = query::rewrite(query).map_err(Error::Query)?;
+        let q = if text.trim().is_empty() {
+            Box::new(tantivy::query::AllQuery)
+        } else {
+            parser
+                .parse_query(&text)
+                .map_err(|e| Error::Query(e.to_string()))?
+        };
+        let mut column_terms = Vec::new();
+        q.query_terms(&mut |term, _| {
+            if term.field() == f.column
+                && let Some(s) = term.value().as_str()
+                && !column_terms.iter().any(|t: &String| t == s)
+            {
+                column_terms.push(s.to_owned());
+            }
+        });
+        let searcher = self.reader.searcher();
+        let (top, total) = searcher
+            .search(
+                &q,
+                &(TopDocs::with_limit(limit.max(1)).order_by_score(), Count),
+            )
+            .map_err(|e| index_error(&self.dir, e))?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, addr) in top.into_iter().take(limit) {
+            let doc: TantivyDocument = searcher.doc(addr).map_err(|e| index_error(&self.dir, e))?;
+            if let Some(id) = doc.get_first(f.id).and_then(|v| v.as_str()) {
+                hits.push(Hit {
+                    id: id.to_owned(),
+                    score,
+                });
+            }
+        }
+        let facets = if facets {
+            Some(self.facets(&searcher, &*q)?)
+        } else {
+            None
+        };
+        Ok(Found {
+            total,
+            hits,
+            facets,
+            column_terms,
+        })
+    }
+
+    fn facets(
+        &self,
+        searcher: &tantivy::Searcher,
+        q: &dyn tantivy::query::Query,
+    ) -> Result<Facets, Error> {
+        let mut req = serde_json::Map::new();
+        for (field, size) in FACETS {
+            req.insert(
+                field.into(),
+                serde_json::json!({ "terms": { "field": field, "size": size } }),
+            );
+        }
+        req.insert(
+            "date".into(),
+            serde_json::json!({ "date_histogram": { "field": "date", "fixed_interval": "1d" } }),
+        );
+        let aggs: Aggregations = serde_json::from_value(serde_json::Value::Object(req))
+            .map_err(|e| Error::Query(e.to_string()))?;
+        let collector = AggregationCollector::from_aggs(aggs, Default::default());
+        let res: AggregationResults = searcher
+            .search(q, &collector)
+            .map_err(|e| index_error(&self.dir, e))?;
+        let v = serde_json::to_value(&res).map_err(|e| Error::Query(e.to_string()))?;
+        let mut counts = BTreeMap::new();
+        if let Some(obj) = v.as_object() {
+            for (name, agg) in obj {
+                let buckets = agg
+                    .get("buckets")
+                    .and_then(|b| b.as_array())
+                    .cloned()
+                    .unwrap_or_default();
+                let mut out = Vec::new();
+                for b in buckets {
+                    let n = b.get("doc_count").and_then(|c| c.as_u64()).unwrap_or(0);
+                    if n == 0 {
+                        continue;
+                    }
+                    let key = match (b.get("key_as_string"), b.get("key")) {
+                        (Some(serde_json::Value::String(s)), _) if name == "date" => {
+                            s.get(..10).unwrap_or(s).to_owned()
+                        }
+                        (_, Some(serde_json::Value::String(s))) => s.clone(),
+                        (_, Some(k)) => k.to_string(),
+                        _ => continue,
+                    };
+                    out.push((key, n));
+                }
+                counts.insert(name.clone(), out);
+            }
+        }
+        Ok(Facets { counts })
+    }
+}
+
+/// The columns of `entry` a search for `terms` (lowercase words) matched:
+/// those whose name has one of the words.
+pub fn matched_columns<'a>(entry: &'a CatalogEntry, terms: &[String]) -> Vec<&'a CatalogColumn> {
+    entry
+        .columns
+        .iter()
+        .filter(|c| {
+            let name = c.name.to_lowercase();
+            name.split(|ch: char| !ch.is_alphanumeric())
+                .any(|w| terms.iter().any(|t| t == w))
+        })
+        .collect()
+}
+
+/// What a refresh did.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Refreshed {
+    /// Entries created, updated and removed in the store.
+    pub store: CatalogUpdate,
+    /// Entries the index applied.
+    pub indexed: usize,
+    /// Whether the index was missing and built anew.
+    pub built: bool,
+}
+
+/// Brings the catalogue up to date with the lake: harvests the entries,
+/// writes what changed to the store (as `actor`), and updates the index in
+/// `DATA_DIR/catalog` (building it when it does not exist yet). An index
+/// that exists but cannot be read is an error (reindex), never rebuilt
+/// behind the user's back.
+pub fn refresh(
+    store: &mut Store,
+    data_dir: &Path,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Refreshed, Error> {
+    let cx = Context::from_store(store, data_dir, now)?;
+    let entries = harvest(store, &cx)?;
+    let update = store.catalog_replace(&entries, actor, now)?;
+    let dir = Catalog::dir_of(data_dir);
+    if !dir.exists() {
+        let c = Catalog::rebuild(&dir, store, &mut |_, _| {})?;
+        return Ok(Refreshed {
+            store: update,
+            indexed: c.len() as usize,
+            built: true,
+        });
+    }
+    let indexed = Catalog::open(&dir)?.update(store)?;
+    Ok(Refreshed {
+        store: update,
+        indexed,
+        built: false,
+    })
+}
