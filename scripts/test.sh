@@ -26,7 +26,7 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== shared crates never depend on tauri or webkit"
-for crate in wardwatch-core wardwatch-runtime wardwatch-sync wardwatch-score wardwatch-wfdb wardwatchctl; do
+for crate in wardwatch-core wardwatch-runtime wardwatch-sync wardwatch-catalog wardwatch-score wardwatch-wfdb wardwatchctl; do
   if cargo tree --locked -p "$crate" -e normal,build --prefix none | grep -Eq '^(tauri|webkit2gtk|wry|gtk) '; then
     echo "test: $crate depends on tauri/webkit:" >&2
     cargo tree -p "$crate" -i tauri >&2 || true

@@ -987,6 +987,20 @@ async fn sync_run(
     }
 }
 
+/// Text safe for a terminal: control and bidirectional-override
+/// characters are shown escaped, everything else as it is.
+fn shown(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// A byte count for people.
 fn human_bytes(n: i64) -> String {
     let n = n as f64;
@@ -1028,14 +1042,13 @@ fn entry_line(e: &wardwatch_core::store::catalog::CatalogEntry) -> String {
     if !e.changes.is_empty() && e.kind == wardwatch_core::store::catalog::EntryKind::Schema {
         parts.push(e.changes.join("; "));
     }
-    format!(
+    let line = format!(
         "{:<9} {}  {}",
         e.kind.as_str(),
         e.id.split_once(':').map_or(e.id.as_str(), |(_, rest)| rest),
         parts.join(" · ")
-    )
-    .escape_debug()
-    .to_string()
+    );
+    shown(&line)
 }
 
 fn catalog_command(cli: &Cli, cmd: &CatalogCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
@@ -1110,9 +1123,9 @@ fn catalog_command(cli: &Cli, cmd: &CatalogCmd, out: &mut dyn Write) -> anyhow::
                     if values.is_empty() {
                         continue;
                     }
-                    let shown: Vec<String> =
+                    let counts: Vec<String> =
                         values.iter().map(|(v, n)| format!("{v} {n}")).collect();
-                    writeln!(out, "{name}: {}", shown.join(", ").escape_debug())?;
+                    writeln!(out, "{name}: {}", shown(&counts.join(", ")))?;
                 }
             }
         }
@@ -1131,7 +1144,7 @@ fn catalog_command(cli: &Cli, cmd: &CatalogCmd, out: &mut dyn Write) -> anyhow::
                 let v = serde_json::to_value(&e)?;
                 if let Some(obj) = v.as_object() {
                     for (k, v) in obj {
-                        let shown = match v {
+                        let text = match v {
                             serde_json::Value::Null => continue,
                             serde_json::Value::Array(a) if a.is_empty() => continue,
                             serde_json::Value::String(s) if s.is_empty() => continue,
@@ -1154,11 +1167,8 @@ fn catalog_command(cli: &Cli, cmd: &CatalogCmd, out: &mut dyn Write) -> anyhow::
                                 .collect(),
                             v => v.to_string(),
                         };
-                        writeln!(
-                            out,
-                            "{k}: {}",
-                            shown.escape_debug().to_string().replace("\\n", "\n")
-                        )?;
+                        let lines: Vec<String> = text.split('\n').map(shown).collect();
+                        writeln!(out, "{k}: {}", lines.join("\n"))?;
                     }
                 }
             }
@@ -1241,11 +1251,11 @@ fn catalog_command(cli: &Cli, cmd: &CatalogCmd, out: &mut dyn Write) -> anyhow::
                         v.version,
                         v.at.to_rfc3339(),
                         v.change,
-                        v.actor.escape_debug(),
+                        shown(&v.actor),
                         if changed.is_empty() {
                             String::new()
                         } else {
-                            format!(": {}", changed.join(", ").escape_debug())
+                            format!(": {}", shown(&changed.join(", ")))
                         }
                     )?;
                     before = now;

@@ -12,7 +12,7 @@ use crate::{ctl, stderr, stdout};
 
 /// A demo ward with `n` heart-rate records per patient stored (received
 /// now), plus two malformed ones; the records as sent.
-fn ward_with_records(dir: &Path, n: usize) -> Vec<Vec<u8>> {
+pub(crate) fn ward_with_records(dir: &Path, n: usize) -> Vec<Vec<u8>> {
     let records = ward_records(dir, n);
     store_records(dir, &records, 0);
     records

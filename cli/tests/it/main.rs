@@ -1,6 +1,7 @@
 //! `wardwatchctl` as an admin runs it: real binary, real store in a temp dir.
 
 mod alarms;
+mod catalog;
 mod lake;
 mod stream;
 mod supervised;
