@@ -8,11 +8,14 @@
 //!   applies the history's changes after the last one it holds (its commit
 //!   payload), and [`Catalog::rebuild`] makes it anew after loss or
 //!   corruption (`wardwatchctl catalog reindex`).
+//! - [`manifest::publish`] writes a manifest per dataset to the lake, for
+//!   tools outside Wardwatch, when its description or schemas change.
 //! - Queries use tantivy's query language over the fields in [`FIELDS`],
 //!   with day, month and year shorthands for the date fields
 //!   ([`query::rewrite`]); facets are tantivy aggregations.
 
 pub mod harvest;
+pub mod manifest;
 pub mod query;
 
 use std::collections::BTreeMap;

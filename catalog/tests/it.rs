@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
-use wardwatch_catalog::{Catalog, Error, matched_columns, refresh};
+use wardwatch_catalog::{Catalog, Error, manifest, matched_columns, refresh};
 use wardwatch_core::clock::FixedClock;
 use wardwatch_core::model::ScoreDetail;
 use wardwatch_core::model::patient::Carried;
@@ -167,7 +167,8 @@ fn a_synced_week_is_found_by_the_documented_searches_before_and_after_a_reindex(
         .map(|t| if t.name == "scores" { &old } else { *t })
         .collect();
     let day3 = start() + Duration::days(3);
-    let curator = Curator::new(Arc::new(target));
+    let target = Arc::new(target);
+    let curator = Curator::new(target.clone());
     rt.block_on(curator.curate_tables(&mut store, &tables, day3, day3))
         .expect("old curation");
     let first = refresh(&mut store, &dir, "sync", day3).expect("refresh");
@@ -177,6 +178,11 @@ fn a_synced_week_is_found_by_the_documented_searches_before_and_after_a_reindex(
         .expect("read")
         .expect("scores");
     assert_eq!(before.schema_version, Some(1));
+    // A manifest per dataset in the lake, for tools outside Wardwatch.
+    let written = rt
+        .block_on(manifest::publish(&store, &target, day3))
+        .expect("manifests");
+    assert_eq!(written, 8, "3 object datasets and 5 curated tables");
     drop(store);
 
     // The rest of the week by this version: objects sealed and synced, the
@@ -309,6 +315,55 @@ fn a_synced_week_is_found_by_the_documented_searches_before_and_after_a_reindex(
         assert!(!bodies.contains(mrn.as_str()), "MRN {mrn} in the catalogue");
         assert!(!bodies.contains(name.as_str()), "a name in the catalogue");
     }
+
+    // As it was: the scores dataset on day 3 had schema 1.
+    let then = store
+        .catalog_entry_at("dataset:curated/scores", day3 + Duration::minutes(1))
+        .expect("history")
+        .and_then(|v| v.entry)
+        .expect("existed");
+    assert_eq!(then.schema_version, Some(1));
+
+    // Manifests: only the scores table's changed (its schemas), so only it
+    // has a second; each names every schema version.
+    let (store, target) = engine.parts();
+    let written = rt
+        .block_on(manifest::publish(store, target, later))
+        .expect("manifests");
+    assert_eq!(written, 1);
+    let dir_of = |d: &str| {
+        let mut v: Vec<_> = std::fs::read_dir(lake.join("_catalog").join(d))
+            .expect("manifests")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(dir_of("curated/patients").len(), 1);
+    let scores_manifests = dir_of("curated/scores");
+    assert_eq!(scores_manifests.len(), 2);
+    assert!(
+        scores_manifests[1].starts_with("v000002-"),
+        "{scores_manifests:?}"
+    );
+    let m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            lake.join("_catalog/curated/scores")
+                .join(&scores_manifests[1]),
+        )
+        .expect("manifest"),
+    )
+    .expect("json");
+    assert_eq!(m["iceberg"], "wardwatch.scores");
+    assert_eq!(m["schemas"].as_array().map(Vec::len), Some(2));
+    assert_eq!(m["schemas"][1]["changes"][0], "added complete boolean");
+    assert_eq!(
+        rt.block_on(manifest::publish(store, target, later))
+            .expect("again"),
+        0,
+        "nothing changed, nothing written"
+    );
+    let store = engine.store();
 
     // Lost: a clear error, then a rebuild gives the same answers.
     let index_dir = Catalog::dir_of(&dir);

@@ -146,6 +146,16 @@ enum DevicesCmd {
     },
 }
 
+/// An RFC 3339 time, or a day `YYYY-MM-DD` meaning its last moment (UTC).
+fn parse_time_or_day(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        && let Some(t) = d.and_hms_milli_opt(23, 59, 59, 999)
+    {
+        return Ok(t.and_utc());
+    }
+    parse_time(s)
+}
+
 fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&chrono::Utc))
@@ -195,6 +205,9 @@ enum CatalogCmd {
     /// One entry in full (its id, as a search shows it)
     Show {
         id: String,
+        /// As it was then: RFC 3339, or a day (its end), e.g. 2026-03-31
+        #[arg(long, value_parser = parse_time_or_day)]
+        at: Option<chrono::DateTime<chrono::Utc>>,
         #[arg(long)]
         json: bool,
     },
@@ -1129,10 +1142,32 @@ fn catalog_command(cli: &Cli, cmd: &CatalogCmd, out: &mut dyn Write) -> anyhow::
                 }
             }
         }
-        CatalogCmd::Show { id, json } => {
-            api::authorize_catalog(&ctx, "show", serde_json::json!({ "id": id }))?;
+        CatalogCmd::Show { id, at, json } => {
+            api::authorize_catalog(&ctx, "show", serde_json::json!({ "id": id, "at": at }))?;
             let store = wardwatch_core::store::Store::open_dir(&data_dir)?;
-            let Some(e) = store.catalog_entry(id)? else {
+            let entry = match at {
+                None => store.catalog_entry(id)?,
+                Some(at) => {
+                    let Some(v) = store.catalog_entry_at(id, *at)? else {
+                        anyhow::bail!(
+                            "catalogue entry `{}` did not exist at {}",
+                            id.escape_debug(),
+                            at.to_rfc3339()
+                        );
+                    };
+                    if !*json {
+                        writeln!(
+                            out,
+                            "version: {} of {} by {}",
+                            v.version,
+                            v.at.to_rfc3339(),
+                            shown(&v.actor)
+                        )?;
+                    }
+                    v.entry
+                }
+            };
+            let Some(e) = entry else {
                 anyhow::bail!(
                     "no catalogue entry `{}`: `catalog search` shows the ids",
                     id.escape_debug()
@@ -1276,6 +1311,18 @@ fn catalog_command(cli: &Cli, cmd: &CatalogCmd, out: &mut dyn Write) -> anyhow::
                 r.indexed,
                 if r.built { "built" } else { "updated" }
             )?;
+            let target = wardwatch_sync::configured_target(&api::lake_targets(&ctx)?, &data_dir)?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let written = rt.block_on(async {
+                let target = wardwatch_sync::Target::open(&target, None).await?;
+                anyhow::Ok(
+                    wardwatch_catalog::manifest::publish(&store, &target, chrono::Utc::now())
+                        .await?,
+                )
+            })?;
+            writeln!(out, "{written} dataset manifests written to the lake")?;
         }
         CatalogCmd::Reindex => {
             api::authorize_catalog(&ctx, "reindex", serde_json::json!({}))?;

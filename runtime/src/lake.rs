@@ -32,6 +32,11 @@ pub const ARCHIVE_KEY: &str = "tech:archive";
 /// up to date (its index unreadable: `wardwatchctl catalog reindex`).
 pub const CATALOG_KEY: &str = "tech:catalog";
 
+/// The catalogue is refreshed at most this often (a refresh reads every
+/// entry's digest; at a year of a busy ward's objects that is a few
+/// hundred thousand).
+const CATALOG_EVERY: Duration = Duration::from_secs(60);
+
 /// Seconds between passes when all is synced, and when a pass failed.
 const IDLE: u64 = 10;
 const AFTER_FAILURE: u64 = 30;
@@ -157,14 +162,19 @@ async fn run(
     // The catalogue follows the lake: refreshed at start and after each
     // pass that changed the lake.
     let mut catalog_due = true;
+    let mut last_refresh = None;
+    let mut manifests_due = false;
     let mut catalog_alarmed = false;
     while !gone() {
         let pass = engine.pass(false, &mut |_| {}).await;
         if let Ok(p) = &pass {
             catalog_due |= p.written + p.sealed + p.curated.commits > 0;
         }
-        if catalog_due {
+        // Spaced in monotonic time: this is pacing, not data time.
+        let spaced = last_refresh.is_none_or(|t: std::time::Instant| t.elapsed() >= CATALOG_EVERY);
+        if catalog_due && spaced {
             catalog_due = false;
+            last_refresh = Some(std::time::Instant::now());
             match wardwatch_catalog::refresh(engine.store_mut(), data_dir, "sync", clock.now()) {
                 Ok(r) => {
                     if r.store.changed() > 0 {
@@ -180,6 +190,7 @@ async fn run(
                         catalog_alarmed = false;
                         send_as(tx, CATALOG_KEY, false, "the catalogue is current".into());
                     }
+                    manifests_due = true;
                 }
                 Err(e) => {
                     // A busy index (a reindex by hand) is retried next pass.
@@ -190,6 +201,20 @@ async fn run(
                         send_as(tx, CATALOG_KEY, true, format!("dataset catalogue: {e}"));
                     }
                 }
+            }
+        }
+        if manifests_due {
+            // A target that cannot take them now is tech:sync already;
+            // they are written once it can.
+            let (store, target) = engine.parts();
+            match wardwatch_catalog::manifest::publish(store, target, clock.now()).await {
+                Ok(n) => {
+                    manifests_due = false;
+                    if n > 0 {
+                        tracing::info!(written = n, "dataset manifests written to the lake");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "dataset manifests"),
             }
         }
         let (failure, pending) = match &pass {

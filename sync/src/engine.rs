@@ -196,6 +196,12 @@ impl Engine {
         &mut self.store
     }
 
+    /// The store and the target together (the catalogue's manifests are
+    /// recorded in one and written to the other).
+    pub fn parts(&mut self) -> (&mut Store, &Target) {
+        (&mut self.store, &self.target)
+    }
+
     pub fn target(&self) -> &Target {
         &self.target
     }

@@ -34,6 +34,14 @@ fn a_data_scientist_finds_columns_partitions_and_history_and_a_lost_index_is_reb
     ok(ctl(&dir, &["sync", "run", "--once", "--flush"]));
     let refreshed = ok(ctl(&dir, &["catalog", "refresh"]));
     assert!(refreshed.contains("built"), "{refreshed}");
+    assert!(
+        refreshed.contains("8 dataset manifests written"),
+        "{refreshed}"
+    );
+    let again = ok(ctl(&dir, &["catalog", "refresh"]));
+    assert!(again.contains("0 dataset manifests written"), "{again}");
+    assert!(dir.join("lake/_catalog/curated/scores").is_dir());
+    let before_note = chrono::Utc::now().to_rfc3339();
     ok(ctl(&dir, &["users", "add", "sci", "--role", "data"]));
     ok(ctl(&dir, &["users", "add", "nurse", "--role", "clinician"]));
 
@@ -137,6 +145,20 @@ fn a_data_scientist_finds_columns_partitions_and_history_and_a_lost_index_is_reb
         history.contains("v2 ") && history.contains("by admin: description="),
         "{history}"
     );
+
+    let then = ok(ctl_as(
+        &dir,
+        "sci",
+        &[
+            "catalog",
+            "show",
+            "dataset:curated/scores",
+            "--at",
+            &before_note,
+        ],
+    ));
+    assert!(then.starts_with("version: 1 "), "{then}");
+    assert!(!then.contains("research board"), "{then}");
 
     // The index lost: a clear error, then a reindex answers as before.
     std::fs::remove_dir_all(dir.join("catalog")).expect("lose the index");

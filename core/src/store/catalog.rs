@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use super::lake::sha256_hex;
 use super::{Store, from_ms, to_ms};
 use crate::error::{Error, Result, SqlContext};
 
@@ -210,7 +211,9 @@ impl Store {
     ) -> Result<CatalogUpdate> {
         let mut wanted = BTreeMap::new();
         for e in entries {
-            if wanted.insert(e.id.as_str(), (e, body_of(e)?)).is_some() {
+            let body = body_of(e)?;
+            let digest = sha256_hex(body.as_bytes())[..16].to_owned();
+            if wanted.insert(e.id.as_str(), (e, body, digest)).is_some() {
                 return Err(Error::InvalidInput {
                     what: "a catalogue update",
                     reason: format!("entry {} given twice", e.id),
@@ -218,10 +221,12 @@ impl Store {
             }
         }
         let tx = self.conn.transaction().ctx("updating the catalogue")?;
+        // Compared by digest: a refresh reads 16 hex digits an entry, not
+        // its body.
         let mut have: HashMap<String, (i64, String)> = HashMap::new();
         {
             let mut stmt = tx
-                .prepare("SELECT id, version, body FROM catalog_entries")
+                .prepare("SELECT id, version, digest FROM catalog_entries")
                 .ctx("reading the catalogue")?;
             let rows = stmt
                 .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
@@ -242,13 +247,13 @@ impl Store {
             let mut put = tx
                 .prepare(
                     "INSERT OR REPLACE INTO catalog_entries
-                       (id, kind, body, version, updated_ms, updated_by)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                       (id, kind, body, digest, version, updated_ms, updated_by)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .ctx("updating the catalogue")?;
-            for (id, (e, body)) in &wanted {
+            for (id, (e, body, digest)) in &wanted {
                 let (version, change) = match have.get(*id) {
-                    Some((_, old)) if old == body => continue,
+                    Some((_, old)) if old == digest => continue,
                     Some((v, _)) => (v + 1, "updated"),
                     None => (1, "created"),
                 };
@@ -256,6 +261,7 @@ impl Store {
                     id,
                     e.kind.as_str(),
                     body,
+                    digest,
                     version,
                     to_ms(now),
                     actor
@@ -441,6 +447,59 @@ impl Store {
             .ctx("reading the catalogue's annotations")?;
         rows.collect::<rusqlite::Result<HashMap<_, _>>>()
             .ctx("reading the catalogue's annotations")
+    }
+
+    /// The manifests written for a dataset entry: how many, and the newest
+    /// one's digest.
+    pub fn catalog_manifests(&self, dataset: &str) -> Result<(i64, Option<String>)> {
+        let n: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM catalog_manifests WHERE dataset = ?1",
+                [dataset],
+                |r| r.get(0),
+            )
+            .ctx("reading the catalogue's manifests")?;
+        let newest = self
+            .conn
+            .query_row(
+                "SELECT digest FROM catalog_manifests WHERE dataset = ?1
+                 ORDER BY written_ms DESC, rowid DESC LIMIT 1",
+                [dataset],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("reading the catalogue's manifests")?;
+        Ok((n, newest))
+    }
+
+    /// Records a manifest the target acknowledged.
+    pub fn catalog_manifest_written(
+        &self,
+        key: &str,
+        dataset: &str,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO catalog_manifests (key, dataset, digest, written_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![key, dataset, digest, to_ms(now)],
+            )
+            .ctx("recording a catalogue manifest")?;
+        Ok(())
+    }
+
+    /// An entry as it was at `at`: the newest version written by then
+    /// (`None`: it did not exist then, or had been removed).
+    pub fn catalog_entry_at(&self, id: &str, at: DateTime<Utc>) -> Result<Option<CatalogVersion>> {
+        Ok(self
+            .catalog_history(id)?
+            .into_iter()
+            .rev()
+            .find(|v| v.at <= at)
+            .filter(|v| v.entry.is_some()))
     }
 
     /// Records a schema of a curated table (a no-op if it is recorded).

@@ -533,8 +533,8 @@ CREATE TABLE lake_secrets (
     // curator; the catalogue's entries (`catalog_entries`, the truth the
     // tantivy index is derived from), every version of every entry
     // (`catalog_history`, whose `seq` also drives the index's incremental
-    // updates) and what an admin wrote about an entry
-    // (`catalog_annotations`).
+    // updates), what an admin wrote about an entry (`catalog_annotations`)
+    // and the manifests written to the lake (`catalog_manifests`).
     r#"
 CREATE TABLE lake_table_files (
     path        TEXT PRIMARY KEY,               -- the data file's URI
@@ -562,6 +562,7 @@ CREATE TABLE catalog_entries (
     id          TEXT PRIMARY KEY,               -- 'dataset:curated/scores', ...
     kind        TEXT NOT NULL,                  -- dataset | schema | partition | object
     body        TEXT NOT NULL,                  -- JSON of the entry
+    digest      TEXT NOT NULL,                  -- SHA-256 of body, 16 hex digits
     version     INTEGER NOT NULL,
     updated_ms  INTEGER NOT NULL,
     updated_by  TEXT NOT NULL
@@ -584,6 +585,13 @@ CREATE TABLE catalog_annotations (
     updated_ms  INTEGER NOT NULL,
     updated_by  TEXT NOT NULL
 );
+CREATE TABLE catalog_manifests (
+    key         TEXT PRIMARY KEY,               -- _catalog/ZONE/DATASET/vNNNNNN-DIGEST.json
+    dataset     TEXT NOT NULL,                  -- the dataset entry's id
+    digest      TEXT NOT NULL,                  -- SHA-256 of the manifest's bytes
+    written_ms  INTEGER NOT NULL
+);
+CREATE INDEX catalog_manifests_dataset ON catalog_manifests (dataset, written_ms);
 "#,
 ];
 

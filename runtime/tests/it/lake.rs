@@ -88,6 +88,29 @@ fn with_no_target_the_lake_goes_to_the_default_folder_and_a_refused_target_is_a_
             std::fs::read(dir.path().join("lake").join(&o.key)).expect("object in DATA_DIR/lake");
         assert_eq!(wardwatch_core::store::lake::sha256_hex(&bytes), o.sha256);
     }
+    // The catalogue followed: each object searchable as synced, and a
+    // manifest per dataset beside the data.
+    let index = wardwatch_catalog::Catalog::dir_of(dir.path());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let indexed = wardwatch_catalog::Catalog::open(&index)
+            .ok()
+            .and_then(|c| {
+                c.search("kind:object sync_state:synced -zone:curated", 100, false)
+                    .ok()
+            })
+            .map_or(0, |f| f.total);
+        let manifests = dir.path().join("lake/_catalog/curated/scores").is_dir();
+        if indexed == synced.len() && manifests {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the catalogue did not follow the lake: {indexed} of {} objects",
+            synced.len()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     assert!(rx.try_recv().is_err(), "no alarm while the lake keeps up");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
 
