@@ -23,9 +23,6 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tantivy::aggregation::AggregationCollector;
-use tantivy::aggregation::agg_req::Aggregations;
-use tantivy::aggregation::agg_result::AggregationResults;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::QueryParser;
 use tantivy::schema::{
@@ -594,6 +591,8 @@ impl Catalog {
             vec![f.name, f.description, f.column, f.changes, f.text],
         );
         parser.set_conjunction_by_default();
+        // Prefixes are rewritten into regex queries (query.rs).
+        parser.allow_regexes();
         parser.set_field_boost(f.name, 3.0);
         parser.set_field_boost(f.column, 2.0);
         let text = query::rewrite(query).map_err(Error::Query)?;
@@ -620,6 +619,16 @@ impl Catalog {
                 &(TopDocs::with_limit(limit.max(1)).order_by_score(), Count),
             )
             .map_err(|e| index_error(&self.dir, e))?;
+        // Facets in a pass of their own: without scores, tantivy hands the
+        // matches over in blocks, which the columns read in bulk.
+        let fruit = if facets {
+            let f = searcher
+                .search(&q, &FacetCollector)
+                .map_err(|e| index_error(&self.dir, e))?;
+            Some(f)
+        } else {
+            None
+        };
         let mut hits = Vec::with_capacity(top.len());
         for (score, addr) in top.into_iter().take(limit) {
             let doc: TantivyDocument = searcher.doc(addr).map_err(|e| index_error(&self.dir, e))?;
@@ -630,11 +639,7 @@ impl Catalog {
                 });
             }
         }
-        let facets = if facets {
-            Some(self.facets(&searcher, &*q)?)
-        } else {
-            None
-        };
+        let facets = fruit.map(Catalog::facets);
         Ok(Found {
             total,
             hits,
@@ -643,57 +648,239 @@ impl Catalog {
         })
     }
 
-    fn facets(
-        &self,
-        searcher: &tantivy::Searcher,
-        q: &dyn tantivy::query::Query,
-    ) -> Result<Facets, Error> {
-        let mut req = serde_json::Map::new();
-        for (field, size) in FACETS {
-            req.insert(
-                field.into(),
-                serde_json::json!({ "terms": { "field": field, "size": size } }),
-            );
-        }
-        req.insert(
-            "date".into(),
-            serde_json::json!({ "date_histogram": { "field": "date", "fixed_interval": "1d" } }),
-        );
-        let aggs: Aggregations = serde_json::from_value(serde_json::Value::Object(req))
-            .map_err(|e| Error::Query(e.to_string()))?;
-        let collector = AggregationCollector::from_aggs(aggs, Default::default());
-        let res: AggregationResults = searcher
-            .search(q, &collector)
-            .map_err(|e| index_error(&self.dir, e))?;
-        let v = serde_json::to_value(&res).map_err(|e| Error::Query(e.to_string()))?;
+    /// The facet panel: each field's most frequent values, and the days.
+    fn facets(fruit: FacetFruit) -> Facets {
         let mut counts = BTreeMap::new();
-        if let Some(obj) = v.as_object() {
-            for (name, agg) in obj {
-                let buckets = agg
-                    .get("buckets")
-                    .and_then(|b| b.as_array())
-                    .cloned()
-                    .unwrap_or_default();
-                let mut out = Vec::new();
-                for b in buckets {
-                    let n = b.get("doc_count").and_then(|c| c.as_u64()).unwrap_or(0);
-                    if n == 0 {
-                        continue;
-                    }
-                    let key = match (b.get("key_as_string"), b.get("key")) {
-                        (Some(serde_json::Value::String(s)), _) if name == "date" => {
-                            s.get(..10).unwrap_or(s).to_owned()
-                        }
-                        (_, Some(serde_json::Value::String(s))) => s.clone(),
-                        (_, Some(k)) => k.to_string(),
-                        _ => continue,
-                    };
-                    out.push((key, n));
+        for (i, (name, size)) in FACETS.iter().enumerate() {
+            let mut by_value: Vec<(String, u64)> = fruit.terms[i]
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(k, n)| (k.clone(), *n))
+                .collect();
+            // Most frequent first, then by value, as a facet panel lists them.
+            by_value.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            by_value.truncate(*size as usize);
+            counts.insert((*name).to_owned(), by_value);
+        }
+        let days = fruit
+            .days
+            .iter()
+            .filter_map(|(day, n)| {
+                let d = DateTime::<Utc>::from_timestamp(day * 86_400, 0)?;
+                Some((d.format("%Y-%m-%d").to_string(), *n))
+            })
+            .collect();
+        counts.insert("date".to_owned(), days);
+        Facets { counts }
+    }
+}
+
+/// What the facet collector counts over all matches: per faceted field,
+/// each value's count; per day (days since the epoch), the partitions'
+/// count.
+#[derive(Debug, Default)]
+struct FacetFruit {
+    terms: Vec<BTreeMap<String, u64>>,
+    days: BTreeMap<i64, u64>,
+}
+
+/// Counts facet values straight from the fast-field columns: one pass over
+/// the matches, per-segment arrays indexed by term ordinal, strings looked
+/// up once per distinct value at the end.
+struct FacetCollector;
+
+/// One faceted field's column in a segment.
+enum FacetColumn {
+    Str(tantivy::columnar::StrColumn, Vec<u64>),
+    U64(tantivy::columnar::Column<u64>, BTreeMap<u64, u64>),
+    Absent,
+}
+
+struct SegmentFacets {
+    columns: Vec<FacetColumn>,
+    date: Option<tantivy::columnar::Column<tantivy::DateTime>>,
+    /// Partitions per day, from the segment's first day.
+    first_day: i64,
+    days: Vec<u64>,
+    ords: Vec<Option<u64>>,
+    dates: Vec<Option<tantivy::DateTime>>,
+    docs_out: Vec<tantivy::DocId>,
+    rows: Vec<u32>,
+    vals: Vec<u64>,
+}
+
+/// Days since the epoch.
+fn day_of(d: tantivy::DateTime) -> i64 {
+    d.into_timestamp_secs().div_euclid(86_400)
+}
+
+/// Whether a column holds at most one value per document (read in blocks).
+fn single(
+    c: &tantivy::columnar::Column<impl PartialOrd + Copy + std::fmt::Debug + Send + Sync + 'static>,
+) -> bool {
+    !matches!(
+        c.get_cardinality(),
+        tantivy::columnar::Cardinality::Multivalued
+    )
+}
+
+impl tantivy::collector::Collector for FacetCollector {
+    type Fruit = FacetFruit;
+    type Child = SegmentFacets;
+
+    fn for_segment(
+        &self,
+        _: tantivy::SegmentOrdinal,
+        segment: &tantivy::SegmentReader,
+    ) -> tantivy::Result<SegmentFacets> {
+        let ff = segment.fast_fields();
+        let mut columns = Vec::with_capacity(FACETS.len());
+        for (name, _) in FACETS {
+            columns.push(if name == "version" {
+                match ff.column_opt::<u64>(name)? {
+                    Some(c) => FacetColumn::U64(c, BTreeMap::new()),
+                    None => FacetColumn::Absent,
                 }
-                counts.insert(name.clone(), out);
+            } else {
+                match ff.str(name)? {
+                    Some(c) => {
+                        let n = c.num_terms();
+                        FacetColumn::Str(c, vec![0; n])
+                    }
+                    None => FacetColumn::Absent,
+                }
+            });
+        }
+        let date = ff.column_opt::<tantivy::DateTime>("date")?;
+        let (first_day, span) = match &date {
+            Some(d) if d.num_docs() > 0 => {
+                let first = day_of(d.min_value());
+                (first, (day_of(d.max_value()) - first + 1).clamp(0, 1 << 20))
+            }
+            _ => (0, 0),
+        };
+        Ok(SegmentFacets {
+            columns,
+            date,
+            first_day,
+            days: vec![0; span as usize],
+            ords: Vec::new(),
+            dates: Vec::new(),
+            docs_out: Vec::new(),
+            rows: Vec::new(),
+            vals: Vec::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, segments: Vec<FacetFruit>) -> tantivy::Result<FacetFruit> {
+        let mut out = FacetFruit {
+            terms: vec![BTreeMap::new(); FACETS.len()],
+            days: BTreeMap::new(),
+        };
+        for s in segments {
+            for (into, from) in out.terms.iter_mut().zip(s.terms) {
+                for (k, n) in from {
+                    *into.entry(k).or_insert(0) += n;
+                }
+            }
+            for (d, n) in s.days {
+                *out.days.entry(d).or_insert(0) += n;
             }
         }
-        Ok(Facets { counts })
+        Ok(out)
+    }
+}
+
+impl tantivy::collector::SegmentCollector for SegmentFacets {
+    type Fruit = FacetFruit;
+
+    fn collect(&mut self, doc: tantivy::DocId, _: tantivy::Score) {
+        self.collect_block(&[doc]);
+    }
+
+    fn collect_block(&mut self, docs: &[tantivy::DocId]) {
+        self.ords.resize(docs.len(), None);
+        for column in &mut self.columns {
+            match column {
+                FacetColumn::Str(c, counts) if single(c.ords()) => {
+                    c.ords().first_vals(docs, &mut self.ords);
+                    for ord in self.ords.iter().flatten() {
+                        if let Some(n) = counts.get_mut(*ord as usize) {
+                            *n += 1;
+                        }
+                    }
+                }
+                FacetColumn::Str(c, counts) => {
+                    // Multi-valued: the value rows of the block, then their
+                    // ordinals, in bulk.
+                    self.docs_out.clear();
+                    self.rows.clear();
+                    c.ords()
+                        .row_ids_for_docs(docs, &mut self.docs_out, &mut self.rows);
+                    self.vals.resize(self.rows.len(), 0);
+                    c.ords().values.get_vals(&self.rows, &mut self.vals);
+                    for ord in &self.vals {
+                        if let Some(n) = counts.get_mut(*ord as usize) {
+                            *n += 1;
+                        }
+                    }
+                }
+                FacetColumn::U64(c, counts) => {
+                    for &doc in docs {
+                        for v in c.values_for_doc(doc) {
+                            *counts.entry(v).or_insert(0) += 1;
+                        }
+                    }
+                }
+                FacetColumn::Absent => {}
+            }
+        }
+        if let Some(date) = &self.date {
+            self.dates.resize(docs.len(), None);
+            date.first_vals(docs, &mut self.dates);
+            for d in self.dates.iter().flatten() {
+                let i = day_of(*d) - self.first_day;
+                if let Some(n) = usize::try_from(i).ok().and_then(|i| self.days.get_mut(i)) {
+                    *n += 1;
+                }
+            }
+        }
+    }
+
+    fn harvest(self) -> FacetFruit {
+        let mut terms = Vec::with_capacity(self.columns.len());
+        for column in self.columns {
+            let mut named = BTreeMap::new();
+            match column {
+                FacetColumn::Str(c, counts) => {
+                    let mut s = String::new();
+                    for (ord, n) in counts.into_iter().enumerate() {
+                        s.clear();
+                        if n > 0 && c.ord_to_str(ord as u64, &mut s).unwrap_or(false) {
+                            named.insert(s.clone(), n);
+                        }
+                    }
+                }
+                FacetColumn::U64(_, counts) => {
+                    named.extend(counts.into_iter().map(|(v, n)| (v.to_string(), n)));
+                }
+                FacetColumn::Absent => {}
+            }
+            terms.push(named);
+        }
+        let first_day = self.first_day;
+        let days = self
+            .days
+            .into_iter()
+            .enumerate()
+            .filter(|(_, n)| *n > 0)
+            .map(|(i, n)| (first_day + i as i64, n))
+            .collect();
+        FacetFruit { terms, days }
     }
 }
 

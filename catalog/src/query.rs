@@ -7,6 +7,13 @@
 //! - `date:>=2026-03`, `date:>2026-03` (after March), `date:<2026-03`,
 //!   `date:<=2026-03` (up to the end of March).
 //!
+//! A word ending in `*` is a prefix (tantivy's own parser would drop the
+//! star and look for the word itself):
+//!
+//! - `quarant*` → any of the text fields having a word that starts so;
+//! - `column:sp*` (a text field: lowercased, one word);
+//! - `dataset:vital*`, `id:raw/observations/*` (a keyword field: as typed).
+//!
 //! Anything else passes through unchanged, quoted phrases included.
 
 use chrono::{Months, NaiveDate};
@@ -41,12 +48,66 @@ fn span(value: &str) -> Option<(String, String)> {
     Some((f(start), f(end)))
 }
 
+/// The tokenized (full-text) fields, which are also the default fields.
+pub const TEXT_FIELDS: [&str; 5] = ["name", "description", "column", "changes", "text"];
+
+/// `prefix` as a regular expression matching the terms that start with it,
+/// inside tantivy's `/…/` (its own slash escaped).
+fn prefix_regex(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 4);
+    for c in prefix.chars() {
+        if "\\.+*?()|[]{}^$#&-~/".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push_str(".*");
+    out
+}
+
+/// A `word*` or `field:word*` token as regex queries on the term
+/// dictionary, or `None` when `rest` is not a prefix.
+fn prefix(sign: &str, rest: &str, t: &str) -> Result<Option<String>, String> {
+    let Some(body) = rest.strip_suffix('*') else {
+        return Ok(None);
+    };
+    if body.contains(['"', '[', '{', '*']) || body.ends_with(':') && body.len() > 1 {
+        return Ok(None);
+    }
+    let (field, word) = match body.split_once(':') {
+        Some((f, w)) => (Some(f), w),
+        None => (None, body),
+    };
+    let text = field.is_none_or(|f| TEXT_FIELDS.contains(&f));
+    if word.is_empty() || text && !word.chars().all(char::is_alphanumeric) {
+        return Err(format!(
+            "`{t}`: a prefix is the start of one word (letters and digits), such as `quarant*`"
+        ));
+    }
+    let word = if text {
+        word.to_lowercase()
+    } else {
+        word.to_owned()
+    };
+    let re = prefix_regex(&word);
+    Ok(Some(match field {
+        Some(f) => format!("{sign}{f}:/{re}/"),
+        None => {
+            let any: Vec<String> = TEXT_FIELDS.iter().map(|f| format!("{f}:/{re}/")).collect();
+            format!("{sign}({})", any.join(" OR "))
+        }
+    }))
+}
+
 /// Rewrites one whitespace-delimited token, or `None` to keep it.
 fn token(t: &str) -> Result<Option<String>, String> {
     let (sign, rest) = match t.strip_prefix(['+', '-']) {
         Some(r) => (&t[..1], r),
         None => ("", t),
     };
+    if let Some(p) = prefix(sign, rest, t)? {
+        return Ok(Some(p));
+    }
     let Some((field, value)) = rest.split_once(':') else {
         return Ok(None);
     };
@@ -140,6 +201,25 @@ mod tests {
             "ward:\"Cardio A\" date:[2026-03-01T00:00:00Z TO 2026-03-02T00:00:00Z} rows:>10 spo2";
         assert_eq!(rewrite(kept).as_deref(), Ok(kept));
         assert!(rewrite("date:March").is_err());
+    }
+
+    #[test]
+    fn a_trailing_star_is_a_prefix_of_a_word() {
+        assert_eq!(
+            rewrite("Quarant* -column:SP*").as_deref(),
+            Ok(
+                "(name:/quarant.*/ OR description:/quarant.*/ OR column:/quarant.*/ OR changes:/quarant.*/ OR text:/quarant.*/) -column:/sp.*/"
+            )
+        );
+        assert_eq!(
+            rewrite("id:raw/observations/date=2026-03* zone:cur*").as_deref(),
+            Ok("id:/raw\\/observations\\/date=2026\\-03.*/ zone:/cur.*/")
+        );
+        assert_eq!(
+            rewrite("\"research bo\"*").as_deref(),
+            Ok("\"research bo\"*")
+        );
+        assert!(rewrite("spo-2*").is_err());
         assert!(rewrite("date:2026-13").is_err());
     }
 }

@@ -264,6 +264,18 @@ fn a_synced_week_is_found_by_the_documented_searches_before_and_after_a_reindex(
     for o in &quarantine {
         assert!(got[4].contains(&format!("object:{}", o.key)));
     }
+    // A prefix finds the same and more; a keyword prefix finds exactly the
+    // quarantine's objects by their keys.
+    assert!(ids(&c, "quarant*").is_superset(&got[4]));
+    let keys: BTreeSet<String> = quarantine
+        .iter()
+        .map(|o| format!("object:{}", o.key))
+        .collect();
+    assert_eq!(ids(&c, "id:object:cleaned/quarantine/*"), keys);
+    assert!(
+        c.search("spo-2*", 10, false).is_err(),
+        "a prefix is one word"
+    );
     // 6. The datasets that name patients.
     assert_eq!(
         got[5],
