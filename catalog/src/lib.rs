@@ -367,7 +367,11 @@ impl Catalog {
                 reason: "does not exist".into(),
             });
         }
-        let index = Index::open_in_dir(dir).map_err(|e| index_error(dir, e))?;
+        let mut index = Index::open_in_dir(dir).map_err(|e| index_error(dir, e))?;
+        // Segments are searched on all cores.
+        index
+            .set_default_multithread_executor()
+            .map_err(|e| index_error(dir, e))?;
         let (wanted, fields) = schema();
         if index.schema() != wanted {
             return Err(Error::Index {
@@ -397,10 +401,13 @@ impl Catalog {
             reason: format!("cannot be made ({e})"),
         })?;
         let (s, fields) = schema();
-        let index = Index::create_in_dir(dir, s).map_err(|e| Error::Index {
+        let mut index = Index::create_in_dir(dir, s).map_err(|e| Error::Index {
             path: dir.to_owned(),
             reason: format!("cannot be made ({e})"),
         })?;
+        index
+            .set_default_multithread_executor()
+            .map_err(|e| index_error(dir, e))?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
