@@ -263,6 +263,10 @@ pub struct EcgStream {
     brady: bool,
     tachy: bool,
     af: bool,
+    /// Beats since the AF window last said AF, while an episode is open.
+    af_off_beats: usize,
+    /// Where the last AF episode ended: the next starts no earlier.
+    af_last_end: usize,
     vf: VfTrack,
     classifier: BeatClassifier,
     /// Beats waiting for their window to be classified.
@@ -314,6 +318,8 @@ impl EcgStream {
             brady: false,
             tachy: false,
             af: false,
+            af_off_beats: 0,
+            af_last_end: 0,
             vf: VfTrack {
                 highpass: Biquad::highpass(fs_hz, 1.0),
                 lowpass: Biquad::lowpass(fs_hz, 30.0),
@@ -444,15 +450,37 @@ impl EcgStream {
         // interval that starts or ends at a ventricular beat: ectopy is not
         // the irregularity of AF (issue 10).
         let c = &self.classified;
-        let af_now = c.len() > AF_WINDOW && {
+        // (first beat, interval ms) of the window's intervals.
+        let intervals: Vec<(usize, f64)> = if c.len() > AF_WINDOW {
             let recent: Vec<(usize, BeatClass)> =
                 c.iter().skip(c.len() - AF_WINDOW - 1).copied().collect();
-            let rr_ms: Array1<f64> = recent
+            recent
                 .windows(2)
                 .filter(|w| w[0].1 != BeatClass::Ventricular && w[1].1 != BeatClass::Ventricular)
-                .map(|w| (w[1].0 - w[0].0) as f64 * 1000.0 / self.fs_hz)
-                .collect();
-            rr_ms.len() * 2 >= AF_WINDOW && af_features(rr_ms.view()).is_af()
+                .map(|w| (w[0].0, (w[1].0 - w[0].0) as f64 * 1000.0 / self.fs_hz))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let af_window = intervals.len() * 2 >= AF_WINDOW && {
+            let rr_ms: Array1<f64> = intervals.iter().map(|i| i.1).collect();
+            af_features(rr_ms.view()).is_af()
+        };
+        // Hysteresis, so one episode is one finding: an episode starts only
+        // while the latest beats are irregular, and ends once they have
+        // been regular for a run (placed where the run began) or the
+        // window has not said AF for half a window (another irregular
+        // rhythm: ectopy, flutter with variable block).
+        let regular_tail = regular_run(&intervals, true);
+        self.af_off_beats = if self.af && !af_window {
+            self.af_off_beats + 1
+        } else {
+            0
+        };
+        let af_now = if self.af {
+            af_window || (regular_tail.is_none() && self.af_off_beats < AF_WINDOW / 2)
+        } else {
+            af_window && regular_tail.is_none()
         };
         let transitions = [
             (
@@ -476,7 +504,14 @@ impl EcgStream {
         ];
         for (kind, was, is, span) in transitions {
             if is && !was {
-                let start = self.recent_beats[self.recent_beats.len() - span];
+                let mut start = self.recent_beats[self.recent_beats.len() - span];
+                if kind == FindingKind::AtrialFibrillation {
+                    if let Some(k) = regular_run(&intervals, false) {
+                        // The window's regular beginning was not yet AF.
+                        start = intervals[k].0;
+                    }
+                    start = start.max(self.af_last_end);
+                }
                 // The rate now (the last four intervals, as a monitor's
                 // meter shows it), then the rule that fired: at onset the
                 // rule's own average has only just crossed its threshold,
@@ -495,7 +530,22 @@ impl EcgStream {
                     self.finding(kind, start, sample, detail),
                 ));
             } else if was && !is {
-                events.push(self.end(kind, sample));
+                let mut end = sample;
+                if kind == FindingKind::AtrialFibrillation {
+                    if let Some(k) = regular_tail {
+                        // AF ended where the regular run began, not when
+                        // enough regular beats had filled the window.
+                        end = intervals[intervals.len() - k].0;
+                    } else if let Some(&(first, _)) =
+                        intervals.get(intervals.len().saturating_sub(AF_WINDOW / 2))
+                    {
+                        // The window stopped saying AF half a window ago.
+                        end = first;
+                    }
+                    end = end.max(self.af_last_end);
+                    self.af_last_end = end;
+                }
+                events.push(self.end(kind, end));
             }
         }
         (self.brady, self.tachy, self.af) = (brady_now, tachy_now, af_now);
@@ -642,6 +692,40 @@ impl EcgStream {
     }
 }
 
+/// Shortest run of intervals judged for regularity.
+const REGULAR_MIN: usize = 16;
+/// A run is regular when 85 % of its successive differences are under 10 %
+/// of its mean interval. 10 % is Dash et al.'s normalised-RMSSD threshold
+/// for AF (module `rhythm`); the 15 % allowance keeps an occasional
+/// premature beat (two large differences) from making sinus rhythm look
+/// irregular, while a run with more than about a sixth of AF fails.
+const REGULAR_SHARE: f64 = 0.85;
+const REGULAR_DIFF: f64 = 0.10;
+
+fn is_regular(rr: &[f64]) -> bool {
+    if rr.len() < REGULAR_MIN {
+        return false;
+    }
+    let mean = rr.iter().sum::<f64>() / rr.len() as f64;
+    let small = rr
+        .windows(2)
+        .filter(|w| (w[1] - w[0]).abs() < REGULAR_DIFF * mean)
+        .count();
+    small as f64 >= REGULAR_SHARE * (rr.len() - 1) as f64
+}
+
+/// The longest regular run of `intervals` (first beat, ms) at their end
+/// (`at_end`) or beginning: its length, or `None` when there is none. AF's
+/// window spans 128 intervals, so its decision flips a window's worth
+/// after the rhythm changed; the regular run says where it changed.
+fn regular_run(intervals: &[(usize, f64)], at_end: bool) -> Option<usize> {
+    let rr: Vec<f64> = intervals.iter().map(|i| i.1).collect();
+    let n = rr.len();
+    (REGULAR_MIN..n)
+        .rev()
+        .find(|&k| is_regular(if at_end { &rr[n - k..] } else { &rr[..k] }))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -702,6 +786,62 @@ mod tests {
         let report = analyze_ecg(x.view(), fs).unwrap();
         assert_eq!(report.findings.len(), 1, "{}", report);
         assert_eq!(report.findings[0].kind, FindingKind::Asystole);
+    }
+
+    /// Issue 10: AF decided over 128 intervals used to start a window early
+    /// and end a window late (222: 1,215 s reported for 104 s of AF). The
+    /// onset and end are now placed where the rhythm changed.
+    #[test]
+    fn af_is_placed_where_the_rhythm_becomes_and_stops_being_irregular() {
+        let fs = 250.0;
+        // Sinus at 75 /min for 2 min, AF (RR 0.45–1.05 s, uncorrelated)
+        // for 3 min, sinus for 3 min.
+        let mut beats = Vec::new();
+        let (mut t, mut seed) = (0.5f64, 12345u64);
+        while t < 480.0 {
+            beats.push(t);
+            let rr = if (120.0..300.0).contains(&t) {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                0.45 + 0.6 * ((seed >> 11) as f64 / (1u64 << 53) as f64)
+            } else {
+                0.8
+            };
+            t += rr;
+        }
+        let n = (480.0 * fs) as usize;
+        let mut x = vec![0.0; n];
+        for &b in &beats {
+            let c = (b * fs) as usize;
+            let from = c.saturating_sub(25);
+            for (i, v) in x.iter_mut().enumerate().take((c + 100).min(n)).skip(from) {
+                let dt = (i as f64 - c as f64) / fs;
+                *v += (-(dt / 0.012).powi(2)).exp() + 0.2 * (-((dt - 0.25) / 0.05).powi(2)).exp();
+            }
+        }
+        let mut stream = EcgStream::new(fs).unwrap();
+        let mut af = Vec::new();
+        for block in x.chunks(250) {
+            for e in stream.push(block).events {
+                match e {
+                    StreamEvent::Onset(f) if f.kind == FindingKind::AtrialFibrillation => {
+                        af.push(("onset", f.start_s));
+                    }
+                    StreamEvent::End {
+                        kind: FindingKind::AtrialFibrillation,
+                        time_s,
+                        ..
+                    } => {
+                        af.push(("end", time_s));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(af.len(), 2, "one AF episode: {af:?}");
+        assert!((af[0].1 - 120.0).abs() < 20.0, "onset at {af:?}");
+        assert!((af[1].1 - 300.0).abs() < 20.0, "end at {af:?}");
     }
 
     #[test]
