@@ -10,6 +10,13 @@
 //!   baseline movement, so it is not flat by this rule);
 //! - `Saturated`: peak-to-peak above 10 mV, or more than 10 % of samples
 //!   sitting exactly at the window's extreme value (clipping at the ADC rail);
+//! - `Unstable`: the baseline moves by more than `STEP_MV` (1 mV) between
+//!   the window's first and last half-second (medians, so QRS complexes do
+//!   not count). Respiratory wander moves the baseline by tenths of a mV
+//!   over seconds; a step of millivolts is electrode motion or an amplifier
+//!   recovering from overload, during which complexes shrink and vanish
+//!   (MIT-BIH 116 at 1354 s, where a 4 mV step hid eight beats). A pause
+//!   there is not asystole;
 //! - `Good` for a quiet trace: a robust amplitude below `QUIET_MV` (0.15 mV)
 //!   is what asystole looks like — baseline movement and a few quantisation
 //!   steps. The noise ratio below is meaningless there (quantisation steps
@@ -31,6 +38,8 @@ pub const WINDOW_S: f64 = 2.0;
 const FLAT_MV: f64 = 0.01;
 const SATURATED_MV: f64 = 10.0;
 const CLIPPED_SHARE: f64 = 0.10;
+/// Baseline movement across one window that is not physiological.
+pub const STEP_MV: f64 = 1.0;
 pub const NOISE_RATIO: f64 = 0.15;
 /// Below this robust amplitude a trace is quiet, not noisy (see above).
 pub const QUIET_MV: f64 = 0.15;
@@ -42,6 +51,7 @@ pub enum Quality {
     Missing,
     Flat,
     Saturated,
+    Unstable,
     Noisy,
 }
 
@@ -79,6 +89,18 @@ pub fn window_quality(w: ArrayView1<f64>, fs_hz: f64) -> (Quality, f64) {
     let at_rail = valid.iter().filter(|&&v| v == lo || v == hi).count();
     if p2p > SATURATED_MV || at_rail as f64 > CLIPPED_SHARE * valid.len() as f64 {
         return (Quality::Saturated, f64::NAN);
+    }
+    let quarter = (0.5 * fs_hz).round() as usize;
+    if valid.len() >= 4 * quarter && quarter > 0 {
+        let median = |part: &[f64]| {
+            let mut p = part.to_vec();
+            p.sort_by(f64::total_cmp);
+            p[p.len() / 2]
+        };
+        let step = median(&valid[valid.len() - quarter..]) - median(&valid[..quarter]);
+        if step.abs() > STEP_MV {
+            return (Quality::Unstable, f64::NAN);
+        }
     }
     let v = ArrayView1::from(&valid[..]);
     let d2 =
@@ -152,6 +174,31 @@ mod tests {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         (*seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    }
+
+    /// A step of millivolts in the baseline (electrode motion, an amplifier
+    /// recovering) is unusable; respiratory wander under big complexes is
+    /// not.
+    #[test]
+    fn a_baseline_step_is_unstable_and_wander_is_not() {
+        let fs = 360.0;
+        let qrs = |i: usize| {
+            let dt = (i % 270) as f64 / fs - 0.3;
+            3.0 * (-(dt / 0.012).powi(2)).exp()
+        };
+        let wander = Array1::from_shape_fn(720, |i| {
+            qrs(i) + 0.4 * (i as f64 / fs * 2.0 * std::f64::consts::PI * 0.25).sin()
+        });
+        assert_eq!(window_quality(wander.view(), fs).0, Quality::Good);
+        let step = Array1::from_shape_fn(720, |i| {
+            let level = if i < 180 {
+                -0.8
+            } else {
+                3.2 - 0.3 * (i - 180) as f64 / 540.0
+            };
+            level + 0.1 * qrs(i) + 0.02 * (i as f64 * 0.7).sin()
+        });
+        assert_eq!(window_quality(step.view(), fs).0, Quality::Unstable);
     }
 
     #[test]
