@@ -270,7 +270,8 @@ impl Fields {
     }
 }
 
-/// A result: the entry's id and score.
+/// A result: the entry's id and relevance score (0 for a query without
+/// words, whose hits come newest first).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hit {
     pub id: String,
@@ -589,7 +590,8 @@ impl Catalog {
         walk(&self.dir)
     }
 
-    /// Searches: the best `limit` matches by relevance, the total, and with
+    /// Searches: the best `limit` matches by relevance (or, for a query of
+    /// fields only, the most recently modified), the total, and with
     /// `facets` the counts of all matches by field value.
     pub fn search(&self, query: &str, limit: usize, facets: bool) -> Result<Found, Error> {
         let f = &self.fields;
@@ -619,23 +621,49 @@ impl Catalog {
                 column_terms.push(s.to_owned());
             }
         });
+        // Words (terms or prefixes in the text fields) rank by relevance;
+        // a query of fields only has nothing to rank by, so its hits are the
+        // newest first, found in one pass without scores (blocks of
+        // matches, read in bulk by the facet columns).
+        let mut words = query::TEXT_FIELDS
+            .iter()
+            .any(|name| text.contains(&format!("{name}:/")));
+        let text_fields = [f.name, f.description, f.column, f.changes, f.text];
+        q.query_terms(&mut |term, _| words |= text_fields.contains(&term.field()));
         let searcher = self.reader.searcher();
-        let (top, total) = searcher
-            .search(
-                &q,
-                &(TopDocs::with_limit(limit.max(1)).order_by_score(), Count),
-            )
-            .map_err(|e| index_error(&self.dir, e))?;
-        // Facets in a pass of their own: without scores, tantivy hands the
-        // matches over in blocks, which the columns read in bulk.
-        let fruit = if facets {
-            let f = searcher
-                .search(&q, &FacetCollector)
-                .map_err(|e| index_error(&self.dir, e))?;
-            Some(f)
-        } else {
-            None
-        };
+        let search_error = |e| index_error(&self.dir, e);
+        let (top, total, fruit): (Vec<(f32, tantivy::DocAddress)>, usize, Option<FacetFruit>) =
+            if words {
+                let (top, total) = searcher
+                    .search(
+                        &q,
+                        &(TopDocs::with_limit(limit.max(1)).order_by_score(), Count),
+                    )
+                    .map_err(search_error)?;
+                // Facets in a pass of their own, without scores.
+                let fruit = if facets {
+                    Some(searcher.search(&q, &FacetCollector).map_err(search_error)?)
+                } else {
+                    None
+                };
+                (top, total, fruit)
+            } else {
+                let newest = TopDocs::with_limit(limit.max(1))
+                    .order_by_fast_field::<tantivy::DateTime>("modified", tantivy::Order::Desc);
+                let (top, total, fruit) = if facets {
+                    let (t, c, f) = searcher
+                        .search(&q, &(newest, Count, FacetCollector))
+                        .map_err(search_error)?;
+                    (t, c, Some(f))
+                } else {
+                    let (t, c) = searcher
+                        .search(&q, &(newest, Count))
+                        .map_err(search_error)?;
+                    (t, c, None)
+                };
+                let top = top.into_iter().map(|(_, addr)| (0.0, addr)).collect();
+                (top, total, fruit)
+            };
         let mut hits = Vec::with_capacity(top.len());
         for (score, addr) in top.into_iter().take(limit) {
             let doc: TantivyDocument = searcher.doc(addr).map_err(|e| index_error(&self.dir, e))?;

@@ -276,6 +276,37 @@ fn a_synced_week_is_found_by_the_documented_searches_before_and_after_a_reindex(
         c.search("spo-2*", 10, false).is_err(),
         "a prefix is one word"
     );
+    // A query of fields only has no words to rank by: newest first.
+    let newest = c.search("kind:object", 5, false).expect("objects");
+    let modified: Vec<_> = newest
+        .hits
+        .iter()
+        .map(|h| {
+            store
+                .catalog_entry(&h.id)
+                .expect("entry")
+                .expect("known")
+                .modified
+        })
+        .collect();
+    assert_eq!(modified.len(), 5);
+    assert!(modified.iter().all(Option::is_some), "{modified:?}");
+    assert!(modified.windows(2).all(|w| w[0] >= w[1]), "{modified:?}");
+    let all_modified: Vec<_> = ids(&c, "kind:object")
+        .iter()
+        .map(|id| {
+            store
+                .catalog_entry(id)
+                .expect("entry")
+                .expect("known")
+                .modified
+        })
+        .collect();
+    assert_eq!(
+        modified[0],
+        all_modified.into_iter().max().flatten(),
+        "the newest first"
+    );
     // 6. The datasets that name patients.
     assert_eq!(
         got[5],
