@@ -595,10 +595,8 @@ impl Catalog {
     /// `facets` the counts of all matches by field value.
     pub fn search(&self, query: &str, limit: usize, facets: bool) -> Result<Found, Error> {
         let f = &self.fields;
-        let mut parser = QueryParser::for_index(
-            &self.index,
-            vec![f.name, f.description, f.column, f.changes, f.text],
-        );
+        let text_fields = [f.name, f.description, f.column, f.changes, f.text];
+        let mut parser = QueryParser::for_index(&self.index, text_fields.to_vec());
         parser.set_conjunction_by_default();
         // Prefixes are rewritten into regex queries (query.rs).
         parser.allow_regexes();
@@ -628,7 +626,6 @@ impl Catalog {
         let mut words = query::TEXT_FIELDS
             .iter()
             .any(|name| text.contains(&format!("{name}:/")));
-        let text_fields = [f.name, f.description, f.column, f.changes, f.text];
         q.query_terms(&mut |term, _| words |= text_fields.contains(&term.field()));
         let searcher = self.reader.searcher();
         let search_error = |e| index_error(&self.dir, e);
@@ -666,7 +663,7 @@ impl Catalog {
             };
         let mut hits = Vec::with_capacity(top.len());
         for (score, addr) in top.into_iter().take(limit) {
-            let doc: TantivyDocument = searcher.doc(addr).map_err(|e| index_error(&self.dir, e))?;
+            let doc: TantivyDocument = searcher.doc(addr).map_err(search_error)?;
             if let Some(id) = doc.get_first(f.id).and_then(|v| v.as_str()) {
                 hits.push(Hit {
                     id: id.to_owned(),

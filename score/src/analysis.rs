@@ -471,7 +471,13 @@ impl EcgStream {
         // been regular for a run (placed where the run began) or the
         // window has not said AF for half a window (another irregular
         // rhythm: ectopy, flutter with variable block).
-        let regular_tail = regular_run(&intervals, true);
+        // Only an open episode or a window saying AF needs it (it is
+        // quadratic in the window, and this runs on every beat).
+        let regular_tail = if self.af || af_window {
+            regular_run(&intervals, true)
+        } else {
+            None
+        };
         self.af_off_beats = if self.af && !af_window {
             self.af_off_beats + 1
         } else {
