@@ -45,7 +45,13 @@ echo "== cloud peers (kinesalite, moto, SeaweedFS) on loopback"
 mkdir -p target
 PEERS_ENV="$ROOT/target/peers.env"
 XVFB_PID=""
+# The audit keys of every store the tests make: a fresh owner-only folder
+# per run (never the user's own ~/.config/wardwatch/keys), inherited by the
+# binaries under test, removed at the end.
+WARDWATCH_KEY_DIR="$(mktemp -d -t wardwatch-test-keys.XXXXXX)"
+export WARDWATCH_KEY_DIR
 cleanup() {
+  rm -rf "$WARDWATCH_KEY_DIR"
   # A failed test must not leave a runtime of this checkout behind (it would
   # hold the output pipe open and keep its store locked).
   pkill -f "^$ROOT/target/debug/wardwatch" 2>/dev/null || true

@@ -6,7 +6,9 @@
 //!
 //! Arguments: `--data-dir DIR` (else `WARDWATCH_DATA_DIR`, else the OS data
 //! directory), `--user NAME` (else `WARDWATCH_USER`, else the login name) and
-//! `--demo` (loads the built-in demo ward into the store before opening).
+//! `--demo` (loads the built-in demo ward into the store before opening);
+//! the audit keys' folder is `WARDWATCH_KEY_DIR`, else the OS config
+//! directory (see `wardwatch_runtime::setup::key_dir`).
 //!
 //! Deployment: one runtime owns a store. On a single workstation the app
 //! hosts it (when sources are configured, or with `--demo`); when another
@@ -36,6 +38,7 @@ use wardwatch_core::alarms::AlarmView;
 use wardwatch_core::api::{self, Ctx, EcgStrip, PatientLive, PatientView};
 use wardwatch_core::clock::SystemClock;
 use wardwatch_core::model::PatientSummary;
+use wardwatch_core::store::AuditKeys;
 use wardwatch_runtime::lock::holder as runtime_holder;
 
 /// The error shape the UI receives.
@@ -201,6 +204,7 @@ async fn ack_alarm(
 struct Args {
     data_dir: Option<PathBuf>,
     user: Option<String>,
+    key_dir: Option<PathBuf>,
     demo: bool,
 }
 
@@ -208,6 +212,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut args = Args {
         data_dir: std::env::var_os("WARDWATCH_DATA_DIR").map(PathBuf::from),
         user: std::env::var("WARDWATCH_USER").ok(),
+        key_dir: std::env::var_os("WARDWATCH_KEY_DIR").map(PathBuf::from),
         demo: false,
     };
     let mut it = std::env::args().skip(1);
@@ -253,16 +258,16 @@ fn resolve_data_dir(args: &Args) -> anyhow::Result<PathBuf> {
     })
 }
 
-fn open_ctx(args: &Args, data_dir: &std::path::Path) -> anyhow::Result<Ctx> {
+fn open_ctx(args: &Args, data_dir: &std::path::Path, keys: &AuditKeys) -> anyhow::Result<Ctx> {
     let data_dir = data_dir.to_owned();
     let user = wardwatch_runtime::setup::username(args.user.clone())?;
     let clock = Arc::new(SystemClock);
     Ok(if args.demo {
-        let mut ctx = Ctx::create(&data_dir, &user, clock)?;
+        let mut ctx = Ctx::create(&data_dir, keys, &user, clock)?;
         api::load_demo_ward(&mut ctx, 42)?;
         ctx
     } else {
-        Ctx::open(&data_dir, &user, clock)?
+        Ctx::open(&data_dir, keys, &user, clock)?
     })
 }
 
@@ -274,7 +279,8 @@ fn main() -> anyhow::Result<()> {
     let log_dir = (args.demo || wardwatch_core::store::Store::exists_in(&data_dir))
         .then(|| wardwatch_runtime::setup::log_dir(&data_dir));
     wardwatch_runtime::setup::init_tracing(log_dir.as_deref());
-    let ctx = open_ctx(&args, &data_dir)?;
+    let keys = AuditKeys::in_dir(wardwatch_runtime::setup::key_dir(args.key_dir.clone())?);
+    let ctx = open_ctx(&args, &data_dir, &keys)?;
     let data_dir = ctx.data_dir().to_owned();
     let app_slot: Arc<OnceLock<tauri::AppHandle>> = Arc::default();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -287,15 +293,20 @@ fn main() -> anyhow::Result<()> {
             holder = %holder,
             "another Wardwatch runtime runs this store: this window watches it and starts none"
         ),
-        None if args.demo || has_sources => {
-            runtime = Some(start_runtime(
-                data_dir.clone(),
-                ctx.actor.username.clone(),
-                args.demo,
-                app_slot.clone(),
-                stop_rx,
-            )?);
-        }
+        None if args.demo || has_sources => match api::runtime_start(&ctx, "desktop app") {
+            // Refused (the data role): the window shows that nobody watches.
+            Err(e) => tracing::warn!(error = %e, "this user may not start the runtime"),
+            Ok(()) => {
+                runtime = Some(start_runtime(
+                    data_dir.clone(),
+                    keys.clone(),
+                    ctx.actor.username.clone(),
+                    args.demo,
+                    app_slot.clone(),
+                    stop_rx,
+                )?);
+            }
+        },
         None => {}
     }
     let data_dir_for_watch = data_dir.clone();
@@ -427,6 +438,7 @@ fn exit_on_signal(app: tauri::AppHandle) {
 /// `Some` when the runtime ends, with its error if it failed.
 fn start_runtime(
     data_dir: PathBuf,
+    keys: AuditKeys,
     user: String,
     demo: bool,
     app_slot: Arc<OnceLock<tauri::AppHandle>>,
@@ -450,7 +462,7 @@ fn start_runtime(
     let thread = std::thread::Builder::new()
         .name("wardwatch-runtime".into())
         .spawn(move || {
-            let outcome = run_runtime(data_dir, user, demo, notifier, stopped);
+            let outcome = run_runtime(data_dir, keys, user, demo, notifier, stopped);
             if let Err(e) = &outcome {
                 tracing::error!(error = %e, "the runtime stopped");
             }
@@ -463,6 +475,7 @@ fn start_runtime(
 
 fn run_runtime<F, Fut>(
     data_dir: PathBuf,
+    keys: AuditKeys,
     user: String,
     demo: bool,
     notifier: wardwatch_notify::DesktopNotifier,
@@ -479,7 +492,7 @@ where
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     rt.block_on(async move {
         if demo {
-            let ctx = Ctx::open(&data_dir, &user, Arc::new(SystemClock))
+            let ctx = Ctx::open(&data_dir, &keys, &user, Arc::new(SystemClock))
                 .map_err(|e| format!("the demo feed could not start: {e}"))?;
             let feed =
                 wardwatch_sim::demo::start(&ctx, wardwatch_core::demo::DEMO_BEDS, 42, stopped())
@@ -487,14 +500,23 @@ where
                     .map_err(|e| format!("the demo feed could not start: {e}"))?;
             tokio::spawn(feed);
         }
-        wardwatch_runtime::serve(
-            data_dir,
+        let outcome = wardwatch_runtime::serve(
+            data_dir.clone(),
+            keys.clone(),
             Arc::new(SystemClock),
             Box::new(notifier),
             stopped(),
         )
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+        .await;
+        let said = match &outcome {
+            Ok(_) => "stopped".to_owned(),
+            Err(e) => format!("failed: {}", e.kind().code()),
+        };
+        let audited = Ctx::open(&data_dir, &keys, &user, Arc::new(SystemClock))
+            .and_then(|ctx| api::runtime_stop(&ctx, &said));
+        if let Err(e) = audited {
+            tracing::error!(error = %e, "the runtime's stop could not be audited");
+        }
+        outcome.map(|_| ()).map_err(|e| e.to_string())
     })
 }

@@ -7,6 +7,7 @@
 //! rejected rows (the good rows are stored), 4 `status`: no runtime watches
 //! the store.
 
+mod safe_out;
 mod sim;
 
 use std::io::Write;
@@ -23,7 +24,7 @@ use wardwatch_core::clock::SystemClock;
 use wardwatch_core::import::ImportReport;
 use wardwatch_core::ingest::source::SourceConfig;
 use wardwatch_core::model::PatientSummary;
-use wardwatch_core::store::Role;
+use wardwatch_core::store::{AuditKeys, Role};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -39,6 +40,11 @@ struct Cli {
     /// Act as this registered user [default: the login name]
     #[arg(long, global = true, env = "WARDWATCH_USER", value_name = "NAME")]
     user: Option<String>,
+
+    /// The folder of audit keys, outside the data directory
+    /// [default: $XDG_CONFIG_HOME/wardwatch/keys]
+    #[arg(long, global = true, env = "WARDWATCH_KEY_DIR", value_name = "DIR")]
+    key_dir: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -105,10 +111,24 @@ enum Command {
     /// objects of the lake (data and admin roles; docs/catalog.md)
     #[command(subcommand)]
     Catalog(CatalogCmd),
-    /// Show the newest audit-log entries (admin)
+    /// Show the newest audit-log entries, or verify the trail (admin)
+    #[command(args_conflicts_with_subcommands = true)]
     Audit {
+        #[command(subcommand)]
+        verify: Option<AuditCmd>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCmd {
+    /// Check every entry against its seal and the head kept beside the
+    /// keys; exits 1 and says where when anything was edited, forged,
+    /// deleted, inserted or reordered
+    Verify {
         #[arg(long)]
         json: bool,
     },
@@ -569,6 +589,10 @@ enum UsersCmd {
     },
     /// List registered users
     List,
+    /// Stop a user from opening the store (their audit entries stay)
+    Deactivate { name: String },
+    /// Let a deactivated user open the store again
+    Activate { name: String },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -640,7 +664,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {}", error_text(&e));
+            eprintln!(
+                "error: {}",
+                wardwatch_core::text::printable_lines(&error_text(&e))
+            );
             ExitCode::FAILURE
         }
     }
@@ -666,6 +693,12 @@ fn data_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
     Ok(wardwatch_runtime::setup::data_dir(cli.data_dir.clone())?)
 }
 
+fn keys(cli: &Cli) -> anyhow::Result<AuditKeys> {
+    Ok(AuditKeys::in_dir(wardwatch_runtime::setup::key_dir(
+        cli.key_dir.clone(),
+    )?))
+}
+
 fn username(cli: &Cli) -> anyhow::Result<String> {
     Ok(wardwatch_runtime::setup::username(cli.user.clone())?)
 }
@@ -675,6 +708,7 @@ fn username(cli: &Cli) -> anyhow::Result<String> {
 fn open(cli: &Cli) -> anyhow::Result<Ctx> {
     Ok(Ctx::open(
         &data_dir(cli)?,
+        &keys(cli)?,
         &username(cli)?,
         Arc::new(SystemClock),
     )?)
@@ -1391,13 +1425,14 @@ fn catalog_command(cli: &Cli, cmd: &CatalogCmd, out: &mut dyn Write) -> anyhow::
 fn create(cli: &Cli) -> anyhow::Result<Ctx> {
     Ok(Ctx::create(
         &data_dir(cli)?,
+        &keys(cli)?,
         &username(cli)?,
         Arc::new(SystemClock),
     )?)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let out = &mut std::io::stdout().lock();
+    let out = &mut safe_out::SafeOut::new(std::io::stdout().lock());
     match &cli.command {
         Command::Init => {
             let dir = data_dir(&cli)?;
@@ -1455,6 +1490,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "user {name} now has role {}",
                 Role::from(*role).as_str()
             )?;
+        }
+        Command::Users(UsersCmd::Deactivate { name }) => {
+            api::set_user_active(&open(&cli)?, name, false)?;
+            writeln!(out, "user {name} deactivated")?;
+        }
+        Command::Users(UsersCmd::Activate { name }) => {
+            api::set_user_active(&open(&cli)?, name, true)?;
+            writeln!(out, "user {name} activated")?;
         }
         Command::Users(UsersCmd::List) => {
             for u in api::list_users(&open(&cli)?)? {
@@ -1674,10 +1717,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Serve => {
-            // Resolve the user first: only a registered user may start the runtime.
+            // Resolve the user first: only a registered user of a clinical
+            // role (or an admin) may start the runtime, and it is audited.
             let ctx = open(&cli)?;
+            api::runtime_start(&ctx, "wardwatchctl serve")?;
             let data_dir = ctx.data_dir().to_owned();
-            drop(ctx);
             // With no notification daemon this still starts: every notice
             // then fails fast and raises the technical alarm in the store.
             let notifier = Box::new(wardwatch_notify::DesktopNotifier::new()?);
@@ -1686,10 +1730,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .build()?;
             let report = rt.block_on(wardwatch_runtime::serve(
                 data_dir,
+                keys(&cli)?,
                 Arc::new(SystemClock),
                 notifier,
                 shutdown_signal(),
-            ))?;
+            ));
+            let outcome = match &report {
+                Ok(_) => "stopped".to_owned(),
+                Err(e) => format!("failed: {}", e.kind().code()),
+            };
+            if let Err(e) = api::runtime_stop(&ctx, &outcome) {
+                tracing::error!(error = %e, "the runtime's stop could not be audited");
+            }
+            let report = report?;
             let t = report.ingest.total();
             let n = &report.notifications;
             let pct = |p| {
@@ -1919,21 +1972,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let dir = data_dir(&cli)?;
             // Held throughout: no runtime may start, or be running, meanwhile.
             let _lock = wardwatch_runtime::lock::RuntimeLock::acquire(&dir, chrono::Utc::now())?;
-            let replaced = match Ctx::open(&dir, &username(&cli)?, Arc::new(SystemClock)) {
-                Ok(ctx) => api::restore_store(ctx, backup)?,
-                // A damaged store cannot say who its admins are; whoever can
-                // reach its owner-only folder owns it, and the restored store
-                // records who restored it.
-                Err(e) if e.kind() == wardwatch_core::ErrorKind::Damaged => {
-                    wardwatch_core::store::backup::restore(
-                        &dir,
-                        backup,
-                        &username(&cli)?,
-                        chrono::Utc::now(),
-                    )?
-                }
-                Err(e) => return Err(e.into()),
-            };
+            let replaced =
+                match Ctx::open(&dir, &keys(&cli)?, &username(&cli)?, Arc::new(SystemClock)) {
+                    Ok(ctx) => api::restore_store(ctx, backup)?,
+                    // A damaged store cannot say who its admins are; whoever can
+                    // reach its owner-only folder owns it, and the restored store
+                    // records who restored it.
+                    Err(e) if e.kind() == wardwatch_core::ErrorKind::Damaged => {
+                        wardwatch_core::store::backup::restore(
+                            &dir,
+                            &keys(&cli)?,
+                            backup,
+                            &username(&cli)?,
+                            chrono::Utc::now(),
+                        )?
+                    }
+                    Err(e) => return Err(e.into()),
+                };
             writeln!(
                 out,
                 "store restored from {}; the replaced database is kept as {}",
@@ -1941,7 +1996,51 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 replaced.display()
             )?;
         }
-        Command::Audit { limit, json } => {
+        Command::Audit {
+            verify: Some(AuditCmd::Verify { json }),
+            ..
+        } => {
+            let v = api::verify_audit(&open(&cli)?)?;
+            if *json {
+                print_json(out, &v)?;
+            } else {
+                writeln!(
+                    out,
+                    "{} entries: {} verified, {} from before the chain (unsealed); head outside the store: {}",
+                    v.entries,
+                    v.verified,
+                    v.unsealed_before_chain,
+                    v.head
+                        .as_ref()
+                        .map_or("none".to_owned(), |h| format!("entry {}", h.seq))
+                )?;
+                for p in &v.problems {
+                    writeln!(
+                        out,
+                        "{:<15} {}",
+                        serde_json::to_value(&p.kind)?.as_str().unwrap_or("?"),
+                        p.what
+                    )?;
+                }
+                writeln!(
+                    out,
+                    "{}",
+                    if v.intact() {
+                        "the audit trail is intact"
+                    } else {
+                        "THE AUDIT TRAIL HAS BEEN TAMPERED WITH (or its keys are missing): see above"
+                    }
+                )?;
+            }
+            if !v.intact() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Audit {
+            verify: None,
+            limit,
+            json,
+        } => {
             let entries = api::recent_audit(&open(&cli)?, *limit)?;
             if *json {
                 print_json(out, &entries)?;

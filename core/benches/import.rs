@@ -43,6 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut ctx = Ctx::create(
         &dir.path().join("store"),
+        &wardwatch_core::store::AuditKeys::in_dir(dir.path().join("keys")),
         "bench",
         Arc::new(FixedClock(now)),
     )?;

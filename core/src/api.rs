@@ -17,7 +17,10 @@ use crate::import::{self, Format, ImportReport};
 use crate::ingest::source::SourceConfig;
 use crate::model::{Carried, MedicationClass, PatientRecord, PatientSummary};
 use crate::model::{ScoreDetail, Vital};
-use crate::store::{AuditEntry, Quarantined, Role, ScoreRow, SourceStatus, Store, User};
+use crate::store::{
+    AuditEntry, AuditKeys, AuditVerification, Quarantined, Role, ScoreRow, SourceStatus, Store,
+    User,
+};
 
 /// The name the runtime acts under in the audit trail. The `@` keeps it
 /// apart from every registrable user name.
@@ -36,6 +39,8 @@ pub struct Ctx {
     /// Private: front ends reach the store only through this module's
     /// functions, which check roles and audit.
     store: Store,
+    /// Where the audit keys are (for `verify_audit`).
+    keys: AuditKeys,
     pub actor: Actor,
     pub clock: Arc<dyn Clock>,
     /// When each polled read was last audited (see `audit_coalesced`).
@@ -51,33 +56,67 @@ type AuditedReads =
 pub const AUDIT_COALESCE: chrono::Duration = chrono::Duration::minutes(10);
 
 impl Ctx {
-    /// Opens the store in `data_dir` and resolves `username` to a registered
-    /// user. On a store with no users yet, the first user becomes its admin
-    /// (and that is audited): whoever creates the data directory owns it.
+    /// Opens the store in `data_dir`, seals its audit trail with the keys in
+    /// `keys` (see `store::AuditKeys`: a folder outside the data directory),
+    /// and resolves `username` to a registered, active user. On a store
+    /// with no users yet, the first user becomes its admin (and that is
+    /// audited): whoever creates the data directory owns it. A name that is
+    /// not registered, or not active, is refused and the attempt audited.
     ///
     /// A folder without a store is an error (`ErrorKind::NoStore`): only
     /// [`Ctx::create`] makes one.
-    pub fn open(data_dir: &Path, username: &str, clock: Arc<dyn Clock>) -> Result<Ctx> {
-        Ctx::with_store(Store::open_dir(data_dir)?, username, clock)
+    pub fn open(
+        data_dir: &Path,
+        keys: &AuditKeys,
+        username: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Ctx> {
+        Ctx::with_store(Store::open_dir(data_dir)?, keys, username, clock)
     }
 
     /// Creates the store in `data_dir` (or opens the existing one) and
     /// resolves `username` as [`Ctx::open`] does: on a new store, that user
     /// becomes its admin. What `wardwatchctl init` and `demo load` call.
-    pub fn create(data_dir: &Path, username: &str, clock: Arc<dyn Clock>) -> Result<Ctx> {
-        Ctx::with_store(Store::create_dir(data_dir)?, username, clock)
+    pub fn create(
+        data_dir: &Path,
+        keys: &AuditKeys,
+        username: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Ctx> {
+        Ctx::with_store(Store::create_dir(data_dir)?, keys, username, clock)
     }
 
-    fn with_store(store: Store, username: &str, clock: Arc<dyn Clock>) -> Result<Ctx> {
+    fn with_store(
+        mut store: Store,
+        keys: &AuditKeys,
+        username: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Ctx> {
         let now = clock.now();
+        // What the trail records of a refused name: bounded, never a flood.
+        let attempted: String = username.chars().take(64).collect();
+        store.seal_with(keys, &attempted, now)?;
+        let refuse = |store: &Store, action: &str, err: Error| -> Result<Ctx> {
+            store.append_audit(&AuditEntry {
+                at: now,
+                actor: attempted.clone(),
+                action: action.into(),
+                target: None,
+                detail: json!({}),
+            })?;
+            Err(err)
+        };
+        let user = crate::text::printable(username).into_owned();
         let user = match store.user(username)? {
             Some(u) if u.active => u,
-            Some(_) | None if store.user_count()? > 0 => {
-                return Err(Error::UnknownUser {
-                    user: username.to_owned(),
-                });
+            Some(_) => {
+                return refuse(&store, "access.inactive_user", Error::InactiveUser { user });
             }
-            _ => {
+            None if store.user_count()? > 0 => {
+                return refuse(&store, "access.unknown_user", Error::UnknownUser { user });
+            }
+            None => {
+                validate_username(username)?;
                 let user = User {
                     username: username.to_owned(),
                     display_name: username.to_owned(),
@@ -98,6 +137,7 @@ impl Ctx {
         };
         Ok(Ctx {
             store,
+            keys: keys.clone(),
             actor: Actor {
                 username: user.username,
                 role: user.role,
@@ -111,9 +151,12 @@ impl Ctx {
     /// [`SERVICE_ACTOR`] (never a registered user; the name cannot be
     /// registered), so what it does on its own (delivering patient messages)
     /// is audited under that name.
-    pub fn service(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Ctx> {
+    pub fn service(data_dir: &Path, keys: &AuditKeys, clock: Arc<dyn Clock>) -> Result<Ctx> {
+        let mut store = Store::open_dir(data_dir)?;
+        store.seal_with(keys, SERVICE_ACTOR, clock.now())?;
         Ok(Ctx {
-            store: Store::open_dir(data_dir)?,
+            store,
+            keys: keys.clone(),
             actor: Actor {
                 username: SERVICE_ACTOR.to_owned(),
                 role: Role::Admin,
@@ -132,12 +175,23 @@ impl Ctx {
         if self.actor.role >= needed {
             Ok(())
         } else {
-            Err(Error::Forbidden {
-                user: self.actor.username.clone(),
-                role: self.actor.role.as_str(),
-                action,
-                needed: needed.as_str(),
-            })
+            Err(self.deny(action, needed.as_str()))
+        }
+    }
+
+    /// The refusal of `action`, audited (coalesced like polled reads: a
+    /// view that keeps asking is one entry per period, not a flood). A
+    /// refusal that cannot be audited is still refused, and logged.
+    fn deny(&self, action: &'static str, needed: &'static str) -> Error {
+        let detail = json!({ "role": self.actor.role.as_str(), "needed": needed });
+        if let Err(e) = self.audit_coalesced_with("access.denied", Some(action), detail) {
+            tracing::error!(error = %e, "a refusal could not be audited");
+        }
+        Error::Forbidden {
+            user: self.actor.username.clone(),
+            role: self.actor.role.as_str(),
+            action,
+            needed,
         }
     }
 
@@ -148,6 +202,16 @@ impl Ctx {
 
     /// Audits a polled read at most once per `AUDIT_COALESCE`.
     fn audit_coalesced(&self, action: &str, target: Option<&str>) -> Result<()> {
+        self.audit_coalesced_with(action, target, json!({}))
+    }
+
+    /// [`Ctx::audit_coalesced`] with more detail.
+    fn audit_coalesced_with(
+        &self,
+        action: &str,
+        target: Option<&str>,
+        mut detail: serde_json::Value,
+    ) -> Result<()> {
         let now = self.clock.now();
         let key = (action.to_owned(), target.map(str::to_owned));
         let due = self
@@ -156,11 +220,8 @@ impl Ctx {
             .get(&key)
             .is_none_or(|last| now - *last >= AUDIT_COALESCE);
         if due {
-            self.audit(
-                action,
-                target,
-                json!({ "coalesced_minutes": AUDIT_COALESCE.num_minutes() }),
-            )?;
+            detail["coalesced_minutes"] = json!(AUDIT_COALESCE.num_minutes());
+            self.audit(action, target, detail)?;
             self.audited.borrow_mut().insert(key, now);
         }
         Ok(())
@@ -319,13 +380,14 @@ pub fn backup_store(ctx: &Ctx, dest: &Path) -> Result<crate::store::backup::Back
 /// database was kept.
 pub fn restore_store(ctx: Ctx, backup: &Path) -> Result<std::path::PathBuf> {
     ctx.require(Role::Admin, "restore the store")?;
-    let (data_dir, user, now) = (
+    let (data_dir, keys, user, now) = (
         ctx.data_dir().to_owned(),
+        ctx.keys.clone(),
         ctx.actor.username.clone(),
         ctx.clock.now(),
     );
     drop(ctx);
-    crate::store::backup::restore(&data_dir, backup, &user, now)
+    crate::store::backup::restore(&data_dir, &keys, backup, &user, now)
 }
 
 /// The changeable settings with their stored values (admin).
@@ -399,30 +461,102 @@ pub fn move_device_data(
     ctx.store.move_device_data(m, raw_since, &user, &entry, now)
 }
 
-/// Registers a user or changes their role.
+/// The longest user name accepted.
+pub const USERNAME_MAX: usize = 64;
+
+/// A user name: 1 to [`USERNAME_MAX`] ASCII letters, digits, `.`, `_` or
+/// `-`, starting with a letter or digit. Nothing a terminal or a log could
+/// take for anything but a name.
+pub fn validate_username(username: &str) -> Result<()> {
+    let ok = !username.is_empty()
+        && username.len() <= USERNAME_MAX
+        && username.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput {
+            what: "username",
+            reason: format!(
+                "{:?} must be 1 to {USERNAME_MAX} letters, digits, `.`, `_` or `-`, starting with a letter or digit",
+                username.chars().take(80).collect::<String>()
+            ),
+        })
+    }
+}
+
+/// Refuses a change that would leave the store without an active admin.
+fn keep_an_admin(ctx: &Ctx, username: &str, still_admin: bool) -> Result<()> {
+    let is_admin = ctx
+        .store
+        .user(username)?
+        .is_some_and(|u| u.active && u.role == Role::Admin);
+    if is_admin && !still_admin {
+        let admins = ctx
+            .store
+            .users()?
+            .iter()
+            .filter(|u| u.active && u.role == Role::Admin)
+            .count();
+        if admins <= 1 {
+            return Err(Error::InvalidInput {
+                what: "user change",
+                reason: format!(
+                    "`{username}` is the last active admin: make another admin first, or nobody could manage this store"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Registers a user or changes their role (a deactivated user stays
+/// deactivated). The last active admin cannot be demoted.
 pub fn put_user(ctx: &Ctx, username: &str, role: Role) -> Result<()> {
     ctx.require(Role::Admin, "manage users")?;
-    if username.is_empty()
-        || !username
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-    {
-        return Err(Error::InvalidInput {
-            what: "username",
-            reason: format!("`{username}` must be letters, digits, `.`, `_` or `-`"),
-        });
-    }
+    validate_username(username)?;
+    keep_an_admin(ctx, username, role == Role::Admin)?;
+    let existing = ctx.store.user(username)?;
     let user = User {
         username: username.to_owned(),
         display_name: username.to_owned(),
         role,
-        active: true,
+        active: existing.as_ref().is_none_or(|u| u.active),
     };
     ctx.store.put_user(&user, ctx.clock.now())?;
     ctx.audit(
         "users.put",
         Some(username),
-        json!({ "role": role.as_str() }),
+        json!({ "role": role.as_str(), "previous_role": existing.map(|u| u.role.as_str()) }),
+    )
+}
+
+/// Deactivates (`active` false) or reactivates a user. A deactivated user
+/// can no longer open the store; their name stays in the audit trail and
+/// cannot be registered anew by someone else. The last active admin
+/// cannot be deactivated.
+pub fn set_user_active(ctx: &Ctx, username: &str, active: bool) -> Result<()> {
+    ctx.require(Role::Admin, "manage users")?;
+    let Some(mut user) = ctx.store.user(username)? else {
+        return Err(Error::UserNotFound {
+            user: crate::text::printable(username).into_owned(),
+        });
+    };
+    if !active {
+        keep_an_admin(ctx, username, false)?;
+    }
+    user.active = active;
+    ctx.store.put_user(&user, ctx.clock.now())?;
+    ctx.audit(
+        if active {
+            "users.activate"
+        } else {
+            "users.deactivate"
+        },
+        Some(username),
+        json!({ "role": user.role.as_str() }),
     )
 }
 
@@ -435,6 +569,41 @@ pub fn list_users(ctx: &Ctx) -> Result<Vec<User>> {
 pub fn recent_audit(ctx: &Ctx, limit: usize) -> Result<Vec<AuditEntry>> {
     ctx.require(Role::Admin, "read the audit log")?;
     ctx.store.recent_audit(limit)
+}
+
+/// Records that `ctx`'s user starts the runtime on this store: any
+/// clinical role or an admin (the headless service runs as its store's
+/// admin); the data role works with the catalogue and the lake, not live
+/// patients, and is refused.
+pub fn runtime_start(ctx: &Ctx, host: &str) -> Result<()> {
+    ctx.require(Role::Viewer, "start the runtime")?;
+    ctx.audit(
+        "runtime.start",
+        None,
+        json!({ "host": host, "pid": std::process::id() }),
+    )
+}
+
+/// Records that the runtime `ctx`'s user started has stopped, and how.
+pub fn runtime_stop(ctx: &Ctx, outcome: &str) -> Result<()> {
+    ctx.audit(
+        "runtime.stop",
+        None,
+        json!({ "outcome": outcome, "pid": std::process::id() }),
+    )
+}
+
+/// Checks the whole audit trail against its seals and the head kept
+/// outside the store (admins only); the check itself is audited.
+pub fn verify_audit(ctx: &Ctx) -> Result<AuditVerification> {
+    ctx.require(Role::Admin, "verify the audit log")?;
+    let v = ctx.store.verify_audit(&ctx.keys)?;
+    ctx.audit(
+        "audit.verify",
+        None,
+        json!({ "entries": v.entries, "verified": v.verified, "problems": v.problems.len() }),
+    )?;
+    Ok(v)
 }
 
 /// Adds or replaces a stream source (admin).
@@ -479,7 +648,19 @@ pub fn put_source(ctx: &Ctx, config: &SourceConfig) -> Result<()> {
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(Error::InvalidInput {
             what: "source URL",
-            reason: format!("`{url}` must start with http:// or https://"),
+            reason: format!(
+                "`{}` must start with http:// or https://",
+                crate::text::redact_secrets(url)
+            ),
+        });
+    }
+    if crate::text::url_has_secret(url) {
+        return Err(Error::InvalidInput {
+            what: "source URL",
+            reason: format!(
+                "`{}` holds a credential: a secret in a URL would be shown by lists, status, alarms, the audit trail and logs; give the gateway's address without it",
+                crate::text::redact_secrets(url)
+            ),
         });
     }
     ctx.store.put_source(config, ctx.clock.now())?;
@@ -499,13 +680,31 @@ pub fn remove_source(ctx: &Ctx, name: &str) -> Result<()> {
 
 pub fn list_sources(ctx: &Ctx) -> Result<Vec<SourceConfig>> {
     ctx.require(Role::Viewer, "list stream sources")?;
-    ctx.store.sources()
+    // A credential stored before they were refused is never shown.
+    Ok(ctx
+        .store
+        .sources()?
+        .into_iter()
+        .map(|c| match c {
+            SourceConfig::Sse { name, url } => SourceConfig::Sse {
+                name,
+                url: crate::text::redact_secrets(&url).into_owned(),
+            },
+            other => other,
+        })
+        .collect())
 }
 
 /// Per source: counters, last sequence, lag (no patient data).
 pub fn ingest_status(ctx: &Ctx) -> Result<Vec<SourceStatus>> {
     ctx.require(Role::Viewer, "read ingestion status")?;
-    ctx.store.source_status()
+    let mut status = ctx.store.source_status()?;
+    for s in &mut status {
+        if let Some(e) = &mut s.last_error {
+            *e = crate::text::redact_secrets(e).into_owned();
+        }
+    }
+    Ok(status)
 }
 
 /// Quarantined records (admin: they may hold patient data).
@@ -1155,12 +1354,7 @@ pub fn authorize_catalog(ctx: &Ctx, action: &str, detail: serde_json::Value) -> 
     match action {
         "search" | "show" | "schemas" | "history" => {
             if !matches!(ctx.actor.role, Role::Data | Role::Admin) {
-                return Err(Error::Forbidden {
-                    user: ctx.actor.username.clone(),
-                    role: ctx.actor.role.as_str(),
-                    action: "use the dataset catalogue",
-                    needed: "data (or admin)",
-                });
+                return Err(ctx.deny("use the dataset catalogue", "data (or admin)"));
             }
         }
         _ => ctx.require(Role::Admin, "change the dataset catalogue")?,

@@ -58,6 +58,12 @@ pub enum Error {
     )]
     UnknownUser { user: String },
 
+    #[error("user `{user}` is deactivated: an admin can run `wardwatchctl users activate {user}`")]
+    InactiveUser { user: String },
+
+    #[error("user `{user}` is not registered")]
+    UserNotFound { user: String },
+
     #[error("user `{user}` (role {role}) may not {action}: it needs role {needed}")]
     Forbidden {
         user: String,
@@ -143,7 +149,10 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::PatientNotFound { .. } => ErrorKind::NotFound,
-            Error::UnknownUser { .. } | Error::Forbidden { .. } => ErrorKind::PermissionDenied,
+            Error::UnknownUser { .. } | Error::InactiveUser { .. } | Error::Forbidden { .. } => {
+                ErrorKind::PermissionDenied
+            }
+            Error::UserNotFound { .. } => ErrorKind::NotFound,
             Error::ReadFile { .. } | Error::DataDir { .. } => ErrorKind::Io,
             Error::NoStore { .. } => ErrorKind::NoStore,
             Error::UnsafeDataDir { .. } => ErrorKind::PermissionDenied,

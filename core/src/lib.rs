@@ -18,5 +18,6 @@ pub mod messages;
 pub mod model;
 pub mod settings;
 pub mod store;
+pub mod text;
 
 pub use error::{Error, ErrorKind, Result};

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use wardwatch_core::clock::Clock;
 use wardwatch_core::error::Result;
-use wardwatch_core::store::Store;
+use wardwatch_core::store::{AuditKeys, Store};
 use wardwatch_notify::Notifier;
 
 use crate::lock::RuntimeLock;
@@ -55,6 +55,7 @@ pub struct ServeReport {
 /// (`ErrorKind::NoStore`) when `data_dir` holds no store.
 pub async fn serve(
     data_dir: PathBuf,
+    keys: AuditKeys,
     clock: Arc<dyn Clock>,
     notifier: Box<dyn Notifier>,
     shutdown: impl Future<Output = ()>,
@@ -99,7 +100,7 @@ pub async fn serve(
         let _ = stop_tx.send(true);
         r
     };
-    let delivery = messages::run(&data_dir, clock.clone(), stopped(stop_rx.clone()));
+    let delivery = messages::run(&data_dir, &keys, clock.clone(), stopped(stop_rx.clone()));
     let beat = supervisor::heartbeat(
         &data_dir,
         progress.clone(),

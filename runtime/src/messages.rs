@@ -15,6 +15,7 @@ use wardwatch_cloud::{Credentials, KinesisClient, KinesisConfig};
 use wardwatch_core::api::{self, Ctx};
 use wardwatch_core::clock::Clock;
 use wardwatch_core::messages::{MessageDestination, communication};
+use wardwatch_core::store::AuditKeys;
 use wardwatch_core::{Error, Result};
 
 /// How often the runtime looks for messages to deliver.
@@ -32,10 +33,11 @@ pub struct Delivery {
 /// the next tick, never ends the runtime.
 pub async fn run(
     data_dir: &Path,
+    keys: &AuditKeys,
     clock: Arc<dyn Clock>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Delivery> {
-    let ctx = Arc::new(Mutex::new(Ctx::service(data_dir, clock)?));
+    let ctx = Arc::new(Mutex::new(Ctx::service(data_dir, keys, clock)?));
     let mut total = Delivery::default();
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

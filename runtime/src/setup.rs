@@ -26,6 +26,28 @@ pub fn data_dir(explicit: Option<PathBuf>) -> Result<PathBuf> {
         })
 }
 
+/// The folder of audit keys (`wardwatch_core::store::AuditKeys`): the one
+/// given (`--key-dir`, `WARDWATCH_KEY_DIR`), else
+/// `$XDG_CONFIG_HOME/wardwatch/keys`, else `~/.config/wardwatch/keys`.
+/// Outside the data directory on purpose: a copy of the store or of its
+/// backups then holds no key to re-seal an edited audit trail with.
+pub fn key_dir(explicit: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(dir) = explicit {
+        return Ok(dir);
+    }
+    std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .map(|base| base.join("wardwatch").join("keys"))
+        .ok_or_else(|| Error::InvalidInput {
+            what: "key directory",
+            reason:
+                "neither XDG_CONFIG_HOME nor HOME is set: pass --key-dir or set WARDWATCH_KEY_DIR"
+                    .into(),
+        })
+}
+
 /// The acting user's name: the one given (`--user`, `WARDWATCH_USER`), else
 /// the login name (`USER`, `LOGNAME`, else the account this process runs as).
 pub fn username(explicit: Option<String>) -> Result<String> {

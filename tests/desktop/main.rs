@@ -14,11 +14,22 @@ use wardwatch_core::api::{self, Ctx};
 use wardwatch_core::clock::SystemClock;
 use webdriver::Driver;
 
+/// The audit keys' folder for tests: `WARDWATCH_KEY_DIR` (the test script
+/// sets a fresh one per run, and the binaries under test inherit it), else
+/// one under the system's temporary folder.
+pub fn keys() -> wardwatch_core::store::AuditKeys {
+    wardwatch_core::store::AuditKeys::in_dir(
+        std::env::var_os("WARDWATCH_KEY_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::env::temp_dir().join("wardwatch-test-keys")),
+    )
+}
+
 const APP: &str = env!("CARGO_BIN_EXE_wardwatch");
 
 fn demo_store(dir: &Path, seed: u64) -> Vec<wardwatch_core::model::PatientRecord> {
-    let mut ctx =
-        Ctx::create(dir, "nurse.jones", Arc::new(SystemClock)).expect("open a fresh store");
+    let mut ctx = Ctx::create(dir, &keys(), "nurse.jones", Arc::new(SystemClock))
+        .expect("open a fresh store");
     api::load_demo_ward(&mut ctx, seed).expect("load the demo ward");
     store_of(&ctx).patients().expect("read back the ward")
 }
@@ -68,7 +79,7 @@ fn ward_overview_lists_every_patient_and_opens_a_record() {
 
     // The read was attributed to the user in the audit log.
     drop(driver);
-    let ctx = Ctx::open(dir.path(), "nurse.jones", Arc::new(SystemClock)).expect("reopen");
+    let ctx = Ctx::open(dir.path(), &keys(), "nurse.jones", Arc::new(SystemClock)).expect("reopen");
     let audit = api::recent_audit(&ctx, 20).expect("audit");
     assert!(
         audit
@@ -83,7 +94,8 @@ fn ward_overview_lists_every_patient_and_opens_a_record() {
 #[test]
 fn empty_store_tells_the_user_how_to_import() {
     let dir = private_tempdir();
-    Ctx::create(dir.path(), "nurse.jones", Arc::new(SystemClock)).expect("create the store");
+    Ctx::create(dir.path(), &keys(), "nurse.jones", Arc::new(SystemClock))
+        .expect("create the store");
     let data_dir = dir.path().to_str().expect("utf-8 temp path");
     let driver = Driver::start(APP, &["--data-dir", data_dir, "--user", "nurse.jones"]);
     let text = driver.wait_for_text(".empty", Duration::from_secs(60));
@@ -101,7 +113,7 @@ fn empty_store_tells_the_user_how_to_import() {
 fn beside_a_running_runtime_the_app_watches_it_and_starts_none() {
     let dir = private_tempdir();
     let ward = demo_store(dir.path(), 7);
-    let ctx = Ctx::open(dir.path(), "nurse.jones", Arc::new(SystemClock)).expect("open");
+    let ctx = Ctx::open(dir.path(), &keys(), "nurse.jones", Arc::new(SystemClock)).expect("open");
     api::put_source(
         &ctx,
         &wardwatch_core::ingest::source::SourceConfig::Sse {
@@ -126,7 +138,7 @@ fn beside_a_running_runtime_the_app_watches_it_and_starts_none() {
     );
     // What that runtime raises reaches this window by a push (the window
     // learns the store changed), not by the window's own slow timer.
-    let ctx = Ctx::open(dir.path(), "nurse.jones", Arc::new(SystemClock)).expect("open");
+    let ctx = Ctx::open(dir.path(), &keys(), "nurse.jones", Arc::new(SystemClock)).expect("open");
     let now = chrono::Utc::now();
     store_of(&ctx)
         .apply_condition(
@@ -155,7 +167,7 @@ fn an_active_alarm_is_shown_and_acknowledged_from_the_alarm_bar() {
     let dir = private_tempdir();
     let ward = demo_store(dir.path(), 7);
     let target = &ward[2];
-    let ctx = Ctx::open(dir.path(), "nurse.jones", Arc::new(SystemClock)).expect("open");
+    let ctx = Ctx::open(dir.path(), &keys(), "nurse.jones", Arc::new(SystemClock)).expect("open");
     let now = chrono::Utc::now();
     let event = wardwatch_core::alarms::ConditionEvent {
         mrn: Some(target.mrn.clone()),
@@ -194,7 +206,7 @@ fn an_active_alarm_is_shown_and_acknowledged_from_the_alarm_bar() {
     driver.wait_for_count(".alarm", 0, Duration::from_secs(10));
     drop(driver);
 
-    let ctx = Ctx::open(dir.path(), "nurse.jones", Arc::new(SystemClock)).expect("reopen");
+    let ctx = Ctx::open(dir.path(), &keys(), "nurse.jones", Arc::new(SystemClock)).expect("reopen");
     let alarm = store_of(&ctx).alarm(id).expect("read").expect("alarm");
     assert_eq!(
         (alarm.state.as_str(), alarm.acked_by.as_deref()),

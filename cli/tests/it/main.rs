@@ -3,6 +3,7 @@
 mod alarms;
 mod catalog;
 mod lake;
+mod security;
 mod stream;
 mod supervised;
 

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
-use super::{AuditEntry, DB_FILE, Store, audit, migrations, restrict_permissions};
+use super::{AuditEntry, AuditKeys, DB_FILE, Store, migrations, restrict_permissions};
 use crate::error::{Error, Result, SqlContext};
 
 /// What a backup wrote.
@@ -118,7 +118,13 @@ fn problems(conn: &Connection, thorough: bool) -> Result<Vec<String>> {
 /// the replaced database (and its `-wal`, `-shm`) is kept beside it as
 /// `wardwatch.db.replaced-TIMESTAMP`, whose path is returned. The caller
 /// must hold the runtime lock: no runtime may write meanwhile.
-pub fn restore(data_dir: &Path, backup: &Path, user: &str, now: DateTime<Utc>) -> Result<PathBuf> {
+pub fn restore(
+    data_dir: &Path,
+    keys: &AuditKeys,
+    backup: &Path,
+    user: &str,
+    now: DateTime<Utc>,
+) -> Result<PathBuf> {
     let copy = Connection::open_with_flags(backup, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| damaged(backup, e))?;
     let found = problems(&copy, true).map_err(|e| match e {
@@ -171,20 +177,18 @@ pub fn restore(data_dir: &Path, backup: &Path, user: &str, now: DateTime<Utc>) -
         std::fs::rename(&db, &aside).map_err(io(&db))?;
     }
     std::fs::rename(&incoming, &db).map_err(io(&db))?;
-    let store = Store::open_dir(data_dir)?;
-    audit::append(
-        &store.conn,
-        &AuditEntry {
-            at: now,
-            actor: user.to_owned(),
-            action: "store.restore".into(),
-            target: None,
-            detail: serde_json::json!({
-                "from": backup.display().to_string(),
-                "replaced": aside.display().to_string(),
-            }),
-        },
-    )?;
+    let mut store = Store::open_dir(data_dir)?;
+    store.seal_with(keys, user, now)?;
+    store.append_audit(&AuditEntry {
+        at: now,
+        actor: user.to_owned(),
+        action: "store.restore".into(),
+        target: None,
+        detail: serde_json::json!({
+            "from": backup.display().to_string(),
+            "replaced": aside.display().to_string(),
+        }),
+    })?;
     Ok(aside)
 }
 

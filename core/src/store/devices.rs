@@ -215,6 +215,7 @@ impl Store {
         };
         let (from_id, to_id) = (patient(m.from_mrn)?, patient(m.to_mrn)?);
         let (since, until) = (to_ms(m.since), to_ms(m.until));
+        let sealer = self.sealer()?.clone();
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -304,8 +305,9 @@ impl Store {
             ],
         )
         .ctx("recording the correction")?;
-        audit::append(&tx, audit_entry)?;
+        let head = audit::append(&tx, &sealer, audit_entry)?;
         tx.commit().ctx("moving data")?;
+        sealer.record_head(&head);
         Ok(report)
     }
 }

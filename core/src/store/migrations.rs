@@ -593,6 +593,27 @@ CREATE TABLE catalog_manifests (
 );
 CREATE INDEX catalog_manifests_dataset ON catalog_manifests (dataset, written_ms);
 "#,
+    // 11: the tamper-evident audit trail (issue 12, SECURITY.md). Each new
+    // entry carries its place in the chain (`seq`), the id of the key that
+    // sealed it (kept outside the database), the previous entry's seal and
+    // its own: an HMAC-SHA-256 over all of them (`store::audit`). Entries
+    // from before this migration stay unsealed (`seq` NULL); the triggers
+    // cannot be lifted to seal them, and a seal made now would vouch for
+    // rows nobody can vouch for. `audit_chain` names the chain, so that its
+    // head can be kept outside the store.
+    r#"
+ALTER TABLE audit_log ADD COLUMN seq INTEGER;
+ALTER TABLE audit_log ADD COLUMN key_id TEXT;
+ALTER TABLE audit_log ADD COLUMN prev_mac BLOB;
+ALTER TABLE audit_log ADD COLUMN mac BLOB;
+CREATE UNIQUE INDEX audit_log_seq ON audit_log (seq);
+CREATE TABLE audit_chain (
+    id          TEXT NOT NULL,                  -- random, 32 hex digits
+    created_ms  INTEGER NOT NULL
+);
+INSERT INTO audit_chain (id, created_ms)
+VALUES (lower(hex(randomblob(16))), CAST(unixepoch('subsec') * 1000 AS INTEGER));
+"#,
 ];
 
 /// The version a store that records version 1 really holds. Builds from

@@ -26,7 +26,10 @@ use rusqlite::Connection;
 
 use crate::error::{Error, Result, SqlContext};
 
-pub use audit::AuditEntry;
+pub use audit::{
+    AuditEntry, AuditKeys, Head as AuditHead, KeyEvent, Problem as AuditProblem,
+    ProblemKind as AuditProblemKind, Verification as AuditVerification,
+};
 pub use patients::UpsertOutcome;
 pub use quarantine::{QUARANTINE_RAW_MAX, QuarantineBudget, Quarantined, Trimmed};
 pub use sources::SourceStatus;
@@ -43,6 +46,10 @@ pub const DB_FILE: &str = "wardwatch.db";
 pub struct Store {
     pub(crate) conn: Connection,
     path: PathBuf,
+    /// The key that seals audit entries, once attached (see `audit`).
+    sealer: Option<audit::Sealer>,
+    /// The audit log's triggers this open had to re-create.
+    triggers_restored: Vec<&'static str>,
 }
 
 impl Store {
@@ -96,8 +103,17 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_owned(),
+            sealer: None,
+            triggers_restored: Vec::new(),
         };
         store.migrate()?;
+        store.triggers_restored = audit::restore_triggers(&store.conn)?;
+        if !store.triggers_restored.is_empty() {
+            tracing::error!(
+                triggers = ?store.triggers_restored,
+                "the audit log's append-only triggers were missing and have been re-created: run `wardwatchctl audit verify`"
+            );
+        }
         store
             .conn
             .pragma_update(None, "foreign_keys", "ON")

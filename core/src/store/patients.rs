@@ -36,6 +36,7 @@ impl Store {
         audit_entry: &AuditEntry,
         now: DateTime<Utc>,
     ) -> Result<Vec<(UpsertOutcome, Vec<&'static str>)>> {
+        let sealer = self.sealer()?.clone();
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -44,8 +45,9 @@ impl Store {
         for (record, carried) in records {
             outcomes.push(upsert_one(&tx, record, *carried, now)?);
         }
-        audit::append(&tx, audit_entry)?;
+        let head = audit::append(&tx, &sealer, audit_entry)?;
         tx.commit().ctx("committing the import")?;
+        sealer.record_head(&head);
         Ok(outcomes)
     }
 

@@ -92,9 +92,14 @@ fn check_finds_a_damaged_page_and_a_backup_restores_the_store() {
         .expect("check runs");
     assert!(!problems.is_empty(), "the damage is found");
 
-    let restored_from =
-        wardwatch_core::store::backup::restore(dir.path(), &backup, "admin", chrono::Utc::now())
-            .expect("restore");
+    let restored_from = wardwatch_core::store::backup::restore(
+        dir.path(),
+        &crate::keys(),
+        &backup,
+        "admin",
+        chrono::Utc::now(),
+    )
+    .expect("restore");
     assert!(restored_from.exists(), "the replaced database is kept");
     let store = Store::open_dir(dir.path()).expect("open the restored store");
     assert!(store.check(true).expect("check").is_empty());
@@ -112,8 +117,14 @@ fn a_damaged_backup_is_refused_and_the_store_is_kept() {
     drop(ctx(dir.path(), "admin"));
     let bad = files.path().join("bad.db");
     std::fs::write(&bad, b"not a backup".repeat(500)).expect("write");
-    let err = wardwatch_core::store::backup::restore(dir.path(), &bad, "admin", chrono::Utc::now())
-        .expect_err("refused");
+    let err = wardwatch_core::store::backup::restore(
+        dir.path(),
+        &crate::keys(),
+        &bad,
+        "admin",
+        chrono::Utc::now(),
+    )
+    .expect_err("refused");
     assert_eq!(err.kind(), ErrorKind::Damaged, "{err}");
     Store::open_dir(dir.path()).expect("the store is still there");
 }

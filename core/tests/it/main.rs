@@ -2,6 +2,7 @@
 //! files in temporary directories.
 
 mod alarms;
+mod audit;
 mod backup;
 mod devices;
 mod import;
@@ -17,6 +18,17 @@ use chrono::{TimeZone, Utc};
 use wardwatch_core::api::Ctx;
 use wardwatch_core::clock::FixedClock;
 
+/// The audit keys' folder for tests: `WARDWATCH_KEY_DIR` (the test script
+/// sets a fresh one per run, and the binaries under test inherit it), else
+/// one under the system's temporary folder.
+pub fn keys() -> wardwatch_core::store::AuditKeys {
+    wardwatch_core::store::AuditKeys::in_dir(
+        std::env::var_os("WARDWATCH_KEY_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::env::temp_dir().join("wardwatch-test-keys")),
+    )
+}
+
 /// A fixed "now" so ages and validations do not drift with the calendar.
 pub fn clock() -> Arc<FixedClock> {
     Arc::new(FixedClock(
@@ -27,7 +39,7 @@ pub fn clock() -> Arc<FixedClock> {
 }
 
 pub fn ctx(dir: &Path, user: &str) -> Ctx {
-    Ctx::create(dir, user, clock()).expect("open the store")
+    Ctx::create(dir, &keys(), user, clock()).expect("open the store")
 }
 
 /// The store under `ctx`, opened on its own: tests look behind the API to

@@ -292,7 +292,8 @@ fn an_alarm_state_the_new_check_refuses_stops_the_upgrade_at_version_2_with_the_
         .expect("an odd state");
     drop(conn);
 
-    let err = Ctx::open(dir.path(), "admin", clock()).expect_err("the upgrade fails");
+    let err =
+        Ctx::open(dir.path(), &crate::keys(), "admin", clock()).expect_err("the upgrade fails");
     assert_eq!(err.kind(), ErrorKind::Storage, "{err}");
     let conn = Connection::open(dir.path().join(DB_FILE)).expect("reopen");
     // Each migration is its own transaction: 2 committed, 3 rolled back whole.
@@ -322,7 +323,8 @@ fn an_upgrade_that_would_leave_a_dangling_reference_leaves_the_store_as_it_was()
         .expect("a block of no patient");
     drop(conn);
 
-    let err = Ctx::open(dir.path(), "admin", clock()).expect_err("the upgrade fails");
+    let err =
+        Ctx::open(dir.path(), &crate::keys(), "admin", clock()).expect_err("the upgrade fails");
     assert!(err.to_string().contains("ecg_blocks"), "{err}");
     let conn = Connection::open(dir.path().join(DB_FILE)).expect("reopen");
     assert_eq!(version(&conn), 1);

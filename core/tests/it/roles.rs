@@ -11,7 +11,8 @@ fn first_user_is_admin_and_strangers_are_refused() {
     let store = crate::private_tempdir();
     let admin = ctx(store.path(), "admin");
     assert_eq!(admin.actor.role, Role::Admin);
-    let stranger = wardwatch_core::api::Ctx::open(store.path(), "mallory", crate::clock());
+    let stranger =
+        wardwatch_core::api::Ctx::open(store.path(), &crate::keys(), "mallory", crate::clock());
     assert!(matches!(stranger, Err(Error::UnknownUser { .. })));
 }
 

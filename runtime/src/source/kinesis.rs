@@ -153,6 +153,7 @@ fn parents_done(shard: &Shard, finished: &HashSet<String>, listed: &HashSet<&str
 
 /// Tells the writer about a failure; false when the writer is gone.
 async fn report(tx: &mpsc::Sender<SourceEvent>, source: &str, error: String) -> bool {
+    let error = wardwatch_core::text::redact_secrets(&error).into_owned();
     tracing::warn!(source = %source, error = %error, "kinesis source error; retrying");
     tx.send(SourceEvent::Reconnect {
         source: source.to_owned(),

@@ -190,9 +190,12 @@ pub async fn run(
             r = read_stream(name, url, &client, &mut last_id, &tx, &mut backoff) => r,
             _ = stop.changed() => return,
         };
+        // An HTTP client's error quotes the URL: a credential in it (from a
+        // store configured before they were refused) never reaches the
+        // log, the status or the alarm text.
         let error = match result {
             Ok(()) => "the gateway closed the stream".to_owned(),
-            Err(e) => e,
+            Err(e) => wardwatch_core::text::redact_secrets(&e).into_owned(),
         };
         if tx.is_closed() {
             return; // the writer stopped: nothing to read for

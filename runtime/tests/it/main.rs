@@ -14,6 +14,17 @@ use chrono::{TimeZone, Utc};
 use wardwatch_core::api::Ctx;
 use wardwatch_core::clock::FixedClock;
 
+/// The audit keys' folder for tests: `WARDWATCH_KEY_DIR` (the test script
+/// sets a fresh one per run, and the binaries under test inherit it), else
+/// one under the system's temporary folder.
+pub fn keys() -> wardwatch_core::store::AuditKeys {
+    wardwatch_core::store::AuditKeys::in_dir(
+        std::env::var_os("WARDWATCH_KEY_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::env::temp_dir().join("wardwatch-test-keys")),
+    )
+}
+
 /// A fixed "now" so ages and validations do not drift with the calendar.
 pub fn clock() -> Arc<FixedClock> {
     Arc::new(FixedClock(
@@ -24,7 +35,7 @@ pub fn clock() -> Arc<FixedClock> {
 }
 
 pub fn ctx(dir: &Path, user: &str) -> Ctx {
-    Ctx::create(dir, user, clock()).expect("create the store")
+    Ctx::create(dir, &keys(), user, clock()).expect("create the store")
 }
 
 /// A temporary folder only its owner can reach, as a store's folder must be

@@ -38,7 +38,7 @@ struct Written {
 /// raised before midnight, acknowledged and resolved after it.
 fn ward_across_midnight(dir: &Path) -> Written {
     let clock = Arc::new(FixedClock(start()));
-    let mut ctx = Ctx::create(dir, "admin", clock).expect("store");
+    let mut ctx = Ctx::create(dir, &crate::keys(), "admin", clock).expect("store");
     api::load_demo_ward(&mut ctx, 6).expect("demo");
     let mut store = Store::open_dir(dir).expect("store");
     let mrns: Vec<String> = store

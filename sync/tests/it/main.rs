@@ -12,6 +12,17 @@ use wardwatch_core::store::lake::{LakeTarget, received_record};
 use wardwatch_core::store::{IngestBatch, IngestItem, Store};
 use wardwatch_sync::{Credentials, Engine, Fault, Rules, Target, health};
 
+/// The audit keys' folder for tests: `WARDWATCH_KEY_DIR` (the test script
+/// sets a fresh one per run, and the binaries under test inherit it), else
+/// one under the system's temporary folder.
+pub fn keys() -> wardwatch_core::store::AuditKeys {
+    wardwatch_core::store::AuditKeys::in_dir(
+        std::env::var_os("WARDWATCH_KEY_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::env::temp_dir().join("wardwatch-test-keys")),
+    )
+}
+
 mod curated;
 
 fn t0() -> DateTime<Utc> {
@@ -40,7 +51,7 @@ fn hr(id: &str, mrn: &str, value: f64, at: DateTime<Utc>) -> Value {
 /// two malformed ones), received at `t0 + 5 min`; the records as sent.
 fn ward_with_records(dir: &Path, n: usize) -> Vec<Vec<u8>> {
     let clock = Arc::new(FixedClock(t0() + Duration::minutes(5)));
-    let mut ctx = Ctx::create(dir, "admin", clock).expect("store");
+    let mut ctx = Ctx::create(dir, &keys(), "admin", clock).expect("store");
     api::load_demo_ward(&mut ctx, 6).expect("demo");
     let mrns: Vec<String> = Store::open_dir(dir)
         .expect("store")

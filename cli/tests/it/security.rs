@@ -1,0 +1,166 @@
+//! What a hostile user tries from a terminal: names that carry terminal
+//! control sequences or bidirectional overrides, a tampered audit trail,
+//! credentials in a source URL, the last admin demoting themselves.
+
+use std::process::Command;
+
+use crate::{ctl, private_tempdir, stderr, stdout};
+
+fn as_user(data: &std::path::Path, user: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--user", user])
+        .args(args)
+        .output()
+        .expect("run wardwatchctl")
+}
+
+#[test]
+fn hostile_names_are_shown_escaped_and_kept_exact_in_json() {
+    let dir = private_tempdir();
+    let data = dir.path().join("data");
+    assert!(ctl(&data, &["demo", "load"]).status.success());
+    // Clear the screen, then show "admin" right-to-left.
+    let hostile = "\u{1b}[2J\u{1b}[1;1H\u{202e}nimda";
+    let o = as_user(&data, hostile, &["patients", "list"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        !err.contains('\u{1b}') && !err.contains('\u{202e}'),
+        "{err:?}"
+    );
+    assert!(err.contains("\\u{1b}[2J"), "{err}");
+
+    // The attempt is in the trail; a terminal sees it escaped...
+    let o = ctl(&data, &["audit", "--limit", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("access.unknown_user"), "{out}");
+    assert!(
+        !out.contains('\u{1b}') && !out.contains('\u{202e}'),
+        "{out:?}"
+    );
+    assert!(
+        out.contains("\\u001b[2J") && out.contains("\\u202enimda"),
+        "{out}"
+    );
+    // ...and JSON reads back the exact name.
+    let o = ctl(&data, &["audit", "--limit", "3", "--json"]);
+    assert!(!stdout(&o).contains('\u{202e}'));
+    let entries: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(
+        entries
+            .as_array()
+            .expect("array")
+            .iter()
+            .any(|e| e["actor"] == hostile)
+    );
+}
+
+#[test]
+fn audit_verify_passes_an_untouched_trail_and_names_a_tampered_entry() {
+    let dir = private_tempdir();
+    let data = dir.path().join("data");
+    assert!(ctl(&data, &["demo", "load"]).status.success());
+    assert!(ctl(&data, &["patients", "list"]).status.success());
+    let o = ctl(&data, &["audit", "verify"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("the audit trail is intact"),
+        "{}",
+        stdout(&o)
+    );
+
+    // Someone with the file, not the key: drop the triggers, backdate the
+    // demo load to 1970.
+    let conn = rusqlite::Connection::open(data.join("wardwatch.db")).expect("open the file");
+    conn.execute_batch(
+        "DROP TRIGGER audit_log_no_update;
+         UPDATE audit_log SET ts_ms = 0 WHERE seq = 2;",
+    )
+    .expect("tamper");
+    drop(conn);
+    let o = ctl(&data, &["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(out.contains("edited") && out.contains("entry 2 "), "{out}");
+    assert!(out.contains("audit_log_no_update was missing"), "{out}");
+    let o = ctl(&data, &["audit", "verify", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(
+        v["problems"]
+            .as_array()
+            .expect("problems")
+            .iter()
+            .any(|p| p["kind"] == "edited" && p["seq"] == 2)
+    );
+}
+
+#[test]
+fn a_source_url_with_a_credential_is_refused_and_never_echoed() {
+    let dir = private_tempdir();
+    let data = dir.path().join("data");
+    assert!(ctl(&data, &["init"]).status.success());
+    for url in [
+        "https://ward:hunter2@gw.example/stream",
+        "https://gw.example/stream?access_token=hunter2",
+    ] {
+        let o = ctl(&data, &["sources", "add", "sse", "ward-a", url]);
+        assert!(!o.status.success(), "{url}");
+        let err = stderr(&o);
+        assert!(err.contains("holds a credential"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+    let o = ctl(&data, &["sources", "list"]);
+    assert!(!stdout(&o).contains("ward-a"));
+}
+
+#[test]
+fn the_last_admin_stays_and_users_can_be_deactivated() {
+    let dir = private_tempdir();
+    let data = dir.path().join("data");
+    assert!(ctl(&data, &["init"]).status.success());
+    let o = ctl(&data, &["users", "add", "admin", "--role", "viewer"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("last active admin"), "{}", stderr(&o));
+    assert!(
+        ctl(&data, &["users", "add", "nurse.kim", "--role", "clinician"])
+            .status
+            .success()
+    );
+    assert!(
+        as_user(&data, "nurse.kim", &["patients", "list"])
+            .status
+            .success()
+    );
+    assert!(
+        ctl(&data, &["users", "deactivate", "nurse.kim"])
+            .status
+            .success()
+    );
+    let o = as_user(&data, "nurse.kim", &["patients", "list"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("deactivated"), "{}", stderr(&o));
+    let o = ctl(&data, &["users", "list"]);
+    assert!(stdout(&o).contains("inactive"), "{}", stdout(&o));
+    assert!(
+        ctl(&data, &["users", "activate", "nurse.kim"])
+            .status
+            .success()
+    );
+    assert!(
+        as_user(&data, "nurse.kim", &["patients", "list"])
+            .status
+            .success()
+    );
+    // A data-role user may not start the runtime.
+    assert!(
+        ctl(&data, &["users", "add", "sci", "--role", "data"])
+            .status
+            .success()
+    );
+    let o = as_user(&data, "sci", &["serve"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("start the runtime"), "{}", stderr(&o));
+}
