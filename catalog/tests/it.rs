@@ -47,6 +47,11 @@ fn rt() -> tokio::runtime::Runtime {
 /// patients' MRNs and names.
 fn week(dir: &Path) -> Vec<(String, String)> {
     let mut store = Store::create_dir(dir).expect("store");
+    store
+        .attach_audit_keys(&wardwatch_core::store::AuditKeys::in_dir(
+            dir.join(".audit-keys"),
+        ))
+        .expect("audit keys");
     let records = wardwatch_core::demo::registry(30, 3, start().date_naive());
     let people = records
         .iter()

@@ -171,6 +171,16 @@ impl Ctx {
         self.store.path().parent().unwrap_or(Path::new("."))
     }
 
+    /// The data role's own work (the lake, the catalogue, archival), which
+    /// admins may do too and the clinical roles do not need.
+    fn require_data(&self, action: &'static str) -> Result<()> {
+        if matches!(self.actor.role, Role::Data | Role::Admin) {
+            Ok(())
+        } else {
+            Err(self.deny(action, "data (or admin)"))
+        }
+    }
+
     fn require(&self, needed: Role, action: &'static str) -> Result<()> {
         if self.actor.role >= needed {
             Ok(())
@@ -1288,7 +1298,7 @@ fn check_target(t: &TargetSpec) -> Result<()> {
 /// The configured lake targets (no credentials are stored; any user may
 /// see where the data lives).
 pub fn lake_targets(ctx: &Ctx) -> Result<Vec<crate::store::lake::LakeTarget>> {
-    ctx.require(Role::Data, "list lake targets")?;
+    ctx.require_data("list lake targets")?;
     ctx.store.lake_targets()
 }
 
@@ -1334,7 +1344,7 @@ pub fn remove_lake_target(ctx: &Ctx, name: &str) -> Result<()> {
 
 /// The lake's outbox at a glance.
 pub fn lake_status(ctx: &Ctx) -> Result<crate::store::lake::LakeStatus> {
-    ctx.require(Role::Data, "read the sync status")?;
+    ctx.require_data("read the sync status")?;
     ctx.store.lake_status_at(ctx.clock.now())
 }
 
@@ -1353,9 +1363,7 @@ pub fn authorize_sync(ctx: &Ctx, flush: bool) -> Result<()> {
 pub fn authorize_catalog(ctx: &Ctx, action: &str, detail: serde_json::Value) -> Result<()> {
     match action {
         "search" | "show" | "schemas" | "history" => {
-            if !matches!(ctx.actor.role, Role::Data | Role::Admin) {
-                return Err(ctx.deny("use the dataset catalogue", "data (or admin)"));
-            }
+            ctx.require_data("use the dataset catalogue")?;
         }
         _ => ctx.require(Role::Admin, "change the dataset catalogue")?,
     }
@@ -1364,10 +1372,10 @@ pub fn authorize_catalog(ctx: &Ctx, action: &str, detail: serde_json::Value) -> 
 
 /// Checks that the user may act on the archival rules or restore archived
 /// data (`action`: "apply" or "restore"; admin) and audits it; `show` needs
-/// any role.
+/// the data role or admin.
 pub fn authorize_archive(ctx: &Ctx, action: &str, key: Option<&str>) -> Result<()> {
     match action {
-        "show" => ctx.require(Role::Data, "read the archival rules"),
+        "show" => ctx.require_data("read the archival rules"),
         "apply" => {
             ctx.require(Role::Admin, "apply the archival rules")?;
             ctx.audit("archive.apply", None, json!({}))

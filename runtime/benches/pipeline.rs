@@ -75,6 +75,11 @@ fn ward(patients: usize, start: DateTime<Utc>) -> Ward {
         .tempdir()
         .expect("temp dir");
     let mut store = Store::create_dir(dir.path()).expect("store");
+    store
+        .attach_audit_keys(&wardwatch_core::store::AuditKeys::in_dir(
+            dir.path().join(".audit-keys"),
+        ))
+        .expect("audit keys");
     let records = wardwatch_core::demo::patients(patients, 42, start.date_naive());
     let audit = AuditEntry {
         at: start,

@@ -8,6 +8,7 @@ mod devices;
 mod import;
 mod ingest;
 mod lake;
+mod matrix;
 mod migrations;
 mod roles;
 

@@ -20,6 +20,11 @@ pub fn private_dir() -> tempfile::TempDir {
 /// `start`.
 pub fn store_with_patients(dir: &Path, patients: usize, start: DateTime<Utc>) -> Store {
     let mut store = Store::create_dir(dir).expect("store");
+    store
+        .attach_audit_keys(&wardwatch_core::store::AuditKeys::in_dir(
+            dir.join(".audit-keys"),
+        ))
+        .expect("audit keys");
     let registry: Vec<_> = wardwatch_core::demo::patients(patients, 42, start.date_naive())
         .into_iter()
         .map(|r| (r, wardwatch_core::model::Carried::ALL))
