@@ -7,3 +7,4 @@ pub mod cleaned;
 pub mod codec;
 pub mod observation;
 pub mod source;
+pub mod sse;
