@@ -10,6 +10,7 @@ mod ingest;
 mod lake;
 mod matrix;
 mod migrations;
+mod props;
 mod roles;
 
 use std::path::Path;
