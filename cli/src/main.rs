@@ -131,6 +131,10 @@ enum AuditCmd {
     Verify {
         #[arg(long)]
         json: bool,
+        /// Also compare with the newest head the lake holds (written
+        /// once by the runtime's sync under `_audit/CHAIN/`)
+        #[arg(long)]
+        lake: bool,
     },
 }
 
@@ -993,6 +997,15 @@ async fn sync_run(
             eprintln!();
         }
         let pass = pass?;
+        // The audit chain's head, write-once, beside the data it audits.
+        {
+            let (store, target) = engine.parts();
+            if let Some(seq) =
+                wardwatch_sync::audit::publish_head(store, target, chrono::Utc::now()).await?
+            {
+                writeln!(out, "audit chain head (entry {seq}) written to the lake")?;
+            }
+        }
         writeln!(
             out,
             "sealed {} objects; wrote {} ({:.2} MB, verified), {} already there; {} pending",
@@ -1997,10 +2010,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )?;
         }
         Command::Audit {
-            verify: Some(AuditCmd::Verify { json }),
+            verify: Some(AuditCmd::Verify { json, lake }),
             ..
         } => {
-            let v = api::verify_audit(&open(&cli)?)?;
+            let ctx = open(&cli)?;
+            let mut elsewhere = Vec::new();
+            if *lake {
+                let chain = api::audit_chain(&ctx)?;
+                let t =
+                    wardwatch_sync::configured_target(&api::lake_targets(&ctx)?, ctx.data_dir())?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                let head = rt.block_on(async {
+                    let target = wardwatch_sync::Target::open(&t, None).await?;
+                    wardwatch_sync::audit::newest_head(&target, &chain).await
+                })?;
+                match head {
+                    Some(h) => elsewhere.push((format!("the lake ({})", t.name), h)),
+                    None => writeln!(
+                        out,
+                        "the lake ({}) holds no head of this trail yet: the runtime's sync writes one every 5 minutes",
+                        t.name
+                    )?,
+                }
+            }
+            let v = api::verify_audit_with(&ctx, &elsewhere)?;
             if *json {
                 print_json(out, &v)?;
             } else {

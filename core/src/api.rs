@@ -581,6 +581,13 @@ pub fn recent_audit(ctx: &Ctx, limit: usize) -> Result<Vec<AuditEntry>> {
     ctx.store.recent_audit(limit)
 }
 
+/// The audit chain's id (admins): the lake keeps its heads under
+/// `_audit/CHAIN/`.
+pub fn audit_chain(ctx: &Ctx) -> Result<String> {
+    ctx.require(Role::Admin, "verify the audit log")?;
+    ctx.store.audit_chain_id()
+}
+
 /// Records that `ctx`'s user starts the runtime on this store: any
 /// clinical role or an admin (the headless service runs as its store's
 /// admin); the data role works with the catalogue and the lake, not live
@@ -606,8 +613,17 @@ pub fn runtime_stop(ctx: &Ctx, outcome: &str) -> Result<()> {
 /// Checks the whole audit trail against its seals and the head kept
 /// outside the store (admins only); the check itself is audited.
 pub fn verify_audit(ctx: &Ctx) -> Result<AuditVerification> {
+    verify_audit_with(ctx, &[])
+}
+
+/// [`verify_audit`], also against heads kept elsewhere (the lake's), each
+/// named by where it is kept.
+pub fn verify_audit_with(
+    ctx: &Ctx,
+    elsewhere: &[(String, crate::store::AuditHead)],
+) -> Result<AuditVerification> {
     ctx.require(Role::Admin, "verify the audit log")?;
-    let v = ctx.store.verify_audit(&ctx.keys)?;
+    let v = ctx.store.verify_audit_with(&ctx.keys, elsewhere)?;
     ctx.audit(
         "audit.verify",
         None,

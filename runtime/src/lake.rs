@@ -36,6 +36,11 @@ pub const CATALOG_KEY: &str = "tech:catalog";
 /// entry's digest; at a year of a busy ward's objects that is a few
 /// hundred thousand).
 const CATALOG_EVERY: Duration = Duration::from_secs(60);
+/// The audit chain's head goes to the lake at most this often (when the
+/// trail grew): a rewrite can hide at most this much of the newest trail
+/// from `audit verify --lake`, and a busy ward writes 12 small objects an
+/// hour.
+const AUDIT_HEAD_EVERY: Duration = Duration::from_secs(300);
 
 /// Seconds between passes when all is synced, and when a pass failed.
 const IDLE: u64 = 10;
@@ -165,6 +170,7 @@ async fn run(
     let mut last_refresh = None;
     let mut manifests_due = false;
     let mut catalog_alarmed = false;
+    let mut last_head: Option<std::time::Instant> = None;
     while !gone() {
         let pass = engine.pass(false, &mut |_| {}).await;
         if let Ok(p) = &pass {
@@ -215,6 +221,21 @@ async fn run(
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "dataset manifests"),
+            }
+        }
+        // The audit chain's head, write-once, at most every AUDIT_HEAD_EVERY.
+        if last_head.is_none_or(|t| t.elapsed() >= AUDIT_HEAD_EVERY) {
+            let (store, target) = engine.parts();
+            match wardwatch_sync::audit::publish_head(store, target, clock.now()).await {
+                Ok(written) => {
+                    last_head = Some(std::time::Instant::now());
+                    if let Some(seq) = written {
+                        tracing::info!(seq, "audit chain head written to the lake");
+                    }
+                }
+                // Retried next pass; a target that refuses writes is
+                // tech:sync already.
+                Err(e) => tracing::warn!(error = %e, "the audit chain's head"),
             }
         }
         let (failure, pending) = match &pass {

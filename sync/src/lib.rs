@@ -4,6 +4,7 @@
 //! Like `wardwatch-core`, this crate never depends on `tauri` or webkit.
 
 pub mod archive;
+pub mod audit;
 pub mod curated;
 pub mod engine;
 pub mod error;

@@ -164,3 +164,80 @@ fn the_last_admin_stays_and_users_can_be_deactivated() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("start the runtime"), "{}", stderr(&o));
 }
+
+fn ctl_keys(data: &std::path::Path, keys: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--key-dir")
+        .arg(keys)
+        .args(["--user", "admin"])
+        .args(args)
+        .output()
+        .expect("run wardwatchctl")
+}
+
+/// Someone with the store *and* the key folder cuts the newest entries
+/// off, puts the triggers back and rewrites the head beside the keys: the
+/// trail verifies locally, but not against the head the lake keeps.
+#[test]
+fn a_trail_rewritten_with_the_keys_in_hand_still_fails_against_the_lake() {
+    let dir = private_tempdir();
+    let data = dir.path().join("data");
+    let keys = dir.path().join("keys");
+    assert!(ctl_keys(&data, &keys, &["demo", "load"]).status.success());
+    assert!(
+        ctl_keys(&data, &keys, &["patients", "list"])
+            .status
+            .success()
+    );
+    // The embedded lake target (a folder in the data directory) takes it.
+    let o = ctl_keys(&data, &keys, &["sync", "run", "--once", "--flush"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("audit chain head"), "{}", stdout(&o));
+    let o = ctl_keys(&data, &keys, &["audit", "verify", "--lake"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+
+    let conn = rusqlite::Connection::open(data.join("wardwatch.db")).expect("open the file");
+    let (chain, newest): (String, i64) = conn
+        .query_row(
+            "SELECT (SELECT id FROM audit_chain), (SELECT max(seq) FROM audit_log)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("read");
+    let keep = newest - 4;
+    conn.execute_batch(&format!(
+        "DROP TRIGGER audit_log_no_delete;
+         DELETE FROM audit_log WHERE seq > {keep};
+         CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    ))
+    .expect("tamper");
+    let mac: Vec<u8> = conn
+        .query_row("SELECT mac FROM audit_log WHERE seq = ?1", [keep], |r| {
+            r.get(0)
+        })
+        .expect("mac");
+    drop(conn);
+    let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(
+        keys.join(format!("head-{chain}.json")),
+        format!(r#"{{"seq":{keep},"mac":"{hex}"}}"#),
+    )
+    .expect("rewrite the head");
+
+    let o = ctl_keys(&data, &keys, &["audit", "verify"]);
+    assert!(
+        o.status.success(),
+        "locally it looks intact: {}",
+        stdout(&o)
+    );
+    let o = ctl_keys(&data, &keys, &["audit", "verify", "--lake"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("the lake (") && out.contains("records entry"),
+        "{out}"
+    );
+}

@@ -499,7 +499,58 @@ impl Store {
         Ok(())
     }
 
-    fn audit_chain_id(&self) -> Result<String> {
+    /// The chain's id and its newest sealed entry (as a head, with the id of
+    /// the key that sealed it): what the lake keeps a copy of.
+    pub fn audit_head(&self) -> Result<Option<(String, Head)>> {
+        let chain = self.audit_chain_id()?;
+        let newest: Option<(i64, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT seq, mac FROM audit_log WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .ctx("reading the audit log's newest entry")?;
+        Ok(newest.map(|(seq, mac)| {
+            (
+                chain,
+                Head {
+                    seq,
+                    mac: hex(&mac),
+                },
+            )
+        }))
+    }
+
+    /// The newest head written to the lake.
+    pub fn audit_head_published(&self) -> Result<Option<i64>> {
+        self.conn
+            .query_row("SELECT max(seq) FROM audit_heads_published", [], |r| {
+                r.get(0)
+            })
+            .ctx("reading the published audit heads")
+    }
+
+    /// Records that the lake holds the head of entry `seq` at `object_key`.
+    pub fn note_audit_head_published(
+        &self,
+        seq: i64,
+        object_key: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO audit_heads_published (seq, object_key, written_ms)
+                 VALUES (?1, ?2, ?3)",
+                params![seq, object_key, to_ms(now)],
+            )
+            .ctx("recording a published audit head")?;
+        Ok(())
+    }
+
+    /// The chain's id (names its head objects and file).
+    pub fn audit_chain_id(&self) -> Result<String> {
         self.conn
             .query_row("SELECT id FROM audit_chain LIMIT 1", [], |r| r.get(0))
             .ctx("reading the audit chain's id")
@@ -551,6 +602,16 @@ impl Store {
     /// recorded outside the store, with the keys in `keys`.
     /// `triggers_restored` (from this open) is reported as a problem too.
     pub fn verify_audit(&self, keys: &AuditKeys) -> Result<Verification> {
+        self.verify_audit_with(keys, &[])
+    }
+
+    /// [`Store::verify_audit`], also against heads kept elsewhere (the
+    /// lake's write-once `_audit/` objects), each named by where it is.
+    pub fn verify_audit_with(
+        &self,
+        keys: &AuditKeys,
+        elsewhere: &[(String, Head)],
+    ) -> Result<Verification> {
         let mut stmt = self
             .conn
             .prepare(
@@ -579,7 +640,13 @@ impl Store {
         let head = std::fs::read(keys.head_path(&self.audit_chain_id()?))
             .ok()
             .and_then(|b| serde_json::from_slice::<Head>(&b).ok());
-        let mut v = check(&rows, head, |id| keys.load(id).ok().flatten());
+        let mut heads: Vec<(String, Head)> = head
+            .iter()
+            .map(|h| ("the key folder".to_owned(), h.clone()))
+            .collect();
+        heads.extend(elsewhere.iter().cloned());
+        let mut v = check(&rows, &heads, |id| keys.load(id).ok().flatten());
+        v.head = head;
         for name in &self.triggers_restored {
             v.problems.insert(
                 0,
@@ -596,7 +663,11 @@ impl Store {
 }
 
 /// The checks of [`Store::verify_audit`] over the rows in id order.
-fn check(rows: &[Row], head: Option<Head>, key: impl Fn(&str) -> Option<[u8; 32]>) -> Verification {
+fn check(
+    rows: &[Row],
+    heads: &[(String, Head)],
+    key: impl Fn(&str) -> Option<[u8; 32]>,
+) -> Verification {
     let mut problems = Vec::new();
     let mut p = |kind, row: &Row, what: String| {
         problems.push(Problem {
@@ -685,8 +756,8 @@ fn check(rows: &[Row], head: Option<Head>, key: impl Fn(&str) -> Option<[u8; 32]
         }
         prev = Some(row);
     }
-    if let Some(h) = &head {
-        let max = rows.iter().filter_map(|r| r.seq).max().unwrap_or(0);
+    let max = rows.iter().filter_map(|r| r.seq).max().unwrap_or(0);
+    for (place, h) in heads {
         let at_head = rows.iter().find(|r| r.seq == Some(h.seq));
         match at_head {
             None if h.seq > max => problems.push(Problem {
@@ -694,7 +765,7 @@ fn check(rows: &[Row], head: Option<Head>, key: impl Fn(&str) -> Option<[u8; 32]
                 seq: Some(h.seq),
                 row: None,
                 what: format!(
-                    "the log ends at entry {max}, but entry {} was written: entries {} to {} are gone",
+                    "the log ends at entry {max}, but {place} records entry {}: entries {} to {} are gone",
                     h.seq,
                     max + 1,
                     h.seq
@@ -706,7 +777,7 @@ fn check(rows: &[Row], head: Option<Head>, key: impl Fn(&str) -> Option<[u8; 32]
                     seq: Some(h.seq),
                     row: Some(r.id),
                     what: format!(
-                        "entry {} is not the one recorded outside the store: the log was rewritten",
+                        "entry {} is not the one {place} records: the log was rewritten",
                         h.seq
                     ),
                 })
@@ -718,7 +789,7 @@ fn check(rows: &[Row], head: Option<Head>, key: impl Fn(&str) -> Option<[u8; 32]
         entries: rows.len(),
         verified,
         unsealed_before_chain: before,
-        head,
+        head: None,
         problems,
     }
 }

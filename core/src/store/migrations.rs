@@ -614,6 +614,15 @@ CREATE TABLE audit_chain (
 INSERT INTO audit_chain (id, created_ms)
 VALUES (lower(hex(randomblob(16))), CAST(unixepoch('subsec') * 1000 AS INTEGER));
 "#,
+    // 12: the audit chain's heads written to the lake (SECURITY.md): which
+    // entry each head object vouches for, so that each is written once.
+    r#"
+CREATE TABLE audit_heads_published (
+    seq         INTEGER PRIMARY KEY,            -- the entry the head names
+    object_key  TEXT NOT NULL,                  -- _audit/CHAIN/head-SEQ.json
+    written_ms  INTEGER NOT NULL
+);
+"#,
 ];
 
 /// The version a store that records version 1 really holds. Builds from

@@ -101,12 +101,16 @@ fn with_no_target_the_lake_goes_to_the_default_folder_and_a_refused_target_is_a_
             })
             .map_or(0, |f| f.total);
         let manifests = dir.path().join("lake/_catalog/curated/scores").is_dir();
-        if indexed == synced.len() && manifests {
+        // The audit chain's head went beside the data, write-once.
+        let heads = std::fs::read_dir(dir.path().join("lake/_audit"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        if indexed == synced.len() && manifests && heads == 1 {
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "the catalogue did not follow the lake: {indexed} of {} objects",
+            "the catalogue (or the audit head) did not follow the lake: {indexed} of {} objects",
             synced.len()
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
