@@ -331,10 +331,14 @@ impl State {
 fn notification_for(notice: &AlarmNotice, app_name: &str, opens_patient: bool) -> Notification {
     let mut n = Notification::new();
     n.appname(app_name)
-        .summary(&notice.title)
+        // Control and bidirectional characters (a hostile stream's text in
+        // a technical alarm) are shown escaped, never obeyed.
+        .summary(&wardwatch_core::text::printable(&notice.title))
         // The spec lets daemons read the body as markup (dunst does), so a
         // `&` or `<` in a name would garble or hide the text.
-        .body(&escape_markup(&notice.body))
+        .body(&escape_markup(&wardwatch_core::text::printable(
+            &notice.body,
+        )))
         .urgency(urgency(notice.priority))
         .hint(Hint::Category(category(notice.priority).to_owned()));
     match notice.priority {
@@ -445,5 +449,18 @@ mod tests {
             escape_markup("O'Hara & <Sons>"),
             "O'Hara &amp; &lt;Sons&gt;"
         );
+    }
+
+    #[test]
+    fn control_and_bidi_characters_are_shown_not_obeyed() {
+        let notice = AlarmNotice::new(
+            1,
+            Priority::Technical,
+            "Source gw\u{1b}[2J down",
+            "error: \u{202e}txt.exe & more",
+        );
+        let n = notification_for(&notice, "W", false);
+        assert!(!n.summary.contains('\u{1b}') && n.summary.contains("\\u{1b}"));
+        assert!(!n.body.contains('\u{202e}') && n.body.contains("&amp;"));
     }
 }
