@@ -147,6 +147,128 @@ impl Ctx {
         })
     }
 
+    /// Creates a store whose first admin is `username` with `password`
+    /// (checked by `auth::check_password`), and opens it as them: store
+    /// creation that asks for the admin's password.
+    pub fn create_admin(
+        data_dir: &Path,
+        keys: &AuditKeys,
+        username: &str,
+        password: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Ctx> {
+        validate_username(username)?;
+        crate::auth::check_password(username, password)?;
+        let hash = crate::auth::hash_password(password)?;
+        let store = Store::create_dir(data_dir)?;
+        if store.user_count()? > 0 {
+            return Err(Error::InvalidInput {
+                what: "store",
+                reason: "it has users already: log in, or ask its admin".into(),
+            });
+        }
+        let ctx = Ctx::with_store(store, keys, username, clock)?;
+        ctx.store
+            .set_password_hash(username, &hash, ctx.clock.now())?;
+        ctx.audit(
+            "users.password_set",
+            Some(username),
+            json!({ "by": "creation" }),
+        )?;
+        Ok(ctx)
+    }
+
+    /// Logs `username` in with `password` and opens a session for
+    /// `client` (`cli`, `desktop`); returns the context and the session's
+    /// token (shown once; the store keeps its SHA-256). A wrong password,
+    /// an unknown or deactivated name and a user without a password are all
+    /// the same `LoginFailed` (and take as long), so nobody learns which
+    /// names exist; each is audited, and consecutive failures lock the
+    /// account with back-off (`auth::lock_for`).
+    pub fn login(
+        data_dir: &Path,
+        keys: &AuditKeys,
+        username: &str,
+        password: &str,
+        client: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Ctx, String)> {
+        let mut store = Store::open_dir(data_dir)?;
+        let now = clock.now();
+        let attempted: String = username.chars().take(USERNAME_MAX).collect();
+        store.seal_with(keys, &attempted, now)?;
+        let audit = |store: &Store, action: &str, detail: serde_json::Value| {
+            store.append_audit(&AuditEntry {
+                at: now,
+                actor: attempted.clone(),
+                action: action.into(),
+                target: None,
+                detail,
+            })
+        };
+        let found = store.user_auth(username)?;
+        if let Some(until) = found
+            .as_ref()
+            .and_then(|a| a.locked_until)
+            .filter(|u| *u > now)
+        {
+            audit(&store, "login.locked", json!({ "client": client }))?;
+            return Err(Error::AccountLocked {
+                until: until.format("%Y-%m-%d %H:%M:%S").to_string(),
+            });
+        }
+        let ok = match found.as_ref().and_then(|a| a.password_hash.as_deref()) {
+            Some(hash) => crate::auth::verify_password(hash, password),
+            None => {
+                crate::auth::verify_nothing(password);
+                false
+            }
+        };
+        let active = found.as_ref().is_some_and(|a| a.user.active);
+        if !(ok && active) {
+            let failures = match &found {
+                Some(_) => Some(store.note_login_failure(username, now)?),
+                None => None,
+            };
+            audit(
+                &store,
+                "login.failed",
+                json!({
+                    "client": client,
+                    "failures": failures.map(|f| f.0),
+                    "locked": failures.and_then(|f| f.1).is_some(),
+                }),
+            )?;
+            return Err(Error::LoginFailed);
+        }
+        store.note_login_success(username)?;
+        let (token, digest) = crate::auth::new_token()?;
+        store.create_session(&digest, username, client, now)?;
+        let ctx = Ctx::with_store(store, keys, username, clock)?;
+        ctx.audit("login.ok", None, json!({ "client": client }))?;
+        Ok((ctx, token))
+    }
+
+    /// Opens the store as the user of a session that has not ended
+    /// (`auth::SESSION_IDLE`, `auth::SESSION_MAX`), marking it used.
+    pub fn resume(
+        data_dir: &Path,
+        keys: &AuditKeys,
+        token: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Ctx> {
+        let mut store = Store::open_dir(data_dir)?;
+        let now = clock.now();
+        let Some(username) = store.session_user(&crate::auth::token_digest(token), now)? else {
+            return Err(Error::SessionEnded);
+        };
+        store.seal_with(keys, &username, now)?;
+        Ctx::with_store(store, keys, &username, clock).map_err(|e| match e {
+            Error::UnknownUser { .. } | Error::InactiveUser { .. } => Error::SessionEnded,
+            e => e,
+        })
+    }
+
     /// The runtime's own context: it acts as the service account
     /// [`SERVICE_ACTOR`] (never a registered user; the name cannot be
     /// registered), so what it does on its own (delivering patient messages)
@@ -559,6 +681,9 @@ pub fn set_user_active(ctx: &Ctx, username: &str, active: bool) -> Result<()> {
     }
     user.active = active;
     ctx.store.put_user(&user, ctx.clock.now())?;
+    if !active {
+        ctx.store.end_sessions_of(username)?;
+    }
     ctx.audit(
         if active {
             "users.activate"
@@ -568,6 +693,51 @@ pub fn set_user_active(ctx: &Ctx, username: &str, active: bool) -> Result<()> {
         Some(username),
         json!({ "role": user.role.as_str() }),
     )
+}
+
+/// Ends the session `token` (its user's own logout).
+pub fn logout(ctx: &Ctx, token: &str) -> Result<()> {
+    let ended = ctx.store.end_session(&crate::auth::token_digest(token))?;
+    ctx.audit("logout", None, json!({ "ended": ended }))
+}
+
+/// Sets `username`'s password (admin; a reset also lifts a lock) and ends
+/// their sessions. Users change their own with [`change_password`].
+pub fn set_password(ctx: &Ctx, username: &str, password: &str) -> Result<()> {
+    ctx.require(Role::Admin, "set other users' passwords")?;
+    if ctx.store.user(username)?.is_none() {
+        return Err(Error::UserNotFound {
+            user: crate::text::printable(username).into_owned(),
+        });
+    }
+    crate::auth::check_password(username, password)?;
+    let hash = crate::auth::hash_password(password)?;
+    ctx.store
+        .set_password_hash(username, &hash, ctx.clock.now())?;
+    ctx.audit(
+        "users.password_set",
+        Some(username),
+        json!({ "by": "admin" }),
+    )
+}
+
+/// Changes the acting user's own password, given the current one; ends
+/// their other sessions.
+pub fn change_password(ctx: &Ctx, current: &str, new: &str) -> Result<()> {
+    let name = ctx.actor.username.clone();
+    let known = ctx
+        .store
+        .user_auth(&name)?
+        .and_then(|a| a.password_hash)
+        .is_some_and(|h| crate::auth::verify_password(&h, current));
+    if !known {
+        ctx.audit("users.password_change_refused", Some(&name), json!({}))?;
+        return Err(Error::LoginFailed);
+    }
+    crate::auth::check_password(&name, new)?;
+    let hash = crate::auth::hash_password(new)?;
+    ctx.store.set_password_hash(&name, &hash, ctx.clock.now())?;
+    ctx.audit("users.password_changed", Some(&name), json!({}))
 }
 
 pub fn list_users(ctx: &Ctx) -> Result<Vec<User>> {

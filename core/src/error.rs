@@ -27,6 +27,8 @@ pub enum ErrorKind {
     RuntimeRunning,
     /// The store (or a backup) is damaged: restore a backup.
     Damaged,
+    /// Not logged in: a wrong password, a locked account, an ended session.
+    Unauthenticated,
 }
 
 impl ErrorKind {
@@ -43,6 +45,7 @@ impl ErrorKind {
             ErrorKind::NoStore => "no_store",
             ErrorKind::RuntimeRunning => "runtime_running",
             ErrorKind::Damaged => "damaged",
+            ErrorKind::Unauthenticated => "unauthenticated",
         }
     }
 }
@@ -63,6 +66,17 @@ pub enum Error {
 
     #[error("user `{user}` is not registered")]
     UserNotFound { user: String },
+
+    #[error("wrong user name or password")]
+    LoginFailed,
+
+    #[error(
+        "too many failed logins: the account is locked until {until} UTC (an admin can reset its password)"
+    )]
+    AccountLocked { until: String },
+
+    #[error("the session has ended (logged out, expired, or its user changed): log in again")]
+    SessionEnded,
 
     #[error("user `{user}` (role {role}) may not {action}: it needs role {needed}")]
     Forbidden {
@@ -153,6 +167,9 @@ impl Error {
                 ErrorKind::PermissionDenied
             }
             Error::UserNotFound { .. } => ErrorKind::NotFound,
+            Error::LoginFailed | Error::AccountLocked { .. } | Error::SessionEnded => {
+                ErrorKind::Unauthenticated
+            }
             Error::ReadFile { .. } | Error::DataDir { .. } => ErrorKind::Io,
             Error::NoStore { .. } => ErrorKind::NoStore,
             Error::UnsafeDataDir { .. } => ErrorKind::PermissionDenied,

@@ -9,6 +9,7 @@
 pub mod alarms;
 pub mod analysis;
 pub mod api;
+pub mod auth;
 pub mod clock;
 pub mod demo;
 pub mod error;

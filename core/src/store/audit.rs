@@ -470,6 +470,9 @@ impl Store {
         actor: &str,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<()> {
+        if self.sealer.is_some() {
+            return Ok(());
+        }
         if let KeyEvent::Replaced { missing } = self.attach_audit_keys(keys)? {
             tracing::error!(
                 missing = %missing,

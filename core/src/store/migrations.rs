@@ -623,6 +623,25 @@ CREATE TABLE audit_heads_published (
     written_ms  INTEGER NOT NULL
 );
 "#,
+    // 13: authentication (issue 12, SECURITY.md): each user's Argon2id
+    // password hash (PHC string; NULL: cannot log in until an admin sets
+    // one), consecutive failed logins and the lock they earned, and the
+    // sessions logins open (only a SHA-256 of each token is kept).
+    r#"
+ALTER TABLE users ADD COLUMN password_hash TEXT;
+ALTER TABLE users ADD COLUMN password_set_ms INTEGER;
+ALTER TABLE users ADD COLUMN failed_logins INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN locked_until_ms INTEGER;
+CREATE TABLE sessions (
+    token_sha256 BLOB PRIMARY KEY,
+    username     TEXT NOT NULL REFERENCES users (username),
+    client       TEXT NOT NULL,                 -- what opened it: cli, desktop
+    created_ms   INTEGER NOT NULL,
+    last_used_ms INTEGER NOT NULL,
+    expires_ms   INTEGER NOT NULL               -- the absolute end
+);
+CREATE INDEX sessions_user ON sessions (username);
+"#,
 ];
 
 /// The version a store that records version 1 really holds. Builds from

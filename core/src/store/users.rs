@@ -3,7 +3,9 @@
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, to_ms};
+use chrono::{DateTime, Utc};
+
+use super::{Store, from_ms, to_ms};
 use crate::error::{Error, Result, SqlContext};
 
 /// What a user may do. Ordered by privilege for the checks in `api`.
@@ -134,5 +136,152 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+/// What a login checks of a user.
+#[derive(Debug, Clone)]
+pub(crate) struct UserAuth {
+    pub user: User,
+    pub password_hash: Option<String>,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    pub(crate) fn user_auth(&self, username: &str) -> Result<Option<UserAuth>> {
+        let found = self
+            .conn
+            .query_row(
+                "SELECT password_hash, locked_until_ms FROM users WHERE username = ?1",
+                [username],
+                |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<i64>>(1)?)),
+            )
+            .optional()
+            .ctx("reading a user's login state")?;
+        let Some((password_hash, locked)) = found else {
+            return Ok(None);
+        };
+        let Some(user) = self.user(username)? else {
+            return Ok(None);
+        };
+        Ok(Some(UserAuth {
+            user,
+            password_hash,
+            locked_until: locked.map(from_ms),
+        }))
+    }
+
+    /// Sets a user's password hash; lifts any lock and ends their sessions.
+    pub(crate) fn set_password_hash(
+        &self,
+        username: &str,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE users SET password_hash = ?2, password_set_ms = ?3, failed_logins = 0,
+                   locked_until_ms = NULL WHERE username = ?1",
+                params![username, hash, to_ms(now)],
+            )
+            .ctx("setting a password")?;
+        self.end_sessions_of(username)
+    }
+
+    /// Counts a failed login; returns the failures in a row and the lock
+    /// they earned.
+    pub(crate) fn note_login_failure(
+        &self,
+        username: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, Option<DateTime<Utc>>)> {
+        let failures: i64 = self
+            .conn
+            .query_row(
+                "UPDATE users SET failed_logins = failed_logins + 1 WHERE username = ?1
+                 RETURNING failed_logins",
+                [username],
+                |r| r.get(0),
+            )
+            .ctx("counting a failed login")?;
+        let until = crate::auth::lock_for(failures).map(|d| now + d);
+        self.conn
+            .execute(
+                "UPDATE users SET locked_until_ms = ?2 WHERE username = ?1",
+                params![username, until.map(to_ms)],
+            )
+            .ctx("locking an account")?;
+        Ok((failures, until))
+    }
+
+    pub(crate) fn note_login_success(&self, username: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE users SET failed_logins = 0, locked_until_ms = NULL WHERE username = ?1",
+                [username],
+            )
+            .ctx("recording a login")?;
+        Ok(())
+    }
+
+    pub(crate) fn create_session(
+        &self,
+        digest: &[u8],
+        username: &str,
+        client: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        // Ended sessions go whenever one starts: the table stays small.
+        self.conn
+            .execute(
+                "DELETE FROM sessions WHERE expires_ms <= ?1 OR last_used_ms <= ?2",
+                params![to_ms(now), to_ms(now - crate::auth::SESSION_IDLE)],
+            )
+            .ctx("removing ended sessions")?;
+        self.conn
+            .execute(
+                "INSERT INTO sessions (token_sha256, username, client, created_ms, last_used_ms, expires_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+                params![
+                    digest,
+                    username,
+                    client,
+                    to_ms(now),
+                    to_ms(now + crate::auth::SESSION_MAX)
+                ],
+            )
+            .ctx("opening a session")?;
+        Ok(())
+    }
+
+    /// The user of a session that has not ended, marking it used now.
+    pub(crate) fn session_user(&self, digest: &[u8], now: DateTime<Utc>) -> Result<Option<String>> {
+        let user: Option<String> = self
+            .conn
+            .query_row(
+                "UPDATE sessions SET last_used_ms = ?2
+                 WHERE token_sha256 = ?1 AND expires_ms > ?2 AND last_used_ms > ?3
+                 RETURNING username",
+                params![digest, to_ms(now), to_ms(now - crate::auth::SESSION_IDLE)],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("resuming a session")?;
+        Ok(user)
+    }
+
+    pub(crate) fn end_session(&self, digest: &[u8]) -> Result<bool> {
+        let n = self
+            .conn
+            .execute("DELETE FROM sessions WHERE token_sha256 = ?1", [digest])
+            .ctx("ending a session")?;
+        Ok(n > 0)
+    }
+
+    pub(crate) fn end_sessions_of(&self, username: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM sessions WHERE username = ?1", [username])
+            .ctx("ending a user's sessions")?;
+        Ok(())
     }
 }

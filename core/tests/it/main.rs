@@ -3,6 +3,7 @@
 
 mod alarms;
 mod audit;
+mod auth;
 mod backup;
 mod devices;
 mod import;

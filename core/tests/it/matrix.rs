@@ -75,6 +75,13 @@ fn calls() -> Vec<(&'static str, Call)> {
             api::set_user_active(c, "matrix.user", true)
         }),
         ("list_users", |c, _| ok(api::list_users(c))),
+        ("set_password", |c, _| {
+            api::set_password(c, "matrix.user", "a matrix of passwords")
+        }),
+        ("change_password", |c, _| {
+            api::change_password(c, "not the current one", "a matrix of passwords")
+        }),
+        ("logout", |c, _| api::logout(c, "no-such-session")),
         ("recent_audit", |c, _| ok(api::recent_audit(c, 5))),
         ("verify_audit", |c, _| ok(api::verify_audit(c))),
         ("runtime_start", |c, _| api::runtime_start(c, "matrix")),
