@@ -25,6 +25,11 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+# The bench's own keys and password, removed with $WORK.
+export WARDWATCH_KEY_DIR=$WORK/keys
+printf 'bench flood pass phrase\n' >"$WORK/pw"
+chmod 600 "$WORK/pw"
+export WARDWATCH_PASSWORD_FILE=$WORK/pw
 ctl() { "$BIN" --data-dir "$DATA" --user bench "$@"; }
 ctl demo load >/dev/null
 ctl settings set quarantine.max_mb "$MAX_MB" >/dev/null

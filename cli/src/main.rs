@@ -8,6 +8,7 @@
 //! the store.
 
 mod safe_out;
+mod session;
 mod sim;
 
 use std::io::Write;
@@ -46,14 +47,41 @@ struct Cli {
     #[arg(long, global = true, env = "WARDWATCH_KEY_DIR", value_name = "DIR")]
     key_dir: Option<PathBuf>,
 
+    /// Log in for this one command with the password in FILE's first line
+    /// (automation, e.g. a systemd credential) instead of the kept session
+    #[arg(
+        long,
+        global = true,
+        env = "WARDWATCH_PASSWORD_FILE",
+        value_name = "FILE"
+    )]
+    password_file: Option<PathBuf>,
+
+    /// Log in for this one command with the password on standard input's
+    /// first line instead of the kept session
+    #[arg(long, global = true)]
+    password_stdin: bool,
+
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create a new store in the data directory; you become its admin
+    /// Create a new store in the data directory; you become its admin (asks
+    /// for your new password) and are logged in
     Init,
+    /// Log in (asks for the password) and keep the session for later
+    /// commands: 60 minutes unused, 12 hours at most
+    Login,
+    /// End the kept session
+    Logout,
+    /// Change your own password (asks for the current one)
+    Passwd {
+        /// The new password: FILE's first line [default: asked twice]
+        #[arg(long, value_name = "FILE")]
+        new_password_file: Option<PathBuf>,
+    },
     /// Import data from the hospital's systems
     #[command(subcommand)]
     Import(ImportCmd),
@@ -590,6 +618,17 @@ enum UsersCmd {
         name: String,
         #[arg(long, value_enum)]
         role: RoleArg,
+        /// Their first password: FILE's first line [default: none yet;
+        /// set it with `users set-password`]
+        #[arg(long, value_name = "FILE")]
+        new_password_file: Option<PathBuf>,
+    },
+    /// Set a user's password (lifts a lock, ends their sessions)
+    SetPassword {
+        name: String,
+        /// The new password: FILE's first line [default: asked twice]
+        #[arg(long, value_name = "FILE")]
+        new_password_file: Option<PathBuf>,
     },
     /// List registered users
     List,
@@ -707,15 +746,32 @@ fn username(cli: &Cli) -> anyhow::Result<String> {
     Ok(wardwatch_runtime::setup::username(cli.user.clone())?)
 }
 
-/// Opens the existing store; a path without one is an error, never a new
-/// empty store (a mistyped path must not answer "0 alarms").
+fn password(cli: &Cli) -> session::PasswordSource {
+    session::PasswordSource {
+        file: cli.password_file.clone(),
+        stdin: cli.password_stdin,
+    }
+}
+
+/// A new password from `file`, else asked twice on the terminal.
+fn new_password(file: &Option<PathBuf>, prompt: &str) -> anyhow::Result<String> {
+    session::PasswordSource {
+        file: file.clone(),
+        stdin: false,
+    }
+    .new_password(prompt)
+}
+
+/// Opens the existing store as the logged-in user (see `session`); a path
+/// without one is an error, never a new empty store (a mistyped path must
+/// not answer "0 alarms").
 fn open(cli: &Cli) -> anyhow::Result<Ctx> {
-    Ok(Ctx::open(
+    session::open(
         &data_dir(cli)?,
         &keys(cli)?,
         &username(cli)?,
-        Arc::new(SystemClock),
-    )?)
+        &password(cli),
+    )
 }
 
 fn sync_command(cli: &Cli, cmd: &SyncCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
@@ -1434,14 +1490,22 @@ fn catalog_command(cli: &Cli, cmd: &CatalogCmd, out: &mut dyn Write) -> anyhow::
     Ok(ExitCode::SUCCESS)
 }
 
-/// Creates the store if there is none (`init`, `demo load`).
+/// Opens the store, or creates it when there is none (`init`, `demo
+/// load`): its first admin is you, with the password given (or asked twice),
+/// and you are logged in.
 fn create(cli: &Cli) -> anyhow::Result<Ctx> {
-    Ok(Ctx::create(
-        &data_dir(cli)?,
-        &keys(cli)?,
-        &username(cli)?,
-        Arc::new(SystemClock),
-    )?)
+    let dir = data_dir(cli)?;
+    if wardwatch_core::store::Store::exists_in(&dir) {
+        return open(cli);
+    }
+    let (keys, user) = (keys(cli)?, username(cli)?);
+    api::validate_username(&user)?;
+    let pw = password(cli).new_password(&format!("New password for the store's admin {user}: "))?;
+    let ctx = Ctx::create_admin(&dir, &keys, &user, &pw, Arc::new(SystemClock))?;
+    drop(ctx);
+    let (ctx, token) = Ctx::login(&dir, &keys, &user, &pw, "cli", Arc::new(SystemClock))?;
+    session::keep(&dir, &keys, &user, &token)?;
+    Ok(ctx)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -1449,22 +1513,55 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Init => {
             let dir = data_dir(&cli)?;
-            let existed = wardwatch_core::store::Store::exists_in(&dir);
-            let ctx = create(&cli)?;
-            if existed {
+            if wardwatch_core::store::Store::exists_in(&dir) {
                 writeln!(
                     out,
                     "a store already exists in {}: left as it was",
                     dir.display()
                 )?;
             } else {
+                let ctx = create(&cli)?;
                 writeln!(
                     out,
-                    "store created in {}; {} is its admin",
+                    "store created in {}; {} is its admin, logged in",
                     dir.display(),
                     ctx.actor.username
                 )?;
             }
+        }
+        Command::Login => {
+            let (dir, keys, user) = (data_dir(&cli)?, keys(&cli)?, username(&cli)?);
+            let pw = password(&cli).get(&format!("Password for {user}: "))?;
+            let (ctx, token) = Ctx::login(&dir, &keys, &user, &pw, "cli", Arc::new(SystemClock))?;
+            session::keep(&dir, &keys, &user, &token)?;
+            writeln!(
+                out,
+                "logged in as {} ({}); the session ends after {} minutes unused or {} hours in all",
+                ctx.actor.username,
+                ctx.actor.role.as_str(),
+                wardwatch_core::auth::SESSION_IDLE.num_minutes(),
+                wardwatch_core::auth::SESSION_MAX.num_hours()
+            )?;
+        }
+        Command::Logout => {
+            let user = username(&cli)?;
+            if session::logout(&data_dir(&cli)?, &keys(&cli)?, &user)? {
+                writeln!(out, "logged out")?;
+            } else {
+                writeln!(out, "no session of {user} was kept here")?;
+            }
+        }
+        Command::Passwd { new_password_file } => {
+            let (dir, keys, user) = (data_dir(&cli)?, keys(&cli)?, username(&cli)?);
+            let ctx = open(&cli)?;
+            let current = password(&cli).get("Current password: ")?;
+            let new = new_password(new_password_file, "New password: ")?;
+            api::change_password(&ctx, &current, &new)?;
+            drop(ctx);
+            // Changing it ended every session: log this one in again.
+            let (_, token) = Ctx::login(&dir, &keys, &user, &new, "cli", Arc::new(SystemClock))?;
+            session::keep(&dir, &keys, &user, &token)?;
+            writeln!(out, "password changed; your other sessions have ended")?;
         }
         Command::Import(ImportCmd::Patients { file, json }) => {
             let mut ctx = open(&cli)?;
@@ -1496,13 +1593,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 print_patient(out, &view)?;
             }
         }
-        Command::Users(UsersCmd::Add { name, role }) => {
-            api::put_user(&open(&cli)?, name, (*role).into())?;
+        Command::Users(UsersCmd::Add {
+            name,
+            role,
+            new_password_file,
+        }) => {
+            let ctx = open(&cli)?;
+            api::put_user(&ctx, name, (*role).into())?;
+            if let Some(f) = new_password_file {
+                api::set_password(&ctx, name, &new_password(&Some(f.clone()), "")?)?;
+            }
             writeln!(
                 out,
                 "user {name} now has role {}",
                 Role::from(*role).as_str()
             )?;
+        }
+        Command::Users(UsersCmd::SetPassword {
+            name,
+            new_password_file,
+        }) => {
+            let ctx = open(&cli)?;
+            let pw = new_password(new_password_file, &format!("New password for {name}: "))?;
+            api::set_password(&ctx, name, &pw)?;
+            writeln!(out, "password of {name} set; their sessions have ended")?;
         }
         Command::Users(UsersCmd::Deactivate { name }) => {
             api::set_user_active(&open(&cli)?, name, false)?;

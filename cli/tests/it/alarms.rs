@@ -297,6 +297,8 @@ fn a_clinicians_alert_reaches_the_patient_messages_stream() {
         .args([
             "--user",
             "admin",
+            "--password-file",
+            crate::pw_file(),
             "alarms",
             "notify-patient",
             &alarm.to_string(),

@@ -3,23 +3,12 @@
 //! columns and facets, roles, the audit trail, annotations, and an index
 //! lost and rebuilt.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
 use crate::lake::ward_with_records;
-use crate::{ctl, private_tempdir, stderr, stdout};
-
-fn ctl_as(dir: &Path, user: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["--user", user])
-        .args(args)
-        .output()
-        .expect("run wardwatchctl")
-}
+use crate::{ctl, ctl_as, private_tempdir, pw_file, stderr, stdout};
 
 fn ok(o: Output) -> String {
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
@@ -42,8 +31,30 @@ fn a_data_scientist_finds_columns_partitions_and_history_and_a_lost_index_is_reb
     assert!(again.contains("0 dataset manifests written"), "{again}");
     assert!(dir.join("lake/_catalog/curated/scores").is_dir());
     let before_note = chrono::Utc::now().to_rfc3339();
-    ok(ctl(&dir, &["users", "add", "sci", "--role", "data"]));
-    ok(ctl(&dir, &["users", "add", "nurse", "--role", "clinician"]));
+    ok(ctl(
+        &dir,
+        &[
+            "users",
+            "add",
+            "sci",
+            "--role",
+            "data",
+            "--new-password-file",
+            pw_file(),
+        ],
+    ));
+    ok(ctl(
+        &dir,
+        &[
+            "users",
+            "add",
+            "nurse",
+            "--role",
+            "clinician",
+            "--new-password-file",
+            pw_file(),
+        ],
+    ));
 
     // Which tables have a spo2 column: the patients table, with the column.
     let text = ok(ctl_as(

@@ -193,7 +193,16 @@ fn sigkill_at_twenty_points_of_a_sync_loses_nothing_and_writes_nothing_twice() {
         let mut child = Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
             .arg("--data-dir")
             .arg(dir.path())
-            .args(["--user", "admin", "sync", "run", "--once", "--flush"])
+            .args([
+                "--user",
+                "admin",
+                "--password-file",
+                crate::pw_file(),
+                "sync",
+                "run",
+                "--once",
+                "--flush",
+            ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -419,7 +428,7 @@ fn a_ward_syncs_to_seaweedfs_from_the_command_line_with_the_aws_credential_chain
         Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
             .arg("--data-dir")
             .arg(dir.path())
-            .args(["--user", "admin"])
+            .args(["--user", "admin", "--password-file", crate::pw_file()])
             .args(args)
             .env("AWS_ACCESS_KEY_ID", &key)
             .env("AWS_SECRET_ACCESS_KEY", &secret)
@@ -489,7 +498,7 @@ fn a_sync_goes_through_the_proxy_the_environment_names() {
         Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
             .arg("--data-dir")
             .arg(dir.path())
-            .args(["--user", "admin"])
+            .args(["--user", "admin", "--password-file", crate::pw_file()])
             .args(args)
             .env("AWS_ACCESS_KEY_ID", &key)
             .env("AWS_SECRET_ACCESS_KEY", &secret)

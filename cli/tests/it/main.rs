@@ -11,13 +11,46 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 pub fn ctl(data_dir: &Path, args: &[&str]) -> Output {
+    ctl_as(data_dir, "admin", args)
+}
+
+/// `wardwatchctl` as `user`, logged in for the command with the test
+/// password (`pw_file`); the admin's when a command creates the store.
+pub fn ctl_as(data_dir: &Path, user: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["--user", "admin"])
+        .args(["--user", user, "--password-file", pw_file()])
         .args(args)
         .output()
         .expect("run wardwatchctl")
+}
+
+/// The password every test user has.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A file holding [`PASSWORD`] (owner-only), for `--password-file` and
+/// `--new-password-file`: in the run's key folder when the test script
+/// made one, else in the system's temporary folder.
+pub fn pw_file() -> &'static str {
+    static FILE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = std::env::var_os("WARDWATCH_KEY_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        std::fs::create_dir_all(&dir).expect("a folder for the password file");
+        let path = dir.join(format!("test-password-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .expect("the password file");
+        std::io::Write::write_all(&mut f, PASSWORD.as_bytes()).expect("write it");
+        path.to_str().expect("a UTF-8 temporary path").to_owned()
+    })
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -207,6 +240,7 @@ fn unregistered_user_is_refused_with_advice() {
     let dir = private_tempdir();
     let data = dir.path().join("data");
     assert!(ctl(&data, &["demo", "load"]).status.success());
+    // Neither a session nor a password: not logged in.
     let o = Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
         .arg("--data-dir")
         .arg(&data)
@@ -214,7 +248,16 @@ fn unregistered_user_is_refused_with_advice() {
         .output()
         .expect("run");
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("users add mallory"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("wardwatchctl login"), "{}", stderr(&o));
+    // A password for a name nobody registered: the same answer as a wrong
+    // password, so the name's existence is not told.
+    let o = ctl_as(&data, "mallory", &["patients", "list"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("wrong user name or password"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 pub fn testdata(rel: &str) -> std::path::PathBuf {

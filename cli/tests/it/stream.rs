@@ -31,7 +31,13 @@ impl Serve {
         let child = Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
             .arg("--data-dir")
             .arg(data)
-            .args(["--user", "admin", "serve"])
+            .args([
+                "--user",
+                "admin",
+                "--password-file",
+                crate::pw_file(),
+                "serve",
+            ])
             .env(format!("{AWS_PREFIX}_ACCESS_KEY_ID"), "AKIDWARDWATCHTEST")
             .env(
                 format!("{AWS_PREFIX}_SECRET_ACCESS_KEY"),
@@ -577,7 +583,15 @@ fn imports_acks_and_admin_changes_all_succeed_while_the_runtime_streams() {
     for i in 0..6 {
         admin.push(ctl(
             &data,
-            &["users", "add", &format!("nurse{i}"), "--role", "clinician"],
+            &[
+                "users",
+                "add",
+                &format!("nurse{i}"),
+                "--role",
+                "clinician",
+                "--new-password-file",
+                crate::pw_file(),
+            ],
         ));
         admin.push(ctl(&data, &["alarms", "list", "--active"]));
     }
@@ -833,7 +847,15 @@ fn backups_run_beside_the_runtime_and_a_restore_waits_for_it_to_stop() {
     // A change after the backup, then the restore takes the store back.
     let o = ctl(
         &data,
-        &["users", "add", "late.nurse", "--role", "clinician"],
+        &[
+            "users",
+            "add",
+            "late.nurse",
+            "--role",
+            "clinician",
+            "--new-password-file",
+            crate::pw_file(),
+        ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let o = ctl(
