@@ -1553,8 +1553,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Passwd { new_password_file } => {
             let (dir, keys, user) = (data_dir(&cli)?, keys(&cli)?, username(&cli)?);
-            let ctx = open(&cli)?;
+            // The current password, asked for even with a session, proves
+            // who changes it.
             let current = password(&cli).get("Current password: ")?;
+            let (ctx, _) = Ctx::login(&dir, &keys, &user, &current, "cli", Arc::new(SystemClock))?;
             let new = new_password(new_password_file, "New password: ")?;
             api::change_password(&ctx, &current, &new)?;
             drop(ctx);

@@ -273,3 +273,87 @@ fn a_trail_rewritten_with_the_keys_in_hand_still_fails_against_the_lake() {
     // head no longer matches.
     assert!(out.contains("the lake (local) records"), "{out}");
 }
+
+/// `wardwatchctl` without a password or a session, with each: the session
+/// `login` keeps serves later commands until `logout`, and only for its
+/// user.
+#[test]
+fn login_keeps_a_session_that_logout_and_a_password_change_end() {
+    let dir = private_tempdir();
+    let data = dir.path().join("data");
+    let bare = |user: &str, args: &[&str], stdin: Option<&str>| {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--user", user])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run wardwatchctl");
+        let mut input = child.stdin.take().expect("stdin");
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).expect("write stdin");
+        }
+        drop(input);
+        child.wait_with_output().expect("wait")
+    };
+    // A new store with no password to give is refused, and none is made.
+    let o = bare("admin", &["init"], None);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--password-stdin"), "{}", stderr(&o));
+    assert!(!data.join("wardwatch.db").exists());
+    let o = bare("admin", &["--password-stdin", "init"], Some("short\n"));
+    assert!(stderr(&o).contains("at least 10"), "{}", stderr(&o));
+    let o = bare(
+        "admin",
+        &["--password-stdin", "init"],
+        Some("theatre list at seven\n"),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // init logged the admin in: no password needed now.
+    assert!(bare("admin", &["patients", "list"], None).status.success());
+    assert!(bare("admin", &["logout"], None).status.success());
+    let o = bare("admin", &["patients", "list"], None);
+    assert!(stderr(&o).contains("not logged in"), "{}", stderr(&o));
+    let o = bare(
+        "admin",
+        &["--password-stdin", "login"],
+        Some("wrong, sadly, wrong\n"),
+    );
+    assert!(stderr(&o).contains("wrong user name or password"));
+    let o = bare(
+        "admin",
+        &["--password-stdin", "login"],
+        Some("theatre list at seven\n"),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("logged in as admin (admin)"));
+    // Another user's name does not ride on the admin's session.
+    assert!(!bare("nurse", &["patients", "list"], None).status.success());
+    // A password change ends the old sessions and keeps the new one.
+    let new = dir.path().join("new.pw");
+    std::fs::write(&new, "recovery room at nine\n").expect("pw");
+    let o = bare(
+        "admin",
+        &[
+            "--password-stdin",
+            "passwd",
+            "--new-password-file",
+            new.to_str().expect("utf8"),
+        ],
+        Some("theatre list at seven\n"),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(bare("admin", &["patients", "list"], None).status.success());
+    let o = bare(
+        "admin",
+        &["--password-stdin", "login"],
+        Some("theatre list at seven\n"),
+    );
+    assert!(!o.status.success(), "the old password is gone");
+    let o = ctl(&data, &["patients", "list"]);
+    assert!(!o.status.success(), "nor is the test password the admin's");
+}
