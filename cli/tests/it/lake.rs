@@ -241,10 +241,18 @@ fn sigkill_at_twenty_points_of_a_sync_loses_nothing_and_writes_nothing_twice() {
     // No object missing, none extra, no leftovers of killed writes.
     let mut keys: Vec<String> = objects.iter().map(|o| o.key.clone()).collect();
     keys.sort();
-    let (curated, zones): (Vec<String>, Vec<String>) = files_under(lake.path())
+    let (heads, files): (Vec<String>, Vec<String>) = files_under(lake.path())
         .into_iter()
-        .partition(|f| f.starts_with("curated/"));
+        .partition(|f| f.starts_with("_audit/"));
+    let (curated, zones): (Vec<String>, Vec<String>) =
+        files.into_iter().partition(|f| f.starts_with("curated/"));
     assert_eq!(zones, keys);
+    // The audit chain's heads beside them, the newest recorded one there.
+    let (chain, newest) = store.audit_head().expect("head").expect("a trail");
+    let published = store.audit_head_published().expect("published");
+    assert!(published.is_some_and(|p| p <= newest.seq));
+    let recorded = format!("_audit/{chain}/head-{:012}.json", published.unwrap_or(0));
+    assert!(heads.contains(&recorded), "{recorded} not in {heads:?}");
     // Every record exactly once, in order.
     assert_eq!(raw_records(lake.path(), &store), records);
 
