@@ -5,8 +5,12 @@
 //! `code`. No clinical logic lives here.
 //!
 //! Arguments: `--data-dir DIR` (else `WARDWATCH_DATA_DIR`, else the OS data
-//! directory), `--user NAME` (else `WARDWATCH_USER`, else the login name) and
-//! `--demo` (loads the built-in demo ward into the store before opening);
+//! directory), `--user NAME` (else `WARDWATCH_USER`, else the login name: the
+//! name the login screen offers) and `--demo` (loads the built-in demo ward
+//! into the store and logs that user in without a password: the demo's
+//! documented accounts, `demo::DEMO_ACCOUNTS`, unlock it later),
+//! `--lock-after SECONDS` (else `WARDWATCH_LOCK_AFTER_S`, else 600: the
+//! window locks after that long without input);
 //! the audit keys' folder is `WARDWATCH_KEY_DIR`, else the OS config
 //! directory (see `wardwatch_runtime::setup::key_dir`).
 //!
@@ -57,26 +61,55 @@ impl From<wardwatch_core::Error> for UiError {
     }
 }
 
-type CtxState = Arc<Mutex<Ctx>>;
+/// Who is logged in (with the session's token, for the logout), and the
+/// runtime's own context, which serves the locked screen and needs no
+/// user: a central station never hides an alarm.
+struct AppState {
+    user: Mutex<Option<(Ctx, Option<String>)>>,
+    service: Mutex<Ctx>,
+    data_dir: PathBuf,
+    keys: AuditKeys,
+    /// The login screen's suggested name.
+    suggested_user: String,
+    /// Seconds without input after which the window locks.
+    lock_after_s: u64,
+}
 
-/// Runs `f` on the store off the UI thread (Tauri's blocking pool).
+type CtxState = Arc<AppState>;
+
+fn poisoned<T>(_: T) -> UiError {
+    UiError {
+        code: "internal",
+        message: "the store is unavailable after an earlier failure: restart Wardwatch".into(),
+    }
+}
+
+fn task_failed(e: impl std::fmt::Display) -> UiError {
+    UiError {
+        code: "internal",
+        message: format!("a store task failed: {e}"),
+    }
+}
+
+/// Runs `f` as the logged-in user on the store off the UI thread (Tauri's
+/// blocking pool); `unauthenticated` while the window is locked.
 async fn with_ctx<T: Send + 'static>(
     state: &CtxState,
     f: impl FnOnce(&mut Ctx) -> wardwatch_core::Result<T> + Send + 'static,
 ) -> Result<T, UiError> {
     let state = Arc::clone(state);
     tauri::async_runtime::spawn_blocking(move || {
-        let mut ctx = state.lock().map_err(|_| UiError {
-            code: "internal",
-            message: "the store is unavailable after an earlier failure: restart Wardwatch".into(),
-        })?;
-        f(&mut ctx).map_err(UiError::from)
+        let mut user = state.user.lock().map_err(poisoned)?;
+        match user.as_mut() {
+            Some((ctx, _)) => f(ctx).map_err(UiError::from),
+            None => Err(UiError {
+                code: "unauthenticated",
+                message: "the window is locked: log in".into(),
+            }),
+        }
     })
     .await
-    .map_err(|e| UiError {
-        code: "internal",
-        message: format!("a store task failed: {e}"),
-    })?
+    .map_err(task_failed)?
 }
 
 /// Whether a runtime watches this store, as the window shows it.
@@ -98,21 +131,93 @@ struct RuntimeWatch {
 
 #[derive(Debug, Serialize)]
 struct Session {
-    user: String,
-    role: &'static str,
+    /// `None` while the window is locked.
+    user: Option<String>,
+    role: Option<&'static str>,
     data_dir: String,
+    /// The name the login screen offers.
+    suggested_user: String,
+    lock_after_s: u64,
 }
 
 #[tauri::command]
 async fn session(state: tauri::State<'_, CtxState>) -> Result<Session, UiError> {
-    with_ctx(&state, move |ctx| {
-        Ok(Session {
-            user: ctx.actor.username.clone(),
-            role: ctx.actor.role.as_str(),
-            data_dir: ctx.data_dir().display().to_string(),
-        })
+    let state = Arc::clone(&state);
+    let user = state.user.lock().map_err(poisoned)?;
+    let actor = user.as_ref().map(|(ctx, _)| ctx.actor.clone());
+    Ok(Session {
+        user: actor.as_ref().map(|a| a.username.clone()),
+        role: actor.map(|a| a.role.as_str()),
+        data_dir: state.data_dir.display().to_string(),
+        suggested_user: state.suggested_user.clone(),
+        lock_after_s: state.lock_after_s,
+    })
+}
+
+/// Logs `username` in (`api::Ctx::login`): the window unlocks as them, and
+/// whoever was logged in before is logged out (a quick user switch).
+#[tauri::command]
+async fn login(
+    state: tauri::State<'_, CtxState>,
+    username: String,
+    password: String,
+) -> Result<(), UiError> {
+    let state = Arc::clone(&state);
+    tauri::async_runtime::spawn_blocking(move || {
+        let (ctx, token) = Ctx::login(
+            &state.data_dir,
+            &state.keys,
+            &username,
+            &password,
+            "desktop",
+            Arc::new(SystemClock),
+        )?;
+        let previous = state
+            .user
+            .lock()
+            .map_err(poisoned)?
+            .replace((ctx, Some(token)));
+        end_session(previous);
+        Ok(())
     })
     .await
+    .map_err(task_failed)?
+}
+
+/// Locks the window: the user is logged out; the locked screen shows the
+/// ward's beds and alarms without patient data until someone logs in.
+#[tauri::command]
+async fn lock(state: tauri::State<'_, CtxState>) -> Result<(), UiError> {
+    let state = Arc::clone(&state);
+    tauri::async_runtime::spawn_blocking(move || {
+        let previous = state.user.lock().map_err(poisoned)?.take();
+        end_session(previous);
+        Ok(())
+    })
+    .await
+    .map_err(task_failed)?
+}
+
+fn end_session(previous: Option<(Ctx, Option<String>)>) {
+    if let Some((ctx, Some(token))) = previous
+        && let Err(e) = api::logout(&ctx, &token)
+    {
+        tracing::warn!(error = %e, "a session could not be ended");
+    }
+}
+
+/// The locked screen's ward: beds and their worst alarms, no patient data.
+#[tauri::command]
+async fn locked_overview(
+    state: tauri::State<'_, CtxState>,
+) -> Result<Vec<api::LockedBed>, UiError> {
+    let state = Arc::clone(&state);
+    tauri::async_runtime::spawn_blocking(move || {
+        let service = state.service.lock().map_err(poisoned)?;
+        api::locked_overview(&service).map_err(UiError::from)
+    })
+    .await
+    .map_err(task_failed)?
 }
 
 /// Whether anything runs the streams into this store right now.
@@ -206,6 +311,7 @@ struct Args {
     user: Option<String>,
     key_dir: Option<PathBuf>,
     demo: bool,
+    lock_after_s: Option<u64>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -214,6 +320,9 @@ fn parse_args() -> anyhow::Result<Args> {
         user: std::env::var("WARDWATCH_USER").ok(),
         key_dir: std::env::var_os("WARDWATCH_KEY_DIR").map(PathBuf::from),
         demo: false,
+        lock_after_s: std::env::var("WARDWATCH_LOCK_AFTER_S")
+            .ok()
+            .and_then(|v| v.parse().ok()),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -232,8 +341,17 @@ fn parse_args() -> anyhow::Result<Args> {
                 )
             }
             "--demo" => args.demo = true,
+            "--lock-after" => {
+                let v = it
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("--lock-after needs seconds"))?;
+                args.lock_after_s =
+                    Some(v.parse().map_err(|_| {
+                        anyhow::anyhow!("--lock-after needs whole seconds, not `{v}`")
+                    })?);
+            }
             other => anyhow::bail!(
-                "unknown argument `{other}` (known: --data-dir DIR, --user NAME, --demo)"
+                "unknown argument `{other}` (known: --data-dir DIR, --user NAME, --demo, --lock-after SECONDS)"
             ),
         }
     }
@@ -258,17 +376,32 @@ fn resolve_data_dir(args: &Args) -> anyhow::Result<PathBuf> {
     })
 }
 
-fn open_ctx(args: &Args, data_dir: &std::path::Path, keys: &AuditKeys) -> anyhow::Result<Ctx> {
-    let data_dir = data_dir.to_owned();
-    let user = wardwatch_runtime::setup::username(args.user.clone())?;
+/// Opens the store: for `--demo`, creates it, loads the demo ward and its
+/// documented accounts, and returns its user logged in; otherwise nobody is
+/// logged in (the login screen shows) and a folder without a store is an
+/// error (`NoStore`).
+fn open_store(
+    args: &Args,
+    data_dir: &std::path::Path,
+    keys: &AuditKeys,
+    user: &str,
+) -> anyhow::Result<Option<Ctx>> {
     let clock = Arc::new(SystemClock);
-    Ok(if args.demo {
-        let mut ctx = Ctx::create(&data_dir, keys, &user, clock)?;
+    if args.demo {
+        let mut ctx = Ctx::create(data_dir, keys, user, clock)?;
         api::load_demo_ward(&mut ctx, 42)?;
-        ctx
-    } else {
-        Ctx::open(&data_dir, keys, &user, clock)?
-    })
+        if ctx.actor.role == wardwatch_core::store::Role::Admin {
+            api::ensure_demo_accounts(&ctx)?;
+        }
+        return Ok(Some(ctx));
+    }
+    if !wardwatch_core::store::Store::exists_in(data_dir) {
+        return Err(wardwatch_core::Error::NoStore {
+            path: data_dir.to_owned(),
+        }
+        .into());
+    }
+    Ok(None)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -280,11 +413,15 @@ fn main() -> anyhow::Result<()> {
         .then(|| wardwatch_runtime::setup::log_dir(&data_dir));
     wardwatch_runtime::setup::init_tracing(log_dir.as_deref());
     let keys = AuditKeys::in_dir(wardwatch_runtime::setup::key_dir(args.key_dir.clone())?);
-    let ctx = open_ctx(&args, &data_dir, &keys)?;
-    let data_dir = ctx.data_dir().to_owned();
+    let user = wardwatch_runtime::setup::username(args.user.clone())?;
+    let logged_in = open_store(&args, &data_dir, &keys, &user)?;
+    // The runtime's own context: it starts the runtime and serves the
+    // locked screen, whoever is (or is not) logged in.
+    let service = Ctx::service(&data_dir, &keys, Arc::new(SystemClock))?;
+    let data_dir = service.data_dir().to_owned();
     let app_slot: Arc<OnceLock<tauri::AppHandle>> = Arc::default();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let has_sources = api::configured_source_count(&ctx)? > 0;
+    let has_sources = api::configured_source_count(&service)? > 0;
     // One runtime per store: when another process runs it, watch its store.
     let external = runtime_holder(&data_dir);
     let mut runtime: Option<(JoinHandle<()>, HostedRuntime)> = None;
@@ -293,20 +430,16 @@ fn main() -> anyhow::Result<()> {
             holder = %holder,
             "another Wardwatch runtime runs this store: this window watches it and starts none"
         ),
-        None if args.demo || has_sources => match api::runtime_start(&ctx, "desktop app") {
-            // Refused (the data role): the window shows that nobody watches.
-            Err(e) => tracing::warn!(error = %e, "this user may not start the runtime"),
-            Ok(()) => {
-                runtime = Some(start_runtime(
-                    data_dir.clone(),
-                    keys.clone(),
-                    ctx.actor.username.clone(),
-                    args.demo,
-                    app_slot.clone(),
-                    stop_rx,
-                )?);
-            }
-        },
+        None if args.demo || has_sources => {
+            api::runtime_start(&service, "desktop app")?;
+            runtime = Some(start_runtime(
+                data_dir.clone(),
+                keys.clone(),
+                args.demo,
+                app_slot.clone(),
+                stop_rx,
+            )?);
+        }
         None => {}
     }
     let data_dir_for_watch = data_dir.clone();
@@ -314,12 +447,22 @@ fn main() -> anyhow::Result<()> {
         data_dir,
         hosted: runtime.as_ref().map(|(_, state)| Arc::clone(state)),
     };
-    let ctx: CtxState = Arc::new(Mutex::new(ctx));
+    let state: CtxState = Arc::new(AppState {
+        user: Mutex::new(logged_in.map(|ctx| (ctx, None))),
+        service: Mutex::new(service),
+        data_dir: data_dir_for_watch.clone(),
+        keys,
+        suggested_user: user,
+        lock_after_s: lock_after_s(args.lock_after_s)?,
+    });
     let app = tauri::Builder::default()
-        .manage(ctx)
+        .manage(state)
         .manage(watch)
         .invoke_handler(tauri::generate_handler![
             session,
+            login,
+            lock,
+            locked_overview,
             runtime_status,
             list_patients,
             show_patient,
@@ -354,6 +497,17 @@ fn main() -> anyhow::Result<()> {
         anyhow::bail!("the window ended with code {code}");
     }
     Ok(())
+}
+
+/// Seconds without input after which the window locks: shared ward
+/// workstations (`--lock-after`, else `WARDWATCH_LOCK_AFTER_S`; 30–86,400,
+/// default 10 minutes).
+fn lock_after_s(given: Option<u64>) -> anyhow::Result<u64> {
+    match given {
+        None => Ok(600),
+        Some(s) if (30..=86_400).contains(&s) => Ok(s),
+        Some(s) => anyhow::bail!("the lock delay must be 30 to 86400 seconds, not {s}"),
+    }
 }
 
 /// How often the store is checked for changes, and the least time between
@@ -439,7 +593,6 @@ fn exit_on_signal(app: tauri::AppHandle) {
 fn start_runtime(
     data_dir: PathBuf,
     keys: AuditKeys,
-    user: String,
     demo: bool,
     app_slot: Arc<OnceLock<tauri::AppHandle>>,
     stop: tokio::sync::watch::Receiver<bool>,
@@ -462,7 +615,7 @@ fn start_runtime(
     let thread = std::thread::Builder::new()
         .name("wardwatch-runtime".into())
         .spawn(move || {
-            let outcome = run_runtime(data_dir, keys, user, demo, notifier, stopped);
+            let outcome = run_runtime(data_dir, keys, demo, notifier, stopped);
             if let Err(e) = &outcome {
                 tracing::error!(error = %e, "the runtime stopped");
             }
@@ -476,7 +629,6 @@ fn start_runtime(
 fn run_runtime<F, Fut>(
     data_dir: PathBuf,
     keys: AuditKeys,
-    user: String,
     demo: bool,
     notifier: wardwatch_notify::DesktopNotifier,
     stopped: F,
@@ -492,7 +644,7 @@ where
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     rt.block_on(async move {
         if demo {
-            let ctx = Ctx::open(&data_dir, &keys, &user, Arc::new(SystemClock))
+            let ctx = Ctx::service(&data_dir, &keys, Arc::new(SystemClock))
                 .map_err(|e| format!("the demo feed could not start: {e}"))?;
             let feed =
                 wardwatch_sim::demo::start(&ctx, wardwatch_core::demo::DEMO_BEDS, 42, stopped())
@@ -512,7 +664,7 @@ where
             Ok(_) => "stopped".to_owned(),
             Err(e) => format!("failed: {}", e.kind().code()),
         };
-        let audited = Ctx::open(&data_dir, &keys, &user, Arc::new(SystemClock))
+        let audited = Ctx::service(&data_dir, &keys, Arc::new(SystemClock))
             .and_then(|ctx| api::runtime_stop(&ctx, &said));
         if let Err(e) = audited {
             tracing::error!(error = %e, "the runtime's stop could not be audited");

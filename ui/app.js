@@ -319,41 +319,145 @@ async function pollRuntime() {
   }
 }
 
+// Login, lock and quick user switch. While locked (nobody logged in, or the
+// window left idle), the locked screen shows every bed with its worst
+// alarm, from the runtime's context, and no patient data; notifications
+// keep sounding from the runtime whatever the window shows.
+let loggedIn = false;
+let lockTimer = null;
+let lockAfterMs = 600000;
+let lockedPoll = null;
+let started = false;
+
+function showLocked(suggested) {
+  loggedIn = false;
+  document.body.classList.add("is-locked");
+  document.getElementById("locked").hidden = false;
+  document.getElementById("lock").hidden = true;
+  document.getElementById("session").textContent = "locked";
+  // Nothing of a patient stays in the window, shown or hidden.
+  selected = null;
+  patients = [];
+  live = new Map();
+  openAlarms = [];
+  document.getElementById("detail").replaceChildren();
+  document.getElementById("detail").hidden = true;
+  document.getElementById("beds").replaceChildren();
+  document.getElementById("alarms").replaceChildren();
+  const user = document.getElementById("login-user");
+  if (suggested && !user.value) user.value = suggested;
+  document.getElementById("login-password").value = "";
+  pollLocked();
+  if (!lockedPoll) lockedPoll = setInterval(pollLocked, POLL_MS);
+}
+
+async function pollLocked() {
+  if (loggedIn) return;
+  try {
+    const beds = await invoke("locked_overview");
+    document.getElementById("locked-beds").replaceChildren(...beds.map((b) => el("div", {
+      class: "locked-bed" + (b.alarm ? ` alarm-${b.alarm.priority}` : ""),
+      role: "listitem",
+    }, [b.ward, b.bed ? `bed ${b.bed}` : null].filter(Boolean).join(" · ") || "—",
+      b.alarm ? el("div", { class: "kind" }, b.alarm.kind.replaceAll("_", " ")) : null)));
+  } catch (err) {
+    showError(err);
+  }
+}
+
+function armLockTimer() {
+  if (lockTimer) clearTimeout(lockTimer);
+  if (loggedIn) lockTimer = setTimeout(lockNow, lockAfterMs);
+}
+
+async function lockNow() {
+  try {
+    await invoke("lock");
+  } catch (err) {
+    showError(err);
+  }
+  showLocked(null);
+}
+
+async function unlocked(s) {
+  loggedIn = true;
+  document.body.classList.remove("is-locked");
+  document.getElementById("locked").hidden = true;
+  document.getElementById("lock").hidden = false;
+  document.getElementById("error").hidden = true;
+  document.getElementById("session").textContent = `${s.user} (${s.role})`;
+  armLockTimer();
+  patients = await invoke("list_patients");
+  const wards = [...new Set(patients.map((p) => p.ward).filter(Boolean))];
+  if (wards.length === 1) document.getElementById("ward-title").textContent = `Ward ${wards[0]}`;
+  renderBeds();
+  await pollWard();
+  await pollAlarms();
+  if (!started) {
+    started = true;
+    startPolling();
+  }
+}
+
+async function submitLogin(e) {
+  e.preventDefault();
+  const box = document.getElementById("login-error");
+  box.hidden = true;
+  try {
+    await invoke("login", {
+      username: document.getElementById("login-user").value.trim(),
+      password: document.getElementById("login-password").value,
+    });
+    document.getElementById("login-password").value = "";
+    await unlocked(await invoke("session"));
+  } catch (err) {
+    document.getElementById("login-password").value = "";
+    box.textContent = err && err.message ? err.message : String(err);
+    box.dataset.code = err && err.code ? err.code : "internal";
+    box.hidden = false;
+  }
+}
+
+function startPolling() {
+  // Pushed: the backend says when the store changed (the runtime's data,
+  // another workstation's acknowledgement); the slow timer only keeps
+  // the ages of the readings current.
+  const whenIn = (f) => () => (loggedIn ? f() : null);
+  if (window.__TAURI__.event) {
+    let pushed = 0;
+    window.__TAURI__.event.listen("store-changed", async () => {
+      pushed += 1;
+      document.body.dataset.pushed = String(pushed);
+      if (loggedIn) await Promise.all([pollWard(), pollAlarms()]);
+      else await pollLocked();
+    });
+    // "Open patient" on a desktop notification.
+    window.__TAURI__.event.listen("alarm-action", async (e) => {
+      if (!loggedIn) return;
+      await pollAlarms();
+      const a = openAlarms.find((x) => x.id === e.payload);
+      if (a && a.mrn) openPatient(a.mrn);
+    });
+  }
+  setInterval(whenIn(pollWard), FALLBACK_MS);
+  setInterval(whenIn(pollAlarms), FALLBACK_MS);
+  setInterval(() => loggedIn && selected && drawEcg(selected), 1000);
+}
+
 async function start() {
   document.getElementById("filter").addEventListener("input", renderBeds);
+  document.getElementById("login").addEventListener("submit", submitLogin);
+  document.getElementById("lock").addEventListener("click", lockNow);
+  for (const ev of ["keydown", "pointerdown", "wheel"]) {
+    document.addEventListener(ev, armLockTimer, { passive: true });
+  }
   try {
-    const s = await invoke("session");
-    document.getElementById("session").textContent = `${s.user} (${s.role})`;
-    patients = await invoke("list_patients");
-    const wards = [...new Set(patients.map((p) => p.ward).filter(Boolean))];
-    if (wards.length === 1) document.getElementById("ward-title").textContent = `Ward ${wards[0]}`;
-    renderBeds();
-    await pollWard();
-    await pollAlarms();
-    // Pushed: the backend says when the store changed (the runtime's data,
-    // another workstation's acknowledgement); the slow timer only keeps
-    // the ages of the readings current.
-    if (window.__TAURI__.event) {
-      let pushed = 0;
-      window.__TAURI__.event.listen("store-changed", async () => {
-        pushed += 1;
-        document.body.dataset.pushed = String(pushed);
-        await Promise.all([pollWard(), pollAlarms()]);
-      });
-    }
-    setInterval(pollWard, FALLBACK_MS);
-    setInterval(pollAlarms, FALLBACK_MS);
     await pollRuntime();
     setInterval(pollRuntime, POLL_MS);
-    if (window.__TAURI__.event) {
-      // "Open patient" on a desktop notification.
-      window.__TAURI__.event.listen("alarm-action", async (e) => {
-        await pollAlarms();
-        const a = openAlarms.find((x) => x.id === e.payload);
-        if (a && a.mrn) openPatient(a.mrn);
-      });
-    }
-    setInterval(() => selected && drawEcg(selected), 1000);
+    const s = await invoke("session");
+    lockAfterMs = s.lock_after_s * 1000;
+    if (s.user) await unlocked(s);
+    else showLocked(s.suggested_user);
   } catch (err) {
     showError(err);
   }

@@ -724,6 +724,20 @@ pub fn set_password(ctx: &Ctx, username: &str, password: &str) -> Result<()> {
     )
 }
 
+/// Registers the demo ward's documented accounts (`demo::DEMO_ACCOUNTS`,
+/// password `demo::DEMO_PASSWORD`) where missing (admin): for the demo
+/// store only.
+pub fn ensure_demo_accounts(ctx: &Ctx) -> Result<()> {
+    ctx.require(Role::Admin, "create the demo accounts")?;
+    for (name, role) in crate::demo::DEMO_ACCOUNTS {
+        if ctx.store.user(name)?.is_none() {
+            put_user(ctx, name, *role)?;
+            set_password(ctx, name, crate::demo::DEMO_PASSWORD)?;
+        }
+    }
+    Ok(())
+}
+
 /// Changes the acting user's own password, given the current one; ends
 /// their other sessions.
 pub fn change_password(ctx: &Ctx, current: &str, new: &str) -> Result<()> {
@@ -1051,6 +1065,68 @@ pub fn list_alarms(ctx: &Ctx, open_only: bool) -> Result<Vec<AlarmView>> {
     let list = ctx.store.alarms(open_only, 500)?;
     ctx.audit_coalesced("alarms.list", None)?;
     Ok(list)
+}
+
+/// A bed as a locked workstation shows it: where it is and its worst active
+/// alarm, never who lies in it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LockedBed {
+    pub ward: Option<String>,
+    pub bed: Option<String>,
+    /// The worst active alarm.
+    pub alarm: Option<LockedAlarm>,
+}
+
+/// An alarm as a locked workstation shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LockedAlarm {
+    pub priority: Priority,
+    /// Its kind (`hr_high`, `tech:source`, …): no value, no name.
+    pub kind: String,
+}
+
+/// The ward overview of a locked workstation (the runtime's own context,
+/// which the desktop app holds while nobody is logged in): every bed and
+/// technical condition with its worst active alarm, and no name, MRN,
+/// value or action. A central station never hides an alarm, and a locked
+/// screen shows no patient data.
+pub fn locked_overview(ctx: &Ctx) -> Result<Vec<LockedBed>> {
+    ctx.require(Role::Admin, "see the locked ward overview")?;
+    let alarms = ctx.store.alarms(true, 500)?;
+    let mut beds: Vec<LockedBed> = ctx
+        .store
+        .patients()?
+        .into_iter()
+        .map(|p| LockedBed {
+            ward: p.ward,
+            bed: p.bed,
+            alarm: None,
+        })
+        .collect();
+    for a in alarms.iter().filter(|a| a.state != "resolved") {
+        let at = beds
+            .iter_mut()
+            .find(|b| a.mrn.is_some() && b.ward == a.ward && b.bed == a.bed);
+        match at {
+            Some(b) => {
+                if b.alarm.as_ref().is_none_or(|l| a.priority > l.priority) {
+                    b.alarm = Some(LockedAlarm {
+                        priority: a.priority,
+                        kind: a.key.clone(),
+                    });
+                }
+            }
+            None => beds.push(LockedBed {
+                ward: a.ward.clone(),
+                bed: a.bed.clone(),
+                alarm: Some(LockedAlarm {
+                    priority: a.priority,
+                    kind: a.key.clone(),
+                }),
+            }),
+        }
+    }
+    Ok(beds)
 }
 
 fn alarm_target(alarm: &AlarmView) -> String {

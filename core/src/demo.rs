@@ -271,6 +271,18 @@ pub fn registry(n: usize, seed: u64, today: NaiveDate) -> Vec<PatientRecord> {
     out
 }
 
+/// The demo ward's accounts (README, SECURITY.md): documented, so that the
+/// demo opens and its lock screen unlocks without asking anyone. Never
+/// create them on a real ward's store.
+pub const DEMO_ACCOUNTS: &[(&str, crate::store::Role)] = &[
+    ("nurse.demo", crate::store::Role::Clinician),
+    ("doctor.demo", crate::store::Role::Clinician),
+    ("viewer.demo", crate::store::Role::Viewer),
+];
+
+/// The demo accounts' password.
+pub const DEMO_PASSWORD: &str = "wardwatch demo ward";
+
 #[cfg(test)]
 mod tests {
     use super::*;

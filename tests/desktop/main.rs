@@ -27,11 +27,35 @@ pub fn keys() -> wardwatch_core::store::AuditKeys {
 
 const APP: &str = env!("CARGO_BIN_EXE_wardwatch");
 
+/// nurse.jones's password in the tests' stores.
+const PW: &str = "ward round at eight";
+
 fn demo_store(dir: &Path, seed: u64) -> Vec<wardwatch_core::model::PatientRecord> {
     let mut ctx = Ctx::create(dir, &keys(), "nurse.jones", Arc::new(SystemClock))
         .expect("open a fresh store");
     api::load_demo_ward(&mut ctx, seed).expect("load the demo ward");
+    api::set_password(&ctx, "nurse.jones", PW).expect("a password");
     store_of(&ctx).patients().expect("read back the ward")
+}
+
+/// The app on `data_dir`, past its login screen as nurse.jones (the name
+/// `--user` suggests there).
+fn logged_in(data_dir: &str) -> Driver {
+    let driver = Driver::start(APP, &["--data-dir", data_dir, "--user", "nurse.jones"]);
+    log_in(&driver, None, PW);
+    driver
+}
+
+/// Fills the login form (the suggested name unless `user`) and submits it.
+fn log_in(driver: &Driver, user: Option<&str>, pw: &str) {
+    driver.wait_for_text(".locked-note", Duration::from_secs(60));
+    if let Some(user) = user {
+        driver.clear("#login-user");
+        driver.type_into("#login-user", user);
+    }
+    driver.clear("#login-password");
+    driver.type_into("#login-password", pw);
+    driver.click("#login-submit");
 }
 
 #[test]
@@ -39,7 +63,7 @@ fn ward_overview_lists_every_patient_and_opens_a_record() {
     let dir = private_tempdir();
     let ward = demo_store(dir.path(), 7);
     let data_dir = dir.path().to_str().expect("utf-8 temp path");
-    let driver = Driver::start(APP, &["--data-dir", data_dir, "--user", "nurse.jones"]);
+    let driver = logged_in(data_dir);
 
     let beds = driver.wait_for_count(".bed", ward.len(), Duration::from_secs(60));
     assert_eq!(beds.len(), ward.len(), "one card per patient");
@@ -94,10 +118,12 @@ fn ward_overview_lists_every_patient_and_opens_a_record() {
 #[test]
 fn empty_store_tells_the_user_how_to_import() {
     let dir = private_tempdir();
-    Ctx::create(dir.path(), &keys(), "nurse.jones", Arc::new(SystemClock))
+    let ctx = Ctx::create(dir.path(), &keys(), "nurse.jones", Arc::new(SystemClock))
         .expect("create the store");
+    api::set_password(&ctx, "nurse.jones", PW).expect("a password");
+    drop(ctx);
     let data_dir = dir.path().to_str().expect("utf-8 temp path");
-    let driver = Driver::start(APP, &["--data-dir", data_dir, "--user", "nurse.jones"]);
+    let driver = logged_in(data_dir);
     let text = driver.wait_for_text(".empty", Duration::from_secs(60));
     assert!(text.contains("wardwatchctl import patients"), "{text}");
     // Nothing runs the streams for this store: the ward must see that, as a
@@ -127,7 +153,7 @@ fn beside_a_running_runtime_the_app_watches_it_and_starts_none() {
     let serve = wardwatch_runtime::lock::RuntimeLock::acquire(dir.path(), chrono::Utc::now())
         .expect("the runtime lock");
     let data_dir = dir.path().to_str().expect("utf-8 temp path");
-    let driver = Driver::start(APP, &["--data-dir", data_dir, "--user", "nurse.jones"]);
+    let driver = logged_in(data_dir);
     driver.wait_for_count(".bed", ward.len(), Duration::from_secs(60));
     let state = driver.wait_for_attribute("#runtime", "data-state", Duration::from_secs(60));
     assert_eq!(state, "external");
@@ -186,7 +212,7 @@ fn an_active_alarm_is_shown_and_acknowledged_from_the_alarm_bar() {
     drop(ctx);
 
     let data_dir = dir.path().to_str().expect("utf-8 temp path");
-    let driver = Driver::start(APP, &["--data-dir", data_dir, "--user", "nurse.jones"]);
+    let driver = logged_in(data_dir);
     let text = driver.wait_for_text(
         &format!(".alarm[data-alarm='{id}']"),
         Duration::from_secs(60),
@@ -242,6 +268,134 @@ fn the_demo_shows_a_live_ward() {
         env!("CARGO_TARGET_TMPDIR"),
         "/live-demo.png"
     )));
+}
+
+/// A shared ward workstation: it opens on the login screen, which shows
+/// every bed and its alarm but no patient; a wrong password is refused;
+/// a nurse logs in, locks it, and a doctor takes over (quick user switch).
+#[test]
+fn the_window_opens_locked_shows_alarms_not_patients_and_switches_users() {
+    let dir = private_tempdir();
+    let ward = demo_store(dir.path(), 7);
+    let ctx = Ctx::open(dir.path(), &keys(), "nurse.jones", Arc::new(SystemClock)).expect("open");
+    api::put_user(&ctx, "dr.okafor", wardwatch_core::store::Role::Clinician).expect("user");
+    api::set_password(&ctx, "dr.okafor", "cardiology on call").expect("pw");
+    let now = chrono::Utc::now();
+    store_of(&ctx)
+        .apply_condition(
+            &wardwatch_core::alarms::ConditionEvent {
+                mrn: Some(ward[3].mrn.clone()),
+                key: "asystole".into(),
+                started: true,
+                priority: wardwatch_core::alarms::Priority::High,
+                latched: true,
+                message: "ASYSTOLE".into(),
+                at: now,
+            },
+            now,
+        )
+        .expect("raise");
+    drop(ctx);
+    let data_dir = dir.path().to_str().expect("utf-8 temp path");
+    let driver = Driver::start(APP, &["--data-dir", data_dir, "--user", "nurse.jones"]);
+    // Locked: every bed, the alarm in its colour, and no patient data.
+    let beds = driver.wait_for_count(
+        "body.is-locked .locked-bed",
+        ward.len(),
+        Duration::from_secs(60),
+    );
+    assert_eq!(beds.len(), ward.len());
+    let alarmed = driver.wait_for_count(
+        "body.is-locked .locked-bed.alarm-high",
+        1,
+        Duration::from_secs(30),
+    );
+    assert_eq!(alarmed.len(), 1);
+    let page = driver.text("body");
+    for r in &ward {
+        assert!(
+            !page.contains(&r.mrn) && !page.contains(&r.family_name),
+            "{} shown while locked",
+            r.mrn
+        );
+    }
+    driver.screenshot(Path::new(concat!(
+        env!("CARGO_TARGET_TMPDIR"),
+        "/locked.png"
+    )));
+    // A wrong password is refused, and says nothing more.
+    log_in(&driver, None, "not the password at all");
+    let refused = driver.wait_for_text("#login-error", Duration::from_secs(30));
+    assert!(refused.contains("wrong user name or password"), "{refused}");
+    log_in(&driver, None, PW);
+    let beds = driver.wait_for_count(".bed", ward.len(), Duration::from_secs(60));
+    assert_eq!(beds.len(), ward.len());
+    assert!(driver.text("#session").contains("nurse.jones"));
+    // Locked by hand: the patients leave the window, the alarm stays.
+    driver.click("#lock");
+    let alarmed = driver.wait_for_count(
+        "body.is-locked .locked-bed.alarm-high",
+        1,
+        Duration::from_secs(30),
+    );
+    assert_eq!(alarmed.len(), 1);
+    assert_eq!(
+        driver
+            .wait_for_count(".bed", 0, Duration::from_secs(10))
+            .len(),
+        0
+    );
+    assert!(!driver.text("body").contains(&ward[3].mrn));
+    // The doctor takes over the workstation.
+    log_in(&driver, Some("dr.okafor"), "cardiology on call");
+    let beds = driver.wait_for_count(".bed", ward.len(), Duration::from_secs(60));
+    assert_eq!(beds.len(), ward.len());
+    assert!(driver.text("#session").contains("dr.okafor (clinician)"));
+    drop(driver);
+    let ctx = Ctx::open(dir.path(), &keys(), "nurse.jones", Arc::new(SystemClock)).expect("reopen");
+    let audit = api::recent_audit(&ctx, 100).expect("audit");
+    let seen =
+        |actor: &str, action: &str| audit.iter().any(|e| e.actor == actor && e.action == action);
+    assert!(seen("nurse.jones", "login.failed"));
+    assert!(seen("nurse.jones", "login.ok"));
+    assert!(seen("nurse.jones", "logout"));
+    assert!(seen("dr.okafor", "login.ok"));
+}
+
+/// Left alone, the window locks itself: the patients leave the screen.
+#[test]
+fn an_idle_window_locks_itself() {
+    let dir = private_tempdir();
+    let ward = demo_store(dir.path(), 7);
+    let data_dir = dir.path().to_str().expect("utf-8 temp path");
+    let driver = Driver::start(
+        APP,
+        &[
+            "--data-dir",
+            data_dir,
+            "--user",
+            "nurse.jones",
+            "--lock-after",
+            "30",
+        ],
+    );
+    log_in(&driver, None, PW);
+    let beds = driver.wait_for_count(".bed", ward.len(), Duration::from_secs(60));
+    assert_eq!(beds.len(), ward.len());
+    // Nobody touches it: within a generous bound after the 30 s, locked.
+    let locked = driver.wait_for_count(
+        "body.is-locked .locked-bed",
+        ward.len(),
+        Duration::from_secs(120),
+    );
+    assert_eq!(locked.len(), ward.len());
+    assert_eq!(
+        driver
+            .wait_for_count(".bed", 0, Duration::from_secs(10))
+            .len(),
+        0
+    );
+    assert!(driver.text("#session").contains("locked"));
 }
 
 /// The store under `ctx`, opened on its own, to check what the app wrote.

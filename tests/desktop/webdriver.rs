@@ -216,6 +216,13 @@ impl Driver {
         });
     }
 
+    /// Empties an input.
+    pub fn clear(&self, css: &str) {
+        self.on_fresh(css, |e| {
+            self.post_if_fresh(&format!("/element/{e}/clear"), &json!({}))
+        });
+    }
+
     pub fn screenshot(&self, path: &Path) {
         use base64_decode as b64;
         let data = self.get("/screenshot");
