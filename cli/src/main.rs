@@ -2101,23 +2101,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let dir = data_dir(&cli)?;
             // Held throughout: no runtime may start, or be running, meanwhile.
             let _lock = wardwatch_runtime::lock::RuntimeLock::acquire(&dir, chrono::Utc::now())?;
-            let replaced =
-                match Ctx::open(&dir, &keys(&cli)?, &username(&cli)?, Arc::new(SystemClock)) {
-                    Ok(ctx) => api::restore_store(ctx, backup)?,
-                    // A damaged store cannot say who its admins are; whoever can
-                    // reach its owner-only folder owns it, and the restored store
-                    // records who restored it.
-                    Err(e) if e.kind() == wardwatch_core::ErrorKind::Damaged => {
-                        wardwatch_core::store::backup::restore(
-                            &dir,
-                            &keys(&cli)?,
-                            backup,
-                            &username(&cli)?,
-                            chrono::Utc::now(),
-                        )?
-                    }
-                    Err(e) => return Err(e.into()),
-                };
+            let who = open(&cli).map_err(|e| match e.downcast::<wardwatch_core::Error>() {
+                Ok(core) => core,
+                Err(other) => wardwatch_core::Error::InvalidInput {
+                    what: "login",
+                    reason: other.to_string(),
+                },
+            });
+            let replaced = match who {
+                Ok(ctx) => api::restore_store(ctx, backup)?,
+                // A damaged store cannot say who its admins are; whoever can
+                // reach its owner-only folder owns it, and the restored store
+                // records who restored it.
+                Err(e) if e.kind() == wardwatch_core::ErrorKind::Damaged => {
+                    wardwatch_core::store::backup::restore(
+                        &dir,
+                        &keys(&cli)?,
+                        backup,
+                        &username(&cli)?,
+                        chrono::Utc::now(),
+                    )?
+                }
+                Err(e) => return Err(e.into()),
+            };
             writeln!(
                 out,
                 "store restored from {}; the replaced database is kept as {}",

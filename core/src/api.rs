@@ -59,9 +59,8 @@ impl Ctx {
     /// Opens the store in `data_dir`, seals its audit trail with the keys in
     /// `keys` (see `store::AuditKeys`: a folder outside the data directory),
     /// and resolves `username` to a registered, active user, **taking the
-    /// name on trust**: no password. What the desktop app still does
-    /// (SECURITY.md, "Not done yet") and tests do; `wardwatchctl` uses
-    /// [`Ctx::login`] and [`Ctx::resume`]. On a store
+    /// name on trust**: no password. For tests and the demo store only;
+    /// the front ends log users in with [`Ctx::login`] and [`Ctx::resume`]. On a store
     /// with no users yet, the first user becomes its admin (and that is
     /// audited): whoever creates the data directory owns it. A name that is
     /// not registered, or not active, is refused and the attempt audited.
