@@ -90,6 +90,7 @@ pub async fn serve(
     let ingest = async {
         let r = pipeline::run(
             data_dir.clone(),
+            Some(keys.clone()),
             sources,
             clock.clone(),
             Some(Box::new(stage)),

@@ -23,6 +23,7 @@ use crate::supervisor::Progress;
 use wardwatch_core::clock::Clock;
 use wardwatch_core::error::{Error, ErrorKind, Result};
 use wardwatch_core::ingest::observation::Rejection;
+use wardwatch_core::store::AuditKeys;
 use wardwatch_core::store::{
     BatchOutcome, IngestBatch, IngestItem, QUARANTINE_RAW_MAX, QuarantineBudget, Store, StoredBatch,
 };
@@ -141,6 +142,7 @@ pub const TICK: Duration = Duration::from_secs(1);
 /// Runs `sources` into the store in `data_dir` until `shutdown` completes.
 pub async fn run(
     data_dir: PathBuf,
+    audit_keys: Option<AuditKeys>,
     sources: Vec<SourceConfig>,
     clock: Arc<dyn Clock>,
     stage: Option<Box<dyn Stage>>,
@@ -176,6 +178,7 @@ pub async fn run(
     crate::upkeep::start(
         data_dir.clone(),
         crate::upkeep::BackupPlan::from_settings(&store)?,
+        audit_keys,
         clock.clone(),
         tx.downgrade(),
         upkeep_stop.clone(),

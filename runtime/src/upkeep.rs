@@ -9,7 +9,12 @@
 //!   the newest `backup.keep` (default 7). A failed backup is the technical
 //!   alarm `tech:backup` until one succeeds.
 //!
-//! Both report through the pipeline's channel as `SourceEvent::Condition`.
+//! - the audit trail verified against its seals and the head beside the
+//!   keys (`Store::verify_audit`) at start and every hour; anything edited,
+//!   forged, deleted, inserted, reordered or unverifiable is the technical
+//!   alarm `tech:audit` until the trail verifies again.
+//!
+//! All report through the pipeline's channel as `SourceEvent::Condition`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,7 +24,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use wardwatch_core::clock::Clock;
 use wardwatch_core::error::{Error, Result};
-use wardwatch_core::store::Store;
+use wardwatch_core::store::{AuditKeys, Store};
 
 use crate::pipeline::SourceEvent;
 
@@ -27,6 +32,10 @@ use crate::pipeline::SourceEvent;
 pub const STORE_DAMAGED_KEY: &str = "tech:store_damaged";
 /// The technical condition of failing scheduled backups.
 pub const BACKUP_KEY: &str = "tech:backup";
+/// The technical condition of an audit trail that does not verify.
+pub const AUDIT_KEY: &str = "tech:audit";
+/// How often the running runtime verifies the audit trail.
+const AUDIT_EVERY: Duration = Duration::from_secs(3600);
 
 /// Scheduled backups, from the settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,19 +89,21 @@ pub fn backups_in(dir: &Path) -> Vec<PathBuf> {
 pub fn start(
     data_dir: PathBuf,
     plan: Option<BackupPlan>,
+    audit_keys: Option<AuditKeys>,
     clock: Arc<dyn Clock>,
     tx: mpsc::WeakSender<SourceEvent>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("wardwatch-upkeep".into())
-        .spawn(move || run(&data_dir, plan, clock.as_ref(), &tx, &stop))
+        .spawn(move || run(&data_dir, plan, audit_keys, clock.as_ref(), &tx, &stop))
         .map(drop)
 }
 
 fn run(
     data_dir: &Path,
     plan: Option<BackupPlan>,
+    audit_keys: Option<AuditKeys>,
     clock: &dyn Clock,
     tx: &mpsc::WeakSender<SourceEvent>,
     stop: &AtomicBool,
@@ -130,32 +141,39 @@ fn run(
         }
         Err(e) => tracing::error!(error = %e, "store quick_check could not run"),
     }
-    let Some(plan) = plan else {
-        return;
-    };
     let mut failing = false;
+    let mut audit_alarmed = false;
+    let mut last_audit: Option<std::time::Instant> = None;
     while !gone() {
         let now = clock.now();
-        let newest = backups_in(&plan.dir).last().and_then(|p| {
-            std::fs::metadata(p)
-                .and_then(|m| m.modified())
-                .ok()
-                .map(chrono::DateTime::<chrono::Utc>::from)
-        });
-        if newest.is_none_or(|t| now - t >= plan.every) {
-            match backup_once(&store, &plan, now) {
-                Ok(path) => {
-                    tracing::info!(path = %path.display(), "scheduled backup written");
-                    if failing {
-                        failing = false;
-                        send(BACKUP_KEY, false, "scheduled backups work again".into());
+        if let Some(keys) = &audit_keys
+            && last_audit.is_none_or(|t| t.elapsed() >= AUDIT_EVERY)
+        {
+            last_audit = Some(std::time::Instant::now());
+            check_audit(&store, keys, &send, &mut audit_alarmed);
+        }
+        if let Some(plan) = &plan {
+            let newest = backups_in(&plan.dir).last().and_then(|p| {
+                std::fs::metadata(p)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .map(chrono::DateTime::<chrono::Utc>::from)
+            });
+            if newest.is_none_or(|t| now - t >= plan.every) {
+                match backup_once(&store, plan, now) {
+                    Ok(path) => {
+                        tracing::info!(path = %path.display(), "scheduled backup written");
+                        if failing {
+                            failing = false;
+                            send(BACKUP_KEY, false, "scheduled backups work again".into());
+                        }
                     }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "scheduled backup failed");
-                    if !failing {
-                        failing = true;
-                        send(BACKUP_KEY, true, format!("scheduled backup failed: {e}"));
+                    Err(e) => {
+                        tracing::error!(error = %e, "scheduled backup failed");
+                        if !failing {
+                            failing = true;
+                            send(BACKUP_KEY, true, format!("scheduled backup failed: {e}"));
+                        }
                     }
                 }
             }
@@ -166,6 +184,43 @@ fn run(
             }
             std::thread::sleep(Duration::from_secs(1));
         }
+    }
+}
+
+/// Verifies the audit trail; raises `tech:audit` while it does not verify.
+fn check_audit(
+    store: &Store,
+    keys: &AuditKeys,
+    send: &dyn Fn(&str, bool, String),
+    alarmed: &mut bool,
+) {
+    match store.verify_audit(keys) {
+        Ok(v) if v.intact() => {
+            tracing::info!(entries = v.entries, "audit trail verified");
+            if *alarmed {
+                *alarmed = false;
+                send(AUDIT_KEY, false, "the audit trail verifies again".into());
+            }
+        }
+        Ok(v) => {
+            tracing::error!(
+                problems = v.problems.len(),
+                "the audit trail does not verify"
+            );
+            if !*alarmed {
+                *alarmed = true;
+                send(
+                    AUDIT_KEY,
+                    true,
+                    format!(
+                        "audit trail: {} problems (first: {}); an admin runs `wardwatchctl audit verify`",
+                        v.problems.len(),
+                        v.problems[0].what.chars().take(120).collect::<String>()
+                    ),
+                );
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "the audit trail could not be verified"),
     }
 }
 

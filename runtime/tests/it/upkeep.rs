@@ -66,6 +66,7 @@ fn a_store_damaged_under_a_running_runtime_raises_a_technical_alarm() {
     upkeep::start(
         dir.path().to_owned(),
         None,
+        None,
         Arc::new(FixedClock(now)),
         tx.downgrade(),
         Arc::new(AtomicBool::new(false)),
@@ -147,4 +148,62 @@ fn scheduled_backups_are_checked_owner_only_and_the_newest_are_kept() {
         24,
         "a backup holds the ward"
     );
+}
+
+/// Someone edited the audit trail behind the runtime's back: the runtime's
+/// upkeep finds it and the ward sees a technical alarm, not silence.
+#[test]
+fn a_tampered_audit_trail_raises_a_technical_alarm() {
+    let dir = crate::private_tempdir();
+    let mut admin = crate::ctx(dir.path(), "admin");
+    api::load_demo_ward(&mut admin, 1).expect("demo");
+    drop(admin);
+    let (tx, mut rx) = mpsc::channel(4);
+    let keys = crate::keys();
+    let now = Utc
+        .with_ymd_and_hms(2026, 11, 25, 8, 0, 0)
+        .single()
+        .expect("time");
+    // Untouched: no alarm (the first event would be it).
+    let stop = Arc::new(AtomicBool::new(false));
+    upkeep::start(
+        dir.path().to_owned(),
+        None,
+        Some(keys.clone()),
+        Arc::new(FixedClock(now)),
+        tx.downgrade(),
+        stop.clone(),
+    )
+    .expect("upkeep");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(rx.try_recv().is_err(), "an intact trail raised an alarm");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+
+    let db = rusqlite::Connection::open(dir.path().join(DB_FILE)).expect("db");
+    db.execute_batch(
+        "DROP TRIGGER audit_log_no_update;
+         UPDATE audit_log SET actor = 'somebody.else' WHERE seq = 1;",
+    )
+    .expect("tamper");
+    drop(db);
+    upkeep::start(
+        dir.path().to_owned(),
+        None,
+        Some(keys),
+        Arc::new(FixedClock(now)),
+        tx.downgrade(),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .expect("upkeep");
+    let event = rx.blocking_recv().expect("upkeep reports the tampering");
+    let SourceEvent::Condition {
+        key,
+        started,
+        message,
+    } = event
+    else {
+        panic!("not a condition: {event:?}");
+    };
+    assert_eq!((key.as_str(), started), (upkeep::AUDIT_KEY, true));
+    assert!(message.contains("audit trail"), "{message}");
 }
