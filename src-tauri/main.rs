@@ -100,6 +100,14 @@ async fn with_ctx<T: Send + 'static>(
     let state = Arc::clone(state);
     tauri::async_runtime::spawn_blocking(move || {
         let mut user = state.user.lock().map_err(poisoned)?;
+        // A session ended elsewhere (an admin deactivated the user, their
+        // password changed, 12 h passed) locks the window at its next call.
+        if let Some((ctx, Some(token))) = user.as_ref()
+            && let Err(e) = api::check_session(ctx, token)
+        {
+            *user = None;
+            return Err(UiError::from(e));
+        }
         match user.as_mut() {
             Some((ctx, _)) => f(ctx).map_err(UiError::from),
             None => Err(UiError {

@@ -42,6 +42,11 @@ function el(tag, attrs = {}, ...children) {
 function showError(err) {
   const box = document.getElementById("error");
   const code = err && err.code ? err.code : "internal";
+  // The session ended (deactivated, password changed, too long): lock.
+  if (code === "unauthenticated") {
+    if (loggedIn) showLocked(null);
+    return;
+  }
   const message = err && err.message ? err.message : String(err);
   const advice = {
     permission_denied: "Ask an administrator for access.",

@@ -697,6 +697,22 @@ pub fn set_user_active(ctx: &Ctx, username: &str, active: bool) -> Result<()> {
     )
 }
 
+/// Whether `ctx`'s session `token` is still open (not logged out, not idle
+/// past `auth::SESSION_IDLE`, not past `auth::SESSION_MAX`, its user not
+/// deactivated and their password unchanged): `SessionEnded` otherwise. For
+/// a front end that holds a `Ctx` across calls (the desktop app), on every
+/// call.
+pub fn check_session(ctx: &Ctx, token: &str) -> Result<()> {
+    let now = ctx.clock.now();
+    match ctx
+        .store
+        .session_alive(&crate::auth::token_digest(token), now)?
+    {
+        Some(user) if user == ctx.actor.username => Ok(()),
+        _ => Err(Error::SessionEnded),
+    }
+}
+
 /// Ends the session `token` (its user's own logout).
 pub fn logout(ctx: &Ctx, token: &str) -> Result<()> {
     let ended = ctx.store.end_session(&crate::auth::token_digest(token))?;

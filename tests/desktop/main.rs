@@ -351,6 +351,16 @@ fn the_window_opens_locked_shows_alarms_not_patients_and_switches_users() {
     let beds = driver.wait_for_count(".bed", ward.len(), Duration::from_secs(60));
     assert_eq!(beds.len(), ward.len());
     assert!(driver.text("#session").contains("dr.okafor (clinician)"));
+    // An admin deactivates the doctor elsewhere: the window locks.
+    let ctx = Ctx::open(dir.path(), &keys(), "nurse.jones", Arc::new(SystemClock)).expect("open");
+    api::set_user_active(&ctx, "dr.okafor", false).expect("deactivate");
+    drop(ctx);
+    let locked = driver.wait_for_count("body.is-locked", 1, Duration::from_secs(60));
+    assert_eq!(
+        locked.len(),
+        1,
+        "the window stayed open for a deactivated user"
+    );
     drop(driver);
     let ctx = Ctx::open(dir.path(), &keys(), "nurse.jones", Arc::new(SystemClock)).expect("reopen");
     let audit = api::recent_audit(&ctx, 100).expect("audit");

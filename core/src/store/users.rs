@@ -270,6 +270,31 @@ impl Store {
         Ok(user)
     }
 
+    /// Like [`Store::session_user`] for a client that asks on every call
+    /// (the desktop app): a read, and a write only when the last use it
+    /// recorded is over a minute old.
+    pub(crate) fn session_alive(
+        &self,
+        digest: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>> {
+        let found: Option<(String, i64)> = self
+            .conn
+            .query_row(
+                "SELECT username, last_used_ms FROM sessions
+                 WHERE token_sha256 = ?1 AND expires_ms > ?2 AND last_used_ms > ?3",
+                params![digest, to_ms(now), to_ms(now - crate::auth::SESSION_IDLE)],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .ctx("checking a session")?;
+        match found {
+            Some((_, last)) if to_ms(now) - last > 60_000 => self.session_user(digest, now),
+            Some((user, _)) => Ok(Some(user)),
+            None => Ok(None),
+        }
+    }
+
     pub(crate) fn end_session(&self, digest: &[u8]) -> Result<bool> {
         let n = self
             .conn

@@ -195,10 +195,16 @@ fn sessions_end_when_idle_at_their_limit_and_with_their_user() {
     w.clock.advance(Duration::minutes(50));
     assert!(matches!(w.resume(&token), Err(Error::SessionEnded)), "12 h");
 
-    // Deactivation and a password change end them at once.
-    let (_, token) = w.login("nurse.kim", NURSE_PW).expect("login");
+    // Deactivation and a password change end them at once, also for a
+    // client that holds its context (the desktop app checks each call).
+    let (held, token) = w.login("nurse.kim", NURSE_PW).expect("login");
+    api::check_session(&held, &token).expect("open");
     api::set_user_active(&w.admin(), "nurse.kim", false).expect("deactivate");
     assert!(matches!(w.resume(&token), Err(Error::SessionEnded)));
+    assert!(matches!(
+        api::check_session(&held, &token),
+        Err(Error::SessionEnded)
+    ));
     api::set_user_active(&w.admin(), "nurse.kim", true).expect("activate");
     let (nurse, token) = w.login("nurse.kim", NURSE_PW).expect("login");
     let e = api::change_password(&nurse, "not the current one", "another fine phrase")

@@ -82,6 +82,9 @@ fn calls() -> Vec<(&'static str, Call)> {
             api::change_password(c, "not the current one", "a matrix of passwords")
         }),
         ("logout", |c, _| api::logout(c, "no-such-session")),
+        ("check_session", |c, _| {
+            api::check_session(c, "no-such-session")
+        }),
         ("recent_audit", |c, _| ok(api::recent_audit(c, 5))),
         ("verify_audit", |c, _| ok(api::verify_audit(c))),
         ("runtime_start", |c, _| api::runtime_start(c, "matrix")),
