@@ -377,6 +377,23 @@ enum StoreCmd {
     /// Replace the store with BACKUP after checking it in full; the runtime
     /// must be stopped. The replaced database is kept beside it
     Restore { backup: PathBuf },
+    /// Encrypt a store kept in clear, in place (SQLCipher, with a new key
+    /// saved in the key folder). The runtime must be stopped and the app
+    /// closed
+    Encrypt {
+        /// Use the key in FILE (32 bytes or 64 hex digits, e.g. for a
+        /// systemd credential) instead of a new key in the key folder
+        #[arg(long, value_name = "FILE")]
+        new_key_file: Option<PathBuf>,
+    },
+    /// Rotate the encrypted store's key (a new key saved in the key folder);
+    /// the old key file is kept for the backups made with it
+    Rekey {
+        /// Use the key in FILE (32 bytes or 64 hex digits) instead of a new
+        /// key in the key folder
+        #[arg(long, value_name = "FILE")]
+        new_key_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -734,6 +751,15 @@ fn error_text(e: &anyhow::Error) -> String {
 
 fn data_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
     Ok(wardwatch_runtime::setup::data_dir(cli.data_dir.clone())?)
+}
+
+/// The key in `path` (32 raw bytes or 64 hex digits), when one is named.
+fn new_key_file_key(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<Option<wardwatch_core::store::StoreKey>> {
+    let Some(path) = path else { return Ok(None) };
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Some(wardwatch_core::store::StoreKey::from_bytes(&bytes)?))
 }
 
 fn keys(cli: &Cli) -> anyhow::Result<AuditKeys> {
@@ -1510,6 +1536,7 @@ fn create(cli: &Cli) -> anyhow::Result<Ctx> {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let out = &mut safe_out::SafeOut::new(std::io::stdout().lock());
+    wardwatch_runtime::setup::provide_store_key()?;
     match &cli.command {
         Command::Init => {
             let dir = data_dir(&cli)?;
@@ -2071,7 +2098,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Store(StoreCmd::Check { quick }) => {
-            let problems = api::check_store(&open(&cli)?, !quick)?;
+            let ctx = open(&cli)?;
+            let problems = api::check_store(&ctx, !quick)?;
+            match api::store_key_id(&ctx)? {
+                Some(id) => writeln!(out, "encrypted (SQLCipher, key {id})")?,
+                None => writeln!(out, "in clear: `wardwatchctl store encrypt` encrypts it")?,
+            }
             if problems.is_empty() {
                 writeln!(
                     out,
@@ -2086,6 +2118,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "the store is damaged ({} problems): restore a backup with `wardwatchctl store restore BACKUP`",
                     problems.len()
                 );
+            }
+        }
+        Command::Store(cmd @ (StoreCmd::Encrypt { .. } | StoreCmd::Rekey { .. })) => {
+            let dir = data_dir(&cli)?;
+            let _lock = wardwatch_runtime::lock::RuntimeLock::acquire(&dir, chrono::Utc::now())?;
+            let (rotate, new_key) = match cmd {
+                StoreCmd::Rekey { new_key_file } => (true, new_key_file),
+                StoreCmd::Encrypt { new_key_file } => (false, new_key_file),
+                _ => unreachable!("matched above"),
+            };
+            let new_key = new_key_file_key(new_key.as_deref())?;
+            let done = api::rekey_store(open(&cli)?, rotate, new_key)?;
+            match (&done.old_key_id, &done.key_file) {
+                (None, _) => writeln!(out, "store encrypted with key {}", done.new_key_id)?,
+                (Some(old), _) => writeln!(
+                    out,
+                    "store key rotated: {old} -> {}; the old key file stays for backups made with it",
+                    done.new_key_id
+                )?,
+            }
+            match &done.key_file {
+                Some(f) => writeln!(
+                    out,
+                    "the key is {}: back it up apart from the data (without it the store cannot be read)",
+                    f.display()
+                )?,
+                None => writeln!(
+                    out,
+                    "the key is the one provided; keep it where it came from"
+                )?,
             }
         }
         Command::Store(StoreCmd::Backup { dest }) => {

@@ -78,14 +78,20 @@ impl Ctx {
 
     /// Creates the store in `data_dir` (or opens the existing one) and
     /// resolves `username` as [`Ctx::open`] does: on a new store, that user
-    /// becomes its admin. What `wardwatchctl init` and `demo load` call.
+    /// becomes its admin. A new store is encrypted, its key saved in the key
+    /// folder (`store::cipher`).
     pub fn create(
         data_dir: &Path,
         keys: &AuditKeys,
         username: &str,
         clock: Arc<dyn Clock>,
     ) -> Result<Ctx> {
-        Ctx::with_store(Store::create_dir(data_dir)?, keys, username, clock)
+        Ctx::with_store(
+            Store::create_dir_encrypted(data_dir, keys.dir())?,
+            keys,
+            username,
+            clock,
+        )
     }
 
     fn with_store(
@@ -162,7 +168,7 @@ impl Ctx {
         validate_username(username)?;
         crate::auth::check_password(username, password)?;
         let hash = crate::auth::hash_password(password)?;
-        let store = Store::create_dir(data_dir)?;
+        let store = Store::create_dir_encrypted(data_dir, keys.dir())?;
         if store.user_count()? > 0 {
             return Err(Error::InvalidInput {
                 what: "store",
@@ -506,6 +512,73 @@ pub fn backup_store(ctx: &Ctx, dest: &Path) -> Result<crate::store::backup::Back
         json!({ "path": dest.display().to_string(), "bytes": backup.bytes }),
     )?;
     Ok(backup)
+}
+
+/// The id of the key the store is encrypted with (admin); None in clear.
+pub fn store_key_id(ctx: &Ctx) -> Result<Option<String>> {
+    ctx.require(Role::Admin, "read the store's encryption")?;
+    Ok(ctx.store.key_id().map(str::to_owned))
+}
+
+/// Encrypts a store kept in clear (`rotate` false), or rotates an
+/// encrypted store's key (`rotate` true), in place (admin; see
+/// `store::cipher`). The new key is `key` when the caller keeps it (a
+/// systemd credential), else a new one saved in the key folder. The caller
+/// holds the runtime lock. Encrypting an encrypted store, or rotating the
+/// key of one in clear, is refused with the command to use. Audited.
+pub fn rekey_store(
+    ctx: Ctx,
+    rotate: bool,
+    key: Option<crate::store::StoreKey>,
+) -> Result<crate::store::Rekeyed> {
+    let action = if rotate {
+        "store.rekey"
+    } else {
+        "store.encrypt"
+    };
+    ctx.require(
+        Role::Admin,
+        if rotate {
+            "rotate the store's key"
+        } else {
+            "encrypt the store"
+        },
+    )?;
+    match (rotate, ctx.store.key_id()) {
+        (false, Some(id)) => {
+            return Err(Error::InvalidInput {
+                what: "store",
+                reason: format!(
+                    "it is encrypted already (key {id}); `wardwatchctl store rekey` rotates its key"
+                ),
+            });
+        }
+        (true, None) => {
+            return Err(Error::InvalidInput {
+                what: "store",
+                reason: "it is in clear: `wardwatchctl store encrypt` encrypts it".into(),
+            });
+        }
+        _ => {}
+    }
+    let Ctx {
+        store,
+        keys,
+        actor,
+        clock,
+        ..
+    } = ctx;
+    let (mut store, done) = store.rekey(keys.dir(), key)?;
+    let now = clock.now();
+    store.seal_with(&keys, &actor.username, now)?;
+    store.append_audit(&AuditEntry {
+        at: now,
+        actor: actor.username.clone(),
+        action: action.into(),
+        target: None,
+        detail: json!({ "old_key": done.old_key_id, "new_key": done.new_key_id }),
+    })?;
+    Ok(done)
 }
 
 /// Replaces the store with `backup` (admin of the current store). The

@@ -145,6 +145,16 @@ pub enum Error {
     )]
     StoreDamaged { path: PathBuf, problems: String },
 
+    #[error(
+        "the store in `{}` is encrypted and its key (id {key_ids}) is not available: it is looked for in the key folder {key_dir} and among keys handed over by the caller (WARDWATCH_STORE_KEY_FILE, the systemd credential `wardwatch-store-key`); restore the key file from the key backup (docs/operations.md)",
+        path.display()
+    )]
+    StoreKeyMissing {
+        path: PathBuf,
+        key_ids: String,
+        key_dir: String,
+    },
+
     #[error(transparent)]
     Recording(#[from] wardwatch_wfdb::Error),
 
@@ -172,7 +182,9 @@ impl Error {
             }
             Error::ReadFile { .. } | Error::DataDir { .. } => ErrorKind::Io,
             Error::NoStore { .. } => ErrorKind::NoStore,
-            Error::UnsafeDataDir { .. } => ErrorKind::PermissionDenied,
+            Error::UnsafeDataDir { .. } | Error::StoreKeyMissing { .. } => {
+                ErrorKind::PermissionDenied
+            }
             Error::RuntimeRunning { .. } => ErrorKind::RuntimeRunning,
             Error::StoreDamaged { .. } => ErrorKind::Damaged,
             Error::Sqlite {

@@ -48,6 +48,31 @@ pub fn key_dir(explicit: Option<PathBuf>) -> Result<PathBuf> {
         })
 }
 
+/// Hands the store key over to core (`wardwatch_core::store::cipher`) when
+/// it is kept outside the key folder: the file named by
+/// `WARDWATCH_STORE_KEY_FILE`, else the systemd credential
+/// `wardwatch-store-key` (`LoadCredential=`/`LoadCredentialEncrypted=`,
+/// read from `$CREDENTIALS_DIRECTORY`). Returns the key's id; None when
+/// neither is set (the key folder's key files are used). A named file that
+/// cannot be read, or holds no key, is an error, never a silent fallback.
+pub fn provide_store_key() -> Result<Option<String>> {
+    let path = match std::env::var_os("WARDWATCH_STORE_KEY_FILE").filter(|v| !v.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => match std::env::var_os("CREDENTIALS_DIRECTORY").filter(|v| !v.is_empty()) {
+            Some(d) if PathBuf::from(&d).join("wardwatch-store-key").is_file() => {
+                PathBuf::from(d).join("wardwatch-store-key")
+            }
+            _ => return Ok(None),
+        },
+    };
+    let bytes = std::fs::read(&path).map_err(|source| Error::ReadFile {
+        path: path.clone(),
+        source,
+    })?;
+    let key = wardwatch_core::store::StoreKey::from_bytes(&bytes)?;
+    Ok(Some(wardwatch_core::store::cipher::provide(key)))
+}
+
 /// The acting user's name: the one given (`--user`, `WARDWATCH_USER`), else
 /// the login name (`USER`, `LOGNAME`, else the account this process runs as).
 pub fn username(explicit: Option<String>) -> Result<String> {

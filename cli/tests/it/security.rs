@@ -81,7 +81,7 @@ fn audit_verify_passes_an_untouched_trail_and_names_a_tampered_entry() {
 
     // Someone with the file, not the key: drop the triggers, backdate the
     // demo load to 1970.
-    let conn = rusqlite::Connection::open(data.join("wardwatch.db")).expect("open the file");
+    let conn = wardwatch_core::store::cipher::connect(&data).expect("open the file");
     conn.execute_batch(
         "DROP TRIGGER audit_log_no_update;
          UPDATE audit_log SET ts_ms = 0 WHERE seq = 2;",
@@ -231,7 +231,7 @@ fn a_trail_rewritten_with_the_keys_in_hand_still_fails_against_the_lake() {
     let o = ctl_keys(&data, &keys, &["audit", "verify", "--lake"]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
 
-    let conn = rusqlite::Connection::open(data.join("wardwatch.db")).expect("open the file");
+    let conn = wardwatch_core::store::cipher::connect(&data).expect("open the file");
     let (chain, newest): (String, i64) = conn
         .query_row(
             "SELECT (SELECT id FROM audit_chain), (SELECT max(seq) FROM audit_log)",

@@ -626,7 +626,7 @@ fn the_runtime_waits_out_a_held_write_lock_and_loses_nothing() {
     wait_for(&data, "gw", 1, Duration::from_secs(60));
     // Another process takes the write lock and keeps it through several of
     // the runtime's busy timeouts (10 s each).
-    let other = rusqlite::Connection::open(data.join("wardwatch.db")).expect("open");
+    let other = wardwatch_core::store::cipher::connect(&data).expect("open");
     other
         .execute_batch("BEGIN IMMEDIATE")
         .expect("take the write lock");

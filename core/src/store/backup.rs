@@ -73,8 +73,16 @@ impl Store {
             let _ = std::fs::remove_file(dest);
             return Err(e);
         }
-        let copy = Connection::open_with_flags(dest, OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .ctx("opening the backup")?;
+        // An encrypted store's copy is encrypted with the same key.
+        let data_dir = self.path.parent().unwrap_or(Path::new("."));
+        let (copy, key) =
+            super::cipher::open_copy(dest, data_dir, None, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        if key.as_ref().map(|k| k.id()).as_deref() != self.key_id() {
+            return Err(Error::StoreDamaged {
+                path: dest.to_owned(),
+                problems: "the backup does not open with the store's key".into(),
+            });
+        }
         let found = problems(&copy, false)?;
         if !found.is_empty() {
             return Err(Error::StoreDamaged {
@@ -110,6 +118,15 @@ fn problems(conn: &Connection, thorough: bool) -> Result<Vec<String>> {
         {
             Ok(vec![msg.unwrap_or_else(|| f.to_string())])
         }
+        // In an encrypted store, a page whose authentication code fails
+        // (changed on disk) cannot be decrypted: SQLCipher reports a plain
+        // SQLITE_ERROR, which a read-only check can have no other cause for.
+        Err(rusqlite::Error::SqliteFailure(f, msg)) if f.code == rusqlite::ErrorCode::Unknown => {
+            Ok(vec![format!(
+                "a page fails its authentication check (damaged or changed on disk): {}",
+                msg.unwrap_or_else(|| f.to_string())
+            )])
+        }
         Err(e) => Err(e).ctx("checking the store"),
     }
 }
@@ -125,8 +142,12 @@ pub fn restore(
     user: &str,
     now: DateTime<Utc>,
 ) -> Result<PathBuf> {
-    let copy = Connection::open_with_flags(backup, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| damaged(backup, e))?;
+    let (copy, key) = super::cipher::open_copy(
+        backup,
+        data_dir,
+        Some(keys.dir()),
+        OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
     let found = problems(&copy, true).map_err(|e| match e {
         Error::Sqlite { source, .. } => damaged(backup, source),
         e => e,
@@ -166,6 +187,7 @@ pub fn restore(
     std::fs::File::open(&incoming)
         .and_then(|f| f.sync_all())
         .map_err(io(&incoming))?;
+    super::cipher::name_key(data_dir, key.as_ref(), keys.dir(), true)?;
     for suffix in ["-wal", "-shm"] {
         let from = data_dir.join(format!("{DB_FILE}{suffix}"));
         if from.exists() {
@@ -177,6 +199,8 @@ pub fn restore(
         std::fs::rename(&db, &aside).map_err(io(&db))?;
     }
     std::fs::rename(&incoming, &db).map_err(io(&db))?;
+    // The restored database keeps the key it was written with.
+    super::cipher::name_key(data_dir, key.as_ref(), keys.dir(), false)?;
     let mut store = Store::open_dir(data_dir)?;
     store.seal_with(keys, user, now)?;
     store.append_audit(&AuditEntry {

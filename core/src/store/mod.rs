@@ -9,6 +9,7 @@
 mod audit;
 pub mod backup;
 pub mod catalog;
+pub mod cipher;
 pub mod curated;
 pub mod devices;
 pub mod lake;
@@ -30,6 +31,7 @@ pub use audit::{
     AuditEntry, AuditKeys, Head as AuditHead, KeyEvent, Problem as AuditProblem,
     ProblemKind as AuditProblemKind, Verification as AuditVerification,
 };
+pub use cipher::{Rekeyed, StoreKey};
 pub use patients::UpsertOutcome;
 pub use quarantine::{QUARANTINE_RAW_MAX, QuarantineBudget, Quarantined, Trimmed};
 pub use sources::SourceStatus;
@@ -50,6 +52,8 @@ pub struct Store {
     sealer: Option<audit::Sealer>,
     /// The audit log's triggers this open had to re-create.
     triggers_restored: Vec<&'static str>,
+    /// The id of the SQLCipher key the store opened with; None in clear.
+    key_id: Option<String>,
 }
 
 impl Store {
@@ -76,6 +80,19 @@ impl Store {
         Store::open_file(&data_dir.join(DB_FILE))
     }
 
+    /// Like [`Store::create_dir`], but a new store is encrypted
+    /// ([`cipher`]) with a new key saved in `key_dir`. An existing store is
+    /// opened as it is (`wardwatchctl store encrypt` encrypts one in clear).
+    pub fn create_dir_encrypted(data_dir: &Path, key_dir: &Path) -> Result<Store> {
+        create_private_dir(data_dir)?;
+        let db = data_dir.join(DB_FILE);
+        let fresh = std::fs::metadata(&db).map(|m| m.len() == 0).unwrap_or(true);
+        if fresh && cipher::marker(data_dir)?.is_none() {
+            cipher::prepare_new(data_dir, key_dir)?;
+        }
+        Store::open_file(&db)
+    }
+
     /// Whether `data_dir` holds a store.
     pub fn exists_in(data_dir: &Path) -> bool {
         data_dir.join(DB_FILE).is_file()
@@ -83,7 +100,8 @@ impl Store {
 
     /// Opens (creating if needed) the database file at `path`.
     fn open_file(path: &Path) -> Result<Store> {
-        let conn = Connection::open(path).ctx("opening the database")?;
+        let data_dir = path.parent().unwrap_or(Path::new("."));
+        let (conn, key_id) = cipher::open(data_dir, path)?;
         restrict_permissions(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .ctx("setting the busy timeout")?;
@@ -105,6 +123,7 @@ impl Store {
             path: path.to_owned(),
             sealer: None,
             triggers_restored: Vec::new(),
+            key_id,
         };
         store.migrate()?;
         store.triggers_restored = audit::restore_triggers(&store.conn)?;

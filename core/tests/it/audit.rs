@@ -6,7 +6,6 @@
 
 use std::path::Path;
 
-use rusqlite::Connection;
 use wardwatch_core::api::{self, Ctx};
 use wardwatch_core::store::{AuditKeys, AuditProblemKind as Kind, Role};
 use wardwatch_core::{Error, ErrorKind};
@@ -54,7 +53,7 @@ impl Trail {
     /// Opens the database as an intruder would: no Wardwatch, no key, the
     /// triggers dropped first.
     fn tamper(&self, sql: &str) {
-        let conn = Connection::open(self.data.join("wardwatch.db")).expect("open the file");
+        let conn = wardwatch_core::store::cipher::connect(&self.data).expect("open the file");
         conn.execute_batch("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;")
             .expect("drop the triggers");
         conn.execute_batch(sql).expect("tamper");
@@ -170,7 +169,7 @@ fn dropped_triggers_are_put_back_and_reported() {
     t.tamper("SELECT 1");
     let admin = t.admin();
     // Put back at open: the file refuses edits again.
-    let conn = Connection::open(t.data.join("wardwatch.db")).expect("open the file");
+    let conn = wardwatch_core::store::cipher::connect(&t.data).expect("open the file");
     assert!(
         conn.execute("DELETE FROM audit_log WHERE seq = 1", [])
             .is_err()
@@ -186,7 +185,10 @@ fn a_lost_key_makes_old_entries_unverifiable_and_says_so() {
     let t = trail();
     for f in std::fs::read_dir(t.keys.dir()).expect("keys") {
         let f = f.expect("entry").path();
-        if f.extension().is_some_and(|e| e == "key") {
+        let store_key = f
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("store-"));
+        if f.extension().is_some_and(|e| e == "key") && !store_key {
             std::fs::remove_file(f).expect("lose the key");
         }
     }

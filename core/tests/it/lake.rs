@@ -223,6 +223,11 @@ fn a_rolled_back_batch_leaves_nothing_in_the_spool_and_sealing_twice_names_the_s
         std::fs::create_dir(&copy).expect("dir");
         let file = wardwatch_core::store::DB_FILE;
         store.backup_to(&copy.join(file)).expect("copy");
+        // The copy is encrypted with the store's key: its folder names it.
+        let listed = wardwatch_core::store::cipher::CIPHER_FILE;
+        if dir.path().join(listed).exists() {
+            std::fs::copy(dir.path().join(listed), copy.join(listed)).expect("key list");
+        }
         let mut other = Store::open_dir(&copy).expect("copy store");
         other
             .lake_seal(raw, i64::MAX)

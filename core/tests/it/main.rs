@@ -5,6 +5,7 @@ mod alarms;
 mod audit;
 mod auth;
 mod backup;
+mod cipher;
 mod devices;
 mod import;
 mod ingest;

@@ -41,7 +41,7 @@ fn store_made_by(dir: &Path, migration_1: &str) -> Connection {
 /// upgraded store must end with.
 fn fresh_store(dir: &Path) -> Connection {
     drop(ctx(dir, "admin"));
-    Connection::open(dir.join(DB_FILE)).expect("reopen")
+    wardwatch_core::store::cipher::connect(dir).expect("reopen")
 }
 
 /// Every table, index and trigger with its SQL, compared as SQLite reads
@@ -96,7 +96,7 @@ fn the_migrations_make_exactly_the_schema_the_edited_migration_1_made() {
     // by the later migrations, the same ones a fresh store ran.
     drop(store_made_by(edited.path(), newest_edit));
     drop(ctx(edited.path(), "admin"));
-    let upgraded = Connection::open(edited.path().join(DB_FILE)).expect("reopen");
+    let upgraded = wardwatch_core::store::cipher::connect(edited.path()).expect("reopen");
     assert_eq!(schema(&fresh_store(fresh.path())), schema(&upgraded));
 }
 
@@ -205,7 +205,7 @@ fn a_store_made_by_the_first_schema_is_upgraded_with_its_rows_kept() {
 
     let fresh_dir = crate::private_tempdir();
     let fresh = fresh_store(fresh_dir.path());
-    let conn = Connection::open(dir.path().join(DB_FILE)).expect("reopen");
+    let conn = wardwatch_core::store::cipher::connect(dir.path()).expect("reopen");
     assert_eq!(version(&conn), version(&fresh));
     for (sql, rows) in [
         ("SELECT count(*) FROM settings WHERE value = 'Ward B'", 1),
@@ -272,7 +272,7 @@ fn stores_made_by_builds_that_edited_migration_1_open_at_the_version_they_hold()
             "store made by {commit}"
         );
         drop(admin);
-        let conn = Connection::open(dir.path().join(DB_FILE)).expect("reopen");
+        let conn = wardwatch_core::store::cipher::connect(dir.path()).expect("reopen");
         assert_eq!(
             version(&conn),
             latest_version,
@@ -295,7 +295,7 @@ fn an_alarm_state_the_new_check_refuses_stops_the_upgrade_at_version_2_with_the_
     let err =
         Ctx::open(dir.path(), &crate::keys(), "admin", clock()).expect_err("the upgrade fails");
     assert_eq!(err.kind(), ErrorKind::Storage, "{err}");
-    let conn = Connection::open(dir.path().join(DB_FILE)).expect("reopen");
+    let conn = wardwatch_core::store::cipher::connect(dir.path()).expect("reopen");
     // Each migration is its own transaction: 2 committed, 3 rolled back whole.
     assert_eq!(version(&conn), 2);
     assert_eq!(
@@ -326,7 +326,7 @@ fn an_upgrade_that_would_leave_a_dangling_reference_leaves_the_store_as_it_was()
     let err =
         Ctx::open(dir.path(), &crate::keys(), "admin", clock()).expect_err("the upgrade fails");
     assert!(err.to_string().contains("ecg_blocks"), "{err}");
-    let conn = Connection::open(dir.path().join(DB_FILE)).expect("reopen");
+    let conn = wardwatch_core::store::cipher::connect(dir.path()).expect("reopen");
     assert_eq!(version(&conn), 1);
     assert_eq!(
         count(

@@ -35,7 +35,7 @@ fn a_store_damaged_under_a_running_runtime_raises_a_technical_alarm() {
     // Damage the users table's root page: a page the check reads but the
     // alarm stage does not, whatever the schema's other tables look like.
     let (root, page_size): (u64, u64) = {
-        let db = rusqlite::Connection::open(&path).expect("db");
+        let db = wardwatch_core::store::cipher::connect(dir.path()).expect("db");
         let root = db
             .query_row(
                 "SELECT rootpage FROM sqlite_schema WHERE type = 'table' AND name = 'users'",
@@ -179,7 +179,7 @@ fn a_tampered_audit_trail_raises_a_technical_alarm() {
     assert!(rx.try_recv().is_err(), "an intact trail raised an alarm");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
 
-    let db = rusqlite::Connection::open(dir.path().join(DB_FILE)).expect("db");
+    let db = wardwatch_core::store::cipher::connect(dir.path()).expect("db");
     db.execute_batch(
         "DROP TRIGGER audit_log_no_update;
          UPDATE audit_log SET actor = 'somebody.else' WHERE seq = 1;",
