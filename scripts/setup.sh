@@ -18,6 +18,9 @@ APT_PACKAGES=(
   python3-venv
   # a test CA for the HTTPS peer, and an HTTP proxy (scripts/peers.sh)
   openssl tinyproxy-bin
+  # the OS keyring: libdbus for the keyring crate's Secret Service client,
+  # gnome-keyring as the real Secret Service the keyring tests talk to
+  libdbus-1-dev gnome-keyring libsecret-tools
 )
 
 missing=()

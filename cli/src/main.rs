@@ -126,6 +126,10 @@ enum Command {
     /// Check, back up and restore the store (admin)
     #[command(subcommand)]
     Store(StoreCmd),
+    /// Where the store's and the audit trail's keys are kept: the key
+    /// folder or the OS keyring (admin)
+    #[command(subcommand)]
+    Keys(KeysCmd),
     /// Show and change the settings (admin); the runtime reads them at start
     #[command(subcommand)]
     Settings(SettingsCmd),
@@ -394,6 +398,23 @@ enum StoreCmd {
         #[arg(long, value_name = "FILE")]
         new_key_file: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCmd {
+    /// Each key the store needs, and where it is: the key folder, the OS
+    /// keyring, or missing
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move every key of the key folder into the OS keyring (Secret
+    /// Service): each is stored, read back and compared, then its file is
+    /// overwritten and removed
+    ToKeyring,
+    /// Move the store's keys from the OS keyring back into the key folder
+    /// (owner-only files), e.g. to back them up
+    ToFolder,
 }
 
 #[derive(Debug, clap::Args)]
@@ -1537,6 +1558,7 @@ fn create(cli: &Cli) -> anyhow::Result<Ctx> {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let out = &mut safe_out::SafeOut::new(std::io::stdout().lock());
     wardwatch_runtime::setup::provide_store_key()?;
+    wardwatch_runtime::vault::install();
     match &cli.command {
         Command::Init => {
             let dir = data_dir(&cli)?;
@@ -2148,6 +2170,76 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     out,
                     "the key is the one provided; keep it where it came from"
                 )?,
+            }
+        }
+        Command::Keys(cmd) => {
+            use wardwatch_core::store::cipher::KeyKind;
+            use wardwatch_runtime::vault;
+            let ctx = open(&cli)?;
+            let key_dir = keys(&cli)?.dir().to_owned();
+            let (store_ids, audit_ids) = api::store_keys(&ctx)?;
+            let needed: Vec<(KeyKind, String)> = store_ids
+                .iter()
+                .map(|id| (KeyKind::Store, id.clone()))
+                .chain(audit_ids.iter().map(|id| (KeyKind::Audit, id.clone())))
+                .collect();
+            match cmd {
+                KeysCmd::List { json } => {
+                    let mut rows = Vec::new();
+                    for (kind, id) in &needed {
+                        let file = match kind {
+                            KeyKind::Store => key_dir.join(format!("store-{id}.key")),
+                            KeyKind::Audit => key_dir.join(format!("{id}.key")),
+                        };
+                        let place = if file.is_file() {
+                            "folder".to_owned()
+                        } else {
+                            match vault::holds(*kind, id) {
+                                Ok(true) => "keyring".to_owned(),
+                                Ok(false) => "missing".to_owned(),
+                                Err(e) => format!("unknown ({e})"),
+                            }
+                        };
+                        rows.push(serde_json::json!({
+                            "kind": kind.as_str(), "id": id, "where": place,
+                        }));
+                    }
+                    if *json {
+                        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+                    } else {
+                        for r in &rows {
+                            writeln!(
+                                out,
+                                "{:<6} {}  {}",
+                                r["kind"].as_str().unwrap_or(""),
+                                r["id"].as_str().unwrap_or(""),
+                                r["where"].as_str().unwrap_or("")
+                            )?;
+                        }
+                    }
+                }
+                KeysCmd::ToKeyring => {
+                    let moved = vault::move_to_keyring(&key_dir)?;
+                    let ids: Vec<String> = moved.iter().map(|k| k.id.clone()).collect();
+                    api::record_key_move(&ctx, "keys.to_keyring", &ids)?;
+                    writeln!(
+                        out,
+                        "{} keys moved into the OS keyring; their files are gone from {}",
+                        moved.len(),
+                        key_dir.display()
+                    )?;
+                }
+                KeysCmd::ToFolder => {
+                    let moved = vault::move_to_folder(&key_dir, &needed)?;
+                    let ids: Vec<String> = moved.iter().map(|k| k.id.clone()).collect();
+                    api::record_key_move(&ctx, "keys.to_folder", &ids)?;
+                    writeln!(
+                        out,
+                        "{} keys moved from the OS keyring into {}",
+                        moved.len(),
+                        key_dir.display()
+                    )?;
+                }
             }
         }
         Command::Store(StoreCmd::Backup { dest }) => {

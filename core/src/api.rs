@@ -520,6 +520,31 @@ pub fn store_key_id(ctx: &Ctx) -> Result<Option<String>> {
     Ok(ctx.store.key_id().map(str::to_owned))
 }
 
+/// The keys this store needs (admin): its SQLCipher key ids (newest
+/// first, from the data directory's key list) and the ids of the keys that
+/// sealed its audit trail (oldest first).
+pub fn store_keys(ctx: &Ctx) -> Result<(Vec<String>, Vec<String>)> {
+    ctx.require(Role::Admin, "list the store's keys")?;
+    let store_ids = crate::store::cipher::marker(ctx.data_dir())?
+        .map(|m| m.key_ids)
+        .unwrap_or_default();
+    Ok((store_ids, ctx.store.audit_key_ids()?))
+}
+
+/// Records that keys moved between the key folder and the OS keyring
+/// (admin): `action` is `keys.to_keyring` or `keys.to_folder`, `ids` the
+/// keys' ids (never the keys).
+pub fn record_key_move(ctx: &Ctx, action: &str, ids: &[String]) -> Result<()> {
+    ctx.require(Role::Admin, "move the store's keys")?;
+    if !matches!(action, "keys.to_keyring" | "keys.to_folder") {
+        return Err(Error::InvalidInput {
+            what: "key move",
+            reason: format!("unknown action `{action}`"),
+        });
+    }
+    ctx.audit(action, None, json!({ "keys": ids }))
+}
+
 /// Encrypts a store kept in clear (`rotate` false), or rotates an
 /// encrypted store's key (`rotate` true), in place (admin; see
 /// `store::cipher`). The new key is `key` when the caller keeps it (a

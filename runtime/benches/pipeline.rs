@@ -8,6 +8,9 @@
 //!
 //! Prints figures; asserts nothing about time. The baseline in the same run
 //! is real time: how much faster than the ward produces data it is handled.
+//! `throughput` runs the same records twice, into a store in clear and into
+//! an encrypted one (SQLCipher, as `Ctx::create` makes them), and reports
+//! the cost of encryption as the ratio of the two.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -69,12 +72,17 @@ struct Ward {
     sequence: u64,
 }
 
-fn ward(patients: usize, start: DateTime<Utc>) -> Ward {
+fn ward(patients: usize, start: DateTime<Utc>, encrypted: bool) -> Ward {
     let dir = tempfile::Builder::new()
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir()
         .expect("temp dir");
-    let mut store = Store::create_dir(dir.path()).expect("store");
+    let mut store = if encrypted {
+        Store::create_dir_encrypted(dir.path(), &dir.path().join(".keys")).expect("store")
+    } else {
+        Store::create_dir(dir.path()).expect("store")
+    };
+    assert_eq!(store.key_id().is_some(), encrypted);
     store
         .attach_audit_keys(&wardwatch_core::store::AuditKeys::in_dir(
             dir.path().join(".audit-keys"),
@@ -173,7 +181,6 @@ fn regroup(batches: Vec<SimBatch>) -> Vec<SimBatch> {
 
 fn throughput(patients: usize, seconds: u64) {
     let start = Utc::now() - Duration::seconds(seconds as i64 + 10);
-    let mut ward = ward(patients, start);
     let t = Instant::now();
     let mut g = generator(patients, seconds, start);
     let mut batches = Vec::new();
@@ -182,17 +189,51 @@ fn throughput(patients: usize, seconds: u64) {
     }
     let gen_s = t.elapsed().as_secs_f64();
     let batches = regroup(batches);
-    let records: usize = batches.iter().map(|b| b.records.len()).sum();
     let samples: u64 = batches
         .iter()
         .flat_map(|b| &b.records)
         .map(|r| u64::from(r.ecg_samples))
         .sum();
+    let mut realtime = Vec::new();
+    for encrypted in [false, true] {
+        let ward = ward(patients, start, encrypted);
+        let x = run_throughput(ward, &batches, start, patients, seconds, samples, gen_s);
+        realtime.push(x);
+        println!();
+    }
+    println!(
+        "{:<44} {:>14.2}",
+        "× real time, store in clear", realtime[0]
+    );
+    println!(
+        "{:<44} {:>14.2}",
+        "× real time, store encrypted (SQLCipher)", realtime[1]
+    );
+    println!(
+        "{:<44} {:>13.1}%",
+        "cost of encryption (wall time added)",
+        (realtime[0] / realtime[1] - 1.0) * 100.0
+    );
+}
+
+/// Feeds `batches` through `ward`'s writer path and prints the figures;
+/// returns × real time.
+fn run_throughput(
+    mut ward: Ward,
+    batches: &[SimBatch],
+    start: DateTime<Utc>,
+    patients: usize,
+    seconds: u64,
+    samples: u64,
+    gen_s: f64,
+) -> f64 {
+    let records: usize = batches.iter().map(|b| b.records.len()).sum();
+    let encrypted = ward.store.key_id().is_some();
     let mut last_tick = start;
     let rss_before = rss_mb();
     let cpu0 = cpu_s();
     let t = Instant::now();
-    for b in &batches {
+    for b in batches {
         ward.ingest(b, &mut last_tick);
     }
     let wall = t.elapsed().as_secs_f64();
@@ -205,7 +246,12 @@ fn throughput(patients: usize, seconds: u64) {
             .unwrap_or(0);
     let (_, stored_samples) = ward.store.sample_counts().expect("counts");
     println!(
-        "receiving side, {patients} patients, {seconds} s of ECG 250 Hz + numerics 1 Hz (generated beforehand in {gen_s:.1} s)"
+        "receiving side, {patients} patients, {seconds} s of ECG 250 Hz + numerics 1 Hz (generated beforehand in {gen_s:.1} s), store {}",
+        if encrypted {
+            "encrypted (SQLCipher)"
+        } else {
+            "in clear"
+        }
     );
     println!("{:<44} {:>14}", "records", records);
     println!("{:<44} {:>14}", "ECG samples", samples);
@@ -253,12 +299,13 @@ fn throughput(patients: usize, seconds: u64) {
         "alarms raised",
         ward.store.alarms(false, 100_000).expect("alarms").len()
     );
+    seconds as f64 / wall
 }
 
 fn alarm_rate(beds: usize, hours: u64) {
     let seconds = hours * 3600;
     let start = Utc::now() - Duration::seconds(seconds as i64 + 10);
-    let mut ward = ward(beds, start);
+    let mut ward = ward(beds, start, true);
     let mut g = generator(beds, seconds, start);
     let mut last_tick = start;
     let t = Instant::now();

@@ -22,6 +22,7 @@ pub mod source;
 pub mod stage;
 pub mod supervisor;
 pub mod upkeep;
+pub mod vault;
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -357,3 +357,140 @@ fn login_keeps_a_session_that_logout_and_a_password_change_end() {
     let o = ctl(&data, &["patients", "list"]);
     assert!(!o.status.success(), "nor is the test password the admin's");
 }
+
+/// `wardwatchctl` with its own key folder, in a D-Bus session of its own
+/// whose Secret Service is a real gnome-keyring, unlocked with a password:
+/// the keyring's files live under `home`, so every call sees the same
+/// keyring. Output goes through files: the keyring daemon may outlive the
+/// call. Returns success and standard output (and error, on failure).
+fn ctl_in_keyring(
+    home: &std::path::Path,
+    data: &std::path::Path,
+    keys: &std::path::Path,
+    args: &[&str],
+) -> (bool, String) {
+    let log = home.join("out.txt");
+    let errs = home.join("err.txt");
+    let file = std::fs::File::create(&log).expect("output file");
+    let err_file = std::fs::File::create(&errs).expect("error file");
+    let status = Command::new("dbus-run-session")
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "printf %s \"$WARDWATCH_TEST_KEYRING_PW\" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1 && exec \"$@\"",
+            "sh",
+            env!("CARGO_BIN_EXE_wardwatchctl"),
+        ])
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--key-dir")
+        .arg(keys)
+        .args(["--user", "admin", "--password-file", crate::pw_file()])
+        .args(args)
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("share"))
+        .env("XDG_RUNTIME_DIR", home.join("run"))
+        .env("WARDWATCH_TEST_KEYRING_PW", "keyring unlock words")
+        .stdin(std::process::Stdio::null())
+        .stdout(file)
+        .stderr(err_file)
+        .status()
+        .expect("run dbus-run-session");
+    let out = std::fs::read_to_string(&log).unwrap_or_default();
+    if !status.success() {
+        // What went wrong, for the assertion's message.
+        let err = std::fs::read_to_string(&errs).unwrap_or_default();
+        return (false, format!("{out}{err}"));
+    }
+    (true, out)
+}
+
+/// The same without any D-Bus session: no keyring to ask.
+fn ctl_without_keyring(
+    data: &std::path::Path,
+    keys: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--key-dir")
+        .arg(keys)
+        .args(["--user", "admin", "--password-file", crate::pw_file()])
+        .args(args)
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .output()
+        .expect("run wardwatchctl")
+}
+
+#[test]
+fn keys_moved_into_a_real_gnome_keyring_open_the_store_and_leave_no_key_file() {
+    let dir = private_tempdir();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join("run")).expect("home");
+    let data = dir.path().join("data");
+    let keys = dir.path().join("keys");
+    assert!(ctl_keys(&data, &keys, &["demo", "load"]).status.success());
+    let key_files = |keys: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(keys)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".key"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let before = key_files(&keys);
+    assert!(
+        before.iter().any(|k| k.starts_with("store-")) && before.len() >= 2,
+        "a store key and an audit key: {before:?}"
+    );
+
+    let (ok, out) = ctl_in_keyring(&home, &data, &keys, &["keys", "to-keyring"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("moved into the OS keyring"), "{out}");
+    assert!(key_files(&keys).is_empty(), "{:?}", key_files(&keys));
+    // The store opens with its key from the keyring; the trail verifies
+    // with the audit key from there too.
+    let (ok, out) = ctl_in_keyring(&home, &data, &keys, &["keys", "list", "--json"]);
+    assert!(ok, "{out}");
+    let listed: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let places: Vec<&str> = listed
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["where"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        places.len() >= 2 && places.iter().all(|w| *w == "keyring"),
+        "{out}"
+    );
+    let (ok, out) = ctl_in_keyring(&home, &data, &keys, &["patients", "list"]);
+    assert!(ok && out.lines().count() > 5, "{out}");
+    let (ok, out) = ctl_in_keyring(&home, &data, &keys, &["audit", "verify"]);
+    assert!(ok, "{out}");
+    // No keyring, no key: a clear refusal naming the key, no empty store.
+    let o = ctl_without_keyring(&data, &keys, &["patients", "list"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("is encrypted and its key"), "{err}");
+    // Back into the folder, e.g. for a key backup: works without a keyring.
+    let (ok, out) = ctl_in_keyring(&home, &data, &keys, &["keys", "to-folder"]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        key_files(&keys).len(),
+        before.len(),
+        "{:?}",
+        key_files(&keys)
+    );
+    let o = ctl_without_keyring(&data, &keys, &["audit", "verify"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let o = ctl_without_keyring(&data, &keys, &["audit", "--limit", "20"]);
+    let trail = stdout(&o);
+    assert!(
+        trail.contains("keys.to_keyring") && trail.contains("keys.to_folder"),
+        "{trail}"
+    );
+}

@@ -176,7 +176,12 @@ impl AuditKeys {
                 }
                 Ok(Some(key))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(
+                // Kept in the OS keyring instead, where the binaries put it.
+                super::cipher::from_vault(super::cipher::KeyKind::Audit, key_id)
+                    .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+                    .filter(|k| key_id_of(k) == key_id),
+            ),
             Err(e) => Err(self.io(&path)(e)),
         }
     }
@@ -550,6 +555,20 @@ impl Store {
             )
             .ctx("recording a published audit head")?;
         Ok(())
+    }
+
+    /// The ids of the keys that sealed entries, oldest first.
+    pub fn audit_key_ids(&self) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT key_id FROM audit_log WHERE key_id IS NOT NULL
+                 GROUP BY key_id ORDER BY min(seq)",
+            )
+            .ctx("reading the audit keys' ids")?;
+        st.query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .ctx("reading the audit keys' ids")
     }
 
     /// The chain's id (names its head objects and file).

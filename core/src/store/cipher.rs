@@ -120,6 +120,44 @@ impl Drop for StoreKey {
     }
 }
 
+/// The kinds of key a [`KeyVault`] keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A store's SQLCipher key (`store-KEYID.key` in the key folder).
+    Store,
+    /// An audit trail's sealing key (`KEYID.key`).
+    Audit,
+}
+
+impl KeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Store => "store",
+            KeyKind::Audit => "audit",
+        }
+    }
+}
+
+/// Somewhere keys are kept outside the key folder (the OS keyring, which
+/// the binaries install with [`set_vault`]; core knows no keyring). Asked
+/// only for a key that is neither handed over nor in the key folder.
+pub trait KeyVault: Send + Sync {
+    /// The key of `kind` named `id`, when the vault has it.
+    fn get(&self, kind: KeyKind, id: &str) -> Option<Vec<u8>>;
+}
+
+static VAULT: std::sync::OnceLock<Box<dyn KeyVault>> = std::sync::OnceLock::new();
+
+/// Installs the process's key vault (once; later calls are ignored).
+pub fn set_vault(vault: Box<dyn KeyVault>) {
+    let _ = VAULT.set(vault);
+}
+
+/// The key `id` of `kind` from the installed vault.
+pub(crate) fn from_vault(kind: KeyKind, id: &str) -> Option<Vec<u8>> {
+    VAULT.get().and_then(|v| v.get(kind, id))
+}
+
 /// Keys handed over by the caller, found by id at every open.
 static PROVIDED: Mutex<Vec<StoreKey>> = Mutex::new(Vec::new());
 
@@ -223,10 +261,16 @@ fn find(id: &str, key_dir: Option<&Path>) -> Result<Option<StoreKey>> {
     if let Some(k) = provided(id) {
         return Ok(Some(k));
     }
-    let Some(dir) = key_dir else { return Ok(None) };
     if !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
+    let from_vault = || match from_vault(KeyKind::Store, id) {
+        Some(bytes) => StoreKey::from_bytes(&bytes).map(|k| (k.id() == id).then_some(k)),
+        None => Ok(None),
+    };
+    let Some(dir) = key_dir else {
+        return from_vault();
+    };
     let path = key_file(dir, id);
     match std::fs::read(&path) {
         Ok(bytes) => {
@@ -242,7 +286,7 @@ fn find(id: &str, key_dir: Option<&Path>) -> Result<Option<StoreKey>> {
             }
             Ok(Some(key))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => from_vault(),
         Err(source) => Err(Error::DataDir { path, source }),
     }
 }

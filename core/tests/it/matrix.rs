@@ -202,7 +202,13 @@ fn calls() -> Vec<(&'static str, Call)> {
         ("authorize_archive restore", |c, _| {
             api::authorize_archive(c, "restore", Some("raw/x"))
         }),
+        ("store_key_id", |c, _| ok(api::store_key_id(c))),
+        ("store_keys", |c, _| ok(api::store_keys(c))),
+        ("record_key_move", |c, _| {
+            api::record_key_move(c, "keys.to_folder", &[])
+        }),
         ("restore_store", |_, _| Ok(())),
+        ("rekey_store", |_, _| Ok(())),
     ]
 }
 
@@ -261,6 +267,12 @@ fn every_call_for_every_role_matches_the_documented_matrix() {
                 let c = Ctx::open(&data, &keys(), name, clock()).expect("open");
                 let r = api::restore_store(c, &dir.path().join("no-such-backup.db"));
                 !matches!(&r, Err(e) if e.kind() == ErrorKind::PermissionDenied)
+            } else if *call == "rekey_store" {
+                // Takes the context; encrypting an encrypted store is
+                // refused after the check, changing nothing.
+                let c = Ctx::open(&data, &keys(), name, clock()).expect("open");
+                let r = api::rekey_store(c, false, None);
+                !matches!(&r, Err(e) if e.kind() == ErrorKind::PermissionDenied)
             } else {
                 let r = f(&mut ctx, &fixture);
                 !matches!(&r, Err(e) if e.kind() == ErrorKind::PermissionDenied)
@@ -305,6 +317,8 @@ fn every_call_for_every_role_matches_the_documented_matrix() {
         "put_source",
         "backup_store",
         "restore_store",
+        "rekey_store",
+        "store_keys",
     ] {
         assert_eq!(observed[call], [false, false, false, true], "{call}");
     }

@@ -43,9 +43,11 @@ fn a_store_damaged_under_a_running_runtime_raises_a_technical_alarm() {
                 |r| r.get(0),
             )
             .expect("users table");
+        // SQLCipher answers `PRAGMA page_size` with its own rows; the
+        // page size is the one SQLite and SQLCipher 4 both default to.
         let size = db
-            .query_row("PRAGMA page_size", [], |r| r.get(0))
-            .expect("page size");
+            .query_row("SELECT page_size FROM pragma_page_size", [], |r| r.get(0))
+            .unwrap_or(4096);
         (root, size)
     };
     let mut f = std::fs::OpenOptions::new()
@@ -142,6 +144,11 @@ fn scheduled_backups_are_checked_owner_only_and_the_newest_are_kept() {
     }
     let opened = crate::private_tempdir();
     std::fs::copy(&kept[2], opened.path().join(DB_FILE)).expect("copy");
+    // Encrypted with the store's key, which the store's folder names.
+    let listed = wardwatch_core::store::cipher::CIPHER_FILE;
+    if dir.path().join(listed).exists() {
+        std::fs::copy(dir.path().join(listed), opened.path().join(listed)).expect("key list");
+    }
     let copy = Store::open_dir(opened.path()).expect("a backup is a store");
     assert_eq!(
         copy.patient_count().expect("count"),

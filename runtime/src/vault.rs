@@ -1,0 +1,224 @@
+//! The OS keyring as the place for Wardwatch's keys (issue 12): the store's
+//! SQLCipher key and the audit trail's sealing keys, kept by the desktop's
+//! Secret Service (the freedesktop.org Secret Service API over D-Bus:
+//! gnome-keyring, KWallet, KeePassXC) instead of as files in the key folder.
+//! The keyring encrypts them with the user's login password and unlocks them
+//! at login, so a stolen disk holds them only encrypted.
+//!
+//! Core knows no keyring: [`install`] gives it a `KeyVault` that it asks
+//! for a key only when the key is neither handed over nor in the key folder,
+//! so a workstation that keeps its keys as files never touches D-Bus.
+//! `wardwatchctl keys to-keyring` moves the key folder's keys into the
+//! keyring; `keys to-folder` moves them back (for a key backup).
+//!
+//! Each key is one item: service `wardwatch`, account `KIND-KEYID` (`store-…`
+//! or `audit-…`), the key as 64 hex digits.
+
+use std::path::{Path, PathBuf};
+
+use wardwatch_core::store::cipher::{KeyKind, KeyVault};
+use wardwatch_core::{Error, Result};
+
+/// The Secret Service items' service attribute.
+pub const SERVICE: &str = "wardwatch";
+
+struct Keyring;
+
+impl KeyVault for Keyring {
+    fn get(&self, kind: KeyKind, id: &str) -> Option<Vec<u8>> {
+        match entry(kind, id).and_then(|e| e.get_password()) {
+            Ok(hex) => decode_hex(&hex),
+            Err(keyring::Error::NoEntry) => None,
+            Err(e) => {
+                // Loud enough to find, never fatal: the caller reports the
+                // key as missing, naming where it looked.
+                tracing::warn!(kind = kind.as_str(), key = id, error = %e, "the OS keyring could not be read");
+                None
+            }
+        }
+    }
+}
+
+/// Lets core find keys in the OS keyring (call once at start).
+pub fn install() {
+    wardwatch_core::store::cipher::set_vault(Box::new(Keyring));
+}
+
+fn entry(kind: KeyKind, id: &str) -> keyring::Result<keyring::Entry> {
+    keyring::Entry::new(SERVICE, &format!("{}-{id}", kind.as_str()))
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    let hex = hex.trim();
+    if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+        .collect()
+}
+
+fn encode_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn keyring_error(what: &str, e: keyring::Error) -> Error {
+    Error::InvalidInput {
+        what: "OS keyring",
+        reason: format!(
+            "{what}: {e} (is a Secret Service running and unlocked in this session? gnome-keyring, KWallet or KeePassXC)"
+        ),
+    }
+}
+
+/// A key file of the key folder: its kind, id and path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFile {
+    pub kind: KeyKind,
+    pub id: String,
+    pub path: PathBuf,
+}
+
+/// The key files in `dir` (audit `KEYID.key`, store `store-KEYID.key`).
+pub fn key_files(dir: &Path) -> Result<Vec<KeyFile>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(Error::DataDir {
+                path: dir.to_owned(),
+                source,
+            });
+        }
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_suffix(".key") else {
+            continue;
+        };
+        let (kind, id) = match stem.strip_prefix("store-") {
+            Some(id) => (KeyKind::Store, id),
+            None => (KeyKind::Audit, stem),
+        };
+        if id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            out.push(KeyFile {
+                kind,
+                id: id.to_owned(),
+                path: e.path(),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// Moves every key file of `dir` into the keyring: each is written, read
+/// back and compared, and only then is the file overwritten and removed.
+/// Returns the keys moved.
+pub fn move_to_keyring(dir: &Path) -> Result<Vec<KeyFile>> {
+    let files = key_files(dir)?;
+    for f in &files {
+        let bytes = std::fs::read(&f.path).map_err(|source| Error::ReadFile {
+            path: f.path.clone(),
+            source,
+        })?;
+        let e = entry(f.kind, &f.id).map_err(|e| keyring_error("opening an item", e))?;
+        e.set_password(&encode_hex(&bytes))
+            .map_err(|e| keyring_error("storing a key", e))?;
+        let back = e
+            .get_password()
+            .map_err(|e| keyring_error("reading a key back", e))?;
+        if decode_hex(&back).as_deref() != Some(bytes.as_slice()) {
+            return Err(keyring_error(
+                "a key read back differs from the one stored",
+                keyring::Error::Invalid("secret".into(), "changed".into()),
+            ));
+        }
+        wipe(&f.path)?;
+    }
+    Ok(files)
+}
+
+/// Moves the keyring's keys named by `ids` back into key files in `dir`
+/// (owner-only), then removes them from the keyring. Returns the keys moved.
+pub fn move_to_folder(dir: &Path, ids: &[(KeyKind, String)]) -> Result<Vec<KeyFile>> {
+    let mut moved = Vec::new();
+    for (kind, id) in ids {
+        let e = entry(*kind, id).map_err(|e| keyring_error("opening an item", e))?;
+        let hex = match e.get_password() {
+            Ok(h) => h,
+            Err(keyring::Error::NoEntry) => continue,
+            Err(e) => return Err(keyring_error("reading a key", e)),
+        };
+        let bytes = decode_hex(&hex).ok_or_else(|| Error::InvalidInput {
+            what: "OS keyring",
+            reason: format!("the item for key {id} does not hold a key"),
+        })?;
+        let name = match kind {
+            KeyKind::Store => format!("store-{id}.key"),
+            KeyKind::Audit => format!("{id}.key"),
+        };
+        let path = dir.join(&name);
+        write_owner_only(&path, &bytes)?;
+        e.delete_credential()
+            .map_err(|e| keyring_error("removing a key", e))?;
+        moved.push(KeyFile {
+            kind: *kind,
+            id: id.clone(),
+            path,
+        });
+    }
+    Ok(moved)
+}
+
+/// Whether the keyring holds the key `id` of `kind`.
+pub fn holds(kind: KeyKind, id: &str) -> Result<bool> {
+    match entry(kind, id).and_then(|e| e.get_password()) {
+        Ok(_) => Ok(true),
+        Err(keyring::Error::NoEntry) => Ok(false),
+        Err(e) => Err(keyring_error("reading a key", e)),
+    }
+}
+
+fn write_owner_only(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| Error::DataDir {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let tmp = path.with_extension("key.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Overwrites a key file with zeros, syncs it, and removes it.
+fn wipe(path: &Path) -> Result<()> {
+    use std::io::Write;
+    let io = |source| Error::DataDir {
+        path: path.to_owned(),
+        source,
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len() as usize;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io)?;
+    f.write_all(&vec![0u8; len]).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    drop(f);
+    std::fs::remove_file(path).map_err(io)
+}
