@@ -25,6 +25,10 @@
 #   export WARDWATCH_PROXY_PID=N4    (tinyproxy, a hospital network's HTTP proxy)
 #   export WARDWATCH_DUCKDB_PYTHON=.tools/venv/bin/python   (with DuckDB and its
 #                                     iceberg and httpfs extensions: a reader, not a server)
+#   export WARDWATCH_LDAP_URL=ldap://127.0.0.1:P7 WARDWATCH_LDAP_PASSWORD=...
+#   export WARDWATCH_LDAP_PID=N5     (OpenLDAP slapd, the hospital's directory:
+#                                     scripts/ldap/hospital.ldif, every user's
+#                                     password WARDWATCH_LDAP_PASSWORD)
 # so a caller does `scripts/peers.sh start F && . F` and later
 # `scripts/peers.sh stop F`. Server logs go beside ENVFILE (F.kinesalite.log,
 # F.moto.log, F.seaweedfs.log; SeaweedFS keeps its data in F.seaweedfs/).
@@ -218,18 +222,60 @@ start_proxy() {
   die "tinyproxy did not start: see $log"
 }
 
+# OpenLDAP's slapd (Debian), the hospital's directory, on loopback: a
+# throwaway database under DIR with the users and groups of
+# scripts/ldap/hospital.ldif (their passwords hashed by slappasswd).
+start_slapd() {
+  local log=$1 dir=$2
+  command -v slapd >/dev/null || die "slapd is missing (scripts/setup.sh installs it)"
+  rm -rf "$dir"
+  mkdir -p "$dir/db"
+  local pw
+  pw=$(slappasswd -s "ward directory pass" -h '{SSHA}')
+  sed "s|@PASSWORD@|$pw|" "$ROOT/scripts/ldap/hospital.ldif" >"$dir/hospital.ldif"
+  cat >"$dir/slapd.conf" <<CONF
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+pidfile $dir/slapd.pid
+database mdb
+maxsize 10485760
+suffix "dc=hospital,dc=test"
+rootdn "cn=admin,dc=hospital,dc=test"
+directory $dir/db
+access to attrs=userPassword by anonymous auth by * none
+access to * by users read by * none
+CONF
+  slapadd -q -f "$dir/slapd.conf" -l "$dir/hospital.ldif" >>"$log" 2>&1 || die "slapadd failed: see $log"
+  for _ in 1 2 3; do
+    PORT=$(free_port)
+    setsid slapd -d 0 -f "$dir/slapd.conf" -h "ldap://127.0.0.1:$PORT/" >>"$log" 2>&1 </dev/null &
+    PID=$!
+    for _ in $(seq 100); do
+      kill -0 "$PID" 2>/dev/null || break
+      "$VENV/bin/python" -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$PORT)))" && return 0
+      sleep 0.1
+    done
+    kill "$PID" 2>/dev/null || true
+  done
+  die "slapd did not start: see $log"
+}
+
 stop_from() {
   local envfile=$1
   [ -f "$envfile" ] || return 0
-  local k m w p
+  local k m w p l
   k=$(sed -n 's/^export WARDWATCH_KINESALITE_PID=//p' "$envfile")
   m=$(sed -n 's/^export WARDWATCH_MOTO_PID=//p' "$envfile")
   w=$(sed -n 's/^export WARDWATCH_SEAWEEDFS_PID=//p' "$envfile")
   p=$(sed -n 's/^export WARDWATCH_PROXY_PID=//p' "$envfile")
-  for pid in $k $m $w $p; do
+  l=$(sed -n 's/^export WARDWATCH_LDAP_PID=//p' "$envfile")
+  for pid in $k $m $w $p $l; do
     kill "$pid" 2>/dev/null || true
   done
-  for pid in $k $m $w $p; do
+  for pid in $k $m $w $p $l; do
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   done
@@ -272,6 +318,11 @@ case "$cmd" in
       exit 1
     fi
     p_port=$PORT p_pid=$PID
+    if ! start_slapd "$envfile.slapd.log" "$envfile.slapd"; then
+      kill "$k_pid" "$m_pid" "$w_pid" "$p_pid" 2>/dev/null || true
+      exit 1
+    fi
+    l_port=$PORT l_pid=$PID
     cat >"$envfile" <<EOF
 export WARDWATCH_KINESALITE_URL=http://127.0.0.1:$k_port
 export WARDWATCH_MOTO_URL=http://127.0.0.1:$m_port
@@ -288,6 +339,9 @@ export WARDWATCH_PROXY_URL=http://127.0.0.1:$p_port
 export WARDWATCH_PROXY_LOG=$envfile.tinyproxy.log
 export WARDWATCH_PROXY_PID=$p_pid
 export WARDWATCH_DUCKDB_PYTHON=$VENV/bin/python
+export WARDWATCH_LDAP_URL=ldap://127.0.0.1:$l_port
+export WARDWATCH_LDAP_PASSWORD="ward directory pass"
+export WARDWATCH_LDAP_PID=$l_pid
 EOF
     echo "peers: kinesalite on 127.0.0.1:$k_port (pid $k_pid), moto on 127.0.0.1:$m_port (pid $m_pid), SeaweedFS S3 on 127.0.0.1:$w_port (pid $w_pid); wrote $envfile" >&2
     ;;

@@ -21,6 +21,8 @@ APT_PACKAGES=(
   # the OS keyring: libdbus for the keyring crate's Secret Service client,
   # gnome-keyring as the real Secret Service the keyring tests talk to
   libdbus-1-dev gnome-keyring libsecret-tools
+  # the hospital directory the LDAP login tests bind to (scripts/peers.sh)
+  slapd ldap-utils
 )
 
 missing=()

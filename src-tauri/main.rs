@@ -172,13 +172,14 @@ async fn login(
 ) -> Result<(), UiError> {
     let state = Arc::clone(&state);
     tauri::async_runtime::spawn_blocking(move || {
-        let (ctx, token) = Ctx::login(
+        let (ctx, token) = Ctx::login_with(
             &state.data_dir,
             &state.keys,
             &username,
             &password,
             "desktop",
             Arc::new(SystemClock),
+            Some(&wardwatch_runtime::directory::Ldap),
         )?;
         let previous = state
             .user

@@ -669,7 +669,10 @@ enum UsersCmd {
         new_password_file: Option<PathBuf>,
     },
     /// List registered users
-    List,
+    List {
+        #[arg(long)]
+        json: bool,
+    },
     /// Stop a user from opening the store (their audit entries stay)
     Deactivate { name: String },
     /// Let a deactivated user open the store again
@@ -1550,7 +1553,15 @@ fn create(cli: &Cli) -> anyhow::Result<Ctx> {
     let pw = password(cli).new_password(&format!("New password for the store's admin {user}: "))?;
     let ctx = Ctx::create_admin(&dir, &keys, &user, &pw, Arc::new(SystemClock))?;
     drop(ctx);
-    let (ctx, token) = Ctx::login(&dir, &keys, &user, &pw, "cli", Arc::new(SystemClock))?;
+    let (ctx, token) = Ctx::login_with(
+        &dir,
+        &keys,
+        &user,
+        &pw,
+        "cli",
+        Arc::new(SystemClock),
+        Some(&wardwatch_runtime::directory::Ldap),
+    )?;
     session::keep(&dir, &keys, &user, &token)?;
     Ok(ctx)
 }
@@ -1581,7 +1592,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Login => {
             let (dir, keys, user) = (data_dir(&cli)?, keys(&cli)?, username(&cli)?);
             let pw = password(&cli).get(&format!("Password for {user}: "))?;
-            let (ctx, token) = Ctx::login(&dir, &keys, &user, &pw, "cli", Arc::new(SystemClock))?;
+            let (ctx, token) = Ctx::login_with(
+                &dir,
+                &keys,
+                &user,
+                &pw,
+                "cli",
+                Arc::new(SystemClock),
+                Some(&wardwatch_runtime::directory::Ldap),
+            )?;
             session::keep(&dir, &keys, &user, &token)?;
             writeln!(
                 out,
@@ -1677,7 +1696,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             api::set_user_active(&open(&cli)?, name, true)?;
             writeln!(out, "user {name} activated")?;
         }
-        Command::Users(UsersCmd::List) => {
+        Command::Users(UsersCmd::List { json: true }) => {
+            print_json(out, &api::list_users(&open(&cli)?)?)?;
+        }
+        Command::Users(UsersCmd::List { json: false }) => {
             for u in api::list_users(&open(&cli)?)? {
                 writeln!(
                     out,

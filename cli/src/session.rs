@@ -141,7 +141,16 @@ pub fn open(
 ) -> anyhow::Result<Ctx> {
     let clock = Arc::new(SystemClock);
     if let Some(pw) = password.given()? {
-        return Ok(Ctx::login(data_dir, keys, user, &pw, "cli", clock)?.0);
+        return Ok(Ctx::login_with(
+            data_dir,
+            keys,
+            user,
+            &pw,
+            "cli",
+            clock,
+            Some(&wardwatch_runtime::directory::Ldap),
+        )?
+        .0);
     }
     let Some((path, token)) = kept(data_dir, keys, user)? else {
         anyhow::bail!(

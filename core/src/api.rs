@@ -201,6 +201,24 @@ impl Ctx {
         client: &str,
         clock: Arc<dyn Clock>,
     ) -> Result<(Ctx, String)> {
+        Ctx::login_with(data_dir, keys, username, password, client, clock, None)
+    }
+
+    /// [`Ctx::login`], asking `directory` (when given, and the
+    /// `ldap.directory` setting configures one) for a user without a local
+    /// password: the directory's bind decides, its groups give the role
+    /// (see `crate::directory`). A user the directory lets in for the first
+    /// time is registered with that role, and a changed role is updated;
+    /// both are audited.
+    pub fn login_with(
+        data_dir: &Path,
+        keys: &AuditKeys,
+        username: &str,
+        password: &str,
+        client: &str,
+        clock: Arc<dyn Clock>,
+        directory: Option<&dyn crate::directory::Directory>,
+    ) -> Result<(Ctx, String)> {
         let mut store = Store::open_dir(data_dir)?;
         let now = clock.now();
         let attempted: String = username.chars().take(USERNAME_MAX).collect();
@@ -225,14 +243,54 @@ impl Ctx {
                 until: until.format("%Y-%m-%d %H:%M:%S").to_string(),
             });
         }
-        let ok = match found.as_ref().and_then(|a| a.password_hash.as_deref()) {
-            Some(hash) => crate::auth::verify_password(hash, password),
-            None => {
+        let local = found.as_ref().and_then(|a| a.password_hash.as_deref());
+        let configured = match (local, directory) {
+            (None, Some(d)) => store
+                .setting(crate::directory::SETTING)?
+                .and_then(|json| crate::directory::DirectoryConfig::parse(&json).ok())
+                .map(|c| (c, d)),
+            _ => None,
+        };
+        // The directory's verdict: the user's entry and role.
+        let mut from_directory = None;
+        let ok = match (local, configured) {
+            (Some(hash), _) => crate::auth::verify_password(hash, password),
+            // A name Wardwatch could never register is not sent to the
+            // directory at all.
+            (None, Some((config, d))) if validate_username(username).is_ok() => {
+                match d.authenticate(&config, username, password) {
+                    Ok(Some(entry)) => match config.role_for(&entry.groups) {
+                        Some(role) => {
+                            from_directory = Some((entry, role));
+                            true
+                        }
+                        None => {
+                            audit(
+                                &store,
+                                "login.no_directory_role",
+                                json!({ "client": client, "groups": entry.groups.len() }),
+                            )?;
+                            false
+                        }
+                    },
+                    Ok(None) => false,
+                    Err(e) => {
+                        audit(&store, "login.directory_error", json!({ "client": client }))?;
+                        return Err(e);
+                    }
+                }
+            }
+            (None, _) => {
                 crate::auth::verify_nothing(password);
                 false
             }
         };
-        let active = found.as_ref().is_some_and(|a| a.user.active);
+        // A directory user seen for the first time is active; a name an
+        // admin deactivated stays refused.
+        let active = match &found {
+            Some(a) => a.user.active,
+            None => from_directory.is_some(),
+        };
         if !(ok && active) {
             let failures = match &found {
                 Some(_) => Some(store.note_login_failure(username, now)?),
@@ -249,11 +307,46 @@ impl Ctx {
             )?;
             return Err(Error::LoginFailed);
         }
+        if let Some((entry, role)) = &from_directory {
+            validate_username(username)?;
+            let before = found.as_ref().map(|a| a.user.role);
+            if before != Some(*role) {
+                store.put_user(
+                    &User {
+                        username: username.to_owned(),
+                        display_name: entry
+                            .display_name
+                            .clone()
+                            .unwrap_or_else(|| username.to_owned()),
+                        role: *role,
+                        active: true,
+                    },
+                    now,
+                )?;
+                store.append_audit(&AuditEntry {
+                    at: now,
+                    actor: attempted.clone(),
+                    action: "users.role_from_directory".into(),
+                    target: Some(username.to_owned()),
+                    detail: json!({
+                        "from": before.map(Role::as_str),
+                        "to": role.as_str(),
+                    }),
+                })?;
+            }
+        }
         store.note_login_success(username)?;
         let (token, digest) = crate::auth::new_token()?;
         store.create_session(&digest, username, client, now)?;
         let ctx = Ctx::with_store(store, keys, username, clock)?;
-        ctx.audit("login.ok", None, json!({ "client": client }))?;
+        ctx.audit(
+            "login.ok",
+            None,
+            json!({
+                "client": client,
+                "via": if from_directory.is_some() { "directory" } else { "local" },
+            }),
+        )?;
         Ok((ctx, token))
     }
 

@@ -78,6 +78,11 @@ pub enum Error {
     #[error("the session has ended (logged out, expired, or its user changed): log in again")]
     SessionEnded,
 
+    #[error(
+        "the hospital directory (LDAP) cannot answer: {reason}; try again, or ask an admin (a local account still logs in)"
+    )]
+    DirectoryUnavailable { reason: String },
+
     #[error("user `{user}` (role {role}) may not {action}: it needs role {needed}")]
     Forbidden {
         user: String,
@@ -177,9 +182,10 @@ impl Error {
                 ErrorKind::PermissionDenied
             }
             Error::UserNotFound { .. } => ErrorKind::NotFound,
-            Error::LoginFailed | Error::AccountLocked { .. } | Error::SessionEnded => {
-                ErrorKind::Unauthenticated
-            }
+            Error::LoginFailed
+            | Error::AccountLocked { .. }
+            | Error::SessionEnded
+            | Error::DirectoryUnavailable { .. } => ErrorKind::Unauthenticated,
             Error::ReadFile { .. } | Error::DataDir { .. } => ErrorKind::Io,
             Error::NoStore { .. } => ErrorKind::NoStore,
             Error::UnsafeDataDir { .. } | Error::StoreKeyMissing { .. } => {

@@ -12,6 +12,7 @@ pub mod api;
 pub mod auth;
 pub mod clock;
 pub mod demo;
+pub mod directory;
 pub mod error;
 pub mod import;
 pub mod ingest;

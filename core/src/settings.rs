@@ -53,6 +53,11 @@ pub const SETTINGS: &[Setting] = &[
         check: |v| whole(v, 1, 3650),
     },
     Setting {
+        key: "ldap.directory",
+        holds: "the hospital's LDAP directory for logins, JSON (see `directory::DirectoryConfig`; unset: local accounts only)",
+        check: |v| crate::directory::DirectoryConfig::parse(v).map(drop),
+    },
+    Setting {
         key: "backup.dir",
         holds: "folder of scheduled backups, an absolute path (unset: none)",
         check: |v| {

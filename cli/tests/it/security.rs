@@ -494,3 +494,150 @@ fn keys_moved_into_a_real_gnome_keyring_open_the_store_and_leave_no_key_file() {
         "{trail}"
     );
 }
+
+/// `wardwatchctl` as `user`, logged in with the password in `pw_file`.
+fn ctl_pw(
+    data: &std::path::Path,
+    user: &str,
+    pw_file: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--user", user, "--password-file"])
+        .arg(pw_file)
+        .args(args)
+        .output()
+        .expect("run wardwatchctl")
+}
+
+fn directory_setting(url: &str) -> String {
+    serde_json::json!({
+        "url": url,
+        "bind": "uid={user},ou=people,dc=hospital,dc=test",
+        "group_base": "ou=groups,dc=hospital,dc=test",
+        "group_roles": {
+            "cn=ward-nurses,ou=groups,dc=hospital,dc=test": "clinician",
+            "cn=ward-doctors,ou=groups,dc=hospital,dc=test": "clinician",
+            "cn=data-team,ou=groups,dc=hospital,dc=test": "data",
+        },
+    })
+    .to_string()
+}
+
+/// Logins against OpenLDAP's slapd on loopback (scripts/peers.sh starts
+/// it with scripts/ldap/hospital.ldif): the directory's groups give the
+/// role; an unmapped group, a wrong password, an unknown name, a hostile
+/// name and a deactivated user are refused; a directory that cannot answer
+/// says so, and local accounts still log in.
+#[test]
+fn directory_users_log_in_with_the_role_their_groups_give() {
+    let url = std::env::var("WARDWATCH_LDAP_URL").expect(
+        "WARDWATCH_LDAP_URL is not set: run the tests through scripts/test.sh (scripts/peers.sh starts slapd)",
+    );
+    let directory_pw = std::env::var("WARDWATCH_LDAP_PASSWORD").expect("WARDWATCH_LDAP_PASSWORD");
+    let dir = private_tempdir();
+    let data = dir.path().join("data");
+    let pw = dir.path().join("directory-password");
+    std::fs::write(&pw, &directory_pw).expect("password file");
+    let wrong = dir.path().join("wrong-password");
+    std::fs::write(&wrong, "not the directory password").expect("password file");
+    assert!(ctl(&data, &["demo", "load"]).status.success());
+    let o = ctl(
+        &data,
+        &[
+            "settings",
+            "set",
+            "ldap.directory",
+            &directory_setting(&url),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // A nurse of the directory: in, as a clinician, registered on the way.
+    let o = ctl_pw(&data, "nurse.okafor", &pw, &["patients", "list"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).lines().count() > 5, "{}", stdout(&o));
+    let o = ctl_pw(&data, "analyst.rao", &pw, &["patients", "list"]);
+    assert!(!o.status.success(), "the data role reads no patient");
+    assert!(stderr(&o).contains("may not"), "{}", stderr(&o));
+    let users = stdout(&ctl(&data, &["users", "list", "--json"]));
+    let users: serde_json::Value = serde_json::from_str(&users).expect("json");
+    let role = |name: &str| {
+        users
+            .as_array()
+            .expect("users")
+            .iter()
+            .find(|u| u["username"] == name)
+            .map(|u| u["role"].as_str().unwrap_or("").to_owned())
+    };
+    assert_eq!(role("nurse.okafor").as_deref(), Some("clinician"));
+    assert_eq!(role("analyst.rao").as_deref(), Some("data"));
+
+    // Refused, all with the same answer.
+    for (user, file) in [
+        ("nurse.okafor", &wrong),
+        ("porter.kim", &pw),
+        ("nobody", &pw),
+        ("*)(uid=*", &pw),
+    ] {
+        let o = ctl_pw(&data, user, file, &["patients", "list"]);
+        assert!(!o.status.success(), "{user} got in");
+        assert!(
+            stderr(&o).contains("wrong user name or password"),
+            "{user}: {}",
+            stderr(&o)
+        );
+    }
+    assert_eq!(
+        role("porter.kim"),
+        None,
+        "an unmapped group registers no one"
+    );
+    // An admin's deactivation outranks the directory.
+    assert!(
+        ctl(&data, &["users", "deactivate", "nurse.okafor"])
+            .status
+            .success()
+    );
+    let o = ctl_pw(&data, "nurse.okafor", &pw, &["patients", "list"]);
+    assert!(!o.status.success(), "a deactivated user got in");
+
+    // The directory down: a clear error; the local admin still logs in.
+    let closed = format!("ldap://127.0.0.1:{}", {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        l.local_addr().expect("addr").port()
+    });
+    assert!(
+        ctl(
+            &data,
+            &[
+                "settings",
+                "set",
+                "ldap.directory",
+                &directory_setting(&closed)
+            ]
+        )
+        .status
+        .success()
+    );
+    let o = ctl_pw(&data, "dr.lindqvist", &pw, &["patients", "list"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("directory (LDAP) cannot answer"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(ctl(&data, &["patients", "list"]).status.success());
+
+    let trail = stdout(&ctl(&data, &["audit", "--limit", "200"]));
+    for action in [
+        "users.role_from_directory",
+        "login.no_directory_role",
+        "login.directory_error",
+        "login.failed",
+    ] {
+        assert!(trail.contains(action), "{action} audited:\n{trail}");
+    }
+}
