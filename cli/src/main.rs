@@ -660,6 +660,11 @@ enum UsersCmd {
         /// set it with `users set-password`]
         #[arg(long, value_name = "FILE")]
         new_password_file: Option<PathBuf>,
+        /// A service account (true) that logs in only for `serve` (the
+        /// headless runtime), never at a terminal or in the app; false makes
+        /// it a person's account again [default: unchanged]
+        #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+        service: Option<bool>,
     },
     /// Set a user's password (lifts a lock, ends their sessions)
     SetPassword {
@@ -821,6 +826,7 @@ fn open(cli: &Cli) -> anyhow::Result<Ctx> {
         &keys(cli)?,
         &username(cli)?,
         &password(cli),
+        "cli",
     )
 }
 
@@ -1667,11 +1673,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             name,
             role,
             new_password_file,
+            service,
         }) => {
             let ctx = open(&cli)?;
             api::put_user(&ctx, name, (*role).into())?;
             if let Some(f) = new_password_file {
                 api::set_password(&ctx, name, &new_password(&Some(f.clone()), "")?)?;
+            }
+            if let Some(service) = service {
+                api::set_user_service(&ctx, name, *service)?;
+                writeln!(
+                    out,
+                    "{name} is {}",
+                    if *service {
+                        "a service account: it logs in only for `serve`"
+                    } else {
+                        "a person's account"
+                    }
+                )?;
             }
             writeln!(
                 out,
@@ -1703,10 +1722,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for u in api::list_users(&open(&cli)?)? {
                 writeln!(
                     out,
-                    "{:<20} {:<10} {}",
+                    "{:<20} {:<10} {}{}",
                     u.username,
                     u.role.as_str(),
-                    if u.active { "active" } else { "inactive" }
+                    if u.active { "active" } else { "inactive" },
+                    if u.service { ", service account" } else { "" }
                 )?;
             }
         }
@@ -1919,7 +1939,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve => {
             // Resolve the user first: only a registered user of a clinical
             // role (or an admin) may start the runtime, and it is audited.
-            let ctx = open(&cli)?;
+            // As the headless runtime: the one login a service account has.
+            let ctx = session::open(
+                &data_dir(&cli)?,
+                &keys(&cli)?,
+                &username(&cli)?,
+                &password(&cli),
+                api::SERVICE_CLIENT,
+            )?;
             api::runtime_start(&ctx, "wardwatchctl serve")?;
             let data_dir = ctx.data_dir().to_owned();
             // With no notification daemon this still starts: every notice

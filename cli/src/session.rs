@@ -131,13 +131,15 @@ fn kept(
     }
 }
 
-/// Opens the store as `user`: with the password given for this command,
-/// else with their kept session.
+/// Opens the store as `user`: with the password given for this command
+/// (logging in as `client`: `cli`, or `service` for `serve`), else with
+/// their kept session.
 pub fn open(
     data_dir: &Path,
     keys: &AuditKeys,
     user: &str,
     password: &PasswordSource,
+    client: &str,
 ) -> anyhow::Result<Ctx> {
     let clock = Arc::new(SystemClock);
     if let Some(pw) = password.given()? {
@@ -146,7 +148,7 @@ pub fn open(
             keys,
             user,
             &pw,
-            "cli",
+            client,
             clock,
             Some(&wardwatch_runtime::directory::Ldap),
         )?

@@ -26,6 +26,10 @@ use crate::store::{
 /// apart from every registrable user name.
 pub const SERVICE_ACTOR: &str = "@runtime";
 
+/// The login client of the headless runtime (`wardwatchctl serve`): the
+/// only one a service account may log in with.
+pub const SERVICE_CLIENT: &str = "service";
+
 /// Who is acting: a registered, active user and their role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Actor {
@@ -130,6 +134,7 @@ impl Ctx {
                     display_name: username.to_owned(),
                     role: Role::Admin,
                     active: true,
+                    service: false,
                 };
                 store.put_user(&user, now)?;
                 store.append_audit(&AuditEntry {
@@ -291,6 +296,16 @@ impl Ctx {
             Some(a) => a.user.active,
             None => from_directory.is_some(),
         };
+        // A service account never logs in interactively: refused like a
+        // wrong password (nobody learns it is one), audited as what it is.
+        if ok && found.as_ref().is_some_and(|a| a.user.service) && client != SERVICE_CLIENT {
+            audit(
+                &store,
+                "login.service_interactive",
+                json!({ "client": client }),
+            )?;
+            return Err(Error::LoginFailed);
+        }
         if !(ok && active) {
             let failures = match &found {
                 Some(_) => Some(store.note_login_failure(username, now)?),
@@ -320,6 +335,7 @@ impl Ctx {
                             .unwrap_or_else(|| username.to_owned()),
                         role: *role,
                         active: true,
+                        service: false,
                     },
                     now,
                 )?;
@@ -837,6 +853,20 @@ fn keep_an_admin(ctx: &Ctx, username: &str, still_admin: bool) -> Result<()> {
     Ok(())
 }
 
+/// Makes a registered user a service account (admin): it then logs in
+/// only for the headless runtime (`Ctx::login_with` with client
+/// [`SERVICE_CLIENT`]), never at a terminal or in the app; or makes it a
+/// person again. Their sessions end. Audited.
+pub fn set_user_service(ctx: &Ctx, username: &str, service: bool) -> Result<()> {
+    ctx.require(Role::Admin, "manage users")?;
+    ctx.store.set_user_service(username, service)?;
+    ctx.audit(
+        "users.service",
+        Some(username),
+        json!({ "service": service }),
+    )
+}
+
 /// Registers a user or changes their role (a deactivated user stays
 /// deactivated). The last active admin cannot be demoted.
 pub fn put_user(ctx: &Ctx, username: &str, role: Role) -> Result<()> {
@@ -849,6 +879,7 @@ pub fn put_user(ctx: &Ctx, username: &str, role: Role) -> Result<()> {
         display_name: username.to_owned(),
         role,
         active: existing.as_ref().is_none_or(|u| u.active),
+        service: existing.as_ref().is_some_and(|u| u.service),
     };
     ctx.store.put_user(&user, ctx.clock.now())?;
     ctx.audit(

@@ -641,3 +641,86 @@ fn directory_users_log_in_with_the_role_their_groups_give() {
         assert!(trail.contains(action), "{action} audited:\n{trail}");
     }
 }
+
+/// The headless runtime's own identity: a service account logs in for
+/// `serve` and nothing else.
+#[test]
+fn a_service_account_runs_the_runtime_and_cannot_log_in_interactively() {
+    let dir = private_tempdir();
+    let data = dir.path().join("data");
+    assert!(ctl(&data, &["demo", "load"]).status.success());
+    let o = ctl(
+        &data,
+        &[
+            "users",
+            "add",
+            "svc.ward5",
+            "--role",
+            "clinician",
+            "--service",
+            "--new-password-file",
+            crate::pw_file(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("service account"), "{}", stdout(&o));
+    assert!(
+        stdout(&ctl(&data, &["users", "list"])).contains("svc.ward5"),
+        "listed"
+    );
+    // Not at a terminal: neither a command nor a kept session.
+    for args in [vec!["patients", "list"], vec!["login"]] {
+        let o = as_user(&data, "svc.ward5", &args);
+        assert!(!o.status.success(), "{args:?} as a service account");
+        assert!(
+            stderr(&o).contains("wrong user name or password"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // `serve` as it: the runtime starts (its heartbeat appears) and stops.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args([
+            "--user",
+            "svc.ward5",
+            "--password-file",
+            crate::pw_file(),
+            "serve",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !data.join("heartbeat.json").exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "serve ended ({status}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no heartbeat from the service account's runtime"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().expect("serve exits");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let trail = stdout(&ctl(&data, &["audit", "--limit", "100"]));
+    let started = trail
+        .lines()
+        .any(|l| l.contains("svc.ward5") && l.contains("runtime.start"));
+    assert!(started, "{trail}");
+    assert!(trail.contains("login.service_interactive"), "{trail}");
+}

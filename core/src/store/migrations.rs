@@ -642,6 +642,11 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_user ON sessions (username);
 "#,
+    // 14: service accounts (issue 12, SECURITY.md): the headless runtime's
+    // identity, which logs in for `serve` only, never interactively.
+    r#"
+ALTER TABLE users ADD COLUMN service INTEGER NOT NULL DEFAULT 0 CHECK (service IN (0, 1));
+"#,
 ];
 
 /// The version a store that records version 1 really holds. Builds from

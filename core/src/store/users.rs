@@ -52,13 +52,18 @@ pub struct User {
     pub display_name: String,
     pub role: Role,
     pub active: bool,
+    /// A service account (the headless runtime's): it logs in only for
+    /// `serve` (client `service`), never interactively. Set when the user
+    /// is added, changed by `Store::set_user_service`; `put_user` keeps an
+    /// existing user's.
+    pub service: bool,
 }
 
 impl Store {
     pub fn user(&self, username: &str) -> Result<Option<User>> {
         self.conn
             .query_row(
-                "SELECT username, display_name, role, active FROM users WHERE username = ?1",
+                "SELECT username, display_name, role, active, service FROM users WHERE username = ?1",
                 [username],
                 |r| {
                     Ok((
@@ -66,17 +71,19 @@ impl Store {
                         r.get::<_, String>(1)?,
                         r.get::<_, String>(2)?,
                         r.get::<_, bool>(3)?,
+                        r.get::<_, bool>(4)?,
                     ))
                 },
             )
             .optional()
             .ctx("reading a user")?
-            .map(|(username, display_name, role, active)| {
+            .map(|(username, display_name, role, active, service)| {
                 Ok(User {
                     username,
                     display_name,
                     role: Role::parse(&role)?,
                     active,
+                    service,
                 })
             })
             .transpose()
@@ -92,8 +99,8 @@ impl Store {
     pub fn put_user(&self, user: &User, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
         self.conn
             .execute(
-                "INSERT INTO users (username, display_name, role, active, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO users (username, display_name, role, active, created_ms, service)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (username) DO UPDATE SET
                    display_name = excluded.display_name, role = excluded.role,
                    active = excluded.active",
@@ -102,17 +109,41 @@ impl Store {
                     user.display_name,
                     user.role.as_str(),
                     user.active,
-                    to_ms(now)
+                    to_ms(now),
+                    user.service
                 ],
             )
             .ctx("writing a user")?;
         Ok(())
     }
 
+    /// Makes a user a service account, or a person again; their sessions
+    /// end either way.
+    pub fn set_user_service(&self, username: &str, service: bool) -> Result<()> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE users SET service = ?2 WHERE username = ?1",
+                params![username, service],
+            )
+            .ctx("writing a user")?;
+        if n == 0 {
+            return Err(Error::UserNotFound {
+                user: crate::text::printable(username).into_owned(),
+            });
+        }
+        self.conn
+            .execute("DELETE FROM sessions WHERE username = ?1", [username])
+            .ctx("ending a user's sessions")?;
+        Ok(())
+    }
+
     pub fn users(&self) -> Result<Vec<User>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT username, display_name, role, active FROM users ORDER BY username")
+            .prepare(
+                "SELECT username, display_name, role, active, service FROM users ORDER BY username",
+            )
             .ctx("listing users")?;
         let rows = stmt
             .query_map([], |r| {
@@ -121,18 +152,20 @@ impl Store {
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, bool>(3)?,
+                    r.get::<_, bool>(4)?,
                 ))
             })
             .ctx("listing users")?
             .collect::<rusqlite::Result<Vec<_>>>()
             .ctx("listing users")?;
         rows.into_iter()
-            .map(|(username, display_name, role, active)| {
+            .map(|(username, display_name, role, active, service)| {
                 Ok(User {
                     username,
                     display_name,
                     role: Role::parse(&role)?,
                     active,
+                    service,
                 })
             })
             .collect()

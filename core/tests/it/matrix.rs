@@ -202,6 +202,9 @@ fn calls() -> Vec<(&'static str, Call)> {
         ("authorize_archive restore", |c, _| {
             api::authorize_archive(c, "restore", Some("raw/x"))
         }),
+        ("set_user_service", |c, _| {
+            api::set_user_service(c, "no-such-user", false)
+        }),
         ("store_key_id", |c, _| ok(api::store_key_id(c))),
         ("store_keys", |c, _| ok(api::store_keys(c))),
         ("record_key_move", |c, _| {
