@@ -415,6 +415,21 @@ enum KeysCmd {
     /// Move the store's keys from the OS keyring back into the key folder
     /// (owner-only files), e.g. to back them up
     ToFolder,
+    /// Keep cloud credentials (S3, Kinesis) in the OS keyring as NAME, for
+    /// `--credentials keyring:NAME` and AWS profiles; the secret access key
+    /// is read from standard input's first line, never an argument
+    CloudSet {
+        name: String,
+        #[arg(long)]
+        access_key_id: String,
+    },
+    /// Remove the cloud credentials NAME from the OS keyring
+    CloudRemove { name: String },
+    /// Print the cloud credentials NAME as an AWS `credential_process`
+    /// (JSON, Version 1), for a profile's `credential_process =
+    /// wardwatchctl keys credential-process NAME`; needs no login, only the
+    /// unlocked keyring of this session
+    CredentialProcess { name: String },
 }
 
 #[derive(Debug, clap::Args)]
@@ -602,7 +617,8 @@ enum SourceAdd {
         stream: String,
         #[arg(long, default_value = "eu-west-2")]
         region: String,
-        /// Where the keys are: env:PREFIX reads PREFIX_ACCESS_KEY_ID and PREFIX_SECRET_ACCESS_KEY
+        /// Where the keys are: env:PREFIX reads PREFIX_ACCESS_KEY_ID and PREFIX_SECRET_ACCESS_KEY;
+        /// keyring:NAME reads them from the OS keyring (`keys cloud-set NAME`)
         #[arg(long, default_value = "env:WARDWATCH_AWS")]
         credentials: String,
     },
@@ -2221,6 +2237,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 )?,
             }
         }
+        Command::Keys(KeysCmd::CredentialProcess { name }) => {
+            let c = wardwatch_runtime::vault::credentials(&format!("keyring:{name}"))
+                .map_err(anyhow::Error::msg)?;
+            let mut doc = serde_json::json!({
+                "Version": 1,
+                "AccessKeyId": c.access_key_id,
+                "SecretAccessKey": c.secret_access_key,
+            });
+            if let Some(t) = &c.session_token {
+                doc["SessionToken"] = serde_json::Value::String(t.clone());
+            }
+            // Straight to stdout: the AWS SDK reads it; nothing is escaped.
+            let mut raw = std::io::stdout().lock();
+            writeln!(raw, "{doc}")?;
+        }
         Command::Keys(cmd) => {
             use wardwatch_core::store::cipher::KeyKind;
             use wardwatch_runtime::vault;
@@ -2278,6 +2309,42 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         key_dir.display()
                     )?;
                 }
+                KeysCmd::CloudSet {
+                    name,
+                    access_key_id,
+                } => {
+                    let mut secret = String::new();
+                    std::io::stdin().read_line(&mut secret)?;
+                    let secret = secret.trim_end_matches(['\r', '\n']);
+                    anyhow::ensure!(!secret.is_empty(), "no secret access key on standard input");
+                    vault::put_cloud(
+                        name,
+                        &wardwatch_cloud::Credentials {
+                            access_key_id: access_key_id.clone(),
+                            secret_access_key: secret.to_owned(),
+                            session_token: None,
+                        },
+                    )?;
+                    api::record_key_move(&ctx, "keys.cloud_set", std::slice::from_ref(name))?;
+                    writeln!(
+                        out,
+                        "credentials {name} kept in the OS keyring: use --credentials keyring:{name}"
+                    )?;
+                }
+                KeysCmd::CloudRemove { name } => {
+                    let had = vault::remove_cloud(name)?;
+                    api::record_key_move(&ctx, "keys.cloud_remove", std::slice::from_ref(name))?;
+                    writeln!(
+                        out,
+                        "{}",
+                        if had {
+                            format!("credentials {name} removed from the OS keyring")
+                        } else {
+                            format!("the OS keyring held no credentials {name}")
+                        }
+                    )?;
+                }
+                KeysCmd::CredentialProcess { .. } => unreachable!("handled above"),
                 KeysCmd::ToFolder => {
                     let moved = vault::move_to_folder(&key_dir, &needed)?;
                     let ids: Vec<String> = moved.iter().map(|k| k.id.clone()).collect();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
-use wardwatch_cloud::{Credentials, KinesisClient, KinesisConfig};
+use wardwatch_cloud::{KinesisClient, KinesisConfig};
 use wardwatch_sim::{
     EcgReplay, EcgReplayOptions, GatewayOptions, Generator, GeneratorConfig, Interleave,
     KinesisSink, Pace, RecordSource, Scenario, SharedLog, SimPatient, SimReport, SseGateway,
@@ -148,7 +148,7 @@ pub fn run(a: &SimArgs) -> anyhow::Result<SimReport> {
                 KinesisConfig {
                     endpoint: endpoint.clone(),
                     region: a.region.clone(),
-                    credentials: Credentials::from_env_spec(&a.credentials).map_err(anyhow::Error::msg)?,
+                    credentials: wardwatch_runtime::vault::credentials(&a.credentials).map_err(anyhow::Error::msg)?,
                 },
                 http,
             )?;

@@ -645,7 +645,10 @@ pub fn store_keys(ctx: &Ctx) -> Result<(Vec<String>, Vec<String>)> {
 /// keys' ids (never the keys).
 pub fn record_key_move(ctx: &Ctx, action: &str, ids: &[String]) -> Result<()> {
     ctx.require(Role::Admin, "move the store's keys")?;
-    if !matches!(action, "keys.to_keyring" | "keys.to_folder") {
+    if !matches!(
+        action,
+        "keys.to_keyring" | "keys.to_folder" | "keys.cloud_set" | "keys.cloud_remove"
+    ) {
         return Err(Error::InvalidInput {
             what: "key move",
             reason: format!("unknown action `{action}`"),
@@ -867,6 +870,32 @@ pub fn set_user_service(ctx: &Ctx, username: &str, service: bool) -> Result<()> 
     )
 }
 
+/// Checks a cloud credentials spec: `env:PREFIX` (the keys are read from
+/// PREFIX_ACCESS_KEY_ID and PREFIX_SECRET_ACCESS_KEY) or `keyring:NAME`
+/// (kept in the OS keyring by `wardwatchctl keys cloud-set NAME`). Never
+/// the keys themselves.
+pub fn check_credentials_spec(spec: &str) -> Result<()> {
+    let named = |rest: &str| {
+        !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    };
+    let ok = match spec.split_once(':') {
+        Some(("env", rest)) => !rest.is_empty(),
+        Some(("keyring", rest)) => named(rest),
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(Error::InvalidInput {
+        what: "credentials",
+        // Not echoed: what was typed there may be a key.
+        reason: "must be `env:PREFIX` (keys read from PREFIX_ACCESS_KEY_ID and PREFIX_SECRET_ACCESS_KEY) or `keyring:NAME` (kept in the OS keyring), never the keys themselves".into(),
+    })
+}
+
 /// Registers a user or changes their role (a deactivated user stays
 /// deactivated). The last active admin cannot be demoted.
 pub fn put_user(ctx: &Ctx, username: &str, role: Role) -> Result<()> {
@@ -1078,14 +1107,7 @@ pub fn put_source(ctx: &Ctx, config: &SourceConfig) -> Result<()> {
             stream,
             ..
         } => {
-            if !credentials.starts_with("env:") || credentials.len() <= 4 {
-                return Err(Error::InvalidInput {
-                    what: "credentials",
-                    reason: format!(
-                        "`{credentials}` must be `env:PREFIX` (keys are read from PREFIX_ACCESS_KEY_ID and PREFIX_SECRET_ACCESS_KEY)"
-                    ),
-                });
-            }
+            check_credentials_spec(credentials)?;
             if stream.is_empty() {
                 return Err(Error::InvalidInput {
                     what: "stream",
@@ -1546,6 +1568,7 @@ pub fn messaging_configured(ctx: &Ctx) -> Result<bool> {
 /// Sets where patient messages go (admin).
 pub fn configure_messages(ctx: &Ctx, dest: &crate::messages::MessageDestination) -> Result<()> {
     ctx.require(Role::Admin, "configure patient messaging")?;
+    check_credentials_spec(&dest.credentials)?;
     ctx.store.set_message_destination(dest)?;
     ctx.audit(
         "messages.configure",

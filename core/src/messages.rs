@@ -18,7 +18,7 @@ pub struct MessageDestination {
     pub endpoint: String,
     pub stream: String,
     pub region: String,
-    /// `env:PREFIX`, as for sources.
+    /// `env:PREFIX` or `keyring:NAME`, as for sources.
     pub credentials: String,
 }
 

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use wardwatch_cloud::{Credentials, KinesisClient, KinesisConfig};
+use wardwatch_cloud::{KinesisClient, KinesisConfig};
 use wardwatch_core::api::{self, Ctx};
 use wardwatch_core::clock::Clock;
 use wardwatch_core::messages::{MessageDestination, communication};
@@ -118,7 +118,7 @@ async fn deliver_due(ctx: &Arc<Mutex<Ctx>>) -> Result<Delivery> {
 
 fn client(dest: &MessageDestination) -> Result<KinesisClient> {
     let credentials =
-        Credentials::from_env_spec(&dest.credentials).map_err(|reason| Error::InvalidInput {
+        crate::vault::credentials(&dest.credentials).map_err(|reason| Error::InvalidInput {
             what: "message credentials",
             reason,
         })?;

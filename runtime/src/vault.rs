@@ -13,6 +13,12 @@
 //!
 //! Each key is one item: service `wardwatch`, account `KIND-KEYID` (`store-…`
 //! or `audit-…`), the key as 64 hex digits.
+//!
+//! Cloud credentials (Kinesis sources, the patient-message stream, S3 lake
+//! targets) can live there too, as `cloud-NAME` (JSON): a source or message
+//! destination names them `keyring:NAME` where it would say `env:PREFIX`,
+//! and an AWS profile fetches them with `credential_process = wardwatchctl
+//! keys credential-process NAME` (docs/operations.md).
 
 use std::path::{Path, PathBuf};
 
@@ -221,4 +227,83 @@ fn wipe(path: &Path) -> Result<()> {
     f.sync_all().map_err(io)?;
     drop(f);
     std::fs::remove_file(path).map_err(io)
+}
+
+/// Cloud credentials as the keyring keeps them.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CloudSecret {
+    access_key_id: String,
+    secret_access_key: String,
+    #[serde(default)]
+    session_token: Option<String>,
+}
+
+fn cloud_entry(name: &str) -> std::result::Result<keyring::Entry, String> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err(format!("`{name}` must be letters, digits, `.`, `_` or `-`"));
+    }
+    keyring::Entry::new(SERVICE, &format!("cloud-{name}")).map_err(|e| e.to_string())
+}
+
+/// Keeps `credentials` in the keyring as `name`.
+pub fn put_cloud(name: &str, credentials: &wardwatch_cloud::Credentials) -> Result<()> {
+    let e = cloud_entry(name).map_err(|reason| Error::InvalidInput {
+        what: "credentials name",
+        reason,
+    })?;
+    let json = serde_json::to_string(&CloudSecret {
+        access_key_id: credentials.access_key_id.clone(),
+        secret_access_key: credentials.secret_access_key.clone(),
+        session_token: credentials.session_token.clone(),
+    })
+    .unwrap_or_default();
+    e.set_password(&json)
+        .map_err(|e| keyring_error("storing credentials", e))
+}
+
+/// Removes the credentials `name` from the keyring; whether there were any.
+pub fn remove_cloud(name: &str) -> Result<bool> {
+    let e = cloud_entry(name).map_err(|reason| Error::InvalidInput {
+        what: "credentials name",
+        reason,
+    })?;
+    match e.delete_credential() {
+        Ok(()) => Ok(true),
+        Err(keyring::Error::NoEntry) => Ok(false),
+        Err(e) => Err(keyring_error("removing credentials", e)),
+    }
+}
+
+/// The cloud credentials `spec` names: `keyring:NAME` (kept in the OS
+/// keyring) or `env:PREFIX` (PREFIX_ACCESS_KEY_ID, PREFIX_SECRET_ACCESS_KEY,
+/// PREFIX_SESSION_TOKEN). The error says what is missing, never a value.
+pub fn credentials(spec: &str) -> std::result::Result<wardwatch_cloud::Credentials, String> {
+    let Some(name) = spec.strip_prefix("keyring:") else {
+        return wardwatch_cloud::Credentials::from_env_spec(spec);
+    };
+    let e = cloud_entry(name)?;
+    let json = match e.get_password() {
+        Ok(j) => j,
+        Err(keyring::Error::NoEntry) => {
+            return Err(format!(
+                "the OS keyring holds no credentials `{name}`: store them with `wardwatchctl keys cloud-set {name}`"
+            ));
+        }
+        Err(e) => {
+            return Err(format!(
+                "the OS keyring could not be read for credentials `{name}`: {e} (is a Secret Service running and unlocked in this session?)"
+            ));
+        }
+    };
+    let secret: CloudSecret = serde_json::from_str(&json)
+        .map_err(|_| format!("the keyring's credentials `{name}` are damaged: store them again"))?;
+    Ok(wardwatch_cloud::Credentials {
+        access_key_id: secret.access_key_id,
+        secret_access_key: secret.secret_access_key,
+        session_token: secret.session_token,
+    })
 }

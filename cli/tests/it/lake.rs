@@ -109,7 +109,7 @@ fn files_under(dir: &Path) -> Vec<String> {
 /// Creates `bucket` in SeaweedFS, as an operator would (weed mini takes
 /// writes a moment after its port answers); the runtime and client to look
 /// at it with.
-fn seaweedfs_bucket(
+pub(crate) fn seaweedfs_bucket(
     url: &str,
     key: &str,
     secret: &str,

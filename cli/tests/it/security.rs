@@ -369,6 +369,17 @@ fn ctl_in_keyring(
     keys: &std::path::Path,
     args: &[&str],
 ) -> (bool, String) {
+    ctl_in_keyring_with(home, data, keys, args, "")
+}
+
+/// [`ctl_in_keyring`] with `input` on standard input.
+fn ctl_in_keyring_with(
+    home: &std::path::Path,
+    data: &std::path::Path,
+    keys: &std::path::Path,
+    args: &[&str],
+    input: &str,
+) -> (bool, String) {
     let log = home.join("out.txt");
     let errs = home.join("err.txt");
     let file = std::fs::File::create(&log).expect("output file");
@@ -378,7 +389,7 @@ fn ctl_in_keyring(
             "--",
             "sh",
             "-c",
-            "printf %s \"$WARDWATCH_TEST_KEYRING_PW\" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1 && exec \"$@\"",
+            "printf %s \"$WARDWATCH_TEST_KEYRING_PW\" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1 && printf '%s\\n' \"$WARDWATCH_TEST_INPUT\" | \"$@\"",
             "sh",
             env!("CARGO_BIN_EXE_wardwatchctl"),
         ])
@@ -392,6 +403,12 @@ fn ctl_in_keyring(
         .env("XDG_DATA_HOME", home.join("share"))
         .env("XDG_RUNTIME_DIR", home.join("run"))
         .env("WARDWATCH_TEST_KEYRING_PW", "keyring unlock words")
+        .env("WARDWATCH_TEST_INPUT", input)
+        // Only what the test gives: no AWS keys from the environment.
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdin(std::process::Stdio::null())
         .stdout(file)
         .stderr(err_file)
@@ -723,4 +740,126 @@ fn a_service_account_runs_the_runtime_and_cannot_log_in_interactively() {
         .any(|l| l.contains("svc.ward5") && l.contains("runtime.start"));
     assert!(started, "{trail}");
     assert!(trail.contains("login.service_interactive"), "{trail}");
+}
+
+/// S3 credentials kept in a real gnome-keyring reach a real S3 server
+/// (SeaweedFS checks them) through an AWS profile whose
+/// `credential_process` is `wardwatchctl keys credential-process`; no key
+/// is in the environment, a file, or the store.
+#[test]
+fn s3_credentials_in_the_os_keyring_sync_the_lake_through_an_aws_profile() {
+    let url = std::env::var("WARDWATCH_SEAWEEDFS_S3_URL")
+        .expect("WARDWATCH_SEAWEEDFS_S3_URL: run the tests through scripts/test.sh");
+    let key = std::env::var("WARDWATCH_SEAWEEDFS_ACCESS_KEY").expect("key");
+    let secret = std::env::var("WARDWATCH_SEAWEEDFS_SECRET_KEY").expect("secret");
+    let dir = private_tempdir();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join("run")).expect("home");
+    std::fs::create_dir_all(home.join(".aws")).expect("aws");
+    let data = dir.path().join("data");
+    let keys = dir.path().join("keys");
+    assert!(ctl_keys(&data, &keys, &["demo", "load"]).status.success());
+    let bucket = format!("keyring-{}", std::process::id());
+    let (rt, client) = crate::lake::seaweedfs_bucket(&url, &key, &secret, &bucket);
+    std::fs::write(
+        home.join(".aws/config"),
+        format!(
+            "[profile hospital-lake]\ncredential_process = {} keys credential-process lake\n",
+            env!("CARGO_BIN_EXE_wardwatchctl")
+        ),
+    )
+    .expect("aws config");
+
+    let (ok, out) = ctl_in_keyring_with(
+        &home,
+        &data,
+        &keys,
+        &["keys", "cloud-set", "lake", "--access-key-id", &key],
+        &secret,
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = ctl_in_keyring(
+        &home,
+        &data,
+        &keys,
+        &[
+            "sync",
+            "targets",
+            "add",
+            "seaweed",
+            &format!("s3://{bucket}/hospital"),
+            "--endpoint",
+            &url,
+            "--region",
+            "us-east-1",
+            "--profile",
+            "hospital-lake",
+        ],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = ctl_in_keyring(&home, &data, &keys, &["sync", "run", "--once", "--flush"]);
+    assert!(ok, "{out}");
+    let listed = rt
+        .block_on(
+            client
+                .list_objects_v2()
+                .bucket(&bucket)
+                .prefix("hospital/")
+                .send(),
+        )
+        .expect("list");
+    assert!(listed.key_count().unwrap_or(0) >= 1, "objects written");
+    // The secret is in no file of the data or key folder, nor the profile.
+    let config = std::fs::read_to_string(home.join(".aws/config")).expect("read");
+    assert!(!config.contains(&secret));
+    for folder in [&data, &keys] {
+        for (file, bytes) in crate::stream::files_with_bytes(folder) {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "the secret in {file}"
+            );
+        }
+    }
+    // Without the keyring the profile yields nothing: a clear failure.
+    let (ok, _) = ctl_in_keyring(&home, &data, &keys, &["keys", "cloud-remove", "lake"]);
+    assert!(ok);
+    let (ok, out) = ctl_in_keyring(&home, &data, &keys, &["sync", "run", "--once", "--flush"]);
+    assert!(!ok, "synced without credentials: {out}");
+    // A Kinesis source may name keyring credentials, never keys.
+    let (ok, out) = ctl_in_keyring(
+        &home,
+        &data,
+        &keys,
+        &[
+            "sources",
+            "add",
+            "kinesis",
+            "ward-k",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--stream",
+            "vitals",
+            "--credentials",
+            "keyring:lake",
+        ],
+    );
+    assert!(ok, "{out}");
+    let o = ctl_keys(
+        &data,
+        &keys,
+        &[
+            "sources",
+            "add",
+            "kinesis",
+            "ward-x",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--stream",
+            "vitals",
+            "--credentials",
+            "AKIA:secret",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(!stderr(&o).contains("secret"), "{}", stderr(&o));
 }

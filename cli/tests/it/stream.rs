@@ -870,7 +870,7 @@ fn backups_run_beside_the_runtime_and_a_restore_waits_for_it_to_stop() {
 }
 
 /// The files of `dir`, recursively, as (path relative to `dir`, bytes).
-fn files_with_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn files_with_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
         for e in std::fs::read_dir(dir).expect("list").flatten() {
             let p = e.path();

@@ -13,7 +13,8 @@ pub enum SourceConfig {
     /// An AWS Kinesis Data Streams stream, every shard, resumed with
     /// AFTER_SEQUENCE_NUMBER from the stored checkpoints. `credentials` says
     /// where the keys are (`env:PREFIX` reads PREFIX_ACCESS_KEY_ID and
-    /// PREFIX_SECRET_ACCESS_KEY); keys are never stored.
+    /// PREFIX_SECRET_ACCESS_KEY; `keyring:NAME` reads them from the OS
+    /// keyring); keys are never stored.
     Kinesis {
         name: String,
         endpoint: String,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
-use wardwatch_cloud::{Credentials, ErrorKind, IteratorStart, KinesisClient, KinesisConfig, Shard};
+use wardwatch_cloud::{ErrorKind, IteratorStart, KinesisClient, KinesisConfig, Shard};
 
 use super::backoff::Backoff;
 use crate::pipeline::{MAX_BATCH, RawRecord, SourceEvent};
@@ -50,7 +50,7 @@ pub async fn run(
         .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30), seed);
     let client = loop {
-        let built = Credentials::from_env_spec(&source.credentials).and_then(|credentials| {
+        let built = crate::vault::credentials(&source.credentials).and_then(|credentials| {
             let http = reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))
                 .timeout(Duration::from_secs(30))
