@@ -1575,17 +1575,7 @@ fn create(cli: &Cli) -> anyhow::Result<Ctx> {
     let pw = password(cli).new_password(&format!("New password for the store's admin {user}: "))?;
     let ctx = Ctx::create_admin(&dir, &keys, &user, &pw, Arc::new(SystemClock))?;
     drop(ctx);
-    let (ctx, token) = Ctx::login_with(
-        &dir,
-        &keys,
-        &user,
-        &pw,
-        "cli",
-        Arc::new(SystemClock),
-        Some(&wardwatch_runtime::directory::Ldap),
-    )?;
-    session::keep(&dir, &keys, &user, &token)?;
-    Ok(ctx)
+    session::login_and_keep(&dir, &keys, &user, &pw)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -1614,16 +1604,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Login => {
             let (dir, keys, user) = (data_dir(&cli)?, keys(&cli)?, username(&cli)?);
             let pw = password(&cli).get(&format!("Password for {user}: "))?;
-            let (ctx, token) = Ctx::login_with(
-                &dir,
-                &keys,
-                &user,
-                &pw,
-                "cli",
-                Arc::new(SystemClock),
-                Some(&wardwatch_runtime::directory::Ldap),
-            )?;
-            session::keep(&dir, &keys, &user, &token)?;
+            let ctx = session::login_and_keep(&dir, &keys, &user, &pw)?;
             writeln!(
                 out,
                 "logged in as {} ({}); the session ends after {} minutes unused or {} hours in all",

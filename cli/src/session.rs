@@ -131,6 +131,40 @@ fn kept(
     }
 }
 
+/// Logs `user` in with `password` as `client` (asking the hospital's
+/// directory for users without a local password); the context and the
+/// session's token.
+pub fn login(
+    data_dir: &Path,
+    keys: &AuditKeys,
+    user: &str,
+    password: &str,
+    client: &str,
+) -> anyhow::Result<(Ctx, String)> {
+    Ok(Ctx::login_with(
+        data_dir,
+        keys,
+        user,
+        password,
+        client,
+        Arc::new(SystemClock),
+        Some(&wardwatch_runtime::directory::Ldap),
+    )?)
+}
+
+/// Logs `user` in at the terminal and keeps the session for the commands
+/// that follow.
+pub fn login_and_keep(
+    data_dir: &Path,
+    keys: &AuditKeys,
+    user: &str,
+    password: &str,
+) -> anyhow::Result<Ctx> {
+    let (ctx, token) = login(data_dir, keys, user, password, "cli")?;
+    keep(data_dir, keys, user, &token)?;
+    Ok(ctx)
+}
+
 /// Opens the store as `user`: with the password given for this command
 /// (logging in as `client`: `cli`, or `service` for `serve`), else with
 /// their kept session.
@@ -143,16 +177,7 @@ pub fn open(
 ) -> anyhow::Result<Ctx> {
     let clock = Arc::new(SystemClock);
     if let Some(pw) = password.given()? {
-        return Ok(Ctx::login_with(
-            data_dir,
-            keys,
-            user,
-            &pw,
-            client,
-            clock,
-            Some(&wardwatch_runtime::directory::Ldap),
-        )?
-        .0);
+        return Ok(login(data_dir, keys, user, &pw, client)?.0);
     }
     let Some((path, token)) = kept(data_dir, keys, user)? else {
         anyhow::bail!(

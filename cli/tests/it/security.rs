@@ -199,15 +199,21 @@ fn the_last_admin_stays_and_users_can_be_deactivated() {
 }
 
 fn ctl_keys(data: &std::path::Path, keys: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
-        .arg("--data-dir")
+    ctl_keys_command(data, keys, args)
+        .output()
+        .expect("run wardwatchctl")
+}
+
+/// `wardwatchctl` as the admin, with its own key folder.
+fn ctl_keys_command(data: &std::path::Path, keys: &std::path::Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wardwatchctl"));
+    c.arg("--data-dir")
         .arg(data)
         .arg("--key-dir")
         .arg(keys)
         .args(["--user", "admin", "--password-file", crate::pw_file()])
-        .args(args)
-        .output()
-        .expect("run wardwatchctl")
+        .args(args);
+    c
 }
 
 /// Someone with the store *and* the key folder cuts the newest entries
@@ -429,13 +435,7 @@ fn ctl_without_keyring(
     keys: &std::path::Path,
     args: &[&str],
 ) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_wardwatchctl"))
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--key-dir")
-        .arg(keys)
-        .args(["--user", "admin", "--password-file", crate::pw_file()])
-        .args(args)
+    ctl_keys_command(data, keys, args)
         .env_remove("DBUS_SESSION_BUS_ADDRESS")
         .output()
         .expect("run wardwatchctl")
