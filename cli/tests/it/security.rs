@@ -863,3 +863,62 @@ fn s3_credentials_in_the_os_keyring_sync_the_lake_through_an_aws_profile() {
     assert!(!o.status.success());
     assert!(!stderr(&o).contains("secret"), "{}", stderr(&o));
 }
+
+/// A store made in clear (before encryption came) is encrypted in place by
+/// `store encrypt`, and `store rekey` rotates its key; nothing is lost.
+#[test]
+fn store_encrypt_and_rekey_work_in_place_from_the_command_line() {
+    use std::sync::Arc;
+    use wardwatch_core::api::{self, Ctx};
+    use wardwatch_core::store::{AuditKeys, Store};
+    let dir = private_tempdir();
+    let data = dir.path().join("data");
+    let keys = dir.path().join("keys");
+    {
+        Store::create_dir(&data).expect("a store in clear");
+        let clock = Arc::new(wardwatch_core::clock::SystemClock);
+        let mut c = Ctx::open(&data, &AuditKeys::in_dir(&keys), "admin", clock).expect("open");
+        api::set_password(&c, "admin", crate::PASSWORD).expect("password");
+        api::load_demo_ward(&mut c, 4).expect("ward");
+    }
+    let db = data.join("wardwatch.db");
+    let header = |db: &std::path::Path| std::fs::read(db).expect("read")[..16].to_vec();
+    assert_eq!(header(&db), b"SQLite format 3\0");
+    let before = stdout(&ctl_keys(&data, &keys, &["patients", "list", "--json"]));
+    let o = ctl_keys(&data, &keys, &["store", "check", "--quick"]);
+    assert!(stdout(&o).contains("in clear"), "{}", stdout(&o));
+
+    let o = ctl_keys(&data, &keys, &["store", "encrypt"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("store encrypted with key"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("back it up"), "{}", stdout(&o));
+    assert_ne!(header(&db), b"SQLite format 3\0");
+    let o = ctl_keys(&data, &keys, &["store", "check"]);
+    assert!(
+        stdout(&o).contains("encrypted (SQLCipher"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        stdout(&ctl_keys(&data, &keys, &["patients", "list", "--json"])),
+        before
+    );
+    // Again: refused, with the command to use instead.
+    let o = ctl_keys(&data, &keys, &["store", "encrypt"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("store rekey"), "{}", stderr(&o));
+
+    let o = ctl_keys(&data, &keys, &["store", "rekey"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("store key rotated"), "{}", stdout(&o));
+    assert_eq!(
+        stdout(&ctl_keys(&data, &keys, &["patients", "list", "--json"])),
+        before
+    );
+    let o = ctl_keys(&data, &keys, &["audit", "verify"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+}
