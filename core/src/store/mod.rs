@@ -118,6 +118,13 @@ impl Store {
             .map_err(|e| backup::damaged(path, e))?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .ctx("setting synchronous")?;
+        // A 32 MiB page cache (SQLite's default is 2 MiB): an encrypted
+        // page is decrypted and authenticated each time it enters the
+        // cache, so hot index pages should stay there. On the pipeline
+        // benchmark (1,000 patients) it took the cost of encryption from
+        // 48 % to 28 % of wall time; 64 MiB gained nothing more.
+        conn.execute_batch("PRAGMA cache_size = -32768")
+            .ctx("setting the page cache")?;
         let mut store = Store {
             conn,
             path: path.to_owned(),
