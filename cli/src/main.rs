@@ -387,16 +387,24 @@ enum StoreCmd {
     Encrypt {
         /// Use the key in FILE (32 bytes or 64 hex digits, e.g. for a
         /// systemd credential) instead of a new key in the key folder
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "passphrase_file")]
         new_key_file: Option<PathBuf>,
+        /// Derive the key from the passphrase on FILE's first line (at
+        /// least 12 characters; Argon2id); every later use needs
+        /// WARDWATCH_STORE_PASSPHRASE_FILE
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
     },
     /// Rotate the encrypted store's key (a new key saved in the key folder);
     /// the old key file is kept for the backups made with it
     Rekey {
         /// Use the key in FILE (32 bytes or 64 hex digits) instead of a new
         /// key in the key folder
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "passphrase_file")]
         new_key_file: Option<PathBuf>,
+        /// Derive the new key from the passphrase on FILE's first line
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
     },
 }
 
@@ -2191,12 +2199,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Store(cmd @ (StoreCmd::Encrypt { .. } | StoreCmd::Rekey { .. })) => {
             let dir = data_dir(&cli)?;
             let _lock = wardwatch_runtime::lock::RuntimeLock::acquire(&dir, chrono::Utc::now())?;
-            let (rotate, new_key) = match cmd {
-                StoreCmd::Rekey { new_key_file } => (true, new_key_file),
-                StoreCmd::Encrypt { new_key_file } => (false, new_key_file),
+            let (rotate, new_key_file, passphrase_file) = match cmd {
+                StoreCmd::Rekey {
+                    new_key_file,
+                    passphrase_file,
+                } => (true, new_key_file, passphrase_file),
+                StoreCmd::Encrypt {
+                    new_key_file,
+                    passphrase_file,
+                } => (false, new_key_file, passphrase_file),
                 _ => unreachable!("matched above"),
             };
-            let new_key = new_key_file_key(new_key.as_deref())?;
+            let new_key = match (new_key_file_key(new_key_file.as_deref())?, passphrase_file) {
+                (Some(k), _) => Some(wardwatch_core::store::cipher::NewKey::given(k)),
+                (None, Some(f)) => {
+                    let text = std::fs::read_to_string(f)
+                        .with_context(|| format!("reading {}", f.display()))?;
+                    Some(wardwatch_core::store::cipher::NewKey::from_passphrase(
+                        text.lines().next().unwrap_or(""),
+                    )?)
+                }
+                (None, None) => None,
+            };
             let done = api::rekey_store(open(&cli)?, rotate, new_key)?;
             match (&done.old_key_id, &done.key_file) {
                 (None, _) => writeln!(out, "store encrypted with key {}", done.new_key_id)?,
@@ -2214,7 +2238,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 )?,
                 None => writeln!(
                     out,
-                    "the key is the one provided; keep it where it came from"
+                    "the key is the one provided (or derived from the passphrase); keep it where it came from"
                 )?,
             }
         }

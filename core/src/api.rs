@@ -660,13 +660,14 @@ pub fn record_key_move(ctx: &Ctx, action: &str, ids: &[String]) -> Result<()> {
 /// Encrypts a store kept in clear (`rotate` false), or rotates an
 /// encrypted store's key (`rotate` true), in place (admin; see
 /// `store::cipher`). The new key is `key` when the caller keeps it (a
-/// systemd credential), else a new one saved in the key folder. The caller
+/// systemd credential) or derives it from a passphrase, else a new one
+/// saved in the key folder. The caller
 /// holds the runtime lock. Encrypting an encrypted store, or rotating the
 /// key of one in clear, is refused with the command to use. Audited.
 pub fn rekey_store(
     ctx: Ctx,
     rotate: bool,
-    key: Option<crate::store::StoreKey>,
+    key: Option<crate::store::cipher::NewKey>,
 ) -> Result<crate::store::Rekeyed> {
     let action = if rotate {
         "store.rekey"

@@ -49,13 +49,25 @@ pub fn key_dir(explicit: Option<PathBuf>) -> Result<PathBuf> {
 }
 
 /// Hands the store key over to core (`wardwatch_core::store::cipher`) when
-/// it is kept outside the key folder: the file named by
+/// it is kept outside the key folder (and the passphrase in the file named
+/// by `WARDWATCH_STORE_PASSPHRASE_FILE`, its first line, for a store whose
+/// key is derived from one): the file named by
 /// `WARDWATCH_STORE_KEY_FILE`, else the systemd credential
 /// `wardwatch-store-key` (`LoadCredential=`/`LoadCredentialEncrypted=`,
 /// read from `$CREDENTIALS_DIRECTORY`). Returns the key's id; None when
 /// neither is set (the key folder's key files are used). A named file that
 /// cannot be read, or holds no key, is an error, never a silent fallback.
 pub fn provide_store_key() -> Result<Option<String>> {
+    // An admin's passphrase, for a store whose key is derived from one.
+    if let Some(p) = std::env::var_os("WARDWATCH_STORE_PASSPHRASE_FILE").filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(p);
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::ReadFile {
+            path: path.clone(),
+            source,
+        })?;
+        let first = text.lines().next().unwrap_or("");
+        wardwatch_core::store::cipher::provide_passphrase(first);
+    }
     let path = match std::env::var_os("WARDWATCH_STORE_KEY_FILE").filter(|v| !v.is_empty()) {
         Some(p) => PathBuf::from(p),
         None => match std::env::var_os("CREDENTIALS_DIRECTORY").filter(|v| !v.is_empty()) {

@@ -922,3 +922,94 @@ fn store_encrypt_and_rekey_work_in_place_from_the_command_line() {
     let o = ctl_keys(&data, &keys, &["audit", "verify"]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
 }
+
+/// A store whose key is derived from an admin's passphrase: no key file
+/// anywhere; every use needs the passphrase.
+#[test]
+fn a_passphrase_derived_key_opens_the_store_only_with_the_passphrase() {
+    use std::sync::Arc;
+    use wardwatch_core::api::{self, Ctx};
+    use wardwatch_core::store::{AuditKeys, Store};
+    let dir = private_tempdir();
+    let data = dir.path().join("data");
+    let keys = dir.path().join("keys");
+    {
+        Store::create_dir(&data).expect("a store in clear");
+        let clock = Arc::new(wardwatch_core::clock::SystemClock);
+        let mut c = Ctx::open(&data, &AuditKeys::in_dir(&keys), "admin", clock).expect("open");
+        api::set_password(&c, "admin", crate::PASSWORD).expect("password");
+        api::load_demo_ward(&mut c, 4).expect("ward");
+    }
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    };
+    let first = write("first", "night shift on ward five\n");
+    let second = write("second", "a brand new phrase for 2027\n");
+    let wrong = write("wrong", "not the phrase at all, no\n");
+    let short = write("short", "too short\n");
+    let with = |p: &std::path::Path, args: &[&str]| {
+        ctl_keys_command(&data, &keys, args)
+            .env("WARDWATCH_STORE_PASSPHRASE_FILE", p)
+            .output()
+            .expect("run")
+    };
+    let o = ctl_keys(
+        &data,
+        &keys,
+        &[
+            "store",
+            "encrypt",
+            "--passphrase-file",
+            short.to_str().expect("utf8"),
+        ],
+    );
+    assert!(!o.status.success(), "a short passphrase");
+    let o = ctl_keys(
+        &data,
+        &keys,
+        &[
+            "store",
+            "encrypt",
+            "--passphrase-file",
+            first.to_str().expect("utf8"),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let store_keys: Vec<_> = std::fs::read_dir(&keys)
+        .expect("keys")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("store-"))
+        .collect();
+    assert!(store_keys.is_empty(), "no key file for a passphrase key");
+
+    let o = ctl_keys(&data, &keys, &["patients", "list"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("is encrypted and its key"),
+        "{}",
+        stderr(&o)
+    );
+    let o = with(&wrong, &["patients", "list"]);
+    assert!(!o.status.success(), "a wrong passphrase opened it");
+    let o = with(&first, &["patients", "list"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).lines().count() > 3);
+
+    // A new passphrase: the old one no longer opens it.
+    let o = with(
+        &first,
+        &[
+            "store",
+            "rekey",
+            "--passphrase-file",
+            second.to_str().expect("utf8"),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(with(&second, &["patients", "list"]).status.success());
+    assert!(!with(&first, &["patients", "list"]).status.success());
+    let o = with(&second, &["audit", "verify"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+}

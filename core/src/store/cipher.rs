@@ -177,6 +177,108 @@ fn provided(id: &str) -> Option<StoreKey> {
     keys.iter().find(|k| k.id() == id).cloned()
 }
 
+/// Passphrases handed over by the caller (an admin's, read from a file),
+/// from which keys listed with a salt are derived.
+static PASSPHRASES: Mutex<Vec<zeroize::Zeroizing<String>>> = Mutex::new(Vec::new());
+
+/// Makes `passphrase` available to every store opened by this process.
+pub fn provide_passphrase(passphrase: &str) {
+    let mut all = PASSPHRASES.lock().unwrap_or_else(|p| p.into_inner());
+    if !all.iter().any(|p| p.as_str() == passphrase) {
+        all.push(zeroize::Zeroizing::new(passphrase.to_owned()));
+    }
+}
+
+/// A store key derived from a passphrase: Argon2id (RFC 9106) with the
+/// password hashes' parameters (m = 19 MiB, t = 2, p = 1) and a 16-byte
+/// random salt kept in the key list. The derivation costs a login's time
+/// at each open, once per process; a raw key in the key folder, the
+/// keyring or a credential costs none.
+pub fn key_from_passphrase(passphrase: &str, salt: &[u8]) -> Result<StoreKey> {
+    if passphrase.chars().count() < 12 {
+        return Err(Error::InvalidInput {
+            what: "store passphrase",
+            reason: "at least 12 characters".into(),
+        });
+    }
+    let params =
+        argon2::Params::new(19 * 1024, 2, 1, Some(32)).map_err(|e| Error::InvalidInput {
+            what: "store passphrase",
+            reason: e.to_string(),
+        })?;
+    let mut bytes = [0u8; 32];
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password_into(passphrase.as_bytes(), salt, &mut bytes)
+        .map_err(|e| Error::InvalidInput {
+            what: "store passphrase",
+            reason: e.to_string(),
+        })?;
+    Ok(StoreKey { bytes })
+}
+
+/// The key `id` derived from a handed-over passphrase with `salt` (hex).
+fn from_passphrases(id: &str, salt: &str) -> Option<StoreKey> {
+    let salt = decode_hex(salt)?;
+    let all = PASSPHRASES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    for p in all {
+        if let Ok(k) = key_from_passphrase(&p, &salt)
+            && k.id() == id
+        {
+            // Derived once per process.
+            provide(k.clone());
+            return Some(k);
+        }
+    }
+    None
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+        .collect()
+}
+
+/// The key a rotation or an encryption puts in: given by the caller, or
+/// derived from a passphrase (its salt goes into the key list).
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    key: StoreKey,
+    salt: Option<String>,
+}
+
+impl NewKey {
+    /// A key the caller keeps (a systemd credential): it must also be
+    /// [`provide`]d to later opens.
+    pub fn given(key: StoreKey) -> NewKey {
+        NewKey { key, salt: None }
+    }
+
+    /// A key derived from an admin's passphrase with a new random salt;
+    /// later opens need the passphrase ([`provide_passphrase`]).
+    pub fn from_passphrase(passphrase: &str) -> Result<NewKey> {
+        let mut salt = [0u8; 16];
+        getrandom::fill(&mut salt).map_err(|e| Error::InvalidInput {
+            what: "store key",
+            reason: format!("the system gave no random bytes: {e}"),
+        })?;
+        Ok(NewKey {
+            key: key_from_passphrase(passphrase, &salt)?,
+            salt: Some(super::audit::hex(&salt)),
+        })
+    }
+
+    pub fn id(&self) -> String {
+        self.key.id()
+    }
+}
+
 /// What `wardwatch.cipher.json` holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Marker {
@@ -186,6 +288,10 @@ pub struct Marker {
     pub key_ids: Vec<String>,
     /// The folder the key files were written to, when they were.
     pub key_dir: Option<PathBuf>,
+    /// Key id → the salt (hex) of a key derived from an admin's passphrase
+    /// (see [`NewKey::from_passphrase`]); such a key has no file.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub salts: std::collections::BTreeMap<String, String>,
 }
 
 const CIPHER_NAME: &str = "sqlcipher 4 (AES-256-CBC, HMAC-SHA-512 per page), raw 256-bit key";
@@ -196,7 +302,18 @@ impl Marker {
             cipher: CIPHER_NAME.into(),
             key_ids,
             key_dir: key_dir.map(Path::to_owned),
+            salts: Default::default(),
         }
+    }
+
+    /// With the salts of its listed keys, from `known`.
+    fn with_salts(mut self, known: &std::collections::BTreeMap<String, String>) -> Marker {
+        self.salts = known
+            .iter()
+            .filter(|(id, _)| self.key_ids.contains(id))
+            .map(|(id, salt)| (id.clone(), salt.clone()))
+            .collect();
+        self
     }
 }
 
@@ -256,13 +373,17 @@ pub fn save_key(key_dir: &Path, key: &StoreKey) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// The key named `id`: handed over by the caller, or in the key folder.
-fn find(id: &str, key_dir: Option<&Path>) -> Result<Option<StoreKey>> {
+/// The key named `id`: handed over by the caller, in the key folder, in
+/// the vault, or derived from a handed-over passphrase with `salt`.
+fn find(id: &str, key_dir: Option<&Path>, salt: Option<&str>) -> Result<Option<StoreKey>> {
     if let Some(k) = provided(id) {
         return Ok(Some(k));
     }
     if !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
+    }
+    if let Some(salt) = salt {
+        return Ok(from_passphrases(id, salt));
     }
     let from_vault = || match from_vault(KeyKind::Store, id) {
         Some(bytes) => StoreKey::from_bytes(&bytes).map(|k| (k.id() == id).then_some(k)),
@@ -314,7 +435,12 @@ pub(super) fn open(data_dir: &Path, path: &Path) -> Result<(Connection, Option<S
     let mut missing = Vec::new();
     let mut last_err = None;
     for id in &m.key_ids {
-        let Some(key) = find(id, m.key_dir.as_deref())? else {
+        let Some(key) = find(
+            id,
+            m.key_dir.as_deref(),
+            m.salts.get(id).map(String::as_str),
+        )?
+        else {
             missing.push(id.clone());
             continue;
         };
@@ -377,7 +503,11 @@ pub(super) fn open_copy(
     let mut dirs: Vec<PathBuf> = Vec::new();
     if let Some(m) = &listed {
         for id in &m.key_ids {
-            if let Ok(Some(k)) = find(id, m.key_dir.as_deref()) {
+            if let Ok(Some(k)) = find(
+                id,
+                m.key_dir.as_deref(),
+                m.salts.get(id).map(String::as_str),
+            ) {
                 candidates.push(k);
             }
         }
@@ -393,7 +523,7 @@ pub(super) fn open_copy(
             if let Some(id) = name
                 .strip_prefix("store-")
                 .and_then(|n| n.strip_suffix(".key"))
-                && let Ok(Some(k)) = find(id, Some(dir))
+                && let Ok(Some(k)) = find(id, Some(dir), None)
             {
                 candidates.push(k);
             }
@@ -435,7 +565,11 @@ pub(super) fn name_key(
             if keep_current && let Some(m) = &current {
                 ids.extend(m.key_ids.iter().filter(|i| **i != id).cloned());
             }
-            write_marker(data_dir, &Marker::new(ids, dir.as_deref()))
+            let salts = current.map(|m| m.salts).unwrap_or_default();
+            write_marker(
+                data_dir,
+                &Marker::new(ids, dir.as_deref()).with_salts(&salts),
+            )
         }
         None if keep_current => Ok(()),
         None => match std::fs::remove_file(data_dir.join(CIPHER_FILE)) {
@@ -496,36 +630,43 @@ impl super::Store {
     /// A clear store is exported page by page into an encrypted copy
     /// (`sqlcipher_export`), checked, and renamed over the original; the
     /// clear database, its WAL and the copy's journal are removed.
-    pub fn rekey(self, key_dir: &Path, key: Option<StoreKey>) -> Result<(super::Store, Rekeyed)> {
+    pub fn rekey(self, key_dir: &Path, key: Option<NewKey>) -> Result<(super::Store, Rekeyed)> {
         let path = self.path.clone();
         let data_dir = path
             .parent()
             .map(Path::to_owned)
             .unwrap_or_else(|| PathBuf::from("."));
-        let (new_key, key_file) = match key {
-            Some(k) => (k, None),
+        let (new_key, salt, key_file) = match key {
+            Some(k) => (k.key, k.salt, None),
             None => {
                 let k = StoreKey::generate()?;
                 let file = save_key(key_dir, &k)?;
-                (k, Some(file))
+                (k, None, Some(file))
             }
         };
         let new_id = new_key.id();
         let old_id = self.key_id.clone();
         let saved_dir = key_file.as_ref().map(|_| key_dir);
+        let prior = marker(&data_dir)?;
+        let mut salts = prior.as_ref().map(|m| m.salts.clone()).unwrap_or_default();
+        if let Some(salt) = &salt {
+            salts.insert(new_id.clone(), salt.clone());
+        }
         match &old_id {
             Some(old) => {
                 // The old key stays listed until the rotation is done.
-                let prior = marker(&data_dir)?;
                 let dir = saved_dir.or(prior.as_ref().and_then(|m| m.key_dir.as_deref()));
                 write_marker(
                     &data_dir,
-                    &Marker::new(vec![old.clone(), new_id.clone()], dir),
+                    &Marker::new(vec![old.clone(), new_id.clone()], dir).with_salts(&salts),
                 )?;
                 self.conn
                     .execute_batch(&format!("PRAGMA rekey = {};", new_key.literal()))
                     .ctx("rotating the store's key")?;
-                write_marker(&data_dir, &Marker::new(vec![new_id.clone()], dir))?;
+                write_marker(
+                    &data_dir,
+                    &Marker::new(vec![new_id.clone()], dir).with_salts(&salts),
+                )?;
                 drop(self);
             }
             None => {
@@ -559,7 +700,10 @@ impl super::Store {
                 // Named before the swap: a crash after it leaves an
                 // encrypted store whose key is listed; before it, a clear
                 // store that opens in clear.
-                write_marker(&data_dir, &Marker::new(vec![new_id.clone()], saved_dir))?;
+                write_marker(
+                    &data_dir,
+                    &Marker::new(vec![new_id.clone()], saved_dir).with_salts(&salts),
+                )?;
                 std::fs::File::open(&copy)
                     .and_then(|f| f.sync_all())
                     .map_err(|source| Error::DataDir {

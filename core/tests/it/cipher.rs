@@ -238,7 +238,8 @@ fn a_key_handed_over_as_bytes_opens_a_store_whose_key_is_in_no_folder() {
     // As from a systemd credential: the caller keeps the key.
     let key = StoreKey::generate().expect("key");
     let id = key.id();
-    let done = api::rekey_store(c, false, Some(key.clone())).expect("encrypt");
+    let done =
+        api::rekey_store(c, false, Some(cipher::NewKey::given(key.clone()))).expect("encrypt");
     assert_eq!(done.new_key_id, id);
     assert!(done.key_file.is_none());
     assert!(!keys.dir().join(format!("store-{id}.key")).exists());
