@@ -423,7 +423,7 @@ fn main() -> anyhow::Result<()> {
     wardwatch_runtime::setup::init_tracing(log_dir.as_deref());
     let keys = AuditKeys::in_dir(wardwatch_runtime::setup::key_dir(args.key_dir.clone())?);
     wardwatch_runtime::setup::provide_store_key()?;
-    wardwatch_runtime::vault::install();
+    wardwatch_runtime::vault::install(keys.dir());
     let user = wardwatch_runtime::setup::username(args.user.clone())?;
     let logged_in = open_store(&args, &data_dir, &keys, &user)?;
     // The runtime's own context: it starts the runtime and serves the

@@ -1589,7 +1589,9 @@ fn create(cli: &Cli) -> anyhow::Result<Ctx> {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let out = &mut safe_out::SafeOut::new(std::io::stdout().lock());
     wardwatch_runtime::setup::provide_store_key()?;
-    wardwatch_runtime::vault::install();
+    if let Ok(k) = keys(&cli) {
+        wardwatch_runtime::vault::install(k.dir());
+    }
     match &cli.command {
         Command::Init => {
             let dir = data_dir(&cli)?;

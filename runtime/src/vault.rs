@@ -28,26 +28,65 @@ use wardwatch_core::{Error, Result};
 /// The Secret Service items' service attribute.
 pub const SERVICE: &str = "wardwatch";
 
-struct Keyring;
+struct Keyring {
+    /// The key folder, whose `in-keyring.json` lists the keys moved here.
+    key_dir: PathBuf,
+}
 
 impl KeyVault for Keyring {
-    fn get(&self, kind: KeyKind, id: &str) -> Option<Vec<u8>> {
+    fn get(&self, kind: KeyKind, id: &str) -> std::result::Result<Option<Vec<u8>>, String> {
+        // A key moved here must come back from here: anything else stops
+        // the caller. A key never moved is just not here (a lost audit
+        // key is then replaced, as it would be without a keyring).
+        let moved = moved_ids(&self.key_dir).contains(&id.to_owned());
         match entry(kind, id).and_then(|e| e.get_password()) {
-            Ok(hex) => decode_hex(&hex),
-            Err(keyring::Error::NoEntry) => None,
-            Err(e) => {
-                // Loud enough to find, never fatal: the caller reports the
-                // key as missing, naming where it looked.
-                tracing::warn!(kind = kind.as_str(), key = id, error = %e, "the OS keyring could not be read");
-                None
+            Ok(hex) => Ok(decode_hex(&hex)),
+            Err(keyring::Error::NoEntry) if !moved => Ok(None),
+            Err(keyring::Error::NoEntry) => Err(format!(
+                "the {} key {id} was moved into the OS keyring and is not there: restore it (`wardwatchctl keys to-folder` on the machine that has it) or the key folder's backup",
+                kind.as_str()
+            )),
+            Err(e) if !moved => {
+                tracing::debug!(kind = kind.as_str(), key = id, error = %e, "the OS keyring could not be read");
+                Ok(None)
             }
+            Err(e) => Err(format!(
+                "the {} key {id} is in the OS keyring, which cannot be read: {e} (unlock it, or log in to a desktop session)",
+                kind.as_str()
+            )),
         }
     }
 }
 
-/// Lets core find keys in the OS keyring (call once at start).
-pub fn install() {
-    wardwatch_core::store::cipher::set_vault(Box::new(Keyring));
+/// Lets core find keys in the OS keyring (call once at start), noting the
+/// key folder whose `in-keyring.json` says which keys were moved there.
+pub fn install(key_dir: &Path) {
+    wardwatch_core::store::cipher::set_vault(Box::new(Keyring {
+        key_dir: key_dir.to_owned(),
+    }));
+}
+
+/// The file in the key folder listing the ids of the keys moved into the
+/// keyring (ids only, never keys).
+const MOVED: &str = "in-keyring.json";
+
+fn moved_ids(dir: &Path) -> Vec<String> {
+    std::fs::read(dir.join(MOVED))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn write_moved(dir: &Path, ids: &[String]) -> Result<()> {
+    let path = dir.join(MOVED);
+    if ids.is_empty() {
+        return match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(Error::DataDir { path, source }),
+        };
+    }
+    write_owner_only(&path, &serde_json::to_vec(ids).unwrap_or_default())
 }
 
 fn entry(kind: KeyKind, id: &str) -> keyring::Result<keyring::Entry> {
@@ -125,6 +164,7 @@ pub fn key_files(dir: &Path) -> Result<Vec<KeyFile>> {
 /// Returns the keys moved.
 pub fn move_to_keyring(dir: &Path) -> Result<Vec<KeyFile>> {
     let files = key_files(dir)?;
+    let mut moved = moved_ids(dir);
     for f in &files {
         let bytes = std::fs::read(&f.path).map_err(|source| Error::ReadFile {
             path: f.path.clone(),
@@ -141,6 +181,12 @@ pub fn move_to_keyring(dir: &Path) -> Result<Vec<KeyFile>> {
                 "a key read back differs from the one stored",
                 keyring::Error::Invalid("secret".into(), "changed".into()),
             ));
+        }
+        // Listed before the file goes: a key is always in one place the
+        // next open looks.
+        if !moved.contains(&f.id) {
+            moved.push(f.id.clone());
+            write_moved(dir, &moved)?;
         }
         wipe(&f.path)?;
     }
@@ -168,6 +214,9 @@ pub fn move_to_folder(dir: &Path, ids: &[(KeyKind, String)]) -> Result<Vec<KeyFi
         };
         let path = dir.join(&name);
         write_owner_only(&path, &bytes)?;
+        let mut listed = moved_ids(dir);
+        listed.retain(|m| m != id);
+        write_moved(dir, &listed)?;
         e.delete_credential()
             .map_err(|e| keyring_error("removing a key", e))?;
         moved.push(KeyFile {

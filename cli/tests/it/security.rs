@@ -488,11 +488,15 @@ fn keys_moved_into_a_real_gnome_keyring_open_the_store_and_leave_no_key_file() {
     assert!(ok && out.lines().count() > 5, "{out}");
     let (ok, out) = ctl_in_keyring(&home, &data, &keys, &["audit", "verify"]);
     assert!(ok, "{out}");
-    // No keyring, no key: a clear refusal naming the key, no empty store.
+    // No keyring, no key: a clear refusal naming the keyring, never an
+    // empty store nor a new audit key in place of the moved one.
     let o = ctl_without_keyring(&data, &keys, &["patients", "list"]);
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(err.contains("is encrypted and its key"), "{err}");
+    assert!(
+        err.contains("is in the OS keyring, which cannot be read"),
+        "{err}"
+    );
     // Back into the folder, e.g. for a key backup: works without a keyring.
     let (ok, out) = ctl_in_keyring(&home, &data, &keys, &["keys", "to-folder"]);
     assert!(ok, "{out}");
@@ -510,6 +514,7 @@ fn keys_moved_into_a_real_gnome_keyring_open_the_store_and_leave_no_key_file() {
         trail.contains("keys.to_keyring") && trail.contains("keys.to_folder"),
         "{trail}"
     );
+    assert!(!trail.contains("audit.key_replaced"), "{trail}");
 }
 
 /// `wardwatchctl` as `user`, logged in with the password in `pw_file`.

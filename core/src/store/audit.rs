@@ -178,7 +178,7 @@ impl AuditKeys {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(
                 // Kept in the OS keyring instead, where the binaries put it.
-                super::cipher::from_vault(super::cipher::KeyKind::Audit, key_id)
+                super::cipher::from_vault(super::cipher::KeyKind::Audit, key_id)?
                     .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
                     .filter(|k| key_id_of(k) == key_id),
             ),

@@ -142,8 +142,11 @@ impl KeyKind {
 /// the binaries install with [`set_vault`]; core knows no keyring). Asked
 /// only for a key that is neither handed over nor in the key folder.
 pub trait KeyVault: Send + Sync {
-    /// The key of `kind` named `id`, when the vault has it.
-    fn get(&self, kind: KeyKind, id: &str) -> Option<Vec<u8>>;
+    /// The key of `kind` named `id`: `Ok(None)` when the vault does not
+    /// have it, `Err` (the reason) when it should have it and cannot give
+    /// it (a locked or absent keyring holding a moved key): the caller then
+    /// stops with that error rather than treating the key as lost.
+    fn get(&self, kind: KeyKind, id: &str) -> std::result::Result<Option<Vec<u8>>, String>;
 }
 
 static VAULT: std::sync::OnceLock<Box<dyn KeyVault>> = std::sync::OnceLock::new();
@@ -154,8 +157,14 @@ pub fn set_vault(vault: Box<dyn KeyVault>) {
 }
 
 /// The key `id` of `kind` from the installed vault.
-pub(crate) fn from_vault(kind: KeyKind, id: &str) -> Option<Vec<u8>> {
-    VAULT.get().and_then(|v| v.get(kind, id))
+pub(crate) fn from_vault(kind: KeyKind, id: &str) -> Result<Option<Vec<u8>>> {
+    match VAULT.get() {
+        Some(v) => v.get(kind, id).map_err(|reason| Error::InvalidInput {
+            what: "OS keyring",
+            reason,
+        }),
+        None => Ok(None),
+    }
 }
 
 /// Keys handed over by the caller, found by id at every open.
@@ -385,7 +394,7 @@ fn find(id: &str, key_dir: Option<&Path>, salt: Option<&str>) -> Result<Option<S
     if let Some(salt) = salt {
         return Ok(from_passphrases(id, salt));
     }
-    let from_vault = || match from_vault(KeyKind::Store, id) {
+    let from_vault = || match from_vault(KeyKind::Store, id)? {
         Some(bytes) => StoreKey::from_bytes(&bytes).map(|k| (k.id() == id).then_some(k)),
         None => Ok(None),
     };
