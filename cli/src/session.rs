@@ -99,19 +99,8 @@ pub fn keep(data_dir: &Path, keys: &AuditKeys, user: &str, token: &str) -> anyho
         b.create(dir)
             .with_context(|| format!("cannot create `{}`", dir.display()))?;
     }
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts
-        .open(&tmp)
-        .with_context(|| format!("cannot write `{}`", tmp.display()))?;
-    f.write_all(token.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &path)?;
-    Ok(())
+    wardwatch_core::store::write_private_file(&path, token.as_bytes())
+        .with_context(|| format!("cannot write `{}`", path.display()))
 }
 
 /// The kept session's token of `user` on the store in `data_dir`, if any.

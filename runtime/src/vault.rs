@@ -94,18 +94,7 @@ fn entry(kind: KeyKind, id: &str) -> keyring::Result<keyring::Entry> {
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    let hex = hex.trim();
-    if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
-        .collect()
-}
-
-fn encode_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    wardwatch_core::text::from_hex(hex.trim())
 }
 
 fn keyring_error(what: &str, e: keyring::Error) -> Error {
@@ -171,7 +160,7 @@ pub fn move_to_keyring(dir: &Path) -> Result<Vec<KeyFile>> {
             source,
         })?;
         let e = entry(f.kind, &f.id).map_err(|e| keyring_error("opening an item", e))?;
-        e.set_password(&encode_hex(&bytes))
+        e.set_password(&wardwatch_core::text::hex(&bytes))
             .map_err(|e| keyring_error("storing a key", e))?;
         let back = e
             .get_password()
@@ -238,26 +227,19 @@ pub fn holds(kind: KeyKind, id: &str) -> Result<bool> {
 }
 
 fn write_owner_only(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let io = |source| Error::DataDir {
         path: path.to_owned(),
         source,
     };
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io)?;
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(io)?;
     }
-    let tmp = path.with_extension("key.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    wardwatch_core::store::write_private_file(path, bytes).map_err(io)
 }
 
 /// Overwrites a key file with zeros, syncs it, and removes it.

@@ -197,9 +197,7 @@ impl AuditKeys {
         })?;
         let key_id = key_id_of(&key);
         let path = self.dir.join(format!("{key_id}.key"));
-        let tmp = self.dir.join(format!(".{key_id}.key.tmp"));
-        write_private(&tmp, &key).map_err(self.io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(self.io(&path))?;
+        super::write_private_file(&path, &key).map_err(self.io(&path))?;
         Ok((key_id, key))
     }
 
@@ -284,9 +282,7 @@ pub struct Head {
     pub mac: String,
 }
 
-pub(super) fn hex(b: &[u8]) -> String {
-    b.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub(super) use crate::text::hex;
 
 /// Appends a sealed entry. Inside the caller's transaction when there is
 /// one (it then commits the entry with its own work); otherwise in an
@@ -374,10 +370,8 @@ fn write_head(path: &Path, head: &Head) {
     if newer_there {
         return;
     }
-    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
     let body = serde_json::to_vec(head).unwrap_or_default();
-    let r = write_private(&tmp, &body).and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = r {
+    if let Err(e) = super::write_private_file(path, &body) {
         tracing::error!(path = %path.display(), error = %e, "could not record the audit chain's head");
     }
 }

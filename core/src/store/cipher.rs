@@ -60,11 +60,8 @@ impl StoreKey {
             return Ok(StoreKey { bytes });
         }
         let text = std::str::from_utf8(raw).unwrap_or("").trim();
-        if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let mut bytes = [0u8; 32];
-            for (i, b) in bytes.iter_mut().enumerate() {
-                *b = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap_or(0);
-            }
+        if let Some(bytes) = crate::text::from_hex(text).and_then(|b| <[u8; 32]>::try_from(b).ok())
+        {
             return Ok(StoreKey { bytes });
         }
         Err(Error::InvalidInput {
@@ -227,7 +224,7 @@ pub fn key_from_passphrase(passphrase: &str, salt: &[u8]) -> Result<StoreKey> {
 
 /// The key `id` derived from a handed-over passphrase with `salt` (hex).
 fn from_passphrases(id: &str, salt: &str) -> Option<StoreKey> {
-    let salt = decode_hex(salt)?;
+    let salt = crate::text::from_hex(salt)?;
     let all = PASSPHRASES
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -242,16 +239,6 @@ fn from_passphrases(id: &str, salt: &str) -> Option<StoreKey> {
         }
     }
     None
-}
-
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
-        .collect()
 }
 
 /// The key a rotation or an encryption puts in: given by the caller, or
@@ -344,13 +331,8 @@ pub fn marker(data_dir: &Path) -> Result<Option<Marker>> {
 
 fn write_marker(data_dir: &Path, m: &Marker) -> Result<()> {
     let path = data_dir.join(CIPHER_FILE);
-    let tmp = data_dir.join(format!(".{CIPHER_FILE}.tmp"));
     let json = serde_json::to_vec_pretty(m).unwrap_or_default();
-    super::audit::write_private(&tmp, &json).map_err(|source| Error::DataDir {
-        path: tmp.clone(),
-        source,
-    })?;
-    std::fs::rename(&tmp, &path).map_err(|source| Error::DataDir { path, source })?;
+    super::write_private_file(&path, &json).map_err(|source| Error::DataDir { path, source })?;
     sync_dir(data_dir);
     Ok(())
 }
@@ -371,13 +353,10 @@ pub fn save_key(key_dir: &Path, key: &StoreKey) -> Result<PathBuf> {
     super::create_private_dir(key_dir)?;
     let id = key.id();
     let path = key_file(key_dir, &id);
-    let tmp = key_dir.join(format!(".store-{id}.key.tmp"));
-    let io = |p: &Path| {
-        let p = p.to_owned();
-        move |source| Error::DataDir { path: p, source }
-    };
-    super::audit::write_private(&tmp, &key.bytes).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io(&path))?;
+    super::write_private_file(&path, &key.bytes).map_err(|source| Error::DataDir {
+        path: path.clone(),
+        source,
+    })?;
     sync_dir(key_dir);
     Ok(path)
 }

@@ -338,6 +338,23 @@ fn create_private_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Writes `bytes` to `path` whole or not at all: to an owner-only (0600)
+/// temporary file beside it, named with this process's id so that two
+/// writers never share one, synced, then renamed over `path`. For keys, key
+/// lists, chain heads and sessions.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = audit::write_private(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
 fn restrict_permissions(path: &Path) -> Result<()> {
     #[cfg(unix)]
     {
