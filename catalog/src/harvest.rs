@@ -150,10 +150,7 @@ pub fn fingerprint(columns: &[CatalogColumn]) -> String {
         h.update(c.ty.as_bytes());
         h.update([0, u8::from(c.required), 0xff]);
     }
-    h.finalize()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    wardwatch_core::text::hex(&h.finalize()[..8])
 }
 
 /// What changed from `old` to `new`: added, dropped, retyped and

@@ -161,7 +161,7 @@ pub fn new_token() -> Result<(String, Vec<u8>)> {
         what: "session",
         reason: format!("the system gave no random bytes: {e}"),
     })?;
-    let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let token = crate::text::hex(&raw);
     let digest = token_digest(&token);
     Ok((token, digest))
 }

@@ -1318,7 +1318,7 @@ impl Curator {
 fn uuid_like() -> String {
     let mut b = [0u8; 8];
     let _ = getrandom::fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    wardwatch_core::text::hex(&b)
 }
 
 /// The cut of a pass at `now`: the start of the minute two minutes ago (the

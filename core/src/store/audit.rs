@@ -227,10 +227,7 @@ fn key_id_of(key: &[u8; 32]) -> String {
     let mut h = Sha256::new();
     h.update(b"wardwatch audit key id\0");
     h.update(key);
-    h.finalize()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&h.finalize()[..8])
 }
 
 /// An entry as the log stores it.

@@ -55,7 +55,7 @@ impl Pseudonymizer {
             .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
         mac.update(mrn.as_bytes());
         let digest = mac.finalize().into_bytes();
-        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+        crate::text::hex(&digest[..16])
     }
 }
 

@@ -407,9 +407,7 @@ fn object_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LakeObject> {
 const OBJECT_COLUMNS: &str = "key, zone, dataset, day, records, raw_bytes, bytes, sha256, md5, \
      created_ms, state, attempts, last_error, target";
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::text::hex;
 
 /// SHA-256 of `data`, in hex.
 pub fn sha256_hex(data: &[u8]) -> String {
