@@ -73,7 +73,20 @@ const COMMON: &[&str] = &[
     "wardwatch2026",
 ];
 
-fn argon2() -> Argon2<'static> {
+/// `N` bytes from the operating system's random generator; `what` names
+/// what they are for in the error.
+pub(crate) fn random_bytes<const N: usize>(what: &'static str) -> Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| Error::InvalidInput {
+        what,
+        reason: format!("the system gave no random bytes: {e}"),
+    })?;
+    Ok(bytes)
+}
+
+/// Argon2id with the documented parameters, for password hashes and for
+/// store keys derived from a passphrase (`store::cipher`).
+pub(crate) fn argon2() -> Argon2<'static> {
     let params = Params::new(19 * 1024, 2, 1, None).expect("the documented Argon2 parameters");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
@@ -109,11 +122,7 @@ pub fn check_password(username: &str, password: &str) -> Result<()> {
 
 /// The PHC string of `password`'s Argon2id hash with a new random salt.
 pub fn hash_password(password: &str) -> Result<String> {
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| Error::InvalidInput {
-        what: "password",
-        reason: format!("the system gave no random bytes: {e}"),
-    })?;
+    let salt: [u8; 16] = random_bytes("password")?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| Error::InvalidInput {
         what: "password",
         reason: format!("salt: {e}"),
@@ -156,11 +165,7 @@ pub fn lock_for(failures: i64) -> Option<Duration> {
 
 /// A new session token (hex, 64 digits) and the SHA-256 the store keeps.
 pub fn new_token() -> Result<(String, Vec<u8>)> {
-    let mut raw = [0u8; 32];
-    getrandom::fill(&mut raw).map_err(|e| Error::InvalidInput {
-        what: "session",
-        reason: format!("the system gave no random bytes: {e}"),
-    })?;
+    let raw: [u8; 32] = random_bytes("session")?;
     let token = crate::text::hex(&raw);
     let digest = token_digest(&token);
     Ok((token, digest))

@@ -869,23 +869,27 @@ fn s3_credentials_in_the_os_keyring_sync_the_lake_through_an_aws_profile() {
     assert!(!stderr(&o).contains("secret"), "{}", stderr(&o));
 }
 
+/// A store made in clear (as before encryption came) holding a demo ward,
+/// whose admin has the test password; its keys in `keys`.
+fn clear_ward(data: &std::path::Path, keys: &std::path::Path) {
+    use std::sync::Arc;
+    use wardwatch_core::api::{self, Ctx};
+    use wardwatch_core::store::{AuditKeys, Store};
+    Store::create_dir(data).expect("a store in clear");
+    let clock = Arc::new(wardwatch_core::clock::SystemClock);
+    let mut c = Ctx::open(data, &AuditKeys::in_dir(keys), "admin", clock).expect("open");
+    api::set_password(&c, "admin", crate::PASSWORD).expect("password");
+    api::load_demo_ward(&mut c, 4).expect("ward");
+}
+
 /// A store made in clear (before encryption came) is encrypted in place by
 /// `store encrypt`, and `store rekey` rotates its key; nothing is lost.
 #[test]
 fn store_encrypt_and_rekey_work_in_place_from_the_command_line() {
-    use std::sync::Arc;
-    use wardwatch_core::api::{self, Ctx};
-    use wardwatch_core::store::{AuditKeys, Store};
     let dir = private_tempdir();
     let data = dir.path().join("data");
     let keys = dir.path().join("keys");
-    {
-        Store::create_dir(&data).expect("a store in clear");
-        let clock = Arc::new(wardwatch_core::clock::SystemClock);
-        let mut c = Ctx::open(&data, &AuditKeys::in_dir(&keys), "admin", clock).expect("open");
-        api::set_password(&c, "admin", crate::PASSWORD).expect("password");
-        api::load_demo_ward(&mut c, 4).expect("ward");
-    }
+    clear_ward(&data, &keys);
     let db = data.join("wardwatch.db");
     let header = |db: &std::path::Path| std::fs::read(db).expect("read")[..16].to_vec();
     assert_eq!(header(&db), b"SQLite format 3\0");
@@ -932,19 +936,10 @@ fn store_encrypt_and_rekey_work_in_place_from_the_command_line() {
 /// anywhere; every use needs the passphrase.
 #[test]
 fn a_passphrase_derived_key_opens_the_store_only_with_the_passphrase() {
-    use std::sync::Arc;
-    use wardwatch_core::api::{self, Ctx};
-    use wardwatch_core::store::{AuditKeys, Store};
     let dir = private_tempdir();
     let data = dir.path().join("data");
     let keys = dir.path().join("keys");
-    {
-        Store::create_dir(&data).expect("a store in clear");
-        let clock = Arc::new(wardwatch_core::clock::SystemClock);
-        let mut c = Ctx::open(&data, &AuditKeys::in_dir(&keys), "admin", clock).expect("open");
-        api::set_password(&c, "admin", crate::PASSWORD).expect("password");
-        api::load_demo_ward(&mut c, 4).expect("ward");
-    }
+    clear_ward(&data, &keys);
     let write = |name: &str, text: &str| {
         let p = dir.path().join(name);
         std::fs::write(&p, text).expect("write");

@@ -190,11 +190,7 @@ impl AuditKeys {
     /// returns a new key.
     fn create(&self) -> Result<(String, [u8; 32])> {
         super::create_private_dir(&self.dir)?;
-        let mut key = [0u8; 32];
-        getrandom::fill(&mut key).map_err(|e| Error::InvalidInput {
-            what: "audit key",
-            reason: format!("the system gave no random bytes: {e}"),
-        })?;
+        let key: [u8; 32] = crate::auth::random_bytes("audit key")?;
         let key_id = key_id_of(&key);
         let path = self.dir.join(format!("{key_id}.key"));
         super::write_private_file(&path, &key).map_err(self.io(&path))?;

@@ -45,12 +45,9 @@ pub struct StoreKey {
 impl StoreKey {
     /// A new random key from the operating system's generator.
     pub fn generate() -> Result<StoreKey> {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|e| Error::InvalidInput {
-            what: "store key",
-            reason: format!("the system gave no random bytes: {e}"),
-        })?;
-        Ok(StoreKey { bytes })
+        Ok(StoreKey {
+            bytes: crate::auth::random_bytes("store key")?,
+        })
     }
 
     /// A key as a file or a credential holds it: 32 raw bytes, or 64 hex
@@ -207,13 +204,8 @@ pub fn key_from_passphrase(passphrase: &str, salt: &[u8]) -> Result<StoreKey> {
             reason: "at least 12 characters".into(),
         });
     }
-    let params =
-        argon2::Params::new(19 * 1024, 2, 1, Some(32)).map_err(|e| Error::InvalidInput {
-            what: "store passphrase",
-            reason: e.to_string(),
-        })?;
     let mut bytes = [0u8; 32];
-    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+    crate::auth::argon2()
         .hash_password_into(passphrase.as_bytes(), salt, &mut bytes)
         .map_err(|e| Error::InvalidInput {
             what: "store passphrase",
@@ -259,11 +251,7 @@ impl NewKey {
     /// A key derived from an admin's passphrase with a new random salt;
     /// later opens need the passphrase ([`provide_passphrase`]).
     pub fn from_passphrase(passphrase: &str) -> Result<NewKey> {
-        let mut salt = [0u8; 16];
-        getrandom::fill(&mut salt).map_err(|e| Error::InvalidInput {
-            what: "store key",
-            reason: format!("the system gave no random bytes: {e}"),
-        })?;
+        let salt: [u8; 16] = crate::auth::random_bytes("store key")?;
         Ok(NewKey {
             key: key_from_passphrase(passphrase, &salt)?,
             salt: Some(super::audit::hex(&salt)),

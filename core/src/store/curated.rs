@@ -182,11 +182,7 @@ impl Store {
             })?;
             return Ok(Pseudonymizer::new(key));
         }
-        let mut key = [0u8; 32];
-        getrandom::fill(&mut key).map_err(|e| Error::InvalidInput {
-            what: "the pseudonym key",
-            reason: format!("the system gave no random bytes: {e}"),
-        })?;
+        let key: [u8; 32] = crate::auth::random_bytes("the pseudonym key")?;
         // OR IGNORE: another process made one first; read back whichever won.
         self.conn
             .execute(

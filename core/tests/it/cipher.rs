@@ -26,6 +26,15 @@ fn ward(data: &Path, keys: &AuditKeys) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A store made in clear (as before encryption came) holding a demo ward,
+/// opened as its admin.
+fn clear_ward(data: &Path, keys: &AuditKeys) -> Ctx {
+    Store::create_dir(data).expect("create");
+    let mut c = Ctx::open(data, keys, "admin", clock()).expect("open");
+    api::load_demo_ward(&mut c, 5).expect("demo");
+    c
+}
+
 fn bytes_of_folder(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for e in walk(dir) {
@@ -137,9 +146,7 @@ fn a_clear_store_is_encrypted_in_place_and_its_key_rotated_keeping_every_row() {
     let data = dir.path().join("data");
     let keys = own_keys(dir.path());
     // A store from before encryption: in clear.
-    Store::create_dir(&data).expect("create");
-    let mut c = Ctx::open(&data, &keys, "admin", clock()).expect("open");
-    api::load_demo_ward(&mut c, 5).expect("demo");
+    let c = clear_ward(&data, &keys);
     let before = api::list_patients(&c).expect("patients");
     let patients: Vec<_> = before
         .iter()
@@ -204,9 +211,7 @@ fn an_encryption_cut_off_before_the_swap_leaves_the_clear_store_whole() {
     let dir = private_tempdir();
     let data = dir.path().join("data");
     let keys = own_keys(dir.path());
-    Store::create_dir(&data).expect("create");
-    let mut c = Ctx::open(&data, &keys, "admin", clock()).expect("open");
-    api::load_demo_ward(&mut c, 5).expect("demo");
+    let c = clear_ward(&data, &keys);
     let before = api::list_patients(&c).expect("patients");
     drop(c);
     // What a crash leaves after the key list is written and before the
