@@ -13,7 +13,7 @@ use wardwatch_core::store::Store;
 use wardwatch_core::store::catalog::{Annotation, CatalogColumn, CatalogEntry, EntryKind};
 use wardwatch_core::store::lake::LakeObject;
 use wardwatch_sync::archive::Policy;
-use wardwatch_sync::curated::{CURATED_PREFIX, NAMESPACE, TABLES};
+use wardwatch_sync::curated::{NAMESPACE, TABLES};
 
 use crate::Error;
 
@@ -494,7 +494,8 @@ fn curated(store: &Store, cx: &Context, out: &mut Vec<CatalogEntry>) -> Result<(
             .map(str::to_owned)
             .to_vec();
         let iceberg = format!("{NAMESPACE}.{}", def.name);
-        let location = format!("{}/{CURATED_PREFIX}/{}", cx.base, def.name);
+        // In the target, or where an Iceberg REST catalog put the table.
+        let location = table.location.clone();
         let mine: Vec<_> = files.iter().filter(|f| f.table == def.name).collect();
         // Schema ids in order; the version is the position + 1.
         let versions: Vec<_> = schemas.iter().filter(|s| s.table == def.name).collect();

@@ -317,7 +317,9 @@ enum ArchiveCmd {
     },
 }
 
+// Parsed once per command: the size of `Add` does not matter.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)]
 enum TargetsCmd {
     /// Add the target (admin). Credentials come from the AWS chain
     /// (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, --profile, web identity,
@@ -347,6 +349,19 @@ enum TargetsCmd {
         /// hospital CA in front of the object store)
         #[arg(long)]
         ca_bundle: Option<String>,
+        /// An Iceberg REST catalog (the URL before /v1) that holds the
+        /// curated tables: they are created and committed through it, and
+        /// their descriptions and tags become its table properties
+        #[arg(long)]
+        iceberg_catalog: Option<String>,
+        /// Sign the catalog's requests with SigV4 for this service (s3,
+        /// s3tables or glue), with the target's credentials
+        #[arg(long)]
+        iceberg_signing: Option<String>,
+        /// The curated tables' namespace in the catalog (default wardwatch;
+        /// one per installation where several share a catalog)
+        #[arg(long)]
+        iceberg_namespace: Option<String>,
     },
     /// The configured target
     List {
@@ -868,6 +883,9 @@ fn sync_command(cli: &Cli, cmd: &SyncCmd, out: &mut dyn Write) -> anyhow::Result
                 sse_kms_key,
                 profile,
                 ca_bundle,
+                iceberg_catalog,
+                iceberg_signing,
+                iceberg_namespace,
             } => {
                 api::add_lake_target(
                     &ctx,
@@ -881,6 +899,9 @@ fn sync_command(cli: &Cli, cmd: &SyncCmd, out: &mut dyn Write) -> anyhow::Result
                         sse_kms_key: sse_kms_key.clone(),
                         profile: profile.clone(),
                         ca_bundle: ca_bundle.clone(),
+                        iceberg_catalog: iceberg_catalog.clone(),
+                        iceberg_signing: iceberg_signing.clone(),
+                        iceberg_namespace: iceberg_namespace.clone(),
                     },
                 )?;
                 writeln!(
@@ -905,7 +926,7 @@ fn sync_command(cli: &Cli, cmd: &SyncCmd, out: &mut dyn Write) -> anyhow::Result
                     for t in targets {
                         writeln!(
                             out,
-                            "{:<16} {}{}{}{} (added by {} {})",
+                            "{:<16} {}{}{}{}{} (added by {} {})",
                             t.name,
                             t.url,
                             t.endpoint
@@ -915,6 +936,9 @@ fn sync_command(cli: &Cli, cmd: &SyncCmd, out: &mut dyn Write) -> anyhow::Result
                                 .map(|c| format!(" class {c}"))
                                 .unwrap_or_default(),
                             t.sse.map(|s| format!(" sse {s}")).unwrap_or_default(),
+                            t.iceberg_catalog
+                                .map(|c| format!(" iceberg catalog {c}"))
+                                .unwrap_or_default(),
                             t.created_by.escape_debug(),
                             t.created.to_rfc3339()
                         )?;

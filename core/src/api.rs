@@ -1684,7 +1684,18 @@ pub struct TargetSpec {
     pub profile: Option<String>,
     /// An absolute path to a PEM file of CA certificates to trust.
     pub ca_bundle: Option<String>,
+    /// An Iceberg REST catalog for the curated tables (s3:// targets).
+    pub iceberg_catalog: Option<String>,
+    /// The SigV4 service the catalog's requests are signed for.
+    pub iceberg_signing: Option<String>,
+    /// The curated tables' namespace in the catalog (default `wardwatch`).
+    pub iceberg_namespace: Option<String>,
 }
+
+/// SigV4 service names an Iceberg REST catalog may want its requests
+/// signed for: SeaweedFS and other S3-compatible servers (`s3`), AWS S3
+/// Tables (`s3tables`), AWS Glue's Iceberg REST endpoint (`glue`).
+pub const ICEBERG_SIGNING: &[&str] = &["s3", "s3tables", "glue"];
 
 /// Storage classes a target may write new objects in; archive classes are
 /// for the lifecycle rules (`archive apply`), where reads are not instant.
@@ -1807,15 +1818,49 @@ fn check_target(t: &TargetSpec) -> Result<()> {
             )));
         }
     }
+    if let Some(c) = &t.iceberg_catalog {
+        no_secret("Iceberg catalog URL", c)?;
+        if !(c.starts_with("https://") || c.starts_with("http://")) {
+            return Err(bad_target(format!(
+                "Iceberg catalog `{c}`: the http:// or https:// URL of an Iceberg REST catalog (the part before /v1)"
+            )));
+        }
+    }
+    if let Some(n) = &t.iceberg_namespace {
+        let ok = (1..=64).contains(&n.len())
+            && n.as_bytes()[0].is_ascii_lowercase()
+            && n.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !ok {
+            return Err(bad_target(format!(
+                "Iceberg namespace {n:?}: 1–64 lower-case letters, digits or `_`, starting with a letter"
+            )));
+        }
+    }
+    if (t.iceberg_signing.is_some() || t.iceberg_namespace.is_some()) && t.iceberg_catalog.is_none()
+    {
+        return Err(bad_target(
+            "--iceberg-signing and --iceberg-namespace need --iceberg-catalog".into(),
+        ));
+    }
+    if let Some(s) = &t.iceberg_signing
+        && !ICEBERG_SIGNING.contains(&s.as_str())
+    {
+        return Err(bad_target(format!(
+            "Iceberg catalog signing `{s}`: one of {}",
+            ICEBERG_SIGNING.join(", ")
+        )));
+    }
     if t.url.starts_with("file://")
         && (t.endpoint.is_some()
+            || t.iceberg_catalog.is_some()
             || t.storage_class.is_some()
             || t.sse.is_some()
             || t.profile.is_some()
             || t.ca_bundle.is_some())
     {
         return Err(bad_target(
-            "endpoint, storage class, encryption, profile and CA bundle apply to s3:// targets only".into(),
+            "endpoint, storage class, encryption, profile, CA bundle and Iceberg catalog apply to s3:// targets only".into(),
         ));
     }
     Ok(())
@@ -1848,13 +1893,16 @@ pub fn add_lake_target(ctx: &Ctx, spec: &TargetSpec) -> Result<()> {
         sse_kms_key: spec.sse_kms_key.clone(),
         profile: spec.profile.clone(),
         ca_bundle: spec.ca_bundle.clone(),
+        iceberg_catalog: spec.iceberg_catalog.clone(),
+        iceberg_signing: spec.iceberg_signing.clone(),
+        iceberg_namespace: spec.iceberg_namespace.clone(),
         created: ctx.clock.now(),
         created_by: ctx.actor.username.clone(),
     })?;
     ctx.audit(
         "sync.target_add",
         Some(&spec.name),
-        json!({ "url": spec.url, "endpoint": spec.endpoint, "storage_class": spec.storage_class, "sse": spec.sse, "ca_bundle": spec.ca_bundle }),
+        json!({ "url": spec.url, "endpoint": spec.endpoint, "storage_class": spec.storage_class, "sse": spec.sse, "ca_bundle": spec.ca_bundle, "iceberg_catalog": spec.iceberg_catalog, "iceberg_signing": spec.iceberg_signing, "iceberg_namespace": spec.iceberg_namespace }),
     )
 }
 

@@ -38,7 +38,8 @@ use iceberg::io::{
 };
 use iceberg::spec::{
     DataFileFormat, FormatVersion, Literal, ManifestList, NestedField, PartitionKey, PrimitiveType,
-    Schema, Struct, TableMetadata, TableMetadataBuilder, Transform, Type, UnboundPartitionSpec,
+    Schema, SnapshotRef, Struct, TableMetadata, TableMetadataBuilder, Transform, Type,
+    UnboundPartitionSpec,
 };
 use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
@@ -51,6 +52,7 @@ use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
 use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
 use iceberg::{
     Catalog, MetadataLocation, Namespace, NamespaceIdent, TableCommit, TableCreation, TableIdent,
+    TableRequirement, TableUpdate,
 };
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -61,6 +63,7 @@ use wardwatch_core::store::curated::{CuratedTable, Pseudonymizer};
 use wardwatch_core::store::lake::{md5_hex, sha256_hex};
 
 use crate::error::{Error, Fault};
+use crate::rest::{RemoteTable, RestCatalog};
 use crate::target::Target;
 
 /// The Iceberg namespace of the curated tables.
@@ -709,24 +712,42 @@ pub fn file_io(target: Arc<Target>) -> FileIO {
 // ---------------------------------------------------------------------------
 // The store as the tables' catalog, for one commit.
 
-/// One table held for a commit: iceberg's transaction loads it, applies its
-/// actions and hands back the commit, which this writes as the next
-/// metadata file. The store's pointer moves afterwards
-/// ([`Store::lake_table_committed`]).
+/// Where a commit goes, as iceberg's transactions want it: the store's own
+/// catalog (one table held for the commit: this writes the next metadata
+/// file, and the store's pointer moves afterwards,
+/// [`Store::lake_table_committed`]) or an Iceberg REST catalog (the commit
+/// is sent as requirements and updates, and the catalog writes the
+/// metadata).
 #[derive(Debug)]
-struct OneTable {
-    table: tokio::sync::Mutex<Table>,
+enum Committer {
+    Store(tokio::sync::Mutex<Table>),
+    Rest { rest: Arc<RestCatalog>, io: FileIO },
 }
 
 fn unsupported(what: &str) -> iceberg::Error {
     iceberg::Error::new(
         iceberg::ErrorKind::FeatureUnsupported,
-        format!("the store's catalog does not {what}"),
+        format!("the curator's catalog does not {what}"),
     )
 }
 
+/// A table as a catalog gave it.
+fn table_of(io: &FileIO, name: &str, remote: RemoteTable) -> iceberg::Result<Table> {
+    Table::builder()
+        .file_io(io.clone())
+        .metadata_location(remote.metadata_location)
+        .metadata(remote.metadata)
+        .identifier(ident(name))
+        .runtime(iceberg::Runtime::current())
+        .build()
+}
+
+fn catalog_error(e: Error) -> iceberg::Error {
+    iceberg::Error::new(iceberg::ErrorKind::Unexpected, e.to_string())
+}
+
 #[async_trait]
-impl Catalog for OneTable {
+impl Catalog for Committer {
     async fn list_namespaces(
         &self,
         _parent: Option<&NamespaceIdent>,
@@ -766,8 +787,20 @@ impl Catalog for OneTable {
     ) -> iceberg::Result<Table> {
         Err(unsupported("create tables"))
     }
-    async fn load_table(&self, _table: &TableIdent) -> iceberg::Result<Table> {
-        Ok(self.table.lock().await.clone())
+    async fn load_table(&self, table: &TableIdent) -> iceberg::Result<Table> {
+        match self {
+            Committer::Store(held) => Ok(held.lock().await.clone()),
+            Committer::Rest { rest, io } => {
+                let remote = rest.load(table.name()).await.map_err(catalog_error)?;
+                let remote = remote.ok_or_else(|| {
+                    iceberg::Error::new(
+                        iceberg::ErrorKind::TableNotFound,
+                        format!("table {} is not in the Iceberg catalog", table.name()),
+                    )
+                })?;
+                table_of(io, table.name(), remote)
+            }
+        }
     }
     async fn drop_table(&self, _table: &TableIdent) -> iceberg::Result<()> {
         Err(unsupported("drop tables"))
@@ -776,7 +809,14 @@ impl Catalog for OneTable {
         Err(unsupported("purge tables"))
     }
     async fn table_exists(&self, table: &TableIdent) -> iceberg::Result<bool> {
-        Ok(self.table.lock().await.identifier() == table)
+        match self {
+            Committer::Store(held) => Ok(held.lock().await.identifier() == table),
+            Committer::Rest { rest, .. } => Ok(rest
+                .load(table.name())
+                .await
+                .map_err(catalog_error)?
+                .is_some()),
+        }
     }
     async fn rename_table(&self, _src: &TableIdent, _dest: &TableIdent) -> iceberg::Result<()> {
         Err(unsupported("rename tables"))
@@ -788,18 +828,41 @@ impl Catalog for OneTable {
     ) -> iceberg::Result<Table> {
         Err(unsupported("register tables"))
     }
-    async fn update_table(&self, commit: TableCommit) -> iceberg::Result<Table> {
-        let mut held = self.table.lock().await;
-        let staged = commit.apply(held.clone())?;
-        let location = staged
-            .metadata_location_result()?
-            .parse::<MetadataLocation>()?;
-        staged
-            .metadata()
-            .write_to(staged.file_io(), &location)
-            .await?;
-        *held = staged.clone();
-        Ok(staged)
+    async fn update_table(&self, mut commit: TableCommit) -> iceberg::Result<Table> {
+        match self {
+            Committer::Store(held) => {
+                let mut held = held.lock().await;
+                let staged = commit.apply(held.clone())?;
+                let location = staged
+                    .metadata_location_result()?
+                    .parse::<MetadataLocation>()?;
+                staged
+                    .metadata()
+                    .write_to(staged.file_io(), &location)
+                    .await?;
+                *held = staged.clone();
+                Ok(staged)
+            }
+            Committer::Rest { rest, io } => {
+                let name = commit.identifier().name().to_owned();
+                let requirements = commit.take_requirements();
+                let updates = commit.take_updates();
+                match rest
+                    .commit(&name, &requirements, &updates)
+                    .await
+                    .map_err(catalog_error)?
+                {
+                    Some(remote) => table_of(io, &name, remote),
+                    // Not retried here: a retry would append the rows on
+                    // top of whatever moved the table. The next pass
+                    // adopts a commit of ours and appends anew otherwise.
+                    None => Err(iceberg::Error::new(
+                        iceberg::ErrorKind::CatalogCommitConflicts,
+                        format!("table {name} moved in the Iceberg catalog during the commit"),
+                    )),
+                }
+            }
+        }
     }
 }
 
@@ -902,10 +965,154 @@ pub fn columns_of(schema: &Schema) -> Vec<CatalogColumn> {
         .collect()
 }
 
+/// Where the curated tables live: in the target, with the store as their
+/// catalog; or where an Iceberg REST catalog put them (with the file I/O of
+/// that place).
+enum Home {
+    Store,
+    Rest(Arc<RestCatalog>, FileIO),
+}
+
+fn gone(table: &str) -> Error {
+    Error::new(
+        "curated",
+        Fault::Transient,
+        format!("table {table} vanished from the Iceberg catalog during the pass"),
+    )
+}
+
+/// Wardwatch's commits in `metadata`'s current history, newest first:
+/// snapshots whose summary names the end of their rows (`wardwatch.to`),
+/// with that end. Snapshots other engines made (compaction) carry no such
+/// mark and are passed over.
+fn wardwatch_commits(metadata: &TableMetadata) -> Vec<(DateTime<Utc>, &SnapshotRef)> {
+    let mut found = Vec::new();
+    let mut at = metadata.current_snapshot();
+    while let Some(snapshot) = at {
+        let to = snapshot
+            .summary()
+            .additional_properties
+            .get("wardwatch.to")
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+        if let Some(to) = to {
+            found.push((to.with_timezone(&Utc), snapshot));
+        }
+        at = snapshot
+            .parent_snapshot_id()
+            .and_then(|id| metadata.snapshot_by_id(id));
+    }
+    found
+}
+
+/// The table properties Wardwatch keeps on a curated table: its
+/// description (an admin's annotation, else the definition's), owner and
+/// tags (annotations), and how it is written.
+fn table_properties(store: &Store, def: &TableDef) -> Result<HashMap<String, String>, Error> {
+    let annotation = store
+        .catalog_annotations()
+        .map_err(store_err)?
+        .remove(&format!("dataset:{CURATED_PREFIX}/{}", def.name))
+        .unwrap_or_default();
+    let mut p = HashMap::from([
+        (
+            "comment".to_owned(),
+            annotation.description.unwrap_or_else(|| def.doc.to_owned()),
+        ),
+        (
+            "write.parquet.compression-codec".to_owned(),
+            "zstd".to_owned(),
+        ),
+        (
+            "wardwatch.partitioned-by".to_owned(),
+            format!("day({})", def.time),
+        ),
+    ]);
+    if let Some(owner) = annotation.owner {
+        p.insert("owner".to_owned(), owner);
+    }
+    if !annotation.tags.is_empty() {
+        p.insert("wardwatch.tags".to_owned(), annotation.tags.join(","));
+    }
+    Ok(p)
+}
+
+/// The properties annotations set, which a change may also remove.
+const ANNOTATED_PROPERTIES: [&str; 3] = ["comment", "owner", "wardwatch.tags"];
+
+fn partition_spec(def: &TableDef) -> iceberg::Result<UnboundPartitionSpec> {
+    Ok(UnboundPartitionSpec::builder()
+        .add_partition_field(def.time_field_id(), "day", Transform::Day)?
+        .build())
+}
+
+/// Every file `metadata` references: itself and the metadata before it,
+/// manifest lists, manifests and data files.
+async fn referenced_files(
+    io: &FileIO,
+    metadata_location: &str,
+    metadata: &TableMetadata,
+) -> iceberg::Result<BTreeSet<String>> {
+    let mut referenced = BTreeSet::new();
+    referenced.insert(metadata_location.to_owned());
+    for log in metadata.metadata_log() {
+        referenced.insert(log.metadata_file.clone());
+    }
+    for snapshot in metadata.snapshots() {
+        referenced.insert(snapshot.manifest_list().to_owned());
+        let bytes = io.new_input(snapshot.manifest_list())?.read().await?;
+        let list = ManifestList::parse_with_version(&bytes, metadata.format_version())?;
+        for m in list.entries() {
+            referenced.insert(m.manifest_path.clone());
+            let manifest = m.load_manifest(io).await?;
+            for entry in manifest.entries() {
+                referenced.insert(entry.file_path().to_owned());
+            }
+        }
+    }
+    Ok(referenced)
+}
+
+/// The data files `snapshot` added, as the catalogue records them (for a
+/// commit adopted from the catalog: no time range or patients, which only
+/// the rows had).
+async fn added_files(
+    io: &FileIO,
+    metadata: &TableMetadata,
+    snapshot: &SnapshotRef,
+    day: &str,
+) -> iceberg::Result<Vec<TableFile>> {
+    let bytes = io.new_input(snapshot.manifest_list())?.read().await?;
+    let list = ManifestList::parse_with_version(&bytes, metadata.format_version())?;
+    let mut files = Vec::new();
+    for m in list.entries() {
+        if m.added_snapshot_id != snapshot.snapshot_id() {
+            continue;
+        }
+        let manifest = m.load_manifest(io).await?;
+        for entry in manifest.entries() {
+            let f = entry.data_file();
+            files.push(TableFile {
+                path: f.file_path().to_owned(),
+                day: day.to_owned(),
+                rows: f.record_count() as i64,
+                bytes: f.file_size_in_bytes() as i64,
+                first: None,
+                last: None,
+                patients: Vec::new(),
+                wards: Vec::new(),
+            });
+        }
+    }
+    Ok(files)
+}
+
 #[derive(Debug)]
 pub struct Curator {
     target: Arc<Target>,
     io: FileIO,
+    /// The target's Iceberg REST catalog, opened at the first pass that
+    /// needs it (`None` inside: the target names none).
+    rest: tokio::sync::OnceCell<Option<Arc<RestCatalog>>>,
 }
 
 impl Curator {
@@ -913,7 +1120,245 @@ impl Curator {
         Curator {
             io: file_io(target.clone()),
             target,
+            rest: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The Iceberg REST catalog of the target, if it names one (opened
+    /// once; an error is retried at the next pass).
+    async fn catalog(&self) -> Result<Option<Arc<RestCatalog>>, Error> {
+        self.rest
+            .get_or_try_init(|| async {
+                Ok(RestCatalog::open(&self.target, NAMESPACE)
+                    .await?
+                    .map(Arc::new))
+            })
+            .await
+            .cloned()
+    }
+
+    /// Makes the store agree with the REST catalog on `def`'s table before
+    /// a pass appends to it: creates the table in the catalog when it has
+    /// none (the catalog chooses its location), adopts a table the store
+    /// does not know (a new workstation, a rebuilt store) from the mark of
+    /// its newest commit, and adopts a commit of ours whose record the
+    /// store lost (a crash or an unknown answer between the catalog's
+    /// commit and the store's transaction), so that no rows are appended
+    /// twice. The file I/O of the table's location.
+    async fn take_over(
+        &self,
+        store: &mut Store,
+        rest: &RestCatalog,
+        def: &TableDef,
+        now: DateTime<Utc>,
+    ) -> Result<FileIO, Error> {
+        let e = |e| ice(def.name, e);
+        let remote = match rest.load(def.name).await? {
+            Some(r) => r,
+            None => {
+                let properties = table_properties(store, def)?;
+                let schema = def.schema().map_err(e)?;
+                let spec = partition_spec(def).map_err(e)?;
+                let created = rest.create(def.name, &schema, &spec, &properties).await?;
+                tracing::info!(
+                    table = def.name,
+                    location = created.metadata.location(),
+                    "curated table created in the Iceberg catalog"
+                );
+                created
+            }
+        };
+        let location = remote.metadata.location().to_owned();
+        let io = file_io(Arc::new(self.target.rebased(&location)?));
+        let commits = wardwatch_commits(&remote.metadata);
+        let schema = remote.metadata.current_schema();
+        match store.lake_table(def.name).map_err(store_err)? {
+            Some(entry) if entry.location == location => {
+                // Oldest first, each as its own record: the catalogue sees
+                // every file, and the watermark moves as it would have.
+                let missed = commits.iter().rev().filter(|(to, _)| *to > entry.watermark);
+                for (to, snapshot) in missed {
+                    let from = snapshot
+                        .summary()
+                        .additional_properties
+                        .get("wardwatch.from")
+                        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| t.with_timezone(&Utc))
+                        .unwrap_or(entry.watermark);
+                    let day = from.format("%Y-%m-%d").to_string();
+                    let files = added_files(&io, &remote.metadata, snapshot, &day)
+                        .await
+                        .map_err(e)?;
+                    let rows = files.iter().map(|f| f.rows).sum();
+                    store
+                        .lake_table_committed(
+                            def.name,
+                            &remote.metadata_location,
+                            *to,
+                            Some(snapshot.snapshot_id()),
+                            rows,
+                            &files,
+                            snapshot.schema_id().unwrap_or(schema.schema_id()),
+                            now,
+                        )
+                        .map_err(store_err)?;
+                    tracing::warn!(
+                        table = def.name,
+                        rows,
+                        "adopted a curated commit the store had not recorded"
+                    );
+                }
+            }
+            stale => {
+                if stale.is_some() {
+                    store.lake_table_forget(def.name).map_err(store_err)?;
+                }
+                let watermark = match commits.first() {
+                    Some((to, _)) => *to,
+                    None => {
+                        let origin = store.curated_origin().map_err(store_err)?.unwrap_or(now);
+                        origin.duration_trunc(Duration::days(1)).unwrap_or(origin)
+                    }
+                };
+                store
+                    .lake_table_created(
+                        def.name,
+                        &location,
+                        &remote.metadata_location,
+                        watermark,
+                        now,
+                    )
+                    .map_err(store_err)?;
+                store
+                    .lake_table_schema(def.name, schema.schema_id(), &columns_of(schema), now)
+                    .map_err(store_err)?;
+            }
+        }
+        Ok(io)
+    }
+
+    /// [`Curator::evolve`] through the REST catalog: the new schema is
+    /// added and made current in one commit, if the table's current schema
+    /// is still the one it was.
+    async fn evolve_remote(
+        &self,
+        rest: &RestCatalog,
+        io: &FileIO,
+        table: Table,
+        def: &TableDef,
+    ) -> Result<Table, Error> {
+        let e = |e| ice(def.name, e);
+        let Some(wanted) = evolution(&table, def)? else {
+            return Ok(table);
+        };
+        let current = table.metadata().current_schema_id();
+        let remote = rest
+            .commit(
+                def.name,
+                &[TableRequirement::CurrentSchemaIdMatch {
+                    current_schema_id: current,
+                }],
+                &[
+                    TableUpdate::AddSchema { schema: wanted },
+                    TableUpdate::SetCurrentSchema { schema_id: -1 },
+                ],
+            )
+            .await?
+            .ok_or_else(|| {
+                Error::new(
+                    "curated",
+                    Fault::Transient,
+                    format!(
+                        "table {} changed schema in the Iceberg catalog meanwhile",
+                        def.name
+                    ),
+                )
+            })?;
+        tracing::info!(
+            table = def.name,
+            schema = remote.metadata.current_schema_id(),
+            "curated table schema evolved in the Iceberg catalog"
+        );
+        table_of(io, def.name, remote).map_err(e)
+    }
+
+    /// [`Curator::recover`] for a table in a REST catalog: the files under
+    /// its location that the catalog's metadata does not reference are
+    /// removed, except metadata files, which the catalog writes itself
+    /// under names of its own choosing (tiny, and never read unless a
+    /// pointer names them).
+    async fn recover_remote(
+        &self,
+        store: &mut Store,
+        rest: &RestCatalog,
+        io: &FileIO,
+        def: &TableDef,
+    ) -> Result<usize, Error> {
+        let e = |e| ice(def.name, e);
+        let remote = rest.load(def.name).await?.ok_or_else(|| gone(def.name))?;
+        let referenced = referenced_files(io, &remote.metadata_location, &remote.metadata)
+            .await
+            .map_err(e)?;
+        let location = remote.metadata.location();
+        let target = self.target.rebased(location)?;
+        let mut removed = 0;
+        for key in target.list("").await? {
+            if key.ends_with(".metadata.json") {
+                continue;
+            }
+            if !referenced.contains(&format!("{location}/{key}")) {
+                target.delete(&key).await?;
+                removed += 1;
+            }
+        }
+        store
+            .lake_table_recovered(def.name, removed as i64)
+            .map_err(store_err)?;
+        if removed > 0 {
+            tracing::warn!(
+                table = def.name,
+                removed,
+                "removed the files of an interrupted curated commit"
+            );
+        }
+        Ok(removed)
+    }
+
+    /// Sets the table's description, owner and tags in the REST catalog
+    /// where they differ from the store's (an admin annotated the dataset).
+    async fn publish_properties(
+        &self,
+        store: &Store,
+        rest: &RestCatalog,
+        def: &TableDef,
+    ) -> Result<(), Error> {
+        let wanted = table_properties(store, def)?;
+        let remote = rest.load(def.name).await?.ok_or_else(|| gone(def.name))?;
+        let have = remote.metadata.properties();
+        let set: HashMap<String, String> = wanted
+            .iter()
+            .filter(|(k, v)| have.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let removals: Vec<String> = ANNOTATED_PROPERTIES
+            .iter()
+            .filter(|k| have.contains_key(**k) && !wanted.contains_key(**k))
+            .map(|k| (*k).to_owned())
+            .collect();
+        let mut updates = Vec::new();
+        if !set.is_empty() {
+            updates.push(TableUpdate::SetProperties { updates: set });
+        }
+        if !removals.is_empty() {
+            updates.push(TableUpdate::RemoveProperties { removals });
+        }
+        if updates.is_empty() {
+            return Ok(());
+        }
+        // Properties are last-writer-wins: no requirement. A conflict
+        // means another commit came first; the next pass compares again.
+        rest.commit(def.name, &[], &updates).await?;
+        Ok(())
     }
 
     /// The location of a table in this target.
@@ -964,17 +1409,38 @@ impl Curator {
         p: &Pseudonymizer,
         done: &mut Curated,
     ) -> Result<(), Error> {
-        if interrupted {
-            done.orphans_removed += self.recover(store, def).await?;
-        }
-        let mut entry = match store.lake_table(def.name).map_err(store_err)? {
-            Some(t) if t.location == self.location(def) => t,
-            stale => {
-                if stale.is_some() {
-                    // Another target: the table is made afresh in this one.
-                    store.lake_table_forget(def.name).map_err(store_err)?;
+        let rest = self.catalog().await?;
+        let home = match &rest {
+            None => Home::Store,
+            Some(rest) => {
+                let io = self.take_over(store, rest, def, now).await?;
+                Home::Rest(rest.clone(), io)
+            }
+        };
+        let mut entry = match &home {
+            Home::Store => {
+                if interrupted {
+                    done.orphans_removed += self.recover(store, def).await?;
                 }
-                self.create(store, def, now).await?
+                match store.lake_table(def.name).map_err(store_err)? {
+                    Some(t) if t.location == self.location(def) => t,
+                    stale => {
+                        if stale.is_some() {
+                            // Another target: the table is made afresh in this one.
+                            store.lake_table_forget(def.name).map_err(store_err)?;
+                        }
+                        self.create(store, def, now).await?
+                    }
+                }
+            }
+            Home::Rest(rest, io) => {
+                if interrupted {
+                    done.orphans_removed += self.recover_remote(store, rest, io, def).await?;
+                }
+                store
+                    .lake_table(def.name)
+                    .map_err(store_err)?
+                    .ok_or_else(|| gone(def.name))?
             }
         };
         for _ in 0..COMMITS_PER_PASS {
@@ -1005,8 +1471,35 @@ impl Curator {
             } else {
                 store.lake_table_intent(def.name, now).map_err(store_err)?;
                 let summary = Summary::of(def, &cols);
+                let (table, catalog, io) = match &home {
+                    Home::Store => {
+                        let table = self.load(&entry).await.map_err(|e| ice(def.name, e))?;
+                        let table = self.evolve(table, def).await?;
+                        let held = Committer::Store(tokio::sync::Mutex::new(table.clone()));
+                        (table, held, self.io.clone())
+                    }
+                    Home::Rest(rest, io) => {
+                        let table = rest.load(def.name).await?.ok_or_else(|| gone(def.name))?;
+                        let table = table_of(io, def.name, table).map_err(|e| ice(def.name, e))?;
+                        let table = self.evolve_remote(rest, io, table, def).await?;
+                        let rest = Committer::Rest {
+                            rest: rest.clone(),
+                            io: io.clone(),
+                        };
+                        (table, rest, io.clone())
+                    }
+                };
                 let c = self
-                    .append(&entry, def, cols, entry.watermark, to, &summary)
+                    .append(
+                        table,
+                        &catalog,
+                        &io,
+                        def,
+                        cols,
+                        entry.watermark,
+                        to,
+                        &summary,
+                    )
                     .await?;
                 store
                     .lake_table_schema(def.name, c.schema_id, &c.columns, now)
@@ -1031,6 +1524,9 @@ impl Curator {
                 .map_err(store_err)?
                 .ok_or_else(|| Error::new("curated", Fault::Store, "a table vanished"))?;
         }
+        if let Home::Rest(rest, _) = &home {
+            self.publish_properties(store, rest, def).await?;
+        }
         Ok(())
     }
 
@@ -1044,26 +1540,13 @@ impl Curator {
     ) -> Result<CuratedTable, Error> {
         let e = |e| ice(def.name, e);
         let schema = def.schema().map_err(e)?;
-        let spec = UnboundPartitionSpec::builder()
-            .add_partition_field(def.time_field_id(), "day", Transform::Day)
-            .map_err(e)?
-            .build();
+        let spec = partition_spec(def).map_err(e)?;
         let creation = TableCreation::builder()
             .name(def.name.to_owned())
             .location(self.location(def))
             .schema(schema)
             .partition_spec(spec)
-            .properties([
-                ("comment".to_owned(), def.doc.to_owned()),
-                (
-                    "write.parquet.compression-codec".to_owned(),
-                    "zstd".to_owned(),
-                ),
-                (
-                    "wardwatch.partitioned-by".to_owned(),
-                    format!("day({})", def.time),
-                ),
-            ])
+            .properties(table_properties(store, def)?)
             .format_version(FormatVersion::V2)
             .build();
         let metadata = TableMetadataBuilder::from_table_creation(creation)
@@ -1114,26 +1597,9 @@ impl Curator {
     /// was written by a newer version, and is refused.
     async fn evolve(&self, table: Table, def: &TableDef) -> Result<Table, Error> {
         let e = |e| ice(def.name, e);
-        let wanted = def.schema().map_err(e)?;
-        let current = table.metadata().current_schema();
-        if current.as_struct() == wanted.as_struct() {
+        let Some(wanted) = evolution(&table, def)? else {
             return Ok(table);
-        }
-        let known = current
-            .as_struct()
-            .fields()
-            .iter()
-            .all(|f| wanted.field_by_id(f.id).is_some_and(|w| w.name == f.name));
-        if !known {
-            return Err(Error::new(
-                "curated",
-                Fault::Refused,
-                format!(
-                    "table {} has columns this version of Wardwatch does not know: it was written by a newer version; upgrade Wardwatch",
-                    def.name
-                ),
-            ));
-        }
+        };
         let at = table
             .metadata_location_result()
             .map_err(e)?
@@ -1164,9 +1630,12 @@ impl Curator {
 
     /// Writes the rows as one data file of the day `from` falls in and
     /// commits it (after evolving the schema if `def` adds columns).
+    #[allow(clippy::too_many_arguments)]
     async fn append(
         &self,
-        entry: &CuratedTable,
+        table: Table,
+        catalog: &Committer,
+        io: &FileIO,
         def: &TableDef,
         cols: Vec<Col>,
         from: DateTime<Utc>,
@@ -1174,8 +1643,6 @@ impl Curator {
         summary: &Summary,
     ) -> Result<Commit, Error> {
         let e = |e| ice(def.name, e);
-        let table = self.load(entry).await.map_err(e)?;
-        let table = self.evolve(table, def).await?;
         let metadata = table.metadata();
         let schema = metadata.current_schema().clone();
         let days = (from.timestamp().div_euclid(86_400)) as i32;
@@ -1190,7 +1657,7 @@ impl Curator {
         let parquet = ParquetWriterBuilder::new(props, schema.clone());
         let rolling = RollingFileWriterBuilder::new_with_default_file_size(
             parquet,
-            self.io.clone(),
+            io.clone(),
             DefaultLocationGenerator::new(metadata).map_err(e)?,
             DefaultFileNameGenerator::new(
                 format!(
@@ -1225,9 +1692,6 @@ impl Curator {
                 wards: summary.wards.clone(),
             })
             .collect();
-        let catalog = OneTable {
-            table: tokio::sync::Mutex::new(table.clone()),
-        };
         let tx = Transaction::new(&table);
         let action = tx
             .fast_append()
@@ -1237,7 +1701,7 @@ impl Curator {
                 ("wardwatch.to".to_owned(), to.to_rfc3339()),
             ]));
         let tx = action.apply(tx).map_err(e)?;
-        let committed = tx.commit(&catalog).await.map_err(e)?;
+        let committed = tx.commit(catalog).await.map_err(e)?;
         let location = committed.metadata_location_result().map_err(e)?.to_owned();
         let snapshot = committed
             .metadata()
@@ -1261,30 +1725,9 @@ impl Curator {
         let mut referenced = BTreeSet::new();
         if let Some(entry) = &entry {
             let table = self.load(entry).await.map_err(e)?;
-            let metadata = table.metadata();
-            referenced.insert(entry.metadata_location.clone());
-            for log in metadata.metadata_log() {
-                referenced.insert(log.metadata_file.clone());
-            }
-            for snapshot in metadata.snapshots() {
-                referenced.insert(snapshot.manifest_list().to_owned());
-                let bytes = self
-                    .io
-                    .new_input(snapshot.manifest_list())
-                    .map_err(e)?
-                    .read()
-                    .await
-                    .map_err(e)?;
-                let list = ManifestList::parse_with_version(&bytes, metadata.format_version())
-                    .map_err(e)?;
-                for m in list.entries() {
-                    referenced.insert(m.manifest_path.clone());
-                    let manifest = m.load_manifest(&self.io).await.map_err(e)?;
-                    for entry in manifest.entries() {
-                        referenced.insert(entry.file_path().to_owned());
-                    }
-                }
-            }
+            referenced = referenced_files(&self.io, &entry.metadata_location, table.metadata())
+                .await
+                .map_err(e)?;
         }
         let base = self.target.base_uri();
         let prefix = format!("{CURATED_PREFIX}/{}", def.name);
@@ -1311,6 +1754,33 @@ impl Curator {
         }
         Ok(removed)
     }
+}
+
+/// The schema `def` wants `table` to have when it differs from the
+/// current one; an error when the table has columns `def` lacks (written
+/// by a newer version of Wardwatch).
+fn evolution(table: &Table, def: &TableDef) -> Result<Option<Schema>, Error> {
+    let wanted = def.schema().map_err(|e| ice(def.name, e))?;
+    let current = table.metadata().current_schema();
+    if current.as_struct() == wanted.as_struct() {
+        return Ok(None);
+    }
+    let known = current
+        .as_struct()
+        .fields()
+        .iter()
+        .all(|f| wanted.field_by_id(f.id).is_some_and(|w| w.name == f.name));
+    if !known {
+        return Err(Error::new(
+            "curated",
+            Fault::Refused,
+            format!(
+                "table {} has columns this version of Wardwatch does not know: it was written by a newer version; upgrade Wardwatch",
+                def.name
+            ),
+        ));
+    }
+    Ok(Some(wanted))
 }
 
 /// A unique suffix for data file names (time and process; the prefix

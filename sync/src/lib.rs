@@ -8,6 +8,7 @@ pub mod audit;
 pub mod curated;
 pub mod engine;
 pub mod error;
+pub mod rest;
 pub mod target;
 
 pub use engine::{Engine, Pass, Progress, Rules, health, plan};

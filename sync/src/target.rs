@@ -32,7 +32,9 @@ pub enum Put {
 }
 
 /// An object store, opened from a configured [`LakeTarget`].
+/// (There is one per engine: the S3 variant's size does not matter.)
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Target {
     Local(LocalTarget),
     S3(S3Target),
@@ -84,6 +86,34 @@ impl Target {
         match self {
             Target::S3(t) => Some(t),
             Target::Local(_) => None,
+        }
+    }
+
+    /// The same store at another location (`s3://bucket[/prefix]` with the
+    /// same client, credentials and encryption, or `file:///dir`): where an
+    /// Iceberg catalog put a table. No storage class: a table's files stay
+    /// readable at once.
+    pub fn rebased(&self, uri: &str) -> Result<Target, Error> {
+        match (self, uri.strip_prefix("s3://"), uri.strip_prefix("file://")) {
+            (Target::S3(t), Some(rest), _) => {
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                Ok(Target::S3(S3Target {
+                    bucket: bucket.to_owned(),
+                    prefix: prefix.trim_matches('/').to_owned(),
+                    storage_class: None,
+                    ..t.clone()
+                }))
+            }
+            (Target::Local(t), _, Some(path)) => {
+                Ok(Target::Local(LocalTarget::new(&t.name, Path::new(path))?))
+            }
+            _ => Err(Error::config(
+                self.name(),
+                format!(
+                    "location `{uri}` is not in the kind of store the target is ({})",
+                    self.base_uri()
+                ),
+            )),
         }
     }
 
@@ -418,6 +448,21 @@ pub struct S3Target {
     sse: Option<ServerSideEncryption>,
     sse_kms_key: Option<String>,
     profile: Option<String>,
+    /// What the client signs with, and where: for other AWS-style
+    /// services of the same target (an Iceberg REST catalog).
+    credentials: Option<aws_sdk_s3::config::SharedCredentialsProvider>,
+    region: String,
+    /// The Iceberg REST catalog of the curated tables, if the target names one.
+    catalog: Option<CatalogSpec>,
+}
+
+/// An Iceberg REST catalog as a target names it.
+#[derive(Debug, Clone)]
+pub struct CatalogSpec {
+    pub url: String,
+    pub namespace: Option<String>,
+    pub signing: Option<String>,
+    pub ca_bundle: Option<String>,
 }
 
 impl S3Target {
@@ -462,8 +507,21 @@ impl S3Target {
             // S3-compatible servers address buckets by path.
             conf = conf.endpoint_url(endpoint).force_path_style(true);
         }
-        let client = aws_sdk_s3::Client::from_conf(conf.build());
+        let conf = conf.build();
+        let region = conf
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".into());
+        let client = aws_sdk_s3::Client::from_conf(conf);
         Ok(S3Target {
+            credentials: shared.credentials_provider(),
+            region,
+            catalog: t.iceberg_catalog.as_ref().map(|url| CatalogSpec {
+                url: url.clone(),
+                namespace: t.iceberg_namespace.clone(),
+                signing: t.iceberg_signing.clone(),
+                ca_bundle: t.ca_bundle.clone(),
+            }),
             name: t.name.clone(),
             bucket: bucket.to_owned(),
             prefix: prefix.trim_matches('/').to_owned(),
@@ -490,6 +548,17 @@ impl S3Target {
 
     pub(crate) fn client(&self) -> &aws_sdk_s3::Client {
         &self.client
+    }
+
+    /// The Iceberg REST catalog the target names.
+    pub fn catalog(&self) -> Option<&CatalogSpec> {
+        self.catalog.as_ref()
+    }
+
+    /// The credentials the client signs with (the AWS chain's or the
+    /// given ones) and its region.
+    pub(crate) fn signing(&self) -> (Option<aws_sdk_s3::config::SharedCredentialsProvider>, &str) {
+        (self.credentials.clone(), &self.region)
     }
 
     pub(crate) fn full_key(&self, key: &str) -> String {
@@ -760,7 +829,11 @@ fn http_client_for(
 fn aws_smithy_error_text<E: std::error::Error + 'static, R: std::fmt::Debug>(
     e: &SdkError<E, R>,
 ) -> String {
-    use std::error::Error as _;
+    error_chain(e)
+}
+
+/// An error and its sources, one after the other.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

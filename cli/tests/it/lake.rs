@@ -389,6 +389,58 @@ fn targets_are_checked_one_at_a_time_and_never_hold_credentials() {
             ],
             "CA bundle /no/such/ca.pem",
         ),
+        (
+            vec![
+                "sync",
+                "targets",
+                "add",
+                "x",
+                "s3://lake",
+                "--iceberg-catalog",
+                "ftp://catalog",
+            ],
+            "Iceberg REST catalog",
+        ),
+        (
+            vec![
+                "sync",
+                "targets",
+                "add",
+                "x",
+                "s3://lake",
+                "--iceberg-catalog",
+                "http://catalog:8181",
+                "--iceberg-signing",
+                "sigv2",
+            ],
+            "s3, s3tables, glue",
+        ),
+        (
+            vec![
+                "sync",
+                "targets",
+                "add",
+                "x",
+                "s3://lake",
+                "--iceberg-catalog",
+                "http://catalog:8181",
+                "--iceberg-namespace",
+                "Ward A",
+            ],
+            "lower-case letters",
+        ),
+        (
+            vec![
+                "sync",
+                "targets",
+                "add",
+                "x",
+                "s3://lake",
+                "--iceberg-signing",
+                "s3",
+            ],
+            "need --iceberg-catalog",
+        ),
     ] {
         let o = ctl(dir.path(), &args);
         assert!(!o.status.success(), "{args:?} accepted");

@@ -329,6 +329,17 @@ pub struct LakeTarget {
     /// A PEM file of CA certificates to trust beside the system's (a
     /// hospital's own CA in front of its object store).
     pub ca_bundle: Option<String>,
+    /// An Iceberg REST catalog (`http(s)://host[:port][/path]`, the part
+    /// before `/v1`) that holds the curated tables; `None`: the store is
+    /// their catalog and the tables live under the target's URL.
+    pub iceberg_catalog: Option<String>,
+    /// The SigV4 service name the catalog's requests are signed for (`s3`
+    /// for SeaweedFS, `s3tables` for S3 Tables, `glue` for Glue's REST
+    /// endpoint), with the target's credentials; `None`: unsigned.
+    pub iceberg_signing: Option<String>,
+    /// The namespace of the curated tables in that catalog (`None`:
+    /// `wardwatch`); one per installation where several share a catalog.
+    pub iceberg_namespace: Option<String>,
     pub created: DateTime<Utc>,
     pub created_by: String,
 }
@@ -352,6 +363,9 @@ impl LakeTarget {
             sse_kms_key: None,
             profile: None,
             ca_bundle: None,
+            iceberg_catalog: None,
+            iceberg_signing: None,
+            iceberg_namespace: None,
             created,
             created_by: created_by.to_owned(),
         }
@@ -735,7 +749,9 @@ impl Store {
             .conn
             .prepare(
                 "SELECT name, url, endpoint, region, storage_class, sse, sse_kms_key, profile,
-                   created_ms, created_by, ca_bundle FROM lake_targets ORDER BY name",
+                   created_ms, created_by, ca_bundle, iceberg_catalog, iceberg_signing,
+                   iceberg_namespace
+                 FROM lake_targets ORDER BY name",
             )
             .ctx("reading lake targets")?;
         let rows = stmt
@@ -752,6 +768,9 @@ impl Store {
                     created: from_ms(r.get(8)?),
                     created_by: r.get(9)?,
                     ca_bundle: r.get(10)?,
+                    iceberg_catalog: r.get(11)?,
+                    iceberg_signing: r.get(12)?,
+                    iceberg_namespace: r.get(13)?,
                 })
             })
             .ctx("reading lake targets")?;
@@ -765,8 +784,9 @@ impl Store {
             .conn
             .execute(
                 "INSERT OR IGNORE INTO lake_targets (name, url, endpoint, region, storage_class, sse,
-                   sse_kms_key, profile, created_ms, created_by, ca_bundle)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                   sse_kms_key, profile, created_ms, created_by, ca_bundle, iceberg_catalog,
+                   iceberg_signing, iceberg_namespace)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 params![
                     t.name,
                     t.url,
@@ -778,7 +798,10 @@ impl Store {
                     t.profile,
                     to_ms(t.created),
                     t.created_by,
-                    t.ca_bundle
+                    t.ca_bundle,
+                    t.iceberg_catalog,
+                    t.iceberg_signing,
+                    t.iceberg_namespace
                 ],
             )
             .ctx("adding a lake target")?;

@@ -647,6 +647,17 @@ CREATE INDEX sessions_user ON sessions (username);
     r#"
 ALTER TABLE users ADD COLUMN service INTEGER NOT NULL DEFAULT 0 CHECK (service IN (0, 1));
 "#,
+    // 15: an Iceberg REST catalog per lake target (issue 13, docs/data-lake.md):
+    // where set, the curated tables are created and committed through it
+    // (it owns their locations), and their descriptions and tags are its
+    // table properties; `iceberg_signing` names the SigV4 service its
+    // requests are signed for (NULL: unsigned); `iceberg_namespace` the
+    // tables' namespace in it (NULL: `wardwatch`).
+    r#"
+ALTER TABLE lake_targets ADD COLUMN iceberg_catalog TEXT;
+ALTER TABLE lake_targets ADD COLUMN iceberg_signing TEXT;
+ALTER TABLE lake_targets ADD COLUMN iceberg_namespace TEXT;
+"#,
 ];
 
 /// The version a store that records version 1 really holds. Builds from

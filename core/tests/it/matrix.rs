@@ -172,13 +172,7 @@ fn calls() -> Vec<(&'static str, Call)> {
                 &TargetSpec {
                     name: "matrix".into(),
                     url: "s3://matrix-bucket/prefix".into(),
-                    endpoint: None,
-                    region: None,
-                    storage_class: None,
-                    sse: None,
-                    sse_kms_key: None,
-                    profile: None,
-                    ca_bundle: None,
+                    ..TargetSpec::default()
                 },
             )
         }),

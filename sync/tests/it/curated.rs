@@ -391,3 +391,230 @@ fn an_interrupted_commit_leaves_no_file_behind_and_its_rows_are_committed_once()
     assert!(e.store().lake_table_intents().expect("intents").is_empty());
     check_tables(dir.path(), w, &day1, None);
 }
+
+/// A namespace of its own per run, so that runs sharing one SeaweedFS never
+/// meet each other's tables.
+fn fresh_namespace() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .subsec_nanos();
+    format!("ward_{}_{nanos}", std::process::id())
+}
+
+/// Copies a data directory (a store restored from an earlier backup, or
+/// one that crashed before recording what the catalog committed).
+fn copy_dir(from: &Path, to: &Path) {
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .status()
+        .expect("cp");
+    assert!(ok.success());
+}
+
+#[test]
+fn with_an_iceberg_rest_catalog_the_tables_are_committed_through_it_exactly_once() {
+    let (url, keys) = seaweedfs();
+    let catalog = std::env::var("WARDWATCH_SEAWEEDFS_ICEBERG_URL")
+        .expect("WARDWATCH_SEAWEEDFS_ICEBERG_URL (scripts/peers.sh)");
+    let namespace = fresh_namespace();
+    let dir = private_tempdir();
+    let w = ward_across_midnight(dir.path());
+    {
+        let mut store = Store::open_dir(dir.path()).expect("store");
+        store
+            .catalog_annotate(
+                "dataset:curated/scores",
+                Some("NEWS2 and cardiac risk, reviewed by the data team"),
+                Some("data.office"),
+                Some(&["reviewed".to_owned(), "clinical".to_owned()]),
+                "admin",
+                start(),
+            )
+            .expect("annotate");
+    }
+    let rt = rt();
+    rt.block_on(create_bucket(&url, &keys, "rest-lake"));
+    let target = LakeTarget {
+        name: "seaweedfs".into(),
+        url: "s3://rest-lake/hospital-a".into(),
+        endpoint: Some(url.clone()),
+        region: Some("us-east-1".into()),
+        iceberg_catalog: Some(catalog),
+        iceberg_signing: Some("s3".into()),
+        iceberg_namespace: Some(namespace.clone()),
+        ..folder_target(Path::new("/unused"))
+    };
+
+    // A store that stops after the first pass: copied, as a backup taken
+    // then would be, or a workstation that crashed before recording the
+    // catalog's later commits.
+    let midnight = start() + Duration::hours(1);
+    let behind = private_tempdir();
+    {
+        let mut e = rt.block_on(engine(dir.path(), &target, Some(keys.clone()), midnight));
+        let first = rt.block_on(e.curate(true)).expect("curate");
+        assert_eq!(first.commits, 3, "{first:?}");
+    }
+    copy_dir(dir.path(), behind.path());
+    let day1 = metadata_files(&Store::open_dir(dir.path()).expect("store"));
+    {
+        let later = midnight + Duration::hours(2);
+        let mut e = rt.block_on(engine(dir.path(), &target, Some(keys.clone()), later));
+        let second = rt.block_on(e.curate(true)).expect("curate");
+        assert_eq!(second.commits, 4, "{second:?}");
+    }
+
+    // The catalog owns the tables: they live in its warehouse, and its
+    // current metadata is what the store recorded.
+    let opened = rt
+        .block_on(Target::open(&target, Some(keys.clone())))
+        .expect("target");
+    let rest = rt
+        .block_on(wardwatch_sync::rest::RestCatalog::open(&opened, "unused"))
+        .expect("catalog")
+        .expect("a catalog is configured");
+    let store = Store::open_dir(dir.path()).expect("store");
+    for t in store.lake_tables().expect("tables") {
+        let remote = rt
+            .block_on(rest.load(&t.name))
+            .expect("load")
+            .unwrap_or_else(|| panic!("table {} in the catalog", t.name));
+        assert_eq!(remote.metadata_location, t.metadata_location, "{}", t.name);
+        assert!(
+            t.location.starts_with("s3://warehouse/"),
+            "the catalog chose the location: {}",
+            t.location
+        );
+    }
+    // Descriptions, owners and tags are the catalog's table properties.
+    let scores = rt
+        .block_on(rest.load("scores"))
+        .expect("load")
+        .expect("scores");
+    let p = scores.metadata.properties();
+    assert_eq!(
+        p.get("comment").map(String::as_str),
+        Some("NEWS2 and cardiac risk, reviewed by the data team")
+    );
+    assert_eq!(p.get("owner").map(String::as_str), Some("data.office"));
+    assert_eq!(
+        p.get("wardwatch.tags").map(String::as_str),
+        Some("reviewed,clinical")
+    );
+    check_tables(dir.path(), w, &day1, Some((&url, &keys)));
+
+    // The store that missed the second pass adopts the catalog's commits
+    // instead of appending the same rows again.
+    {
+        let later = midnight + Duration::hours(2);
+        let mut e = rt.block_on(engine(behind.path(), &target, Some(keys.clone()), later));
+        let again = rt.block_on(e.curate(true)).expect("curate");
+        assert_eq!((again.commits, again.rows), (0, 0), "{again:?}");
+    }
+    check_tables(behind.path(), w, &day1, Some((&url, &keys)));
+    // An annotation changed later reaches the catalog at the next pass.
+    {
+        let mut store = Store::open_dir(behind.path()).expect("store");
+        store
+            .catalog_annotate(
+                "dataset:curated/scores",
+                None,
+                Some(""),
+                Some(&[]),
+                "admin",
+                start(),
+            )
+            .expect("annotate");
+    }
+    {
+        let later = midnight + Duration::hours(2);
+        let mut e = rt.block_on(engine(behind.path(), &target, Some(keys.clone()), later));
+        rt.block_on(e.curate(true)).expect("curate");
+    }
+    // A commit interrupted after its data file was written: the file is
+    // removed and counted; the catalog's own metadata files stay.
+    let location = scores.metadata.location().to_owned();
+    let table_files = opened.rebased(&location).expect("the table's place");
+    let metadata_files = |keys: &[String]| {
+        keys.iter()
+            .filter(|k| k.ends_with(".metadata.json"))
+            .count()
+    };
+    let before = rt.block_on(table_files.list("")).expect("list");
+    rt.block_on(table_files.put(
+        "data/day=2026-11-25/interrupted.parquet",
+        b"PAR1".to_vec(),
+        &wardwatch_core::store::lake::sha256_hex(b"PAR1"),
+        &wardwatch_core::store::lake::md5_hex(b"PAR1"),
+    ))
+    .expect("an orphan");
+    {
+        let later = midnight + Duration::hours(2);
+        let mut e = rt.block_on(engine(behind.path(), &target, Some(keys.clone()), later));
+        e.store_mut()
+            .lake_table_intent("scores", later)
+            .expect("intent");
+        let recovered = rt.block_on(e.curate(true)).expect("curate");
+        assert_eq!(recovered.orphans_removed, 1, "{recovered:?}");
+    }
+    let after = rt.block_on(table_files.list("")).expect("list");
+    assert_eq!(after, before, "only the orphan went");
+    assert!(metadata_files(&after) >= 2, "{after:?}");
+    check_tables(behind.path(), w, &day1, Some((&url, &keys)));
+
+    let scores = rt
+        .block_on(rest.load("scores"))
+        .expect("load")
+        .expect("scores");
+    let p = scores.metadata.properties();
+    assert_eq!(p.get("owner"), None);
+    assert_eq!(p.get("wardwatch.tags"), None);
+    assert_eq!(
+        p.get("comment").map(String::as_str),
+        Some("NEWS2 and cardiac risk, reviewed by the data team")
+    );
+}
+
+#[test]
+fn a_rest_catalog_that_refuses_the_keys_or_cannot_be_reached_is_named_and_nothing_is_recorded() {
+    let (url, keys) = seaweedfs();
+    let catalog = std::env::var("WARDWATCH_SEAWEEDFS_ICEBERG_URL")
+        .expect("WARDWATCH_SEAWEEDFS_ICEBERG_URL (scripts/peers.sh)");
+    let dir = private_tempdir();
+    ward_across_midnight(dir.path());
+    let rt = rt();
+    rt.block_on(create_bucket(&url, &keys, "rest-lake"));
+    let target = LakeTarget {
+        name: "seaweedfs".into(),
+        url: "s3://rest-lake/hospital-b".into(),
+        endpoint: Some(url.clone()),
+        region: Some("us-east-1".into()),
+        iceberg_catalog: Some(catalog),
+        iceberg_signing: Some("s3".into()),
+        iceberg_namespace: Some(fresh_namespace()),
+        ..folder_target(Path::new("/unused"))
+    };
+    let wrong = Credentials::new("wardwatch-test", "not-the-secret", None, None, "test");
+    let midnight = start() + Duration::hours(1);
+    let mut e = rt.block_on(engine(dir.path(), &target, Some(wrong), midnight));
+    let err = rt.block_on(e.curate(true)).expect_err("refused");
+    assert_eq!(err.fault, Fault::Credentials, "{err}");
+    assert!(err.message.contains("--iceberg-signing"), "{err}");
+
+    // A closed port: unreachable, retried later.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let down = LakeTarget {
+        iceberg_catalog: Some(format!("http://127.0.0.1:{port}")),
+        ..target.clone()
+    };
+    let mut e = rt.block_on(engine(dir.path(), &down, Some(keys), midnight));
+    let err = rt.block_on(e.curate(true)).expect_err("unreachable");
+    assert_eq!(err.fault, Fault::Transient, "{err}");
+    assert!(err.message.contains("could not be reached"), "{err}");
+    assert!(e.store().lake_tables().expect("tables").is_empty());
+}

@@ -303,7 +303,7 @@ fn seaweedfs() -> (String, Credentials) {
     (url, Credentials::new(key, secret, None, None, "test"))
 }
 
-/// Creates `bucket`, waiting for the volume server that `weed mini` starts
+/// Creates `bucket` (or finds it made), waiting for the volume server that `weed mini` starts
 /// after its S3 port answers.
 async fn create_bucket(url: &str, keys: &Credentials, bucket: &str) {
     let client = s3_client(url, keys);
@@ -311,6 +311,8 @@ async fn create_bucket(url: &str, keys: &Credentials, bucket: &str) {
     for _ in 0..100 {
         match client.create_bucket().bucket(bucket).send().await {
             Ok(_) => return,
+            // Made by an earlier run against the same server.
+            Err(e) if format!("{e:?}").contains("BucketAlreadyOwnedByYou") => return,
             Err(e) => last = Some(format!("{e:?}")),
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
