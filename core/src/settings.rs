@@ -117,6 +117,11 @@ pub const SETTINGS: &[Setting] = &[
         check: |v| whole(v, 1, 10_080),
     },
     Setting {
+        key: "sync.request_timeout_seconds",
+        holds: "seconds one lake object's upload may take, retries included, before the pass gives up on a stalled target and waits for the next (default 120)",
+        check: |v| whole(v, 1, 3600),
+    },
+    Setting {
         key: "sync.outbox_alarm_mb",
         holds: "MiB of unsynced lake data that raise a technical alarm (default 1024)",
         check: |v| whole(v, 1, 1_000_000),

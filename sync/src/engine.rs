@@ -34,6 +34,9 @@ pub struct Rules {
     pub alarm_bytes: i64,
     /// Store data gathered before a commit to the curated tables.
     pub curate_every: Duration,
+    /// How long one object's put may take, retries included, before the
+    /// pass gives up on the target (a stalled server or link) and waits.
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for Rules {
@@ -44,6 +47,7 @@ impl Default for Rules {
             alarm_after: Duration::minutes(30),
             alarm_bytes: 1 << 30,
             curate_every: Duration::minutes(60),
+            request_timeout: std::time::Duration::from_secs(120),
         }
     }
 }
@@ -64,6 +68,8 @@ impl Rules {
                 .map_or(d.alarm_bytes, |m| (m as i64) << 20),
             curate_every: stored_number(store, "sync.curate_minutes")?
                 .map_or(d.curate_every, |m| Duration::minutes(m as i64)),
+            request_timeout: stored_number(store, "sync.request_timeout_seconds")?
+                .map_or(d.request_timeout, std::time::Duration::from_secs),
         })
     }
 }
@@ -293,9 +299,25 @@ impl Engine {
                 loaded.push((o, data));
             }
             let target = &self.target;
+            let deadline = self.rules.request_timeout;
             let puts = loaded.into_iter().map(|(o, data)| async move {
                 let len = data.len() as u64;
-                (o, len, target.put(&o.key, data, &o.sha256, &o.md5).await)
+                let put = target.put(&o.key, data, &o.sha256, &o.md5);
+                let result = match tokio::time::timeout(deadline, put).await {
+                    Ok(r) => r,
+                    // A server that accepts and never answers, a link
+                    // that stalls, a hung mount: no answer is a failure.
+                    Err(_) => Err(Error::new(
+                        target.name(),
+                        Fault::Transient,
+                        format!(
+                            "no answer within {} s for {} (a stalled target or link); it is retried at the next pass (setting sync.request_timeout_seconds)",
+                            deadline.as_secs(),
+                            o.key
+                        ),
+                    )),
+                };
+                (o, len, result)
             });
             let results = futures_util::future::join_all(puts).await;
             let mut stop = false;

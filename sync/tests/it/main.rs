@@ -667,3 +667,77 @@ fn s3_over_https_behind_a_private_ca_needs_the_ca_bundle_and_says_so() {
     }
     assert_eq!(back, records);
 }
+
+/// A server on loopback that accepts connections and never answers (when
+/// `status` is None) or answers every request with `status`.
+fn bad_server(status: Option<u16>) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            match status {
+                None => held.push(conn),
+                Some(code) => {
+                    let mut buf = [0u8; 65536];
+                    let _ = conn.read(&mut buf);
+                    let _ = write!(
+                        conn,
+                        "HTTP/1.1 {code} Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                }
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn a_target_that_stalls_or_answers_503_keeps_everything_pending_and_catches_up() {
+    let dir = private_tempdir();
+    let lake = private_tempdir();
+    ward_with_records(dir.path(), 50);
+    {
+        let store = Store::open_dir(dir.path()).expect("store");
+        store
+            .set_setting("sync.request_timeout_seconds", "2")
+            .expect("setting");
+    }
+    let keys = Credentials::new("k", "s", None, None, "test");
+    let rt = rt();
+    let later = t0() + Duration::minutes(45);
+    let mut sealed = 0;
+    for (status, says) in [(None, "no answer within 2 s"), (Some(503), "503")] {
+        let port = bad_server(status);
+        let bad = LakeTarget {
+            name: "s3".into(),
+            url: "s3://wardwatch-lake".into(),
+            endpoint: Some(format!("http://127.0.0.1:{port}")),
+            region: Some("us-east-1".into()),
+            ..folder_target(lake.path())
+        };
+        let store = Store::open_dir(dir.path()).expect("store");
+        let rules = Rules::from_settings(&store).expect("rules");
+        let target = rt
+            .block_on(Target::open(&bad, Some(keys.clone())))
+            .expect("target");
+        let mut e = Engine::new(store, target, rules, Arc::new(FixedClock(later)));
+        let pass = rt.block_on(e.pass(true, &mut |_| {})).expect("pass");
+        let failure = pass.failure.clone().expect("a failure");
+        assert_eq!(failure.fault, Fault::Transient, "{failure}");
+        assert!(failure.message.contains(says), "{failure}");
+        sealed += pass.sealed;
+        assert_eq!((pass.written, pass.pending), (0, sealed));
+        let status = e.store().lake_status().expect("status");
+        let alarm = health(&status, Some(&failure), later, &rules).expect("alarm");
+        assert!(alarm.contains("waited 40 min"), "{alarm}");
+    }
+    // Back: everything goes, once.
+    let up = folder_target(lake.path());
+    let mut e = rt.block_on(engine(dir.path(), &up, None, later));
+    let pass = rt.block_on(e.pass(false, &mut |_| {})).expect("pass");
+    assert!(pass.failure.is_none(), "{:?}", pass.failure);
+    assert_eq!((pass.written, pass.pending), (sealed, 0));
+}
