@@ -724,8 +724,56 @@ struct FacetCollector;
 /// One faceted field's column in a segment.
 enum FacetColumn {
     Str(tantivy::columnar::StrColumn, Vec<u64>),
-    U64(tantivy::columnar::Column<u64>, BTreeMap<u64, u64>),
+    U64(tantivy::columnar::Column<u64>, U64Counts),
     Absent,
+}
+
+/// Counts of a numeric column's values: an array from the segment's
+/// smallest value where its range is narrow (schema versions), a map
+/// otherwise.
+struct U64Counts {
+    min: u64,
+    dense: Vec<u64>,
+    sparse: BTreeMap<u64, u64>,
+}
+
+impl U64Counts {
+    /// Values spanning at most this many: counted in an array.
+    const DENSE: u64 = 4096;
+
+    fn of(c: &tantivy::columnar::Column<u64>) -> U64Counts {
+        let (min, max) = (c.min_value(), c.max_value());
+        let span = max.saturating_sub(min).saturating_add(1);
+        U64Counts {
+            min,
+            dense: if c.num_docs() > 0 && span <= Self::DENSE {
+                vec![0; span as usize]
+            } else {
+                Vec::new()
+            },
+            sparse: BTreeMap::new(),
+        }
+    }
+
+    fn add(&mut self, v: u64) {
+        match v
+            .checked_sub(self.min)
+            .and_then(|i| self.dense.get_mut(i as usize))
+        {
+            Some(n) => *n += 1,
+            None => *self.sparse.entry(v).or_insert(0) += 1,
+        }
+    }
+
+    fn into_counts(self) -> impl Iterator<Item = (u64, u64)> {
+        let min = self.min;
+        self.dense
+            .into_iter()
+            .enumerate()
+            .filter(|(_, n)| *n > 0)
+            .map(move |(i, n)| (min + i as u64, n))
+            .chain(self.sparse)
+    }
 }
 
 struct SegmentFacets {
@@ -735,6 +783,7 @@ struct SegmentFacets {
     first_day: i64,
     days: Vec<u64>,
     ords: Vec<Option<u64>>,
+    numbers: Vec<Option<u64>>,
     dates: Vec<Option<tantivy::DateTime>>,
     docs_out: Vec<tantivy::DocId>,
     rows: Vec<u32>,
@@ -770,7 +819,10 @@ impl tantivy::collector::Collector for FacetCollector {
         for (name, _) in FACETS {
             columns.push(if name == "version" {
                 match ff.column_opt::<u64>(name)? {
-                    Some(c) => FacetColumn::U64(c, BTreeMap::new()),
+                    Some(c) => {
+                        let counts = U64Counts::of(&c);
+                        FacetColumn::U64(c, counts)
+                    }
                     None => FacetColumn::Absent,
                 }
             } else {
@@ -797,6 +849,7 @@ impl tantivy::collector::Collector for FacetCollector {
             first_day,
             days: vec![0; span as usize],
             ords: Vec::new(),
+            numbers: Vec::new(),
             dates: Vec::new(),
             docs_out: Vec::new(),
             rows: Vec::new(),
@@ -861,10 +914,17 @@ impl tantivy::collector::SegmentCollector for SegmentFacets {
                         }
                     }
                 }
+                FacetColumn::U64(c, counts) if single(c) => {
+                    self.numbers.resize(docs.len(), None);
+                    c.first_vals(docs, &mut self.numbers);
+                    for v in self.numbers.iter().flatten() {
+                        counts.add(*v);
+                    }
+                }
                 FacetColumn::U64(c, counts) => {
                     for &doc in docs {
                         for v in c.values_for_doc(doc) {
-                            *counts.entry(v).or_insert(0) += 1;
+                            counts.add(v);
                         }
                     }
                 }
@@ -885,6 +945,7 @@ impl tantivy::collector::SegmentCollector for SegmentFacets {
 
     fn harvest(self) -> FacetFruit {
         let mut terms = Vec::with_capacity(self.columns.len());
+        let mut unreadable = 0u64;
         for column in self.columns {
             let mut named = BTreeMap::new();
             match column {
@@ -892,13 +953,18 @@ impl tantivy::collector::SegmentCollector for SegmentFacets {
                     let mut s = String::new();
                     for (ord, n) in counts.into_iter().enumerate() {
                         s.clear();
-                        if n > 0 && c.ord_to_str(ord as u64, &mut s).unwrap_or(false) {
+                        if n == 0 {
+                            continue;
+                        }
+                        if c.ord_to_str(ord as u64, &mut s).unwrap_or(false) {
                             named.insert(s.clone(), n);
+                        } else {
+                            unreadable += n;
                         }
                     }
                 }
                 FacetColumn::U64(_, counts) => {
-                    named.extend(counts.into_iter().map(|(v, n)| (v.to_string(), n)));
+                    named.extend(counts.into_counts().map(|(v, n)| (v.to_string(), n)));
                 }
                 FacetColumn::Absent => {}
             }
@@ -912,6 +978,14 @@ impl tantivy::collector::SegmentCollector for SegmentFacets {
             .filter(|(_, n)| *n > 0)
             .map(|(i, n)| (first_day + i as i64, n))
             .collect();
+        if unreadable > 0 {
+            // A term dictionary that cannot be read back: the index is
+            // damaged (`catalog reindex` rebuilds it); the counts are short.
+            tracing::error!(
+                unreadable,
+                "facet values could not be named; the catalogue index may be damaged"
+            );
+        }
         FacetFruit { terms, days }
     }
 }
