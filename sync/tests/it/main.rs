@@ -741,3 +741,68 @@ fn a_target_that_stalls_or_answers_503_keeps_everything_pending_and_catches_up()
     assert!(pass.failure.is_none(), "{:?}", pass.failure);
     assert_eq!((pass.written, pass.pending), (sealed, 0));
 }
+
+#[test]
+fn each_object_is_encrypted_at_rest_as_its_target_says() {
+    let url = std::env::var("WARDWATCH_MOTO_URL")
+        .expect("WARDWATCH_MOTO_URL: run the tests through scripts/test.sh, which starts moto");
+    let keys = Credentials::new("moto", "moto", None, None, "test");
+    let rt = rt();
+    let client = s3_client(&url, &keys);
+    let kms = "arn:aws:kms:us-east-1:123456789012:key/wardwatch-lake";
+    for (sse, key) in [("aws:kms", Some(kms)), ("AES256", None)] {
+        let dir = private_tempdir();
+        ward_with_records(dir.path(), 20);
+        let bucket = format!(
+            "sse-{}-{}",
+            sse.replace(':', "-").to_ascii_lowercase(),
+            std::process::id()
+        );
+        rt.block_on(client.create_bucket().bucket(&bucket).send())
+            .expect("bucket");
+        let target = LakeTarget {
+            name: "moto".into(),
+            url: format!("s3://{bucket}/lake"),
+            endpoint: Some(url.clone()),
+            region: Some("us-east-1".into()),
+            sse: Some(sse.into()),
+            sse_kms_key: key.map(str::to_owned),
+            ..folder_target(Path::new("/unused"))
+        };
+        let later = t0() + Duration::minutes(45);
+        let mut e = rt.block_on(engine(dir.path(), &target, Some(keys.clone()), later));
+        let pass = rt.block_on(e.pass(true, &mut |_| {})).expect("pass");
+        assert!(pass.failure.is_none(), "{:?}", pass.failure);
+        assert!(pass.written > 0);
+        let listed = rt
+            .block_on(client.list_objects_v2().bucket(&bucket).send())
+            .expect("list");
+        // The zones' objects and the curated tables' files alike.
+        let objects = listed.contents();
+        assert!(objects.len() > pass.written, "{sse}: {objects:?}");
+        assert!(
+            objects
+                .iter()
+                .any(|o| o.key().is_some_and(|k| k.contains("/curated/"))),
+            "{objects:?}"
+        );
+        for o in objects {
+            let head = rt
+                .block_on(
+                    client
+                        .head_object()
+                        .bucket(&bucket)
+                        .key(o.key().expect("key"))
+                        .send(),
+                )
+                .expect("head");
+            assert_eq!(
+                head.server_side_encryption().map(|s| s.as_str()),
+                Some(sse),
+                "{:?}",
+                o.key()
+            );
+            assert_eq!(head.ssekms_key_id(), key, "{:?}", o.key());
+        }
+    }
+}
