@@ -328,7 +328,7 @@ impl Engine {
                             .lake_mark_synced(&o.key, self.target.name(), self.clock.now())
                             .map_err(|e| self.store_err(e))?;
                         match put {
-                            Put::Written => {
+                            Put::Written | Put::Resumed { .. } => {
                                 pass.written += 1;
                                 pass.bytes += len;
                             }

@@ -17,7 +17,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumMode, ServerSideEncryption, StorageClass};
 use base64::Engine;
-use wardwatch_core::store::lake::{LakeTarget, sha256_hex};
+use wardwatch_core::store::lake::{LakeTarget, md5_hex, sha256_hex};
 
 use crate::error::{Error, Fault};
 
@@ -29,7 +29,16 @@ pub enum Put {
     /// Already there with the same bytes (an earlier attempt's answer was
     /// lost, or a crash came between the write and its record).
     AlreadyThere,
+    /// Written now in parts, continuing an upload an earlier run began:
+    /// that many parts were already at the target, checked and kept.
+    Resumed { parts_kept: usize },
 }
+
+/// Objects larger than this go up in parts: a lost connection then costs
+/// a part, and an upload a restart interrupted goes on where it stopped.
+pub const MULTIPART_BYTES: usize = 16 << 20;
+/// The size of each part but the last (S3: at least 5 MiB).
+pub const PART_BYTES: usize = 8 << 20;
 
 /// An object store, opened from a configured [`LakeTarget`].
 /// (There is one per engine: the S3 variant's size does not matter.)
@@ -114,6 +123,20 @@ impl Target {
                     self.base_uri()
                 ),
             )),
+        }
+    }
+
+    /// The same target uploading objects over `threshold` bytes in parts
+    /// of `part` bytes (tests use small ones; S3 wants parts of ≥ 5 MiB).
+    #[doc(hidden)]
+    pub fn with_parts(self, threshold: usize, part: usize) -> Target {
+        match self {
+            Target::S3(t) => Target::S3(S3Target {
+                multipart_bytes: threshold,
+                part_bytes: part.max(1),
+                ..t
+            }),
+            other => other,
         }
     }
 
@@ -454,6 +477,9 @@ pub struct S3Target {
     region: String,
     /// The Iceberg REST catalog of the curated tables, if the target names one.
     catalog: Option<CatalogSpec>,
+    /// Objects over this many bytes are uploaded in parts of `part_bytes`.
+    multipart_bytes: usize,
+    part_bytes: usize,
 }
 
 /// An Iceberg REST catalog as a target names it.
@@ -516,6 +542,8 @@ impl S3Target {
         Ok(S3Target {
             credentials: shared.credentials_provider(),
             region,
+            multipart_bytes: MULTIPART_BYTES,
+            part_bytes: PART_BYTES,
             catalog: t.iceberg_catalog.as_ref().map(|url| CatalogSpec {
                 url: url.clone(),
                 namespace: t.iceberg_namespace.clone(),
@@ -570,6 +598,9 @@ impl S3Target {
     }
 
     async fn put(&self, key: &str, data: Vec<u8>, sha256: &str, md5: &str) -> Result<Put, Error> {
+        if data.len() > self.multipart_bytes {
+            return self.put_in_parts(key, &data, sha256, md5).await;
+        }
         let full = self.full_key(key);
         let sha_b64 = b64_of_hex(sha256);
         let mut req = self
@@ -620,6 +651,253 @@ impl S3Target {
             }
             Err(e) => Err(self.classify(&full, e)),
         }
+    }
+
+    /// [`S3Target::put`] in parts. An upload of this key still in progress
+    /// at the target (a restart interrupted it) is taken up where it
+    /// stopped when every part it holds has our bytes (size and SHA-256, or
+    /// MD5), and aborted otherwise. The parts carry SHA-256 checksums the
+    /// server checks; the completion is create-only (`If-None-Match: *`)
+    /// and its ETag (the MD5 of the parts' MD5s, `-N`) is checked, else the
+    /// object is read back.
+    async fn put_in_parts(
+        &self,
+        key: &str,
+        data: &[u8],
+        sha256: &str,
+        md5: &str,
+    ) -> Result<Put, Error> {
+        use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
+        let full = self.full_key(key);
+        let sha_b64 = b64_of_hex(sha256);
+        // Already there (an earlier run completed it): compare, never rewrite.
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .send()
+            .await
+        {
+            Ok(_) => {
+                return self
+                    .verify_existing(&full, &sha_b64, md5, Put::AlreadyThere)
+                    .await;
+            }
+            Err(e) if status_of(&e) == Some(404) => {}
+            Err(e) => return Err(self.classify(&full, e)),
+        }
+        let parts: Vec<&[u8]> = data.chunks(self.part_bytes).collect();
+        let part_sha: Vec<String> = parts.iter().map(|p| b64_of_hex(&sha256_hex(p))).collect();
+        let part_md5: Vec<String> = parts.iter().map(|p| md5_hex(p)).collect();
+        let (upload, mut done) = match self.unfinished(&full, &parts, &part_sha, &part_md5).await? {
+            Some(found) => found,
+            None => {
+                let mut req = self
+                    .client
+                    .create_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(&full)
+                    .content_type("application/zstd")
+                    .checksum_algorithm(ChecksumAlgorithm::Sha256);
+                if let Some(class) = &self.storage_class {
+                    req = req.storage_class(class.clone());
+                }
+                if let Some(sse) = &self.sse {
+                    req = req.server_side_encryption(sse.clone());
+                }
+                if let Some(kms) = &self.sse_kms_key {
+                    req = req.ssekms_key_id(kms);
+                }
+                let out = req.send().await.map_err(|e| self.classify(&full, e))?;
+                let id = out.upload_id().map(str::to_owned).ok_or_else(|| {
+                    Error::new(
+                        &self.name,
+                        Fault::Transient,
+                        format!("{full}: the target began an upload without naming it"),
+                    )
+                })?;
+                (id, std::collections::BTreeMap::new())
+            }
+        };
+        let kept = done.len();
+        for (i, part) in parts.iter().enumerate() {
+            let number = i as i32 + 1;
+            if done.contains_key(&number) {
+                continue;
+            }
+            let out = self
+                .client
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(&full)
+                .upload_id(&upload)
+                .part_number(number)
+                .checksum_sha256(&part_sha[i])
+                .body(ByteStream::from(part.to_vec()))
+                .send()
+                .await
+                .map_err(|e| self.classify(&full, e))?;
+            let etag = out.e_tag().unwrap_or_default().to_owned();
+            if let Some(c) = out.checksum_sha256()
+                && c != part_sha[i]
+            {
+                return Err(Error::new(
+                    &self.name,
+                    Fault::Transient,
+                    format!(
+                        "{full}: part {number} was acknowledged with other bytes than were sent"
+                    ),
+                ));
+            }
+            done.insert(number, etag);
+        }
+        let completed = CompletedMultipartUpload::builder()
+            .set_parts(Some(
+                done.iter()
+                    .map(|(n, etag)| {
+                        CompletedPart::builder()
+                            .part_number(*n)
+                            .e_tag(etag)
+                            .checksum_sha256(&part_sha[*n as usize - 1])
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .build();
+        let out = match self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&full)
+            .upload_id(&upload)
+            .if_none_match("*")
+            .multipart_upload(completed)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if status_of(&e) == Some(412) => {
+                // Another engine completed the same object first.
+                let _ = self
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(&full)
+                    .upload_id(&upload)
+                    .send()
+                    .await;
+                return self
+                    .verify_existing(&full, &sha_b64, md5, Put::AlreadyThere)
+                    .await;
+            }
+            Err(e) => return Err(self.classify(&full, e)),
+        };
+        // The ETag of a multipart object: MD5 of the parts' MD5s, then -N.
+        let mut joined = Vec::with_capacity(16 * parts.len());
+        for m in &part_md5 {
+            joined.extend(wardwatch_core::text::from_hex(m).unwrap_or_default());
+        }
+        let expected = format!("{}-{}", md5_hex(&joined), parts.len());
+        let written = if kept > 0 {
+            Put::Resumed { parts_kept: kept }
+        } else {
+            Put::Written
+        };
+        match out
+            .e_tag()
+            .map(|e| e.trim_matches('"').to_ascii_lowercase())
+        {
+            Some(e) if e == expected => Ok(written),
+            // Servers that name multipart objects otherwise: read it back.
+            _ => {
+                let back = self.get(key).await?;
+                if back.len() == data.len() && b64_of_hex(&sha256_hex(&back)) == sha_b64 {
+                    Ok(written)
+                } else {
+                    Err(Error::new(
+                        &self.name,
+                        Fault::Transient,
+                        format!("{full}: the completed upload holds other bytes than were sent"),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// An upload of `full` in progress at the target whose parts all have
+    /// our bytes: its id and the parts it holds (number → ETag). Uploads
+    /// of this key holding other bytes are aborted.
+    async fn unfinished(
+        &self,
+        full: &str,
+        parts: &[&[u8]],
+        part_sha: &[String],
+        part_md5: &[String],
+    ) -> Result<Option<(String, std::collections::BTreeMap<i32, String>)>, Error> {
+        let listed = self
+            .client
+            .list_multipart_uploads()
+            .bucket(&self.bucket)
+            .prefix(full)
+            .send()
+            .await
+            .map_err(|e| self.classify(full, e))?;
+        let mut found = None;
+        for u in listed.uploads() {
+            let (Some(k), Some(id)) = (u.key(), u.upload_id()) else {
+                continue;
+            };
+            if k != full {
+                continue;
+            }
+            if found.is_none() {
+                let held = self
+                    .client
+                    .list_parts()
+                    .bucket(&self.bucket)
+                    .key(full)
+                    .upload_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| self.classify(full, e))?;
+                let mut ours = std::collections::BTreeMap::new();
+                let all_ours = held.parts().iter().all(|p| {
+                    let n = p.part_number().unwrap_or(0);
+                    let Some(i) = usize::try_from(n - 1).ok().filter(|i| *i < parts.len()) else {
+                        return false;
+                    };
+                    let size_ok = p.size() == Some(parts[i].len() as i64);
+                    let bytes_ok = match (p.checksum_sha256(), p.e_tag()) {
+                        (Some(c), _) => c == part_sha[i],
+                        (None, Some(e)) => e.trim_matches('"').eq_ignore_ascii_case(&part_md5[i]),
+                        (None, None) => false,
+                    };
+                    if size_ok && bytes_ok {
+                        ours.insert(n, p.e_tag().unwrap_or_default().to_owned());
+                    }
+                    size_ok && bytes_ok
+                });
+                if all_ours {
+                    found = Some((id.to_owned(), ours));
+                    continue;
+                }
+            }
+            // Another upload of this key (other bytes, or a second one).
+            tracing::warn!(
+                key = full,
+                "aborting an unfinished upload that is not ours to resume"
+            );
+            self.client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(full)
+                .upload_id(id)
+                .send()
+                .await
+                .map_err(|e| self.classify(full, e))?;
+        }
+        Ok(found)
     }
 
     /// Compares the object at `full` with what was meant to be there.

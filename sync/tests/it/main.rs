@@ -806,3 +806,120 @@ fn each_object_is_encrypted_at_rest_as_its_target_says() {
         }
     }
 }
+
+/// `n` bytes that do not compress (a xorshift stream from `seed`).
+fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn a_large_object_goes_up_in_parts_and_an_interrupted_upload_is_resumed_not_restarted() {
+    use wardwatch_core::store::lake::{md5_hex, sha256_hex};
+    let (url, keys) = seaweedfs();
+    let rt = rt();
+    rt.block_on(create_bucket(&url, &keys, "multipart-lake"));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .subsec_nanos();
+    let prefix = format!("run-{}-{nanos}", std::process::id());
+    let target = LakeTarget {
+        name: "seaweedfs".into(),
+        url: format!("s3://multipart-lake/{prefix}"),
+        endpoint: Some(url.clone()),
+        region: Some("us-east-1".into()),
+        ..folder_target(Path::new("/unused"))
+    };
+    const MIB: usize = 1 << 20;
+    let t = rt
+        .block_on(Target::open(&target, Some(keys.clone())))
+        .expect("target")
+        .with_parts(6 * MIB, 5 * MIB);
+    // 11 MiB: parts of 5, 5 and 1 MiB.
+    let data = noise(11 * MIB, 7);
+    let (sha, md5) = (sha256_hex(&data), md5_hex(&data));
+    let key = "raw/observations/date=2026-11-25/source=big/part-000000000001.ndjson.zst";
+    let full = format!("{prefix}/{key}");
+    let client = s3_client(&url, &keys);
+    rt.block_on(async {
+        // What a restart interrupted: our upload with its first part sent…
+        let ours = client
+            .create_multipart_upload()
+            .bucket("multipart-lake")
+            .key(&full)
+            .send()
+            .await
+            .expect("upload");
+        client
+            .upload_part()
+            .bucket("multipart-lake")
+            .key(&full)
+            .upload_id(ours.upload_id().expect("id"))
+            .part_number(1)
+            .body(aws_sdk_s3::primitives::ByteStream::from(
+                data[..5 * MIB].to_vec(),
+            ))
+            .send()
+            .await
+            .expect("part 1");
+        // …and another upload of the key holding other bytes.
+        let other = client
+            .create_multipart_upload()
+            .bucket("multipart-lake")
+            .key(&full)
+            .send()
+            .await
+            .expect("upload");
+        client
+            .upload_part()
+            .bucket("multipart-lake")
+            .key(&full)
+            .upload_id(other.upload_id().expect("id"))
+            .part_number(1)
+            .body(aws_sdk_s3::primitives::ByteStream::from(noise(5 * MIB, 9)))
+            .send()
+            .await
+            .expect("other part 1");
+    });
+    let put = rt
+        .block_on(t.put(key, data.clone(), &sha, &md5))
+        .expect("put");
+    assert_eq!(put, wardwatch_sync::Put::Resumed { parts_kept: 1 });
+    assert_eq!(rt.block_on(t.get(key)).expect("get"), data, "byte for byte");
+    let left = rt
+        .block_on(
+            client
+                .list_multipart_uploads()
+                .bucket("multipart-lake")
+                .prefix(&full)
+                .send(),
+        )
+        .expect("uploads");
+    assert!(left.uploads().is_empty(), "{:?}", left.uploads());
+    // Again: found, compared, not rewritten.
+    let again = rt
+        .block_on(t.put(key, data.clone(), &sha, &md5))
+        .expect("put");
+    assert_eq!(again, wardwatch_sync::Put::AlreadyThere);
+    // Other bytes under the key: a conflict, the object left as it is.
+    let other = noise(7 * MIB, 11);
+    let err = rt
+        .block_on(t.put(key, other.clone(), &sha256_hex(&other), &md5_hex(&other)))
+        .expect_err("conflict");
+    assert_eq!(err.fault, Fault::Conflict, "{err}");
+    // A fresh large object: written in parts from the start.
+    let key2 = "raw/observations/date=2026-11-25/source=big/part-000000000002.ndjson.zst";
+    let put = rt
+        .block_on(t.put(key2, other.clone(), &sha256_hex(&other), &md5_hex(&other)))
+        .expect("put");
+    assert_eq!(put, wardwatch_sync::Put::Written);
+    assert_eq!(rt.block_on(t.get(key2)).expect("get"), other);
+}
