@@ -2269,8 +2269,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Keys(KeysCmd::CredentialProcess { name }) => {
-            let c = wardwatch_runtime::vault::credentials(&format!("keyring:{name}"))
-                .map_err(anyhow::Error::msg)?;
+            let c =
+                wardwatch_runtime::vault::keyring_credentials(name).map_err(anyhow::Error::msg)?;
             let mut doc = serde_json::json!({
                 "Version": 1,
                 "AccessKeyId": c.access_key_id,

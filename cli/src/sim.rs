@@ -143,15 +143,13 @@ pub fn run(a: &SimArgs) -> anyhow::Result<SimReport> {
             gateway.stopped().await;
             Ok(report)
         } else if let (Some(endpoint), Some(stream)) = (&a.kinesis_endpoint, &a.stream) {
-            let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
-            let client = KinesisClient::new(
-                KinesisConfig {
-                    endpoint: endpoint.clone(),
-                    region: a.region.clone(),
-                    credentials: wardwatch_runtime::vault::credentials(&a.credentials).map_err(anyhow::Error::msg)?,
-                },
-                http,
-            )?;
+            let client = KinesisClient::new(KinesisConfig {
+                endpoint: endpoint.clone(),
+                region: a.region.clone(),
+                credentials: wardwatch_runtime::vault::credentials(&a.credentials)
+                    .map_err(anyhow::Error::msg)?,
+                timeout: Duration::from_secs(30),
+            })?;
             if let Some(shards) = a.create_shards {
                 client.create_stream(stream, shards).await?;
                 client.wait_for_active(stream, Duration::from_secs(30)).await?;

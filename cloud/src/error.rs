@@ -171,7 +171,7 @@ pub enum Error {
     Transport {
         context: Box<Context>,
         #[source]
-        source: reqwest::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// An answer that is not what the Kinesis JSON 1.1 protocol specifies.
     #[error(
@@ -210,13 +210,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Service { kind, .. } => *kind,
-            Error::Transport { source, .. } => {
-                if source.is_builder() {
-                    ErrorKind::InvalidInput
-                } else {
-                    ErrorKind::Transient
-                }
-            }
+            Error::Transport { .. } => ErrorKind::Transient,
             Error::Response { status, .. } => {
                 // A proxy's HTML 502 page is still worth a retry.
                 if *status >= 500 {
@@ -273,6 +267,18 @@ impl Error {
             kind,
         }
     }
+}
+
+/// An error and its sources, one after the other.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// `com.amazon.coral.service#UnrecognizedClientException:http://…` →

@@ -872,9 +872,9 @@ pub fn set_user_service(ctx: &Ctx, username: &str, service: bool) -> Result<()> 
 }
 
 /// Checks a cloud credentials spec: `env:PREFIX` (the keys are read from
-/// PREFIX_ACCESS_KEY_ID and PREFIX_SECRET_ACCESS_KEY) or `keyring:NAME`
-/// (kept in the OS keyring by `wardwatchctl keys cloud-set NAME`). Never
-/// the keys themselves.
+/// PREFIX_ACCESS_KEY_ID and PREFIX_SECRET_ACCESS_KEY), `keyring:NAME`
+/// (kept in the OS keyring by `wardwatchctl keys cloud-set NAME`), or `aws`
+/// / `aws:PROFILE` (the standard AWS chain). Never the keys themselves.
 pub fn check_credentials_spec(spec: &str) -> Result<()> {
     let named = |rest: &str| {
         !rest.is_empty()
@@ -882,18 +882,20 @@ pub fn check_credentials_spec(spec: &str) -> Result<()> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
     };
-    let ok = match spec.split_once(':') {
-        Some(("env", rest)) => !rest.is_empty(),
-        Some(("keyring", rest)) => named(rest),
-        _ => false,
-    };
+    let ok = spec == "aws"
+        || match spec.split_once(':') {
+            Some(("env", rest)) => !rest.is_empty(),
+            Some(("keyring", rest)) => named(rest),
+            Some(("aws", rest)) => named(rest),
+            _ => false,
+        };
     if ok {
         return Ok(());
     }
     Err(Error::InvalidInput {
         what: "credentials",
         // Not echoed: what was typed there may be a key.
-        reason: "must be `env:PREFIX` (keys read from PREFIX_ACCESS_KEY_ID and PREFIX_SECRET_ACCESS_KEY) or `keyring:NAME` (kept in the OS keyring), never the keys themselves".into(),
+        reason: "must be `env:PREFIX` (keys read from PREFIX_ACCESS_KEY_ID and PREFIX_SECRET_ACCESS_KEY), `keyring:NAME` (kept in the OS keyring) or `aws` / `aws:PROFILE` (the AWS chain: environment, profiles, SSO, roles), never the keys themselves".into(),
     })
 }
 

@@ -122,21 +122,12 @@ fn client(dest: &MessageDestination) -> Result<KinesisClient> {
             what: "message credentials",
             reason,
         })?;
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(15))
-        .build()
-        .map_err(|e| Error::InvalidInput {
-            what: "HTTP client",
-            reason: e.to_string(),
-        })?;
-    KinesisClient::new(
-        KinesisConfig {
-            endpoint: dest.endpoint.clone(),
-            region: dest.region.clone(),
-            credentials,
-        },
-        http,
-    )
+    KinesisClient::new(KinesisConfig {
+        endpoint: dest.endpoint.clone(),
+        region: dest.region.clone(),
+        credentials,
+        timeout: std::time::Duration::from_secs(15),
+    })
     .map_err(|e| Error::InvalidInput {
         what: "message destination",
         reason: e.to_string(),

@@ -310,12 +310,24 @@ pub fn remove_cloud(name: &str) -> Result<bool> {
 }
 
 /// The cloud credentials `spec` names: `keyring:NAME` (kept in the OS
-/// keyring) or `env:PREFIX` (PREFIX_ACCESS_KEY_ID, PREFIX_SECRET_ACCESS_KEY,
-/// PREFIX_SESSION_TOKEN). The error says what is missing, never a value.
-pub fn credentials(spec: &str) -> std::result::Result<wardwatch_cloud::Credentials, String> {
-    let Some(name) = spec.strip_prefix("keyring:") else {
-        return wardwatch_cloud::Credentials::from_env_spec(spec);
-    };
+/// keyring), `env:PREFIX` (PREFIX_ACCESS_KEY_ID, PREFIX_SECRET_ACCESS_KEY,
+/// PREFIX_SESSION_TOKEN), or `aws` / `aws:PROFILE` (the standard AWS chain:
+/// environment, shared profiles including SSO, web identity, container and
+/// instance roles). The error says what is missing, never a value.
+pub fn credentials(spec: &str) -> std::result::Result<wardwatch_cloud::CredentialSource, String> {
+    if let Some(chain) = wardwatch_cloud::CredentialSource::from_chain_spec(spec) {
+        return Ok(chain);
+    }
+    match spec.strip_prefix("keyring:") {
+        Some(name) => keyring_credentials(name).map(Into::into),
+        None => wardwatch_cloud::Credentials::from_env_spec(spec).map(Into::into),
+    }
+}
+
+/// The key pair kept in the OS keyring as `name`.
+pub fn keyring_credentials(
+    name: &str,
+) -> std::result::Result<wardwatch_cloud::Credentials, String> {
     let e = cloud_entry(name)?;
     let json = match e.get_password() {
         Ok(j) => j,

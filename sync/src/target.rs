@@ -518,7 +518,9 @@ impl S3Target {
         if let Some(keys) = keys {
             loader = loader.credentials_provider(keys);
         }
-        if let Some(client) = http_client_for(&t.name, t.ca_bundle.as_deref())? {
+        if let Some(client) = wardwatch_cloud::http::sdk_http_client(t.ca_bundle.as_deref())
+            .map_err(|e| Error::config(&t.name, e))?
+        {
             loader = loader.http_client(client);
         }
         if let Some(region) = &t.region {
@@ -1042,66 +1044,6 @@ impl S3Target {
         };
         Error::new(&self.name, fault, what)
     }
-}
-
-/// Whether the environment names an HTTP(S) proxy (`HTTPS_PROXY`,
-/// `HTTP_PROXY`, `ALL_PROXY`, either case), as hospital networks do.
-fn proxy_in_environment() -> bool {
-    ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"]
-        .iter()
-        .flat_map(|k| [k.to_string(), k.to_ascii_lowercase()])
-        .any(|k| std::env::var(&k).is_ok_and(|v| !v.trim().is_empty()))
-}
-
-/// The HTTP client of an S3 target on a hospital network: through the proxy
-/// the environment names (honouring `NO_PROXY`), trusting the system's roots
-/// and the CA certificates in the PEM file `ca`. `None` when neither applies:
-/// the SDK's default client then serves.
-fn http_client_for(
-    target: &str,
-    ca: Option<&str>,
-) -> Result<Option<aws_sdk_s3::config::SharedHttpClient>, Error> {
-    use aws_smithy_http_client::{Connector, proxy::ProxyConfig, tls};
-    use aws_smithy_runtime_api::client::http::{SharedHttpConnector, http_client_fn};
-    let proxy = proxy_in_environment();
-    if ca.is_none() && !proxy {
-        return Ok(None);
-    }
-    let mut trust = tls::TrustStore::default();
-    if let Some(ca) = ca {
-        let pem =
-            std::fs::read(ca).map_err(|e| Error::config(target, format!("CA bundle {ca}: {e}")))?;
-        trust = trust.with_pem_certificate(pem);
-    }
-    let context = tls::TlsContext::builder()
-        .with_trust_store(trust)
-        .build()
-        .map_err(|e| Error::config(target, format!("CA bundle: {e}")))?;
-    // One connector (and so one connection pool) for the client's life.
-    let connector: std::sync::OnceLock<SharedHttpConnector> = std::sync::OnceLock::new();
-    Ok(Some(http_client_fn(move |settings, components| {
-        connector
-            .get_or_init(|| {
-                let mut b = Connector::builder()
-                    .connector_settings(settings.clone())
-                    .proxy_config(if proxy {
-                        ProxyConfig::from_env()
-                    } else {
-                        ProxyConfig::disabled()
-                    });
-                if let Some(sleep) = components.sleep_impl() {
-                    b = b.sleep_impl(sleep);
-                }
-                SharedHttpConnector::new(
-                    b.tls_provider(tls::Provider::Rustls(
-                        tls::rustls_provider::CryptoMode::AwsLc,
-                    ))
-                    .tls_context(context.clone())
-                    .build(),
-                )
-            })
-            .clone()
-    })))
 }
 
 fn aws_smithy_error_text<E: std::error::Error + 'static, R: std::fmt::Debug>(

@@ -261,14 +261,12 @@ fn a_clinicians_alert_reaches_the_patient_messages_stream() {
         secret_access_key: "wardwatch-test-secret".into(),
         session_token: None,
     };
-    let client = wardwatch_cloud::KinesisClient::new(
-        wardwatch_cloud::KinesisConfig {
-            endpoint: endpoint.clone(),
-            region: "eu-west-2".into(),
-            credentials,
-        },
-        reqwest::Client::new(),
-    )
+    let client = wardwatch_cloud::KinesisClient::new(wardwatch_cloud::KinesisConfig {
+        endpoint: endpoint.clone(),
+        region: "eu-west-2".into(),
+        credentials: credentials.into(),
+        timeout: std::time::Duration::from_secs(20),
+    })
     .expect("client");
     rt.block_on(async {
         client.create_stream(&stream, 1).await.expect("create");

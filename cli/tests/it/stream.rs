@@ -339,23 +339,33 @@ fn sse_stream_is_stored_exactly_once_across_a_gateway_restart_and_a_sigkill() {
 }
 
 fn kinesis_round_trip(endpoint_var: &str, stream: &str) {
+    kinesis_round_trip_with(endpoint_var, stream, &format!("env:{AWS_PREFIX}"), &[]);
+}
+
+/// The round trip with the runtime's credentials named by `credentials`,
+/// and `env` given to it.
+fn kinesis_round_trip_with(
+    endpoint_var: &str,
+    stream: &str,
+    credentials: &str,
+    env: &[(&str, &std::ffi::OsStr)],
+) {
     let endpoint = std::env::var(endpoint_var)
         .unwrap_or_else(|_| panic!("{endpoint_var} is not set: run the tests through scripts/test.sh (scripts/peers.sh starts the servers)"));
     let dir = crate::private_tempdir();
     let data = new_ward(dir.path());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let client = wardwatch_cloud::KinesisClient::new(
-        wardwatch_cloud::KinesisConfig {
-            endpoint: endpoint.clone(),
-            region: "eu-west-2".into(),
-            credentials: wardwatch_cloud::Credentials {
-                access_key_id: "AKIDWARDWATCHTEST".into(),
-                secret_access_key: "wardwatch-test-secret".into(),
-                session_token: None,
-            },
-        },
-        reqwest::Client::new(),
-    )
+    let client = wardwatch_cloud::KinesisClient::new(wardwatch_cloud::KinesisConfig {
+        endpoint: endpoint.clone(),
+        region: "eu-west-2".into(),
+        credentials: wardwatch_cloud::Credentials {
+            access_key_id: "AKIDWARDWATCHTEST".into(),
+            secret_access_key: "wardwatch-test-secret".into(),
+            session_token: None,
+        }
+        .into(),
+        timeout: std::time::Duration::from_secs(20),
+    })
     .expect("client");
     rt.block_on(async {
         client
@@ -379,11 +389,11 @@ fn kinesis_round_trip(endpoint_var: &str, stream: &str) {
             "--stream",
             stream,
             "--credentials",
-            &format!("env:{AWS_PREFIX}"),
+            credentials,
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let serve = Serve::start(&data);
+    let serve = Serve::start_with(&data, env);
     let mut sink = wardwatch_sim::KinesisSink::new(client, stream);
     let sim = rt.spawn(async move {
         run_sim(
@@ -396,7 +406,7 @@ fn kinesis_round_trip(endpoint_var: &str, stream: &str) {
     });
     std::thread::sleep(Duration::from_millis(2500));
     serve.kill();
-    let serve = Serve::start(&data);
+    let serve = Serve::start_with(&data, env);
     let report = rt.block_on(sim).expect("sim task").expect("sim run");
     assert_exactly_once(&data, "cloud", &report);
     serve.stop();
@@ -407,6 +417,30 @@ fn kinesis_stream_on_kinesalite_is_stored_exactly_once_across_a_sigkill() {
     kinesis_round_trip(
         "WARDWATCH_KINESALITE_URL",
         &format!("vitals-{}", std::process::id()),
+    );
+}
+
+#[test]
+fn kinesis_credentials_can_come_from_the_aws_chain_with_a_named_profile() {
+    // A shared credentials file as `aws configure` writes it; nothing in
+    // the environment's AWS_* keys.
+    let home = crate::private_tempdir();
+    let creds = home.path().join("credentials");
+    std::fs::write(
+        &creds,
+        "[ward-runtime]\naws_access_key_id = AKIDWARDWATCHPROFILE\naws_secret_access_key = wardwatch-profile-secret\n",
+    )
+    .expect("credentials file");
+    let config = home.path().join("config");
+    std::fs::write(&config, "[profile ward-runtime]\nregion = eu-west-2\n").expect("config");
+    kinesis_round_trip_with(
+        "WARDWATCH_KINESALITE_URL",
+        &format!("vitals-chain-{}", std::process::id()),
+        "aws:ward-runtime",
+        &[
+            ("AWS_SHARED_CREDENTIALS_FILE", creds.as_os_str()),
+            ("AWS_CONFIG_FILE", config.as_os_str()),
+        ],
     );
 }
 

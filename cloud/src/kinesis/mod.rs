@@ -1,13 +1,21 @@
-//! A Kinesis Data Streams client speaking the JSON 1.1 protocol: every call is
-//! `POST /` with `Content-Type: application/x-amz-json-1.1`, the operation in
-//! `X-Amz-Target: Kinesis_20131202.<Operation>`, a JSON body, and a SigV4
-//! signature for service `kinesis`.
+//! A Kinesis Data Streams client on the AWS SDK for Rust
+//! (`aws-sdk-kinesis`): the SDK signs (SigV4), serialises and resolves
+//! credentials (keys, or the standard AWS chain); this module keeps what
+//! Wardwatch adds around it:
 //!
-//! The client does not retry: each call either succeeds or returns an
-//! [`Error`] whose kind tells the caller whether to retry
-//! ([`ErrorKind::Transient`]), refresh an iterator, or give up. It validates
-//! the limits AWS documents (names, key and record sizes, batch sizes) before
-//! sending, so a bad request fails fast with [`ErrorKind::InvalidInput`].
+//! - The client does not retry (the SDK's retries are off): each call
+//!   either succeeds or returns an [`Error`] whose kind tells the caller
+//!   whether to retry ([`ErrorKind::Transient`]), refresh an iterator, or give
+//!   up — the callers own their back-off.
+//! - It validates the limits AWS documents (names, key and record sizes,
+//!   batch sizes) before sending, so a bad request fails fast with
+//!   [`ErrorKind::InvalidInput`].
+//! - Errors are classified from the HTTP answer itself (the AWS error code in
+//!   `x-amzn-ErrorType`, a JSON `__type` or an XML `<Code>`), with request
+//!   values the server echoes removed: partition keys and records carry
+//!   patient data.
+//! - The SDK client is built at the first call (resolving the AWS chain is
+//!   asynchronous), through the proxy the environment names.
 //!
 //! [`ErrorKind::Transient`]: crate::ErrorKind::Transient
 //! [`ErrorKind::InvalidInput`]: crate::ErrorKind::InvalidInput
@@ -17,25 +25,20 @@ mod model;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use aws_sdk_kinesis::error::SdkError;
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ScalingType, ShardIteratorType};
+use aws_smithy_async::time::{SharedTimeSource, TimeSource};
 use reqwest::Url;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
+use crate::credentials::CredentialSource;
 use crate::error::{Context, Error, ErrorKind};
-use crate::sigv4::{self, Credentials, Scope, SignableRequest};
 
-use model::*;
 pub use model::{
     GetRecordsOutput, HashKeyRange, IteratorStart, KinesisRecord, PutRecordOutput, PutRecordsEntry,
     PutRecordsOutput, Shard, StreamStatus, StreamSummary, sequence_cmp,
 };
-
-const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
-const TARGET_PREFIX: &str = "Kinesis_20131202";
-const SERVICE: &str = "kinesis";
 
 /// AWS limits (Kinesis Data Streams quotas), checked before sending.
 const MAX_RECORD_BYTES: usize = 1024 * 1024;
@@ -52,25 +55,35 @@ pub struct KinesisConfig {
     pub endpoint: String,
     /// The signing region, e.g. `eu-west-1`.
     pub region: String,
-    pub credentials: Credentials,
+    pub credentials: CredentialSource,
+    /// The longest one call may take (connecting, sending, answering).
+    pub timeout: Duration,
 }
 
-/// A Kinesis Data Streams client. Cheap to clone: the HTTP client and clock
-/// are shared.
+/// A Kinesis Data Streams client. Cheap to clone: the SDK client is shared.
 #[derive(Debug, Clone)]
 pub struct KinesisClient {
     endpoint: Url,
-    region: String,
-    credentials: Credentials,
-    http: reqwest::Client,
-    clock: Arc<dyn Clock>,
+    config: KinesisConfig,
+    clock: Option<Arc<dyn Clock>>,
     list_shards_page_size: Option<u32>,
+    sdk: Arc<tokio::sync::OnceCell<aws_sdk_kinesis::Client>>,
+}
+
+/// A [`Clock`] as the SDK's time source (what it signs with).
+#[derive(Debug)]
+struct ClockTime(Arc<dyn Clock>);
+
+impl TimeSource for ClockTime {
+    fn now(&self) -> std::time::SystemTime {
+        let t = self.0.now();
+        std::time::UNIX_EPOCH + Duration::from_millis(t.timestamp_millis().max(0) as u64)
+    }
 }
 
 impl KinesisClient {
-    /// Checks the configuration once and builds the client. Timeouts, proxies
-    /// and TLS roots are whatever `http` was built with.
-    pub fn new(config: KinesisConfig, http: reqwest::Client) -> Result<Self, Error> {
+    /// Checks the configuration once and builds the client.
+    pub fn new(config: KinesisConfig) -> Result<Self, Error> {
         let endpoint = Url::parse(&config.endpoint).map_err(|e| Error::Endpoint {
             endpoint: config.endpoint.clone(),
             reason: e.to_string(),
@@ -89,17 +102,18 @@ impl KinesisClient {
         }
         Ok(KinesisClient {
             endpoint,
-            region: config.region,
-            credentials: config.credentials,
-            http,
-            clock: Arc::new(SystemClock),
+            config,
+            clock: None,
             list_shards_page_size: None,
+            sdk: Arc::new(tokio::sync::OnceCell::new()),
         })
     }
 
-    /// Signs with `clock`'s time instead of the system clock.
+    /// Signs with `clock`'s time instead of the system clock (before the
+    /// first call).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+        self.clock = Some(clock);
+        self.sdk = Arc::new(tokio::sync::OnceCell::new());
         self
     }
 
@@ -115,6 +129,44 @@ impl KinesisClient {
         self.endpoint.as_str()
     }
 
+    /// The SDK client, built at the first call.
+    async fn sdk(&self, ctx: &Context) -> Result<&aws_sdk_kinesis::Client, Error> {
+        self.sdk
+            .get_or_try_init(|| async {
+                let c = &self.config;
+                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .region(aws_config::Region::new(c.region.clone()))
+                    .endpoint_url(c.endpoint.clone())
+                    .retry_config(aws_config::retry::RetryConfig::disabled())
+                    .timeout_config(
+                        aws_config::timeout::TimeoutConfig::builder()
+                            .connect_timeout(c.timeout.min(Duration::from_secs(10)))
+                            .operation_timeout(c.timeout)
+                            .build(),
+                    );
+                match &c.credentials {
+                    CredentialSource::Keys(keys) => {
+                        loader = loader.credentials_provider(keys.to_sdk());
+                    }
+                    CredentialSource::AwsChain {
+                        profile: Some(profile),
+                    } => loader = loader.profile_name(profile),
+                    CredentialSource::AwsChain { profile: None } => {}
+                }
+                if let Some(clock) = &self.clock {
+                    loader = loader.time_source(SharedTimeSource::new(ClockTime(clock.clone())));
+                }
+                if let Some(http) =
+                    crate::http::sdk_http_client(None).map_err(|reason| invalid(ctx, &reason))?
+                {
+                    loader = loader.http_client(http);
+                }
+                let shared = loader.load().await;
+                Ok(aws_sdk_kinesis::Client::new(&shared))
+            })
+            .await
+    }
+
     /// Creates a stream with `shard_count` shards. It starts CREATING; see
     /// [`KinesisClient::wait_for_active`]. An existing stream gives
     /// [`ErrorKind::InUse`].
@@ -124,15 +176,14 @@ impl KinesisClient {
         if shard_count == 0 {
             return Err(invalid(&ctx, "a stream needs at least one shard"));
         }
-        let _: Ignored = self
-            .call(
-                &ctx,
-                &CreateStreamInput {
-                    stream_name: stream,
-                    shard_count,
-                },
-            )
-            .await?;
+        self.sdk(&ctx)
+            .await?
+            .create_stream()
+            .stream_name(stream)
+            .shard_count(count(&ctx, shard_count)?)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&ctx, e))?;
         Ok(())
     }
 
@@ -140,14 +191,13 @@ impl KinesisClient {
     pub async fn delete_stream(&self, stream: &str) -> Result<(), Error> {
         let ctx = self.context("DeleteStream", Some(stream), None);
         check_stream_name(&ctx, stream)?;
-        let _: Ignored = self
-            .call(
-                &ctx,
-                &StreamNameInput {
-                    stream_name: stream,
-                },
-            )
-            .await?;
+        self.sdk(&ctx)
+            .await?
+            .delete_stream()
+            .stream_name(stream)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&ctx, e))?;
         Ok(())
     }
 
@@ -155,20 +205,22 @@ impl KinesisClient {
     pub async fn describe_stream_summary(&self, stream: &str) -> Result<StreamSummary, Error> {
         let ctx = self.context("DescribeStreamSummary", Some(stream), None);
         check_stream_name(&ctx, stream)?;
-        let out: DescribeStreamSummaryWire = self
-            .call(
-                &ctx,
-                &StreamNameInput {
-                    stream_name: stream,
-                },
-            )
-            .await?;
-        let s = out.stream_description_summary;
+        let out = self
+            .sdk(&ctx)
+            .await?
+            .describe_stream_summary()
+            .stream_name(stream)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&ctx, e))?;
+        let s = out
+            .stream_description_summary()
+            .ok_or_else(|| response(&ctx, "no StreamDescriptionSummary"))?;
         Ok(StreamSummary {
-            stream_name: s.stream_name,
-            status: StreamStatus::parse(&s.stream_status),
-            open_shard_count: s.open_shard_count,
-            stream_arn: s.stream_arn,
+            stream_name: s.stream_name().to_owned(),
+            status: StreamStatus::parse(s.stream_status().as_str()),
+            open_shard_count: u32::try_from(s.open_shard_count()).ok(),
+            stream_arn: Some(s.stream_arn().to_owned()).filter(|a| !a.is_empty()),
         })
     }
 
@@ -206,41 +258,66 @@ impl KinesisClient {
     pub async fn list_shards(&self, stream: &str) -> Result<Vec<Shard>, Error> {
         let ctx = self.context("ListShards", Some(stream), None);
         check_stream_name(&ctx, stream)?;
+        let sdk = self.sdk(&ctx).await?;
         let mut shards = Vec::new();
         let mut next_token: Option<String> = None;
         loop {
             // AWS refuses StreamName together with NextToken: the token alone
             // names the stream.
-            let input = ListShardsInput {
-                stream_name: next_token.is_none().then_some(stream),
-                next_token: next_token.as_deref(),
-                max_results: self.list_shards_page_size,
+            let page_size = self
+                .list_shards_page_size
+                .and_then(|n| i32::try_from(n).ok());
+            let ask = |with_name: bool| {
+                sdk.list_shards()
+                    .set_stream_name(with_name.then(|| stream.to_owned()))
+                    .set_next_token(next_token.clone())
+                    .set_max_results(page_size)
+                    .send()
             };
-            let page: ListShardsWire = match self.call(&ctx, &input).await {
+            let page = match ask(next_token.is_none())
+                .await
+                .map_err(|e| sdk_error(&ctx, e))
+            {
                 // moto checks that follow-up pages repeat the first page's
                 // StreamName, which AWS (and kinesalite) refuse. Its
                 // `InvalidToken` is no AWS Kinesis error code, so this retry
                 // only ever happens against moto (or LocalStack, built on it).
                 Err(e) if next_token.is_some() && e.aws_code() == Some("InvalidToken") => {
-                    let input = ListShardsInput {
-                        stream_name: Some(stream),
-                        ..input
-                    };
-                    self.call(&ctx, &input).await?
+                    ask(true).await.map_err(|e| sdk_error(&ctx, e))?
                 }
                 other => other?,
             };
-            for wire in page.shards {
-                let id = wire.shard_id.clone();
-                let shard = wire.into_shard().ok_or_else(|| Error::Response {
-                    context: Box::new(ctx.clone()),
-                    status: 200,
-                    detail: format!("shard `{id}` has a hash key that is not a 128-bit number"),
+            for s in page.shards() {
+                let id = s.shard_id();
+                let hash = |v: &str| v.parse::<u128>().ok();
+                let range = s.hash_key_range().and_then(|r| {
+                    Some(HashKeyRange {
+                        starting: hash(r.starting_hash_key())?,
+                        ending: hash(r.ending_hash_key())?,
+                    })
+                });
+                let range = range.ok_or_else(|| {
+                    response(
+                        &ctx,
+                        &format!("shard `{id}` has a hash key that is not a 128-bit number"),
+                    )
                 })?;
-                shards.push(shard);
+                let seq = s.sequence_number_range();
+                shards.push(Shard {
+                    shard_id: id.to_owned(),
+                    parent_shard_id: s.parent_shard_id().map(str::to_owned),
+                    adjacent_parent_shard_id: s.adjacent_parent_shard_id().map(str::to_owned),
+                    hash_key_range: range,
+                    starting_sequence_number: seq
+                        .map(|r| r.starting_sequence_number().to_owned())
+                        .unwrap_or_default(),
+                    ending_sequence_number: seq
+                        .and_then(|r| r.ending_sequence_number())
+                        .map(str::to_owned),
+                });
             }
-            match page.next_token {
-                Some(token) if !token.is_empty() => next_token = Some(token),
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
                 _ => return Ok(shards),
             }
         }
@@ -263,18 +340,20 @@ impl KinesisClient {
                 "a sequence number is a non-empty decimal number",
             ));
         }
-        let out: GetShardIteratorWire = self
-            .call(
-                &ctx,
-                &GetShardIteratorInput {
-                    stream_name: stream,
-                    shard_id,
-                    shard_iterator_type: kind,
-                    starting_sequence_number: sequence_number,
-                },
-            )
-            .await?;
-        Ok(out.shard_iterator)
+        let out = self
+            .sdk(&ctx)
+            .await?
+            .get_shard_iterator()
+            .stream_name(stream)
+            .shard_id(shard_id)
+            .shard_iterator_type(ShardIteratorType::from(kind))
+            .set_starting_sequence_number(sequence_number.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| sdk_error(&ctx, e))?;
+        out.shard_iterator()
+            .map(str::to_owned)
+            .ok_or_else(|| response(&ctx, "no ShardIterator"))
     }
 
     /// Reads up to `limit` records (1..=10000) at `shard_iterator`. Continue
@@ -298,39 +377,35 @@ impl KinesisClient {
                 "the shard iterator is empty: get one with get_shard_iterator",
             ));
         }
-        let out: GetRecordsWire = self
-            .call(
-                &ctx,
-                &GetRecordsInput {
-                    shard_iterator,
-                    limit,
-                },
-            )
-            .await?;
-        let mut records = Vec::with_capacity(out.records.len());
-        for r in out.records {
-            let data = BASE64
-                .decode(r.data.as_bytes())
-                .map_err(|_| Error::Response {
-                    context: Box::new(ctx.clone()),
-                    status: 200,
-                    detail: format!("record {} has data that is not base64", r.sequence_number),
-                })?;
-            records.push(KinesisRecord {
+        let out = self
+            .sdk(&ctx)
+            .await?
+            .get_records()
+            .shard_iterator(shard_iterator)
+            .limit(count(&ctx, limit)?)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&ctx, e))?;
+        let records = out
+            .records()
+            .iter()
+            .map(|r| KinesisRecord {
                 approximate_arrival_ms: r
-                    .approximate_arrival_timestamp
-                    .filter(|t| t.is_finite())
-                    .map(|t| (t * 1000.0).round() as i64),
-                sequence_number: r.sequence_number,
-                partition_key: r.partition_key,
-                data,
-            });
-        }
+                    .approximate_arrival_timestamp()
+                    .and_then(|t| t.to_millis().ok()),
+                sequence_number: r.sequence_number().to_owned(),
+                partition_key: r.partition_key().to_owned(),
+                data: r.data().as_ref().to_vec(),
+            })
+            .collect();
         Ok(GetRecordsOutput {
             records,
             // Some servers send "" rather than omitting the field.
-            next_shard_iterator: out.next_shard_iterator.filter(|s| !s.is_empty()),
-            millis_behind_latest: out.millis_behind_latest,
+            next_shard_iterator: out
+                .next_shard_iterator()
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+            millis_behind_latest: out.millis_behind_latest(),
         })
     }
 
@@ -344,19 +419,19 @@ impl KinesisClient {
         let ctx = self.context("PutRecord", Some(stream), None);
         check_stream_name(&ctx, stream)?;
         check_record(&ctx, 0, partition_key, data)?;
-        let out: PutRecordWire = self
-            .call(
-                &ctx,
-                &PutRecordInput {
-                    stream_name: stream,
-                    partition_key,
-                    data: BASE64.encode(data),
-                },
-            )
-            .await?;
+        let out = self
+            .sdk(&ctx)
+            .await?
+            .put_record()
+            .stream_name(stream)
+            .partition_key(partition_key)
+            .data(Blob::new(data))
+            .send()
+            .await
+            .map_err(|e| sdk_error(&ctx, e))?;
         Ok(PutRecordOutput {
-            shard_id: out.shard_id,
-            sequence_number: out.sequence_number,
+            shard_id: out.shard_id().to_owned(),
+            sequence_number: out.sequence_number().to_owned(),
         })
     }
 
@@ -385,10 +460,13 @@ impl KinesisClient {
             let (key, data) = (key.as_ref(), data.as_ref());
             check_record(&ctx, i, key, data)?;
             total += key.len() + data.len();
-            entries.push(PutRecordsRequestEntry {
-                data: BASE64.encode(data),
-                partition_key: key,
-            });
+            entries.push(
+                PutRecordsRequestEntry::builder()
+                    .data(Blob::new(data))
+                    .partition_key(key)
+                    .build()
+                    .map_err(|e| invalid(&ctx, &format!("record {i}: {e}")))?,
+            );
         }
         if total > MAX_BATCH_BYTES {
             return Err(invalid(
@@ -396,20 +474,34 @@ impl KinesisClient {
                 &format!("the batch is {total} bytes, over the 5 MiB limit: split it"),
             ));
         }
-        let out: PutRecordsWire = self
-            .call(
-                &ctx,
-                &PutRecordsInput {
-                    stream_name: stream,
-                    records: entries,
-                },
-            )
-            .await?;
-        put_records_output(out, records.len()).map_err(|detail| Error::Response {
-            context: Box::new(ctx),
-            status: 200,
-            detail,
-        })
+        let out = self
+            .sdk(&ctx)
+            .await?
+            .put_records()
+            .stream_name(stream)
+            .set_records(Some(entries))
+            .send()
+            .await
+            .map_err(|e| sdk_error(&ctx, e))?;
+        let results = out
+            .records()
+            .iter()
+            .map(|r| {
+                (
+                    r.error_code().map(str::to_owned),
+                    r.error_message().map(str::to_owned),
+                    r.sequence_number().map(str::to_owned),
+                    r.shard_id().map(str::to_owned),
+                )
+            })
+            .collect();
+        put_records_output(
+            results,
+            out.failed_record_count()
+                .and_then(|n| u32::try_from(n).ok()),
+            records.len(),
+        )
+        .map_err(|detail| response(&ctx, &detail))
     }
 
     /// Splits an open shard at `new_starting_hash_key` (often
@@ -423,16 +515,15 @@ impl KinesisClient {
     ) -> Result<(), Error> {
         let ctx = self.context("SplitShard", Some(stream), Some(shard_id));
         check_stream_name(&ctx, stream)?;
-        let _: Ignored = self
-            .call(
-                &ctx,
-                &SplitShardInput {
-                    stream_name: stream,
-                    shard_to_split: shard_id,
-                    new_starting_hash_key: new_starting_hash_key.to_string(),
-                },
-            )
-            .await?;
+        self.sdk(&ctx)
+            .await?
+            .split_shard()
+            .stream_name(stream)
+            .shard_to_split(shard_id)
+            .new_starting_hash_key(new_starting_hash_key.to_string())
+            .send()
+            .await
+            .map_err(|e| sdk_error(&ctx, e))?;
         Ok(())
     }
 
@@ -445,16 +536,15 @@ impl KinesisClient {
     ) -> Result<(), Error> {
         let ctx = self.context("MergeShards", Some(stream), Some(shard_id));
         check_stream_name(&ctx, stream)?;
-        let _: Ignored = self
-            .call(
-                &ctx,
-                &MergeShardsInput {
-                    stream_name: stream,
-                    shard_to_merge: shard_id,
-                    adjacent_shard_to_merge: adjacent_shard_id,
-                },
-            )
-            .await?;
+        self.sdk(&ctx)
+            .await?
+            .merge_shards()
+            .stream_name(stream)
+            .shard_to_merge(shard_id)
+            .adjacent_shard_to_merge(adjacent_shard_id)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&ctx, e))?;
         Ok(())
     }
 
@@ -471,16 +561,15 @@ impl KinesisClient {
         if target_shard_count == 0 {
             return Err(invalid(&ctx, "a stream needs at least one shard"));
         }
-        let _: Ignored = self
-            .call(
-                &ctx,
-                &UpdateShardCountInput {
-                    stream_name: stream,
-                    target_shard_count,
-                    scaling_type: "UNIFORM_SCALING",
-                },
-            )
-            .await?;
+        self.sdk(&ctx)
+            .await?
+            .update_shard_count()
+            .stream_name(stream)
+            .target_shard_count(count(&ctx, target_shard_count)?)
+            .scaling_type(ScalingType::UniformScaling)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&ctx, e))?;
         Ok(())
     }
 
@@ -497,66 +586,40 @@ impl KinesisClient {
             shard: shard.map(str::to_string),
         }
     }
+}
 
-    /// Sends one signed JSON 1.1 call and decodes the answer.
-    async fn call<I: Serialize, O: DeserializeOwned>(
-        &self,
-        ctx: &Context,
-        input: &I,
-    ) -> Result<O, Error> {
-        let body = serde_json::to_vec(input).map_err(|e| invalid(ctx, &e.to_string()))?;
-        let target = format!("{TARGET_PREFIX}.{}", ctx.operation);
-        let payload_sha256 = sigv4::sha256_hex(&body);
-        let signature = sigv4::sign(
-            &SignableRequest {
-                method: "POST",
-                url: &self.endpoint,
-                headers: &[("content-type", CONTENT_TYPE), ("x-amz-target", &target)],
-                payload_sha256: &payload_sha256,
-            },
-            &self.credentials,
-            Scope {
-                region: &self.region,
-                service: SERVICE,
-            },
-            self.clock.now(),
-        )?;
-        let mut request = self
-            .http
-            .post(self.endpoint.clone())
-            .header("content-type", CONTENT_TYPE)
-            .header("x-amz-target", &target);
-        for (name, value) in signature.headers() {
-            request = request.header(name, value);
-        }
-        let started = std::time::Instant::now();
-        let response = request.body(body).send().await.map_err(|source| {
-            tracing::debug!(operation = ctx.operation, error = %source, "kinesis call got no answer");
-            Error::Transport {
-                context: Box::new(ctx.clone()),
-                source,
-            }
-        })?;
-        let status = response.status().as_u16();
-        let error_type = response
-            .headers()
-            .get("x-amzn-errortype")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let bytes = response.bytes().await.map_err(|source| Error::Transport {
-            context: Box::new(ctx.clone()),
-            source,
-        })?;
-        // Fields only: operation, stream, status and timing, never bodies.
-        tracing::debug!(
-            operation = ctx.operation,
-            stream = ctx.stream.as_deref().unwrap_or(""),
-            status,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "kinesis call"
-        );
-        if !(200..300).contains(&status) {
-            let err = Error::from_response(ctx.clone(), status, error_type.as_deref(), &bytes);
+/// A count the SDK takes as `i32`.
+fn count(ctx: &Context, n: u32) -> Result<i32, Error> {
+    i32::try_from(n).map_err(|_| invalid(ctx, "a count over 2^31"))
+}
+
+fn response(ctx: &Context, detail: &str) -> Error {
+    Error::Response {
+        context: Box::new(ctx.clone()),
+        status: 200,
+        detail: detail.to_owned(),
+    }
+}
+
+/// An SDK failure as this crate's [`Error`]: an HTTP answer is classified
+/// from its status, `x-amzn-ErrorType` header and body, exactly as the
+/// server sent them ([`Error::from_response`]); no answer is transient;
+/// a request the SDK could not build is invalid input.
+fn sdk_error<E, R>(ctx: &Context, e: SdkError<E, R>) -> Error
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + AsHttpResponse,
+{
+    let (status, error_type, body) = match e.raw_response() {
+        Some(r) => (Some(r.status()), r.error_type(), r.body_bytes()),
+        None => (None, None, Vec::new()),
+    };
+    match (&e, status) {
+        (SdkError::ConstructionFailure(_), _) => invalid(ctx, "the request could not be built"),
+        (SdkError::ServiceError(_) | SdkError::ResponseError(_), Some(status))
+            if !(200..300).contains(&status) =>
+        {
+            let err = Error::from_response(ctx.clone(), status, error_type.as_deref(), &body);
             if err.kind() == ErrorKind::Transient {
                 tracing::debug!(
                     operation = ctx.operation,
@@ -565,43 +628,74 @@ impl KinesisClient {
                     "kinesis call throttled or failed transiently"
                 );
             }
-            return Err(err);
+            err
         }
-        // Operations without output may answer with an empty body.
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
-        serde_json::from_slice(bytes).map_err(|e| Error::Response {
+        (SdkError::ResponseError(_), status) => Error::Response {
             context: Box::new(ctx.clone()),
-            status,
-            // serde's message names the field and position, not the values.
-            detail: format!("response json does not match: {e}"),
-        })
+            status: status.unwrap_or(200),
+            detail: format!("the answer could not be read: {}", crate::error::chain(&e)),
+        },
+        _ => {
+            tracing::debug!(operation = ctx.operation, "kinesis call got no answer");
+            Error::Transport {
+                context: Box::new(ctx.clone()),
+                source: crate::error::chain(&e).into(),
+            }
+        }
     }
 }
 
-/// Turns a `PutRecords` answer for `sent` records into per-record outcomes.
-/// An entry counts as stored only with a sequence number, a shard and no
-/// error code, so a malformed entry is retried rather than silently lost.
-fn put_records_output(out: PutRecordsWire, sent: usize) -> Result<PutRecordsOutput, String> {
-    if out.records.len() != sent {
-        return Err(format!("{} results for {sent} records", out.records.len()));
+/// What this module reads of the SDK's raw HTTP response.
+trait AsHttpResponse {
+    fn status(&self) -> u16;
+    fn error_type(&self) -> Option<String>;
+    fn body_bytes(&self) -> Vec<u8>;
+}
+
+impl AsHttpResponse for aws_sdk_kinesis::config::http::HttpResponse {
+    fn status(&self) -> u16 {
+        self.status().as_u16()
     }
-    let records: Vec<PutRecordsEntry> = out
-        .records
+    fn error_type(&self) -> Option<String> {
+        self.headers().get("x-amzn-errortype").map(str::to_owned)
+    }
+    fn body_bytes(&self) -> Vec<u8> {
+        self.body().bytes().map(<[u8]>::to_vec).unwrap_or_default()
+    }
+}
+
+/// Turns a `PutRecords` answer for `sent` records (each: error code and
+/// message, sequence number, shard) into per-record outcomes. An entry
+/// counts as stored only with a sequence number, a shard and no error code,
+/// so a malformed entry is retried rather than silently lost.
+#[allow(clippy::type_complexity)]
+fn put_records_output(
+    results: Vec<(
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    )>,
+    failed_record_count: Option<u32>,
+    sent: usize,
+) -> Result<PutRecordsOutput, String> {
+    if results.len() != sent {
+        return Err(format!("{} results for {sent} records", results.len()));
+    }
+    let records: Vec<PutRecordsEntry> = results
         .into_iter()
-        .map(|r| match (r.error_code, r.sequence_number, r.shard_id) {
-            (None, Some(sequence_number), Some(shard_id)) => PutRecordsEntry::Stored {
-                shard_id,
-                sequence_number,
+        .map(
+            |(code, message, sequence, shard)| match (code, sequence, shard) {
+                (None, Some(sequence_number), Some(shard_id)) => PutRecordsEntry::Stored {
+                    shard_id,
+                    sequence_number,
+                },
+                (code, _, _) => PutRecordsEntry::Failed {
+                    error_code: code.unwrap_or_else(|| "MissingResult".into()),
+                    error_message: message.unwrap_or_default(),
+                },
             },
-            (code, _, _) => PutRecordsEntry::Failed {
-                error_code: code.unwrap_or_else(|| "MissingResult".into()),
-                error_message: r.error_message.unwrap_or_default(),
-            },
-        })
+        )
         .collect();
     let counted = records
         .iter()
@@ -609,7 +703,7 @@ fn put_records_output(out: PutRecordsWire, sent: usize) -> Result<PutRecordsOutp
         .count() as u32;
     Ok(PutRecordsOutput {
         // The per-record results decide; the summary count can only add.
-        failed_record_count: out.failed_record_count.unwrap_or(counted).max(counted),
+        failed_record_count: failed_record_count.unwrap_or(counted).max(counted),
         records,
     })
 }
@@ -669,38 +763,36 @@ fn check_record(
 mod tests {
     use super::*;
 
+    use crate::credentials::Credentials;
+
+    fn keys(id: &str, secret: &str) -> CredentialSource {
+        CredentialSource::Keys(Credentials {
+            access_key_id: id.into(),
+            secret_access_key: secret.into(),
+            session_token: None,
+        })
+    }
+
     fn client() -> KinesisClient {
-        KinesisClient::new(
-            KinesisConfig {
-                // Nothing listens here; these tests must fail before sending.
-                endpoint: "http://127.0.0.1:9".into(),
-                region: "us-east-1".into(),
-                credentials: Credentials {
-                    access_key_id: "AKID".into(),
-                    secret_access_key: "SECRET".into(),
-                    session_token: None,
-                },
-            },
-            reqwest::Client::new(),
-        )
+        KinesisClient::new(KinesisConfig {
+            // Nothing listens here; these tests must fail before sending.
+            endpoint: "http://127.0.0.1:9".into(),
+            region: "us-east-1".into(),
+            credentials: keys("AKID", "SECRET"),
+            timeout: Duration::from_secs(5),
+        })
         .expect("valid config")
     }
 
     #[test]
     fn bad_endpoints_are_refused_at_construction() {
         for endpoint in ["", "kinesis.eu-west-1.amazonaws.com", "ftp://x/", "http://"] {
-            let err = KinesisClient::new(
-                KinesisConfig {
-                    endpoint: endpoint.into(),
-                    region: "eu-west-1".into(),
-                    credentials: Credentials {
-                        access_key_id: "a".into(),
-                        secret_access_key: "b".into(),
-                        session_token: None,
-                    },
-                },
-                reqwest::Client::new(),
-            )
+            let err = KinesisClient::new(KinesisConfig {
+                endpoint: endpoint.into(),
+                region: "eu-west-1".into(),
+                credentials: keys("a", "b"),
+                timeout: Duration::from_secs(5),
+            })
             .expect_err(endpoint);
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{endpoint}");
         }
@@ -744,16 +836,37 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
     }
 
+    fn result(
+        code: Option<&str>,
+        sequence: Option<&str>,
+    ) -> (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    ) {
+        (
+            code.map(str::to_owned),
+            code.map(|_| "Rate exceeded for shard shardId-000000000001".to_owned()),
+            sequence.map(str::to_owned),
+            sequence.map(|_| "shardId-000000000000".to_owned()),
+        )
+    }
+
     #[test]
     fn put_records_partial_failure_names_the_records_to_retry() {
         // The shape AWS documents for a throttled batch.
-        let body = r#"{"FailedRecordCount":2,"Records":[
-            {"SequenceNumber":"4959","ShardId":"shardId-000000000000"},
-            {"ErrorCode":"ProvisionedThroughputExceededException","ErrorMessage":"Rate exceeded for shard shardId-000000000001 in stream s under account 111122223333."},
-            {"SequenceNumber":"4960","ShardId":"shardId-000000000000"},
-            {"ErrorCode":"InternalFailure","ErrorMessage":"Internal service failure."}]}"#;
-        let wire: PutRecordsWire = serde_json::from_str(body).expect("valid json");
-        let out = put_records_output(wire, 4).expect("one result per record");
+        let out = put_records_output(
+            vec![
+                result(None, Some("4959")),
+                result(Some("ProvisionedThroughputExceededException"), None),
+                result(None, Some("4960")),
+                result(Some("InternalFailure"), None),
+            ],
+            Some(2),
+            4,
+        )
+        .expect("one result per record");
         assert_eq!(out.failed_record_count, 2);
         assert_eq!(out.failed_indices(), vec![1, 3]);
         assert_eq!(
@@ -771,14 +884,9 @@ mod tests {
 
     #[test]
     fn put_records_answer_with_missing_entries_is_an_error() {
-        let wire: PutRecordsWire = serde_json::from_str(
-            r#"{"FailedRecordCount":0,"Records":[{"SequenceNumber":"1","ShardId":"s"}]}"#,
-        )
-        .expect("valid json");
-        assert!(put_records_output(wire, 2).is_err());
+        assert!(put_records_output(vec![result(None, Some("1"))], Some(0), 2).is_err());
         // An entry with neither a result nor an error is retried, not dropped.
-        let wire: PutRecordsWire = serde_json::from_str(r#"{"Records":[{}]}"#).expect("valid json");
-        let out = put_records_output(wire, 1).expect("one entry");
+        let out = put_records_output(vec![result(None, None)], None, 1).expect("one entry");
         assert_eq!(out.failed_indices(), vec![0]);
         assert_eq!(out.failed_record_count, 1);
     }

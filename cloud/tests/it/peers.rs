@@ -6,9 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{RwLock, RwLockReadGuard};
-use wardwatch_cloud::{
-    Credentials, IteratorStart, KinesisClient, KinesisConfig, KinesisRecord, sigv4,
-};
+use wardwatch_cloud::{Credentials, IteratorStart, KinesisClient, KinesisConfig, KinesisRecord};
 
 /// One of the two servers the suite runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,14 +66,12 @@ pub fn client(peer: Peer) -> KinesisClient {
 }
 
 pub fn client_with(peer: Peer, credentials: Credentials) -> KinesisClient {
-    KinesisClient::new(
-        KinesisConfig {
-            endpoint: peer.url(),
-            region: "us-east-1".into(),
-            credentials,
-        },
-        http(),
-    )
+    KinesisClient::new(KinesisConfig {
+        endpoint: peer.url(),
+        region: "us-east-1".into(),
+        credentials: credentials.into(),
+        timeout: Duration::from_secs(20),
+    })
     .expect("the peer url is a valid endpoint")
 }
 
@@ -147,27 +143,41 @@ pub async fn moto_iam(params: &[(&str, &str)]) -> String {
         body.push_str(&form_encode(v));
     }
     let content_type = "application/x-www-form-urlencoded; charset=utf-8";
-    let hash = sigv4::sha256_hex(body.as_bytes());
-    let signature = sigv4::sign(
-        &sigv4::SignableRequest {
-            method: "POST",
-            url: &url,
-            headers: &[("content-type", content_type)],
-            payload_sha256: &hash,
-        },
-        &test_credentials(),
-        sigv4::Scope {
-            region: "us-east-1",
-            service: "iam",
-        },
-        chrono::Utc::now(),
+    // Signed by AWS's own SigV4 implementation (aws-sigv4).
+    let keys = test_credentials();
+    let identity: aws_smithy_runtime_api::client::identity::Identity =
+        aws_credential_types::Credentials::new(
+            keys.access_key_id,
+            keys.secret_access_key,
+            None,
+            None,
+            "test",
+        )
+        .into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("iam")
+        .time(std::time::SystemTime::now())
+        .settings(aws_sigv4::http_request::SigningSettings::default())
+        .build()
+        .expect("signing params")
+        .into();
+    let signable = aws_sigv4::http_request::SignableRequest::new(
+        "POST",
+        url.as_str(),
+        [("content-type", content_type)].into_iter(),
+        aws_sigv4::http_request::SignableBody::Bytes(body.as_bytes()),
     )
-    .expect("sign iam request");
+    .expect("signable");
+    let (instructions, _) = aws_sigv4::http_request::sign(signable, &params)
+        .expect("sign iam request")
+        .into_parts();
     let mut request = http()
         .post(url)
         .header("content-type", content_type)
         .body(body);
-    for (name, value) in signature.headers() {
+    for (name, value) in instructions.headers() {
         request = request.header(name, value);
     }
     let response = request.send().await.expect("moto answers iam");

@@ -51,19 +51,12 @@ pub async fn run(
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30), seed);
     let client = loop {
         let built = crate::vault::credentials(&source.credentials).and_then(|credentials| {
-            let http = reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .timeout(Duration::from_secs(30))
-                .build()
-                .map_err(|e| e.to_string())?;
-            KinesisClient::new(
-                KinesisConfig {
-                    endpoint: source.endpoint.clone(),
-                    region: source.region.clone(),
-                    credentials,
-                },
-                http,
-            )
+            KinesisClient::new(KinesisConfig {
+                endpoint: source.endpoint.clone(),
+                region: source.region.clone(),
+                credentials,
+                timeout: Duration::from_secs(30),
+            })
             .map_err(|e| e.to_string())
         });
         match built {

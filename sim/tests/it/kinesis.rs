@@ -15,22 +15,17 @@ fn kinesalite() -> KinesisClient {
              `scripts/peers.sh start target/peers.env && . target/peers.env` first"
         ),
     };
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("http client");
-    KinesisClient::new(
-        KinesisConfig {
-            endpoint: url,
-            region: "us-east-1".into(),
-            credentials: Credentials {
-                access_key_id: "AKIDWARDWATCHSIM".into(),
-                secret_access_key: "wardwatch-sim-secret".into(),
-                session_token: None,
-            },
-        },
-        http,
-    )
+    KinesisClient::new(KinesisConfig {
+        endpoint: url,
+        region: "us-east-1".into(),
+        credentials: Credentials {
+            access_key_id: "AKIDWARDWATCHSIM".into(),
+            secret_access_key: "wardwatch-sim-secret".into(),
+            session_token: None,
+        }
+        .into(),
+        timeout: Duration::from_secs(20),
+    })
     .expect("endpoint")
 }
 
