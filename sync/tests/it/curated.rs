@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use chrono::DurationRound;
 use serde_json::Value;
 use wardwatch_core::alarms::{ConditionEvent, Priority};
 use wardwatch_core::model::{EcgEvent, ScoreDetail};
@@ -617,4 +618,239 @@ fn a_rest_catalog_that_refuses_the_keys_or_cannot_be_reached_is_named_and_nothin
     assert_eq!(err.fault, Fault::Transient, "{err}");
     assert!(err.message.contains("could not be reached"), "{err}");
     assert!(e.store().lake_tables().expect("tables").is_empty());
+}
+
+/// The objects under `prefix` in `bucket`, with their bytes, in key order.
+fn objects_under(
+    rt: &tokio::runtime::Runtime,
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Vec<(String, Vec<u8>)> {
+    rt.block_on(async {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let page = client
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(prefix)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .expect("list");
+            for o in page.contents() {
+                let key = o.key().expect("key").to_owned();
+                let body = client
+                    .get_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .send()
+                    .await
+                    .expect("get")
+                    .body
+                    .collect()
+                    .await
+                    .expect("body")
+                    .into_bytes()
+                    .to_vec();
+                out.push((key, body));
+            }
+            match page.next_continuation_token() {
+                Some(t) => token = Some(t.to_owned()),
+                None => break,
+            }
+        }
+        out.sort();
+        out
+    })
+}
+
+#[test]
+fn a_simulated_day_of_a_24_bed_ward_reaches_seaweedfs_whole_and_duckdb_counts_what_the_store_holds()
+{
+    use wardwatch_sim::{
+        Generator, GeneratorConfig, MalformedKind, Pace, RecordKind, Scenario, SimPatient, VecSink,
+        run_sim,
+    };
+    let (url, keys) = seaweedfs();
+    let rt = rt();
+    let dir = private_tempdir();
+    // The day: from 05:00 the day before t0 to 05:00 on t0's day, so it
+    // spans midnight (two daily partitions). Numerics of every bed once a
+    // minute (HR, RR, SpO2, BP, temperature), 1 % malformed of every kind;
+    // no ECG (a day of 250 Hz for 24 beds is the benchmarks' business).
+    let day = t0() - Duration::hours(26);
+    let end = day + Duration::days(1);
+    {
+        let clock = Arc::new(FixedClock(day));
+        let mut ctx = Ctx::create(dir.path(), &crate::keys(), "admin", clock).expect("store");
+        api::load_demo_ward(&mut ctx, 42).expect("demo");
+    }
+    let mut config = GeneratorConfig::new(SimPatient::from_demo(24, 42, day.date_naive()), 7, day);
+    config.numerics_period_s = 60;
+    config.ecg_fs_hz = None;
+    config.duration_s = Some(86_400);
+    config.scenario = Scenario::default().with_malformed(0.01, &MalformedKind::ALL);
+    let mut sink = VecSink::default();
+    let report = rt
+        .block_on(run_sim(
+            Generator::new(config).expect("generator"),
+            &mut sink,
+            Pace::AsFastAsPossible,
+            std::future::pending(),
+        ))
+        .expect("simulated day");
+    assert!(report.malformed > 100, "{report:?}");
+    // Delivered as a source would: batches of 500, received just after
+    // their newest record.
+    let mut store = Store::open_dir(dir.path()).expect("store");
+    let mut received = day;
+    for (c, chunk) in sink.records.chunks(500).enumerate() {
+        for r in chunk {
+            if r.kind != RecordKind::Malformed(MalformedKind::FutureTimestamp)
+                && let Ok(v) = serde_json::from_slice::<Value>(&r.payload)
+                && let Some(at) = v["effectiveDateTime"]
+                    .as_str()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            {
+                received = received.max(at.with_timezone(&Utc) + Duration::seconds(5));
+            }
+        }
+        let batch = IngestBatch {
+            source: "ward-gateway".into(),
+            shard: "0".into(),
+            items: chunk
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    IngestItem::decode((c * 500 + i + 1).to_string(), r.payload.clone(), received)
+                })
+                .collect(),
+            ordered: true,
+        };
+        store.store_batch(&batch, received).expect("store");
+    }
+    drop(store);
+
+    // Everything to SeaweedFS, curated included.
+    rt.block_on(create_bucket(&url, &keys, "day-lake"));
+    let prefix = format!("run-{}", fresh_namespace());
+    let target = LakeTarget {
+        name: "seaweedfs".into(),
+        url: format!("s3://day-lake/{prefix}"),
+        endpoint: Some(url.clone()),
+        region: Some("us-east-1".into()),
+        ..folder_target(Path::new("/unused"))
+    };
+    let mut e = rt.block_on(engine(
+        dir.path(),
+        &target,
+        Some(keys.clone()),
+        end + Duration::minutes(10),
+    ));
+    loop {
+        let pass = rt.block_on(e.pass(true, &mut |_| {})).expect("pass");
+        assert!(pass.failure.is_none(), "{:?}", pass.failure);
+        if pass.pending == 0 && pass.written + pass.sealed == 0 {
+            break;
+        }
+    }
+    drop(e);
+    let client = s3_client(&url, &keys);
+
+    // The raw zone gives back every record as sent, byte for byte.
+    let mut sent: Vec<&[u8]> = sink.records.iter().map(|r| r.payload.as_slice()).collect();
+    let mut raw: Vec<Vec<u8>> = objects_under(&rt, &client, "day-lake", &format!("{prefix}/raw/"))
+        .into_iter()
+        .flat_map(|(_, body)| raw_records(&body))
+        .collect();
+    sent.sort();
+    raw.sort();
+    assert_eq!(raw.len(), sent.len(), "one raw record per record sent");
+    assert!(raw.iter().zip(&sent).all(|(a, b)| a == b), "byte-identical");
+    // Every malformed record is in the quarantine prefix, and nothing else.
+    let mut bad: Vec<&[u8]> = sink
+        .records
+        .iter()
+        .filter(|r| matches!(r.kind, RecordKind::Malformed(_)))
+        .map(|r| r.payload.as_slice())
+        .collect();
+    let mut quarantined: Vec<Vec<u8>> = objects_under(
+        &rt,
+        &client,
+        "day-lake",
+        &format!("{prefix}/cleaned/quarantine/"),
+    )
+    .into_iter()
+    .flat_map(|(_, body)| raw_records(&body))
+    .collect();
+    bad.sort();
+    quarantined.sort();
+    assert_eq!(quarantined.len() as u64, report.malformed);
+    assert!(quarantined.iter().zip(&bad).all(|(a, b)| a == b));
+
+    // DuckDB reads the curated tables with the store's counts, today and as
+    // the first day's commit left them.
+    let store = Store::open_dir(dir.path()).expect("store");
+    let conn = wardwatch_core::store::cipher::connect(dir.path()).expect("connect");
+    let midnight_ms = end
+        .duration_trunc(Duration::days(1))
+        .expect("midnight")
+        .timestamp_millis();
+    let minutes = |cond: &str| -> (i64, i64) {
+        conn.query_row(
+            &format!(
+                "SELECT count(DISTINCT patient_id || '/' || vital || '/' || (ts_ms / 60000)), count(*)
+                 FROM vital_samples WHERE value IS NOT NULL {cond}"
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("store counts")
+    };
+    let (all_minutes, all_samples) = minutes("");
+    let (day1_minutes, _) = minutes(&format!("AND ts_ms < {midnight_ms}"));
+    assert!(all_samples as u64 >= report.valid_total(), "{report:?}");
+    let tables = store.lake_tables().expect("tables");
+    let meta = |name: &str| {
+        tables
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("table {name}"))
+            .metadata_location
+            .clone()
+    };
+    let vitals = meta("vitals_minute");
+    let sql = vec![
+        format!("SELECT count(*), sum(count) FROM iceberg_scan('{vitals}')"),
+        format!(
+            "SELECT snapshot_id FROM iceberg_snapshots('{vitals}') ORDER BY sequence_number LIMIT 1"
+        ),
+        format!("SELECT count(*) FROM iceberg_scan('{}')", meta("patients")),
+    ];
+    let r = duckdb(&sql, Some((&url, &keys)));
+    assert_eq!(
+        r[0][0][0].as_i64(),
+        Some(all_minutes),
+        "a row per patient, vital and minute"
+    );
+    assert_eq!(
+        r[0][0][1].as_i64(),
+        Some(all_samples),
+        "every sample counted once"
+    );
+    assert_eq!(count(&r[2]), 24, "the 24 beds' patients");
+    let first = r[1][0][0].as_i64().expect("the first snapshot");
+    let r = duckdb(
+        &[format!(
+            "SELECT count(*) FROM iceberg_scan('{vitals}', snapshot_from_id => {first})"
+        )],
+        Some((&url, &keys)),
+    );
+    assert_eq!(
+        count(&r[0]),
+        day1_minutes,
+        "time travel: the first day alone"
+    );
 }
