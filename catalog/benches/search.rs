@@ -476,9 +476,11 @@ fn main() {
     let cat = Catalog::create(&idx_dir).expect("index");
     cat.add_all(&entries, 0, &mut |_| {}).expect("build");
     let tantivy_build = t.elapsed().as_secs_f64();
+    // WARDWATCH_BENCH_TANTIVY_ONLY=1: no baseline (for profiling tantivy).
+    let only = std::env::var_os("WARDWATCH_BENCH_TANTIVY_ONLY").is_some();
     let db = tmp.path().join("fts.db");
     let t = Instant::now();
-    let sql = sqlite_build(&db, &entries);
+    let sql = sqlite_build(&db, if only { &entries[..0] } else { &entries });
     let sqlite_build_s = t.elapsed().as_secs_f64();
     let sqlite_bytes = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0)
         + std::fs::metadata(db.with_extension("db-wal"))
@@ -499,6 +501,9 @@ fn main() {
         "query", "matches", "tantivy", "FTS5", "ratio"
     );
     for q in &QUERIES {
+        if only && std::env::var_os("WARDWATCH_BENCH_FACETS_ONLY").is_some() && !q.facets {
+            continue;
+        }
         let found = cat.search(q.tantivy, 20, q.facets).expect(q.tantivy);
         let (_, sql_total) = sqlite_query(&sql, q);
         let mut tt = Vec::new();
@@ -509,7 +514,9 @@ fn main() {
             std::hint::black_box(f);
             tt.push(t.elapsed());
             let t = Instant::now();
-            std::hint::black_box(sqlite_query(&sql, q));
+            if !only {
+                std::hint::black_box(sqlite_query(&sql, q));
+            }
             ts.push(t.elapsed());
         }
         tt.sort();
@@ -542,6 +549,9 @@ fn main() {
         pct(&all_s, 0.99) / pct(&all_t, 0.99).max(1e-6)
     );
 
+    if only {
+        return;
+    }
     // Written to the store -> searchable: the store holding the entries,
     // one changed, the index brought up to date.
     let data = tmp.path().join("data");

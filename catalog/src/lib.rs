@@ -18,7 +18,7 @@ pub mod harvest;
 pub mod manifest;
 pub mod query;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -50,6 +50,12 @@ pub enum Error {
         "the catalogue index at {path} {reason}; rebuild it from the store with `wardwatchctl catalog reindex`"
     )]
     Index { path: PathBuf, reason: String },
+    /// An index of another version of Wardwatch (another schema): derived
+    /// data an upgrade rebuilds, not damage.
+    #[error(
+        "the catalogue index at {path} was made by another version of Wardwatch; the runtime rebuilds it at its next refresh, or rebuild it now with `wardwatchctl catalog reindex`"
+    )]
+    OtherVersion { path: PathBuf },
     #[error(
         "the catalogue index is being written by another process (the runtime's sync, or a reindex); try again in a moment"
     )]
@@ -143,6 +149,8 @@ struct Fields {
     bytes: Field,
     objects: Field,
     version: Field,
+    /// The packed facet key ([`facet_key`]), for counting only.
+    facets: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -179,6 +187,10 @@ fn schema() -> (Schema, Fields) {
         bytes: b.add_u64_field("bytes", INDEXED | FAST),
         objects: b.add_u64_field("objects", INDEXED | FAST),
         version: b.add_u64_field("version", INDEXED | FAST),
+        facets: b.add_text_field(
+            "facets",
+            tantivy::schema::TextOptions::default().set_fast("raw"),
+        ),
     };
     (b.build(), f)
 }
@@ -193,6 +205,7 @@ impl Fields {
         let mut d = TantivyDocument::default();
         d.add_text(self.id, &e.id);
         d.add_text(self.kind, e.kind.as_str());
+        d.add_text(self.facets, facet_key(e));
         d.add_text(self.zone, &e.zone);
         d.add_text(self.dataset, &e.dataset);
         d.add_text(self.name, &e.name);
@@ -375,9 +388,8 @@ impl Catalog {
             .map_err(|e| index_error(dir, e))?;
         let (wanted, fields) = schema();
         if index.schema() != wanted {
-            return Err(Error::Index {
+            return Err(Error::OtherVersion {
                 path: dir.to_owned(),
-                reason: "was made by another version of Wardwatch".into(),
             });
         }
         let reader = index
@@ -682,12 +694,21 @@ impl Catalog {
 
     /// The facet panel: each field's most frequent values, and the days.
     fn facets(fruit: FacetFruit) -> Facets {
+        // Each distinct combination split into its fields once.
+        let mut terms: Vec<HashMap<&str, u64>> = vec![HashMap::new(); FACETS.len()];
+        for (combination, n) in &fruit.combinations {
+            for (field, values) in terms.iter_mut().zip(combination.split(KEY_SEP)) {
+                for value in values.split(VALUE_SEP).filter(|v| !v.is_empty()) {
+                    *field.entry(value).or_insert(0) += n;
+                }
+            }
+        }
         let mut counts = BTreeMap::new();
         for (i, (name, size)) in FACETS.iter().enumerate() {
-            let mut by_value: Vec<(String, u64)> = fruit.terms[i]
+            let mut by_value: Vec<(String, u64)> = terms[i]
                 .iter()
                 .filter(|(_, n)| **n > 0)
-                .map(|(k, n)| (k.clone(), *n))
+                .map(|(k, n)| ((*k).to_owned(), *n))
                 .collect();
             // Most frequent first, then by value, as a facet panel lists them.
             by_value.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -707,13 +728,47 @@ impl Catalog {
     }
 }
 
-/// What the facet collector counts over all matches: per faceted field,
-/// each value's count; per day (days since the epoch), the partitions'
-/// count.
+/// What the facet collector counts over all matches: each packed facet key
+/// ([`facet_key`]) that occurs, with its count; per day (days since the
+/// epoch), the partitions' count.
 #[derive(Debug, Default)]
 struct FacetFruit {
-    terms: Vec<BTreeMap<String, u64>>,
+    combinations: HashMap<String, u64>,
     days: BTreeMap<i64, u64>,
+}
+
+/// Every faceted field but the date, held together in one fast field per
+/// document (`facets`): [`FACETS`]' values in order, joined by
+/// [`KEY_SEP`] (several values of one field by [`VALUE_SEP`]). Counting
+/// the facets of a match is then one column read instead of nine; the
+/// distinct combinations are few (thousands at most: kind, zone, dataset,
+/// ward, class, archive and sync state, version, tags), so a segment counts
+/// them in an array by ordinal and names each combination once.
+const KEY_SEP: char = '\u{1f}';
+const VALUE_SEP: char = '\u{1e}';
+
+/// The packed facet key of an entry ("" for a field without a value).
+fn facet_key(e: &CatalogEntry) -> String {
+    let clean = |v: &str| v.replace([KEY_SEP, VALUE_SEP], " ");
+    let many = |vs: &[String]| {
+        vs.iter()
+            .map(|v| clean(v))
+            .collect::<Vec<_>>()
+            .join(&VALUE_SEP.to_string())
+    };
+    // In the order of FACETS.
+    let values = [
+        e.kind.as_str().to_owned(),
+        clean(&e.zone),
+        clean(&e.dataset),
+        many(&e.wards),
+        e.storage_class.as_deref().map(clean).unwrap_or_default(),
+        e.archive_state.as_deref().map(clean).unwrap_or_default(),
+        e.sync_state.as_deref().map(clean).unwrap_or_default(),
+        e.schema_version.map(|v| v.to_string()).unwrap_or_default(),
+        many(&e.tags),
+    ];
+    values.join(&KEY_SEP.to_string())
 }
 
 /// Counts facet values straight from the fast-field columns: one pass over
@@ -721,73 +776,82 @@ struct FacetFruit {
 /// up once per distinct value at the end.
 struct FacetCollector;
 
-/// One faceted field's column in a segment.
-enum FacetColumn {
-    Str(tantivy::columnar::StrColumn, Vec<u64>),
-    U64(tantivy::columnar::Column<u64>, U64Counts),
-    Absent,
+/// A string column of a segment and its counts by term ordinal.
+struct Counted {
+    column: tantivy::columnar::StrColumn,
+    counts: Vec<u64>,
 }
 
-/// Counts of a numeric column's values: an array from the segment's
-/// smallest value where its range is narrow (schema versions), a map
-/// otherwise.
-struct U64Counts {
-    min: u64,
-    dense: Vec<u64>,
-    sparse: BTreeMap<u64, u64>,
-}
+impl Counted {
+    fn of(column: tantivy::columnar::StrColumn) -> Counted {
+        let counts = vec![0; column.num_terms()];
+        Counted { column, counts }
+    }
 
-impl U64Counts {
-    /// Values spanning at most this many: counted in an array.
-    const DENSE: u64 = 4096;
+    /// Counts the values of `docs` (sorted): a full column directly, an
+    /// optional or multi-valued one through the block's value rows (found
+    /// for the sorted block at once, not a rank per document).
+    fn count(&mut self, docs: &[tantivy::DocId], b: &mut Buffers) {
+        let ords = self.column.ords();
+        if full(ords) {
+            b.ords.resize(docs.len(), None);
+            ords.first_vals(docs, &mut b.ords);
+            for ord in b.ords.iter().flatten() {
+                if let Some(n) = self.counts.get_mut(*ord as usize) {
+                    *n += 1;
+                }
+            }
+        } else {
+            b.docs_out.clear();
+            b.rows.clear();
+            ords.row_ids_for_docs(docs, &mut b.docs_out, &mut b.rows);
+            b.vals.resize(b.rows.len(), 0);
+            ords.values.get_vals(&b.rows, &mut b.vals);
+            for ord in &b.vals {
+                if let Some(n) = self.counts.get_mut(*ord as usize) {
+                    *n += 1;
+                }
+            }
+        }
+    }
 
-    fn of(c: &tantivy::columnar::Column<u64>) -> U64Counts {
-        let (min, max) = (c.min_value(), c.max_value());
-        let span = max.saturating_sub(min).saturating_add(1);
-        U64Counts {
-            min,
-            dense: if c.num_docs() > 0 && span <= Self::DENSE {
-                vec![0; span as usize]
+    /// The counted values with their names; `unreadable` adds the count of
+    /// those whose name cannot be read back.
+    fn named(self, unreadable: &mut u64) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        let mut s = String::new();
+        for (ord, n) in self.counts.into_iter().enumerate() {
+            if n == 0 {
+                continue;
+            }
+            s.clear();
+            if self.column.ord_to_str(ord as u64, &mut s).unwrap_or(false) {
+                out.push((s.clone(), n));
             } else {
-                Vec::new()
-            },
-            sparse: BTreeMap::new(),
+                *unreadable += n;
+            }
         }
-    }
-
-    fn add(&mut self, v: u64) {
-        match v
-            .checked_sub(self.min)
-            .and_then(|i| self.dense.get_mut(i as usize))
-        {
-            Some(n) => *n += 1,
-            None => *self.sparse.entry(v).or_insert(0) += 1,
-        }
-    }
-
-    fn into_counts(self) -> impl Iterator<Item = (u64, u64)> {
-        let min = self.min;
-        self.dense
-            .into_iter()
-            .enumerate()
-            .filter(|(_, n)| *n > 0)
-            .map(move |(i, n)| (min + i as u64, n))
-            .chain(self.sparse)
+        out
     }
 }
 
-struct SegmentFacets {
-    columns: Vec<FacetColumn>,
-    date: Option<tantivy::columnar::Column<tantivy::DateTime>>,
-    /// Partitions per day, from the segment's first day.
-    first_day: i64,
-    days: Vec<u64>,
+/// Buffers reused from block to block.
+#[derive(Default)]
+struct Buffers {
     ords: Vec<Option<u64>>,
-    numbers: Vec<Option<u64>>,
     dates: Vec<Option<tantivy::DateTime>>,
     docs_out: Vec<tantivy::DocId>,
     rows: Vec<u32>,
     vals: Vec<u64>,
+}
+
+struct SegmentFacets {
+    key: Option<Counted>,
+    date: Option<tantivy::columnar::Column<tantivy::DateTime>>,
+    /// Partitions per day, from the segment's first day.
+    first_day: i64,
+    days: Vec<u64>,
+    buffers: Buffers,
 }
 
 /// Days since the epoch.
@@ -795,14 +859,11 @@ fn day_of(d: tantivy::DateTime) -> i64 {
     d.into_timestamp_secs().div_euclid(86_400)
 }
 
-/// Whether a column holds at most one value per document (read in blocks).
-fn single(
+/// Whether a column holds exactly one value per document (read directly).
+fn full(
     c: &tantivy::columnar::Column<impl PartialOrd + Copy + std::fmt::Debug + Send + Sync + 'static>,
 ) -> bool {
-    !matches!(
-        c.get_cardinality(),
-        tantivy::columnar::Cardinality::Multivalued
-    )
+    matches!(c.get_cardinality(), tantivy::columnar::Cardinality::Full)
 }
 
 impl tantivy::collector::Collector for FacetCollector {
@@ -815,26 +876,7 @@ impl tantivy::collector::Collector for FacetCollector {
         segment: &tantivy::SegmentReader,
     ) -> tantivy::Result<SegmentFacets> {
         let ff = segment.fast_fields();
-        let mut columns = Vec::with_capacity(FACETS.len());
-        for (name, _) in FACETS {
-            columns.push(if name == "version" {
-                match ff.column_opt::<u64>(name)? {
-                    Some(c) => {
-                        let counts = U64Counts::of(&c);
-                        FacetColumn::U64(c, counts)
-                    }
-                    None => FacetColumn::Absent,
-                }
-            } else {
-                match ff.str(name)? {
-                    Some(c) => {
-                        let n = c.num_terms();
-                        FacetColumn::Str(c, vec![0; n])
-                    }
-                    None => FacetColumn::Absent,
-                }
-            });
-        }
+        let key = ff.str("facets")?.map(Counted::of);
         let date = ff.column_opt::<tantivy::DateTime>("date")?;
         let (first_day, span) = match &date {
             Some(d) if d.num_docs() > 0 => {
@@ -844,16 +886,11 @@ impl tantivy::collector::Collector for FacetCollector {
             _ => (0, 0),
         };
         Ok(SegmentFacets {
-            columns,
+            key,
             date,
             first_day,
             days: vec![0; span as usize],
-            ords: Vec::new(),
-            numbers: Vec::new(),
-            dates: Vec::new(),
-            docs_out: Vec::new(),
-            rows: Vec::new(),
-            vals: Vec::new(),
+            buffers: Buffers::default(),
         })
     }
 
@@ -862,15 +899,10 @@ impl tantivy::collector::Collector for FacetCollector {
     }
 
     fn merge_fruits(&self, segments: Vec<FacetFruit>) -> tantivy::Result<FacetFruit> {
-        let mut out = FacetFruit {
-            terms: vec![BTreeMap::new(); FACETS.len()],
-            days: BTreeMap::new(),
-        };
+        let mut out = FacetFruit::default();
         for s in segments {
-            for (into, from) in out.terms.iter_mut().zip(s.terms) {
-                for (k, n) in from {
-                    *into.entry(k).or_insert(0) += n;
-                }
+            for (k, n) in s.combinations {
+                *out.combinations.entry(k).or_insert(0) += n;
             }
             for (d, n) in s.days {
                 *out.days.entry(d).or_insert(0) += n;
@@ -888,53 +920,14 @@ impl tantivy::collector::SegmentCollector for SegmentFacets {
     }
 
     fn collect_block(&mut self, docs: &[tantivy::DocId]) {
-        self.ords.resize(docs.len(), None);
-        for column in &mut self.columns {
-            match column {
-                FacetColumn::Str(c, counts) if single(c.ords()) => {
-                    c.ords().first_vals(docs, &mut self.ords);
-                    for ord in self.ords.iter().flatten() {
-                        if let Some(n) = counts.get_mut(*ord as usize) {
-                            *n += 1;
-                        }
-                    }
-                }
-                FacetColumn::Str(c, counts) => {
-                    // Multi-valued: the value rows of the block, then their
-                    // ordinals, in bulk.
-                    self.docs_out.clear();
-                    self.rows.clear();
-                    c.ords()
-                        .row_ids_for_docs(docs, &mut self.docs_out, &mut self.rows);
-                    self.vals.resize(self.rows.len(), 0);
-                    c.ords().values.get_vals(&self.rows, &mut self.vals);
-                    for ord in &self.vals {
-                        if let Some(n) = counts.get_mut(*ord as usize) {
-                            *n += 1;
-                        }
-                    }
-                }
-                FacetColumn::U64(c, counts) if single(c) => {
-                    self.numbers.resize(docs.len(), None);
-                    c.first_vals(docs, &mut self.numbers);
-                    for v in self.numbers.iter().flatten() {
-                        counts.add(*v);
-                    }
-                }
-                FacetColumn::U64(c, counts) => {
-                    for &doc in docs {
-                        for v in c.values_for_doc(doc) {
-                            counts.add(v);
-                        }
-                    }
-                }
-                FacetColumn::Absent => {}
-            }
+        let b = &mut self.buffers;
+        if let Some(key) = &mut self.key {
+            key.count(docs, b);
         }
         if let Some(date) = &self.date {
-            self.dates.resize(docs.len(), None);
-            date.first_vals(docs, &mut self.dates);
-            for d in self.dates.iter().flatten() {
+            b.dates.resize(docs.len(), None);
+            date.first_vals(docs, &mut b.dates);
+            for d in b.dates.iter().flatten() {
                 let i = day_of(*d) - self.first_day;
                 if let Some(n) = usize::try_from(i).ok().and_then(|i| self.days.get_mut(i)) {
                     *n += 1;
@@ -944,32 +937,11 @@ impl tantivy::collector::SegmentCollector for SegmentFacets {
     }
 
     fn harvest(self) -> FacetFruit {
-        let mut terms = Vec::with_capacity(self.columns.len());
         let mut unreadable = 0u64;
-        for column in self.columns {
-            let mut named = BTreeMap::new();
-            match column {
-                FacetColumn::Str(c, counts) => {
-                    let mut s = String::new();
-                    for (ord, n) in counts.into_iter().enumerate() {
-                        s.clear();
-                        if n == 0 {
-                            continue;
-                        }
-                        if c.ord_to_str(ord as u64, &mut s).unwrap_or(false) {
-                            named.insert(s.clone(), n);
-                        } else {
-                            unreadable += n;
-                        }
-                    }
-                }
-                FacetColumn::U64(_, counts) => {
-                    named.extend(counts.into_counts().map(|(v, n)| (v.to_string(), n)));
-                }
-                FacetColumn::Absent => {}
-            }
-            terms.push(named);
-        }
+        let combinations = match self.key {
+            Some(key) => key.named(&mut unreadable).into_iter().collect(),
+            None => HashMap::new(),
+        };
         let first_day = self.first_day;
         let days = self
             .days
@@ -986,7 +958,7 @@ impl tantivy::collector::SegmentCollector for SegmentFacets {
                 "facet values could not be named; the catalogue index may be damaged"
             );
         }
-        FacetFruit { terms, days }
+        FacetFruit { combinations, days }
     }
 }
 
@@ -1017,9 +989,10 @@ pub struct Refreshed {
 
 /// Brings the catalogue up to date with the lake: harvests the entries,
 /// writes what changed to the store (as `actor`), and updates the index in
-/// `DATA_DIR/catalog` (building it when it does not exist yet). An index
-/// that exists but cannot be read is an error (reindex), never rebuilt
-/// behind the user's back.
+/// `DATA_DIR/catalog` (building it when it does not exist yet, or was made
+/// by another version of Wardwatch: an upgrade). An index that exists but
+/// cannot be read is an error (reindex), never rebuilt behind the user's
+/// back.
 pub fn refresh(
     store: &mut Store,
     data_dir: &Path,
@@ -1038,7 +1011,19 @@ pub fn refresh(
             built: true,
         });
     }
-    let indexed = Catalog::open(&dir)?.update(store)?;
+    let catalog = match Catalog::open(&dir) {
+        Err(Error::OtherVersion { .. }) => {
+            tracing::warn!("the catalogue index is of another version of Wardwatch: rebuilding it");
+            let c = Catalog::rebuild(&dir, store, &mut |_, _| {})?;
+            return Ok(Refreshed {
+                store: update,
+                indexed: c.len() as usize,
+                built: true,
+            });
+        }
+        other => other?,
+    };
+    let indexed = catalog.update(store)?;
     Ok(Refreshed {
         store: update,
         indexed,

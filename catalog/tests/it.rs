@@ -435,4 +435,101 @@ fn a_synced_week_is_found_by_the_documented_searches_before_and_after_a_reindex(
     );
     let rebuilt = Catalog::rebuild(&index_dir, engine.store(), &mut |_, _| {}).expect("rebuild");
     assert_eq!(all_results(&rebuilt), got);
+    drop(rebuilt);
+
+    // Another version's index (another schema): an upgrade, so the
+    // runtime's refresh rebuilds it; a search by hand names the fix.
+    std::fs::remove_dir_all(&index_dir).expect("remove");
+    std::fs::create_dir_all(&index_dir).expect("mkdir");
+    let mut old = tantivy::schema::Schema::builder();
+    old.add_text_field("id", tantivy::schema::STRING | tantivy::schema::STORED);
+    tantivy::Index::create_in_dir(&index_dir, old.build()).expect("an older index");
+    let e = Catalog::open(&index_dir).expect_err("another version");
+    assert!(matches!(e, Error::OtherVersion { .. }), "{e}");
+    assert!(e.to_string().contains("catalog reindex"), "{e}");
+    let r = refresh(engine.store_mut(), &dir, "sync", later).expect("an upgrade rebuilds");
+    assert!(r.built);
+    assert_eq!(all_results(&Catalog::open(&index_dir).expect("open")), got);
+}
+
+/// Every facet counts what a plain count over the entries gives: single
+/// values, several wards and tags per entry, absent values, numbers.
+#[test]
+fn facets_count_every_field_exactly() {
+    use wardwatch_core::store::catalog::{CatalogEntry, EntryKind};
+    let dir = tempfile::tempdir().expect("tmp");
+    let c = Catalog::create(&dir.path().join("index")).expect("index");
+    let wards = ["Ward 1", "Ward 2", "Cardio A"];
+    let entries: Vec<CatalogEntry> = (0..300)
+        .map(|i: usize| CatalogEntry {
+            id: format!("object:e{i}"),
+            kind: if i.is_multiple_of(3) {
+                EntryKind::Partition
+            } else {
+                EntryKind::Object
+            },
+            zone: ["raw", "cleaned", "curated"][i % 3].into(),
+            dataset: ["observations", "scores"][i % 2].into(),
+            name: format!("e{i}"),
+            wards: (0..i % 3).map(|w| wards[(i + w) % 3].to_owned()).collect(),
+            tags: (0..i % 4).map(|t| format!("tag{t}")).collect(),
+            storage_class: (!i.is_multiple_of(5))
+                .then(|| ["STANDARD", "GLACIER"][i % 2].to_owned()),
+            archive_state: (!i.is_multiple_of(7)).then(|| "hot".to_owned()),
+            sync_state: Some(["synced", "pending"][usize::from(i.is_multiple_of(11))].to_owned()),
+            schema_version: i.is_multiple_of(2).then_some(1 + (i % 3) as i64),
+            date: Some(format!("2026-03-{:02}", 1 + i % 28)),
+            ..CatalogEntry::default()
+        })
+        .collect();
+    c.add_all(&entries, 1, &mut |_| {}).expect("add");
+    let found = c.search("", 10, true).expect("search");
+    assert_eq!(found.total, entries.len());
+    let f = found.facets.expect("facets").counts;
+    let expect = |values: &mut dyn Iterator<Item = String>| {
+        let mut m: std::collections::BTreeMap<String, u64> = Default::default();
+        for v in values {
+            *m.entry(v).or_insert(0) += 1;
+        }
+        m
+    };
+    let got = |name: &str| -> std::collections::BTreeMap<String, u64> {
+        f[name].iter().cloned().collect()
+    };
+    let each =
+        |pick: &dyn Fn(&CatalogEntry) -> Vec<String>| expect(&mut entries.iter().flat_map(pick));
+    assert_eq!(got("kind"), each(&|e| vec![e.kind.as_str().to_owned()]));
+    assert_eq!(got("zone"), each(&|e| vec![e.zone.clone()]));
+    assert_eq!(got("dataset"), each(&|e| vec![e.dataset.clone()]));
+    assert_eq!(got("ward"), each(&|e| e.wards.clone()));
+    assert_eq!(got("tag"), each(&|e| e.tags.clone()));
+    assert_eq!(
+        got("storage_class"),
+        each(&|e| e.storage_class.iter().cloned().collect())
+    );
+    assert_eq!(
+        got("archive_state"),
+        each(&|e| e.archive_state.iter().cloned().collect())
+    );
+    assert_eq!(
+        got("sync_state"),
+        each(&|e| e.sync_state.iter().cloned().collect())
+    );
+    assert_eq!(
+        got("version"),
+        each(&|e| e.schema_version.iter().map(|v| v.to_string()).collect())
+    );
+    assert_eq!(got("date").len(), 28);
+    // A filter counts its matches only.
+    let ward2 = c.search("ward:\"Ward 2\"", 10, true).expect("search");
+    let n = entries
+        .iter()
+        .filter(|e| e.wards.iter().any(|w| w == "Ward 2"))
+        .count() as u64;
+    assert_eq!(ward2.total as u64, n);
+    let f2 = ward2.facets.expect("facets").counts;
+    assert_eq!(
+        f2["ward"].iter().find(|(w, _)| w == "Ward 2").map(|p| p.1),
+        Some(n)
+    );
 }
