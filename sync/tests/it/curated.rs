@@ -666,15 +666,84 @@ fn objects_under(
     })
 }
 
+/// Every file under `dir/prefix`, with its bytes, in path order.
+fn files_under(dir: &Path, prefix: &str) -> Vec<(String, Vec<u8>)> {
+    fn walk(root: &Path, at: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let Ok(entries) = std::fs::read_dir(at) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let key = path
+                    .strip_prefix(root)
+                    .expect("under the root")
+                    .to_string_lossy()
+                    .into_owned();
+                out.push((key, std::fs::read(&path).expect("read")));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, &dir.join(prefix), &mut out);
+    out.sort();
+    out
+}
+
 #[test]
 fn a_simulated_day_of_a_24_bed_ward_reaches_seaweedfs_whole_and_duckdb_counts_what_the_store_holds()
 {
+    let (url, keys) = seaweedfs();
+    let rt = rt();
+    rt.block_on(create_bucket(&url, &keys, "day-lake"));
+    let prefix = format!("run-{}", fresh_namespace());
+    let target = LakeTarget {
+        name: "seaweedfs".into(),
+        url: format!("s3://day-lake/{prefix}"),
+        endpoint: Some(url.clone()),
+        region: Some("us-east-1".into()),
+        ..folder_target(Path::new("/unused"))
+    };
+    let client = s3_client(&url, &keys);
+    simulated_day(
+        &rt,
+        &target,
+        Some(keys.clone()),
+        &|zone| objects_under(&rt, &client, "day-lake", &format!("{prefix}/{zone}")),
+        Some((&url, &keys)),
+    );
+}
+
+#[test]
+fn a_simulated_day_of_a_24_bed_ward_reaches_the_local_folder_default_with_no_server() {
+    let lake = private_tempdir();
+    simulated_day(
+        &rt(),
+        &folder_target(lake.path()),
+        None,
+        &|zone| files_under(lake.path(), zone),
+        None,
+    );
+}
+
+/// A day of the 24-bed ward, stored as a source delivers it and synced to
+/// `target`: the raw zone gives back every record byte for byte (`zone`
+/// reads a zone's objects), the quarantine prefix exactly the malformed
+/// ones, and DuckDB counts the store's minutes and samples, today and as
+/// the first day's commit left them.
+fn simulated_day(
+    rt: &tokio::runtime::Runtime,
+    target: &LakeTarget,
+    keys: Option<Credentials>,
+    zone: &dyn Fn(&str) -> Vec<(String, Vec<u8>)>,
+    s3: Option<(&str, &Credentials)>,
+) {
     use wardwatch_sim::{
         Generator, GeneratorConfig, MalformedKind, Pace, RecordKind, Scenario, SimPatient, VecSink,
         run_sim,
     };
-    let (url, keys) = seaweedfs();
-    let rt = rt();
     let dir = private_tempdir();
     // The day: from 05:00 the day before t0 to 05:00 on t0's day, so it
     // spans midnight (two daily partitions). Numerics of every bed once a
@@ -733,20 +802,11 @@ fn a_simulated_day_of_a_24_bed_ward_reaches_seaweedfs_whole_and_duckdb_counts_wh
     }
     drop(store);
 
-    // Everything to SeaweedFS, curated included.
-    rt.block_on(create_bucket(&url, &keys, "day-lake"));
-    let prefix = format!("run-{}", fresh_namespace());
-    let target = LakeTarget {
-        name: "seaweedfs".into(),
-        url: format!("s3://day-lake/{prefix}"),
-        endpoint: Some(url.clone()),
-        region: Some("us-east-1".into()),
-        ..folder_target(Path::new("/unused"))
-    };
+    // Everything to the target, curated included.
     let mut e = rt.block_on(engine(
         dir.path(),
-        &target,
-        Some(keys.clone()),
+        target,
+        keys,
         end + Duration::minutes(10),
     ));
     loop {
@@ -757,11 +817,10 @@ fn a_simulated_day_of_a_24_bed_ward_reaches_seaweedfs_whole_and_duckdb_counts_wh
         }
     }
     drop(e);
-    let client = s3_client(&url, &keys);
 
     // The raw zone gives back every record as sent, byte for byte.
     let mut sent: Vec<&[u8]> = sink.records.iter().map(|r| r.payload.as_slice()).collect();
-    let mut raw: Vec<Vec<u8>> = objects_under(&rt, &client, "day-lake", &format!("{prefix}/raw/"))
+    let mut raw: Vec<Vec<u8>> = zone("raw/")
         .into_iter()
         .flat_map(|(_, body)| raw_records(&body))
         .collect();
@@ -776,15 +835,10 @@ fn a_simulated_day_of_a_24_bed_ward_reaches_seaweedfs_whole_and_duckdb_counts_wh
         .filter(|r| matches!(r.kind, RecordKind::Malformed(_)))
         .map(|r| r.payload.as_slice())
         .collect();
-    let mut quarantined: Vec<Vec<u8>> = objects_under(
-        &rt,
-        &client,
-        "day-lake",
-        &format!("{prefix}/cleaned/quarantine/"),
-    )
-    .into_iter()
-    .flat_map(|(_, body)| raw_records(&body))
-    .collect();
+    let mut quarantined: Vec<Vec<u8>> = zone("cleaned/quarantine/")
+        .into_iter()
+        .flat_map(|(_, body)| raw_records(&body))
+        .collect();
     bad.sort();
     quarantined.sort();
     assert_eq!(quarantined.len() as u64, report.malformed);
@@ -829,7 +883,7 @@ fn a_simulated_day_of_a_24_bed_ward_reaches_seaweedfs_whole_and_duckdb_counts_wh
         ),
         format!("SELECT count(*) FROM iceberg_scan('{}')", meta("patients")),
     ];
-    let r = duckdb(&sql, Some((&url, &keys)));
+    let r = duckdb(&sql, s3);
     assert_eq!(
         r[0][0][0].as_i64(),
         Some(all_minutes),
@@ -846,7 +900,7 @@ fn a_simulated_day_of_a_24_bed_ward_reaches_seaweedfs_whole_and_duckdb_counts_wh
         &[format!(
             "SELECT count(*) FROM iceberg_scan('{vitals}', snapshot_from_id => {first})"
         )],
-        Some((&url, &keys)),
+        s3,
     );
     assert_eq!(
         count(&r[0]),
