@@ -666,6 +666,9 @@ fn objects_under(
     })
 }
 
+/// A lake object's key and bytes.
+type Object = (String, Vec<u8>);
+
 /// Every file under `dir/prefix`, with its bytes, in path order.
 fn files_under(dir: &Path, prefix: &str) -> Vec<(String, Vec<u8>)> {
     fn walk(root: &Path, at: &Path, out: &mut Vec<(String, Vec<u8>)>) {
@@ -737,7 +740,7 @@ fn simulated_day(
     rt: &tokio::runtime::Runtime,
     target: &LakeTarget,
     keys: Option<Credentials>,
-    zone: &dyn Fn(&str) -> Vec<(String, Vec<u8>)>,
+    zone: &dyn Fn(&str) -> Vec<Object>,
     s3: Option<(&str, &Credentials)>,
 ) {
     use wardwatch_sim::{
