@@ -14,6 +14,8 @@
 #   export WARDWATCH_KINESALITE_URL=http://127.0.0.1:P1
 #   export WARDWATCH_MOTO_URL=http://127.0.0.1:P2
 #   export WARDWATCH_KINESALITE_PID=N1
+#   export WARDWATCH_KINESALITE_HTTPS_URL=https://127.0.0.1:P8 WARDWATCH_KINESALITE_TLS_PID=N6
+#                                     (kinesalite over TLS, certificate from the test CA below)
 #   export WARDWATCH_MOTO_PID=N2
 #   export WARDWATCH_SEAWEEDFS_S3_URL=http://127.0.0.1:P3
 #   export WARDWATCH_SEAWEEDFS_ICEBERG_URL=http://127.0.0.1:P4
@@ -118,11 +120,12 @@ free_port() {
 
 # Waits up to ~15 s for any HTTP answer on PORT while PID lives.
 wait_http() {
-  local port=$1 pid=$2
+  local port=$1 pid=$2 scheme=${3:-http}
   for _ in $(seq 150); do
     kill -0 "$pid" 2>/dev/null || return 1
-    # Any status code means the server is up; curl fails only without an answer.
-    curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/" && return 0
+    # Any status code means the server is up; curl fails only without an
+    # answer (-k: the TLS peers' test CA is checked by the tests, not here).
+    curl -sk -o /dev/null --max-time 1 "$scheme://127.0.0.1:$port/" && return 0
     sleep 0.1
   done
   return 1
@@ -143,6 +146,23 @@ start_kinesalite() {
     kill "$PID" 2>/dev/null || true
   done
   die "kinesalite did not start: see $log"
+}
+
+# kinesalite over HTTPS with a certificate for 127.0.0.1 that the test CA
+# signed (SeaweedFS's, made by make_test_ca): a Kinesis endpoint behind a
+# hospital's own CA. (kinesalite's bundled certificate expired in 2018.)
+start_kinesalite_tls() {
+  local log=$1 dir=$2
+  for _ in 1 2 3; do
+    PORT=$(free_port)
+    KINESALITE_DIR="$NODE_PREFIX/node_modules/kinesalite" KPORT=$PORT KKEY="$dir/server.key" KCERT="$dir/server.pem" setsid node -e \
+      "const fs=require('fs');require(process.env.KINESALITE_DIR)({ssl:true,key:fs.readFileSync(process.env.KKEY),cert:fs.readFileSync(process.env.KCERT),createStreamMs:50,deleteStreamMs:50,updateStreamMs:50,shardLimit:50}).listen(+process.env.KPORT,'127.0.0.1')" \
+      >>"$log" 2>&1 </dev/null &
+    PID=$!
+    wait_http "$PORT" "$PID" https && return 0
+    kill "$PID" 2>/dev/null || true
+  done
+  die "kinesalite over TLS did not start: see $log"
 }
 
 start_moto() {
@@ -266,16 +286,17 @@ CONF
 stop_from() {
   local envfile=$1
   [ -f "$envfile" ] || return 0
-  local k m w p l
+  local k m w p l t
   k=$(sed -n 's/^export WARDWATCH_KINESALITE_PID=//p' "$envfile")
+  t=$(sed -n 's/^export WARDWATCH_KINESALITE_TLS_PID=//p' "$envfile")
   m=$(sed -n 's/^export WARDWATCH_MOTO_PID=//p' "$envfile")
   w=$(sed -n 's/^export WARDWATCH_SEAWEEDFS_PID=//p' "$envfile")
   p=$(sed -n 's/^export WARDWATCH_PROXY_PID=//p' "$envfile")
   l=$(sed -n 's/^export WARDWATCH_LDAP_PID=//p' "$envfile")
-  for pid in $k $m $w $p $l; do
+  for pid in $k $m $w $p $l $t; do
     kill "$pid" 2>/dev/null || true
   done
-  for pid in $k $m $w $p $l; do
+  for pid in $k $m $w $p $l $t; do
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   done
@@ -323,10 +344,17 @@ case "$cmd" in
       exit 1
     fi
     l_port=$PORT l_pid=$PID
+    if ! start_kinesalite_tls "$envfile.kinesalite-tls.log" "$envfile.seaweedfs"; then
+      kill "$k_pid" "$m_pid" "$w_pid" "$p_pid" "$l_pid" 2>/dev/null || true
+      exit 1
+    fi
+    t_port=$PORT t_pid=$PID
     cat >"$envfile" <<EOF
 export WARDWATCH_KINESALITE_URL=http://127.0.0.1:$k_port
 export WARDWATCH_MOTO_URL=http://127.0.0.1:$m_port
 export WARDWATCH_KINESALITE_PID=$k_pid
+export WARDWATCH_KINESALITE_HTTPS_URL=https://127.0.0.1:$t_port
+export WARDWATCH_KINESALITE_TLS_PID=$t_pid
 export WARDWATCH_MOTO_PID=$m_pid
 export WARDWATCH_SEAWEEDFS_S3_URL=http://127.0.0.1:$w_port
 export WARDWATCH_SEAWEEDFS_ICEBERG_URL=http://127.0.0.1:$w_iceberg

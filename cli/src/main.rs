@@ -605,6 +605,9 @@ enum MessagesCmd {
         region: String,
         #[arg(long, default_value = "env:WARDWATCH_AWS")]
         credentials: String,
+        /// A PEM file of CA certificates to trust beside the system's
+        #[arg(long)]
+        ca_bundle: Option<String>,
     },
     /// Messages sent to patients, with their delivery state
     List {
@@ -644,6 +647,10 @@ enum SourceAdd {
         /// keyring:NAME reads them from the OS keyring (`keys cloud-set NAME`)
         #[arg(long, default_value = "env:WARDWATCH_AWS")]
         credentials: String,
+        /// A PEM file of CA certificates to trust beside the system's (an
+        /// endpoint behind the hospital's own CA)
+        #[arg(long)]
+        ca_bundle: Option<String>,
     },
 }
 
@@ -1856,12 +1863,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             stream,
                             region,
                             credentials,
+                            ca_bundle,
                         } => SourceConfig::Kinesis {
                             name: name.clone(),
                             endpoint: endpoint.clone(),
                             stream: stream.clone(),
                             region: region.clone(),
                             credentials: credentials.clone(),
+                            ca_bundle: ca_bundle.clone(),
                         },
                     };
                     api::put_source(&ctx, &config)?;
@@ -2076,6 +2085,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     stream,
                     region,
                     credentials,
+                    ca_bundle,
                 } => {
                     api::configure_messages(
                         &ctx,
@@ -2084,6 +2094,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             stream: stream.clone(),
                             region: region.clone(),
                             credentials: credentials.clone(),
+                            ca_bundle: ca_bundle.clone(),
                         },
                     )?;
                     writeln!(out, "patient messages go to stream {stream} at {endpoint}")?;

@@ -149,6 +149,7 @@ pub fn run(a: &SimArgs) -> anyhow::Result<SimReport> {
                 credentials: wardwatch_runtime::vault::credentials(&a.credentials)
                     .map_err(anyhow::Error::msg)?,
                 timeout: Duration::from_secs(30),
+                ca_bundle: None,
             })?;
             if let Some(shards) = a.create_shards {
                 client.create_stream(stream, shards).await?;

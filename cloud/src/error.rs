@@ -166,7 +166,7 @@ pub enum Error {
     },
     /// No HTTP answer: connection refused or reset, timeout, TLS failure.
     #[error(
-        "kinesis {context}: no answer from the server: check the endpoint and the network, then retry"
+        "kinesis {context}: no answer from the server ({source}): check the endpoint, the network and, behind a private CA, the CA bundle; then retry"
     )]
     Transport {
         context: Box<Context>,

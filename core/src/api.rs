@@ -1108,9 +1108,16 @@ pub fn put_source(ctx: &Ctx, config: &SourceConfig) -> Result<()> {
             endpoint,
             credentials,
             stream,
+            ca_bundle,
             ..
         } => {
             check_credentials_spec(credentials)?;
+            if let Some(ca) = ca_bundle {
+                check_ca_bundle(ca).map_err(|reason| Error::InvalidInput {
+                    what: "a Kinesis source",
+                    reason,
+                })?;
+            }
             if stream.is_empty() {
                 return Err(Error::InvalidInput {
                     what: "stream",
@@ -1572,6 +1579,12 @@ pub fn messaging_configured(ctx: &Ctx) -> Result<bool> {
 pub fn configure_messages(ctx: &Ctx, dest: &crate::messages::MessageDestination) -> Result<()> {
     ctx.require(Role::Admin, "configure patient messaging")?;
     check_credentials_spec(&dest.credentials)?;
+    if let Some(ca) = &dest.ca_bundle {
+        check_ca_bundle(ca).map_err(|reason| Error::InvalidInput {
+            what: "the message destination",
+            reason,
+        })?;
+    }
     ctx.store.set_message_destination(dest)?;
     ctx.audit(
         "messages.configure",
@@ -1716,6 +1729,20 @@ fn bad_target(reason: String) -> Error {
     }
 }
 
+/// Checks that `ca` is an absolute path to a readable PEM file of
+/// certificates (a hospital's own CA); the reason when it is not.
+pub fn check_ca_bundle(ca: &str) -> std::result::Result<(), String> {
+    let pem = std::fs::read(ca)
+        .map_err(|e| format!("CA bundle {ca}: {e} (an absolute path to a PEM file)"))?;
+    if !Path::new(ca).is_absolute() || !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        return Err(format!(
+            "CA bundle {ca}: an absolute path to a PEM file of certificates"
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a target's spec: a short name; `file:///absolute/dir` or
 /// `s3://bucket[/prefix]` with a valid bucket name; no credentials in any
 /// field (they come from the AWS chain); an endpoint over http(s); a class
@@ -1807,18 +1834,7 @@ fn check_target(t: &TargetSpec) -> Result<()> {
         return Err(bad_target("a KMS key needs --sse aws:kms".into()));
     }
     if let Some(ca) = &t.ca_bundle {
-        let pem = std::fs::read(ca).map_err(|e| {
-            bad_target(format!(
-                "CA bundle {ca}: {e} (an absolute path to a PEM file)"
-            ))
-        })?;
-        if !Path::new(ca).is_absolute()
-            || !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----")
-        {
-            return Err(bad_target(format!(
-                "CA bundle {ca}: an absolute path to a PEM file of certificates"
-            )));
-        }
+        check_ca_bundle(ca).map_err(bad_target)?;
     }
     if let Some(c) = &t.iceberg_catalog {
         no_secret("Iceberg catalog URL", c)?;

@@ -18,8 +18,11 @@ pub struct MessageDestination {
     pub endpoint: String,
     pub stream: String,
     pub region: String,
-    /// `env:PREFIX` or `keyring:NAME`, as for sources.
+    /// `env:PREFIX`, `keyring:NAME` or `aws` / `aws:PROFILE`, as for sources.
     pub credentials: String,
+    /// A PEM file of CA certificates to trust beside the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<String>,
 }
 
 const SETTING: &str = "messages.destination";

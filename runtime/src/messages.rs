@@ -127,6 +127,7 @@ fn client(dest: &MessageDestination) -> Result<KinesisClient> {
         region: dest.region.clone(),
         credentials,
         timeout: std::time::Duration::from_secs(15),
+        ca_bundle: dest.ca_bundle.clone(),
     })
     .map_err(|e| Error::InvalidInput {
         what: "message destination",

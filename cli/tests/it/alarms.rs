@@ -266,6 +266,7 @@ fn a_clinicians_alert_reaches_the_patient_messages_stream() {
         region: "eu-west-2".into(),
         credentials: credentials.into(),
         timeout: std::time::Duration::from_secs(20),
+        ca_bundle: None,
     })
     .expect("client");
     rt.block_on(async {

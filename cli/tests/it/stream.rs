@@ -339,16 +339,23 @@ fn sse_stream_is_stored_exactly_once_across_a_gateway_restart_and_a_sigkill() {
 }
 
 fn kinesis_round_trip(endpoint_var: &str, stream: &str) {
-    kinesis_round_trip_with(endpoint_var, stream, &format!("env:{AWS_PREFIX}"), &[]);
+    kinesis_round_trip_with(
+        endpoint_var,
+        stream,
+        &format!("env:{AWS_PREFIX}"),
+        &[],
+        None,
+    );
 }
 
 /// The round trip with the runtime's credentials named by `credentials`,
-/// and `env` given to it.
+/// `env` given to it, and the endpoint's private CA in `ca_bundle`.
 fn kinesis_round_trip_with(
     endpoint_var: &str,
     stream: &str,
     credentials: &str,
     env: &[(&str, &std::ffi::OsStr)],
+    ca_bundle: Option<&str>,
 ) {
     let endpoint = std::env::var(endpoint_var)
         .unwrap_or_else(|_| panic!("{endpoint_var} is not set: run the tests through scripts/test.sh (scripts/peers.sh starts the servers)"));
@@ -365,6 +372,7 @@ fn kinesis_round_trip_with(
         }
         .into(),
         timeout: std::time::Duration::from_secs(20),
+        ca_bundle: ca_bundle.map(str::to_owned),
     })
     .expect("client");
     rt.block_on(async {
@@ -377,21 +385,22 @@ fn kinesis_round_trip_with(
             .await
             .expect("active");
     });
-    let o = ctl(
-        &data,
-        &[
-            "sources",
-            "add",
-            "kinesis",
-            "cloud",
-            "--endpoint",
-            &endpoint,
-            "--stream",
-            stream,
-            "--credentials",
-            credentials,
-        ],
-    );
+    let mut args = vec![
+        "sources",
+        "add",
+        "kinesis",
+        "cloud",
+        "--endpoint",
+        &endpoint,
+        "--stream",
+        stream,
+        "--credentials",
+        credentials,
+    ];
+    if let Some(ca) = ca_bundle {
+        args.extend(["--ca-bundle", ca]);
+    }
+    let o = ctl(&data, &args);
     assert!(o.status.success(), "{}", stderr(&o));
     let serve = Serve::start_with(&data, env);
     let mut sink = wardwatch_sim::KinesisSink::new(client, stream);
@@ -441,6 +450,20 @@ fn kinesis_credentials_can_come_from_the_aws_chain_with_a_named_profile() {
             ("AWS_SHARED_CREDENTIALS_FILE", creds.as_os_str()),
             ("AWS_CONFIG_FILE", config.as_os_str()),
         ],
+        None,
+    );
+}
+
+#[test]
+fn kinesis_behind_a_private_ca_is_read_with_its_ca_bundle() {
+    let ca =
+        std::env::var("WARDWATCH_SEAWEEDFS_CA_BUNDLE").expect("the test CA (scripts/peers.sh)");
+    kinesis_round_trip_with(
+        "WARDWATCH_KINESALITE_HTTPS_URL",
+        &format!("vitals-tls-{}", std::process::id()),
+        &format!("env:{AWS_PREFIX}"),
+        &[],
+        Some(&ca),
     );
 }
 

@@ -58,6 +58,9 @@ pub struct KinesisConfig {
     pub credentials: CredentialSource,
     /// The longest one call may take (connecting, sending, answering).
     pub timeout: Duration,
+    /// A PEM file of CA certificates to trust beside the system's (an
+    /// endpoint behind a hospital's own CA).
+    pub ca_bundle: Option<String>,
 }
 
 /// A Kinesis Data Streams client. Cheap to clone: the SDK client is shared.
@@ -156,8 +159,8 @@ impl KinesisClient {
                 if let Some(clock) = &self.clock {
                     loader = loader.time_source(SharedTimeSource::new(ClockTime(clock.clone())));
                 }
-                if let Some(http) =
-                    crate::http::sdk_http_client(None).map_err(|reason| invalid(ctx, &reason))?
+                if let Some(http) = crate::http::sdk_http_client(c.ca_bundle.as_deref())
+                    .map_err(|reason| invalid(ctx, &reason))?
                 {
                     loader = loader.http_client(http);
                 }
@@ -780,6 +783,7 @@ mod tests {
             region: "us-east-1".into(),
             credentials: keys("AKID", "SECRET"),
             timeout: Duration::from_secs(5),
+            ca_bundle: None,
         })
         .expect("valid config")
     }
@@ -792,6 +796,7 @@ mod tests {
                 region: "eu-west-1".into(),
                 credentials: keys("a", "b"),
                 timeout: Duration::from_secs(5),
+                ca_bundle: None,
             })
             .expect_err(endpoint);
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{endpoint}");

@@ -32,3 +32,4 @@ mod auth;
 mod peers;
 mod resharding;
 mod streams;
+mod tls;

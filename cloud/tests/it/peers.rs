@@ -71,6 +71,7 @@ pub fn client_with(peer: Peer, credentials: Credentials) -> KinesisClient {
         region: "us-east-1".into(),
         credentials: credentials.into(),
         timeout: Duration::from_secs(20),
+        ca_bundle: None,
     })
     .expect("the peer url is a valid endpoint")
 }

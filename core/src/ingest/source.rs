@@ -21,6 +21,9 @@ pub enum SourceConfig {
         stream: String,
         region: String,
         credentials: String,
+        /// A PEM file of CA certificates to trust beside the system's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_bundle: Option<String>,
     },
 }
 

@@ -658,6 +658,11 @@ ALTER TABLE lake_targets ADD COLUMN iceberg_catalog TEXT;
 ALTER TABLE lake_targets ADD COLUMN iceberg_signing TEXT;
 ALTER TABLE lake_targets ADD COLUMN iceberg_namespace TEXT;
 "#,
+    // 16: a PEM file of CA certificates a Kinesis source trusts beside the
+    // system's (its endpoint behind a hospital's own CA).
+    r#"
+ALTER TABLE sources ADD COLUMN ca_bundle TEXT;
+"#,
 ];
 
 /// The version a store that records version 1 really holds. Builds from

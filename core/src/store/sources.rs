@@ -53,13 +53,14 @@ impl Store {
                 )
                 .ctx("resetting a source's checkpoints")?;
         }
-        let (kind, endpoint, stream, region, credentials) = match config {
-            SourceConfig::Sse { url, .. } => ("sse", url.as_str(), None, None, None),
+        let (kind, endpoint, stream, region, credentials, ca_bundle) = match config {
+            SourceConfig::Sse { url, .. } => ("sse", url.as_str(), None, None, None, None),
             SourceConfig::Kinesis {
                 endpoint,
                 stream,
                 region,
                 credentials,
+                ca_bundle,
                 ..
             } => (
                 "kinesis",
@@ -67,16 +68,17 @@ impl Store {
                 Some(stream.as_str()),
                 Some(region.as_str()),
                 Some(credentials.as_str()),
+                ca_bundle.as_deref(),
             ),
         };
         self.conn
             .execute(
-                "INSERT INTO sources (name, kind, endpoint, stream, region, credentials, enabled, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7)
+                "INSERT INTO sources (name, kind, endpoint, stream, region, credentials, enabled, created_ms, ca_bundle)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8)
                  ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, endpoint = excluded.endpoint,
                    stream = excluded.stream, region = excluded.region, credentials = excluded.credentials,
-                   enabled = 1",
-                params![config.name(), kind, endpoint, stream, region, credentials, to_ms(now)],
+                   ca_bundle = excluded.ca_bundle, enabled = 1",
+                params![config.name(), kind, endpoint, stream, region, credentials, to_ms(now), ca_bundle],
             )
             .ctx("writing a source")?;
         Ok(())
@@ -98,7 +100,7 @@ impl Store {
     pub fn sources(&self) -> Result<Vec<SourceConfig>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT name, kind, endpoint, stream, region, credentials FROM sources WHERE enabled = 1 ORDER BY name")
+            .prepare("SELECT name, kind, endpoint, stream, region, credentials, ca_bundle FROM sources WHERE enabled = 1 ORDER BY name")
             .ctx("listing sources")?;
         let rows = stmt
             .query_map([], |r| {
@@ -109,6 +111,7 @@ impl Store {
                     r.get::<_, Option<String>>(3)?,
                     r.get::<_, Option<String>>(4)?,
                     r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
                 ))
             })
             .ctx("listing sources")?
@@ -116,7 +119,8 @@ impl Store {
             .ctx("listing sources")?;
         rows.into_iter()
             .map(
-                |(name, kind, endpoint, stream, region, credentials)| match kind.as_str() {
+                |(name, kind, endpoint, stream, region, credentials, ca_bundle)| match kind.as_str()
+                {
                     "sse" => Ok(SourceConfig::Sse {
                         name,
                         url: endpoint,
@@ -127,6 +131,7 @@ impl Store {
                         stream: stream.unwrap_or_default(),
                         region: region.unwrap_or_default(),
                         credentials: credentials.unwrap_or_default(),
+                        ca_bundle,
                     }),
                     other => Err(Error::InvalidInput {
                         what: "stored source",

@@ -140,6 +140,7 @@ fn calls() -> Vec<(&'static str, Call)> {
                     stream: "patient-messages".into(),
                     region: "eu-west-2".into(),
                     credentials: "env:MATRIX".into(),
+                    ca_bundle: None,
                 },
             )
         }),

@@ -34,6 +34,8 @@ pub struct KinesisSource {
     /// `env:PREFIX`: keys from PREFIX_ACCESS_KEY_ID, PREFIX_SECRET_ACCESS_KEY
     /// and optionally PREFIX_SESSION_TOKEN.
     pub credentials: String,
+    /// A PEM file of CA certificates to trust beside the system's.
+    pub ca_bundle: Option<String>,
 }
 
 /// Reads the stream until `stop`. `checkpoints` map shard ids to the last
@@ -56,6 +58,7 @@ pub async fn run(
                 region: source.region.clone(),
                 credentials,
                 timeout: Duration::from_secs(30),
+                ca_bundle: source.ca_bundle.clone(),
             })
             .map_err(|e| e.to_string())
         });

@@ -33,6 +33,7 @@ pub async fn run(
             stream,
             region,
             credentials,
+            ca_bundle,
         } => {
             let source = kinesis::KinesisSource {
                 name,
@@ -40,6 +41,7 @@ pub async fn run(
                 stream,
                 region,
                 credentials,
+                ca_bundle,
             };
             kinesis::run(source, checkpoints, tx, stop).await;
         }

@@ -25,6 +25,7 @@ fn kinesalite() -> KinesisClient {
         }
         .into(),
         timeout: Duration::from_secs(20),
+        ca_bundle: None,
     })
     .expect("endpoint")
 }
