@@ -224,6 +224,9 @@ pub struct Context {
     /// `file:///dir` or `s3://bucket/prefix`, no trailing slash.
     pub base: String,
     pub storage_class: String,
+    /// The curated tables' Iceberg namespace (the target's REST catalog's,
+    /// else `wardwatch`).
+    pub namespace: String,
     pub policy: Policy,
     pub now: DateTime<Utc>,
 }
@@ -241,6 +244,7 @@ impl Context {
         Ok(Context {
             base: t.url.trim_end_matches('/').to_owned(),
             storage_class: t.storage_class.unwrap_or_else(|| "STANDARD".into()),
+            namespace: t.iceberg_namespace.unwrap_or_else(|| NAMESPACE.into()),
             policy: Policy::from_settings(store)?,
             now,
         })
@@ -493,7 +497,7 @@ fn curated(store: &Store, cx: &Context, out: &mut Vec<CatalogEntry>) -> Result<(
         let tags: Vec<String> = ["curated", "iceberg", "parquet", "zstd", "pseudonymised"]
             .map(str::to_owned)
             .to_vec();
-        let iceberg = format!("{NAMESPACE}.{}", def.name);
+        let iceberg = format!("{}.{}", cx.namespace, def.name);
         // In the target, or where an Iceberg REST catalog put the table.
         let location = table.location.clone();
         let mine: Vec<_> = files.iter().filter(|f| f.table == def.name).collect();
