@@ -476,6 +476,7 @@ fn main() {
     let cat = Catalog::create(&idx_dir).expect("index");
     cat.add_all(&entries, 0, &mut |_| {}).expect("build");
     let tantivy_build = t.elapsed().as_secs_f64();
+    println!("tantivy segments (documents each): {:?}", cat.segments());
     // WARDWATCH_BENCH_TANTIVY_ONLY=1: no baseline (for profiling tantivy).
     let only = std::env::var_os("WARDWATCH_BENCH_TANTIVY_ONLY").is_some();
     let db = tmp.path().join("fts.db");
