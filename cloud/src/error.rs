@@ -270,7 +270,7 @@ impl Error {
 }
 
 /// An error and its sources, one after the other.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+pub fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -1072,6 +1072,34 @@ async fn referenced_files(
     Ok(referenced)
 }
 
+/// Removes the objects under `prefix` of `target` that `referenced` (full
+/// URIs) does not name and `keep` does not spare: what an interrupted
+/// commit of `table` left. The number removed.
+async fn remove_unreferenced(
+    target: &Target,
+    prefix: &str,
+    referenced: &BTreeSet<String>,
+    table: &str,
+    keep: impl Fn(&str) -> bool,
+) -> Result<usize, Error> {
+    let base = target.base_uri();
+    let mut removed = 0;
+    for key in target.list(prefix).await? {
+        if !keep(&key) && !referenced.contains(&format!("{base}/{key}")) {
+            target.delete(&key).await?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::warn!(
+            table,
+            removed,
+            "removed the files of an interrupted curated commit"
+        );
+    }
+    Ok(removed)
+}
+
 /// The data files `snapshot` added, as the catalogue records them (for a
 /// commit adopted from the catalog: no time range or patients, which only
 /// the rows had).
@@ -1299,28 +1327,14 @@ impl Curator {
         let referenced = referenced_files(io, &remote.metadata_location, &remote.metadata)
             .await
             .map_err(e)?;
-        let location = remote.metadata.location();
-        let target = self.target.rebased(location)?;
-        let mut removed = 0;
-        for key in target.list("").await? {
-            if key.ends_with(".metadata.json") {
-                continue;
-            }
-            if !referenced.contains(&format!("{location}/{key}")) {
-                target.delete(&key).await?;
-                removed += 1;
-            }
-        }
+        let target = self.target.rebased(remote.metadata.location())?;
+        let removed = remove_unreferenced(&target, "", &referenced, def.name, |key| {
+            key.ends_with(".metadata.json")
+        })
+        .await?;
         store
             .lake_table_recovered(def.name, removed as i64)
             .map_err(store_err)?;
-        if removed > 0 {
-            tracing::warn!(
-                table = def.name,
-                removed,
-                "removed the files of an interrupted curated commit"
-            );
-        }
         Ok(removed)
     }
 
@@ -1729,28 +1743,15 @@ impl Curator {
                 .await
                 .map_err(e)?;
         }
-        let base = self.target.base_uri();
         let prefix = format!("{CURATED_PREFIX}/{}", def.name);
-        let mut removed = 0;
-        for key in self.target.list(&prefix).await? {
-            if !referenced.contains(&format!("{base}/{key}")) {
-                self.target.delete(&key).await?;
-                removed += 1;
-            }
-        }
+        let removed =
+            remove_unreferenced(&self.target, &prefix, &referenced, def.name, |_| false).await?;
         if entry.is_some() {
             store
                 .lake_table_recovered(def.name, removed as i64)
                 .map_err(store_err)?;
         } else {
             store.lake_table_forget(def.name).map_err(store_err)?;
-        }
-        if removed > 0 {
-            tracing::warn!(
-                table = def.name,
-                removed,
-                "removed the files of an interrupted curated commit"
-            );
         }
         Ok(removed)
     }

@@ -273,7 +273,7 @@ impl RestCatalog {
                 Fault::Transient,
                 format!(
                     "the Iceberg catalog could not be reached ({what}): {}; check {SETTING}",
-                    crate::target::error_chain(&e)
+                    wardwatch_cloud::error::chain(&e)
                 ),
             )
         })?;

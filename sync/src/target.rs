@@ -1049,19 +1049,7 @@ impl S3Target {
 fn aws_smithy_error_text<E: std::error::Error + 'static, R: std::fmt::Debug>(
     e: &SdkError<E, R>,
 ) -> String {
-    error_chain(e)
-}
-
-/// An error and its sources, one after the other.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
+    wardwatch_cloud::error::chain(e)
 }
 
 /// The HTTP status of a response, where there was one.
