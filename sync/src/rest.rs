@@ -122,14 +122,27 @@ impl RestCatalog {
         let http = http
             .build()
             .map_err(|e| Error::config(name, format!("the Iceberg catalog's client: {e}")))?;
+        // `URL?warehouse=W` names the warehouse the catalog serves (S3
+        // Tables: the table bucket's ARN; Glue: the account's catalog id).
+        let (root, query) = spec.url.split_once('?').unwrap_or((&spec.url, ""));
+        let warehouse = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("warehouse="))
+            .filter(|w| !w.is_empty());
         let mut catalog = RestCatalog {
             target: name.to_owned(),
-            base: format!("{}/v1/", spec.url.trim_end_matches('/')),
+            base: format!("{}/v1/", root.trim_end_matches('/')),
             namespace: namespace.to_owned(),
             http,
             signer,
         };
-        let (_, config) = catalog.call(Method::GET, "config", None, &[200]).await?;
+        let config_path = match warehouse {
+            Some(w) => format!("config?warehouse={}", query_escape(w)),
+            None => "config".to_owned(),
+        };
+        let (_, config) = catalog
+            .call(Method::GET, &config_path, None, &[200])
+            .await?;
         let prefix = config["overrides"]["prefix"]
             .as_str()
             .or(config["defaults"]["prefix"].as_str());
@@ -364,5 +377,55 @@ impl RestCatalog {
             .headers()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect())
+    }
+}
+
+/// `value` percent-encoded for a query string (RFC 3986: all but the
+/// unreserved characters). A value given already encoded is decoded first.
+fn query_escape(value: &str) -> String {
+    let mut raw = Vec::with_capacity(value.len());
+    let bytes = value.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied(),
+            bytes.get(i + 2).copied(),
+        ) {
+            (b'%', Some(h), Some(l)) if hex(h).is_some() && hex(l).is_some() => {
+                raw.push(((hex(h).unwrap_or(0) << 4) | hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                raw.push(b);
+                i += 1;
+            }
+        }
+    }
+    raw.iter()
+        .map(|&b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_warehouse_arn_is_escaped_once() {
+        let arn = "arn:aws:s3tables:us-east-1:123456789012:bucket/ward-lake";
+        let once = query_escape(arn);
+        assert_eq!(
+            once,
+            "arn%3Aaws%3As3tables%3Aus-east-1%3A123456789012%3Abucket%2Fward-lake"
+        );
+        assert_eq!(query_escape(&once), once, "not escaped twice");
     }
 }

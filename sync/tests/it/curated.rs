@@ -420,6 +420,9 @@ fn with_an_iceberg_rest_catalog_the_tables_are_committed_through_it_exactly_once
     let (url, keys) = seaweedfs();
     let catalog = std::env::var("WARDWATCH_SEAWEEDFS_ICEBERG_URL")
         .expect("WARDWATCH_SEAWEEDFS_ICEBERG_URL (scripts/peers.sh)");
+    // The warehouse named as S3 Tables and Glue want it: the catalog then
+    // answers with a path prefix, which every request carries.
+    let catalog = format!("{catalog}?warehouse=warehouse");
     let namespace = fresh_namespace();
     let dir = private_tempdir();
     let w = ward_across_midnight(dir.path());
