@@ -1172,14 +1172,15 @@ impl Curator {
     /// its newest commit, and adopts a commit of ours whose record the
     /// store lost (a crash or an unknown answer between the catalog's
     /// commit and the store's transaction), so that no rows are appended
-    /// twice. The file I/O of the table's location.
+    /// twice. The file I/O of the table's location, and the table's
+    /// properties in the catalog.
     async fn take_over(
         &self,
         store: &mut Store,
         rest: &RestCatalog,
         def: &TableDef,
         now: DateTime<Utc>,
-    ) -> Result<FileIO, Error> {
+    ) -> Result<(FileIO, HashMap<String, String>), Error> {
         let e = |e| ice(def.name, e);
         let remote = match rest.load(def.name).await? {
             Some(r) => r,
@@ -1262,7 +1263,7 @@ impl Curator {
                     .map_err(store_err)?;
             }
         }
-        Ok(io)
+        Ok((io, remote.metadata.properties().clone()))
     }
 
     /// [`Curator::evolve`] through the REST catalog: the new schema is
@@ -1339,16 +1340,16 @@ impl Curator {
     }
 
     /// Sets the table's description, owner and tags in the REST catalog
-    /// where they differ from the store's (an admin annotated the dataset).
+    /// where they differ from the store's (an admin annotated the dataset);
+    /// `have` are the properties the catalog holds.
     async fn publish_properties(
         &self,
         store: &Store,
         rest: &RestCatalog,
         def: &TableDef,
+        have: &HashMap<String, String>,
     ) -> Result<(), Error> {
         let wanted = table_properties(store, def)?;
-        let remote = rest.load(def.name).await?.ok_or_else(|| gone(def.name))?;
-        let have = remote.metadata.properties();
         let set: HashMap<String, String> = wanted
             .iter()
             .filter(|(k, v)| have.get(*k) != Some(*v))
@@ -1424,11 +1425,13 @@ impl Curator {
         done: &mut Curated,
     ) -> Result<(), Error> {
         let rest = self.catalog().await?;
-        let home = match &rest {
-            None => Home::Store,
+        // The catalog's table properties as the pass found them: its
+        // commits add snapshots and schemas, never properties.
+        let (home, properties) = match &rest {
+            None => (Home::Store, HashMap::new()),
             Some(rest) => {
-                let io = self.take_over(store, rest, def, now).await?;
-                Home::Rest(rest.clone(), io)
+                let (io, properties) = self.take_over(store, rest, def, now).await?;
+                (Home::Rest(rest.clone(), io), properties)
             }
         };
         let mut entry = match &home {
@@ -1539,7 +1542,8 @@ impl Curator {
                 .ok_or_else(|| Error::new("curated", Fault::Store, "a table vanished"))?;
         }
         if let Home::Rest(rest, _) = &home {
-            self.publish_properties(store, rest, def).await?;
+            self.publish_properties(store, rest, def, &properties)
+                .await?;
         }
         Ok(())
     }

@@ -302,6 +302,17 @@ fn curate_two_days(
     day1
 }
 
+/// A SeaweedFS target at `url` (`s3://bucket/prefix`).
+fn seaweedfs_target(endpoint: &str, url: &str) -> LakeTarget {
+    LakeTarget {
+        name: "seaweedfs".into(),
+        url: url.into(),
+        endpoint: Some(endpoint.into()),
+        region: Some("us-east-1".into()),
+        ..folder_target(Path::new("/unused"))
+    }
+}
+
 #[test]
 fn a_ward_across_midnight_becomes_iceberg_tables_in_a_folder_that_duckdb_reads() {
     let dir = private_tempdir();
@@ -326,13 +337,7 @@ fn the_curated_tables_in_seaweedfs_read_the_same_through_duckdb_s3() {
     let w = ward_across_midnight(dir.path());
     let rt = rt();
     rt.block_on(create_bucket(&url, &keys, "curated-lake"));
-    let target = LakeTarget {
-        name: "seaweedfs".into(),
-        url: "s3://curated-lake/hospital-a".into(),
-        endpoint: Some(url.clone()),
-        region: Some("us-east-1".into()),
-        ..folder_target(Path::new("/unused"))
-    };
+    let target = seaweedfs_target(&url, "s3://curated-lake/hospital-a");
     let day1 = curate_two_days(&rt, dir.path(), &target, Some(keys.clone()));
     assert!(
         day1[0]
@@ -442,14 +447,10 @@ fn with_an_iceberg_rest_catalog_the_tables_are_committed_through_it_exactly_once
     let rt = rt();
     rt.block_on(create_bucket(&url, &keys, "rest-lake"));
     let target = LakeTarget {
-        name: "seaweedfs".into(),
-        url: "s3://rest-lake/hospital-a".into(),
-        endpoint: Some(url.clone()),
-        region: Some("us-east-1".into()),
         iceberg_catalog: Some(catalog),
         iceberg_signing: Some("s3".into()),
         iceberg_namespace: Some(namespace.clone()),
-        ..folder_target(Path::new("/unused"))
+        ..seaweedfs_target(&url, "s3://rest-lake/hospital-a")
     };
 
     // A store that stops after the first pass: copied, as a backup taken
@@ -592,14 +593,10 @@ fn a_rest_catalog_that_refuses_the_keys_or_cannot_be_reached_is_named_and_nothin
     let rt = rt();
     rt.block_on(create_bucket(&url, &keys, "rest-lake"));
     let target = LakeTarget {
-        name: "seaweedfs".into(),
-        url: "s3://rest-lake/hospital-b".into(),
-        endpoint: Some(url.clone()),
-        region: Some("us-east-1".into()),
         iceberg_catalog: Some(catalog),
         iceberg_signing: Some("s3".into()),
         iceberg_namespace: Some(fresh_namespace()),
-        ..folder_target(Path::new("/unused"))
+        ..seaweedfs_target(&url, "s3://rest-lake/hospital-b")
     };
     let wrong = Credentials::new("wardwatch-test", "not-the-secret", None, None, "test");
     let midnight = start() + Duration::hours(1);
@@ -705,13 +702,7 @@ fn a_simulated_day_of_a_24_bed_ward_reaches_seaweedfs_whole_and_duckdb_counts_wh
     let rt = rt();
     rt.block_on(create_bucket(&url, &keys, "day-lake"));
     let prefix = format!("run-{}", fresh_namespace());
-    let target = LakeTarget {
-        name: "seaweedfs".into(),
-        url: format!("s3://day-lake/{prefix}"),
-        endpoint: Some(url.clone()),
-        region: Some("us-east-1".into()),
-        ..folder_target(Path::new("/unused"))
-    };
+    let target = seaweedfs_target(&url, &format!("s3://day-lake/{prefix}"));
     let client = s3_client(&url, &keys);
     simulated_day(
         &rt,

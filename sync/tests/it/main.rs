@@ -849,46 +849,33 @@ fn a_large_object_goes_up_in_parts_and_an_interrupted_upload_is_resumed_not_rest
     let key = "raw/observations/date=2026-11-25/source=big/part-000000000001.ndjson.zst";
     let full = format!("{prefix}/{key}");
     let client = s3_client(&url, &keys);
-    rt.block_on(async {
-        // What a restart interrupted: our upload with its first part sent…
-        let ours = client
-            .create_multipart_upload()
-            .bucket("multipart-lake")
-            .key(&full)
-            .send()
-            .await
-            .expect("upload");
-        client
-            .upload_part()
-            .bucket("multipart-lake")
-            .key(&full)
-            .upload_id(ours.upload_id().expect("id"))
-            .part_number(1)
-            .body(aws_sdk_s3::primitives::ByteStream::from(
-                data[..5 * MIB].to_vec(),
-            ))
-            .send()
-            .await
-            .expect("part 1");
-        // …and another upload of the key holding other bytes.
-        let other = client
-            .create_multipart_upload()
-            .bucket("multipart-lake")
-            .key(&full)
-            .send()
-            .await
-            .expect("upload");
-        client
-            .upload_part()
-            .bucket("multipart-lake")
-            .key(&full)
-            .upload_id(other.upload_id().expect("id"))
-            .part_number(1)
-            .body(aws_sdk_s3::primitives::ByteStream::from(noise(5 * MIB, 9)))
-            .send()
-            .await
-            .expect("other part 1");
-    });
+    // An upload of `full` begun with `part` as its first part, as a
+    // restart or another writer leaves it.
+    let begin = |part: Vec<u8>| {
+        rt.block_on(async {
+            let upload = client
+                .create_multipart_upload()
+                .bucket("multipart-lake")
+                .key(&full)
+                .send()
+                .await
+                .expect("upload");
+            client
+                .upload_part()
+                .bucket("multipart-lake")
+                .key(&full)
+                .upload_id(upload.upload_id().expect("id"))
+                .part_number(1)
+                .body(aws_sdk_s3::primitives::ByteStream::from(part))
+                .send()
+                .await
+                .expect("part 1");
+        })
+    };
+    // What a restart interrupted: our upload with its first part sent…
+    begin(data[..5 * MIB].to_vec());
+    // …and another upload of the key holding other bytes.
+    begin(noise(5 * MIB, 9));
     let put = rt
         .block_on(t.put(key, data.clone(), &sha, &md5))
         .expect("put");
