@@ -597,6 +597,291 @@ pub fn load_demo_ward(ctx: &mut Ctx, seed: u64) -> Result<ImportReport> {
     store_records(ctx, Format::Csv, parsed, "demo.load_ward")
 }
 
+/// Back-fills minute history for the demo ward (admin): the first bed's
+/// patient gets `long_days` of history (a patient monitored for a year:
+/// the history view's showcase), every other patient `days`; hours that
+/// already hold data are kept. Returns the hours written.
+pub fn backfill_demo_history(ctx: &mut Ctx, days: u32, long_days: u32) -> Result<usize> {
+    ctx.require(Role::Admin, "back-fill the demo history")?;
+    if days > 3660 || long_days > 3660 {
+        return Err(Error::InvalidInput {
+            what: "days",
+            reason: "at most 3660 days (ten years) of history".into(),
+        });
+    }
+    let now = ctx.clock.now();
+    let mut records = ctx.store.patients()?;
+    records.sort_by(|a, b| a.bed.cmp(&b.bed).then(a.mrn.cmp(&b.mrn)));
+    let mut written = 0;
+    for (i, record) in records.iter().enumerate() {
+        let span = if i == 0 { long_days } else { days };
+        if span == 0 {
+            continue;
+        }
+        // Up to the last full hour: the live stream fills the hour in progress.
+        let to = chrono::DateTime::from_timestamp_millis(
+            now.timestamp_millis().div_euclid(3_600_000) * 3_600_000,
+        )
+        .unwrap_or(now);
+        let from = to - chrono::Duration::days(i64::from(span));
+        let hours = crate::demo::history_hours(record, from, to, 0x5EED ^ i as u64);
+        written += ctx.store.backfill_rollups(&record.mrn, &hours)?;
+    }
+    ctx.audit(
+        "demo.backfill_history",
+        None,
+        json!({ "days": days, "long_days": long_days, "hours": written }),
+    )?;
+    Ok(written)
+}
+
+/// What a nurse charts by hand at one time (every field optional, at
+/// least one given): the NEWS2 parameters no monitor streams, and manual
+/// measurements.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Chart {
+    /// When it was observed; now if not given. At most 24 h ago, and not in
+    /// the future.
+    pub observed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// ACVPU: `A`, `C` (new confusion), `V`, `P` or `U`.
+    pub consciousness: Option<String>,
+    /// Supplemental oxygen in L/min; 0 = breathing room air.
+    pub o2_flow_lpm: Option<f64>,
+    /// The oxygen device (nasal cannula, simple mask, venturi 28 %, …).
+    pub o2_device: Option<String>,
+    pub systolic_bp: Option<f64>,
+    pub diastolic_bp: Option<f64>,
+    pub temperature_c: Option<f64>,
+    pub resp_rate: Option<f64>,
+    pub heart_rate: Option<f64>,
+    pub spo2: Option<f64>,
+    pub note: Option<String>,
+}
+
+/// How far back an observation may be charted.
+pub const CHART_MAX_AGE: chrono::Duration = chrono::Duration::hours(24);
+
+/// Charts observations for `mrn` (clinician): validated like a streamed
+/// record (plausible ranges, ACVPU letters), stored with who charted them,
+/// audited, and ingested by the runtime as the source `charted` — so they
+/// count towards NEWS2 (charted values stay valid for
+/// `wardwatch_runtime::scoring::CHARTED_FRESH`). Returns the rows' ids.
+pub fn chart_observations(ctx: &mut Ctx, mrn: &str, chart: &Chart) -> Result<Vec<i64>> {
+    use crate::ingest::observation::{Body, Observation, Reading};
+    ctx.require(Role::Clinician, "chart observations")?;
+    if ctx.store.patient(mrn)?.is_none() {
+        return Err(Error::PatientNotFound {
+            mrn: mrn.to_owned(),
+        });
+    }
+    let bad = |what: &'static str, reason: String| Error::InvalidInput { what, reason };
+    let now = ctx.clock.now();
+    let observed = chart.observed_at.unwrap_or(now);
+    if observed > now + chrono::Duration::minutes(2) {
+        return Err(bad("observed_at", format!("{observed} is in the future")));
+    }
+    if now - observed > CHART_MAX_AGE {
+        return Err(bad(
+            "observed_at",
+            format!("{observed} is more than 24 h ago: chart it in the patient's notes"),
+        ));
+    }
+    let checked = |vital: Vital, v: Option<f64>| -> Result<Option<f64>> {
+        let Some(v) = v else { return Ok(None) };
+        let (lo, hi) = vital.plausible_range();
+        if !v.is_finite() || v < lo || v > hi {
+            return Err(Error::InvalidInput {
+                what: "observation",
+                reason: format!(
+                    "{} {v} {} is outside {lo}–{hi}: check the value",
+                    vital.label(),
+                    vital.unit()
+                ),
+            });
+        }
+        Ok(Some(v))
+    };
+    let mut groups: Vec<Vec<(Vital, Reading)>> = Vec::new();
+    if let Some(level) = &chart.consciousness {
+        let index = ["A", "C", "V", "P", "U"]
+            .iter()
+            .position(|l| l.eq_ignore_ascii_case(level.trim()))
+            .ok_or_else(|| {
+                bad(
+                    "consciousness",
+                    format!("`{level}` is not an ACVPU level (A, C, V, P or U)"),
+                )
+            })?;
+        groups.push(vec![(Vital::Consciousness, Reading::Value(index as f64))]);
+    }
+    if let Some(flow) = checked(Vital::O2FlowLpm, chart.o2_flow_lpm)? {
+        groups.push(vec![(Vital::O2FlowLpm, Reading::Value(flow))]);
+    } else if chart
+        .o2_device
+        .as_deref()
+        .is_some_and(|d| !d.trim().is_empty())
+    {
+        return Err(bad(
+            "o2_flow_lpm",
+            "an oxygen device needs its flow in L/min".into(),
+        ));
+    }
+    match (
+        checked(Vital::SystolicBp, chart.systolic_bp)?,
+        checked(Vital::DiastolicBp, chart.diastolic_bp)?,
+    ) {
+        (Some(s), Some(d)) if d < s => groups.push(vec![
+            (Vital::SystolicBp, Reading::Value(s)),
+            (Vital::DiastolicBp, Reading::Value(d)),
+        ]),
+        (Some(s), Some(d)) => {
+            return Err(bad(
+                "blood pressure",
+                format!("diastolic {d} must be below systolic {s}"),
+            ));
+        }
+        (None, None) => {}
+        _ => {
+            return Err(bad(
+                "blood pressure",
+                "a blood pressure needs both systolic and diastolic".into(),
+            ));
+        }
+    }
+    for (vital, v) in [
+        (Vital::TemperatureC, chart.temperature_c),
+        (Vital::RespRate, chart.resp_rate),
+        (Vital::HeartRate, chart.heart_rate),
+        (Vital::Spo2, chart.spo2),
+    ] {
+        if let Some(v) = checked(vital, v)? {
+            groups.push(vec![(vital, Reading::Value(v))]);
+        }
+    }
+    if groups.is_empty() {
+        return Err(bad(
+            "observation",
+            "nothing to chart: give at least one value".into(),
+        ));
+    }
+    let text = |s: &Option<String>, what: &'static str| -> Result<Option<String>> {
+        match s.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(s) if s.chars().count() > 500 => Err(bad(what, "at most 500 characters".into())),
+            other => Ok(other.map(str::to_owned)),
+        }
+    };
+    let device = text(&chart.o2_device, "o2_device")?;
+    let note = text(&chart.note, "note")?;
+    let detail = match (&device, &note) {
+        (None, None) => None,
+        _ => Some(json!({ "o2_device": device, "note": note }).to_string()),
+    };
+    let mut fhir = Vec::new();
+    for readings in groups {
+        let id: [u8; 12] = crate::auth::random_bytes("a charted observation's id")?;
+        let obs = Observation {
+            id: format!(
+                "charted-{}",
+                id.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            ),
+            mrn: mrn.to_owned(),
+            device: None,
+            effective: observed,
+            body: Body::Numeric(readings),
+        };
+        fhir.push(
+            crate::ingest::cleaned::to_fhir(&obs, crate::store::charted::CHARTED_SOURCE)
+                .to_string(),
+        );
+    }
+    let vitals: Vec<&str> = [
+        chart.consciousness.as_ref().map(|_| "acvpu"),
+        chart.o2_flow_lpm.map(|_| "o2"),
+        chart.systolic_bp.map(|_| "bp"),
+        chart.temperature_c.map(|_| "temp"),
+        chart.resp_rate.map(|_| "rr"),
+        chart.heart_rate.map(|_| "hr"),
+        chart.spo2.map(|_| "spo2"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let user = ctx.actor.username.clone();
+    let ids = ctx
+        .store
+        .insert_charted(mrn, observed, now, &user, detail.as_deref(), &fhir)?;
+    ctx.audit(
+        "observation.chart",
+        Some(mrn),
+        json!({ "vitals": vitals, "observed": observed, "ids": ids }),
+    )?;
+    Ok(ids)
+}
+
+/// `mrn`'s observations charted in the last `hours` (1–168), newest first.
+pub fn charted_observations(
+    ctx: &Ctx,
+    mrn: &str,
+    hours: u32,
+) -> Result<Vec<crate::store::charted::Charted>> {
+    ctx.require(Role::Viewer, "see charted observations")?;
+    if ctx.store.patient(mrn)?.is_none() {
+        return Err(Error::PatientNotFound {
+            mrn: mrn.to_owned(),
+        });
+    }
+    let since = ctx.clock.now() - chrono::Duration::hours(i64::from(hours.clamp(1, 168)));
+    let rows = ctx.store.charted_for(mrn, since, 200)?;
+    ctx.audit_coalesced("patient.charted", Some(mrn))?;
+    Ok(rows)
+}
+
+/// The longest window one history request may cover.
+pub const HISTORY_MAX_DAYS: i64 = 5 * 366;
+
+/// One patient's vitals and NEWS2 over `[from, to)`, decimated to
+/// `columns` bins (the chart's width in pixels; 16–4096): full-rate
+/// samples for windows up to three hours still within the raw retention,
+/// minute rollups otherwise. Audited as a read of the patient (coalesced:
+/// zooming is many reads of one chart).
+pub fn patient_history(
+    ctx: &Ctx,
+    mrn: &str,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+    columns: u32,
+) -> Result<crate::store::history::History> {
+    ctx.require(Role::Viewer, "see a patient's history")?;
+    if to <= from {
+        return Err(Error::InvalidInput {
+            what: "history window",
+            reason: format!("`to` ({to}) must be after `from` ({from})"),
+        });
+    }
+    if to - from > chrono::Duration::days(HISTORY_MAX_DAYS) {
+        return Err(Error::InvalidInput {
+            what: "history window",
+            reason: format!("at most {HISTORY_MAX_DAYS} days at once"),
+        });
+    }
+    if !(16..=4096).contains(&columns) {
+        return Err(Error::InvalidInput {
+            what: "columns",
+            reason: format!("16 to 4096 columns, not {columns}"),
+        });
+    }
+    if ctx.store.patient(mrn)?.is_none() {
+        return Err(Error::PatientNotFound {
+            mrn: mrn.to_owned(),
+        });
+    }
+    let samples_since = ctx.clock.now() - ctx.store.retention()?.raw_numerics;
+    let history = ctx.store.history(mrn, from, to, columns, samples_since)?;
+    ctx.audit_coalesced("patient.history", Some(mrn))?;
+    Ok(history)
+}
+
 /// Checks the store (admin): SQLite's `quick_check`, or with `thorough`
 /// the full `integrity_check`. Returns the problems found; empty when sound.
 pub fn check_store(ctx: &Ctx, thorough: bool) -> Result<Vec<String>> {
@@ -1100,6 +1385,14 @@ pub fn put_source(ctx: &Ctx, config: &SourceConfig) -> Result<()> {
         return Err(Error::InvalidInput {
             what: "source name",
             reason: format!("`{name}` must be letters, digits, `.`, `_` or `-`"),
+        });
+    }
+    if name == crate::store::charted::CHARTED_SOURCE {
+        return Err(Error::InvalidInput {
+            what: "source name",
+            reason: format!(
+                "`{name}` is the built-in source of observations charted by hand: choose another name"
+            ),
         });
     }
     let url = match config {

@@ -283,6 +283,85 @@ pub const DEMO_ACCOUNTS: &[(&str, crate::store::Role)] = &[
 /// The demo accounts' password.
 pub const DEMO_PASSWORD: &str = "wardwatch demo ward";
 
+/// A patient's past minute history, generated for the demo and benchmarks
+/// (not physiology to learn from): each vital wanders around the record's
+/// baseline (a mean-reverting walk) with a day-night rhythm, heart rate
+/// lowest at night and temperature lowest in the early morning (the
+/// circadian pattern of healthy adults). One hour per vital and hour of
+/// `[from, to)`, 60 readings a minute, as a monitor at 1 Hz would leave.
+pub fn history_hours(
+    record: &PatientRecord,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    seed: u64,
+) -> Vec<(crate::model::Vital, i64, crate::store::rollup::Hour)> {
+    use crate::model::Vital;
+    use crate::store::rollup::{HOUR_MS, Hour, SLOTS};
+    let b = &record.baseline;
+    // (vital, baseline, walk step, spread within a minute, amplitude of the day-night swing)
+    let vitals = [
+        (Vital::HeartRate, b.hr_bpm.unwrap_or(75.0), 0.8, 4.0, 6.0),
+        (Vital::RespRate, b.rr_per_min.unwrap_or(16.0), 0.3, 2.0, 1.5),
+        (Vital::Spo2, b.spo2_pct.unwrap_or(96.0), 0.2, 1.0, 0.5),
+        (
+            Vital::SystolicBp,
+            b.sbp_mmhg.unwrap_or(125.0),
+            1.0,
+            5.0,
+            8.0,
+        ),
+        (
+            Vital::DiastolicBp,
+            b.sbp_mmhg.unwrap_or(125.0) * 0.62,
+            0.6,
+            3.0,
+            5.0,
+        ),
+        (
+            Vital::TemperatureC,
+            b.temp_c.unwrap_or(36.8),
+            0.02,
+            0.1,
+            0.3,
+        ),
+    ];
+    let first = from.timestamp_millis().div_euclid(HOUR_MS) * HOUR_MS;
+    let last = to.timestamp_millis();
+    let mut rng = SplitMix64::new(seed);
+    let mut out = Vec::new();
+    for (vital, base, step, spread, swing) in vitals {
+        let (lo, hi) = vital.plausible_range();
+        let mut drift = 0.0f64;
+        let mut hour_ms = first;
+        while hour_ms < last {
+            let mut hour = Hour::default();
+            for minute in 0..SLOTS {
+                let t = hour_ms + minute as i64 * 60_000;
+                if t < from.timestamp_millis() || t >= last {
+                    continue;
+                }
+                drift = 0.98 * drift + step * (rng.unit() * 2.0 - 1.0);
+                let day = (t.rem_euclid(24 * HOUR_MS) as f64 / (24 * HOUR_MS) as f64)
+                    * std::f64::consts::TAU;
+                // Lowest near 04:00 for heart rate and temperature.
+                let rhythm = -swing * (day - std::f64::consts::TAU * 4.0 / 24.0).cos();
+                let mean = (base + drift + rhythm).clamp(lo, hi);
+                let half = spread * (0.5 + rng.unit()) / 2.0;
+                let (min, max) = ((mean - half).max(lo), (mean + half).min(hi));
+                let mean = if vital == Vital::Spo2 {
+                    mean.min(100.0)
+                } else {
+                    mean
+                };
+                hour.set(minute, 60, min, max.max(mean), mean);
+            }
+            out.push((vital, hour_ms, hour));
+            hour_ms += HOUR_MS;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -162,6 +162,15 @@ pub async fn run(
             stop_rx.clone(),
         )));
     }
+    // Observations charted by hand: a source of their own, always running.
+    {
+        use wardwatch_core::store::charted::{CHARTED_SHARD, CHARTED_SOURCE};
+        let checkpoint = store.checkpoint(CHARTED_SOURCE, CHARTED_SHARD)?;
+        let (dir, charted_tx, stop) = (data_dir.clone(), tx.clone(), stop_rx.clone());
+        tasks.push(tokio::task::spawn_blocking(move || {
+            source::charted::run(dir, checkpoint, charted_tx, stop)
+        }));
+    }
     // Ticks go through the same channel, so the writer thread stays the only
     // one touching the store and the stages.
     let ticker_tx = tx.clone();

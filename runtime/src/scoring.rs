@@ -13,6 +13,7 @@ use wardwatch_score::{Acvpu, Breathing, EcgStream, News2Input, StreamEvent};
 use wardwatch_core::ingest::observation::{Body, EcgBlock, Observation};
 use wardwatch_core::model::Vital;
 use wardwatch_core::model::{EcgEvent, ScoreDetail};
+use wardwatch_core::store::charted::CHARTED_SOURCE;
 use wardwatch_core::store::{IngestBatch, ScoreRow, Store, StoredBatch};
 
 /// Vitals older than this do not count towards NEWS2 (a ward's observation
@@ -22,6 +23,12 @@ pub const NEWS2_FRESH: Duration = Duration::minutes(60);
 /// vitals enter as the median of this window, so a few seconds of artefact
 /// or normal variation around a band edge do not move the score.
 pub const NEWS2_WINDOW: Duration = Duration::minutes(5);
+/// A value charted by hand counts towards NEWS2 for this long after it was
+/// observed (unless a monitor streams that vital): the RCP's NEWS2 (2017)
+/// sets 12-hourly observations as the least frequent monitoring, so a
+/// charted ACVPU or oxygen setting is current until the next round at most
+/// that far away.
+pub const CHARTED_FRESH: Duration = Duration::hours(12);
 /// A heart-rate reading is stored at most this often per patient.
 const HR_EVERY: Duration = Duration::seconds(10);
 /// A gap in ECG longer than this restarts the analyser rather than padding.
@@ -102,6 +109,11 @@ pub struct LiveScorer {
     risk_last: HashMap<String, f64>,
     news2_last: HashMap<String, wardwatch_score::News2Score>,
     hr_last: HashMap<String, DateTime<Utc>>,
+    /// The newest charted value per patient and vital (the `charted` source).
+    charted: HashMap<(String, Vital), (DateTime<Utc>, f64)>,
+    /// Patients whose charted values were read back from the store (after a
+    /// restart the in-memory ones are gone; the table still has them).
+    charted_loaded: std::collections::HashSet<String>,
 }
 
 impl std::fmt::Debug for LiveScorer {
@@ -147,8 +159,13 @@ impl LiveScorer {
                     }
                 }
                 Body::Numeric(readings) => {
+                    let charted = batch.source == CHARTED_SOURCE;
                     for (vital, reading) in readings {
                         if let wardwatch_core::ingest::observation::Reading::Value(v) = reading {
+                            if charted {
+                                self.chart(&obs.mrn, *vital, obs.effective, *v);
+                                continue;
+                            }
                             self.vitals
                                 .entry((obs.mrn.clone(), *vital))
                                 .or_default()
@@ -322,11 +339,69 @@ impl LiveScorer {
             .max()
     }
 
-    /// A vital as scores take it: the recent median, else the last fresh value.
+    /// A vital as scores take it: the recent median, else the last fresh
+    /// value, else a value charted within `CHARTED_FRESH`.
     fn value(&self, mrn: &str, vital: Vital, now: DateTime<Utc>) -> Option<f64> {
+        let key = (mrn.to_owned(), vital);
         self.vitals
-            .get(&(mrn.to_owned(), vital))
+            .get(&key)
             .and_then(|w| w.value(now))
+            .or_else(|| {
+                self.charted
+                    .get(&key)
+                    .filter(|(t, _)| now - *t <= CHARTED_FRESH)
+                    .map(|(_, v)| *v)
+            })
+    }
+
+    /// Keeps the newest charted value of `vital`.
+    fn chart(&mut self, mrn: &str, vital: Vital, at: DateTime<Utc>, value: f64) {
+        let slot = self
+            .charted
+            .entry((mrn.to_owned(), vital))
+            .or_insert((at, value));
+        if at >= slot.0 {
+            *slot = (at, value);
+        }
+    }
+
+    /// Reads `mrn`'s charted values of the last `CHARTED_FRESH` back from the
+    /// store, once per patient and run (errors are logged: NEWS2 then shows
+    /// those parameters as missing, never invents them).
+    fn load_charted(&mut self, store: &Store, mrn: &str, now: DateTime<Utc>) {
+        if !self.charted_loaded.insert(mrn.to_owned()) {
+            return;
+        }
+        let rows = match store.charted_for(mrn, now - CHARTED_FRESH, 200) {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read charted observations");
+                return;
+            }
+        };
+        for row in rows {
+            let decoded = wardwatch_core::ingest::observation::decode(row.fhir.as_bytes(), now);
+            if let Ok(Observation {
+                body: Body::Numeric(readings),
+                effective,
+                ..
+            }) = decoded
+            {
+                for (vital, reading) in readings {
+                    if let wardwatch_core::ingest::observation::Reading::Value(v) = reading {
+                        self.chart(mrn, vital, effective, v);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The newest charted time of `mrn`, among `vitals`.
+    fn newest_charted(&self, mrn: &str, vitals: &[Vital]) -> Option<DateTime<Utc>> {
+        vitals
+            .iter()
+            .filter_map(|v| self.charted.get(&(mrn.to_owned(), *v)).map(|(t, _)| *t))
+            .max()
     }
 
     /// The combined cardiac risk (wardwatch_score::risk) from NEWS2, active
@@ -407,7 +482,10 @@ impl LiveScorer {
         let Some(record) = store.patient(mrn)? else {
             return Ok(None);
         };
-        let newest = self.newest(mrn, &Vital::ALL);
+        let streamed = self.newest(mrn, &Vital::ALL);
+        let seen = streamed.or_else(|| self.newest_charted(mrn, &Vital::ALL));
+        self.load_charted(store, mrn, seen.unwrap_or_else(Utc::now));
+        let newest = streamed.max(self.newest_charted(mrn, &Vital::ALL));
         let Some(newest) = newest else {
             return Ok(None);
         };

@@ -271,7 +271,11 @@ impl Stage for AlarmStage {
         let received = Instant::now();
         let rows = self.scorer.score_batch(store, batch, stored);
         let mut inputs = Vec::new();
-        for &i in &stored.stored_items {
+        // Charted observations act through NEWS2 (the rows above), not as a
+        // stream: a nurse's one reading must not start the stall clock of a
+        // patient who is not monitored.
+        let charted = batch.source == wardwatch_core::store::charted::CHARTED_SOURCE;
+        for &i in stored.stored_items.iter().filter(|_| !charted) {
             let Some(Ok(obs)) = batch.items.get(i).map(|it| &it.decoded) else {
                 continue;
             };

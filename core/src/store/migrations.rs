@@ -663,6 +663,24 @@ ALTER TABLE lake_targets ADD COLUMN iceberg_namespace TEXT;
     r#"
 ALTER TABLE sources ADD COLUMN ca_bundle TEXT;
 "#,
+    // 17: observations nurses chart by hand (issue 11): ACVPU, supplemental
+    // oxygen, manual BP, temperature, RR, HR, SpO2. Each row is one FHIR
+    // Observation (`fhir`, the wire format) that the runtime ingests as the
+    // built-in source `charted` (sequence = id), so a charted value is
+    // stored, scored and synced to the lake like a streamed one; who
+    // charted it, when, and the oxygen device or a note stay here.
+    r#"
+CREATE TABLE charted_observations (
+    id          INTEGER PRIMARY KEY,
+    patient_id  INTEGER NOT NULL REFERENCES patients (id),
+    observed_ms INTEGER NOT NULL,
+    entered_ms  INTEGER NOT NULL,
+    entered_by  TEXT NOT NULL,
+    detail      TEXT,                          -- oxygen device, a note
+    fhir        TEXT NOT NULL
+);
+CREATE INDEX charted_observations_patient ON charted_observations (patient_id, observed_ms);
+"#,
 ];
 
 /// The version a store that records version 1 really holds. Builds from

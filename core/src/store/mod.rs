@@ -9,9 +9,11 @@
 mod audit;
 pub mod backup;
 pub mod catalog;
+pub mod charted;
 pub mod cipher;
 pub mod curated;
 pub mod devices;
+pub mod history;
 pub mod lake;
 mod migrations;
 mod patients;

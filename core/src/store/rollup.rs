@@ -93,6 +93,19 @@ impl Hour {
         s.sum = s.sum.saturating_add(i32::from(v));
     }
 
+    /// Sets `minute` (0–59) to a summary of `count` readings: for history
+    /// built straight into a store (the demo's back-fill, benchmarks).
+    pub fn set(&mut self, minute: usize, count: u16, min: f64, max: f64, mean: f64) {
+        if let Some(s) = self.slots.get_mut(minute) {
+            *s = Slot {
+                count,
+                min: scaled(min),
+                max: scaled(max),
+                sum: (mean * 10.0 * f64::from(count)).round() as i32,
+            };
+        }
+    }
+
     /// Folds another in-memory hour (built from new samples only) into this one.
     pub fn merge(&mut self, other: &Hour) {
         for (s, o) in self.slots.iter_mut().zip(&other.slots) {

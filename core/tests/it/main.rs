@@ -7,6 +7,7 @@ mod auth;
 mod backup;
 mod cipher;
 mod devices;
+mod history;
 mod import;
 mod ingest;
 mod lake;

@@ -3,6 +3,7 @@
 //! reconnects with capped exponential backoff and full jitter after errors.
 
 pub mod backoff;
+pub mod charted;
 pub mod kinesis;
 pub mod sse;
 

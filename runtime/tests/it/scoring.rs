@@ -180,3 +180,182 @@ fn news2_follows_the_patients_scale_and_is_partial_when_vitals_are_missing() {
     );
     assert!((0.0..=100.0).contains(&risk[0].value));
 }
+
+/// What the `charted` source hands the writer: the rows after `after`.
+fn charted_batch(store: &Store, after: i64, now: DateTime<Utc>) -> IngestBatch {
+    use wardwatch_core::store::charted::{CHARTED_SHARD, CHARTED_SOURCE};
+    IngestBatch {
+        source: CHARTED_SOURCE.into(),
+        shard: CHARTED_SHARD.into(),
+        items: store
+            .charted_after(after, 100)
+            .expect("charted rows")
+            .into_iter()
+            .map(|r| IngestItem::decode(r.id.to_string(), r.fhir.into_bytes(), now))
+            .collect(),
+        ordered: true,
+    }
+}
+
+#[test]
+fn charted_consciousness_and_oxygen_complete_news2_and_outlive_the_stream_window() {
+    let dir = crate::private_tempdir();
+    let (mut store, mrns) = store_with_ward(dir.path());
+    let mrn = &mrns[3];
+    let now = crate::clock().0;
+    let mut scorer = LiveScorer::default();
+    // The monitor streams the five measured parameters, all scoring 0 …
+    let vitals = [
+        ("8867-4", 72.0, "/min"),
+        ("9279-1", 16.0, "/min"),
+        ("59408-5", 97.0, "%"),
+        ("8480-6", 125.0, "mm[Hg]"),
+        ("8310-5", 37.0, "Cel"),
+    ];
+    let streamed = |at: DateTime<Utc>, seq: u64| {
+        batch(
+            vitals
+                .iter()
+                .enumerate()
+                .map(|(i, (loinc, v, unit))| {
+                    let id = format!("v{seq}-{i}");
+                    item(
+                        seq * 10 + i as u64,
+                        &numeric(&id, mrn, loinc, *v, unit, at),
+                        at,
+                    )
+                })
+                .collect(),
+        )
+    };
+    let b = streamed(now - Duration::minutes(1), 1);
+    let stored = store.store_batch(&b, now).expect("store");
+    scorer.score_batch(&store, &b, &stored);
+    let news = store
+        .latest_score(mrn, "news2")
+        .expect("score")
+        .expect("a NEWS2");
+    let ScoreDetail::News2(partial) = &news.score else {
+        panic!("{news:?}")
+    };
+    assert!(!partial.complete, "nothing charted yet: {partial:?}");
+
+    // … and the nurse charts: responds to voice (3 points), 2 L/min oxygen (2).
+    let mut nurse = crate::ctx(dir.path(), "admin");
+    let chart = api::Chart {
+        consciousness: Some("V".into()),
+        o2_flow_lpm: Some(2.0),
+        o2_device: Some("nasal cannula".into()),
+        ..api::Chart::default()
+    };
+    let ids = api::chart_observations(&mut nurse, mrn, &chart).expect("charted");
+    assert_eq!(ids.len(), 2, "one observation each");
+    let b = charted_batch(&store, 0, now);
+    let stored = store.store_batch(&b, now).expect("store");
+    assert_eq!(stored.outcome.stored, 2, "{:?}", stored.outcome);
+    scorer.score_batch(&store, &b, &stored);
+    let news = store
+        .latest_score(mrn, "news2")
+        .expect("score")
+        .expect("a NEWS2");
+    let ScoreDetail::News2(full) = &news.score else {
+        panic!("{news:?}")
+    };
+    assert!(full.complete, "charted values complete it: {full:?}");
+    assert_eq!(full.aggregate, 5, "V (3) + oxygen (2): {full:?}");
+    // The charted values are samples like streamed ones (the UI's latest values).
+    let latest = store.latest_vitals(mrn).expect("latest");
+    assert!(latest.iter().any(|l| l.vital == wardwatch_core::model::Vital::Consciousness
+        && l.value == Some(2.0)));
+
+    // Three hours later the stream's own values are fresh, the charted
+    // ones still count (valid for 12 h); a restarted runtime reads them back.
+    let later = now + Duration::hours(3);
+    let mut restarted = LiveScorer::default();
+    let b = streamed(later, 2);
+    let stored = store.store_batch(&b, later).expect("store");
+    assert_eq!(stored.outcome.stored, 5, "{:?}", stored.outcome);
+    restarted.score_batch(&store, &b, &stored);
+    let news = store
+        .latest_score(mrn, "news2")
+        .expect("score")
+        .expect("a NEWS2");
+    let ScoreDetail::News2(after_restart) = &news.score else {
+        panic!("{news:?}")
+    };
+    assert!(
+        after_restart.complete && after_restart.aggregate == 5,
+        "{after_restart:?}"
+    );
+
+    // Thirteen hours on, the charting has lapsed: NEWS2 says what is missing.
+    let lapsed = now + Duration::hours(13);
+    let b = streamed(lapsed, 3);
+    let stored = store.store_batch(&b, lapsed).expect("store");
+    restarted.score_batch(&store, &b, &stored);
+    let news = store
+        .latest_score(mrn, "news2")
+        .expect("score")
+        .expect("a NEWS2");
+    let ScoreDetail::News2(stale) = &news.score else {
+        panic!("{news:?}")
+    };
+    assert!(!stale.complete, "{stale:?}");
+    assert!(
+        stale
+            .missing
+            .contains(&wardwatch_score::Parameter::Consciousness)
+    );
+
+    // Bad charting is refused with the reason, and nothing is stored.
+    for (bad, why) in [
+        (
+            api::Chart {
+                consciousness: Some("Q".into()),
+                ..api::Chart::default()
+            },
+            "ACVPU",
+        ),
+        (
+            api::Chart {
+                systolic_bp: Some(120.0),
+                ..api::Chart::default()
+            },
+            "both",
+        ),
+        (
+            api::Chart {
+                systolic_bp: Some(80.0),
+                diastolic_bp: Some(95.0),
+                ..api::Chart::default()
+            },
+            "below",
+        ),
+        (
+            api::Chart {
+                temperature_c: Some(52.0),
+                ..api::Chart::default()
+            },
+            "outside",
+        ),
+        (api::Chart::default(), "nothing to chart"),
+        (
+            api::Chart {
+                o2_device: Some("mask".into()),
+                ..api::Chart::default()
+            },
+            "flow",
+        ),
+    ] {
+        let e = api::chart_observations(&mut nurse, mrn, &bad).expect_err("refused");
+        assert!(e.to_string().contains(why), "{why}: {e}");
+    }
+    assert!(api::chart_observations(&mut nurse, "NOPE", &chart).is_err());
+    assert_eq!(store.charted_after(0, 100).expect("rows").len(), 2);
+    let audit = api::recent_audit(&nurse, 50).expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "observation.chart" && e.target.as_deref() == Some(mrn.as_str()))
+    );
+}

@@ -1,0 +1,363 @@
+//! A patient's history for a chart: any window, decimated to the chart's
+//! width as min/max/mean per column (one bin per pixel column), from the
+//! full-rate samples when the window is short and still within their
+//! retention, else from the minute rollups. A year of one patient's minute
+//! data is ~8,760 rollup rows per vital; the bins are filled straight from
+//! the packed blobs (no per-minute allocation). ARCHITECTURE.md has the
+//! figures.
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+use serde::Serialize;
+
+use super::rollup::{BLOB_BYTES, HOUR_MS, Hour, SLOT_BYTES};
+use super::{Store, from_ms, to_ms};
+use crate::error::{Result, SqlContext};
+use crate::model::Vital;
+
+/// Windows at most this long are drawn from the full-rate samples (when
+/// they are still kept); longer ones from the minute rollups.
+pub const SAMPLES_MAX_SPAN_MS: i64 = 3 * HOUR_MS;
+/// The finest bin over full-rate samples (numerics arrive about once a
+/// second) and over minute rollups: a finer bin would only add empty ones.
+const SAMPLE_BIN_MIN_MS: i64 = 1_000;
+const MINUTE_BIN_MIN_MS: i64 = 60_000;
+
+/// Where a history's values come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// Full-rate samples (the store keeps `retention.raw_numerics_hours`).
+    Samples,
+    /// Minute rollups (kept for the store's life).
+    Minutes,
+}
+
+/// One vital over the bins: `None` where the bin holds no data (a gap the
+/// chart shows as one, never joined).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistorySeries {
+    pub vital: Vital,
+    pub label: &'static str,
+    pub unit: &'static str,
+    pub min: Vec<Option<f64>>,
+    pub max: Vec<Option<f64>>,
+    pub mean: Vec<Option<f64>>,
+    /// Readings behind the bins (samples, or minutes' sample counts).
+    pub readings: u64,
+}
+
+/// A patient's vitals over `[from, to)` in `bins` equal columns.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct History {
+    pub mrn: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub resolution: Resolution,
+    pub bin_ms: i64,
+    /// Each bin's start, ms since the epoch (the chart's x values).
+    pub t_ms: Vec<i64>,
+    /// Only vitals with data in the window.
+    pub series: Vec<HistorySeries>,
+    /// NEWS2 aggregate, the highest per bin.
+    pub news2: Vec<Option<f64>>,
+}
+
+/// Accumulates min/max/sum/count per bin.
+struct Bins {
+    from_ms: i64,
+    bin_ms: i64,
+    count: Vec<u64>,
+    min: Vec<f64>,
+    max: Vec<f64>,
+    sum: Vec<f64>,
+}
+
+impl Bins {
+    fn new(from_ms: i64, bin_ms: i64, n: usize) -> Bins {
+        Bins {
+            from_ms,
+            bin_ms,
+            count: vec![0; n],
+            min: vec![f64::INFINITY; n],
+            max: vec![f64::NEG_INFINITY; n],
+            sum: vec![0.0; n],
+        }
+    }
+
+    fn index(&self, t_ms: i64) -> Option<usize> {
+        if t_ms < self.from_ms {
+            return None;
+        }
+        let i = ((t_ms - self.from_ms) / self.bin_ms) as usize;
+        (i < self.count.len()).then_some(i)
+    }
+
+    fn add(&mut self, t_ms: i64, count: u64, min: f64, max: f64, sum: f64) {
+        if let Some(i) = self.index(t_ms) {
+            self.count[i] += count;
+            self.min[i] = self.min[i].min(min);
+            self.max[i] = self.max[i].max(max);
+            self.sum[i] += sum;
+        }
+    }
+
+    fn into_series(self, vital: Vital) -> Option<HistorySeries> {
+        let readings: u64 = self.count.iter().sum();
+        if readings == 0 {
+            return None;
+        }
+        let n = self.count.len();
+        let (mut min, mut max, mut mean) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for i in 0..n {
+            let c = self.count[i];
+            let some = |v: f64| (c > 0).then_some(round1(v));
+            min.push(some(self.min[i]));
+            max.push(some(self.max[i]));
+            mean.push(some(self.sum[i] / c.max(1) as f64));
+        }
+        Some(HistorySeries {
+            vital,
+            label: vital.label(),
+            unit: vital.unit(),
+            min,
+            max,
+            mean,
+            readings,
+        })
+    }
+}
+
+/// Values are stored to 0.1 (rollups) or as sent; the chart needs no more.
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+/// The bin width for `span_ms` in at most `columns` bins, never finer than
+/// the data's own resolution.
+fn bin_width(span_ms: i64, columns: u32, finest_ms: i64) -> i64 {
+    let columns = i64::from(columns.max(1));
+    ((span_ms + columns - 1) / columns).max(finest_ms)
+}
+
+impl Store {
+    /// `mrn`'s vitals over `[from, to)` in at most `columns` bins; full-rate
+    /// samples when the window is at most `SAMPLES_MAX_SPAN_MS` long and
+    /// starts after `samples_since` (what the retention still holds), else
+    /// minute rollups. An unknown patient has an empty history (the API
+    /// checks the patient first).
+    pub fn history(
+        &self,
+        mrn: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        columns: u32,
+        samples_since: DateTime<Utc>,
+    ) -> Result<History> {
+        let (from_ms, to_ms) = (to_ms(from), to_ms(to).max(to_ms(from) + 1));
+        let span = to_ms - from_ms;
+        let resolution = if span <= SAMPLES_MAX_SPAN_MS && from >= samples_since {
+            Resolution::Samples
+        } else {
+            Resolution::Minutes
+        };
+        let finest = match resolution {
+            Resolution::Samples => SAMPLE_BIN_MIN_MS,
+            Resolution::Minutes => MINUTE_BIN_MIN_MS,
+        };
+        let bin_ms = bin_width(span, columns, finest);
+        let n = ((span + bin_ms - 1) / bin_ms) as usize;
+        let t_ms: Vec<i64> = (0..n as i64).map(|i| from_ms + i * bin_ms).collect();
+        let mut out = History {
+            mrn: mrn.to_owned(),
+            from,
+            to,
+            resolution,
+            bin_ms,
+            t_ms,
+            series: Vec::new(),
+            news2: vec![None; n],
+        };
+        let Some(patient_id) = self.patient_id(mrn)? else {
+            return Ok(out);
+        };
+        for vital in Vital::ALL {
+            let mut bins = Bins::new(from_ms, bin_ms, n);
+            match resolution {
+                Resolution::Samples => self.sample_bins(patient_id, vital, to_ms, &mut bins)?,
+                Resolution::Minutes => self.minute_bins(patient_id, vital, to_ms, &mut bins)?,
+            }
+            out.series.extend(bins.into_series(vital));
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT (ts_ms - ?2) / ?4, max(value) FROM scores
+                 WHERE patient_id = ?1 AND kind = 'news2' AND ts_ms >= ?2 AND ts_ms < ?3
+                 GROUP BY 1",
+            )
+            .ctx("reading NEWS2 history")?;
+        let rows = stmt
+            .query_map(params![patient_id, from_ms, to_ms, bin_ms], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?))
+            })
+            .ctx("reading NEWS2 history")?;
+        for row in rows {
+            let (i, v) = row.ctx("reading NEWS2 history")?;
+            if let Some(slot) = usize::try_from(i).ok().and_then(|i| out.news2.get_mut(i)) {
+                *slot = Some(v);
+            }
+        }
+        Ok(out)
+    }
+
+    fn sample_bins(
+        &self,
+        patient_id: i64,
+        vital: Vital,
+        to_ms: i64,
+        bins: &mut Bins,
+    ) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT ts_ms, value FROM vital_samples
+                 WHERE patient_id = ?1 AND vital = ?2 AND ts_ms >= ?3 AND ts_ms < ?4
+                   AND value IS NOT NULL",
+            )
+            .ctx("reading history samples")?;
+        let mut rows = stmt
+            .query(params![patient_id, vital.code(), bins.from_ms, to_ms])
+            .ctx("reading history samples")?;
+        while let Some(row) = rows.next().ctx("reading history samples")? {
+            let t: i64 = row.get(0).ctx("reading history samples")?;
+            let v: f64 = row.get(1).ctx("reading history samples")?;
+            bins.add(t, 1, v, v, v);
+        }
+        Ok(())
+    }
+
+    fn minute_bins(
+        &self,
+        patient_id: i64,
+        vital: Vital,
+        to_ms: i64,
+        bins: &mut Bins,
+    ) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT hour_ms, data FROM vital_rollups
+                 WHERE patient_id = ?1 AND vital = ?2 AND hour_ms >= ?3 AND hour_ms < ?4",
+            )
+            .ctx("reading history rollups")?;
+        let first_hour = bins.from_ms.div_euclid(HOUR_MS) * HOUR_MS;
+        let mut rows = stmt
+            .query(params![patient_id, vital.code(), first_hour, to_ms])
+            .ctx("reading history rollups")?;
+        while let Some(row) = rows.next().ctx("reading history rollups")? {
+            let hour_ms: i64 = row.get(0).ctx("reading history rollups")?;
+            let blob = row
+                .get_ref(1)
+                .ctx("reading history rollups")?
+                .as_blob()
+                .map_err(rusqlite::Error::from)
+                .ctx("reading history rollups")?;
+            if blob.len() != BLOB_BYTES {
+                continue; // as Hour::from_blob: a damaged row reads as empty
+            }
+            for (minute, s) in blob.chunks_exact(SLOT_BYTES).enumerate() {
+                let count = u16::from_le_bytes([s[0], s[1]]);
+                if count == 0 {
+                    continue;
+                }
+                let t = hour_ms + minute as i64 * 60_000;
+                if t >= to_ms {
+                    break;
+                }
+                let min = f64::from(i16::from_le_bytes([s[2], s[3]])) / 10.0;
+                let max = f64::from(i16::from_le_bytes([s[4], s[5]])) / 10.0;
+                let sum = f64::from(i32::from_le_bytes([s[6], s[7], s[8], s[9]])) / 10.0;
+                bins.add(t, u64::from(count), min, max, sum);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes back-filled minute rollups (the demo's and the benchmarks'
+    /// history, built straight into the store rather than streamed): hours
+    /// that already hold data are left as they are. Returns the hours written.
+    pub fn backfill_rollups(&mut self, mrn: &str, hours: &[(Vital, i64, Hour)]) -> Result<usize> {
+        let Some(patient_id) = self.patient_id(mrn)? else {
+            return Err(crate::Error::PatientNotFound {
+                mrn: mrn.to_owned(),
+            });
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx("back-filling history")?;
+        let mut written = 0;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO vital_rollups (patient_id, vital, hour_ms, data)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .ctx("back-filling history")?;
+            for (vital, hour_ms, hour) in hours {
+                written += stmt
+                    .execute(params![patient_id, vital.code(), hour_ms, hour.to_blob()])
+                    .ctx("back-filling history")?;
+            }
+        }
+        tx.commit().ctx("back-filling history")?;
+        Ok(written)
+    }
+
+    /// The oldest hour of minute rollups held for `mrn`, if any.
+    pub fn oldest_rollup(&self, mrn: &str) -> Result<Option<DateTime<Utc>>> {
+        let Some(patient_id) = self.patient_id(mrn)? else {
+            return Ok(None);
+        };
+        let ms: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT min(hour_ms) FROM vital_rollups WHERE patient_id = ?1",
+                [patient_id],
+                |r| r.get(0),
+            )
+            .ctx("reading history")?;
+        Ok(ms.map(from_ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bins_are_never_finer_than_the_data() {
+        assert_eq!(bin_width(365 * 24 * HOUR_MS, 1000, 60_000), 31_536_000);
+        assert_eq!(bin_width(10 * 60_000, 1000, 1_000), 1_000);
+        assert_eq!(bin_width(10 * 60_000, 1000, 60_000), 60_000);
+    }
+
+    #[test]
+    fn a_bin_takes_the_extremes_and_the_weighted_mean() {
+        let mut b = Bins::new(0, 100, 3);
+        b.add(10, 2, 60.0, 80.0, 140.0);
+        b.add(90, 1, 50.0, 50.0, 50.0);
+        b.add(250, 1, 70.0, 70.0, 70.0);
+        b.add(300, 1, 1.0, 1.0, 1.0); // past the window
+        let s = b.into_series(Vital::HeartRate).expect("data");
+        assert_eq!(s.min, vec![Some(50.0), None, Some(70.0)]);
+        assert_eq!(s.max, vec![Some(80.0), None, Some(70.0)]);
+        assert_eq!(s.mean[0], Some(63.3));
+        assert_eq!(s.readings, 4);
+    }
+}

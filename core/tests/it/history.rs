@@ -1,0 +1,121 @@
+//! A patient's history for the chart: a back-filled year decimated to the
+//! chart's width, full-rate samples when zoomed in, gaps kept as gaps.
+
+use chrono::Duration;
+use wardwatch_core::api;
+use wardwatch_core::model::Vital;
+use wardwatch_core::store::history::Resolution;
+
+use crate::{clock, ctx, private_tempdir, store_of};
+
+#[test]
+fn a_year_of_minutes_decimates_to_the_chart_and_zooms_to_samples() {
+    let dir = private_tempdir();
+    let mut admin = ctx(dir.path(), "admin");
+    api::load_demo_ward(&mut admin, 3).expect("demo");
+    let written = api::backfill_demo_history(&mut admin, 2, 366).expect("back-fill");
+    // Bed 1: 366 days × 24 h × 6 vitals; 23 others: 2 days each.
+    assert_eq!(written, 366 * 24 * 6 + 23 * 2 * 24 * 6);
+    // Again: nothing doubled, nothing overwritten.
+    assert_eq!(
+        api::backfill_demo_history(&mut admin, 2, 366).expect("again"),
+        0
+    );
+
+    let mut beds = store_of(&admin).patients().expect("patients");
+    beds.sort_by(|a, b| a.bed.cmp(&b.bed).then(a.mrn.cmp(&b.mrn)));
+    let long = &beds[0];
+    let now = clock().0;
+    let year = api::patient_history(&admin, &long.mrn, now - Duration::days(365), now, 1000)
+        .expect("a year");
+    assert_eq!(year.resolution, Resolution::Minutes);
+    assert!(
+        year.t_ms.len() <= 1000 && year.t_ms.len() >= 990,
+        "{}",
+        year.t_ms.len()
+    );
+    let hr = year
+        .series
+        .iter()
+        .find(|s| s.vital == Vital::HeartRate)
+        .expect("heart rate");
+    // Every column holds data (the year is dense) and min ≤ mean ≤ max.
+    assert!(hr.mean.iter().all(Option::is_some));
+    for i in 0..hr.mean.len() {
+        let (lo, m, hi) = (
+            hr.min[i].unwrap_or(0.0),
+            hr.mean[i].unwrap_or(0.0),
+            hr.max[i].unwrap_or(0.0),
+        );
+        assert!(lo <= m && m <= hi, "column {i}: {lo} {m} {hi}");
+    }
+    // A year of minutes at 60 readings each.
+    assert!(
+        hr.readings >= 365 * 24 * 60 * 60 - 60 * 60 * 60,
+        "{}",
+        hr.readings
+    );
+    // The days before the back-fill are a gap, not a line.
+    let older = api::patient_history(&admin, &long.mrn, now - Duration::days(400), now, 400)
+        .expect("400 days");
+    let hr = older
+        .series
+        .iter()
+        .find(|s| s.vital == Vital::HeartRate)
+        .expect("hr");
+    assert!(hr.mean[..30].iter().all(Option::is_none));
+    assert!(hr.mean[40..].iter().all(Option::is_some));
+
+    // Another patient has two days; a week shows five empty days.
+    let short = &beds[5];
+    let week =
+        api::patient_history(&admin, &short.mrn, now - Duration::days(7), now, 700).expect("week");
+    let t = week
+        .series
+        .iter()
+        .find(|s| s.vital == Vital::TemperatureC)
+        .expect("temp");
+    let filled = t.mean.iter().filter(|m| m.is_some()).count();
+    assert!(
+        (180..=220).contains(&filled),
+        "{filled} of 700 columns hold two days"
+    );
+
+    // Zoomed to minutes within the raw retention: full-rate samples (none
+    // streamed here, so no series), not minutes.
+    let zoom = api::patient_history(&admin, &long.mrn, now - Duration::minutes(10), now, 1000)
+        .expect("ten minutes");
+    assert_eq!(zoom.resolution, Resolution::Samples);
+    assert_eq!(zoom.bin_ms, 1000, "never finer than the samples");
+    // Zoomed into last month: minutes, one column per minute at most.
+    let hour = api::patient_history(
+        &admin,
+        &long.mrn,
+        now - Duration::days(30),
+        now - Duration::days(30) + Duration::hours(1),
+        1000,
+    )
+    .expect("an hour last month");
+    assert_eq!(hour.resolution, Resolution::Minutes);
+    assert_eq!((hour.bin_ms, hour.t_ms.len()), (60_000, 60));
+
+    // Bad requests are refused with the reason; unknown patients are not found.
+    for (from, to, cols, why) in [
+        (now, now - Duration::days(1), 100, "must be after"),
+        (now - Duration::days(2000), now, 100, "at most"),
+        (now - Duration::days(1), now, 3, "columns"),
+    ] {
+        let e = api::patient_history(&admin, &long.mrn, from, to, cols).expect_err("refused");
+        assert!(e.to_string().contains(why), "{why}: {e}");
+    }
+    let e = api::patient_history(&admin, "NOPE", now - Duration::days(1), now, 100)
+        .expect_err("unknown");
+    assert_eq!(e.kind().code(), "not_found");
+    // The read is audited against the patient.
+    let audit = api::recent_audit(&admin, 50).expect("audit");
+    assert!(
+        audit.iter().any(
+            |e| e.action == "patient.history" && e.target.as_deref() == Some(long.mrn.as_str())
+        )
+    );
+}
