@@ -3,6 +3,7 @@
 # Skips what is already present, so running it again is cheap.
 #   scripts/setup.sh            build + test dependencies
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   # building the desktop shell (Tauri 2 on webkit2gtk-4.1)
@@ -47,6 +48,19 @@ if ! command -v npm >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+
+# The window's TypeScript toolchain (Vite, TypeScript, ESLint, Vitest) and
+# its bundled libraries (uPlot), from the npm registry, as package-lock.json
+# pins them. `cargo build` of the app runs the UI build itself (build.rs).
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 18 ]; then
+  echo "setup: Node.js $(node --version) is too old for the UI build (Vite 6 needs 18 or newer)" >&2
+  exit 1
+fi
+if [ ! -f ui/node_modules/.package-lock.json ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
+  echo "setup: installing the UI's npm packages (ui/node_modules)"
+  (cd ui && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -19,6 +19,9 @@ for f in mitdb/100.hea mitdb/100.dat mitdb/100.atr challenge2015/a103l.hea chall
   fi
 done
 
+echo "== UI: type-check, lint, unit tests (ui/)"
+(cd ui && npm run --silent check)
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

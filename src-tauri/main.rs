@@ -38,7 +38,7 @@ use std::thread::JoinHandle;
 use tauri::Emitter;
 
 use serde::Serialize;
-use wardwatch_core::alarms::AlarmView;
+use wardwatch_core::alarms::{AlarmView, Annotation};
 use wardwatch_core::api::{self, Ctx, EcgStrip, PatientLive, PatientView};
 use wardwatch_core::clock::SystemClock;
 use wardwatch_core::model::PatientSummary;
@@ -315,6 +315,161 @@ async fn ack_alarm(
     with_ctx(&state, move |ctx| api::ack_alarm(ctx, id, note.as_deref())).await
 }
 
+/// One patient's history for the chart: `[from_ms, to_ms)` in `columns`
+/// bins (`api::patient_history`).
+#[tauri::command]
+async fn patient_history(
+    state: tauri::State<'_, CtxState>,
+    mrn: String,
+    from_ms: i64,
+    to_ms: i64,
+    columns: u32,
+) -> Result<wardwatch_core::store::history::History, UiError> {
+    let at = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms).ok_or_else(|| UiError {
+            code: "invalid_input",
+            message: format!("{ms} is not a time"),
+        })
+    };
+    let (from, to) = (at(from_ms)?, at(to_ms)?);
+    with_ctx(&state, move |ctx| {
+        api::patient_history(ctx, &mrn, from, to, columns)
+    })
+    .await
+}
+
+/// The overview's sparklines (`api::ward_trends`).
+#[tauri::command]
+async fn ward_trends(
+    state: tauri::State<'_, CtxState>,
+    minutes: u32,
+) -> Result<Vec<api::Trend>, UiError> {
+    with_ctx(&state, move |ctx| api::ward_trends(ctx, minutes)).await
+}
+
+/// Exports the shown history window as CSV into the export folder
+/// (`export_dir`), readable by the user only; returns the file's path.
+#[tauri::command]
+async fn export_history(
+    state: tauri::State<'_, CtxState>,
+    mrn: String,
+    from_ms: i64,
+    to_ms: i64,
+    columns: u32,
+) -> Result<String, UiError> {
+    let at = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms).ok_or_else(|| UiError {
+            code: "invalid_input",
+            message: format!("{ms} is not a time"),
+        })
+    };
+    let (from, to) = (at(from_ms)?, at(to_ms)?);
+    let name = format!(
+        "{}-history-{}-{}.csv",
+        mrn.chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect::<String>(),
+        from.format("%Y%m%dT%H%M"),
+        to.format("%Y%m%dT%H%M")
+    );
+    let csv = with_ctx(&state, move |ctx| {
+        api::export_history(ctx, &mrn, from, to, columns)
+    })
+    .await?;
+    let dir = export_dir().ok_or_else(|| UiError {
+        code: "storage",
+        message: "no folder to save the export in: set HOME or WARDWATCH_EXPORT_DIR".into(),
+    })?;
+    let path = dir.join(name);
+    write_private(&path, csv.as_bytes()).map_err(|e| UiError {
+        code: "storage",
+        message: format!("cannot save {}: {e}", path.display()),
+    })?;
+    Ok(path.display().to_string())
+}
+
+/// Where exports go: `WARDWATCH_EXPORT_DIR`, else `~/Downloads` when it
+/// exists, else the home folder.
+fn export_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("WARDWATCH_EXPORT_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    let home = PathBuf::from(std::env::var_os("HOME")?);
+    let downloads = home.join("Downloads");
+    Some(if downloads.is_dir() { downloads } else { home })
+}
+
+/// Writes a file only its owner can read (patient data leaves the store).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// Charts observations by hand (`api::chart_observations`).
+#[tauri::command]
+async fn chart_observations(
+    state: tauri::State<'_, CtxState>,
+    mrn: String,
+    chart: api::Chart,
+) -> Result<Vec<i64>, UiError> {
+    with_ctx(&state, move |ctx| {
+        api::chart_observations(ctx, &mrn, &chart)
+    })
+    .await
+}
+
+#[tauri::command]
+async fn charted_observations(
+    state: tauri::State<'_, CtxState>,
+    mrn: String,
+    hours: u32,
+) -> Result<Vec<wardwatch_core::store::charted::Charted>, UiError> {
+    with_ctx(&state, move |ctx| {
+        api::charted_observations(ctx, &mrn, hours)
+    })
+    .await
+}
+
+/// The false-alarm review: `true`, `false` or `non_actionable`.
+#[tauri::command]
+async fn annotate_alarm(
+    state: tauri::State<'_, CtxState>,
+    id: i64,
+    annotation: String,
+) -> Result<AlarmView, UiError> {
+    let annotation = match annotation.as_str() {
+        "true" => Annotation::True,
+        "false" => Annotation::False,
+        "non_actionable" => Annotation::NonActionable,
+        other => {
+            return Err(UiError {
+                code: "invalid_input",
+                message: format!("`{other}` is not an annotation (true, false, non_actionable)"),
+            });
+        }
+    };
+    with_ctx(&state, move |ctx| api::annotate_alarm(ctx, id, annotation)).await
+}
+
+/// Sends an alarm's alert to its consenting patient (the UI asks for
+/// confirmation first; `api::notify_patient` checks consent and role).
+#[tauri::command]
+async fn notify_patient(
+    state: tauri::State<'_, CtxState>,
+    alarm_id: i64,
+    text: String,
+) -> Result<i64, UiError> {
+    with_ctx(&state, move |ctx| api::notify_patient(ctx, alarm_id, &text)).await
+}
+
 struct Args {
     data_dir: Option<PathBuf>,
     user: Option<String>,
@@ -458,6 +613,7 @@ fn main() -> anyhow::Result<()> {
         data_dir,
         hosted: runtime.as_ref().map(|(_, state)| Arc::clone(state)),
     };
+    let (state_keys, state_user) = (keys.clone(), user.clone());
     let state: CtxState = Arc::new(AppState {
         user: Mutex::new(logged_in.map(|ctx| (ctx, None))),
         service: Mutex::new(service),
@@ -481,7 +637,14 @@ fn main() -> anyhow::Result<()> {
             patient_live,
             ecg_strip,
             list_alarms,
-            ack_alarm
+            ack_alarm,
+            annotate_alarm,
+            notify_patient,
+            patient_history,
+            export_history,
+            ward_trends,
+            chart_observations,
+            charted_observations
         ])
         .setup(move |app| {
             let _ = app_slot.set(app.handle().clone());
@@ -489,6 +652,13 @@ fn main() -> anyhow::Result<()> {
         })
         .build(tauri::generate_context!())
         .map_err(|e| anyhow::anyhow!("the window could not start: {e}"))?;
+    if args.demo {
+        backfill_demo(
+            data_dir_for_watch.clone(),
+            state_keys.clone(),
+            state_user.clone(),
+        );
+    }
     // Live updates are pushed: the window refreshes when the store changes.
     watch_store(app.handle().clone(), data_dir_for_watch);
     // SIGTERM (a session logging out, a service manager) or SIGINT closes
@@ -508,6 +678,26 @@ fn main() -> anyhow::Result<()> {
         anyhow::bail!("the window ended with code {code}");
     }
     Ok(())
+}
+
+/// The demo's history: a year of minute data for the first bed's patient
+/// and 30 days for the others, built straight into the store on a thread of
+/// its own (one transaction per patient, so the runtime's writer is never
+/// held up for long); skipped when an earlier run already built it.
+fn backfill_demo(data_dir: PathBuf, keys: AuditKeys, user: String) {
+    let spawned = std::thread::Builder::new()
+        .name("wardwatch-backfill".into())
+        .spawn(move || {
+            let outcome = Ctx::open(&data_dir, &keys, &user, Arc::new(SystemClock))
+                .and_then(|mut ctx| api::backfill_demo_history(&mut ctx, 30, 366));
+            match outcome {
+                Ok(hours) => tracing::info!(hours, "demo history back-filled"),
+                Err(e) => tracing::error!(error = %e, "the demo history could not be back-filled"),
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "the demo history could not be back-filled");
+    }
 }
 
 /// Seconds without input after which the window locks: shared ward

@@ -624,6 +624,13 @@ pub fn backfill_demo_history(ctx: &mut Ctx, days: u32, long_days: u32) -> Result
         )
         .unwrap_or(now);
         let from = to - chrono::Duration::days(i64::from(span));
+        if ctx
+            .store
+            .oldest_rollup(&record.mrn)?
+            .is_some_and(|oldest| oldest <= from)
+        {
+            continue; // an earlier back-fill reached this far already
+        }
         let hours = crate::demo::history_hours(record, from, to, 0x5EED ^ i as u64);
         written += ctx.store.backfill_rollups(&record.mrn, &hours)?;
     }
@@ -839,6 +846,70 @@ pub fn charted_observations(
 
 /// The longest window one history request may cover.
 pub const HISTORY_MAX_DAYS: i64 = 5 * 366;
+
+/// The ward overview's sparkline of one patient: the last minutes' heart
+/// rate and SpO2, one mean per minute (`None` where nothing was measured).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Trend {
+    pub mrn: String,
+    pub t_ms: Vec<i64>,
+    pub heart_rate: Vec<Option<f64>>,
+    pub spo2: Vec<Option<f64>>,
+}
+
+/// Every patient's trend over the last `minutes` (5–240), from the minute
+/// rollups: one call for the whole overview.
+pub fn ward_trends(ctx: &Ctx, minutes: u32) -> Result<Vec<Trend>> {
+    ctx.require(Role::Viewer, "see live vitals")?;
+    let minutes = i64::from(minutes.clamp(5, 240));
+    let now = ctx.clock.now();
+    // Whole minutes, the one in progress included.
+    let to =
+        chrono::DateTime::from_timestamp_millis((now.timestamp_millis() / 60_000 + 1) * 60_000)
+            .unwrap_or(now);
+    let from = to - chrono::Duration::minutes(minutes);
+    let mut out = Vec::new();
+    for record in ctx.store.patients()? {
+        // Minute rollups always (the sample window starts after `to`).
+        let h = ctx
+            .store
+            .history(&record.mrn, from, to, minutes as u32, to)?;
+        let series = |v: Vital| {
+            h.series
+                .iter()
+                .find(|s| s.vital == v)
+                .map_or_else(|| vec![None; h.t_ms.len()], |s| s.mean.clone())
+        };
+        out.push(Trend {
+            mrn: record.mrn.clone(),
+            heart_rate: series(Vital::HeartRate),
+            spo2: series(Vital::Spo2),
+            t_ms: h.t_ms,
+        });
+    }
+    ctx.audit_coalesced("ward.trends", None)?;
+    Ok(out)
+}
+
+/// The history window as CSV for export (`History::to_csv`), audited as an
+/// export of the patient's data (never coalesced: each export is a copy).
+pub fn export_history(
+    ctx: &Ctx,
+    mrn: &str,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+    columns: u32,
+) -> Result<String> {
+    ctx.require(Role::Clinician, "export a patient's history")?;
+    let history = patient_history(ctx, mrn, from, to, columns)?;
+    let csv = history.to_csv();
+    ctx.audit(
+        "patient.export",
+        Some(mrn),
+        json!({ "from": from, "to": to, "bytes": csv.len(), "format": "csv" }),
+    )?;
+    Ok(csv)
+}
 
 /// One patient's vitals and NEWS2 over `[from, to)`, decimated to
 /// `columns` bins (the chart's width in pixels; 16–4096): full-rate

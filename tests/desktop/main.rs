@@ -100,6 +100,26 @@ fn ward_overview_lists_every_patient_and_opens_a_record() {
         env!("CARGO_TARGET_TMPDIR"),
         "/ward-overview.png"
     )));
+    // Night theme by default (a ward at night); the day theme on request,
+    // remembered by the window.
+    assert_eq!(
+        driver.execute("return document.documentElement.dataset.theme"),
+        "night"
+    );
+    driver.click("#theme");
+    assert_eq!(
+        driver.execute("return document.documentElement.dataset.theme"),
+        "day"
+    );
+    driver.screenshot(Path::new(concat!(
+        env!("CARGO_TARGET_TMPDIR"),
+        "/ward-overview-day.png"
+    )));
+    driver.click("#theme");
+    assert_eq!(
+        driver.execute("return document.documentElement.dataset.theme"),
+        "night"
+    );
 
     // The read was attributed to the user in the audit log.
     drop(driver);
@@ -192,7 +212,11 @@ fn beside_a_running_runtime_the_app_watches_it_and_starts_none() {
 fn an_active_alarm_is_shown_and_acknowledged_from_the_alarm_bar() {
     let dir = private_tempdir();
     let ward = demo_store(dir.path(), 7);
-    let target = &ward[2];
+    // A patient who consents to alerts: the alarm is sent on to them.
+    let target = ward
+        .iter()
+        .find(|r| r.alert_consent)
+        .expect("a consenting patient on the demo ward");
     let ctx = Ctx::open(dir.path(), &keys(), "nurse.jones", Arc::new(SystemClock)).expect("open");
     let now = chrono::Utc::now();
     let event = wardwatch_core::alarms::ConditionEvent {
@@ -230,7 +254,37 @@ fn an_active_alarm_is_shown_and_acknowledged_from_the_alarm_bar() {
     );
     driver.click(&format!(".alarm[data-alarm='{id}'] .ack"));
     driver.wait_for_count(".alarm", 0, Duration::from_secs(10));
+
+    // The alarm log: the acknowledged alarm among the past ones, reviewed
+    // as false, and sent on to the patient after a confirmation.
+    driver.click("#tab-alarms");
+    let row = format!("#past-alarms tr[data-alarm='{id}']");
+    let state = driver.wait_for_text(&format!("{row} .state"), Duration::from_secs(10));
+    assert!(state.contains("acknowledged by nurse.jones"), "{state}");
+    driver.click(&format!("{row} .mark-false"));
+    let review = driver.wait_for_text(&format!("{row} .annotation"), Duration::from_secs(10));
+    assert_eq!(review, "false");
+    let summary = driver.text("#shift-summary");
+    assert!(
+        summary.contains(target.bed.as_deref().unwrap_or("?")),
+        "the shift summary counts the bed's alarm: {summary}"
+    );
+    driver.click(&format!("{row} .alert-patient"));
+    let question = driver.wait_for_text("#patient-alert h3", Duration::from_secs(10));
+    assert!(question.contains(&target.display_name()), "{question}");
+    // Nothing is sent before the confirmation.
+    let ctx = Ctx::open(dir.path(), &keys(), "nurse.jones", Arc::new(SystemClock)).expect("open");
+    assert!(api::list_messages(&ctx).expect("messages").is_empty());
+    driver.click("#patient-alert-send");
+    driver.wait_for_count("#patient-alert", 0, Duration::from_secs(10));
+    driver.screenshot(Path::new(concat!(
+        env!("CARGO_TARGET_TMPDIR"),
+        "/alarm-log.png"
+    )));
     drop(driver);
+    let sent = api::list_messages(&ctx).expect("messages");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    drop(ctx);
 
     let ctx = Ctx::open(dir.path(), &keys(), "nurse.jones", Arc::new(SystemClock)).expect("reopen");
     let alarm = store_of(&ctx).alarm(id).expect("read").expect("alarm");
@@ -238,12 +292,17 @@ fn an_active_alarm_is_shown_and_acknowledged_from_the_alarm_bar() {
         (alarm.state.as_str(), alarm.acked_by.as_deref()),
         ("acknowledged", Some("nurse.jones"))
     );
+    let alarm = store_of(&ctx).alarm(id).expect("read").expect("alarm");
+    assert_eq!(alarm.annotation.as_deref(), Some("false"));
     let audit = api::recent_audit(&ctx, 50).expect("audit");
-    assert!(
-        audit
-            .iter()
-            .any(|e| e.action == "alarm.ack" && e.actor == "nurse.jones")
-    );
+    for action in ["alarm.ack", "patient.message"] {
+        assert!(
+            audit
+                .iter()
+                .any(|e| e.action == action && e.actor == "nurse.jones"),
+            "{action} not audited"
+        );
+    }
 }
 
 #[test]
@@ -462,4 +521,256 @@ fn closing_the_app_drains_the_hosted_runtime() {
         std::thread::sleep(Duration::from_millis(250));
     }
     drop(driver);
+}
+
+/// Heart rate at 1 Hz for the last `seconds`, stored as a monitor's stream
+/// would leave it (full-rate samples and their minute rollups).
+fn stream_heart_rate(dir: &Path, mrn: &str, seconds: i64) {
+    use wardwatch_core::store::{IngestBatch, IngestItem, Store};
+    let now = chrono::Utc::now();
+    let items = (0..seconds)
+        .map(|i| {
+            let at = now - chrono::Duration::seconds(seconds - i);
+            let obs = serde_json::json!({"resourceType": "Observation", "id": format!("hr-{i}"),
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                "subject": {"identifier": {"value": mrn}},
+                "effectiveDateTime": at.to_rfc3339(),
+                "valueQuantity": {"value": 70.0 + (i % 20) as f64, "code": "/min"}});
+            IngestItem::decode(i.to_string(), obs.to_string().into_bytes(), now)
+        })
+        .collect();
+    let batch = IngestBatch {
+        source: "monitor".into(),
+        shard: "0".into(),
+        items,
+        ordered: true,
+    };
+    let mut store = Store::open_dir(dir).expect("store");
+    let stored = store.store_batch(&batch, now).expect("stored");
+    assert_eq!(
+        stored.outcome.stored as i64, seconds,
+        "{:?}",
+        stored.outcome
+    );
+}
+
+fn percentile(xs: &mut [f64], p: f64) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[(((xs.len() - 1) as f64) * p).round() as usize]
+}
+
+/// A year of one patient's minute history opens as charts, zooms to
+/// seconds of full-rate samples, shows as a table and exports as CSV.
+/// The open time of 20 opens is written to `target/` (a figure for the
+/// closing note, not an assertion).
+#[test]
+fn a_year_of_history_opens_zooms_to_seconds_and_exports() {
+    let dir = private_tempdir();
+    let ward = demo_store(dir.path(), 7);
+    let mut ctx =
+        Ctx::open(dir.path(), &keys(), "nurse.jones", Arc::new(SystemClock)).expect("open");
+    api::backfill_demo_history(&mut ctx, 2, 366).expect("a year of history");
+    drop(ctx);
+    let mut beds = ward.clone();
+    beds.sort_by(|a, b| a.bed.cmp(&b.bed).then(a.mrn.cmp(&b.mrn)));
+    let target = &beds[0];
+    stream_heart_rate(dir.path(), &target.mrn, 600);
+
+    let data_dir = dir.path().to_str().expect("utf-8 temp path");
+    let driver = logged_in(data_dir);
+    driver.wait_for_count(".bed", ward.len(), Duration::from_secs(60));
+    driver.click(&format!(".bed[data-mrn='{}']", target.mrn));
+    driver.wait_for_text("#detail-name", Duration::from_secs(10));
+    driver.click("#open-history");
+    let opened = |n: usize| {
+        driver.wait_for_script(
+            &format!("return Number(document.body.dataset.historyOpens || 0) >= {n} && document.body.dataset.historyMs"),
+            Duration::from_secs(60),
+        )
+    };
+    opened(1);
+    assert_eq!(
+        driver.execute("return document.getElementById('history').dataset.resolution"),
+        "minutes"
+    );
+    let bins: usize = driver
+        .execute("return document.getElementById('history').dataset.bins")
+        .as_str()
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        bins >= 500,
+        "a year decimated to the chart's width: {bins} columns"
+    );
+    for panel in [
+        "heart_rate",
+        "spo2",
+        "resp_rate",
+        "systolic_bp",
+        "temperature_c",
+    ] {
+        driver.wait_for_count(
+            &format!("#history-charts .uplot[data-panel='{panel}']"),
+            1,
+            Duration::from_secs(5),
+        );
+    }
+    driver.screenshot(Path::new(concat!(
+        env!("CARGO_TARGET_TMPDIR"),
+        "/history-year.png"
+    )));
+
+    // 20 more opens of the year, timed from the request to the painted chart.
+    let mut ms = Vec::new();
+    for n in 2..=21 {
+        driver.click("[data-range='1 y']");
+        let t = opened(n);
+        ms.push(
+            t.as_str()
+                .and_then(|t| t.parse::<f64>().ok())
+                .unwrap_or(f64::NAN),
+        );
+    }
+    let (p50, p99) = (percentile(&mut ms.clone(), 0.5), percentile(&mut ms, 0.99));
+    let report = format!(
+        "history: a year of minute data, request to painted chart, 20 opens: p50 {p50:.1} ms, p99 {p99:.1} ms\n"
+    );
+    eprint!("{report}");
+    std::fs::write(
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/history-open.txt"),
+        report,
+    )
+    .expect("write the figure");
+
+    // Down to seconds: the last ten minutes are the monitor's own samples.
+    driver.click("[data-range='10 min']");
+    opened(22);
+    assert_eq!(
+        driver.execute("return document.getElementById('history').dataset.resolution"),
+        "samples"
+    );
+    driver.wait_for_count(
+        "#history-charts .uplot[data-panel='heart_rate']",
+        1,
+        Duration::from_secs(5),
+    );
+    let status = driver.text("#history-status");
+    assert!(status.contains("full-rate samples"), "{status}");
+    // Zooming out goes back to minute summaries.
+    driver.click("#history-zoom-out");
+    opened(23);
+    driver.click("[data-range='1 w']");
+    opened(24);
+    assert_eq!(
+        driver.execute("return document.getElementById('history').dataset.resolution"),
+        "minutes"
+    );
+
+    // The shown window as a table, and as a CSV file only its owner reads.
+    driver.click("#history-table-toggle");
+    let rows = driver.wait_for_script(
+        "return document.querySelectorAll('#history-table tbody tr').length",
+        Duration::from_secs(10),
+    );
+    assert!(rows.as_u64().unwrap_or(0) > 100, "{rows}");
+    driver.click("#history-export");
+    let path = driver.wait_for_script(
+        "return document.getElementById('history-status').dataset.exported",
+        Duration::from_secs(20),
+    );
+    let path = std::path::PathBuf::from(path.as_str().expect("a path"));
+    let csv = std::fs::read_to_string(&path).expect("the export");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&path).expect("meta").permissions(),
+    );
+    std::fs::remove_file(&path).expect("remove the export");
+    assert!(
+        csv.starts_with("time_utc,hr_mean,hr_min,hr_max"),
+        "{}",
+        &csv[..80.min(csv.len())]
+    );
+    assert!(csv.lines().count() > 100);
+    assert_eq!(mode & 0o077, 0, "the export is the user's only");
+    assert!(
+        driver
+            .execute("return document.body.dataset.uiError || ''")
+            .as_str()
+            == Some("")
+    );
+    drop(driver);
+    let ctx = Ctx::open(dir.path(), &keys(), "nurse.jones", Arc::new(SystemClock)).expect("reopen");
+    let audit = api::recent_audit(&ctx, 100).expect("audit");
+    for action in ["patient.history", "patient.export"] {
+        assert!(
+            audit
+                .iter()
+                .any(|e| e.action == action && e.target.as_deref() == Some(target.mrn.as_str())),
+            "{action} not audited"
+        );
+    }
+}
+
+/// A nurse charts what no monitor streams; the runtime the app hosts
+/// ingests it and NEWS2 is complete within seconds. A wrong entry is
+/// refused with the reason and charts nothing.
+#[test]
+fn charting_consciousness_and_oxygen_completes_news2_live() {
+    let dir = private_tempdir();
+    let data_dir = dir.path().to_str().expect("utf-8 temp path");
+    let driver = Driver::start(APP, &["--demo", "--data-dir", data_dir]);
+    driver.wait_for_count(".bed", 24, Duration::from_secs(60));
+    driver.wait_for_text(".bed .v[data-vital='HR']", Duration::from_secs(60));
+    driver.click(".bed");
+    driver.wait_for_text("#detail-name", Duration::from_secs(10));
+    let news = driver.wait_for_text("#news2", Duration::from_secs(60));
+    assert!(
+        news.contains("missing"),
+        "streamed vitals alone leave NEWS2 partial: {news}"
+    );
+    driver.click("#open-chart");
+    // Half a blood pressure: refused, with the reason.
+    driver.type_into("#chart-form input[name='sbp']", "120");
+    driver.click("#chart-submit");
+    let refused = driver.wait_for_text("#chart-result", Duration::from_secs(10));
+    assert!(refused.contains("both systolic and diastolic"), "{refused}");
+    driver.clear("#chart-form input[name='sbp']");
+    // Responds to voice; 2 L/min by nasal cannula.
+    driver.click("#chart-form input[name='acvpu'][value='V']");
+    driver.click("#chart-form input[name='o2'][value='oxygen']");
+    driver.execute("document.querySelector(\"#chart-form select[name='o2_device']\").value = 'nasal cannula'; return 1");
+    driver.type_into("#chart-form input[name='o2_flow']", "2");
+    driver.click("#chart-submit");
+    driver.wait_for_script(
+        "return document.getElementById('chart-result').dataset.ok === 'true'",
+        Duration::from_secs(10),
+    );
+    let charted = driver.wait_for_text("#charted", Duration::from_secs(10));
+    assert!(
+        charted.contains("ACVPU V") && charted.contains("nasal cannula"),
+        "{charted}"
+    );
+    let news = driver.wait_for_script(
+        "const t = document.getElementById('news2')?.textContent || ''; return t.includes('consciousness +3') && t.includes('air or oxygen +2') && t",
+        Duration::from_secs(60),
+    );
+    assert!(
+        !news.as_str().unwrap_or_default().contains("missing"),
+        "{news}"
+    );
+    driver.screenshot(Path::new(concat!(
+        env!("CARGO_TARGET_TMPDIR"),
+        "/patient-charted.png"
+    )));
+    drop(driver);
+    let ctx = Ctx::service(dir.path(), &keys(), Arc::new(SystemClock)).expect("open");
+    let audit = api::recent_audit(&ctx, 200).expect("audit");
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.action == "observation.chart")
+            .count(),
+        1,
+        "one charting, the refused one not"
+    );
 }

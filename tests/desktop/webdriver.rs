@@ -197,6 +197,29 @@ impl Driver {
         panic!("`{css}` kept being re-rendered while used");
     }
 
+    /// Runs `script` (a function body: `return …`) in the page.
+    pub fn execute(&self, script: &str) -> Value {
+        self.post("/execute/sync", &json!({"script": script, "args": []}))
+    }
+
+    /// Waits until `script` returns something other than `null`, `false`
+    /// or an empty string, and returns it.
+    pub fn wait_for_script(&self, script: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self.execute(script);
+            let empty = v.is_null() || v == Value::Bool(false) || v.as_str() == Some("");
+            if !empty {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{script}` stayed empty for {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn text(&self, css: &str) -> String {
         self.on_fresh(css, |e| self.get_if_fresh(&format!("/element/{e}/text")))
             .as_str()

@@ -336,11 +336,7 @@ fn rebuild_hour(tx: &Transaction<'_>, patient_id: i64, vital: i64, hour: i64) ->
         }
     }
     if any {
-        tx.execute(
-            "INSERT INTO vital_rollups (patient_id, vital, hour_ms, data) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (patient_id, vital, hour_ms) DO UPDATE SET data = excluded.data",
-            params![patient_id, vital, hour, h.to_blob()],
-        )
+        super::history::put_rollup(tx, patient_id, vital, hour, &h).map(|_| 0)
     } else {
         tx.execute(
             "DELETE FROM vital_rollups WHERE patient_id = ?1 AND vital = ?2 AND hour_ms = ?3",

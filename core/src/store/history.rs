@@ -63,6 +63,68 @@ pub struct History {
     pub news2: Vec<Option<f64>>,
 }
 
+impl History {
+    /// The history as CSV, one row per bin that holds data: each vital's
+    /// mean, min and max, and the highest NEWS2; times in UTC (RFC 3339).
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("time_utc");
+        for s in &self.series {
+            let key = s.vital.key();
+            out.push_str(&format!(",{key}_mean,{key}_min,{key}_max"));
+        }
+        out.push_str(",news2_max\n");
+        let cell = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+        for (i, t) in self.t_ms.iter().enumerate() {
+            let any = self
+                .series
+                .iter()
+                .any(|s| s.mean.get(i).copied().flatten().is_some())
+                || self.news2.get(i).copied().flatten().is_some();
+            if !any {
+                continue;
+            }
+            out.push_str(&from_ms(*t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+            for s in &self.series {
+                for col in [&s.mean, &s.min, &s.max] {
+                    out.push(',');
+                    out.push_str(&cell(col.get(i).copied().flatten()));
+                }
+            }
+            out.push(',');
+            out.push_str(&cell(self.news2.get(i).copied().flatten()));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Writes an hour of rollups with its summary (insert or replace).
+pub(super) fn put_rollup(
+    conn: &rusqlite::Connection,
+    patient_id: i64,
+    vital: i64,
+    hour_ms: i64,
+    hour: &Hour,
+) -> rusqlite::Result<usize> {
+    let (n, lo, hi, total) = summary_columns(hour);
+    conn.prepare_cached(
+        "INSERT INTO vital_rollups (patient_id, vital, hour_ms, data, n, lo, hi, total)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (patient_id, vital, hour_ms) DO UPDATE SET
+           data = excluded.data, n = excluded.n, lo = excluded.lo, hi = excluded.hi, total = excluded.total",
+    )?
+    .execute(params![patient_id, vital, hour_ms, hour.to_blob(), n, lo, hi, total])
+}
+
+type SummaryColumns = (Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+
+fn summary_columns(hour: &Hour) -> SummaryColumns {
+    hour.summary()
+        .map_or((None, None, None, None), |(n, lo, hi, t)| {
+            (Some(n), Some(lo), Some(hi), Some(t))
+        })
+}
+
 /// Accumulates min/max/sum/count per bin.
 struct Bins {
     from_ms: i64,
@@ -241,6 +303,12 @@ impl Store {
         Ok(())
     }
 
+    /// Minute rollups into the bins. Bins of an hour or more take each
+    /// whole hour inside the window from its summary (an index read), placed
+    /// by the hour's start: an extreme may land in the neighbouring column
+    /// by less than an hour, under one pixel at that zoom. Hours cut by the
+    /// window's edges, and hours written before the summaries existed, are
+    /// read minute by minute from their blob.
     fn minute_bins(
         &self,
         patient_id: i64,
@@ -248,16 +316,59 @@ impl Store {
         to_ms: i64,
         bins: &mut Bins,
     ) -> Result<()> {
+        let first_hour = bins.from_ms.div_euclid(HOUR_MS) * HOUR_MS;
+        let (whole_from, whole_to) = if bins.bin_ms >= HOUR_MS {
+            (
+                (bins.from_ms + HOUR_MS - 1).div_euclid(HOUR_MS) * HOUR_MS,
+                to_ms.div_euclid(HOUR_MS) * HOUR_MS,
+            )
+        } else {
+            (0, 0)
+        };
+        if whole_to > whole_from {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT hour_ms, n, lo, hi, total FROM vital_rollups INDEXED BY vital_rollups_hours
+                     WHERE patient_id = ?1 AND vital = ?2 AND hour_ms >= ?3 AND hour_ms < ?4
+                       AND n IS NOT NULL",
+                )
+                .ctx("reading history summaries")?;
+            let mut rows = stmt
+                .query(params![patient_id, vital.code(), whole_from, whole_to])
+                .ctx("reading history summaries")?;
+            while let Some(row) = rows.next().ctx("reading history summaries")? {
+                let get = |i: usize| row.get::<_, i64>(i).ctx("reading history summaries");
+                let (hour_ms, n, lo, hi, total) = (get(0)?, get(1)?, get(2)?, get(3)?, get(4)?);
+                if n > 0 {
+                    bins.add(
+                        hour_ms,
+                        n as u64,
+                        lo as f64 / 10.0,
+                        hi as f64 / 10.0,
+                        total as f64 / 10.0,
+                    );
+                }
+            }
+        }
+        // Everything not taken from a summary: minute by minute.
         let mut stmt = self
             .conn
             .prepare_cached(
                 "SELECT hour_ms, data FROM vital_rollups
-                 WHERE patient_id = ?1 AND vital = ?2 AND hour_ms >= ?3 AND hour_ms < ?4",
+                 WHERE patient_id = ?1 AND vital = ?2 AND hour_ms >= ?3 AND hour_ms < ?4
+                   AND NOT (hour_ms >= ?5 AND hour_ms < ?6 AND n IS NOT NULL)",
             )
             .ctx("reading history rollups")?;
-        let first_hour = bins.from_ms.div_euclid(HOUR_MS) * HOUR_MS;
         let mut rows = stmt
-            .query(params![patient_id, vital.code(), first_hour, to_ms])
+            .query(params![
+                patient_id,
+                vital.code(),
+                first_hour,
+                to_ms,
+                whole_from,
+                whole_to
+            ])
             .ctx("reading history rollups")?;
         while let Some(row) = rows.next().ctx("reading history rollups")? {
             let hour_ms: i64 = row.get(0).ctx("reading history rollups")?;
@@ -305,13 +416,23 @@ impl Store {
         {
             let mut stmt = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO vital_rollups (patient_id, vital, hour_ms, data)
-                     VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT OR IGNORE INTO vital_rollups (patient_id, vital, hour_ms, data, n, lo, hi, total)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .ctx("back-filling history")?;
             for (vital, hour_ms, hour) in hours {
+                let (n, lo, hi, total) = summary_columns(hour);
                 written += stmt
-                    .execute(params![patient_id, vital.code(), hour_ms, hour.to_blob()])
+                    .execute(params![
+                        patient_id,
+                        vital.code(),
+                        hour_ms,
+                        hour.to_blob(),
+                        n,
+                        lo,
+                        hi,
+                        total
+                    ])
                     .ctx("back-filling history")?;
             }
         }

@@ -123,6 +123,24 @@ impl Hour {
         }
     }
 
+    /// The hour's own summary in stored units (value × 10): readings, min,
+    /// max and sum over its minutes; `None` for an empty hour. Kept beside
+    /// the blob (`vital_rollups.n/lo/hi/total`, migration 18) so a chart of
+    /// months reads an index, not every minute.
+    pub fn summary(&self) -> Option<(i64, i64, i64, i64)> {
+        let mut out: Option<(i64, i64, i64, i64)> = None;
+        for s in self.slots.iter().filter(|s| s.count > 0) {
+            let (n, lo, hi, total) = out.unwrap_or((0, i64::MAX, i64::MIN, 0));
+            out = Some((
+                n + i64::from(s.count),
+                lo.min(i64::from(s.min)),
+                hi.max(i64::from(s.max)),
+                total + i64::from(s.sum),
+            ));
+        }
+        out
+    }
+
     /// The minutes that hold data, as (minute index, summary).
     pub fn minutes(&self) -> Vec<(usize, Minute)> {
         self.slots

@@ -527,12 +527,8 @@ fn write_batch(
             .ctx("reading a rollup")?;
         let mut h = stored.map(|b| Hour::from_blob(&b)).unwrap_or_default();
         h.merge(&new);
-        tx.prepare_cached(
-            "INSERT INTO vital_rollups (patient_id, vital, hour_ms, data) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (patient_id, vital, hour_ms) DO UPDATE SET data = excluded.data",
-        )
-        .and_then(|mut s| s.execute(params![patient_id, vital.code(), hour, h.to_blob()]))
-        .ctx("writing a rollup")?;
+        super::history::put_rollup(tx, patient_id, vital.code(), hour, &h)
+            .ctx("writing a rollup")?;
     }
 
     spool.flush(tx, now)?;

@@ -55,6 +55,44 @@ fn a_year_of_minutes_decimates_to_the_chart_and_zooms_to_samples() {
         "{}",
         hr.readings
     );
+    // Read from the hours' summaries, a year agrees with its minutes: with
+    // day-wide columns aligned to hours, each column's extremes and mean are
+    // those of its 1,440 minutes (the independent path: `Store::rollups`).
+    let from = now - Duration::days(364);
+    let days = api::patient_history(&admin, &long.mrn, from, now, 364).expect("by day");
+    assert_eq!(days.bin_ms, 86_400_000);
+    let minutes = store_of(&admin)
+        .rollups(&long.mrn, Vital::Spo2, from, now)
+        .expect("minutes");
+    let spo2 = days
+        .series
+        .iter()
+        .find(|s| s.vital == Vital::Spo2)
+        .expect("spo2");
+    let mut by_day = vec![Vec::new(); 364];
+    for (t, m) in &minutes {
+        by_day[(*t - from).num_days() as usize].push(*m);
+    }
+    for (day, (mean, of_day)) in spo2.mean.iter().zip(&by_day).enumerate() {
+        let lo = of_day.iter().map(|m| m.min).fold(f64::INFINITY, f64::min);
+        let hi = of_day
+            .iter()
+            .map(|m| m.max)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let n: f64 = of_day.iter().map(|m| f64::from(m.count)).sum();
+        let avg = of_day
+            .iter()
+            .map(|m| m.mean * f64::from(m.count))
+            .sum::<f64>()
+            / n;
+        assert_eq!(spo2.min[day], Some(lo), "day {day}");
+        assert_eq!(spo2.max[day], Some(hi), "day {day}");
+        assert!(
+            (mean.expect("a mean") - avg).abs() <= 0.051,
+            "day {day}: {mean:?} vs {avg}"
+        );
+    }
+
     // The days before the back-fill are a gap, not a line.
     let older = api::patient_history(&admin, &long.mrn, now - Duration::days(400), now, 400)
         .expect("400 days");

@@ -1,0 +1,110 @@
+// The live ECG: a monitor's sweep at 25 mm/s and 10 mm/mV on a millimetre
+// grid, drawn at the screen's device pixel ratio (sharp on HiDPI screens),
+// every sample at the source rate (250 Hz: 1,500 samples on a 6 s sweep).
+// The newest stored seconds are drawn `DELAY_S` behind real time, so the
+// sweep runs smoothly while data arrives in blocks.
+import { MM_PER_MV, MM_PER_S, PX_PER_MM, sweepX } from "./format";
+import type { EcgStrip } from "./types";
+
+const DELAY_S = 2.5;
+/// Blank space ahead of the cursor (the erase bar), CSS px.
+const ERASE_PX = 12;
+
+export class EcgSweep {
+  private strip: EcgStrip | null = null;
+  private startS = 0;
+  private frame: number | null = null;
+  private readonly canvas: HTMLCanvasElement;
+
+  constructor(canvas: HTMLCanvasElement) {
+    this.canvas = canvas;
+  }
+
+  update(strip: EcgStrip): void {
+    this.strip = strip;
+    this.startS = strip.start ? Date.parse(strip.start) / 1000 : 0;
+    this.canvas.dataset.samples = String(strip.samples_mv.length);
+    this.canvas.dataset.fs = String(strip.fs_hz);
+    if (this.frame === null) this.frame = requestAnimationFrame(() => this.draw());
+  }
+
+  stop(): void {
+    if (this.frame !== null) cancelAnimationFrame(this.frame);
+    this.frame = null;
+  }
+
+  private draw(): void {
+    this.frame = null;
+    if (!this.canvas.isConnected) return;
+    const dpr = window.devicePixelRatio || 1;
+    const w = this.canvas.clientWidth;
+    const h = this.canvas.clientHeight;
+    if (this.canvas.width !== Math.round(w * dpr) || this.canvas.height !== Math.round(h * dpr)) {
+      this.canvas.width = Math.round(w * dpr);
+      this.canvas.height = Math.round(h * dpr);
+    }
+    const g = this.canvas.getContext("2d");
+    if (!g) return;
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const css = getComputedStyle(this.canvas);
+    g.fillStyle = css.getPropertyValue("--ecg-bg") || "#06140c";
+    g.fillRect(0, 0, w, h);
+    this.grid(g, w, h, css);
+    const strip = this.strip;
+    if (strip && strip.fs_hz > 0 && strip.samples_mv.length > 1) {
+      const now = Date.now() / 1000 - DELAY_S;
+      const span = w / (MM_PER_S * PX_PER_MM);
+      const pxPerMv = MM_PER_MV * PX_PER_MM;
+      const cursor = sweepX(now, w);
+      g.strokeStyle = css.getPropertyValue("--ecg-trace") || "#46d37a";
+      g.lineWidth = 1.4;
+      g.lineJoin = "round";
+      g.beginPath();
+      let pen = false;
+      let lastX = -1;
+      const xs = strip.samples_mv;
+      for (let i = 0; i < xs.length; i++) {
+        const t = this.startS + i / strip.fs_hz;
+        const v = xs[i];
+        if (t > now || t <= now - span + ERASE_PX / (MM_PER_S * PX_PER_MM) || v == null || Number.isNaN(v)) {
+          pen = false;
+          continue;
+        }
+        const x = sweepX(t, w);
+        const y = h / 2 - v * pxPerMv;
+        if (pen && x >= lastX) g.lineTo(x, y);
+        else g.moveTo(x, y);
+        pen = true;
+        lastX = x;
+      }
+      g.stroke();
+      g.fillStyle = css.getPropertyValue("--ecg-bg") || "#06140c";
+      g.fillRect(cursor, 0, ERASE_PX, h);
+    }
+    this.frame = requestAnimationFrame(() => this.draw());
+  }
+
+  private grid(g: CanvasRenderingContext2D, w: number, h: number, css: CSSStyleDeclaration): void {
+    const minor = css.getPropertyValue("--ecg-grid-minor") || "#0f2a1b";
+    const major = css.getPropertyValue("--ecg-grid-major") || "#1d4a31";
+    for (const [step, colour] of [
+      [PX_PER_MM, minor],
+      [5 * PX_PER_MM, major],
+    ] as const) {
+      g.strokeStyle = colour;
+      g.lineWidth = 1;
+      g.beginPath();
+      for (let x = 0; x <= w; x += step) {
+        const px = Math.round(x) + 0.5;
+        g.moveTo(px, 0);
+        g.lineTo(px, h);
+      }
+      for (let y = h / 2 % step; y <= h; y += step) {
+        const py = Math.round(y) + 0.5;
+        g.moveTo(0, py);
+        g.lineTo(w, py);
+      }
+      g.stroke();
+    }
+  }
+}

@@ -1,0 +1,216 @@
+// The shapes the backend's commands return (src-tauri/main.rs, serialised
+// from wardwatch-core's types). Optional fields are `null` from serde.
+
+export type Priority = "high" | "medium" | "low" | "technical";
+export type VitalKey =
+  | "heart_rate"
+  | "resp_rate"
+  | "spo2"
+  | "systolic_bp"
+  | "diastolic_bp"
+  | "temperature_c"
+  | "consciousness"
+  | "o2_flow_lpm";
+
+export interface UiError {
+  code: string;
+  message: string;
+}
+
+export interface Session {
+  user: string | null;
+  role: "data" | "viewer" | "clinician" | "admin" | null;
+  data_dir: string;
+  suggested_user: string;
+  lock_after_s: number;
+}
+
+export interface RuntimeStatus {
+  state: "hosted" | "external" | "stopped" | "none";
+  detail: string;
+}
+
+export interface PatientSummary {
+  mrn: string;
+  name: string;
+  age_years: number | null;
+  sex: string;
+  ward: string | null;
+  bed: string | null;
+  spo2_scale: "1" | "2";
+  conditions: string[];
+  medication_classes: string[];
+  admitted: boolean;
+}
+
+export interface Baseline {
+  hr_bpm: number | null;
+  rr_per_min: number | null;
+  sbp_mmhg: number | null;
+  spo2_pct: number | null;
+  temp_c: number | null;
+}
+
+export interface PatientView {
+  mrn: string;
+  family_name: string;
+  given_name: string;
+  age_years: number | null;
+  sex: string;
+  ward: string | null;
+  bed: string | null;
+  attending: string | null;
+  conditions: string[];
+  medications: string[];
+  allergies: string[];
+  baseline: Baseline;
+  spo2_scale: "1" | "2";
+  alert_consent: boolean;
+  admitted_at: string | null;
+  medication_classes: string[];
+}
+
+export interface VitalNow {
+  vital: VitalKey;
+  label: string;
+  unit: string;
+  value: number | null;
+  at: string;
+  age_s: number;
+  stale: boolean;
+}
+
+export type News2Response = "routine" | "low" | "low_medium_red_score" | "urgent" | "emergency";
+
+export interface News2Detail {
+  sub_scores: { parameter: string; charted_value: number | null; score: number }[];
+  aggregate: number;
+  missing: string[];
+  complete: boolean;
+  red_score: boolean;
+  spo2_scale: "1" | "2";
+  response: News2Response;
+  clinical_risk: string;
+  monitoring_frequency: string;
+  action: string;
+}
+
+export interface RiskDetail {
+  score: number;
+  level: string;
+  contributors: { feature: string; points: number; detail: string }[];
+  missing: string[];
+}
+
+interface ScoreBase {
+  mrn: string;
+  at: string;
+  value: number;
+}
+export type News2Row = ScoreBase & { kind: "news2"; detail: News2Detail };
+export type RiskRow = ScoreBase & { kind: "cardiac_risk"; detail: RiskDetail };
+export type EcgHrRow = ScoreBase & { kind: "ecg_hr"; detail: { lead: number } };
+export interface EcgEventDetail {
+  event: "onset" | "end";
+  lead: number;
+  finding?: { kind: string; detail?: string };
+  kind?: string;
+}
+export type EcgEventRow = ScoreBase & { kind: "ecg_event"; detail: EcgEventDetail };
+
+export interface PatientLive {
+  mrn: string;
+  vitals: VitalNow[];
+  news2: News2Row | null;
+  cardiac_risk: RiskRow | null;
+  ecg_hr: EcgHrRow | null;
+  ecg_events: EcgEventRow[];
+}
+
+export interface EcgStrip {
+  lead: number;
+  fs_hz: number;
+  start: string | null;
+  samples_mv: (number | null)[];
+}
+
+export interface AlarmView {
+  id: number;
+  mrn: string | null;
+  patient: string | null;
+  ward: string | null;
+  bed: string | null;
+  key: string;
+  priority: Priority;
+  state: string;
+  latched: boolean;
+  message: string;
+  raised: string;
+  updated: string;
+  condition_ended: string | null;
+  acked_by: string | null;
+  acked: string | null;
+  note: string | null;
+  notify_count: number;
+  escalated_to: string | null;
+  annotation: string | null;
+  misfiled_to: string | null;
+}
+
+export interface LockedBed {
+  ward: string | null;
+  bed: string | null;
+  alarm: { priority: Priority; kind: string } | null;
+}
+
+export interface HistorySeries {
+  vital: VitalKey;
+  label: string;
+  unit: string;
+  min: (number | null)[];
+  max: (number | null)[];
+  mean: (number | null)[];
+  readings: number;
+}
+
+export interface History {
+  mrn: string;
+  from: string;
+  to: string;
+  resolution: "samples" | "minutes";
+  bin_ms: number;
+  t_ms: number[];
+  series: HistorySeries[];
+  news2: (number | null)[];
+}
+
+export interface Chart {
+  observed_at?: string;
+  consciousness?: string;
+  o2_flow_lpm?: number;
+  o2_device?: string;
+  systolic_bp?: number;
+  diastolic_bp?: number;
+  temperature_c?: number;
+  resp_rate?: number;
+  heart_rate?: number;
+  spo2?: number;
+  note?: string;
+}
+
+export interface Charted {
+  id: number;
+  mrn: string;
+  observed: string;
+  entered: string;
+  entered_by: string;
+  detail: string | null;
+  fhir: string;
+}
+
+export interface Trend {
+  mrn: string;
+  t_ms: number[];
+  heart_rate: (number | null)[];
+  spo2: (number | null)[];
+}
