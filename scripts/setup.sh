@@ -24,6 +24,10 @@ APT_PACKAGES=(
   libdbus-1-dev gnome-keyring libsecret-tools
   # the hospital directory the LDAP login tests bind to (scripts/peers.sh)
   slapd ldap-utils
+  # the alarm sounds: a private sound server with a null sink the desktop
+  # tests record from (scripts/audiod.sh), WebKit's GStreamer output to it,
+  # and sox to measure the recording
+  pulseaudio pulseaudio-utils gstreamer1.0-pulseaudio sox
 )
 
 missing=()

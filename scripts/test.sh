@@ -79,10 +79,12 @@ if [ -z "${DISPLAY:-}" ]; then
   xdpyinfo >/dev/null 2>&1 || { echo "test: Xvfb did not start on $DISPLAY" >&2; exit 1; }
 fi
 # Under a private session bus with a real notification daemon (dunst), so
-# the alarm tests see real Notify calls.
+# the alarm tests see real Notify calls, and beside a private sound server
+# whose null sink the desktop tests record the alarm sounds from.
 # Output goes through tee by process substitution, so the exit status is
 # cargo's and nothing a test left running can keep the script waiting.
 status=0
-bash scripts/notifyd.sh run -- cargo test --workspace --locked --no-fail-fast -- --test-threads=1 \
+bash scripts/notifyd.sh run -- bash scripts/audiod.sh run -- \
+  cargo test --workspace --locked --no-fail-fast -- --test-threads=1 \
   > >(tee target/test-output.txt) 2>&1 || status=$?
 exit "$status"

@@ -4,6 +4,7 @@
 //!
 //! Run through `scripts/test.sh`, which starts Xvfb and sets `DISPLAY`.
 
+mod audio;
 mod webdriver;
 
 use std::path::Path;
@@ -773,4 +774,154 @@ fn charting_consciousness_and_oxygen_completes_news2_live() {
         1,
         "one charting, the refused one not"
     );
+}
+
+fn raise(
+    dir: &Path,
+    mrn: &str,
+    key: &str,
+    priority: wardwatch_core::alarms::Priority,
+    message: &str,
+) -> i64 {
+    let ctx = Ctx::open(dir, &keys(), "nurse.jones", Arc::new(SystemClock)).expect("open");
+    let now = chrono::Utc::now();
+    let event = wardwatch_core::alarms::ConditionEvent {
+        mrn: Some(mrn.to_owned()),
+        key: key.into(),
+        started: true,
+        priority,
+        latched: true,
+        message: message.into(),
+        at: now,
+    };
+    store_of(&ctx)
+        .apply_condition(&event, now)
+        .expect("raise")
+        .expect("notice")
+        .alarm_id
+}
+
+/// The central station sounds: a high-priority alarm as IEC 60601-1-8's
+/// 10-pulse burst, a medium one as 3 pulses at another pitch; audio paused
+/// by the user is silent (and says so) and comes back; an acknowledged
+/// alarm stops sounding. Recorded from the app's real audio output.
+#[test]
+fn alarms_sound_their_iec_patterns_pause_and_stop_when_acknowledged() {
+    use wardwatch_core::alarms::Priority;
+    let dir = private_tempdir();
+    let ward = demo_store(dir.path(), 7);
+    let high = raise(
+        dir.path(),
+        &ward[1].mrn,
+        "asystole",
+        Priority::High,
+        "ASYSTOLE",
+    );
+    let data_dir = dir.path().to_str().expect("utf-8 temp path");
+    let driver = logged_in(data_dir);
+    driver.wait_for_text(
+        &format!(".alarm[data-alarm='{high}']"),
+        Duration::from_secs(60),
+    );
+    driver.click("#count"); // a touch of the window: no autoplay policy holds the sound back
+    driver.wait_for_script(
+        "return document.body.dataset.sound === 'high'",
+        Duration::from_secs(10),
+    );
+
+    // Paused: silent, and the header says so with the time left.
+    driver.click("#sound-pause");
+    driver.wait_for_script(
+        "return document.body.dataset.sound === 'paused'",
+        Duration::from_secs(5),
+    );
+    assert!(driver.text("#sound").contains("AUDIO PAUSED"));
+    // (The first half second may still hold what the sound server had
+    // buffered before the pause.)
+    let quiet = audio::record(Duration::from_secs(3))[audio::RATE / 2..].to_vec();
+    assert!(audio::pulses(&quiet).is_empty(), "sound while paused");
+    assert!(
+        audio::sox_rms(&quiet) < 0.001,
+        "sound while paused: RMS {}",
+        audio::sox_rms(&quiet)
+    );
+
+    // Resumed: one high-priority burst, from its start.
+    // (The next burst is 10 s after this one: the recording ends before.)
+    let recording = std::thread::spawn(|| audio::record(Duration::from_secs(9)));
+    std::thread::sleep(Duration::from_millis(500));
+    driver.click("#sound-pause");
+    let burst = audio::pulses(&recording.join().expect("recorded"));
+    assert_eq!(
+        burst.len(),
+        10,
+        "a high-priority burst is 10 pulses: {burst:?}"
+    );
+    for p in &burst {
+        assert!(
+            (100.0..=220.0).contains(&p.ms),
+            "pulse of {} ms: {burst:?}",
+            p.ms
+        );
+        assert!(
+            (620.0..=700.0).contains(&p.hz),
+            "pulse at {} Hz: {burst:?}",
+            p.hz
+        );
+    }
+    // 3 + 2, twice: the fifth-to-sixth gap is the longest.
+    let gaps: Vec<f64> = burst.windows(2).map(|w| w[1].at_ms - w[0].at_ms).collect();
+    let longest = gaps.iter().copied().fold(0.0, f64::max);
+    assert_eq!(gaps[4], longest, "{gaps:?}");
+
+    // Acknowledged: the sound stops.
+    driver.click(&format!(".alarm[data-alarm='{high}'] .ack"));
+    driver.wait_for_script(
+        "return document.body.dataset.sound === 'silent'",
+        Duration::from_secs(10),
+    );
+    let quiet = audio::record(Duration::from_secs(2))[audio::RATE / 2..].to_vec();
+    assert!(
+        audio::pulses(&quiet).is_empty(),
+        "an acknowledged alarm still sounds"
+    );
+
+    // A medium-priority alarm: 3 pulses, lower; recorded from a burst's
+    // start (pause, then resume), 5 s of its 7 s cycle.
+    let medium = raise(
+        dir.path(),
+        &ward[2].mrn,
+        "spo2_low",
+        Priority::Medium,
+        "SpO2 LOW",
+    );
+    driver.wait_for_text(
+        &format!(".alarm[data-alarm='{medium}']"),
+        Duration::from_secs(30),
+    );
+    driver.wait_for_script(
+        "return document.body.dataset.sound === 'medium'",
+        Duration::from_secs(10),
+    );
+    driver.click("#sound-pause");
+    driver.wait_for_script(
+        "return document.body.dataset.sound === 'paused'",
+        Duration::from_secs(5),
+    );
+    let recording = std::thread::spawn(|| audio::record(Duration::from_secs(5)));
+    std::thread::sleep(Duration::from_millis(500));
+    driver.click("#sound-pause");
+    let burst = audio::pulses(&recording.join().expect("recorded"));
+    assert_eq!(
+        burst.len(),
+        3,
+        "a medium-priority burst is 3 pulses: {burst:?}"
+    );
+    for p in &burst {
+        assert!(
+            (500.0..=545.0).contains(&p.hz),
+            "pulse at {} Hz: {burst:?}",
+            p.hz
+        );
+    }
 }

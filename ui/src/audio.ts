@@ -46,7 +46,9 @@ export const MIN_GAIN = 0.35;
 /// falling off as 1/n (IEC 60601-1-8 asks for at least four in 300–4,000 Hz).
 export const HARMONICS = [1, 1 / 2, 1 / 3, 1 / 4, 1 / 5];
 
-export type SoundState = "silent" | Priority | "paused" | "unavailable";
+/// `blocked`: the webview holds the audio back until someone touches the
+/// window (an autoplay policy); said in the header until then.
+export type SoundState = "silent" | Priority | "paused" | "unavailable" | "blocked";
 
 export class AlarmSound {
   private ctx: AudioContext | null = null;
@@ -55,6 +57,9 @@ export class AlarmSound {
   private timer: number | null = null;
   private pausedUntil = 0;
   private gain = 0.8;
+  /// Pulses scheduled and not yet over: silenced at once by a pause, an
+  /// acknowledgement or another priority.
+  private playing: OscillatorNode[] = [];
   private readonly onChange: (state: SoundState, pausedLeftMs: number) => void;
 
   constructor(onChange: (state: SoundState, pausedLeftMs: number) => void) {
@@ -121,9 +126,10 @@ export class AlarmSound {
   }
 
   state(): SoundState {
-    if (!this.ctx) return "unavailable";
+    if (!this.ctx || this.ctx.state === "closed") return "unavailable";
     if (this.priority === null) return "silent";
     if (this.paused()) return "paused";
+    if (this.ctx.state !== "running") return "blocked";
     return this.priority;
   }
 
@@ -134,6 +140,15 @@ export class AlarmSound {
   private restart(): void {
     if (this.timer !== null) window.clearTimeout(this.timer);
     this.timer = null;
+    for (const osc of this.playing) {
+      try {
+        osc.stop();
+        osc.disconnect();
+      } catch {
+        // already ended
+      }
+    }
+    this.playing = [];
     this.report();
     if (this.priority === null || this.paused() || !this.ctx) return;
     const burst = () => {
@@ -164,6 +179,10 @@ export class AlarmSound {
       osc.connect(env).connect(ctx.destination);
       osc.start(on);
       osc.stop(off + 0.02);
+      this.playing.push(osc);
+      osc.onended = () => {
+        this.playing = this.playing.filter((o) => o !== osc);
+      };
     }
   }
 }

@@ -51,7 +51,11 @@ export class EcgSweep {
     g.fillRect(0, 0, w, h);
     this.grid(g, w, h, css);
     const strip = this.strip;
-    if (strip && strip.fs_hz > 0 && strip.samples_mv.length > 1) {
+    if (!strip || strip.fs_hz <= 0 || strip.samples_mv.length < 2) {
+      g.fillStyle = css.getPropertyValue("--ecg-trace") || "#46d37a";
+      g.font = "14px sans-serif";
+      g.fillText(strip ? "No ECG received in the last seconds" : "Loading ECG…", 12, 22);
+    } else {
       const now = Date.now() / 1000 - DELAY_S;
       const span = w / (MM_PER_S * PX_PER_MM);
       const pxPerMv = MM_PER_MV * PX_PER_MM;

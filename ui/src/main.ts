@@ -269,6 +269,9 @@ function showSound(s: SoundState, pausedLeftMs: number): void {
   if (s === "unavailable") {
     box.textContent = "ALARM SOUND UNAVAILABLE";
     pause.hidden = true;
+  } else if (s === "blocked") {
+    box.textContent = "ALARM SOUND BLOCKED: click anywhere in the window";
+    pause.hidden = true;
   } else if (s === "paused") {
     const m = Math.floor(pausedLeftMs / 60000);
     const sec = Math.floor((pausedLeftMs % 60000) / 1000);

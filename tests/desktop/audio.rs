@@ -1,0 +1,111 @@
+//! What the app sounds, recorded from the private sound server that
+//! `scripts/audiod.sh` starts (a null sink's monitor, with `parec`) and
+//! measured: pulses found from the signal's envelope, their durations and
+//! fundamental frequency; silence checked with sox's `stat`.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+pub const RATE: usize = 16_000;
+
+/// One pulse of a burst: onset and duration in ms, fundamental in Hz.
+#[derive(Debug, Clone, Copy)]
+pub struct Pulse {
+    pub at_ms: f64,
+    pub ms: f64,
+    pub hz: f64,
+}
+
+/// Records the app's output for `length`, as 16-bit mono at 16 kHz.
+pub fn record(length: Duration) -> Vec<i16> {
+    let source = std::env::var("WARDWATCH_AUDIO_CAPTURE").expect(
+        "WARDWATCH_AUDIO_CAPTURE is not set: run the desktop tests through scripts/test.sh, which starts scripts/audiod.sh",
+    );
+    let mut child = Command::new("parec")
+        .args([
+            "-d",
+            &source,
+            "--rate=16000",
+            "--channels=1",
+            "--format=s16le",
+            "--raw",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("parec (Debian package pulseaudio-utils) must be installed: run scripts/setup.sh");
+    let mut out = child.stdout.take().expect("parec's output");
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = out.read_to_end(&mut bytes);
+        bytes
+    });
+    std::thread::sleep(length);
+    let _ = child.kill();
+    let _ = child.wait();
+    let bytes = reader.join().expect("the recording");
+    bytes
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
+}
+
+/// The pulses in `samples`: 5 ms RMS windows above a tenth of the loudest
+/// (and above the noise floor), gaps under 20 ms bridged, pulses under
+/// 40 ms ignored; each pulse's frequency from its zero crossings.
+pub fn pulses(samples: &[i16]) -> Vec<Pulse> {
+    const WIN: usize = RATE / 200;
+    let rms: Vec<f64> = samples
+        .chunks(WIN)
+        .map(|w| (w.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / w.len() as f64).sqrt())
+        .collect();
+    let peak = rms.iter().copied().fold(0.0, f64::max);
+    let threshold = (peak / 10.0).max(300.0);
+    let mut segments: Vec<(usize, usize)> = Vec::new();
+    for (i, &r) in rms.iter().enumerate() {
+        if r < threshold {
+            continue;
+        }
+        match segments.last_mut() {
+            Some((_, end)) if i - *end <= 4 => *end = i,
+            _ => segments.push((i, i)),
+        }
+    }
+    segments
+        .into_iter()
+        .filter(|(a, b)| (b - a + 1) * 5 >= 40)
+        .map(|(a, b)| {
+            let part = &samples[a * WIN..((b + 1) * WIN).min(samples.len())];
+            let crossings = part.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
+            let seconds = part.len() as f64 / RATE as f64;
+            Pulse {
+                at_ms: a as f64 * 5.0,
+                ms: (b - a + 1) as f64 * 5.0,
+                hz: crossings as f64 / 2.0 / seconds,
+            }
+        })
+        .collect()
+}
+
+/// sox's RMS amplitude (0–1) of a recording.
+pub fn sox_rms(samples: &[i16]) -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let raw = dir.path().join("rec.raw");
+    let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    std::fs::write(&raw, bytes).expect("write the recording");
+    let out = Command::new("sox")
+        .args([
+            "-t", "raw", "-r", "16000", "-e", "signed", "-b", "16", "-c", "1",
+        ])
+        .arg(&raw)
+        .args(["-n", "stat"])
+        .output()
+        .expect("sox (Debian package sox) must be installed: run scripts/setup.sh");
+    let text = String::from_utf8_lossy(&out.stderr);
+    text.lines()
+        .find(|l| l.starts_with("RMS     amplitude:"))
+        .and_then(|l| l.split(':').nth(1))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no RMS amplitude in sox's stat: {text}"))
+}
