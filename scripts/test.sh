@@ -58,10 +58,22 @@ cleanup() {
   # A failed test must not leave a runtime of this checkout behind (it would
   # hold the output pipe open and keep its store locked).
   pkill -f "^$ROOT/target/debug/wardwatch" 2>/dev/null || true
+  pkill -f "^/usr/bin/wardwatch " 2>/dev/null || true
   if [ -n "$XVFB_PID" ]; then kill "$XVFB_PID" 2>/dev/null || true; fi
   bash scripts/peers.sh stop "$PEERS_ENV" >/dev/null 2>&1 || true
+  # The package this run installed, if a failure left it installed.
+  if [ -d /var/lib/wardwatch-package-check ]; then
+    bash scripts/package-check.sh remove >/dev/null 2>&1 || true
+  fi
 }
 trap cleanup EXIT
+
+echo "== release build and the Debian package (the desktop tests drive the installed app)"
+# A failure here is reported at the end; the other tests still run.
+package_status=0
+{ bash scripts/package.sh && bash scripts/package-check.sh install; } || package_status=$?
+export WARDWATCH_APP=/usr/bin/wardwatch
+
 bash scripts/peers.sh start "$PEERS_ENV"
 # shellcheck disable=SC1090
 . "$PEERS_ENV"
@@ -87,4 +99,13 @@ status=0
 bash scripts/notifyd.sh run -- bash scripts/audiod.sh run -- \
   cargo test --workspace --locked --no-fail-fast -- --test-threads=1 \
   > >(tee target/test-output.txt) 2>&1 || status=$?
+
+echo "== the Debian package: removal keeps the store"
+if [ "$package_status" -ne 0 ]; then
+  echo "test: building or installing the Debian package failed (see above)" >&2
+  status=1
+fi
+if [ -d /var/lib/wardwatch-package-check ]; then
+  bash scripts/package-check.sh remove || status=1
+fi
 exit "$status"

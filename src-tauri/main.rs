@@ -413,6 +413,136 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// Runs `f` as the logged-in user off the UI thread, for work whose errors
+/// are not the store's (the catalogue's index): `f` maps them itself.
+async fn with_ctx_ui<T: Send + 'static>(
+    state: &CtxState,
+    f: impl FnOnce(&mut Ctx) -> Result<T, UiError> + Send + 'static,
+) -> Result<T, UiError> {
+    with_ctx(state, |ctx| Ok(f(ctx))).await?
+}
+
+fn catalog_error(e: wardwatch_catalog::Error) -> UiError {
+    UiError {
+        code: "catalog",
+        message: e.to_string(),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct CatalogHit {
+    id: String,
+    score: f32,
+    entry: Option<wardwatch_core::store::catalog::CatalogEntry>,
+    matched_columns: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct CatalogResults {
+    total: usize,
+    hits: Vec<CatalogHit>,
+    facets: Option<wardwatch_catalog::Facets>,
+}
+
+/// Searches the dataset catalogue (data role or admin; audited), with the
+/// facet counts over every match.
+#[tauri::command]
+async fn catalog_search(
+    state: tauri::State<'_, CtxState>,
+    query: String,
+    limit: usize,
+) -> Result<CatalogResults, UiError> {
+    with_ctx_ui(&state, move |ctx| {
+        api::authorize_catalog(ctx, "search", serde_json::json!({ "query": query }))?;
+        let data_dir = ctx.data_dir().to_owned();
+        let store = wardwatch_core::store::Store::open_dir(&data_dir)?;
+        let catalog =
+            wardwatch_catalog::Catalog::open(&wardwatch_catalog::Catalog::dir_of(&data_dir))
+                .map_err(catalog_error)?;
+        let found = catalog
+            .search(&query, limit.clamp(1, 200), true)
+            .map_err(catalog_error)?;
+        let mut hits = Vec::new();
+        for h in &found.hits {
+            let entry = store.catalog_entry(&h.id)?;
+            let matched_columns = entry
+                .as_ref()
+                .map(|e| {
+                    wardwatch_catalog::matched_columns(e, &found.column_terms)
+                        .into_iter()
+                        .map(|c| c.name.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            hits.push(CatalogHit {
+                id: h.id.clone(),
+                score: h.score,
+                entry,
+                matched_columns,
+            });
+        }
+        Ok(CatalogResults {
+            total: found.total,
+            hits,
+            facets: found.facets,
+        })
+    })
+    .await
+}
+
+/// Brings the catalogue up to date with the store (admin; audited).
+#[tauri::command]
+async fn catalog_refresh(
+    state: tauri::State<'_, CtxState>,
+) -> Result<wardwatch_core::store::catalog::CatalogUpdate, UiError> {
+    with_ctx_ui(&state, move |ctx| {
+        api::authorize_catalog(ctx, "refresh", serde_json::json!({}))?;
+        let data_dir = ctx.data_dir().to_owned();
+        let mut store = wardwatch_core::store::Store::open_dir(&data_dir)?;
+        let who = ctx.actor.username.clone();
+        let r = wardwatch_catalog::refresh(&mut store, &data_dir, &who, chrono::Utc::now())
+            .map_err(catalog_error)?;
+        Ok(r.store)
+    })
+    .await
+}
+
+/// The lake's sync status per zone (data role or admin).
+#[tauri::command]
+async fn lake_status(
+    state: tauri::State<'_, CtxState>,
+) -> Result<wardwatch_core::store::lake::LakeStatus, UiError> {
+    with_ctx(&state, move |ctx| api::lake_status(ctx)).await
+}
+
+#[derive(Debug, Serialize)]
+struct AdminOverview {
+    sources: Vec<wardwatch_core::ingest::source::SourceConfig>,
+    ingest: Vec<wardwatch_core::store::SourceStatus>,
+    targets: Vec<wardwatch_core::store::lake::LakeTarget>,
+    users: Vec<wardwatch_core::store::User>,
+    audit: Vec<wardwatch_core::store::AuditEntry>,
+    verification: wardwatch_core::store::AuditVerification,
+}
+
+/// The admin's view: sources and their ingest, lake targets, users and
+/// roles, the newest audit entries and the trail's verification (admin;
+/// each part checks the role itself).
+#[tauri::command]
+async fn admin_overview(state: tauri::State<'_, CtxState>) -> Result<AdminOverview, UiError> {
+    with_ctx(&state, move |ctx| {
+        Ok(AdminOverview {
+            sources: api::list_sources(ctx)?,
+            ingest: api::ingest_status(ctx)?,
+            targets: api::lake_targets(ctx)?,
+            users: api::list_users(ctx)?,
+            audit: api::recent_audit(ctx, 200)?,
+            verification: api::verify_audit(ctx)?,
+        })
+    })
+    .await
+}
+
 /// Charts observations by hand (`api::chart_observations`).
 #[tauri::command]
 async fn chart_observations(
@@ -644,7 +774,11 @@ fn main() -> anyhow::Result<()> {
             export_history,
             ward_trends,
             chart_observations,
-            charted_observations
+            charted_observations,
+            catalog_search,
+            catalog_refresh,
+            lake_status,
+            admin_overview
         ])
         .setup(move |app| {
             let _ = app_slot.set(app.handle().clone());

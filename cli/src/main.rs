@@ -756,6 +756,15 @@ enum DemoCmd {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Build minute history into the store for its patients (the demo's
+    /// and the benchmarks' past; admin): `--long-days` for the first bed's
+    /// patient, `--days` for the others; hours already held are kept
+    Backfill {
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        #[arg(long, default_value_t = 366)]
+        long_days: u32,
+    },
     /// Write demo registry records as CSV or FHIR, for trying the importer
     Export {
         #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
@@ -1774,6 +1783,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 out,
                 "demo ward loaded: {} inserted, {} updated, {} unchanged",
                 report.inserted, report.updated, report.unchanged
+            )?;
+        }
+        Command::Demo(DemoCmd::Backfill { days, long_days }) => {
+            let hours = api::backfill_demo_history(&mut open(&cli)?, *days, *long_days)?;
+            writeln!(
+                out,
+                "history back-filled: {hours} patient-vital-hours written"
             )?;
         }
         Command::Demo(DemoCmd::Export {

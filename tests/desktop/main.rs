@@ -26,7 +26,27 @@ pub fn keys() -> wardwatch_core::store::AuditKeys {
     )
 }
 
-const APP: &str = env!("CARGO_BIN_EXE_wardwatch");
+/// The app under test: `WARDWATCH_APP` (scripts/test.sh sets the binary
+/// the Debian package installed), else this checkout's release build.
+static APP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    if let Some(app) = std::env::var_os("WARDWATCH_APP") {
+        assert!(
+            Path::new(&app).exists(),
+            "WARDWATCH_APP names {}, which does not exist (did the package install fail?)",
+            Path::new(&app).display()
+        );
+        return app.to_string_lossy().into_owned();
+    }
+    let built = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../target/release/wardwatch"
+    );
+    assert!(
+        Path::new(built).exists(),
+        "no app to test: set WARDWATCH_APP to the wardwatch binary, or build it with scripts/package.sh"
+    );
+    built.to_owned()
+});
 
 /// nurse.jones's password in the tests' stores.
 const PW: &str = "ward round at eight";
@@ -42,7 +62,7 @@ fn demo_store(dir: &Path, seed: u64) -> Vec<wardwatch_core::model::PatientRecord
 /// The app on `data_dir`, past its login screen as nurse.jones (the name
 /// `--user` suggests there).
 fn logged_in(data_dir: &str) -> Driver {
-    let driver = Driver::start(APP, &["--data-dir", data_dir, "--user", "nurse.jones"]);
+    let driver = Driver::start(&APP, &["--data-dir", data_dir, "--user", "nurse.jones"]);
     log_in(&driver, None, PW);
     driver
 }
@@ -310,7 +330,7 @@ fn an_active_alarm_is_shown_and_acknowledged_from_the_alarm_bar() {
 fn the_demo_shows_a_live_ward() {
     let dir = private_tempdir();
     let data_dir = dir.path().to_str().expect("utf-8 temp path");
-    let driver = Driver::start(APP, &["--demo", "--data-dir", data_dir]);
+    let driver = Driver::start(&APP, &["--demo", "--data-dir", data_dir]);
     driver.wait_for_count(".bed", 24, Duration::from_secs(60));
     // Live numbers arrive from the simulated ward within seconds.
     let hr = driver.wait_for_text(".bed .v[data-vital='HR']", Duration::from_secs(60));
@@ -357,7 +377,7 @@ fn the_window_opens_locked_shows_alarms_not_patients_and_switches_users() {
         .expect("raise");
     drop(ctx);
     let data_dir = dir.path().to_str().expect("utf-8 temp path");
-    let driver = Driver::start(APP, &["--data-dir", data_dir, "--user", "nurse.jones"]);
+    let driver = Driver::start(&APP, &["--data-dir", data_dir, "--user", "nurse.jones"]);
     // Locked: every bed, the alarm in its colour, and no patient data.
     let beds = driver.wait_for_count(
         "body.is-locked .locked-bed",
@@ -439,7 +459,7 @@ fn an_idle_window_locks_itself() {
     let ward = demo_store(dir.path(), 7);
     let data_dir = dir.path().to_str().expect("utf-8 temp path");
     let driver = Driver::start(
-        APP,
+        &APP,
         &[
             "--data-dir",
             data_dir,
@@ -492,7 +512,7 @@ pub fn private_tempdir() -> tempfile::TempDir {
 fn closing_the_app_drains_the_hosted_runtime() {
     let dir = private_tempdir();
     let data_dir = dir.path().to_str().expect("utf-8 temp path");
-    let driver = Driver::start(APP, &["--demo", "--data-dir", data_dir]);
+    let driver = Driver::start(&APP, &["--demo", "--data-dir", data_dir]);
     driver.wait_for_count(".bed", 24, Duration::from_secs(60));
     let hr = driver.wait_for_text(".bed .v[data-vital='HR']", Duration::from_secs(60));
     assert!(hr.chars().any(|c| c.is_ascii_digit()), "no live data: {hr}");
@@ -719,7 +739,7 @@ fn a_year_of_history_opens_zooms_to_seconds_and_exports() {
 fn charting_consciousness_and_oxygen_completes_news2_live() {
     let dir = private_tempdir();
     let data_dir = dir.path().to_str().expect("utf-8 temp path");
-    let driver = Driver::start(APP, &["--demo", "--data-dir", data_dir]);
+    let driver = Driver::start(&APP, &["--demo", "--data-dir", data_dir]);
     driver.wait_for_count(".bed", 24, Duration::from_secs(60));
     driver.wait_for_text(".bed .v[data-vital='HR']", Duration::from_secs(60));
     driver.click(".bed");
@@ -924,4 +944,74 @@ fn alarms_sound_their_iec_patterns_pause_and_stop_when_acknowledged() {
             p.hz
         );
     }
+}
+
+/// The admin's view shows the audit trail verified, the users and their
+/// roles; the data view searches the catalogue once it is refreshed, and
+/// shows the lake's zones. A clinician sees neither (the backend refuses).
+#[test]
+fn admin_and_data_views_show_the_audit_state_users_catalogue_and_zones() {
+    let dir = private_tempdir();
+    let _ward = demo_store(dir.path(), 7);
+    let data_dir = dir.path().to_str().expect("utf-8 temp path");
+    let driver = logged_in(data_dir);
+    driver.wait_for_count(".bed", 24, Duration::from_secs(60));
+    driver.click("#tab-admin");
+    let state = driver.wait_for_text("#audit-state", Duration::from_secs(30));
+    assert!(state.starts_with("verified:"), "{state}");
+    let users = driver.text("#users");
+    assert!(
+        users.contains("nurse.jones") && users.contains("admin"),
+        "{users}"
+    );
+    // The trail's newest entries: this very session's reads among them.
+    let trail = driver.text("#audit-log");
+    assert!(
+        trail.contains("nurse.jones") && trail.contains("patients.list"),
+        "{trail}"
+    );
+    driver.click("#tab-data");
+    driver.wait_for_text("#zones", Duration::from_secs(30));
+    driver.click("#catalog-refresh");
+    let total = driver.wait_for_script(
+        "const t = document.getElementById('catalog-total'); return t && t.textContent",
+        Duration::from_secs(60),
+    );
+    let total = total.as_str().unwrap_or_default().to_owned();
+    let n: usize = total
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        n > 0 && total.ends_with("matches"),
+        "the lake's datasets: {total}"
+    );
+    assert!(driver.text("#catalog-results").contains("vitals"));
+    driver.screenshot(Path::new(concat!(
+        env!("CARGO_TARGET_TMPDIR"),
+        "/data-view.png"
+    )));
+    drop(driver);
+
+    // A clinician: no admin tab, and the command itself refuses.
+    let ctx = Ctx::open(dir.path(), &keys(), "nurse.jones", Arc::new(SystemClock)).expect("open");
+    api::put_user(&ctx, "dr.ade", wardwatch_core::store::Role::Clinician).expect("a clinician");
+    api::set_password(&ctx, "dr.ade", PW).expect("password");
+    drop(ctx);
+    let driver = Driver::start(&APP, &["--data-dir", data_dir, "--user", "dr.ade"]);
+    log_in(&driver, None, PW);
+    driver.wait_for_count(".bed", 24, Duration::from_secs(60));
+    assert_eq!(
+        driver.execute("return document.getElementById('tab-admin').hidden"),
+        true
+    );
+    driver.execute(
+        "window.__asked = null; window.__TAURI_INTERNALS__.invoke('admin_overview').then(() => { window.__asked = 'allowed' }, e => { window.__asked = e.code }); return 1",
+    );
+    let refused = driver.wait_for_script("return window.__asked", Duration::from_secs(10));
+    assert_eq!(
+        refused, "permission_denied",
+        "the backend refuses a clinician"
+    );
 }

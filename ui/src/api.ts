@@ -2,11 +2,14 @@
 // errors arrive as { code, message } and callers branch on `code` only.
 import { invoke } from "@tauri-apps/api/core";
 import type {
+  AdminOverview,
   AlarmView,
+  CatalogResults,
   Chart,
   Charted,
   EcgStrip,
   History,
+  LakeStatus,
   LockedBed,
   PatientLive,
   PatientSummary,
@@ -48,4 +51,8 @@ export const api = {
     invoke<string>("export_history", { mrn, fromMs, toMs, columns }),
   chart: (mrn: string, chart: Chart) => invoke<number[]>("chart_observations", { mrn, chart }),
   charted: (mrn: string, hours: number) => invoke<Charted[]>("charted_observations", { mrn, hours }),
+  catalogSearch: (query: string, limit: number) => invoke<CatalogResults>("catalog_search", { query, limit }),
+  catalogRefresh: () => invoke<{ created: number; updated: number; removed: number }>("catalog_refresh"),
+  lakeStatus: () => invoke<LakeStatus>("lake_status"),
+  adminOverview: () => invoke<AdminOverview>("admin_overview"),
 };

@@ -78,6 +78,13 @@ export class AlarmSound {
       const real = new Float32Array([0, ...HARMONICS]);
       const imag = new Float32Array(real.length);
       this.wave = this.ctx.createPeriodicWave(real, imag);
+      // Keep the output running between bursts: a sound server idles (and
+      // drops the first pulses on waking) when nothing has played for a
+      // while. A silent source keeps the stream open.
+      const keepAlive = this.ctx.createConstantSource();
+      keepAlive.offset.value = 0;
+      keepAlive.connect(this.ctx.destination);
+      keepAlive.start();
       if (this.ctx.state === "suspended") void this.ctx.resume();
       return true;
     } catch {
@@ -163,7 +170,8 @@ export class AlarmSound {
   private play(pattern: Pattern): void {
     const ctx = this.ctx;
     if (!ctx || !this.wave) return;
-    const t0 = ctx.currentTime + 0.02;
+    // A little ahead of now, so the first pulse is never cut short.
+    const t0 = ctx.currentTime + 0.1;
     for (const p of pattern.pulses) {
       const osc = ctx.createOscillator();
       osc.setPeriodicWave(this.wave);

@@ -32,6 +32,7 @@ import {
 import type { HistoryView } from "./history";
 import { chartForm } from "./chart";
 import { alarmLog } from "./alarms";
+import { adminView, dataView } from "./admin";
 import type { AlarmView, PatientLive, PatientSummary, Session, Trend, UiError } from "./types";
 
 const FALLBACK_MS = 10000;
@@ -101,10 +102,7 @@ function tile(p: PatientSummary): HTMLElement {
     el("div", { class: "head" }, el("span", { class: "where" }, `${p.ward ?? ""} · bed ${p.bed ?? "–"}`), el("span", { class: "num mrn" }, p.mrn)),
     el("div", { class: "name" }, p.name),
     el("div", { class: "meta" }, `${ageText(p.age_years)} · ${p.sex}`),
-    worst
-      ? el("div", { class: `worst alarm-${worst.priority}`, "data-priority": worst.priority },
-          el("span", { class: "marker" }, MARKER[worst.priority]), " ", worst.message)
-      : null,
+    worstRow(worst),
     vitalsRow(l),
     el("canvas", { class: "spark", width: "220", height: "34", "aria-hidden": "true" }),
     el("div", { class: "cond", title: p.conditions.join("; ") }, p.conditions.join("; ") || "—"),
@@ -112,6 +110,13 @@ function tile(p: PatientSummary): HTMLElement {
   );
   drawSpark(card.querySelector("canvas.spark"), state.trends.get(p.mrn));
   return card;
+}
+
+function worstRow(worst: AlarmView | null): HTMLElement | null {
+  return worst
+    ? el("div", { class: `worst alarm-${worst.priority}`, "data-priority": worst.priority },
+        el("span", { class: "marker" }, MARKER[worst.priority]), " ", worst.message)
+    : null;
 }
 
 function vitalsRow(l: PatientLive | undefined): HTMLElement {
@@ -196,9 +201,40 @@ function renderBeds(): void {
     );
     return;
   }
+  // The same beds in the same order (a live update): patch each tile in
+  // place — no new elements, the sparklines untouched, focus kept.
+  const current = [...beds.querySelectorAll<HTMLElement>(":scope > .bed")];
+  if (current.length === shown.length && current.every((c, i) => c.dataset.mrn === shown[i]?.mrn)) {
+    current.forEach((card, i) => {
+      const p = shown[i];
+      if (p) patchTile(card, p);
+    });
+    return;
+  }
   const focused = (document.activeElement as HTMLElement | null)?.dataset?.mrn;
   beds.replaceChildren(...shown.map(tile));
   if (focused) beds.querySelector<HTMLElement>(`.bed[data-mrn="${CSS.escape(focused)}"]`)?.focus();
+}
+
+/// Brings a tile up to date: its alarm outline, worst alarm and vitals.
+function patchTile(card: HTMLElement, p: PatientSummary): void {
+  const worst = worstAlarm(state.alarms, p.mrn);
+  const cls = `bed${state.selected === p.mrn ? " selected" : ""}${worst ? ` alarm-${worst.priority}` : ""}`;
+  if (card.className !== cls) card.className = cls;
+  const parts: [string, HTMLElement | null][] = [
+    [".worst", worstRow(worst)],
+    [".vitals", vitalsRow(state.live.get(p.mrn))],
+  ];
+  for (const [part, now] of parts) {
+    const old = card.querySelector(part);
+    if (old && now) {
+      if (old.outerHTML !== now.outerHTML) old.replaceWith(now);
+    } else if (old) {
+      old.remove();
+    } else if (now) {
+      card.querySelector(".meta")?.after(now);
+    }
+  }
 }
 
 function onBedsKey(e: KeyboardEvent): void {
@@ -479,6 +515,8 @@ function showLocked(suggested: string | null): void {
   byId("beds").replaceChildren();
   byId("alarms").replaceChildren();
   byId("alarm-log").replaceChildren();
+  byId("data-view").replaceChildren();
+  byId("admin-view").replaceChildren();
   const user = byId<HTMLInputElement>("login-user");
   if (suggested && !user.value) user.value = suggested;
   byId<HTMLInputElement>("login-password").value = "";
@@ -529,6 +567,12 @@ async function unlocked(s: Session): Promise<void> {
   byId("lock").hidden = false;
   byId("error").hidden = true;
   byId("session").textContent = `${s.user ?? ""} (${s.role ?? ""})`;
+  // Tabs follow the role (a convenience: every command checks it again).
+  byId("tab-data").hidden = !(s.role === "data" || s.role === "admin");
+  byId("tab-admin").hidden = s.role !== "admin";
+  byId("tab-ward").hidden = s.role === "data";
+  byId("tab-alarms").hidden = s.role === "data";
+  if (s.role === "data") showView("data");
   armLockTimer();
   state.patients = await api.listPatients();
   const wards = [...new Set(state.patients.map((p) => p.ward).filter(Boolean))];
@@ -585,11 +629,17 @@ async function startUpdates(): Promise<void> {
 
 // ---------------------------------------------------------------- views and theme
 
-function showView(name: "ward" | "alarms"): void {
+type View = "ward" | "alarms" | "data" | "admin";
+
+function showView(name: View): void {
   for (const b of document.querySelectorAll<HTMLElement>("[data-view]")) b.setAttribute("aria-selected", String(b.dataset.view === name));
   byId("ward-view").hidden = name !== "ward";
   byId("alarm-log").hidden = name !== "alarms";
+  byId("data-view").hidden = name !== "data";
+  byId("admin-view").hidden = name !== "admin";
   if (name === "alarms") void alarmLog(byId("alarm-log"), showError, openPatient);
+  if (name === "data") void dataView(byId("data-view"), showError);
+  if (name === "admin") void adminView(byId("admin-view"), showError);
 }
 
 function setTheme(theme: "night" | "day"): void {
@@ -619,7 +669,7 @@ async function start(): Promise<void> {
   const volume = byId<HTMLInputElement>("volume");
   volume.addEventListener("input", () => sound.setVolume(Number(volume.value) / 100));
   for (const b of document.querySelectorAll<HTMLElement>("[data-view]")) {
-    b.addEventListener("click", () => showView(b.dataset.view === "alarms" ? "alarms" : "ward"));
+    b.addEventListener("click", () => showView((["alarms", "data", "admin"].includes(b.dataset.view ?? "") ? b.dataset.view : "ward") as View));
   }
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && !byId("history-view").hidden) closeHistory();

@@ -214,3 +214,58 @@ export interface Trend {
   heart_rate: (number | null)[];
   spo2: (number | null)[];
 }
+
+export interface CatalogColumn {
+  name: string;
+  type?: string;
+  description?: string;
+}
+
+export interface CatalogEntry {
+  id: string;
+  kind: string;
+  zone: string;
+  dataset: string;
+  name: string;
+  description: string;
+  owner: string | null;
+  tags: string[];
+  iceberg: string | null;
+  location: string | null;
+  wards: string[];
+  date: string | null;
+  columns?: CatalogColumn[];
+  [more: string]: unknown;
+}
+
+export interface CatalogResults {
+  total: number;
+  hits: { id: string; score: number; entry: CatalogEntry | null; matched_columns: string[] }[];
+  facets: { counts: Record<string, [string, number][]> } | null;
+}
+
+export interface ZoneStatus {
+  pending_objects: number;
+  pending_bytes: number;
+  synced_objects: number;
+  synced_bytes: number;
+  spooled_records: number;
+  spooled_bytes: number;
+}
+
+export interface LakeStatus {
+  zones: [string, ZoneStatus][];
+  oldest_pending: string | null;
+  last_synced: string | null;
+  last_error: [string, string] | null;
+  synced_last_hour: [number, number];
+}
+
+export interface AdminOverview {
+  sources: Record<string, unknown>[];
+  ingest: Record<string, unknown>[];
+  targets: Record<string, unknown>[];
+  users: { username: string; display_name: string; role: string; active: boolean; service: boolean }[];
+  audit: { at: string; actor: string; action: string; target: string | null; detail: unknown }[];
+  verification: { entries: number; verified: number; unsealed_before_chain: number; problems: unknown[] };
+}

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { chartFrom, describe as describeFhir } from "../src/chart";
 import { shiftStart, shiftSummary } from "../src/alarms";
+import { withFacet } from "../src/admin";
 import type { AlarmView } from "../src/types";
 
 describe("charting", () => {
@@ -47,5 +48,13 @@ describe("the shift summary", () => {
     expect(new Date(shiftStart(at(23))).getHours()).toBe(23);
     const night = new Date(shiftStart(at(3)));
     expect([night.getDate(), night.getHours()]).toEqual([30, 23]);
+  });
+});
+
+describe("catalogue facets", () => {
+  it("adds a facet to the query once, quoting values with spaces", () => {
+    expect(withFacet("spo2", "zone", "curated")).toBe("spo2 zone:curated");
+    expect(withFacet("spo2 zone:curated", "zone", "curated")).toBe("spo2 zone:curated");
+    expect(withFacet("", "ward", "Cardio A")).toBe('ward:"Cardio A"');
   });
 });

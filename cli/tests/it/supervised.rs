@@ -18,11 +18,10 @@ fn unit_for_this_build(dir: &std::path::Path) -> std::path::PathBuf {
         "/../deploy/wardwatch.service"
     ))
     .expect("deploy/wardwatch.service");
-    // verify checks that ExecStart's binary exists: point it at this build.
-    let unit = unit.replace(
-        "/usr/local/bin/wardwatchctl",
-        env!("CARGO_BIN_EXE_wardwatchctl"),
-    );
+    // verify checks that ExecStart's binary exists: point it at this build
+    // (the Debian package installs it as /usr/bin/wardwatchctl).
+    assert!(unit.contains("ExecStart=/usr/bin/wardwatchctl "), "{unit}");
+    let unit = unit.replace("/usr/bin/wardwatchctl", env!("CARGO_BIN_EXE_wardwatchctl"));
     let path = dir.join("wardwatch.service");
     std::fs::write(&path, unit).expect("write the unit");
     path

@@ -103,6 +103,40 @@ fn calls() -> Vec<(&'static str, Call)> {
         ("ingest_status", |c, _| ok(api::ingest_status(c))),
         ("quarantine", |c, _| ok(api::quarantine(c, 5))),
         ("ward_live", |c, _| ok(api::ward_live(c))),
+        ("ward_trends", |c, _| ok(api::ward_trends(c, 60))),
+        ("patient_history", |c, f| {
+            let now = c.clock.now();
+            ok(api::patient_history(
+                c,
+                &f.mrn,
+                now - Duration::days(365),
+                now,
+                500,
+            ))
+        }),
+        ("export_history", |c, f| {
+            let now = c.clock.now();
+            ok(api::export_history(
+                c,
+                &f.mrn,
+                now - Duration::days(1),
+                now,
+                100,
+            ))
+        }),
+        ("chart_observations", |c, f| {
+            let chart = api::Chart {
+                consciousness: Some("A".into()),
+                ..api::Chart::default()
+            };
+            ok(api::chart_observations(c, &f.mrn, &chart))
+        }),
+        ("charted_observations", |c, f| {
+            ok(api::charted_observations(c, &f.mrn, 24))
+        }),
+        ("backfill_demo_history", |c, _| {
+            ok(api::backfill_demo_history(c, 1, 1))
+        }),
         ("patient_live", |c, f| ok(api::patient_live(c, &f.mrn))),
         ("ecg_strip", |c, f| ok(api::ecg_strip(c, &f.mrn, 10))),
         ("list_alarms", |c, _| ok(api::list_alarms(c, false))),
