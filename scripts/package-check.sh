@@ -4,7 +4,8 @@
 #                                      binaries and unit, a store made by the
 #                                      runtime's user, reinstall (upgrade path)
 #   scripts/package-check.sh remove    removal keeps the store; purge keeps
-#                                      it too and says so; then cleans up
+#                                      it and its user too and says so;
+#                                      then cleans up
 # The test command installs the package, runs the desktop tests against
 # /usr/bin/wardwatch, then removes it. Only a package this script installed
 # is ever removed (a marker in /var/lib/wardwatch-package-check): a machine
@@ -82,10 +83,12 @@ remove_check() {
   DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq wardwatch >/dev/null
   [ ! -e /usr/bin/wardwatch ] && [ ! -e /usr/bin/wardwatchctl ] || fail "binaries left after removal"
   [ -f /var/lib/wardwatch/wardwatch.db ] || fail "removal deleted the store"
+  echo "package-check: purging; the store stays, and it says where"
   local said
-  said=$(DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq wardwatch 2>&1 >/dev/null || true)
+  said=$(DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq wardwatch 2>&1 || true)
   [ -f /var/lib/wardwatch/wardwatch.db ] || fail "purge deleted the store"
   grep -q "/var/lib/wardwatch still holds data" <<<"$said" || fail "purge did not say where the store is: $said"
+  getent passwd wardwatch >/dev/null || fail "purge deleted the user that owns the store"
   # The test's own leftovers: the store it made, the keys, the user.
   rm -rf /var/lib/wardwatch /var/lib/wardwatch-keys /etc/wardwatch
   deluser --system wardwatch >/dev/null 2>&1 || true

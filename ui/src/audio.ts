@@ -80,9 +80,10 @@ export class AlarmSound {
       this.wave = this.ctx.createPeriodicWave(real, imag);
       // Keep the output running between bursts: a sound server idles (and
       // drops the first pulses on waking) when nothing has played for a
-      // while. A silent source keeps the stream open.
+      // while. A source far below hearing keeps the stream running (WebKit
+      // stops rendering a context whose output is exactly silent).
       const keepAlive = this.ctx.createConstantSource();
-      keepAlive.offset.value = 0;
+      keepAlive.offset.value = 1e-4; // −80 dBFS: inaudible, but not digital silence
       keepAlive.connect(this.ctx.destination);
       keepAlive.start();
       if (this.ctx.state === "suspended") void this.ctx.resume();

@@ -181,6 +181,7 @@ export class HistoryView {
           el("td", {}, dateTimeText(h.t_ms[i] ?? 0)),
           cols.map(([, s]) => el("td", { class: "num" }, fmt(s, i))),
           el("td", { class: "num" }, h.news2[i] == null ? "" : String(h.news2[i])),
+          el("td", { class: "num" }, h.cardiac_risk[i] == null ? "" : String(Math.round(h.cardiac_risk[i] ?? 0))),
         ),
       );
     }
@@ -188,7 +189,7 @@ export class HistoryView {
       el(
         "table",
         {},
-        el("thead", {}, el("tr", {}, el("th", {}, "Time"), cols.map(([v, s]) => el("th", {}, s ? `${s.label} ${s.unit}` : v)), el("th", {}, "NEWS2"))),
+        el("thead", {}, el("tr", {}, el("th", {}, "Time"), cols.map(([v, s]) => el("th", {}, s ? `${s.label} ${s.unit}` : v)), el("th", {}, "NEWS2"), el("th", {}, "Risk"))),
         el("tbody", {}, rows),
       ),
     );
@@ -224,7 +225,7 @@ export class HistoryView {
     const shown = panels.filter((p) => p.data.length > 0);
     this.destroy();
     this.body.replaceChildren();
-    if (shown.length === 0 && h.news2.every((v) => v == null)) {
+    if (shown.length === 0 && h.news2.every((v) => v == null) && h.cardiac_risk.every((v) => v == null)) {
       this.body.append(el("div", { class: "muted empty-history" }, `No data for ${this.mrn} in this window.`));
       return;
     }
@@ -254,8 +255,15 @@ export class HistoryView {
       this.charts.push(chart);
     }
     if (h.news2.some((v) => v != null)) {
-      const chart = new uPlot({ ...common("NEWS2", 100), series: news }, [x, h.news2] as uPlot.AlignedData, this.body);
+      const chart = new uPlot({ ...common("NEWS2 (highest)", 100), series: news }, [x, h.news2] as uPlot.AlignedData, this.body);
       chart.root.dataset.panel = "news2";
+      this.sync.sub(chart);
+      this.charts.push(chart);
+    }
+    if (h.cardiac_risk.some((v) => v != null)) {
+      const risk: uPlot.Series[] = [{}, { label: "Cardiac risk", stroke: colour("--c-bp"), width: 1.5, ...(stepped ? { paths: stepped } : {}) }];
+      const chart = new uPlot({ ...common("Cardiac risk (0–100, highest)", 100), series: risk }, [x, h.cardiac_risk] as uPlot.AlignedData, this.body);
+      chart.root.dataset.panel = "cardiac_risk";
       this.sync.sub(chart);
       this.charts.push(chart);
     }

@@ -182,6 +182,7 @@ export interface History {
   t_ms: number[];
   series: HistorySeries[];
   news2: (number | null)[];
+  cardiac_risk: (number | null)[];
 }
 
 export interface Chart {

@@ -61,6 +61,8 @@ pub struct History {
     pub series: Vec<HistorySeries>,
     /// NEWS2 aggregate, the highest per bin.
     pub news2: Vec<Option<f64>>,
+    /// The cardiac risk (0–100), the highest per bin.
+    pub cardiac_risk: Vec<Option<f64>>,
 }
 
 impl History {
@@ -72,14 +74,15 @@ impl History {
             let key = s.vital.key();
             out.push_str(&format!(",{key}_mean,{key}_min,{key}_max"));
         }
-        out.push_str(",news2_max\n");
+        out.push_str(",news2_max,cardiac_risk_max\n");
         let cell = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
         for (i, t) in self.t_ms.iter().enumerate() {
             let any = self
                 .series
                 .iter()
                 .any(|s| s.mean.get(i).copied().flatten().is_some())
-                || self.news2.get(i).copied().flatten().is_some();
+                || self.news2.get(i).copied().flatten().is_some()
+                || self.cardiac_risk.get(i).copied().flatten().is_some();
             if !any {
                 continue;
             }
@@ -90,8 +93,10 @@ impl History {
                     out.push_str(&cell(col.get(i).copied().flatten()));
                 }
             }
-            out.push(',');
-            out.push_str(&cell(self.news2.get(i).copied().flatten()));
+            for col in [&self.news2, &self.cardiac_risk] {
+                out.push(',');
+                out.push_str(&cell(col.get(i).copied().flatten()));
+            }
             out.push('\n');
         }
         out
@@ -243,6 +248,7 @@ impl Store {
             t_ms,
             series: Vec::new(),
             news2: vec![None; n],
+            cardiac_risk: vec![None; n],
         };
         let Some(patient_id) = self.patient_id(mrn)? else {
             return Ok(out);
@@ -255,23 +261,29 @@ impl Store {
             }
             out.series.extend(bins.into_series(vital));
         }
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT (ts_ms - ?2) / ?4, max(value) FROM scores
-                 WHERE patient_id = ?1 AND kind = 'news2' AND ts_ms >= ?2 AND ts_ms < ?3
-                 GROUP BY 1",
-            )
-            .ctx("reading NEWS2 history")?;
-        let rows = stmt
-            .query_map(params![patient_id, from_ms, to_ms, bin_ms], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?))
-            })
-            .ctx("reading NEWS2 history")?;
-        for row in rows {
-            let (i, v) = row.ctx("reading NEWS2 history")?;
-            if let Some(slot) = usize::try_from(i).ok().and_then(|i| out.news2.get_mut(i)) {
-                *slot = Some(v);
+        for (kind, series) in [
+            ("news2", &mut out.news2),
+            ("cardiac_risk", &mut out.cardiac_risk),
+        ] {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT (ts_ms - ?2) / ?4, max(value) FROM scores
+                     WHERE patient_id = ?1 AND kind = ?5 AND ts_ms >= ?2 AND ts_ms < ?3
+                       AND superseded_ms IS NULL
+                     GROUP BY 1",
+                )
+                .ctx("reading score history")?;
+            let rows = stmt
+                .query_map(params![patient_id, from_ms, to_ms, bin_ms, kind], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?))
+                })
+                .ctx("reading score history")?;
+            for row in rows {
+                let (i, v) = row.ctx("reading score history")?;
+                if let Some(slot) = usize::try_from(i).ok().and_then(|i| series.get_mut(i)) {
+                    *slot = Some(v);
+                }
             }
         }
         Ok(out)
