@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+import functools
+print = functools.partial(print, flush=True)  # noqa: A001 - progress lines as they come
 
 APP, DATA, PW_FILE, WATCH_S, DIST = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
@@ -78,6 +80,8 @@ try:
     time.sleep(5)
 
     # Frame times over 30 s while the ward updates every second.
+    js("""window.__renders = []; new MutationObserver(() => window.__renders.push(Number(document.body.dataset.renderMs)))
+          .observe(document.body, { attributes: true, attributeFilter: ['data-render-ms'] }); return 1""")
     js("""window.__frames = []; let last = performance.now();
           const tick = (t) => { window.__frames.push(t - last); last = t; if (window.__frames.length < 100000) requestAnimationFrame(tick); };
           requestAnimationFrame(tick); window.__pushed0 = Number(document.body.dataset.pushed || 0); return 1""")
@@ -86,9 +90,41 @@ try:
     pushes = js("return Number(document.body.dataset.pushed || 0) - window.__pushed0")
     frames = frames[1:]
     q = statistics.quantiles(frames, n=100)
+    print(flush=True)
     print(f"overview, 48 beds, 30 s: {len(frames)} frames ({len(frames)/30:.1f}/s), "
           f"frame time p50 {q[49]:.1f} ms, p95 {q[94]:.1f} ms, p99 {q[98]:.1f} ms, max {max(frames):.1f} ms, "
           f"{sum(1 for f in frames if f > 50)} frames over 50 ms; {pushes} pushed updates")
+    renders = js("return window.__renders")
+    if renders:
+        print(f"an update's script time (fetch excluded): p50 {statistics.median(renders):.1f} ms, max {max(renders):.1f} ms")
+
+    # The same 10 s with the stream paused (no data, no updates): the
+    # window's own baseline.
+    sim = subprocess.run(["pgrep", "-f", "wardwatchctl sim --patients 48"], capture_output=True, text=True).stdout.split()
+    for p in sim:
+        os.kill(int(p), 19)  # SIGSTOP
+    time.sleep(3)
+    js("""window.__frames = []; let last = performance.now();
+          const tick = (t) => { window.__frames.push(t - last); last = t; if (window.__frames.length < 100000) requestAnimationFrame(tick); };
+          requestAnimationFrame(tick); return 1""")
+    time.sleep(10)
+    idle = js("return window.__frames")[1:]
+    for p in sim:
+        os.kill(int(p), 18)  # SIGCONT
+    qi = statistics.quantiles(idle, n=100)
+    print(f"baseline, stream paused, 10 s: frame time p50 {qi[49]:.1f} ms, p99 {qi[98]:.1f} ms, max {max(idle):.1f} ms, "
+          f"{sum(1 for f in idle if f > 50)} frames over 50 ms")
+
+    # What one update costs: the ward's JSON, its round trip, and the
+    # main thread's time to parse it and patch the tiles.
+    js("""window.__rt = null; (async () => { const I = window.__TAURI_INTERNALS__; const out = [];
+          for (let i = 0; i < 10; i++) { const t0 = performance.now(); const r = await I.invoke('ward_live');
+            const t1 = performance.now(); const n = JSON.stringify(r).length; const t2 = performance.now();
+            JSON.parse(JSON.stringify(r)); out.push([t1 - t0, n, performance.now() - t2]); }
+          window.__rt = out; })(); return 1""")
+    rt = wait("return window.__rt")
+    print(f"ward_live: {rt[0][1]/1000:.0f} kB JSON, round trip p50 {statistics.median(r[0] for r in rt):.1f} ms, "
+          f"JSON parse+stringify p50 {statistics.median(r[2] for r in rt):.1f} ms")
 
     # A year of history, 20 opens.
     click("#beds .bed")
@@ -101,9 +137,10 @@ try:
         wait(f"return Number(document.body.dataset.historyOpens || 0) >= {n}")
         times.append(float(js("return document.body.dataset.historyMs")))
     q = statistics.quantiles(times, n=100)
+    resolution = js("return document.getElementById('history').dataset.resolution")
+    bins = js("return document.getElementById('history').dataset.bins")
     print(f"history, one year of minutes, 20 opens: p50 {statistics.median(times):.1f} ms, p99 {q[98]:.1f} ms, "
-          f"resolution {js('return document.getElementById(\"history\").dataset.resolution')}, "
-          f"{js('return document.getElementById(\"history\").dataset.bins')} columns")
+          f"resolution {resolution}, {bins} columns")
     click("#history-close")
 
     # Bundle.
@@ -135,6 +172,8 @@ try:
     start = time.time()
     while time.time() - start < WATCH_S:
         samples.append(rss())
+        if len(samples) % 30 == 0:
+            print(f"  after {time.time() - start:.0f} s: {samples[-1]:.0f} MB", flush=True)
         time.sleep(min(10, WATCH_S))
     samples.append(rss())
     print(f"memory (app + web processes, RSS) over {WATCH_S} s of the live ward: start {samples[0]:.0f} MB, "

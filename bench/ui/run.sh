@@ -28,7 +28,7 @@ fi
 export WARDWATCH_KEY_DIR="$WORK/keys" HOME="$WORK/home"
 mkdir -p "$HOME"
 DATA="$WORK/data"
-PW="$WORK/pw"; echo "bench ward password" > "$PW"
+PW="$WORK/pw"; echo "night rounds at four" > "$PW"
 ctl() { "$CTL" --data-dir "$DATA" --user bench "$@"; }
 ctl init --password-stdin < "$PW" >/dev/null
 ctl demo export --format csv --count 48 -o "$WORK/ward.csv" >/dev/null

@@ -15,6 +15,9 @@ export class EcgSweep {
   private startS = 0;
   private frame: number | null = null;
   private readonly canvas: HTMLCanvasElement;
+  /// The millimetre grid, drawn once per size and theme and copied into
+  /// each frame (the grid is most of the strokes).
+  private grid: { key: string; canvas: HTMLCanvasElement } | null = null;
 
   constructor(canvas: HTMLCanvasElement) {
     this.canvas = canvas;
@@ -47,9 +50,11 @@ export class EcgSweep {
     if (!g) return;
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     const css = getComputedStyle(this.canvas);
-    g.fillStyle = css.getPropertyValue("--ecg-bg") || "#06140c";
-    g.fillRect(0, 0, w, h);
-    this.grid(g, w, h, css);
+    const key = `${w}x${h}@${dpr}:${document.documentElement.dataset.theme ?? ""}`;
+    if (this.grid?.key !== key) this.grid = { key, canvas: this.paper(w, h, dpr, css) };
+    g.setTransform(1, 0, 0, 1, 0, 0);
+    g.drawImage(this.grid.canvas, 0, 0);
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
     const strip = this.strip;
     if (!strip || strip.fs_hz <= 0 || strip.samples_mv.length < 2) {
       g.fillStyle = css.getPropertyValue("--ecg-trace") || "#46d37a";
@@ -88,7 +93,25 @@ export class EcgSweep {
     this.frame = requestAnimationFrame(() => this.draw());
   }
 
-  private grid(g: CanvasRenderingContext2D, w: number, h: number, css: CSSStyleDeclaration): void {
+  /// Resumes the sweep after `stop` (the history view closed).
+  resume(): void {
+    if (this.frame === null) this.frame = requestAnimationFrame(() => this.draw());
+  }
+
+  private paper(w: number, h: number, dpr: number, css: CSSStyleDeclaration): HTMLCanvasElement {
+    const c = document.createElement("canvas");
+    c.width = Math.round(w * dpr);
+    c.height = Math.round(h * dpr);
+    const g = c.getContext("2d");
+    if (!g) return c;
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.fillStyle = css.getPropertyValue("--ecg-bg") || "#06140c";
+    g.fillRect(0, 0, w, h);
+    this.lines(g, w, h, css);
+    return c;
+  }
+
+  private lines(g: CanvasRenderingContext2D, w: number, h: number, css: CSSStyleDeclaration): void {
     const minor = css.getPropertyValue("--ecg-grid-minor") || "#0f2a1b";
     const major = css.getPropertyValue("--ecg-grid-major") || "#1d4a31";
     for (const [step, colour] of [

@@ -55,6 +55,8 @@ export class HistoryView {
   private readonly table: HTMLElement;
   private readonly sync = uPlot.sync("history");
   private zoomTimer: number | null = null;
+  /// The panels the charts show now (see `draw`).
+  private layout = "";
 
   constructor(mrn: string, onError: (e: UiError) => void) {
     this.mrn = mrn;
@@ -122,6 +124,7 @@ export class HistoryView {
   destroy(): void {
     for (const c of this.charts) c.destroy();
     this.charts = [];
+    this.layout = "";
   }
 
   private columns(): number {
@@ -223,6 +226,23 @@ export class HistoryView {
     const stepped = uPlot.paths.stepped?.({ align: 1 });
     const news: uPlot.Series[] = [{}, { label: "NEWS2", stroke: colour("--c-news"), width: 1.5, ...(stepped ? { paths: stepped } : {}) }];
     const shown = panels.filter((p) => p.data.length > 0);
+    // The same panels as shown (a zoom, a pan, another open of the same
+    // window): new data into the existing charts, no DOM rebuilt.
+    const layout = [
+      ...shown.map((p) => `${p.panel.vitals.join("+")}:${p.series.length}`),
+      h.news2.some((v) => v != null) ? "news2" : "",
+      h.cardiac_risk.some((v) => v != null) ? "risk" : "",
+    ].join("|");
+    if (layout === this.layout && this.charts.length > 0) {
+      const datasets = [
+        ...shown.map((p) => [x, ...p.data]),
+        ...(h.news2.some((v) => v != null) ? [[x, h.news2]] : []),
+        ...(h.cardiac_risk.some((v) => v != null) ? [[x, h.cardiac_risk]] : []),
+      ];
+      this.charts.forEach((c, i) => c.setData((datasets[i] ?? [x]) as uPlot.AlignedData));
+      return;
+    }
+    this.layout = layout;
     this.destroy();
     this.body.replaceChildren();
     if (shown.length === 0 && h.news2.every((v) => v == null) && h.cardiac_risk.every((v) => v == null)) {
