@@ -315,6 +315,14 @@ async fn ack_alarm(
     with_ctx(&state, move |ctx| api::ack_alarm(ctx, id, note.as_deref())).await
 }
 
+/// A time the UI sent as milliseconds since the epoch.
+fn time_of(ms: i64) -> Result<chrono::DateTime<chrono::Utc>, UiError> {
+    chrono::DateTime::from_timestamp_millis(ms).ok_or_else(|| UiError {
+        code: "invalid_input",
+        message: format!("{ms} is not a time"),
+    })
+}
+
 /// One patient's history for the chart: `[from_ms, to_ms)` in `columns`
 /// bins (`api::patient_history`).
 #[tauri::command]
@@ -325,13 +333,7 @@ async fn patient_history(
     to_ms: i64,
     columns: u32,
 ) -> Result<wardwatch_core::store::history::History, UiError> {
-    let at = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms).ok_or_else(|| UiError {
-            code: "invalid_input",
-            message: format!("{ms} is not a time"),
-        })
-    };
-    let (from, to) = (at(from_ms)?, at(to_ms)?);
+    let (from, to) = (time_of(from_ms)?, time_of(to_ms)?);
     with_ctx(&state, move |ctx| {
         api::patient_history(ctx, &mrn, from, to, columns)
     })
@@ -357,13 +359,7 @@ async fn export_history(
     to_ms: i64,
     columns: u32,
 ) -> Result<String, UiError> {
-    let at = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms).ok_or_else(|| UiError {
-            code: "invalid_input",
-            message: format!("{ms} is not a time"),
-        })
-    };
-    let (from, to) = (at(from_ms)?, at(to_ms)?);
+    let (from, to) = (time_of(from_ms)?, time_of(to_ms)?);
     let name = format!(
         "{}-history-{}-{}.csv",
         mrn.chars()

@@ -41,11 +41,7 @@ impl Store {
         detail: Option<&str>,
         observations: &[String],
     ) -> Result<Vec<i64>> {
-        let Some(patient_id) = self.patient_id(mrn)? else {
-            return Err(crate::Error::PatientNotFound {
-                mrn: mrn.to_owned(),
-            });
-        };
+        let patient_id = self.known_patient_id(mrn)?;
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)

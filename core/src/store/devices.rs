@@ -208,12 +208,10 @@ impl Store {
             )));
         }
         let device = self.device_id(m.device)?;
-        let patient = |mrn: &str| -> Result<i64> {
-            self.patient_id(mrn)?.ok_or_else(|| Error::PatientNotFound {
-                mrn: mrn.to_owned(),
-            })
-        };
-        let (from_id, to_id) = (patient(m.from_mrn)?, patient(m.to_mrn)?);
+        let (from_id, to_id) = (
+            self.known_patient_id(m.from_mrn)?,
+            self.known_patient_id(m.to_mrn)?,
+        );
         let (since, until) = (to_ms(m.since), to_ms(m.until));
         let sealer = self.sealer()?.clone();
         let tx = self

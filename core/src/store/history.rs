@@ -415,11 +415,7 @@ impl Store {
     /// history, built straight into the store rather than streamed): hours
     /// that already hold data are left as they are. Returns the hours written.
     pub fn backfill_rollups(&mut self, mrn: &str, hours: &[(Vital, i64, Hour)]) -> Result<usize> {
-        let Some(patient_id) = self.patient_id(mrn)? else {
-            return Err(crate::Error::PatientNotFound {
-                mrn: mrn.to_owned(),
-            });
-        };
+        let patient_id = self.known_patient_id(mrn)?;
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)

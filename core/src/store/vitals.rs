@@ -197,6 +197,14 @@ impl Store {
         Ok(self.scores(mrn, Some(kind), 1)?.into_iter().next())
     }
 
+    /// The patient's id, or `PatientNotFound` naming the MRN.
+    pub(super) fn known_patient_id(&self, mrn: &str) -> Result<i64> {
+        self.patient_id(mrn)?
+            .ok_or_else(|| crate::Error::PatientNotFound {
+                mrn: mrn.to_owned(),
+            })
+    }
+
     pub(super) fn patient_id(&self, mrn: &str) -> Result<Option<i64>> {
         self.conn
             .prepare_cached("SELECT id FROM patients WHERE mrn = ?1")
