@@ -121,7 +121,7 @@ async fn with_ctx<T: Send + 'static>(
 }
 
 /// Whether a runtime watches this store, as the window shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 struct RuntimeStatus {
     /// `hosted` (this app runs it), `external` (another process does),
     /// `stopped` (this app's runtime ended), `none` (nobody runs one).
@@ -132,6 +132,7 @@ struct RuntimeStatus {
 /// What this app knows of its own runtime; `None` when it hosts none.
 type HostedRuntime = Arc<Mutex<Option<Result<(), String>>>>;
 
+#[derive(Clone)]
 struct RuntimeWatch {
     data_dir: PathBuf,
     hosted: Option<HostedRuntime>,
@@ -146,6 +147,10 @@ struct Session {
     /// The name the login screen offers.
     suggested_user: String,
     lock_after_s: u64,
+    /// When the session ends at the latest (`auth::SESSION_MAX`), for the
+    /// window's warning; `None` while locked or for a session without a
+    /// token (the demo's).
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[tauri::command]
@@ -153,12 +158,17 @@ async fn session(state: tauri::State<'_, CtxState>) -> Result<Session, UiError> 
     let state = Arc::clone(&state);
     let user = state.user.lock().map_err(poisoned)?;
     let actor = user.as_ref().map(|(ctx, _)| ctx.actor.clone());
+    let expires_at = match user.as_ref() {
+        Some((ctx, Some(token))) => api::session_expires(ctx, token)?,
+        _ => None,
+    };
     Ok(Session {
         user: actor.as_ref().map(|a| a.username.clone()),
         role: actor.map(|a| a.role.as_str()),
         data_dir: state.data_dir.display().to_string(),
         suggested_user: state.suggested_user.clone(),
         lock_after_s: state.lock_after_s,
+        expires_at,
     })
 }
 
@@ -232,12 +242,18 @@ async fn locked_overview(
 /// Whether anything runs the streams into this store right now.
 #[tauri::command]
 async fn runtime_status(watch: tauri::State<'_, RuntimeWatch>) -> Result<RuntimeStatus, UiError> {
+    Ok(runtime_status_of(&watch))
+}
+
+/// The runtime's state as the window shows it (also pushed as
+/// `runtime-status` when it changes, by `watch_store`).
+fn runtime_status_of(watch: &RuntimeWatch) -> RuntimeStatus {
     let hosted = watch.hosted.as_ref().map(|h| {
         h.lock()
             .map(|s| s.clone())
             .unwrap_or(Some(Err("unknown".into())))
     });
-    Ok(match hosted {
+    match hosted {
         Some(None) => RuntimeStatus {
             state: "hosted",
             detail: "this workstation runs the streams".into(),
@@ -260,7 +276,7 @@ async fn runtime_status(watch: tauri::State<'_, RuntimeWatch>) -> Result<Runtime
                 detail: "no runtime is running for this store: alarms are not being raised (start `wardwatchctl serve`)".into(),
             },
         },
-    })
+    }
 }
 
 #[tauri::command]
@@ -519,6 +535,18 @@ struct AdminOverview {
     users: Vec<wardwatch_core::store::User>,
     audit: Vec<wardwatch_core::store::AuditEntry>,
     verification: wardwatch_core::store::AuditVerification,
+    settings: Vec<SettingView>,
+    /// The ward's alarm rules in force, and whether an admin stored them.
+    rules: wardwatch_core::alarms::Rules,
+    rules_stored: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct SettingView {
+    key: &'static str,
+    holds: &'static str,
+    /// `None`: the default applies.
+    value: Option<String>,
 }
 
 /// The admin's view: sources and their ingest, lake targets, users and
@@ -527,6 +555,7 @@ struct AdminOverview {
 #[tauri::command]
 async fn admin_overview(state: tauri::State<'_, CtxState>) -> Result<AdminOverview, UiError> {
     with_ctx(&state, move |ctx| {
+        let rules = api::ward_rules(ctx)?;
         Ok(AdminOverview {
             sources: api::list_sources(ctx)?,
             ingest: api::ingest_status(ctx)?,
@@ -534,7 +563,67 @@ async fn admin_overview(state: tauri::State<'_, CtxState>) -> Result<AdminOvervi
             users: api::list_users(ctx)?,
             audit: api::recent_audit(ctx, 200)?,
             verification: api::verify_audit(ctx)?,
+            settings: api::settings(ctx)?
+                .into_iter()
+                // The rules have their own editor; the directory's JSON
+                // stays with `wardwatchctl` (it may hold a bind secret's name).
+                .filter(|(key, _, _)| !matches!(*key, "alarms.rules" | "ldap.directory"))
+                .map(|(key, holds, value)| SettingView { key, holds, value })
+                .collect(),
+            rules: rules.0,
+            rules_stored: rules.1,
         })
+    })
+    .await
+}
+
+/// Sets a setting, or with `value` `None` returns it to its default
+/// (`api::set_setting`: admin, checked, audited).
+#[tauri::command]
+async fn set_setting(
+    state: tauri::State<'_, CtxState>,
+    key: String,
+    value: Option<String>,
+) -> Result<(), UiError> {
+    with_ctx(&state, move |ctx| {
+        api::set_setting(ctx, &key, value.as_deref())
+    })
+    .await
+}
+
+/// Replaces the ward's alarm rules (`api::set_ward_rules`: admin, checked,
+/// audited; the runtime applies them within `RULES_REFRESH`).
+#[tauri::command]
+async fn set_ward_rules(
+    state: tauri::State<'_, CtxState>,
+    rules: wardwatch_core::alarms::Rules,
+) -> Result<(), UiError> {
+    with_ctx(&state, move |ctx| api::set_ward_rules(ctx, &rules)).await
+}
+
+/// Changes a user's role (`api::put_user`; the last admin stays one).
+#[tauri::command]
+async fn set_user_role(
+    state: tauri::State<'_, CtxState>,
+    username: String,
+    role: String,
+) -> Result<(), UiError> {
+    with_ctx(&state, move |ctx| {
+        let role = wardwatch_core::store::Role::parse(&role)?;
+        api::put_user(ctx, &username, role)
+    })
+    .await
+}
+
+/// Deactivates or reactivates a user (`api::set_user_active`).
+#[tauri::command]
+async fn set_user_active(
+    state: tauri::State<'_, CtxState>,
+    username: String,
+    active: bool,
+) -> Result<(), UiError> {
+    with_ctx(&state, move |ctx| {
+        api::set_user_active(ctx, &username, active)
     })
     .await
 }
@@ -739,6 +828,7 @@ fn main() -> anyhow::Result<()> {
         data_dir,
         hosted: runtime.as_ref().map(|(_, state)| Arc::clone(state)),
     };
+    let watch_for_push = watch.clone();
     let (state_keys, state_user) = (keys.clone(), user.clone());
     let state: CtxState = Arc::new(AppState {
         user: Mutex::new(logged_in.map(|ctx| (ctx, None))),
@@ -750,7 +840,7 @@ fn main() -> anyhow::Result<()> {
     });
     let app = tauri::Builder::default()
         .manage(state)
-        .manage(watch)
+        .manage(watch.clone())
         .invoke_handler(tauri::generate_handler![
             session,
             login,
@@ -774,7 +864,11 @@ fn main() -> anyhow::Result<()> {
             catalog_search,
             catalog_refresh,
             lake_status,
-            admin_overview
+            admin_overview,
+            set_setting,
+            set_ward_rules,
+            set_user_role,
+            set_user_active
         ])
         .setup(move |app| {
             let _ = app_slot.set(app.handle().clone());
@@ -790,7 +884,7 @@ fn main() -> anyhow::Result<()> {
         );
     }
     // Live updates are pushed: the window refreshes when the store changes.
-    watch_store(app.handle().clone(), data_dir_for_watch);
+    watch_store(app.handle().clone(), data_dir_for_watch, watch_for_push);
     // SIGTERM (a session logging out, a service manager) or SIGINT closes
     // the app the same way as its window: the runtime is drained.
     exit_on_signal(app.handle().clone());
@@ -846,26 +940,44 @@ fn lock_after_s(given: Option<u64>) -> anyhow::Result<u64> {
 const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 const PUSH_AT_MOST_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The runtime's state is checked this often for `runtime-status`.
+const RUNTIME_CHECK_EVERY: u32 = 8;
+
 /// Emits `store-changed` to the window whenever anyone commits to the store
-/// (the runtime, this app, another workstation), at most once a second.
-fn watch_store(app: tauri::AppHandle, data_dir: PathBuf) {
+/// (the runtime, this app, another workstation), at most once a second, and
+/// `runtime-status` whenever the runtime's state changes (checked every
+/// two seconds): the window is told, it never polls.
+fn watch_store(app: tauri::AppHandle, data_dir: PathBuf, runtime: RuntimeWatch) {
     let spawned = std::thread::Builder::new()
         .name("wardwatch-watch".into())
         .spawn(move || {
             let mut watch = match api::StoreWatch::open(&data_dir) {
-                Ok(w) => w,
+                Ok(w) => Some(w),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot watch the store: the window refreshes on its timer only");
-                    return;
+                    None
                 }
             };
             let mut pending = false;
             let mut last_push: Option<std::time::Instant> = None;
+            let mut status = runtime_status_of(&runtime);
+            let mut ticks = 0u32;
             loop {
                 std::thread::sleep(WATCH_EVERY);
-                match watch.changed() {
-                    Ok(changed) => pending |= changed,
-                    Err(e) => tracing::warn!(error = %e, "cannot check the store for changes"),
+                ticks = ticks.wrapping_add(1);
+                if ticks.is_multiple_of(RUNTIME_CHECK_EVERY) {
+                    let now = runtime_status_of(&runtime);
+                    if now != status {
+                        status = now;
+                        if app.emit("runtime-status", &status).is_err() {
+                            return;
+                        }
+                    }
+                }
+                match watch.as_mut().map(api::StoreWatch::changed) {
+                    Some(Ok(changed)) => pending |= changed,
+                    Some(Err(e)) => tracing::warn!(error = %e, "cannot check the store for changes"),
+                    None => {}
                 }
                 if pending && last_push.is_none_or(|t| t.elapsed() >= PUSH_AT_MOST_EVERY) {
                     pending = false;

@@ -1123,6 +1123,25 @@ pub fn set_setting(ctx: &Ctx, key: &str, value: Option<&str>) -> Result<()> {
     )
 }
 
+/// The ward's alarm rules as they apply (the defaults when none are
+/// stored) and whether an admin stored them (admin).
+pub fn ward_rules(ctx: &Ctx) -> Result<(crate::alarms::Rules, bool)> {
+    ctx.require(Role::Admin, "read the ward's alarm rules")?;
+    let stored = ctx.store.setting("alarms.rules")?.is_some();
+    Ok((ctx.store.alarm_rules()?, stored))
+}
+
+/// Replaces the ward's alarm rules (admin; checked by `Rules::check`,
+/// audited with the rules before and after, as `settings.set`). The running
+/// runtime applies them within `wardwatch_runtime`'s rules refresh.
+pub fn set_ward_rules(ctx: &Ctx, rules: &crate::alarms::Rules) -> Result<()> {
+    let json = serde_json::to_string(rules).map_err(|e| Error::InvalidInput {
+        what: "alarm rules",
+        reason: e.to_string(),
+    })?;
+    set_setting(ctx, "alarms.rules", Some(&json))
+}
+
 /// Every device with the patient it reports for now.
 pub fn devices(ctx: &Ctx) -> Result<Vec<crate::store::devices::DeviceView>> {
     ctx.require(Role::Viewer, "list devices")?;
@@ -1321,6 +1340,12 @@ pub fn check_session(ctx: &Ctx, token: &str) -> Result<()> {
         Some(user) if user == ctx.actor.username => Ok(()),
         _ => Err(Error::SessionEnded),
     }
+}
+
+/// When `ctx`'s session `token` ends at the latest (`auth::SESSION_MAX`
+/// after login), so a window can warn before it locks; `None` once ended.
+pub fn session_expires(ctx: &Ctx, token: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+    ctx.store.session_expires(&crate::auth::token_digest(token))
 }
 
 /// Ends the session `token` (its user's own logout).

@@ -27,9 +27,11 @@ pub const SETTINGS: &[Setting] = &[
         key: "alarms.rules",
         holds: "the ward's alarm rules, JSON (see `alarms::Rules`)",
         check: |v| {
-            serde_json::from_str::<Rules>(v)
-                .map(drop)
-                .map_err(|e| format!("JSON of the alarm rules ({e})"))
+            let rules = serde_json::from_str::<Rules>(v)
+                .map_err(|e| format!("JSON of the alarm rules ({e})"))?;
+            rules
+                .check()
+                .map_err(|e| format!("alarm rules a ward can use ({e})"))
         },
     },
     Setting {
@@ -150,7 +152,13 @@ pub fn known(key: &str) -> Result<&'static Setting> {
 pub fn check(key: &str, value: &str) -> Result<()> {
     (known(key)?.check)(value).map_err(|expected| Error::InvalidInput {
         what: "setting",
-        reason: format!("`{key}` must be {expected}; `{value}` is not"),
+        // A long value (the rules' JSON) is not echoed: the reason in
+        // `expected` names the field, and the message stays readable.
+        reason: if value.chars().count() <= 40 {
+            format!("`{key}` must be {expected}; `{value}` is not")
+        } else {
+            format!("`{key}` must be {expected}")
+        },
     })
 }
 

@@ -92,6 +92,11 @@ pub struct AlarmStage {
     /// Each source's rejected records over the last minute.
     floods: HashMap<String, crate::flood::FloodWatch>,
     clock: Arc<dyn Clock>,
+    /// When the ward's rules were last re-read, and whether the stored
+    /// ones could not be used (announced once as `tech:rules`).
+    rules_checked: Instant,
+    rules_refresh: StdDuration,
+    rules_broken: bool,
 }
 
 /// A store refusing writes this long is announced to the ward (one busy
@@ -110,6 +115,9 @@ const SOURCE_FAILURES: u32 = 2;
 /// the store cannot take a day of ECG for a full ward in less.
 const DISK_LOW_BYTES: u64 = 2 << 30;
 const DISK_CHECK: StdDuration = StdDuration::from_secs(60);
+/// The ward's alarm rules are re-read this often: an admin's change (the
+/// admin view, `settings set alarms.rules`) applies without a restart.
+pub const RULES_REFRESH: StdDuration = StdDuration::from_secs(10);
 
 impl std::fmt::Debug for AlarmStage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -163,9 +171,19 @@ impl AlarmStage {
                 clock_off: Default::default(),
                 floods: HashMap::new(),
                 clock: clock.clone(),
+                rules_checked: Instant::now(),
+                rules_refresh: RULES_REFRESH,
+                rules_broken: false,
             },
             stats,
         ))
+    }
+
+    /// Re-reads the ward's rules every `every` instead of `RULES_REFRESH`
+    /// (tests: zero, at every tick).
+    pub fn with_rules_refresh(mut self, every: StdDuration) -> AlarmStage {
+        self.rules_refresh = every;
+        self
     }
 
     fn send(&self, notice: Notice, received: Instant) {
@@ -240,6 +258,40 @@ impl AlarmStage {
                     tracing::error!(error = %e, key = %ev.key, "cannot record an alarm condition")
                 }
             }
+        }
+    }
+
+    /// Takes the ward's rules as stored now. Stored rules that cannot be
+    /// used (only a hand-edited store has them: `settings set` checks) keep
+    /// the rules in force and raise `tech:rules` until mended.
+    fn refresh_rules(&mut self, store: &Store) {
+        let stored = store.alarm_rules().and_then(|r| {
+            r.check()
+                .map(|()| r)
+                .map_err(|reason| wardwatch_core::Error::InvalidInput {
+                    what: "alarm rules",
+                    reason,
+                })
+        });
+        let broken = match stored {
+            Ok(rules) => {
+                if &rules != self.tracker.rules() {
+                    tracing::info!("the ward's alarm rules changed; applying them");
+                    self.tracker.set_rules(rules);
+                }
+                false
+            }
+            Err(e) => {
+                if !self.rules_broken {
+                    tracing::error!(error = %e, "the stored alarm rules cannot be used; keeping the previous ones");
+                }
+                true
+            }
+        };
+        if broken != self.rules_broken {
+            self.rules_broken = broken;
+            let msg = "the ward's stored alarm rules cannot be used: the previous rules stay in force; set them again (admin view or `wardwatchctl settings set alarms.rules`)";
+            self.system_condition(store, "tech:rules", broken, msg);
         }
     }
 
@@ -505,6 +557,10 @@ impl Stage for AlarmStage {
                     );
                 }
             }
+        }
+        if self.rules_checked.elapsed() >= self.rules_refresh {
+            self.rules_checked = Instant::now();
+            self.refresh_rules(store);
         }
         let flooded: Vec<String> = self.floods.keys().cloned().collect();
         for source in flooded {

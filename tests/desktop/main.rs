@@ -472,7 +472,10 @@ fn an_idle_window_locks_itself() {
     log_in(&driver, None, PW);
     let beds = driver.wait_for_count(".bed", ward.len(), Duration::from_secs(60));
     assert_eq!(beds.len(), ward.len());
-    // Nobody touches it: within a generous bound after the 30 s, locked.
+    // Nobody touches it: the window says it is about to lock …
+    let warning = driver.wait_for_text("#session-warning", Duration::from_secs(60));
+    assert!(warning.starts_with("Locking in"), "{warning}");
+    // … and within a generous bound after the 30 s, locks.
     let locked = driver.wait_for_count(
         "body.is-locked .locked-bed",
         ward.len(),
@@ -977,6 +980,64 @@ fn admin_and_data_views_show_the_audit_state_users_catalogue_and_zones() {
         trail.contains("nurse.jones") && trail.contains("patients.list"),
         "{trail}"
     );
+
+    // The ward's limits: a low above the high is refused with the backend's
+    // reason, and nothing is stored.
+    driver.clear("#rule-hr-low");
+    driver.type_into("#rule-hr-low", "140");
+    driver.click("#rules-save");
+    driver.click("#ward-rules .confirm-yes");
+    let refused = driver.wait_for_text("#rules-result", Duration::from_secs(10));
+    assert!(
+        refused.contains("hr.low (140) must be below hr.high (130)"),
+        "{refused}"
+    );
+    // A lower high limit, confirmed: saved, audited, and shown as stored.
+    driver.clear("#rule-hr-low");
+    driver.type_into("#rule-hr-low", "40");
+    driver.clear("#rule-hr-high");
+    driver.type_into("#rule-hr-high", "120");
+    driver.click("#rules-save");
+    driver.click("#ward-rules .confirm-yes");
+    let saved = driver.wait_for_script(
+        "const r = document.getElementById('admin-result'); return r && r.textContent.includes('saved') && r.textContent",
+        Duration::from_secs(10),
+    );
+    assert!(
+        saved
+            .as_str()
+            .unwrap_or_default()
+            .contains("within 10 seconds"),
+        "{saved}"
+    );
+    assert_eq!(
+        driver.execute("return document.getElementById('rule-hr-high').value"),
+        "120"
+    );
+    // An archival rule under its floor (3 years) is refused; one above it
+    // is kept.
+    let archive = "tr[data-key='archive.after_days']";
+    driver.type_into(&format!("{archive} input"), "365");
+    driver.click(&format!("{archive} .setting-save"));
+    driver.click(&format!("{archive} .confirm-yes"));
+    let refused =
+        driver.wait_for_text(&format!("{archive} .chart-result"), Duration::from_secs(10));
+    assert!(refused.contains("from 1095"), "{refused}");
+    driver.clear(&format!("{archive} input"));
+    driver.type_into(&format!("{archive} input"), "1460");
+    driver.click(&format!("{archive} .setting-save"));
+    driver.click(&format!("{archive} .confirm-yes"));
+    driver.wait_for_script(
+        "const r = document.getElementById('admin-result'); return r && r.textContent.includes('archive.after_days is saved')",
+        Duration::from_secs(10),
+    );
+    assert!(driver.text(archive).contains("1460"));
+    let trail = driver.text("#audit-log");
+    assert!(trail.contains("settings.set"), "{trail}");
+    driver.screenshot(Path::new(concat!(
+        env!("CARGO_TARGET_TMPDIR"),
+        "/admin-view.png"
+    )));
     driver.click("#tab-data");
     driver.wait_for_text("#zones", Duration::from_secs(30));
     driver.click("#catalog-refresh");
@@ -1002,8 +1063,20 @@ fn admin_and_data_views_show_the_audit_state_users_catalogue_and_zones() {
     )));
     drop(driver);
 
-    // A clinician: no admin tab, and the command itself refuses.
+    // What the window stored is what the runtime reads.
     let ctx = Ctx::open(dir.path(), &keys(), "nurse.jones", Arc::new(SystemClock)).expect("open");
+    let (rules, stored) = api::ward_rules(&ctx).expect("rules");
+    assert!(stored);
+    assert_eq!((rules.hr.low, rules.hr.high), (Some(40.0), Some(120.0)));
+    assert_eq!(
+        store_of(&ctx)
+            .setting("archive.after_days")
+            .expect("setting")
+            .as_deref(),
+        Some("1460")
+    );
+
+    // A clinician: no admin tab, and the command itself refuses.
     api::put_user(&ctx, "dr.ade", wardwatch_core::store::Role::Clinician).expect("a clinician");
     api::set_password(&ctx, "dr.ade", PW).expect("password");
     drop(ctx);

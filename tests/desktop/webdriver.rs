@@ -227,13 +227,25 @@ impl Driver {
             .to_owned()
     }
 
+    /// Brings `css` to the middle of its scrolling box: WebKit's driver
+    /// scrolls the page, not a view's own scrolling section, and refuses a
+    /// click on what lies under that section's edge.
+    fn scroll_to(&self, css: &str) {
+        let css = serde_json::to_string(css).expect("a selector");
+        self.execute(&format!(
+            "const e = document.querySelector({css}); if (e) e.scrollIntoView({{block: 'center'}}); return 1"
+        ));
+    }
+
     pub fn click(&self, css: &str) {
+        self.scroll_to(css);
         self.on_fresh(css, |e| {
             self.post_if_fresh(&format!("/element/{e}/click"), &json!({}))
         });
     }
 
     pub fn type_into(&self, css: &str, text: &str) {
+        self.scroll_to(css);
         self.on_fresh(css, |e| {
             self.post_if_fresh(&format!("/element/{e}/value"), &json!({"text": text}))
         });
@@ -241,6 +253,7 @@ impl Driver {
 
     /// Empties an input.
     pub fn clear(&self, css: &str) {
+        self.scroll_to(css);
         self.on_fresh(css, |e| {
             self.post_if_fresh(&format!("/element/{e}/clear"), &json!({}))
         });

@@ -1,12 +1,15 @@
 // The data and admin views: the dataset catalogue (search with facets,
 // entries with their schema and location) and the lake's sync status per
 // zone for the data role; sources and their ingest, lake targets, users and
-// roles, and the audit trail with its verification state for admins. Read
-// views: changes stay with `wardwatchctl`, where they are scripted and
-// audited. The backend checks every role; a refusal shows as an error.
+// roles, and the audit trail with its verification state for admins. The
+// ward's alarm limits, the settings (archival rules, retention, sync) and
+// users' roles are changed here (`rules.ts`); sources and lake targets,
+// which carry credentials, stay with `wardwatchctl`. The backend checks
+// every role; a refusal shows as an error.
 import { api, asUiError } from "./api";
 import { el } from "./dom";
 import { dateTimeText, numberText } from "./format";
+import { type Reload, rulesEditor, settingsEditor, usersEditor } from "./rules";
 import type { CatalogResults, UiError } from "./types";
 
 const bytes = (n: number) => (n < 1e6 ? `${numberText(Math.round(n / 1e3))} kB` : `${numberText(Math.round(n / 1e6))} MB`);
@@ -91,7 +94,7 @@ const cell = (v: unknown): string => {
   return typeof v === "string" ? v : JSON.stringify(v);
 };
 
-export async function adminView(box: HTMLElement, onError: (e: UiError) => void): Promise<void> {
+export async function adminView(box: HTMLElement, onError: (e: UiError) => void, flash?: { message: string; ok: boolean; code?: string }): Promise<void> {
   let o;
   try {
     o = await api.adminOverview();
@@ -101,6 +104,7 @@ export async function adminView(box: HTMLElement, onError: (e: UiError) => void)
     if (ue.code !== "forbidden" && ue.code !== "permission_denied") onError(ue);
     return;
   }
+  const reload: Reload = (message, ok, code) => void adminView(box, onError, code === undefined ? { message, ok } : { message, ok, code });
   const table = (id: string, rows: Record<string, unknown>[], columns: string[]) =>
     el("table", { class: "alarm-table", id },
       el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, c.replaceAll("_", " "))))),
@@ -109,7 +113,14 @@ export async function adminView(box: HTMLElement, onError: (e: UiError) => void)
   const intact = v.problems.length === 0;
   box.replaceChildren(
     el("h2", {}, "Administration"),
-    el("p", { class: "muted" }, "Changes are made with wardwatchctl (sources, sync targets, archival rules, alarm limits, users); this view shows the state."),
+    el("p", { id: "admin-result", class: flash?.ok === false ? "chart-result error" : "chart-result", "aria-live": "polite", "data-code": flash?.code }, flash?.message ?? ""),
+    el("p", { class: "muted" }, "Every change is confirmed, checked and audited. Stream sources and lake targets (with their credentials) are changed with wardwatchctl."),
+    el("h3", {}, "Ward alarm limits"),
+    rulesEditor(o.rules, o.rules_stored, reload),
+    el("h3", {}, "Archival rules, retention and sync"),
+    settingsEditor(o.settings, reload),
+    el("h3", {}, "Users and roles"),
+    usersEditor(o.users, reload),
     el("h3", {}, "Audit trail"),
     el("p", { id: "audit-state", class: intact ? "news-box news-zero" : "news-box news-high" },
       intact ? `verified: ${numberText(v.verified)} of ${numberText(v.entries)} entries sealed and intact${v.unsealed_before_chain ? ` (${v.unsealed_before_chain} from before sealing)` : ""}`
@@ -120,7 +131,5 @@ export async function adminView(box: HTMLElement, onError: (e: UiError) => void)
     table("ingest", o.ingest, Object.keys(o.ingest[0] ?? { source: "" })),
     el("h3", {}, "Lake targets"),
     table("targets", o.targets, Object.keys(o.targets[0] ?? { name: "", url: "" })),
-    el("h3", {}, "Users and roles"),
-    table("users", o.users, ["username", "display_name", "role", "active", "service"]),
   );
 }

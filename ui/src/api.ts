@@ -14,6 +14,7 @@ import type {
   PatientLive,
   PatientSummary,
   PatientView,
+  Rules,
   RuntimeStatus,
   Session,
   Trend,
@@ -55,4 +56,8 @@ export const api = {
   catalogRefresh: () => invoke<{ created: number; updated: number; removed: number }>("catalog_refresh"),
   lakeStatus: () => invoke<LakeStatus>("lake_status"),
   adminOverview: () => invoke<AdminOverview>("admin_overview"),
+  setSetting: (key: string, value: string | null) => invoke<null>("set_setting", { key, value }),
+  setWardRules: (rules: Rules) => invoke<null>("set_ward_rules", { rules }),
+  setUserRole: (username: string, role: string) => invoke<null>("set_user_role", { username, role }),
+  setUserActive: (username: string, active: boolean) => invoke<null>("set_user_active", { username, active }),
 };

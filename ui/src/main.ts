@@ -33,10 +33,13 @@ import type { HistoryView } from "./history";
 import { chartForm } from "./chart";
 import { alarmLog } from "./alarms";
 import { adminView, dataView } from "./admin";
-import type { AlarmView, PatientLive, PatientSummary, Session, Trend, UiError } from "./types";
+import { sessionNotice } from "./session";
+import type { AlarmView, PatientLive, PatientSummary, RuntimeStatus, Session, Trend, UiError } from "./types";
 
+// Updates are pushed (`store-changed`, `runtime-status`); the window asks
+// on its own only when no push came for this long (a broken store watch).
 const FALLBACK_MS = 10000;
-const LOCKED_POLL_MS = 2000;
+const TRENDS_EVERY_MS = 60000;
 const ECG_SECONDS = 8;
 
 const state = {
@@ -49,11 +52,13 @@ const state = {
   sort: (localStorage.getItem("ww.sort") as SortKey | null) ?? "bed",
   loggedIn: false,
   lockAfterMs: 600000,
+  /// When the idle lock falls (ms since the epoch), null while locked.
+  idleLockAt: null as number | null,
+  lastPush: 0,
+  lastTrends: 0,
 };
 
 let lockTimer: number | null = null;
-let lockedPoll: number | null = null;
-let started = false;
 let ecg: EcgSweep | null = null;
 let history: HistoryView | null = null;
 
@@ -503,23 +508,25 @@ function closeHistory(): void {
 // ---------------------------------------------------------------- runtime and session
 
 async function refreshRuntime(): Promise<void> {
-  const box = byId("runtime");
   try {
-    const r = await api.runtimeStatus();
-    if (box.dataset.state !== r.state || box.dataset.detail !== r.detail) {
-      box.dataset.state = r.state;
-      box.dataset.detail = r.detail;
-      if (r.state === "none" || r.state === "stopped") {
-        box.replaceChildren(el("span", { class: "marker" }, "INOP"), el("span", { class: "msg" }, r.detail));
-        box.hidden = false;
-      } else {
-        box.hidden = true;
-      }
-      byId("session").title = r.detail;
-    }
+    showRuntime(await api.runtimeStatus());
   } catch (err) {
     showError(err);
   }
+}
+
+function showRuntime(r: RuntimeStatus): void {
+  const box = byId("runtime");
+  if (box.dataset.state === r.state && box.dataset.detail === r.detail) return;
+  box.dataset.state = r.state;
+  box.dataset.detail = r.detail;
+  if (r.state === "none" || r.state === "stopped") {
+    box.replaceChildren(el("span", { class: "marker" }, "INOP"), el("span", { class: "msg" }, r.detail));
+    box.hidden = false;
+  } else {
+    box.hidden = true;
+  }
+  byId("session").title = r.detail;
 }
 
 async function refreshWard(): Promise<void> {
@@ -558,6 +565,7 @@ async function refreshAll(): Promise<void> {
 
 async function refreshTrends(): Promise<void> {
   try {
+    state.lastTrends = Date.now();
     const trends = await api.wardTrends(60);
     state.trends = new Map(trends.map((t) => [t.mrn, t]));
     for (const c of document.querySelectorAll<HTMLElement>("#beds .bed")) {
@@ -593,8 +601,8 @@ function showLocked(suggested: string | null): void {
   const user = byId<HTMLInputElement>("login-user");
   if (suggested && !user.value) user.value = suggested;
   byId<HTMLInputElement>("login-password").value = "";
+  state.idleLockAt = null;
   void refreshLocked();
-  lockedPoll ??= window.setInterval(() => void refreshLocked(), LOCKED_POLL_MS);
 }
 
 async function refreshLocked(): Promise<void> {
@@ -620,7 +628,21 @@ type LockedWorst = AlarmView["priority"] | null;
 
 function armLockTimer(): void {
   if (lockTimer !== null) window.clearTimeout(lockTimer);
-  if (state.loggedIn) lockTimer = window.setTimeout(() => void lockNow(), state.lockAfterMs);
+  if (state.loggedIn) {
+    lockTimer = window.setTimeout(() => void lockNow(), state.lockAfterMs);
+    state.idleLockAt = Date.now() + state.lockAfterMs;
+  }
+}
+
+/// The warning before the window locks on its own (`session.ts`).
+function showSessionNotice(): void {
+  const box = byId("session-warning");
+  const expires = state.loggedIn && state.session?.expires_at ? Date.parse(state.session.expires_at) : null;
+  const notice = state.loggedIn ? sessionNotice(Date.now(), expires, state.idleLockAt) : null;
+  const text = notice?.text ?? "";
+  if (box.textContent !== text) box.textContent = text;
+  box.dataset.kind = notice?.kind ?? "";
+  box.hidden = notice === null;
 }
 
 async function lockNow(): Promise<void> {
@@ -654,10 +676,6 @@ async function unlocked(s: Session): Promise<void> {
   await refreshWard();
   await refreshAlarms();
   void refreshTrends();
-  if (!started) {
-    started = true;
-    await startUpdates();
-  }
 }
 
 async function submitLogin(e: Event): Promise<void> {
@@ -682,10 +700,14 @@ async function startUpdates(): Promise<void> {
   let pushed = 0;
   await listen("store-changed", () => {
     pushed += 1;
+    state.lastPush = Date.now();
     document.body.dataset.pushed = String(pushed);
-    if (state.loggedIn) void refreshAll();
-    else void refreshLocked();
+    if (state.loggedIn) {
+      void refreshAll();
+      if (Date.now() - state.lastTrends >= TRENDS_EVERY_MS) void refreshTrends();
+    } else void refreshLocked();
   });
+  await listen<RuntimeStatus>("runtime-status", (e) => showRuntime(e.payload));
   // "Open patient" on a desktop notification.
   await listen<number>("alarm-action", (e) => {
     if (!state.loggedIn) return;
@@ -694,9 +716,17 @@ async function startUpdates(): Promise<void> {
       if (a?.mrn) void openPatient(a.mrn);
     });
   });
-  window.setInterval(() => state.loggedIn && void refreshWard(), FALLBACK_MS);
-  window.setInterval(() => state.loggedIn && void refreshAlarms(), FALLBACK_MS);
-  window.setInterval(() => state.loggedIn && void refreshTrends(), 60000);
+  // Only when the pushes stopped (the store watch failed, nothing changes):
+  // the ward's ages and the runtime's state still move on.
+  window.setInterval(() => {
+    if (Date.now() - state.lastPush < FALLBACK_MS) return;
+    void refreshRuntime();
+    if (!state.loggedIn) void refreshLocked();
+    else {
+      void refreshAll();
+      if (Date.now() - state.lastTrends >= TRENDS_EVERY_MS) void refreshTrends();
+    }
+  }, FALLBACK_MS);
   window.setInterval(() => {
     if (state.loggedIn && state.selected && byId("history-view").hidden) void drawEcg(state.selected);
   }, 1000);
@@ -756,10 +786,13 @@ async function start(): Promise<void> {
     }, { passive: true });
   }
   sound.start();
-  window.setInterval(() => showSound(sound.state(), sound.pausedLeftMs()), 1000);
+  window.setInterval(() => {
+    showSound(sound.state(), sound.pausedLeftMs());
+    showSessionNotice();
+  }, 1000);
   try {
+    await startUpdates();
     await refreshRuntime();
-    window.setInterval(() => void refreshRuntime(), LOCKED_POLL_MS);
     const s = await api.session();
     state.lockAfterMs = s.lock_after_s * 1000;
     if (s.user) await unlocked(s);

@@ -23,6 +23,8 @@ export interface Session {
   data_dir: string;
   suggested_user: string;
   lock_after_s: number;
+  /// When the session ends at the latest (12 h after login); null when locked.
+  expires_at: string | null;
 }
 
 export interface RuntimeStatus {
@@ -269,4 +271,41 @@ export interface AdminOverview {
   users: { username: string; display_name: string; role: string; active: boolean; service: boolean }[];
   audit: { at: string; actor: string; action: string; target: string | null; detail: unknown }[];
   verification: { entries: number; verified: number; unsealed_before_chain: number; problems: unknown[] };
+  settings: SettingView[];
+  rules: Rules;
+  rules_stored: boolean;
+}
+
+export interface SettingView {
+  key: string;
+  holds: string;
+  /// null: the default applies.
+  value: string | null;
+}
+
+export type LimitPriority = "high" | "medium" | "low";
+
+/// One vital's ward limit (`alarms::Limit`); delay in seconds.
+export interface Limit {
+  low: number | null;
+  high: number | null;
+  priority: LimitPriority;
+  delay: number;
+  hysteresis: number;
+}
+
+/// The ward's alarm rules (`alarms::Rules`); durations in seconds.
+export interface Rules {
+  hr: Limit;
+  spo2: Limit;
+  spo2_scale2_low: number;
+  rr: Limit;
+  sbp: Limit;
+  temp: Limit;
+  news2_delay: number;
+  signal_lost_after: number;
+  stalled_after: number;
+  reminder_every: number;
+  escalate_after: number;
+  escalate_to: string;
 }

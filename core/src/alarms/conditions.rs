@@ -161,6 +161,82 @@ impl Rules {
     }
 }
 
+/// The range a ward limit of each vital may take: wide enough for every
+/// ward (neonatal, cardiac, respiratory), narrow enough that a typo (a
+/// misplaced digit, Fahrenheit for Celsius) is refused at the keyboard
+/// rather than silencing or flooding the ward.
+const LIMIT_RANGES: [(&str, f64, f64); 5] = [
+    ("hr", 20.0, 300.0),
+    ("spo2", 50.0, 100.0),
+    ("rr", 3.0, 80.0),
+    ("sbp", 40.0, 300.0),
+    ("temp", 30.0, 43.0),
+];
+
+impl Rules {
+    /// Checks that the rules make sense on a ward: each limit inside its
+    /// vital's plausible range, low below high, delays from 0 to 5 minutes
+    /// (IEC 60601-1-8 allows delays; longer ones hide real deterioration),
+    /// a non-negative hysteresis smaller than the gap between the limits,
+    /// timers that are positive, and someone to escalate to. The message
+    /// names the field and what it must be.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let limits = [&self.hr, &self.spo2, &self.rr, &self.sbp, &self.temp];
+        for ((name, min, max), limit) in LIMIT_RANGES.iter().zip(limits) {
+            for (side, value) in [("low", limit.low), ("high", limit.high)] {
+                if let Some(v) = value
+                    && !(v.is_finite() && (*min..=*max).contains(&v))
+                {
+                    return Err(format!(
+                        "{name}.{side} must be from {min} to {max}, not {v}"
+                    ));
+                }
+            }
+            if let (Some(low), Some(high)) = (limit.low, limit.high)
+                && low >= high
+            {
+                return Err(format!(
+                    "{name}.low ({low}) must be below {name}.high ({high})"
+                ));
+            }
+            if !(0..=300).contains(&limit.delay.num_seconds()) {
+                return Err(format!("{name}.delay must be from 0 to 300 seconds"));
+            }
+            let gap = match (limit.low, limit.high) {
+                (Some(low), Some(high)) => high - low,
+                _ => f64::INFINITY,
+            };
+            if !(limit.hysteresis.is_finite() && limit.hysteresis >= 0.0 && limit.hysteresis < gap)
+            {
+                return Err(format!(
+                    "{name}.hysteresis must be at least 0 and below the gap between the limits"
+                ));
+            }
+            if limit.priority == Priority::Technical {
+                return Err(format!("{name}.priority must be high, medium or low"));
+            }
+        }
+        if !(self.spo2_scale2_low.is_finite() && (50.0..=100.0).contains(&self.spo2_scale2_low)) {
+            return Err("spo2_scale2_low must be from 50 to 100".into());
+        }
+        for (name, d) in [
+            ("news2_delay", self.news2_delay),
+            ("signal_lost_after", self.signal_lost_after),
+            ("stalled_after", self.stalled_after),
+            ("reminder_every", self.reminder_every),
+            ("escalate_after", self.escalate_after),
+        ] {
+            if !(1..=3600).contains(&d.num_seconds()) {
+                return Err(format!("{name} must be from 1 to 3600 seconds"));
+            }
+        }
+        if self.escalate_to.trim().is_empty() || self.escalate_to.chars().count() > 100 {
+            return Err("escalate_to must name a role or a person (1 to 100 characters)".into());
+        }
+        Ok(())
+    }
+}
+
 impl Default for Rules {
     fn default() -> Self {
         let limit = |low, high, priority, delay_s, hysteresis| Limit {
@@ -365,6 +441,13 @@ impl ConditionTracker {
 
     pub fn rules(&self) -> &Rules {
         &self.rules
+    }
+
+    /// Replaces the ward's rules (an admin changed them): readings from now
+    /// on are judged by the new limits; an episode under way ends or goes on
+    /// by them at its next reading.
+    pub fn set_rules(&mut self, rules: Rules) {
+        self.rules = rules;
     }
 
     /// Sets a patient's limits (scale-2 SpO2 target, clinician overrides).

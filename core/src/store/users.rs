@@ -287,6 +287,21 @@ impl Store {
         Ok(())
     }
 
+    /// When a session ends at the latest (`auth::SESSION_MAX` after it
+    /// opened); `None` for no such session.
+    pub(crate) fn session_expires(&self, digest: &[u8]) -> Result<Option<DateTime<Utc>>> {
+        let ms: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT expires_ms FROM sessions WHERE token_sha256 = ?1",
+                [digest],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("reading a session's end")?;
+        Ok(ms.and_then(DateTime::from_timestamp_millis))
+    }
+
     /// The user of a session that has not ended, marking it used now.
     pub(crate) fn session_user(&self, digest: &[u8], now: DateTime<Utc>) -> Result<Option<String>> {
         let user: Option<String> = self

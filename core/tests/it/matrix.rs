@@ -85,6 +85,13 @@ fn calls() -> Vec<(&'static str, Call)> {
         ("check_session", |c, _| {
             api::check_session(c, "no-such-session")
         }),
+        ("session_expires", |c, _| {
+            ok(api::session_expires(c, "no-such-session"))
+        }),
+        ("ward_rules", |c, _| ok(api::ward_rules(c))),
+        ("set_ward_rules", |c, _| {
+            api::set_ward_rules(c, &wardwatch_core::alarms::Rules::default())
+        }),
         ("recent_audit", |c, _| ok(api::recent_audit(c, 5))),
         ("verify_audit", |c, _| ok(api::verify_audit(c))),
         ("runtime_start", |c, _| api::runtime_start(c, "matrix")),

@@ -4,6 +4,7 @@
 
 mod lake;
 mod quarantine;
+mod rules;
 mod scoring;
 mod upkeep;
 
