@@ -356,6 +356,43 @@ async fn patient_history(
     .await
 }
 
+/// Full-rate history read back from the lake for a window whose samples
+/// have left the store (at most 3 h): allowed and audited by
+/// `api::plan_lake_history`, read by `wardwatch_sync::history` (pending
+/// objects from the store, synced ones from the target), binned by
+/// `api::history_from_lake`.
+#[tauri::command]
+async fn lake_history(
+    state: tauri::State<'_, CtxState>,
+    mrn: String,
+    from_ms: i64,
+    to_ms: i64,
+    columns: u32,
+) -> Result<wardwatch_core::store::history::History, UiError> {
+    let (from, to) = (time_of(from_ms)?, time_of(to_ms)?);
+    let asked = mrn.clone();
+    with_ctx(&state, move |ctx| {
+        api::plan_lake_history(ctx, &asked, from, to)
+    })
+    .await?;
+    let found = wardwatch_sync::history::cleaned_samples(&state.data_dir, &mrn, from, to)
+        .await
+        .map_err(|e| UiError {
+            code: "lake",
+            message: format!("the lake could not be read: {e}"),
+        })?;
+    tracing::info!(
+        objects = found.objects,
+        bytes = found.bytes,
+        samples = found.samples.len(),
+        "history read back from the lake"
+    );
+    with_ctx(&state, move |ctx| {
+        api::history_from_lake(ctx, &mrn, from, to, columns, &found.samples)
+    })
+    .await
+}
+
 /// The overview's sparklines (`api::ward_trends`).
 #[tauri::command]
 async fn ward_trends(
@@ -857,6 +894,7 @@ fn main() -> anyhow::Result<()> {
             annotate_alarm,
             notify_patient,
             patient_history,
+            lake_history,
             export_history,
             ward_trends,
             chart_observations,
@@ -904,16 +942,17 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The demo's history: a year of minute data for the first bed's patient
-/// and 30 days for the others, built straight into the store on a thread of
-/// its own (one transaction per patient, so the runtime's writer is never
-/// held up for long); skipped when an earlier run already built it.
+/// The demo's history: a year of minute data for every patient of the
+/// ward (about 11 s and 900 MB for 24 on this kind of machine), built
+/// straight into the store on a thread of its own, the first bed first (one
+/// transaction per patient, so the runtime's writer is never held up for
+/// long); skipped when an earlier run already built it.
 fn backfill_demo(data_dir: PathBuf, keys: AuditKeys, user: String) {
     let spawned = std::thread::Builder::new()
         .name("wardwatch-backfill".into())
         .spawn(move || {
             let outcome = Ctx::open(&data_dir, &keys, &user, Arc::new(SystemClock))
-                .and_then(|mut ctx| api::backfill_demo_history(&mut ctx, 30, 366));
+                .and_then(|mut ctx| api::backfill_demo_history(&mut ctx, 366, 366));
             match outcome {
                 Ok(hours) => tracing::info!(hours, "demo history back-filled"),
                 Err(e) => tracing::error!(error = %e, "the demo history could not be back-filled"),

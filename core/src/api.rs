@@ -953,6 +953,61 @@ pub fn patient_history(
     Ok(history)
 }
 
+/// Allows a read of `mrn`'s full-rate samples over `[from, to)` back from
+/// the lake, for a window whose samples have left the store (at most three
+/// hours, as full-rate history in the store): checks the role, the window
+/// and the patient, and audits the read. The caller reads the lake
+/// (`wardwatch_sync::history::cleaned_samples`, async) and bins what it
+/// found with [`history_from_lake`].
+pub fn plan_lake_history(
+    ctx: &Ctx,
+    mrn: &str,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    ctx.require(Role::Viewer, "see a patient's history")?;
+    if to <= from {
+        return Err(Error::InvalidInput {
+            what: "history window",
+            reason: format!("`to` ({to}) must be after `from` ({from})"),
+        });
+    }
+    if (to - from).num_milliseconds() > crate::store::history::SAMPLES_MAX_SPAN_MS {
+        return Err(Error::InvalidInput {
+            what: "history window",
+            reason: "full-rate data from the lake: at most 3 hours at once (zoom in)".into(),
+        });
+    }
+    ctx.store.known_patient_id(mrn)?;
+    ctx.audit(
+        "patient.history_lake",
+        Some(mrn),
+        json!({ "from": from, "to": to }),
+    )
+}
+
+/// Bins full-rate `samples` read back from the lake (after
+/// [`plan_lake_history`]) into `columns` like [`patient_history`]; NEWS2
+/// and the cardiac risk come from the store.
+pub fn history_from_lake(
+    ctx: &Ctx,
+    mrn: &str,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+    columns: u32,
+    samples: &[(crate::model::Vital, i64, f64)],
+) -> Result<crate::store::history::History> {
+    ctx.require(Role::Viewer, "see a patient's history")?;
+    if !(16..=4096).contains(&columns) {
+        return Err(Error::InvalidInput {
+            what: "columns",
+            reason: format!("16 to 4096 columns, not {columns}"),
+        });
+    }
+    ctx.store
+        .history_of_samples(mrn, from, to, columns, samples)
+}
+
 /// Checks the store (admin): SQLite's `quick_check`, or with `thorough`
 /// the full `integrity_check`. Returns the problems found; empty when sound.
 pub fn check_store(ctx: &Ctx, thorough: bool) -> Result<Vec<String>> {

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod curated;
 pub mod engine;
 pub mod error;
+pub mod history;
 pub mod rest;
 pub mod target;
 

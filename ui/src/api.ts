@@ -48,6 +48,8 @@ export const api = {
   notifyPatient: (alarmId: number, text: string) => invoke<number>("notify_patient", { alarmId, text }),
   history: (mrn: string, fromMs: number, toMs: number, columns: number) =>
     invoke<History>("patient_history", { mrn, fromMs, toMs, columns }),
+  lakeHistory: (mrn: string, fromMs: number, toMs: number, columns: number) =>
+    invoke<History>("lake_history", { mrn, fromMs, toMs, columns }),
   exportHistory: (mrn: string, fromMs: number, toMs: number, columns: number) =>
     invoke<string>("export_history", { mrn, fromMs, toMs, columns }),
   chart: (mrn: string, chart: Chart) => invoke<number[]>("chart_observations", { mrn, chart }),

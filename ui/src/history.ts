@@ -37,6 +37,12 @@ const PANELS: Panel[] = [
   { title: "Temperature", vitals: ["temperature_c"], colours: ["--c-temp"], unit: "°C" },
 ];
 
+const RESOLUTION_TEXT: Record<History["resolution"], string> = {
+  samples: "full-rate samples",
+  minutes: "minute summaries",
+  lake: "full-rate samples from the lake",
+};
+
 /// Timings of the history opens (request to first painted chart, ms), for
 /// the benchmark the end-to-end suite runs.
 export const timings: number[] = [];
@@ -53,6 +59,7 @@ export class HistoryView {
   private readonly body: HTMLElement;
   private readonly status: HTMLElement;
   private readonly table: HTMLElement;
+  private readonly lake: HTMLButtonElement;
   private readonly sync = uPlot.sync("history");
   private zoomTimer: number | null = null;
   /// The panels the charts show now (see `draw`).
@@ -64,6 +71,9 @@ export class HistoryView {
     this.status = el("span", { class: "history-status", id: "history-status", "aria-live": "polite" });
     this.body = el("div", { class: "history-charts", id: "history-charts" });
     this.table = el("div", { class: "history-table", id: "history-table", hidden: "" });
+    // Shown when a window of 3 h or less has only minute summaries: its
+    // samples have left the store (kept 24 h by default); the lake has them.
+    this.lake = el("button", { type: "button", id: "history-lake", hidden: "", onclick: () => void this.show(this.from, this.to, "lake") }, "Full rate from the lake");
     const buttons = RANGES.map(([label, span]) =>
       el("button", { type: "button", "data-range": label, onclick: () => void this.show(Date.now() - span, Date.now()) }, label),
     );
@@ -79,6 +89,7 @@ export class HistoryView {
         el("button", { type: "button", id: "history-zoom-out", onclick: () => void this.zoomOut() }, "Zoom out"),
         el("button", { type: "button", id: "history-table-toggle", onclick: () => this.toggleTable() }, "Table"),
         el("button", { type: "button", id: "history-export", onclick: () => void this.export() }, "Export CSV"),
+        this.lake,
         this.status,
       ),
       this.body,
@@ -87,13 +98,14 @@ export class HistoryView {
   }
 
   /// Loads and draws `[from, to)`.
-  async show(from: number, to: number): Promise<void> {
+  async show(from: number, to: number, source: "store" | "lake" = "store"): Promise<void> {
     const seq = ++this.seq;
     const t0 = performance.now();
-    this.status.textContent = "loading…";
+    this.status.textContent = source === "lake" ? "reading the lake…" : "loading…";
     let h: History;
     try {
-      h = await api.history(this.mrn, Math.round(from), Math.round(to), this.columns());
+      const args = [this.mrn, Math.round(from), Math.round(to), this.columns()] as const;
+      h = source === "lake" ? await api.lakeHistory(...args) : await api.history(...args);
     } catch (e) {
       this.status.textContent = "";
       this.onError(asUiError(e));
@@ -114,9 +126,8 @@ export class HistoryView {
       this.root.dataset.from = String(Math.round(from));
       this.root.dataset.to = String(Math.round(to));
       const readings = h.series.reduce((n, s) => n + s.readings, 0);
-      this.status.textContent = `${spanText(to - from)} · ${
-        h.resolution === "samples" ? "full-rate samples" : "minute summaries"
-      } · ${numberText(readings)} readings`;
+      this.status.textContent = `${spanText(to - from)} · ${RESOLUTION_TEXT[h.resolution]} · ${numberText(readings)} readings`;
+      this.lake.hidden = !(h.resolution === "minutes" && to - from <= 3 * 3600000);
     });
     if (!this.table.hidden) this.renderTable();
   }

@@ -179,7 +179,7 @@ export interface History {
   mrn: string;
   from: string;
   to: string;
-  resolution: "samples" | "minutes";
+  resolution: "samples" | "minutes" | "lake";
   bin_ms: number;
   t_ms: number[];
   series: HistorySeries[];

@@ -31,6 +31,9 @@ pub enum Resolution {
     Samples,
     /// Minute rollups (kept for the store's life).
     Minutes,
+    /// Full-rate samples read back from the lake's cleaned zone, for a
+    /// window whose samples have left the store (`Store::history_of_samples`).
+    Lake,
 }
 
 /// One vital over the bins: `None` where the bin holds no data (a gap the
@@ -233,7 +236,7 @@ impl Store {
             Resolution::Minutes
         };
         let finest = match resolution {
-            Resolution::Samples => SAMPLE_BIN_MIN_MS,
+            Resolution::Samples | Resolution::Lake => SAMPLE_BIN_MIN_MS,
             Resolution::Minutes => MINUTE_BIN_MIN_MS,
         };
         let bin_ms = bin_width(span, columns, finest);
@@ -256,11 +259,25 @@ impl Store {
         for vital in Vital::ALL {
             let mut bins = Bins::new(from_ms, bin_ms, n);
             match resolution {
-                Resolution::Samples => self.sample_bins(patient_id, vital, to_ms, &mut bins)?,
+                Resolution::Samples | Resolution::Lake => {
+                    self.sample_bins(patient_id, vital, to_ms, &mut bins)?
+                }
                 Resolution::Minutes => self.minute_bins(patient_id, vital, to_ms, &mut bins)?,
             }
             out.series.extend(bins.into_series(vital));
         }
+        self.score_bins(patient_id, &mut out)?;
+        Ok(out)
+    }
+
+    /// The highest NEWS2 and cardiac risk per bin of `out` (scores stay in
+    /// the store for its life).
+    fn score_bins(&self, patient_id: i64, out: &mut History) -> Result<()> {
+        let (from_ms, to_ms, bin_ms) = (
+            to_ms(out.from),
+            to_ms(out.to).max(to_ms(out.from) + 1),
+            out.bin_ms,
+        );
         for (kind, series) in [
             ("news2", &mut out.news2),
             ("cardiac_risk", &mut out.cardiac_risk),
@@ -285,6 +302,50 @@ impl Store {
                     *slot = Some(v);
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// A history over `[from, to)` (at most `SAMPLES_MAX_SPAN_MS`) from
+    /// full-rate `samples` found elsewhere — the lake's cleaned zone, once
+    /// the store's own have gone (`retention.raw_numerics_hours`): `(vital,
+    /// ms since the epoch, value)`, in any order; samples outside the window
+    /// are left out. NEWS2 and the cardiac risk come from the store.
+    pub fn history_of_samples(
+        &self,
+        mrn: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        columns: u32,
+        samples: &[(Vital, i64, f64)],
+    ) -> Result<History> {
+        let (start, end) = (to_ms(from), to_ms(to).max(to_ms(from) + 1));
+        let span = (end - start).min(SAMPLES_MAX_SPAN_MS);
+        let (from_ms, to_ms) = (start, start + span);
+        let bin_ms = bin_width(span, columns, SAMPLE_BIN_MIN_MS);
+        let n = ((span + bin_ms - 1) / bin_ms) as usize;
+        let mut out = History {
+            mrn: mrn.to_owned(),
+            from,
+            to: super::from_ms(to_ms),
+            resolution: Resolution::Lake,
+            bin_ms,
+            t_ms: (0..n as i64).map(|i| from_ms + i * bin_ms).collect(),
+            series: Vec::new(),
+            news2: vec![None; n],
+            cardiac_risk: vec![None; n],
+        };
+        for vital in Vital::ALL {
+            let mut bins = Bins::new(from_ms, bin_ms, n);
+            for &(v, t, value) in samples {
+                if v == vital && (from_ms..to_ms).contains(&t) && value.is_finite() {
+                    bins.add(t, 1, value, value, value);
+                }
+            }
+            out.series.extend(bins.into_series(vital));
+        }
+        if let Some(patient_id) = self.patient_id(mrn)? {
+            self.score_bins(patient_id, &mut out)?;
         }
         Ok(out)
     }

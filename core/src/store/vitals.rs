@@ -198,7 +198,7 @@ impl Store {
     }
 
     /// The patient's id, or `PatientNotFound` naming the MRN.
-    pub(super) fn known_patient_id(&self, mrn: &str) -> Result<i64> {
+    pub(crate) fn known_patient_id(&self, mrn: &str) -> Result<i64> {
         self.patient_id(mrn)?
             .ok_or_else(|| crate::Error::PatientNotFound {
                 mrn: mrn.to_owned(),

@@ -88,6 +88,21 @@ fn calls() -> Vec<(&'static str, Call)> {
         ("session_expires", |c, _| {
             ok(api::session_expires(c, "no-such-session"))
         }),
+        ("plan_lake_history", |c, f| {
+            let now = c.clock.now();
+            api::plan_lake_history(c, &f.mrn, now - Duration::hours(1), now)
+        }),
+        ("history_from_lake", |c, f| {
+            let now = c.clock.now();
+            ok(api::history_from_lake(
+                c,
+                &f.mrn,
+                now - Duration::hours(1),
+                now,
+                100,
+                &[],
+            ))
+        }),
         ("ward_rules", |c, _| ok(api::ward_rules(c))),
         ("set_ward_rules", |c, _| {
             api::set_ward_rules(c, &wardwatch_core::alarms::Rules::default())

@@ -24,6 +24,7 @@ pub fn keys() -> wardwatch_core::store::AuditKeys {
 }
 
 mod curated;
+mod history;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 7, 0, 0)
