@@ -70,7 +70,7 @@ def click(css):
 
 
 try:
-    wait("return document.querySelector('.locked-note') !== null")
+    wait("return !document.getElementById('locked').hidden")
     password = open(PW_FILE).read().strip()
     e = call("POST", "/element", {"using": "css selector", "value": "#login-password"})[ELEMENT]
     call("POST", f"/element/{e}/value", {"text": password})
