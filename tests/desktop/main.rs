@@ -1096,3 +1096,81 @@ fn admin_and_data_views_show_the_audit_state_users_catalogue_and_zones() {
         "the backend refuses a clinician"
     );
 }
+
+/// axe-core (Deque's WCAG 2 rules, from the UI's dev dependencies) over the
+/// document as it stands: the violations of `serious` or `critical` impact,
+/// as "rule: target" lines. Injected over WebDriver, so the window's own
+/// CSP and bundle stay as shipped.
+fn accessibility_violations(driver: &Driver) -> Vec<String> {
+    let axe = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../ui/node_modules/axe-core/axe.min.js"
+    ))
+    .expect("axe-core in ui/node_modules (scripts/setup.sh runs npm ci)");
+    driver.execute(&format!("{axe}\n; return 1"));
+    driver.execute(
+        "window.__axe = null; axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }).then(r => { window.__axe = JSON.stringify(r.violations.map(v => ({ id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5) }))) }, e => { window.__axe = JSON.stringify([{ id: 'axe failed: ' + e, impact: 'critical', nodes: [] }]) }); return 1",
+    );
+    let found = driver.wait_for_script("return window.__axe", Duration::from_secs(60));
+    let found: serde_json::Value =
+        serde_json::from_str(found.as_str().unwrap_or("[]")).expect("axe's JSON");
+    found
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+        .map(|v| format!("{}: {}", v["id"], v["nodes"]))
+        .collect()
+}
+
+/// Every view passes axe-core's WCAG 2.1 A/AA rules without a serious or
+/// critical violation (contrast, names of controls, labels, roles), in the
+/// night and the day theme.
+#[test]
+fn every_view_passes_an_accessibility_audit() {
+    let dir = private_tempdir();
+    let _ward = demo_store(dir.path(), 7);
+    let data_dir = dir.path().to_str().expect("utf-8 temp path");
+    let driver = Driver::start(&APP, &["--data-dir", data_dir, "--user", "nurse.jones"]);
+    driver.wait_for_text(".locked-note", Duration::from_secs(60));
+    let mut problems = Vec::new();
+    let mut audit = |view: &str, driver: &Driver| {
+        for v in accessibility_violations(driver) {
+            problems.push(format!("{view}: {v}"));
+        }
+    };
+    audit("login", &driver);
+    log_in(&driver, None, PW);
+    driver.wait_for_count(".bed", 24, Duration::from_secs(60));
+    audit("ward overview (night)", &driver);
+    driver.click("#theme");
+    audit("ward overview (day)", &driver);
+    driver.click("#theme");
+    driver.click(".bed");
+    driver.wait_for_text("#detail-name", Duration::from_secs(30));
+    audit("patient", &driver);
+    driver.click("#open-history");
+    driver.wait_for_script(
+        "return Number(document.body.dataset.historyOpens || 0) >= 1",
+        Duration::from_secs(60),
+    );
+    audit("history", &driver);
+    driver.execute(
+        "document.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape' })); return 1",
+    );
+    driver.click("#tab-alarms");
+    driver.wait_for_text("#alarm-log h2", Duration::from_secs(30));
+    audit("alarms", &driver);
+    driver.click("#tab-admin");
+    driver.wait_for_text("#audit-state", Duration::from_secs(30));
+    audit("admin", &driver);
+    driver.click("#tab-data");
+    driver.wait_for_text("#zones", Duration::from_secs(30));
+    audit("data", &driver);
+    assert!(
+        problems.is_empty(),
+        "{} violations:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
