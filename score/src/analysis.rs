@@ -236,8 +236,8 @@ pub enum StreamEvent {
 pub struct StreamUpdate {
     pub beats: Vec<Beat>,
     /// Beats classified in this block (R-peak sample, class): a beat is
-    /// classified once 0.25 s after it has been seen, so these may be
-    /// beats of an earlier block.
+    /// classified once the next beat has been seen (at most about 2 s
+    /// after it), so these may be beats of an earlier block.
     pub classes: Vec<(usize, BeatClass)>,
     /// The heart-rate meter's reading at the end of the block.
     pub hr_bpm: Option<f64>,
@@ -269,12 +269,10 @@ pub struct EcgStream {
     af_last_end: usize,
     vf: VfTrack,
     classifier: BeatClassifier,
-    /// Beats waiting for their window to be classified.
-    unclassified: std::collections::VecDeque<usize>,
     /// The current run of consecutive ventricular beats.
     v_run: Vec<usize>,
-    /// The last classified beats (R peak, class), for AF.
-    classified: std::collections::VecDeque<(usize, BeatClass)>,
+    /// The last classified beats (R peak, whether it is ectopic), for AF.
+    classified: std::collections::VecDeque<(usize, bool)>,
     vt: bool,
 }
 
@@ -332,7 +330,6 @@ impl EcgStream {
                 active: false,
             },
             classifier: BeatClassifier::new(fs_hz),
-            unclassified: std::collections::VecDeque::new(),
             v_run: Vec::new(),
             classified: std::collections::VecDeque::new(),
             vt: false,
@@ -368,20 +365,25 @@ impl EcgStream {
         self.check_vf(samples_mv, start_of_block, &mut events);
         for beat in &beats {
             self.on_beat(beat.sample, &mut events);
-            self.unclassified.push_back(beat.sample);
+            self.classifier.add_beat(beat.sample);
         }
         let mut classes = Vec::new();
-        while let Some(&r) = self.unclassified.front() {
-            if !self.classifier.ready(r) {
-                break;
-            }
-            self.unclassified.pop_front();
-            let (class, morphology) = self.classifier.classify(r);
+        for beat in self.classifier.take_classified() {
+            let (r, class) = (beat.sample, beat.class);
             // For VT only a clearly wide ventricular beat counts: a run of
             // merely unusual beats (aberrancy, noise) must not raise VTACH.
-            let wide = morphology.is_some_and(|m| m.width_ratio > VT_WIDTH_RATIO);
+            let wide = beat
+                .features
+                .is_some_and(|m| m.width_ratio > VT_WIDTH_RATIO);
             self.on_class(r, class, wide, &mut events);
-            self.classified.push_back((r, class));
+            // For AF, the beats clearly unlike the dominant ones are set
+            // aside (ventricular, paced, aberrant and fusion beats bring
+            // their own intervals, which are not the irregularity of AF).
+            // Not the ventricular class itself: in AF the ventricular
+            // rule's premature families take in rate-varying normal beats,
+            // and too few intervals were left (AF duration Se 89 %).
+            let ectopic = beat.features.is_some_and(|f| f.is_unlike());
+            self.classified.push_back((r, ectopic));
             if self.classified.len() > AF_WINDOW + 1 {
                 self.classified.pop_front();
             }
@@ -452,11 +454,11 @@ impl EcgStream {
         let c = &self.classified;
         // (first beat, interval ms) of the window's intervals.
         let intervals: Vec<(usize, f64)> = if c.len() > AF_WINDOW {
-            let recent: Vec<(usize, BeatClass)> =
+            let recent: Vec<(usize, bool)> =
                 c.iter().skip(c.len() - AF_WINDOW - 1).copied().collect();
             recent
                 .windows(2)
-                .filter(|w| w[0].1 != BeatClass::Ventricular && w[1].1 != BeatClass::Ventricular)
+                .filter(|w| !w[0].1 && !w[1].1)
                 .map(|w| (w[0].0, (w[1].0 - w[0].0) as f64 * 1000.0 / self.fs_hz))
                 .collect()
         } else {
