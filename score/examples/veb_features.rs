@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .map_or_else(|| PathBuf::from("../shared/data"), PathBuf::from);
     println!(
-        "rec,ds,sample,ref,class,corr,width,amp,area,rr_before,rr_after,dominant,share,fam_premature,fam_width,noise,noise_ratio"
+        "rec,ds,sample,ref,class,corr,width,amp,area,rr_before,rr_after,dominant,share,fam_premature,fam_width,noise,noise_ratio,fam_v"
     );
     for name in UNPACED {
         let record = Record::open(dir.join(format!("mitdb/{name}.hea")))?;
@@ -73,7 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             match beat.features {
                 Some(f) => println!(
-                    "{name},{ds},{},{label},{class},{:.3},{:.3},{:.3},{:.3},{},{},{},{:.3},{:.3},{:.3},{:.4},{:.3}",
+                    "{name},{ds},{},{label},{class},{:.3},{:.3},{:.3},{:.3},{},{},{},{:.3},{:.3},{:.3},{:.4},{:.3},{:.3}",
                     beat.sample,
                     f.correlation,
                     f.width_ratio,
@@ -86,10 +86,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     f.family_premature,
                     f.family_width_ratio,
                     f.noise,
-                    f.noise_ratio
+                    f.noise_ratio,
+                    f.family_ventricular
                 ),
                 None => println!(
-                    "{name},{ds},{},{label},{class},NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA",
+                    "{name},{ds},{},{label},{class},NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA",
                     beat.sample
                 ),
             }

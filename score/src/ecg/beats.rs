@@ -75,6 +75,9 @@ pub struct BeatFeatures {
     pub family_premature: f64,
     /// Its family template's QRS width over the dominant's.
     pub family_width_ratio: f64,
+    /// Share of its family's recent beats classed ventricular (before
+    /// this one).
+    pub family_ventricular: f64,
     /// Second-difference RMS over the window (scaled to 250 Hz) over its
     /// peak-to-peak amplitude: high for noise.
     pub noise: f64,
@@ -122,6 +125,8 @@ struct Cluster {
     weight: f64,
     /// Decayed share of its beats that were premature.
     premature: f64,
+    /// Decayed share of its beats that were classed ventricular.
+    ventricular: f64,
 }
 
 /// The live classifier: feed every sample (`push`) and every detected beat
@@ -182,6 +187,10 @@ pub const INVERTED: f64 = -0.12;
 /// beat) and it differs from the normal beat at all.
 pub const ECTOPIC_FAMILY_PREMATURE: f64 = 0.74;
 pub const V_MAX_CORRELATION: f64 = 0.95;
+/// A family whose recent beats were mostly classed ventricular…
+pub const VENTRICULAR_FAMILY: f64 = 0.5;
+/// …makes a member this unlike the normal beat ventricular.
+pub const VENTRICULAR_FAMILY_MAX_CORRELATION: f64 = 0.9;
 
 /// The class of a beat from its features. The thresholds were chosen on
 /// the development half of the MIT-BIH inter-patient split (DS1: 101, 106,
@@ -189,8 +198,10 @@ pub const V_MAX_CORRELATION: f64 = 0.95;
 /// 208, 209, 215, 220, 223, 230; de Chazal et al. 2004), with
 /// `examples/veb_features.rs`; the test half (DS2) was only measured.
 ///
-/// A beat of the dominant family is normal. Otherwise it is ventricular
-/// when its complex is not noisy and either
+/// A beat of the dominant family is normal. A premature beat of a family
+/// mostly classed ventricular is ventricular when it is unlike the normal
+/// beat.
+/// Otherwise it is ventricular when its complex is not noisy and either
 /// - its main deflection is inverted against the normal beat's; or
 /// - it is slurred and unlike the normal beat, premature, or of a family
 ///   with premature beats; or
@@ -200,10 +211,25 @@ pub const V_MAX_CORRELATION: f64 = 0.95;
 /// variants of the normal beat (rate-related aberrancy, nodal beats, noise,
 /// a changed lead position) and stay normal.
 pub fn decide(f: &BeatFeatures) -> BeatClass {
-    if f.dominant || f.noise > MAX_NOISE {
+    if f.dominant {
         return BeatClass::Normal;
     }
+    // A premature member of an established ventricular family that is
+    // unlike the normal beat is ventricular even over some noise:
+    // matching that family's template (see `CLUSTER_MATCH`) is the
+    // evidence. Not an on-time one: a fusion beat (the sinus impulse
+    // meeting a late ventricular one) looks half like the family and comes
+    // at the sinus time (MIT-BIH 208, DS1).
     let premature = f.rr_before.is_some_and(|rr| rr < PREMATURE);
+    if premature
+        && f.family_ventricular > VENTRICULAR_FAMILY
+        && f.correlation < VENTRICULAR_FAMILY_MAX_CORRELATION
+    {
+        return BeatClass::Ventricular;
+    }
+    if f.noise > MAX_NOISE {
+        return BeatClass::Normal;
+    }
     let slurred = f.noise_ratio < SLURRED;
     let ventricular = f.correlation < INVERTED
         || (slurred
@@ -401,6 +427,7 @@ impl BeatClassifier {
                     template: centre.clone(),
                     weight: 1.0,
                     premature: 0.0,
+                    ventricular: 0.0,
                 });
                 self.clusters.len() - 1
             }
@@ -412,6 +439,15 @@ impl BeatClassifier {
         }
         let class_and_features = self.measure(r, k, rr_before, rr_after, &centre);
         let class = class_and_features.0;
+        {
+            let c = &mut self.clusters[k];
+            let v = if class == BeatClass::Ventricular {
+                1.0
+            } else {
+                0.0
+            };
+            c.ventricular += (v - c.ventricular) / c.weight.max(1.0);
+        }
         // The normal RR follows intervals between two non-ventricular beats.
         if let Some(rr) = rr
             && class != BeatClass::Ventricular
@@ -504,6 +540,7 @@ impl BeatClassifier {
             family_share: own.weight / d.weight.max(1e-6),
             family_premature: own.premature,
             family_width_ratio: own.width / d.width.max(1.0),
+            family_ventricular: own.ventricular,
             noise,
             noise_ratio: noise / d_noise.max(1e-9),
         };
