@@ -187,6 +187,11 @@ pub const INVERTED: f64 = -0.12;
 /// beat) and it differs from the normal beat at all.
 pub const ECTOPIC_FAMILY_PREMATURE: f64 = 0.74;
 pub const V_MAX_CORRELATION: f64 = 0.95;
+/// A beat of the dominant family this premature…
+pub const DOMINANT_EARLY: f64 = 0.8;
+/// …and with this much more QRS area than the template (or slurred) is
+/// ventricular.
+pub const DOMINANT_LARGER: f64 = 1.4;
 /// A family whose recent beats were mostly classed ventricular…
 pub const VENTRICULAR_FAMILY: f64 = 0.5;
 /// …makes a member this unlike the normal beat ventricular.
@@ -198,7 +203,9 @@ pub const VENTRICULAR_FAMILY_MAX_CORRELATION: f64 = 0.9;
 /// 208, 209, 215, 220, 223, 230; de Chazal et al. 2004), with
 /// `examples/veb_features.rs`; the test half (DS2) was only measured.
 ///
-/// A beat of the dominant family is normal. A premature beat of a family
+/// A beat of the dominant family is normal unless it comes early (under
+/// `DOMINANT_EARLY` of the normal RR) with a larger area or slurred, and
+/// is not noisy. A premature beat of a family
 /// mostly classed ventricular is ventricular when it is unlike the normal
 /// beat.
 /// Otherwise it is ventricular when its complex is not noisy and either
@@ -212,7 +219,18 @@ pub const VENTRICULAR_FAMILY_MAX_CORRELATION: f64 = 0.9;
 /// a changed lead position) and stay normal.
 pub fn decide(f: &BeatFeatures) -> BeatClass {
     if f.dominant {
-        return BeatClass::Normal;
+        // A ventricular beat can be close enough in shape to join the
+        // dominant family (the correlation of band-limited complexes is
+        // forgiving); it still comes early and is larger or slurred.
+        let early = f.rr_before.is_some_and(|rr| rr < DOMINANT_EARLY);
+        let ventricular = early
+            && f.noise <= MAX_NOISE
+            && (f.area_ratio > DOMINANT_LARGER || f.noise_ratio < SLURRED);
+        return if ventricular {
+            BeatClass::Ventricular
+        } else {
+            BeatClass::Normal
+        };
     }
     // A premature member of an established ventricular family that is
     // unlike the normal beat is ventricular even over some noise:
