@@ -32,8 +32,10 @@ const ALIGN_S: f64 = 0.04;
 /// The longest wait for the next beat before a beat is classed without
 /// the interval after it (a pause): a bounded alarm latency.
 const LOOKAHEAD_S: f64 = 2.0;
-/// Samples kept: the lookahead plus a window.
-const KEEP_S: f64 = 3.0;
+/// Samples kept: the lookahead, a block of up to a second and a window
+/// (with 3 s a beat waiting out the lookahead could lose its window when
+/// the stream is fed in blocks of a second).
+const KEEP_S: f64 = 4.0;
 /// Normal intervals the reference RR is the median of.
 const RR_HISTORY: usize = 8;
 
