@@ -189,6 +189,15 @@ pub const INVERTED: f64 = -0.12;
 /// beat) and it differs from the normal beat at all.
 pub const ECTOPIC_FAMILY_PREMATURE: f64 = 0.74;
 pub const V_MAX_CORRELATION: f64 = 0.95;
+/// A beat and its family this much wider than the normal beat, and the
+/// beat this unlike it, is ventricular whatever its timing: the textbook
+/// wide, bizarre complex (QRS ≥ 120 ms against a normal 80–100 ms), as in
+/// an idioventricular rhythm, whose beats are not premature (MIT-BIH 124
+/// and 223, DS1). These are the thresholds of the classifier before
+/// issue 10's second stage, which applied them to the beat alone; the
+/// family's width too keeps one noisy or misaligned beat out.
+pub const WIDE: f64 = 1.4;
+pub const WIDE_UNLIKE: f64 = 0.5;
 /// A beat of the dominant family this premature…
 pub const DOMINANT_EARLY: f64 = 0.8;
 /// …and with this much more QRS area than the template (or slurred) is
@@ -207,18 +216,18 @@ pub const VENTRICULAR_FAMILY_MAX_CORRELATION: f64 = 0.9;
 ///
 /// A beat of the dominant family is normal unless it comes early (under
 /// `DOMINANT_EARLY` of the normal RR) with a larger area or slurred, and
-/// is not noisy. A premature beat of a family
-/// mostly classed ventricular is ventricular when it is unlike the normal
-/// beat.
-/// Otherwise it is ventricular when its complex is not noisy and either
+/// is not noisy. A premature beat of a family mostly classed ventricular
+/// is ventricular when it is unlike the normal beat. Any other beat is
+/// ventricular when its complex is not noisy and
 /// - its main deflection is inverted against the normal beat's; or
 /// - it is slurred and unlike the normal beat, premature, or of a family
 ///   with premature beats; or
-/// - its family is mostly premature and it differs from the normal beat.
+/// - its family is mostly premature and it differs from the normal beat; or
+/// - it and its family are wide and it is very unlike the normal beat.
 ///
-/// Beats that are different but neither slurred nor ectopic in timing are
-/// variants of the normal beat (rate-related aberrancy, nodal beats, noise,
-/// a changed lead position) and stay normal.
+/// Beats that are different but neither slurred, wide nor ectopic in
+/// timing are variants of the normal beat (rate-related aberrancy, nodal
+/// beats, noise, a changed lead position) and stay normal.
 pub fn decide(f: &BeatFeatures) -> BeatClass {
     if f.dominant {
         // A ventricular beat can be close enough in shape to join the
@@ -256,7 +265,8 @@ pub fn decide(f: &BeatFeatures) -> BeatClass {
             && (f.correlation < SLURRED_UNLIKE
                 || premature
                 || f.family_premature > SLURRED_FAMILY_PREMATURE))
-        || (f.family_premature > ECTOPIC_FAMILY_PREMATURE && f.correlation < V_MAX_CORRELATION);
+        || (f.family_premature > ECTOPIC_FAMILY_PREMATURE && f.correlation < V_MAX_CORRELATION)
+        || (f.correlation < WIDE_UNLIKE && f.width_ratio > WIDE && f.family_width_ratio > WIDE);
     if ventricular {
         BeatClass::Ventricular
     } else {
