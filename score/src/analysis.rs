@@ -366,7 +366,19 @@ impl EcgStream {
         }
         let mut classes = Vec::new();
         for beat in self.classifier.take_classified() {
-            let (r, class) = (beat.sample, beat.class);
+            // No class over unusable signal (issue 10): electrode motion
+            // and muscle noise make any complex look unlike the template,
+            // and monitors report such beats as unclassified, not as PVCs.
+            let r = beat.sample;
+            let around = (
+                r.saturating_sub(self.fs_hz as usize),
+                (r + self.fs_hz as usize).min(self.quality_end()),
+            );
+            let class = if unusable_share(&self.quality, around.0, around.1) > 0.0 {
+                BeatClass::Unknown
+            } else {
+                beat.class
+            };
             self.on_class(r, class, &mut events);
             // For AF, the beats clearly unlike the dominant ones are set
             // aside (ventricular, paced, aberrant and fusion beats bring
@@ -974,6 +986,78 @@ mod tests {
         );
         assert_eq!(ends.len(), 1, "{ends:?}");
         assert!(ends[0] > run.1 && ends[0] < run.1 + 2.0, "{ends:?} {run:?}");
+    }
+
+    /// Issue 10: beats over signal the quality check calls unusable are
+    /// left unclassified, however unlike the template they look; the
+    /// same premature wide beats over clean signal are ventricular.
+    #[test]
+    fn beats_over_unusable_signal_are_not_classified() {
+        let fs = 250.0;
+        let n = (fs * 60.0) as usize;
+        let mut x = vec![0.0; n];
+        let mut add = |at_s: f64, amp: f64, width_s: f64| {
+            let c = at_s * fs;
+            for (i, v) in x.iter_mut().enumerate() {
+                let dt = (i as f64 - c) / fs;
+                if dt.abs() < 0.3 {
+                    *v += amp * (-(dt / width_s).powi(2)).exp();
+                }
+            }
+        };
+        // Sinus at 75 /min with every fourth beat a PVC 250 ms early.
+        let mut t = 0.5;
+        let mut k = 0;
+        while t < 59.0 {
+            if k % 4 == 3 && k > 20 {
+                add(t - 0.25, -1.2, 0.045);
+            } else {
+                add(t, 1.0, 0.012);
+                add(t + 0.25, 0.2, 0.05);
+            }
+            t += 0.8;
+            k += 1;
+        }
+        // Some baseline wander (a trace exactly at zero reads as clipped).
+        for (i, v) in x.iter_mut().enumerate() {
+            *v += 0.05 * (2.0 * std::f64::consts::PI * 0.3 * i as f64 / fs).sin();
+        }
+        // 30–42 s: muscle noise, broadband, ±0.4 mV.
+        let mut seed = 7u64;
+        for v in x.iter_mut().take(42 * 250).skip(30 * 250) {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            *v += 0.8 * ((seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5);
+        }
+        let mut stream = EcgStream::new(fs).unwrap();
+        let mut classes = Vec::new();
+        for block in x.chunks(250) {
+            classes.extend(stream.push(block).classes);
+        }
+        let at = |a: f64, b: f64| {
+            classes
+                .iter()
+                .filter(move |(r, _)| (a * fs..b * fs).contains(&(*r as f64)))
+                .map(|c| c.1)
+        };
+        assert!(at(33.0, 40.0).count() > 5);
+        assert!(
+            at(33.0, 40.0).all(|c| c == BeatClass::Unknown),
+            "{:?}",
+            at(33.0, 40.0).collect::<Vec<_>>()
+        );
+        assert!(
+            at(45.0, 58.0)
+                .filter(|&c| c == BeatClass::Ventricular)
+                .count()
+                >= 3
+        );
+        assert!(
+            at(45.0, 58.0).all(|c| c != BeatClass::Unknown),
+            "{:?}",
+            at(45.0, 58.0).collect::<Vec<_>>()
+        );
     }
 
     #[test]

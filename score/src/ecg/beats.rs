@@ -720,19 +720,20 @@ mod tests {
     #[test]
     fn a_different_family_on_time_and_not_slurred_stays_normal() {
         let fs = 360.0;
-        // Every third beat on time with a narrow rSR' shape (a
-        // supraventricular beat conducted with a bundle-branch delay):
-        // unlike the template, but neither premature nor slurred. The
-        // rule before issue 10's second stage called these ventricular.
+        // Every third beat on time with an rSR' shape (a supraventricular
+        // beat conducted with a bundle-branch delay): wider than the
+        // template and unlike it, but neither premature, slurred nor
+        // bizarre (correlation above `WIDE_UNLIKE`). The rule before
+        // issue 10's second stage called these ventricular for their width.
         let mut x = vec![0.0; (fs * 90.0) as usize];
         let mut beats = Vec::new();
         let mut t = 1.0;
         for k in 0..110 {
             let odd = k >= 2 * SEED_BEATS && k % 3 == 2;
-            wave(&mut x, fs, t, if odd { 0.6 } else { 1.0 }, 0.012);
+            wave(&mut x, fs, t, if odd { 0.8 } else { 1.0 }, 0.012);
             if odd {
-                wave(&mut x, fs, t + 0.045, -0.4, 0.012);
-                wave(&mut x, fs, t + 0.09, 0.8, 0.016);
+                wave(&mut x, fs, t + 0.045, -0.3, 0.012);
+                wave(&mut x, fs, t + 0.09, 0.5, 0.016);
             }
             wave(&mut x, fs, t + 0.25, 0.2, 0.05);
             beats.push((t, odd));
@@ -750,7 +751,10 @@ mod tests {
         for beat in odd {
             let f = beat.features.unwrap();
             assert!(
-                !f.dominant && f.width_ratio > 1.4 && f.noise < MAX_NOISE,
+                !f.dominant
+                    && f.width_ratio > WIDE
+                    && f.correlation > WIDE_UNLIKE
+                    && f.noise < MAX_NOISE,
                 "{f:?}"
             );
             assert_eq!(beat.class, BeatClass::Normal, "{f:?}");
