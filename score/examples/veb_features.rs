@@ -56,6 +56,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             out.extend(classifier.take_classified());
         }
         let ds = if DS2.contains(&name) { "DS2" } else { "DS1" };
+        // Reference beats no detection matched: class `M` (missed).
+        let tolerance_m = (0.15 * fs).round() as usize;
+        let detected: Vec<usize> = out.iter().map(|b| b.sample).collect();
+        for (k, (s, sym)) in reference.iter().enumerate() {
+            let i = detected.partition_point(|&d| d + tolerance_m < *s);
+            if detected.get(i).is_none_or(|&d| d > s + tolerance_m) {
+                let rr = k
+                    .checked_sub(1)
+                    .map_or(0.0, |p| (s - reference[p].0) as f64 / fs);
+                println!("{name},{ds},{s},{sym},M,{rr:.3},NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA,NA");
+            }
+        }
         let tolerance = (0.15 * fs).round() as usize;
         let mut j = 0;
         for beat in out {

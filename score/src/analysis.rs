@@ -1060,6 +1060,65 @@ mod tests {
         );
     }
 
+    /// Issue 10: a run of wide, bizarre beats slower than 100 /min (an
+    /// idioventricular rhythm, as in MIT-BIH 124) is ventricular beat by
+    /// beat but not ventricular tachycardia, by the alarm's definition.
+    #[test]
+    fn a_slow_ventricular_run_is_ventricular_beats_but_not_vt() {
+        let fs = 250.0;
+        let n = (fs * 70.0) as usize;
+        let mut x = vec![0.0; n];
+        let mut add = |at_s: f64, amp: f64, width_s: f64| {
+            let c = at_s * fs;
+            for (i, v) in x.iter_mut().enumerate() {
+                let dt = (i as f64 - c) / fs;
+                if dt.abs() < 0.4 {
+                    *v += amp * (-(dt / width_s).powi(2)).exp();
+                }
+            }
+        };
+        // Sinus at 75 /min; 35–50 s the sinus slows and a wide,
+        // inverted ventricular rhythm takes over at 70 /min.
+        let mut t = 0.5;
+        let mut run = Vec::new();
+        while t < 69.0 {
+            if (35.0..50.0).contains(&t) {
+                add(t, -1.0, 0.05);
+                add(t + 0.35, 0.3, 0.08);
+                run.push(t);
+                t += 60.0 / 70.0;
+            } else {
+                add(t, 1.0, 0.012);
+                add(t + 0.25, 0.2, 0.05);
+                t += 0.8;
+            }
+        }
+        for (i, v) in x.iter_mut().enumerate() {
+            *v += 0.05 * (2.0 * std::f64::consts::PI * 0.3 * i as f64 / fs).sin();
+        }
+        let mut stream = EcgStream::new(fs).unwrap();
+        let (mut classes, mut vt) = (Vec::new(), Vec::new());
+        for block in x.chunks(250) {
+            let update = stream.push(block);
+            classes.extend(update.classes);
+            vt.extend(update.events.into_iter().filter(|e| {
+                matches!(e, StreamEvent::Onset(f) if f.kind == FindingKind::VentricularTachycardia)
+            }));
+        }
+        let in_run: Vec<BeatClass> = classes
+            .iter()
+            .filter(|(r, _)| run.iter().any(|&t| (*r as f64 / fs - t).abs() < 0.1))
+            .map(|c| c.1)
+            .collect();
+        assert!(in_run.len() >= 15, "{in_run:?}");
+        let v = in_run
+            .iter()
+            .filter(|&&c| c == BeatClass::Ventricular)
+            .count();
+        assert!(v * 10 >= in_run.len() * 8, "{in_run:?}");
+        assert!(vt.is_empty(), "{vt:?}");
+    }
+
     #[test]
     fn report_serialises_and_displays() {
         let (x, truth) = synthetic(250.0, 20.0, 0.75, 1.0);
