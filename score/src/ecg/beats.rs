@@ -198,6 +198,26 @@ pub const V_MAX_CORRELATION: f64 = 0.95;
 /// family's width too keeps one noisy or misaligned beat out.
 pub const WIDE: f64 = 1.4;
 pub const WIDE_UNLIKE: f64 = 0.5;
+/// A premature beat this unlike the normal one and followed by a full
+/// compensatory pause (`COMPENSATORY`) is ventricular.
+pub const PAUSE_UNLIKE: f64 = 0.8;
+/// RR before and after the beat adding up to this share of two normal
+/// RR: a full compensatory pause. A ventricular premature beat usually
+/// leaves the sinus node undisturbed, so the next sinus beat comes on
+/// time; an atrial one resets the sinus node and the pause after it is
+/// shorter (the classic criterion; it needs the next beat, hence the
+/// classifier's lookahead).
+pub const COMPENSATORY: f64 = 1.9;
+
+fn compensatory_pause(f: &BeatFeatures) -> bool {
+    match (f.rr_before, f.rr_after) {
+        (Some(before), Some(after)) => before + after > COMPENSATORY,
+        // No beat within the lookahead: a pause at least that long.
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
 /// A beat of the dominant family this premature…
 pub const DOMINANT_EARLY: f64 = 0.8;
 /// …and with this much more QRS area than the template (or slurred) is
@@ -223,7 +243,9 @@ pub const VENTRICULAR_FAMILY_MAX_CORRELATION: f64 = 0.9;
 /// - it is slurred and unlike the normal beat, premature, or of a family
 ///   with premature beats; or
 /// - its family is mostly premature and it differs from the normal beat; or
-/// - it and its family are wide and it is very unlike the normal beat.
+/// - it and its family are wide and it is very unlike the normal beat; or
+/// - it is premature, unlike the normal beat and followed by a full
+///   compensatory pause.
 ///
 /// Beats that are different but neither slurred, wide nor ectopic in
 /// timing are variants of the normal beat (rate-related aberrancy, nodal
@@ -266,7 +288,8 @@ pub fn decide(f: &BeatFeatures) -> BeatClass {
                 || premature
                 || f.family_premature > SLURRED_FAMILY_PREMATURE))
         || (f.family_premature > ECTOPIC_FAMILY_PREMATURE && f.correlation < V_MAX_CORRELATION)
-        || (f.correlation < WIDE_UNLIKE && f.width_ratio > WIDE && f.family_width_ratio > WIDE);
+        || (f.correlation < WIDE_UNLIKE && f.width_ratio > WIDE && f.family_width_ratio > WIDE)
+        || (premature && f.correlation < PAUSE_UNLIKE && compensatory_pause(f));
     if ventricular {
         BeatClass::Ventricular
     } else {
@@ -759,6 +782,31 @@ mod tests {
             );
             assert_eq!(beat.class, BeatClass::Normal, "{f:?}");
         }
+    }
+
+    /// A premature beat unlike the normal one, neither slurred nor wide:
+    /// the pause after it tells a ventricular from an atrial origin.
+    #[test]
+    fn a_full_compensatory_pause_makes_an_unlike_premature_beat_ventricular() {
+        let beat = |rr_after: f64| BeatFeatures {
+            correlation: 0.7,
+            width_ratio: 1.1,
+            amplitude_ratio: 1.0,
+            area_ratio: 1.0,
+            rr_before: Some(0.7),
+            rr_after: Some(rr_after),
+            dominant: false,
+            family_share: 0.1,
+            family_premature: 0.5,
+            family_width_ratio: 1.1,
+            family_ventricular: 0.0,
+            noise: 0.02,
+            noise_ratio: 1.0,
+        };
+        // 0.7 + 1.3: the next sinus beat on time.
+        assert_eq!(decide(&beat(1.3)), BeatClass::Ventricular);
+        // 0.7 + 1.0: the sinus node was reset (an atrial premature beat).
+        assert_eq!(decide(&beat(1.0)), BeatClass::Normal);
     }
 
     #[test]
