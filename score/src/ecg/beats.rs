@@ -6,7 +6,9 @@
 //! 2004 list the same morphology, width and RR features among theirs).
 //!
 //! Beats are grouped into morphology families (clusters); the family with
-//! most recent beats is the patient's dominant morphology. For each beat a
+//! most recent beats is the patient's dominant morphology, unless a clearly
+//! narrower family is nearly as frequent (supraventricular conduction is
+//! narrow; see `BeatClassifier::dominant`). For each beat a
 //! window of the band-limited ECG around its R peak (−150 ms to +200 ms) is
 //! compared with the dominant template, giving [`BeatFeatures`]:
 //! correlation (best alignment within ±40 ms), QRS width, amplitude and
@@ -168,8 +170,10 @@ const NARROWER: f64 = 0.8;
 pub const PREMATURE: f64 = 0.9;
 /// A beat whose complex is noisier than this (`BeatFeatures::noise`) is
 /// not judged ventricular: muscle and motion artefact make any complex look
-/// unlike the template, and a noise burst read as ectopy (MIT-BIH 105, 108,
+/// unlike the template, and a noise burst read as ectopy (MIT-BIH 108 and
 /// 203 in the development half) is a false PVC count and a false VT alarm.
+/// Chosen over 0.028–0.040 on DS1; a clean narrow QRS measures about 0.02–
+/// 0.03, so this also keeps sharp, unslurred complexes out.
 pub const MAX_NOISE: f64 = 0.032;
 /// A complex with less than this share of the normal beat's high-frequency
 /// content is slurred: ventricular depolarisation spreads cell to cell
@@ -233,6 +237,15 @@ pub const VENTRICULAR_FAMILY_MAX_CORRELATION: f64 = 0.9;
 /// 108, 109, 112, 114, 115, 116, 118, 119, 122, 124, 201, 203, 205, 207,
 /// 208, 209, 215, 220, 223, 230; de Chazal et al. 2004), with
 /// `examples/veb_features.rs`; the test half (DS2) was only measured.
+/// `MAX_NOISE`, `SLURRED`, `SLURRED_UNLIKE`, `INVERTED` and
+/// `ECTOPIC_FAMILY_PREMATURE` are the splits of a depth-3 decision tree
+/// fitted to DS1's beats outside the dominant family, kept where each
+/// split has the physiological reading given at its constant;
+/// `SLURRED_FAMILY_PREMATURE`, `V_MAX_CORRELATION`, `DOMINANT_EARLY`,
+/// `DOMINANT_LARGER`, `VENTRICULAR_FAMILY` and its correlation and
+/// `COMPENSATORY` were then each picked from a few values by DS1's errors
+/// (missed plus false ventricular beats); `PREMATURE`, `WIDE`, `WIDE_UNLIKE` and
+/// `PAUSE_UNLIKE` are the classifier's earlier thresholds.
 ///
 /// A beat of the dominant family is normal unless it comes early (under
 /// `DOMINANT_EARLY` of the normal RR) with a larger area or slurred, and
