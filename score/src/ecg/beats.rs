@@ -48,7 +48,8 @@ pub enum BeatClass {
     /// Normal or supraventricular (not told apart here).
     Normal,
     Ventricular,
-    /// Not yet classified (the template is being seeded) or unclassifiable.
+    /// Not yet classified (the template is being seeded), unclassifiable,
+    /// or over signal the quality check calls unusable (see `EcgStream`).
     Unknown,
 }
 
