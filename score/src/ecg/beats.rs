@@ -1,25 +1,24 @@
 //! Beat classification, live: each detected beat as normal (or
 //! supraventricular) or ventricular, from its morphology against the
-//! patient's own running template of normal beats — the approach of
+//! patient's own beats and from its timing — the approach of
 //! template-matching arrhythmia monitors (Hamilton & Tompkins's open-source
 //! arrhythmia analysis; de Chazal, O'Dwyer & Reilly, IEEE TBME 51:1196,
-//! 2004 list the same morphology and width features among theirs).
+//! 2004 list the same morphology, width and RR features among theirs).
 //!
-//! For each beat, a window of the band-limited ECG around its R peak
-//! (−150 ms to +200 ms) is compared with the template:
-//! - `correlation`: the best Pearson correlation over alignments within
-//!   ±40 ms (a ventricular beat's peak is not where a normal one's is);
-//! - `width_ratio`: the beat's QRS width over the template's, the width
-//!   being how long the absolute slope stays above a fifth of its maximum.
+//! Beats are grouped into morphology families (clusters); the family with
+//! most recent beats is the patient's dominant morphology, unless a clearly
+//! narrower family is nearly as frequent (supraventricular conduction is
+//! narrow; see `BeatClassifier::dominant`). For each beat a
+//! window of the band-limited ECG around its R peak (−150 ms to +200 ms) is
+//! compared with the dominant template, giving [`BeatFeatures`]:
+//! correlation (best alignment within ±40 ms), QRS width, amplitude and
+//! area ratios, the RR intervals before and after the beat over the
+//! patient's recent normal RR (prematurity and compensatory pause), and a
+//! noise measure. The decision ([`decide`]) is in one pure function.
 //!
-//! A ventricular beat is wide and unlike the template (AAMI EC57 class V):
-//! correlation below `V_CORRELATION`, or below `V_CORRELATION_WIDE` with a
-//! width ratio over `V_WIDTH_RATIO`. Normal beats that match well update
-//! the template slowly, so it follows slow changes (posture, lead drift).
-//! The first `SEED_BEATS` beats seed the template from the beat most like
-//! the others. Which records informed the thresholds: the development half
-//! of the MIT-BIH inter-patient split (DS1, de Chazal 2004); the figures
-//! are reported on all records and on DS2 (`examples/eval_mitdb.rs`).
+//! A beat is classified once the next beat has been detected (for the
+//! pause after it) or `LOOKAHEAD_S` has passed without one, so the class
+//! arrives at most about two seconds after the beat.
 
 use std::collections::VecDeque;
 
@@ -27,17 +26,20 @@ use super::filter::Biquad;
 
 /// Beats that seed the template.
 const SEED_BEATS: usize = 8;
-/// Below this correlation a beat is ventricular whatever its width.
-pub const V_CORRELATION: f64 = 0.5;
-/// Below this correlation, a wide beat is ventricular.
-pub const V_CORRELATION_WIDE: f64 = 0.8;
-/// A beat this much wider than the template is wide.
-pub const V_WIDTH_RATIO: f64 = 1.4;
 /// Template update weight.
 const TEMPLATE_ALPHA: f64 = 0.05;
 const PRE_S: f64 = 0.15;
 const POST_S: f64 = 0.20;
 const ALIGN_S: f64 = 0.04;
+/// The longest wait for the next beat before a beat is classed without
+/// the interval after it (a pause): a bounded alarm latency.
+const LOOKAHEAD_S: f64 = 2.0;
+/// Samples kept: the lookahead, a block of up to a second and a window
+/// (with 3 s a beat waiting out the lookahead could lose its window when
+/// the stream is fed in blocks of a second).
+const KEEP_S: f64 = 4.0;
+/// Normal intervals the reference RR is the median of.
+const RR_HISTORY: usize = 8;
 
 /// A beat's class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -46,15 +48,77 @@ pub enum BeatClass {
     /// Normal or supraventricular (not told apart here).
     Normal,
     Ventricular,
-    /// Not yet classified (the template is being seeded) or unclassifiable.
+    /// Not yet classified (the template is being seeded), unclassifiable,
+    /// or over signal the quality check calls unusable (see `EcgStream`).
     Unknown,
 }
 
-/// The measures a beat was classed by.
+/// The measures a beat is classed by, all relative to the patient's own
+/// dominant beats.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BeatMorphology {
+pub struct BeatFeatures {
+    /// Best Pearson correlation with the dominant template (±40 ms).
     pub correlation: f64,
+    /// QRS width over the dominant template's (how long the absolute slope
+    /// stays above a fifth of its maximum).
     pub width_ratio: f64,
+    /// Peak-to-peak amplitude over the template's.
+    pub amplitude_ratio: f64,
+    /// Area (sum of absolute values over the QRS, ±100 ms) over the
+    /// template's.
+    pub area_ratio: f64,
+    /// The interval before the beat over the recent normal RR.
+    pub rr_before: Option<f64>,
+    /// The interval after the beat over the recent normal RR (`None` when
+    /// no beat followed within the lookahead: a pause).
+    pub rr_after: Option<f64>,
+    /// Whether the beat joined the dominant family.
+    pub dominant: bool,
+    /// Its family's recent beats over the dominant family's.
+    pub family_share: f64,
+    /// Share of its family's recent beats that were premature.
+    pub family_premature: f64,
+    /// Its family template's QRS width over the dominant's.
+    pub family_width_ratio: f64,
+    /// Share of its family's recent beats classed ventricular (before
+    /// this one).
+    pub family_ventricular: f64,
+    /// Second-difference RMS over the window (scaled to 250 Hz) over its
+    /// peak-to-peak amplitude: high for noise.
+    pub noise: f64,
+    /// `noise` over the dominant template's: a ventricular beat's slurred
+    /// complex has less high-frequency content than the normal beat's.
+    pub noise_ratio: f64,
+}
+
+impl BeatFeatures {
+    /// Whether the beat is clearly unlike the dominant ones: of another
+    /// family and wide, very unlike, or unlike and premature. This is a
+    /// broader set than the ventricular beats (it also holds paced,
+    /// aberrant and fusion beats); the AF measure sets their intervals
+    /// aside. (It was the ventricular rule before issue 10's second
+    /// stage, and the AF thresholds were set with it.)
+    pub fn is_unlike(&self) -> bool {
+        let premature = self.rr_before.is_some_and(|rr| rr < PREMATURE);
+        !self.dominant
+            && (self.width_ratio > UNLIKE_WIDTH_RATIO
+                || self.correlation < UNLIKE_CORRELATION
+                || (self.correlation < UNLIKE_CORRELATION_PREMATURE && premature))
+    }
+}
+
+/// See `BeatFeatures::is_unlike`.
+const UNLIKE_WIDTH_RATIO: f64 = 1.4;
+const UNLIKE_CORRELATION: f64 = 0.5;
+const UNLIKE_CORRELATION_PREMATURE: f64 = 0.8;
+
+/// A classified beat.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClassifiedBeat {
+    /// R-peak sample.
+    pub sample: usize,
+    pub class: BeatClass,
+    pub features: Option<BeatFeatures>,
 }
 
 /// One morphology family of the patient's beats.
@@ -64,16 +128,15 @@ struct Cluster {
     width: f64,
     /// Beats assigned recently (decayed), to tell the dominant family.
     weight: f64,
+    /// Decayed share of its beats that were premature.
+    premature: f64,
+    /// Decayed share of its beats that were classed ventricular.
+    ventricular: f64,
 }
 
-/// The live classifier: feed every sample (`push`), then classify beats
-/// whose window has been seen (`classify`).
-///
-/// Beats are grouped into morphology families (up to `MAX_CLUSTERS`, a new
-/// one for a beat that matches none at `CLUSTER_MATCH`); the family with
-/// most recent beats is the patient's dominant (normal) morphology. A beat
-/// of another family is ventricular when it is wider than the dominant
-/// (`V_WIDTH_RATIO`) or unlike it (`V_CORRELATION`) and premature or wide.
+/// The live classifier: feed every sample (`push`) and every detected beat
+/// (`add_beat`), then collect the beats whose class is decided
+/// (`take_classified`).
 #[derive(Debug, Clone)]
 pub struct BeatClassifier {
     fs_hz: f64,
@@ -84,9 +147,12 @@ pub struct BeatClassifier {
     buffer: VecDeque<f64>,
     offset: usize,
     clusters: Vec<Cluster>,
-    /// The last R peaks and the mean RR of dominant beats, for prematurity.
+    /// Beats waiting for their window and the next beat.
+    pending: VecDeque<usize>,
     last_r: Option<usize>,
-    mean_rr: Option<f64>,
+    last_class: BeatClass,
+    /// Recent intervals between two non-ventricular beats (samples).
+    normal_rr: VecDeque<f64>,
     seen: usize,
 }
 
@@ -97,8 +163,153 @@ const CLUSTER_MATCH: f64 = 0.85;
 /// Weights decay by this per beat, so the dominant family follows the
 /// rhythm of the last minutes.
 const WEIGHT_DECAY: f64 = 0.995;
-/// An RR interval shorter than this share of the mean is premature.
-const PREMATURE: f64 = 0.9;
+/// A family with this share of the largest one's beats…
+const DOMINANT_SHARE: f64 = 0.3;
+/// …and narrower by this factor is the dominant one (see `dominant`).
+const NARROWER: f64 = 0.8;
+/// An RR interval shorter than this share of the normal RR is premature.
+pub const PREMATURE: f64 = 0.9;
+/// A beat whose complex is noisier than this (`BeatFeatures::noise`) is
+/// not judged ventricular: muscle and motion artefact make any complex look
+/// unlike the template, and a noise burst read as ectopy (MIT-BIH 108 and
+/// 203 in the development half) is a false PVC count and a false VT alarm.
+/// Chosen over 0.028–0.040 on DS1; a clean narrow QRS measures about 0.02–
+/// 0.03, so this also keeps sharp, unslurred complexes out.
+pub const MAX_NOISE: f64 = 0.032;
+/// A complex with less than this share of the normal beat's high-frequency
+/// content is slurred: ventricular depolarisation spreads cell to cell
+/// instead of through the His–Purkinje system, so the QRS is slow and
+/// smooth (the width and slurring criteria of ventricular ectopy; de Chazal
+/// 2004 use QRS duration for the same reason).
+pub const SLURRED: f64 = 0.75;
+/// A slurred beat is ventricular when it is also this unlike the normal
+/// beat, premature, or of a family with this share of premature beats.
+pub const SLURRED_UNLIKE: f64 = 0.63;
+pub const SLURRED_FAMILY_PREMATURE: f64 = 0.2;
+/// A complex correlating below this with the normal one has the opposite
+/// main deflection: not the same conduction path, so ventricular.
+pub const INVERTED: f64 = -0.12;
+/// A beat that is not slurred is ventricular only when its family is
+/// mostly premature (ectopic, not a rate-dependent variant of the normal
+/// beat) and it differs from the normal beat at all.
+pub const ECTOPIC_FAMILY_PREMATURE: f64 = 0.74;
+pub const V_MAX_CORRELATION: f64 = 0.95;
+/// A beat and its family this much wider than the normal beat, and the
+/// beat this unlike it, is ventricular whatever its timing: the textbook
+/// wide, bizarre complex (QRS ≥ 120 ms against a normal 80–100 ms), as in
+/// an idioventricular rhythm, whose beats are not premature (MIT-BIH 124
+/// and 223, DS1). These are the thresholds of the classifier before
+/// issue 10's second stage, which applied them to the beat alone; the
+/// family's width too keeps one noisy or misaligned beat out.
+pub const WIDE: f64 = 1.4;
+pub const WIDE_UNLIKE: f64 = 0.5;
+/// A premature beat this unlike the normal one and followed by a full
+/// compensatory pause (`COMPENSATORY`) is ventricular.
+pub const PAUSE_UNLIKE: f64 = 0.8;
+/// RR before and after the beat adding up to this share of two normal
+/// RR: a full compensatory pause. A ventricular premature beat usually
+/// leaves the sinus node undisturbed, so the next sinus beat comes on
+/// time; an atrial one resets the sinus node and the pause after it is
+/// shorter (the classic criterion; it needs the next beat, hence the
+/// classifier's lookahead).
+pub const COMPENSATORY: f64 = 1.9;
+
+fn compensatory_pause(f: &BeatFeatures) -> bool {
+    match (f.rr_before, f.rr_after) {
+        (Some(before), Some(after)) => before + after > COMPENSATORY,
+        // No beat within the lookahead: a pause at least that long.
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+/// A beat of the dominant family this premature…
+pub const DOMINANT_EARLY: f64 = 0.8;
+/// …and with this much more QRS area than the template (or slurred) is
+/// ventricular.
+pub const DOMINANT_LARGER: f64 = 1.4;
+/// A family whose recent beats were mostly classed ventricular…
+pub const VENTRICULAR_FAMILY: f64 = 0.5;
+/// …makes a member this unlike the normal beat ventricular.
+pub const VENTRICULAR_FAMILY_MAX_CORRELATION: f64 = 0.9;
+
+/// The class of a beat from its features. The thresholds were chosen on
+/// the development half of the MIT-BIH inter-patient split (DS1: 101, 106,
+/// 108, 109, 112, 114, 115, 116, 118, 119, 122, 124, 201, 203, 205, 207,
+/// 208, 209, 215, 220, 223, 230; de Chazal et al. 2004), with
+/// `examples/veb_features.rs`; the test half (DS2) was only measured.
+/// `MAX_NOISE`, `SLURRED`, `SLURRED_UNLIKE`, `INVERTED` and
+/// `ECTOPIC_FAMILY_PREMATURE` are the splits of a depth-3 decision tree
+/// fitted to DS1's beats outside the dominant family, kept where each
+/// split has the physiological reading given at its constant;
+/// `SLURRED_FAMILY_PREMATURE`, `V_MAX_CORRELATION`, `DOMINANT_EARLY`,
+/// `DOMINANT_LARGER`, `VENTRICULAR_FAMILY` and its correlation and
+/// `COMPENSATORY` were then each picked from a few values by DS1's errors
+/// (missed plus false ventricular beats); `PREMATURE`, `WIDE`, `WIDE_UNLIKE` and
+/// `PAUSE_UNLIKE` are the classifier's earlier thresholds.
+///
+/// A beat of the dominant family is normal unless it comes early (under
+/// `DOMINANT_EARLY` of the normal RR) with a larger area or slurred, and
+/// is not noisy. A premature beat of a family mostly classed ventricular
+/// is ventricular when it is unlike the normal beat. Any other beat is
+/// ventricular when its complex is not noisy and
+/// - its main deflection is inverted against the normal beat's; or
+/// - it is slurred and unlike the normal beat, premature, or of a family
+///   with premature beats; or
+/// - its family is mostly premature and it differs from the normal beat; or
+/// - it and its family are wide and it is very unlike the normal beat; or
+/// - it is premature, unlike the normal beat and followed by a full
+///   compensatory pause.
+///
+/// Beats that are different but neither slurred, wide nor ectopic in
+/// timing are variants of the normal beat (rate-related aberrancy, nodal
+/// beats, noise, a changed lead position) and stay normal.
+pub fn decide(f: &BeatFeatures) -> BeatClass {
+    if f.dominant {
+        // A ventricular beat can be close enough in shape to join the
+        // dominant family (the correlation of band-limited complexes is
+        // forgiving); it still comes early and is larger or slurred.
+        let early = f.rr_before.is_some_and(|rr| rr < DOMINANT_EARLY);
+        let ventricular = early
+            && f.noise <= MAX_NOISE
+            && (f.area_ratio > DOMINANT_LARGER || f.noise_ratio < SLURRED);
+        return if ventricular {
+            BeatClass::Ventricular
+        } else {
+            BeatClass::Normal
+        };
+    }
+    // A premature member of an established ventricular family that is
+    // unlike the normal beat is ventricular even over some noise:
+    // matching that family's template (see `CLUSTER_MATCH`) is the
+    // evidence. Not an on-time one: a fusion beat (the sinus impulse
+    // meeting a late ventricular one) looks half like the family and comes
+    // at the sinus time (MIT-BIH 208, DS1).
+    let premature = f.rr_before.is_some_and(|rr| rr < PREMATURE);
+    if premature
+        && f.family_ventricular > VENTRICULAR_FAMILY
+        && f.correlation < VENTRICULAR_FAMILY_MAX_CORRELATION
+    {
+        return BeatClass::Ventricular;
+    }
+    if f.noise > MAX_NOISE {
+        return BeatClass::Normal;
+    }
+    let slurred = f.noise_ratio < SLURRED;
+    let ventricular = f.correlation < INVERTED
+        || (slurred
+            && (f.correlation < SLURRED_UNLIKE
+                || premature
+                || f.family_premature > SLURRED_FAMILY_PREMATURE))
+        || (f.family_premature > ECTOPIC_FAMILY_PREMATURE && f.correlation < V_MAX_CORRELATION)
+        || (f.correlation < WIDE_UNLIKE && f.width_ratio > WIDE && f.family_width_ratio > WIDE)
+        || (premature && f.correlation < PAUSE_UNLIKE && compensatory_pause(f));
+    if ventricular {
+        BeatClass::Ventricular
+    } else {
+        BeatClass::Normal
+    }
+}
 
 impl BeatClassifier {
     pub fn new(fs_hz: f64) -> BeatClassifier {
@@ -110,8 +321,10 @@ impl BeatClassifier {
             buffer: VecDeque::new(),
             offset: 0,
             clusters: Vec::new(),
+            pending: VecDeque::new(),
             last_r: None,
-            mean_rr: None,
+            last_class: BeatClass::Unknown,
+            normal_rr: VecDeque::new(),
             seen: 0,
         }
     }
@@ -134,22 +347,44 @@ impl BeatClassifier {
             };
             self.buffer.push_back(y);
         }
-        // Keep two seconds: enough for any pending beat's window.
-        let keep = self.samples(2.0);
+        let keep = self.samples(KEEP_S);
         while self.buffer.len() > keep {
             self.buffer.pop_front();
             self.offset += 1;
         }
     }
 
+    /// A detected beat (R peak), in time order.
+    pub fn add_beat(&mut self, r: usize) {
+        self.pending.push_back(r);
+    }
+
+    /// The beats whose class can now be decided: their window has been fed
+    /// and the next beat was seen, or the lookahead has passed.
+    pub fn take_classified(&mut self) -> Vec<ClassifiedBeat> {
+        let mut out = Vec::new();
+        while let Some(&r) = self.pending.front() {
+            let seen = self.samples_seen();
+            let window_in = r + self.samples(POST_S) + self.samples(ALIGN_S) < seen;
+            let next = self.pending.get(1).copied();
+            let waited = r + self.samples(LOOKAHEAD_S) < seen;
+            if !window_in || (next.is_none() && !waited) {
+                break;
+            }
+            self.pending.pop_front();
+            let (class, features) = self.classify(r, next);
+            out.push(ClassifiedBeat {
+                sample: r,
+                class,
+                features,
+            });
+        }
+        out
+    }
+
     /// The first sample after the newest one fed.
     pub fn samples_seen(&self) -> usize {
         self.offset + self.buffer.len()
-    }
-
-    /// Whether the window of a beat at `r` has been fed in full.
-    pub fn ready(&self, r: usize) -> bool {
-        r + self.samples(POST_S) + self.samples(ALIGN_S) < self.samples_seen()
     }
 
     fn window(&self, r: usize, shift: isize) -> Option<Vec<f64>> {
@@ -197,18 +432,32 @@ impl BeatClassifier {
         Some((corr, self.window(r, shift)?))
     }
 
-    /// Classes the beat at R peak `r` (its window must be `ready`).
-    pub fn classify(&mut self, r: usize) -> (BeatClass, Option<BeatMorphology>) {
+    /// The median of the recent normal intervals (samples).
+    fn normal_rr(&self) -> Option<f64> {
+        if self.normal_rr.is_empty() {
+            return None;
+        }
+        let mut v: Vec<f64> = self.normal_rr.iter().copied().collect();
+        v.sort_by(f64::total_cmp);
+        Some(v[v.len() / 2])
+    }
+
+    /// Classes the beat at R peak `r`; `next` is the following beat's R
+    /// peak when it came within the lookahead.
+    fn classify(&mut self, r: usize, next: Option<usize>) -> (BeatClass, Option<BeatFeatures>) {
         let Some(centre) = self.window(r, 0) else {
             return (BeatClass::Unknown, None);
         };
         let rr = self.last_r.map(|p| r.saturating_sub(p) as f64);
-        self.last_r = Some(r);
+        let rr_next = next.map(|n| n.saturating_sub(r) as f64);
+        let reference_rr = self.normal_rr();
+        let rr_before = rr.zip(reference_rr).map(|(a, m)| a / m.max(1.0));
+        let rr_after = rr_next.zip(reference_rr).map(|(a, m)| a / m.max(1.0));
+        let premature = rr_before.is_some_and(|x| x < PREMATURE);
         self.seen += 1;
         for c in &mut self.clusters {
             c.weight *= WEIGHT_DECAY;
         }
-        // The family this beat belongs to.
         // The family most like it unaligned, then aligned to that one.
         let nearest = self
             .clusters
@@ -242,52 +491,127 @@ impl BeatClassifier {
                 }
                 self.clusters.push(Cluster {
                     width: qrs_width(&centre),
-                    template: centre,
+                    template: centre.clone(),
                     weight: 1.0,
+                    premature: 0.0,
+                    ventricular: 0.0,
                 });
                 self.clusters.len() - 1
             }
         };
-        let Some(dominant) = (0..self.clusters.len())
-            .max_by(|&a, &b| self.clusters[a].weight.total_cmp(&self.clusters[b].weight))
-        else {
+        {
+            let c = &mut self.clusters[k];
+            let p = if premature { 1.0 } else { 0.0 };
+            c.premature += (p - c.premature) / c.weight.max(1.0);
+        }
+        let class_and_features = self.measure(r, k, rr_before, rr_after, &centre);
+        let class = class_and_features.0;
+        {
+            let c = &mut self.clusters[k];
+            let v = if class == BeatClass::Ventricular {
+                1.0
+            } else {
+                0.0
+            };
+            c.ventricular += (v - c.ventricular) / c.weight.max(1.0);
+        }
+        // The normal RR follows intervals between two non-ventricular beats.
+        if let Some(rr) = rr
+            && class != BeatClass::Ventricular
+            && self.last_class != BeatClass::Ventricular
+        {
+            self.normal_rr.push_back(rr);
+            if self.normal_rr.len() > RR_HISTORY {
+                self.normal_rr.pop_front();
+            }
+        }
+        self.last_r = Some(r);
+        self.last_class = class;
+        class_and_features
+    }
+
+    /// The dominant family: the one with most recent beats, unless a
+    /// clearly narrower family has at least `DOMINANT_SHARE` of its beats.
+    /// Supraventricular beats are conducted through the His–Purkinje system
+    /// and are narrow; in ventricular bigeminy or frequent ectopy the
+    /// ventricular family can outnumber them for a while (MIT-BIH 208, DS1),
+    /// and must not become the reference the normal beats are judged by.
+    fn dominant(&self) -> Option<usize> {
+        let top = (0..self.clusters.len())
+            .max_by(|&a, &b| self.clusters[a].weight.total_cmp(&self.clusters[b].weight))?;
+        let t = &self.clusters[top];
+        let narrower = (0..self.clusters.len())
+            .filter(|&k| {
+                let c = &self.clusters[k];
+                c.weight >= DOMINANT_SHARE * t.weight && c.width < NARROWER * t.width
+            })
+            .max_by(|&a, &b| self.clusters[a].weight.total_cmp(&self.clusters[b].weight));
+        Some(narrower.unwrap_or(top))
+    }
+
+    /// The features of the beat at `r`, in family `k`, and its class.
+    fn measure(
+        &self,
+        r: usize,
+        k: usize,
+        rr_before: Option<f64>,
+        rr_after: Option<f64>,
+        centre: &[f64],
+    ) -> (BeatClass, Option<BeatFeatures>) {
+        let Some(dominant) = self.dominant() else {
             return (BeatClass::Unknown, None);
         };
         if self.seen <= SEED_BEATS {
             return (BeatClass::Unknown, None);
         }
-        if k == dominant {
-            if let Some(rr) = rr {
-                self.mean_rr = Some(self.mean_rr.map_or(rr, |m| m + 0.1 * (rr - m)));
-            }
-            return (
-                BeatClass::Normal,
-                Some(BeatMorphology {
-                    correlation: 1.0,
-                    width_ratio: 1.0,
-                }),
-            );
-        }
         let d = &self.clusters[dominant];
-        let (corr, w) = self
-            .best_match(r, &d.template)
-            .unwrap_or((0.0, self.clusters[k].template.clone()));
-        let width_ratio = qrs_width(&w) / d.width.max(1.0);
-        let premature = match (rr, self.mean_rr) {
-            (Some(rr), Some(m)) => rr < PREMATURE * m,
-            _ => false,
-        };
-        let wide = width_ratio > V_WIDTH_RATIO;
-        let ventricular = wide || (corr < V_CORRELATION_WIDE && premature) || corr < V_CORRELATION;
-        let morphology = BeatMorphology {
-            correlation: corr,
-            width_ratio,
-        };
-        if ventricular {
-            (BeatClass::Ventricular, Some(morphology))
+        let own = &self.clusters[k];
+        let (correlation, w) = if k == dominant {
+            (1.0, own.template.clone())
         } else {
-            (BeatClass::Normal, Some(morphology))
-        }
+            self.best_match(r, &d.template)
+                .unwrap_or((0.0, centre.to_vec()))
+        };
+        let w = if k == dominant { centre.to_vec() } else { w };
+        let qrs = |v: &[f64]| {
+            let mid = self.samples(PRE_S);
+            let half = self.samples(0.1);
+            let (a, b) = (mid.saturating_sub(half), (mid + half).min(v.len()));
+            let (lo, hi) = v[a..b]
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+            let area: f64 = v[a..b].iter().map(|x| x.abs()).sum();
+            ((hi - lo).max(1e-6), area.max(1e-6))
+        };
+        let (ptp, area) = qrs(&w);
+        let (d_ptp, d_area) = qrs(&d.template);
+        let scale = (self.fs_hz / 250.0).powi(2);
+        let second = |v: &[f64]| {
+            let s: f64 = v
+                .windows(3)
+                .map(|t| (t[2] - 2.0 * t[1] + t[0]).powi(2))
+                .sum::<f64>()
+                / (v.len().saturating_sub(2)).max(1) as f64;
+            s.sqrt() * scale
+        };
+        let noise = second(&w) / ptp;
+        let d_noise = second(&d.template) / d_ptp;
+        let features = BeatFeatures {
+            correlation,
+            width_ratio: qrs_width(&w) / d.width.max(1.0),
+            amplitude_ratio: ptp / d_ptp,
+            area_ratio: area / d_area,
+            rr_before,
+            rr_after,
+            dominant: k == dominant,
+            family_share: own.weight / d.weight.max(1e-6),
+            family_premature: own.premature,
+            family_width_ratio: own.width / d.width.max(1.0),
+            family_ventricular: own.ventricular,
+            noise,
+            noise_ratio: noise / d_noise.max(1e-9),
+        };
+        (decide(&features), Some(features))
     }
 }
 
@@ -339,50 +663,183 @@ fn qrs_width(w: &[f64]) -> f64 {
 mod tests {
     use super::*;
 
-    /// A synthetic lead: narrow Gaussian R waves every 0.8 s, with every
-    /// fifth beat replaced by a wide, inverted one 250 ms early (a PVC).
-    fn with_pvcs(fs: f64, seconds: f64) -> (Vec<f64>, Vec<(usize, bool)>) {
-        let n = (fs * seconds) as usize;
-        let mut x = vec![0.0; n];
-        let mut beats = Vec::new();
-        let mut t = 0.5;
-        let mut k = 0;
-        while t < seconds - 0.5 {
-            let pvc = k % 5 == 4 && k >= SEED_BEATS;
-            let at = if pvc { t - 0.25 } else { t };
-            let (amp, width) = if pvc { (-1.2, 0.045) } else { (1.0, 0.012) };
-            let c = (at * fs) as usize;
-            for (i, v) in x.iter_mut().enumerate() {
-                let dt = (i as f64 - c as f64) / fs;
-                *v += amp * (-(dt / width).powi(2)).exp();
+    /// Adds a Gaussian wave of `amp` mV and width `width_s` at `at_s`.
+    fn wave(x: &mut [f64], fs: f64, at_s: f64, amp: f64, width_s: f64) {
+        let c = at_s * fs;
+        let from = (c - 0.4 * fs).max(0.0) as usize;
+        let to = ((c + 0.4 * fs) as usize).min(x.len());
+        for (i, v) in x.iter_mut().enumerate().take(to).skip(from) {
+            let dt = (i as f64 - c) / fs;
+            *v += amp * (-(dt / width_s).powi(2)).exp();
+        }
+    }
+
+    /// Runs the classifier over `x` with the beats at `beats` (seconds),
+    /// fed one second at a time as the live stream does; returns each
+    /// beat's class (`Unknown` while seeding).
+    fn classify(x: &[f64], fs: f64, beats: &[f64]) -> Vec<ClassifiedBeat> {
+        let mut c = BeatClassifier::new(fs);
+        let mut out = Vec::new();
+        let mut next = 0;
+        for (k, block) in x.chunks(fs as usize).enumerate() {
+            c.push(block);
+            // A beat is known to the detector about 0.2 s after its peak.
+            let seen = ((k + 1) as f64 - 0.2) * fs;
+            while next < beats.len() && beats[next] * fs < seen {
+                c.add_beat((beats[next] * fs).round() as usize);
+                next += 1;
             }
-            beats.push((c, pvc));
+            out.extend(c.take_classified());
+        }
+        out
+    }
+
+    /// Sinus beats every 0.8 s (narrow R with a T wave); `odd` says which
+    /// beats are replaced, and how (time shift, amplitude, width).
+    fn rhythm(
+        fs: f64,
+        seconds: f64,
+        odd: impl Fn(usize) -> Option<(f64, f64, f64)>,
+    ) -> (Vec<f64>, Vec<(f64, bool)>) {
+        let mut x = vec![0.0; (fs * seconds) as usize];
+        let mut beats = Vec::new();
+        let (mut t, mut k) = (1.0, 0);
+        while t < seconds - 1.0 {
+            match odd(k).filter(|_| k >= 2 * SEED_BEATS) {
+                Some((shift, amp, width)) => {
+                    wave(&mut x, fs, t + shift, amp, width);
+                    wave(&mut x, fs, t + shift + 0.3, 0.3 * amp.signum(), 0.06);
+                    beats.push((t + shift, true));
+                }
+                None => {
+                    wave(&mut x, fs, t, 1.0, 0.012);
+                    wave(&mut x, fs, t + 0.25, 0.2, 0.05);
+                    beats.push((t, false));
+                }
+            }
             t += 0.8;
             k += 1;
         }
         (x, beats)
     }
 
+    fn classes_of(fs: f64, x: &[f64], beats: &[(f64, bool)]) -> Vec<(f64, bool, BeatClass)> {
+        let times: Vec<f64> = beats.iter().map(|b| b.0).collect();
+        let got = classify(x, fs, &times);
+        beats
+            .iter()
+            .zip(got)
+            .map(|(&(t, odd), b)| (t, odd, b.class))
+            .collect()
+    }
+
     #[test]
-    fn wide_premature_beats_are_ventricular_and_normal_ones_are_not() {
+    fn a_wide_premature_beat_with_a_compensatory_pause_is_ventricular() {
         let fs = 360.0;
-        let (x, beats) = with_pvcs(fs, 60.0);
-        let mut c = BeatClassifier::new(fs);
-        let mut fed = 0;
-        let mut wrong = Vec::new();
-        for (r, pvc) in beats {
-            let upto = (r + (0.3 * fs) as usize).min(x.len());
-            c.push(&x[fed..upto]);
-            fed = upto;
-            assert!(c.ready(r));
-            let (class, m) = c.classify(r);
-            if class == BeatClass::Unknown {
-                continue;
-            }
-            if (class == BeatClass::Ventricular) != pvc {
-                wrong.push((r, pvc, m));
-            }
-        }
+        // Every fifth beat 250 ms early, wide and inverted; the next sinus
+        // beat comes on time (a full compensatory pause).
+        let (x, beats) = rhythm(fs, 90.0, |k| (k % 5 == 4).then_some((-0.25, -1.2, 0.045)));
+        let classes = classes_of(fs, &x, &beats);
+        let wrong: Vec<_> = classes
+            .iter()
+            .filter(|(_, odd, class)| {
+                *class != BeatClass::Unknown && (*class == BeatClass::Ventricular) != *odd
+            })
+            .collect();
         assert!(wrong.is_empty(), "{wrong:?}");
+        let v = classes
+            .iter()
+            .filter(|c| c.2 == BeatClass::Ventricular)
+            .count();
+        assert!(v >= 10, "{v} ventricular beats");
+    }
+
+    #[test]
+    fn a_different_family_on_time_and_not_slurred_stays_normal() {
+        let fs = 360.0;
+        // Every third beat on time with an rSR' shape (a supraventricular
+        // beat conducted with a bundle-branch delay): wider than the
+        // template and unlike it, but neither premature, slurred nor
+        // bizarre (correlation above `WIDE_UNLIKE`). The rule before
+        // issue 10's second stage called these ventricular for their width.
+        let mut x = vec![0.0; (fs * 90.0) as usize];
+        let mut beats = Vec::new();
+        let mut t = 1.0;
+        for k in 0..110 {
+            let odd = k >= 2 * SEED_BEATS && k % 3 == 2;
+            wave(&mut x, fs, t, if odd { 0.8 } else { 1.0 }, 0.012);
+            if odd {
+                wave(&mut x, fs, t + 0.045, -0.3, 0.012);
+                wave(&mut x, fs, t + 0.09, 0.5, 0.016);
+            }
+            wave(&mut x, fs, t + 0.25, 0.2, 0.05);
+            beats.push((t, odd));
+            t += 0.8;
+        }
+        let times: Vec<f64> = beats.iter().map(|b| b.0).collect();
+        let got = classify(&x, fs, &times);
+        let odd: Vec<&ClassifiedBeat> = got
+            .iter()
+            .zip(&beats)
+            .filter(|(_, b)| b.1)
+            .map(|(c, _)| c)
+            .collect();
+        assert!(odd.len() > 20);
+        for beat in odd {
+            let f = beat.features.unwrap();
+            assert!(
+                !f.dominant
+                    && f.width_ratio > WIDE
+                    && f.correlation > WIDE_UNLIKE
+                    && f.noise < MAX_NOISE,
+                "{f:?}"
+            );
+            assert_eq!(beat.class, BeatClass::Normal, "{f:?}");
+        }
+    }
+
+    /// A premature beat unlike the normal one, neither slurred nor wide:
+    /// the pause after it tells a ventricular from an atrial origin.
+    #[test]
+    fn a_full_compensatory_pause_makes_an_unlike_premature_beat_ventricular() {
+        let beat = |rr_after: f64| BeatFeatures {
+            correlation: 0.7,
+            width_ratio: 1.1,
+            amplitude_ratio: 1.0,
+            area_ratio: 1.0,
+            rr_before: Some(0.7),
+            rr_after: Some(rr_after),
+            dominant: false,
+            family_share: 0.1,
+            family_premature: 0.5,
+            family_width_ratio: 1.1,
+            family_ventricular: 0.0,
+            noise: 0.02,
+            noise_ratio: 1.0,
+        };
+        // 0.7 + 1.3: the next sinus beat on time.
+        assert_eq!(decide(&beat(1.3)), BeatClass::Ventricular);
+        // 0.7 + 1.0: the sinus node was reset (an atrial premature beat).
+        assert_eq!(decide(&beat(1.0)), BeatClass::Normal);
+    }
+
+    #[test]
+    fn a_beat_is_classified_within_the_lookahead_when_no_beat_follows() {
+        let fs = 250.0;
+        let (x, beats) = rhythm(fs, 30.0, |_| None);
+        let times: Vec<f64> = beats.iter().map(|b| b.0).collect();
+        let got = classify(&x, fs, &times);
+        // Every beat but those within the lookahead of the end.
+        assert!(
+            got.len() + 3 >= times.len(),
+            "{} of {}",
+            got.len(),
+            times.len()
+        );
+        assert!(
+            got.iter()
+                .skip(SEED_BEATS)
+                .all(|c| c.class == BeatClass::Normal)
+        );
     }
 }
