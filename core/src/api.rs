@@ -871,9 +871,14 @@ pub fn ward_trends(ctx: &Ctx, minutes: u32) -> Result<Vec<Trend>> {
     let mut out = Vec::new();
     for record in ctx.store.patients()? {
         // Minute rollups always (the sample window starts after `to`).
-        let h = ctx
-            .store
-            .history(&record.mrn, from, to, minutes as u32, to)?;
+        let h = ctx.store.history_of(
+            &record.mrn,
+            from,
+            to,
+            minutes as u32,
+            to,
+            &[Vital::HeartRate, Vital::Spo2],
+        )?;
         let series = |v: Vital| {
             h.series
                 .iter()

@@ -228,6 +228,20 @@ impl Store {
         columns: u32,
         samples_since: DateTime<Utc>,
     ) -> Result<History> {
+        self.history_of(mrn, from, to, columns, samples_since, &Vital::ALL)
+    }
+
+    /// [`Store::history`] of only `vitals` (the overview's sparklines need
+    /// two of them).
+    pub fn history_of(
+        &self,
+        mrn: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        columns: u32,
+        samples_since: DateTime<Utc>,
+        vitals: &[Vital],
+    ) -> Result<History> {
         let (from_ms, to_ms) = (to_ms(from), to_ms(to).max(to_ms(from) + 1));
         let span = to_ms - from_ms;
         let resolution = if span <= SAMPLES_MAX_SPAN_MS && from >= samples_since {
@@ -256,7 +270,7 @@ impl Store {
         let Some(patient_id) = self.patient_id(mrn)? else {
             return Ok(out);
         };
-        for vital in Vital::ALL {
+        for &vital in vitals {
             let mut bins = Bins::new(from_ms, bin_ms, n);
             match resolution {
                 Resolution::Samples | Resolution::Lake => {
