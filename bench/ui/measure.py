@@ -115,6 +115,26 @@ try:
     print(f"baseline, stream paused, 10 s: frame time p50 {qi[49]:.1f} ms, p99 {qi[98]:.1f} ms, max {max(idle):.1f} ms, "
           f"{sum(1 for f in idle if f > 50)} frames over 50 ms")
 
+    # The stream running but the window not updating (its ward and alarm
+    # reads answered at once with what they answered last, so nothing
+    # changes on screen): what the runtime's and the simulator's own work
+    # costs the window's frames on this machine, apart from the UI's.
+    js("""const I = window.__TAURI_INTERNALS__; window.__invoke = I.invoke; window.__held = null;
+          Promise.all([I.invoke('ward_live'), I.invoke('list_alarms', { openOnly: true })]).then(r => { window.__held = r; }); return 1""")
+    wait("return window.__held !== null")
+    js("""const I = window.__TAURI_INTERNALS__;
+          I.invoke = (cmd, ...a) => cmd === 'ward_live' ? Promise.resolve(window.__held[0])
+            : cmd === 'list_alarms' ? Promise.resolve(window.__held[1]) : window.__invoke(cmd, ...a);
+          window.__frames = []; let last = performance.now();
+          const tick = (t) => { window.__frames.push(t - last); last = t; if (window.__frames.length < 100000) requestAnimationFrame(tick); };
+          requestAnimationFrame(tick); return 1""")
+    time.sleep(10)
+    held = js("return window.__frames")[1:]
+    js("window.__TAURI_INTERNALS__.invoke = window.__invoke; return 1")
+    qh = statistics.quantiles(held, n=100)
+    print(f"stream running, window not updating, 10 s: frame time p50 {qh[49]:.1f} ms, p99 {qh[98]:.1f} ms, "
+          f"max {max(held):.1f} ms, {sum(1 for f in held if f > 50)} frames over 50 ms")
+
     # What one update costs: the ward's JSON, its round trip, and the
     # main thread's time to parse it and patch the tiles.
     js("""window.__rt = null; (async () => { const I = window.__TAURI_INTERNALS__; const out = [];

@@ -3,8 +3,8 @@
 //! runtime's writer path — decode, validate, store in one transaction per
 //! batch, live scoring and the alarm engine — on one thread, as in `serve`.
 //!
-//!   cargo bench -p wardwatchctl --bench pipeline -- throughput [PATIENTS] [SECONDS]
-//!   cargo bench -p wardwatchctl --bench pipeline -- alarm-rate [BEDS] [HOURS]
+//!   cargo bench -p wardwatch-runtime --bench pipeline -- throughput [PATIENTS] [SECONDS]
+//!   cargo bench -p wardwatch-runtime --bench pipeline -- alarm-rate [BEDS] [HOURS]
 //!
 //! Prints figures; asserts nothing about time. The baseline in the same run
 //! is real time: how much faster than the ward produces data it is handled.
