@@ -9,6 +9,7 @@ use std::fmt;
 use ndarray::{Array1, ArrayView1};
 use serde::Serialize;
 
+use crate::ecg::atrial::{AtrialActivity, P_ORGANISED};
 use crate::ecg::beats::{BeatClass, BeatClassifier};
 use crate::ecg::filter::Biquad;
 use crate::ecg::hr::{HrMeter, HrPoint, hr_series};
@@ -274,6 +275,13 @@ pub struct EcgStream {
     /// The last classified beats (R peak, whether it is ectopic), for AF.
     classified: std::collections::VecDeque<(usize, bool)>,
     vt: bool,
+    /// P-wave coherence before the beats, for AF (see `ecg::atrial`).
+    atrial: AtrialActivity,
+    /// The last beat at which the P waves were organised: an AF episode
+    /// starts no earlier.
+    af_organised_at: usize,
+    /// Where the open AF episode started.
+    af_start: usize,
 }
 
 /// The VF/flutter decision's state (see `ecg::vf`): band-limited samples
@@ -330,6 +338,9 @@ impl EcgStream {
             v_run: Vec::new(),
             classified: std::collections::VecDeque::new(),
             vt: false,
+            atrial: AtrialActivity::new(fs_hz),
+            af_organised_at: 0,
+            af_start: 0,
         })
     }
 
@@ -357,6 +368,7 @@ impl EcgStream {
         let start_of_block = self.detector.samples_seen();
         let beats = self.detector.push(samples_mv);
         self.classifier.push(samples_mv);
+        self.atrial.push(samples_mv);
         self.update_quality(samples_mv, start_of_block);
         let mut events = Vec::new();
         self.check_vf(samples_mv, start_of_block, &mut events);
@@ -388,6 +400,8 @@ impl EcgStream {
             // and too few intervals were left (AF duration Se 89 %).
             let ectopic = beat.features.is_some_and(|f| f.is_unlike());
             self.classified.push_back((r, ectopic));
+            self.atrial
+                .add_beat(r, ectopic || class == BeatClass::Unknown);
             if self.classified.len() > AF_WINDOW + 1 {
                 self.classified.pop_front();
             }
@@ -468,7 +482,14 @@ impl EcgStream {
         } else {
             Vec::new()
         };
-        let af_window = intervals.len() * 2 >= AF_WINDOW && {
+        // P waves standing in place before the last beats are organised
+        // atrial activity (sinus rhythm, ectopy, flutter with a fixed AV
+        // delay), not AF, however irregular the intervals (`ecg::atrial`).
+        let organised = self.atrial.coherence().filter(|&(c, _)| c >= P_ORGANISED);
+        if let Some((_, middle)) = organised {
+            self.af_organised_at = middle;
+        }
+        let af_window = intervals.len() * 2 >= AF_WINDOW && organised.is_none() && {
             let rr_ms: Array1<f64> = intervals.iter().map(|i| i.1).collect();
             af_features(rr_ms.view()).is_af()
         };
@@ -490,7 +511,10 @@ impl EcgStream {
             0
         };
         let af_now = if self.af {
-            af_window || (regular_tail.is_none() && self.af_off_beats < AF_WINDOW / 2)
+            af_window
+                || (organised.is_none()
+                    && regular_tail.is_none()
+                    && self.af_off_beats < AF_WINDOW / 2)
         } else {
             af_window && regular_tail.is_none()
         };
@@ -522,7 +546,8 @@ impl EcgStream {
                         // The window's regular beginning was not yet AF.
                         start = intervals[k].0;
                     }
-                    start = start.max(self.af_last_end);
+                    start = start.max(self.af_last_end).max(self.af_organised_at);
+                    self.af_start = start;
                 }
                 // The rate now (the last four intervals, as a monitor's
                 // meter shows it), then the rule that fired: at onset the
@@ -544,7 +569,11 @@ impl EcgStream {
             } else if was && !is {
                 let mut end = sample;
                 if kind == FindingKind::AtrialFibrillation {
-                    if let Some(k) = regular_tail {
+                    if let Some((_, middle)) = organised {
+                        // The P waves came back about half the coherence
+                        // window ago.
+                        end = middle;
+                    } else if let Some(k) = regular_tail {
                         // AF ended where the regular run began, not when
                         // enough regular beats had filled the window.
                         end = intervals[intervals.len() - k].0;
@@ -554,7 +583,7 @@ impl EcgStream {
                         // The window stopped saying AF half a window ago.
                         end = first;
                     }
-                    end = end.max(self.af_last_end);
+                    end = end.max(self.af_last_end).max(self.af_start);
                     self.af_last_end = end;
                 }
                 events.push(self.end(kind, end));
