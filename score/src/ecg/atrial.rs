@@ -266,3 +266,149 @@ fn detrend(w: &mut [f64]) {
         *v -= my + slope * (i as f64 - mx);
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crate::analysis::{EcgStream, StreamEvent};
+    use crate::ecg::rhythm::FindingKind;
+
+    const FS: f64 = 250.0;
+
+    /// A uniform pseudo-random number in [0, 1) (an LCG: the tests must
+    /// not depend on a random crate's stream).
+    fn uniform(seed: &mut u64) -> f64 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (*seed >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Beat times: RR uniform in `rr(t)` (s), as irregular as AF when the
+    /// range is wide.
+    fn beat_times(until_s: f64, rr: impl Fn(f64) -> (f64, f64)) -> Vec<f64> {
+        let (mut t, mut seed) = (0.5f64, 12345u64);
+        let mut beats = Vec::new();
+        while t < until_s {
+            beats.push(t);
+            let (lo, hi) = rr(t);
+            t += lo + (hi - lo) * uniform(&mut seed);
+        }
+        beats
+    }
+
+    /// An ECG: a QRS and T wave at each beat, a P wave 160 ms before the
+    /// beats for which `p_wave(t)`, and `baseline(t)` added throughout.
+    fn ecg(
+        until_s: f64,
+        beats: &[f64],
+        p_wave: impl Fn(f64) -> bool,
+        baseline: impl Fn(f64) -> f64,
+    ) -> Vec<f64> {
+        let n = (until_s * FS) as usize;
+        // A little noise, as every recording has (a flat line reads as an
+        // unusable lead, and its beats go unclassified).
+        let mut seed = 99u64;
+        let mut x: Vec<f64> = (0..n)
+            .map(|i| baseline(i as f64 / FS) + 0.01 * (uniform(&mut seed) - 0.5))
+            .collect();
+        for &b in beats {
+            let c = (b * FS) as usize;
+            let with_p = p_wave(b);
+            for (i, v) in x
+                .iter_mut()
+                .enumerate()
+                .take((c + 100).min(n))
+                .skip(c.saturating_sub(60))
+            {
+                let dt = (i as f64 - c as f64) / FS;
+                *v += (-(dt / 0.012).powi(2)).exp() + 0.2 * (-((dt - 0.25) / 0.05).powi(2)).exp();
+                if with_p {
+                    *v += 0.15 * (-((dt + 0.16) / 0.025).powi(2)).exp();
+                }
+            }
+        }
+        x
+    }
+
+    /// Fibrillatory waves: 0.05 mV around 6 Hz, the phase wandering.
+    fn f_waves(seed: u64) -> impl Fn(f64) -> f64 {
+        move |t: f64| {
+            let mut s = seed ^ ((t * 4.0) as u64);
+            let drift = uniform(&mut s);
+            0.05 * (2.0 * std::f64::consts::PI * (6.0 * t + drift)).sin()
+        }
+    }
+
+    /// AF onsets and ends (s) from the live analyser fed 1-s blocks.
+    fn af_events(x: &[f64]) -> Vec<(&'static str, f64)> {
+        let mut stream = EcgStream::new(FS).unwrap();
+        let mut af = Vec::new();
+        for block in x.chunks(FS as usize) {
+            for e in stream.push(block).events {
+                match e {
+                    StreamEvent::Onset(f) if f.kind == FindingKind::AtrialFibrillation => {
+                        af.push(("onset", f.start_s));
+                    }
+                    StreamEvent::End {
+                        kind: FindingKind::AtrialFibrillation,
+                        time_s,
+                        ..
+                    } => af.push(("end", time_s)),
+                    _ => {}
+                }
+            }
+        }
+        af
+    }
+
+    /// Issue 10: irregular intervals with a P wave before every beat (sinus
+    /// arrhythmia, frequent conducted atrial ectopy) were called AF on the
+    /// intervals alone.
+    #[test]
+    fn irregular_rhythm_with_a_p_wave_before_every_beat_is_not_af() {
+        let beats = beat_times(300.0, |_| (0.45, 1.05));
+        let x = ecg(300.0, &beats, |_| true, |_| 0.0);
+        assert_eq!(af_events(&x), vec![]);
+    }
+
+    /// The P-wave measure must not hide AF: the same intervals without P
+    /// waves, over a fibrillatory baseline, are AF.
+    #[test]
+    fn irregular_rhythm_over_fibrillatory_waves_without_p_waves_is_af() {
+        let beats = beat_times(300.0, |_| (0.45, 1.05));
+        let x = ecg(300.0, &beats, |_| false, f_waves(7));
+        let af = af_events(&x);
+        assert_eq!(af.first().map(|e| e.0), Some("onset"), "{af:?}");
+        assert!(af[0].1 < 120.0, "AF found late: {af:?}");
+    }
+
+    /// Issue 10: episodes ran on through sinus stretches inside paroxysmal
+    /// AF (MIT-BIH 201, 219). When P waves return, the episode ends within
+    /// 20 s even while the intervals stay irregular.
+    #[test]
+    fn af_ends_within_seconds_when_p_waves_return() {
+        // After 240 s, sinus rhythm with irregular intervals (0.7–1.05 s:
+        // normalised RMSSD ≈ 0.16, still AF by the intervals alone).
+        let beats = beat_times(
+            420.0,
+            |t| if t < 240.0 { (0.45, 1.05) } else { (0.7, 1.05) },
+        );
+        let x = ecg(
+            420.0,
+            &beats,
+            |t| t >= 240.0,
+            |t| {
+                if t < 240.0 { f_waves(7)(t) } else { 0.0 }
+            },
+        );
+        let af = af_events(&x);
+        assert_eq!(af.first().map(|e| e.0), Some("onset"), "{af:?}");
+        let end = af.iter().find(|e| e.0 == "end").map(|e| e.1);
+        assert!(
+            end.is_some_and(|e| (220.0..=260.0).contains(&e)),
+            "AF should end near 240 s: {af:?}"
+        );
+        assert_eq!(af.len(), 2, "one episode: {af:?}");
+    }
+}
