@@ -22,10 +22,16 @@
 //! noise). In AF the fibrillatory waves bear no relation to the QRS and
 //! the windows cancel: the coherence falls towards `1/n`. Atrial flutter
 //! conducted with a fixed AV delay keeps the flutter wave before each QRS
-//! in place, so it reads as organised too. It needs no P-wave template
-//! and no amplitude threshold, so it holds at any gain; where the P wave
-//! is lost in noise it reads low, as AF, and the decision falls back on
-//! the RR measures alone (as before this module).
+//! in place and reads as organised too (MIT-BIH 202's flutter); with
+//! variable conduction it does not (203, 222), and stays AF here. The
+//! coherence needs no amplitude threshold, so it holds at any gain; where
+//! the P wave is lost in noise it reads low, as AF, and the decision falls
+//! back on the RR measures alone (as before this module).
+//!
+//! A sinus stretch shorter than the coherence window is caught the way
+//! Ladavich & Ghoraani match beats to a P-wave model: the average window
+//! of the last organised stretch is kept as the patient's P wave, and
+//! most of the last 8 beats correlating with it counts as organised too.
 //!
 //! Each window is detrended (a straight line fitted and subtracted) so the
 //! slope of the previous T wave or baseline wander, which move with the
