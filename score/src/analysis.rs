@@ -9,7 +9,7 @@ use std::fmt;
 use ndarray::{Array1, ArrayView1};
 use serde::Serialize;
 
-use crate::ecg::atrial::AtrialActivity;
+use crate::ecg::atrial::{AtrialActivity, P_WAVE_ONSET_SHARE};
 use crate::ecg::beats::{BeatClass, BeatClassifier};
 use crate::ecg::filter::Biquad;
 use crate::ecg::hr::{HrMeter, HrPoint, hr_series};
@@ -540,7 +540,14 @@ impl EcgStream {
                     && regular_tail.is_none()
                     && self.af_off_beats < AF_WINDOW / 2)
         } else {
-            af_window && regular_tail.is_none()
+            af_window
+                && regular_tail.is_none()
+                // Nor while half the last beats still have the patient's
+                // P wave (a mixed stretch: 222's sinus, atrial bigeminy).
+                && self
+                    .atrial
+                    .p_wave_share()
+                    .is_none_or(|s| s < P_WAVE_ONSET_SHARE)
         };
         let transitions = [
             (

@@ -157,7 +157,7 @@ impl AtrialActivity {
             .as_ref()
             .is_some_and(|t| correlation(t, &w) >= MATCH_CORRELATION);
         self.matches.push_back(matched);
-        if self.matches.len() > MATCH_BEATS {
+        if self.matches.len() > MATCH_HISTORY {
             self.matches.pop_front();
         }
         let energy = w.iter().map(|v| v * v).sum::<f64>();
@@ -202,6 +202,13 @@ impl AtrialActivity {
         ))
     }
 
+    /// The share of the last beats whose window matched the patient's P
+    /// wave (`None` before there is a template and a full history).
+    pub fn p_wave_share(&self) -> Option<f64> {
+        (self.template.is_some() && self.matches.len() == MATCH_HISTORY)
+            .then(|| self.matches.iter().filter(|&&m| m).count() as f64 / MATCH_HISTORY as f64)
+    }
+
     /// Whether the atrial activity is organised now: the coherence is at
     /// least `P_ORGANISED`, or most of the last few beats have the P wave
     /// of the last organised stretch (a sinus stretch shorter than the
@@ -213,8 +220,14 @@ impl AtrialActivity {
         {
             return Some(middle);
         }
-        let hits = self.matches.iter().filter(|&&m| m).count();
-        (self.matches.len() == MATCH_BEATS && hits >= MATCH_HITS)
+        let hits = self
+            .matches
+            .iter()
+            .rev()
+            .take(MATCH_BEATS)
+            .filter(|&&m| m)
+            .count();
+        (self.matches.len() >= MATCH_BEATS && hits >= MATCH_HITS)
             .then(|| {
                 self.windows
                     .get(self.windows.len().saturating_sub(MATCH_BEATS / 2))
@@ -226,6 +239,13 @@ impl AtrialActivity {
 
 /// The last beats looked at for the patient's P wave…
 const MATCH_BEATS: usize = 8;
+/// Beats over which `p_wave_share` is counted…
+const MATCH_HISTORY: usize = 32;
+/// …and the share of them with the patient's P wave from which no AF
+/// episode starts. 0.15–0.5 were compared on all 48 MIT-BIH records: half
+/// cut 103 s of false AF in 222 for 0.3 % of AF duration Se; below 0.4 AF
+/// duration Se fell under 95 % (202, 219, 217).
+pub const P_WAVE_ONSET_SHARE: f64 = 0.5;
 /// …how many must have it…
 const MATCH_HITS: usize = 6;
 /// …and how well a window must correlate with the template to have it.
