@@ -9,7 +9,7 @@ use std::fmt;
 use ndarray::{Array1, ArrayView1};
 use serde::Serialize;
 
-use crate::ecg::atrial::{AtrialActivity, P_WAVE_ONSET_SHARE};
+use crate::ecg::atrial::{AtrialActivity, P_RETURN_BEATS, P_WAVE_ONSET_SHARE};
 use crate::ecg::beats::{BeatClass, BeatClassifier};
 use crate::ecg::filter::Biquad;
 use crate::ecg::hr::{HrMeter, HrPoint, hr_series};
@@ -283,6 +283,8 @@ pub struct EcgStream {
     /// Where the open AF episode started.
     af_start: usize,
     af_undecided_beats: usize,
+    /// Beats in a row at which the P waves were organised.
+    af_organised_run: usize,
 }
 
 /// The VF/flutter decision's state (see `ecg::vf`): band-limited samples
@@ -343,6 +345,7 @@ impl EcgStream {
             af_organised_at: 0,
             af_start: 0,
             af_undecided_beats: 0,
+            af_organised_run: 0,
         })
     }
 
@@ -493,10 +496,20 @@ impl EcgStream {
         if let Some(middle) = organised {
             self.af_organised_at = middle;
         }
-        let af_window = intervals.len() * 2 >= AF_WINDOW && organised.is_none() && {
+        let irregular = intervals.len() * 2 >= AF_WINDOW && {
             let rr_ms: Array1<f64> = intervals.iter().map(|i| i.1).collect();
             af_features(rr_ms.view()).is_af()
         };
+        let af_window = irregular && organised.is_none();
+        self.af_organised_run = if organised.is_some() {
+            self.af_organised_run + 1
+        } else {
+            0
+        };
+        // An open episode ends on P waves only once they have stayed for
+        // a few beats: a chance alignment of f waves in long AF (210) split
+        // one episode into eleven, each a new alarm.
+        let p_waves_back = self.af_organised_run >= P_RETURN_BEATS;
         // Hysteresis, so one episode is one finding: an episode starts only
         // while the latest beats are irregular, and ends once they have
         // been regular for a run (placed where the run began) or the
@@ -535,10 +548,8 @@ impl EcgStream {
             0
         };
         let af_now = if self.af {
-            af_window
-                || (organised.is_none()
-                    && regular_tail.is_none()
-                    && self.af_off_beats < AF_WINDOW / 2)
+            !p_waves_back
+                && (irregular || (regular_tail.is_none() && self.af_off_beats < AF_WINDOW / 2))
         } else {
             af_window
                 && regular_tail.is_none()
