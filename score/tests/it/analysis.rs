@@ -227,3 +227,14 @@ fn mitdb_203_af_with_frequent_ventricular_ectopy_stays_af() {
     let held = covered(&af, 520.0, 641.0);
     assert!(held > 115.0, "AF for {held:.0} of 121 s: {af:?}");
 }
+
+/// Long AF is not split: 210 is AF from 400 to 1,100 s but for a few
+/// seconds of ventricular runs, trigeminy and bigeminy; chance alignments
+/// of its f waves must not end the episode on "P waves" and raise a new
+/// alarm each time.
+#[test]
+fn mitdb_210_long_af_is_not_split_into_many_episodes() {
+    let af = streamed_af("210", 400.0, 1100.0);
+    assert!(af.len() <= 2, "{} AF episodes: {af:?}", af.len());
+    assert!(covered(&af, 400.0, 1100.0) > 600.0, "{af:?}");
+}
