@@ -493,6 +493,9 @@ impl EcgStream {
         // no window says AF then, an open episode ends there, and the next
         // starts no earlier than where they were last seen.
         let organised = self.atrial.organised();
+        // Nor is a quiet baseline between the beats, where the TQ segments
+        // can be measured (222's nodal rhythm and atrial bigeminy).
+        let quiet = self.atrial.quiet_baseline() == Some(true);
         if let Some(middle) = organised {
             self.af_organised_at = middle;
         }
@@ -500,7 +503,7 @@ impl EcgStream {
             let rr_ms: Array1<f64> = intervals.iter().map(|i| i.1).collect();
             af_features(rr_ms.view()).is_af()
         };
-        let af_window = irregular && organised.is_none();
+        let af_window = irregular && organised.is_none() && !quiet;
         self.af_organised_run = if organised.is_some() {
             self.af_organised_run + 1
         } else {
