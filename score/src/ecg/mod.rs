@@ -2,6 +2,7 @@
 //! heart-rate variability ([`hrv`]), rhythm findings ([`rhythm`]) and signal
 //! quality ([`quality`]), ventricular fibrillation and flutter ([`vf`]).
 
+pub mod atrial;
 pub mod beats;
 pub(crate) mod filter;
 pub mod hr;

@@ -28,6 +28,8 @@
 //! Gaps of up to 32 non-AF windows inside an episode are bridged.
 //! An episode runs from the start of its first AF window to the end of its
 //! last, so onset and termination are placed to within one window.
+//! The live path (`analysis::EcgStream`) also looks at the waveform: P
+//! waves before the beats (`ecg::atrial`) veto AF and end an episode.
 
 use ndarray::{Array1, ArrayView1, Zip};
 

@@ -163,3 +163,78 @@ fn frequent_ectopy_is_not_atrial_fibrillation() {
         }
     }
 }
+
+/// AF episodes (start, end) in seconds of the record, streamed a second at
+/// a time over `from_s..to_s` of a MIT-BIH record's first signal; an
+/// episode still open at the end runs to `to_s`.
+fn streamed_af(name: &str, from_s: f64, to_s: f64) -> Vec<(f64, f64)> {
+    let record = Record::open(data_dir().join(format!("mitdb/{name}.hea"))).expect("record");
+    let fs = record.fs_hz();
+    let mv = record.physical(0).expect("signal");
+    let (from, to) = ((from_s * fs) as usize, (to_s * fs) as usize);
+    let mut stream = EcgStream::new(fs).expect("valid fs");
+    let (mut open, mut episodes) = (None, Vec::new());
+    for block in mv[from..to].chunks(fs as usize) {
+        for e in stream.push(block).events {
+            match e {
+                StreamEvent::Onset(f) if f.kind == FindingKind::AtrialFibrillation => {
+                    open = Some(from_s + f.start_s);
+                }
+                StreamEvent::End {
+                    kind: FindingKind::AtrialFibrillation,
+                    time_s,
+                    ..
+                } => {
+                    if let Some(start) = open.take() {
+                        episodes.push((start, from_s + time_s));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    episodes.extend(open.map(|start| (start, to_s)));
+    episodes
+}
+
+/// Seconds of `episodes` inside `from_s..to_s`.
+fn covered(episodes: &[(f64, f64)], from_s: f64, to_s: f64) -> f64 {
+    episodes
+        .iter()
+        .map(|&(s, e)| (e.min(to_s) - s.max(from_s)).max(0.0))
+        .sum()
+}
+
+/// Issue 10: the 104-s sinus stretch inside 219's AF (reference `(N`,
+/// 945–1049 s) was reported as AF; its P waves now end the episode.
+#[test]
+fn mitdb_219_sinus_stretch_inside_af_is_not_af() {
+    let af = streamed_af("219", 700.0, 1049.0);
+    let inside = covered(&af, 960.0, 1049.0);
+    assert!(inside < 15.0, "{inside:.0} s of AF in sinus rhythm: {af:?}");
+    assert!(
+        covered(&af, 760.0, 836.0) > 60.0,
+        "the AF before it (to 836 s) was lost: {af:?}"
+    );
+}
+
+/// AF with frequent multiform PVCs (203, reference `(AFIB` 308–641 s
+/// between VT runs) leaves too few intervals between ectopic beats for the
+/// irregularity measures; the episode used to end at 591 s for it.
+#[test]
+fn mitdb_203_af_with_frequent_ventricular_ectopy_stays_af() {
+    let af = streamed_af("203", 400.0, 700.0);
+    let held = covered(&af, 520.0, 641.0);
+    assert!(held > 115.0, "AF for {held:.0} of 121 s: {af:?}");
+}
+
+/// Long AF is not split: 210 is AF from 400 to 1,100 s but for a few
+/// seconds of ventricular runs, trigeminy and bigeminy; chance alignments
+/// of its f waves must not end the episode on "P waves" and raise a new
+/// alarm each time.
+#[test]
+fn mitdb_210_long_af_is_not_split_into_many_episodes() {
+    let af = streamed_af("210", 400.0, 1100.0);
+    assert!(af.len() <= 2, "{} AF episodes: {af:?}", af.len());
+    assert!(covered(&af, 400.0, 1100.0) > 600.0, "{af:?}");
+}
