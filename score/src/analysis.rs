@@ -14,7 +14,7 @@ use crate::ecg::beats::{BeatClass, BeatClassifier};
 use crate::ecg::filter::Biquad;
 use crate::ecg::hr::{HrMeter, HrPoint, hr_series};
 use crate::ecg::hrv::{Hrv, hrv, rr_intervals_ms};
-use crate::ecg::qrs::{Beat, QrsDetector, detect_qrs};
+use crate::ecg::qrs::{BEAT_LATENCY_S, Beat, QrsDetector, detect_qrs};
 use crate::ecg::quality::{
     QualityWindow, WINDOW_S, assess_quality, unusable_share, window_quality,
 };
@@ -417,7 +417,12 @@ impl EcgStream {
         StreamUpdate {
             beats,
             classes,
-            hr_bpm: self.meter.reading_at(now),
+            // As of the newest moment whose beats are known: a beat still
+            // being confirmed must not read as a slowing (at 110 /min the
+            // reading dipped by up to a quarter between beats).
+            hr_bpm: self
+                .meter
+                .reading_at(now.saturating_sub((BEAT_LATENCY_S * self.fs_hz) as usize)),
             events,
         }
     }
@@ -881,6 +886,39 @@ mod tests {
     /// Issue 10: AF decided over 128 intervals used to start a window early
     /// and end a window late (222: 1,215 s reported for 104 s of AF). The
     /// onset and end are now placed where the rhythm changed.
+    #[test]
+    fn a_steady_fast_rhythm_reads_steady_at_every_block_end() {
+        // 110 /min, read at the end of every 1-s block: a beat whose
+        // confirmation is still pending must not pull the reading down.
+        let fs = 250.0;
+        let n = (120.0 * fs) as usize;
+        let mut x = vec![0.0; n];
+        let mut t = 0.5;
+        while t < 120.0 {
+            let c = (t * fs) as usize;
+            for (i, v) in x
+                .iter_mut()
+                .enumerate()
+                .take((c + 100).min(n))
+                .skip(c.saturating_sub(25))
+            {
+                let dt = (i as f64 - c as f64) / fs;
+                *v += (-(dt / 0.012).powi(2)).exp() + 0.2 * (-((dt - 0.25) / 0.05).powi(2)).exp();
+            }
+            t += 60.0 / 110.0;
+        }
+        let mut stream = EcgStream::new(fs).unwrap();
+        let readings: Vec<f64> = x
+            .chunks(250)
+            .filter_map(|block| stream.push(block).hr_bpm)
+            .skip(10)
+            .collect();
+        assert!(readings.len() > 100);
+        for hr in readings {
+            assert!((hr - 110.0).abs() < 2.0, "read {hr} /min at 110 /min");
+        }
+    }
+
     #[test]
     fn af_is_placed_where_the_rhythm_becomes_and_stops_being_irregular() {
         let fs = 250.0;
