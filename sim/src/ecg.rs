@@ -14,6 +14,27 @@
 //! Baseline wander follows respiration; motion artefact is large AR(1)
 //! low-pass noise (~1 Hz corner).
 //!
+//! A patient's heart can bring its own beats to every rhythm ([`EcgTraits`]):
+//! - **Premature ventricular complexes** in sinus rhythm: wide (QRS about
+//!   140 ms, AHA/ACCF/HRS 2009 ECG standardisation: ≥ 120 ms), large, without
+//!   a P wave and with a discordant T wave, at a fixed coupling interval
+//!   (unifocal), followed by a full compensatory pause — the sinus node keeps
+//!   its clock and the sinus beat that falls in the PVC's refractory period is
+//!   not conducted, so the interval around the PVC is two sinus cycles
+//!   (Goldberger, *Clinical Electrocardiography*, ch. 16). At slow rates a
+//!   PVC can fall between two conducted beats (interpolated). Some PVCs come
+//!   as couplets; the simulator never makes runs of three or more (those are
+//!   ventricular tachycardia, the scenario's business).
+//! - **Dual-chamber pacing** (DDD) for complete heart block: every P wave is
+//!   followed after the AV delay (160 ms) by a pacing artefact and a wide,
+//!   paced QRS — negative in lead II from the right-ventricular apex (superior
+//!   axis) with a discordant T wave; below the lower rate limit the
+//!   pacemaker paces at that limit. The artefact is a narrow spike (bipolar
+//!   lead, under 1 mV at the skin) that a 250 Hz recording shows as one or
+//!   two samples, as MIT-BIH's paced records show theirs. In AF the
+//!   pacemaker paces the ventricle only when an interval would exceed the
+//!   lower rate limit.
+//!
 //! Samples are integers at 200 data units per mV (MIT-BIH's gain), so a
 //! synthetic block is written exactly like a replayed one.
 
@@ -30,6 +51,27 @@ pub enum Rhythm {
     Asystole,
 }
 
+/// What a patient's heart adds to every rhythm (see the module's doc).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct EcgTraits {
+    /// Premature ventricular complexes per minute in sinus rhythm (0: none).
+    pub pvc_per_min: f64,
+    /// The share of PVCs followed at once by a second one (a couplet).
+    pub couplet_fraction: f64,
+    /// +1 or −1: the direction of the patient's (unifocal) PVCs in lead II.
+    pub pvc_polarity: f64,
+    /// A dual-chamber pacemaker with this lower rate limit (/min).
+    pub paced_lower_rate_bpm: Option<f64>,
+}
+
+/// The PVC's coupling interval as a share of the sinus cycle.
+const PVC_COUPLING: f64 = 0.6;
+/// The ventricles' refractory period after an ectopic beat: a sinus impulse
+/// arriving sooner is not conducted (the compensatory pause).
+const VENTRICULAR_REFRACTORY_S: f64 = 0.45;
+/// The pacemaker's AV delay: from the P wave to the pacing artefact.
+const PACED_AV_DELAY_S: f64 = 0.16;
+
 /// Noise and artefact for the next second.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EcgConditions {
@@ -40,12 +82,23 @@ pub struct EcgConditions {
     pub motion_mv: Option<f64>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum BeatKind {
+    /// Conducted from the atria (sinus or AF).
+    Conducted,
+    /// A premature ventricular complex.
+    Ventricular,
+    /// Paced from the right-ventricular apex.
+    Paced,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Beat {
     r_s: f64,
     /// The RR interval that ended at this beat, which sets the T-wave delay.
     rr_s: f64,
     has_p: bool,
+    kind: BeatKind,
 }
 
 /// One patient's ECG generator state.
@@ -59,6 +112,10 @@ pub struct EcgSynth {
     wander_phase: f64,
     fib_phase: f64,
     motion_mv: f64,
+    traits: EcgTraits,
+    /// When a PVC interrupted sinus rhythm: the next sinus beat's time (the
+    /// sinus node's own clock).
+    sinus_due_s: Option<f64>,
 }
 
 /// Standard normal deviate (Box–Muller).
@@ -78,20 +135,45 @@ fn wave(d: f64, amp_mv: f64, mu_s: f64, sd_s: f64) -> f64 {
     }
 }
 
-/// The beat template in mV at `d` seconds from the R peak.
-fn beat_mv(b: &Beat, d: f64) -> f64 {
+/// The beat template in mV at `d` seconds from the R peak (the main
+/// deflection); `pvc_polarity` orients ventricular beats.
+fn beat_mv(b: &Beat, d: f64, pvc_polarity: f64) -> f64 {
     if !(-0.45..=0.9).contains(&d) {
         return 0.0;
     }
     let s = b.rr_s.sqrt().clamp(0.5, 1.3);
-    let mut v = wave(d, -0.12, -0.035, 0.008)
-        + wave(d, 1.3, 0.0, 0.011)
-        + wave(d, -0.3, 0.035, 0.010)
-        + wave(d, 0.32, 0.27 * s, 0.055 * s);
-    if b.has_p {
-        v += wave(d, 0.15, -0.17 * s, 0.022);
+    match b.kind {
+        BeatKind::Conducted => {
+            let mut v = wave(d, -0.12, -0.035, 0.008)
+                + wave(d, 1.3, 0.0, 0.011)
+                + wave(d, -0.3, 0.035, 0.010)
+                + wave(d, 0.32, 0.27 * s, 0.055 * s);
+            if b.has_p {
+                v += wave(d, 0.15, -0.17 * s, 0.022);
+            }
+            v
+        }
+        BeatKind::Ventricular => {
+            // Wide (σ 28 ms: about 140 ms from onset to end), larger than a
+            // conducted QRS, a late opposite deflection, and a T wave
+            // discordant with the QRS.
+            let p = if pvc_polarity < 0.0 { -1.0 } else { 1.0 };
+            wave(d, 1.7 * p, 0.0, 0.028)
+                + wave(d, -0.45 * p, 0.065, 0.022)
+                + wave(d, -0.45 * p, 0.31, 0.075)
+        }
+        BeatKind::Paced => {
+            let spike = -0.045;
+            let mut v = wave(d, 0.8, spike, 0.0025)
+                + wave(d, -1.1, 0.0, 0.030)
+                + wave(d, 0.3, 0.07, 0.022)
+                + wave(d, 0.38, 0.31 * s, 0.07 * s);
+            if b.has_p {
+                v += wave(d, 0.15, spike - PACED_AV_DELAY_S, 0.022);
+            }
+            v
+        }
     }
-    v
 }
 
 impl EcgSynth {
@@ -103,7 +185,96 @@ impl EcgSynth {
             wander_phase: rng.unit() * std::f64::consts::TAU,
             fib_phase: rng.unit() * std::f64::consts::TAU,
             motion_mv: 0.0,
+            traits: EcgTraits::default(),
+            sinus_due_s: None,
         }
+    }
+
+    /// The same generator for a heart with these traits.
+    pub fn with_traits(mut self, traits: EcgTraits) -> EcgSynth {
+        self.traits = traits;
+        self
+    }
+
+    /// The beat after `prev` (or, without one, the first beat at `t0`), or
+    /// `None` in asystole.
+    fn next_beat(
+        &mut self,
+        prev: Option<&Beat>,
+        before_prev: Option<&Beat>,
+        t0: f64,
+        rhythm: Rhythm,
+        rng: &mut SplitMix64,
+    ) -> Option<Beat> {
+        let Some((rr, has_p)) = Self::draw_rr(rhythm, rng) else {
+            self.sinus_due_s = None;
+            return None;
+        };
+        let start = prev.map_or(t0 - 0.5 * rr, |p| p.r_s);
+        let conducted = |at: f64| Beat {
+            r_s: at,
+            rr_s: at - start,
+            has_p,
+            kind: BeatKind::Conducted,
+        };
+        let sinus = matches!(rhythm, Rhythm::Sinus { .. });
+        if !sinus {
+            self.sinus_due_s = None;
+        }
+        if let Some(lower) = self.traits.paced_lower_rate_bpm {
+            let limit = 60.0 / lower.max(1.0);
+            return Some(if sinus {
+                // Every P wave is tracked; below the lower rate, the atrium
+                // is paced too.
+                let rr = rr.min(limit);
+                Beat {
+                    r_s: start + rr,
+                    rr_s: rr,
+                    has_p: true,
+                    kind: BeatKind::Paced,
+                }
+            } else if rr > limit {
+                Beat {
+                    r_s: start + limit,
+                    rr_s: limit,
+                    has_p: false,
+                    kind: BeatKind::Paced,
+                }
+            } else {
+                conducted(start + rr)
+            });
+        }
+        if !sinus || self.traits.pvc_per_min <= 0.0 {
+            return Some(conducted(start + rr));
+        }
+        // The sinus node's clock runs on through ectopic beats.
+        let mut due = self.sinus_due_s.take().unwrap_or(start + rr);
+        let after_pvc = prev.is_some_and(|p| p.kind == BeatKind::Ventricular);
+        let chance = if after_pvc {
+            // Only a first PVC may bring a second (no runs of three).
+            if before_prev.is_some_and(|b| b.kind == BeatKind::Ventricular) {
+                0.0
+            } else {
+                self.traits.couplet_fraction
+            }
+        } else {
+            (self.traits.pvc_per_min * rr / 60.0).min(0.5)
+        };
+        if chance > 0.0 && rng.unit() < chance {
+            let coupling = PVC_COUPLING * rr;
+            let at = start + coupling;
+            while due < at + VENTRICULAR_REFRACTORY_S {
+                due += rr;
+            }
+            self.sinus_due_s = Some(due);
+            return Some(Beat {
+                r_s: at,
+                rr_s: coupling,
+                has_p: false,
+                kind: BeatKind::Ventricular,
+            });
+        }
+        Some(conducted(due))
     }
 
     fn draw_rr(rhythm: Rhythm, rng: &mut SplitMix64) -> Option<(f64, bool)> {
@@ -129,15 +300,9 @@ impl EcgSynth {
         let motion_innov = (1.0 - a_motion * a_motion).sqrt();
         let is_af = matches!(c.rhythm, Rhythm::AtrialFibrillation { .. });
         // After asystole (or at the very start) the next beat comes soon.
-        if self.beats[2].is_none()
-            && let Some((rr, has_p)) = Self::draw_rr(c.rhythm, rng)
-        {
+        if self.beats[2].is_none() {
             let t0 = self.next_sample as f64 / fs;
-            self.beats[2] = Some(Beat {
-                r_s: t0 + 0.5 * rr,
-                rr_s: rr,
-                has_p,
-            });
+            self.beats[2] = self.next_beat(None, None, t0, c.rhythm, rng);
         }
         for _ in 0..self.fs_hz {
             let t = self.next_sample as f64 / fs;
@@ -145,21 +310,16 @@ impl EcgSynth {
             while let Some(next) = self.beats[2]
                 && t >= next.r_s
             {
-                self.beats = [
-                    self.beats[1],
-                    Some(next),
-                    Self::draw_rr(c.rhythm, rng).map(|(rr, has_p)| Beat {
-                        r_s: next.r_s + rr,
-                        rr_s: rr,
-                        has_p,
-                    }),
-                ];
+                let before = self.beats[1];
+                let following = self.next_beat(Some(&next), before.as_ref(), t, c.rhythm, rng);
+                self.beats = [before, Some(next), following];
             }
+            let polarity = self.traits.pvc_polarity;
             let mut mv: f64 = self
                 .beats
                 .iter()
                 .flatten()
-                .map(|b| beat_mv(b, t - b.r_s))
+                .map(|b| beat_mv(b, t - b.r_s, polarity))
                 .sum();
             mv += 0.06 * (std::f64::consts::TAU * c.resp_hz * t + self.wander_phase).sin();
             if is_af {
@@ -220,6 +380,88 @@ mod tests {
             (70..=74).contains(&beats),
             "{beats} beats in 60 s at 72 /min"
         );
+    }
+
+    /// The beats `next_beat` schedules over `seconds` of one rhythm.
+    fn schedule(traits: EcgTraits, rhythm: Rhythm, seconds: f64) -> Vec<Beat> {
+        let mut rng = SplitMix64::new(11);
+        let mut synth = EcgSynth::new(250, &mut rng).with_traits(traits);
+        let mut beats: Vec<Beat> = Vec::new();
+        while beats.last().is_none_or(|b| b.r_s < seconds) {
+            let n = beats.len();
+            let prev = n.checked_sub(1).map(|i| beats[i]);
+            let before = n.checked_sub(2).map(|i| beats[i]);
+            let next = synth
+                .next_beat(prev.as_ref(), before.as_ref(), 0.0, rhythm, &mut rng)
+                .expect("a beat");
+            beats.push(next);
+        }
+        beats
+    }
+
+    const ECTOPIC: EcgTraits = EcgTraits {
+        pvc_per_min: 6.0,
+        couplet_fraction: 0.2,
+        pvc_polarity: -1.0,
+        paced_lower_rate_bpm: None,
+    };
+
+    #[test]
+    fn pvcs_come_early_with_a_full_compensatory_pause_and_never_three_in_a_row() {
+        let rr = 60.0 / 75.0;
+        let beats = schedule(ECTOPIC, Rhythm::Sinus { hr_bpm: 75.0 }, 1800.0);
+        let is_v = |b: &Beat| b.kind == BeatKind::Ventricular;
+        let singles: Vec<usize> = (1..beats.len() - 1)
+            .filter(|&i| is_v(&beats[i]) && !is_v(&beats[i - 1]) && !is_v(&beats[i + 1]))
+            .collect();
+        let pvcs = beats.iter().filter(|b| is_v(b)).count();
+        let minutes = beats.last().map_or(0.0, |b| b.r_s) / 60.0;
+        let rate = pvcs as f64 / minutes;
+        assert!((4.5..=9.0).contains(&rate), "{rate} PVCs a minute");
+        assert!(
+            beats.windows(3).all(|w| !w.iter().all(is_v)),
+            "a run of three"
+        );
+        assert!(beats.windows(2).any(|w| w.iter().all(is_v)), "no couplet");
+        for &i in &singles {
+            let coupling = beats[i].r_s - beats[i - 1].r_s;
+            let around = beats[i + 1].r_s - beats[i - 1].r_s;
+            assert!(coupling < 0.7 * rr, "PVC {i} not premature: {coupling} s");
+            // The sinus node's two cycles (each with a few % of jitter).
+            assert!(
+                (around - 2.0 * rr).abs() < 0.15 * rr,
+                "PVC {i}: {around} s around it, not a compensatory pause of {} s",
+                2.0 * rr
+            );
+            assert!(!beats[i].has_p);
+        }
+        assert!(singles.len() > 100, "{} single PVCs", singles.len());
+    }
+
+    #[test]
+    fn a_paced_heart_tracks_the_sinus_rate_and_paces_at_the_lower_rate_below_it() {
+        let paced = EcgTraits {
+            paced_lower_rate_bpm: Some(60.0),
+            ..EcgTraits::default()
+        };
+        let fast = schedule(paced, Rhythm::Sinus { hr_bpm: 85.0 }, 120.0);
+        assert!(fast.iter().all(|b| b.kind == BeatKind::Paced && b.has_p));
+        let rate = 60.0 * (fast.len() - 1) as f64 / (fast[fast.len() - 1].r_s - fast[0].r_s);
+        assert!((80.0..90.0).contains(&rate), "tracked at {rate} /min");
+        let slow = schedule(paced, Rhythm::Sinus { hr_bpm: 40.0 }, 120.0);
+        assert!(
+            slow.windows(2).all(|w| w[1].r_s - w[0].r_s <= 1.0 + 1e-9),
+            "an interval over the lower rate's 1 s"
+        );
+        // In AF only the long intervals are paced.
+        let af = schedule(
+            paced,
+            Rhythm::AtrialFibrillation { mean_hr_bpm: 60.0 },
+            300.0,
+        );
+        assert!(af.iter().any(|b| b.kind == BeatKind::Paced));
+        assert!(af.iter().any(|b| b.kind == BeatKind::Conducted));
+        assert!(af.iter().all(|b| !b.has_p));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use wardwatch_core::demo::SplitMix64;
 use wardwatch_core::model::PatientRecord;
 
-use crate::ecg::{EcgConditions, EcgSynth, Rhythm, SYNTH_GAIN_ADU_PER_MV, normal};
+use crate::ecg::{EcgConditions, EcgSynth, EcgTraits, Rhythm, SYNTH_GAIN_ADU_PER_MV, normal};
 use crate::error::{Error, Result};
 use crate::observation::{
     self as obs, EcgGap, EcgLead, EcgScale, NumericVital, Observation, Subject,
@@ -55,6 +55,46 @@ pub struct SimPatient {
     pub mrn: String,
     pub device_id: Option<String>,
     pub baseline: VitalBaseline,
+    /// Ectopic beats and pacing in the patient's ECG.
+    pub ecg_traits: EcgTraits,
+}
+
+/// What a patient's conditions bring to the simulated ECG:
+/// - a pacemaker (any condition naming one): dual-chamber pacing with a
+///   lower rate of 60 /min;
+/// - heart failure: frequent PVCs, 4 a minute with a tenth as couplets —
+///   ventricular ectopy is common in heart failure (most patients on
+///   24-h Holter; Packer, Circulation 1992;85(1 Suppl):I50–56);
+/// - ischaemic heart disease: occasional PVCs, 1 a minute, a twentieth as
+///   couplets;
+/// - otherwise none.
+///
+/// The PVCs' direction in lead II follows the MRN, so a patient keeps one
+/// ectopic focus.
+pub fn ecg_traits_of(r: &PatientRecord) -> EcgTraits {
+    let has = |needle: &str| {
+        r.conditions
+            .iter()
+            .any(|c| c.to_lowercase().contains(needle))
+    };
+    let polarity = if r.mrn.bytes().map(u32::from).sum::<u32>() % 2 == 0 {
+        1.0
+    } else {
+        -1.0
+    };
+    let (pvc_per_min, couplet_fraction) = if has("heart failure") {
+        (4.0, 0.1)
+    } else if has("ischaemic heart disease") || has("ischemic heart disease") {
+        (1.0, 0.05)
+    } else {
+        (0.0, 0.0)
+    };
+    EcgTraits {
+        pvc_per_min,
+        couplet_fraction,
+        pvc_polarity: polarity,
+        paced_lower_rate_bpm: has("pacemaker").then_some(60.0),
+    }
 }
 
 impl SimPatient {
@@ -79,6 +119,7 @@ impl SimPatient {
                 sbp_mmhg: b.sbp_mmhg.unwrap_or(d.sbp_mmhg),
                 temp_c: b.temp_c.unwrap_or(d.temp_c),
             },
+            ecg_traits: ecg_traits_of(r),
         }
     }
 
@@ -272,7 +313,9 @@ impl Generator {
                 let mut rng = SplitMix64::new(mix.next_u64());
                 let bad_rng = SplitMix64::new(mix.next_u64());
                 let b = p.baseline;
-                let ecg = config.ecg_fs_hz.map(|fs| EcgSynth::new(fs, &mut rng));
+                let ecg = config
+                    .ecg_fs_hz
+                    .map(|fs| EcgSynth::new(fs, &mut rng).with_traits(p.ecg_traits));
                 PatientState {
                     rng,
                     bad_rng,

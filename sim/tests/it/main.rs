@@ -4,6 +4,7 @@
 //! the run loop's pacing and shutdown.
 
 mod conformance;
+mod ecg;
 mod generator;
 mod kinesis;
 mod props;
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
+use wardwatch_sim::ecg::EcgTraits;
 use wardwatch_sim::{SimPatient, SimRecord, VitalBaseline};
 
 /// The shared PhysioNet test data: `WARDWATCH_TESTDATA`, else `../shared/data`
@@ -49,6 +51,7 @@ pub fn patients(n: usize) -> Vec<SimPatient> {
                 hr_bpm: 70.0 + i as f64,
                 ..VitalBaseline::default()
             },
+            ecg_traits: EcgTraits::default(),
         })
         .collect()
 }
