@@ -10,7 +10,9 @@
 //! - AF duration sensitivity and positive predictivity against the rhythm
 //!   annotations (`(AFIB`), and the records without AF where AF is reported;
 //! - VT episodes: runs of ≥ 5 consecutive reference `V` beats, and whether
-//!   a VT (or VF) finding overlaps each; episode +P over the VT findings;
+//!   a VT (or VF) finding overlaps each; episode +P over the VT findings
+//!   (true when one overlaps such a run, a `(VT` rhythm interval or a
+//!   VF/VFL interval);
 //! - VF/flutter: the reference `(VFL`/`(VF` intervals and the VF findings;
 //! - every asystole finding, with its record and time.
 //!
@@ -148,6 +150,8 @@ struct RecordResult {
     vt_ref: Spans,
     vt_fast_ref: Spans,
     vt_det: Spans,
+    /// The reference's `(VT` rhythm intervals.
+    vt_rhythm_ref: Spans,
     vf_ref: Spans,
     vf_det: Spans,
     asystole_s: Vec<f64>,
@@ -268,6 +272,7 @@ fn evaluate(dir: &Path, name: &str) -> Result<RecordResult, Box<dyn std::error::
         vt_ref: v_runs(&anns, fs, None),
         vt_fast_ref: v_runs(&anns, fs, Some(100.0)),
         vt_det,
+        vt_rhythm_ref: rhythm_spans(&anns, &["(VT"], mv.len()),
         vf_ref,
         vf_det: union(vf_det),
         asystole_s,
@@ -363,8 +368,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         // A reference run is found when a VT or VF finding overlaps it; a VT
-        // finding is true when it overlaps a run of ≥ 3 V beats or a
-        // reference VT/VFL interval (AAMI's "ventricular run" ≥ 3 beats).
+        // finding is true when it overlaps a reference run of ≥ 5 V beats, a
+        // reference `(VT` rhythm interval or a VF/VFL interval.
         let vt_and_vf: Spans = r.vt_det.iter().chain(&r.vf_det).copied().collect();
         let found = r
             .vt_ref
@@ -380,7 +385,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .filter(|run| overlap(&vec![**run], &vt_and_vf) > 0)
             .count();
         vt_det += r.vt_det.len();
-        let truth: Spans = r.vt_ref.iter().chain(&r.vf_ref).copied().collect();
+        let truth: Spans = r
+            .vt_ref
+            .iter()
+            .chain(&r.vt_rhythm_ref)
+            .chain(&r.vf_ref)
+            .copied()
+            .collect();
         vt_true += r
             .vt_det
             .iter()
