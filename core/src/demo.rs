@@ -127,12 +127,7 @@ const ARCHETYPES: [Archetype; 8] = [
     },
     Archetype {
         ages: (86, 97),
-        conditions: &[
-            "Frailty",
-            "Fall at home",
-            "Dementia",
-            "Complete heart block: dual-chamber pacemaker",
-        ],
+        conditions: &["Frailty", "Fall at home", "Dementia"],
         medications: &["Donepezil 10 mg nightly", "Colecalciferol 800 units daily"],
         spo2_scale: Spo2Scale::One,
         baseline: (74.0, 17.0, 146.0, 95.0, 36.4),

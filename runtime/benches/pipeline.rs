@@ -306,7 +306,25 @@ fn alarm_rate(beds: usize, hours: u64) {
     let seconds = hours * 3600;
     let start = Utc::now() - Duration::seconds(seconds as i64 + 10);
     let mut ward = ward(beds, start, true);
-    let mut g = generator(beds, seconds, start);
+    // The demo's patients bring their own ectopy (heart failure, ischaemic
+    // heart disease: sim::generator::ecg_traits_of); every eighth bed also
+    // has a dual-chamber pacemaker, as a cardiology ward would.
+    let mut patients = SimPatient::from_demo(beds, 42, start.date_naive());
+    for p in patients.iter_mut().skip(7).step_by(8) {
+        p.ecg_traits.paced_lower_rate_bpm = Some(60.0);
+    }
+    let paced = patients
+        .iter()
+        .filter(|p| p.ecg_traits.paced_lower_rate_bpm.is_some())
+        .count();
+    let ectopic = patients
+        .iter()
+        .filter(|p| p.ecg_traits.pvc_per_min > 0.0)
+        .count();
+    let mut config = GeneratorConfig::new(patients, 42, start);
+    config.duration_s = Some(seconds);
+    config.scenario = Scenario::default();
+    let mut g = Generator::new(config).expect("generator");
     let mut last_tick = start;
     let t = Instant::now();
     let mut pending = Vec::new();
@@ -338,7 +356,7 @@ fn alarm_rate(beds: usize, hours: u64) {
         .filter(|a| a.mrn.is_some() && a.priority.as_str() != "technical")
         .count();
     println!(
-        "normal ward: {beds} beds, {hours} h simulated (no scripted episodes), {records} records in {wall:.0} s"
+        "normal ward: {beds} beds ({ectopic} with PVCs, {paced} paced), {hours} h simulated (no scripted episodes), {records} records in {wall:.0} s"
     );
     println!("{:<44} {:>10}", "alarms, high", count("high"));
     println!("{:<44} {:>10}", "alarms, medium", count("medium"));

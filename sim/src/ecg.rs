@@ -29,11 +29,16 @@
 //!   followed after the AV delay (160 ms) by a pacing artefact and a wide,
 //!   paced QRS — negative in lead II from the right-ventricular apex (superior
 //!   axis) with a discordant T wave; below the lower rate limit the
-//!   pacemaker paces at that limit. The artefact is a narrow spike (bipolar
+//!   pacemaker paces at that limit; P waves faster than the upper tracking
+//!   rate (130 /min) are followed at that rate. The artefact is a narrow spike (bipolar
 //!   lead, under 1 mV at the skin) that a 250 Hz recording shows as one or
 //!   two samples, as MIT-BIH's paced records show theirs. In AF the
 //!   pacemaker paces the ventricle only when an interval would exceed the
 //!   lower rate limit.
+//!
+//! While a scenario drives the heart (a scripted rate or rhythm, and the
+//! minute of recovery after it), the patient's ectopy and pacing pause: the
+//! script's rhythm is what the monitor sees.
 //!
 //! Samples are integers at 200 data units per mV (MIT-BIH's gain), so a
 //! synthetic block is written exactly like a replayed one.
@@ -71,6 +76,9 @@ const PVC_COUPLING: f64 = 0.6;
 const VENTRICULAR_REFRACTORY_S: f64 = 0.45;
 /// The pacemaker's AV delay: from the P wave to the pacing artefact.
 const PACED_AV_DELAY_S: f64 = 0.16;
+/// The fastest atrial rate a dual-chamber pacemaker tracks (a common
+/// programmed upper tracking rate); faster atria are not followed 1:1.
+const PACED_UPPER_RATE_BPM: f64 = 130.0;
 
 /// Noise and artefact for the next second.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -80,6 +88,10 @@ pub struct EcgConditions {
     pub resp_hz: f64,
     /// Motion artefact standard deviation in mV, when the patient moves.
     pub motion_mv: Option<f64>,
+    /// The scenario drives the heart (a scripted rate or rhythm): the
+    /// patient's own ectopy and pacing pause, so the script's rhythm is
+    /// what the monitor sees.
+    pub scripted: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -113,6 +125,8 @@ pub struct EcgSynth {
     fib_phase: f64,
     motion_mv: f64,
     traits: EcgTraits,
+    /// The scenario drives this second (see [`EcgConditions::scripted`]).
+    scripted: bool,
     /// When a PVC interrupted sinus rhythm: the next sinus beat's time (the
     /// sinus node's own clock).
     sinus_due_s: Option<f64>,
@@ -186,6 +200,7 @@ impl EcgSynth {
             fib_phase: rng.unit() * std::f64::consts::TAU,
             motion_mv: 0.0,
             traits: EcgTraits::default(),
+            scripted: false,
             sinus_due_s: None,
         }
     }
@@ -221,12 +236,17 @@ impl EcgSynth {
         if !sinus {
             self.sinus_due_s = None;
         }
-        if let Some(lower) = self.traits.paced_lower_rate_bpm {
+        let traits = if self.scripted {
+            EcgTraits::default()
+        } else {
+            self.traits
+        };
+        if let Some(lower) = traits.paced_lower_rate_bpm {
             let limit = 60.0 / lower.max(1.0);
             return Some(if sinus {
-                // Every P wave is tracked; below the lower rate, the atrium
-                // is paced too.
-                let rr = rr.min(limit);
+                // Every P wave is tracked up to the upper tracking rate;
+                // below the lower rate, the atrium is paced too.
+                let rr = rr.clamp(60.0 / PACED_UPPER_RATE_BPM, limit);
                 Beat {
                     r_s: start + rr,
                     rr_s: rr,
@@ -244,7 +264,7 @@ impl EcgSynth {
                 conducted(start + rr)
             });
         }
-        if !sinus || self.traits.pvc_per_min <= 0.0 {
+        if !sinus || traits.pvc_per_min <= 0.0 {
             return Some(conducted(start + rr));
         }
         // The sinus node's clock runs on through ectopic beats.
@@ -255,10 +275,10 @@ impl EcgSynth {
             if before_prev.is_some_and(|b| b.kind == BeatKind::Ventricular) {
                 0.0
             } else {
-                self.traits.couplet_fraction
+                traits.couplet_fraction
             }
         } else {
-            (self.traits.pvc_per_min * rr / 60.0).min(0.5)
+            (traits.pvc_per_min * rr / 60.0).min(0.5)
         };
         if chance > 0.0 && rng.unit() < chance {
             let coupling = PVC_COUPLING * rr;
@@ -299,6 +319,7 @@ impl EcgSynth {
         let a_motion = (-std::f64::consts::TAU * 1.0 / fs).exp();
         let motion_innov = (1.0 - a_motion * a_motion).sqrt();
         let is_af = matches!(c.rhythm, Rhythm::AtrialFibrillation { .. });
+        self.scripted = c.scripted;
         // After asystole (or at the very start) the next beat comes soon.
         if self.beats[2].is_none() {
             let t0 = self.next_sample as f64 / fs;
@@ -366,6 +387,7 @@ mod tests {
                 rhythm,
                 resp_hz: 0.25,
                 motion_mv: None,
+                scripted: false,
             };
             synth.second(&mut rng, c, &mut out);
         }

@@ -226,7 +226,13 @@ struct PatientState {
     ecg_buf_silent: bool,
     bad_seq: u64,
     episodes: Vec<Episode>,
+    /// Seconds the scenario still drives the heart (see `record_ecg_second`).
+    scripted_hold_s: u32,
 }
+
+/// Seconds after a scripted rate or rhythm ends before the patient's own
+/// ectopy and pacing return.
+const SCRIPTED_SETTLE_S: u32 = 60;
 
 /// What the active episodes do to a patient during one second.
 #[derive(Debug, Clone, Default)]
@@ -326,6 +332,7 @@ impl Generator {
                     ecg_buf_silent: false,
                     bad_seq: 0,
                     episodes,
+                    scripted_hold_s: 0,
                 }
             })
             .collect();
@@ -430,10 +437,18 @@ fn record_ecg_second(st: &mut PatientState, fx: &Effects, fs: u32) {
         },
         r => r,
     };
+    // The script drives the heart while it sets a rate or rhythm and for the
+    // minute after, while the rate settles back (8-s lag).
+    if fx.rhythm.is_some() || fx.target[HR].is_some() {
+        st.scripted_hold_s = SCRIPTED_SETTLE_S;
+    } else {
+        st.scripted_hold_s = st.scripted_hold_s.saturating_sub(1);
+    }
     let c = EcgConditions {
         rhythm,
         resp_hz: st.level[RR] / 60.0,
         motion_mv: fx.motion_mv,
+        scripted: st.scripted_hold_s > 0,
     };
     // The heart keeps beating while the leads are off: generate anyway so the
     // rhythm state stays continuous, then blank the second.

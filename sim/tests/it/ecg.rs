@@ -34,6 +34,7 @@ fn read(traits: EcgTraits, hr_bpm: f64, seed: u64) -> Read {
             rhythm: Rhythm::Sinus { hr_bpm },
             resp_hz: 0.25,
             motion_mv: None,
+            scripted: false,
         };
         synth.second(&mut rng, c, &mut second);
         let mv: Vec<f64> = second
