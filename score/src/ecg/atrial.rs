@@ -47,7 +47,7 @@
 
 use std::collections::VecDeque;
 
-use super::filter::Biquad;
+use super::filter::{BandWindow, Missing};
 
 /// The PR window, before the R peak: the P wave of a normal PR interval
 /// (120–200 ms from P onset to QRS onset, the QRS onset 20–60 ms before
@@ -96,13 +96,8 @@ const LOWPASS_HZ: f64 = 20.0;
 #[derive(Debug, Clone)]
 pub struct AtrialActivity {
     fs_hz: f64,
-    highpass: Biquad,
-    lowpass: Biquad,
-    primed: bool,
-    /// Band-limited samples; `buffer[0]` is sample `offset` (NaN where the
-    /// input was missing).
-    buffer: VecDeque<f64>,
-    offset: usize,
+    /// The last seconds, band-limited (NaN where the input was missing).
+    band: BandWindow,
     /// The last windows (R peak, detrended window, its energy).
     windows: VecDeque<(usize, Vec<f64>, f64)>,
     /// The average window of the last organised stretch: this patient's
@@ -121,11 +116,7 @@ impl AtrialActivity {
     pub fn new(fs_hz: f64) -> AtrialActivity {
         AtrialActivity {
             fs_hz,
-            highpass: Biquad::highpass(fs_hz, HIGHPASS_HZ),
-            lowpass: Biquad::lowpass(fs_hz, LOWPASS_HZ),
-            primed: false,
-            buffer: VecDeque::new(),
-            offset: 0,
+            band: BandWindow::new(fs_hz, HIGHPASS_HZ, LOWPASS_HZ, KEEP_S, Missing::Kept),
             windows: VecDeque::new(),
             template: None,
             matches: VecDeque::new(),
@@ -140,24 +131,7 @@ impl AtrialActivity {
 
     /// Feeds samples (mV; NaN for missing).
     pub fn push(&mut self, block: &[f64]) {
-        for &x in block {
-            let y = if !x.is_finite() {
-                f64::NAN
-            } else if self.primed {
-                self.lowpass.process(self.highpass.process(x))
-            } else {
-                self.primed = true;
-                self.highpass.prime(x);
-                self.lowpass.prime(0.0);
-                0.0
-            };
-            self.buffer.push_back(y);
-        }
-        let keep = self.samples(KEEP_S);
-        while self.buffer.len() > keep {
-            self.buffer.pop_front();
-            self.offset += 1;
-        }
+        self.band.push(block);
     }
 
     /// A classified beat at `r`; `ectopic` beats (unlike the dominant ones)
@@ -181,14 +155,12 @@ impl AtrialActivity {
             r.saturating_sub(self.samples(PR_FROM_S)),
             r.saturating_sub(self.samples(PR_TO_S)),
         );
-        if from < self.offset || to > self.offset + self.buffer.len() || to <= from + 2 {
+        if to <= from + 2 {
             return;
         }
-        let mut w: Vec<f64> = self
-            .buffer
-            .range(from - self.offset..to - self.offset)
-            .copied()
-            .collect();
+        let Some(mut w) = self.band.range(from, to) else {
+            return;
+        };
         if !w.iter().all(|v| v.is_finite()) {
             return;
         }
@@ -250,17 +222,10 @@ impl AtrialActivity {
     fn tq_fibrillatory(&self, q: usize, r: usize) -> Option<bool> {
         let from = q + self.samples(TQ_AFTER_R_S);
         let to = r.checked_sub(self.samples(PR_TO_S))?;
-        if to < from + self.samples(TQ_MIN_S)
-            || from < self.offset
-            || to > self.offset + self.buffer.len()
-        {
+        if to < from + self.samples(TQ_MIN_S) {
             return None;
         }
-        let mut w: Vec<f64> = self
-            .buffer
-            .range(from - self.offset..to - self.offset)
-            .copied()
-            .collect();
+        let mut w = self.band.range(from, to)?;
         if !w.iter().all(|v| v.is_finite()) {
             return None;
         }

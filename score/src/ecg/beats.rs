@@ -22,7 +22,7 @@
 
 use std::collections::VecDeque;
 
-use super::filter::Biquad;
+use super::filter::{BandWindow, Missing};
 
 /// Beats that seed the template.
 const SEED_BEATS: usize = 8;
@@ -140,12 +140,8 @@ struct Cluster {
 #[derive(Debug, Clone)]
 pub struct BeatClassifier {
     fs_hz: f64,
-    highpass: Biquad,
-    lowpass: Biquad,
-    primed: bool,
-    /// Band-limited samples; `buffer[0]` is sample `offset`.
-    buffer: VecDeque<f64>,
-    offset: usize,
+    /// The last seconds, band-limited (1–40 Hz).
+    band: BandWindow,
     clusters: Vec<Cluster>,
     /// Beats waiting for their window and the next beat.
     pending: VecDeque<usize>,
@@ -315,11 +311,7 @@ impl BeatClassifier {
     pub fn new(fs_hz: f64) -> BeatClassifier {
         BeatClassifier {
             fs_hz,
-            highpass: Biquad::highpass(fs_hz, 1.0),
-            lowpass: Biquad::lowpass(fs_hz, 40.0),
-            primed: false,
-            buffer: VecDeque::new(),
-            offset: 0,
+            band: BandWindow::new(fs_hz, 1.0, 40.0, KEEP_S, Missing::Baseline),
             clusters: Vec::new(),
             pending: VecDeque::new(),
             last_r: None,
@@ -335,23 +327,7 @@ impl BeatClassifier {
 
     /// Feeds samples (mV; NaN is taken as the baseline).
     pub fn push(&mut self, block: &[f64]) {
-        for &x in block {
-            let x = if x.is_finite() { x } else { 0.0 };
-            let y = if self.primed {
-                self.lowpass.process(self.highpass.process(x))
-            } else {
-                self.primed = true;
-                self.highpass.prime(x);
-                self.lowpass.prime(0.0);
-                0.0
-            };
-            self.buffer.push_back(y);
-        }
-        let keep = self.samples(KEEP_S);
-        while self.buffer.len() > keep {
-            self.buffer.pop_front();
-            self.offset += 1;
-        }
+        self.band.push(block);
     }
 
     /// A detected beat (R peak), in time order.
@@ -384,7 +360,7 @@ impl BeatClassifier {
 
     /// The first sample after the newest one fed.
     pub fn samples_seen(&self) -> usize {
-        self.offset + self.buffer.len()
+        self.band.samples_seen()
     }
 
     fn window(&self, r: usize, shift: isize) -> Option<Vec<f64>> {
@@ -392,11 +368,9 @@ impl BeatClassifier {
         let post = self.samples(POST_S) as isize;
         let start = r as isize + shift - pre;
         let end = r as isize + shift + post;
-        if start < self.offset as isize || end as usize > self.samples_seen() {
-            return None;
-        }
-        let (a, b) = (start as usize - self.offset, end as usize - self.offset);
-        let mut w: Vec<f64> = self.buffer.range(a..b).copied().collect();
+        let mut w = self
+            .band
+            .range(usize::try_from(start).ok()?, usize::try_from(end).ok()?)?;
         let mean = w.iter().sum::<f64>() / w.len() as f64;
         w.iter_mut().for_each(|v| *v -= mean);
         Some(w)

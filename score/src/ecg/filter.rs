@@ -68,6 +68,96 @@ impl Biquad {
     }
 }
 
+/// What a [`BandWindow`] makes of a missing input sample (NaN).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Missing {
+    /// Kept as NaN, the filters untouched: a window over it is unusable.
+    Kept,
+    /// Filtered as the baseline (0 mV).
+    Baseline,
+}
+
+/// The last seconds of a band-limited stream, addressed by absolute sample
+/// index: a high-pass then a low-pass section, primed on the first sample
+/// so a stream that starts off the baseline does not ring.
+#[derive(Debug, Clone)]
+pub(crate) struct BandWindow {
+    highpass: Biquad,
+    lowpass: Biquad,
+    primed: bool,
+    missing: Missing,
+    /// `buffer[0]` is sample `offset`.
+    buffer: std::collections::VecDeque<f64>,
+    offset: usize,
+    keep: usize,
+}
+
+impl BandWindow {
+    pub(crate) fn new(
+        fs_hz: f64,
+        highpass_hz: f64,
+        lowpass_hz: f64,
+        keep_s: f64,
+        missing: Missing,
+    ) -> BandWindow {
+        BandWindow {
+            highpass: Biquad::highpass(fs_hz, highpass_hz),
+            lowpass: Biquad::lowpass(fs_hz, lowpass_hz),
+            primed: false,
+            missing,
+            buffer: std::collections::VecDeque::new(),
+            offset: 0,
+            keep: (keep_s * fs_hz).round() as usize,
+        }
+    }
+
+    /// Feeds samples (mV; NaN for missing).
+    pub(crate) fn push(&mut self, block: &[f64]) {
+        for &x in block {
+            let x = match (x.is_finite(), self.missing) {
+                (true, _) => x,
+                (false, Missing::Baseline) => 0.0,
+                (false, Missing::Kept) => {
+                    self.buffer.push_back(f64::NAN);
+                    continue;
+                }
+            };
+            let y = if self.primed {
+                self.lowpass.process(self.highpass.process(x))
+            } else {
+                self.primed = true;
+                self.highpass.prime(x);
+                self.lowpass.prime(0.0);
+                0.0
+            };
+            self.buffer.push_back(y);
+        }
+        while self.buffer.len() > self.keep {
+            self.buffer.pop_front();
+            self.offset += 1;
+        }
+    }
+
+    /// The first sample after the newest one fed.
+    pub(crate) fn samples_seen(&self) -> usize {
+        self.offset + self.buffer.len()
+    }
+
+    /// Samples `from..to`, or `None` when they are not all buffered (no
+    /// longer, or not yet).
+    pub(crate) fn range(&self, from: usize, to: usize) -> Option<Vec<f64>> {
+        if from < self.offset || to > self.samples_seen() || to < from {
+            return None;
+        }
+        Some(
+            self.buffer
+                .range(from - self.offset..to - self.offset)
+                .copied()
+                .collect(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
