@@ -233,9 +233,8 @@ impl EcgSynth {
             kind: BeatKind::Conducted,
         };
         let sinus = matches!(rhythm, Rhythm::Sinus { .. });
-        if !sinus {
-            self.sinus_due_s = None;
-        }
+        // A sinus beat held back by the last PVC, if that was the last beat.
+        let held_sinus = self.sinus_due_s.take();
         let traits = if self.scripted {
             EcgTraits::default()
         } else {
@@ -268,7 +267,7 @@ impl EcgSynth {
             return Some(conducted(start + rr));
         }
         // The sinus node's clock runs on through ectopic beats.
-        let mut due = self.sinus_due_s.take().unwrap_or(start + rr);
+        let mut due = held_sinus.unwrap_or(start + rr);
         let after_pvc = prev.is_some_and(|p| p.kind == BeatKind::Ventricular);
         let chance = if after_pvc {
             // Only a first PVC may bring a second (no runs of three).
@@ -458,6 +457,35 @@ mod tests {
             assert!(!beats[i].has_p);
         }
         assert!(singles.len() > 100, "{} single PVCs", singles.len());
+    }
+
+    #[test]
+    fn beats_stay_in_order_when_a_script_takes_over_and_hands_back_the_heart() {
+        let mut rng = SplitMix64::new(5);
+        let busy = EcgTraits {
+            pvc_per_min: 30.0,
+            couplet_fraction: 0.5,
+            ..ECTOPIC
+        };
+        let mut synth = EcgSynth::new(250, &mut rng).with_traits(busy);
+        let mut beats: Vec<Beat> = Vec::new();
+        for k in 0..2000 {
+            // The script takes the heart for a few beats now and then, often
+            // right after a PVC.
+            synth.scripted = (k / 5) % 3 == 2;
+            let n = beats.len();
+            let prev = n.checked_sub(1).map(|i| beats[i]);
+            let before = n.checked_sub(2).map(|i| beats[i]);
+            let rhythm = Rhythm::Sinus { hr_bpm: 80.0 };
+            let next = synth
+                .next_beat(prev.as_ref(), before.as_ref(), 0.0, rhythm, &mut rng)
+                .expect("a beat");
+            beats.push(next);
+        }
+        for w in beats.windows(2) {
+            assert!(w[1].r_s > w[0].r_s + 0.2, "{:?} after {:?}", w[1], w[0]);
+            assert!(w[1].rr_s > 0.2, "{:?}", w[1]);
+        }
     }
 
     #[test]
