@@ -368,6 +368,11 @@ impl EcgStream {
         }
     }
 
+    /// Samples fed so far.
+    pub fn samples_seen(&self) -> usize {
+        self.detector.samples_seen()
+    }
+
     /// Feeds a block (mV, NaN for missing samples).
     pub fn push(&mut self, samples_mv: &[f64]) -> StreamUpdate {
         let start_of_block = self.detector.samples_seen();

@@ -7,9 +7,11 @@
 //! a live stream needs them, and the batch functions run the same code.
 
 pub mod analysis;
+pub mod bedside;
 pub mod ecg;
 pub mod error;
 pub mod news2;
+pub mod pulse;
 pub mod risk;
 pub mod trend;
 

@@ -53,7 +53,7 @@ const AF_BINS: usize = 16;
 /// Non-AF windows bridged inside an episode.
 const AF_BRIDGE: usize = AF_WINDOW / 4;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
     Asystole,
