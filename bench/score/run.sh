@@ -53,3 +53,11 @@ echo
 echo "MIT-BIH Arrhythmia Database, all 48 records, live path (EcgStream), first signal:"
 cargo build -q --release -p wardwatch-score --example eval_mitdb --manifest-path "$ROOT/Cargo.toml"
 "$CARGO_TARGET_DIR/release/examples/eval_mitdb" "$DATA" | tee "$ROOT/bench/out/score-mitdb.txt"
+
+# The Challenge 2015 false-alarm records (issue 15): the Challenge's score in
+# real time, every alarm confirmed beside the ECG-only and the ECG + pulse
+# decisions, in the same run. Measures only.
+echo
+echo "PhysioNet/CinC Challenge 2015, 53 alarms, real time (data to the alarm):"
+cargo build -q --release -p wardwatch-score --example eval_challenge --manifest-path "$ROOT/Cargo.toml"
+"$CARGO_TARGET_DIR/release/examples/eval_challenge" "$DATA" | tee "$ROOT/bench/out/score-challenge.txt"

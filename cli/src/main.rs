@@ -490,7 +490,9 @@ struct News2Args {
 
 #[derive(Debug, Subcommand)]
 enum EcgCmd {
-    /// Beats, heart rate, HRV and rhythm findings of one ECG lead
+    /// Beats, heart rate, HRV and rhythm findings of one ECG lead; for a WFDB
+    /// record without --signal, also each life-threatening finding confirmed
+    /// or suppressed by every lead, pleth and arterial pressure
     Analyze {
         /// A WFDB header (.hea; formats 212, 16, 80) or one sample per line in mV
         file: PathBuf,
@@ -1858,10 +1860,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .as_deref()
                 .map_or(SignalChoice::First, SignalChoice::parse);
             let report = wardwatch_core::analysis::analyze_ecg_file(file, *fs, &choice)?;
+            // Without --signal, a record's every lead, pleth and arterial
+            // pressure also decide each life-threatening finding together.
+            let bedside = if signal.is_none() {
+                wardwatch_core::analysis::analyze_record_signals(file)?
+            } else {
+                None
+            };
             if *json {
-                print_json(out, &report)?;
+                let mut value = serde_json::to_value(&report)?;
+                if let (Some(b), Some(map)) = (&bedside, value.as_object_mut()) {
+                    map.insert("bedside".into(), serde_json::to_value(b)?);
+                }
+                print_json(out, &value)?;
             } else {
                 writeln!(out, "{report}")?;
+                if let Some(b) = &bedside {
+                    write!(out, "{b}")?;
+                }
             }
         }
         Command::Sources(cmd) => {

@@ -105,3 +105,48 @@ pub fn analyze_ecg_file(
         fs_hz,
     )?)
 }
+
+/// Every ECG lead (signals in mV), pleth (`PLETH`) and arterial pressure
+/// (`ABP`, `ART`) of a WFDB record analysed together: each life-threatening
+/// ECG finding confirmed or suppressed by the other signals, the decision
+/// the live runtime takes (`wardwatch_score::bedside`). `None` for a sample
+/// column, which holds one lead only.
+pub fn analyze_record_signals(
+    path: &Path,
+) -> Result<Option<wardwatch_score::bedside::BedsideReport>> {
+    use wardwatch_score::bedside::{Channel, ChannelKind, analyze_bedside};
+    if !path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("hea"))
+    {
+        return Ok(None);
+    }
+    let record = Record::open(path)?;
+    let mut channels = Vec::new();
+    let mut data = Vec::new();
+    for (i, s) in record.signals().iter().enumerate() {
+        let name = s.description.to_ascii_uppercase();
+        let kind = if s.units.eq_ignore_ascii_case("mV") {
+            ChannelKind::Ecg
+        } else if name == "PLETH" {
+            ChannelKind::Pleth
+        } else if name == "ABP" || name == "ART" {
+            ChannelKind::Abp
+        } else {
+            continue;
+        };
+        channels.push(Channel {
+            name: s.description.clone(),
+            kind,
+            fs_hz: record.fs_hz(),
+        });
+        data.push(record.physical(i)?);
+    }
+    if !channels.iter().any(|c| c.kind == ChannelKind::Ecg) {
+        return Err(Error::InvalidInput {
+            what: "record",
+            reason: format!("`{}` has no ECG signal (in mV)", path.display()),
+        });
+    }
+    Ok(Some(analyze_bedside(channels, &data)?))
+}

@@ -360,6 +360,47 @@ fn ecg_analyze_reference_records() {
     assert!(stderr(&o).contains("out of range"), "{}", stderr(&o));
 }
 
+/// Issue 15: a record's pleth decides its ECG findings. v704s (Challenge
+/// 2015) is a false VT alarm: its V lead reads a VT at the alarm while the
+/// pleth beats regularly at about 74 /min, so the VT is suppressed and the
+/// report says which signal decided.
+#[test]
+fn ecg_analyze_decides_with_every_signal_of_a_record() {
+    let hea = testdata("challenge2015/v704s.hea");
+    let o = run(&["ecg", "analyze", hea.to_str().expect("utf8"), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let names: Vec<&str> = v["bedside"]["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, ["II", "V", "PLETH"], "RESP is not analysed");
+    let decisions = v["bedside"]["decisions"].as_array().expect("decisions");
+    let last_vt = decisions
+        .iter()
+        .rev()
+        .find(|d| d["finding"]["kind"] == "ventricular_tachycardia")
+        .expect("a VT finding");
+    assert_eq!(last_vt["verdict"], "suppressed", "{last_vt}");
+    let pleth = last_vt["evidence"]
+        .as_array()
+        .expect("evidence")
+        .iter()
+        .find(|e| e["channel"] == "PLETH")
+        .expect("the pleth's evidence");
+    assert_eq!(pleth["says"], "contradicts");
+
+    let o = run(&["ecg", "analyze", hea.to_str().expect("utf8")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("ventricular tachycardia on V, suppressed (ECG artefact, pulse present): PLETH regular at"),
+        "{text}"
+    );
+}
+
 #[test]
 fn ecg_analyze_sample_column_needs_a_rate_and_numbers() {
     let dir = private_tempdir();

@@ -2,6 +2,7 @@
 //! the shared test data (see `data_dir`).
 
 mod analysis;
+mod bedside;
 mod mimic;
 mod qrs;
 

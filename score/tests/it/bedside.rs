@@ -1,0 +1,85 @@
+//! Issue 15: life-threatening findings decided with every signal of a
+//! Challenge 2015 record (both leads, pleth, arterial pressure), on the data
+//! up to the alarm only (300 s), as in the Challenge's real-time event.
+
+use wardwatch_score::bedside::{BedsideReport, Channel, ChannelKind, Verdict, analyze_bedside};
+use wardwatch_score::ecg::FindingKind;
+use wardwatch_wfdb::Record;
+
+use crate::data_dir;
+
+const ALARM_S: f64 = 300.0;
+
+fn decide(name: &str) -> BedsideReport {
+    let record =
+        Record::open(data_dir().join(format!("challenge2015/{name}.hea"))).expect("record opens");
+    let fs = record.fs_hz();
+    let mut channels = Vec::new();
+    let mut data = Vec::new();
+    for (i, s) in record.signals().iter().enumerate() {
+        let kind = match s.description.as_str() {
+            _ if s.units == "mV" => ChannelKind::Ecg,
+            "PLETH" => ChannelKind::Pleth,
+            "ABP" => ChannelKind::Abp,
+            _ => continue,
+        };
+        channels.push(Channel {
+            name: s.description.clone(),
+            kind,
+            fs_hz: fs,
+        });
+        let mut x = record.physical(i).expect("signal reads");
+        x.truncate((ALARM_S * fs) as usize);
+        data.push(x);
+    }
+    analyze_bedside(channels, &data).expect("analyses")
+}
+
+/// True VT and VF alarms whose ventricular arrhythmia the ECG finds: the
+/// pulse must never suppress it (the rule errs towards alarming).
+#[test]
+fn true_ventricular_alarms_are_never_suppressed_by_the_pulse() {
+    for name in ["v471l", "v652s", "v772s", "f450s", "f545l"] {
+        let report = decide(name);
+        let last = report
+            .decisions
+            .iter()
+            .rev()
+            .find(|d| {
+                matches!(
+                    d.finding.kind,
+                    FindingKind::VentricularTachycardia | FindingKind::VentricularFibrillation
+                )
+            })
+            .unwrap_or_else(|| panic!("{name}: no VT/VF found\n{report}"));
+        assert_eq!(
+            last.verdict,
+            Verdict::Confirmed,
+            "{name}: a true ventricular arrhythmia was suppressed\n{report}"
+        );
+    }
+}
+
+/// a457l is a false asystole alarm: its V lead keeps losing its beats while
+/// the pleth beats regularly at about 68 /min. Every asystole is
+/// suppressed, and the pleth is among the signals that decided.
+#[test]
+fn a_false_asystole_with_a_beating_pulse_never_alarms() {
+    let report = decide("a457l");
+    let asystoles: Vec<_> = report
+        .decisions
+        .iter()
+        .filter(|d| d.finding.kind == FindingKind::Asystole)
+        .collect();
+    assert!(!asystoles.is_empty(), "{report}");
+    assert!(
+        asystoles.iter().all(|d| d.verdict == Verdict::Suppressed),
+        "{report}"
+    );
+    assert!(
+        asystoles
+            .iter()
+            .any(|d| d.summary().contains("PLETH regular at")),
+        "{report}"
+    );
+}
