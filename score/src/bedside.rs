@@ -22,7 +22,9 @@
 //!   with signal shows a regular, steady pulse below the finding's rate
 //!   range, throughout the finding; the ECG leads never suppress them;
 //! - a suppressed finding is judged again with every block while it lasts,
-//!   and alarms as soon as the contradiction ends.
+//!   on its last seconds: it alarms as soon as a channel agrees (the pulse
+//!   stopped), or 5 s after the last contradiction when the evidence only
+//!   became unusable.
 //!
 //! Decisions use the same code live (the runtime) and offline (`wardwatchctl
 //! ecg analyze`, the Challenge evaluation).
@@ -71,6 +73,9 @@ pub enum Says {
     Agrees,
     /// Good-quality evidence against it.
     Contradicts,
+    /// Usable, but neither for nor against (a pulse that was irregular
+    /// before the finding, so a disturbance cannot be told).
+    Inconclusive,
     /// Too little usable signal to say.
     Unusable,
 }
@@ -114,7 +119,10 @@ impl Decision {
         let mut parts = Vec::new();
         for e in &self.evidence {
             let what = match (e.says, e.rate_bpm) {
-                (Says::Contradicts, Some(r)) => format!("{} regular at {r:.0} /min", e.channel),
+                (Says::Contradicts, Some(r)) if e.kind.is_pulsatile() => {
+                    format!("{} pulse at {r:.0} /min", e.channel)
+                }
+                (Says::Contradicts, Some(r)) => format!("{} beats at {r:.0} /min", e.channel),
                 (Says::Agrees, _)
                     if self.finding.kind == FindingKind::Asystole || e.longest_gap_s >= 4.0 =>
                 {
@@ -125,9 +133,15 @@ impl Decision {
                     };
                     format!("{} no {what} for {:.1} s", e.channel, e.longest_gap_s)
                 }
+                (Says::Agrees, Some(r))
+                    if self.finding.kind == FindingKind::VentricularTachycardia =>
+                {
+                    format!("{} disturbed ({r:.0} /min)", e.channel)
+                }
                 (Says::Agrees, Some(r)) => format!("{} agrees ({r:.0} /min)", e.channel),
                 (Says::Agrees, None) => format!("{} agrees", e.channel),
                 (Says::Unusable, _) => format!("{} unusable", e.channel),
+                (Says::Inconclusive, _) => format!("{} inconclusive", e.channel),
                 (Says::Contradicts, None) => format!("{} contradicts", e.channel),
             };
             parts.push(what);
@@ -176,8 +190,37 @@ pub fn is_life_threatening(kind: FindingKind) -> bool {
 const KEEP_S: f64 = 60.0;
 /// The shortest span judged: a few pulses even at 30 /min.
 const MIN_SPAN_S: f64 = 8.0;
+/// An arterial pressure pulse that perfuses: diastolic pressure and pulse
+/// pressure of at least 20 mmHg, the limits below which Sun, Reisner and
+/// Mark ("A signal abnormality index for arterial blood pressure
+/// waveforms", Computers in Cardiology 33 (2006) 13–16) call a beat
+/// abnormal. Pulses of a line reading 10–20 mmHg (a damped or open
+/// transducer, the run-off of a heart that stopped) are not a pulse.
+fn is_arterial_pulse(p: &Pulse) -> bool {
+    p.foot >= ABP_MIN_DIASTOLIC_MMHG && p.amplitude >= ABP_MIN_PULSE_PRESSURE_MMHG
+}
+const ABP_MIN_DIASTOLIC_MMHG: f64 = 20.0;
+const ABP_MIN_PULSE_PRESSURE_MMHG: f64 = 20.0;
+
+/// The VT span starts this long before the run's first beat.
+const VT_LEAD_IN_S: f64 = 1.0;
+/// The pulse during an artefactual VT keeps its rate within this share.
+const VT_RATE_CHANGE: f64 = 0.15;
+/// VF is contradicted by pulses with no pause this long.
+const VF_GAP_S: f64 = 2.0;
 /// A pulse channel this far behind the lead is judged on what it has.
 const MAX_LAG_S: f64 = 2.0;
+/// A suppressed finding whose contradiction became unusable or
+/// inconclusive (not agreeing) alarms after this long.
+const HOLD_S: f64 = 5.0;
+/// No pulse for this long agrees with VF and VT (the Challenge's asystole
+/// limit).
+const NO_PULSE_S: f64 = 4.0;
+/// Fewest beats or pulses for a channel to be inconclusive rather than
+/// unusable.
+const MIN_EVIDENCE: usize = 3;
+/// A lasting finding is judged on this many seconds before now.
+const RECENT_S: f64 = 12.0;
 /// A pause in a pulse or lead this long is no contradiction of asystole.
 const ASYSTOLE_GAP_S: f64 = 3.0;
 
@@ -207,6 +250,8 @@ enum Analyser {
 #[derive(Debug, Clone)]
 struct Open {
     verdict: Verdict,
+    /// When a channel last contradicted the finding.
+    contradicted_s: f64,
 }
 
 /// A bed's signals analysed together. Channels are fed separately (each at
@@ -273,12 +318,16 @@ impl BedsideStream {
     /// Never for bad samples; `index` must be one of the channels given.
     pub fn push(&mut self, index: usize, samples: &[f64]) -> BedsideUpdate {
         let fs = self.channels[index].fs_hz;
+        let kind = self.channels[index].kind;
         let keep = (KEEP_S * fs) as usize;
         let mut update = BedsideUpdate::default();
         match &mut self.analysers[index] {
             Analyser::Pulse(p) => {
                 let start = p.detector.samples_seen();
-                let found = p.detector.push(samples);
+                let mut found = p.detector.push(samples);
+                if kind == ChannelKind::Abp {
+                    found.retain(is_arterial_pulse);
+                }
                 let missing = samples.iter().filter(|x| !x.is_finite()).count();
                 p.blocks.push_back((start, samples.len(), missing));
                 p.pulses.extend(found.iter().copied());
@@ -296,7 +345,10 @@ impl BedsideStream {
                 let ecg = lead.stream.push(samples);
                 lead.beats.extend(ecg.beats.iter().map(|b| Pulse {
                     onset: b.sample,
+                    mark: b.sample,
                     upstroke: b.amplitude_mv,
+                    foot: 0.0,
+                    amplitude: b.amplitude_mv,
                 }));
                 if let Some(last) = lead.beats.back().map(|b| b.onset) {
                     while lead.beats.front().is_some_and(|b| b.onset + keep < last) {
@@ -360,14 +412,40 @@ impl BedsideStream {
                 continue;
             }
             let decision = self.decide(lead, &finding, now_s);
-            if was != Some(decision.verdict) {
-                self.open.insert(
-                    kind,
-                    Open {
-                        verdict: decision.verdict,
-                    },
-                );
-                events.push(BedsideEvent::Decision(decision));
+            match (was, decision.verdict) {
+                (Some(Verdict::Suppressed), Verdict::Suppressed) => {
+                    if let Some(o) = self.open.get_mut(&kind) {
+                        o.contradicted_s = now_s;
+                    }
+                }
+                (Some(Verdict::Suppressed), Verdict::Confirmed) => {
+                    // Confirmed at once when a channel agrees (the pulse
+                    // stopped); when the contradiction merely became
+                    // unusable or inconclusive, after `HOLD_S` of it, so
+                    // one noisy second does not flip the decision.
+                    let since = self.open.get(&kind).map_or(0.0, |o| o.contradicted_s);
+                    let agrees = decision.evidence.iter().any(|e| e.says == Says::Agrees);
+                    if agrees || now_s - since >= HOLD_S {
+                        self.open.insert(
+                            kind,
+                            Open {
+                                verdict: Verdict::Confirmed,
+                                contradicted_s: since,
+                            },
+                        );
+                        events.push(BedsideEvent::Decision(decision));
+                    }
+                }
+                _ => {
+                    self.open.insert(
+                        kind,
+                        Open {
+                            verdict: decision.verdict,
+                            contradicted_s: now_s,
+                        },
+                    );
+                    events.push(BedsideEvent::Decision(decision));
+                }
             }
         }
         events
@@ -384,68 +462,35 @@ impl BedsideStream {
     /// The decision on `finding` of lead `lead` at `now_s`.
     fn decide(&self, lead: usize, finding: &Finding, now_s: f64) -> Decision {
         let kind = finding.kind;
-        let from_s = finding.start_s.min(now_s - MIN_SPAN_S).max(0.0);
-        let ecg_rate = self.lead_rate(lead, from_s, now_s);
+        let ventricular = matches!(
+            kind,
+            FindingKind::VentricularTachycardia | FindingKind::VentricularFibrillation
+        );
+        // The span judged: the finding itself, at least `MIN_SPAN_S` for
+        // the rate findings and asystole; for VT the run from its first
+        // beat, compared with the pulse before it. A finding that lasts is
+        // judged on its last `RECENT_S`: is there a pulse now?
+        let from_s = match kind {
+            FindingKind::VentricularTachycardia => finding.start_s - VT_LEAD_IN_S,
+            FindingKind::VentricularFibrillation => finding.start_s,
+            _ => finding.start_s.min(now_s - MIN_SPAN_S),
+        }
+        .max(now_s - RECENT_S)
+        .max(0.0);
+        let before_from = (from_s - MIN_SPAN_S).max(0.0);
         let mut evidence = Vec::new();
-        for (i, (c, a)) in self.channels.iter().zip(&self.analysers).enumerate() {
+        for (i, c) in self.channels.iter().enumerate() {
             if i == lead {
                 continue;
             }
-            let fs = c.fs_hz;
-            let from = (from_s * fs) as usize;
-            let to = (now_s * fs) as usize;
-            let (ev, has_signal) = match a {
-                Analyser::Lead(l) => {
-                    // The other leads speak to asystole and the rate
-                    // findings only; VT and VF rest on the pulse.
-                    if matches!(
-                        kind,
-                        FindingKind::VentricularTachycardia | FindingKind::VentricularFibrillation
-                    ) {
-                        continue;
-                    }
-                    let beats: Vec<Pulse> = l.beats.iter().copied().collect();
-                    let ev = PulseEvidence::over(&beats, from, to, 0, fs);
-                    (ev, !l.unusable)
-                }
-                Analyser::Pulse(p) => {
-                    // Channels arrive at their own pace: judge what this
-                    // one has delivered, unless it lags by more than
-                    // `MAX_LAG_S` (then its missing tail counts as absent
-                    // signal and it is unusable).
-                    let seen = p.detector.samples_seen();
-                    let to = if seen + (MAX_LAG_S * fs) as usize >= to {
-                        to.min(seen)
-                    } else {
-                        to
-                    };
-                    let missing: usize = p
-                        .blocks
-                        .iter()
-                        .map(|&(s, n, m)| {
-                            let lo = s.max(from);
-                            let hi = (s + n).min(to);
-                            if hi <= lo || n == 0 {
-                                0
-                            } else {
-                                m * (hi - lo) / n
-                            }
-                        })
-                        .sum();
-                    let covered: usize = p
-                        .blocks
-                        .iter()
-                        .map(|&(s, n, _)| (s + n).min(to).saturating_sub(s.max(from)))
-                        .sum();
-                    let absent = to.saturating_sub(from).saturating_sub(covered);
-                    let pulses: Vec<Pulse> = p.pulses.iter().copied().collect();
-                    let ev = PulseEvidence::over(&pulses, from, to, missing + absent, fs);
-                    let has_signal = ev.missing_share < 0.05;
-                    (ev, has_signal)
-                }
+            let Some((during, has_signal)) = self.evidence(i, from_s, now_s) else {
+                continue;
             };
+            let before = self
+                .evidence(i, before_from, from_s)
+                .and_then(|(ev, ok)| ok.then_some(ev));
             let says = if has_signal {
-                judge(kind, &ev, ecg_rate, c.kind)
+                judge(kind, c.kind, &during, before.as_ref())
             } else {
                 Says::Unusable
             };
@@ -453,29 +498,22 @@ impl BedsideStream {
                 channel: c.name.clone(),
                 kind: c.kind,
                 says,
-                rate_bpm: ev.rate_bpm,
-                longest_gap_s: ev.longest_gap_s,
+                rate_bpm: during.rate_bpm,
+                longest_gap_s: during.longest_gap_s,
             });
         }
-        let verdict = match kind {
-            FindingKind::VentricularTachycardia | FindingKind::VentricularFibrillation => {
-                let pulses: Vec<&ChannelEvidence> =
-                    evidence.iter().filter(|e| e.kind.is_pulsatile()).collect();
-                let contradicting = pulses.iter().any(|e| e.says == Says::Contradicts);
-                let other = pulses.iter().any(|e| e.says == Says::Agrees);
-                if contradicting && !other {
-                    Verdict::Suppressed
-                } else {
-                    Verdict::Confirmed
-                }
+        let verdict = if ventricular {
+            let contradicting = evidence.iter().any(|e| e.says == Says::Contradicts);
+            let other = evidence.iter().any(|e| e.says == Says::Agrees);
+            if contradicting && !other {
+                Verdict::Suppressed
+            } else {
+                Verdict::Confirmed
             }
-            _ => {
-                if evidence.iter().any(|e| e.says == Says::Contradicts) {
-                    Verdict::Suppressed
-                } else {
-                    Verdict::Confirmed
-                }
-            }
+        } else if evidence.iter().any(|e| e.says == Says::Contradicts) {
+            Verdict::Suppressed
+        } else {
+            Verdict::Confirmed
         };
         Decision {
             verdict,
@@ -486,82 +524,160 @@ impl BedsideStream {
         }
     }
 
-    /// The lead's beat rate over the span (60 / median RR), if it has beats.
-    fn lead_rate(&self, lead: usize, from_s: f64, to_s: f64) -> Option<f64> {
-        let Analyser::Lead(l) = &self.analysers[lead] else {
+    /// Channel `i`'s beats or pulses between two times, and whether it had
+    /// signal over the span (a lead not marked unusable; a pulse channel
+    /// with under 5 % of the span missing or not yet delivered).
+    fn evidence(&self, i: usize, from_s: f64, to_s: f64) -> Option<(PulseEvidence, bool)> {
+        let fs = self.channels[i].fs_hz;
+        let from = (from_s * fs) as usize;
+        let to = (to_s * fs) as usize;
+        if to <= from {
             return None;
-        };
-        let fs = self.channels[lead].fs_hz;
-        let beats: Vec<Pulse> = l.beats.iter().copied().collect();
-        PulseEvidence::over(&beats, (from_s * fs) as usize, (to_s * fs) as usize, 0, fs).rate_bpm
+        }
+        Some(match &self.analysers[i] {
+            Analyser::Lead(l) => {
+                let beats: Vec<Pulse> = l.beats.iter().copied().collect();
+                (PulseEvidence::over(&beats, from, to, 0, fs), !l.unusable)
+            }
+            Analyser::Pulse(p) => {
+                // Channels arrive at their own pace: judge what this one
+                // has delivered, unless it lags by more than `MAX_LAG_S`
+                // (then its missing tail counts as absent signal and it is
+                // unusable).
+                let seen = p.detector.samples_seen();
+                let to = if seen + (MAX_LAG_S * fs) as usize >= to {
+                    to.min(seen)
+                } else {
+                    to
+                };
+                if to <= from {
+                    return None;
+                }
+                let missing: usize = p
+                    .blocks
+                    .iter()
+                    .map(|&(s, n, m)| {
+                        let lo = s.max(from);
+                        let hi = (s + n).min(to);
+                        if hi <= lo || n == 0 {
+                            0
+                        } else {
+                            m * (hi - lo) / n
+                        }
+                    })
+                    .sum();
+                let covered: usize = p
+                    .blocks
+                    .iter()
+                    .map(|&(s, n, _)| (s + n).min(to).saturating_sub(s.max(from)))
+                    .sum();
+                let absent = to.saturating_sub(from).saturating_sub(covered);
+                let pulses: Vec<Pulse> = p.pulses.iter().copied().collect();
+                let ev = PulseEvidence::over(&pulses, from, to, missing + absent, fs);
+                let ok = ev.missing_share < 0.05;
+                (ev, ok)
+            }
+        })
     }
 }
 
-/// What a channel's evidence over the finding's span says of it.
-/// `ecg_rate` is the rate of the lead that raised it, over the same span.
+/// What a channel's beats or pulses over the finding's span (`ev`) say of
+/// it; `before` is the same channel over the seconds before the span.
 ///
-/// - Asystole (no beat for ≥ 4 s): contradicted by a regular rhythm with no
-///   pause of [`ASYSTOLE_GAP_S`].
+/// - Asystole (no beat for ≥ 4 s): contradicted by pulses throughout
+///   ([`PulseEvidence::is_present`]: no pause of [`ASYSTOLE_GAP_S`]).
 /// - Extreme bradycardia (< 40 /min for 5 beats): contradicted by a regular
-///   rate of at least 50 /min and 1.3 times the ECG's — the ECG missed beats.
-/// - Extreme tachycardia (> 140 /min for 17 beats): contradicted by a regular
-///   rate of at most 110 /min and 0.75 times the ECG's — the ECG counted
-///   noise. An irregular pulse (a pulse deficit in fast AF) is no
-///   contradiction.
-/// - VT and VF: contradicted only by a pulse that is regular and steady
-///   almost throughout (90 % of intervals and amplitudes) below 100 /min,
-///   with no pause of two intervals: a perfusing rhythm unlike VT's.
+///   rate of at least 50 /min — the ECG missed beats.
+/// - Extreme tachycardia (> 140 /min for 17 beats): contradicted by a
+///   regular rate of at most 110 /min — the ECG counted noise. An irregular
+///   pulse (a pulse deficit in fast AF) is no contradiction.
+/// - VF/flutter (no cardiac output): contradicted by pulses throughout at
+///   up to 150 /min with no pause of 2 s. Faster "pulses" on a pleth are
+///   more likely tremor than perfusion.
+/// - VT: contradicted only when the pulse (or another lead's beats) over
+///   the run is regular and steady at under 100 /min and within 15 % of
+///   its rate before the run — undisturbed, as no run of ventricular beats
+///   leaves it. A regular pulse that changed agrees; one irregular before
+///   the run cannot tell.
+///
+/// For VT and VF another lead counts like a pulse channel, but for VF only
+/// when its beats are organised (regular and steady).
 fn judge(
     kind: FindingKind,
-    ev: &PulseEvidence,
-    ecg_rate: Option<f64>,
     channel: ChannelKind,
+    ev: &PulseEvidence,
+    before: Option<&PulseEvidence>,
 ) -> Says {
-    let good = ev.is_good();
     let rate = ev.rate_bpm.unwrap_or(0.0);
     match kind {
         FindingKind::Asystole => {
-            if good && ev.longest_gap_s < ASYSTOLE_GAP_S {
+            if ev.is_present(ASYSTOLE_GAP_S) {
                 Says::Contradicts
-            } else if ev.longest_gap_s >= 4.0 || good {
+            } else if ev.longest_gap_s >= ASYSTOLE_GAP_S {
+                // The pulse paused too.
                 Says::Agrees
+            } else if ev.pulses >= MIN_EVIDENCE {
+                Says::Inconclusive
             } else {
                 Says::Unusable
             }
         }
         FindingKind::ExtremeBradycardia => {
-            if !good {
+            if !ev.is_good() {
                 Says::Unusable
-            } else if rate >= 50.0 && ecg_rate.is_none_or(|r| rate >= 1.3 * r) {
+            } else if rate >= 50.0 {
                 Says::Contradicts
             } else {
                 Says::Agrees
             }
         }
         FindingKind::ExtremeTachycardia => {
-            if !good {
+            if !ev.is_good() {
                 Says::Unusable
-            } else if rate <= 110.0 && ecg_rate.is_none_or(|r| rate <= 0.75 * r) {
+            } else if rate <= 110.0 {
                 Says::Contradicts
             } else {
                 Says::Agrees
             }
         }
-        FindingKind::VentricularTachycardia | FindingKind::VentricularFibrillation => {
-            if !channel.is_pulsatile() {
-                return Says::Unusable;
-            }
-            let strong = good
-                && ev.regular_share >= 0.9
-                && ev.steady_share >= 0.9
-                && rate < 100.0
-                && ev.longest_gap_s < 2.0 * 60.0 / rate.max(1.0);
-            if strong {
+        FindingKind::VentricularFibrillation => {
+            // Another lead must show an organised rhythm, not just beats:
+            // a beat detector finds "beats" in VF too.
+            // A slow organised rhythm may pause longer than `VF_GAP_S`
+            // between beats: one and a half intervals are allowed.
+            let max_gap = VF_GAP_S.max(1.5 * 60.0 / rate.max(1.0));
+            let organised = channel.is_pulsatile() || ev.is_good();
+            if organised && ev.is_present(max_gap) && rate <= 150.0 {
                 Says::Contradicts
-            } else if good || ev.longest_gap_s >= 4.0 {
+            } else if ev.longest_gap_s >= NO_PULSE_S {
                 Says::Agrees
+            } else if ev.pulses >= MIN_EVIDENCE {
+                Says::Inconclusive
             } else {
                 Says::Unusable
+            }
+        }
+        FindingKind::VentricularTachycardia => {
+            let undisturbed = before.is_some_and(|b| {
+                b.is_good()
+                    && b.rate_bpm
+                        .is_some_and(|r| (rate - r).abs() <= VT_RATE_CHANGE * r)
+            });
+            let strong = ev.pulses >= 3
+                && ev.regular_share >= 1.0
+                && ev.steady_share >= 1.0
+                && rate < 100.0
+                && ev.longest_gap_s < 1.5 * 60.0 / rate.max(1.0)
+                && undisturbed;
+            if strong {
+                Says::Contradicts
+            } else if ev.pulses < 2 && ev.longest_gap_s < NO_PULSE_S {
+                Says::Unusable
+            } else if before.is_some_and(PulseEvidence::is_good) || ev.longest_gap_s >= NO_PULSE_S {
+                // Regular before, disturbed or gone now.
+                Says::Agrees
+            } else {
+                Says::Inconclusive
             }
         }
         _ => Says::Unusable,
@@ -719,7 +835,7 @@ mod tests {
             "{report}"
         );
         let text = asys[0].summary();
-        assert!(text.contains("ABP regular at 75 /min"), "{text}");
+        assert!(text.contains("ABP pulse at 75 /min"), "{text}");
         assert!(text.contains("suppressed"), "{text}");
     }
 

@@ -31,9 +31,20 @@ use crate::ecg::filter::Biquad;
 pub struct Pulse {
     /// Sample index of the pulse onset (the foot of the upstroke).
     pub onset: usize,
+    /// Where the upstroke crossed the detection threshold, mid-rise: the
+    /// steadier fiducial point for intervals (the foot is hard to place
+    /// on a noisy baseline).
+    pub mark: usize,
     /// The SSF peak: the rise of the upstroke over 128 ms, in the channel's
     /// units. Comparable between pulses of one channel, not across channels.
     pub upstroke: f64,
+    /// The filtered signal at the onset (for ABP about the diastolic
+    /// pressure, mmHg).
+    pub foot: f64,
+    /// The rise from the foot to the highest point within
+    /// `AMPLITUDE_WINDOW_S` of the onset (for ABP about the pulse
+    /// pressure).
+    pub amplitude: f64,
 }
 
 /// Low-pass cut-off (Zong et al.: 16 Hz).
@@ -48,6 +59,10 @@ const THRESHOLD: f64 = 0.6;
 const REFRACTORY_S: f64 = 0.25;
 /// ...and within this share of the recent median interval.
 const REFRACTORY_SHARE: f64 = 0.55;
+/// A pulse's amplitude is measured this long after its onset (past the
+/// systolic peak at any rate the detector follows); the pulse is reported
+/// then.
+const AMPLITUDE_WINDOW_S: f64 = 0.35;
 /// After a crossing, the SSF peak is sought for this long.
 const PEAK_SEARCH_S: f64 = 0.15;
 /// The onset lies at most this far before the crossing.
@@ -75,8 +90,11 @@ pub struct PulseDetector {
     window: usize,
     /// The SSF of the last `ONSET_SEARCH_S + PEAK_SEARCH_S`; `history[0]`
     /// is sample `history_start`.
-    history: std::collections::VecDeque<f64>,
+    history: std::collections::VecDeque<(f64, f64)>,
     history_start: usize,
+    /// A detected pulse whose amplitude is still being measured, and the
+    /// sample at which it is reported.
+    pending: Option<(Pulse, usize)>,
     seen: usize,
     learn_sum: f64,
     learn_count: usize,
@@ -108,6 +126,7 @@ impl PulseDetector {
             window,
             history: std::collections::VecDeque::new(),
             history_start: 0,
+            pending: None,
             seen: 0,
             learn_sum: 0.0,
             learn_count: 0,
@@ -147,7 +166,10 @@ impl PulseDetector {
             self.diffs.clear();
             self.ssf = 0.0;
             self.candidate = None;
-            self.record(0.0);
+            self.record(0.0, f64::NAN);
+            if let Some((p, _)) = self.pending.take() {
+                out.push(p);
+            }
             return;
         }
         let y = if self.primed {
@@ -166,7 +188,15 @@ impl PulseDetector {
             self.ssf -= old;
         }
         let ssf = self.ssf.max(0.0);
-        self.record(ssf);
+        self.record(ssf, y);
+        if let Some((p, due)) = &mut self.pending {
+            p.amplitude = p.amplitude.max(y - p.foot);
+            if i >= *due
+                && let Some((p, _)) = self.pending.take()
+            {
+                out.push(p);
+            }
+        }
 
         if self.level == 0.0 {
             self.learn_sum += ssf;
@@ -224,10 +254,23 @@ impl PulseDetector {
                             }
                         }
                         self.last_onset = Some(onset);
-                        out.push(Pulse {
+                        if let Some((p, _)) = self.pending.take() {
+                            out.push(p);
+                        }
+                        let (foot, amplitude) = self.rise_since(onset);
+                        let due = onset + (AMPLITUDE_WINDOW_S * self.fs_hz) as usize;
+                        let pulse = Pulse {
                             onset,
+                            mark: crossing,
                             upstroke: peak,
-                        });
+                            foot,
+                            amplitude,
+                        };
+                        if i >= due {
+                            out.push(pulse);
+                        } else {
+                            self.pending = Some((pulse, due));
+                        }
                         self.level = 0.75 * self.level + 0.25 * peak;
                         self.slow_level = 0.95 * self.slow_level + 0.05 * peak;
                         self.since_level = 0;
@@ -252,8 +295,22 @@ impl PulseDetector {
         floor.max((REFRACTORY_SHARE * median as f64) as usize)
     }
 
-    fn record(&mut self, ssf: f64) {
-        self.history.push_back(ssf);
+    /// The filtered value at `onset` and the highest rise above it since.
+    fn rise_since(&self, onset: usize) -> (f64, f64) {
+        let at = onset.saturating_sub(self.history_start);
+        let foot = self.history.get(at).map_or(f64::NAN, |h| h.1);
+        let top = self
+            .history
+            .iter()
+            .skip(at)
+            .map(|h| h.1)
+            .filter(|v| v.is_finite())
+            .fold(f64::NEG_INFINITY, f64::max);
+        (foot, (top - foot).max(0.0))
+    }
+
+    fn record(&mut self, ssf: f64, y: f64) {
+        self.history.push_back((ssf, y));
         let keep = ((ONSET_SEARCH_S + PEAK_SEARCH_S) * self.fs_hz) as usize + 2;
         while self.history.len() > keep {
             self.history.pop_front();
@@ -270,7 +327,7 @@ impl PulseDetector {
         let mut j = crossing;
         while j > lowest {
             j -= 1;
-            let v = self.history[j - self.history_start];
+            let v = self.history[j - self.history_start].0;
             if v < best.1 {
                 best = (j, v);
             }
@@ -312,15 +369,15 @@ impl PulseEvidence {
     pub fn over(pulses: &[Pulse], from: usize, to: usize, missing: usize, fs_hz: f64) -> Self {
         let inside: Vec<&Pulse> = pulses
             .iter()
-            .filter(|p| p.onset >= from && p.onset < to)
+            .filter(|p| p.mark >= from && p.mark < to)
             .collect();
         let span = to.saturating_sub(from).max(1);
         let mut intervals: Vec<f64> = inside
             .windows(2)
-            .map(|w| (w[1].onset - w[0].onset) as f64 / fs_hz)
+            .map(|w| (w[1].mark - w[0].mark) as f64 / fs_hz)
             .collect();
         let mut edges = vec![from];
-        edges.extend(inside.iter().map(|p| p.onset));
+        edges.extend(inside.iter().map(|p| p.mark));
         edges.push(to);
         let longest_gap_s = edges
             .windows(2)
@@ -355,6 +412,20 @@ impl PulseEvidence {
             longest_gap_s,
             missing_share: missing as f64 / span as f64,
         }
+    }
+
+    /// A pulse throughout the span: enough pulses of steady amplitude at a
+    /// physiological rate, no pause of `max_gap_s`, no gap in the signal.
+    /// Looser than [`is_good`](Self::is_good) on regularity (half the
+    /// intervals within ±20 %): ectopic beats and a pulse deficit make a
+    /// pulse irregular, not absent.
+    pub fn is_present(&self, max_gap_s: f64) -> bool {
+        self.pulses >= MIN_PULSES
+            && self.missing_share < 0.05
+            && self.rate_bpm.is_some_and(|r| (25.0..=220.0).contains(&r))
+            && self.longest_gap_s < max_gap_s
+            && self.regular_share >= 0.5
+            && self.steady_share >= 0.7
     }
 
     /// Good enough to contradict the ECG: enough pulses at a physiological
@@ -418,8 +489,12 @@ mod tests {
         let fs = 250.0;
         let (x, onsets) = abp(fs, 30.0, 72.0);
         let found = detect_pulses(&x, fs);
-        // The first pulses fall in the learning period.
-        let expected: Vec<usize> = onsets.into_iter().filter(|&o| o > 4 * 250).collect();
+        // The first pulses fall in the learning period; the last is still
+        // being measured when the recording ends.
+        let expected: Vec<usize> = onsets
+            .into_iter()
+            .filter(|&o| o > 4 * 250 && o + 100 < 30 * 250)
+            .collect();
         let found: Vec<usize> = found
             .iter()
             .map(|p| p.onset)

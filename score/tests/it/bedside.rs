@@ -79,7 +79,7 @@ fn a_false_asystole_with_a_beating_pulse_never_alarms() {
     assert!(
         asystoles
             .iter()
-            .any(|d| d.summary().contains("PLETH regular at")),
+            .any(|d| d.summary().contains("PLETH pulse at")),
         "{report}"
     );
 }
