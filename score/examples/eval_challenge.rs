@@ -138,7 +138,9 @@ fn run(
     while start < n {
         let end = (start + block).min(n);
         for (c, x) in data.iter().enumerate() {
-            let u = stream.push(c, &x[start..end]);
+            let u = stream
+                .push(c, &x[start..end])
+                .expect("a channel of the bed");
             if let Some(ecg) = &u.ecg {
                 for e in &ecg.events {
                     match e {

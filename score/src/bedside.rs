@@ -311,13 +311,17 @@ impl BedsideStream {
         &self.channels
     }
 
-    /// Feeds a block of channel `index` (its units: mV, NU or mmHg; NaN for
-    /// missing samples).
-    ///
-    /// # Panics
-    /// Never for bad samples; `index` must be one of the channels given.
-    pub fn push(&mut self, index: usize, samples: &[f64]) -> BedsideUpdate {
-        let fs = self.channels[index].fs_hz;
+    /// Feeds a block of channel `index` (its units: mV, NU or mmHg; NaN or
+    /// infinite for missing samples). An `index` that is not one of the
+    /// channels given is an error, and nothing is fed.
+    pub fn push(&mut self, index: usize, samples: &[f64]) -> Result<BedsideUpdate> {
+        let Some(channel) = self.channels.get(index) else {
+            return Err(crate::error::Error::UnknownChannel {
+                index,
+                channels: self.channels.len(),
+            });
+        };
+        let fs = channel.fs_hz;
         let kind = self.channels[index].kind;
         let keep = (KEEP_S * fs) as usize;
         let mut update = BedsideUpdate::default();
@@ -339,7 +343,7 @@ impl BedsideStream {
                     p.blocks.pop_front();
                 }
                 update.pulses = found;
-                return update;
+                return Ok(update);
             }
             Analyser::Lead(lead) => {
                 let ecg = lead.stream.push(samples);
@@ -377,7 +381,7 @@ impl BedsideStream {
             }
         }
         update.events = self.judge(index);
-        update
+        Ok(update)
     }
 
     /// Decides every open finding again after a block of lead `index`.
@@ -721,7 +725,7 @@ pub fn analyze_bedside(channels: Vec<Channel>, data: &[Vec<f64>]) -> Result<Beds
                 continue;
             }
             let end = (at[i] + block).min(x.len());
-            let u = stream.push(i, &x[at[i]..end]);
+            let u = stream.push(i, &x[at[i]..end])?;
             at[i] = end;
             fed = true;
             decisions.extend(u.events.into_iter().filter_map(|e| match e {
@@ -885,6 +889,60 @@ mod tests {
             [Verdict::Suppressed, Verdict::Confirmed],
             "{report}"
         );
+    }
+
+    #[test]
+    fn an_unknown_channel_is_an_error_not_a_panic() {
+        let mut stream = BedsideStream::new(channels(true)).expect("channels");
+        let e = stream.push(2, &[0.0; 10]).expect_err("no channel 2");
+        assert!(e.to_string().contains("channel 2"), "{e}");
+        assert!(
+            BedsideStream::new(vec![Channel {
+                name: "PLETH".into(),
+                kind: ChannelKind::Pleth,
+                fs_hz: f64::NAN,
+            }])
+            .is_err()
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Whatever arrives (missing, infinite, absurd values, empty or
+        /// uneven blocks, channels at different rates and paces), the
+        /// stream neither panics nor decides on a finding that has no lead.
+        #[test]
+        fn any_input_is_taken_without_panic(
+            blocks in proptest::collection::vec(
+                (0usize..3, proptest::collection::vec(
+                    proptest::prop_oneof![
+                        -5.0f64..5.0,
+                        proptest::strategy::Just(f64::NAN),
+                        proptest::strategy::Just(f64::INFINITY),
+                        proptest::strategy::Just(-1e12),
+                        proptest::strategy::Just(300.0),
+                    ],
+                    0..400,
+                )),
+                1..120,
+            )
+        ) {
+            let mut stream = BedsideStream::new(vec![
+                Channel { name: "II".into(), kind: ChannelKind::Ecg, fs_hz: 250.0 },
+                Channel { name: "PLETH".into(), kind: ChannelKind::Pleth, fs_hz: 125.0 },
+                Channel { name: "ABP".into(), kind: ChannelKind::Abp, fs_hz: 250.0 },
+            ]).expect("channels");
+            for (i, block) in blocks {
+                let u = stream.push(i, &block).expect("a channel of the bed");
+                for e in u.events {
+                    if let BedsideEvent::Decision(d) = e {
+                        proptest::prop_assert_eq!(d.lead.as_str(), "II");
+                        proptest::prop_assert!(is_life_threatening(d.finding.kind));
+                        proptest::prop_assert!(d.at_s.is_finite());
+                    }
+                }
+            }
+        }
     }
 
     #[test]

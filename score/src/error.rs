@@ -33,6 +33,9 @@ pub enum Error {
 
     #[error("sampling frequency {fs_hz} Hz is unusable for ECG: give at least {min_hz} Hz")]
     SamplingRate { fs_hz: f64, min_hz: f64 },
+
+    #[error("channel {index} does not exist: the bed has {channels} channels")]
+    UnknownChannel { index: usize, channels: usize },
 }
 
 impl Error {
