@@ -11,7 +11,6 @@ use serde::Serialize;
 
 use crate::ecg::atrial::{AtrialActivity, P_RETURN_BEATS, P_WAVE_ONSET_SHARE};
 use crate::ecg::beats::{BeatClass, BeatClassifier};
-use crate::ecg::filter::Biquad;
 use crate::ecg::hr::{HrMeter, HrPoint, hr_series};
 use crate::ecg::hrv::{Hrv, hrv, rr_intervals_ms};
 use crate::ecg::qrs::{BEAT_LATENCY_S, Beat, QrsDetector, detect_qrs};
@@ -22,7 +21,7 @@ use crate::ecg::rhythm::{
     AF_WINDOW, ASYSTOLE_S, BRADY_BEATS, BRADY_BPM, Finding, FindingKind, TACHY_BEATS, TACHY_BPM,
     VT_BEATS, VT_BPM, af_episodes, af_features, pauses, rate_alarms,
 };
-use crate::ecg::vf::{VF_WINDOW_S, vf_measures};
+use crate::ecg::vf::{VfChange, VfTrack, vf_measures};
 use crate::error::{Error, Result};
 
 /// Everything `wardwatchctl ecg analyze` reports.
@@ -287,30 +286,6 @@ pub struct EcgStream {
     af_organised_run: usize,
 }
 
-/// The VF/flutter decision's state (see `ecg::vf`): band-limited samples
-/// of the last window, and runs of positive and negative decisions.
-#[derive(Debug, Clone)]
-struct VfTrack {
-    highpass: Biquad,
-    lowpass: Biquad,
-    primed: bool,
-    /// The last `VF_WINDOW_S` of band-limited samples (NaN where missing).
-    window: std::collections::VecDeque<f64>,
-    /// Samples since the last decision.
-    since_decision: usize,
-    positives: usize,
-    negatives: usize,
-    /// Where the first positive window of the current run started.
-    run_start: usize,
-    active: bool,
-}
-
-/// Decisions (one a second) in a row that start a VF/flutter finding: the
-/// first window's 4 s and one more second of the same.
-const VF_ONSET_DECISIONS: usize = 2;
-/// Negative decisions in a row that end it.
-const VF_END_DECISIONS: usize = 3;
-
 impl EcgStream {
     pub fn new(fs_hz: f64) -> Result<EcgStream> {
         Ok(EcgStream {
@@ -326,17 +301,7 @@ impl EcgStream {
             af: false,
             af_off_beats: 0,
             af_last_end: 0,
-            vf: VfTrack {
-                highpass: Biquad::highpass(fs_hz, 1.0),
-                lowpass: Biquad::lowpass(fs_hz, 30.0),
-                primed: false,
-                window: std::collections::VecDeque::new(),
-                since_decision: 0,
-                positives: 0,
-                negatives: 0,
-                run_start: 0,
-                active: false,
-            },
+            vf: VfTrack::new(fs_hz),
             classifier: BeatClassifier::new(fs_hz),
             v_run: Vec::new(),
             classified: std::collections::VecDeque::new(),
@@ -480,7 +445,8 @@ impl EcgStream {
                 .all(|w| w[1] - w[0] < limit);
         let brady_now = no_pause && rate_over(BRADY_BEATS).is_some_and(|hr| hr < BRADY_BPM);
         // In VF/flutter the "beats" are the undulation: not a tachycardia.
-        let tachy_now = !self.vf.active && rate_over(TACHY_BEATS).is_some_and(|hr| hr > TACHY_BPM);
+        let tachy_now =
+            !self.vf.is_active() && rate_over(TACHY_BEATS).is_some_and(|hr| hr > TACHY_BPM);
         // AF over the last AF_WINDOW classified beats, leaving out every
         // interval that starts or ends at a ventricular beat: ectopy is not
         // the irregularity of AF (issue 10).
@@ -650,76 +616,43 @@ impl EcgStream {
     /// Feeds the VF/flutter decision, once a second over the last
     /// `VF_WINDOW_S`; a window with any unusable signal is never VF.
     fn check_vf(&mut self, block: &[f64], block_start: usize, events: &mut Vec<StreamEvent>) {
-        let len = (VF_WINDOW_S * self.fs_hz).round() as usize;
-        let step = self.fs_hz.round() as usize;
         for (i, &x) in block.iter().enumerate() {
-            let vf = &mut self.vf;
-            let y = if x.is_finite() {
-                let h = if vf.primed {
-                    vf.highpass.process(x)
-                } else {
-                    vf.primed = true;
-                    vf.highpass.prime(x);
-                    vf.lowpass.prime(0.0);
-                    0.0
-                };
-                vf.lowpass.process(h)
-            } else {
-                f64::NAN
-            };
-            vf.window.push_back(y);
-            if vf.window.len() > len {
-                vf.window.pop_front();
-            }
-            vf.since_decision += 1;
-            if vf.window.len() < len || vf.since_decision < step {
+            let Some(w) = self.vf.push(x) else {
                 continue;
-            }
-            vf.since_decision = 0;
+            };
             let end = block_start + i + 1;
-            let start = end - len;
-            let w: Vec<f64> = vf.window.iter().copied().collect();
+            let start = end - w.len();
             let classified_to = end.min(self.quality_end());
             let usable = unusable_share(&self.quality, start, classified_to) == 0.0
                 && w.iter().all(|v| v.is_finite());
             let positive = usable
                 && vf_measures(ArrayView1::from(&w[..]), self.fs_hz)
                     .is_some_and(|m| m.is_fibrillatory());
-            let vf = &mut self.vf;
-            if positive {
-                if vf.positives == 0 {
-                    vf.run_start = start;
+            match self.vf.decide(positive, start) {
+                VfChange::Onset { run_start } => {
+                    // VF supersedes the rate and pause findings it would
+                    // otherwise be read as.
+                    if self.tachy {
+                        self.tachy = false;
+                        events.push(self.end(FindingKind::ExtremeTachycardia, end));
+                    }
+                    if let Some(kind) = self.pause.take() {
+                        events.push(self.end(kind, end));
+                    }
+                    events.push(StreamEvent::Onset(self.finding(
+                        FindingKind::VentricularFibrillation,
+                        run_start,
+                        end,
+                        format!(
+                            "fibrillatory waveform for {:.0} s",
+                            (end - run_start) as f64 / self.fs_hz
+                        ),
+                    )));
                 }
-                vf.positives += 1;
-                vf.negatives = 0;
-            } else {
-                vf.negatives += 1;
-                vf.positives = 0;
-            }
-            if !vf.active && vf.positives >= VF_ONSET_DECISIONS {
-                vf.active = true;
-                let run_start = vf.run_start;
-                // VF supersedes the rate and pause findings it would
-                // otherwise be read as.
-                if self.tachy {
-                    self.tachy = false;
-                    events.push(self.end(FindingKind::ExtremeTachycardia, end));
+                VfChange::End => {
+                    events.push(self.end(FindingKind::VentricularFibrillation, end));
                 }
-                if let Some(kind) = self.pause.take() {
-                    events.push(self.end(kind, end));
-                }
-                events.push(StreamEvent::Onset(self.finding(
-                    FindingKind::VentricularFibrillation,
-                    run_start,
-                    end,
-                    format!(
-                        "fibrillatory waveform for {:.0} s",
-                        (end - run_start) as f64 / self.fs_hz
-                    ),
-                )));
-            } else if self.vf.active && self.vf.negatives >= VF_END_DECISIONS {
-                self.vf.active = false;
-                events.push(self.end(FindingKind::VentricularFibrillation, end));
+                VfChange::None => {}
             }
         }
     }
@@ -742,7 +675,7 @@ impl EcgStream {
         }
         self.v_run.push(r);
         let n = self.v_run.len();
-        if self.vt || n < VT_BEATS || self.vf.active {
+        if self.vt || n < VT_BEATS || self.vf.is_active() {
             return;
         }
         let (first, last) = (self.v_run[n - VT_BEATS], self.v_run[n - 1]);
@@ -768,7 +701,7 @@ impl EcgStream {
 
     fn check_pause(&mut self, now: usize, events: &mut Vec<StreamEvent>) {
         // No beats in VF is the VF, not an asystole.
-        if self.pause.is_some() || self.vf.active {
+        if self.pause.is_some() || self.vf.is_active() {
             return;
         }
         let last = self.recent_beats.last().copied().unwrap_or(0);

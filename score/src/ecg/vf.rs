@@ -30,6 +30,8 @@
 
 use ndarray::ArrayView1;
 
+use crate::ecg::filter::Biquad;
+
 /// The analysis window: the Challenge 2015 definition of VF/flutter alarms
 /// is a fibrillatory waveform for at least 4 s.
 pub const VF_WINDOW_S: f64 = 4.0;
@@ -88,6 +90,119 @@ pub fn vf_measures(v: ArrayView1<f64>, fs_hz: f64) -> Option<VfMeasures> {
         leakage: num / den,
         mean_hz: fs_hz / (2.0 * half_period as f64),
     })
+}
+
+/// Decisions (one a second) in a row that start a VF/flutter finding: the
+/// first window's 4 s and one more second of the same.
+const VF_ONSET_DECISIONS: usize = 2;
+/// Negative decisions in a row that end it.
+const VF_END_DECISIONS: usize = 3;
+
+/// The live VF/flutter decision's state (`analysis::EcgStream`): the
+/// band-limited samples of the last window, and runs of positive and
+/// negative decisions.
+#[derive(Debug, Clone)]
+pub(crate) struct VfTrack {
+    highpass: Biquad,
+    lowpass: Biquad,
+    primed: bool,
+    /// The last `VF_WINDOW_S` of band-limited samples (NaN where missing).
+    window: std::collections::VecDeque<f64>,
+    len: usize,
+    step: usize,
+    /// Samples since the last decision.
+    since_decision: usize,
+    positives: usize,
+    negatives: usize,
+    /// Where the first positive window of the current run started.
+    run_start: usize,
+    active: bool,
+}
+
+/// What one decision changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VfChange {
+    None,
+    /// A finding starts; its first positive window began at `run_start`.
+    Onset {
+        run_start: usize,
+    },
+    End,
+}
+
+impl VfTrack {
+    pub(crate) fn new(fs_hz: f64) -> VfTrack {
+        VfTrack {
+            highpass: Biquad::highpass(fs_hz, 1.0),
+            lowpass: Biquad::lowpass(fs_hz, 30.0),
+            primed: false,
+            window: std::collections::VecDeque::new(),
+            len: (VF_WINDOW_S * fs_hz).round() as usize,
+            step: fs_hz.round() as usize,
+            since_decision: 0,
+            positives: 0,
+            negatives: 0,
+            run_start: 0,
+            active: false,
+        }
+    }
+
+    pub(crate) fn is_active(&self) -> bool {
+        self.active
+    }
+
+    /// Feeds one sample (mV, NaN when missing); returns the window's
+    /// band-limited samples when a decision is due (once a second).
+    pub(crate) fn push(&mut self, x: f64) -> Option<Vec<f64>> {
+        let y = if x.is_finite() {
+            let h = if self.primed {
+                self.highpass.process(x)
+            } else {
+                self.primed = true;
+                self.highpass.prime(x);
+                self.lowpass.prime(0.0);
+                0.0
+            };
+            self.lowpass.process(h)
+        } else {
+            f64::NAN
+        };
+        self.window.push_back(y);
+        if self.window.len() > self.len {
+            self.window.pop_front();
+        }
+        self.since_decision += 1;
+        if self.window.len() < self.len || self.since_decision < self.step {
+            return None;
+        }
+        self.since_decision = 0;
+        Some(self.window.iter().copied().collect())
+    }
+
+    /// Records the decision on the window that starts at `start`.
+    pub(crate) fn decide(&mut self, positive: bool, start: usize) -> VfChange {
+        if positive {
+            if self.positives == 0 {
+                self.run_start = start;
+            }
+            self.positives += 1;
+            self.negatives = 0;
+        } else {
+            self.negatives += 1;
+            self.positives = 0;
+        }
+        if !self.active && self.positives >= VF_ONSET_DECISIONS {
+            self.active = true;
+            VfChange::Onset {
+                run_start: self.run_start,
+            }
+        } else if self.active && self.negatives >= VF_END_DECISIONS {
+            self.active = false;
+            VfChange::End
+        } else {
+            VfChange::None
+        }
+    }
 }
 
 #[cfg(test)]
