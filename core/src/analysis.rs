@@ -125,14 +125,7 @@ pub fn analyze_record_signals(
     let mut channels = Vec::new();
     let mut data = Vec::new();
     for (i, s) in record.signals().iter().enumerate() {
-        let name = s.description.to_ascii_uppercase();
-        let kind = if s.units.eq_ignore_ascii_case("mV") {
-            ChannelKind::Ecg
-        } else if name == "PLETH" {
-            ChannelKind::Pleth
-        } else if name == "ABP" || name == "ART" {
-            ChannelKind::Abp
-        } else {
+        let Some(kind) = ChannelKind::of_signal(&s.description, &s.units) else {
             continue;
         };
         channels.push(Channel {

@@ -106,13 +106,7 @@ fn run(
     let mut channels = Vec::new();
     let mut data = Vec::new();
     for (i, s) in record.signals().iter().enumerate() {
-        let kind = if s.units.eq_ignore_ascii_case("mV") {
-            ChannelKind::Ecg
-        } else if s.description.eq_ignore_ascii_case("PLETH") {
-            ChannelKind::Pleth
-        } else if s.description.eq_ignore_ascii_case("ABP") {
-            ChannelKind::Abp
-        } else {
+        let Some(kind) = ChannelKind::of_signal(&s.description, &s.units) else {
             continue;
         };
         if kind.is_pulsatile() && !with_pulse {
@@ -238,7 +232,9 @@ fn main() {
         );
         if verbose {
             for (i, sig) in record.signals().iter().enumerate() {
-                if sig.description == "PLETH" || sig.description == "ABP" {
+                if ChannelKind::of_signal(&sig.description, &sig.units)
+                    .is_some_and(ChannelKind::is_pulsatile)
+                {
                     let fs = record.fs_hz();
                     let mut x = record.physical(i).expect("signal reads");
                     x.truncate((ALARM_S * fs) as usize);

@@ -53,6 +53,23 @@ impl ChannelKind {
     pub fn is_pulsatile(self) -> bool {
         matches!(self, ChannelKind::Pleth | ChannelKind::Abp)
     }
+
+    /// The kind of a recorded signal from its description and units as
+    /// WFDB headers give them: an ECG lead is in mV, `PLETH` is the pleth,
+    /// `ABP` or `ART` the arterial pressure; anything else (RESP, CVP, ...)
+    /// is not analysed here.
+    pub fn of_signal(description: &str, units: &str) -> Option<ChannelKind> {
+        if units.eq_ignore_ascii_case("mV") {
+            Some(ChannelKind::Ecg)
+        } else if description.eq_ignore_ascii_case("PLETH") {
+            Some(ChannelKind::Pleth)
+        } else if description.eq_ignore_ascii_case("ABP") || description.eq_ignore_ascii_case("ART")
+        {
+            Some(ChannelKind::Abp)
+        } else {
+            None
+        }
+    }
 }
 
 /// One channel of a bed: its name (a lead such as `II`, or `PLETH`, `ABP`),

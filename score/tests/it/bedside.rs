@@ -17,11 +17,8 @@ fn decide(name: &str) -> BedsideReport {
     let mut channels = Vec::new();
     let mut data = Vec::new();
     for (i, s) in record.signals().iter().enumerate() {
-        let kind = match s.description.as_str() {
-            _ if s.units == "mV" => ChannelKind::Ecg,
-            "PLETH" => ChannelKind::Pleth,
-            "ABP" => ChannelKind::Abp,
-            _ => continue,
+        let Some(kind) = ChannelKind::of_signal(&s.description, &s.units) else {
+            continue;
         };
         channels.push(Channel {
             name: s.description.clone(),
