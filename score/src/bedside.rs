@@ -7,7 +7,8 @@
 //! Why: most ICU arrhythmia alarms are false, mostly from ECG artefact
 //! (Drew et al., PLoS ONE 9 (2014) e110274: 88.8 % of arrhythmia alarms), and
 //! the best entries of the PhysioNet/CinC Challenge 2015 (Clifford et al.,
-//! Physiol. Meas. 37 (2016) 1176–1194) reached their scores by checking the
+//! "False alarm reduction in critical care", Physiol. Meas. 37(8), 2016,
+//! and the focus issue it opens) reached their scores by checking the
 //! pulse: a pleth or an arterial line that keeps beating regularly during an
 //! "asystole" says the heart is beating.
 //!

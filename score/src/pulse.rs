@@ -19,7 +19,8 @@
 //! much of the span had no signal — the signal quality the alarm decisions
 //! rest on (module `bedside`). Quality follows the criteria used by the
 //! best multi-signal entries of the PhysioNet/CinC Challenge 2015 on false
-//! ICU alarms (Clifford et al., Physiol. Meas. 37 (2016) 1176–1194):
+//! ICU alarms (Clifford et al., "False alarm reduction in critical care",
+//! Physiol. Meas. 37(8), 2016, and the entries of that focus issue):
 //! physiological rate, regular intervals, consistent amplitude, no gaps.
 
 use serde::Serialize;
