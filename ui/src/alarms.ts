@@ -87,6 +87,12 @@ function confirmSend(a: AlarmView, onError: (e: UiError) => void, done: () => vo
   return dialog;
 }
 
+/// What each log box last showed. The log is refreshed with every live
+/// update; a refresh that brings the same alarms leaves the page alone, so
+/// its buttons do not move under the pointer while someone clicks one (a
+/// redrawn table could shift a row and turn the click into another row's).
+const shown = new WeakMap<HTMLElement, string>();
+
 export async function alarmLog(
   box: HTMLElement,
   onError: (e: UiError) => void,
@@ -130,6 +136,9 @@ export async function alarmLog(
   const active = alarms.filter((a) => a.state === "active").sort((a, b) => RANK[b.priority] - RANK[a.priority]);
   const past = alarms.filter((a) => a.state !== "active");
   const since = shiftStart(new Date());
+  const signature = JSON.stringify([since, alarms]);
+  if (shown.get(box) === signature && box.childElementCount > 0) return;
+  shown.set(box, signature);
   const summary = shiftSummary(alarms, since);
   const head = el("tr", {}, ["", "Raised", "Where", "Patient", "Alarm", "State", "Review", ""].map((h) => el("th", {}, h)));
   box.replaceChildren(
