@@ -123,8 +123,10 @@ pub struct Decision {
     pub verdict: Verdict,
     /// The ECG lead that raised the finding.
     pub lead: String,
+    /// The finding; its `start_s` and `end_s` on the bed's time (its
+    /// sample numbers are the lead's own).
     pub finding: Finding,
-    /// When it was decided (seconds from the start of the stream).
+    /// When it was decided (seconds of the bed's time).
     pub at_s: f64,
     pub evidence: Vec<ChannelEvidence>,
 }
@@ -265,6 +267,36 @@ enum Analyser {
     Pulse(Box<PulseChannel>),
 }
 
+impl Analyser {
+    fn for_channel(c: &Channel) -> Result<Analyser> {
+        Ok(match c.kind {
+            ChannelKind::Ecg => Analyser::Lead(Box::new(Lead {
+                stream: EcgStream::new(c.fs_hz)?,
+                beats: VecDeque::new(),
+                unusable: false,
+                active: BTreeMap::new(),
+            })),
+            ChannelKind::Pleth | ChannelKind::Abp => {
+                if !(c.fs_hz.is_finite() && c.fs_hz >= 25.0) {
+                    return Err(crate::error::Error::SamplingRate {
+                        fs_hz: c.fs_hz,
+                        min_hz: 25.0,
+                    });
+                }
+                Analyser::Pulse(Box::new(PulseChannel {
+                    detector: PulseDetector::new(c.fs_hz),
+                    pulses: VecDeque::new(),
+                    blocks: VecDeque::new(),
+                }))
+            }
+        })
+    }
+}
+
+fn finite_or_zero(x: f64) -> f64 {
+    if x.is_finite() { x } else { 0.0 }
+}
+
 #[derive(Debug, Clone)]
 struct Open {
     verdict: Verdict,
@@ -279,6 +311,8 @@ struct Open {
 pub struct BedsideStream {
     channels: Vec<Channel>,
     analysers: Vec<Analyser>,
+    /// Where each channel's sample 0 lies on the bed's time, in seconds.
+    offsets: Vec<f64>,
     open: BTreeMap<FindingKind, Open>,
 }
 
@@ -293,36 +327,51 @@ pub struct BedsideUpdate {
 }
 
 impl BedsideStream {
+    /// A bed whose channels all start at time 0.
     pub fn new(channels: Vec<Channel>) -> Result<BedsideStream> {
         let mut analysers = Vec::with_capacity(channels.len());
         for c in &channels {
-            analysers.push(match c.kind {
-                ChannelKind::Ecg => Analyser::Lead(Box::new(Lead {
-                    stream: EcgStream::new(c.fs_hz)?,
-                    beats: VecDeque::new(),
-                    unusable: false,
-                    active: BTreeMap::new(),
-                })),
-                ChannelKind::Pleth | ChannelKind::Abp => {
-                    if !(c.fs_hz.is_finite() && c.fs_hz >= 25.0) {
-                        return Err(crate::error::Error::SamplingRate {
-                            fs_hz: c.fs_hz,
-                            min_hz: 25.0,
-                        });
-                    }
-                    Analyser::Pulse(Box::new(PulseChannel {
-                        detector: PulseDetector::new(c.fs_hz),
-                        pulses: VecDeque::new(),
-                        blocks: VecDeque::new(),
-                    }))
-                }
-            });
+            analysers.push(Analyser::for_channel(c)?);
         }
         Ok(BedsideStream {
+            offsets: vec![0.0; channels.len()],
             channels,
             analysers,
             open: BTreeMap::new(),
         })
+    }
+
+    /// Adds a channel whose sample 0 lies `offset_s` seconds into the bed's
+    /// time (negative: before it); returns its index. A live bed gains
+    /// channels as their first blocks arrive.
+    pub fn add_channel(&mut self, channel: Channel, offset_s: f64) -> Result<usize> {
+        let analyser = Analyser::for_channel(&channel)?;
+        self.channels.push(channel);
+        self.analysers.push(analyser);
+        self.offsets.push(finite_or_zero(offset_s));
+        Ok(self.channels.len() - 1)
+    }
+
+    /// Starts channel `index` afresh at `fs_hz`, its sample 0 at `offset_s`
+    /// (after a long gap, a clock jump or a new rate): what it had learnt
+    /// and found is dropped, and a finding it alone raised ends with the
+    /// next decision.
+    pub fn restart_channel(&mut self, index: usize, fs_hz: f64, offset_s: f64) -> Result<()> {
+        let Some(old) = self.channels.get(index) else {
+            return Err(crate::error::Error::UnknownChannel {
+                index,
+                channels: self.channels.len(),
+            });
+        };
+        let channel = Channel {
+            name: old.name.clone(),
+            kind: old.kind,
+            fs_hz,
+        };
+        self.analysers[index] = Analyser::for_channel(&channel)?;
+        self.channels[index] = channel;
+        self.offsets[index] = finite_or_zero(offset_s);
+        Ok(())
     }
 
     pub fn channels(&self) -> &[Channel] {
@@ -341,6 +390,7 @@ impl BedsideStream {
         };
         let fs = channel.fs_hz;
         let kind = self.channels[index].kind;
+        let offset_s = self.offsets[index];
         let keep = (KEEP_S * fs) as usize;
         let mut update = BedsideUpdate::default();
         match &mut self.analysers[index] {
@@ -387,7 +437,11 @@ impl BedsideStream {
                             ..
                         } => lead.unusable = false,
                         StreamEvent::Onset(f) if is_life_threatening(f.kind) => {
-                            lead.active.insert(f.kind, f.clone());
+                            // On the bed's time, where the other channels are.
+                            let mut f = f.clone();
+                            f.start_s += offset_s;
+                            f.end_s += offset_s;
+                            lead.active.insert(f.kind, f);
                         }
                         StreamEvent::End { kind, .. } => {
                             lead.active.remove(kind);
@@ -478,7 +532,7 @@ impl BedsideStream {
             Analyser::Lead(l) => l.stream.samples_seen(),
             Analyser::Pulse(p) => p.detector.samples_seen(),
         };
-        seen as f64 / self.channels[index].fs_hz
+        self.offsets[index] + seen as f64 / self.channels[index].fs_hz
     }
 
     /// The decision on `finding` of lead `lead` at `now_s`.
@@ -497,9 +551,8 @@ impl BedsideStream {
             FindingKind::VentricularFibrillation => finding.start_s,
             _ => finding.start_s.min(now_s - MIN_SPAN_S),
         }
-        .max(now_s - RECENT_S)
-        .max(0.0);
-        let before_from = (from_s - MIN_SPAN_S).max(0.0);
+        .max(now_s - RECENT_S);
+        let before_from = from_s - MIN_SPAN_S;
         let mut evidence = Vec::new();
         for (i, c) in self.channels.iter().enumerate() {
             if i == lead {
@@ -551,8 +604,10 @@ impl BedsideStream {
     /// with under 5 % of the span missing or not yet delivered).
     fn evidence(&self, i: usize, from_s: f64, to_s: f64) -> Option<(PulseEvidence, bool)> {
         let fs = self.channels[i].fs_hz;
-        let from = (from_s * fs) as usize;
-        let to = (to_s * fs) as usize;
+        let off = self.offsets[i];
+        // On the channel's own samples (before its start: its sample 0).
+        let from = ((from_s - off) * fs).max(0.0) as usize;
+        let to = ((to_s - off) * fs).max(0.0) as usize;
         if to <= from {
             return None;
         }
@@ -859,6 +914,58 @@ mod tests {
         let text = asys[0].summary();
         assert!(text.contains("ABP pulse at 75 /min"), "{text}");
         assert!(text.contains("suppressed"), "{text}");
+    }
+
+    #[test]
+    fn a_pulse_channel_that_joins_late_is_judged_on_the_beds_time() {
+        // The lead streams from 0 s; the arterial line is connected at 12 s
+        // (its sample 0 is 12 s into the bed's time). The lead loses its
+        // beats at 40 s while the heart beats on at 75 /min.
+        let all = beats(0.5, 70.0, 0.8);
+        let ecg_beats: Vec<f64> = all.iter().copied().filter(|&t| t < 40.0).collect();
+        let lead = ecg(70.0, &ecg_beats);
+        let late: Vec<f64> = all.iter().map(|t| t - 12.0).filter(|&t| t > 0.0).collect();
+        let line = abp(58.0, &late);
+        let mut bed = BedsideStream::new(channels(false)).expect("a bed");
+        let mut decisions = Vec::new();
+        for second in 0..70usize {
+            let block = |x: &[f64], s: usize| -> Vec<f64> {
+                x.get(s * 250..(s + 1) * 250).unwrap_or(&[]).to_vec()
+            };
+            if second == 12 {
+                let abp = Channel {
+                    name: "ABP".into(),
+                    kind: ChannelKind::Abp,
+                    fs_hz: FS,
+                };
+                assert_eq!(bed.add_channel(abp, 12.0).expect("added"), 1);
+            }
+            if second >= 12 {
+                bed.push(1, &block(&line, second - 12)).expect("pushed");
+            }
+            let u = bed.push(0, &block(&lead, second)).expect("pushed");
+            decisions.extend(u.events.into_iter().filter_map(|e| match e {
+                BedsideEvent::Decision(d) if d.finding.kind == FindingKind::Asystole => Some(d),
+                _ => None,
+            }));
+        }
+        assert!(!decisions.is_empty(), "the lead alone says asystole");
+        let first = &decisions[0];
+        assert_eq!(first.verdict, Verdict::Suppressed, "{}", first.summary());
+        assert!(
+            first.summary().contains("ABP pulse at 75 /min"),
+            "{}",
+            first.summary()
+        );
+        assert!(
+            (39.0..46.0).contains(&first.finding.start_s),
+            "the finding is placed on the bed's time: {}",
+            first.finding.start_s
+        );
+        // A restarted pulse channel starts empty: what it knew is gone, so
+        // it can no longer contradict, and the alarm stands after the hold.
+        bed.restart_channel(1, FS, 70.0).expect("restarted");
+        assert!(bed.restart_channel(5, FS, 70.0).is_err());
     }
 
     #[test]
