@@ -1,6 +1,8 @@
-//! Live scoring: runs after every stored batch, on the writer thread. ECG
-//! blocks feed one `EcgStream` per patient and lead (beats, heart-rate meter,
-//! rhythm events); new numerics recompute the patient's NEWS2 from their
+//! Live scoring: runs after every stored batch, on the writer thread.
+//! Waveform blocks feed one `BedsideStream` per patient: an `EcgStream` per
+//! lead (beats, heart-rate meter, rhythm events) and a pulse detector per
+//! pleth or arterial line, which confirm or suppress each life-threatening
+//! ECG finding (`EcgEvent::Onset` or `EcgEvent::Suppressed`); new numerics recompute the patient's NEWS2 from their
 //! freshest vitals and SpO2 scale. Results go to the `scores` table, where the
 //! alarm engine and the UI read them. The numeric work is the pure code of
 //! `wardwatch-score`; this module only keeps per-patient state and time.
@@ -8,10 +10,15 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
-use wardwatch_score::{Acvpu, Breathing, EcgStream, News2Input, StreamEvent};
+use wardwatch_score::bedside::{
+    BedsideEvent, BedsideStream, Channel, ChannelKind, Verdict, is_life_threatening,
+};
+use wardwatch_score::ecg::rhythm::FindingKind;
+use wardwatch_score::{Acvpu, Breathing, News2Input, StreamEvent};
 
 use wardwatch_core::ingest::observation::{Body, EcgBlock, Observation};
 use wardwatch_core::model::Vital;
+use wardwatch_core::model::codes::{EcgLead, PulseWave};
 use wardwatch_core::model::{EcgEvent, ScoreDetail};
 use wardwatch_core::store::charted::CHARTED_SOURCE;
 use wardwatch_core::store::{IngestBatch, ScoreRow, Store, StoredBatch};
@@ -34,9 +41,11 @@ const HR_EVERY: Duration = Duration::seconds(10);
 /// A gap in ECG longer than this restarts the analyser rather than padding.
 const MAX_ECG_GAP: Duration = Duration::seconds(30);
 
-struct EcgTrack {
-    stream: EcgStream,
-    /// Time of sample 0 of the stream.
+/// One channel of a bed: an ECG lead, a pleth or an arterial line.
+struct BedChannel {
+    /// Its MDC code.
+    code: u32,
+    /// Time of the channel's sample 0.
     origin: DateTime<Utc>,
     period_ns: i64,
     /// Samples pushed so far.
@@ -45,14 +54,57 @@ struct EcgTrack {
     beats: std::collections::VecDeque<usize>,
 }
 
+impl BedChannel {
+    fn time_of(&self, sample: usize) -> DateTime<Utc> {
+        self.origin + Duration::nanoseconds(self.period_ns.saturating_mul(sample as i64))
+    }
+}
+
+/// A patient's streamed waveforms analysed together
+/// (`wardwatch_score::bedside`): every lead, and the pleth and arterial
+/// pressure that confirm or suppress a life-threatening ECG finding.
+struct Bed {
+    stream: BedsideStream,
+    /// The bed's time 0.
+    t0: DateTime<Utc>,
+    /// Indexed like the stream's channels.
+    channels: Vec<BedChannel>,
+    /// The lead each open life-threatening finding was decided on.
+    open: HashMap<FindingKind, u32>,
+}
+
+impl Bed {
+    fn at(&self, s: f64) -> DateTime<Utc> {
+        self.t0 + Duration::nanoseconds((s * 1e9) as i64)
+    }
+
+    fn seconds(&self, t: DateTime<Utc>) -> f64 {
+        (t - self.t0).num_nanoseconds().unwrap_or(0) as f64 / 1e9
+    }
+}
+
 /// HRV for the risk score is taken over the last five minutes, the standard
 /// short-term recording (Task Force of the ESC and NASPE, Circulation 1996).
 const HRV_WINDOW: Duration = Duration::minutes(5);
 
-impl EcgTrack {
-    fn time_of(&self, sample: usize) -> DateTime<Utc> {
-        self.origin + Duration::nanoseconds(self.period_ns.saturating_mul(sample as i64))
+/// How a waveform's code is analysed, and its name in alarm texts.
+fn channel_of(code: u32, fs_hz: f64) -> Option<Channel> {
+    if let Some(lead) = EcgLead::from_mdc(code) {
+        return Some(Channel {
+            name: lead.tag.to_ascii_uppercase(),
+            kind: ChannelKind::Ecg,
+            fs_hz,
+        });
     }
+    PulseWave::from_mdc(code).map(|w| Channel {
+        name: w.tag.to_ascii_uppercase(),
+        kind: if w.arterial {
+            ChannelKind::Abp
+        } else {
+            ChannelKind::Pleth
+        },
+        fs_hz,
+    })
 }
 
 /// Per-patient scoring state.
@@ -102,7 +154,7 @@ impl VitalWindow {
 
 #[derive(Default)]
 pub struct LiveScorer {
-    ecg: HashMap<(String, u32), EcgTrack>,
+    beds: HashMap<String, Bed>,
     vitals: HashMap<(String, Vital), VitalWindow>,
     /// Rhythm findings active now, per patient (for the cardiac risk).
     findings: HashMap<String, Vec<wardwatch_score::ecg::rhythm::FindingKind>>,
@@ -119,7 +171,7 @@ pub struct LiveScorer {
 impl std::fmt::Debug for LiveScorer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LiveScorer")
-            .field("ecg_tracks", &self.ecg.len())
+            .field("beds", &self.beds.len())
             .finish()
     }
 }
@@ -210,116 +262,220 @@ impl LiveScorer {
         written
     }
 
+    /// Feeds one waveform block to the patient's bed; returns the ECG
+    /// events, suppressions and heart rate it produced.
     fn ecg_block(&mut self, obs: &Observation, b: &EcgBlock) -> Vec<ScoreRow> {
-        let key = (obs.mrn.clone(), b.lead);
         let fs_hz = 1e9 / b.period_ns as f64;
-        let samples_mv: Vec<f64> = b
+        let Some(channel) = channel_of(b.lead, fs_hz) else {
+            return Vec::new();
+        };
+        let samples: Vec<f64> = b
             .samples
             .iter()
             .map(|s| s.map_or(f64::NAN, |x| b.origin_mv + b.factor_mv * f64::from(x)))
             .collect();
-        // Where this block starts on the track's timeline.
-        let restart = match self.ecg.get(&key) {
-            None => true,
-            Some(t) => {
-                let expected = t.time_of(t.pushed as usize);
-                let gap = obs.effective - expected;
-                t.period_ns != b.period_ns || gap > MAX_ECG_GAP || gap < -Duration::milliseconds(1)
-            }
-        };
-        if restart {
-            match EcgStream::new(fs_hz) {
-                Ok(stream) => {
-                    self.ecg.insert(
-                        key.clone(),
-                        EcgTrack {
-                            stream,
-                            origin: obs.effective,
-                            period_ns: b.period_ns,
-                            pushed: 0,
-                            beats: Default::default(),
-                        },
-                    );
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "ECG cannot be analysed at this rate");
+        let bed = match self.beds.entry(obs.mrn.clone()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => match BedsideStream::new(Vec::new()) {
+                Ok(stream) => e.insert(Bed {
+                    stream,
+                    t0: obs.effective,
+                    channels: Vec::new(),
+                    open: HashMap::new(),
+                }),
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot start a bed's analysis");
                     return Vec::new();
                 }
+            },
+        };
+        let offset_s = bed.seconds(obs.effective);
+        let fresh = |origin| BedChannel {
+            code: b.lead,
+            origin,
+            period_ns: b.period_ns,
+            pushed: 0,
+            beats: Default::default(),
+        };
+        // Where this block starts on the channel's timeline: a new channel,
+        // a new rate, a long gap or a clock that went back starts it afresh.
+        let index = match bed.channels.iter().position(|c| c.code == b.lead) {
+            None => match bed.stream.add_channel(channel, offset_s) {
+                Ok(i) => {
+                    bed.channels.push(fresh(obs.effective));
+                    i
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "a waveform cannot be analysed at this rate");
+                    return Vec::new();
+                }
+            },
+            Some(i) => {
+                let c = &bed.channels[i];
+                let gap = obs.effective - c.time_of(c.pushed as usize);
+                if c.period_ns != b.period_ns
+                    || gap > MAX_ECG_GAP
+                    || gap < -Duration::milliseconds(1)
+                {
+                    if let Err(e) = bed.stream.restart_channel(i, fs_hz, offset_s) {
+                        tracing::warn!(error = %e, "a waveform cannot be analysed at this rate");
+                        return Vec::new();
+                    }
+                    bed.channels[i] = fresh(obs.effective);
+                }
+                i
             }
-        }
-        let Some(track) = self.ecg.get_mut(&key) else {
-            return Vec::new();
         };
         // Pad a short gap with missing samples so times stay right.
-        let expected = track.time_of(track.pushed as usize);
-        let gap_samples =
-            ((obs.effective - expected).num_nanoseconds().unwrap_or(0) / track.period_ns).max(0);
+        let c = &bed.channels[index];
+        let gap_samples = ((obs.effective - c.time_of(c.pushed as usize))
+            .num_nanoseconds()
+            .unwrap_or(0)
+            / c.period_ns)
+            .max(0);
+        let mut pushes = Vec::with_capacity(2);
         if gap_samples > 0 {
-            let pad = vec![f64::NAN; gap_samples as usize];
-            track.stream.push(&pad);
-            track.pushed += gap_samples;
+            pushes.push(vec![f64::NAN; gap_samples as usize]);
         }
-        let update = track.stream.push(&samples_mv);
-        track.pushed += samples_mv.len() as i64;
-        track.beats.extend(update.beats.iter().map(|b| b.sample));
-        let keep = (HRV_WINDOW.num_milliseconds() as f64 * fs_hz / 1000.0) as i64;
-        while track
-            .beats
-            .front()
-            .is_some_and(|&b| (b as i64) < track.pushed - keep)
-        {
-            track.beats.pop_front();
-        }
+        pushes.push(samples);
         let mut rows = Vec::new();
-        for event in &update.events {
-            let (at, value, event) = match event {
-                StreamEvent::Onset(f) => (
-                    track.time_of(f.start_sample),
-                    1.0,
-                    EcgEvent::Onset {
-                        lead: b.lead,
-                        finding: f.clone(),
-                    },
-                ),
-                StreamEvent::End { kind, sample, .. } => (
-                    track.time_of(*sample),
-                    0.0,
-                    EcgEvent::End {
-                        lead: b.lead,
-                        kind: *kind,
-                    },
-                ),
+        for block in pushes {
+            let update = match bed.stream.push(index, &block) {
+                Ok(u) => u,
+                Err(e) => {
+                    tracing::error!(error = %e, "a bed refused a waveform block");
+                    return rows;
+                }
             };
-            rows.push(ScoreRow {
-                mrn: obs.mrn.clone(),
-                at,
-                value,
-                score: ScoreDetail::EcgEvent(event),
-            });
-        }
-        let now = track.time_of(track.pushed as usize);
-        if let Some(hr) = update.hr_bpm {
-            let due = self
-                .hr_last
-                .get(&obs.mrn)
-                .is_none_or(|t| now - *t >= HR_EVERY);
-            if due {
-                self.hr_last.insert(obs.mrn.clone(), now);
-                rows.push(ScoreRow {
-                    mrn: obs.mrn.clone(),
-                    at: now,
-                    value: hr,
-                    score: ScoreDetail::EcgHr { lead: b.lead },
-                });
+            let c = &mut bed.channels[index];
+            c.pushed += block.len() as i64;
+            if let Some(ecg) = &update.ecg {
+                c.beats.extend(ecg.beats.iter().map(|b| b.sample));
+                let keep = (HRV_WINDOW.num_milliseconds() as f64 * fs_hz / 1000.0) as i64;
+                while c
+                    .beats
+                    .front()
+                    .is_some_and(|&s| (s as i64) < c.pushed - keep)
+                {
+                    c.beats.pop_front();
+                }
+                // The lead's own events, except the life-threatening ones:
+                // those are the bed's decision (below).
+                for event in &ecg.events {
+                    let (at, value, event) = match event {
+                        StreamEvent::Onset(f) if !is_life_threatening(f.kind) => (
+                            c.time_of(f.start_sample),
+                            1.0,
+                            EcgEvent::Onset {
+                                lead: b.lead,
+                                finding: f.clone(),
+                            },
+                        ),
+                        StreamEvent::End { kind, sample, .. } if !is_life_threatening(*kind) => (
+                            c.time_of(*sample),
+                            0.0,
+                            EcgEvent::End {
+                                lead: b.lead,
+                                kind: *kind,
+                            },
+                        ),
+                        _ => continue,
+                    };
+                    rows.push(ScoreRow {
+                        mrn: obs.mrn.clone(),
+                        at,
+                        value,
+                        score: ScoreDetail::EcgEvent(event),
+                    });
+                }
+                let now = c.time_of(c.pushed as usize);
+                if let Some(hr) = ecg.hr_bpm {
+                    let due = self
+                        .hr_last
+                        .get(&obs.mrn)
+                        .is_none_or(|t| now - *t >= HR_EVERY);
+                    if due {
+                        self.hr_last.insert(obs.mrn.clone(), now);
+                        rows.push(ScoreRow {
+                            mrn: obs.mrn.clone(),
+                            at: now,
+                            value: hr,
+                            score: ScoreDetail::EcgHr { lead: b.lead },
+                        });
+                    }
+                }
+            }
+            for event in update.events {
+                rows.push(Self::decision_row(bed, &obs.mrn, event));
             }
         }
         rows
     }
 
+    /// A bed's decision as a score row: a confirmed finding is an onset (at
+    /// its start the first time, at the decision when the pulse stopped
+    /// contradicting it), a suppressed one is `Suppressed` with what the
+    /// signals said.
+    fn decision_row(bed: &mut Bed, mrn: &str, event: BedsideEvent) -> ScoreRow {
+        let lead_code = |name: &str| {
+            bed.stream
+                .channels()
+                .iter()
+                .position(|c| c.name == name)
+                .map_or(0, |i| bed.channels[i].code)
+        };
+        match event {
+            BedsideEvent::Decision(d) => {
+                let lead = lead_code(&d.lead);
+                let was_suppressed = bed.open.contains_key(&d.finding.kind);
+                bed.open.insert(d.finding.kind, lead);
+                let mut finding = d.finding.clone();
+                let (at, value, event) = match d.verdict {
+                    Verdict::Confirmed => {
+                        if !d.evidence.is_empty() {
+                            finding.detail =
+                                format!("{}; confirmed by {}", finding.detail, d.evidence_text());
+                        }
+                        let at = if was_suppressed {
+                            bed.at(d.at_s)
+                        } else {
+                            bed.at(d.finding.start_s)
+                        };
+                        (at, 1.0, EcgEvent::Onset { lead, finding })
+                    }
+                    Verdict::Suppressed => (
+                        bed.at(d.finding.start_s),
+                        0.0,
+                        EcgEvent::Suppressed {
+                            lead,
+                            finding,
+                            reason: d.summary(),
+                        },
+                    ),
+                };
+                ScoreRow {
+                    mrn: mrn.to_owned(),
+                    at,
+                    value,
+                    score: ScoreDetail::EcgEvent(event),
+                }
+            }
+            BedsideEvent::End { kind, time_s } => {
+                let lead = bed.open.remove(&kind).unwrap_or(0);
+                ScoreRow {
+                    mrn: mrn.to_owned(),
+                    at: bed.at(time_s),
+                    value: 0.0,
+                    score: ScoreDetail::EcgEvent(EcgEvent::End { lead, kind }),
+                }
+            }
+        }
+    }
+
     /// SDNN over the last five minutes of the patient's lead II.
     fn sdnn_ms(&self, mrn: &str) -> Option<f64> {
-        const LEAD_II: u32 = 131_330;
-        let track = self.ecg.get(&(mrn.to_owned(), LEAD_II))?;
+        let bed = self.beds.get(mrn)?;
+        let track = bed.channels.iter().find(|c| c.code == EcgLead::II.mdc)?;
         let fs_hz = 1e9 / track.period_ns as f64;
         let beats: Vec<usize> = track.beats.iter().copied().collect();
         let rr_ms = wardwatch_score::ecg::hrv::rr_intervals_ms(&beats, fs_hz);

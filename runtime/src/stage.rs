@@ -593,6 +593,7 @@ fn store_now(inputs: &[Input]) -> Option<DateTime<Utc>> {
             Input::Reading { at, .. }
             | Input::Ecg { at, .. }
             | Input::EcgAlive { at, .. }
+            | Input::EcgSuppressed { at, .. }
             | Input::News2 { at, .. } => *at,
             Input::Tick { now } => *now,
         })
@@ -602,6 +603,14 @@ fn store_now(inputs: &[Input]) -> Option<DateTime<Utc>> {
 /// ECG events and NEWS2 results as alarm inputs.
 fn score_input(row: &ScoreRow) -> Option<Input> {
     match &row.score {
+        ScoreDetail::EcgEvent(EcgEvent::Suppressed {
+            finding, reason, ..
+        }) => Some(Input::EcgSuppressed {
+            mrn: row.mrn.clone(),
+            kind: finding.kind,
+            at: row.at,
+            detail: reason.clone(),
+        }),
         ScoreDetail::EcgEvent(event) => Some(Input::Ecg {
             mrn: row.mrn.clone(),
             kind: event.kind(),
@@ -609,7 +618,7 @@ fn score_input(row: &ScoreRow) -> Option<Input> {
             at: row.at,
             detail: match event {
                 EcgEvent::Onset { finding, .. } => finding.detail.clone(),
-                EcgEvent::End { .. } => String::new(),
+                EcgEvent::End { .. } | EcgEvent::Suppressed { .. } => String::new(),
             },
         }),
         ScoreDetail::News2(score) => Some(Input::News2 {

@@ -136,6 +136,21 @@ impl Decision {
     /// decided it, e.g. "ventricular tachycardia on II, confirmed: PLETH no
     /// regular pulse; V unusable".
     pub fn summary(&self) -> String {
+        let verdict = match self.verdict {
+            Verdict::Confirmed => "confirmed",
+            Verdict::Suppressed => "suppressed (ECG artefact, pulse present)",
+        };
+        format!(
+            "{} on {}, {verdict}: {}",
+            self.finding.kind.label(),
+            self.lead,
+            self.evidence_text()
+        )
+    }
+
+    /// What each other signal said, e.g. "PLETH pulse at 74 /min; V
+    /// unusable", or "ECG only" when the bed has no other signal.
+    pub fn evidence_text(&self) -> String {
         let mut parts = Vec::new();
         for e in &self.evidence {
             let what = match (e.says, e.rate_bpm) {
@@ -166,20 +181,11 @@ impl Decision {
             };
             parts.push(what);
         }
-        let verdict = match self.verdict {
-            Verdict::Confirmed => "confirmed",
-            Verdict::Suppressed => "suppressed (ECG artefact, pulse present)",
-        };
-        let by = if parts.is_empty() {
+        if parts.is_empty() {
             "ECG only".to_owned()
         } else {
             parts.join("; ")
-        };
-        format!(
-            "{} on {}, {verdict}: {by}",
-            self.finding.kind.label(),
-            self.lead
-        )
+        }
     }
 }
 

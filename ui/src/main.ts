@@ -458,7 +458,8 @@ function renderLiveDetail(l: PatientLive | undefined): void {
     : null;
   const events = l.ecg_events.length
     ? el("ul", { class: "events" }, l.ecg_events.map((e) =>
-        el("li", {}, `${timeText(e.at)} ${e.detail.event} ${e.detail.finding?.kind ?? e.detail.kind ?? ""}`.replaceAll("_", " "))))
+        el("li", {}, `${timeText(e.at)} ${e.detail.event} ${e.detail.finding?.kind ?? e.detail.kind ?? ""}`.replaceAll("_", " ")
+          + (e.detail.reason ? ` — ${e.detail.reason}` : ""))))
     : null;
   const parts: (HTMLElement | null)[] = [news, risk, el("table", { class: "live-vitals" }, el("tbody", {}, rows)), hr, events];
   box.replaceChildren(...parts.filter((n): n is HTMLElement => n !== null));

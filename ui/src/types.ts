@@ -113,10 +113,13 @@ export type News2Row = ScoreBase & { kind: "news2"; detail: News2Detail };
 export type RiskRow = ScoreBase & { kind: "cardiac_risk"; detail: RiskDetail };
 export type EcgHrRow = ScoreBase & { kind: "ecg_hr"; detail: { lead: number } };
 export interface EcgEventDetail {
-  event: "onset" | "end";
+  /** "suppressed": a life-threatening finding the pulse contradicted. */
+  event: "onset" | "end" | "suppressed";
   lead: number;
   finding?: { kind: string; detail?: string };
   kind?: string;
+  /** Why it was suppressed: what each signal said. */
+  reason?: string;
 }
 export type EcgEventRow = ScoreBase & { kind: "ecg_event"; detail: EcgEventDetail };
 

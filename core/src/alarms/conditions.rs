@@ -283,6 +283,14 @@ pub enum Input {
         at: DateTime<Utc>,
         detail: String,
     },
+    /// A life-threatening ECG finding the pulse contradicted: a technical
+    /// "ECG artefact, pulse present" condition, not the finding's alarm.
+    EcgSuppressed {
+        mrn: String,
+        kind: FindingKind,
+        at: DateTime<Utc>,
+        detail: String,
+    },
     /// ECG arrived for the patient (samples or not): their stream is alive,
     /// whatever its content says.
     EcgAlive { mrn: String, at: DateTime<Utc> },
@@ -356,6 +364,9 @@ struct PatientTrack {
     news2_candidate: Option<(u8, u8, DateTime<Utc>)>,
     /// Patient conditions currently started, by key, with their priority.
     active: HashMap<String, Priority>,
+    /// Life-threatening findings suppressed by the pulse; one
+    /// `tech:ecg_artefact` condition covers them.
+    suppressed: std::collections::BTreeSet<FindingKind>,
 }
 
 impl PatientTrack {
@@ -401,6 +412,53 @@ impl PatientTrack {
         )]
     }
 
+    /// A finding suppressed by the bed's other signals: the technical
+    /// condition starts with the first one.
+    fn suppress(
+        &mut self,
+        mrn: &str,
+        kind: FindingKind,
+        detail: &str,
+        at: DateTime<Utc>,
+    ) -> Vec<ConditionEvent> {
+        let first = self.suppressed.is_empty();
+        if !self.suppressed.insert(kind) || !first {
+            return Vec::new();
+        }
+        vec![event(
+            mrn,
+            ECG_ARTEFACT,
+            true,
+            Priority::Technical,
+            false,
+            format!("ECG artefact, pulse present: {detail}"),
+            at,
+        )]
+    }
+
+    /// A suppressed finding was confirmed after all, or ended: the
+    /// technical condition ends with the last one.
+    fn unsuppress(
+        &mut self,
+        mrn: &str,
+        kind: FindingKind,
+        why: &str,
+        at: DateTime<Utc>,
+    ) -> Vec<ConditionEvent> {
+        if !self.suppressed.remove(&kind) || !self.suppressed.is_empty() {
+            return Vec::new();
+        }
+        vec![event(
+            mrn,
+            ECG_ARTEFACT,
+            false,
+            Priority::Technical,
+            false,
+            why.to_owned(),
+            at,
+        )]
+    }
+
     /// Only the highest-priority condition of a patient needs a nurse's
     /// attention (IEC 60601-1-8 lets a monitor annunciate just the highest):
     /// while one is active, lower-priority patient conditions wait.
@@ -412,6 +470,10 @@ impl PatientTrack {
                 .all(|p| *p <= priority || *p == Priority::Technical)
     }
 }
+
+/// The technical condition of a life-threatening ECG finding that the
+/// pulse contradicted.
+pub const ECG_ARTEFACT: &str = "tech:ecg_artefact";
 
 /// The condition detector for a ward.
 #[derive(Debug, Default)]
@@ -496,6 +558,16 @@ impl ConditionTracker {
                 red_score,
                 at,
             } => self.news2(mrn, *aggregate, *red_score, *at),
+            Input::EcgSuppressed {
+                mrn,
+                kind,
+                at,
+                detail,
+            } => {
+                let track = self.patients.entry(mrn.clone()).or_default();
+                track.last_data = Some(track.last_data.map_or(*at, |t| t.max(*at)));
+                track.suppress(mrn, *kind, detail, *at)
+            }
             Input::EcgAlive { mrn, at } => self.alive(mrn, *at),
             Input::Tick { now } => self.tick(*now),
         }
@@ -605,6 +677,14 @@ impl ConditionTracker {
     ) -> Vec<ConditionEvent> {
         let track = self.patients.entry(mrn.to_owned()).or_default();
         track.last_data = Some(track.last_data.map_or(at, |t| t.max(at)));
+        // A suppressed finding confirmed after all (its alarm follows) or
+        // ended ends its technical condition.
+        let why = if onset {
+            "the pulse no longer contradicts the ECG"
+        } else {
+            "ECG finding ended"
+        };
+        let mut out = track.unsuppress(mrn, kind, why, at);
         let (key, priority, latched, name) = match kind {
             // PhysioNet/CinC 2015 life-threatening arrhythmias: high, latched.
             FindingKind::Asystole => ("asystole", Priority::High, true, "ASYSTOLE"),
@@ -658,14 +738,13 @@ impl ConditionTracker {
             }
         };
         if onset && !track.may_start(priority) {
-            return Vec::new();
+            return out;
         }
         let msg = if onset && !detail.is_empty() {
             format!("{name}: {detail}")
         } else {
             name.to_owned()
         };
-        let mut out = Vec::new();
         if onset {
             // The rate alarm supersedes a heart-rate limit alarm already
             // raised for the same episode: end it (and keep it from coming
@@ -1061,6 +1140,53 @@ mod tests {
                 "HR limit alarm back under the arrhythmia alarm"
             );
         }
+    }
+
+    #[test]
+    fn an_asystole_the_pulse_contradicts_is_a_technical_alarm_until_confirmed() {
+        let mut tr = ConditionTracker::new(Rules::default());
+        let keys = |e: Vec<ConditionEvent>| {
+            e.into_iter()
+                .map(|e| (e.key, e.started, e.priority, e.message))
+                .collect::<Vec<_>>()
+        };
+        let suppressed = |tr: &mut ConditionTracker, kind, s| {
+            tr.observe(&Input::EcgSuppressed {
+                mrn: "M".into(),
+                kind,
+                at: t(s),
+                detail: "asystole on II, suppressed: PLETH pulse at 74 /min".into(),
+            })
+        };
+        let e = keys(suppressed(&mut tr, FindingKind::Asystole, 10));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(
+            (e[0].0.as_str(), e[0].1, e[0].2),
+            (ECG_ARTEFACT, true, Priority::Technical)
+        );
+        assert!(
+            e[0].3.starts_with("ECG artefact, pulse present: asystole"),
+            "{}",
+            e[0].3
+        );
+        // A second suppressed finding is covered by the same condition.
+        assert!(suppressed(&mut tr, FindingKind::ExtremeBradycardia, 11).is_empty());
+        let ecg = |tr: &mut ConditionTracker, kind, onset, s| {
+            tr.observe(&Input::Ecg {
+                mrn: "M".into(),
+                kind,
+                onset,
+                at: t(s),
+                detail: String::new(),
+            })
+        };
+        // The bradycardia ends; the asystole is still suppressed.
+        let e = keys(ecg(&mut tr, FindingKind::ExtremeBradycardia, false, 12));
+        assert!(e.iter().all(|k| k.0 != ECG_ARTEFACT), "{e:?}");
+        // The pulse stopped: the asystole is confirmed and alarms high.
+        let e = keys(ecg(&mut tr, FindingKind::Asystole, true, 20));
+        let got: Vec<(&str, bool)> = e.iter().map(|k| (k.0.as_str(), k.1)).collect();
+        assert_eq!(got, vec![(ECG_ARTEFACT, false), ("asystole", true)]);
     }
 
     #[test]

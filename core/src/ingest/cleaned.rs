@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::observation::{Body, EcgBlock, Observation, Reading};
 use crate::model::Vital;
-use crate::model::codes::{EcgLead, LOINC, MDC, UCUM, code_of};
+use crate::model::codes::{LOINC, MDC, PulseWave, UCUM, code_of, waveform_name};
 
 const ACVPU: [&str; 5] = ["A", "C", "V", "P", "U"];
 const BP_PANEL: &str = "85354-9";
@@ -95,11 +95,15 @@ fn numeric(o: &mut Value, readings: &[(Vital, Reading)]) {
 }
 
 fn ecg(o: &mut Value, blocks: &[EcgBlock]) {
-    let lead_code = |mdc: u32| match EcgLead::from_mdc(mdc) {
-        Some(l) => json!({"coding": [{"system": MDC, "code": l.mdc_code, "display": l.mdc_name}]}),
+    let lead_code = |mdc: u32| match waveform_name(mdc) {
+        Some(name) => {
+            json!({"coding": [{"system": MDC, "code": mdc.to_string(), "display": name}]})
+        }
         None => json!({"coding": [{"system": MDC, "code": mdc.to_string()}]}),
     };
     let sampled = |b: &EcgBlock| {
+        // Leads in mV; a pulse wave in its own unit (mmHg, arbitrary).
+        let unit = PulseWave::from_mdc(b.lead).map_or("mV", |w| w.ucum);
         // One string, written in place: this runs for every ECG block stored.
         let mut data = String::with_capacity(b.samples.len() * 5);
         for (i, s) in b.samples.iter().enumerate() {
@@ -115,7 +119,7 @@ fn ecg(o: &mut Value, blocks: &[EcgBlock]) {
             }
         }
         json!({
-            "origin": {"value": b.origin_mv, "unit": "mV", "system": UCUM, "code": "mV"},
+            "origin": {"value": b.origin_mv, "unit": unit, "system": UCUM, "code": unit},
             "period": b.period_ns as f64 / 1e6,
             "factor": b.factor_mv,
             "dimensions": 1,

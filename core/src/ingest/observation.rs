@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::model::Vital;
-use crate::model::codes::{EcgLead, LOINC, MDC, MDC_ECG_ELEC_POTL, vital_for_loinc};
+use crate::model::codes::{EcgLead, LOINC, MDC, MDC_ECG_ELEC_POTL, PulseWave, vital_for_loinc};
 
 const ACVPU_SYSTEM: &str = "urn:wardwatch:acvpu";
 /// How far in the future a timestamp may lie (clock skew between devices).
@@ -306,7 +306,7 @@ fn body(v: &Value) -> Decoded<Body> {
                 if lead == MDC_ECG_ELEC_POTL {
                     return ecg_components(v);
                 }
-                if is_ecg_lead(lead) {
+                if is_ecg_lead(lead) || PulseWave::from_mdc(lead).is_some() {
                     if v.get("dataAbsentReason").is_some() {
                         // Leads off or a gap in the recording: a valid
                         // observation of "no signal", with no samples.
@@ -500,32 +500,54 @@ fn ecg_components(v: &Value) -> Decoded<Body> {
 }
 
 /// FHIR R4 SampledData: value = origin + factor × data; `E`, `U`, `L` mark
-/// samples the device could not give.
+/// samples the device could not give. An ECG lead's values are in mV, an
+/// arterial pressure's in mmHg, a pleth's in arbitrary units (kept in the
+/// block's `origin_mv` and `factor_mv` all the same).
 fn sampled_data(lead: u32, d: &Value) -> Decoded<EcgBlock> {
+    let wave = PulseWave::from_mdc(lead);
     let period_ms = d
         .get("period")
         .and_then(Value::as_f64)
         .ok_or_else(|| missing("valueSampledData.period"))?;
-    // 100–1000 Hz: below cannot show a QRS, above no bedside device sends.
-    if !(1.0..=10.0).contains(&period_ms) {
+    // ECG 100–1000 Hz: below cannot show a QRS, above no bedside device
+    // sends. A pulse wave is slower: 25 Hz still shows its upstroke.
+    let (slowest_ms, range) = if wave.is_some() {
+        (40.0, "1–40 ms (25–1000 Hz)")
+    } else {
+        (10.0, "1–10 ms (100–1000 Hz)")
+    };
+    if !(1.0..=slowest_ms).contains(&period_ms) {
         return Err(reject(
             RejectCode::ImpossibleValue,
-            format!("sampling period {period_ms} ms is outside 1–10 ms (100–1000 Hz)"),
+            format!("sampling period {period_ms} ms is outside {range}"),
         ));
     }
     let origin = d
         .get("origin")
         .ok_or_else(|| missing("valueSampledData.origin"))?;
-    let scale = match str_at(origin, "code")
-        .or_else(|| str_at(origin, "unit"))
-        .unwrap_or("mV")
-    {
-        "mV" => 1.0,
-        "uV" | "µV" => 0.001,
-        other => {
+    let unit = str_at(origin, "code").or_else(|| str_at(origin, "unit"));
+    let scale = match (wave, unit) {
+        (None, None | Some("mV")) => 1.0,
+        (None, Some("uV" | "µV")) => 0.001,
+        (None, Some(other)) => {
             return Err(reject(
                 RejectCode::UnknownUnit,
                 format!("ECG unit `{other}`; expected mV or uV"),
+            ));
+        }
+        (Some(w), None | Some("mm[Hg]" | "mmHg")) if w.arterial => 1.0,
+        (Some(w), Some("kPa")) if w.arterial => 7.500_62,
+        (Some(w), Some(other)) if w.arterial => {
+            return Err(reject(
+                RejectCode::UnknownUnit,
+                format!("arterial pressure unit `{other}`; expected mm[Hg] or kPa"),
+            ));
+        }
+        (Some(_), None | Some("{arb'U}" | "1" | "%")) => 1.0,
+        (Some(w), Some(other)) => {
+            return Err(reject(
+                RejectCode::UnknownUnit,
+                format!("{} unit `{other}`; expected {{arb'U}}, 1 or %", w.mdc_name),
             ));
         }
     };
@@ -566,7 +588,7 @@ fn sampled_data(lead: u32, d: &Value) -> Decoded<EcgBlock> {
                             .ok_or_else(|| {
                                 reject(
                                     RejectCode::ImpossibleValue,
-                                    format!("ECG sample `{t}` is not a finite number"),
+                                    format!("sample `{t}` is not a finite number"),
                                 )
                             })?;
                     let mv = origin_mv + factor_mv * x;
@@ -780,5 +802,52 @@ mod tests {
             vec![Some(995), Some(1011), None, Some(-3)]
         );
         assert_eq!(blocks[0].period_ns, 2_777_778);
+    }
+
+    #[test]
+    fn pleth_and_arterial_pressure_waves_decode_in_their_own_units() {
+        let wave = |code: &str, unit: &str, period: f64| {
+            dec(&obs(
+                json!({"system": MDC, "code": code}),
+                json!({"valueSampledData": {"origin": {"value": 0, "code": unit}, "period": period,
+                    "factor": 0.1, "dimensions": 1, "data": "800 E 1200"}}),
+            ))
+        };
+        // A pleth at 62.5 Hz: slower than any ECG is allowed, fine for a pulse.
+        let Ok(Observation {
+            body: Body::Ecg(blocks),
+            ..
+        }) = wave("150452", "{arb'U}", 16.0)
+        else {
+            panic!("a pleth decodes")
+        };
+        assert_eq!(blocks[0].lead, 150_452);
+        assert_eq!(blocks[0].samples, vec![Some(800), None, Some(1200)]);
+        // An arterial line in kPa is kept in mmHg.
+        let Ok(Observation {
+            body: Body::Ecg(blocks),
+            ..
+        }) = wave("150032", "kPa", 8.0)
+        else {
+            panic!("an ABP decodes")
+        };
+        assert!((blocks[0].factor_mv - 0.750_062).abs() < 1e-9);
+        // Wrong units and rates are refused with the reason.
+        let err = wave("150032", "mV", 8.0).expect_err("ABP in mV");
+        assert_eq!(err.code, RejectCode::UnknownUnit);
+        assert!(err.reason.contains("arterial pressure"), "{}", err.reason);
+        let err = wave("131330", "mV", 16.0).expect_err("ECG at 62.5 Hz");
+        assert_eq!(err.code, RejectCode::ImpossibleValue);
+        let err = wave("150452", "{arb'U}", 50.0).expect_err("pleth at 20 Hz");
+        assert_eq!(err.code, RejectCode::ImpossibleValue);
+        // Probe off: a valid observation of no signal.
+        let o = dec(&obs(
+            json!({"system": MDC, "code": "150452"}),
+            json!({"dataAbsentReason": {"coding": [{"code": "error"}]}}),
+        ));
+        assert!(
+            matches!(o, Ok(Observation { body: Body::Ecg(ref b), .. }) if b[0].samples.is_empty()),
+            "{o:?}"
+        );
     }
 }

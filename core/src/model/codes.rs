@@ -1,6 +1,6 @@
 //! The one table of codes on the wire (docs/wire-format.md): LOINC codes and
 //! UCUM units of the numeric vital signs, IEEE 11073-10101 MDC codes of the
-//! ECG leads. The decoder reads with it and the simulator writes with it, so
+//! ECG leads and the pulse waveforms. The decoder reads with it and the simulator writes with it, so
 //! the two cannot drift apart.
 
 use super::Vital;
@@ -155,9 +155,84 @@ impl EcgLead {
     }
 }
 
+/// A pulsatile waveform: the pulse oximeter's plethysmogram or an arterial
+/// pressure line, with its MDC code (IEEE 11073-10101: partition 2, SCADA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PulseWave {
+    pub mdc: u32,
+    pub mdc_code: &'static str,
+    pub mdc_name: &'static str,
+    /// Lower-case tag used in Observation ids.
+    pub tag: &'static str,
+    /// An arterial pressure in mmHg (else a pleth in arbitrary units).
+    pub arterial: bool,
+    /// The UCUM unit its samples are written in.
+    pub ucum: &'static str,
+}
+
+/// MDC_PULS_OXIM_PLETH (2::19380), MDC_PRESS_BLD_ART_ABP (2::18960) and
+/// the unspecified arterial pressure MDC_PRESS_BLD_ART (2::18944).
+pub const PULSE_WAVES: &[PulseWave] = &[
+    PulseWave {
+        mdc: 150_452,
+        mdc_code: "150452",
+        mdc_name: "MDC_PULS_OXIM_PLETH",
+        tag: "pleth",
+        arterial: false,
+        ucum: "{arb'U}",
+    },
+    PulseWave {
+        mdc: 150_032,
+        mdc_code: "150032",
+        mdc_name: "MDC_PRESS_BLD_ART_ABP",
+        tag: "abp",
+        arterial: true,
+        ucum: "mm[Hg]",
+    },
+    PulseWave {
+        mdc: 150_016,
+        mdc_code: "150016",
+        mdc_name: "MDC_PRESS_BLD_ART",
+        tag: "art",
+        arterial: true,
+        ucum: "mm[Hg]",
+    },
+];
+
+impl PulseWave {
+    pub const PLETH: PulseWave = PULSE_WAVES[0];
+    pub const ABP: PulseWave = PULSE_WAVES[1];
+
+    /// The waveform with this MDC code.
+    pub fn from_mdc(mdc: u32) -> Option<PulseWave> {
+        PULSE_WAVES.iter().copied().find(|w| w.mdc == mdc)
+    }
+}
+
+/// The MDC name of a sampled waveform's code (an ECG lead or a pulse wave).
+pub fn waveform_name(mdc: u32) -> Option<&'static str> {
+    EcgLead::from_mdc(mdc)
+        .map(|l| l.mdc_name)
+        .or_else(|| PulseWave::from_mdc(mdc).map(|w| w.mdc_name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pulse_wave_codes_are_partition_two_of_the_nomenclature() {
+        // MDC code = partition × 65536 + term code (IEEE 11073-10101).
+        assert_eq!(PulseWave::PLETH.mdc, 2 * 65_536 + 19_380);
+        assert_eq!(PulseWave::ABP.mdc, 2 * 65_536 + 18_960);
+        for w in PULSE_WAVES {
+            assert_eq!(w.mdc_code, w.mdc.to_string());
+            assert_eq!(PulseWave::from_mdc(w.mdc), Some(*w));
+            assert!(EcgLead::from_mdc(w.mdc).is_none());
+        }
+        assert_eq!(waveform_name(131_330), Some("MDC_ECG_ELEC_POTL_II"));
+        assert_eq!(waveform_name(150_452), Some("MDC_PULS_OXIM_PLETH"));
+    }
 
     #[test]
     fn every_lead_and_vital_code_is_found_by_its_own_key() {

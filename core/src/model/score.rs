@@ -20,23 +20,38 @@ pub enum ScoreDetail {
     CardiacRisk(CardiacRisk),
     /// Heart rate from the ECG; value in beats/min.
     EcgHr { lead: u32 },
-    /// A rhythm finding starting or ending; value 1 at onset, 0 at the end.
+    /// A rhythm finding starting, ending or suppressed; value 1 at onset,
+    /// 0 at the end or when suppressed.
     EcgEvent(EcgEvent),
 }
 
 /// A rhythm finding's onset or end, on one lead (`lead`: its MDC code,
-/// e.g. 131330 for lead II).
+/// e.g. 131330 for lead II). A life-threatening finding the bed's other
+/// signals contradicted (a regular pulse during an "asystole") is
+/// `Suppressed` instead of an onset, with the decision's `reason` (which
+/// signals said what); if they stop contradicting it, its `Onset` follows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EcgEvent {
-    Onset { lead: u32, finding: Finding },
-    End { lead: u32, kind: FindingKind },
+    Onset {
+        lead: u32,
+        finding: Finding,
+    },
+    End {
+        lead: u32,
+        kind: FindingKind,
+    },
+    Suppressed {
+        lead: u32,
+        finding: Finding,
+        reason: String,
+    },
 }
 
 impl EcgEvent {
     pub fn kind(&self) -> FindingKind {
         match self {
-            EcgEvent::Onset { finding, .. } => finding.kind,
+            EcgEvent::Onset { finding, .. } | EcgEvent::Suppressed { finding, .. } => finding.kind,
             EcgEvent::End { kind, .. } => *kind,
         }
     }

@@ -302,6 +302,9 @@ impl Store {
                 let (event, lead) = match event {
                     Some(EcgEvent::Onset { lead, .. }) => ("onset", Some(i64::from(lead))),
                     Some(EcgEvent::End { lead, .. }) => ("end", Some(i64::from(lead))),
+                    Some(EcgEvent::Suppressed { lead, .. }) => {
+                        ("suppressed", Some(i64::from(lead)))
+                    }
                     None => ("unknown", None),
                 };
                 FindingRow {

@@ -359,3 +359,163 @@ fn charted_consciousness_and_oxygen_complete_news2_and_outlive_the_stream_window
             .any(|e| e.action == "observation.chart" && e.target.as_deref() == Some(mrn.as_str()))
     );
 }
+
+/// Streams the first 300 s of a Challenge 2015 record (the data up to its
+/// alarm) to one patient as FHIR blocks of 2 s per signal, the way a
+/// gateway interleaves them, stores and scores each batch; returns the
+/// patient's ECG events.
+fn stream_bed(
+    store: &mut Store,
+    scorer: &mut LiveScorer,
+    name: &str,
+    mrn: &str,
+    signals: &[(&str, &str, &str)],
+) -> Vec<wardwatch_core::model::EcgEvent> {
+    let record = wardwatch_wfdb::Record::open(testdata(&format!("challenge2015/{name}.hea")))
+        .expect("record");
+    let fs = record.fs_hz();
+    let block = (2.0 * fs) as usize;
+    let mut raws = Vec::new();
+    for (signal, code, unit) in signals {
+        let i = record.signal_index(signal).expect("signal");
+        let spec = &record.signals()[i];
+        let mut raw = record.read_raw(i).expect("samples");
+        raw.truncate((300.0 * fs) as usize);
+        raws.push((raw, spec.gain_adu_per_unit, spec.baseline_adu, *code, *unit));
+    }
+    let now = t0() + Duration::hours(1);
+    let mut seq = 0;
+    for k in 0..raws[0].0.len().div_ceil(block) {
+        let start = t0() + Duration::nanoseconds((k * block) as i64 * 1_000_000_000 / fs as i64);
+        let mut items = Vec::new();
+        for (raw, gain, baseline, code, unit) in &raws {
+            let Some(chunk) = raw.get(k * block..((k + 1) * block).min(raw.len())) else {
+                continue;
+            };
+            let data: Vec<String> = chunk.iter().map(|x| x.to_string()).collect();
+            let obs = json!({"resourceType": "Observation", "id": format!("{name}-{code}-{k}"),
+                "status": "final",
+                "code": {"coding": [{"system": "urn:oid:2.16.840.1.113883.6.24", "code": code}]},
+                "subject": {"identifier": {"value": mrn}},
+                "effectiveDateTime": start.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                "valueSampledData": {"origin": {"value": -f64::from(*baseline) / gain, "code": unit},
+                    "period": 1000.0 / fs, "factor": 1.0 / gain, "dimensions": 1,
+                    "data": data.join(" ")}});
+            seq += 1;
+            items.push(item(seq, &obs, now));
+        }
+        // One shard per record: its sequence numbers start at 1.
+        let b = IngestBatch {
+            shard: name.into(),
+            ..batch(items)
+        };
+        let stored = store.store_batch(&b, now).expect("store");
+        assert_eq!(
+            stored.outcome.stored,
+            raws.len(),
+            "block {k}: {:?}",
+            stored.outcome
+        );
+        scorer.score_batch(store, &b, &stored);
+    }
+    // The pulse wave is stored bit-exact beside the leads.
+    let pleth = raws.iter().find(|r| r.3 == "150452").expect("a pleth");
+    let back: Vec<i32> = store
+        .ecg_samples(mrn, 150_452, t0())
+        .expect("read back")
+        .iter()
+        .flat_map(|b| b.samples.iter().map(|s| s.expect("no gaps")))
+        .collect();
+    assert!(back == pleth.0, "stored pleth differs from the recording");
+    store
+        .scores(mrn, Some("ecg_event"), 1000)
+        .expect("events")
+        .into_iter()
+        .filter_map(|r| match r.score {
+            ScoreDetail::EcgEvent(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Issue 15 live: a false asystole (a457l: the chest lead loses its beats,
+/// the pleth beats on) is suppressed with the reason, never an onset; a
+/// true one (a345l: the pulse stopped too) is an onset that says which
+/// signals confirmed it.
+#[test]
+fn the_pulse_streamed_beside_the_ecg_suppresses_a_false_asystole_and_confirms_a_true_one() {
+    use wardwatch_core::model::EcgEvent;
+    let dir = crate::private_tempdir();
+    let (mut store, mrns) = store_with_ward(dir.path());
+    let mut scorer = LiveScorer::default();
+    let events = stream_bed(
+        &mut store,
+        &mut scorer,
+        "a457l",
+        &mrns[1],
+        &signals_of("a457l"),
+    );
+    let asystole = |e: &&EcgEvent| e.kind() == FindingKind::Asystole;
+    let suppressed: Vec<&EcgEvent> = events
+        .iter()
+        .filter(asystole)
+        .filter(|e| matches!(e, EcgEvent::Suppressed { .. }))
+        .collect();
+    assert!(
+        !suppressed.is_empty(),
+        "no asystole decided on a457l: {events:?}"
+    );
+    for e in &suppressed {
+        let EcgEvent::Suppressed { reason, .. } = e else {
+            unreachable!()
+        };
+        assert!(
+            reason.contains("PLETH") && reason.contains("suppressed"),
+            "{reason}"
+        );
+    }
+    assert!(
+        !events.iter().filter(asystole).any(EcgEvent::is_onset),
+        "a457l's false asystole alarmed: {events:?}"
+    );
+
+    let events = stream_bed(
+        &mut store,
+        &mut scorer,
+        "a345l",
+        &mrns[2],
+        &signals_of("a345l"),
+    );
+    let onset = events
+        .iter()
+        .filter(asystole)
+        .find_map(|e| match e {
+            EcgEvent::Onset { finding, .. } => Some(finding.detail.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("a345l's true asystole raised no onset: {events:?}"));
+    assert!(onset.contains("confirmed by"), "{onset}");
+}
+
+/// The leads, pleth and arterial pressure of a Challenge record, with the
+/// codes and units they are streamed under (the chest lead "V", its
+/// position unknown, as V5).
+fn signals_of(name: &str) -> Vec<(&'static str, &'static str, &'static str)> {
+    let record = wardwatch_wfdb::Record::open(testdata(&format!("challenge2015/{name}.hea")))
+        .expect("record");
+    let mut out = Vec::new();
+    for s in record.signals() {
+        let sig = match s.description.as_str() {
+            "I" => ("I", "131329", "mV"),
+            "II" => ("II", "131330", "mV"),
+            "III" => ("III", "131389", "mV"),
+            "V" => ("V", "131335", "mV"),
+            "aVF" => ("aVF", "131392", "mV"),
+            "PLETH" => ("PLETH", "150452", "{arb'U}"),
+            "ABP" => ("ABP", "150032", "mm[Hg]"),
+            _ => continue,
+        };
+        out.push(sig);
+    }
+    out
+}
