@@ -48,6 +48,10 @@ pub struct SimArgs {
     /// ECG sampling rate in Hz (125–500); 0 for no ECG
     #[arg(long, default_value_t = 250)]
     ecg_fs: u32,
+    /// Also stream each patient's finger pleth (MDC_PULS_OXIM_PLETH) at the
+    /// ECG's rate: the pulse that confirms or suppresses an ECG alarm
+    #[arg(long)]
+    pleth: bool,
     /// Stop after this many simulated seconds [default: until Ctrl-C]
     #[arg(long)]
     duration: Option<u64>,
@@ -96,6 +100,7 @@ fn source(a: &SimArgs) -> anyhow::Result<Box<dyn RecordSource>> {
         config.numerics_period_s = a.numerics_period;
         config.ecg_fs_hz = (a.ecg_fs > 0).then_some(a.ecg_fs);
         config.duration_s = a.duration;
+        config.pleth = a.pleth && config.ecg_fs_hz.is_some();
         config.scenario = match a.scenario.as_deref() {
             None => Scenario::default(),
             Some("demo") => Scenario::demo(),

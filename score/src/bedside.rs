@@ -236,6 +236,12 @@ const VT_RATE_CHANGE: f64 = 0.15;
 const VF_GAP_S: f64 = 2.0;
 /// A pulse channel this far behind the lead is judged on what it has.
 const MAX_LAG_S: f64 = 2.0;
+/// Decisions wait for a pulse channel behind the lead by less than this
+/// (its block for these seconds is on its way: streams send blocks of a
+/// few seconds, each channel on its own); one further behind has stalled.
+const WAIT_S: f64 = 5.0;
+/// A pulse channel this close to the lead's time has caught up.
+const CAUGHT_UP_S: f64 = 0.1;
 /// A suppressed finding whose contradiction became unusable or
 /// inconclusive (not agreeing) alarms after this long.
 const HOLD_S: f64 = 5.0;
@@ -417,7 +423,6 @@ impl BedsideStream {
                     p.blocks.pop_front();
                 }
                 update.pulses = found;
-                return Ok(update);
             }
             Analyser::Lead(lead) => {
                 let ecg = lead.stream.push(samples);
@@ -458,14 +463,30 @@ impl BedsideStream {
                 update.ecg = Some(ecg);
             }
         }
-        update.events = self.judge(index);
+        update.events = self.judge();
         Ok(update)
     }
 
     /// Decides every open finding again after a block of lead `index`.
-    fn judge(&mut self, index: usize) -> Vec<BedsideEvent> {
+    /// Decides every open finding again, at the newest lead's time. While
+    /// a pulse channel is catching up (behind by less than `WAIT_S`: its
+    /// block for these seconds is on its way), decisions wait for it, so
+    /// a pulse that stopped is seen to have stopped.
+    fn judge(&mut self) -> Vec<BedsideEvent> {
         let mut events = Vec::new();
-        let now_s = self.time_s(index);
+        let Some(now_s) = (0..self.channels.len())
+            .filter(|&i| matches!(self.analysers[i], Analyser::Lead(_)))
+            .map(|i| self.time_s(i))
+            .max_by(f64::total_cmp)
+        else {
+            return events;
+        };
+        let catching_up = (0..self.channels.len()).any(|i| {
+            let behind = now_s - self.time_s(i);
+            matches!(self.analysers[i], Analyser::Pulse(_))
+                && behind > CAUGHT_UP_S
+                && behind < WAIT_S
+        });
         // Findings active on some lead, the first lead's finding for each.
         let mut active: BTreeMap<FindingKind, (usize, Finding)> = BTreeMap::new();
         for (i, a) in self.analysers.iter().enumerate() {
@@ -487,6 +508,9 @@ impl BedsideStream {
                 kind,
                 time_s: now_s,
             });
+        }
+        if catching_up {
+            return events;
         }
         for (kind, (lead, finding)) in active {
             let was = self.open.get(&kind).map(|o| o.verdict);
@@ -972,6 +996,29 @@ mod tests {
         // it can no longer contradict, and the alarm stands after the hold.
         bed.restart_channel(1, FS, 70.0).expect("restarted");
         assert!(bed.restart_channel(5, FS, 70.0).is_err());
+    }
+
+    #[test]
+    fn a_decision_waits_for_the_pulse_block_still_on_its_way() {
+        // A true asystole from 30 s; each 2-s block of the lead arrives
+        // before the arterial line's block of the same seconds. Judged at
+        // once, the line would still show the pulses before the stop.
+        let all = beats(0.5, 30.0, 0.8);
+        let (lead, line) = (ecg(60.0, &all), abp(60.0, &all));
+        let mut bed = BedsideStream::new(channels(true)).expect("a bed");
+        let mut verdicts = Vec::new();
+        for k in 0..30usize {
+            for (i, x) in [(0, &lead), (1, &line)] {
+                let u = bed.push(i, &x[k * 500..(k + 1) * 500]).expect("pushed");
+                verdicts.extend(u.events.into_iter().filter_map(|e| match e {
+                    BedsideEvent::Decision(d) if d.finding.kind == FindingKind::Asystole => {
+                        Some(d.verdict)
+                    }
+                    _ => None,
+                }));
+            }
+        }
+        assert_eq!(verdicts, vec![Verdict::Confirmed]);
     }
 
     #[test]

@@ -92,6 +92,34 @@ pub struct EcgConditions {
     /// patient's own ectopy and pacing pause, so the script's rhythm is
     /// what the monitor sees.
     pub scripted: bool,
+    /// A lead off that the monitor does not flag: the ECG shows a flat,
+    /// noisy line while the heart beats on (and the pleth shows it).
+    pub lead_off: bool,
+}
+
+/// The pleth's units per data unit: samples are written in thousandths.
+pub const PLETH_FACTOR: f64 = 0.001;
+/// Pulse arrival time from the R peak to the foot of the finger's pulse:
+/// about 200–300 ms in adults at rest (Allen, "Photoplethysmography and its
+/// application in clinical physiological measurement", Physiological
+/// Measurement 28 (2007) R1–R39).
+const PULSE_ARRIVAL_S: f64 = 0.24;
+
+/// The finger's pulse of one beat, `dt` seconds after its foot: a systolic
+/// peak about 150 ms after the foot and a smaller diastolic (reflected)
+/// wave 250 ms later, in pleth units (1 for a normal beat). A premature
+/// ventricular beat fills the ventricle less: a third of the pulse.
+fn pulse_wave(kind: BeatKind, dt: f64) -> f64 {
+    if !(0.0..1.0).contains(&dt) {
+        return 0.0;
+    }
+    let gauss = |c: f64, w: f64| (-((dt - c) / w).powi(2)).exp();
+    let size = if kind == BeatKind::Ventricular {
+        0.35
+    } else {
+        1.0
+    };
+    size * (gauss(0.15, 0.07) + 0.35 * gauss(0.40, 0.09))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -314,6 +342,30 @@ impl EcgSynth {
 
     /// Appends one second of samples (`fs_hz` of them) to `out`.
     pub fn second(&mut self, rng: &mut SplitMix64, c: EcgConditions, out: &mut Vec<i32>) {
+        self.run_second(rng, c, out, None);
+    }
+
+    /// Appends one second of ECG to `out` and of the finger's pleth (the
+    /// same beats' pulses, at the same rate, in thousandths of pleth units,
+    /// see [`PLETH_FACTOR`]) to `pleth`. No beat, no pulse: the pleth is
+    /// flat in asystole.
+    pub fn second_with_pleth(
+        &mut self,
+        rng: &mut SplitMix64,
+        c: EcgConditions,
+        out: &mut Vec<i32>,
+        pleth: &mut Vec<i32>,
+    ) {
+        self.run_second(rng, c, out, Some(pleth));
+    }
+
+    fn run_second(
+        &mut self,
+        rng: &mut SplitMix64,
+        c: EcgConditions,
+        out: &mut Vec<i32>,
+        mut pleth: Option<&mut Vec<i32>>,
+    ) {
         let fs = f64::from(self.fs_hz);
         let a_motion = (-std::f64::consts::TAU * 1.0 / fs).exp();
         let motion_innov = (1.0 - a_motion * a_motion).sqrt();
@@ -335,12 +387,25 @@ impl EcgSynth {
                 self.beats = [before, Some(next), following];
             }
             let polarity = self.traits.pvc_polarity;
-            let mut mv: f64 = self
-                .beats
-                .iter()
-                .flatten()
-                .map(|b| beat_mv(b, t - b.r_s, polarity))
-                .sum();
+            let mut mv: f64 = if c.lead_off {
+                0.0
+            } else {
+                self.beats
+                    .iter()
+                    .flatten()
+                    .map(|b| beat_mv(b, t - b.r_s, polarity))
+                    .sum()
+            };
+            if let Some(pleth) = pleth.as_deref_mut() {
+                let pulse: f64 = self
+                    .beats
+                    .iter()
+                    .flatten()
+                    .map(|b| pulse_wave(b.kind, t - b.r_s - PULSE_ARRIVAL_S))
+                    .sum();
+                let x = 0.5 + pulse + 0.004 * normal(rng);
+                pleth.push((x / PLETH_FACTOR).round() as i32);
+            }
             mv += 0.06 * (std::f64::consts::TAU * c.resp_hz * t + self.wander_phase).sin();
             if is_af {
                 // Fibrillatory waves: ~6 Hz with a wandering phase.
@@ -387,6 +452,7 @@ mod tests {
                 resp_hz: 0.25,
                 motion_mv: None,
                 scripted: false,
+                lead_off: false,
             };
             synth.second(&mut rng, c, &mut out);
         }

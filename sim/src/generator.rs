@@ -154,6 +154,10 @@ pub struct GeneratorConfig {
     /// Stop after this many simulated seconds (numerics at 0..duration, ECG
     /// covering [0, duration)); `None` runs until shutdown.
     pub duration_s: Option<u64>,
+    /// Stream each patient's finger pleth (MDC_PULS_OXIM_PLETH) beside the
+    /// ECG, at its rate and in its blocks: the pulse of every simulated
+    /// beat, none in asystole (needs `ecg_fs_hz`).
+    pub pleth: bool,
 }
 
 impl GeneratorConfig {
@@ -170,6 +174,7 @@ impl GeneratorConfig {
             scenario: Scenario::default(),
             ecg_gap: EcgGap::default(),
             duration_s: None,
+            pleth: false,
         }
     }
 
@@ -224,6 +229,9 @@ struct PatientState {
     /// Samples of the block being recorded (`None` = leads off).
     ecg_buf: Vec<Option<i32>>,
     ecg_buf_silent: bool,
+    /// The pleth of the same block (`None` = probe off).
+    pleth_buf: Vec<Option<i32>>,
+    pleth_buf_silent: bool,
     bad_seq: u64,
     episodes: Vec<Episode>,
     /// Seconds the scenario still drives the heart (see `record_ecg_second`).
@@ -240,6 +248,7 @@ struct Effects {
     target: [Option<f64>; 5],
     rhythm: Option<Rhythm>,
     motion_mv: Option<f64>,
+    lead_off: bool,
     lost: Vec<SignalKind>,
     silent: bool,
 }
@@ -263,6 +272,7 @@ impl Effects {
                 EpisodeKind::Fever => e.target[TEMP] = Some(level),
                 EpisodeKind::Tachypnoea => e.target[RR] = Some(level),
                 EpisodeKind::MotionArtefact => e.motion_mv = Some(level),
+                EpisodeKind::LeadOff => e.lead_off = true,
                 EpisodeKind::SensorDisconnect => {
                     e.lost.extend_from_slice(&ep.signals);
                     e.silent |= ep.silent;
@@ -330,6 +340,8 @@ impl Generator {
                     ecg,
                     ecg_buf: Vec::new(),
                     ecg_buf_silent: false,
+                    pleth_buf: Vec::new(),
+                    pleth_buf_silent: false,
                     bad_seq: 0,
                     episodes,
                     scripted_hold_s: 0,
@@ -366,10 +378,11 @@ impl Generator {
         for (patient, st) in cfg.patients.iter().zip(self.states.iter_mut()) {
             if let (Some(pc), Some(fs)) = (prev_cycle, cfg.ecg_fs_hz) {
                 let fx = Effects::of(&st.episodes, pc);
-                record_ecg_second(st, &fx, fs);
+                record_ecg_second(st, &fx, fs, cfg.pleth);
                 // A last, shorter block when the duration is not a multiple.
                 if t.is_multiple_of(block) || cfg.duration_s == Some(t) {
                     emit_ecg_block(patient, st, now, fs, cfg.ecg_gap, out);
+                    emit_pleth_block(patient, st, now, fs, cfg.ecg_gap, out);
                 }
             }
             if in_range {
@@ -423,7 +436,7 @@ fn advance_physiology(st: &mut PatientState, b: &VitalBaseline, fx: &Effects) {
     }
 }
 
-fn record_ecg_second(st: &mut PatientState, fx: &Effects, fs: u32) {
+fn record_ecg_second(st: &mut PatientState, fx: &Effects, fs: u32, with_pleth: bool) {
     let Some(synth) = st.ecg.as_mut() else {
         return;
     };
@@ -449,11 +462,23 @@ fn record_ecg_second(st: &mut PatientState, fx: &Effects, fs: u32) {
         resp_hz: st.level[RR] / 60.0,
         motion_mv: fx.motion_mv,
         scripted: st.scripted_hold_s > 0,
+        lead_off: fx.lead_off,
     };
     // The heart keeps beating while the leads are off: generate anyway so the
     // rhythm state stays continuous, then blank the second.
     let mut second = Vec::with_capacity(fs as usize);
-    synth.second(&mut st.rng, c, &mut second);
+    if with_pleth {
+        let mut pleth = Vec::with_capacity(fs as usize);
+        synth.second_with_pleth(&mut st.rng, c, &mut second, &mut pleth);
+        if fx.lost(SignalKind::Pleth) {
+            st.pleth_buf.extend(std::iter::repeat_n(None, pleth.len()));
+            st.pleth_buf_silent |= fx.silent;
+        } else {
+            st.pleth_buf.extend(pleth.into_iter().map(Some));
+        }
+    } else {
+        synth.second(&mut st.rng, c, &mut second);
+    }
     if fx.lost(SignalKind::Ecg) {
         st.ecg_buf.extend(std::iter::repeat_n(None, second.len()));
         st.ecg_buf_silent |= fx.silent;
@@ -494,6 +519,28 @@ fn emit_ecg_block(
         gap,
     ) {
         out.push(record(&p.mrn, &o, RecordKind::Ecg, lost, n));
+    }
+}
+
+/// Emits the pleth recorded with the block that ends at `now`.
+fn emit_pleth_block(
+    p: &SimPatient,
+    st: &mut PatientState,
+    now: DateTime<Utc>,
+    fs: u32,
+    gap: EcgGap,
+    out: &mut Vec<SimRecord>,
+) {
+    let samples = std::mem::take(&mut st.pleth_buf);
+    let silent = std::mem::replace(&mut st.pleth_buf_silent, false);
+    if samples.is_empty() {
+        return;
+    }
+    let block_start = now - Duration::seconds((samples.len() / fs as usize) as i64);
+    let gap = if silent { EcgGap::Omit } else { gap };
+    if let Some((o, lost)) = obs::pleth_block(subject(p), block_start, f64::from(fs), &samples, gap)
+    {
+        out.push(record(&p.mrn, &o, RecordKind::Pulse, lost, 0));
     }
 }
 

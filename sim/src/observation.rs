@@ -11,7 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use wardwatch_core::model::Vital;
-pub use wardwatch_core::model::codes::{EcgLead, LOINC, MDC, UCUM};
+pub use wardwatch_core::model::codes::{EcgLead, LOINC, MDC, PulseWave, UCUM};
 const CATEGORY_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
 const ABSENT_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/data-absent-reason";
 
@@ -357,6 +357,37 @@ pub fn ecg_block(
             samples.len() as u32,
         )),
     }
+}
+
+/// One block of the finger's pleth (MDC_PULS_OXIM_PLETH, arbitrary units
+/// in thousandths): the Observation and whether no sample in it is valid;
+/// `None` when `gap` is [`EcgGap::Omit`] and nothing was recorded. A block
+/// without a valid sample goes as `gap` says, like an ECG block.
+pub fn pleth_block(
+    who: Subject<'_>,
+    t: DateTime<Utc>,
+    fs_hz: f64,
+    samples: &[Option<i32>],
+    gap: EcgGap,
+) -> Option<(Observation, bool)> {
+    let lost = samples.iter().all(Option::is_none);
+    let wave = PulseWave::PLETH;
+    let code = CodeableConcept::one(MDC, wave.mdc_code, Some(wave.mdc_name));
+    let mut obs = base(observation_id(who.mrn, wave.tag, t), code, who, t);
+    match (lost, gap) {
+        (true, EcgGap::Omit) => return None,
+        (true, EcgGap::DataAbsentReason) => obs.data_absent_reason = Some(absent_reason()),
+        _ => {
+            obs.value_sampled_data = Some(SampledData {
+                origin: Quantity::ucum(0.0, wave.ucum),
+                period: 1000.0 / fs_hz,
+                factor: crate::ecg::PLETH_FACTOR,
+                dimensions: 1,
+                data: sample_data(samples),
+            })
+        }
+    }
+    Some((obs, lost))
 }
 
 /// Writes samples as FHIR `SampledData.data`.

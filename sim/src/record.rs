@@ -40,6 +40,8 @@ pub enum RecordKind {
     Numeric,
     /// One lead of ECG, a block of samples.
     Ecg,
+    /// A pulse waveform (the pleth), a block of samples.
+    Pulse,
     /// Deliberately broken: a receiver must quarantine it with a reason.
     Malformed(MalformedKind),
 }

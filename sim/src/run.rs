@@ -59,6 +59,8 @@ pub struct SimReport {
     pub emitted_total: u64,
     pub numeric: u64,
     pub ecg: u64,
+    /// Pulse waveform blocks (the pleth).
+    pub pulse: u64,
     pub malformed: u64,
     /// Valid records (numeric or ECG) without a valid value (see `SimRecord::data_absent`).
     pub data_absent: u64,
@@ -74,9 +76,9 @@ pub struct SimReport {
 }
 
 impl SimReport {
-    /// Valid records: what a receiver should store (numeric + ECG).
+    /// Valid records: what a receiver should store (numeric, ECG, pulse).
     pub fn valid_total(&self) -> u64 {
-        self.numeric + self.ecg
+        self.numeric + self.ecg + self.pulse
     }
 
     /// Adds one batch the sink accepted.
@@ -100,6 +102,7 @@ impl SimReport {
                     self.ecg += 1;
                     p.ecg += 1;
                 }
+                RecordKind::Pulse => self.pulse += 1,
                 RecordKind::Malformed(k) => {
                     self.malformed += 1;
                     p.malformed += 1;

@@ -41,11 +41,15 @@ pub enum EpisodeKind {
     /// Leads or probe off: `dataAbsentReason` for every affected numeric and
     /// an ECG block without valid samples (see `EcgGap`), or
     /// no records at all with `"silent": true`. `signals` limits it (default
-    /// all of `ecg`, `hr`, `rr`, `spo2`, `bp`, `temp`).
+    /// all of `ecg`, `hr`, `rr`, `spo2`, `bp`, `temp`, `pleth`).
     SensorDisconnect,
     /// Large low-frequency noise on the ECG (patient moving), amplitude
     /// `mv` (default 1.5 mV standard deviation).
     MotionArtefact,
+    /// An ECG electrode off that the monitor does not flag: the lead shows
+    /// a flat, noisy line (an asystole to the ECG alone) while the heart
+    /// beats on, the HR numeric (from the pleth) and the pleth with it.
+    LeadOff,
 }
 
 impl EpisodeKind {
@@ -61,7 +65,7 @@ impl EpisodeKind {
             EpisodeKind::Fever => &[("temp", 39.3, 37.5, 43.0)],
             EpisodeKind::Tachypnoea => &[("rr", 30.0, 20.0, 70.0)],
             EpisodeKind::MotionArtefact => &[("mv", 1.5, 0.1, 5.0)],
-            EpisodeKind::Asystole | EpisodeKind::SensorDisconnect => &[],
+            EpisodeKind::Asystole | EpisodeKind::SensorDisconnect | EpisodeKind::LeadOff => &[],
         }
     }
 }
@@ -76,16 +80,19 @@ pub enum SignalKind {
     Spo2,
     Bp,
     Temp,
+    /// The pulse oximeter's waveform (when the ward streams it).
+    Pleth,
 }
 
 impl SignalKind {
-    pub const ALL: [SignalKind; 6] = [
+    pub const ALL: [SignalKind; 7] = [
         SignalKind::Ecg,
         SignalKind::Hr,
         SignalKind::Rr,
         SignalKind::Spo2,
         SignalKind::Bp,
         SignalKind::Temp,
+        SignalKind::Pleth,
     ];
 }
 

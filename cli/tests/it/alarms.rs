@@ -44,8 +44,19 @@ const SCENARIO: &str = r#"{"episodes": [
   {"bed": 5, "kind": "bradycardia", "start_s": 360, "duration_s": 60, "params": {"hr": 35}}
 ]}"#;
 
-#[test]
-fn scripted_ward_raises_exactly_the_expected_alarms_as_real_notifications() {
+/// What a scripted ward run through the real runtime left: its alarms and
+/// every Notify call seen on the session bus.
+struct WardRun {
+    alarms: Vec<Value>,
+    bus: String,
+    printed: String,
+}
+
+/// Runs `beds` demo patients for `duration_s` simulated seconds at 20×
+/// through the SSE gateway into `wardwatchctl serve`, with `scenario` (and
+/// the pleth when `pleth`), watching the bus for Notify calls as an
+/// independent witness.
+fn run_ward(scenario: &str, beds: usize, duration_s: u64, pleth: bool) -> WardRun {
     require_session_bus();
     let dir = crate::private_tempdir();
     let data = dir.path().join("data");
@@ -55,9 +66,8 @@ fn scripted_ward_raises_exactly_the_expected_alarms_as_real_notifications() {
             .success()
     );
     let scenario_path = dir.path().join("scenario.json");
-    std::fs::write(&scenario_path, SCENARIO).expect("write scenario");
+    std::fs::write(&scenario_path, scenario).expect("write scenario");
 
-    // Watch the bus for Notify calls, as an independent witness.
     let capture = dir.path().join("notify.txt");
     let mut monitor = Command::new("dbus-monitor")
         .args([
@@ -79,11 +89,14 @@ fn scripted_ward_raises_exactly_the_expected_alarms_as_real_notifications() {
     );
     let serve = Serve::start(&data);
 
-    // Ten simulated minutes of six beds, episodes from minute six, at 20×.
-    let start = Utc::now() - chrono::Duration::seconds(620);
-    let mut config =
-        GeneratorConfig::new(SimPatient::from_demo(6, 42, start.date_naive()), 11, start);
-    config.duration_s = Some(600);
+    let start = Utc::now() - chrono::Duration::seconds(duration_s as i64 + 20);
+    let mut config = GeneratorConfig::new(
+        SimPatient::from_demo(beds, 42, start.date_naive()),
+        11,
+        start,
+    );
+    config.duration_s = Some(duration_s);
+    config.pleth = pleth;
     config.scenario = Scenario::from_file(&scenario_path).expect("scenario");
     let mut sink = log.clone();
     let report = rt
@@ -106,8 +119,21 @@ fn scripted_ward_raises_exactly_the_expected_alarms_as_real_notifications() {
     let _ = monitor.kill();
     let _ = monitor.wait();
     gateway.stop(&rt);
+    WardRun {
+        alarms: alarms(&data),
+        bus: std::fs::read_to_string(&capture).expect("capture"),
+        printed,
+    }
+}
 
-    let all = alarms(&data);
+#[test]
+fn scripted_ward_raises_exactly_the_expected_alarms_as_real_notifications() {
+    // Ten simulated minutes of six beds, episodes from minute six.
+    let WardRun {
+        alarms: all,
+        bus,
+        printed,
+    } = run_ward(SCENARIO, 6, 600, false);
     let patient: BTreeSet<(String, String, String)> = all
         .iter()
         .filter(|a| !a["mrn"].is_null())
@@ -144,7 +170,6 @@ fn scripted_ward_raises_exactly_the_expected_alarms_as_real_notifications() {
     );
 
     // Each alarm went out as a real notification; high ones as critical.
-    let bus = std::fs::read_to_string(&capture).expect("capture");
     for a in all.iter().filter(|a| !a["mrn"].is_null()) {
         let message = a["message"].as_str().unwrap_or("");
         assert!(
@@ -158,6 +183,62 @@ fn scripted_ward_raises_exactly_the_expected_alarms_as_real_notifications() {
     );
     assert!(printed.contains("notifications"), "{printed}");
     println!("serve: {printed}");
+}
+
+/// Issue 15 end to end, with the pleth streamed: bed 1's ECG lead comes
+/// off unnoticed (a flat line: an asystole to the ECG alone) while the
+/// heart and the pleth beat on — a technical "ECG artefact, pulse
+/// present" alarm, no asystole; bed 2's true asystole (no pulse either)
+/// raises the high alarm on D-Bus as before, saying the pleth confirmed it.
+#[test]
+fn with_the_pleth_a_lead_off_is_a_technical_alarm_and_a_true_asystole_still_alarms_high() {
+    const PLETH_SCENARIO: &str = r#"{"episodes": [
+      {"bed": 0, "kind": "lead_off", "start_s": 120, "duration_s": 20},
+      {"bed": 1, "kind": "asystole", "start_s": 120, "duration_s": 20}
+    ]}"#;
+    let WardRun {
+        alarms: all, bus, ..
+    } = run_ward(PLETH_SCENARIO, 3, 200, true);
+    let patient: BTreeSet<(String, String, String)> = all
+        .iter()
+        .filter(|a| !a["mrn"].is_null())
+        .map(|a| {
+            (
+                a["bed"].as_str().unwrap_or("").to_owned(),
+                a["key"].as_str().unwrap_or("").to_owned(),
+                a["priority"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let expected: BTreeSet<(String, String, String)> = [
+        ("1", "tech:ecg_artefact", "technical"),
+        ("2", "asystole", "high"),
+    ]
+    .iter()
+    .map(|(b, k, p)| ((*b).to_owned(), (*k).to_owned(), (*p).to_owned()))
+    .collect();
+    assert_eq!(patient, expected, "alarms raised: {all:#?}");
+    let message = |key: &str| {
+        all.iter()
+            .find(|a| a["key"] == key)
+            .and_then(|a| a["message"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let artefact = message("tech:ecg_artefact");
+    assert!(
+        artefact.starts_with("ECG artefact, pulse present: asystole on II, suppressed")
+            && artefact.contains("PLETH pulse at"),
+        "{artefact}"
+    );
+    let asystole = message("asystole");
+    assert!(
+        asystole.contains("confirmed by PLETH no pulse"),
+        "{asystole}"
+    );
+    for m in [&artefact, &asystole] {
+        assert!(bus.contains(m.as_str()), "no Notify for `{m}` on the bus");
+    }
 }
 
 #[test]

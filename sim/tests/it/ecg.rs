@@ -35,6 +35,7 @@ fn read(traits: EcgTraits, hr_bpm: f64, seed: u64) -> Read {
             resp_hz: 0.25,
             motion_mv: None,
             scripted: false,
+            lead_off: false,
         };
         synth.second(&mut rng, c, &mut second);
         let mv: Vec<f64> = second

@@ -392,3 +392,85 @@ fn demo_patients_come_from_the_demo_ward_and_run_the_demo_scenario() {
     let unique: HashSet<&str> = many.iter().map(|p| p.mrn.as_str()).collect();
     assert_eq!(unique.len(), 100);
 }
+
+/// Issue 15: the pleth follows the simulated heart, not the ECG lead: it
+/// pulses at the heart rate through a lead off (the ECG flat) and stops
+/// in asystole; its probe comes off on its own.
+#[test]
+fn the_pleth_pulses_with_every_beat_through_a_lead_off_and_stops_in_asystole() {
+    let mut c = config(1, 5, 90);
+    c.pleth = true;
+    c.scenario = Scenario::from_json(
+        r#"{"episodes": [
+            {"bed": 0, "kind": "lead_off", "start_s": 20, "duration_s": 20},
+            {"bed": 0, "kind": "asystole", "start_s": 50, "duration_s": 20},
+            {"bed": 0, "kind": "sensor_disconnect", "start_s": 80, "duration_s": 6,
+             "params": {"signals": ["pleth"]}}
+        ]}"#,
+        Path::new("inline"),
+    )
+    .expect("scenario");
+    let b = collect(c);
+    let pleth: Vec<serde_json::Value> = records(&b)
+        .into_iter()
+        .filter(|r| r.kind == RecordKind::Pulse)
+        .map(json)
+        .collect();
+    assert_eq!(pleth.len(), 45, "one pleth block per 2-s ECG block");
+    let mut x = Vec::new();
+    for v in &pleth {
+        assert_eq!(v["code"]["coding"][0]["code"], "150452");
+        assert_eq!(v["valueSampledData"]["origin"]["code"], "{arb'U}");
+        for s in v["valueSampledData"]["data"]
+            .as_str()
+            .expect("data")
+            .split(' ')
+        {
+            x.push(s.parse::<f64>().map_or(f64::NAN, |v| v * 0.001));
+        }
+    }
+    let pulses = wardwatch_score::pulse::detect_pulses(&x, 250.0);
+    let count = |from: f64, to: f64| {
+        pulses
+            .iter()
+            .filter(|p| (from..to).contains(&(p.onset as f64 / 250.0)))
+            .count()
+    };
+    let hr = series(&b, "T00000", "8867-4");
+    let rate = hr
+        .iter()
+        .filter(|(t, _)| (5..20).contains(t))
+        .filter_map(|(_, v)| *v)
+        .sum::<f64>()
+        / 15.0;
+    let expected = rate * 15.0 / 60.0;
+    for (from, what) in [(5.0, "before"), (22.0, "through the lead off")] {
+        let n = count(from, from + 15.0) as f64;
+        assert!(
+            (n - expected).abs() <= 2.0,
+            "{n} pulses in 15 s {what}, the heart at {rate:.0} /min"
+        );
+    }
+    assert_eq!(count(52.0, 70.0), 0, "pulses in asystole");
+    // The ECG is flat during the lead off, the HR numeric carries on.
+    assert!(
+        hr.iter()
+            .filter(|(t, _)| (22..40).contains(t))
+            .all(|(_, v)| v.is_some_and(|v| v > 30.0))
+    );
+    for (t, data) in ecg_blocks(&b, "T00000") {
+        if (22..40).contains(&t) {
+            let max = data.expect("samples").iter().map(|v| v.abs()).max();
+            assert!(
+                max < Some(100),
+                "ECG max {max:?} at {t} s with the lead off"
+            );
+        }
+    }
+    // The probe off: its blocks carry no valid sample.
+    let lost = records(&b)
+        .into_iter()
+        .filter(|r| r.kind == RecordKind::Pulse && r.data_absent)
+        .count();
+    assert_eq!(lost, 3, "six seconds of pleth probe off");
+}
