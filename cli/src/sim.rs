@@ -63,7 +63,9 @@ pub struct SimArgs {
     replay: Option<PathBuf>,
     #[arg(long)]
     replay_mrn: Option<String>,
-    /// Signal of the replayed record (e.g. MLII) [default: the first ECG lead]
+    /// Signals of the replayed record, comma-separated (e.g. MLII, or
+    /// II,V,PLETH,ABP: leads, pleth and arterial pressure, each its own
+    /// stream) [default: the first ECG lead]
     #[arg(long)]
     replay_lead: Option<String>,
     /// With --serve-sse: keep serving this many seconds after the simulation ends
@@ -110,9 +112,15 @@ fn source(a: &SimArgs) -> anyhow::Result<Box<dyn RecordSource>> {
         sources = sources.with(Generator::new(config)?);
     }
     if let (Some(hea), Some(mrn)) = (&a.replay, &a.replay_mrn) {
-        let mut opts = EcgReplayOptions::new(mrn.clone(), start);
-        opts.lead = a.replay_lead.clone();
-        sources = sources.with(EcgReplay::open(hea, opts)?);
+        let signals: Vec<Option<String>> = match &a.replay_lead {
+            None => vec![None],
+            Some(list) => list.split(',').map(|s| Some(s.trim().to_owned())).collect(),
+        };
+        for signal in signals {
+            let mut opts = EcgReplayOptions::new(mrn.clone(), start);
+            opts.lead = signal;
+            sources = sources.with(EcgReplay::open(hea, opts)?);
+        }
     }
     Ok(Box::new(sources))
 }

@@ -4,7 +4,7 @@
 //! batch, live scoring and the alarm engine — on one thread, as in `serve`.
 //!
 //!   cargo bench -p wardwatch-runtime --bench pipeline -- throughput [PATIENTS] [SECONDS]
-//!   cargo bench -p wardwatch-runtime --bench pipeline -- alarm-rate [BEDS] [HOURS]
+//!   cargo bench -p wardwatch-runtime --bench pipeline -- alarm-rate [BEDS] [HOURS] [pleth]
 //!
 //! Prints figures; asserts nothing about time. The baseline in the same run
 //! is real time: how much faster than the ward produces data it is handled.
@@ -302,7 +302,7 @@ fn run_throughput(
     seconds as f64 / wall
 }
 
-fn alarm_rate(beds: usize, hours: u64) {
+fn alarm_rate(beds: usize, hours: u64, pleth: bool) {
     let seconds = hours * 3600;
     let start = Utc::now() - Duration::seconds(seconds as i64 + 10);
     let mut ward = ward(beds, start, true);
@@ -324,6 +324,7 @@ fn alarm_rate(beds: usize, hours: u64) {
     let mut config = GeneratorConfig::new(patients, 42, start);
     config.duration_s = Some(seconds);
     config.scenario = Scenario::default();
+    config.pleth = pleth;
     let mut g = Generator::new(config).expect("generator");
     let mut last_tick = start;
     let t = Instant::now();
@@ -355,13 +356,22 @@ fn alarm_rate(beds: usize, hours: u64) {
         .iter()
         .filter(|a| a.mrn.is_some() && a.priority.as_str() != "technical")
         .count();
+    let with = if pleth { ", pleth streamed" } else { "" };
     println!(
-        "normal ward: {beds} beds ({ectopic} with PVCs, {paced} paced), {hours} h simulated (no scripted episodes), {records} records in {wall:.0} s"
+        "normal ward: {beds} beds ({ectopic} with PVCs, {paced} paced{with}), {hours} h simulated (no scripted episodes), {records} records in {wall:.0} s"
     );
     println!("{:<44} {:>10}", "alarms, high", count("high"));
     println!("{:<44} {:>10}", "alarms, medium", count("medium"));
     println!("{:<44} {:>10}", "alarms, low", count("low"));
     println!("{:<44} {:>10}", "technical conditions", count("technical"));
+    println!(
+        "{:<44} {:>10}",
+        "  of which ECG artefact, pulse present",
+        alarms
+            .iter()
+            .filter(|a| a.key == "tech:ecg_artefact")
+            .count()
+    );
     println!(
         "{:<44} {:>10.2}",
         "patient alarms per patient-day",
@@ -390,7 +400,11 @@ fn main() {
         .collect();
     let num = |i: usize, d: u64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
     match args.first().map(String::as_str) {
-        Some("alarm-rate") => alarm_rate(num(1, 24) as usize, num(2, 24)),
+        Some("alarm-rate") => alarm_rate(
+            num(1, 24) as usize,
+            num(2, 24),
+            args.get(3).is_some_and(|a| a == "pleth"),
+        ),
         _ => throughput(num(1, 1000) as usize, num(2, 60)),
     }
 }

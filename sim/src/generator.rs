@@ -538,8 +538,20 @@ fn emit_pleth_block(
     }
     let block_start = now - Duration::seconds((samples.len() / fs as usize) as i64);
     let gap = if silent { EcgGap::Omit } else { gap };
-    if let Some((o, lost)) = obs::pleth_block(subject(p), block_start, f64::from(fs), &samples, gap)
-    {
+    let scale = EcgScale {
+        factor_mv: crate::ecg::PLETH_FACTOR,
+        origin_mv: 0.0,
+    };
+    let wave = obs::PulseWave::PLETH;
+    if let Some((o, lost)) = obs::pulse_block(
+        wave,
+        subject(p),
+        block_start,
+        f64::from(fs),
+        scale,
+        &samples,
+        gap,
+    ) {
         out.push(record(&p.mrn, &o, RecordKind::Pulse, lost, 0));
     }
 }

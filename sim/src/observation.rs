@@ -359,19 +359,21 @@ pub fn ecg_block(
     }
 }
 
-/// One block of the finger's pleth (MDC_PULS_OXIM_PLETH, arbitrary units
-/// in thousandths): the Observation and whether no sample in it is valid;
-/// `None` when `gap` is [`EcgGap::Omit`] and nothing was recorded. A block
-/// without a valid sample goes as `gap` says, like an ECG block.
-pub fn pleth_block(
+/// One block of a pulse waveform (a pleth, an arterial pressure) in its
+/// own unit: the Observation and whether no sample in it is valid; `None`
+/// when `gap` is [`EcgGap::Omit`] and nothing was recorded. A block without
+/// a valid sample goes as `gap` says, like an ECG block. `scale` is in the
+/// wave's unit (mmHg, or pleth units) despite its field names.
+pub fn pulse_block(
+    wave: PulseWave,
     who: Subject<'_>,
     t: DateTime<Utc>,
     fs_hz: f64,
+    scale: EcgScale,
     samples: &[Option<i32>],
     gap: EcgGap,
 ) -> Option<(Observation, bool)> {
     let lost = samples.iter().all(Option::is_none);
-    let wave = PulseWave::PLETH;
     let code = CodeableConcept::one(MDC, wave.mdc_code, Some(wave.mdc_name));
     let mut obs = base(observation_id(who.mrn, wave.tag, t), code, who, t);
     match (lost, gap) {
@@ -379,9 +381,9 @@ pub fn pleth_block(
         (true, EcgGap::DataAbsentReason) => obs.data_absent_reason = Some(absent_reason()),
         _ => {
             obs.value_sampled_data = Some(SampledData {
-                origin: Quantity::ucum(0.0, wave.ucum),
+                origin: Quantity::ucum(scale.origin_mv, wave.ucum),
                 period: 1000.0 / fs_hz,
-                factor: crate::ecg::PLETH_FACTOR,
+                factor: scale.factor_mv,
                 dimensions: 1,
                 data: sample_data(samples),
             })

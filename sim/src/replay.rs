@@ -1,6 +1,7 @@
 //! Replays real recordings (PhysioNet WFDB, read with `wardwatch-wfdb`) as
-//! streams for one MRN: an ECG lead as `valueSampledData` blocks at the
-//! record's own rate ([`EcgReplay`]), and MIMIC-III numerics records (`…n.hea`,
+//! streams for one MRN: an ECG lead, a pleth or an arterial pressure as
+//! `valueSampledData` blocks at the record's own rate ([`EcgReplay`], one
+//! per signal), and MIMIC-III numerics records (`…n.hea`,
 //! one sample a minute) as numeric Observations ([`NumericsReplay`]).
 //!
 //! ECG samples are emitted as the raw ADC integers from the file, with
@@ -19,7 +20,9 @@ use chrono::{DateTime, Duration, Utc};
 use wardwatch_wfdb::{MultiRecord, Record, SegmentContent, SignalSpec};
 
 use crate::error::{Error, Result};
-use crate::observation::{self as obs, EcgGap, EcgLead, EcgScale, NumericVital, Subject};
+use crate::observation::{
+    self as obs, EcgGap, EcgLead, EcgScale, NumericVital, PulseWave, Subject,
+};
 use crate::record::{RecordKind, RecordSource, SimBatch, SimRecord};
 
 /// Whom and how to replay an ECG record as.
@@ -29,8 +32,8 @@ pub struct EcgReplayOptions {
     pub device_id: Option<String>,
     /// Time of the record's first sample.
     pub start: DateTime<Utc>,
-    /// Signal name as in the header (`MLII`, `II`, …); `None` = the first
-    /// signal that is a known lead.
+    /// Signal name as in the header (`MLII`, `II`, `PLETH`, `ABP`, …);
+    /// `None` = the first signal that is a known lead.
     pub lead: Option<String>,
     /// Seconds per Observation (default 2).
     pub block_s: u32,
@@ -49,6 +52,13 @@ impl EcgReplayOptions {
             gap: EcgGap::default(),
         }
     }
+}
+
+/// What a replayed signal is on the wire.
+#[derive(Debug, Clone, Copy)]
+enum Wave {
+    Lead(EcgLead),
+    Pulse(PulseWave),
 }
 
 #[derive(Debug)]
@@ -77,7 +87,7 @@ pub struct EcgReplay {
     opts: EcgReplayOptions,
     fs_hz: f64,
     block_samples: u64,
-    lead: EcgLead,
+    wave: Wave,
     lead_name: String,
     parts: Vec<Part>,
     part: usize,
@@ -181,12 +191,15 @@ impl EcgReplay {
                     ),
                 })?,
         };
-        let lead = EcgLead::from_wfdb_name(&lead_name).ok_or_else(|| Error::Replay {
-            path: path.clone(),
-            reason: format!(
-                "signal `{lead_name}` is not a lead with an MDC code (I, II, III, MLII, V1–V6)"
-            ),
-        })?;
+        let wave = EcgLead::from_wfdb_name(&lead_name)
+            .map(Wave::Lead)
+            .or_else(|| PulseWave::from_wfdb_name(&lead_name).map(Wave::Pulse))
+            .ok_or_else(|| Error::Replay {
+                path: path.clone(),
+                reason: format!(
+                    "signal `{lead_name}` is not a waveform with an MDC code (I, II, III, MLII, V1–V6, PLETH, ABP, ART)"
+                ),
+            })?;
         if !(fs_hz.is_finite() && fs_hz > 0.0) {
             return Err(Error::Replay {
                 path,
@@ -217,7 +230,7 @@ impl EcgReplay {
             opts,
             fs_hz,
             block_samples,
-            lead,
+            wave,
             lead_name,
             parts,
             part: 0,
@@ -339,17 +352,24 @@ impl RecordSource for EcgReplay {
                     (gap_samples.as_slice(), scale)
                 }
             };
-            let block =
-                obs::ecg_block(self.lead, who, t, self.fs_hz, scale, samples, self.opts.gap);
+            let gap = self.opts.gap;
+            let block = match self.wave {
+                Wave::Lead(lead) => obs::ecg_block(lead, who, t, self.fs_hz, scale, samples, gap)
+                    .map(|(o, lost, count)| (o, lost, count, RecordKind::Ecg)),
+                Wave::Pulse(wave) => {
+                    obs::pulse_block(wave, who, t, self.fs_hz, scale, samples, gap)
+                        .map(|(o, lost)| (o, lost, 0, RecordKind::Pulse))
+                }
+            };
             self.pos += n;
-            let Some((o, lost, count)) = block else {
+            let Some((o, lost, count, kind)) = block else {
                 continue;
             };
             let record = SimRecord {
                 partition_key: self.opts.mrn.clone(),
                 id: o.id.clone(),
                 payload: obs::to_json(&o),
-                kind: RecordKind::Ecg,
+                kind,
                 data_absent: lost,
                 ecg_samples: count,
             };

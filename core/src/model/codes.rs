@@ -207,6 +207,17 @@ impl PulseWave {
     pub fn from_mdc(mdc: u32) -> Option<PulseWave> {
         PULSE_WAVES.iter().copied().find(|w| w.mdc == mdc)
     }
+
+    /// The waveform for a WFDB signal description: `PLETH` (the Challenge
+    /// 2015 and MIMIC-III name), `ABP` and `ART` (arterial pressure).
+    pub fn from_wfdb_name(name: &str) -> Option<PulseWave> {
+        match name.trim().to_ascii_uppercase().as_str() {
+            "PLETH" => Some(PulseWave::PLETH),
+            "ABP" => Some(PulseWave::ABP),
+            "ART" => Some(PULSE_WAVES[2]),
+            _ => None,
+        }
+    }
 }
 
 /// The MDC name of a sampled waveform's code (an ECG lead or a pulse wave).

@@ -29,6 +29,7 @@ fn expected(kind: MalformedKind) -> Option<RejectCode> {
 fn generated_records_decode_and_malformed_ones_are_rejected_for_their_reason() {
     let mut c = GeneratorConfig::new(patients(6), 17, start());
     c.duration_s = Some(120);
+    c.pleth = true;
     c.scenario = Scenario::alarm_tests().with_malformed(0.03, &MalformedKind::ALL);
     let mut g = Generator::new(c).expect("config");
     let mut rejected: BTreeMap<MalformedKind, u64> = BTreeMap::new();
@@ -68,6 +69,7 @@ fn generated_records_decode_and_malformed_ones_are_rejected_for_their_reason() {
         }
     }
     assert_eq!(rejected, report.malformed_by_kind);
+    assert_eq!(report.pulse, 6 * 60, "a pleth block per ECG block");
 }
 
 #[test]

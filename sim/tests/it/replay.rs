@@ -104,6 +104,46 @@ fn challenge_2015_format_16_in_mat_replays_lead_ii_by_default() {
     assert_eq!(sd["factor"], 1.0 / 7247.0);
 }
 
+/// Issue 15: a record's pleth and arterial pressure replay like its leads,
+/// under their MDC codes and units, bit-exact; a signal that is not a
+/// waveform Wardwatch takes (RESP) is a clear error.
+#[test]
+fn challenge_2015_pleth_and_abp_replay_bit_exact_under_their_mdc_codes() {
+    let hea = testdata().join("challenge2015/a345l.hea");
+    let record = Record::open(&hea).expect("record");
+    for (signal, mdc, unit) in [("PLETH", "150452", "{arb'U}"), ("ABP", "150032", "mm[Hg]")] {
+        let mut opts = EcgReplayOptions::new("A345L", start());
+        opts.lead = Some(signal.into());
+        let batches = drain(EcgReplay::open(&hea, opts).expect("opens"));
+        assert!(
+            batches
+                .iter()
+                .flat_map(|b| &b.records)
+                .all(|r| r.kind == RecordKind::Pulse)
+        );
+        let first = json(&batches[0].records[0]);
+        assert_eq!(code(&first), mdc);
+        assert_eq!(first["valueSampledData"]["origin"]["code"], unit);
+        let (samples, absent) = decode(&batches);
+        assert_eq!(absent, 0);
+        let raw = record
+            .read_raw(record.signal_index(signal).expect("signal"))
+            .expect("raw");
+        assert_eq!(samples.len(), raw.len());
+        assert!(
+            samples
+                .iter()
+                .zip(&raw)
+                .all(|(s, r)| s.is_none_or(|s| s == *r))
+        );
+    }
+    let mut opts = EcgReplayOptions::new("A457L", start());
+    opts.lead = Some("RESP".into());
+    let err = EcgReplay::open(testdata().join("challenge2015/a457l.hea"), opts)
+        .expect_err("RESP is no waveform Wardwatch takes");
+    assert!(err.to_string().contains("PLETH"), "{err}");
+}
+
 #[test]
 fn mimic_multisegment_record_covers_its_timeline_with_gaps_as_sensor_disconnect() {
     let hea = testdata().join("mimic3wdb-matched/s00001/s00001-2896-10-10-00-31.hea");
