@@ -1733,48 +1733,89 @@ pub fn patient_live(ctx: &Ctx, mrn: &str) -> Result<PatientLive> {
 }
 
 /// The last `seconds` of one ECG lead in mV (NaN where missing), for the
-/// live strip.
+/// live strip, with the patient's pulse wave under it when one is streamed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EcgStrip {
     pub lead: u32,
     pub fs_hz: f64,
     pub start: Option<chrono::DateTime<chrono::Utc>>,
     pub samples_mv: Vec<f64>,
+    /// The pleth, else the arterial pressure, over the same seconds.
+    pub pulse: Option<PulseStrip>,
 }
 
-pub fn ecg_strip(ctx: &Ctx, mrn: &str, seconds: u32) -> Result<EcgStrip> {
-    ctx.require(Role::Viewer, "see live ECG")?;
-    const LEAD_II: u32 = 131_330;
+/// The last seconds of a pulse waveform in its own unit (NaN where
+/// missing): the pleth in arbitrary units, an arterial pressure in mmHg.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PulseStrip {
+    /// Its MDC code and name.
+    pub code: u32,
+    pub name: &'static str,
+    /// `{arb'U}` or `mm[Hg]`.
+    pub unit: &'static str,
+    pub fs_hz: f64,
+    pub start: Option<chrono::DateTime<chrono::Utc>>,
+    pub samples: Vec<f64>,
+}
+
+/// The last `seconds` of waveform `code` of `mrn` (values as stored:
+/// `origin + factor × sample`), its rate and first sample's time.
+fn wave_strip(
+    ctx: &Ctx,
+    mrn: &str,
+    code: u32,
+    seconds: u32,
+) -> Result<(f64, Option<chrono::DateTime<chrono::Utc>>, Vec<f64>)> {
     let from = ctx.clock.now() - chrono::Duration::seconds(i64::from(seconds.clamp(1, 60)) + 10);
-    let blocks = ctx.store.ecg_samples(mrn, LEAD_II, from)?;
-    let mut strip = EcgStrip {
-        lead: LEAD_II,
-        fs_hz: 0.0,
-        start: blocks.first().map(|b| b.start),
-        samples_mv: Vec::new(),
-    };
-    if let Some(b) = blocks.last() {
-        strip.fs_hz = 1e9 / b.period_ns as f64;
-    }
+    let blocks = ctx.store.ecg_samples(mrn, code, from)?;
+    let mut start = blocks.first().map(|b| b.start);
+    let fs_hz = blocks.last().map_or(0.0, |b| 1e9 / b.period_ns as f64);
+    let mut samples = Vec::new();
     for b in &blocks {
-        strip.samples_mv.extend(
+        samples.extend(
             b.samples
                 .iter()
                 .map(|s| s.map_or(f64::NAN, |x| b.origin_mv + b.factor_mv * f64::from(x))),
         );
     }
-    let keep = (strip.fs_hz * f64::from(seconds)) as usize;
-    if strip.samples_mv.len() > keep {
-        let drop = strip.samples_mv.len() - keep;
-        strip.samples_mv.drain(..drop);
-        if let (Some(start), true) = (strip.start, strip.fs_hz > 0.0) {
-            strip.start = Some(
-                start + chrono::Duration::nanoseconds((drop as f64 * 1e9 / strip.fs_hz) as i64),
-            );
+    let keep = (fs_hz * f64::from(seconds)) as usize;
+    if samples.len() > keep {
+        let drop = samples.len() - keep;
+        samples.drain(..drop);
+        if let (Some(s), true) = (start, fs_hz > 0.0) {
+            start = Some(s + chrono::Duration::nanoseconds((drop as f64 * 1e9 / fs_hz) as i64));
+        }
+    }
+    Ok((fs_hz, start, samples))
+}
+
+pub fn ecg_strip(ctx: &Ctx, mrn: &str, seconds: u32) -> Result<EcgStrip> {
+    ctx.require(Role::Viewer, "see live ECG")?;
+    const LEAD_II: u32 = 131_330;
+    let (fs_hz, start, samples_mv) = wave_strip(ctx, mrn, LEAD_II, seconds)?;
+    let mut pulse = None;
+    for wave in crate::model::codes::PULSE_WAVES {
+        let (fs_hz, start, samples) = wave_strip(ctx, mrn, wave.mdc, seconds)?;
+        if !samples.is_empty() {
+            pulse = Some(PulseStrip {
+                code: wave.mdc,
+                name: wave.mdc_name,
+                unit: wave.ucum,
+                fs_hz,
+                start,
+                samples,
+            });
+            break;
         }
     }
     ctx.audit_coalesced("patient.ecg", Some(mrn))?;
-    Ok(strip)
+    Ok(EcgStrip {
+        lead: LEAD_II,
+        fs_hz,
+        start,
+        samples_mv,
+        pulse,
+    })
 }
 
 /// Alarms, newest first (`open_only`: not yet resolved).

@@ -57,6 +57,9 @@ pub async fn start(
         start,
     );
     config.scenario = Scenario::demo();
+    // Each bed streams its finger pleth too: it shows under the ECG, and
+    // it tells the demo's lead off from an asystole.
+    config.pleth = true;
     let generator = Generator::new(config)?;
     Ok(async move {
         let mut sink = log;

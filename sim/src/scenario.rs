@@ -286,6 +286,7 @@ impl Scenario {
                 e(4, EpisodeKind::Hypotension, 600, 420, Some(82.0)),
                 e(5, EpisodeKind::SensorDisconnect, 900, 90, None),
                 e(6, EpisodeKind::MotionArtefact, 240, 45, Some(1.5)),
+                e(6, EpisodeKind::LeadOff, 1000, 30, None),
                 e(7, EpisodeKind::Bradycardia, 1200, 180, Some(38.0)),
                 e(0, EpisodeKind::Asystole, 1620, 12, None),
             ],

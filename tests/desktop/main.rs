@@ -344,6 +344,12 @@ fn the_demo_shows_a_live_ward() {
         strip.parse::<usize>().unwrap_or(0) > 250,
         "no ECG strip drawn: {strip}"
     );
+    // The demo streams each bed's pleth: it is drawn under the ECG.
+    let pulse = driver.wait_for_attribute("#pulse", "data-samples", Duration::from_secs(30));
+    assert!(
+        pulse.parse::<usize>().unwrap_or(0) > 250,
+        "no pleth strip drawn: {pulse}"
+    );
     driver.screenshot(Path::new(concat!(
         env!("CARGO_TARGET_TMPDIR"),
         "/live-demo.png"

@@ -3,7 +3,7 @@
 // every sample at the source rate (250 Hz: 1,500 samples on a 6 s sweep).
 // The newest stored seconds are drawn `DELAY_S` behind real time, so the
 // sweep runs smoothly while data arrives in blocks.
-import { MM_PER_MV, MM_PER_S, PX_PER_MM, sweepX } from "./format";
+import { MM_PER_MV, MM_PER_S, PX_PER_MM, pulseLabel, pulseRange, sweepX } from "./format";
 import type { EcgStrip } from "./types";
 
 const DELAY_S = 2.5;
@@ -15,12 +15,16 @@ export class EcgSweep {
   private startS = 0;
   private frame: number | null = null;
   private readonly canvas: HTMLCanvasElement;
+  /// The pulse wave's strip under the ECG, on the same sweep (hidden when
+  /// the patient has none streamed).
+  private readonly pulseCanvas: HTMLCanvasElement | null;
   /// The millimetre grid, drawn once per size and theme and copied into
   /// each frame (the grid is most of the strokes).
   private grid: { key: string; canvas: HTMLCanvasElement } | null = null;
 
-  constructor(canvas: HTMLCanvasElement) {
+  constructor(canvas: HTMLCanvasElement, pulseCanvas: HTMLCanvasElement | null = null) {
     this.canvas = canvas;
+    this.pulseCanvas = pulseCanvas;
   }
 
   update(strip: EcgStrip): void {
@@ -28,6 +32,12 @@ export class EcgSweep {
     this.startS = strip.start ? Date.parse(strip.start) / 1000 : 0;
     this.canvas.dataset.samples = String(strip.samples_mv.length);
     this.canvas.dataset.fs = String(strip.fs_hz);
+    if (this.pulseCanvas) {
+      const p = strip.pulse;
+      this.pulseCanvas.hidden = !p;
+      this.pulseCanvas.dataset.samples = String(p?.samples.length ?? 0);
+      this.pulseCanvas.setAttribute("aria-label", p ? `${pulseLabel(p)}, live sweep` : "no pulse wave");
+    }
     if (this.frame === null) this.frame = requestAnimationFrame(() => this.draw());
   }
 
@@ -90,7 +100,63 @@ export class EcgSweep {
       g.fillStyle = css.getPropertyValue("--ecg-bg") || "#06140c";
       g.fillRect(cursor, 0, ERASE_PX, h);
     }
+    this.drawPulse(css);
     this.frame = requestAnimationFrame(() => this.draw());
+  }
+
+  /// The pulse wave on the ECG's sweep (same time axis, same erase bar),
+  /// scaled to its visible range: a pleth has no absolute unit.
+  private drawPulse(css: CSSStyleDeclaration): void {
+    const c = this.pulseCanvas;
+    const p = this.strip?.pulse;
+    if (!c || !p || c.hidden || !c.isConnected) return;
+    const dpr = window.devicePixelRatio || 1;
+    const w = c.clientWidth;
+    const h = c.clientHeight;
+    if (c.width !== Math.round(w * dpr) || c.height !== Math.round(h * dpr)) {
+      c.width = Math.round(w * dpr);
+      c.height = Math.round(h * dpr);
+    }
+    const g = c.getContext("2d");
+    if (!g) return;
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.fillStyle = css.getPropertyValue("--ecg-bg") || "#06140c";
+    g.fillRect(0, 0, w, h);
+    const colour = css.getPropertyValue("--pulse-trace") || "#5bc8f5";
+    g.fillStyle = colour;
+    g.font = "12px sans-serif";
+    g.fillText(pulseLabel(p), 8, 14);
+    if (p.fs_hz <= 0 || p.samples.length < 2) return;
+    const now = Date.now() / 1000 - DELAY_S;
+    const span = w / (MM_PER_S * PX_PER_MM);
+    const start = p.start ? Date.parse(p.start) / 1000 : 0;
+    const visible = (t: number) => t <= now && t > now - span + ERASE_PX / (MM_PER_S * PX_PER_MM);
+    const range = pulseRange(p.samples, (i) => visible(start + i / p.fs_hz));
+    if (!range) return;
+    const [lo, hi] = range;
+    const y = (v: number) => h - 4 - ((v - lo) / Math.max(hi - lo, 1e-9)) * (h - 22);
+    g.strokeStyle = colour;
+    g.lineWidth = 1.4;
+    g.lineJoin = "round";
+    g.beginPath();
+    let pen = false;
+    let lastX = -1;
+    for (let i = 0; i < p.samples.length; i++) {
+      const t = start + i / p.fs_hz;
+      const v = p.samples[i];
+      if (!visible(t) || v == null || Number.isNaN(v)) {
+        pen = false;
+        continue;
+      }
+      const x = sweepX(t, w);
+      if (pen && x >= lastX) g.lineTo(x, y(v));
+      else g.moveTo(x, y(v));
+      pen = true;
+      lastX = x;
+    }
+    g.stroke();
+    g.fillStyle = css.getPropertyValue("--ecg-bg") || "#06140c";
+    g.fillRect(sweepX(now, w), 0, ERASE_PX, h);
   }
 
   /// Resumes the sweep after `stop` (the history view closed).

@@ -165,3 +165,27 @@ export function sweepX(tSeconds: number, width: number): number {
   const span = width / pxPerS;
   return ((tSeconds % span) + span) % span * pxPerS;
 }
+
+/** The name shown on a pulse wave's strip. */
+export function pulseLabel(p: { code: number; unit: string }): string {
+  if (p.code === 150452) return "Pleth";
+  return p.unit === "mm[Hg]" ? "ABP (mmHg)" : "Pulse";
+}
+
+/**
+ * The range a pulse wave is scaled to: its visible samples' minimum and
+ * maximum (missing ones skipped), or null when none is visible.
+ */
+export function pulseRange(
+  samples: (number | null)[],
+  visible: (i: number) => boolean,
+): [number, number] | null {
+  let lo = Infinity;
+  let hi = -Infinity;
+  samples.forEach((v, i) => {
+    if (v == null || Number.isNaN(v) || !visible(i)) return;
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+  });
+  return lo <= hi ? [lo, hi] : null;
+}

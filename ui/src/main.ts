@@ -383,7 +383,8 @@ async function openPatient(mrn: string): Promise<void> {
     const list = (xs: string[], none: string) => (xs.length ? el("ul", {}, xs.map((x) => el("li", {}, x))) : none);
     ecg?.stop();
     const canvas = el("canvas", { id: "ecg", class: "ecg", "aria-label": "ECG lead II, live sweep at 25 mm/s" });
-    ecg = new EcgSweep(canvas);
+    const pulse = el("canvas", { id: "pulse", class: "pulse", hidden: "", "aria-label": "no pulse wave" });
+    ecg = new EcgSweep(canvas, pulse);
     panel.replaceChildren(
       el("button", { type: "button", class: "close", onclick: closePatient, "aria-label": "Close" }, "×"),
       el("h2", { id: "detail-name" }, `${p.family_name}, ${p.given_name}`),
@@ -394,6 +395,7 @@ async function openPatient(mrn: string): Promise<void> {
       el("div", { id: "chart-slot" }),
       el("h3", {}, "Live"),
       canvas,
+      pulse,
       el("div", { id: "live" }),
       el("h3", {}, "Record"),
       el(

@@ -137,6 +137,17 @@ export interface EcgStrip {
   fs_hz: number;
   start: string | null;
   samples_mv: (number | null)[];
+  /** The pleth, else the arterial pressure, over the same seconds. */
+  pulse?: PulseStrip | null;
+}
+/** A pulse waveform in its own unit (pleth: arbitrary; ABP: mmHg). */
+export interface PulseStrip {
+  code: number;
+  name: string;
+  unit: string;
+  fs_hz: number;
+  start: string | null;
+  samples: (number | null)[];
 }
 
 export interface AlarmView {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ageOf, bedOrder, matches, moveFocus, newsClass, sortPatients, spanText, sweepX, valueText, worstAlarm } from "../src/format";
+import { ageOf, bedOrder, matches, moveFocus, newsClass, pulseLabel, pulseRange, sortPatients, spanText, sweepX, valueText, worstAlarm } from "../src/format";
 import type { AlarmView, News2Row, PatientLive, PatientSummary, VitalNow } from "../src/types";
 
 const patient = (mrn: string, bed: string, extra: Partial<PatientSummary> = {}): PatientSummary => ({
@@ -76,5 +76,18 @@ describe("display rules", () => {
     expect(sweepX(1, 1000)).toBeCloseTo(pxPerS, 5);
     const span = 1000 / pxPerS;
     expect(sweepX(span + 1, 1000)).toBeCloseTo(pxPerS, 5);
+  });
+});
+
+describe("pulse strip", () => {
+  it("scales to the visible samples, skipping missing ones", () => {
+    const xs = [5, null, Number.NaN, 1, 9, 100];
+    expect(pulseRange(xs, (i) => i < 5)).toEqual([1, 9]);
+    expect(pulseRange(xs, () => false)).toBeNull();
+    expect(pulseRange([null, Number.NaN], () => true)).toBeNull();
+  });
+  it("names the pleth and an arterial line with its unit", () => {
+    expect(pulseLabel({ code: 150452, unit: "{arb'U}" })).toBe("Pleth");
+    expect(pulseLabel({ code: 150032, unit: "mm[Hg]" })).toBe("ABP (mmHg)");
   });
 });

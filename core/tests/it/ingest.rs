@@ -412,3 +412,59 @@ fn the_quarantine_keeps_heads_holds_its_budget_oldest_first_and_counts_drops() {
         .expect("trim");
     assert_eq!(later.expired, left.len());
 }
+
+/// Issue 15: a pleth streamed beside lead II is stored under its own code
+/// and comes with the live strip, in its own unit, over the same seconds.
+#[test]
+fn a_streamed_pleth_is_stored_beside_the_ecg_and_shown_under_its_strip() {
+    let dir = crate::private_tempdir();
+    let (mut store, mrns) = crate::store_with_ward(dir.path());
+    let now = Utc
+        .with_ymd_and_hms(2026, 11, 25, 8, 0, 0)
+        .single()
+        .expect("time");
+    let at = (now - Duration::seconds(4)).to_rfc3339();
+    let wave = |id: &str, code: &str, unit: &str, factor: f64, data: &str| {
+        json!({"resourceType": "Observation", "id": id, "status": "final",
+            "code": {"coding": [{"system": "urn:oid:2.16.840.1.113883.6.24", "code": code}]},
+            "subject": {"identifier": {"value": mrns[0]}},
+            "effectiveDateTime": at,
+            "valueSampledData": {"origin": {"value": 0, "code": unit}, "period": 8,
+                "factor": factor, "dimensions": 1, "data": data}})
+    };
+    let ecg: Vec<String> = (0..250).map(|i| (i % 50).to_string()).collect();
+    let pleth: Vec<String> = (0..250).map(|i| (500 + (i % 100)).to_string()).collect();
+    let items = vec![
+        item(1, &wave("e1", "131330", "mV", 0.01, &ecg.join(" ")), now),
+        item(
+            2,
+            &wave("p1", "150452", "{arb'U}", 0.001, &pleth.join(" ")),
+            now,
+        ),
+        item(3, &wave("p2", "150452", "mV", 0.001, "1 2 3"), now),
+    ];
+    let out = store
+        .store_batch(&batch(items), now)
+        .expect("store")
+        .outcome;
+    assert_eq!(
+        (out.stored, out.quarantined),
+        (2, 1),
+        "a pleth in mV is refused: {out:?}"
+    );
+    let ctx = crate::ctx(dir.path(), "admin");
+    let strip = wardwatch_core::api::ecg_strip(&ctx, &mrns[0], 8).expect("strip");
+    assert_eq!(strip.samples_mv.len(), 250);
+    let pulse = strip.pulse.expect("the pleth under the ECG");
+    assert_eq!((pulse.code, pulse.name), (150_452, "MDC_PULS_OXIM_PLETH"));
+    assert_eq!(pulse.fs_hz, 125.0);
+    assert_eq!(pulse.start, strip.start);
+    assert!(
+        (pulse.samples[1] - 0.501).abs() < 1e-12,
+        "{:?}",
+        &pulse.samples[..3]
+    );
+    // A patient without a pulse wave has none.
+    let other = wardwatch_core::api::ecg_strip(&ctx, &mrns[1], 8).expect("strip");
+    assert!(other.pulse.is_none());
+}
