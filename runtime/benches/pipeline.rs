@@ -3,7 +3,7 @@
 //! runtime's writer path — decode, validate, store in one transaction per
 //! batch, live scoring and the alarm engine — on one thread, as in `serve`.
 //!
-//!   cargo bench -p wardwatch-runtime --bench pipeline -- throughput [PATIENTS] [SECONDS]
+//!   cargo bench -p wardwatch-runtime --bench pipeline -- throughput [PATIENTS] [SECONDS] [pleth]
 //!   cargo bench -p wardwatch-runtime --bench pipeline -- alarm-rate [BEDS] [HOURS] [pleth]
 //!
 //! Prints figures; asserts nothing about time. The baseline in the same run
@@ -147,7 +147,7 @@ impl Ward {
     }
 }
 
-fn generator(patients: usize, seconds: u64, start: DateTime<Utc>) -> Generator {
+fn generator(patients: usize, seconds: u64, start: DateTime<Utc>, pleth: bool) -> Generator {
     let mut config = GeneratorConfig::new(
         SimPatient::from_demo(patients, 42, start.date_naive()),
         42,
@@ -155,6 +155,7 @@ fn generator(patients: usize, seconds: u64, start: DateTime<Utc>) -> Generator {
     );
     config.duration_s = Some(seconds);
     config.scenario = Scenario::default();
+    config.pleth = pleth;
     Generator::new(config).expect("generator")
 }
 
@@ -179,10 +180,13 @@ fn regroup(batches: Vec<SimBatch>) -> Vec<SimBatch> {
     out
 }
 
-fn throughput(patients: usize, seconds: u64) {
+fn throughput(patients: usize, seconds: u64, pleth: bool) {
     let start = Utc::now() - Duration::seconds(seconds as i64 + 10);
     let t = Instant::now();
-    let mut g = generator(patients, seconds, start);
+    let mut g = generator(patients, seconds, start, pleth);
+    if pleth {
+        println!("each patient's pleth streamed beside the ECG (waveform figures include it)");
+    }
     let mut batches = Vec::new();
     while let Some(b) = g.next_batch().expect("generate") {
         batches.push(b);
@@ -405,6 +409,10 @@ fn main() {
             num(2, 24),
             args.get(3).is_some_and(|a| a == "pleth"),
         ),
-        _ => throughput(num(1, 1000) as usize, num(2, 60)),
+        _ => throughput(
+            num(1, 1000) as usize,
+            num(2, 60),
+            args.get(3).is_some_and(|a| a == "pleth"),
+        ),
     }
 }

@@ -32,7 +32,8 @@
 //!   `category` vital-signs, `subject.identifier.value` = MRN, optional
 //!   `device.identifier.value` (device id) and `device.display`.
 //! - Ids: `{mrn}-{tag}-{epoch_ms}` with tag `hr`, `rr`, `spo2`, `temp`, `bp`
-//!   (`abp`/`nbp` from MIMIC), `ecg-ii` (`ecg-{lead}`); a sub-millisecond
+//!   (`abp`/`nbp` from MIMIC), `ecg-ii` (`ecg-{lead}`), `wave-pleth`,
+//!   `wave-abp`, `wave-art` (pulse waveforms); a sub-millisecond
 //!   block start adds `.nnnnnn` (ns within the ms). Malformed records:
 //!   `{mrn}-bad-{kind}-{n}`. Unique per run as long as one MRN is fed by one
 //!   source.
@@ -59,6 +60,9 @@
 //! Observation whose `data` is all `E` ([`observation::EcgGap`]; the record's
 //! `data_absent` is true), or optionally `dataAbsentReason` without
 //! `valueSampledData`, or nothing. Blocks never straddle WFDB segments.
+//! A replayed pleth or arterial pressure is written the same way under its
+//! MDC code and unit (`{arb'U}`, `mm[Hg]`); the synthetic pleth has
+//! `factor` 0.001 and `origin` 0.
 //!
 //! # Scenario files
 //!
@@ -68,8 +72,9 @@
 //! `bradycardia` {`hr`: 35}, `asystole`, `atrial_fibrillation` {`hr`: 125},
 //! `desaturation` {`spo2`: 82}, `hypotension` {`sbp`: 78}, `fever` {`temp`:
 //! 39.3}, `tachypnoea` {`rr`: 30}, `motion_artefact` {`mv`: 1.5},
-//! `sensor_disconnect` {`signals`: all of `ecg hr rr spo2 bp temp`, `silent`:
-//! false}. `malformed`: {`rate`: malformed records injected per valid
+//! `lead_off` (the ECG a flat line while the heart, its HR numeric and the
+//! pleth go on), `sensor_disconnect` {`signals`: all of `ecg hr rr spo2 bp
+//! temp pleth`, `silent`: false}. `malformed`: {`rate`: malformed records injected per valid
 //! HR/RR/SpO2/temperature record (0–1), `kinds`: default all of
 //! `invalid_json unknown_code unknown_unit impossible_value unknown_patient
 //! future_timestamp missing_subject`}. `repeat_s`: optional cycle length.

@@ -375,7 +375,9 @@ pub fn pulse_block(
 ) -> Option<(Observation, bool)> {
     let lost = samples.iter().all(Option::is_none);
     let code = CodeableConcept::one(MDC, wave.mdc_code, Some(wave.mdc_name));
-    let mut obs = base(observation_id(who.mrn, wave.tag, t), code, who, t);
+    // `wave-abp`, never `abp`: a MIMIC replay's ABP panel has that tag.
+    let tag = format!("wave-{}", wave.tag);
+    let mut obs = base(observation_id(who.mrn, &tag, t), code, who, t);
     match (lost, gap) {
         (true, EcgGap::Omit) => return None,
         (true, EcgGap::DataAbsentReason) => obs.data_absent_reason = Some(absent_reason()),
