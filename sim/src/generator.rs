@@ -487,7 +487,26 @@ fn record_ecg_second(st: &mut PatientState, fx: &Effects, fs: u32, with_pleth: b
     }
 }
 
-/// Emits the recorded block that ends at `now` (whole seconds of samples).
+/// Takes the recorded block that ends at `now` (whole seconds of samples)
+/// out of `buf`: its samples, start and how a block without a valid
+/// sample goes (a silent disconnect sends nothing, whatever the gap style).
+fn take_block(
+    buf: &mut Vec<Option<i32>>,
+    silent: &mut bool,
+    now: DateTime<Utc>,
+    fs: u32,
+    gap: EcgGap,
+) -> Option<(Vec<Option<i32>>, DateTime<Utc>, EcgGap)> {
+    let samples = std::mem::take(buf);
+    let silent = std::mem::replace(silent, false);
+    if samples.is_empty() {
+        return None;
+    }
+    let start = now - Duration::seconds((samples.len() / fs as usize) as i64);
+    Some((samples, start, if silent { EcgGap::Omit } else { gap }))
+}
+
+/// Emits the recorded block of lead II that ends at `now`.
 fn emit_ecg_block(
     p: &SimPatient,
     st: &mut PatientState,
@@ -496,28 +515,19 @@ fn emit_ecg_block(
     gap: EcgGap,
     out: &mut Vec<SimRecord>,
 ) {
-    let samples = std::mem::take(&mut st.ecg_buf);
-    let block_start = now - Duration::seconds((samples.len() / fs as usize) as i64);
-    let silent = std::mem::replace(&mut st.ecg_buf_silent, false);
-    if samples.is_empty() {
+    let Some((samples, start, gap)) =
+        take_block(&mut st.ecg_buf, &mut st.ecg_buf_silent, now, fs, gap)
+    else {
         return;
-    }
-    let who = subject(p);
+    };
     let scale = EcgScale {
         factor_mv: 1.0 / SYNTH_GAIN_ADU_PER_MV,
         origin_mv: 0.0,
     };
-    // A silent disconnect sends nothing, whatever the gap style.
-    let gap = if silent { EcgGap::Omit } else { gap };
-    if let Some((o, lost, n)) = obs::ecg_block(
-        EcgLead::II,
-        who,
-        block_start,
-        f64::from(fs),
-        scale,
-        &samples,
-        gap,
-    ) {
+    let fs = f64::from(fs);
+    if let Some((o, lost, n)) =
+        obs::ecg_block(EcgLead::II, subject(p), start, fs, scale, &samples, gap)
+    {
         out.push(record(&p.mrn, &o, RecordKind::Ecg, lost, n));
     }
 }
@@ -531,27 +541,18 @@ fn emit_pleth_block(
     gap: EcgGap,
     out: &mut Vec<SimRecord>,
 ) {
-    let samples = std::mem::take(&mut st.pleth_buf);
-    let silent = std::mem::replace(&mut st.pleth_buf_silent, false);
-    if samples.is_empty() {
+    let Some((samples, start, gap)) =
+        take_block(&mut st.pleth_buf, &mut st.pleth_buf_silent, now, fs, gap)
+    else {
         return;
-    }
-    let block_start = now - Duration::seconds((samples.len() / fs as usize) as i64);
-    let gap = if silent { EcgGap::Omit } else { gap };
+    };
     let scale = EcgScale {
         factor_mv: crate::ecg::PLETH_FACTOR,
         origin_mv: 0.0,
     };
-    let wave = obs::PulseWave::PLETH;
-    if let Some((o, lost)) = obs::pulse_block(
-        wave,
-        subject(p),
-        block_start,
-        f64::from(fs),
-        scale,
-        &samples,
-        gap,
-    ) {
+    let (wave, fs) = (obs::PulseWave::PLETH, f64::from(fs));
+    if let Some((o, lost, _)) = obs::pulse_block(wave, subject(p), start, fs, scale, &samples, gap)
+    {
         out.push(record(&p.mrn, &o, RecordKind::Pulse, lost, 0));
     }
 }

@@ -304,11 +304,27 @@ pub fn ecg(
 ) -> Observation {
     let code = CodeableConcept::one(MDC, lead.mdc_code, Some(lead.mdc_name));
     let tag = format!("ecg-{}", lead.tag);
-    let mut obs = base(observation_id(who.mrn, &tag, t), code, who, t);
+    waveform(code, &tag, "mV", who, t, fs_hz, scale, samples)
+}
+
+/// One block of any sampled waveform under `code`, its id tagged `tag`,
+/// its origin in `unit` (`samples = None`: `dataAbsentReason`).
+#[allow(clippy::too_many_arguments)]
+fn waveform(
+    code: CodeableConcept,
+    tag: &str,
+    unit: &str,
+    who: Subject<'_>,
+    t: DateTime<Utc>,
+    fs_hz: f64,
+    scale: EcgScale,
+    samples: Option<&[Option<i32>]>,
+) -> Observation {
+    let mut obs = base(observation_id(who.mrn, tag, t), code, who, t);
     match samples {
         Some(samples) => {
             obs.value_sampled_data = Some(SampledData {
-                origin: Quantity::ucum(scale.origin_mv, "mV"),
+                origin: Quantity::ucum(scale.origin_mv, unit),
                 period: 1000.0 / fs_hz,
                 factor: scale.factor_mv,
                 dimensions: 1,
@@ -318,6 +334,23 @@ pub fn ecg(
         None => obs.data_absent_reason = Some(absent_reason()),
     }
     obs
+}
+
+/// A block as a record body, as `gap` says when no sample in it is valid:
+/// the Observation `make` builds, whether no sample is valid, and the
+/// number of entries in `data` (`E` included); `None` for
+/// [`EcgGap::Omit`] with nothing recorded.
+fn gap_block(
+    samples: &[Option<i32>],
+    gap: EcgGap,
+    make: impl FnOnce(Option<&[Option<i32>]>) -> Observation,
+) -> Option<(Observation, bool, u32)> {
+    let lost = samples.iter().all(Option::is_none);
+    match (lost, gap) {
+        (true, EcgGap::Omit) => None,
+        (true, EcgGap::DataAbsentReason) => Some((make(None), true, 0)),
+        (lost, _) => Some((make(Some(samples)), lost, samples.len() as u32)),
+    }
 }
 
 /// How an ECG block in which no sample was recorded (leads off, a `~` gap, an
@@ -347,23 +380,12 @@ pub fn ecg_block(
     samples: &[Option<i32>],
     gap: EcgGap,
 ) -> Option<(Observation, bool, u32)> {
-    let lost = samples.iter().all(Option::is_none);
-    match (lost, gap) {
-        (true, EcgGap::Omit) => None,
-        (true, EcgGap::DataAbsentReason) => Some((ecg(lead, who, t, fs_hz, scale, None), true, 0)),
-        (lost, _) => Some((
-            ecg(lead, who, t, fs_hz, scale, Some(samples)),
-            lost,
-            samples.len() as u32,
-        )),
-    }
+    gap_block(samples, gap, |s| ecg(lead, who, t, fs_hz, scale, s))
 }
 
 /// One block of a pulse waveform (a pleth, an arterial pressure) in its
-/// own unit: the Observation and whether no sample in it is valid; `None`
-/// when `gap` is [`EcgGap::Omit`] and nothing was recorded. A block without
-/// a valid sample goes as `gap` says, like an ECG block. `scale` is in the
-/// wave's unit (mmHg, or pleth units) despite its field names.
+/// own unit, as [`ecg_block`] for a lead. `scale` is in the wave's unit
+/// (mmHg, or pleth units) despite its field names.
 pub fn pulse_block(
     wave: PulseWave,
     who: Subject<'_>,
@@ -372,26 +394,13 @@ pub fn pulse_block(
     scale: EcgScale,
     samples: &[Option<i32>],
     gap: EcgGap,
-) -> Option<(Observation, bool)> {
-    let lost = samples.iter().all(Option::is_none);
+) -> Option<(Observation, bool, u32)> {
     let code = CodeableConcept::one(MDC, wave.mdc_code, Some(wave.mdc_name));
     // `wave-abp`, never `abp`: a MIMIC replay's ABP panel has that tag.
     let tag = format!("wave-{}", wave.tag);
-    let mut obs = base(observation_id(who.mrn, &tag, t), code, who, t);
-    match (lost, gap) {
-        (true, EcgGap::Omit) => return None,
-        (true, EcgGap::DataAbsentReason) => obs.data_absent_reason = Some(absent_reason()),
-        _ => {
-            obs.value_sampled_data = Some(SampledData {
-                origin: Quantity::ucum(scale.origin_mv, wave.ucum),
-                period: 1000.0 / fs_hz,
-                factor: scale.factor_mv,
-                dimensions: 1,
-                data: sample_data(samples),
-            })
-        }
-    }
-    Some((obs, lost))
+    gap_block(samples, gap, |s| {
+        waveform(code, &tag, wave.ucum, who, t, fs_hz, scale, s)
+    })
 }
 
 /// Writes samples as FHIR `SampledData.data`.

@@ -358,7 +358,7 @@ impl RecordSource for EcgReplay {
                     .map(|(o, lost, count)| (o, lost, count, RecordKind::Ecg)),
                 Wave::Pulse(wave) => {
                     obs::pulse_block(wave, who, t, self.fs_hz, scale, samples, gap)
-                        .map(|(o, lost)| (o, lost, 0, RecordKind::Pulse))
+                        .map(|(o, lost, _)| (o, lost, 0, RecordKind::Pulse))
                 }
             };
             self.pos += n;

@@ -126,16 +126,9 @@ fn run_ward(scenario: &str, beds: usize, duration_s: u64, pleth: bool) -> WardRu
     }
 }
 
-#[test]
-fn scripted_ward_raises_exactly_the_expected_alarms_as_real_notifications() {
-    // Ten simulated minutes of six beds, episodes from minute six.
-    let WardRun {
-        alarms: all,
-        bus,
-        printed,
-    } = run_ward(SCENARIO, 6, 600, false);
-    let patient: BTreeSet<(String, String, String)> = all
-        .iter()
+/// (bed, key, priority) of every patient alarm.
+fn patient_alarms(all: &[Value]) -> BTreeSet<(String, String, String)> {
+    all.iter()
         .filter(|a| !a["mrn"].is_null())
         .map(|a| {
             (
@@ -144,8 +137,26 @@ fn scripted_ward_raises_exactly_the_expected_alarms_as_real_notifications() {
                 a["priority"].as_str().unwrap_or("").to_owned(),
             )
         })
-        .collect();
-    let expected: BTreeSet<(String, String, String)> = [
+        .collect()
+}
+
+fn alarm_set(expected: &[(&str, &str, &str)]) -> BTreeSet<(String, String, String)> {
+    expected
+        .iter()
+        .map(|(b, k, p)| ((*b).to_owned(), (*k).to_owned(), (*p).to_owned()))
+        .collect()
+}
+
+#[test]
+fn scripted_ward_raises_exactly_the_expected_alarms_as_real_notifications() {
+    // Ten simulated minutes of six beds, episodes from minute six.
+    let WardRun {
+        alarms: all,
+        bus,
+        printed,
+    } = run_ward(SCENARIO, 6, 600, false);
+    let patient = patient_alarms(&all);
+    let expected = alarm_set(&[
         ("1", "asystole", "high"),
         ("2", "extreme_tachycardia", "high"),
         ("3", "af_onset", "medium"),
@@ -153,10 +164,7 @@ fn scripted_ward_raises_exactly_the_expected_alarms_as_real_notifications() {
         ("4", "spo2_low", "medium"),
         ("5", "tech:sensor_off", "technical"),
         ("6", "extreme_bradycardia", "high"),
-    ]
-    .iter()
-    .map(|(b, k, p)| ((*b).to_owned(), (*k).to_owned(), (*p).to_owned()))
-    .collect();
+    ]);
     assert_eq!(patient, expected, "alarms raised: {all:#?}");
     let per_patient = all.iter().filter(|a| !a["mrn"].is_null()).count();
     assert_eq!(
@@ -199,24 +207,11 @@ fn with_the_pleth_a_lead_off_is_a_technical_alarm_and_a_true_asystole_still_alar
     let WardRun {
         alarms: all, bus, ..
     } = run_ward(PLETH_SCENARIO, 3, 200, true);
-    let patient: BTreeSet<(String, String, String)> = all
-        .iter()
-        .filter(|a| !a["mrn"].is_null())
-        .map(|a| {
-            (
-                a["bed"].as_str().unwrap_or("").to_owned(),
-                a["key"].as_str().unwrap_or("").to_owned(),
-                a["priority"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect();
-    let expected: BTreeSet<(String, String, String)> = [
+    let patient = patient_alarms(&all);
+    let expected = alarm_set(&[
         ("1", "tech:ecg_artefact", "technical"),
         ("2", "asystole", "high"),
-    ]
-    .iter()
-    .map(|(b, k, p)| ((*b).to_owned(), (*k).to_owned(), (*p).to_owned()))
-    .collect();
+    ]);
     assert_eq!(patient, expected, "alarms raised: {all:#?}");
     let message = |key: &str| {
         all.iter()
