@@ -2,10 +2,11 @@
 //! Waveform blocks feed one `BedsideStream` per patient: an `EcgStream` per
 //! lead (beats, heart-rate meter, rhythm events) and a pulse detector per
 //! pleth or arterial line, which confirm or suppress each life-threatening
-//! ECG finding (`EcgEvent::Onset` or `EcgEvent::Suppressed`); new numerics recompute the patient's NEWS2 from their
-//! freshest vitals and SpO2 scale. Results go to the `scores` table, where the
-//! alarm engine and the UI read them. The numeric work is the pure code of
-//! `wardwatch-score`; this module only keeps per-patient state and time.
+//! ECG finding (`EcgEvent::Onset` or `EcgEvent::Suppressed`); new numerics
+//! recompute the patient's NEWS2 from their freshest vitals and SpO2 scale.
+//! Results go to the `scores` table, where the alarm engine and the UI read
+//! them. The numeric work is the pure code of `wardwatch-score`; this module
+//! only keeps per-patient state and time.
 
 use std::collections::HashMap;
 
