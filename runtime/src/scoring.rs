@@ -390,7 +390,10 @@ impl LiveScorer {
                     });
                 }
                 let now = c.time_of(c.pushed as usize);
-                if let Some(hr) = ecg.hr_bpm {
+                // From the best evidence: the lead's meter while it beats,
+                // else a good pulse (the lead off, the heart beating).
+                let hr = bed.stream.heart_rate(index, ecg.hr_bpm);
+                if let Some((from, hr)) = hr {
                     let due = self
                         .hr_last
                         .get(&obs.mrn)
@@ -401,7 +404,9 @@ impl LiveScorer {
                             mrn: obs.mrn.clone(),
                             at: now,
                             value: hr,
-                            score: ScoreDetail::EcgHr { lead: b.lead },
+                            score: ScoreDetail::EcgHr {
+                                lead: bed.channels[from].code,
+                            },
                         });
                     }
                 }

@@ -390,6 +390,32 @@ impl BedsideStream {
         &self.channels
     }
 
+    /// The heart rate from the best evidence the bed has now, and the
+    /// channel it comes from: `ecg_reading` (lead `lead`'s meter) while that
+    /// lead beats (usable, no pause of [`ASYSTOLE_GAP_S`] in its last
+    /// [`MIN_SPAN_S`]); else the rate of a good (regular, steady) pulse
+    /// channel over its last [`MIN_SPAN_S`], as a monitor counts the pulse
+    /// when the ECG is off; else the lead's reading, decaying as it does
+    /// without beats.
+    pub fn heart_rate(&self, lead: usize, ecg_reading: Option<f64>) -> Option<(usize, f64)> {
+        let beating = matches!(self.analysers.get(lead), Some(Analyser::Lead(_)))
+            && self
+                .evidence(lead, self.time_s(lead) - MIN_SPAN_S, self.time_s(lead))
+                .is_some_and(|(ev, usable)| usable && ev.is_present(ASYSTOLE_GAP_S));
+        if beating {
+            return ecg_reading.map(|hr| (lead, hr));
+        }
+        let pulse = (0..self.channels.len()).find_map(|i| {
+            if !matches!(self.analysers[i], Analyser::Pulse(_)) {
+                return None;
+            }
+            let now = self.time_s(i);
+            let (ev, usable) = self.evidence(i, now - MIN_SPAN_S, now)?;
+            (usable && ev.is_good()).then_some((i, ev.rate_bpm?))
+        });
+        pulse.or_else(|| ecg_reading.map(|hr| (lead, hr)))
+    }
+
     /// Feeds a block of channel `index` (its units: mV, NU or mmHg; NaN or
     /// infinite for missing samples). An `index` that is not one of the
     /// channels given is an error, and nothing is fed.
@@ -1019,6 +1045,37 @@ mod tests {
             }
         }
         assert_eq!(verdicts, vec![Verdict::Confirmed]);
+    }
+
+    #[test]
+    fn the_heart_rate_comes_from_the_pulse_while_the_lead_has_no_beats() {
+        // 75 /min; the lead loses its beats at 30 s, the line beats on.
+        let all = beats(0.5, 60.0, 0.8);
+        let ecg_beats: Vec<f64> = all.iter().copied().filter(|&t| t < 30.0).collect();
+        let (lead, line) = (ecg(60.0, &ecg_beats), abp(60.0, &all));
+        let mut bed = BedsideStream::new(channels(true)).expect("a bed");
+        let mut rates = Vec::new();
+        for k in 0..60usize {
+            bed.push(1, &line[k * 250..(k + 1) * 250]).expect("pushed");
+            let u = bed.push(0, &lead[k * 250..(k + 1) * 250]).expect("pushed");
+            rates.push(bed.heart_rate(0, u.ecg.and_then(|e| e.hr_bpm)));
+        }
+        let (from, hr) = rates[25].expect("a rate at 25 s");
+        assert_eq!(from, 0, "the beating lead's own meter");
+        assert!((hr - 75.0).abs() < 2.0, "{hr}");
+        let (from, hr) = rates[45].expect("a rate at 45 s");
+        assert_eq!(from, 1, "the pulse, while the lead shows no beat");
+        assert!((hr - 75.0).abs() < 2.0, "{hr}");
+        // Without a pulse channel the lead's decaying reading is all there is.
+        let mut alone = BedsideStream::new(channels(false)).expect("a bed");
+        let mut last = None;
+        for k in 0..60usize {
+            let u = alone
+                .push(0, &lead[k * 250..(k + 1) * 250])
+                .expect("pushed");
+            last = alone.heart_rate(0, u.ecg.and_then(|e| e.hr_bpm));
+        }
+        assert!(last.is_some_and(|(i, hr)| i == 0 && hr < 10.0), "{last:?}");
     }
 
     #[test]

@@ -189,3 +189,11 @@ export function pulseRange(
   });
   return lo <= hi ? [lo, hi] : null;
 }
+
+/** The detail view's heart-rate line, naming where the rate comes from. */
+export function heartRateText(lead: number, bpm: number): string {
+  const n = Math.round(bpm);
+  if (lead === 150452) return `Pulse rate ${n} /min (pleth: the ECG shows no beats)`;
+  if (lead === 150032 || lead === 150016) return `Pulse rate ${n} /min (arterial line: the ECG shows no beats)`;
+  return `ECG heart rate ${n} /min`;
+}

@@ -18,6 +18,7 @@ import {
   ageOf,
   dateTimeText,
   ageText,
+  heartRateText,
   matches,
   moveFocus,
   newsClass,
@@ -451,7 +452,7 @@ function renderLiveDetail(l: PatientLive | undefined): void {
         el("div", { class: "drivers" }, n.detail.sub_scores.filter((s) => s.score > 0).map((s) => `${s.parameter.replaceAll("_", " ")} +${s.score}`).join(" · ")),
         el("div", { class: "muted" }, n.detail.monitoring_frequency))
     : el("div", { class: "muted", id: "news2" }, "No NEWS2 yet");
-  const hr = l.ecg_hr ? el("div", {}, `ECG heart rate ${Math.round(l.ecg_hr.value)} /min`) : null;
+  const hr = l.ecg_hr ? el("div", {}, heartRateText(l.ecg_hr.detail.lead, l.ecg_hr.value)) : null;
   const r = l.cardiac_risk;
   const risk = r
     ? el("div", { class: "risk", id: "cardiac-risk" },

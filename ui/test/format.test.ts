@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ageOf, bedOrder, matches, moveFocus, newsClass, pulseLabel, pulseRange, sortPatients, spanText, sweepX, valueText, worstAlarm } from "../src/format";
+import { ageOf, bedOrder, heartRateText, matches, moveFocus, newsClass, pulseLabel, pulseRange, sortPatients, spanText, sweepX, valueText, worstAlarm } from "../src/format";
 import type { AlarmView, News2Row, PatientLive, PatientSummary, VitalNow } from "../src/types";
 
 const patient = (mrn: string, bed: string, extra: Partial<PatientSummary> = {}): PatientSummary => ({
@@ -89,5 +89,13 @@ describe("pulse strip", () => {
   it("names the pleth and an arterial line with its unit", () => {
     expect(pulseLabel({ code: 150452, unit: "{arb'U}" })).toBe("Pleth");
     expect(pulseLabel({ code: 150032, unit: "mm[Hg]" })).toBe("ABP (mmHg)");
+  });
+});
+
+describe("heart-rate line", () => {
+  it("names the pulse when the rate comes from it", () => {
+    expect(heartRateText(131330, 72.4)).toBe("ECG heart rate 72 /min");
+    expect(heartRateText(150452, 75)).toBe("Pulse rate 75 /min (pleth: the ECG shows no beats)");
+    expect(heartRateText(150032, 75)).toContain("arterial line");
   });
 });

@@ -50,6 +50,8 @@ struct WardRun {
     alarms: Vec<Value>,
     bus: String,
     printed: String,
+    /// Per bed index, the waveforms (MDC codes) its heart rate came from.
+    hr_sources: Vec<BTreeSet<u32>>,
 }
 
 /// Runs `beds` demo patients for `duration_s` simulated seconds at 20×
@@ -119,10 +121,26 @@ fn run_ward(scenario: &str, beds: usize, duration_s: u64, pleth: bool) -> WardRu
     let _ = monitor.kill();
     let _ = monitor.wait();
     gateway.stop(&rt);
+    let store = wardwatch_core::store::Store::open_dir(&data).expect("store");
+    let hr_sources = store.patients().expect("patients")[..beds]
+        .iter()
+        .map(|p| {
+            store
+                .scores(&p.mrn, Some("ecg_hr"), 100_000)
+                .expect("scores")
+                .into_iter()
+                .filter_map(|r| match r.score {
+                    wardwatch_core::model::ScoreDetail::EcgHr { lead } => Some(lead),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect();
     WardRun {
         alarms: alarms(&data),
         bus: std::fs::read_to_string(&capture).expect("capture"),
         printed,
+        hr_sources,
     }
 }
 
@@ -154,6 +172,7 @@ fn scripted_ward_raises_exactly_the_expected_alarms_as_real_notifications() {
         alarms: all,
         bus,
         printed,
+        ..
     } = run_ward(SCENARIO, 6, 600, false);
     let patient = patient_alarms(&all);
     let expected = alarm_set(&[
@@ -205,8 +224,14 @@ fn with_the_pleth_a_lead_off_is_a_technical_alarm_and_a_true_asystole_still_alar
       {"bed": 1, "kind": "asystole", "start_s": 120, "duration_s": 20}
     ]}"#;
     let WardRun {
-        alarms: all, bus, ..
+        alarms: all,
+        bus,
+        hr_sources,
+        ..
     } = run_ward(PLETH_SCENARIO, 3, 200, true);
+    // While the lead is off, the heart rate is the pleth's pulse rate.
+    assert!(hr_sources[0].contains(&150_452), "{hr_sources:?}");
+    assert_eq!(hr_sources[2], BTreeSet::from([131_330]), "{hr_sources:?}");
     let patient = patient_alarms(&all);
     let expected = alarm_set(&[
         ("1", "tech:ecg_artefact", "technical"),

@@ -18,7 +18,9 @@ pub enum ScoreDetail {
     News2(News2Score),
     /// The combined cardiac risk with its contributors; value 0–100.
     CardiacRisk(CardiacRisk),
-    /// Heart rate from the ECG; value in beats/min.
+    /// Heart rate from the best evidence of the bed; value in beats/min.
+    /// `lead` is the MDC code it comes from: an ECG lead, or a pleth or
+    /// arterial line (150452, 150032, 150016) while the lead shows no beats.
     EcgHr { lead: u32 },
     /// A rhythm finding starting, ending or suppressed; value 1 at onset,
     /// 0 at the end or when suppressed.
