@@ -236,9 +236,10 @@ const VT_RATE_CHANGE: f64 = 0.15;
 const VF_GAP_S: f64 = 2.0;
 /// A pulse channel this far behind the lead is judged on what it has.
 const MAX_LAG_S: f64 = 2.0;
-/// Decisions wait for a pulse channel behind the lead by less than this
-/// (its block for these seconds is on its way: streams send blocks of a
-/// few seconds, each channel on its own); one further behind has stalled.
+/// A new finding's decision waits for a pulse channel behind the lead by
+/// less than this (its block for these seconds is on its way: streams send
+/// blocks of a few seconds, each channel on its own), and for this long at
+/// most; a channel further behind has stalled.
 const WAIT_S: f64 = 5.0;
 /// A pulse channel this close to the lead's time has caught up.
 const CAUGHT_UP_S: f64 = 0.1;
@@ -326,6 +327,8 @@ pub struct BedsideStream {
     /// Where each channel's sample 0 lies on the bed's time, in seconds.
     offsets: Vec<f64>,
     open: BTreeMap<FindingKind, Open>,
+    /// New findings waiting for a pulse channel to catch up, since when.
+    pending: BTreeMap<FindingKind, f64>,
 }
 
 /// One channel's block result.
@@ -350,6 +353,7 @@ impl BedsideStream {
             channels,
             analysers,
             open: BTreeMap::new(),
+            pending: BTreeMap::new(),
         })
     }
 
@@ -496,8 +500,9 @@ impl BedsideStream {
     /// Decides every open finding again after a block of lead `index`.
     /// Decides every open finding again, at the newest lead's time. While
     /// a pulse channel is catching up (behind by less than `WAIT_S`: its
-    /// block for these seconds is on its way), decisions wait for it, so
-    /// a pulse that stopped is seen to have stopped.
+    /// block for these seconds is on its way), a new finding's decision
+    /// waits for it, `WAIT_S` at most, so a pulse that stopped is seen to
+    /// have stopped.
     fn judge(&mut self) -> Vec<BedsideEvent> {
         let mut events = Vec::new();
         let Some(now_s) = (0..self.channels.len())
@@ -535,14 +540,23 @@ impl BedsideStream {
                 time_s: now_s,
             });
         }
-        if catching_up {
-            return events;
-        }
+        self.pending.retain(|k, _| active.contains_key(k));
         for (kind, (lead, finding)) in active {
             let was = self.open.get(&kind).map(|o| o.verdict);
             if was == Some(Verdict::Confirmed) {
                 continue;
             }
+            // A new finding waits for a pulse channel catching up, but for
+            // `WAIT_S` at most: a pulse stream that always lags must not
+            // hold a decision back for ever. (A suppressed one needs no
+            // wait: it is judged again as each pulse block arrives.)
+            if was.is_none() && catching_up {
+                let since = *self.pending.entry(kind).or_insert(now_s);
+                if now_s - since < WAIT_S {
+                    continue;
+                }
+            }
+            self.pending.remove(&kind);
             let decision = self.decide(lead, &finding, now_s);
             match (was, decision.verdict) {
                 (Some(Verdict::Suppressed), Verdict::Suppressed) => {
@@ -1076,6 +1090,42 @@ mod tests {
             last = alone.heart_rate(0, u.ecg.and_then(|e| e.hr_bpm));
         }
         assert!(last.is_some_and(|(i, hr)| i == 0 && hr < 10.0), "{last:?}");
+    }
+
+    #[test]
+    fn a_pulse_stream_that_always_lags_never_holds_the_decision_back() {
+        // The line's blocks always arrive 3 s after the lead's: never
+        // caught up, never stalled. A true asystole from 30 s must still be
+        // decided, within the wait, and not suppressed by the old pulses.
+        let all = beats(0.5, 30.0, 0.8);
+        let (lead, line) = (ecg(60.0, &all), abp(60.0, &all));
+        let mut bed = BedsideStream::new(channels(true)).expect("a bed");
+        let mut decided = Vec::new();
+        for k in 0..60usize {
+            let mut events = bed
+                .push(0, &lead[k * 250..(k + 1) * 250])
+                .expect("pushed")
+                .events;
+            if k >= 3 {
+                let j = k - 3;
+                events.extend(
+                    bed.push(1, &line[j * 250..(j + 1) * 250])
+                        .expect("pushed")
+                        .events,
+                );
+            }
+            for e in events {
+                if let BedsideEvent::Decision(d) = e
+                    && d.finding.kind == FindingKind::Asystole
+                {
+                    decided.push((k, d.verdict));
+                }
+            }
+        }
+        assert_eq!(decided.len(), 1, "{decided:?}");
+        let (at, verdict) = decided[0];
+        assert_eq!(verdict, Verdict::Confirmed);
+        assert!(at <= 30 + 4 + 6, "decided at {at} s");
     }
 
     #[test]
