@@ -264,6 +264,10 @@ struct Lead {
     beats: VecDeque<Pulse>,
     unusable: bool,
     active: BTreeMap<FindingKind, Finding>,
+    /// Findings that ended before the bed decided them (a VT run of five
+    /// beats can start and end within one block): decided all the same,
+    /// then ended.
+    brief: BTreeMap<FindingKind, Finding>,
 }
 
 #[derive(Debug, Clone)]
@@ -288,6 +292,7 @@ impl Analyser {
                 beats: VecDeque::new(),
                 unusable: false,
                 active: BTreeMap::new(),
+                brief: BTreeMap::new(),
             })),
             ChannelKind::Pleth | ChannelKind::Abp => {
                 if !(c.fs_hz.is_finite() && c.fs_hz >= 25.0) {
@@ -485,7 +490,9 @@ impl BedsideStream {
                             lead.active.insert(f.kind, f);
                         }
                         StreamEvent::End { kind, .. } => {
-                            lead.active.remove(kind);
+                            if let Some(f) = lead.active.remove(kind) {
+                                lead.brief.insert(*kind, f);
+                            }
                         }
                         StreamEvent::Onset(_) => {}
                     }
@@ -518,12 +525,26 @@ impl BedsideStream {
                 && behind > CAUGHT_UP_S
                 && behind < WAIT_S
         });
-        // Findings active on some lead, the first lead's finding for each.
+        // Findings active on some lead, the first lead's finding for each;
+        // then those that ended before they were decided.
         let mut active: BTreeMap<FindingKind, (usize, Finding)> = BTreeMap::new();
-        for (i, a) in self.analysers.iter().enumerate() {
+        for (i, a) in self.analysers.iter_mut().enumerate() {
             if let Analyser::Lead(l) = a {
                 for (k, f) in &l.active {
                     active.entry(*k).or_insert_with(|| (i, f.clone()));
+                }
+                // One already decided ends as usual.
+                l.brief.retain(|k, _| !self.open.contains_key(k));
+            }
+        }
+        let mut brief: Vec<(usize, FindingKind)> = Vec::new();
+        for (i, a) in self.analysers.iter().enumerate() {
+            if let Analyser::Lead(l) = a {
+                for (k, f) in &l.brief {
+                    if !active.contains_key(k) {
+                        active.insert(*k, (i, f.clone()));
+                        brief.push((i, *k));
+                    }
                 }
             }
         }
@@ -557,6 +578,11 @@ impl BedsideStream {
                 }
             }
             self.pending.remove(&kind);
+            if let Some(&(i, _)) = brief.iter().find(|(_, k)| *k == kind)
+                && let Analyser::Lead(l) = &mut self.analysers[i]
+            {
+                l.brief.remove(&kind);
+            }
             let decision = self.decide(lead, &finding, now_s);
             match (was, decision.verdict) {
                 (Some(Verdict::Suppressed), Verdict::Suppressed) => {

@@ -80,3 +80,53 @@ fn a_false_asystole_with_a_beating_pulse_never_alarms() {
         "{report}"
     );
 }
+
+/// Every VT run a lead's own analysis raises is decided by the bed, even
+/// one that starts and ends within one block (MIT-BIH 203 has one): a
+/// finding that ended before it was decided was lost.
+#[test]
+fn every_vt_run_a_lead_finds_is_decided_by_the_bed() {
+    use wardwatch_score::{EcgStream, StreamEvent};
+    let record = Record::open(data_dir().join("mitdb/203.hea")).expect("record opens");
+    let fs = record.fs_hz();
+    let leads: Vec<Vec<f64>> = (0..2)
+        .map(|i| record.physical(i).expect("signal reads"))
+        .collect();
+    let channels: Vec<Channel> = record.signals()[..2]
+        .iter()
+        .map(|s| Channel {
+            name: s.description.clone(),
+            kind: ChannelKind::Ecg,
+            fs_hz: fs,
+        })
+        .collect();
+    let report = analyze_bedside(channels, &leads).expect("analyses");
+    // (start, decided): a run the other lead found too is decided once.
+    let decided: Vec<(f64, f64)> = report
+        .decisions
+        .iter()
+        .filter(|d| d.finding.kind == FindingKind::VentricularTachycardia)
+        .map(|d| (d.finding.start_s, d.at_s))
+        .collect();
+    // Each lead alone, in the same 1-s blocks.
+    let mut onsets = Vec::new();
+    for lead in &leads {
+        let mut stream = EcgStream::new(fs).expect("stream");
+        for block in lead.chunks(fs as usize) {
+            for e in stream.push(block).events {
+                if let StreamEvent::Onset(f) = e
+                    && f.kind == FindingKind::VentricularTachycardia
+                {
+                    onsets.push(f.start_s);
+                }
+            }
+        }
+    }
+    assert!(!onsets.is_empty(), "203 has VT runs");
+    for t in &onsets {
+        assert!(
+            decided.iter().any(|(from, at)| from - 1.0 <= *t && t <= at),
+            "the VT run at {t:.1} s was never decided: {decided:?}\n{report}"
+        );
+    }
+}
