@@ -390,25 +390,22 @@ impl LiveScorer {
                     });
                 }
                 let now = c.time_of(c.pushed as usize);
+                let due = self
+                    .hr_last
+                    .get(&obs.mrn)
+                    .is_none_or(|t| now - *t >= HR_EVERY);
                 // From the best evidence: the lead's meter while it beats,
                 // else a good pulse (the lead off, the heart beating).
-                let hr = bed.stream.heart_rate(index, ecg.hr_bpm);
-                if let Some((from, hr)) = hr {
-                    let due = self
-                        .hr_last
-                        .get(&obs.mrn)
-                        .is_none_or(|t| now - *t >= HR_EVERY);
-                    if due {
-                        self.hr_last.insert(obs.mrn.clone(), now);
-                        rows.push(ScoreRow {
-                            mrn: obs.mrn.clone(),
-                            at: now,
-                            value: hr,
-                            score: ScoreDetail::EcgHr {
-                                lead: bed.channels[from].code,
-                            },
-                        });
-                    }
+                if due && let Some((from, hr)) = bed.stream.heart_rate(index, ecg.hr_bpm) {
+                    self.hr_last.insert(obs.mrn.clone(), now);
+                    rows.push(ScoreRow {
+                        mrn: obs.mrn.clone(),
+                        at: now,
+                        value: hr,
+                        score: ScoreDetail::EcgHr {
+                            lead: bed.channels[from].code,
+                        },
+                    });
                 }
             }
             for event in update.events {
