@@ -120,7 +120,19 @@ impl Driver {
     }
 
     fn find_all(&self, css: &str) -> Vec<String> {
-        let found = self.post("/elements", &json!({"using": "css selector", "value": css}));
+        // WebKitWebDriver answers a search with "stale element reference"
+        // when the UI re-renders a match while it collects them (seen on
+        // the alarm log's refresh): search again, in the DOM as it now is.
+        let body = json!({"using": "css selector", "value": css});
+        let found = (0..20)
+            .find_map(|_| {
+                let found = self.post_if_fresh("/elements", &body);
+                if found.is_none() {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                found
+            })
+            .unwrap_or_else(|| panic!("POST /elements `{css}`: stale 20 times in a row"));
         found
             .as_array()
             .map(|a| {
