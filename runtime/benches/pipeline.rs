@@ -298,6 +298,42 @@ fn run_throughput(
         "ECG block bytes per sample (codec)",
         ward.store.ecg_bytes_per_sample().expect("ecg")
     );
+    // Per table from the pages themselves (dbstat), so a WAL not yet
+    // checkpointed does not count. The lake's outbox is apart: it holds
+    // lines only until the sync takes them (`sync.object_max_minutes`).
+    let patient_days = (patients as f64 * seconds as f64 / 86_400.0).max(f64::MIN_POSITIVE);
+    let tables = ward.store.bytes_by_table().expect("tables");
+    let outbox = |t: &str| t.starts_with("lake_spool") || t.starts_with("lake_objects");
+    let per_day = |b: i64| b as f64 / 1e6 / patient_days;
+    let resident: i64 = tables
+        .iter()
+        .filter(|(t, _)| !outbox(t))
+        .map(|(_, b)| b)
+        .sum();
+    let waiting: i64 = tables
+        .iter()
+        .filter(|(t, _)| outbox(t))
+        .map(|(_, b)| b)
+        .sum();
+    println!(
+        "{:<44} {:>14.1}",
+        "store MB per patient-day (lake outbox apart)",
+        per_day(resident)
+    );
+    for (table, bytes) in tables.iter().filter(|(t, _)| !outbox(t)) {
+        if *bytes as f64 >= 0.01 * resident as f64 {
+            println!(
+                "{:<44} {:>14.2}",
+                format!("  {table} (with indexes)"),
+                per_day(*bytes)
+            );
+        }
+    }
+    println!(
+        "{:<44} {:>14.1}",
+        "lake outbox MB per patient-day (until synced)",
+        per_day(waiting)
+    );
     println!(
         "{:<44} {:>14}",
         "alarms raised",

@@ -693,6 +693,24 @@ ALTER TABLE vital_rollups ADD COLUMN hi INTEGER;
 ALTER TABLE vital_rollups ADD COLUMN total INTEGER;
 CREATE INDEX vital_rollups_hours ON vital_rollups (patient_id, vital, hour_ms, n, lo, hi, total);
 "#,
+    // 19: the deduplication state bounded (issue 16). `seen_observations`
+    // kept each observation id's text for the longest retention window (72 h
+    // by default): ~110 bytes a record with its index, 55 MB per patient-day,
+    // three times the ECG itself. `seen_ids` keeps a 64-bit hash of the id
+    // for `store::vitals::DEDUP_WINDOW` only. A record delivered again later
+    // is still recognised by what it says (`already_held`): the same samples
+    // are a duplicate, other values at the same instant a conflict. The ids
+    // held are dropped with the old table: that check covers them.
+    r#"
+DROP INDEX seen_observations_received;
+DROP TABLE seen_observations;
+CREATE TABLE seen_ids (
+    id_hash     INTEGER PRIMARY KEY,            -- FNV-1a 64 of the observation id
+    received_ms INTEGER NOT NULL,
+    digest      INTEGER NOT NULL                -- Observation::digest, for conflicts
+);
+CREATE INDEX seen_ids_received ON seen_ids (received_ms);
+"#,
 ];
 
 /// The version a store that records version 1 really holds. Builds from

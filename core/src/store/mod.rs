@@ -39,8 +39,8 @@ pub use quarantine::{QUARANTINE_RAW_MAX, QuarantineBudget, Quarantined, Trimmed}
 pub use sources::SourceStatus;
 pub use users::{Role, User};
 pub use vitals::{
-    ADMISSION_SLACK, BatchOutcome, EcgStored, IngestBatch, IngestItem, LatestVital, Pruned,
-    Retention, ScoreRow, StoredBatch, sequence_after,
+    ADMISSION_SLACK, BatchOutcome, DEDUP_WINDOW, EcgStored, IngestBatch, IngestItem, LatestVital,
+    Pruned, Retention, ScoreRow, StoredBatch, sequence_after,
 };
 
 /// The database file's name inside the data directory.

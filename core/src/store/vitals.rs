@@ -109,6 +109,14 @@ pub struct LatestVital {
 
 /// How early before a patient's recorded admission an observation may lie
 /// (device clocks drift) before it is taken for another patient's.
+/// How long an observation id is remembered for deduplication (`seen_ids`):
+/// longer than a source's retries and reconnections take (seconds to
+/// minutes). A record delivered again after it is recognised by its content
+/// (`already_held`) as long as its samples are stored. The state is bounded
+/// by the ward's record rate times this window, not by the retention: about
+/// 3,300 rows per patient at 5.5 records a second (issue 16).
+pub const DEDUP_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
+
 pub const ADMISSION_SLACK: chrono::Duration = chrono::Duration::minutes(5);
 
 /// Sequence order: Kinesis sequence numbers and SSE ids are decimal integers
@@ -334,6 +342,11 @@ fn write_batch(
     let mut rollups: HashMap<(i64, Vital, i64), Hour> = HashMap::new();
     let mut last_sequence: Option<&str> = None;
     let mut last_effective: Option<DateTime<Utc>> = None;
+    // Ids past the window go with every batch, a batch's worth at a time in
+    // the steady state, so the state stays bounded without a pause.
+    tx.prepare_cached("DELETE FROM seen_ids WHERE received_ms < ?1")
+        .and_then(|mut s| s.execute([to_ms(now - DEDUP_WINDOW)]))
+        .ctx("forgetting old observation ids")?;
 
     for (index, item) in batch.items.iter().enumerate() {
         spool.raw(batch, item, now);
@@ -431,16 +444,17 @@ fn write_batch(
             held => held,
         };
         let digest = obs.digest();
+        let id_hash = obs.id_hash();
         let fresh = tx
             .prepare_cached(
-                "INSERT OR IGNORE INTO seen_observations (obs_id, received_ms, digest) VALUES (?1, ?2, ?3)",
+                "INSERT OR IGNORE INTO seen_ids (id_hash, received_ms, digest) VALUES (?1, ?2, ?3)",
             )
-            .and_then(|mut s| s.execute(params![obs.id, to_ms(now), digest]))
+            .and_then(|mut s| s.execute(params![id_hash, to_ms(now), digest]))
             .ctx("recording an observation id")?;
         if fresh == 0 {
             let stored: Option<i64> = tx
-                .prepare_cached("SELECT digest FROM seen_observations WHERE obs_id = ?1")
-                .and_then(|mut s| s.query_row([&obs.id], |r| r.get(0)))
+                .prepare_cached("SELECT digest FROM seen_ids WHERE id_hash = ?1")
+                .and_then(|mut s| s.query_row([id_hash], |r| r.get(0)))
                 .ctx("reading an observation id")?;
             if stored.is_some_and(|d| d != digest) {
                 let rejection = Rejection {
@@ -827,8 +841,9 @@ pub struct Pruned {
 
 impl Store {
     /// Removes full-rate data older than the retention windows. Rollups and
-    /// scores stay. Observation ids are kept as long as the longest window, so
-    /// a redelivered record is still recognised while its data is stored.
+    /// scores stay. Observation ids go after `DEDUP_WINDOW` (each batch also
+    /// drops them); a redelivered record is still recognised by its content
+    /// while its data is stored.
     pub fn prune(&mut self, now: DateTime<Utc>, keep: Retention) -> Result<Pruned> {
         let tx = self
             .conn
@@ -856,11 +871,10 @@ impl Store {
                 .and_then(|mut s| s.execute(params![id, ecg_before]))
                 .ctx("pruning ECG")?;
         }
-        let longest = keep.raw_numerics.max(keep.ecg);
         let observation_ids = tx
             .execute(
-                "DELETE FROM seen_observations WHERE received_ms < ?1",
-                [to_ms(now - longest)],
+                "DELETE FROM seen_ids WHERE received_ms < ?1",
+                [to_ms(now - DEDUP_WINDOW)],
             )
             .ctx("pruning observation ids")?;
         tx.commit().ctx("pruning")?;
@@ -873,11 +887,33 @@ impl Store {
 }
 
 impl Store {
-    /// Distinct observations stored (tests, status).
+    /// Observation ids held for deduplication: the distinct observations
+    /// stored within the last `DEDUP_WINDOW` (tests, status).
     pub fn observation_count(&self) -> Result<i64> {
         self.conn
-            .query_row("SELECT count(*) FROM seen_observations", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM seen_ids", [], |r| r.get(0))
             .ctx("counting observations")
+    }
+}
+
+impl Store {
+    /// Bytes on disk per table, its indexes included, largest first (the
+    /// `dbstat` view; for sizing and the benchmarks). Pages, so free space
+    /// inside a page counts to its table.
+    pub fn bytes_by_table(&self) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT coalesce(m.tbl_name, d.name), sum(d.pgsize) AS bytes
+                 FROM dbstat AS d LEFT JOIN sqlite_schema AS m ON m.name = d.name
+                 GROUP BY 1 ORDER BY bytes DESC",
+            )
+            .ctx("measuring the store's tables")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .ctx("measuring the store's tables")?;
+        rows.collect::<rusqlite::Result<_>>()
+            .ctx("measuring the store's tables")
     }
 }
 

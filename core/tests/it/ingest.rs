@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Value, json};
 use wardwatch_core::model::Vital;
-use wardwatch_core::store::{IngestBatch, IngestItem};
+use wardwatch_core::store::{DEDUP_WINDOW, IngestBatch, IngestItem};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 7, 0, 0)
@@ -149,6 +149,92 @@ fn redelivery_before_the_checkpoint_or_under_a_new_sequence_is_stored_once() {
     )]);
     sse.ordered = false;
     assert_eq!(store.store_batch(&sse, now).expect("4").outcome.stored, 1);
+}
+
+/// Issue 16: the ids of every record were kept for 72 h (55 MB per
+/// patient-day). They are kept for `DEDUP_WINDOW` now; a record delivered
+/// again after it is still stored once, by its content, and an id reused
+/// for another value within it is still a conflict.
+#[test]
+fn observation_ids_are_held_for_the_dedup_window_and_a_later_redelivery_is_still_stored_once() {
+    let dir = crate::private_tempdir();
+    let (mut store, mrns) = crate::store_with_ward(dir.path());
+    let now = t0() + Duration::minutes(5);
+    let unordered = |items| {
+        let mut b = batch(items);
+        b.ordered = false;
+        b
+    };
+    let hr = |id: &str, value: f64, at: DateTime<Utc>| {
+        numeric(id, &mrns[1], "8867-4", value, "/min", at)
+    };
+    let first: Vec<_> = (0..20)
+        .map(|i| {
+            item(
+                i,
+                &hr(
+                    &format!("hr-{i}"),
+                    70.0 + i as f64,
+                    t0() + Duration::seconds(i as i64),
+                ),
+                now,
+            )
+        })
+        .collect();
+    let out = store
+        .store_batch(&unordered(first.clone()), now)
+        .expect("first");
+    assert_eq!(out.outcome.stored, 20);
+    assert_eq!(store.observation_count().expect("ids"), 20);
+
+    // Within the window, an id reused for a value at another time is a
+    // conflict (only the id says so).
+    let reused = store
+        .store_batch(
+            &unordered(vec![item(
+                100,
+                &hr("hr-3", 99.0, t0() + Duration::minutes(3)),
+                now,
+            )]),
+            now + Duration::minutes(1),
+        )
+        .expect("reused");
+    assert_eq!(
+        (reused.outcome.stored, reused.outcome.conflicts),
+        (0, 1),
+        "{reused:?}"
+    );
+
+    // After the window the ids are gone, and the same records delivered
+    // again are duplicates by their content; one with another value at a
+    // stored instant is a conflict; nothing stored changes.
+    let later = now + DEDUP_WINDOW + Duration::minutes(1);
+    let mut again = first[..10].to_vec();
+    again.push(item(
+        200,
+        &hr("hr-5-corrected", 50.0, t0() + Duration::seconds(5)),
+        later,
+    ));
+    let out = store.store_batch(&unordered(again), later).expect("again");
+    assert_eq!(
+        (
+            out.outcome.stored,
+            out.outcome.duplicates,
+            out.outcome.conflicts
+        ),
+        (0, 10, 1),
+        "{out:?}"
+    );
+    assert_eq!(store.sample_counts().expect("counts").0, 20);
+    assert_eq!(
+        store.observation_count().expect("ids"),
+        10,
+        "only the ids of the last window are held"
+    );
+    let minutes = store
+        .rollups(&mrns[1], Vital::HeartRate, t0(), t0() + Duration::hours(1))
+        .expect("rollups");
+    assert_eq!(minutes[0].1.count, 20, "each sample once in the history");
 }
 
 #[test]
