@@ -305,22 +305,21 @@ fn run_throughput(
     let tables = ward.store.bytes_by_table().expect("tables");
     let outbox = |t: &str| t.starts_with("lake_spool") || t.starts_with("lake_objects");
     let per_day = |b: i64| b as f64 / 1e6 / patient_days;
-    let resident: i64 = tables
-        .iter()
-        .filter(|(t, _)| !outbox(t))
-        .map(|(_, b)| b)
-        .sum();
-    let waiting: i64 = tables
-        .iter()
-        .filter(|(t, _)| outbox(t))
-        .map(|(_, b)| b)
-        .sum();
+    // The deduplication state is bounded by its window, not by days: per
+    // patient, not per patient-day.
+    let bounded = |t: &str| t == "seen_ids";
+    let growing = |t: &str| !outbox(t) && !bounded(t);
+    let sum = |f: &dyn Fn(&str) -> bool| -> i64 {
+        tables.iter().filter(|(t, _)| f(t)).map(|(_, b)| b).sum()
+    };
+    let resident = sum(&growing);
+    let waiting = sum(&outbox);
     println!(
         "{:<44} {:>14.1}",
-        "store MB per patient-day (lake outbox apart)",
+        "store MB per patient-day (outbox, dedup apart)",
         per_day(resident)
     );
-    for (table, bytes) in tables.iter().filter(|(t, _)| !outbox(t)) {
+    for (table, bytes) in tables.iter().filter(|(t, _)| growing(t)) {
         if *bytes as f64 >= 0.01 * resident as f64 {
             println!(
                 "{:<44} {:>14.2}",
@@ -329,6 +328,11 @@ fn run_throughput(
             );
         }
     }
+    println!(
+        "{:<44} {:>14.3}",
+        "dedup ids, MB per patient (10-min window)",
+        sum(&bounded) as f64 / 1e6 / patients.max(1) as f64
+    );
     println!(
         "{:<44} {:>14.1}",
         "lake outbox MB per patient-day (until synced)",
