@@ -147,6 +147,13 @@ pub fn run(a: &SimArgs) -> anyhow::Result<SimReport> {
             let mut sink = log.clone();
             let report = run_sim(src, &mut sink, pace, ctrl_c).await?;
             if a.linger > 0 {
+                // For a harness waiting on the records (bench/scale.sh).
+                eprintln!(
+                    "sim: emitted {} records ({} valid); serving them {} s more",
+                    report.emitted_total,
+                    report.valid_total(),
+                    a.linger
+                );
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(a.linger)) => {}
                     _ = tokio::signal::ctrl_c() => {}

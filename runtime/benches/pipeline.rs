@@ -3,14 +3,15 @@
 //! runtime's writer path — decode, validate, store in one transaction per
 //! batch, live scoring and the alarm engine — on one thread, as in `serve`.
 //!
-//!   cargo bench -p wardwatch-runtime --bench pipeline -- throughput [PATIENTS] [SECONDS] [pleth]
+//!   cargo bench -p wardwatch-runtime --bench pipeline -- throughput [PATIENTS] [SECONDS] [pleth] [encrypted]
 //!   cargo bench -p wardwatch-runtime --bench pipeline -- alarm-rate [BEDS] [HOURS] [pleth]
 //!
 //! Prints figures; asserts nothing about time. The baseline in the same run
 //! is real time: how much faster than the ward produces data it is handled.
 //! `throughput` runs the same records twice, into a store in clear and into
 //! an encrypted one (SQLCipher, as `Ctx::create` makes them), and reports
-//! the cost of encryption as the ratio of the two.
+//! the cost of encryption as the ratio of the two; with `encrypted`, only
+//! into the encrypted one (the baseline of `bench/scale.sh`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -180,7 +181,7 @@ fn regroup(batches: Vec<SimBatch>) -> Vec<SimBatch> {
     out
 }
 
-fn throughput(patients: usize, seconds: u64, pleth: bool) {
+fn throughput(patients: usize, seconds: u64, pleth: bool, encrypted_only: bool) {
     let start = Utc::now() - Duration::seconds(seconds as i64 + 10);
     let t = Instant::now();
     let mut g = generator(patients, seconds, start, pleth);
@@ -199,11 +200,19 @@ fn throughput(patients: usize, seconds: u64, pleth: bool) {
         .map(|r| u64::from(r.ecg_samples))
         .sum();
     let mut realtime = Vec::new();
-    for encrypted in [false, true] {
+    let stores: &[bool] = if encrypted_only {
+        &[true]
+    } else {
+        &[false, true]
+    };
+    for &encrypted in stores {
         let ward = ward(patients, start, encrypted);
         let x = run_throughput(ward, &batches, start, patients, seconds, samples, gen_s);
         realtime.push(x);
         println!();
+    }
+    if encrypted_only {
+        return;
     }
     println!(
         "{:<44} {:>14.2}",
@@ -452,7 +461,8 @@ fn main() {
         _ => throughput(
             num(1, 1000) as usize,
             num(2, 60),
-            args.get(3).is_some_and(|a| a == "pleth"),
+            args.iter().skip(3).any(|a| a == "pleth"),
+            args.iter().skip(3).any(|a| a == "encrypted"),
         ),
     }
 }

@@ -114,6 +114,10 @@ impl RunReport {
 /// second (scoring and the alarm engine hook in here). Errors are the
 /// stage's own business: a stage must never stop ingestion.
 pub trait Stage: Send {
+    /// The next batch was read from its source at `read_at` and goes to the
+    /// store now: where its alarms' latency starts (the queue to the writer
+    /// and the write included).
+    fn batch_read(&mut self, _read_at: std::time::Instant) {}
     fn after_batch(&mut self, store: &Store, batch: &IngestBatch, stored: &StoredBatch);
     fn tick(&mut self, store: &Store, now: chrono::DateTime<chrono::Utc>);
     /// The store has refused the writer's batch for `blocked_for` (another
@@ -303,6 +307,9 @@ fn write_loop(
                     source,
                     shard,
                 };
+                if let Some(stage) = stage.as_deref_mut() {
+                    stage.batch_read(read_at);
+                }
                 let stored = store_with_retry(
                     &mut store,
                     &batch,

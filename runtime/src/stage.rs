@@ -42,7 +42,9 @@ struct Outgoing {
     stored: bool,
 }
 
-/// Delivery latencies from sample arrival to the notifier's return.
+/// Delivery latencies from sample arrival (the source's read of the batch
+/// that raised the alarm; the queue to the writer, the write, scoring and
+/// the alarm engine included) to the notifier's return.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DeliveryStats {
     pub delivered: u64,
@@ -77,6 +79,8 @@ pub struct AlarmStage {
     /// is the wall clock; in a replay faster than real time, delays and
     /// stall detection still measure the patient's time.
     data_clock: Option<(DateTime<Utc>, Instant)>,
+    /// When the source read the batch `after_batch` gets next.
+    batch_read: Option<Instant>,
     /// Consecutive connection failures per source.
     source_failures: HashMap<String, u32>,
     /// Since when a patient's ECG has come without samples, and whether that
@@ -162,6 +166,7 @@ impl AlarmStage {
                 notices: tx,
                 limits_loaded: HashMap::new(),
                 data_clock: None,
+                batch_read: None,
                 source_failures: HashMap::new(),
                 ecg_absent: HashMap::new(),
                 data_dir: data_dir.to_owned(),
@@ -315,12 +320,16 @@ impl AlarmStage {
 }
 
 impl Stage for AlarmStage {
+    fn batch_read(&mut self, read_at: Instant) {
+        self.batch_read = Some(read_at);
+    }
+
     fn after_batch(&mut self, store: &Store, batch: &IngestBatch, stored: &StoredBatch) {
         let rejected = stored.outcome.quarantined + stored.outcome.conflicts;
         if rejected > 0 || self.floods.contains_key(&batch.source) {
             self.watch_flood(store, &batch.source, rejected);
         }
-        let received = Instant::now();
+        let received = self.batch_read.take().unwrap_or_else(Instant::now);
         let rows = self.scorer.score_batch(store, batch, stored);
         let mut inputs = Vec::new();
         // Charted observations act through NEWS2 (the rows above), not as a

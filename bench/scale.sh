@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Issue 16: a whole hospital on one workstation, end to end. The simulator
+# serves PATIENTS patients' streams (ECG 250 Hz and numerics 1 Hz, the
+# default scenario plus a desaturation on up to 120 beds, spread over the
+# span) as Server-Sent Events, once as fast as they are taken (throughput)
+# and once live (alarm latency); the real `wardwatchctl serve` reads them,
+# decodes, stores (encrypted), scores and alarms, with a real notification
+# daemon on D-Bus (scripts/notifyd.sh). Prints × real time, CPU seconds per
+# 1,000 patient-minutes, alarm latency p50/p99 (from the source's read of
+# the batch to the daemon's answer), store growth per patient-day and peak
+# RSS; and the in-process pipeline benchmark on the same load, as the
+# baseline, in the same run.
+#
+#   bash bench/scale.sh [PATIENTS] [SECONDS]     (defaults: 1000 60)
+#
+# SECONDS is at most 240: the simulated data starts now, and the store takes
+# data at most 5 min ahead of its clock. Asserts nothing about time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-1000}
+S=${2:-60}
+if ! [[ $N =~ ^[0-9]+$ && $S =~ ^[0-9]+$ ]] || ((N < 1 || S < 60 || S > 240)); then
+    echo "usage: bash bench/scale.sh [PATIENTS ≥ 1] [SECONDS 60–240]" >&2
+    exit 2
+fi
+# The simulator's SSE log holds 4,000,000 records (5.5 a patient-second).
+if ((N * S * 11 / 2 > 3900000)); then
+    echo "bench/scale.sh: $N patients × $S s is more than the simulator's SSE log holds; shorten SECONDS" >&2
+    exit 2
+fi
+if [[ -z ${WARDWATCH_SCALE_INNER:-} ]]; then
+    export WARDWATCH_SCALE_INNER=1
+    exec bash scripts/notifyd.sh run -- bash bench/scale.sh "$@"
+fi
+
+cargo build --release -q -p wardwatchctl
+BIN=$PWD/target/release/wardwatchctl
+WORK=$(mktemp -d)
+chmod 700 "$WORK"
+DATA=
+PORT=$((20000 + RANDOM % 20000))
+cleanup() {
+    [[ -n ${SERVE:-} ]] && kill "$SERVE" 2>/dev/null || true
+    [[ -n ${SIM:-} ]] && kill "$SIM" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+export WARDWATCH_KEY_DIR=$WORK/keys
+printf 'whole hospital pass phrase\n' >"$WORK/pw"
+chmod 600 "$WORK/pw"
+export WARDWATCH_PASSWORD_FILE=$WORK/pw
+ctl() { "$BIN" --data-dir "$DATA" --user bench "$@"; }
+
+taken() { ctl ingest status --json | python3 -c 'import json,sys; print(sum(s["stored"] + s["duplicates"] + s["quarantined"] + s["conflicts"] for s in json.load(sys.stdin)))'; }
+cpu_s() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"; }
+hwm_mb() { awk '/^VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
+db_bytes() {
+    local f total=0
+    for f in "$DATA/wardwatch.db" "$DATA/wardwatch.db-wal"; do
+        if [[ -f $f ]]; then total=$((total + $(stat -c %s "$f"))); fi
+    done
+    echo "$total"
+}
+lake_bytes() { if [[ -d $DATA/lake ]]; then du -sb "$DATA/lake" | cut -f1; else echo 0; fi; }
+
+# One end-to-end run on a fresh store at PACE. fast: the simulator serves
+# the span as fast as it is taken, so the wall time is the runtime's.
+# realtime: live, where the alarm latency means what it says (fast, it is
+# mostly the backlog's queue). Prints its figures.
+e2e() {
+    local pace=$1
+    DATA=$WORK/data-$pace
+    export WARDWATCH_KEY_DIR=$WORK/keys-$pace
+    ctl demo load >/dev/null
+    [[ -f $WORK/registry.csv ]] || ctl demo export --count "$N" -o "$WORK/registry.csv"
+    ctl import patients "$WORK/registry.csv" >/dev/null
+    local before_db before_lake
+    before_db=$(db_bytes)
+    before_lake=$(lake_bytes)
+    "$BIN" sim --patients "$N" --duration "$S" --pace "$pace" --scenario "$WORK/scenario.json" \
+        --serve-sse "127.0.0.1:$PORT" --linger 86400 >/dev/null 2>"$WORK/sim-$pace.err" &
+    SIM=$!
+    for _ in $(seq 100); do grep -q 'sim: serving' "$WORK/sim-$pace.err" && break; sleep 0.1; done
+    local url
+    url=$(sed -n 's/^sim: serving //p' "$WORK/sim-$pace.err" | head -1)
+    [[ -n $url ]] || { echo "the simulator did not start:"; cat "$WORK/sim-$pace.err"; exit 1; }
+    ctl sources add sse sim "$url" >/dev/null
+    local start end last=-1 still=0 valid="" got serve_cpu sim_cpu serve_hwm
+    start=$(date +%s.%N)
+    WARDWATCH_LOG=warn "$BIN" --data-dir "$DATA" --user bench serve >"$WORK/serve.out" 2>"$WORK/serve.err" &
+    SERVE=$!
+    # Until every valid record the simulator emitted is accounted for.
+    while :; do
+        kill -0 "$SERVE" 2>/dev/null || { echo "serve stopped:"; tail -20 "$WORK/serve.err"; exit 1; }
+        valid=$(sed -n 's/^sim: emitted [0-9]* records (\([0-9]*\) valid).*/\1/p' "$WORK/sim-$pace.err")
+        got=$(taken)
+        [[ -n $valid ]] && ((got >= valid)) && break
+        if ((got == last)); then
+            still=$((still + 1))
+            ((still < 240)) || { echo "no progress for 2 min at $got records taken"; exit 1; }
+        else
+            still=0
+        fi
+        last=$got
+        sleep 0.5
+    done
+    end=$(date +%s.%N)
+    serve_cpu=$(cpu_s "$SERVE")
+    sim_cpu=$(cpu_s "$SIM")
+    serve_hwm=$(hwm_mb "$SERVE")
+    # Every alarm's notification delivered (up to 2 min), then the runtime
+    # stops and prints its delivery counts and latencies.
+    local alarms notified
+    for _ in $(seq 240); do
+        read -r alarms notified < <(ctl alarms list --json 2>/dev/null |
+            python3 -c 'import json,sys; a = json.load(sys.stdin); print(len(a), sum(x["notify_count"] > 0 for x in a))')
+        ((notified >= alarms)) && break
+        sleep 0.5
+    done
+    kill -INT "$SERVE"
+    wait "$SERVE" || true
+    SERVE=
+    kill -INT "$SIM" 2>/dev/null || true
+    wait "$SIM" 2>/dev/null || true
+    SIM=
+    python3 - "$pace" "$N" "$S" "$start" "$end" "$serve_cpu" "$sim_cpu" "$serve_hwm" "$before_db" \
+        "$(db_bytes)" "$before_lake" "$(lake_bytes)" "$valid" "$alarms" "$notified" \
+        "$(grep '^stopped:' "$WORK/serve.out" || true)" <<'EOF'
+import re, sys
+pace, n, s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+start, end, serve_cpu, sim_cpu = map(float, sys.argv[4:8])
+hwm = sys.argv[8]
+db0, db1, lake0, lake1 = map(int, sys.argv[9:13])
+valid, alarms, notified, stopped = sys.argv[13:17]
+wall = end - start
+patient_days = n * s / 86400
+row = lambda k, v: print(f"{k:<44} {v:>14}")
+row("pace of the simulator", pace)
+row("patients × simulated seconds", f"{n} × {s}")
+row("records taken (valid, every one accounted)", valid)
+row("wall seconds (serve start to the last record)", f"{wall:.1f}")
+row("× real time (live = 1; > 1 is headroom)", f"{s / wall:.2f}")
+row("serve CPU seconds", f"{serve_cpu:.1f}")
+row("serve CPU s per 1,000 patient-minutes", f"{serve_cpu / (n * s / 60 / 1000):.1f}")
+row("simulator CPU seconds (beside it)", f"{sim_cpu:.1f}")
+row("serve peak RSS, MB (VmHWM)", hwm)
+row("store growth MB per patient-day (db + WAL)", f"{(db1 - db0) / 1e6 / patient_days:.1f}")
+row("lake folder MB per patient-day", f"{(lake1 - lake0) / 1e6 / patient_days:.1f}")
+row("alarms in the store", alarms)
+row("of them notified (the rest: lost)", notified)
+m = re.search(r"(\d+) notifications \((\d+) failed\), latency from sample arrival p50 (\S+)(?: ms)? p99 (\S+)", stopped)
+if m:
+    row("notifications delivered on D-Bus (failed)", f"{m.group(1)} ({m.group(2)})")
+    row("alarm latency p50, ms", m.group(3))
+    row("alarm latency p99, ms", m.group(4))
+else:
+    print("serve printed no delivery figures:", stopped or "(nothing)")
+EOF
+}
+
+# A desaturation on up to 120 beds, 45 s each (SpO2 follows with a 15-s lag,
+# so each crosses the limit and outlasts its delay), spread over the span.
+python3 - "$N" "$S" >"$WORK/scenario.json" <<'EOF'
+import json, sys
+n, s = int(sys.argv[1]), int(sys.argv[2])
+beds = min(n, 120)
+span = max(s - 55, 1)
+episodes = [
+    {"bed": (k * n) // beds, "kind": "desaturation", "start_s": 5 + (k * span) // beds, "duration_s": 45}
+    for k in range(beds)
+]
+json.dump({"episodes": episodes}, sys.stdout)
+EOF
+
+echo "== baseline: the in-process pipeline on the same load (encrypted store)"
+cargo bench -q -p wardwatch-runtime --bench pipeline -- throughput "$N" "$S" encrypted 2>/dev/null |
+    grep -E '^(records|wall seconds|CPU seconds|× real time|cores busy|peak added|store MB|  |dedup|lake outbox)' || true
+echo
+echo "== end to end, as fast as it is taken: simulator → SSE → serve → store, scoring, alarms → D-Bus"
+e2e fast
+echo
+echo "== end to end, live (the simulator at real time): the alarm latency"
+e2e realtime
