@@ -30,6 +30,9 @@ use wardwatch_core::store::{IngestBatch, ScoreRow, Store, StoredBatch};
 /// Notifications waiting for the notifier thread; beyond this the oldest
 /// reminders would be stale anyway, so new ones are dropped (and logged).
 const NOTICE_QUEUE: usize = 256;
+/// How long a stopping stage waits for the notifications still queued: an
+/// alarm raised just before a stop still reaches the desktop.
+const NOTICE_DRAIN: StdDuration = StdDuration::from_secs(10);
 /// Patients' limits are re-read this often (a clinician may change them).
 const LIMITS_REFRESH: Duration = Duration::seconds(60);
 
@@ -72,7 +75,11 @@ pub type SharedStats = Arc<Mutex<DeliveryStats>>;
 pub struct AlarmStage {
     scorer: LiveScorer,
     tracker: ConditionTracker,
-    notices: SyncSender<Outgoing>,
+    /// `None` once the stage is dropped (the notifier thread then drains
+    /// the queue and ends).
+    notices: Option<SyncSender<Outgoing>>,
+    /// Disconnected when the notifier thread has ended.
+    notifier_done: Option<std::sync::mpsc::Receiver<()>>,
     limits_loaded: HashMap<String, DateTime<Utc>>,
     /// The newest data time seen, and when it arrived. Time for the alarm
     /// engine is data time moving on with the wall clock from there: live it
@@ -129,6 +136,22 @@ impl std::fmt::Debug for AlarmStage {
     }
 }
 
+impl Drop for AlarmStage {
+    /// Lets the notifier thread deliver what is queued, for up to
+    /// `NOTICE_DRAIN`: a stop must not swallow the last alarms' notifications.
+    fn drop(&mut self) {
+        drop(self.notices.take());
+        if let Some(done) = self.notifier_done.take()
+            && let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = done.recv_timeout(NOTICE_DRAIN)
+        {
+            tracing::error!(
+                waited_s = NOTICE_DRAIN.as_secs(),
+                "notifications still queued at stop were not delivered; their alarms stay in the in-app list"
+            );
+        }
+    }
+}
+
 impl AlarmStage {
     /// Starts the notifier thread (with its own store connection) and returns
     /// the stage and the delivery statistics it keeps.
@@ -149,11 +172,15 @@ impl AlarmStage {
         let (tx, rx) = std::sync::mpsc::sync_channel(NOTICE_QUEUE);
         let stats = SharedStats::default();
         let thread_stats = stats.clone();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("wardwatch-notifier".into())
             .spawn({
                 let clock = clock.clone();
-                move || deliver_loop(store, notifier, clock, rx, thread_stats)
+                move || {
+                    deliver_loop(store, notifier, clock, rx, thread_stats);
+                    drop(done_tx);
+                }
             })
             .map_err(|source| wardwatch_core::Error::DataDir {
                 path: data_dir.to_owned(),
@@ -163,7 +190,8 @@ impl AlarmStage {
             AlarmStage {
                 scorer: LiveScorer::default(),
                 tracker: ConditionTracker::new(rules),
-                notices: tx,
+                notices: Some(tx),
+                notifier_done: Some(done_rx),
                 limits_loaded: HashMap::new(),
                 data_clock: None,
                 batch_read: None,
@@ -234,7 +262,10 @@ impl AlarmStage {
     }
 
     fn send_outgoing(&self, outgoing: Outgoing) {
-        match self.notices.try_send(outgoing) {
+        let Some(notices) = &self.notices else {
+            return;
+        };
+        match notices.try_send(outgoing) {
             Ok(()) => {}
             Err(TrySendError::Full(o)) => {
                 tracing::error!(

@@ -2,6 +2,7 @@
 //! directories: live scoring, the one-runtime-per-store lock, concurrent
 //! writers during ingest, and patient-message delivery.
 
+mod delivery;
 mod lake;
 mod quarantine;
 mod rules;
