@@ -11,9 +11,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
+use super::numerics::{self, BlockCache, NumSample};
 use super::rollup::{HOUR_MS, Hour};
 use super::{AuditEntry, Store, audit, from_ms, to_ms};
 use crate::error::{Error, Result, SqlContext};
+use crate::model::Vital;
 
 /// Who made an assignment: the stream (the MRN a device reported for).
 pub const BY_STREAM: &str = "stream";
@@ -218,18 +220,32 @@ impl Store {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .ctx("moving data")?;
-        let clashes: i64 = tx
+        // The samples to move: each vital's samples of `device` in the range.
+        let mut moving: Vec<(i64, NumSample)> = Vec::new();
+        for vital in Vital::ALL {
+            let samples = numerics::samples_in(&tx, from_id, vital.code(), since, until)?;
+            moving.extend(
+                samples
+                    .into_iter()
+                    .filter(|s| s.device == Some(device))
+                    .map(|s| (vital.code(), s)),
+            );
+        }
+        let mut blocks = BlockCache::default();
+        let mut clashes: i64 = tx
             .query_row(
-                "SELECT (SELECT count(*) FROM vital_samples s JOIN vital_samples t
-                           ON t.patient_id = ?2 AND t.vital = s.vital AND t.ts_ms = s.ts_ms
-                         WHERE s.patient_id = ?1 AND s.device_id = ?3 AND s.ts_ms >= ?4 AND s.ts_ms < ?5)
-                      + (SELECT count(*) FROM ecg_blocks s JOIN ecg_blocks t
-                           ON t.patient_id = ?2 AND t.lead = s.lead AND t.start_ms = s.start_ms
-                         WHERE s.patient_id = ?1 AND s.device_id = ?3 AND s.start_ms >= ?4 AND s.start_ms < ?5)",
+                "SELECT count(*) FROM ecg_blocks s JOIN ecg_blocks t
+                   ON t.patient_id = ?2 AND t.lead = s.lead AND t.start_ms = s.start_ms
+                 WHERE s.patient_id = ?1 AND s.device_id = ?3 AND s.start_ms >= ?4 AND s.start_ms < ?5",
                 params![from_id, to_id, device, since, until],
                 |r| r.get(0),
             )
             .ctx("checking a data move")?;
+        for (vital, s) in &moving {
+            if blocks.get(&tx, to_id, *vital, s.ts_ms)?.is_some() {
+                clashes += 1;
+            }
+        }
         if clashes > 0 {
             return Err(invalid(format!(
                 "{} samples or ECG blocks would land where {} already has data at the same time: nothing was moved",
@@ -237,29 +253,17 @@ impl Store {
             )));
         }
         // The hours and vitals touched, to rebuild their minute history.
-        let touched: BTreeSet<(i64, i64)> = {
-            let mut stmt = tx
-                .prepare(
-                    "SELECT DISTINCT vital, ts_ms - (ts_ms % ?5) FROM vital_samples
-                     WHERE patient_id = ?1 AND device_id = ?2 AND ts_ms >= ?3 AND ts_ms < ?4",
-                )
-                .ctx("planning a data move")?;
-            let rows = stmt
-                .query_map(params![from_id, device, since, until, HOUR_MS], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .ctx("planning a data move")?;
-            rows.collect::<rusqlite::Result<_>>()
-                .ctx("planning a data move")?
-        };
+        let touched: BTreeSet<(i64, i64)> = moving
+            .iter()
+            .map(|(vital, s)| (*vital, s.ts_ms - s.ts_ms.rem_euclid(HOUR_MS)))
+            .collect();
+        for (vital, s) in &moving {
+            blocks.remove(&tx, from_id, *vital, s.ts_ms)?;
+            blocks.insert(&tx, to_id, *vital, *s)?;
+        }
+        blocks.flush(&tx)?;
         let mut report = MoveReport {
-            samples: tx
-                .execute(
-                    "UPDATE vital_samples SET patient_id = ?2
-                     WHERE patient_id = ?1 AND device_id = ?3 AND ts_ms >= ?4 AND ts_ms < ?5",
-                    params![from_id, to_id, device, since, until],
-                )
-                .ctx("moving samples")?,
+            samples: moving.len(),
             ecg_blocks: tx
                 .execute(
                     "UPDATE ecg_blocks SET patient_id = ?2
@@ -315,21 +319,9 @@ impl Store {
 fn rebuild_hour(tx: &Transaction<'_>, patient_id: i64, vital: i64, hour: i64) -> Result<()> {
     let mut h = Hour::default();
     let mut any = false;
-    {
-        let mut stmt = tx
-            .prepare_cached(
-                "SELECT ts_ms, value FROM vital_samples WHERE patient_id = ?1 AND vital = ?2
-                 AND ts_ms >= ?3 AND ts_ms < ?4 AND status = 0 AND value IS NOT NULL",
-            )
-            .ctx("rebuilding the minute history")?;
-        let rows = stmt
-            .query_map(params![patient_id, vital, hour, hour + HOUR_MS], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?))
-            })
-            .ctx("rebuilding the minute history")?;
-        for row in rows {
-            let (ts, v) = row.ctx("rebuilding the minute history")?;
-            h.add(((ts - hour) / 60_000) as usize, v);
+    for s in numerics::samples_in(tx, patient_id, vital, hour, hour + HOUR_MS)? {
+        if let Some(v) = s.value {
+            h.add(((s.ts_ms - hour) / 60_000) as usize, v);
             any = true;
         }
     }

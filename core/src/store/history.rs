@@ -371,21 +371,12 @@ impl Store {
         to_ms: i64,
         bins: &mut Bins,
     ) -> Result<()> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT ts_ms, value FROM vital_samples
-                 WHERE patient_id = ?1 AND vital = ?2 AND ts_ms >= ?3 AND ts_ms < ?4
-                   AND value IS NOT NULL",
-            )
-            .ctx("reading history samples")?;
-        let mut rows = stmt
-            .query(params![patient_id, vital.code(), bins.from_ms, to_ms])
-            .ctx("reading history samples")?;
-        while let Some(row) = rows.next().ctx("reading history samples")? {
-            let t: i64 = row.get(0).ctx("reading history samples")?;
-            let v: f64 = row.get(1).ctx("reading history samples")?;
-            bins.add(t, 1, v, v, v);
+        let samples =
+            super::numerics::samples_in(&self.conn, patient_id, vital.code(), bins.from_ms, to_ms)?;
+        for s in samples {
+            if let Some(v) = s.value {
+                bins.add(s.ts_ms, 1, v, v, v);
+            }
         }
         Ok(())
     }

@@ -711,7 +711,29 @@ CREATE TABLE seen_ids (
 );
 CREATE INDEX seen_ids_received ON seen_ids (received_ms);
 "#,
+    // 20: raw numeric samples packed in minute blocks (issue 16,
+    // store::numerics): `vital_samples` cost ~32 bytes a sample, 12.7 MB per
+    // patient-day; a block's samples cost 3–5 bytes each. The rows are
+    // packed by `after_sql` (Rust), which then drops `vital_samples`.
+    r#"
+CREATE TABLE vital_blocks (
+    patient_id INTEGER NOT NULL REFERENCES patients (id),
+    vital      INTEGER NOT NULL,                -- model::Vital's code
+    minute_ms  INTEGER NOT NULL,                -- the block's minute (UTC)
+    n          INTEGER NOT NULL,                -- samples in `data`
+    data       BLOB NOT NULL,                   -- store::numerics codec
+    PRIMARY KEY (patient_id, vital, minute_ms)
+) WITHOUT ROWID;
+"#,
 ];
+
+/// What a migration does in Rust after its SQL, in the same transaction.
+pub(crate) fn after_sql(version: i64, tx: &rusqlite::Transaction<'_>) -> crate::error::Result<()> {
+    match version {
+        20 => super::numerics::pack_rows_of_migration_20(tx),
+        _ => Ok(()),
+    }
+}
 
 /// The version a store that records version 1 really holds. Builds from
 /// fa62508 to 3db3bf8 ran an edited migration 1 and recorded version 1 for

@@ -16,6 +16,7 @@ pub mod devices;
 pub mod history;
 pub mod lake;
 mod migrations;
+pub mod numerics;
 mod patients;
 mod quarantine;
 pub mod rollup;
@@ -212,6 +213,7 @@ impl Store {
                 continue;
             }
             tx.execute_batch(sql).ctx("applying a migration")?;
+            migrations::after_sql(version, &tx)?;
             check_foreign_keys(&tx, version)?;
             tx.pragma_update(None, "user_version", version)
                 .ctx("recording the schema version")?;

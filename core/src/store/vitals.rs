@@ -12,6 +12,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use super::lake::Spool;
+use super::numerics::{BlockCache, NumSample};
 use super::quarantine::quarantine;
 use super::rollup::{HOUR_MS, Hour};
 use super::{Store, from_ms, to_ms};
@@ -174,26 +175,13 @@ impl Store {
         let Some(patient_id) = self.patient_id(mrn)? else {
             return Ok(Vec::new());
         };
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT ts_ms, value FROM vital_samples WHERE patient_id = ?1 AND vital = ?2
-                 ORDER BY ts_ms DESC LIMIT 1",
-            )
-            .ctx("reading latest vitals")?;
         let mut out = Vec::new();
         for vital in Vital::ALL {
-            let row: Option<(i64, Option<f64>)> = stmt
-                .query_row(params![patient_id, vital.code()], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()
-                .ctx("reading latest vitals")?;
-            if let Some((ts, value)) = row {
+            if let Some(s) = super::numerics::latest(&self.conn, patient_id, vital.code())? {
                 out.push(LatestVital {
                     vital,
-                    at: from_ms(ts),
-                    value,
+                    at: from_ms(s.ts_ms),
+                    value: s.value,
                 });
             }
         }
@@ -225,7 +213,7 @@ impl Store {
     pub fn sample_counts(&self) -> Result<(i64, i64)> {
         self.conn
             .query_row(
-                "SELECT (SELECT count(*) FROM vital_samples),
+                "SELECT (SELECT coalesce(sum(n), 0) FROM vital_blocks),
                         (SELECT coalesce(sum(n_samples), 0) FROM ecg_blocks)",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
@@ -340,6 +328,7 @@ fn write_batch(
     let mut spool = Spool::default();
     let mut devices = super::devices::DeviceCache::default();
     let mut rollups: HashMap<(i64, Vital, i64), Hour> = HashMap::new();
+    let mut numerics = BlockCache::default();
     let mut last_sequence: Option<&str> = None;
     let mut last_effective: Option<DateTime<Utc>> = None;
     // Ids past the window go with every batch, a batch's worth at a time in
@@ -432,7 +421,7 @@ fn write_batch(
             continue;
         }
         let ts = to_ms(obs.effective);
-        let held = match already_held(tx, patient_id, obs, ts)? {
+        let held = match already_held(tx, &mut numerics, patient_id, obs, ts)? {
             Held::Conflict(reason) => {
                 let rejection = Rejection {
                     code: RejectCode::Conflicting,
@@ -489,18 +478,17 @@ fn write_batch(
         match &obs.body {
             Body::Numeric(readings) => {
                 for (vital, reading) in readings {
-                    let (value, status) = match reading {
-                        Reading::Value(v) => (Some(*v), 0),
-                        Reading::SignalLost => (None, 1),
+                    let value = match reading {
+                        Reading::Value(v) => Some(*v),
+                        Reading::SignalLost => None,
                     };
-                    let inserted = tx
-                        .prepare_cached(
-                            "INSERT OR IGNORE INTO vital_samples (patient_id, vital, ts_ms, value, status, device_id)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        )
-                        .and_then(|mut s| s.execute(params![patient_id, vital.code(), ts, value, status, device_id]))
-                        .ctx("storing a vital sample")?;
-                    if let (1, Some(v)) = (inserted, value) {
+                    let sample = NumSample {
+                        ts_ms: ts,
+                        value,
+                        device: device_id,
+                    };
+                    let inserted = numerics.insert(tx, patient_id, vital.code(), sample)?;
+                    if let (true, Some(v)) = (inserted, value) {
                         let hour = ts.div_euclid(HOUR_MS) * HOUR_MS;
                         let minute = ((ts - hour) / 60_000) as usize;
                         rollups
@@ -542,6 +530,7 @@ fn write_batch(
         last_effective = Some(last_effective.map_or(obs.effective, |t| t.max(obs.effective)));
     }
 
+    numerics.flush(tx)?;
     for ((patient_id, vital, hour), new) in rollups {
         let stored: Option<Vec<u8>> = tx
             .prepare_cached("SELECT data FROM vital_rollups WHERE patient_id = ?1 AND vital = ?2 AND hour_ms = ?3")
@@ -604,7 +593,13 @@ enum Held {
     Conflict(String),
 }
 
-fn already_held(tx: &Transaction<'_>, patient_id: i64, obs: &Observation, ts: i64) -> Result<Held> {
+fn already_held(
+    tx: &Transaction<'_>,
+    numerics: &mut BlockCache,
+    patient_id: i64,
+    obs: &Observation,
+    ts: i64,
+) -> Result<Held> {
     let at = obs
         .effective
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -613,25 +608,17 @@ fn already_held(tx: &Transaction<'_>, patient_id: i64, obs: &Observation, ts: i6
     match &obs.body {
         Body::Numeric(readings) => {
             total = readings.len();
-            let mut stmt = tx
-                .prepare_cached(
-                    "SELECT value, status FROM vital_samples WHERE patient_id = ?1 AND vital = ?2 AND ts_ms = ?3",
-                )
-                .ctx("checking for a stored sample")?;
             for (vital, reading) in readings {
-                let stored: Option<(Option<f64>, i64)> = stmt
-                    .query_row(params![patient_id, vital.code(), ts], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })
-                    .optional()
-                    .ctx("checking for a stored sample")?;
-                let Some(stored) = stored else { continue };
+                let Some(stored) = numerics.get(tx, patient_id, vital.code(), ts)? else {
+                    continue;
+                };
+                let stored = stored.value;
                 let new = match reading {
-                    Reading::Value(v) => (Some(*v), 0),
-                    Reading::SignalLost => (None, 1),
+                    Reading::Value(v) => Some(*v),
+                    Reading::SignalLost => None,
                 };
                 if stored != new {
-                    let say = |(v, _): (Option<f64>, i64)| match v {
+                    let say = |v: Option<f64>| match v {
                         Some(v) => format!("{v} {}", vital.unit()),
                         None => "signal lost".to_owned(),
                     };
@@ -831,6 +818,51 @@ impl Store {
     }
 }
 
+/// Removes one patient's samples of `vital` from before `before_ms`: whole
+/// blocks, and the head of the block that straddles it. How many went.
+fn prune_numerics(
+    tx: &Transaction<'_>,
+    patient_id: i64,
+    vital: i64,
+    before_ms: i64,
+) -> Result<usize> {
+    use super::numerics::{BLOCK_MS, block_of, decode, put_block};
+    let whole: i64 = tx
+        .prepare_cached(
+            "SELECT coalesce(sum(n), 0) FROM vital_blocks
+             WHERE patient_id = ?1 AND vital = ?2 AND minute_ms <= ?3",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![patient_id, vital, before_ms - BLOCK_MS], |r| {
+                r.get(0)
+            })
+        })
+        .ctx("pruning samples")?;
+    tx.prepare_cached(
+        "DELETE FROM vital_blocks WHERE patient_id = ?1 AND vital = ?2 AND minute_ms <= ?3",
+    )
+    .and_then(|mut s| s.execute(params![patient_id, vital, before_ms - BLOCK_MS]))
+    .ctx("pruning samples")?;
+    let minute = block_of(before_ms);
+    let mut cut = 0;
+    if minute < before_ms {
+        let data: Option<Vec<u8>> = tx
+            .prepare_cached("SELECT data FROM vital_blocks WHERE patient_id = ?1 AND vital = ?2 AND minute_ms = ?3")
+            .and_then(|mut s| s.query_row(params![patient_id, vital, minute], |r| r.get(0)).optional())
+            .ctx("pruning samples")?;
+        if let Some(data) = data {
+            let mut kept = decode(minute, &data)?;
+            let before = kept.len();
+            kept.retain(|s| s.ts_ms >= before_ms);
+            cut = before - kept.len();
+            if cut > 0 {
+                put_block(tx, patient_id, vital, minute, &kept)?;
+            }
+        }
+    }
+    Ok(whole as usize + cut)
+}
+
 /// What a prune removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Pruned {
@@ -861,10 +893,7 @@ impl Store {
         let ecg_before = to_ms(now - keep.ecg);
         for id in patients {
             for vital in Vital::ALL {
-                samples += tx
-                    .prepare_cached("DELETE FROM vital_samples WHERE patient_id = ?1 AND vital = ?2 AND ts_ms < ?3")
-                    .and_then(|mut s| s.execute(params![id, vital.code(), raw_before]))
-                    .ctx("pruning samples")?;
+                samples += prune_numerics(&tx, id, vital.code(), raw_before)?;
             }
             ecg_blocks += tx
                 .prepare_cached("DELETE FROM ecg_blocks WHERE patient_id = ?1 AND start_ms < ?2")

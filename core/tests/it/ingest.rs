@@ -268,6 +268,75 @@ fn pruning_drops_raw_samples_past_retention_but_keeps_the_minute_history() {
     assert_eq!(history[0].1.mean, 88.0);
 }
 
+/// Issue 16: numerics are stored in minute blocks. Pruning cuts a block that
+/// straddles the retention's edge sample by sample, so exactly the samples
+/// past retention go, and what is kept reads back as it was written.
+#[test]
+fn pruning_cuts_a_minute_block_at_the_retention_edge_to_the_sample() {
+    let dir = crate::private_tempdir();
+    let (mut store, mrns) = crate::store_with_ward(dir.path());
+    let now = t0() + Duration::minutes(3);
+    let items: Vec<_> = (0..120)
+        .map(|i| {
+            let value = if i % 10 == 0 { 36.8 } else { 60.0 + i as f64 };
+            item(
+                i,
+                &numeric(
+                    &format!("s-{i}"),
+                    &mrns[2],
+                    "8867-4",
+                    value,
+                    "/min",
+                    t0() + Duration::seconds(i as i64),
+                ),
+                now,
+            )
+        })
+        .collect();
+    assert_eq!(
+        store
+            .store_batch(&batch(items), now)
+            .expect("store")
+            .outcome
+            .stored,
+        120
+    );
+    assert_eq!(store.sample_counts().expect("counts").0, 120);
+    // The edge 90 s into the samples: the first minute's block goes whole,
+    // the second is cut after its 30th sample.
+    let pruned = store
+        .prune(
+            t0() + Duration::hours(24) + Duration::seconds(90),
+            Default::default(),
+        )
+        .expect("prune");
+    assert_eq!(pruned.samples, 90);
+    assert_eq!(store.sample_counts().expect("counts").0, 30);
+    let latest = store.latest_vitals(&mrns[2]).expect("latest");
+    assert_eq!(latest[0].value, Some(60.0 + 119.0));
+    assert_eq!(latest[0].at, t0() + Duration::seconds(119));
+    // A value of a stored instant is still checked against the kept block.
+    let again = store
+        .store_batch(
+            &batch(vec![item(
+                500,
+                &numeric(
+                    "s-100-again",
+                    &mrns[2],
+                    "8867-4",
+                    36.8,
+                    "/min",
+                    t0() + Duration::seconds(100),
+                ),
+                now,
+            )]),
+            now,
+        )
+        .expect("again")
+        .outcome;
+    assert_eq!((again.stored, again.duplicates), (0, 1), "{again:?}");
+}
+
 /// Issue 9, item 6: a second observation for the same patient, vital and
 /// time was dropped (one row kept, both counted as stored), and an id
 /// reused for another value was counted as a duplicate. Every record is now

@@ -210,7 +210,12 @@ fn a_store_made_by_the_first_schema_is_upgraded_with_its_rows_kept() {
     for (sql, rows) in [
         ("SELECT count(*) FROM settings WHERE value = 'Ward B'", 1),
         ("SELECT count(*) FROM devices WHERE patient_id = 7", 1),
-        ("SELECT count(*) FROM vital_samples WHERE value = 88.0", 1),
+        // Packed into its minute's block by migration 20.
+        (
+            "SELECT count(*) FROM vital_blocks WHERE patient_id = 7 AND vital = 1
+             AND minute_ms = 1764000060000 AND n = 1",
+            1,
+        ),
         ("SELECT count(*) FROM scores WHERE kind = 'news2'", 1),
         (
             "SELECT count(*) FROM source_checkpoints WHERE sequence = '41'",
@@ -239,6 +244,22 @@ fn a_store_made_by_the_first_schema_is_upgraded_with_its_rows_kept() {
     ] {
         assert_eq!(count(&conn, sql), rows, "{sql}");
     }
+    let data: Vec<u8> = conn
+        .query_row(
+            "SELECT data FROM vital_blocks WHERE patient_id = 7",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the packed block");
+    assert_eq!(
+        wardwatch_core::store::numerics::decode(1_764_000_060_000, &data).expect("decode"),
+        vec![wardwatch_core::store::numerics::NumSample {
+            ts_ms: 1_764_000_060_000,
+            value: Some(88.0),
+            device: Some(3),
+        }],
+        "the sample, its value and its device kept"
+    );
     // The audit log is still append-only after the upgrade.
     assert!(conn.execute("DELETE FROM audit_log", []).is_err());
 

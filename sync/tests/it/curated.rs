@@ -849,19 +849,12 @@ fn simulated_day(
         .duration_trunc(Duration::days(1))
         .expect("midnight")
         .timestamp_millis();
-    let minutes = |cond: &str| -> (i64, i64) {
-        conn.query_row(
-            &format!(
-                "SELECT count(DISTINCT patient_id || '/' || vital || '/' || (ts_ms / 60000)), count(*)
-                 FROM vital_samples WHERE value IS NOT NULL {cond}"
-            ),
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .expect("store counts")
+    let minutes = |before: Option<i64>| -> (i64, i64) {
+        wardwatch_core::store::numerics::valued_minutes_and_samples(&conn, before)
+            .expect("store counts")
     };
-    let (all_minutes, all_samples) = minutes("");
-    let (day1_minutes, _) = minutes(&format!("AND ts_ms < {midnight_ms}"));
+    let (all_minutes, all_samples) = minutes(None);
+    let (day1_minutes, _) = minutes(Some(midnight_ms));
     assert!(all_samples as u64 >= report.valid_total(), "{report:?}");
     let tables = store.lake_tables().expect("tables");
     let meta = |name: &str| {
