@@ -3,7 +3,9 @@
 //! one transaction per batch.
 //! That transaction is what makes ingestion exactly-once into the store: the
 //! checkpoint advances only with the samples it covers, and observation ids
-//! already stored are skipped (sources deliver at least once).
+//! seen within `DEDUP_WINDOW`, and records whose samples are already stored,
+//! are skipped (sources deliver at least once). Numerics go to minute blocks
+//! (`numerics.rs`).
 
 use std::collections::HashMap;
 
@@ -108,8 +110,6 @@ pub struct LatestVital {
     pub value: Option<f64>,
 }
 
-/// How early before a patient's recorded admission an observation may lie
-/// (device clocks drift) before it is taken for another patient's.
 /// How long an observation id is remembered for deduplication (`seen_ids`):
 /// longer than a source's retries and reconnections take (seconds to
 /// minutes). A record delivered again after it is recognised by its content
@@ -118,6 +118,8 @@ pub struct LatestVital {
 /// 3,300 rows per patient at 5.5 records a second (issue 16).
 pub const DEDUP_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
 
+/// How early before a patient's recorded admission an observation may lie
+/// (device clocks drift) before it is taken for another patient's.
 pub const ADMISSION_SLACK: chrono::Duration = chrono::Duration::minutes(5);
 
 /// Sequence order: Kinesis sequence numbers and SSE ids are decimal integers
