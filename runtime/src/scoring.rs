@@ -185,6 +185,24 @@ impl crate::pipeline::Stage for LiveScorer {
     fn tick(&mut self, _store: &Store, _now: DateTime<Utc>) {}
 }
 
+/// Stores `rows` in one transaction and appends them to `written`. Should
+/// that fail, each is tried on its own, so that one row the store refuses
+/// does not take the others with it; a row that cannot be stored is logged
+/// and left out of `written` (as before rows were stored together).
+fn store_scores(store: &Store, rows: Vec<ScoreRow>, written: &mut Vec<ScoreRow>, what: &str) {
+    if let Err(e) = store.insert_scores(&rows) {
+        tracing::warn!(error = %e, count = rows.len(), "cannot store a batch's scores together; storing them one by one");
+        for row in rows {
+            match store.insert_score(&row) {
+                Ok(()) => written.push(row),
+                Err(e) => tracing::error!(error = %e, "cannot store {what}"),
+            }
+        }
+        return;
+    }
+    written.extend(rows);
+}
+
 impl LiveScorer {
     /// Scores what `stored` added and returns the rows it stored; errors are
     /// logged, never stop ingestion.
@@ -194,7 +212,7 @@ impl LiveScorer {
         batch: &IngestBatch,
         stored: &StoredBatch,
     ) -> Vec<ScoreRow> {
-        let mut written = Vec::new();
+        let mut ecg_rows = Vec::new();
         let mut numerics_for: Vec<&str> = Vec::new();
         for &i in &stored.stored_items {
             let Some(Ok(obs)) = batch.items.get(i).map(|it| &it.decoded) else {
@@ -203,12 +221,7 @@ impl LiveScorer {
             match &obs.body {
                 Body::Ecg(blocks) => {
                     for b in blocks.iter().filter(|b| !b.samples.is_empty()) {
-                        for row in self.ecg_block(obs, b) {
-                            match store.insert_score(&row) {
-                                Ok(()) => written.push(row),
-                                Err(e) => tracing::error!(error = %e, "cannot store an ECG score"),
-                            }
-                        }
+                        ecg_rows.extend(self.ecg_block(obs, b));
                     }
                 }
                 Body::Numeric(readings) => {
@@ -231,6 +244,8 @@ impl LiveScorer {
                 }
             }
         }
+        let mut written = Vec::new();
+        store_scores(store, ecg_rows, &mut written, "an ECG score");
         // Keep the active rhythm findings current.
         for row in &written {
             if let ScoreDetail::EcgEvent(event) = &row.score {
@@ -242,24 +257,20 @@ impl LiveScorer {
                 }
             }
         }
+        let mut vital_rows = Vec::new();
         for mrn in numerics_for {
             match self.news2(store, mrn) {
-                Ok(Some(row)) => match store.insert_score(&row) {
-                    Ok(()) => written.push(row),
-                    Err(e) => tracing::error!(error = %e, "cannot store a NEWS2 score"),
-                },
+                Ok(Some(row)) => vital_rows.push(row),
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "cannot compute NEWS2"),
             }
             match self.risk(store, mrn) {
-                Ok(Some(row)) => match store.insert_score(&row) {
-                    Ok(()) => written.push(row),
-                    Err(e) => tracing::error!(error = %e, "cannot store a cardiac risk"),
-                },
+                Ok(Some(row)) => vital_rows.push(row),
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "cannot compute the cardiac risk"),
             }
         }
+        store_scores(store, vital_rows, &mut written, "a NEWS2 or risk score");
         written
     }
 

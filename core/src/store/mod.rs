@@ -57,6 +57,8 @@ pub struct Store {
     triggers_restored: Vec<&'static str>,
     /// The id of the SQLCipher key the store opened with; None in clear.
     key_id: Option<String>,
+    /// Patient records read before (see `patients::PatientCache`).
+    patient_cache: std::cell::RefCell<patients::PatientCache>,
 }
 
 impl Store {
@@ -134,6 +136,7 @@ impl Store {
             sealer: None,
             triggers_restored: Vec::new(),
             key_id,
+            patient_cache: Default::default(),
         };
         store.migrate()?;
         store.triggers_restored = audit::restore_triggers(&store.conn)?;

@@ -731,6 +731,34 @@ impl Store {
         Ok(())
     }
 
+    /// Stores `rows` together: in one transaction of their own (inside a
+    /// savepoint of the caller's, when one is open), so that a batch's scores
+    /// cost one commit, not one each. Either all are stored or none (the
+    /// error says why).
+    pub fn insert_scores(&self, rows: &[ScoreRow]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let (begin, done, undo) = if self.conn.is_autocommit() {
+            ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+        } else {
+            (
+                "SAVEPOINT scores",
+                "RELEASE scores",
+                "ROLLBACK TO scores; RELEASE scores",
+            )
+        };
+        self.conn.execute_batch(begin).ctx("storing scores")?;
+        let r = rows
+            .iter()
+            .try_for_each(|row| self.insert_score(row))
+            .and_then(|()| self.conn.execute_batch(done).ctx("storing scores"));
+        if r.is_err() {
+            let _ = self.conn.execute_batch(undo);
+        }
+        r
+    }
+
     /// Scores of one patient (newest first), optionally of one kind.
     pub fn scores(&self, mrn: &str, kind: Option<&str>, limit: usize) -> Result<Vec<ScoreRow>> {
         let Some(patient_id) = self.patient_id(mrn)? else {

@@ -101,6 +101,55 @@ fn changed_record_is_updated_in_place() {
 }
 
 #[test]
+fn a_store_that_read_a_patient_before_sees_the_record_changed_since() {
+    // The live scorer's store reads every patient's record over and over
+    // (NEWS2 needs the SpO2 scale); it holds what it read. A change made
+    // through another connection (an admin's import while `serve` runs), or
+    // through the same one, must be what it reads next, not the old record.
+    let files = crate::private_tempdir();
+    let store = crate::private_tempdir();
+    let mut records = ward();
+    let mut c = ctx(store.path(), "admin");
+    api::import_patients(&mut c, &write_csv(files.path(), &records)).expect("import");
+    let watching = crate::store_of(&c);
+    let mrn = records[5].mrn.clone();
+    let read = |s: &wardwatch_core::store::Store| s.patient(&mrn).expect("read").expect("present");
+    let before = read(&watching);
+    assert_eq!(read(&watching), before, "read twice, the same record");
+
+    records[5].bed = Some("22C".into());
+    records[5].conditions.push("Heart failure".into());
+    api::import_patients(&mut c, &write_csv(files.path(), &records)).expect("re-import");
+    let after = read(&watching);
+    assert_eq!(after, records[5], "another connection's change is seen");
+    assert_ne!(after, before);
+
+    let mut own = crate::store_of(&c);
+    own.attach_audit_keys(&crate::keys()).expect("audit keys");
+    assert_eq!(read(&own), records[5]);
+    let mut changed = records[5].clone();
+    changed.spo2_scale = match changed.spo2_scale {
+        wardwatch_core::model::Spo2Scale::One => wardwatch_core::model::Spo2Scale::Two,
+        wardwatch_core::model::Spo2Scale::Two => wardwatch_core::model::Spo2Scale::One,
+    };
+    let now = crate::clock().0;
+    own.upsert_patients(
+        &[(changed.clone(), wardwatch_core::model::Carried::ALL)],
+        &wardwatch_core::store::AuditEntry {
+            at: now,
+            actor: "admin".into(),
+            action: "patients.import".into(),
+            target: None,
+            detail: serde_json::json!({}),
+        },
+        now,
+    )
+    .expect("upsert");
+    assert_eq!(read(&own), changed, "its own change is seen");
+    assert_eq!(read(&watching), changed);
+}
+
+#[test]
 fn bad_rows_are_named_and_good_rows_stored() {
     let store = crate::private_tempdir();
     let path = store.path().join("mixed.csv");
