@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod charted;
 pub mod cipher;
 pub mod curated;
+mod dedup;
 pub mod devices;
 pub mod history;
 pub mod lake;
@@ -23,6 +24,8 @@ pub mod rollup;
 mod sources;
 mod users;
 mod vitals;
+
+pub use dedup::{DEDUP_MAX_IDS, DEDUP_WINDOW};
 
 use std::path::{Path, PathBuf};
 
@@ -40,8 +43,8 @@ pub use quarantine::{QUARANTINE_RAW_MAX, QuarantineBudget, Quarantined, Trimmed}
 pub use sources::SourceStatus;
 pub use users::{Role, User};
 pub use vitals::{
-    ADMISSION_SLACK, BatchOutcome, DEDUP_WINDOW, EcgStored, IngestBatch, IngestItem, LatestVital,
-    Pruned, Retention, ScoreRow, StoredBatch, sequence_after,
+    ADMISSION_SLACK, BatchOutcome, EcgStored, IngestBatch, IngestItem, LatestVital, Pruned,
+    Retention, ScoreRow, StoredBatch, sequence_after,
 };
 
 /// The database file's name inside the data directory.
@@ -57,6 +60,8 @@ pub struct Store {
     triggers_restored: Vec<&'static str>,
     /// The id of the SQLCipher key the store opened with; None in clear.
     key_id: Option<String>,
+    /// Observation ids seen lately (`dedup`).
+    recent_ids: dedup::RecentIds,
     /// Patient records read before (see `patients::PatientCache`).
     patient_cache: std::cell::RefCell<patients::PatientCache>,
 }
@@ -137,6 +142,7 @@ impl Store {
             triggers_restored: Vec::new(),
             key_id,
             patient_cache: Default::default(),
+            recent_ids: Default::default(),
         };
         store.migrate()?;
         store.triggers_restored = audit::restore_triggers(&store.conn)?;

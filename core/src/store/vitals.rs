@@ -3,8 +3,8 @@
 //! one transaction per batch.
 //! That transaction is what makes ingestion exactly-once into the store: the
 //! checkpoint advances only with the samples it covers, and observation ids
-//! seen within `DEDUP_WINDOW`, and records whose samples are already stored,
-//! are skipped (sources deliver at least once). Numerics go to minute blocks
+//! seen within `DEDUP_WINDOW` (`dedup.rs`), and records whose samples are
+//! already stored, are skipped (sources deliver at least once). Numerics go to minute blocks
 //! (`numerics.rs`).
 
 use std::collections::HashMap;
@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
+use super::dedup::{RecentIds, Seen};
 use super::lake::Spool;
 use super::numerics::{BlockCache, NumSample};
 use super::quarantine::quarantine;
@@ -110,14 +111,6 @@ pub struct LatestVital {
     pub value: Option<f64>,
 }
 
-/// How long an observation id is remembered for deduplication (`seen_ids`):
-/// longer than a source's retries and reconnections take (seconds to
-/// minutes). A record delivered again after it is recognised by its content
-/// (`already_held`) as long as its samples are stored. The state is bounded
-/// by the ward's record rate times this window, not by the retention: about
-/// 3,300 rows per patient at 5.5 records a second (issue 16).
-pub const DEDUP_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
-
 /// How early before a patient's recorded admission an observation may lie
 /// (device clocks drift) before it is taken for another patient's.
 pub const ADMISSION_SLACK: chrono::Duration = chrono::Duration::minutes(5);
@@ -166,9 +159,13 @@ impl Store {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .ctx("starting a batch")?;
-        let stored = write_batch(&tx, batch, now)?;
-        tx.commit().ctx("committing a batch")?;
-        Ok(stored)
+        self.recent_ids.begin(to_ms(now));
+        let stored = write_batch(&tx, &mut self.recent_ids, batch, now)
+            .and_then(|stored| tx.commit().ctx("committing a batch").map(|()| stored));
+        if stored.is_err() {
+            self.recent_ids.undo_last();
+        }
+        stored
     }
 
     /// The latest reading of every vital of a patient: one index seek per
@@ -313,6 +310,7 @@ type PatientKeys = (i64, Option<i64>, Option<String>);
 
 fn write_batch(
     tx: &Transaction<'_>,
+    recent_ids: &mut RecentIds,
     batch: &IngestBatch,
     now: DateTime<Utc>,
 ) -> Result<StoredBatch> {
@@ -333,11 +331,6 @@ fn write_batch(
     let mut numerics = BlockCache::default();
     let mut last_sequence: Option<&str> = None;
     let mut last_effective: Option<DateTime<Utc>> = None;
-    // Ids past the window go with every batch, a batch's worth at a time in
-    // the steady state, so the state stays bounded without a pause.
-    tx.prepare_cached("DELETE FROM seen_ids WHERE received_ms < ?1")
-        .and_then(|mut s| s.execute([to_ms(now - DEDUP_WINDOW)]))
-        .ctx("forgetting old observation ids")?;
 
     for (index, item) in batch.items.iter().enumerate() {
         spool.raw(batch, item, now);
@@ -434,20 +427,13 @@ fn write_batch(
             }
             held => held,
         };
-        let digest = obs.digest();
-        let id_hash = obs.id_hash();
-        let fresh = tx
-            .prepare_cached(
-                "INSERT OR IGNORE INTO seen_ids (id_hash, received_ms, digest) VALUES (?1, ?2, ?3)",
-            )
-            .and_then(|mut s| s.execute(params![id_hash, to_ms(now), digest]))
-            .ctx("recording an observation id")?;
-        if fresh == 0 {
-            let stored: Option<i64> = tx
-                .prepare_cached("SELECT digest FROM seen_ids WHERE id_hash = ?1")
-                .and_then(|mut s| s.query_row([id_hash], |r| r.get(0)))
-                .ctx("reading an observation id")?;
-            if stored.is_some_and(|d| d != digest) {
+        match recent_ids.see(obs.id_hash(), obs.digest()) {
+            Seen::New => {}
+            Seen::Same => {
+                outcome.duplicates += 1;
+                continue;
+            }
+            Seen::Other => {
                 let rejection = Rejection {
                     code: RejectCode::Conflicting,
                     reason: format!(
@@ -456,10 +442,8 @@ fn write_batch(
                     ),
                 };
                 reject(&rejection, &mut outcome, &mut spool)?;
-            } else {
-                outcome.duplicates += 1;
+                continue;
             }
-            continue;
         }
         if held == Held::All {
             outcome.duplicates += 1; // the same samples under another id
@@ -898,14 +882,13 @@ fn prune_numerics(
 pub struct Pruned {
     pub samples: usize,
     pub ecg_blocks: usize,
-    pub observation_ids: usize,
 }
 
 impl Store {
     /// Removes full-rate data older than the retention windows. Rollups and
-    /// scores stay. Observation ids go after `DEDUP_WINDOW` (each batch also
-    /// drops them); a redelivered record is still recognised by its content
-    /// while its data is stored.
+    /// scores stay. (Observation ids are held in memory for `DEDUP_WINDOW`
+    /// only; a redelivered record is still recognised by its content while
+    /// its data is stored.)
     pub fn prune(&mut self, now: DateTime<Utc>, keep: Retention) -> Result<Pruned> {
         let tx = self
             .conn
@@ -930,28 +913,20 @@ impl Store {
                 .and_then(|mut s| s.execute(params![id, ecg_before]))
                 .ctx("pruning ECG")?;
         }
-        let observation_ids = tx
-            .execute(
-                "DELETE FROM seen_ids WHERE received_ms < ?1",
-                [to_ms(now - DEDUP_WINDOW)],
-            )
-            .ctx("pruning observation ids")?;
         tx.commit().ctx("pruning")?;
         Ok(Pruned {
             samples,
             ecg_blocks,
-            observation_ids,
         })
     }
 }
 
 impl Store {
-    /// Observation ids held for deduplication: the distinct observations
-    /// stored within the last `DEDUP_WINDOW` (tests, status).
-    pub fn observation_count(&self) -> Result<i64> {
-        self.conn
-            .query_row("SELECT count(*) FROM seen_ids", [], |r| r.get(0))
-            .ctx("counting observations")
+    /// Observation ids this store holds for deduplication: those of the
+    /// records it stored within the last `DEDUP_WINDOW` (at most
+    /// `DEDUP_MAX_IDS`), in memory (tests, benchmarks).
+    pub fn observation_count(&self) -> usize {
+        self.recent_ids.len()
     }
 }
 
