@@ -160,16 +160,14 @@ fn generator(patients: usize, seconds: u64, start: DateTime<Utc>, pleth: bool) -
     Generator::new(config).expect("generator")
 }
 
-/// Groups the simulator's per-instant batches into batches of up to `size`
-/// records: 500 as the SSE and Kinesis sources send them, or
-/// `pipeline::MERGE_MAX` as a writer with a queue behind it takes them
-/// (it merges the batches of a shard that wait; the throughput figures).
-fn regroup(batches: Vec<SimBatch>, size: usize) -> Vec<SimBatch> {
+/// Groups the simulator's per-instant batches into writer-sized batches
+/// (up to 500 records), as the SSE and Kinesis sources do.
+fn regroup(batches: Vec<SimBatch>) -> Vec<SimBatch> {
     let mut out: Vec<SimBatch> = Vec::new();
     for b in batches {
-        for chunk in b.records.chunks(size) {
+        for chunk in b.records.chunks(500) {
             match out.last_mut() {
-                Some(last) if last.records.len() + chunk.len() <= size => {
+                Some(last) if last.records.len() + chunk.len() <= 500 => {
                     last.at = b.at;
                     last.records.extend_from_slice(chunk);
                 }
@@ -195,7 +193,7 @@ fn throughput(patients: usize, seconds: u64, pleth: bool, encrypted_only: bool) 
         batches.push(b);
     }
     let gen_s = t.elapsed().as_secs_f64();
-    let batches = regroup(batches, wardwatch_runtime::pipeline::MERGE_MAX);
+    let batches = regroup(batches);
     let samples: u64 = batches
         .iter()
         .flat_map(|b| &b.records)
@@ -394,12 +392,12 @@ fn alarm_rate(beds: usize, hours: u64, pleth: bool) {
             .sum::<usize>()
             >= 500
         {
-            for b in regroup(std::mem::take(&mut pending), 500) {
+            for b in regroup(std::mem::take(&mut pending)) {
                 ward.ingest(&b, &mut last_tick);
             }
         }
     }
-    for b in regroup(pending, 500) {
+    for b in regroup(pending) {
         ward.ingest(&b, &mut last_tick);
     }
     let wall = t.elapsed().as_secs_f64();

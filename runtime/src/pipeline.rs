@@ -30,9 +30,6 @@ use wardwatch_core::store::{
 
 /// Records per batch a source sends at most.
 pub const MAX_BATCH: usize = 500;
-/// Records the writer takes in one transaction at most, merging the batches
-/// of one shard that wait in the channel (see `write_loop`).
-pub const MERGE_MAX: usize = 5_000;
 /// Batches in flight between the sources and the writer.
 pub const CHANNEL_BATCHES: usize = 32;
 
@@ -266,16 +263,7 @@ fn write_loop(
     // An upper bound of the bytes quarantined since the last trim: a flood
     // is trimmed after a tenth of the budget, not only every 10 s.
     let mut quarantined_since_trim: u64 = 0;
-    // An event taken from the channel while coalescing batches, handled next.
-    let mut held: Option<SourceEvent> = None;
-    loop {
-        let event = match held.take() {
-            Some(event) => event,
-            None => match rx.blocking_recv() {
-                Some(event) => event,
-                None => break,
-            },
-        };
+    while let Some(event) = rx.blocking_recv() {
         progress.bump();
         let now = clock.now();
         if last_prune.is_none_or(|t| now - t >= chrono::Duration::hours(1)) {
@@ -300,34 +288,9 @@ fn write_loop(
             SourceEvent::Batch {
                 source,
                 shard,
-                mut records,
-                mut read_at,
+                records,
+                read_at,
             } => {
-                // Batches of the same shard already waiting go in the same
-                // transaction, in order (the checkpoint is the last one's):
-                // a ward's load in 500-record batches cost a commit, a
-                // scores transaction and a queue-age update each. An idle
-                // queue merges nothing, so a quiet ward's latency is as
-                // before; the latency is counted from the earliest read.
-                while records.len() < MERGE_MAX {
-                    match rx.try_recv() {
-                        Ok(SourceEvent::Batch {
-                            source: next_source,
-                            shard: next_shard,
-                            records: more,
-                            read_at: next_read,
-                        }) if next_source == source && next_shard == shard => {
-                            progress.bump();
-                            records.extend(more);
-                            read_at = read_at.min(next_read);
-                        }
-                        Ok(other) => {
-                            held = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
                 let now = clock.now();
                 let waited_ms = read_at.elapsed().as_millis() as i64;
                 let batch = IngestBatch {
@@ -510,122 +473,5 @@ fn store_with_retry(
                 return other;
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Mutex;
-
-    use chrono::TimeZone;
-    use wardwatch_core::clock::FixedClock;
-
-    use super::*;
-
-    /// What the writer handed the stage, in order.
-    struct Log(Arc<Mutex<Vec<String>>>);
-
-    impl Stage for Log {
-        fn after_batch(&mut self, _: &Store, batch: &IngestBatch, stored: &StoredBatch) {
-            self.0.lock().expect("log").push(format!(
-                "{} {} stored {}",
-                batch.source,
-                batch.items.len(),
-                stored.outcome.stored
-            ));
-        }
-
-        fn tick(&mut self, _: &Store, _: chrono::DateTime<chrono::Utc>) {
-            self.0.lock().expect("log").push("tick".into());
-        }
-    }
-
-    #[test]
-    fn batches_of_one_shard_waiting_together_are_stored_together_in_order_and_nothing_else_is_merged()
-     {
-        let private = || {
-            tempfile::Builder::new()
-                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-                .tempdir()
-                .expect("temp dir")
-        };
-        let (dir, keys) = (private(), private());
-        let now = chrono::Utc
-            .with_ymd_and_hms(2026, 11, 25, 8, 0, 0)
-            .single()
-            .expect("time");
-        let clock = Arc::new(FixedClock(now));
-        let mut admin = wardwatch_core::api::Ctx::create(
-            dir.path(),
-            &AuditKeys::in_dir(keys.path().to_owned()),
-            "admin",
-            clock.clone(),
-        )
-        .expect("store");
-        wardwatch_core::api::load_demo_ward(&mut admin, 3).expect("demo");
-        let store = Store::open_dir(dir.path()).expect("open");
-        let mrn = store.patients().expect("patients")[0].mrn.clone();
-        let record = |seq: u64| {
-            let at = now - chrono::Duration::seconds(60 - seq as i64);
-            RawRecord::new(
-                seq.to_string(),
-                serde_json::json!({"resourceType": "Observation", "id": format!("hr-{seq}"),
-                    "status": "final",
-                    "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-                    "subject": {"identifier": {"value": mrn}},
-                    "effectiveDateTime": at.to_rfc3339(),
-                    "valueQuantity": {"value": 70 + seq, "code": "/min"}})
-                .to_string()
-                .into_bytes(),
-            )
-        };
-        let batch = |source: &str, seqs: std::ops::RangeInclusive<u64>| SourceEvent::Batch {
-            source: source.into(),
-            shard: "shard-0".into(),
-            records: seqs.map(record).collect(),
-            read_at: std::time::Instant::now(),
-        };
-        let (tx, rx) = mpsc::channel(16);
-        for event in [
-            batch("gw", 1..=3),
-            batch("gw", 4..=6),
-            SourceEvent::Tick,
-            batch("gw", 7..=9),
-            batch("other", 11..=12),
-            batch("gw", 10..=10),
-        ] {
-            tx.try_send(event).expect("queued");
-        }
-        drop(tx);
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let report = write_loop(
-            store,
-            rx,
-            clock,
-            Some(Box::new(Log(log.clone()))),
-            Progress::default(),
-        )
-        .expect("writer");
-        assert_eq!(
-            *log.lock().expect("log"),
-            [
-                "gw 6 stored 6",
-                "tick",
-                "gw 3 stored 3",
-                "other 2 stored 2",
-                "gw 1 stored 1"
-            ],
-            "the first two merged; the tick and the other source in their place"
-        );
-        assert_eq!(report.by_source["gw"].stored, 10);
-        let store = Store::open_dir(dir.path()).expect("open");
-        assert_eq!(
-            store
-                .checkpoint("gw", "shard-0")
-                .expect("checkpoint")
-                .as_deref(),
-            Some("10")
-        );
-        assert_eq!(store.sample_counts().expect("counts").0, 12);
     }
 }
