@@ -77,7 +77,7 @@ pub fn pulses(samples: &[i16]) -> Vec<Pulse> {
         .filter(|(a, b)| (b - a + 1) * 5 >= 40)
         .map(|(a, b)| {
             let part = &samples[a * WIN..((b + 1) * WIN).min(samples.len())];
-            let crossings = part.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
+            let crossings = crossings(part);
             let seconds = part.len() as f64 / RATE as f64;
             Pulse {
                 at_ms: a as f64 * 5.0,
@@ -86,6 +86,34 @@ pub fn pulses(samples: &[i16]) -> Vec<Pulse> {
             }
         })
         .collect()
+}
+
+/// Zero crossings of a tone, counted with hysteresis: a crossing is the
+/// signal going from below -h to above +h or back, h a fiftieth of the
+/// part's peak (the alarm tones carry harmonics: a higher h counts their
+/// swings too). Counting every sign change also counted the chatter of low
+/// samples around zero (an audio server's underrun under load leaves a run
+/// of them), which once read a 522 Hz pulse as 567 Hz.
+fn crossings(part: &[i16]) -> usize {
+    let peak = part.iter().map(|s| i32::from(*s).abs()).max().unwrap_or(0);
+    let h = peak / 50;
+    let mut high: Option<bool> = None;
+    let mut count = 0;
+    for &s in part {
+        let s = i32::from(s);
+        let now = if s > h {
+            true
+        } else if s < -h {
+            false
+        } else {
+            continue;
+        };
+        if high.is_some_and(|was| was != now) {
+            count += 1;
+        }
+        high = Some(now);
+    }
+    count
 }
 
 /// sox's RMS amplitude (0–1) of a recording.
@@ -108,4 +136,32 @@ pub fn sox_rms(samples: &[i16]) -> f64 {
         .and_then(|l| l.split(':').nth(1))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no RMS amplitude in sox's stat: {text}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(hz: f64, ms: usize) -> Vec<i16> {
+        (0..RATE * ms / 1000)
+            .map(|i| {
+                (8000.0 * (2.0 * std::f64::consts::PI * hz * i as f64 / RATE as f64).sin()) as i16
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_pulse_reads_its_pitch_through_low_chatter() {
+        let mut samples = vec![0i16; RATE / 10];
+        let mut pulse = tone(523.25, 200);
+        // A run of low samples flipping sign mid-pulse, as an underrun leaves.
+        for (i, s) in pulse.iter_mut().skip(1000).take(40).enumerate() {
+            *s = if i % 2 == 0 { 30 } else { -30 };
+        }
+        samples.extend(pulse);
+        samples.extend(vec![0i16; RATE / 10]);
+        let found = pulses(&samples);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!((510.0..=536.0).contains(&found[0].hz), "{found:?}");
+    }
 }
