@@ -4,8 +4,8 @@
 //! That transaction is what makes ingestion exactly-once into the store: the
 //! checkpoint advances only with the samples it covers, and observation ids
 //! seen within `DEDUP_WINDOW` (`dedup.rs`), and records whose samples are
-//! already stored, are skipped (sources deliver at least once). Numerics go to minute blocks
-//! (`numerics.rs`).
+//! already stored, are skipped (sources deliver at least once). Numerics go
+//! to minute blocks (`numerics.rs`).
 
 use std::collections::HashMap;
 
