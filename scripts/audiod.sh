@@ -41,7 +41,8 @@ XDG_RUNTIME_DIR="$work/runtime" HOME="$work/state" PULSE_STATE_PATH="$work/state
     >"$work/pulseaudio.log" 2>&1 &
 pa_pid=$!
 export PULSE_SERVER="unix:$socket"
-for _ in $(seq 100); do
+# Up to a minute while it lives (a busy machine starts it slowly).
+for _ in $(seq 600); do
   pactl info >/dev/null 2>&1 && break
   kill -0 "$pa_pid" 2>/dev/null || break
   sleep 0.1

@@ -44,8 +44,10 @@ inner() {
       break
     done
     [ -n "$xvfb_pid" ] || { echo "notifyd: no free X display in :130-:160" >&2; exit 1; }
+    # Up to a minute while it lives: on a busy machine (a cold build on two
+    # cores) Xvfb and dunst have taken more than the 5 s once allowed.
     local ok=""
-    for _ in $(seq 100); do
+    for _ in $(seq 1200); do
       if [ -e "/tmp/.X11-unix/X${DISPLAY#:}" ]; then ok=1; break; fi
       kill -0 "$xvfb_pid" 2>/dev/null || break
       sleep 0.05
@@ -74,7 +76,7 @@ EOF
   # Ready means the bus says someone owns the name. Asking dunstctl instead
   # could get a second dunst auto-started by the bus.
   local owned=""
-  for _ in $(seq 100); do
+  for _ in $(seq 1200); do
     if dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
         org.freedesktop.DBus.NameHasOwner string:org.freedesktop.Notifications 2>/dev/null \
         | grep -q 'boolean true'; then

@@ -118,10 +118,11 @@ free_port() {
   "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# Waits up to ~15 s for any HTTP answer on PORT while PID lives.
+# Waits up to a minute for any HTTP answer on PORT while PID lives (a busy
+# machine starts the peers slowly; a dead one fails at once).
 wait_http() {
   local port=$1 pid=$2 scheme=${3:-http}
-  for _ in $(seq 150); do
+  for _ in $(seq 600); do
     kill -0 "$pid" 2>/dev/null || return 1
     # Any status code means the server is up; curl fails only without an
     # answer (-k: the TLS peers' test CA is checked by the tests, not here).
@@ -273,7 +274,7 @@ CONF
     PORT=$(free_port)
     setsid slapd -d 0 -f "$dir/slapd.conf" -h "ldap://127.0.0.1:$PORT/" >>"$log" 2>&1 </dev/null &
     PID=$!
-    for _ in $(seq 100); do
+    for _ in $(seq 600); do
       kill -0 "$PID" 2>/dev/null || break
       "$VENV/bin/python" -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$PORT)))" && return 0
       sleep 0.1

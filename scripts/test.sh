@@ -87,7 +87,12 @@ if [ -z "${DISPLAY:-}" ]; then
     export DISPLAY=":$n"
     break
   done
-  for _ in $(seq 50); do xdpyinfo >/dev/null 2>&1 && break; sleep 0.1; done
+  # Up to a minute while it lives: a busy machine starts it slowly.
+  for _ in $(seq 600); do
+    xdpyinfo >/dev/null 2>&1 && break
+    kill -0 "$XVFB_PID" 2>/dev/null || break
+    sleep 0.1
+  done
   xdpyinfo >/dev/null 2>&1 || { echo "test: Xvfb did not start on $DISPLAY" >&2; exit 1; }
 fi
 # Under a private session bus with a real notification daemon (dunst), so
