@@ -20,6 +20,7 @@ use wardwatch_core::clock::Clock;
 use wardwatch_core::store::Store;
 use wardwatch_sync::{Engine, Error, Fault, Rules, Target, configured_target, health};
 
+use crate::helper::Helper;
 use crate::pipeline::SourceEvent;
 
 /// The technical condition of a lake that is not keeping up.
@@ -46,29 +47,27 @@ const AUDIT_HEAD_EVERY: Duration = Duration::from_secs(300);
 const IDLE: u64 = 10;
 const AFTER_FAILURE: u64 = 30;
 
-/// Starts the sync thread; it stops when `stop` is set or the writer is gone.
+/// Starts the sync thread; it stops when `stop` is set (a pass under way
+/// ends between two windows of objects) or the writer is gone.
 pub fn start(
     data_dir: PathBuf,
     clock: Arc<dyn Clock>,
     tx: mpsc::WeakSender<SourceEvent>,
     stop: Arc<AtomicBool>,
-) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("wardwatch-sync".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    tracing::error!(error = %e, "the lake sync cannot start its runtime");
-                    return;
-                }
-            };
-            rt.block_on(run(&data_dir, clock, &tx, &stop));
-        })
-        .map(drop)
+) -> std::io::Result<Helper> {
+    Helper::spawn("wardwatch-sync", move || {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!(error = %e, "the lake sync cannot start its runtime");
+                return;
+            }
+        };
+        rt.block_on(run(&data_dir, clock, &tx, stop));
+    })
 }
 
 fn send(tx: &mpsc::WeakSender<SourceEvent>, started: bool, message: String) {
@@ -135,7 +134,7 @@ async fn run(
     data_dir: &Path,
     clock: Arc<dyn Clock>,
     tx: &mpsc::WeakSender<SourceEvent>,
-    stop: &AtomicBool,
+    stop: Arc<AtomicBool>,
 ) {
     let gone = || stop.load(Ordering::Relaxed) || tx.strong_count() == 0;
     let nap = |secs: u64| async move {
@@ -163,6 +162,7 @@ async fn run(
             }
         }
     };
+    engine.cancel_on(stop.clone());
     check_archival_rules(&engine, tx).await;
     // The catalogue follows the lake: refreshed at start and after each
     // pass that changed the lake.

@@ -12,6 +12,7 @@
 
 pub mod directory;
 pub mod flood;
+pub mod helper;
 pub mod lake;
 pub mod lock;
 pub mod logfile;

@@ -188,7 +188,7 @@ pub async fn run(
         }
     });
     let upkeep_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    crate::upkeep::start(
+    let upkeep = crate::upkeep::start(
         data_dir.clone(),
         crate::upkeep::BackupPlan::from_settings(&store)?,
         audit_keys,
@@ -200,7 +200,7 @@ pub async fn run(
         path: data_dir.clone(),
         source,
     })?;
-    crate::lake::start(
+    let lake = crate::lake::start(
         data_dir.clone(),
         clock.clone(),
         tx.downgrade(),
@@ -239,6 +239,14 @@ pub async fn run(
         Some(joined) => joined,
         None => writer.await,
     };
+    // The helpers end before the runtime returns: none is left inside the
+    // store or a TLS stream while the process exits.
+    let _ = tokio::task::spawn_blocking(move || {
+        for helper in [lake, upkeep] {
+            helper.join_within(crate::helper::DRAIN);
+        }
+    })
+    .await;
     match joined {
         Ok(Ok(result)) => result,
         _ => Err(Error::InvalidInput {

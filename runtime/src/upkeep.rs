@@ -26,6 +26,7 @@ use wardwatch_core::clock::Clock;
 use wardwatch_core::error::{Error, Result};
 use wardwatch_core::store::{AuditKeys, Store};
 
+use crate::helper::Helper;
 use crate::pipeline::SourceEvent;
 
 /// The technical condition of a damaged store.
@@ -93,11 +94,10 @@ pub fn start(
     clock: Arc<dyn Clock>,
     tx: mpsc::WeakSender<SourceEvent>,
     stop: Arc<AtomicBool>,
-) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("wardwatch-upkeep".into())
-        .spawn(move || run(&data_dir, plan, audit_keys, clock.as_ref(), &tx, &stop))
-        .map(drop)
+) -> std::io::Result<Helper> {
+    Helper::spawn("wardwatch-upkeep", move || {
+        run(&data_dir, plan, audit_keys, clock.as_ref(), &tx, &stop)
+    })
 }
 
 fn run(
@@ -178,11 +178,11 @@ fn run(
                 }
             }
         }
-        for _ in 0..60 {
+        for _ in 0..600 {
             if gone() {
                 return;
             }
-            std::thread::sleep(Duration::from_secs(1));
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 }

@@ -6,6 +6,7 @@
 //! are its local bytes dropped.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -153,6 +154,9 @@ pub struct Pass {
     /// The failure that ended the pass early, or the last per-object one.
     #[serde(skip)]
     pub failure: Option<Error>,
+    /// The pass was cancelled (the runtime is stopping) between two windows
+    /// of objects; what was not written stays pending.
+    pub cancelled: bool,
 }
 
 /// One object done, for a progress display.
@@ -180,6 +184,7 @@ pub struct Engine {
     curator: Curator,
     rules: Rules,
     clock: Arc<dyn Clock>,
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Engine {
@@ -191,7 +196,21 @@ impl Engine {
             target,
             rules,
             clock,
+            cancel: None,
         }
+    }
+
+    /// A pass under way ends early, between two windows of objects and before
+    /// the curated tables, once `flag` is set: a runtime that stops is not
+    /// held up by a long backlog, and nothing half-written is marked synced.
+    pub fn cancel_on(&mut self, flag: Arc<AtomicBool>) {
+        self.cancel = Some(flag);
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
     }
 
     pub fn store(&self) -> &Store {
@@ -290,6 +309,10 @@ impl Engine {
         // A few objects in flight at once: a round trip per object would
         // otherwise bound the rate, not the link or the server.
         'windows: for window in pending.chunks(IN_FLIGHT) {
+            if self.cancelled() {
+                pass.cancelled = true;
+                break 'windows;
+            }
             let mut loaded = Vec::with_capacity(window.len());
             for o in window {
                 let data = self
@@ -367,7 +390,8 @@ impl Engine {
             .len();
         // The curated tables after the objects: a failure there is recorded
         // and alarms like any other, but never holds up the raw zone.
-        if pass.failure.is_none() {
+        pass.cancelled |= self.cancelled();
+        if pass.failure.is_none() && !pass.cancelled {
             match self.curate(flush).await {
                 Ok(c) => pass.curated = c,
                 Err(e) => pass.failure = Some(e),

@@ -60,7 +60,7 @@ fn with_no_target_the_lake_goes_to_the_default_folder_and_a_refused_target_is_a_
     let later = Arc::new(FixedClock(at + Duration::hours(2)));
     let (tx, mut rx) = mpsc::channel::<SourceEvent>(16);
     let stop = Arc::new(AtomicBool::new(false));
-    lake::start(
+    let sync = lake::start(
         dir.path().to_owned(),
         later.clone(),
         tx.downgrade(),
@@ -117,6 +117,11 @@ fn with_no_target_the_lake_goes_to_the_default_folder_and_a_refused_target_is_a_
     }
     assert!(rx.try_recv().is_err(), "no alarm while the lake keeps up");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    // The thread ends at its flag: the runtime joins it before returning.
+    assert_eq!(
+        sync.join_within(std::time::Duration::from_secs(60)),
+        wardwatch_runtime::helper::Ended::Stopped
+    );
 
     // A target whose credentials cannot be found: the alarm says so at once.
     let admin = crate::ctx(dir.path(), "admin");

@@ -173,7 +173,7 @@ fn a_tampered_audit_trail_raises_a_technical_alarm() {
         .expect("time");
     // Untouched: no alarm (the first event would be it).
     let stop = Arc::new(AtomicBool::new(false));
-    upkeep::start(
+    let helper = upkeep::start(
         dir.path().to_owned(),
         None,
         Some(keys.clone()),
@@ -183,8 +183,13 @@ fn a_tampered_audit_trail_raises_a_technical_alarm() {
     )
     .expect("upkeep");
     std::thread::sleep(std::time::Duration::from_secs(2));
-    assert!(rx.try_recv().is_err(), "an intact trail raised an alarm");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    // Joined: a check still under way at the flag has ended and said its say.
+    assert_eq!(
+        helper.join_within(std::time::Duration::from_secs(120)),
+        wardwatch_runtime::helper::Ended::Stopped
+    );
+    assert!(rx.try_recv().is_err(), "an intact trail raised an alarm");
 
     let db = wardwatch_core::store::cipher::connect(dir.path()).expect("db");
     db.execute_batch(

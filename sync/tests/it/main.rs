@@ -125,6 +125,52 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 #[test]
+fn a_pass_cancelled_by_a_stopping_runtime_writes_nothing_more_and_the_next_one_catches_up() {
+    let dir = private_tempdir();
+    let lake = private_tempdir();
+    ward_with_records(dir.path(), 300);
+    let target = folder_target(lake.path());
+    let rt = rt();
+    let mut e = rt.block_on(engine(
+        dir.path(),
+        &target,
+        None,
+        t0() + Duration::minutes(6),
+    ));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    e.cancel_on(stop.clone());
+    let cancelled = rt.block_on(e.pass(true, &mut |_| {})).expect("pass");
+    assert!(cancelled.cancelled && cancelled.failure.is_none());
+    assert!(cancelled.sealed >= 3, "{cancelled:?}");
+    assert_eq!(cancelled.written, 0);
+    assert_eq!(
+        cancelled.pending, cancelled.sealed,
+        "all of it still pending"
+    );
+    assert_eq!(cancelled.curated.commits, 0, "no curated commit either");
+    let store = Store::open_dir(dir.path()).expect("store");
+    assert!(
+        store
+            .lake_objects("")
+            .expect("objects")
+            .iter()
+            .all(|o| !o.synced)
+    );
+
+    stop.store(false, std::sync::atomic::Ordering::Relaxed);
+    let pass = rt.block_on(e.pass(true, &mut |_| {})).expect("pass");
+    assert!(!pass.cancelled && pass.failure.is_none(), "{pass:?}");
+    assert_eq!((pass.written, pass.pending), (cancelled.sealed, 0));
+    assert!(
+        store
+            .lake_objects("")
+            .expect("objects")
+            .iter()
+            .all(|o| o.synced)
+    );
+}
+
+#[test]
 fn a_ward_syncs_to_a_folder_verified_once_and_the_raw_zone_gives_back_every_record() {
     let dir = private_tempdir();
     let lake = private_tempdir();
