@@ -1,12 +1,16 @@
 //! The ingestion runtime: sources (tokio tasks, one per stream or shard) send
-//! raw batches over a bounded channel to one writer thread that decodes them
-//! and stores each batch in one transaction with its checkpoint
-//! (`Store::store_batch`). The bound is what keeps memory flat when the store
-//! is slower than the streams: sources wait instead of buffering.
+//! raw batches over a bounded channel to a decoder thread, which decodes and
+//! validates each record and hands the batch on, over a second bounded
+//! channel and in the order received, to one writer thread that stores each
+//! batch in one transaction with its checkpoint (`Store::store_batch`) and
+//! runs the stage (scoring, alarms). Decoding the next batch thus overlaps
+//! storing this one, on another core. The bounds are what keep memory flat
+//! when the store is slower than the streams: sources wait instead of
+//! buffering.
 //!
-//! Shutdown: the caller's shutdown future stops the sources; the writer then
-//! drains what they already sent and exits, so nothing read is dropped
-//! unstored except what a crash loses — and that is re-read from the
+//! Shutdown: the caller's shutdown future stops the sources; the decoder and
+//! then the writer drain what they already sent and exit, so nothing read is
+//! dropped unstored except what a crash loses — and that is re-read from the
 //! checkpoint on the next start.
 
 use std::collections::HashMap;
@@ -30,8 +34,9 @@ use wardwatch_core::store::{
 
 /// Records per batch a source sends at most.
 pub const MAX_BATCH: usize = 500;
-/// Batches in flight between the sources and the writer.
-pub const CHANNEL_BATCHES: usize = 32;
+/// Batches in flight between the sources and the decoder, and again
+/// between the decoder and the writer.
+pub const CHANNEL_BATCHES: usize = 16;
 
 /// One record as read from a stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,10 +216,19 @@ pub async fn run(
         source,
     })?;
     drop(tx);
+    let (decoded_tx, decoded_rx) = mpsc::channel(CHANNEL_BATCHES);
+    let decoder_clock = clock.clone();
+    std::thread::Builder::new()
+        .name("wardwatch-decoder".into())
+        .spawn(move || decode_loop(rx, decoded_tx, decoder_clock))
+        .map_err(|source| Error::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
     let writer_clock = clock.clone();
     let writer = std::thread::Builder::new()
         .name("wardwatch-writer".into())
-        .spawn(move || write_loop(store, rx, writer_clock, stage, progress))
+        .spawn(move || write_loop(store, decoded_rx, writer_clock, stage, progress))
         .map_err(|source| Error::DataDir {
             path: data_dir.clone(),
             source,
@@ -256,9 +270,70 @@ pub async fn run(
     }
 }
 
+/// What the writer receives: a source's batch decoded, or any other event
+/// as the sources sent it.
+enum WriterEvent {
+    Batch {
+        batch: IngestBatch,
+        read_at: std::time::Instant,
+    },
+    Other(SourceEvent),
+}
+
+/// Decodes each batch's records (at the clock's time when decoded) and
+/// passes every event on in the order received. Ends when every source has
+/// stopped, or at once when the writer has: its channel then refuses.
+fn decode_loop(
+    mut rx: mpsc::Receiver<SourceEvent>,
+    tx: mpsc::Sender<WriterEvent>,
+    clock: Arc<dyn Clock>,
+) {
+    while let Some(event) = rx.blocking_recv() {
+        let out = match event {
+            SourceEvent::Batch {
+                source,
+                shard,
+                records,
+                read_at,
+            } => WriterEvent::Batch {
+                batch: decode_batch(source, shard, records, clock.now()),
+                read_at,
+            },
+            other => WriterEvent::Other(other),
+        };
+        if tx.blocking_send(out).is_err() {
+            return;
+        }
+    }
+}
+
+/// A source's batch decoded and validated at `now`; a record its source
+/// refused stays refused.
+pub fn decode_batch(
+    source: String,
+    shard: String,
+    records: Vec<RawRecord>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> IngestBatch {
+    IngestBatch {
+        items: records
+            .into_iter()
+            .map(|r| match r.rejected {
+                Some(rejection) => {
+                    IngestItem::refused(r.sequence, r.data, r.received_len, rejection)
+                }
+                None => IngestItem::decode(r.sequence, r.data, now),
+            })
+            .collect(),
+        ordered: shard != crate::source::sse::SHARD,
+        source,
+        shard,
+    }
+}
+
 fn write_loop(
     mut store: Store,
-    mut rx: mpsc::Receiver<SourceEvent>,
+    mut rx: mpsc::Receiver<WriterEvent>,
     clock: Arc<dyn Clock>,
     mut stage: Option<Box<dyn Stage>>,
     progress: Progress,
@@ -292,29 +367,23 @@ fn write_loop(
             }
             last_prune = Some(now);
         }
-        match event {
-            SourceEvent::Batch {
+        // The decoder decodes every batch; one that came raw all the same
+        // is decoded here rather than lost.
+        let event = match event {
+            WriterEvent::Other(SourceEvent::Batch {
                 source,
                 shard,
                 records,
                 read_at,
-            } => {
-                let now = clock.now();
+            }) => WriterEvent::Batch {
+                batch: decode_batch(source, shard, records, clock.now()),
+                read_at,
+            },
+            event => event,
+        };
+        match event {
+            WriterEvent::Batch { batch, read_at } => {
                 let waited_ms = read_at.elapsed().as_millis() as i64;
-                let batch = IngestBatch {
-                    items: records
-                        .into_iter()
-                        .map(|r| match r.rejected {
-                            Some(rejection) => {
-                                IngestItem::refused(r.sequence, r.data, r.received_len, rejection)
-                            }
-                            None => IngestItem::decode(r.sequence, r.data, now),
-                        })
-                        .collect(),
-                    ordered: shard != crate::source::sse::SHARD,
-                    source,
-                    shard,
-                };
                 if let Some(stage) = stage.as_deref_mut() {
                     stage.batch_read(read_at);
                 }
@@ -364,7 +433,7 @@ fn write_loop(
                     stage.after_batch(&store, &batch, &stored);
                 }
             }
-            SourceEvent::Reconnect { source, error } => {
+            WriterEvent::Other(SourceEvent::Reconnect { source, error }) => {
                 *report.reconnects.entry(source.clone()).or_default() += 1;
                 if let Err(e) = store.note_reconnect(&source, &error, clock.now()) {
                     tracing::warn!(error = %e, "cannot record a reconnect");
@@ -373,39 +442,41 @@ fn write_loop(
                     stage.source_event(&store, &source, Err(&error));
                 }
             }
-            SourceEvent::ServerTime {
+            WriterEvent::Other(SourceEvent::ServerTime {
                 source,
                 server,
                 seen,
-            } => {
+            }) => {
                 let ours =
                     clock.now() - chrono::Duration::from_std(seen.elapsed()).unwrap_or_default();
                 if let Some(stage) = stage.as_mut() {
                     stage.clock_skew(&store, &source, server - ours);
                 }
             }
-            SourceEvent::Tick => {
+            WriterEvent::Other(SourceEvent::Tick) => {
                 if let Some(stage) = stage.as_mut() {
                     stage.tick(&store, clock.now());
                 }
             }
-            SourceEvent::Condition {
+            WriterEvent::Other(SourceEvent::Condition {
                 key,
                 started,
                 message,
-            } => {
+            }) => {
                 if let Some(stage) = stage.as_mut() {
                     stage.system_condition(&store, &key, started, &message);
                 }
             }
-            SourceEvent::Lag {
+            WriterEvent::Other(SourceEvent::Lag {
                 source,
                 millis_behind,
-            } => {
+            }) => {
                 if let Err(e) = store.note_lag(&source, millis_behind, clock.now()) {
                     tracing::warn!(error = %e, "cannot record lag");
                 }
             }
+            // Decoded above.
+            WriterEvent::Other(SourceEvent::Batch { .. }) => {}
         }
     }
     Ok(report)
@@ -481,5 +552,94 @@ fn store_with_retry(
                 return other;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wardwatch_core::clock::FixedClock;
+    use wardwatch_core::ingest::observation::RejectCode;
+
+    fn batch(source: &str, records: Vec<RawRecord>) -> SourceEvent {
+        SourceEvent::Batch {
+            source: source.into(),
+            shard: "0".into(),
+            records,
+            read_at: std::time::Instant::now(),
+        }
+    }
+
+    #[test]
+    fn the_decoder_passes_every_event_on_in_order_with_batches_decoded() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-25T08:00:00Z")
+            .expect("time")
+            .with_timezone(&chrono::Utc);
+        let (tx, rx) = mpsc::channel(4);
+        let (out_tx, mut out_rx) = mpsc::channel(4);
+        let decoder =
+            std::thread::spawn(move || decode_loop(rx, out_tx, Arc::new(FixedClock(now))));
+        let refused = RawRecord {
+            rejected: Some(Rejection {
+                code: RejectCode::Oversized,
+                reason: "too big".into(),
+            }),
+            ..RawRecord::new("2".into(), b"{\"head".to_vec())
+        };
+        let events = vec![
+            batch("a", vec![RawRecord::new("1".into(), b"{not json".to_vec())]),
+            SourceEvent::Tick,
+            batch("b", vec![refused]),
+            SourceEvent::Reconnect {
+                source: "a".into(),
+                error: "gone".into(),
+            },
+        ];
+        std::thread::spawn(move || {
+            for e in events {
+                tx.blocking_send(e).expect("send");
+            }
+        });
+        let mut got = Vec::new();
+        while let Some(e) = out_rx.blocking_recv() {
+            got.push(match e {
+                WriterEvent::Batch { batch, .. } => {
+                    let item = &batch.items[0];
+                    let code = item.decoded.as_ref().err().map(|r| r.code);
+                    format!("{} {} {code:?}", batch.source, item.sequence)
+                }
+                WriterEvent::Other(SourceEvent::Tick) => "tick".into(),
+                WriterEvent::Other(SourceEvent::Reconnect { source, .. }) => {
+                    format!("reconnect {source}")
+                }
+                WriterEvent::Other(other) => format!("{other:?}"),
+            });
+        }
+        assert_eq!(
+            got,
+            [
+                "a 1 Some(InvalidJson)",
+                "tick",
+                "b 2 Some(Oversized)",
+                "reconnect a"
+            ]
+        );
+        decoder.join().expect("the decoder ends with its sources");
+    }
+
+    #[test]
+    fn the_decoder_stops_when_the_writer_is_gone() {
+        let (tx, rx) = mpsc::channel(4);
+        let (out_tx, out_rx) = mpsc::channel(1);
+        drop(out_rx);
+        let decoder = std::thread::spawn(move || {
+            decode_loop(rx, out_tx, Arc::new(wardwatch_core::clock::SystemClock))
+        });
+        tx.blocking_send(SourceEvent::Tick).expect("send");
+        decoder.join().expect("the decoder returns");
+        assert!(
+            tx.blocking_send(SourceEvent::Tick).is_err(),
+            "its sources are told"
+        );
     }
 }
