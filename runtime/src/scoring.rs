@@ -31,6 +31,11 @@ pub const NEWS2_FRESH: Duration = Duration::minutes(60);
 /// vitals enter as the median of this window, so a few seconds of artefact
 /// or normal variation around a band edge do not move the score.
 pub const NEWS2_WINDOW: Duration = Duration::minutes(5);
+/// A NEWS2 whose points, aggregate, scale and response are unchanged is
+/// written again, for its charted values, at most this often: a monitored
+/// patient's medians move every second, and a row each time (about 600
+/// bytes) was 19 MB per patient-day of the store.
+pub const NEWS2_RECHART: Duration = Duration::minutes(5);
 /// A value charted by hand counts towards NEWS2 for this long after it was
 /// observed (unless a monitor streams that vital): the RCP's NEWS2 (2017)
 /// sets 12-hourly observations as the least frequent monitoring, so a
@@ -160,7 +165,8 @@ pub struct LiveScorer {
     /// Rhythm findings active now, per patient (for the cardiac risk).
     findings: HashMap<String, Vec<wardwatch_score::ecg::rhythm::FindingKind>>,
     risk_last: HashMap<String, f64>,
-    news2_last: HashMap<String, wardwatch_score::News2Score>,
+    /// The NEWS2 last written per patient, and the data time it was written.
+    news2_last: HashMap<String, (wardwatch_score::News2Score, DateTime<Utc>)>,
     hr_last: HashMap<String, DateTime<Utc>>,
     /// The newest charted value per patient and vital (the `charted` source).
     charted: HashMap<(String, Vital), (DateTime<Utc>, f64)>,
@@ -621,7 +627,7 @@ impl LiveScorer {
         let present: Vec<f64> = z.iter().copied().filter(|v| v.is_finite()).collect();
         let d2 = (!present.is_empty())
             .then(|| present.iter().map(|v| v * v).sum::<f64>() / present.len() as f64);
-        let news2 = self.news2_last.get(mrn).map(|score| score.aggregate);
+        let news2 = self.news2_last.get(mrn).map(|(score, _)| score.aggregate);
         let input = RiskInput {
             news2_aggregate: news2,
             active_findings: self.findings.get(mrn).cloned().unwrap_or_default(),
@@ -647,7 +653,9 @@ impl LiveScorer {
     }
 
     /// NEWS2 from the patient's recent vitals (medians over `NEWS2_WINDOW`,
-    /// see there); a row only when the result changed.
+    /// see there); a row when the assessment changed (`same_assessment`),
+    /// and when only the charted values moved, at most every
+    /// `NEWS2_RECHART`.
     fn news2(&mut self, store: &Store, mrn: &str) -> wardwatch_core::Result<Option<ScoreRow>> {
         let Some(record) = store.patient(mrn)? else {
             return Ok(None);
@@ -690,10 +698,14 @@ impl LiveScorer {
                 return Ok(None);
             }
         };
-        if self.news2_last.get(mrn) == Some(&score) {
+        if let Some((last, at)) = self.news2_last.get(mrn)
+            && same_assessment(last, &score)
+            && (last == &score || newest - *at < NEWS2_RECHART)
+        {
             return Ok(None);
         }
-        self.news2_last.insert(mrn.to_owned(), score.clone());
+        self.news2_last
+            .insert(mrn.to_owned(), (score.clone(), newest));
         Ok(Some(ScoreRow {
             mrn: mrn.to_owned(),
             at: newest,
@@ -701,4 +713,22 @@ impl LiveScorer {
             score: ScoreDetail::News2(score),
         }))
     }
+}
+
+/// Whether two NEWS2 results say the same to a clinician: the same points
+/// for the same parameters, aggregate, completeness, SpO2 scale and
+/// clinical response (RCP, NEWS2 2017, Charts 1-4); the charted values
+/// behind the points may differ.
+fn same_assessment(a: &wardwatch_score::News2Score, b: &wardwatch_score::News2Score) -> bool {
+    a.aggregate == b.aggregate
+        && a.complete == b.complete
+        && a.red_score == b.red_score
+        && a.spo2_scale == b.spo2_scale
+        && a.response == b.response
+        && a.missing == b.missing
+        && a.sub_scores.len() == b.sub_scores.len()
+        && a.sub_scores
+            .iter()
+            .zip(&b.sub_scores)
+            .all(|(x, y)| x.parameter == y.parameter && x.score == y.score)
 }

@@ -181,6 +181,66 @@ fn news2_follows_the_patients_scale_and_is_partial_when_vitals_are_missing() {
     assert!((0.0..=100.0).contains(&risk[0].value));
 }
 
+/// A monitored patient's heart rate moves every second; NEWS2's points do
+/// not. A row when the assessment changes, at once; for the values alone at
+/// most every `NEWS2_RECHART`.
+#[test]
+fn news2_is_written_when_its_points_change_and_its_values_at_most_every_five_minutes() {
+    let dir = crate::private_tempdir();
+    let (mut store, mrns) = store_with_ward(dir.path());
+    let mrn = &mrns[0];
+    let mut scorer = LiveScorer::default();
+    let mut seq = 0;
+    let mut feed = |store: &mut Store, scorer: &mut LiveScorer, s: i64, hr: f64| {
+        seq += 1;
+        let at = t0() + Duration::seconds(s);
+        let b = batch(vec![item(
+            seq,
+            &numeric(&format!("h{seq}"), mrn, "8867-4", hr, "/min", at),
+            at,
+        )]);
+        let stored = store.store_batch(&b, at).expect("store");
+        scorer.score_batch(store, &b, &stored);
+    };
+    let rows = |store: &Store| store.scores(mrn, Some("news2"), 1000).expect("scores");
+    // Four minutes of 60-80 /min (0 points each, RCP Chart 1): one row.
+    for s in 0..240 {
+        feed(&mut store, &mut scorer, s, 60.0 + (s % 21) as f64);
+    }
+    assert_eq!(rows(&store).len(), 1, "values alone within five minutes");
+    // Then 95 /min, which scores 1 point. The five-minute median stays in
+    // the 0-point band until the 95s are most of the window (past 390 s):
+    // the values are charted again at 300 s, and the new point charted at
+    // once when it comes, 90 s later.
+    let before = rows(&store).len();
+    for s in 240..420 {
+        feed(&mut store, &mut scorer, s, 95.0);
+    }
+    let after = rows(&store);
+    assert_eq!(after.len(), before + 2, "a rechart and the new points");
+    assert_eq!((after[1].value, after[0].value), (0.0, 1.0));
+    let gap = after[0].at - after[1].at;
+    assert!(gap < Duration::minutes(5), "the new points at once: {gap}");
+    // Ten more minutes drifting from 91 to 98 /min (1 point): the values
+    // charted twice, five minutes apart.
+    for s in 420..1020 {
+        feed(&mut store, &mut scorer, s, 91.0 + ((s - 420) / 75) as f64);
+    }
+    let last = rows(&store);
+    assert_eq!(last.len(), after.len() + 2);
+    assert_eq!(last[0].at - last[1].at, Duration::minutes(5));
+    // Nothing new at all (the same median): no row, however long.
+    for s in 1020..1800 {
+        feed(&mut store, &mut scorer, s, 98.0);
+    }
+    let steady = rows(&store);
+    assert_eq!(
+        steady.len(),
+        last.len() + 1,
+        "one for the median reaching 98"
+    );
+}
+
 /// What the `charted` source hands the writer: the rows after `after`.
 fn charted_batch(store: &Store, after: i64, now: DateTime<Utc>) -> IngestBatch {
     use wardwatch_core::store::charted::{CHARTED_SHARD, CHARTED_SOURCE};
