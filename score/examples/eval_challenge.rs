@@ -19,9 +19,13 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use wardwatch_score::StreamEvent;
-use wardwatch_score::bedside::{BedsideEvent, BedsideStream, Channel, ChannelKind, Verdict};
+use wardwatch_score::bedside::{BedsideEvent, BedsideStream, ChannelKind, Verdict};
 use wardwatch_score::ecg::FindingKind;
 use wardwatch_wfdb::Record;
+
+#[path = "common/record_channels.rs"]
+mod record_channels;
+use record_channels::record_channels;
 
 /// The alarm sounded here; the event lies in the 16 s before it.
 const ALARM_S: f64 = 300.0;
@@ -103,24 +107,7 @@ fn run(
     notes: &mut Vec<String>,
 ) -> (bool, Option<bool>) {
     let fs = record.fs_hz();
-    let mut channels = Vec::new();
-    let mut data = Vec::new();
-    for (i, s) in record.signals().iter().enumerate() {
-        let Some(kind) = ChannelKind::of_signal(&s.description, &s.units) else {
-            continue;
-        };
-        if kind.is_pulsatile() && !with_pulse {
-            continue;
-        }
-        channels.push(Channel {
-            name: s.description.clone(),
-            kind,
-            fs_hz: fs,
-        });
-        let mut x = record.physical(i).expect("signal reads");
-        x.truncate((ALARM_S * fs) as usize);
-        data.push(x);
-    }
+    let (channels, data) = record_channels(record, ALARM_S, with_pulse);
     let mut stream = BedsideStream::new(channels).expect("channels");
     let block = fs as usize;
     let n = data[0].len();

@@ -8,8 +8,12 @@
 use std::collections::BTreeMap;
 
 use wardwatch_score::StreamEvent;
-use wardwatch_score::bedside::{BedsideEvent, BedsideStream, Channel, ChannelKind};
+use wardwatch_score::bedside::{BedsideEvent, BedsideStream};
 use wardwatch_wfdb::Record;
+
+#[path = "common/record_channels.rs"]
+mod record_channels;
+use record_channels::record_channels;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -22,24 +26,7 @@ fn main() {
         .map_or(f64::INFINITY, |a| a.parse().expect("TO_S"));
     let record = Record::open(&path).expect("record opens");
     let fs = record.fs_hz();
-    let mut channels = Vec::new();
-    let mut data = Vec::new();
-    for (i, s) in record.signals().iter().enumerate() {
-        let Some(kind) = ChannelKind::of_signal(&s.description, &s.units) else {
-            continue;
-        };
-        channels.push(Channel {
-            name: s.description.clone(),
-            kind,
-            fs_hz: fs,
-        });
-        let mut x = record.physical(i).expect("signal reads");
-        if to.is_finite() {
-            x.truncate((to * fs) as usize);
-        }
-        data.push(x);
-    }
-    let names: Vec<String> = channels.iter().map(|c| c.name.clone()).collect();
+    let (channels, data) = record_channels(&record, to, true);
     let mut stream = BedsideStream::new(channels).expect("channels");
     let mut marks: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     let mut lines = Vec::new();
@@ -69,7 +56,7 @@ fn main() {
                         StreamEvent::End { time_s, .. } => *time_s,
                     };
                     if at >= from {
-                        lines.push(format!("{at:7.1} s {}: {e:?}", names[c]));
+                        lines.push(format!("{at:7.1} s {}: {e:?}", stream.channels()[c].name));
                     }
                 }
             }
@@ -96,7 +83,7 @@ fn main() {
         start = end;
     }
     for (c, m) in marks {
-        println!("{}: {}", names[c], m.join(" "));
+        println!("{}: {}", stream.channels()[c].name, m.join(" "));
     }
     for l in lines {
         println!("{l}");

@@ -8,27 +8,16 @@ use wardwatch_wfdb::Record;
 
 use crate::data_dir;
 
+#[path = "../../examples/common/record_channels.rs"]
+mod record_channels;
+use record_channels::record_channels;
+
 const ALARM_S: f64 = 300.0;
 
 fn decide(name: &str) -> BedsideReport {
     let record =
         Record::open(data_dir().join(format!("challenge2015/{name}.hea"))).expect("record opens");
-    let fs = record.fs_hz();
-    let mut channels = Vec::new();
-    let mut data = Vec::new();
-    for (i, s) in record.signals().iter().enumerate() {
-        let Some(kind) = ChannelKind::of_signal(&s.description, &s.units) else {
-            continue;
-        };
-        channels.push(Channel {
-            name: s.description.clone(),
-            kind,
-            fs_hz: fs,
-        });
-        let mut x = record.physical(i).expect("signal reads");
-        x.truncate((ALARM_S * fs) as usize);
-        data.push(x);
-    }
+    let (channels, data) = record_channels(&record, ALARM_S, true);
     analyze_bedside(channels, &data).expect("analyses")
 }
 
