@@ -5,9 +5,10 @@
 //! Generation is CPU work, so the source runs on its own thread and hands
 //! batches over a small bounded channel (Vector-style backpressure: a slow sink
 //! slows the generator, memory stays flat). Pacing uses tokio's clock, so a
-//! test can run "real time" under `tokio::time::pause()`. A batch is counted
-//! only after the sink accepted it, and shutdown is checked between batches,
-//! never in the middle of one, so `SimReport` is exact.
+//! test can run "real time" under `tokio::time::pause()`. Paced, a batch goes
+//! out spread over its simulated second (devices are not in step). A batch
+//! is counted only after the sink accepted it, and shutdown never leaves one
+//! half sent (it only ends the spreading), so `SimReport` is exact.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -20,6 +21,12 @@ use tokio::time::Instant;
 use crate::error::{Error, Result};
 use crate::record::{MalformedKind, RecordKind, RecordSource, SimBatch, SimRecord};
 use crate::sink::RecordSink;
+
+/// At a paced run, a batch (a simulated second of every patient) is sent in
+/// up to `SPREAD_PARTS` parts of at least `SPREAD_RECORDS` records, evenly
+/// over its second.
+const SPREAD_PARTS: usize = 10;
+const SPREAD_RECORDS: usize = 100;
 
 /// How fast simulated time runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -171,6 +178,9 @@ where
             break;
         };
         let batch = batch?;
+        let mut parts = 1;
+        let mut step = std::time::Duration::ZERO;
+        let mut start = Instant::now();
         if let Some(speed) = speed {
             let (a0, w0) = *origin.get_or_insert((batch.at, Instant::now()));
             let ahead = (batch.at - a0).to_std().unwrap_or_default().div_f64(speed);
@@ -179,15 +189,44 @@ where
                 _ = &mut shutdown => break,
                 _ = tokio::time::sleep_until(w0 + ahead) => {}
             }
+            // A ward's devices are not in step: a second's records (every
+            // patient's) go out spread over that second, not in one burst.
+            parts = batch
+                .records
+                .len()
+                .div_ceil(SPREAD_RECORDS)
+                .clamp(1, SPREAD_PARTS);
+            step = std::time::Duration::from_secs(1).div_f64(speed) / parts as u32;
+            start = w0 + ahead;
         }
-        if let Err(e) = sink.send(&batch.records).await {
-            return Err(Error::Sink {
-                sink: sink.name(),
-                report: Box::new(report),
-                source: Box::new(e),
-            });
+        let size = batch.records.len().div_ceil(parts).max(1);
+        let mut sent = 0;
+        // Shutdown ends the spreading, not the batch: the rest goes at once.
+        let mut hurry = false;
+        for (i, chunk) in batch.records.chunks(size).enumerate() {
+            if i > 0 && !hurry {
+                tokio::select! {
+                    biased;
+                    _ = &mut shutdown => hurry = true,
+                    _ = tokio::time::sleep_until(start + step * i as u32) => {}
+                }
+            }
+            if let Err(e) = sink.send(chunk).await {
+                if sent > 0 {
+                    report.count(batch.at, &batch.records[..sent]);
+                }
+                return Err(Error::Sink {
+                    sink: sink.name(),
+                    report: Box::new(report),
+                    source: Box::new(e),
+                });
+            }
+            sent += chunk.len();
         }
         report.count(batch.at, &batch.records);
+        if hurry {
+            break;
+        }
     }
     tracing::info!(
         emitted = report.emitted_total,

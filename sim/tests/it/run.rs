@@ -92,6 +92,71 @@ impl RecordSink for FailingSink {
     }
 }
 
+/// Keeps when (on tokio's clock) each send came and how many records it held.
+struct TimedSink {
+    t0: tokio::time::Instant,
+    sends: Vec<(u128, usize)>,
+}
+
+impl RecordSink for TimedSink {
+    fn name(&self) -> &'static str {
+        "timed"
+    }
+
+    async fn send(&mut self, batch: &[SimRecord]) -> Result<()> {
+        self.sends
+            .push((self.t0.elapsed().as_millis(), batch.len()));
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn paced_a_wards_second_goes_out_spread_over_that_second_not_in_one_burst() {
+    let mut c = GeneratorConfig::new(patients(300), 8, start());
+    c.duration_s = Some(3);
+    let mut sink = TimedSink {
+        t0: tokio::time::Instant::now(),
+        sends: Vec::new(),
+    };
+    let report = run_sim(
+        Generator::new(c).expect("config"),
+        &mut sink,
+        Pace::RealTime,
+        std::future::pending(),
+    )
+    .await
+    .expect("runs");
+    let total: usize = sink.sends.iter().map(|s| s.1).sum();
+    assert_eq!(total as u64, report.emitted_total, "every record once");
+    // The first second: ten parts, 100 ms apart, none over a tenth (rounded up).
+    let first: Vec<u128> = sink.sends.iter().take(10).map(|s| s.0).collect();
+    assert_eq!(first, (0..10).map(|i| i * 100).collect::<Vec<u128>>());
+    let second = sink
+        .sends
+        .iter()
+        .filter(|s| (1000..2000).contains(&s.0))
+        .count();
+    assert_eq!(second, 10, "{:?}", sink.sends);
+    // As fast as possible: one send per batch, no waiting.
+    let mut c = GeneratorConfig::new(patients(300), 8, start());
+    c.duration_s = Some(3);
+    let t0 = tokio::time::Instant::now();
+    let mut sink = TimedSink {
+        t0,
+        sends: Vec::new(),
+    };
+    let report = run_sim(
+        Generator::new(c).expect("config"),
+        &mut sink,
+        Pace::AsFastAsPossible,
+        std::future::pending(),
+    )
+    .await
+    .expect("runs");
+    assert_eq!(sink.sends.len() as u64, report.batches);
+    assert!(sink.sends.iter().all(|s| s.0 == 0));
+}
+
 #[tokio::test]
 async fn a_sink_error_reports_what_was_accepted_before_it() {
     let mut sink = FailingSink { left: 3 };
