@@ -218,7 +218,7 @@ pub async fn run(
     drop(tx);
     let (decoded_tx, decoded_rx) = mpsc::channel(CHANNEL_BATCHES);
     let decoder_clock = clock.clone();
-    std::thread::Builder::new()
+    let decoder = std::thread::Builder::new()
         .name("wardwatch-decoder".into())
         .spawn(move || decode_loop(rx, decoded_tx, decoder_clock))
         .map_err(|source| Error::DataDir {
@@ -261,7 +261,17 @@ pub async fn run(
         }
     })
     .await;
+    // The writer has ended, so the decoder has (its channel is closed).
+    // A decoder that panicked ended the writer early: an error, not a
+    // quiet stop.
+    let decoded = tokio::task::spawn_blocking(move || decoder.join().is_ok())
+        .await
+        .unwrap_or(false);
     match joined {
+        Ok(Ok(_)) if !decoded => Err(Error::InvalidInput {
+            what: "ingest decoder",
+            reason: "the decoder thread panicked".into(),
+        }),
         Ok(Ok(result)) => result,
         _ => Err(Error::InvalidInput {
             what: "ingest writer",
