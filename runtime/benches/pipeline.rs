@@ -150,7 +150,7 @@ fn decode(batch: &SimBatch, sequence: &mut u64) -> IngestBatch {
             RawRecord::new(sequence.to_string(), r.payload.clone())
         })
         .collect();
-    decode_batch("bench".into(), "0".into(), records, batch.at)
+    decode_batch("bench", "0", records, batch.at)
 }
 
 fn generator(patients: usize, seconds: u64, start: DateTime<Utc>, pleth: bool) -> Generator {

@@ -62,13 +62,15 @@ impl RawRecord {
     }
 }
 
-/// What sources tell the writer.
+/// What sources tell the writer. `B` is a batch's records: as read
+/// (`RawRecord`s, from the sources) or decoded (an `IngestBatch`, from the
+/// decoder to the writer), so a raw batch cannot reach the writer.
 #[derive(Debug)]
-pub enum SourceEvent {
+pub enum SourceEvent<B = Vec<RawRecord>> {
     Batch {
         source: String,
         shard: String,
-        records: Vec<RawRecord>,
+        records: B,
         /// When the source finished reading it: the writer reports how long
         /// it waited (the age of the oldest unprocessed record).
         read_at: std::time::Instant,
@@ -94,6 +96,57 @@ pub enum SourceEvent {
         message: String,
     },
 }
+
+impl<B> SourceEvent<B> {
+    /// The same event, a batch's records replaced by `f`'s (given the
+    /// source, shard and records); any other event as it is.
+    pub fn map_records<C>(self, f: impl FnOnce(&str, &str, B) -> C) -> SourceEvent<C> {
+        match self {
+            SourceEvent::Batch {
+                source,
+                shard,
+                records,
+                read_at,
+            } => SourceEvent::Batch {
+                records: f(&source, &shard, records),
+                source,
+                shard,
+                read_at,
+            },
+            SourceEvent::Reconnect { source, error } => SourceEvent::Reconnect { source, error },
+            SourceEvent::Lag {
+                source,
+                millis_behind,
+            } => SourceEvent::Lag {
+                source,
+                millis_behind,
+            },
+            SourceEvent::ServerTime {
+                source,
+                server,
+                seen,
+            } => SourceEvent::ServerTime {
+                source,
+                server,
+                seen,
+            },
+            SourceEvent::Tick => SourceEvent::Tick,
+            SourceEvent::Condition {
+                key,
+                started,
+                message,
+            } => SourceEvent::Condition {
+                key,
+                started,
+                message,
+            },
+        }
+    }
+}
+
+/// What the writer receives: the sources' events in their order, each
+/// batch decoded.
+type WriterEvent = SourceEvent<IngestBatch>;
 
 /// What a run of the writer did, per source.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -280,16 +333,6 @@ pub async fn run(
     }
 }
 
-/// What the writer receives: a source's batch decoded, or any other event
-/// as the sources sent it.
-enum WriterEvent {
-    Batch {
-        batch: IngestBatch,
-        read_at: std::time::Instant,
-    },
-    Other(SourceEvent),
-}
-
 /// Decodes each batch's records (at the clock's time when decoded) and
 /// passes every event on in the order received. Ends when every source has
 /// stopped, or at once when the writer has: its channel then refuses.
@@ -299,18 +342,9 @@ fn decode_loop(
     clock: Arc<dyn Clock>,
 ) {
     while let Some(event) = rx.blocking_recv() {
-        let out = match event {
-            SourceEvent::Batch {
-                source,
-                shard,
-                records,
-                read_at,
-            } => WriterEvent::Batch {
-                batch: decode_batch(source, shard, records, clock.now()),
-                read_at,
-            },
-            other => WriterEvent::Other(other),
-        };
+        let out = event.map_records(|source, shard, records| {
+            decode_batch(source, shard, records, clock.now())
+        });
         if tx.blocking_send(out).is_err() {
             return;
         }
@@ -320,8 +354,8 @@ fn decode_loop(
 /// A source's batch decoded and validated at `now`; a record its source
 /// refused stays refused.
 pub fn decode_batch(
-    source: String,
-    shard: String,
+    source: &str,
+    shard: &str,
     records: Vec<RawRecord>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> IngestBatch {
@@ -336,8 +370,8 @@ pub fn decode_batch(
             })
             .collect(),
         ordered: shard != crate::source::sse::SHARD,
-        source,
-        shard,
+        source: source.to_owned(),
+        shard: shard.to_owned(),
     }
 }
 
@@ -377,22 +411,12 @@ fn write_loop(
             }
             last_prune = Some(now);
         }
-        // The decoder decodes every batch; one that came raw all the same
-        // is decoded here rather than lost.
-        let event = match event {
-            WriterEvent::Other(SourceEvent::Batch {
-                source,
-                shard,
-                records,
-                read_at,
-            }) => WriterEvent::Batch {
-                batch: decode_batch(source, shard, records, clock.now()),
-                read_at,
-            },
-            event => event,
-        };
         match event {
-            WriterEvent::Batch { batch, read_at } => {
+            SourceEvent::Batch {
+                records: batch,
+                read_at,
+                ..
+            } => {
                 let waited_ms = read_at.elapsed().as_millis() as i64;
                 if let Some(stage) = stage.as_deref_mut() {
                     stage.batch_read(read_at);
@@ -443,7 +467,7 @@ fn write_loop(
                     stage.after_batch(&store, &batch, &stored);
                 }
             }
-            WriterEvent::Other(SourceEvent::Reconnect { source, error }) => {
+            SourceEvent::Reconnect { source, error } => {
                 *report.reconnects.entry(source.clone()).or_default() += 1;
                 if let Err(e) = store.note_reconnect(&source, &error, clock.now()) {
                     tracing::warn!(error = %e, "cannot record a reconnect");
@@ -452,41 +476,39 @@ fn write_loop(
                     stage.source_event(&store, &source, Err(&error));
                 }
             }
-            WriterEvent::Other(SourceEvent::ServerTime {
+            SourceEvent::ServerTime {
                 source,
                 server,
                 seen,
-            }) => {
+            } => {
                 let ours =
                     clock.now() - chrono::Duration::from_std(seen.elapsed()).unwrap_or_default();
                 if let Some(stage) = stage.as_mut() {
                     stage.clock_skew(&store, &source, server - ours);
                 }
             }
-            WriterEvent::Other(SourceEvent::Tick) => {
+            SourceEvent::Tick => {
                 if let Some(stage) = stage.as_mut() {
                     stage.tick(&store, clock.now());
                 }
             }
-            WriterEvent::Other(SourceEvent::Condition {
+            SourceEvent::Condition {
                 key,
                 started,
                 message,
-            }) => {
+            } => {
                 if let Some(stage) = stage.as_mut() {
                     stage.system_condition(&store, &key, started, &message);
                 }
             }
-            WriterEvent::Other(SourceEvent::Lag {
+            SourceEvent::Lag {
                 source,
                 millis_behind,
-            }) => {
+            } => {
                 if let Err(e) = store.note_lag(&source, millis_behind, clock.now()) {
                     tracing::warn!(error = %e, "cannot record lag");
                 }
             }
-            // Decoded above.
-            WriterEvent::Other(SourceEvent::Batch { .. }) => {}
         }
     }
     Ok(report)
@@ -613,16 +635,16 @@ mod tests {
         let mut got = Vec::new();
         while let Some(e) = out_rx.blocking_recv() {
             got.push(match e {
-                WriterEvent::Batch { batch, .. } => {
+                SourceEvent::Batch { records: batch, .. } => {
                     let item = &batch.items[0];
                     let code = item.decoded.as_ref().err().map(|r| r.code);
                     format!("{} {} {code:?}", batch.source, item.sequence)
                 }
-                WriterEvent::Other(SourceEvent::Tick) => "tick".into(),
-                WriterEvent::Other(SourceEvent::Reconnect { source, .. }) => {
+                SourceEvent::Tick => "tick".into(),
+                SourceEvent::Reconnect { source, .. } => {
                     format!("reconnect {source}")
                 }
-                WriterEvent::Other(other) => format!("{other:?}"),
+                other => format!("{other:?}"),
             });
         }
         assert_eq!(
