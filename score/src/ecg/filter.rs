@@ -86,8 +86,12 @@ pub(crate) struct BandWindow {
     lowpass: Biquad,
     primed: bool,
     missing: Missing,
-    /// `buffer[0]` is sample `offset`.
-    buffer: std::collections::VecDeque<f64>,
+    /// `buffer[0]` is sample `offset`. Stored as `f32` (24-bit mantissa,
+    /// far finer than any ECG's ADC) and never past `keep`, so a monitored
+    /// bed's windows take 4 bytes a sample, allocated once (issue 16: these
+    /// windows were most of a bed's memory at 8 bytes a sample and up to
+    /// twice `keep` while a block was trimmed).
+    buffer: std::collections::VecDeque<f32>,
     offset: usize,
     keep: usize,
 }
@@ -107,7 +111,7 @@ impl BandWindow {
             missing,
             buffer: std::collections::VecDeque::new(),
             offset: 0,
-            keep: (keep_s * fs_hz).round() as usize,
+            keep: ((keep_s * fs_hz).round() as usize).max(1),
         }
     }
 
@@ -118,7 +122,7 @@ impl BandWindow {
                 (true, _) => x,
                 (false, Missing::Baseline) => 0.0,
                 (false, Missing::Kept) => {
-                    self.buffer.push_back(f64::NAN);
+                    self.keep_one(f64::NAN);
                     continue;
                 }
             };
@@ -130,12 +134,19 @@ impl BandWindow {
                 self.lowpass.prime(0.0);
                 0.0
             };
-            self.buffer.push_back(y);
+            self.keep_one(y);
         }
-        while self.buffer.len() > self.keep {
+    }
+
+    fn keep_one(&mut self, y: f64) {
+        if self.buffer.capacity() == 0 {
+            self.buffer.reserve_exact(self.keep);
+        }
+        if self.buffer.len() == self.keep {
             self.buffer.pop_front();
             self.offset += 1;
         }
+        self.buffer.push_back(y as f32);
     }
 
     /// The first sample after the newest one fed.
@@ -152,7 +163,7 @@ impl BandWindow {
         Some(
             self.buffer
                 .range(from - self.offset..to - self.offset)
-                .copied()
+                .map(|&v| f64::from(v))
                 .collect(),
         )
     }
@@ -183,6 +194,31 @@ mod tests {
             assert!((gain_at(hp, fs, 5.0) - std::f64::consts::FRAC_1_SQRT_2).abs() < 0.02);
             assert!(gain_at(lp, fs, 2.0) > 0.99 && gain_at(hp, fs, 40.0) > 0.97);
         }
+    }
+
+    /// Fed in blocks larger than it keeps, a window never holds (or
+    /// allocates) more than its span, and still answers for the newest.
+    #[test]
+    fn a_band_window_is_bounded_by_its_span_whatever_the_block_size() {
+        let fs = 250.0;
+        let mut w = BandWindow::new(fs, 1.0, 40.0, 4.0, Missing::Kept);
+        let block: Vec<f64> = (0..1500).map(|i| (i as f64 * 0.05).sin()).collect();
+        for _ in 0..10 {
+            w.push(&block);
+            assert_eq!(w.buffer.len(), 1000);
+            assert!(w.buffer.capacity() < 1024, "{}", w.buffer.capacity());
+        }
+        let seen = w.samples_seen();
+        assert_eq!(seen, 15_000);
+        assert!(w.range(seen - 1000, seen).is_some());
+        assert!(w.range(seen - 1001, seen).is_none(), "older than the span");
+        let mut missing = block.clone();
+        missing[1499] = f64::NAN;
+        w.push(&missing);
+        let last = w
+            .range(w.samples_seen() - 2, w.samples_seen())
+            .expect("kept");
+        assert!(last[0].is_finite() && last[1].is_nan());
     }
 
     #[test]

@@ -107,7 +107,8 @@ pub(crate) struct VfTrack {
     lowpass: Biquad,
     primed: bool,
     /// The last `VF_WINDOW_S` of band-limited samples (NaN where missing).
-    window: std::collections::VecDeque<f64>,
+    /// (`f32`, allocated once at its length, as `filter::BandWindow`.)
+    window: std::collections::VecDeque<f32>,
     len: usize,
     step: usize,
     /// Samples since the last decision.
@@ -167,16 +168,19 @@ impl VfTrack {
         } else {
             f64::NAN
         };
-        self.window.push_back(y);
-        if self.window.len() > self.len {
+        if self.window.capacity() == 0 {
+            self.window.reserve_exact(self.len);
+        }
+        if self.window.len() == self.len {
             self.window.pop_front();
         }
+        self.window.push_back(y as f32);
         self.since_decision += 1;
         if self.window.len() < self.len || self.since_decision < self.step {
             return None;
         }
         self.since_decision = 0;
-        Some(self.window.iter().copied().collect())
+        Some(self.window.iter().map(|&v| f64::from(v)).collect())
     }
 
     /// Records the decision on the window that starts at `start`.
