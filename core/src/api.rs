@@ -797,10 +797,10 @@ pub fn chart_observations(ctx: &mut Ctx, mrn: &str, chart: &Chart) -> Result<Vec
             effective: observed,
             body: Body::Numeric(readings),
         };
-        fhir.push(
-            crate::ingest::cleaned::to_fhir(&obs, crate::store::charted::CHARTED_SOURCE)
-                .to_string(),
-        );
+        fhir.push(crate::ingest::cleaned::to_fhir(
+            &obs,
+            crate::store::charted::CHARTED_SOURCE,
+        ));
     }
     let vitals: Vec<&str> = [
         chart.consciousness.as_ref().map(|_| "acvpu"),

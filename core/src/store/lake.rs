@@ -223,7 +223,7 @@ impl Spool {
             part: format!("ward={}", key_escape(ward.unwrap_or("none"))),
         };
         let lines = self.lines(key);
-        let _ = serde_json::to_writer(&mut lines.text, &cleaned::to_fhir(obs, &batch.source));
+        cleaned::write_fhir(&mut lines.text, obs, &batch.source);
         lines.text.push(b'\n');
         lines.records += 1;
     }
