@@ -125,7 +125,8 @@ e2e() {
     SIM=
     python3 - "$pace" "$N" "$S" "$start" "$end" "$serve_cpu" "$sim_cpu" "$serve_hwm" "$before_db" \
         "$(db_bytes)" "$before_lake" "$(lake_bytes)" "$valid" "$alarms" "$notified" \
-        "$(grep '^stopped:' "$WORK/serve.out" || true)" <<'EOF'
+        "$(grep '^stopped:' "$WORK/serve.out" || true)" \
+        "$(grep '^latency parts' "$WORK/serve.out" || true)" <<'EOF'
 import re, sys
 pace, n, s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 start, end, serve_cpu, sim_cpu = map(float, sys.argv[4:8])
@@ -153,6 +154,9 @@ if m:
     row("notifications delivered on D-Bus (failed)", f"{m.group(1)} ({m.group(2)})")
     row("alarm latency p50, ms", m.group(3))
     row("alarm latency p99, ms", m.group(4))
+    parts = re.findall(r"(to the writer|store|scoring and alarm|notifier queue|desktop call) (\d+)/(\d+)", sys.argv[17])
+    for name, p50, p99 in parts:
+        row(f"  of which {name}, p50/p99 ms", f"{p50}/{p99}")
 else:
     print("serve printed no delivery figures:", stopped or "(nothing)")
 EOF

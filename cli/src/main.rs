@@ -2059,6 +2059,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 pct(50.0),
                 pct(99.0)
             )?;
+            if let (Some(a), Some(b)) = (n.parts_percentile_ms(50.0), n.parts_percentile_ms(99.0)) {
+                writeln!(
+                    out,
+                    "latency parts p50/p99 ms: to the writer {:.0}/{:.0}, store {:.0}/{:.0}, scoring and alarm {:.0}/{:.0}, notifier queue {:.0}/{:.0}, desktop call {:.0}/{:.0}",
+                    a.to_writer,
+                    b.to_writer,
+                    a.store,
+                    b.store,
+                    a.alarm,
+                    b.alarm,
+                    a.notifier_queue,
+                    b.notifier_queue,
+                    a.desktop,
+                    b.desktop
+                )?;
+            }
         }
         Command::Alarms(cmd) => run_alarms(&cli, cmd, out)?,
         Command::Status { json } => {

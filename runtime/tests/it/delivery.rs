@@ -50,5 +50,14 @@ fn the_notifications_queued_when_the_stage_stops_are_still_delivered() {
         30,
         "every alarm raised before the stop is on the desktop"
     );
-    assert_eq!(stats.lock().expect("stats").delivered, 30);
+    let stats = stats.lock().expect("stats");
+    assert_eq!(stats.delivered, 30);
+    // Each delivery is recorded on its alarm (after the notices queued with
+    // it were delivered), and each latency is kept in its parts.
+    let alarms = store.alarms(true, 100).expect("alarms");
+    assert!(alarms.iter().all(|a| a.notify_count == 1), "{alarms:?}");
+    assert_eq!(stats.parts_ms.len(), 30);
+    let parts = stats.parts_percentile_ms(50.0).expect("parts");
+    assert!(parts.desktop >= 20.0, "the daemon's 20 ms: {parts:?}");
+    assert!(parts.notifier_queue > 0.0, "a burst queues: {parts:?}");
 }
