@@ -77,6 +77,25 @@ fn number(out: &mut Vec<u8>, v: f64) {
     let _ = serde_json::to_writer(&mut *out, &v);
 }
 
+/// A FHIR `Quantity` in a UCUM unit.
+fn quantity(out: &mut Vec<u8>, value: f64, unit: &str) {
+    out.extend_from_slice(br#"{"value":"#);
+    number(out, value);
+    out.extend_from_slice(br#","unit":"#);
+    string(out, unit);
+    out.extend_from_slice(br#","system":"#);
+    string(out, UCUM);
+    out.extend_from_slice(br#","code":"#);
+    string(out, unit);
+    out.push(b'}');
+}
+
+/// `"dataAbsentReason":…` for signal loss or a block without samples.
+fn absent(out: &mut Vec<u8>) {
+    out.extend_from_slice(br#""dataAbsentReason":"#);
+    out.extend_from_slice(ABSENT.as_bytes());
+}
+
 /// `"code":{…}` of a vital.
 fn vital_code(out: &mut Vec<u8>, vital: Vital) {
     match code_of(vital) {
@@ -98,10 +117,7 @@ fn vital_code(out: &mut Vec<u8>, vital: Vital) {
 /// `"value[x]":…` or `"dataAbsentReason":…` of one reading.
 fn value_of(out: &mut Vec<u8>, vital: Vital, reading: &Reading) {
     match reading {
-        Reading::SignalLost => {
-            out.extend_from_slice(br#""dataAbsentReason":"#);
-            out.extend_from_slice(ABSENT.as_bytes());
-        }
+        Reading::SignalLost => absent(out),
         Reading::Value(v) if vital == Vital::Consciousness => {
             let level = ACVPU.get(*v as usize).copied().unwrap_or("U");
             out.extend_from_slice(
@@ -111,16 +127,8 @@ fn value_of(out: &mut Vec<u8>, vital: Vital, reading: &Reading) {
             out.extend_from_slice(b"}]}");
         }
         Reading::Value(v) => {
-            let unit = code_of(vital).map_or("", |c| c.ucum);
-            out.extend_from_slice(br#""valueQuantity":{"value":"#);
-            number(out, *v);
-            out.extend_from_slice(br#","unit":"#);
-            string(out, unit);
-            out.extend_from_slice(br#","system":"#);
-            string(out, UCUM);
-            out.extend_from_slice(br#","code":"#);
-            string(out, unit);
-            out.push(b'}');
+            out.extend_from_slice(br#""valueQuantity":"#);
+            quantity(out, *v, code_of(vital).map_or("", |c| c.ucum));
         }
     }
 }
@@ -174,21 +182,14 @@ fn lead_code(out: &mut Vec<u8>, mdc: u32) {
 /// without samples.
 fn sampled(out: &mut Vec<u8>, b: &EcgBlock) {
     if b.samples.is_empty() {
-        out.extend_from_slice(br#""dataAbsentReason":"#);
-        out.extend_from_slice(ABSENT.as_bytes());
+        absent(out);
         return;
     }
     // Leads in mV; a pulse wave in its own unit (mmHg, arbitrary).
     let unit = PulseWave::from_mdc(b.lead).map_or("mV", |w| w.ucum);
-    out.extend_from_slice(br#""valueSampledData":{"origin":{"value":"#);
-    number(out, b.origin_mv);
-    out.extend_from_slice(br#","unit":"#);
-    string(out, unit);
-    out.extend_from_slice(br#","system":"#);
-    string(out, UCUM);
-    out.extend_from_slice(br#","code":"#);
-    string(out, unit);
-    out.extend_from_slice(br#"},"period":"#);
+    out.extend_from_slice(br#""valueSampledData":{"origin":"#);
+    quantity(out, b.origin_mv, unit);
+    out.extend_from_slice(br#","period":"#);
     number(out, b.period_ns as f64 / 1e6);
     out.extend_from_slice(br#","factor":"#);
     number(out, b.factor_mv);
