@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Issue 16: a whole hospital on one workstation, end to end. The simulator
-# serves PATIENTS patients' streams (ECG 250 Hz and numerics 1 Hz, the
+# sends PATIENTS patients' streams (ECG 250 Hz and numerics 1 Hz, the
 # default scenario plus a desaturation on up to 120 beds, spread over the
-# span) as Server-Sent Events, once as fast as they are taken (throughput)
-# and once live (alarm latency); the real `wardwatchctl serve` reads them,
+# span) over TRANSPORT, once as fast as they are taken (throughput) and once
+# live (alarm latency): sse serves them as Server-Sent Events; kinesis puts
+# them on a Kinesis stream of 4 shards in a real Kinesis-API server
+# (kinesalite, scripts/peers.sh) beside it. The real `wardwatchctl serve` reads them,
 # decodes, stores (encrypted), scores and alarms, with a real notification
 # daemon on D-Bus (scripts/notifyd.sh). Prints × real time, CPU seconds per
-# 1,000 patient-minutes, alarm latency p50/p99 (from the source's read of
-# the batch to the daemon's answer), store growth per patient-day and peak
+# 1,000 patient-minutes, alarm latency p50/p99 (from the batch's arrival:
+# the SSE read, or Kinesis's ApproximateArrivalTimestamp of its oldest
+# record; to the daemon's answer), store growth per patient-day and peak
 # RSS; and the in-process pipeline benchmark on the same load, as the
 # baseline, in the same run.
 #
-#   bash bench/scale.sh [PATIENTS] [SECONDS]     (defaults: 1000 60)
+#   bash bench/scale.sh [PATIENTS] [SECONDS] [sse|kinesis]   (defaults: 1000 60 sse)
 #
 # SECONDS is at most 240: the simulated data starts now, and the store takes
 # data at most 5 min ahead of its clock. Asserts nothing about time.
@@ -19,11 +22,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000}
 S=${2:-60}
-if ! [[ $N =~ ^[0-9]+$ && $S =~ ^[0-9]+$ ]] || ((N < 1 || S < 60 || S > 240)); then
-    echo "usage: bash bench/scale.sh [PATIENTS ≥ 1] [SECONDS 60–240]" >&2
+TRANSPORT=${3:-sse}
+SHARDS=4
+if ! [[ $N =~ ^[0-9]+$ && $S =~ ^[0-9]+$ && $TRANSPORT =~ ^(sse|kinesis)$ ]] || ((N < 1 || S < 60 || S > 240)); then
+    echo "usage: bash bench/scale.sh [PATIENTS ≥ 1] [SECONDS 60–240] [sse|kinesis]" >&2
     exit 2
 fi
-# The simulator's SSE log holds 4,000,000 records (5.5 a patient-second).
+# The simulator's SSE log holds 4,000,000 records (5.5 a patient-second);
+# kinesalite keeps a stream in its memory: the same bound for both.
 if ((N * S * 11 / 2 > 3900000)); then
     echo "bench/scale.sh: $N patients × $S s is more than the simulator's SSE log holds; shorten SECONDS" >&2
     exit 2
@@ -42,6 +48,7 @@ PORT=$((20000 + RANDOM % 20000))
 cleanup() {
     [[ -n ${SERVE:-} ]] && kill "$SERVE" 2>/dev/null || true
     [[ -n ${SIM:-} ]] && kill "$SIM" 2>/dev/null || true
+    [[ -f $WORK/peers.env ]] && bash scripts/peers.sh stop "$WORK/peers.env" || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -50,6 +57,36 @@ printf 'whole hospital pass phrase\n' >"$WORK/pw"
 chmod 600 "$WORK/pw"
 export WARDWATCH_PASSWORD_FILE=$WORK/pw
 ctl() { "$BIN" --data-dir "$DATA" --user bench "$@"; }
+
+if [[ $TRANSPORT == kinesis ]]; then
+    bash scripts/peers.sh kinesalite "$WORK/peers.env" 2>/dev/null
+    # shellcheck disable=SC1091
+    source "$WORK/peers.env"
+    # kinesalite takes any keys.
+    export WARDWATCH_AWS_ACCESS_KEY_ID=bench WARDWATCH_AWS_SECRET_ACCESS_KEY=bench
+fi
+# Creates a Kinesis stream of SHARDS shards and waits until it is ACTIVE
+# (kinesalite checks that a request is signed, not the signature).
+kinesis_create() {
+    python3 - "$WARDWATCH_KINESALITE_URL" "$1" "$SHARDS" <<'EOF'
+import json, sys, time, urllib.request
+url, stream, shards = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def call(op, body):
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={
+        "X-Amz-Target": f"Kinesis_20131202.{op}",
+        "Content-Type": "application/x-amz-json-1.1",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=bench/20260101/eu-west-2/kinesis/aws4_request, SignedHeaders=host, Signature=0",
+        "X-Amz-Date": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read() or b"{}")
+call("CreateStream", {"StreamName": stream, "ShardCount": shards})
+for _ in range(600):
+    if call("DescribeStreamSummary", {"StreamName": stream})["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE":
+        sys.exit(0)
+    time.sleep(0.05)
+sys.exit(f"stream {stream} not ACTIVE after 30 s")
+EOF
+}
 
 taken() { ctl ingest status --json | python3 -c 'import json,sys; print(sum(s["stored"] + s["duplicates"] + s["quarantined"] + s["conflicts"] for s in json.load(sys.stdin)))'; }
 cpu_s() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"; }
@@ -77,22 +114,47 @@ e2e() {
     local before_db before_lake
     before_db=$(db_bytes)
     before_lake=$(lake_bytes)
-    "$BIN" sim --patients "$N" --duration "$S" --pace "$pace" --scenario "$WORK/scenario.json" \
-        --serve-sse "127.0.0.1:$PORT" --linger 86400 >/dev/null 2>"$WORK/sim-$pace.err" &
-    SIM=$!
-    for _ in $(seq 100); do grep -q 'sim: serving' "$WORK/sim-$pace.err" && break; sleep 0.1; done
-    local url
-    url=$(sed -n 's/^sim: serving //p' "$WORK/sim-$pace.err" | head -1)
-    [[ -n $url ]] || { echo "the simulator did not start:"; cat "$WORK/sim-$pace.err"; exit 1; }
-    ctl sources add sse sim "$url" >/dev/null
-    local start end last=-1 still=0 valid="" got serve_cpu sim_cpu serve_hwm
+    local peer_cpu0=0
+    if [[ $TRANSPORT == kinesis ]]; then
+        # The simulator puts the span and exits: its CPU comes from its
+        # rusage (python's wrapper), its valid records from its report.
+        kinesis_create "ward-$pace"
+        peer_cpu0=$(cpu_s "$WARDWATCH_KINESALITE_PID")
+        python3 -c 'import resource, subprocess, sys
+with open(sys.argv[1], "w") as out:
+    rc = subprocess.run(sys.argv[2:], stdout=out).returncode
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"sim: CPU {r.ru_utime + r.ru_stime:.2f}", file=sys.stderr)
+sys.exit(rc)' "$WORK/sim-$pace.json" "$BIN" sim --patients "$N" --duration "$S" --pace "$pace" \
+            --scenario "$WORK/scenario.json" --kinesis-endpoint "$WARDWATCH_KINESALITE_URL" \
+            --stream "ward-$pace" --json 2>"$WORK/sim-$pace.err" &
+        SIM=$!
+        ctl sources add kinesis sim --endpoint "$WARDWATCH_KINESALITE_URL" --stream "ward-$pace" >/dev/null
+    else
+        "$BIN" sim --patients "$N" --duration "$S" --pace "$pace" --scenario "$WORK/scenario.json" \
+            --serve-sse "127.0.0.1:$PORT" --linger 86400 >/dev/null 2>"$WORK/sim-$pace.err" &
+        SIM=$!
+        for _ in $(seq 100); do grep -q 'sim: serving' "$WORK/sim-$pace.err" && break; sleep 0.1; done
+        local url
+        url=$(sed -n 's/^sim: serving //p' "$WORK/sim-$pace.err" | head -1)
+        [[ -n $url ]] || { echo "the simulator did not start:"; cat "$WORK/sim-$pace.err"; exit 1; }
+        ctl sources add sse sim "$url" >/dev/null
+    fi
+    local start end last=-1 still=0 valid="" got serve_cpu sim_cpu serve_hwm peer_cpu=0
     start=$(date +%s.%N)
     WARDWATCH_LOG=warn "$BIN" --data-dir "$DATA" --user bench serve >"$WORK/serve.out" 2>"$WORK/serve.err" &
     SERVE=$!
     # Until every valid record the simulator emitted is accounted for.
     while :; do
         kill -0 "$SERVE" 2>/dev/null || { echo "serve stopped:"; tail -20 "$WORK/serve.err"; exit 1; }
-        valid=$(sed -n 's/^sim: emitted [0-9]* records (\([0-9]*\) valid).*/\1/p' "$WORK/sim-$pace.err")
+        if [[ $TRANSPORT == sse ]]; then
+            valid=$(sed -n 's/^sim: emitted [0-9]* records (\([0-9]*\) valid).*/\1/p' "$WORK/sim-$pace.err")
+        elif [[ -z $valid ]] && ! kill -0 "$SIM" 2>/dev/null; then
+            wait "$SIM" || { echo "the simulator failed:"; tail -20 "$WORK/sim-$pace.err"; exit 1; }
+            valid=$(python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print(r["numeric"] + r["ecg"] + r["pulse"])' "$WORK/sim-$pace.json")
+            sim_cpu=$(sed -n 's/^sim: CPU //p' "$WORK/sim-$pace.err")
+            SIM=
+        fi
         got=$(taken)
         [[ -n $valid ]] && ((got >= valid)) && break
         if ((got == last)); then
@@ -106,7 +168,8 @@ e2e() {
     done
     end=$(date +%s.%N)
     serve_cpu=$(cpu_s "$SERVE")
-    sim_cpu=$(cpu_s "$SIM")
+    [[ $TRANSPORT == sse ]] && sim_cpu=$(cpu_s "$SIM")
+    [[ $TRANSPORT == kinesis ]] && peer_cpu=$(awk -v a="$peer_cpu0" -v b="$(cpu_s "$WARDWATCH_KINESALITE_PID")" 'BEGIN {printf "%.2f", b - a}')
     serve_hwm=$(hwm_mb "$SERVE")
     # Every alarm's notification delivered (up to 2 min), then the runtime
     # stops and prints its delivery counts and latencies.
@@ -120,15 +183,18 @@ e2e() {
     kill -INT "$SERVE"
     wait "$SERVE" || true
     SERVE=
-    kill -INT "$SIM" 2>/dev/null || true
-    wait "$SIM" 2>/dev/null || true
-    SIM=
+    if [[ -n $SIM ]]; then
+        kill -INT "$SIM" 2>/dev/null || true
+        wait "$SIM" 2>/dev/null || true
+        SIM=
+    fi
     python3 - "$pace" "$N" "$S" "$start" "$end" "$serve_cpu" "$sim_cpu" "$serve_hwm" "$before_db" \
         "$(db_bytes)" "$before_lake" "$(lake_bytes)" "$valid" "$alarms" "$notified" \
         "$(grep '^stopped:' "$WORK/serve.out" || true)" \
-        "$(grep '^latency parts' "$WORK/serve.out" || true)" <<'EOF'
+        "$(grep '^latency parts' "$WORK/serve.out" || true)" "$TRANSPORT" "$peer_cpu" <<'EOF'
 import re, sys
 pace, n, s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+transport, peer_cpu = sys.argv[18], float(sys.argv[19])
 start, end, serve_cpu, sim_cpu = map(float, sys.argv[4:8])
 hwm = sys.argv[8]
 db0, db1, lake0, lake1 = map(int, sys.argv[9:13])
@@ -136,6 +202,7 @@ valid, alarms, notified, stopped = sys.argv[13:17]
 wall = end - start
 patient_days = n * s / 86400
 row = lambda k, v: print(f"{k:<44} {v:>14}")
+row("transport", transport if transport == "sse" else "kinesis (kinesalite, 4 shards)")
 row("pace of the simulator", pace)
 row("patients × simulated seconds", f"{n} × {s}")
 row("records taken (valid, every one accounted)", valid)
@@ -144,6 +211,8 @@ row("× real time (live = 1; > 1 is headroom)", f"{s / wall:.2f}")
 row("serve CPU seconds", f"{serve_cpu:.1f}")
 row("serve CPU s per 1,000 patient-minutes", f"{serve_cpu / (n * s / 60 / 1000):.1f}")
 row("simulator CPU seconds (beside it)", f"{sim_cpu:.1f}")
+if transport == "kinesis":
+    row("kinesalite CPU seconds (beside it)", f"{peer_cpu:.1f}")
 row("serve peak RSS, MB (VmHWM)", hwm)
 row("store growth MB per patient-day (db + WAL)", f"{(db1 - db0) / 1e6 / patient_days:.1f}")
 row("lake folder MB per patient-day", f"{(lake1 - lake0) / 1e6 / patient_days:.1f}")
@@ -180,7 +249,7 @@ echo "== baseline: the in-process pipeline on the same load (encrypted store)"
 cargo bench -q -p wardwatch-runtime --bench pipeline -- throughput "$N" "$S" encrypted 2>/dev/null |
     grep -E '^(records|wall seconds|CPU seconds|× real time|cores busy|peak added|store MB|  |dedup|lake outbox)' || true
 echo
-echo "== end to end, as fast as it is taken: simulator → SSE → serve → store, scoring, alarms → D-Bus"
+echo "== end to end, as fast as it is taken: simulator → $TRANSPORT → serve → store, scoring, alarms → D-Bus"
 e2e fast
 echo
 echo "== end to end, live (the simulator at real time): the alarm latency"

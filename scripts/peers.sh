@@ -8,6 +8,8 @@
 #   scripts/peers.sh install          install both into .tools/ (no servers)
 #   scripts/peers.sh start ENVFILE    install if needed, start both, wait until
 #                                     they answer, write ENVFILE (export lines)
+#   scripts/peers.sh kinesalite ENVFILE
+#                                     the same for kinesalite alone
 #   scripts/peers.sh stop ENVFILE     stop the servers named in ENVFILE
 #
 # ENVFILE holds:
@@ -374,12 +376,28 @@ export WARDWATCH_LDAP_PID=$l_pid
 EOF
     echo "peers: kinesalite on 127.0.0.1:$k_port (pid $k_pid), moto on 127.0.0.1:$m_port (pid $m_pid), SeaweedFS S3 on 127.0.0.1:$w_port (pid $w_pid); wrote $envfile" >&2
     ;;
+  kinesalite)
+    # kinesalite alone (bench/scale.sh over Kinesis): ENVFILE gets its URL and PID.
+    envfile=${2:-}
+    [ -n "$envfile" ] || die "usage: scripts/peers.sh kinesalite ENVFILE"
+    install_moto # the venv (free_port)
+    install_kinesalite
+    need_curl
+    mkdir -p "$(dirname "$envfile")"
+    stop_from "$envfile"
+    start_kinesalite "$envfile.kinesalite.log"
+    cat >"$envfile" <<EOF
+export WARDWATCH_KINESALITE_URL=http://127.0.0.1:$PORT
+export WARDWATCH_KINESALITE_PID=$PID
+EOF
+    echo "peers: kinesalite on 127.0.0.1:$PORT (pid $PID); wrote $envfile" >&2
+    ;;
   stop)
     envfile=${2:-}
     [ -n "$envfile" ] || die "usage: scripts/peers.sh stop ENVFILE"
     stop_from "$envfile"
     ;;
   *)
-    die "usage: scripts/peers.sh install | start ENVFILE | stop ENVFILE"
+    die "usage: scripts/peers.sh install | start ENVFILE | kinesalite ENVFILE | stop ENVFILE"
     ;;
 esac

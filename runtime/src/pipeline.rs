@@ -71,8 +71,10 @@ pub enum SourceEvent<B = Vec<RawRecord>> {
         source: String,
         shard: String,
         records: B,
-        /// When the source finished reading it: the writer reports how long
-        /// it waited (the age of the oldest unprocessed record).
+        /// When it arrived: when the source finished reading it, or for
+        /// Kinesis when the stream accepted its oldest record. The writer
+        /// reports how long it waited (the age of the oldest unprocessed
+        /// record), and an alarm's latency counts from here.
         read_at: std::time::Instant,
     },
     /// The source lost its connection and will retry.

@@ -24,6 +24,25 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 /// How often the shard list is refreshed to find children after a reshard.
 const RESHARD_POLL: Duration = Duration::from_secs(10);
 
+/// When a batch "arrived", for its queue age and alarm latency: when Kinesis
+/// accepted its oldest record (`ApproximateArrivalTimestamp`), so the time a
+/// record waited in the stream for the next GetRecords counts, as it does
+/// for a patient; the read itself (`read_at`) when no record says, or when
+/// the stream's clock runs ahead of ours.
+fn arrived_at(
+    read_at: std::time::Instant,
+    now_ms: i64,
+    arrived: &[Option<i64>],
+) -> std::time::Instant {
+    let Some(oldest) = arrived.iter().flatten().min() else {
+        return read_at;
+    };
+    let waited = u64::try_from(now_ms.saturating_sub(*oldest)).unwrap_or(0);
+    read_at
+        .checked_sub(Duration::from_millis(waited))
+        .unwrap_or(read_at)
+}
+
 /// Where the source is configured to read.
 #[derive(Debug, Clone)]
 pub struct KinesisSource {
@@ -222,19 +241,28 @@ impl ShardReader {
                     if let Some(last) = out.records.last() {
                         self.after = Some(last.sequence_number.clone());
                     }
-                    let records: Vec<RawRecord> = out
+                    let read_at = std::time::Instant::now();
+                    let now_ms = chrono::Utc::now().timestamp_millis();
+                    let (records, arrivals): (Vec<RawRecord>, Vec<Option<i64>>) = out
                         .records
                         .into_iter()
-                        .map(|r| RawRecord::new(r.sequence_number, r.data))
-                        .collect();
-                    for chunk in records.chunks(MAX_BATCH) {
+                        .map(|r| {
+                            (
+                                RawRecord::new(r.sequence_number, r.data),
+                                r.approximate_arrival_ms,
+                            )
+                        })
+                        .unzip();
+                    for (chunk, arrived) in
+                        records.chunks(MAX_BATCH).zip(arrivals.chunks(MAX_BATCH))
+                    {
                         let sent = self
                             .tx
                             .send(SourceEvent::Batch {
                                 source: self.source.clone(),
                                 shard: self.shard_id.clone(),
                                 records: chunk.to_vec(),
-                                read_at: std::time::Instant::now(),
+                                read_at: arrived_at(read_at, now_ms, arrived),
                             })
                             .await;
                         if sent.is_err() {
@@ -275,5 +303,27 @@ impl ShardReader {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn a_batch_arrived_when_kinesis_accepted_its_oldest_record() {
+        let read = Instant::now();
+        let now_ms = 1_000_000;
+        // Waited 300 ms in the stream: the latency counts from then.
+        let at = arrived_at(
+            read,
+            now_ms,
+            &[Some(now_ms - 100), Some(now_ms - 300), None],
+        );
+        assert_eq!(read - at, Duration::from_millis(300));
+        // No arrival times, or a stream clock ahead of ours: the read.
+        assert_eq!(arrived_at(read, now_ms, &[None, None]), read);
+        assert_eq!(arrived_at(read, now_ms, &[Some(now_ms + 2_000)]), read);
     }
 }
