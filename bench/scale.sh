@@ -16,16 +16,18 @@
 #
 #   bash bench/scale.sh [PATIENTS] [SECONDS] [sse|kinesis]   (defaults: 1000 60 sse)
 #
-# SECONDS is at most 240: the simulated data starts now, and the store takes
-# data at most 5 min ahead of its clock. Asserts nothing about time.
+# SECONDS over 240 is a soak: the live run alone (the simulated data starts
+# now, and the store takes data at most 5 min ahead of its clock, so the
+# fast run and the baseline cannot cover it), with serve's resident memory
+# every minute, to see it flat. Asserts nothing about time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000}
 S=${2:-60}
 TRANSPORT=${3:-sse}
 SHARDS=4
-if ! [[ $N =~ ^[0-9]+$ && $S =~ ^[0-9]+$ && $TRANSPORT =~ ^(sse|kinesis)$ ]] || ((N < 1 || S < 60 || S > 240)); then
-    echo "usage: bash bench/scale.sh [PATIENTS ≥ 1] [SECONDS 60–240] [sse|kinesis]" >&2
+if ! [[ $N =~ ^[0-9]+$ && $S =~ ^[0-9]+$ && $TRANSPORT =~ ^(sse|kinesis)$ ]] || ((N < 1 || S < 60)); then
+    echo "usage: bash bench/scale.sh [PATIENTS ≥ 1] [SECONDS ≥ 60; over 240 live only] [sse|kinesis]" >&2
     exit 2
 fi
 # The simulator's SSE log holds 4,000,000 records (5.5 a patient-second);
@@ -141,6 +143,7 @@ sys.exit(rc)' "$WORK/sim-$pace.json" "$BIN" sim --patients "$N" --duration "$S" 
         ctl sources add sse sim "$url" >/dev/null
     fi
     local start end last=-1 still=0 valid="" got serve_cpu sim_cpu serve_hwm peer_cpu=0
+    local rss_trace="" next_minute=0 now
     start=$(date +%s.%N)
     WARDWATCH_LOG=warn "$BIN" --data-dir "$DATA" --user bench serve >"$WORK/serve.out" 2>"$WORK/serve.err" &
     SERVE=$!
@@ -164,6 +167,12 @@ sys.exit(rc)' "$WORK/sim-$pace.json" "$BIN" sim --patients "$N" --duration "$S" 
             still=0
         fi
         last=$got
+        # Serve's resident memory once a minute (VmRSS, MB).
+        now=$(date +%s)
+        if ((now >= ${start%.*} + next_minute * 60)); then
+            rss_trace+="$(awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$SERVE/status") "
+            next_minute=$((next_minute + 1))
+        fi
         sleep 0.5
     done
     end=$(date +%s.%N)
@@ -191,10 +200,11 @@ sys.exit(rc)' "$WORK/sim-$pace.json" "$BIN" sim --patients "$N" --duration "$S" 
     python3 - "$pace" "$N" "$S" "$start" "$end" "$serve_cpu" "$sim_cpu" "$serve_hwm" "$before_db" \
         "$(db_bytes)" "$before_lake" "$(lake_bytes)" "$valid" "$alarms" "$notified" \
         "$(grep '^stopped:' "$WORK/serve.out" || true)" \
-        "$(grep '^latency parts' "$WORK/serve.out" || true)" "$TRANSPORT" "$peer_cpu" <<'EOF'
+        "$(grep '^latency parts' "$WORK/serve.out" || true)" "$TRANSPORT" "$peer_cpu" "$rss_trace" <<'EOF'
 import re, sys
 pace, n, s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 transport, peer_cpu = sys.argv[18], float(sys.argv[19])
+rss_trace = sys.argv[20].split()
 start, end, serve_cpu, sim_cpu = map(float, sys.argv[4:8])
 hwm = sys.argv[8]
 db0, db1, lake0, lake1 = map(int, sys.argv[9:13])
@@ -214,6 +224,8 @@ row("simulator CPU seconds (beside it)", f"{sim_cpu:.1f}")
 if transport == "kinesis":
     row("kinesalite CPU seconds (beside it)", f"{peer_cpu:.1f}")
 row("serve peak RSS, MB (VmHWM)", hwm)
+if len(rss_trace) > 2:
+    print("serve RSS MB, minute by minute from its start:", " ".join(rss_trace))
 row("store growth MB per patient-day (db + WAL)", f"{(db1 - db0) / 1e6 / patient_days:.1f}")
 row("lake folder MB per patient-day", f"{(lake1 - lake0) / 1e6 / patient_days:.1f}")
 row("alarms in the store", alarms)
@@ -244,6 +256,12 @@ episodes = [
 ]
 json.dump({"episodes": episodes}, sys.stdout)
 EOF
+
+if ((S > 240)); then
+    echo "== soak: end to end, live, $N patients for $S s"
+    e2e realtime
+    exit 0
+fi
 
 echo "== baseline: the in-process pipeline on the same load (encrypted store)"
 cargo bench -q -p wardwatch-runtime --bench pipeline -- throughput "$N" "$S" encrypted 2>/dev/null |
