@@ -46,6 +46,18 @@ pub const CHARTED_FRESH: Duration = Duration::hours(12);
 const HR_EVERY: Duration = Duration::seconds(10);
 /// A gap in ECG longer than this restarts the analyser rather than padding.
 const MAX_ECG_GAP: Duration = Duration::seconds(30);
+/// Whether a patient's conditions name a pacemaker (any condition that
+/// says "pacemaker" or "paced", as the simulator reads them too).
+pub fn is_paced(conditions: &[String]) -> bool {
+    conditions.iter().any(|c| {
+        let c = c.to_lowercase();
+        c.contains("pacemaker") || c.contains("paced")
+    })
+}
+
+/// How often (in the bed's time) a bed re-reads whether the patient's
+/// record names a pacemaker, so an admin's change applies within a minute.
+pub const PACED_REFRESH: Duration = Duration::seconds(60);
 
 /// One channel of a bed: an ECG lead, a pleth or an arterial line.
 struct BedChannel {
@@ -77,6 +89,8 @@ struct Bed {
     channels: Vec<BedChannel>,
     /// The lead each open life-threatening finding was decided on.
     open: HashMap<FindingKind, u32>,
+    /// When the record was last read for a pacemaker (`PACED_REFRESH`).
+    paced_read: Option<DateTime<Utc>>,
 }
 
 impl Bed {
@@ -239,7 +253,7 @@ impl LiveScorer {
             match &obs.body {
                 Body::Ecg(blocks) => {
                     for b in blocks.iter().filter(|b| !b.samples.is_empty()) {
-                        ecg_rows.extend(self.ecg_block(obs, b));
+                        ecg_rows.extend(self.ecg_block(store, obs, b));
                     }
                 }
                 Body::Numeric(readings) => {
@@ -294,7 +308,7 @@ impl LiveScorer {
 
     /// Feeds one waveform block to the patient's bed; returns the ECG
     /// events, suppressions and heart rate it produced.
-    fn ecg_block(&mut self, obs: &Observation, b: &EcgBlock) -> Vec<ScoreRow> {
+    fn ecg_block(&mut self, store: &Store, obs: &Observation, b: &EcgBlock) -> Vec<ScoreRow> {
         let fs_hz = 1e9 / b.period_ns as f64;
         let Some(channel) = channel_of(b.lead, fs_hz) else {
             return Vec::new();
@@ -312,6 +326,7 @@ impl LiveScorer {
                     t0: obs.effective,
                     channels: Vec::new(),
                     open: HashMap::new(),
+                    paced_read: None,
                 }),
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot start a bed's analysis");
@@ -319,6 +334,18 @@ impl LiveScorer {
                 }
             },
         };
+        if bed
+            .paced_read
+            .is_none_or(|t| obs.effective - t >= PACED_REFRESH || obs.effective < t)
+        {
+            bed.paced_read = Some(obs.effective);
+            match store.patient(&obs.mrn) {
+                Ok(record) => bed
+                    .stream
+                    .set_paced(record.is_some_and(|r| is_paced(&r.conditions))),
+                Err(e) => tracing::warn!(error = %e, "cannot read whether a patient is paced"),
+            }
+        }
         let offset_s = bed.seconds(obs.effective);
         let fresh = |origin| BedChannel {
             code: b.lead,

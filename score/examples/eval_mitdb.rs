@@ -150,6 +150,9 @@ struct RecordResult {
     vt_ref: Spans,
     vt_fast_ref: Spans,
     vt_det: Spans,
+    vr_det: Spans,
+    /// The reference's `(IVR` (idioventricular rhythm) intervals.
+    ivr_ref: Spans,
     /// The reference's `(VT` rhythm intervals.
     vt_rhythm_ref: Spans,
     vf_ref: Spans,
@@ -170,15 +173,20 @@ fn evaluate(dir: &Path, name: &str) -> Result<RecordResult, Box<dyn std::error::
         .collect();
     let started = Instant::now();
     let mut stream = EcgStream::new(fs)?;
+    // The paced records are described as paced in the database's
+    // directory: a clinician would set the patient's pacemaker.
+    stream.set_paced(PACED.contains(&name));
     let mut beats = Vec::new();
     let mut classes: Vec<(usize, BeatClass)> = Vec::new();
     let mut open: Vec<(FindingKind, usize)> = Vec::new();
     let (mut af_det, mut vt_det, mut vf_det) = (Spans::new(), Spans::new(), Spans::new());
+    let mut vr_det = Spans::new();
     let mut asystole_s = Vec::new();
     let mut close = |kind: FindingKind, start: usize, end: usize| match kind {
         FindingKind::AtrialFibrillation => af_det.push((start, end)),
         FindingKind::VentricularTachycardia => vt_det.push((start, end)),
         FindingKind::VentricularFibrillation => vf_det.push((start, end)),
+        FindingKind::VentricularRhythm => vr_det.push((start, end)),
         _ => {}
     };
     let block = fs as usize;
@@ -272,6 +280,8 @@ fn evaluate(dir: &Path, name: &str) -> Result<RecordResult, Box<dyn std::error::
         vt_ref: v_runs(&anns, fs, None),
         vt_fast_ref: v_runs(&anns, fs, Some(100.0)),
         vt_det,
+        vr_det,
+        ivr_ref: rhythm_spans(&anns, &["(IVR"], mv.len()),
         vt_rhythm_ref: rhythm_spans(&anns, &["(VT"], mv.len()),
         vf_ref,
         vf_det: union(vf_det),
@@ -329,6 +339,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut af_ref, mut af_det, mut af_ovl) = (0usize, 0usize, 0usize);
     let (mut vt_ref, mut vt_found, mut vt_det, mut vt_true) = (0, 0, 0, 0);
     let (mut vt_fast_ref, mut vt_fast_found) = (0, 0);
+    // Runs found by a VT, VF or ventricular rhythm finding; ventricular
+    // rhythm findings and those true (overlapping a run of >= 5 V beats,
+    // an `(IVR` or `(VT` interval); records with a false one.
+    let (mut any_found, mut vr_det, mut vr_true) = (0, 0, 0);
+    let mut false_vr_records = Vec::new();
     let mut false_af_records = Vec::new();
     let mut no_af_records = 0;
     let mut asystoles = Vec::new();
@@ -384,6 +399,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .iter()
             .filter(|run| overlap(&vec![**run], &vt_and_vf) > 0)
             .count();
+        let ventricular: Spans = vt_and_vf.iter().chain(&r.vr_det).copied().collect();
+        any_found += r
+            .vt_ref
+            .iter()
+            .filter(|run| overlap(&vec![**run], &ventricular) > 0)
+            .count();
+        let vr_truth: Spans = r
+            .vt_ref
+            .iter()
+            .chain(&r.ivr_ref)
+            .chain(&r.vt_rhythm_ref)
+            .copied()
+            .collect();
+        let vr_ok = r
+            .vr_det
+            .iter()
+            .filter(|d| overlap(&vec![**d], &vr_truth) > 0)
+            .count();
+        vr_det += r.vr_det.len();
+        vr_true += vr_ok;
+        if vr_ok < r.vr_det.len() {
+            false_vr_records.push(format!("{} ({})", r.name, r.vr_det.len() - vr_ok));
+        }
         vt_det += r.vt_det.len();
         let truth: Spans = r
             .vt_ref
@@ -468,6 +506,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         vt_fast_ref,
         vt_fast_found
     );
+    println!(
+        "runs of >= 5 V beats, by VT, VF or vent rhythm  Se {:6.2} %  ({} runs, {} found)",
+        pct(any_found, vt_ref),
+        vt_ref,
+        any_found
+    );
+    println!(
+        "ventricular rhythm findings              +P {:6.2} %  ({} findings, {} true; false in {})",
+        pct(vr_true, vr_det),
+        vr_det,
+        vr_true,
+        if false_vr_records.is_empty() {
+            "none".to_owned()
+        } else {
+            false_vr_records.join(", ")
+        }
+    );
     let vf = results.iter().find(|r| r.name == "207");
     if let Some(r) = vf {
         println!(
@@ -489,7 +544,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         duration
     );
     println!(
-        "{{\"veb_se\":{:.3},\"veb_pp\":{:.3},\"qrs_se\":{:.3},\"qrs_pp\":{:.3},\"qrs_pp_ec57\":{:.3},\"af_se\":{:.3},\"af_pp\":{:.3},\"false_af_records\":{},\"vt_se\":{:.3},\"vt_pp\":{:.3},\"vt_fast_se\":{:.3},\"x_realtime\":{:.0}}}",
+        "{{\"veb_se\":{:.3},\"veb_pp\":{:.3},\"qrs_se\":{:.3},\"qrs_pp\":{:.3},\"qrs_pp_ec57\":{:.3},\"af_se\":{:.3},\"af_pp\":{:.3},\"false_af_records\":{},\"vt_se\":{:.3},\"vt_pp\":{:.3},\"vt_fast_se\":{:.3},\"v_runs_se\":{:.3},\"vr_pp\":{:.3},\"x_realtime\":{:.0}}}",
         pct(veb_all.tp, veb_all.tp + veb_all.fn_),
         pct(veb_all.tp, veb_all.tp + veb_all.fp),
         pct(gross.tp, gross.tp + gross.fn_),
@@ -501,6 +556,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pct(vt_found, vt_ref),
         pct(vt_true, vt_det),
         pct(vt_fast_found, vt_fast_ref),
+        pct(any_found, vt_ref),
+        pct(vr_true, vr_det),
         duration / seconds
     );
     Ok(())

@@ -269,11 +269,19 @@ pub struct EcgStream {
     af_last_end: usize,
     vf: VfTrack,
     classifier: BeatClassifier,
-    /// The current run of consecutive ventricular beats.
-    v_run: Vec<usize>,
+    /// The current run of consecutive ventricular beats: its first R peak
+    /// and its last `VT_BEATS` (bounded however long a ventricular rhythm
+    /// lasts).
+    v_run: std::collections::VecDeque<usize>,
+    v_run_start: usize,
+    v_run_len: usize,
     /// The last classified beats (R peak, whether it is ectopic), for AF.
     classified: std::collections::VecDeque<(usize, bool)>,
     vt: bool,
+    /// A ventricular rhythm (slower than VT) is open.
+    vent_rhythm: bool,
+    /// The patient is paced: no ventricular rhythm finding.
+    paced: bool,
     /// P-wave coherence before the beats, for AF (see `ecg::atrial`).
     atrial: AtrialActivity,
     /// The last beat at which the P waves were organised: an AF episode
@@ -303,9 +311,13 @@ impl EcgStream {
             af_last_end: 0,
             vf: VfTrack::new(fs_hz),
             classifier: BeatClassifier::new(fs_hz),
-            v_run: Vec::new(),
+            v_run: std::collections::VecDeque::with_capacity(VT_BEATS + 1),
+            v_run_start: 0,
+            v_run_len: 0,
             classified: std::collections::VecDeque::new(),
             vt: false,
+            vent_rhythm: false,
+            paced: false,
             atrial: AtrialActivity::new(fs_hz),
             af_organised_at: 0,
             af_start: 0,
@@ -657,6 +669,14 @@ impl EcgStream {
         }
     }
 
+    /// The patient is paced (their record says so): from the next beat,
+    /// paced beats are not read as a ventricular rhythm (one already open
+    /// ends at its next beat that is not ventricular). VT is still
+    /// detected.
+    pub fn set_paced(&mut self, paced: bool) {
+        self.paced = paced;
+    }
+
     /// Ventricular tachycardia from the classified beats: `VT_BEATS`
     /// consecutive ventricular beats above `VT_BPM`, none over unusable
     /// signal; it ends at the next beat that is not ventricular. Every
@@ -664,28 +684,60 @@ impl EcgStream {
     /// aberrant, nodal and noisy beats out of the class, and the width
     /// requirement VT used to add on top missed runs whose alternate beats
     /// are only 1.3× wider than the normal ones (MIT-BIH 223, DS1).
+    ///
+    /// The same run at `VT_BPM` or slower is a ventricular rhythm
+    /// (idioventricular, or accelerated idioventricular at 50–100 /min:
+    /// an escape or ectopic ventricular focus), unless the patient is
+    /// paced; should it speed up past `VT_BPM`, it becomes VT.
     fn on_class(&mut self, r: usize, class: BeatClass, events: &mut Vec<StreamEvent>) {
         if class != BeatClass::Ventricular {
             self.v_run.clear();
+            self.v_run_len = 0;
             if self.vt {
                 self.vt = false;
                 events.push(self.end(FindingKind::VentricularTachycardia, r));
             }
+            if self.vent_rhythm {
+                self.vent_rhythm = false;
+                events.push(self.end(FindingKind::VentricularRhythm, r));
+            }
             return;
         }
-        self.v_run.push(r);
-        let n = self.v_run.len();
+        if self.v_run_len == 0 {
+            self.v_run_start = r;
+        }
+        self.v_run_len += 1;
+        self.v_run.push_back(r);
+        if self.v_run.len() > VT_BEATS {
+            self.v_run.pop_front();
+        }
+        let n = self.v_run_len;
         if self.vt || n < VT_BEATS || self.vf.is_active() {
             return;
         }
-        let (first, last) = (self.v_run[n - VT_BEATS], self.v_run[n - 1]);
+        let (first, last) = (self.v_run[0], self.v_run[VT_BEATS - 1]);
         let rate = 60.0 * (VT_BEATS - 1) as f64 * self.fs_hz / (last - first).max(1) as f64;
         let clean = unusable_share(&self.quality, first, last.min(self.quality_end())) == 0.0;
-        if rate > VT_BPM && clean {
+        if !clean {
+            return;
+        }
+        if rate > VT_BPM {
+            if self.vent_rhythm {
+                self.vent_rhythm = false;
+                events.push(self.end(FindingKind::VentricularRhythm, r));
+            }
             self.vt = true;
             events.push(StreamEvent::Onset(self.finding(
                 FindingKind::VentricularTachycardia,
-                self.v_run[0],
+                self.v_run_start,
+                r,
+                format!("{n} ventricular beats at {rate:.0} /min"),
+            )));
+        } else if !self.vent_rhythm && !self.paced {
+            self.vent_rhythm = true;
+            events.push(StreamEvent::Onset(self.finding(
+                FindingKind::VentricularRhythm,
+                self.v_run_start,
                 r,
                 format!("{n} ventricular beats at {rate:.0} /min"),
             )));

@@ -334,6 +334,8 @@ pub struct BedsideStream {
     open: BTreeMap<FindingKind, Open>,
     /// New findings waiting for a pulse channel to catch up, since when.
     pending: BTreeMap<FindingKind, f64>,
+    /// The patient is paced (see `EcgStream::set_paced`).
+    paced: bool,
 }
 
 /// One channel's block result.
@@ -359,14 +361,29 @@ impl BedsideStream {
             analysers,
             open: BTreeMap::new(),
             pending: BTreeMap::new(),
+            paced: false,
         })
+    }
+
+    /// Whether the patient is paced, for every lead now and to come: a
+    /// paced beat is not read as a ventricular rhythm.
+    pub fn set_paced(&mut self, paced: bool) {
+        self.paced = paced;
+        for a in &mut self.analysers {
+            if let Analyser::Lead(lead) = a {
+                lead.stream.set_paced(paced);
+            }
+        }
     }
 
     /// Adds a channel whose sample 0 lies `offset_s` seconds into the bed's
     /// time (negative: before it); returns its index. A live bed gains
     /// channels as their first blocks arrive.
     pub fn add_channel(&mut self, channel: Channel, offset_s: f64) -> Result<usize> {
-        let analyser = Analyser::for_channel(&channel)?;
+        let mut analyser = Analyser::for_channel(&channel)?;
+        if let Analyser::Lead(lead) = &mut analyser {
+            lead.stream.set_paced(self.paced);
+        }
         self.channels.push(channel);
         self.analysers.push(analyser);
         self.offsets.push(finite_or_zero(offset_s));
@@ -390,6 +407,9 @@ impl BedsideStream {
             fs_hz,
         };
         self.analysers[index] = Analyser::for_channel(&channel)?;
+        if let Analyser::Lead(lead) = &mut self.analysers[index] {
+            lead.stream.set_paced(self.paced);
+        }
         self.channels[index] = channel;
         self.offsets[index] = finite_or_zero(offset_s);
         Ok(())

@@ -709,6 +709,12 @@ impl ConditionTracker {
             FindingKind::VentricularTachycardia => {
                 ("ventricular_tachycardia", Priority::High, true, "VTACH")
             }
+            // An idioventricular rhythm: medium, and it clears when the
+            // rhythm ends (a slow ventricular focus is not a cardiac arrest,
+            // but the nurse should look).
+            FindingKind::VentricularRhythm => {
+                ("ventricular_rhythm", Priority::Medium, false, "VENT RHYTHM")
+            }
             FindingKind::AtrialFibrillation => {
                 // One-shot events at onset and at termination only.
                 let (key, priority, text) = if onset {
@@ -1249,6 +1255,59 @@ mod tests {
             vf[0].message.starts_with("VFIB/VFLUTTER"),
             "{}",
             vf[0].message
+        );
+    }
+
+    /// Issue 10: a ventricular rhythm (idioventricular, at 100 /min or
+    /// slower) is a medium alarm that clears when the rhythm ends, and
+    /// gives way to VT should the rhythm speed up.
+    #[test]
+    fn a_ventricular_rhythm_is_a_medium_alarm_that_clears() {
+        let mut tr = ConditionTracker::new(Rules::default());
+        let ecg = |tr: &mut ConditionTracker, kind, onset, s| {
+            tr.observe(&Input::Ecg {
+                mrn: "M".into(),
+                kind,
+                onset,
+                at: t(s),
+                detail: "5 ventricular beats at 56 /min".into(),
+            })
+        };
+        let on = ecg(&mut tr, FindingKind::VentricularRhythm, true, 0);
+        assert_eq!(on.len(), 1, "{on:?}");
+        assert_eq!(
+            (
+                on[0].key.as_str(),
+                on[0].priority,
+                on[0].latched,
+                on[0].started
+            ),
+            ("ventricular_rhythm", Priority::Medium, false, true)
+        );
+        assert!(
+            on[0]
+                .message
+                .starts_with("VENT RHYTHM: 5 ventricular beats"),
+            "{}",
+            on[0].message
+        );
+        let off = ecg(&mut tr, FindingKind::VentricularRhythm, false, 20);
+        assert!(
+            off.iter()
+                .any(|e| e.key == "ventricular_rhythm" && !e.started),
+            "{off:?}"
+        );
+        // It may come back, and VT still raises its high alarm over it.
+        assert_eq!(
+            ecg(&mut tr, FindingKind::VentricularRhythm, true, 40).len(),
+            1
+        );
+        let vt = ecg(&mut tr, FindingKind::VentricularTachycardia, true, 45);
+        assert!(
+            vt.iter().any(|e| e.key == "ventricular_tachycardia"
+                && e.started
+                && e.priority == Priority::High),
+            "{vt:?}"
         );
     }
 

@@ -579,3 +579,88 @@ fn signals_of(name: &str) -> Vec<(&'static str, &'static str, &'static str)> {
     }
     out
 }
+
+/// Streams the first `seconds` of an MIT-BIH record's MLII to `mrn`, in
+/// 2 s blocks; returns the bed's ECG events.
+fn stream_mitdb(
+    store: &mut Store,
+    scorer: &mut LiveScorer,
+    name: &str,
+    mrn: &str,
+    seconds: usize,
+) -> Vec<wardwatch_core::model::EcgEvent> {
+    let record =
+        wardwatch_wfdb::Record::open(testdata(&format!("mitdb/{name}.hea"))).expect("record");
+    let lead = record.signal_index("MLII").expect("MLII");
+    let mut raw = record.read_raw(lead).expect("samples");
+    raw.truncate(seconds * 360);
+    let spec = &record.signals()[lead];
+    let (gain, baseline) = (spec.gain_adu_per_unit, spec.baseline_adu);
+    let block = 720;
+    let now = t0() + Duration::hours(1);
+    for (k, chunk) in raw.chunks(block).enumerate() {
+        let start = t0() + Duration::nanoseconds((k * block) as i64 * 1_000_000_000 / 360);
+        let data: Vec<String> = chunk.iter().map(|x| x.to_string()).collect();
+        let obs = json!({"resourceType": "Observation", "id": format!("{mrn}-{name}-{k}"), "status": "final",
+            "code": {"coding": [{"system": "urn:oid:2.16.840.1.113883.6.24", "code": "131330"}]},
+            "subject": {"identifier": {"value": mrn}},
+            "effectiveDateTime": start.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            "valueSampledData": {"origin": {"value": -f64::from(baseline) / gain, "code": "mV"},
+                "period": 1000.0 / 360.0, "factor": 1.0 / gain, "dimensions": 1, "data": data.join(" ")}});
+        let b = IngestBatch {
+            shard: mrn.into(),
+            ..batch(vec![item(k as u64 + 1, &obs, now)])
+        };
+        let stored = store.store_batch(&b, now).expect("store");
+        assert_eq!(stored.outcome.stored, 1, "block {k}");
+        scorer.score_batch(store, &b, &stored);
+    }
+    store
+        .scores(mrn, Some("ecg_event"), 1000)
+        .expect("events")
+        .into_iter()
+        .filter_map(|r| match r.score {
+            ScoreDetail::EcgEvent(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Issue 10 live: a paced patient's beats read as ventricular without the
+/// pacer's spikes (MIT-BIH 107, paced throughout), so a bed raises a
+/// ventricular rhythm for it unless the patient's record names the
+/// pacemaker. The same recording streamed to a patient whose record says
+/// "Permanent pacemaker" raises none.
+#[test]
+fn a_patient_recorded_as_paced_gets_no_ventricular_rhythm_from_paced_beats() {
+    let dir = crate::private_tempdir();
+    let (mut store, mrns) = store_with_ward(dir.path());
+    // The admin's import names the pacemaker (only the columns a file
+    // carries change).
+    let record = store.patient(&mrns[5]).expect("read").expect("patient");
+    let csv = dir.path().join("paced.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "mrn,family_name,given_name,birth_date,sex,conditions\n{},{},{},{},{},Permanent pacemaker (complete heart block)\n",
+            record.mrn,
+            record.family_name,
+            record.given_name,
+            record.birth_date.map(|b| b.to_string()).unwrap_or_default(),
+            record.sex.as_str()
+        ),
+    )
+    .expect("csv");
+    api::import_patients(&mut ctx(dir.path(), "admin"), &csv).expect("import");
+    let vent_rhythm = |events: &[wardwatch_core::model::EcgEvent]| {
+        events
+            .iter()
+            .filter(|e| e.kind() == FindingKind::VentricularRhythm && e.is_onset())
+            .count()
+    };
+    let mut scorer = LiveScorer::default();
+    let unpaced = stream_mitdb(&mut store, &mut scorer, "107", &mrns[4], 600);
+    assert!(vent_rhythm(&unpaced) > 0, "{unpaced:?}");
+    let paced = stream_mitdb(&mut store, &mut scorer, "107", &mrns[5], 600);
+    assert_eq!(vent_rhythm(&paced), 0, "{paced:?}");
+}

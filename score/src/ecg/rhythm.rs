@@ -68,6 +68,13 @@ pub enum FindingKind {
     /// Ventricular tachycardia: at least 5 consecutive ventricular beats
     /// above 100 /min (PhysioNet/CinC 2015), beats classed by `ecg::beats`.
     VentricularTachycardia,
+    /// Ventricular rhythm: at least 5 consecutive ventricular beats at
+    /// 100 /min or slower, an idioventricular or accelerated idioventricular
+    /// rhythm (an escape or ectopic ventricular focus below the VT rate).
+    /// Not life-threatening in itself: a medium alarm, as monitors raise
+    /// "vent rhythm". Never for a paced patient (`EcgStream::set_paced`):
+    /// without the pacer's spikes a paced beat reads as ventricular.
+    VentricularRhythm,
 }
 
 impl FindingKind {
@@ -80,6 +87,7 @@ impl FindingKind {
             FindingKind::EcgSignalUnusable => "ECG signal unusable (technical)",
             FindingKind::VentricularFibrillation => "ventricular fibrillation/flutter",
             FindingKind::VentricularTachycardia => "ventricular tachycardia",
+            FindingKind::VentricularRhythm => "ventricular rhythm",
         }
     }
 }

@@ -238,3 +238,67 @@ fn mitdb_210_long_af_is_not_split_into_many_episodes() {
     assert!(af.len() <= 2, "{} AF episodes: {af:?}", af.len());
     assert!(covered(&af, 400.0, 1100.0) > 600.0, "{af:?}");
 }
+
+/// Onsets of one kind in a whole MIT-BIH record streamed a second at a
+/// time, the patient paced or not.
+fn onsets_of(name: &str, kind: FindingKind, paced: bool) -> Vec<wardwatch_score::ecg::Finding> {
+    let record = Record::open(data_dir().join(format!("mitdb/{name}.hea"))).expect("record");
+    let fs = record.fs_hz();
+    let mv = record.physical(0).expect("signal");
+    let mut stream = EcgStream::new(fs).expect("valid fs");
+    stream.set_paced(paced);
+    let mut onsets = Vec::new();
+    for block in mv.chunks(fs as usize) {
+        for e in stream.push(block).events {
+            if let StreamEvent::Onset(f) = e
+                && f.kind == kind
+            {
+                onsets.push(f);
+            }
+        }
+    }
+    onsets
+}
+
+/// Issue 10: runs of ventricular beats at 100 /min or slower — 124's
+/// idioventricular runs (reference V beats at 53–61 /min) — are a
+/// ventricular rhythm finding, each on a reference run of at least 5 V
+/// beats. A paced patient's beats read as ventricular without the pacer's
+/// spikes: 107 (paced throughout) raises it many times unless the patient
+/// is paced, and never when it is.
+#[test]
+fn slow_ventricular_runs_are_a_ventricular_rhythm_unless_the_patient_is_paced() {
+    let anns = wardwatch_wfdb::read_annotations(data_dir().join("mitdb/124.atr")).expect("atr");
+    let beats: Vec<(u64, bool)> = anns
+        .iter()
+        .filter(|a| a.is_beat())
+        .map(|a| (a.sample, a.symbol() == "V"))
+        .collect();
+    let mut runs = Vec::new();
+    let mut k = 0;
+    while k < beats.len() {
+        let first = k;
+        while k < beats.len() && beats[k].1 {
+            k += 1;
+        }
+        if k - first >= 5 {
+            runs.push((beats[first].0, beats[k - 1].0));
+        }
+        k = k.max(first + 1);
+    }
+    let vr = onsets_of("124", FindingKind::VentricularRhythm, false);
+    assert!(vr.len() >= 2, "{vr:?}");
+    for f in &vr {
+        assert!(
+            runs.iter()
+                .any(|&(a, b)| f.start_sample as u64 <= b && f.end_sample as u64 >= a),
+            "{f:?} is on no reference run of 5 V beats: {runs:?}"
+        );
+        assert!(f.detail.contains("ventricular beats at"), "{f:?}");
+    }
+    assert!(onsets_of("107", FindingKind::VentricularRhythm, false).len() > 5);
+    assert_eq!(
+        onsets_of("107", FindingKind::VentricularRhythm, true),
+        Vec::new()
+    );
+}
