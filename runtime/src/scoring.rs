@@ -46,8 +46,9 @@ pub const CHARTED_FRESH: Duration = Duration::hours(12);
 const HR_EVERY: Duration = Duration::seconds(10);
 /// A gap in ECG longer than this restarts the analyser rather than padding.
 const MAX_ECG_GAP: Duration = Duration::seconds(30);
-/// Whether a patient's conditions name a pacemaker (any condition that
-/// says "pacemaker" or "paced", as the simulator reads them too).
+/// Whether a patient's conditions name a pacemaker: any condition that
+/// says "pacemaker" or "paced" (the simulator paces a patient whose
+/// condition names a pacemaker).
 pub fn is_paced(conditions: &[String]) -> bool {
     conditions.iter().any(|c| {
         let c = c.to_lowercase();
