@@ -84,6 +84,11 @@ fn union(mut a: Spans) -> Spans {
     out
 }
 
+/// How many spans of `a` overlap a span of `b`.
+fn hits(a: &Spans, b: &Spans) -> usize {
+    a.iter().filter(|s| overlap(&vec![**s], b) > 0).count()
+}
+
 fn length(a: &Spans) -> usize {
     a.iter().map(|(s, e)| e - s).sum()
 }
@@ -386,25 +391,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // finding is true when it overlaps a reference run of ≥ 5 V beats, a
         // reference `(VT` rhythm interval or a VF/VFL interval.
         let vt_and_vf: Spans = r.vt_det.iter().chain(&r.vf_det).copied().collect();
-        let found = r
-            .vt_ref
-            .iter()
-            .filter(|run| overlap(&vec![**run], &vt_and_vf) > 0)
-            .count();
+        let found = hits(&r.vt_ref, &vt_and_vf);
         vt_ref += r.vt_ref.len();
         vt_found += found;
         vt_fast_ref += r.vt_fast_ref.len();
-        vt_fast_found += r
-            .vt_fast_ref
-            .iter()
-            .filter(|run| overlap(&vec![**run], &vt_and_vf) > 0)
-            .count();
+        vt_fast_found += hits(&r.vt_fast_ref, &vt_and_vf);
         let ventricular: Spans = vt_and_vf.iter().chain(&r.vr_det).copied().collect();
-        any_found += r
-            .vt_ref
-            .iter()
-            .filter(|run| overlap(&vec![**run], &ventricular) > 0)
-            .count();
+        any_found += hits(&r.vt_ref, &ventricular);
         let vr_truth: Spans = r
             .vt_ref
             .iter()
@@ -412,11 +405,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .chain(&r.vt_rhythm_ref)
             .copied()
             .collect();
-        let vr_ok = r
-            .vr_det
-            .iter()
-            .filter(|d| overlap(&vec![**d], &vr_truth) > 0)
-            .count();
+        let vr_ok = hits(&r.vr_det, &vr_truth);
         vr_det += r.vr_det.len();
         vr_true += vr_ok;
         if vr_ok < r.vr_det.len() {
@@ -430,11 +419,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .chain(&r.vf_ref)
             .copied()
             .collect();
-        vt_true += r
-            .vt_det
-            .iter()
-            .filter(|d| overlap(&vec![**d], &truth) > 0)
-            .count();
+        vt_true += hits(&r.vt_det, &truth);
         for t in &r.asystole_s {
             asystoles.push(format!("{} at {t:.0} s", r.name));
         }

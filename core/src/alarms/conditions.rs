@@ -985,6 +985,23 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap_or_default()
     }
 
+    /// Patient M's ECG finding `kind` starting (or ending) at `s` seconds.
+    fn ecg_finding(
+        tr: &mut ConditionTracker,
+        kind: FindingKind,
+        onset: bool,
+        s: i64,
+        detail: &str,
+    ) -> Vec<ConditionEvent> {
+        tr.observe(&Input::Ecg {
+            mrn: "M".into(),
+            kind,
+            onset,
+            at: t(s),
+            detail: detail.into(),
+        })
+    }
+
     fn hr(tr: &mut ConditionTracker, s: i64, v: f64) -> Vec<ConditionEvent> {
         tr.observe(&Input::Reading {
             mrn: "M".into(),
@@ -1236,13 +1253,7 @@ mod tests {
     fn ventricular_fibrillation_is_a_high_latched_alarm() {
         let mut tr = ConditionTracker::new(Rules::default());
         let ecg = |tr: &mut ConditionTracker, kind, onset, s| {
-            tr.observe(&Input::Ecg {
-                mrn: "M".into(),
-                kind,
-                onset,
-                at: t(s),
-                detail: "fibrillatory waveform for 5 s".into(),
-            })
+            ecg_finding(tr, kind, onset, s, "fibrillatory waveform for 5 s")
         };
         ecg(&mut tr, FindingKind::ExtremeTachycardia, true, 0);
         let vf = ecg(&mut tr, FindingKind::VentricularFibrillation, true, 5);
@@ -1265,13 +1276,7 @@ mod tests {
     fn a_ventricular_rhythm_is_a_medium_alarm_that_clears() {
         let mut tr = ConditionTracker::new(Rules::default());
         let ecg = |tr: &mut ConditionTracker, kind, onset, s| {
-            tr.observe(&Input::Ecg {
-                mrn: "M".into(),
-                kind,
-                onset,
-                at: t(s),
-                detail: "5 ventricular beats at 56 /min".into(),
-            })
+            ecg_finding(tr, kind, onset, s, "5 ventricular beats at 56 /min")
         };
         let on = ecg(&mut tr, FindingKind::VentricularRhythm, true, 0);
         assert_eq!(on.len(), 1, "{on:?}");

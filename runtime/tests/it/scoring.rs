@@ -82,13 +82,16 @@ fn mitdb_100_stored_bit_exact_and_scored_live_without_false_alarms() {
     let now = t0() + Duration::hours(1);
     for (k, chunk) in raw.chunks(block).enumerate() {
         let start = t0() + Duration::nanoseconds((k * block) as i64 * 1_000_000_000 / 360);
-        let data: Vec<String> = chunk.iter().map(|x| x.to_string()).collect();
-        let obs = json!({"resourceType": "Observation", "id": format!("ecg-{k}"), "status": "final",
-            "code": {"coding": [{"system": "urn:oid:2.16.840.1.113883.6.24", "code": "131330"}]},
-            "subject": {"identifier": {"value": mrns[3]}},
-            "effectiveDateTime": start.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-            "valueSampledData": {"origin": {"value": -f64::from(baseline) / gain, "code": "mV"},
-                "period": 1000.0 / 360.0, "factor": 1.0 / gain, "dimensions": 1, "data": data.join(" ")}});
+        let obs = waveform(
+            &format!("ecg-{k}"),
+            &mrns[3],
+            "131330",
+            "mV",
+            start,
+            360.0,
+            (gain, baseline),
+            chunk,
+        );
         let b = batch(vec![item(k as u64 + 1, &obs, now)]);
         let stored = store.store_batch(&b, now).expect("store");
         assert_eq!(stored.outcome.stored, 1, "block {k}");
@@ -424,6 +427,43 @@ fn charted_consciousness_and_oxygen_complete_news2_and_outlive_the_stream_window
 /// alarm) to one patient as FHIR blocks of 2 s per signal, the way a
 /// gateway interleaves them, stores and scores each batch; returns the
 /// patient's ECG events.
+/// One block of a recorded waveform as the wire's Observation
+/// (`valueSampledData` in the record's ADC units, `calibration` its gain
+/// and baseline).
+#[allow(clippy::too_many_arguments)]
+fn waveform(
+    id: &str,
+    mrn: &str,
+    code: &str,
+    unit: &str,
+    start: DateTime<Utc>,
+    fs: f64,
+    calibration: (f64, i32),
+    chunk: &[i32],
+) -> Value {
+    let (gain, baseline) = calibration;
+    let data: Vec<String> = chunk.iter().map(|x| x.to_string()).collect();
+    json!({"resourceType": "Observation", "id": id, "status": "final",
+        "code": {"coding": [{"system": "urn:oid:2.16.840.1.113883.6.24", "code": code}]},
+        "subject": {"identifier": {"value": mrn}},
+        "effectiveDateTime": start.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        "valueSampledData": {"origin": {"value": -f64::from(baseline) / gain, "code": unit},
+            "period": 1000.0 / fs, "factor": 1.0 / gain, "dimensions": 1, "data": data.join(" ")}})
+}
+
+/// The ECG events the live scorer stored for a patient.
+fn ecg_events(store: &Store, mrn: &str) -> Vec<wardwatch_core::model::EcgEvent> {
+    store
+        .scores(mrn, Some("ecg_event"), 1000)
+        .expect("events")
+        .into_iter()
+        .filter_map(|r| match r.score {
+            ScoreDetail::EcgEvent(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
 fn stream_bed(
     store: &mut Store,
     scorer: &mut LiveScorer,
@@ -452,15 +492,16 @@ fn stream_bed(
             let Some(chunk) = raw.get(k * block..((k + 1) * block).min(raw.len())) else {
                 continue;
             };
-            let data: Vec<String> = chunk.iter().map(|x| x.to_string()).collect();
-            let obs = json!({"resourceType": "Observation", "id": format!("{name}-{code}-{k}"),
-                "status": "final",
-                "code": {"coding": [{"system": "urn:oid:2.16.840.1.113883.6.24", "code": code}]},
-                "subject": {"identifier": {"value": mrn}},
-                "effectiveDateTime": start.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-                "valueSampledData": {"origin": {"value": -f64::from(*baseline) / gain, "code": unit},
-                    "period": 1000.0 / fs, "factor": 1.0 / gain, "dimensions": 1,
-                    "data": data.join(" ")}});
+            let obs = waveform(
+                &format!("{name}-{code}-{k}"),
+                mrn,
+                code,
+                unit,
+                start,
+                fs,
+                (*gain, *baseline),
+                chunk,
+            );
             seq += 1;
             items.push(item(seq, &obs, now));
         }
@@ -487,15 +528,7 @@ fn stream_bed(
         .flat_map(|b| b.samples.iter().map(|s| s.expect("no gaps")))
         .collect();
     assert!(back == pleth.0, "stored pleth differs from the recording");
-    store
-        .scores(mrn, Some("ecg_event"), 1000)
-        .expect("events")
-        .into_iter()
-        .filter_map(|r| match r.score {
-            ScoreDetail::EcgEvent(e) => Some(e),
-            _ => None,
-        })
-        .collect()
+    ecg_events(store, mrn)
 }
 
 /// Issue 15 live: a false asystole (a457l: the chest lead loses its beats,
@@ -600,13 +633,16 @@ fn stream_mitdb(
     let now = t0() + Duration::hours(1);
     for (k, chunk) in raw.chunks(block).enumerate() {
         let start = t0() + Duration::nanoseconds((k * block) as i64 * 1_000_000_000 / 360);
-        let data: Vec<String> = chunk.iter().map(|x| x.to_string()).collect();
-        let obs = json!({"resourceType": "Observation", "id": format!("{mrn}-{name}-{k}"), "status": "final",
-            "code": {"coding": [{"system": "urn:oid:2.16.840.1.113883.6.24", "code": "131330"}]},
-            "subject": {"identifier": {"value": mrn}},
-            "effectiveDateTime": start.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-            "valueSampledData": {"origin": {"value": -f64::from(baseline) / gain, "code": "mV"},
-                "period": 1000.0 / 360.0, "factor": 1.0 / gain, "dimensions": 1, "data": data.join(" ")}});
+        let obs = waveform(
+            &format!("{mrn}-{name}-{k}"),
+            mrn,
+            "131330",
+            "mV",
+            start,
+            360.0,
+            (gain, baseline),
+            chunk,
+        );
         let b = IngestBatch {
             shard: mrn.into(),
             ..batch(vec![item(k as u64 + 1, &obs, now)])
@@ -615,15 +651,7 @@ fn stream_mitdb(
         assert_eq!(stored.outcome.stored, 1, "block {k}");
         scorer.score_batch(store, &b, &stored);
     }
-    store
-        .scores(mrn, Some("ecg_event"), 1000)
-        .expect("events")
-        .into_iter()
-        .filter_map(|r| match r.score {
-            ScoreDetail::EcgEvent(e) => Some(e),
-            _ => None,
-        })
-        .collect()
+    ecg_events(store, mrn)
 }
 
 /// Issue 10 live: a paced patient's beats read as ventricular without the
