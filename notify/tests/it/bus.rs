@@ -61,6 +61,25 @@ fn unquote(line: &str) -> Option<&str> {
 }
 
 impl Msg {
+    /// Whether every argument of a message of known shape has been read;
+    /// `None` for other messages, which end when the output pauses.
+    /// dbus-monitor marks no end of a message, and a pause alone is not
+    /// one: the reader may be descheduled in the middle of a message.
+    fn complete(&self) -> Option<bool> {
+        match (self.kind.as_str(), self.member.as_str()) {
+            // Notify ends with its expire timeout, the only top-level int32
+            // (hint values are printed as `variant int32 …`).
+            ("method call", "Notify") => Some(
+                self.args.len() >= 8 && self.args.last().is_some_and(|l| l.starts_with("int32 ")),
+            ),
+            ("signal", "NotificationClosed" | "ActionInvoked" | "ActivationToken") => {
+                Some(self.args.len() >= 2)
+            }
+            ("signal", "NameLost" | "NameAcquired") => Some(!self.args.is_empty()),
+            _ => None,
+        }
+    }
+
     fn is_notify(&self) -> bool {
         self.kind == "method call" && self.member == "Notify"
     }
@@ -122,8 +141,9 @@ impl Msg {
 /// A running `dbus-monitor` on the session bus.
 pub struct Monitor {
     child: Child,
-    /// Raw output lines; a message is complete when the next one starts or
-    /// output pauses (dbus-monitor marks no end).
+    /// Raw output lines; a message is complete when all its arguments are
+    /// there (`Msg::complete`), when the next one starts, or, for messages
+    /// of unknown shape, when output pauses (dbus-monitor marks no end).
     lines: Receiver<String>,
     current: Option<Msg>,
     seen: Vec<Msg>,
@@ -182,10 +202,25 @@ impl Monitor {
                         msg.args
                             .push(line.split_whitespace().collect::<Vec<_>>().join(" "));
                     }
-                    None
+                    if self.current.as_ref().and_then(Msg::complete) == Some(true) {
+                        self.current.take()
+                    } else {
+                        None
+                    }
                 }
                 Ok(line) => std::mem::replace(&mut self.current, parse_header(&line)),
-                Err(RecvTimeoutError::Timeout) => self.current.take(),
+                // A pause ends only a message whose shape is unknown.
+                Err(RecvTimeoutError::Timeout) => {
+                    if self
+                        .current
+                        .as_ref()
+                        .is_some_and(|m| m.complete().is_none())
+                    {
+                        self.current.take()
+                    } else {
+                        None
+                    }
+                }
                 Err(RecvTimeoutError::Disconnected) => {
                     if let Some(m) = self.current.take() {
                         self.seen.push(m);
