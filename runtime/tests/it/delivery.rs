@@ -58,6 +58,7 @@ fn the_notifications_queued_when_the_stage_stops_are_still_delivered() {
     assert!(alarms.iter().all(|a| a.notify_count == 1), "{alarms:?}");
     assert_eq!(stats.parts_ms.len(), 30);
     let parts = stats.parts_percentile_ms(50.0).expect("parts");
+    // A sleep never ends early: the daemon's 20 ms is in the desktop part.
+    // (How long the burst queued depends on the machine's pace; not asserted.)
     assert!(parts.desktop >= 20.0, "the daemon's 20 ms: {parts:?}");
-    assert!(parts.notifier_queue > 0.0, "a burst queues: {parts:?}");
 }
