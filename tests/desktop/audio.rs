@@ -4,8 +4,9 @@
 //! fundamental frequency; silence checked with sox's `stat`.
 
 use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 pub const RATE: usize = 16_000;
 
@@ -19,36 +20,80 @@ pub struct Pulse {
 
 /// Records the app's output for `length`, as 16-bit mono at 16 kHz.
 pub fn record(length: Duration) -> Vec<i16> {
-    let source = std::env::var("WARDWATCH_AUDIO_CAPTURE").expect(
-        "WARDWATCH_AUDIO_CAPTURE is not set: run the desktop tests through scripts/test.sh, which starts scripts/audiod.sh",
-    );
-    let mut child = Command::new("parec")
-        .args([
-            "-d",
-            &source,
-            "--rate=16000",
-            "--channels=1",
-            "--format=s16le",
-            "--raw",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("parec (Debian package pulseaudio-utils) must be installed: run scripts/setup.sh");
-    let mut out = child.stdout.take().expect("parec's output");
-    let reader = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = out.read_to_end(&mut bytes);
+    Recording::start(length).finish()
+}
+
+/// A recording under way: `start` returns once the sound server delivers
+/// samples, so what a test does after it is on the recording (`parec` may
+/// take a while to connect on a busy machine).
+pub struct Recording {
+    child: Child,
+    reader: std::thread::JoinHandle<Vec<u8>>,
+    started: Instant,
+    length: Duration,
+}
+
+impl Recording {
+    pub fn start(length: Duration) -> Recording {
+        let source = std::env::var("WARDWATCH_AUDIO_CAPTURE").expect(
+            "WARDWATCH_AUDIO_CAPTURE is not set: run the desktop tests through scripts/test.sh, which starts scripts/audiod.sh",
+        );
+        let mut child = Command::new("parec")
+            .args([
+                "-d",
+                &source,
+                "--rate=16000",
+                "--channels=1",
+                "--format=s16le",
+                "--raw",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(
+                "parec (Debian package pulseaudio-utils) must be installed: run scripts/setup.sh",
+            );
+        let mut out = child.stdout.take().expect("parec's output");
+        let (first, delivered) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = out.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                if bytes.is_empty() {
+                    let _ = first.send(());
+                }
+                bytes.extend_from_slice(&chunk[..n]);
+            }
+            bytes
+        });
+        // A monitor source streams silence too: samples come once parec is
+        // connected, whatever the app plays.
+        if delivered.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = child.kill();
+            panic!("parec delivered no samples from {source} within 60 s");
+        }
+        Recording {
+            child,
+            reader,
+            started: Instant::now(),
+            length,
+        }
+    }
+
+    /// Waits out the length (from the first samples) and returns them all.
+    pub fn finish(mut self) -> Vec<i16> {
+        std::thread::sleep(self.length.saturating_sub(self.started.elapsed()));
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let bytes = self.reader.join().expect("the recording");
         bytes
-    });
-    std::thread::sleep(length);
-    let _ = child.kill();
-    let _ = child.wait();
-    let bytes = reader.join().expect("the recording");
-    bytes
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect()
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect()
+    }
 }
 
 /// The pulses in `samples`: 5 ms RMS windows above a tenth of the loudest

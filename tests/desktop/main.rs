@@ -845,7 +845,8 @@ fn raise(
 
 /// A recording without its first 0.3 s: what the sound server still had
 /// buffered when the test acted (a pause's last pulse) comes out there.
-/// Each recording starts 0.5 s before the action it measures.
+/// Each recording is under way (`audio::Recording::start` has seen its first
+/// samples) 0.5 s before the action it measures.
 fn after_output_latency(samples: &[i16]) -> &[i16] {
     &samples[(audio::RATE * 3 / 10).min(samples.len())..]
 }
@@ -897,10 +898,10 @@ fn alarms_sound_their_iec_patterns_pause_and_stop_when_acknowledged() {
 
     // Resumed: one high-priority burst, from its start.
     // (The next burst is 10 s after this one: the recording ends before.)
-    let recording = std::thread::spawn(|| audio::record(Duration::from_secs(9)));
+    let recording = audio::Recording::start(Duration::from_secs(9));
     std::thread::sleep(Duration::from_millis(500));
     driver.click("#sound-pause");
-    let burst = audio::pulses(after_output_latency(&recording.join().expect("recorded")));
+    let burst = audio::pulses(after_output_latency(&recording.finish()));
     assert_eq!(
         burst.len(),
         10,
@@ -957,10 +958,10 @@ fn alarms_sound_their_iec_patterns_pause_and_stop_when_acknowledged() {
         "return document.body.dataset.sound === 'paused'",
         Duration::from_secs(5),
     );
-    let recording = std::thread::spawn(|| audio::record(Duration::from_secs(5)));
+    let recording = audio::Recording::start(Duration::from_secs(5));
     std::thread::sleep(Duration::from_millis(500));
     driver.click("#sound-pause");
-    let burst = audio::pulses(after_output_latency(&recording.join().expect("recorded")));
+    let burst = audio::pulses(after_output_latency(&recording.finish()));
     assert_eq!(
         burst.len(),
         3,
