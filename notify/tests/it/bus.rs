@@ -182,7 +182,7 @@ impl Monitor {
         // dbus-monitor turns into a monitor by giving up its own name; the
         // NameLost for it is the first thing it prints once attached.
         monitor
-            .wait_for(Duration::from_secs(5), |m| m.member == "NameLost")
+            .wait_for(Duration::from_secs(30), |m| m.member == "NameLost")
             .expect("dbus-monitor attached to the session bus");
         monitor.seen.clear();
         monitor
@@ -243,7 +243,7 @@ impl Monitor {
 
     /// The `Notify` call whose summary is `summary`.
     pub fn notify_call(&mut self, summary: &str) -> Msg {
-        self.wait_for(Duration::from_secs(5), |m| {
+        self.wait_for(Duration::from_secs(30), |m| {
             m.is_notify() && m.summary() == Some(summary)
         })
         .unwrap_or_else(|| panic!("no Notify call for {summary:?} seen on the bus"))

@@ -13,6 +13,18 @@ use crate::unique_title;
 
 const CLOSED_BY_CALL: u32 = 3;
 
+/// The longest a test waits for the daemon to show, close or report
+/// something. Generous: a busy machine is slow, and a wait that is met
+/// returns at once.
+const SETTLE: Duration = Duration::from_secs(30);
+
+/// The notifier under test, with a call timeout a busy machine cannot
+/// overrun (the 2 s default is the product's; the unavailable-daemon tests
+/// exercise it).
+fn notifier() -> Result<DesktopNotifier, Error> {
+    DesktopNotifier::builder().call_timeout(SETTLE).build()
+}
+
 fn epoch_s() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -26,7 +38,7 @@ fn daemon_test() -> std::sync::MutexGuard<'static, ()> {
     bus::require_daemon();
     let guard = bus::exclusive();
     bus::dunstctl(&["close-all"]);
-    assert_eq!(bus::wait_displayed(0, Duration::from_secs(2)), 0);
+    assert_eq!(bus::wait_displayed(0, SETTLE), 0);
     guard
 }
 
@@ -34,7 +46,7 @@ fn daemon_test() -> std::sync::MutexGuard<'static, ()> {
 fn high_priority_is_delivered_as_critical_and_stays() -> Result<(), Error> {
     let _daemon = daemon_test();
     let mut monitor = Monitor::start();
-    let notifier = DesktopNotifier::new()?;
+    let notifier = notifier()?;
     let title = unique_title("***", "ASYSTOLE");
     let notice = AlarmNotice::new(
         41,
@@ -70,10 +82,10 @@ fn high_priority_is_delivered_as_critical_and_stays() -> Result<(), Error> {
     );
 
     // dunst's own record, once the notification went to its history.
-    assert_eq!(bus::wait_displayed(1, Duration::from_secs(2)), 1);
+    assert_eq!(bus::wait_displayed(1, SETTLE), 1);
     notifier.close(delivered.notification_id)?;
     assert_eq!(
-        monitor.closed(delivered.notification_id, Duration::from_secs(2)),
+        monitor.closed(delivered.notification_id, SETTLE),
         Some(CLOSED_BY_CALL)
     );
     let entry = bus::history_entry(delivered.notification_id)
@@ -90,7 +102,7 @@ fn high_priority_is_delivered_as_critical_and_stays() -> Result<(), Error> {
 fn medium_low_and_technical_urgencies() -> Result<(), Error> {
     let _daemon = daemon_test();
     let mut monitor = Monitor::start();
-    let notifier = DesktopNotifier::new()?;
+    let notifier = notifier()?;
     let cases = [
         (Priority::Medium, "**", 1, "x-wardwatch.alarm"),
         (Priority::Low, "*", 0, "x-wardwatch.alarm"),
@@ -123,7 +135,7 @@ fn medium_low_and_technical_urgencies() -> Result<(), Error> {
 fn replaces_updates_the_shown_notification_in_place() -> Result<(), Error> {
     let _daemon = daemon_test();
     let mut monitor = Monitor::start();
-    let notifier = DesktopNotifier::new()?;
+    let notifier = notifier()?;
     let first_title = unique_title("**", "SPO2 LOW");
     let first = notifier.notify(&AlarmNotice::new(
         9,
@@ -144,14 +156,14 @@ fn replaces_updates_the_shown_notification_in_place() -> Result<(), Error> {
     assert_eq!(call.urgency(), Some(2));
     // One notification on screen, not two.
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(bus::wait_displayed(1, Duration::from_secs(2)), 1);
+    assert_eq!(bus::wait_displayed(1, SETTLE), 1);
 
     notifier.close(second.notification_id)?;
     assert_eq!(
-        monitor.closed(first.notification_id, Duration::from_secs(2)),
+        monitor.closed(first.notification_id, SETTLE),
         Some(CLOSED_BY_CALL)
     );
-    assert_eq!(bus::wait_displayed(0, Duration::from_secs(2)), 0);
+    assert_eq!(bus::wait_displayed(0, SETTLE), 0);
     Ok(())
 }
 
@@ -159,21 +171,21 @@ fn replaces_updates_the_shown_notification_in_place() -> Result<(), Error> {
 fn close_takes_the_notification_off_screen() -> Result<(), Error> {
     let _daemon = daemon_test();
     let mut monitor = Monitor::start();
-    let notifier = DesktopNotifier::new()?;
+    let notifier = notifier()?;
     let delivered = notifier.notify(&AlarmNotice::new(
         12,
         Priority::High,
         unique_title("***", "VTACH"),
         "HR 182",
     ))?;
-    assert_eq!(bus::wait_displayed(1, Duration::from_secs(2)), 1);
+    assert_eq!(bus::wait_displayed(1, SETTLE), 1);
 
     notifier.close(delivered.notification_id)?;
     assert_eq!(
-        monitor.closed(delivered.notification_id, Duration::from_secs(2)),
+        monitor.closed(delivered.notification_id, SETTLE),
         Some(CLOSED_BY_CALL)
     );
-    assert_eq!(bus::wait_displayed(0, Duration::from_secs(2)), 0);
+    assert_eq!(bus::wait_displayed(0, SETTLE), 0);
     // Closing again (e.g. a second acknowledgement) is not an error.
     notifier.close(delivered.notification_id)?;
     Ok(())
@@ -185,11 +197,14 @@ fn open_patient_reaches_the_action_handler_and_high_stays() -> Result<(), Error>
     let mut monitor = Monitor::start();
     let (tx, actions) = mpsc::channel::<ActionInvoked>();
     let tx = std::sync::Mutex::new(tx);
-    let notifier = DesktopNotifier::with_action_handler(Box::new(move |event| {
-        if let Ok(tx) = tx.lock() {
-            let _ = tx.send(event);
-        }
-    }))?;
+    let notifier = DesktopNotifier::builder()
+        .call_timeout(SETTLE)
+        .on_action(Box::new(move |event| {
+            if let Ok(tx) = tx.lock() {
+                let _ = tx.send(event);
+            }
+        }))
+        .build()?;
 
     let title = unique_title("***", "ASYSTOLE");
     let delivered = notifier.notify(
@@ -197,7 +212,7 @@ fn open_patient_reaches_the_action_handler_and_high_stays() -> Result<(), Error>
     )?;
     let call = monitor.notify_call(&title);
     assert_eq!(call.actions(), vec!["open", "Open patient"]);
-    assert_eq!(bus::wait_displayed(1, Duration::from_secs(2)), 1);
+    assert_eq!(bus::wait_displayed(1, SETTLE), 1);
 
     let expected = ActionInvoked {
         alarm_id: 77,
@@ -206,10 +221,7 @@ fn open_patient_reaches_the_action_handler_and_high_stays() -> Result<(), Error>
     };
     // dunst invokes a notification's only action directly.
     bus::dunstctl(&["action", "0"]);
-    assert_eq!(
-        actions.recv_timeout(Duration::from_secs(5)).ok(),
-        Some(expected.clone())
-    );
+    assert_eq!(actions.recv_timeout(SETTLE).ok(), Some(expected.clone()));
     // High is resident: it is still there, and still acts and closes.
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(
@@ -218,17 +230,14 @@ fn open_patient_reaches_the_action_handler_and_high_stays() -> Result<(), Error>
         "a high notification outlives its action"
     );
     bus::dunstctl(&["action", "0"]);
-    assert_eq!(
-        actions.recv_timeout(Duration::from_secs(5)).ok(),
-        Some(expected)
-    );
+    assert_eq!(actions.recv_timeout(SETTLE).ok(), Some(expected));
 
     notifier.close(delivered.notification_id)?;
     assert_eq!(
-        monitor.closed(delivered.notification_id, Duration::from_secs(2)),
+        monitor.closed(delivered.notification_id, SETTLE),
         Some(CLOSED_BY_CALL)
     );
-    assert_eq!(bus::wait_displayed(0, Duration::from_secs(2)), 0);
+    assert_eq!(bus::wait_displayed(0, SETTLE), 0);
     Ok(())
 }
 
@@ -237,7 +246,7 @@ fn delivery_latency_over_50_notices() -> Result<(), Error> {
     const N: usize = 50;
     let _daemon = daemon_test();
     let mut monitor = Monitor::start();
-    let notifier = DesktopNotifier::new()?;
+    let notifier = notifier()?;
     let mut sent = Vec::with_capacity(N);
     for i in 0..N {
         let priority = [Priority::High, Priority::Medium, Priority::Low][i % 3];
