@@ -306,10 +306,16 @@ fn sse_stream_is_stored_exactly_once_across_a_gateway_restart_and_a_sigkill() {
         .await
     });
     let serve = Serve::start(&data);
-    std::thread::sleep(Duration::from_millis(2500));
-    // (a) the source server goes away mid-stream, and comes back.
+    // (a) the source server goes away mid-stream (once the runtime reads
+    // it, however slowly it started), and comes back once the runtime has
+    // noticed.
+    wait_for(&data, "gw", 1, Duration::from_secs(60));
     gateway.stop(&rt);
-    std::thread::sleep(Duration::from_millis(1500));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while status(&data, "gw")["reconnects"].as_u64().unwrap_or(0) == 0 && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let gateway = Gateway::start(&rt, &addr, log.clone());
     std::thread::sleep(Duration::from_millis(2000));
     // (b) the runtime is killed without warning, and restarted.
