@@ -415,19 +415,21 @@ pub(crate) fn from_ms(ms: i64) -> chrono::DateTime<chrono::Utc> {
 mod tests {
     use super::*;
 
-    fn private_tempdir() -> std::io::Result<tempfile::TempDir> {
+    /// An owner-only temporary folder, its failure as the store's error.
+    fn private_tempdir() -> Result<tempfile::TempDir> {
         use std::os::unix::fs::PermissionsExt;
         tempfile::Builder::new()
             .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()
+            .map_err(|source| Error::DataDir {
+                path: PathBuf::from("tmp"),
+                source,
+            })
     }
 
     #[test]
     fn reopening_a_migrated_store_keeps_its_version() -> Result<()> {
-        let dir = private_tempdir().map_err(|source| Error::DataDir {
-            path: PathBuf::from("tmp"),
-            source,
-        })?;
+        let dir = private_tempdir()?;
         let v1 = Store::create_dir(dir.path())?.schema_version()?;
         let v2 = Store::open_dir(dir.path())?.schema_version()?;
         assert_eq!(v1, migrations::MIGRATIONS.len() as i64);
@@ -437,10 +439,7 @@ mod tests {
 
     #[test]
     fn every_open_store_bounds_sqlites_memory_and_can_give_its_cache_back() -> Result<()> {
-        let dir = private_tempdir().map_err(|source| Error::DataDir {
-            path: PathBuf::from("tmp"),
-            source,
-        })?;
+        let dir = private_tempdir()?;
         let store = Store::create_dir(dir.path())?;
         let limit: i64 = store
             .conn
@@ -455,10 +454,7 @@ mod tests {
 
     #[test]
     fn database_from_a_newer_build_is_refused_not_touched() -> Result<()> {
-        let dir = private_tempdir().map_err(|source| Error::DataDir {
-            path: PathBuf::from("tmp"),
-            source,
-        })?;
+        let dir = private_tempdir()?;
         let store = Store::create_dir(dir.path())?;
         store
             .conn
@@ -472,10 +468,7 @@ mod tests {
 
     #[test]
     fn a_mistyped_data_dir_is_an_error_and_creates_nothing() -> Result<()> {
-        let dir = private_tempdir().map_err(|source| Error::DataDir {
-            path: PathBuf::from("tmp"),
-            source,
-        })?;
+        let dir = private_tempdir()?;
         let typo = dir.path().join("wardwach");
         let err = Store::open_dir(&typo).err();
         assert!(
@@ -494,10 +487,7 @@ mod tests {
     #[test]
     fn an_existing_folder_others_can_read_is_refused_and_its_mode_kept() -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
-        let dir = private_tempdir().map_err(|source| Error::DataDir {
-            path: PathBuf::from("tmp"),
-            source,
-        })?;
+        let dir = private_tempdir()?;
         let shared = dir.path().join("shared");
         std::fs::create_dir(&shared).map_err(|source| Error::DataDir {
             path: shared.clone(),
