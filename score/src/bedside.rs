@@ -35,6 +35,7 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::Serialize;
 
 use crate::analysis::{EcgStream, StreamEvent, StreamUpdate};
+use crate::ecg::qrs::BEAT_LATENCY_S;
 use crate::ecg::rhythm::{Finding, FindingKind};
 use crate::error::Result;
 use crate::pulse::{Pulse, PulseDetector, PulseEvidence};
@@ -230,8 +231,12 @@ const ABP_MIN_PULSE_PRESSURE_MMHG: f64 = 20.0;
 
 /// The VT span starts this long before the run's first beat.
 const VT_LEAD_IN_S: f64 = 1.0;
-/// The pulse during an artefactual VT keeps its rate within this share.
+/// The pulse during an artefactual VT keeps its rate within this share;
+/// a pulse this much faster than the run's own beats is not the run's.
 const VT_RATE_CHANGE: f64 = 0.15;
+/// A VT finding ends at its last beat: the span of the run's beats reaches
+/// just past it.
+const RUN_END_S: f64 = 0.01;
 /// VF is contradicted by pulses with no pause this long.
 const VF_GAP_S: f64 = 2.0;
 /// A pulse channel this far behind the lead is judged on what it has.
@@ -669,6 +674,14 @@ impl BedsideStream {
         }
         .max(now_s - RECENT_S);
         let before_from = from_s - MIN_SPAN_S;
+        // The run's own rate: the lead's beats from its first to its last
+        // (every one of them ventricular).
+        let run_bpm = if kind == FindingKind::VentricularTachycardia {
+            self.evidence(lead, finding.start_s, finding.end_s + RUN_END_S)
+                .and_then(|(ev, _)| ev.rate_bpm)
+        } else {
+            None
+        };
         let mut evidence = Vec::new();
         for (i, c) in self.channels.iter().enumerate() {
             if i == lead {
@@ -681,7 +694,7 @@ impl BedsideStream {
                 .evidence(i, before_from, from_s)
                 .and_then(|(ev, ok)| ok.then_some(ev));
             let says = if has_signal {
-                judge(kind, c.kind, &during, before.as_ref())
+                judge(kind, c.kind, &during, before.as_ref(), run_bpm)
             } else {
                 Says::Unusable
             };
@@ -788,10 +801,15 @@ impl BedsideStream {
 ///   up to 150 /min with no pause of 2 s. Faster "pulses" on a pleth are
 ///   more likely tremor than perfusion.
 /// - VT: contradicted only when the pulse (or another lead's beats) over
-///   the run is regular and steady at under 100 /min and within 15 % of
-///   its rate before the run — undisturbed, as no run of ventricular beats
-///   leaves it. A regular pulse that changed agrees; one irregular before
-///   the run cannot tell.
+///   the run is regular and steady, within 15 % of its rate before the run
+///   — undisturbed, as no run of ventricular beats leaves it — and either
+///   under 100 /min or over 15 % faster than the run's own beats
+///   (`run_bpm`). Each pulse during a VT is a ventricular beat of the run
+///   (a beat that does not perfuse leaves a pulse deficit, never an extra
+///   pulse), so a steady pulse faster than the run says the lead counted
+///   something other than the heart's beats. A regular pulse that changed
+///   or stopped agrees; one irregular before the run, or one that had no
+///   pulse before it either (a pleth off the finger), cannot tell.
 ///
 /// For VT and VF another lead counts like a pulse channel, but for VF only
 /// when its beats are organised (regular and steady).
@@ -800,6 +818,7 @@ fn judge(
     channel: ChannelKind,
     ev: &PulseEvidence,
     before: Option<&PulseEvidence>,
+    run_bpm: Option<f64>,
 ) -> Says {
     let rate = ev.rate_bpm.unwrap_or(0.0);
     match kind {
@@ -856,17 +875,31 @@ fn judge(
                     && b.rate_bpm
                         .is_some_and(|r| (rate - r).abs() <= VT_RATE_CHANGE * r)
             });
+            let faster_than_run = run_bpm.is_some_and(|r| rate > (1.0 + VT_RATE_CHANGE) * r);
+            // Another lead's newest beat is not out yet: its detector
+            // holds each beat up to `BEAT_LATENCY_S`, which the span's end
+            // would otherwise count as a pause.
+            let lag_s = if channel.is_pulsatile() {
+                0.0
+            } else {
+                BEAT_LATENCY_S
+            };
             let strong = ev.pulses >= 3
                 && ev.regular_share >= 1.0
                 && ev.steady_share >= 1.0
-                && rate < 100.0
-                && ev.longest_gap_s < 1.5 * 60.0 / rate.max(1.0)
+                && (rate < 100.0 || faster_than_run)
+                && ev.longest_gap_s < 1.5 * 60.0 / rate.max(1.0) + lag_s
                 && undisturbed;
+            // A channel without pulses before the run too (a pleth off the
+            // finger) says nothing of the run by having none during it.
+            let had_pulse = before.is_some_and(|b| b.pulses >= MIN_EVIDENCE);
             if strong {
                 Says::Contradicts
-            } else if ev.pulses < 2 && ev.longest_gap_s < NO_PULSE_S {
+            } else if ev.pulses < 2 && (ev.longest_gap_s < NO_PULSE_S || !had_pulse) {
                 Says::Unusable
-            } else if before.is_some_and(PulseEvidence::is_good) || ev.longest_gap_s >= NO_PULSE_S {
+            } else if before.is_some_and(PulseEvidence::is_good)
+                || (ev.longest_gap_s >= NO_PULSE_S && had_pulse)
+            {
                 // Regular before, disturbed or gone now.
                 Says::Agrees
             } else {
@@ -1010,6 +1043,50 @@ mod tests {
             .iter()
             .filter(|d| d.finding.kind == FindingKind::Asystole)
             .collect()
+    }
+
+    /// A steady pulse at `bpm` over a VT span: 10 pulses, all regular.
+    fn steady_pulse(bpm: f64) -> PulseEvidence {
+        PulseEvidence {
+            pulses: 10,
+            rate_bpm: Some(bpm),
+            regular_share: 1.0,
+            steady_share: 1.0,
+            longest_gap_s: 60.0 / bpm,
+            missing_share: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_steady_pulse_faster_than_the_vt_run_contradicts_it_and_one_at_its_rate_does_not() {
+        let vt = FindingKind::VentricularTachycardia;
+        let (during, before) = (steady_pulse(134.0), steady_pulse(133.0));
+        // The lead's run at 107 /min; the line beats on, undisturbed, at
+        // 134: the heart is not beating at the run's rate.
+        assert_eq!(
+            judge(vt, ChannelKind::Abp, &during, Some(&before), Some(107.0)),
+            Says::Contradicts
+        );
+        // A run at the pulse's own rate (a VT with a pulse) or a rate the
+        // run's beats do not give: the steady pulse does not contradict.
+        for run in [Some(130.0), Some(150.0), None] {
+            assert_eq!(
+                judge(vt, ChannelKind::Abp, &during, Some(&before), run),
+                Says::Agrees,
+                "run at {run:?}"
+            );
+        }
+        // A pulse that changed its rate at the run is disturbed by it.
+        assert_eq!(
+            judge(
+                vt,
+                ChannelKind::Abp,
+                &during,
+                Some(&steady_pulse(90.0)),
+                Some(107.0)
+            ),
+            Says::Agrees
+        );
     }
 
     #[test]

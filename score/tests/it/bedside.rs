@@ -72,6 +72,29 @@ fn a_false_asystole_with_a_beating_pulse_never_alarms() {
     );
 }
 
+/// v552s is a false VT alarm: the V lead reads a run of ventricular beats
+/// at about 107 /min while lead II and the arterial line beat on, regular
+/// and unchanged, at about 134 /min. A pulse cannot outpace the ventricles,
+/// so the run is not the heart's: suppressed, and the line says why.
+#[test]
+fn a_vt_run_slower_than_a_steady_pulse_is_suppressed() {
+    let report = decide("v552s");
+    let vt: Vec<_> = report
+        .decisions
+        .iter()
+        .filter(|d| d.finding.kind == FindingKind::VentricularTachycardia)
+        .collect();
+    assert!(!vt.is_empty(), "the V lead alone says VT\n{report}");
+    assert!(
+        vt.iter().all(|d| d.verdict == Verdict::Suppressed),
+        "{report}"
+    );
+    assert!(
+        vt.iter().any(|d| d.summary().contains("ABP pulse at")),
+        "{report}"
+    );
+}
+
 /// Every VT run a lead's own analysis raises is decided by the bed, even
 /// one that starts and ends within one block (MIT-BIH 203 has one): a
 /// finding that ended before it was decided was lost.
