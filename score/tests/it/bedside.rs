@@ -48,28 +48,36 @@ fn true_ventricular_alarms_are_never_suppressed_by_the_pulse() {
     }
 }
 
+/// Asserts that `name`'s record raises `kind` on the ECG alone and that the
+/// bed suppresses every such finding, `said` among the evidence that
+/// decided it.
+fn assert_every_finding_suppressed(name: &str, kind: FindingKind, said: &str) {
+    let report = decide(name);
+    let found: Vec<_> = report
+        .decisions
+        .iter()
+        .filter(|d| d.finding.kind == kind)
+        .collect();
+    assert!(
+        !found.is_empty(),
+        "{name}: no {kind:?} on the ECG\n{report}"
+    );
+    assert!(
+        found.iter().all(|d| d.verdict == Verdict::Suppressed),
+        "{name}\n{report}"
+    );
+    assert!(
+        found.iter().any(|d| d.summary().contains(said)),
+        "{name}: `{said}` decided none\n{report}"
+    );
+}
+
 /// a457l is a false asystole alarm: its V lead keeps losing its beats while
 /// the pleth beats regularly at about 68 /min. Every asystole is
 /// suppressed, and the pleth is among the signals that decided.
 #[test]
 fn a_false_asystole_with_a_beating_pulse_never_alarms() {
-    let report = decide("a457l");
-    let asystoles: Vec<_> = report
-        .decisions
-        .iter()
-        .filter(|d| d.finding.kind == FindingKind::Asystole)
-        .collect();
-    assert!(!asystoles.is_empty(), "{report}");
-    assert!(
-        asystoles.iter().all(|d| d.verdict == Verdict::Suppressed),
-        "{report}"
-    );
-    assert!(
-        asystoles
-            .iter()
-            .any(|d| d.summary().contains("PLETH pulse at")),
-        "{report}"
-    );
+    assert_every_finding_suppressed("a457l", FindingKind::Asystole, "PLETH pulse at");
 }
 
 /// v552s is a false VT alarm: the V lead reads a run of ventricular beats
@@ -78,21 +86,7 @@ fn a_false_asystole_with_a_beating_pulse_never_alarms() {
 /// so the run is not the heart's: suppressed, and the line says why.
 #[test]
 fn a_vt_run_slower_than_a_steady_pulse_is_suppressed() {
-    let report = decide("v552s");
-    let vt: Vec<_> = report
-        .decisions
-        .iter()
-        .filter(|d| d.finding.kind == FindingKind::VentricularTachycardia)
-        .collect();
-    assert!(!vt.is_empty(), "the V lead alone says VT\n{report}");
-    assert!(
-        vt.iter().all(|d| d.verdict == Verdict::Suppressed),
-        "{report}"
-    );
-    assert!(
-        vt.iter().any(|d| d.summary().contains("ABP pulse at")),
-        "{report}"
-    );
+    assert_every_finding_suppressed("v552s", FindingKind::VentricularTachycardia, "ABP pulse at");
 }
 
 /// Every VT run a lead's own analysis raises is decided by the bed, even
