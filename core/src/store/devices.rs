@@ -216,6 +216,8 @@ impl Store {
         );
         let (since, until) = (to_ms(m.since), to_ms(m.until));
         let sealer = self.sealer()?.clone();
+        // It rewrites blocks the writer may hold open.
+        self.numeric_blocks.forget();
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)

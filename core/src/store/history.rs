@@ -482,6 +482,8 @@ impl Store {
     /// that already hold data are left as they are. Returns the hours written.
     pub fn backfill_rollups(&mut self, mrn: &str, hours: &[(Vital, i64, Hour)]) -> Result<usize> {
         let patient_id = self.known_patient_id(mrn)?;
+        // The writer's cached hours are reread after it.
+        self.numeric_blocks.forget();
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)

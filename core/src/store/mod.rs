@@ -73,6 +73,9 @@ pub struct Store {
     recent_ids: dedup::RecentIds,
     /// Patient records read before (see `patients::PatientCache`).
     patient_cache: std::cell::RefCell<patients::PatientCache>,
+    /// The writer's open numeric blocks, kept between batches (see
+    /// `numerics::BlockCache`).
+    numeric_blocks: numerics::BlockCache,
 }
 
 impl Store {
@@ -154,6 +157,7 @@ impl Store {
             triggers_restored: Vec::new(),
             key_id,
             patient_cache: Default::default(),
+            numeric_blocks: Default::default(),
             recent_ids: Default::default(),
         };
         store.migrate()?;

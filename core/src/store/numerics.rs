@@ -26,6 +26,7 @@ use std::collections::hash_map::Entry;
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use super::rollup::Hour;
 use crate::error::{Error, Result, SqlContext};
 
 /// A block's span.
@@ -70,14 +71,27 @@ fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
-/// Packs `samples` (time order, each time once, all inside the block that
-/// starts at `block_ms`).
-pub fn encode(block_ms: i64, samples: &[NumSample]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(samples.len() * 4);
-    let mut prev_ts = block_ms;
-    let mut device = None;
-    let mut prev = [0i64; 2];
-    for s in samples {
+/// The codec's running state: what the next sample's differences are
+/// taken from. After the last sample of a block it is all that appending
+/// one more needs, without decoding the block.
+#[derive(Debug, Clone, Copy)]
+struct Encoder {
+    prev_ts: i64,
+    device: Option<i64>,
+    prev: [i64; 2],
+}
+
+impl Encoder {
+    fn new(block_ms: i64) -> Encoder {
+        Encoder {
+            prev_ts: block_ms,
+            device: None,
+            prev: [0; 2],
+        }
+    }
+
+    /// Appends `s` (not before the previous sample) to `out`.
+    fn push(&mut self, out: &mut Vec<u8>, s: &NumSample) {
         let (kind, int) = match s.value {
             None => (LOST, 0),
             Some(v) if v.fract() == 0.0 && v.abs() < EXACT => (INT, v as i64),
@@ -86,27 +100,42 @@ pub fn encode(block_ms: i64, samples: &[NumSample]) -> Vec<u8> {
             }
             Some(_) => (F64, 0),
         };
-        let changes = s.device != device;
-        let dt = s.ts_ms - prev_ts;
+        let changes = s.device != self.device;
+        let dt = s.ts_ms - self.prev_ts;
         let whole = dt % 1000 == 0;
         out.push(kind | if changes { DEVICE } else { 0 } | if whole { SECONDS } else { 0 });
-        put_varint(&mut out, if whole { dt / 1000 } else { dt } as u64);
+        put_varint(out, if whole { dt / 1000 } else { dt } as u64);
         if changes {
-            put_varint(&mut out, s.device.map_or(0, |d| d as u64 + 1));
-            device = s.device;
+            put_varint(out, s.device.map_or(0, |d| d as u64 + 1));
+            self.device = s.device;
         }
         match (kind, s.value) {
             (INT | TENTHS, _) => {
                 let k = usize::from(kind);
-                put_varint(&mut out, zigzag(int.wrapping_sub(prev[k])));
-                prev[k] = int;
+                put_varint(out, zigzag(int.wrapping_sub(self.prev[k])));
+                self.prev[k] = int;
             }
             (F64, Some(v)) => out.extend_from_slice(&v.to_le_bytes()),
             _ => {}
         }
-        prev_ts = s.ts_ms;
+        self.prev_ts = s.ts_ms;
     }
-    out
+}
+
+/// Packs `samples` (time order, each time once, all inside the block that
+/// starts at `block_ms`).
+pub fn encode(block_ms: i64, samples: &[NumSample]) -> Vec<u8> {
+    encode_with_state(block_ms, samples).0
+}
+
+/// [`encode`], and the state that appends the next sample.
+fn encode_with_state(block_ms: i64, samples: &[NumSample]) -> (Vec<u8>, Encoder) {
+    let mut out = Vec::with_capacity(samples.len() * 4);
+    let mut encoder = Encoder::new(block_ms);
+    for s in samples {
+        encoder.push(&mut out, s);
+    }
+    (out, encoder)
 }
 
 /// Unpacks a block; a damaged one is an error naming it, never a panic.
@@ -285,44 +314,225 @@ pub(crate) fn put_block(
         .and_then(|mut s| s.execute(params![patient_id, vital, minute_ms]))
         .ctx("storing numeric samples")?;
     } else {
-        tx.prepare_cached(
-            "INSERT OR REPLACE INTO vital_blocks (patient_id, vital, minute_ms, n, data)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                patient_id,
-                vital,
-                minute_ms,
-                samples.len() as i64,
-                encode(minute_ms, samples)
-            ])
-        })
-        .ctx("storing numeric samples")?;
+        put_encoded(
+            tx,
+            patient_id,
+            vital,
+            minute_ms,
+            samples.len(),
+            &encode(minute_ms, samples),
+        )?;
     }
     Ok(())
 }
 
-/// The blocks one batch reads and changes, each read once and written once
-/// (`flush`), so a sample stored earlier in the batch is seen by the next
-/// record's duplicate check.
-#[derive(Default)]
+/// Writes one non-empty block as encoded: updated in place when the row
+/// exists (`INSERT OR REPLACE` would delete and insert it again).
+fn put_encoded(
+    tx: &Transaction<'_>,
+    patient_id: i64,
+    vital: i64,
+    minute_ms: i64,
+    n: usize,
+    data: &[u8],
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO vital_blocks (patient_id, vital, minute_ms, n, data)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (patient_id, vital, minute_ms) DO UPDATE SET n = excluded.n, data = excluded.data",
+    )
+    .and_then(|mut s| s.execute(params![patient_id, vital, minute_ms, n as i64, data]))
+    .ctx("storing numeric samples")?;
+    Ok(())
+}
+
+/// One block as the store holds it (or will, once the batch commits):
+/// encoded, with the state that appends a later sample in place. Samples
+/// mostly arrive in time order, so a batch's sample costs a few bytes of
+/// encoding, not a decode and re-encode of its whole minute.
+#[derive(Debug)]
+struct OpenBlock {
+    data: Vec<u8>,
+    n: usize,
+    /// The state after the block's last sample.
+    encoder: Encoder,
+    /// Changed since the store last had it.
+    dirty: bool,
+    /// The batch that last used it ([`BlockCache::begin`]).
+    used: u64,
+}
+
+impl OpenBlock {
+    fn new(minute: i64, samples: &[NumSample]) -> OpenBlock {
+        let (data, encoder) = encode_with_state(minute, samples);
+        OpenBlock {
+            data,
+            n: samples.len(),
+            encoder,
+            dirty: false,
+            used: 0,
+        }
+    }
+
+    /// Whether `ts_ms` comes after every sample of the block.
+    fn after_last(&self, ts_ms: i64) -> bool {
+        self.n == 0 || ts_ms > self.encoder.prev_ts
+    }
+}
+
+/// The numeric blocks that batches read and change, each read from the
+/// store once and written once per batch ([`BlockCache::flush`]), so a
+/// sample stored earlier in a batch is seen by the next record's duplicate
+/// check. The writer's cache ([`Store`](super::Store)'s `numeric_blocks`)
+/// keeps them from one batch to the next, so a monitored patient's open
+/// minute is not read back from the store every batch (issue 16):
+/// - it is used only while `PRAGMA data_version` says no other connection
+///   has committed since ([`BlockCache::begin`]);
+/// - this connection's other writers of `vital_blocks` (pruning, moving a
+///   device's data) and a failed batch empty it ([`BlockCache::forget`]);
+/// - a block no batch used for [`BlockCache::KEEP_BATCHES`] batches is let
+///   go, and the whole cache past [`BlockCache::MAX_BLOCKS`].
+///
+/// It keeps the hours of minute rollups (`vital_rollups`) that batches
+/// update in the same way, under the same rules.
+#[derive(Debug, Default)]
 pub(crate) struct BlockCache {
-    blocks: HashMap<(i64, i64, i64), (Vec<NumSample>, bool)>,
+    blocks: HashMap<(i64, i64, i64), OpenBlock>,
+    /// Rollup hours by (patient, vital, hour), and the batch that last
+    /// used each.
+    hours: HashMap<(i64, i64, i64), (Hour, u64)>,
+    /// The start of the newest stored ECG block by (patient, lead): a block
+    /// starting later cannot be held yet, so its duplicate check needs no
+    /// query. With the batch that last used each.
+    ecg_newest: HashMap<(i64, i64), (Option<i64>, u64)>,
+    /// Batches begun.
+    batch: u64,
+    /// The store's `data_version` the blocks agree with.
+    version: Option<i64>,
 }
 
 impl BlockCache {
+    /// A block unused for this many batches is let go (checked this often).
+    const KEEP_BATCHES: u64 = 64;
+    /// Past this many blocks (about 300 bytes each at 1 Hz), all are let go.
+    const MAX_BLOCKS: usize = 200_000;
+
+    /// Starts a batch in a transaction that holds the write lock, where the
+    /// store's `data_version` is `version`: if another connection has
+    /// committed since the blocks were read, they are read again.
+    pub(crate) fn begin(&mut self, version: i64) {
+        if self.version != Some(version) {
+            self.blocks.clear();
+            self.hours.clear();
+            self.ecg_newest.clear();
+            self.version = Some(version);
+        }
+        self.batch += 1;
+    }
+
+    /// Lets every block go: the store may no longer hold them.
+    pub(crate) fn forget(&mut self) {
+        self.blocks.clear();
+        self.hours.clear();
+        self.ecg_newest.clear();
+        self.version = None;
+    }
+
+    /// After a committed batch: lets go of blocks no longer in use.
+    pub(crate) fn settle(&mut self) {
+        if self.blocks.len() + self.hours.len() + self.ecg_newest.len() > Self::MAX_BLOCKS {
+            self.blocks.clear();
+            self.hours.clear();
+            self.ecg_newest.clear();
+        } else if self.batch.is_multiple_of(Self::KEEP_BATCHES) {
+            let batch = self.batch;
+            self.blocks
+                .retain(|_, b| b.used + Self::KEEP_BATCHES > batch);
+            self.hours
+                .retain(|_, (_, used)| *used + Self::KEEP_BATCHES > batch);
+            self.ecg_newest
+                .retain(|_, (_, used)| *used + Self::KEEP_BATCHES > batch);
+        }
+    }
+
+    /// Whether the store holds no ECG block of `lead` starting at or after
+    /// `start_ms` (then one starting there is new).
+    pub(crate) fn ecg_after_newest(
+        &mut self,
+        tx: &Transaction<'_>,
+        patient_id: i64,
+        lead: i64,
+        start_ms: i64,
+    ) -> Result<bool> {
+        let batch = self.batch;
+        let (newest, used) = match self.ecg_newest.entry((patient_id, lead)) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let newest: Option<i64> = tx
+                    .prepare_cached(
+                        "SELECT max(start_ms) FROM ecg_blocks WHERE patient_id = ?1 AND lead = ?2",
+                    )
+                    .and_then(|mut s| s.query_row(params![patient_id, lead], |r| r.get(0)))
+                    .ctx("checking for a stored ECG block")?;
+                e.insert((newest, batch))
+            }
+        };
+        *used = batch;
+        Ok(newest.is_none_or(|n| start_ms > n))
+    }
+
+    /// An ECG block of `lead` starting at `start_ms` is stored. Only a
+    /// newest already read moves on; without one, the store is asked.
+    pub(crate) fn ecg_stored(&mut self, patient_id: i64, lead: i64, start_ms: i64) {
+        if let Some((newest, used)) = self.ecg_newest.get_mut(&(patient_id, lead)) {
+            *newest = Some(newest.map_or(start_ms, |n| n.max(start_ms)));
+            *used = self.batch;
+        }
+    }
+
+    /// The stored minute rollups of one patient's vital over the hour that
+    /// starts at `hour_ms`, to update (and write: `history::put_rollup`).
+    pub(crate) fn hour(
+        &mut self,
+        tx: &Transaction<'_>,
+        patient_id: i64,
+        vital: i64,
+        hour_ms: i64,
+    ) -> Result<&mut Hour> {
+        let batch = self.batch;
+        let (hour, used) = match self.hours.entry((patient_id, vital, hour_ms)) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let stored: Option<Vec<u8>> = tx
+                    .prepare_cached(
+                        "SELECT data FROM vital_rollups WHERE patient_id = ?1 AND vital = ?2 AND hour_ms = ?3",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row(params![patient_id, vital, hour_ms], |r| r.get(0))
+                            .optional()
+                    })
+                    .ctx("reading a rollup")?;
+                e.insert((
+                    stored.map(|b| Hour::from_blob(&b)).unwrap_or_default(),
+                    batch,
+                ))
+            }
+        };
+        *used = batch;
+        Ok(hour)
+    }
+
     fn block(
         &mut self,
         tx: &Transaction<'_>,
         patient_id: i64,
         vital: i64,
         ts_ms: i64,
-    ) -> Result<&mut (Vec<NumSample>, bool)> {
+    ) -> Result<&mut OpenBlock> {
         let minute = block_of(ts_ms);
         let key = (patient_id, vital, minute);
-        match self.blocks.entry(key) {
-            Entry::Occupied(e) => Ok(e.into_mut()),
+        let block = match self.blocks.entry(key) {
+            Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
                 let data: Option<Vec<u8>> = tx
                     .prepare_cached(
@@ -337,9 +547,29 @@ impl BlockCache {
                     Some(d) => decode(minute, &d)?,
                     None => Vec::new(),
                 };
-                Ok(e.insert((samples, false)))
+                e.insert(OpenBlock::new(minute, &samples))
             }
+        };
+        block.used = self.batch;
+        Ok(block)
+    }
+
+    /// Changes a block's samples where appending will not do; `change`
+    /// says whether it changed them.
+    fn rewrite(
+        block: &mut OpenBlock,
+        minute: i64,
+        change: impl FnOnce(&mut Vec<NumSample>) -> bool,
+    ) -> Result<bool> {
+        let mut samples = decode(minute, &block.data)?;
+        if !change(&mut samples) {
+            return Ok(false);
         }
+        let used = block.used;
+        *block = OpenBlock::new(minute, &samples);
+        block.used = used;
+        block.dirty = true;
+        Ok(true)
     }
 
     /// The sample stored at exactly `ts_ms`, if any.
@@ -350,7 +580,11 @@ impl BlockCache {
         vital: i64,
         ts_ms: i64,
     ) -> Result<Option<NumSample>> {
-        let (samples, _) = self.block(tx, patient_id, vital, ts_ms)?;
+        let block = self.block(tx, patient_id, vital, ts_ms)?;
+        if block.after_last(ts_ms) {
+            return Ok(None);
+        }
+        let samples = decode(block_of(ts_ms), &block.data)?;
         Ok(samples
             .binary_search_by_key(&ts_ms, |s| s.ts_ms)
             .ok()
@@ -365,15 +599,22 @@ impl BlockCache {
         vital: i64,
         sample: NumSample,
     ) -> Result<bool> {
-        let (samples, dirty) = self.block(tx, patient_id, vital, sample.ts_ms)?;
-        match samples.binary_search_by_key(&sample.ts_ms, |s| s.ts_ms) {
-            Ok(_) => Ok(false),
-            Err(i) => {
-                samples.insert(i, sample);
-                *dirty = true;
-                Ok(true)
-            }
+        let block = self.block(tx, patient_id, vital, sample.ts_ms)?;
+        if block.after_last(sample.ts_ms) {
+            block.encoder.push(&mut block.data, &sample);
+            block.n += 1;
+            block.dirty = true;
+            return Ok(true);
         }
+        Self::rewrite(block, block_of(sample.ts_ms), |samples| {
+            match samples.binary_search_by_key(&sample.ts_ms, |s| s.ts_ms) {
+                Ok(_) => false,
+                Err(i) => {
+                    samples.insert(i, sample);
+                    true
+                }
+            }
+        })
     }
 
     /// Removes the sample at exactly `ts_ms`; whether there was one.
@@ -384,23 +625,33 @@ impl BlockCache {
         vital: i64,
         ts_ms: i64,
     ) -> Result<bool> {
-        let (samples, dirty) = self.block(tx, patient_id, vital, ts_ms)?;
-        match samples.binary_search_by_key(&ts_ms, |s| s.ts_ms) {
-            Ok(i) => {
-                samples.remove(i);
-                *dirty = true;
-                Ok(true)
-            }
-            Err(_) => Ok(false),
+        let block = self.block(tx, patient_id, vital, ts_ms)?;
+        if block.after_last(ts_ms) {
+            return Ok(false);
         }
+        Self::rewrite(block, block_of(ts_ms), |samples| {
+            match samples.binary_search_by_key(&ts_ms, |s| s.ts_ms) {
+                Ok(i) => {
+                    samples.remove(i);
+                    true
+                }
+                Err(_) => false,
+            }
+        })
     }
 
-    /// Writes every changed block.
-    pub(crate) fn flush(self, tx: &Transaction<'_>) -> Result<()> {
-        for ((patient_id, vital, minute), (samples, dirty)) in self.blocks {
-            if dirty {
-                put_block(tx, patient_id, vital, minute, &samples)?;
+    /// Writes every changed block (deletes one left empty).
+    pub(crate) fn flush(&mut self, tx: &Transaction<'_>) -> Result<()> {
+        for (&(patient_id, vital, minute), block) in &mut self.blocks {
+            if !block.dirty {
+                continue;
             }
+            if block.n == 0 {
+                put_block(tx, patient_id, vital, minute, &[])?;
+            } else {
+                put_encoded(tx, patient_id, vital, minute, block.n, &block.data)?;
+            }
+            block.dirty = false;
         }
         Ok(())
     }
@@ -480,6 +731,28 @@ mod tests {
             .collect();
         let bytes = encode(m, &steady).len();
         assert!(bytes <= 3 * 60 + 3, "{bytes} bytes for 60 samples");
+    }
+
+    /// The writer appends a batch's samples to a block it holds open: the
+    /// bytes must be those of packing the whole minute at once.
+    #[test]
+    fn appending_to_a_packed_block_gives_the_bytes_of_packing_it_whole() {
+        let m = 1_764_662_400_000;
+        let samples = vec![
+            s(m + 500, Some(72.0), Some(3)),
+            s(m + 1000, Some(36.8), Some(3)),
+            s(m + 2000, None, None),
+            s(m + 3000, Some(98.25), Some(9)),
+            s(m + 4000, Some(71.0), Some(9)),
+            s(m + 4100, Some(36.9), Some(9)),
+        ];
+        for cut in 0..=samples.len() {
+            let (mut data, mut encoder) = encode_with_state(m, &samples[..cut]);
+            for later in &samples[cut..] {
+                encoder.push(&mut data, later);
+            }
+            assert_eq!(data, encode(m, &samples), "appended after {cut} samples");
+        }
     }
 
     #[test]

@@ -222,7 +222,7 @@ impl PatientCache {
 }
 
 /// SQLite's count of commits by other connections to this database.
-fn data_version(conn: &Connection) -> Result<i64> {
+pub(super) fn data_version(conn: &Connection) -> Result<i64> {
     conn.prepare_cached("PRAGMA data_version")
         .and_then(|mut s| s.query_row([], |r| r.get(0)))
         .ctx("reading the store's data version")

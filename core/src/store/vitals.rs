@@ -160,10 +160,20 @@ impl Store {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .ctx("starting a batch")?;
         self.recent_ids.begin(to_ms(now));
-        let stored = write_batch(&tx, &mut self.recent_ids, batch, now)
+        let numerics = &mut self.numeric_blocks;
+        let stored = super::patients::data_version(&tx)
+            .and_then(|version| {
+                numerics.begin(version);
+                write_batch(&tx, &mut self.recent_ids, numerics, batch, now)
+            })
             .and_then(|stored| tx.commit().ctx("committing a batch").map(|()| stored));
-        if stored.is_err() {
-            self.recent_ids.undo_last();
+        match &stored {
+            Ok(_) => self.numeric_blocks.settle(),
+            Err(_) => {
+                self.recent_ids.undo_last();
+                // Its blocks hold what was rolled back.
+                self.numeric_blocks.forget();
+            }
         }
         stored
     }
@@ -311,6 +321,7 @@ type PatientKeys = (i64, Option<i64>, Option<String>);
 fn write_batch(
     tx: &Transaction<'_>,
     recent_ids: &mut RecentIds,
+    numerics: &mut BlockCache,
     batch: &IngestBatch,
     now: DateTime<Utc>,
 ) -> Result<StoredBatch> {
@@ -328,7 +339,6 @@ fn write_batch(
     let mut spool = Spool::default();
     let mut devices = super::devices::DeviceCache::default();
     let mut rollups: HashMap<(i64, Vital, i64), Hour> = HashMap::new();
-    let mut numerics = BlockCache::default();
     let mut last_sequence: Option<&str> = None;
     let mut last_effective: Option<DateTime<Utc>> = None;
 
@@ -416,7 +426,7 @@ fn write_batch(
             continue;
         }
         let ts = to_ms(obs.effective);
-        let held = match already_held(tx, &mut numerics, patient_id, obs, ts)? {
+        let held = match already_held(tx, numerics, patient_id, obs, ts)? {
             Held::Conflict(reason) => {
                 let rejection = Rejection {
                     code: RejectCode::Conflicting,
@@ -507,6 +517,7 @@ fn write_batch(
                         ])
                     })
                     .ctx("storing an ECG block")?;
+                    numerics.ecg_stored(patient_id, i64::from(b.lead), ts);
                 }
             }
         }
@@ -518,13 +529,9 @@ fn write_batch(
 
     numerics.flush(tx)?;
     for ((patient_id, vital, hour), new) in rollups {
-        let stored: Option<Vec<u8>> = tx
-            .prepare_cached("SELECT data FROM vital_rollups WHERE patient_id = ?1 AND vital = ?2 AND hour_ms = ?3")
-            .and_then(|mut s| s.query_row(params![patient_id, vital.code(), hour], |r| r.get(0)).optional())
-            .ctx("reading a rollup")?;
-        let mut h = stored.map(|b| Hour::from_blob(&b)).unwrap_or_default();
+        let h = numerics.hour(tx, patient_id, vital.code(), hour)?;
         h.merge(&new);
-        super::history::put_rollup(tx, patient_id, vital.code(), hour, &h)
+        super::history::put_rollup(tx, patient_id, vital.code(), hour, h)
             .ctx("writing a rollup")?;
     }
 
@@ -628,6 +635,9 @@ fn already_held(
                 )
                 .ctx("checking for a stored ECG block")?;
             for b in blocks {
+                if numerics.ecg_after_newest(tx, patient_id, i64::from(b.lead), ts)? {
+                    continue;
+                }
                 let stored: Option<(i64, i64, f64, f64, i64, Vec<u8>)> = stmt
                     .query_row(params![patient_id, b.lead, ts], |r| {
                         Ok((
@@ -890,6 +900,8 @@ impl Store {
     /// only; a redelivered record is still recognised by its content while
     /// its data is stored.)
     pub fn prune(&mut self, now: DateTime<Utc>, keep: Retention) -> Result<Pruned> {
+        // It may cut into blocks the writer holds open.
+        self.numeric_blocks.forget();
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)

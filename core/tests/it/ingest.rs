@@ -337,6 +337,85 @@ fn pruning_cuts_a_minute_block_at_the_retention_edge_to_the_sample() {
     assert_eq!((again.stored, again.duplicates), (0, 1), "{again:?}");
 }
 
+/// Issue 16: the writer keeps a patient's open minute of numerics from one
+/// batch to the next, and appends to it, instead of reading it back every
+/// batch. A sample another connection commits into that minute meanwhile
+/// (another process importing, a repair from the command line) is read in,
+/// never overwritten by the writer's older copy; a late sample still lands
+/// in its place; each is then checked against what is stored.
+#[test]
+fn an_open_minute_kept_between_batches_takes_in_what_another_connection_stored() {
+    let dir = crate::private_tempdir();
+    let (mut writer, mrns) = crate::store_with_ward(dir.path());
+    let mut other = wardwatch_core::store::Store::open_dir(dir.path()).expect("second connection");
+    let now = t0() + Duration::minutes(2);
+    let hr = |source: &str, seq: u64, id: &str, secs: i64, value: f64| IngestBatch {
+        source: source.into(),
+        shard: "shard-0".into(),
+        items: vec![item(
+            seq,
+            &numeric(
+                id,
+                &mrns[0],
+                "8867-4",
+                value,
+                "/min",
+                t0() + Duration::seconds(secs),
+            ),
+            now,
+        )],
+        ordered: true,
+    };
+    let mut stored = Vec::new();
+    // One sample a batch, as a monitored patient's arrive.
+    for s in 0..10 {
+        let b = hr("gw", s as u64 + 1, &format!("w-{s}"), s, 70.0 + s as f64);
+        assert_eq!(
+            writer.store_batch(&b, now).expect("store").outcome.stored,
+            1
+        );
+        stored.push((s, 70.0 + s as f64));
+    }
+    let b = hr("other", 1, "o-20", 20, 99.0);
+    assert_eq!(other.store_batch(&b, now).expect("store").outcome.stored, 1);
+    stored.push((20, 99.0));
+    // The writer's next samples: a late one (before the other's) and one after.
+    for (seq, s) in [(11, 10), (12, 30)] {
+        let b = hr("gw", seq, &format!("w-{s}"), s, 70.0 + s as f64);
+        assert_eq!(
+            writer.store_batch(&b, now).expect("store").outcome.stored,
+            1
+        );
+        stored.push((s, 70.0 + s as f64));
+    }
+    assert_eq!(
+        writer.sample_counts().expect("counts").0,
+        stored.len() as i64,
+        "every sample of the minute is stored, the other connection's too"
+    );
+    let latest = writer.latest_vitals(&mrns[0]).expect("latest");
+    assert_eq!(
+        (latest[0].at, latest[0].value),
+        (t0() + Duration::seconds(30), Some(100.0))
+    );
+    // Each stored value is what the store checks a record against: the
+    // same value again is a duplicate, another value a conflict.
+    let mut seq = 100;
+    for &(s, value) in &stored {
+        seq += 2;
+        let same = hr("gw", seq, &format!("again-{s}"), s, value);
+        let changed = hr("gw", seq + 1, &format!("other-{s}"), s, value + 1.0);
+        let same = writer.store_batch(&same, now).expect("store").outcome;
+        let changed = writer.store_batch(&changed, now).expect("store").outcome;
+        assert_eq!((same.stored, same.duplicates), (0, 1), "{s} s: {same:?}");
+        assert_eq!(
+            (changed.stored, changed.conflicts),
+            (0, 1),
+            "{s} s: {changed:?}"
+        );
+    }
+}
+
 /// Issue 9, item 6: a second observation for the same patient, vital and
 /// time was dropped (one row kept, both counted as stored), and an id
 /// reused for another value was counted as a duplicate. Every record is now
