@@ -319,21 +319,29 @@ impl LiveScorer {
             .iter()
             .map(|s| s.map_or(f64::NAN, |x| b.origin_mv + b.factor_mv * f64::from(x)))
             .collect();
-        let bed = match self.beds.entry(obs.mrn.clone()) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => match BedsideStream::new(Vec::new()) {
-                Ok(stream) => e.insert(Bed {
-                    stream,
-                    t0: obs.effective,
-                    channels: Vec::new(),
-                    open: HashMap::new(),
-                    paced_read: None,
-                }),
+        if !self.beds.contains_key(&obs.mrn) {
+            // Looked up first: the key is cloned once per bed, not per block.
+            match BedsideStream::new(Vec::new()) {
+                Ok(stream) => {
+                    self.beds.insert(
+                        obs.mrn.clone(),
+                        Bed {
+                            stream,
+                            t0: obs.effective,
+                            channels: Vec::new(),
+                            open: HashMap::new(),
+                            paced_read: None,
+                        },
+                    );
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot start a bed's analysis");
                     return Vec::new();
                 }
-            },
+            }
+        }
+        let Some(bed) = self.beds.get_mut(&obs.mrn) else {
+            return Vec::new();
         };
         if bed
             .paced_read
