@@ -97,18 +97,20 @@ pub fn window_quality(w: ArrayView1<f64>, fs_hz: f64) -> (Quality, f64) {
     if p2p > SATURATED_MV || at_rail as f64 > CLIPPED_SHARE * valid.len() as f64 {
         return (Quality::Saturated, f64::NAN);
     }
+    // The 1st to 99th percentile range, the robust amplitude.
+    let mut scratch = valid.clone();
+    let amplitude = {
+        let mut q = |p: f64| rank(&mut scratch, ((valid.len() - 1) as f64 * p) as usize);
+        q(0.99) - q(0.01)
+    };
     let quarter = (0.5 * fs_hz).round() as usize;
     if valid.len() >= 4 * quarter && quarter > 0 {
-        let median = |part: &[f64]| {
-            let mut p = part.to_vec();
-            p.sort_by(f64::total_cmp);
-            p[p.len() / 2]
+        let mut median = |range: std::ops::Range<usize>| {
+            let part = &mut scratch[..quarter];
+            part.copy_from_slice(&valid[range]);
+            rank(part, quarter / 2)
         };
-        let step = median(&valid[valid.len() - quarter..]) - median(&valid[..quarter]);
-        let mut sorted = valid.clone();
-        sorted.sort_by(f64::total_cmp);
-        let q = |p: f64| sorted[((sorted.len() - 1) as f64 * p) as usize];
-        let amplitude = q(0.99) - q(0.01);
+        let step = median(valid.len() - quarter..valid.len()) - median(0..quarter);
         if step.abs() > STEP_MV && step.abs() > STEP_SHARE * amplitude {
             return (Quality::Unstable, f64::NAN);
         }
@@ -120,10 +122,7 @@ pub fn window_quality(w: ArrayView1<f64>, fs_hz: f64) -> (Quality, f64) {
     // threshold serves every sampling rate.
     let scale = (fs_hz / 250.0).powi(2);
     let rms = (d2.mapv(|x| x * x).mean().unwrap_or(0.0)).sqrt() * scale;
-    let mut sorted = valid;
-    sorted.sort_by(f64::total_cmp);
-    let q = |p: f64| sorted[((sorted.len() - 1) as f64 * p) as usize];
-    let amplitude = (q(0.99) - q(0.01)).max(FLAT_MV);
+    let amplitude = amplitude.max(FLAT_MV);
     let ratio = rms / amplitude;
     let quality = if amplitude >= QUIET_MV && ratio > NOISE_RATIO {
         Quality::Noisy
@@ -131,6 +130,12 @@ pub fn window_quality(w: ArrayView1<f64>, fs_hz: f64) -> (Quality, f64) {
         Quality::Good
     };
     (quality, ratio)
+}
+
+/// The value at index `k` of `v` sorted by `f64::total_cmp` (what a full
+/// sort would put there), found by selection; reorders `v`.
+fn rank(v: &mut [f64], k: usize) -> f64 {
+    *v.select_nth_unstable_by(k, f64::total_cmp).1
 }
 
 /// Classes every 2-s window of a recording (the last one may be shorter; one
