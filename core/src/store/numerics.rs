@@ -405,6 +405,8 @@ pub(crate) struct BlockCache {
     /// starting later cannot be held yet, so its duplicate check needs no
     /// query. With the batch that last used each.
     ecg_newest: HashMap<(i64, i64), (Option<i64>, u64)>,
+    /// The blocks changed since the last flush.
+    dirty: Vec<(i64, i64, i64)>,
     /// Batches begun.
     batch: u64,
     /// The store's `data_version` the blocks agree with.
@@ -414,17 +416,23 @@ pub(crate) struct BlockCache {
 impl BlockCache {
     /// A block unused for this many batches is let go (checked this often).
     const KEEP_BATCHES: u64 = 64;
-    /// Past this many blocks (about 300 bytes each at 1 Hz), all are let go.
+    /// Past this many entries (a block about 300 bytes at 1 Hz, an hour
+    /// 720), all are let go.
     const MAX_BLOCKS: usize = 200_000;
+
+    fn clear(&mut self) {
+        self.blocks.clear();
+        self.hours.clear();
+        self.ecg_newest.clear();
+        self.dirty.clear();
+    }
 
     /// Starts a batch in a transaction that holds the write lock, where the
     /// store's `data_version` is `version`: if another connection has
     /// committed since the blocks were read, they are read again.
     pub(crate) fn begin(&mut self, version: i64) {
         if self.version != Some(version) {
-            self.blocks.clear();
-            self.hours.clear();
-            self.ecg_newest.clear();
+            self.clear();
             self.version = Some(version);
         }
         self.batch += 1;
@@ -432,18 +440,14 @@ impl BlockCache {
 
     /// Lets every block go: the store may no longer hold them.
     pub(crate) fn forget(&mut self) {
-        self.blocks.clear();
-        self.hours.clear();
-        self.ecg_newest.clear();
+        self.clear();
         self.version = None;
     }
 
     /// After a committed batch: lets go of blocks no longer in use.
     pub(crate) fn settle(&mut self) {
         if self.blocks.len() + self.hours.len() + self.ecg_newest.len() > Self::MAX_BLOCKS {
-            self.blocks.clear();
-            self.hours.clear();
-            self.ecg_newest.clear();
+            self.clear();
         } else if self.batch.is_multiple_of(Self::KEEP_BATCHES) {
             let batch = self.batch;
             self.blocks
@@ -599,22 +603,29 @@ impl BlockCache {
         vital: i64,
         sample: NumSample,
     ) -> Result<bool> {
+        let key = (patient_id, vital, block_of(sample.ts_ms));
         let block = self.block(tx, patient_id, vital, sample.ts_ms)?;
-        if block.after_last(sample.ts_ms) {
+        let was_dirty = block.dirty;
+        let added = if block.after_last(sample.ts_ms) {
             block.encoder.push(&mut block.data, &sample);
             block.n += 1;
             block.dirty = true;
-            return Ok(true);
-        }
-        Self::rewrite(block, block_of(sample.ts_ms), |samples| {
-            match samples.binary_search_by_key(&sample.ts_ms, |s| s.ts_ms) {
-                Ok(_) => false,
-                Err(i) => {
-                    samples.insert(i, sample);
-                    true
+            true
+        } else {
+            Self::rewrite(block, key.2, |samples| {
+                match samples.binary_search_by_key(&sample.ts_ms, |s| s.ts_ms) {
+                    Ok(_) => false,
+                    Err(i) => {
+                        samples.insert(i, sample);
+                        true
+                    }
                 }
-            }
-        })
+            })?
+        };
+        if added && !was_dirty {
+            self.dirty.push(key);
+        }
+        Ok(added)
     }
 
     /// Removes the sample at exactly `ts_ms`; whether there was one.
@@ -625,11 +636,13 @@ impl BlockCache {
         vital: i64,
         ts_ms: i64,
     ) -> Result<bool> {
+        let key = (patient_id, vital, block_of(ts_ms));
         let block = self.block(tx, patient_id, vital, ts_ms)?;
         if block.after_last(ts_ms) {
             return Ok(false);
         }
-        Self::rewrite(block, block_of(ts_ms), |samples| {
+        let was_dirty = block.dirty;
+        let removed = Self::rewrite(block, key.2, |samples| {
             match samples.binary_search_by_key(&ts_ms, |s| s.ts_ms) {
                 Ok(i) => {
                     samples.remove(i);
@@ -637,15 +650,20 @@ impl BlockCache {
                 }
                 Err(_) => false,
             }
-        })
+        })?;
+        if removed && !was_dirty {
+            self.dirty.push(key);
+        }
+        Ok(removed)
     }
 
-    /// Writes every changed block (deletes one left empty).
+    /// Writes every changed block (deletes one left empty): those listed
+    /// in `dirty`, not a walk over every block held.
     pub(crate) fn flush(&mut self, tx: &Transaction<'_>) -> Result<()> {
-        for (&(patient_id, vital, minute), block) in &mut self.blocks {
-            if !block.dirty {
+        for (patient_id, vital, minute) in self.dirty.drain(..) {
+            let Some(block) = self.blocks.get_mut(&(patient_id, vital, minute)) else {
                 continue;
-            }
+            };
             if block.n == 0 {
                 put_block(tx, patient_id, vital, minute, &[])?;
             } else {
