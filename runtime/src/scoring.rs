@@ -1,4 +1,5 @@
-//! Live scoring: runs after every stored batch, on the writer thread.
+//! Live scoring: runs after every stored batch, on the writer thread (a
+//! batch's waveforms analysed bed by bed on helper threads meanwhile).
 //! Waveform blocks feed one `BedsideStream` per patient: an `EcgStream` per
 //! lead (beats, heart-rate meter, rhythm events) and a pulse detector per
 //! pleth or arterial line, which confirm or suppress each life-threatening
@@ -92,6 +93,8 @@ struct Bed {
     open: HashMap<FindingKind, u32>,
     /// When the record was last read for a pacemaker (`PACED_REFRESH`).
     paced_read: Option<DateTime<Utc>>,
+    /// When a heart rate was last stored for the patient (`HR_EVERY`).
+    hr_last: Option<DateTime<Utc>>,
 }
 
 impl Bed {
@@ -103,6 +106,17 @@ impl Bed {
         (t - self.t0).num_nanoseconds().unwrap_or(0) as f64 / 1e9
     }
 }
+
+/// A batch's waveform blocks of one bed, in the batch's order.
+struct BedWork<'a> {
+    blocks: Vec<(&'a Observation, &'a EcgBlock)>,
+    samples: usize,
+}
+
+/// A batch's waveforms are analysed on several threads only from this many
+/// samples (8 s of one lead at 250 Hz, a few milliseconds of analysis):
+/// below it, a thread costs more than it saves.
+const PARALLEL_MIN_SAMPLES: usize = 2_000;
 
 /// HRV for the risk score is taken over the last five minutes, the standard
 /// short-term recording (Task Force of the ESC and NASPE, Circulation 1996).
@@ -194,7 +208,6 @@ pub struct LiveScorer {
     risk_last: HashMap<String, f64>,
     /// The NEWS2 last written per patient, and the data time it was written.
     news2_last: HashMap<String, (wardwatch_score::News2Score, DateTime<Utc>)>,
-    hr_last: HashMap<String, DateTime<Utc>>,
     /// The newest charted value per patient and vital (the `charted` source).
     charted: HashMap<(String, Vital), (DateTime<Utc>, f64)>,
     /// Patients whose charted values were read back from the store (after a
@@ -245,7 +258,8 @@ impl LiveScorer {
         batch: &IngestBatch,
         stored: &StoredBatch,
     ) -> Vec<ScoreRow> {
-        let mut ecg_rows = Vec::new();
+        let mut ecg_work: Vec<BedWork<'_>> = Vec::new();
+        let mut work_of: HashMap<&str, usize> = HashMap::new();
         let mut numerics_for: Vec<&str> = Vec::new();
         for &i in &stored.stored_items {
             let Some(Ok(obs)) = batch.items.get(i).map(|it| &it.decoded) else {
@@ -254,7 +268,15 @@ impl LiveScorer {
             match &obs.body {
                 Body::Ecg(blocks) => {
                     for b in blocks.iter().filter(|b| !b.samples.is_empty()) {
-                        ecg_rows.extend(self.ecg_block(store, obs, b));
+                        let w = *work_of.entry(obs.mrn.as_str()).or_insert_with(|| {
+                            ecg_work.push(BedWork {
+                                blocks: Vec::new(),
+                                samples: 0,
+                            });
+                            ecg_work.len() - 1
+                        });
+                        ecg_work[w].blocks.push((obs, b));
+                        ecg_work[w].samples += b.samples.len();
                     }
                 }
                 Body::Numeric(readings) => {
@@ -277,6 +299,7 @@ impl LiveScorer {
                 }
             }
         }
+        let ecg_rows = self.analyse_waveforms(store, ecg_work);
         let mut written = Vec::new();
         store_scores(store, ecg_rows, &mut written, "an ECG score");
         // Keep the active rhythm findings current.
@@ -307,20 +330,92 @@ impl LiveScorer {
         written
     }
 
-    /// Feeds one waveform block to the patient's bed; returns the ECG
-    /// events, suppressions and heart rate it produced.
-    fn ecg_block(&mut self, store: &Store, obs: &Observation, b: &EcgBlock) -> Vec<ScoreRow> {
-        let fs_hz = 1e9 / b.period_ns as f64;
-        let Some(channel) = channel_of(b.lead, fs_hz) else {
-            return Vec::new();
+    /// Analyses a batch's waveform blocks, bed by bed, and returns the rows
+    /// they produced (each bed's in the order of its blocks). Beds are
+    /// independent, so a batch with enough signal for several beds is
+    /// analysed on `available_parallelism` threads, each taking a run of
+    /// beds of about equal samples, while the store waits: the writer
+    /// thread was the ceiling of a ward's throughput with one core idle
+    /// (issue 16). Starting a bed and reading its record for a pacemaker
+    /// use the store, so they happen here first, on the writer's thread.
+    fn analyse_waveforms(&mut self, store: &Store, work: Vec<BedWork<'_>>) -> Vec<ScoreRow> {
+        let mut jobs: Vec<(String, Bed, BedWork<'_>)> = Vec::with_capacity(work.len());
+        for w in work {
+            let Some(&(first, _)) = w.blocks.first() else {
+                continue;
+            };
+            if let Some((mrn, bed)) = self.take_bed(store, first) {
+                jobs.push((mrn, bed, w));
+            }
+        }
+        let total: usize = jobs.iter().map(|j| j.2.samples).sum();
+        let threads = if total >= PARALLEL_MIN_SAMPLES {
+            std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .min(jobs.len())
+        } else {
+            1
         };
-        let samples: Vec<f64> = b
-            .samples
-            .iter()
-            .map(|s| s.map_or(f64::NAN, |x| b.origin_mv + b.factor_mv * f64::from(x)))
-            .collect();
+        let analyse = |jobs: &mut [(String, Bed, BedWork<'_>)]| -> Vec<ScoreRow> {
+            let mut rows = Vec::new();
+            for (mrn, bed, w) in jobs {
+                for &(obs, b) in &w.blocks {
+                    rows.extend(feed_block(bed, mrn, obs, b));
+                }
+            }
+            rows
+        };
+        let rows = if threads <= 1 {
+            analyse(&mut jobs)
+        } else {
+            // Contiguous runs of beds, so the rows keep the beds' order.
+            let mut runs: Vec<&mut [(String, Bed, BedWork<'_>)]> = Vec::with_capacity(threads);
+            let mut rest: &mut [(String, Bed, BedWork<'_>)] = &mut jobs;
+            let share = total.div_ceil(threads);
+            while runs.len() + 1 < threads && !rest.is_empty() {
+                // Up to the bed that would take the run past its share
+                // (one bed at least).
+                let mut sum = 0;
+                let cut = rest
+                    .iter()
+                    .position(|j| {
+                        let over = sum > 0 && sum + j.2.samples > share;
+                        sum += j.2.samples;
+                        over
+                    })
+                    .unwrap_or(rest.len());
+                let (run, tail) = std::mem::take(&mut rest).split_at_mut(cut);
+                runs.push(run);
+                rest = tail;
+            }
+            runs.push(rest);
+            std::thread::scope(|scope| {
+                let mut runs = runs.into_iter();
+                let own = runs.next().unwrap_or_default();
+                let helpers: Vec<_> = runs.map(|run| scope.spawn(|| analyse(run))).collect();
+                let mut rows = analyse(own);
+                for helper in helpers {
+                    // A panic in analysis is the writer's, as when it ran
+                    // on the writer's thread.
+                    match helper.join() {
+                        Ok(more) => rows.extend(more),
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    }
+                }
+                rows
+            })
+        };
+        for (mrn, bed, _) in jobs {
+            self.beds.insert(mrn, bed);
+        }
+        rows
+    }
+
+    /// The patient's bed, taken out of the map for analysis (put back by
+    /// `analyse_waveforms`): started at `obs` if new, and its pacemaker
+    /// re-read from the record when `PACED_REFRESH` has passed.
+    fn take_bed(&mut self, store: &Store, obs: &Observation) -> Option<(String, Bed)> {
         if !self.beds.contains_key(&obs.mrn) {
-            // Looked up first: the key is cloned once per bed, not per block.
             match BedsideStream::new(Vec::new()) {
                 Ok(stream) => {
                     self.beds.insert(
@@ -331,18 +426,17 @@ impl LiveScorer {
                             channels: Vec::new(),
                             open: HashMap::new(),
                             paced_read: None,
+                            hr_last: None,
                         },
                     );
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot start a bed's analysis");
-                    return Vec::new();
+                    return None;
                 }
             }
         }
-        let Some(bed) = self.beds.get_mut(&obs.mrn) else {
-            return Vec::new();
-        };
+        let (mrn, mut bed) = self.beds.remove_entry(&obs.mrn)?;
         if bed
             .paced_read
             .is_none_or(|t| obs.effective - t >= PACED_REFRESH || obs.effective < t)
@@ -355,131 +449,8 @@ impl LiveScorer {
                 Err(e) => tracing::warn!(error = %e, "cannot read whether a patient is paced"),
             }
         }
-        let offset_s = bed.seconds(obs.effective);
-        let fresh = |origin| BedChannel {
-            code: b.lead,
-            origin,
-            period_ns: b.period_ns,
-            pushed: 0,
-            beats: Default::default(),
-        };
-        // Where this block starts on the channel's timeline: a new channel,
-        // a new rate, a long gap or a clock that went back starts it afresh.
-        let index = match bed.channels.iter().position(|c| c.code == b.lead) {
-            None => match bed.stream.add_channel(channel, offset_s) {
-                Ok(i) => {
-                    bed.channels.push(fresh(obs.effective));
-                    i
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "a waveform cannot be analysed at this rate");
-                    return Vec::new();
-                }
-            },
-            Some(i) => {
-                let c = &bed.channels[i];
-                let gap = obs.effective - c.time_of(c.pushed as usize);
-                if c.period_ns != b.period_ns
-                    || gap > MAX_ECG_GAP
-                    || gap < -Duration::milliseconds(1)
-                {
-                    if let Err(e) = bed.stream.restart_channel(i, fs_hz, offset_s) {
-                        tracing::warn!(error = %e, "a waveform cannot be analysed at this rate");
-                        return Vec::new();
-                    }
-                    bed.channels[i] = fresh(obs.effective);
-                }
-                i
-            }
-        };
-        // Pad a short gap with missing samples so times stay right.
-        let c = &bed.channels[index];
-        let gap_samples = ((obs.effective - c.time_of(c.pushed as usize))
-            .num_nanoseconds()
-            .unwrap_or(0)
-            / c.period_ns)
-            .max(0);
-        let mut pushes = Vec::with_capacity(2);
-        if gap_samples > 0 {
-            pushes.push(vec![f64::NAN; gap_samples as usize]);
-        }
-        pushes.push(samples);
-        let mut rows = Vec::new();
-        for block in pushes {
-            let update = match bed.stream.push(index, &block) {
-                Ok(u) => u,
-                Err(e) => {
-                    tracing::error!(error = %e, "a bed refused a waveform block");
-                    return rows;
-                }
-            };
-            let c = &mut bed.channels[index];
-            c.pushed += block.len() as i64;
-            if let Some(ecg) = &update.ecg {
-                c.beats.extend(ecg.beats.iter().map(|b| b.sample));
-                let keep = (HRV_WINDOW.num_milliseconds() as f64 * fs_hz / 1000.0) as i64;
-                while c
-                    .beats
-                    .front()
-                    .is_some_and(|&s| (s as i64) < c.pushed - keep)
-                {
-                    c.beats.pop_front();
-                }
-                // The lead's own events, except the life-threatening ones:
-                // those are the bed's decision (below).
-                for event in &ecg.events {
-                    let (at, value, event) = match event {
-                        StreamEvent::Onset(f) if !is_life_threatening(f.kind) => (
-                            c.time_of(f.start_sample),
-                            1.0,
-                            EcgEvent::Onset {
-                                lead: b.lead,
-                                finding: f.clone(),
-                            },
-                        ),
-                        StreamEvent::End { kind, sample, .. } if !is_life_threatening(*kind) => (
-                            c.time_of(*sample),
-                            0.0,
-                            EcgEvent::End {
-                                lead: b.lead,
-                                kind: *kind,
-                            },
-                        ),
-                        _ => continue,
-                    };
-                    rows.push(ScoreRow {
-                        mrn: obs.mrn.clone(),
-                        at,
-                        value,
-                        score: ScoreDetail::EcgEvent(event),
-                    });
-                }
-                let now = c.time_of(c.pushed as usize);
-                let due = self
-                    .hr_last
-                    .get(&obs.mrn)
-                    .is_none_or(|t| now - *t >= HR_EVERY);
-                // From the best evidence: the lead's meter while it beats,
-                // else a good pulse (the lead off, the heart beating).
-                if due && let Some((from, hr)) = bed.stream.heart_rate(index, ecg.hr_bpm) {
-                    self.hr_last.insert(obs.mrn.clone(), now);
-                    rows.push(ScoreRow {
-                        mrn: obs.mrn.clone(),
-                        at: now,
-                        value: hr,
-                        score: ScoreDetail::EcgHr {
-                            lead: bed.channels[from].code,
-                        },
-                    });
-                }
-            }
-            for event in update.events {
-                rows.push(Self::decision_row(bed, &obs.mrn, event));
-            }
-        }
-        rows
+        Some((mrn, bed))
     }
-
     /// A bed's decision as a score row: a confirmed finding is an onset (at
     /// its start the first time, at the decision when the pulse stopped
     /// contradicting it), a suppressed one is `Suppressed` with what the
@@ -767,6 +738,138 @@ impl LiveScorer {
 /// for the same parameters, aggregate, completeness, SpO2 scale and
 /// clinical response (RCP, NEWS2 2017, Charts 1-4); the charted values
 /// behind the points may differ.
+/// Feeds one waveform block to a bed; returns the ECG events,
+/// suppressions and heart rate it produced. Pure: no store, so beds can be
+/// fed on several threads.
+fn feed_block(bed: &mut Bed, mrn: &str, obs: &Observation, b: &EcgBlock) -> Vec<ScoreRow> {
+    let fs_hz = 1e9 / b.period_ns as f64;
+    let Some(channel) = channel_of(b.lead, fs_hz) else {
+        return Vec::new();
+    };
+    let samples: Vec<f64> = b
+        .samples
+        .iter()
+        .map(|s| s.map_or(f64::NAN, |x| b.origin_mv + b.factor_mv * f64::from(x)))
+        .collect();
+    let offset_s = bed.seconds(obs.effective);
+    let fresh = |origin| BedChannel {
+        code: b.lead,
+        origin,
+        period_ns: b.period_ns,
+        pushed: 0,
+        beats: Default::default(),
+    };
+    // Where this block starts on the channel's timeline: a new channel,
+    // a new rate, a long gap or a clock that went back starts it afresh.
+    let index = match bed.channels.iter().position(|c| c.code == b.lead) {
+        None => match bed.stream.add_channel(channel, offset_s) {
+            Ok(i) => {
+                bed.channels.push(fresh(obs.effective));
+                i
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "a waveform cannot be analysed at this rate");
+                return Vec::new();
+            }
+        },
+        Some(i) => {
+            let c = &bed.channels[i];
+            let gap = obs.effective - c.time_of(c.pushed as usize);
+            if c.period_ns != b.period_ns || gap > MAX_ECG_GAP || gap < -Duration::milliseconds(1) {
+                if let Err(e) = bed.stream.restart_channel(i, fs_hz, offset_s) {
+                    tracing::warn!(error = %e, "a waveform cannot be analysed at this rate");
+                    return Vec::new();
+                }
+                bed.channels[i] = fresh(obs.effective);
+            }
+            i
+        }
+    };
+    // Pad a short gap with missing samples so times stay right.
+    let c = &bed.channels[index];
+    let gap_samples = ((obs.effective - c.time_of(c.pushed as usize))
+        .num_nanoseconds()
+        .unwrap_or(0)
+        / c.period_ns)
+        .max(0);
+    let mut pushes = Vec::with_capacity(2);
+    if gap_samples > 0 {
+        pushes.push(vec![f64::NAN; gap_samples as usize]);
+    }
+    pushes.push(samples);
+    let mut rows = Vec::new();
+    for block in pushes {
+        let update = match bed.stream.push(index, &block) {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::error!(error = %e, "a bed refused a waveform block");
+                return rows;
+            }
+        };
+        let c = &mut bed.channels[index];
+        c.pushed += block.len() as i64;
+        if let Some(ecg) = &update.ecg {
+            c.beats.extend(ecg.beats.iter().map(|b| b.sample));
+            let keep = (HRV_WINDOW.num_milliseconds() as f64 * fs_hz / 1000.0) as i64;
+            while c
+                .beats
+                .front()
+                .is_some_and(|&s| (s as i64) < c.pushed - keep)
+            {
+                c.beats.pop_front();
+            }
+            // The lead's own events, except the life-threatening ones:
+            // those are the bed's decision (below).
+            for event in &ecg.events {
+                let (at, value, event) = match event {
+                    StreamEvent::Onset(f) if !is_life_threatening(f.kind) => (
+                        c.time_of(f.start_sample),
+                        1.0,
+                        EcgEvent::Onset {
+                            lead: b.lead,
+                            finding: f.clone(),
+                        },
+                    ),
+                    StreamEvent::End { kind, sample, .. } if !is_life_threatening(*kind) => (
+                        c.time_of(*sample),
+                        0.0,
+                        EcgEvent::End {
+                            lead: b.lead,
+                            kind: *kind,
+                        },
+                    ),
+                    _ => continue,
+                };
+                rows.push(ScoreRow {
+                    mrn: mrn.to_owned(),
+                    at,
+                    value,
+                    score: ScoreDetail::EcgEvent(event),
+                });
+            }
+            let now = c.time_of(c.pushed as usize);
+            let due = bed.hr_last.is_none_or(|t| now - t >= HR_EVERY);
+            // From the best evidence: the lead's meter while it beats,
+            // else a good pulse (the lead off, the heart beating).
+            if due && let Some((from, hr)) = bed.stream.heart_rate(index, ecg.hr_bpm) {
+                bed.hr_last = Some(now);
+                rows.push(ScoreRow {
+                    mrn: mrn.to_owned(),
+                    at: now,
+                    value: hr,
+                    score: ScoreDetail::EcgHr {
+                        lead: bed.channels[from].code,
+                    },
+                });
+            }
+        }
+        for event in update.events {
+            rows.push(LiveScorer::decision_row(bed, mrn, event));
+        }
+    }
+    rows
+}
+
 fn same_assessment(a: &wardwatch_score::News2Score, b: &wardwatch_score::News2Score) -> bool {
     a.aggregate == b.aggregate
         && a.complete == b.complete

@@ -445,31 +445,60 @@ fn stream_bed(
     scorer: &mut LiveScorer,
     name: &str,
     mrn: &str,
-    signals: &[(&str, &str, &str)],
+    signals: &[Signal],
 ) -> Vec<wardwatch_core::model::EcgEvent> {
-    let record = wardwatch_wfdb::Record::open(testdata(&format!("challenge2015/{name}.hea")))
-        .expect("record");
-    let fs = record.fs_hz();
-    let block = (2.0 * fs) as usize;
+    stream_beds(store, scorer, name, &[(name, mrn, signals)])
+        .pop()
+        .expect("one bed")
+}
+
+/// A record's signal as streamed: its name in the record, MDC code, unit.
+type Signal = (&'static str, &'static str, &'static str);
+
+/// Streams several Challenge records at once, one patient each: every
+/// batch holds the same 2 s of every bed's signals, as a gateway for a
+/// ward sends them. Returns each bed's ECG events, in `beds`' order.
+fn stream_beds(
+    store: &mut Store,
+    scorer: &mut LiveScorer,
+    shard: &str,
+    beds: &[(&str, &str, &[Signal])],
+) -> Vec<Vec<wardwatch_core::model::EcgEvent>> {
     let mut raws = Vec::new();
-    for (signal, code, unit) in signals {
-        let i = record.signal_index(signal).expect("signal");
-        let spec = &record.signals()[i];
-        let mut raw = record.read_raw(i).expect("samples");
-        raw.truncate((300.0 * fs) as usize);
-        raws.push((raw, spec.gain_adu_per_unit, spec.baseline_adu, *code, *unit));
+    let mut fs = 0.0;
+    for (name, mrn, signals) in beds {
+        let record = wardwatch_wfdb::Record::open(testdata(&format!("challenge2015/{name}.hea")))
+            .expect("record");
+        fs = record.fs_hz();
+        for (signal, code, unit) in signals.iter() {
+            let i = record.signal_index(signal).expect("signal");
+            let spec = &record.signals()[i];
+            let mut raw = record.read_raw(i).expect("samples");
+            raw.truncate((300.0 * fs) as usize);
+            raws.push((
+                *name,
+                *mrn,
+                raw,
+                spec.gain_adu_per_unit,
+                spec.baseline_adu,
+                *code,
+                *unit,
+            ));
+        }
     }
+    let block = (2.0 * fs) as usize;
     let now = t0() + Duration::hours(1);
     let mut seq = 0;
-    for k in 0..raws[0].0.len().div_ceil(block) {
+    let longest = raws.iter().map(|r| r.2.len()).max().unwrap_or(0);
+    for k in 0..longest.div_ceil(block) {
         let start = t0() + Duration::nanoseconds((k * block) as i64 * 1_000_000_000 / fs as i64);
         let mut items = Vec::new();
-        for (raw, gain, baseline, code, unit) in &raws {
+        for (name, mrn, raw, gain, baseline, code, unit) in &raws {
             let Some(chunk) = raw.get(k * block..((k + 1) * block).min(raw.len())) else {
                 continue;
             };
             let obs = waveform(
-                &format!("{name}-{code}-{k}"),
+                &format!("{name}-{mrn}-{code}-{k}"),
                 mrn,
                 code,
                 unit,
@@ -481,30 +510,40 @@ fn stream_bed(
             seq += 1;
             items.push(item(seq, &obs, now));
         }
-        // One shard per record: its sequence numbers start at 1.
+        // One shard per stream: its sequence numbers start at 1.
+        let count = items.len();
         let b = IngestBatch {
-            shard: name.into(),
+            shard: shard.into(),
             ..batch(items)
         };
         let stored = store.store_batch(&b, now).expect("store");
         assert_eq!(
-            stored.outcome.stored,
-            raws.len(),
+            stored.outcome.stored, count,
             "block {k}: {:?}",
             stored.outcome
         );
         scorer.score_batch(store, &b, &stored);
     }
-    // The pulse wave is stored bit-exact beside the leads.
-    let pleth = raws.iter().find(|r| r.3 == "150452").expect("a pleth");
-    let back: Vec<i32> = store
-        .ecg_samples(mrn, 150_452, t0())
-        .expect("read back")
-        .iter()
-        .flat_map(|b| b.samples.iter().map(|s| s.expect("no gaps")))
-        .collect();
-    assert!(back == pleth.0, "stored pleth differs from the recording");
-    ecg_events(store, mrn)
+    beds.iter()
+        .map(|(name, mrn, _)| {
+            // The pulse wave is stored bit-exact beside the leads.
+            let pleth = raws
+                .iter()
+                .find(|r| r.0 == *name && r.5 == "150452")
+                .expect("a pleth");
+            let back: Vec<i32> = store
+                .ecg_samples(mrn, 150_452, t0())
+                .expect("read back")
+                .iter()
+                .flat_map(|b| b.samples.iter().map(|s| s.expect("no gaps")))
+                .collect();
+            assert!(
+                back == pleth.2,
+                "{name}: stored pleth differs from the recording"
+            );
+            ecg_events(store, mrn)
+        })
+        .collect()
 }
 
 /// Issue 15 live: a false asystole (a457l: the chest lead loses its beats,
@@ -564,6 +603,49 @@ fn the_pulse_streamed_beside_the_ecg_suppresses_a_false_asystole_and_confirms_a_
         })
         .unwrap_or_else(|| panic!("a345l's true asystole raised no onset: {events:?}"));
     assert!(onset.contains("confirmed by"), "{onset}");
+}
+
+/// Issue 16: beds whose waveforms share a batch are analysed on several
+/// threads. Each bed must still get exactly the decisions it gets streamed
+/// alone: a457l's false asystole suppressed, a345l's true one confirmed,
+/// and no finding of one bed landing on the other.
+#[test]
+fn beds_analysed_together_in_one_batch_get_the_decisions_each_gets_alone() {
+    use wardwatch_core::model::EcgEvent;
+    let dir = crate::private_tempdir();
+    let (mut store, mrns) = store_with_ward(dir.path());
+    let (false_asystole, true_asystole) = (signals_of("a457l"), signals_of("a345l"));
+    let mut alone = Vec::new();
+    for (i, (name, signals)) in [("a457l", &false_asystole), ("a345l", &true_asystole)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut scorer = LiveScorer::default();
+        alone.push(stream_bed(&mut store, &mut scorer, name, &mrns[i], signals));
+    }
+    let mut scorer = LiveScorer::default();
+    let together = stream_beds(
+        &mut store,
+        &mut scorer,
+        "ward",
+        &[
+            ("a457l", &mrns[3], &false_asystole),
+            ("a345l", &mrns[4], &true_asystole),
+        ],
+    );
+    assert_eq!(together, alone, "beds analysed together decide differently");
+    let asystole = |e: &&EcgEvent| e.kind() == FindingKind::Asystole;
+    assert!(
+        !together[0].iter().filter(asystole).any(EcgEvent::is_onset)
+            && together[0].iter().filter(asystole).count() > 0,
+        "a457l: {:?}",
+        together[0]
+    );
+    assert!(
+        together[1].iter().filter(asystole).any(EcgEvent::is_onset),
+        "a345l: {:?}",
+        together[1]
+    );
 }
 
 /// The leads, pleth and arterial pressure of a Challenge record, with the
