@@ -68,6 +68,8 @@ fn cpu_s() -> f64 {
 
 struct Ward {
     _dir: tempfile::TempDir,
+    /// The WAL checkpointed beside the writer, as the runtime does.
+    checkpointer: Option<wardwatch_runtime::checkpoint::Checkpointer>,
     store: Store,
     stage: AlarmStage,
     notifier: Arc<RecordingNotifier>,
@@ -115,6 +117,7 @@ fn ward(patients: usize, start: DateTime<Utc>, encrypted: bool) -> Ward {
     .expect("alarm stage");
     Ward {
         _dir: dir,
+        checkpointer: wardwatch_runtime::checkpoint::Checkpointer::start(&store),
         store,
         stage,
         notifier,
@@ -133,6 +136,9 @@ impl Ward {
     fn write(&mut self, ib: &IngestBatch, now: DateTime<Utc>, last_tick: &mut DateTime<Utc>) {
         let stored = self.store.store_batch(ib, now).expect("store");
         self.stage.after_batch(&self.store, ib, &stored);
+        if let Some(c) = &self.checkpointer {
+            c.committed();
+        }
         while *last_tick + Duration::seconds(1) <= now {
             *last_tick += Duration::seconds(1);
             self.stage.tick(&self.store, *last_tick);

@@ -10,6 +10,7 @@
 //! the pure alarm conditions and book); everything here that needs tokio,
 //! HTTP, the cloud clients or D-Bus lives in this crate instead.
 
+pub mod checkpoint;
 pub mod directory;
 pub mod flood;
 pub mod helper;

@@ -392,6 +392,8 @@ fn write_loop(
     // An upper bound of the bytes quarantined since the last trim: a flood
     // is trimmed after a tenth of the budget, not only every 10 s.
     let mut quarantined_since_trim: u64 = 0;
+    // The WAL is checkpointed beside the writer, not inside its commits.
+    let checkpointer = crate::checkpoint::Checkpointer::start(&store);
     while let Some(event) = rx.blocking_recv() {
         progress.bump();
         let now = clock.now();
@@ -511,6 +513,9 @@ fn write_loop(
                     tracing::warn!(error = %e, "cannot record lag");
                 }
             }
+        }
+        if let Some(c) = &checkpointer {
+            c.committed();
         }
     }
     Ok(report)

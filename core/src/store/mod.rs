@@ -24,6 +24,7 @@ pub mod rollup;
 mod sources;
 mod users;
 mod vitals;
+mod wal;
 
 pub use dedup::{DEDUP_MAX_IDS, DEDUP_WINDOW};
 
@@ -46,6 +47,7 @@ pub use vitals::{
     ADMISSION_SLACK, BatchOutcome, EcgStored, IngestBatch, IngestItem, LatestVital, Pruned,
     Retention, ScoreRow, StoredBatch, sequence_after,
 };
+pub use wal::{Checkpointed, WAL_BACKSTOP_PAGES, WalCheckpointer};
 
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "wardwatch.db";

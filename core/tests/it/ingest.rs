@@ -702,3 +702,57 @@ fn a_streamed_pleth_is_stored_beside_the_ecg_and_shown_under_its_strip() {
     let other = wardwatch_core::api::ecg_strip(&ctx, &mrns[1], 8).expect("strip");
     assert!(other.pulse.is_none());
 }
+
+/// Issue 16: the writer's WAL is checkpointed from a connection of its
+/// own. Everything the writer committed reaches the database file, and the
+/// writer's next commit starts the WAL again from its beginning, so the
+/// file does not grow while the ward streams.
+#[test]
+fn a_checkpoint_on_another_connection_copies_the_wal_and_lets_it_start_over() {
+    let dir = crate::private_tempdir();
+    let (mut writer, mrns) = crate::store_with_ward(dir.path());
+    let checkpointer = writer.wal_checkpointer().expect("checkpointer");
+    let now = t0() + Duration::minutes(5);
+    let mut seq = 0;
+    let mut store_some = |writer: &mut wardwatch_core::store::Store, count: usize| {
+        for _ in 0..count {
+            seq += 1;
+            let s = seq as i64;
+            let b = IngestBatch {
+                source: "gw".into(),
+                shard: "shard-0".into(),
+                items: vec![item(
+                    seq,
+                    &numeric(
+                        &format!("hr-{s}"),
+                        &mrns[(s % 3) as usize],
+                        "8867-4",
+                        60.0 + (s % 40) as f64,
+                        "/min",
+                        t0() + Duration::seconds(s),
+                    ),
+                    now,
+                )],
+                ordered: true,
+            };
+            assert_eq!(
+                writer.store_batch(&b, now).expect("store").outcome.stored,
+                1
+            );
+        }
+    };
+    store_some(&mut writer, 40);
+    let first = checkpointer.checkpoint().expect("checkpoint");
+    assert!(first.frames > 40, "{first:?}");
+    assert_eq!(first.copied, first.frames, "every frame copied");
+    store_some(&mut writer, 1);
+    let second = checkpointer.checkpoint().expect("checkpoint");
+    assert!(
+        second.frames < first.frames,
+        "the WAL started over: {second:?} after {first:?}"
+    );
+    assert_eq!(second.copied, second.frames);
+    // What was copied is what the writer stored, read by a new connection.
+    let reader = wardwatch_core::store::Store::open_dir(dir.path()).expect("reader");
+    assert_eq!(reader.sample_counts().expect("counts").0, 41);
+}
