@@ -2,9 +2,12 @@
 //! alarms before a stop reach the desktop (bench/scale.sh found 28 of 100
 //! undelivered when `serve` stopped 2 s after a burst).
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use wardwatch_core::ErrorKind;
 use wardwatch_core::alarms::Rules;
 use wardwatch_core::api;
 use wardwatch_core::store::Store;
@@ -61,4 +64,86 @@ fn the_notifications_queued_when_the_stage_stops_are_still_delivered() {
     // A sleep never ends early: the daemon's 20 ms is in the desktop part.
     // (How long the burst queued depends on the machine's pace; not asserted.)
     assert!(parts.desktop >= 20.0, "the daemon's 20 ms: {parts:?}");
+}
+
+/// A daemon that holds the first notification until the test lets it go.
+struct Gate {
+    inner: Arc<RecordingNotifier>,
+    first: AtomicBool,
+    entered: SyncSender<()>,
+    release: Mutex<Receiver<()>>,
+}
+
+impl Notifier for Gate {
+    fn notify(&self, notice: &AlarmNotice) -> Result<Delivered, Error> {
+        if self.first.swap(false, Ordering::SeqCst) {
+            let _ = self.entered.send(());
+            let _ = self.release.lock().expect("gate").recv();
+        }
+        self.inner.notify(notice)
+    }
+
+    fn close(&self, notification_id: u32) -> Result<(), Error> {
+        self.inner.close(notification_id)
+    }
+}
+
+/// Recording a delivery waits for the store's write lock; the notification
+/// after it must not. When another process held the lock (a backup, say),
+/// the notifier thread sat in its busy timeout recording the delivery
+/// before, so the ward's "store blocked" alarm waited 10 s behind it, and
+/// the recording was lost.
+#[test]
+fn a_notification_does_not_wait_while_the_delivery_before_it_waits_for_the_write_lock() {
+    let dir = crate::private_tempdir();
+    let mut admin = crate::ctx(dir.path(), "admin");
+    api::load_demo_ward(&mut admin, 3).expect("demo");
+    let store = Store::open_dir(dir.path()).expect("store");
+    let recorder = Arc::new(RecordingNotifier::new());
+    let (entered_tx, entered) = std::sync::mpsc::sync_channel(1);
+    let (release, release_rx) = std::sync::mpsc::channel();
+    let gate = Gate {
+        inner: recorder.clone(),
+        first: AtomicBool::new(true),
+        entered: entered_tx,
+        release: Mutex::new(release_rx),
+    };
+    let (mut stage, stats) =
+        AlarmStage::start(dir.path(), Rules::default(), Box::new(gate), crate::clock())
+            .expect("alarm stage");
+    stage.system_condition(&store, "tech:first", true, "the first alarm");
+    entered
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the notifier takes the first alarm");
+    // Another process takes the write lock while the first notification is
+    // on its way; the writer, refused, raises the alarm the store cannot
+    // hold.
+    let other = wardwatch_core::store::cipher::connect(dir.path()).expect("open");
+    other
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    stage.store_blocked(ErrorKind::Busy, Duration::from_secs(60));
+    release.send(()).expect("release the first notification");
+    // Both reach the desktop while the lock is still held. (Before, the
+    // second came only once recording the first had given up, after the
+    // store's 10 s busy timeout.)
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while recorder.notices().len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let titles: Vec<String> = recorder
+        .notices()
+        .into_iter()
+        .map(|n| n.notice.title)
+        .collect();
+    assert_eq!(titles.len(), 2, "{titles:?}");
+    assert!(titles[1].contains("store blocked"), "{titles:?}");
+    other.execute_batch("COMMIT").expect("release the lock");
+    drop(other);
+    drop(stage);
+    assert_eq!(stats.lock().expect("stats").delivered, 2);
+    // The first delivery is on its alarm, recorded once the lock was free.
+    let alarms = store.alarms(true, 100).expect("alarms");
+    assert_eq!(alarms.len(), 1, "{alarms:?}");
+    assert_eq!(alarms[0].notify_count, 1, "{alarms:?}");
 }
