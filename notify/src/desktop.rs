@@ -224,4 +224,10 @@ impl Notifier for DesktopNotifier {
         }
         result
     }
+
+    /// New notifications go to the daemon [`worker::IN_FLIGHT`] at a time;
+    /// an update in place or a close waits for them (see `worker`).
+    fn max_in_flight(&self) -> usize {
+        worker::IN_FLIGHT
+    }
 }

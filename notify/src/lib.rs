@@ -50,6 +50,13 @@ pub trait Notifier: Send + Sync {
     /// Takes a shown notification down, e.g. once its alarm is acknowledged.
     /// Closing one that is already gone is not an error.
     fn close(&self, notification_id: u32) -> Result<(), Error>;
+
+    /// How many calls from as many threads this notifier works on at once,
+    /// so a caller with a burst of notices may make that many and not wait
+    /// for each in turn. Default 1: one after the other, in order.
+    fn max_in_flight(&self) -> usize {
+        1
+    }
 }
 
 impl<N: Notifier + ?Sized> Notifier for std::sync::Arc<N> {
@@ -60,6 +67,10 @@ impl<N: Notifier + ?Sized> Notifier for std::sync::Arc<N> {
     fn close(&self, notification_id: u32) -> Result<(), Error> {
         (**self).close(notification_id)
     }
+
+    fn max_in_flight(&self) -> usize {
+        (**self).max_in_flight()
+    }
 }
 
 impl<N: Notifier + ?Sized> Notifier for Box<N> {
@@ -69,5 +80,9 @@ impl<N: Notifier + ?Sized> Notifier for Box<N> {
 
     fn close(&self, notification_id: u32) -> Result<(), Error> {
         (**self).close(notification_id)
+    }
+
+    fn max_in_flight(&self) -> usize {
+        (**self).max_in_flight()
     }
 }

@@ -1,8 +1,9 @@
 //! The alarm stage of the runtime: scoring, then condition detection, then
-//! the alarm book, on the writer thread; notifications go out on their own
-//! thread so a slow or absent notification daemon never delays ingestion,
-//! and their deliveries are recorded on another so that a store busy with a
-//! write never delays a notification.
+//! the alarm book, on the writer thread; notifications go out on threads of
+//! their own (as many as the notifier takes calls at once) so a slow or
+//! absent notification daemon never delays ingestion, and their deliveries
+//! are recorded on another so that a store busy with a write never delays a
+//! notification.
 //! A notifier that cannot deliver raises the technical condition
 //! `tech:notifications` (the in-app alarm list keeps every alarm).
 
@@ -29,12 +30,14 @@ use wardwatch_core::ingest::observation::{Body, Reading};
 use wardwatch_core::model::{EcgEvent, ScoreDetail};
 use wardwatch_core::store::{IngestBatch, ScoreRow, Store, StoredBatch};
 
-/// Notifications waiting for the notifier thread; beyond this the oldest
+/// Notifications waiting for the notifier threads; beyond this the oldest
 /// reminders would be stale anyway, so new ones are dropped (and logged).
 const NOTICE_QUEUE: usize = 256;
 /// How long a stopping stage waits for the notifications still queued: an
 /// alarm raised just before a stop still reaches the desktop.
 const NOTICE_DRAIN: StdDuration = StdDuration::from_secs(10);
+/// The most notifier threads, whatever the notifier would take at once.
+const MAX_NOTIFIER_THREADS: usize = 8;
 /// Patients' limits are re-read this often (a clinician may change them).
 const LIMITS_REFRESH: Duration = Duration::seconds(60);
 
@@ -67,7 +70,7 @@ impl Marks {
 struct Outgoing {
     notice: Notice,
     marks: Marks,
-    /// Handed to the notifier thread.
+    /// Handed to the notifier threads.
     queued: Instant,
     /// Whether the notice's alarm is in the store (to record its delivery).
     /// Not when the store itself is what is blocked.
@@ -97,7 +100,7 @@ pub struct LatencyParts {
     pub store: f64,
     /// Scoring, the alarm engine and recording the alarm.
     pub alarm: f64,
-    /// Waiting for the notifier thread (the notices ahead of it).
+    /// Waiting for a notifier thread (the notices ahead of it).
     pub notifier_queue: f64,
     /// The notifier's call to the desktop (D-Bus) until it answered.
     pub desktop: f64,
@@ -141,10 +144,10 @@ pub type SharedStats = Arc<Mutex<DeliveryStats>>;
 pub struct AlarmStage {
     scorer: LiveScorer,
     tracker: ConditionTracker,
-    /// `None` once the stage is dropped (the notifier thread then drains
-    /// the queue and ends).
+    /// `None` once the stage is dropped (the notifier threads then drain
+    /// the queue and end).
     notices: Option<SyncSender<Outgoing>>,
-    /// Disconnected when the notifier thread has ended.
+    /// Disconnected when the notifier threads and the recording thread have ended.
     notifier_done: Option<std::sync::mpsc::Receiver<()>>,
     limits_loaded: HashMap<String, DateTime<Utc>>,
     /// The newest data time seen, and when it arrived. Time for the alarm
@@ -204,7 +207,7 @@ impl std::fmt::Debug for AlarmStage {
 }
 
 impl Drop for AlarmStage {
-    /// Lets the notifier thread deliver what is queued, for up to
+    /// Lets the notifier threads deliver what is queued, for up to
     /// `NOTICE_DRAIN`: a stop must not swallow the last alarms' notifications.
     fn drop(&mut self) {
         drop(self.notices.take());
@@ -220,7 +223,7 @@ impl Drop for AlarmStage {
 }
 
 impl AlarmStage {
-    /// Starts the notifier thread and the thread recording its deliveries
+    /// Starts the notifier threads and the thread recording their deliveries
     /// (with its own store connection); returns the stage and the delivery
     /// statistics it keeps.
     pub fn start(
@@ -329,7 +332,7 @@ impl AlarmStage {
                 )
             }
             Err(TrySendError::Disconnected(_)) => {
-                tracing::error!("the notifier thread has stopped")
+                tracing::error!("the notifier threads have stopped")
             }
         }
     }
@@ -737,8 +740,9 @@ fn to_notice(n: &Notice) -> AlarmNotice {
     }
 }
 
-/// Starts the notifier thread and the thread that records its deliveries in
-/// `store`; the receiver returned is disconnected once both have ended.
+/// Starts the notifier threads (as many as the notifier takes calls at once)
+/// and the thread that records their deliveries in `store`; the receiver
+/// returned is disconnected once all have ended.
 fn spawn_delivery(
     data_dir: &Path,
     store: Store,
@@ -763,17 +767,30 @@ fn spawn_delivery(
             }
         })
         .map_err(thread_error)?;
-    std::thread::Builder::new()
-        .name("wardwatch-notifier".into())
-        .spawn(move || {
-            deliver_loop(notifier, clock, notices, records_tx, stats);
-            drop(done_tx);
-        })
-        .map_err(thread_error)?;
+    let delivery = Arc::new(Delivery {
+        threads: notifier.max_in_flight().clamp(1, MAX_NOTIFIER_THREADS),
+        notifier: Arc::from(notifier),
+        clock,
+        notices: Mutex::new(notices),
+        records: records_tx,
+        failing: Mutex::new(false),
+        stats,
+    });
+    for _ in 0..delivery.threads {
+        let delivery = Arc::clone(&delivery);
+        let done_tx = done_tx.clone();
+        std::thread::Builder::new()
+            .name("wardwatch-notifier".into())
+            .spawn(move || {
+                delivery.run();
+                drop(done_tx);
+            })
+            .map_err(thread_error)?;
+    }
     Ok(done_rx)
 }
 
-/// A store write the notifier thread leaves to the recording thread.
+/// A store write the notifier threads leave to the recording thread.
 enum Record {
     /// A notice of this alarm reached the desktop.
     Notified(i64, DateTime<Utc>),
@@ -781,36 +798,92 @@ enum Record {
     Condition(ConditionEvent),
 }
 
-/// Delivers each notice as it comes. It never writes to the store itself: a
-/// write waits for the store's write lock, which the writer thread holds
-/// through each batch and another process may hold for seconds (a backup),
-/// and the notice queued behind it (the "store blocked" one, say) must not
-/// wait for that too. Issue 16: the notifier queue was 1,091 ms of the live
-/// latency at p99 at 1,000 patients when each round of deliveries was
-/// recorded on this thread.
-fn deliver_loop(
-    notifier: Box<dyn Notifier>,
+/// What the notifier threads share: they take notices off one queue, each
+/// delivering one at a time.
+///
+/// They never write to the store themselves: a write waits for the store's
+/// write lock, which the writer thread holds through each batch and another
+/// process may hold for seconds (a backup), and the notice queued behind it
+/// (the "store blocked" one, say) must not wait for that too. Issue 16: the
+/// notifier queue was 1,091 ms of the live latency at p99 at 1,000 patients
+/// when each round of deliveries was recorded on the notifier's thread.
+///
+/// There are as many threads as the notifier takes calls at once
+/// ([`Notifier::max_in_flight`]): a burst of alarms (a ward's desaturations
+/// within seconds) reaches the desktop in that many lanes, not one behind
+/// the other, and a call stuck until its timeout holds up only its own lane.
+/// Notices go out in queue order but may arrive out of it; each is a
+/// notification of its own (none replaces another).
+struct Delivery {
+    threads: usize,
+    notifier: Arc<dyn Notifier>,
     clock: Arc<dyn Clock>,
-    rx: Receiver<Outgoing>,
+    notices: Mutex<Receiver<Outgoing>>,
     records: SyncSender<Record>,
+    /// Whether `tech:notifications` is raised. Held while its change is
+    /// handed to the recording thread, so the raise and the end of the
+    /// condition are recorded in the order they were decided.
+    failing: Mutex<bool>,
     stats: SharedStats,
-) {
-    let record = |r: Record| {
-        if records.send(r).is_err() {
+}
+
+impl Delivery {
+    fn record(&self, r: Record) {
+        if self.records.send(r).is_err() {
             tracing::error!("the thread recording notifications has stopped");
         }
-    };
-    let mut failing = false;
-    for out in rx {
+    }
+
+    /// The next notice, or `None` once the stage has stopped and the queue
+    /// is empty.
+    fn next(&self) -> Option<Outgoing> {
+        self.notices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .recv()
+            .ok()
+    }
+
+    /// Raises (`true`) or ends `tech:notifications` if that changes it.
+    fn set_failing(&self, failing: bool, now: DateTime<Utc>) {
+        let mut state = self
+            .failing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *state == failing {
+            return;
+        }
+        *state = failing;
+        // Short for the alarm bar; the full error is in the log.
+        let msg = if failing {
+            "desktop notifications undeliverable: no notification service answered \
+             (alarms stay in this list)"
+                .to_owned()
+        } else {
+            String::new()
+        };
+        self.record(Record::Condition(notifications_condition(
+            failing, msg, now,
+        )));
+    }
+
+    /// One notifier thread: delivers notices until the queue ends.
+    fn run(&self) {
+        while let Some(out) = self.next() {
+            self.deliver(out);
+        }
+    }
+
+    fn deliver(&self, out: Outgoing) {
         let called = Instant::now();
-        let result = notifier.notify(&to_notice(&out.notice));
-        let now = clock.now();
+        let result = self.notifier.notify(&to_notice(&out.notice));
+        let now = self.clock.now();
         match result {
             Ok(_) => {
                 let done = Instant::now();
                 let ms = |from: Instant, to: Instant| (to - from).as_secs_f64() * 1000.0;
                 let m = out.marks;
-                if let Ok(mut s) = stats.lock() {
+                if let Ok(mut s) = self.stats.lock() {
                     s.delivered += 1;
                     if matches!(
                         out.notice.kind,
@@ -827,30 +900,17 @@ fn deliver_loop(
                     }
                 }
                 if out.stored {
-                    record(Record::Notified(out.notice.alarm_id, now));
+                    self.record(Record::Notified(out.notice.alarm_id, now));
                 }
-                if failing {
-                    failing = false;
-                    record(Record::Condition(notifications_condition(
-                        false,
-                        String::new(),
-                        now,
-                    )));
-                }
+                self.set_failing(false, now);
             }
             Err(e) => {
-                if let Ok(mut s) = stats.lock() {
+                if let Ok(mut s) = self.stats.lock() {
                     s.failed += 1;
                 }
                 tracing::warn!(alarm = out.notice.alarm_id, kind = ?e.kind(), error = %e, "notification not delivered");
-                if e.kind() != NotifyErrorKind::Rejected && !failing {
-                    failing = true;
-                    // Short for the alarm bar; the full error is in the log.
-                    let msg =
-                        "desktop notifications undeliverable: no notification service answered \
-                               (alarms stay in this list)"
-                            .to_owned();
-                    record(Record::Condition(notifications_condition(true, msg, now)));
+                if e.kind() != NotifyErrorKind::Rejected {
+                    self.set_failing(true, now);
                 }
                 // Do not hammer a daemon that is not there.
                 std::thread::sleep(StdDuration::from_millis(100));
@@ -859,8 +919,8 @@ fn deliver_loop(
     }
 }
 
-/// Writes what the notifier thread hands over, in its order, until the
-/// notifier thread ends.
+/// Writes what the notifier threads hand over, in their order, until the
+/// last of them ends.
 fn record_loop(store: Store, rx: Receiver<Record>) {
     for r in rx {
         match r {

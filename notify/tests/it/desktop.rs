@@ -167,6 +167,85 @@ fn replaces_updates_the_shown_notification_in_place() -> Result<(), Error> {
     Ok(())
 }
 
+/// Alarms raised together (a ward's desaturations within seconds) go to the
+/// daemon several at a time, not one behind the other. Each is still shown
+/// once under an id of its own, and an update in place sent in the middle of
+/// the burst still updates its notification rather than adding one.
+#[test]
+fn a_burst_from_many_threads_is_shown_once_each_and_an_update_stays_in_place() -> Result<(), Error>
+{
+    let _daemon = daemon_test();
+    let mut monitor = Monitor::start();
+    let notifier = notifier()?;
+    assert!(notifier.max_in_flight() > 1, "several shows at a time");
+    let first_title = unique_title("***", "SPO2 LOW");
+    // High: resident and never expiring, so the counts below do not depend
+    // on how long the burst takes.
+    let first = notifier.notify(&AlarmNotice::new(
+        100,
+        Priority::High,
+        first_title.clone(),
+        "SpO2 88 %",
+    ))?;
+    monitor.notify_call(&first_title);
+    let update_title = unique_title("***", "SPO2 LOW");
+    let titles: Vec<String> = (0..12)
+        .map(|bed| unique_title("***", &format!("BED {bed} SPO2 LOW")))
+        .collect();
+    let (burst, update) = std::thread::scope(|s| {
+        let burst: Vec<_> = titles
+            .iter()
+            .enumerate()
+            .map(|(i, title)| {
+                let notifier = &notifier;
+                s.spawn(move || {
+                    notifier.notify(&AlarmNotice::new(
+                        200 + i as i64,
+                        Priority::High,
+                        title.clone(),
+                        "SpO2 85 %",
+                    ))
+                })
+            })
+            .collect();
+        let update = s.spawn(|| {
+            notifier.notify(
+                &AlarmNotice::new(100, Priority::High, update_title.clone(), "SpO2 79 %")
+                    .replacing(first.notification_id),
+            )
+        });
+        let burst: Vec<_> = burst
+            .into_iter()
+            .map(|h| h.join().expect("a caller thread"))
+            .collect();
+        (burst, update.join().expect("the updating thread"))
+    });
+    assert_eq!(update?, first, "the update keeps its notification's id");
+    let mut ids = Vec::new();
+    for delivered in burst {
+        ids.push(delivered?.notification_id);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), titles.len(), "an id of its own each: {ids:?}");
+    assert!(!ids.contains(&first.notification_id), "{ids:?}");
+    for title in &titles {
+        assert_eq!(monitor.notify_call(title).replaces_id(), Some(0), "{title}");
+    }
+    assert_eq!(
+        monitor.notify_call(&update_title).replaces_id(),
+        Some(first.notification_id)
+    );
+    // The burst and the updated one: nothing doubled.
+    assert_eq!(bus::wait_displayed(13, SETTLE), 13);
+
+    for id in ids.iter().chain([&first.notification_id]) {
+        notifier.close(*id)?;
+    }
+    assert_eq!(bus::wait_displayed(0, SETTLE), 0);
+    Ok(())
+}
+
 #[test]
 fn close_takes_the_notification_off_screen() -> Result<(), Error> {
     let _daemon = daemon_test();

@@ -66,12 +66,31 @@ fn the_notifications_queued_when_the_stage_stops_are_still_delivered() {
     assert!(parts.desktop >= 20.0, "the daemon's 20 ms: {parts:?}");
 }
 
-/// A daemon that holds the first notification until the test lets it go.
+/// A daemon that holds the first notification until the test lets it go,
+/// taking `lanes` calls at once.
 struct Gate {
     inner: Arc<RecordingNotifier>,
     first: AtomicBool,
     entered: SyncSender<()>,
     release: Mutex<Receiver<()>>,
+    lanes: usize,
+}
+
+impl Gate {
+    /// The gate, the signal that the first notification is held, and the
+    /// sender that lets it go.
+    fn new(inner: Arc<RecordingNotifier>, lanes: usize) -> (Gate, Receiver<()>, SyncSender<()>) {
+        let (entered_tx, entered) = std::sync::mpsc::sync_channel(1);
+        let (release, release_rx) = std::sync::mpsc::sync_channel(1);
+        let gate = Gate {
+            inner,
+            first: AtomicBool::new(true),
+            entered: entered_tx,
+            release: Mutex::new(release_rx),
+            lanes,
+        };
+        (gate, entered, release)
+    }
 }
 
 impl Notifier for Gate {
@@ -85,6 +104,10 @@ impl Notifier for Gate {
 
     fn close(&self, notification_id: u32) -> Result<(), Error> {
         self.inner.close(notification_id)
+    }
+
+    fn max_in_flight(&self) -> usize {
+        self.lanes
     }
 }
 
@@ -100,14 +123,8 @@ fn a_notification_does_not_wait_while_the_delivery_before_it_waits_for_the_write
     api::load_demo_ward(&mut admin, 3).expect("demo");
     let store = Store::open_dir(dir.path()).expect("store");
     let recorder = Arc::new(RecordingNotifier::new());
-    let (entered_tx, entered) = std::sync::mpsc::sync_channel(1);
-    let (release, release_rx) = std::sync::mpsc::channel();
-    let gate = Gate {
-        inner: recorder.clone(),
-        first: AtomicBool::new(true),
-        entered: entered_tx,
-        release: Mutex::new(release_rx),
-    };
+    // One lane: the second notification comes after the first's recording.
+    let (gate, entered, release) = Gate::new(recorder.clone(), 1);
     let (mut stage, stats) =
         AlarmStage::start(dir.path(), Rules::default(), Box::new(gate), crate::clock())
             .expect("alarm stage");
@@ -127,15 +144,7 @@ fn a_notification_does_not_wait_while_the_delivery_before_it_waits_for_the_write
     // Both reach the desktop while the lock is still held. (Before, the
     // second came only once recording the first had given up, after the
     // store's 10 s busy timeout.)
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while recorder.notices().len() < 2 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let titles: Vec<String> = recorder
-        .notices()
-        .into_iter()
-        .map(|n| n.notice.title)
-        .collect();
+    let titles = wait_for_notices(&recorder, 2);
     assert_eq!(titles.len(), 2, "{titles:?}");
     assert!(titles[1].contains("store blocked"), "{titles:?}");
     other.execute_batch("COMMIT").expect("release the lock");
@@ -146,4 +155,57 @@ fn a_notification_does_not_wait_while_the_delivery_before_it_waits_for_the_write
     let alarms = store.alarms(true, 100).expect("alarms");
     assert_eq!(alarms.len(), 1, "{alarms:?}");
     assert_eq!(alarms[0].notify_count, 1, "{alarms:?}");
+}
+
+/// Waits (up to a minute) until `recorder` holds `n` notices; their titles.
+fn wait_for_notices(recorder: &RecordingNotifier, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while recorder.notices().len() < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    recorder
+        .notices()
+        .into_iter()
+        .map(|n| n.notice.title)
+        .collect()
+}
+
+/// A desktop that takes several notifications at once gets them in as many
+/// lanes: a notification stuck on its way (a daemon slow to answer, up to
+/// the call's timeout) holds up only its own lane, and the alarms raised
+/// after it reach the desktop meanwhile. (Before, one notifier thread
+/// delivered them one behind the other: at 1,000 patients, a burst of 120
+/// desaturations queued up to seconds behind each other's desktop calls.)
+#[test]
+fn alarms_reach_the_desktop_while_the_notification_before_them_is_stuck() {
+    let dir = crate::private_tempdir();
+    let mut admin = crate::ctx(dir.path(), "admin");
+    api::load_demo_ward(&mut admin, 3).expect("demo");
+    let store = Store::open_dir(dir.path()).expect("store");
+    let recorder = Arc::new(RecordingNotifier::new());
+    let (gate, entered, release) = Gate::new(recorder.clone(), 4);
+    let (mut stage, stats) =
+        AlarmStage::start(dir.path(), Rules::default(), Box::new(gate), crate::clock())
+            .expect("alarm stage");
+    stage.system_condition(&store, "tech:first", true, "the stuck one");
+    entered
+        .recv_timeout(Duration::from_secs(60))
+        .expect("a notifier thread takes the first alarm");
+    for i in 0..5 {
+        stage.system_condition(&store, &format!("tech:after{i}"), true, "raised after it");
+    }
+    let titles = wait_for_notices(&recorder, 5);
+    assert_eq!(
+        titles.len(),
+        5,
+        "delivered while the first is stuck: {titles:?}"
+    );
+    release.send(()).expect("let the first go");
+    assert_eq!(wait_for_notices(&recorder, 6).len(), 6);
+    drop(stage);
+    assert_eq!(stats.lock().expect("stats").delivered, 6);
+    // Every delivery is recorded on its alarm, once.
+    let alarms = store.alarms(true, 100).expect("alarms");
+    assert_eq!(alarms.len(), 6, "{alarms:?}");
+    assert!(alarms.iter().all(|a| a.notify_count == 1), "{alarms:?}");
 }
