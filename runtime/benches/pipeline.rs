@@ -27,6 +27,10 @@ use wardwatch_runtime::pipeline::{CHANNEL_BATCHES, RawRecord, Stage, decode_batc
 use wardwatch_runtime::stage::AlarmStage;
 use wardwatch_sim::{Generator, GeneratorConfig, RecordSource, Scenario, SimBatch, SimPatient};
 
+/// The allocator `wardwatchctl serve` runs on, so this stays its baseline.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A memory figure of this process from /proc/self/status, in MB.
 fn status_mb(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
