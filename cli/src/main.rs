@@ -2067,6 +2067,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 pct(50.0),
                 pct(99.0)
             )?;
+            if n.records_retried > 0 || n.records_lost > 0 {
+                writeln!(
+                    out,
+                    "recording deliveries: {} tried again on a busy store, {} lost (those alarms do not show their notification)",
+                    n.records_retried, n.records_lost
+                )?;
+            }
             if let (Some(a), Some(b)) = (n.parts_percentile_ms(50.0), n.parts_percentile_ms(99.0)) {
                 writeln!(
                     out,

@@ -38,6 +38,11 @@ const NOTICE_QUEUE: usize = 256;
 const NOTICE_DRAIN: StdDuration = StdDuration::from_secs(10);
 /// The most notifier threads, whatever the notifier would take at once.
 const MAX_NOTIFIER_THREADS: usize = 8;
+/// How long a recording that found the store busy (past its own 10 s busy
+/// timeout: a backup, a long write of another process) waits before it is
+/// tried again, and for how long it is tried.
+const RECORD_RETRY: StdDuration = StdDuration::from_secs(1);
+const RECORD_GIVE_UP: StdDuration = StdDuration::from_secs(300);
 /// Patients' limits are re-read this often (a clinician may change them).
 const LIMITS_REFRESH: Duration = Duration::seconds(60);
 
@@ -84,6 +89,12 @@ struct Outgoing {
 pub struct DeliveryStats {
     pub delivered: u64,
     pub failed: u64,
+    /// Deliveries (and `tech:notifications` changes) whose recording in the
+    /// store failed on a store busy past its timeout and was tried again.
+    pub records_retried: u64,
+    /// Those given up on: the notification went out, but its alarm does not
+    /// say so (each is also an error in the log).
+    pub records_lost: u64,
     /// Milliseconds, one per delivered new alarm.
     pub latencies_ms: Vec<f64>,
     /// The same latencies in their parts, in the same order.
@@ -761,8 +772,9 @@ fn spawn_delivery(
         .name("wardwatch-notified".into())
         .spawn({
             let done_tx = done_tx.clone();
+            let stats = stats.clone();
             move || {
-                record_loop(store, records_rx);
+                record_loop(store, records_rx, stats);
                 drop(done_tx);
             }
         })
@@ -920,21 +932,71 @@ impl Delivery {
 }
 
 /// Writes what the notifier threads hand over, in their order, until the
-/// last of them ends.
-fn record_loop(store: Store, rx: Receiver<Record>) {
-    for r in rx {
-        match r {
-            Record::Notified(alarm_id, at) => {
-                if let Err(e) = store.mark_notified(alarm_id, at) {
-                    tracing::error!(error = %e, "cannot record a notification");
+/// last of them ends. A write the store refuses as busy (another process
+/// held the write lock past the busy timeout) is kept and tried again every
+/// `RECORD_RETRY`, with the ones after it, for up to `RECORD_GIVE_UP`: a
+/// notification that went out is not shown as undelivered because a backup
+/// ran just then. Any other failure (the alarm is gone) is logged and
+/// dropped.
+fn record_loop(store: Store, rx: Receiver<Record>, stats: SharedStats) {
+    let mut pending: std::collections::VecDeque<(Record, Instant)> = Default::default();
+    let mut open = true;
+    while open || !pending.is_empty() {
+        let next = if pending.is_empty() {
+            rx.recv().ok()
+        } else if open {
+            match rx.recv_timeout(RECORD_RETRY) {
+                Ok(r) => Some(r),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    open = false;
+                    None
                 }
             }
-            Record::Condition(ev) => {
-                if let Err(e) = store.apply_condition(&ev, ev.at) {
-                    tracing::error!(error = %e, key = %ev.key, "cannot record a technical condition");
+        } else {
+            // Stopping: what is still refused is tried once more below.
+            None
+        };
+        match next {
+            Some(r) => pending.push_back((r, Instant::now())),
+            None if pending.is_empty() => open = false,
+            None => {}
+        }
+        while let Some((r, since)) = pending.pop_front() {
+            match write_record(&store, &r) {
+                Ok(()) => {}
+                Err(e)
+                    if e.kind() == ErrorKind::Busy && open && since.elapsed() < RECORD_GIVE_UP =>
+                {
+                    tracing::warn!(error = %e, "the store is busy: recording a notification again shortly");
+                    if let Ok(mut s) = stats.lock() {
+                        s.records_retried += 1;
+                    }
+                    pending.push_front((r, since));
+                    break;
+                }
+                Err(e) => {
+                    if let Ok(mut s) = stats.lock() {
+                        s.records_lost += 1;
+                    }
+                    match &r {
+                        Record::Notified(alarm, _) => {
+                            tracing::error!(alarm, error = %e, "cannot record a notification");
+                        }
+                        Record::Condition(ev) => {
+                            tracing::error!(error = %e, key = %ev.key, "cannot record a technical condition");
+                        }
+                    }
                 }
             }
         }
+    }
+}
+
+fn write_record(store: &Store, r: &Record) -> wardwatch_core::Result<()> {
+    match r {
+        Record::Notified(alarm_id, at) => store.mark_notified(*alarm_id, *at),
+        Record::Condition(ev) => store.apply_condition(ev, ev.at).map(|_| ()),
     }
 }
 

@@ -209,3 +209,50 @@ fn alarms_reach_the_desktop_while_the_notification_before_them_is_stuck() {
     assert_eq!(alarms.len(), 6, "{alarms:?}");
     assert!(alarms.iter().all(|a| a.notify_count == 1), "{alarms:?}");
 }
+
+/// A delivery whose recording finds the store locked past its busy timeout
+/// (another process's long write: a backup, say) is recorded once the lock
+/// is free, so the alarm does not read as never notified. (Before, the
+/// recording was dropped with an error in the log.)
+#[test]
+fn a_delivery_is_recorded_once_the_store_is_free_after_a_long_lock() {
+    let dir = crate::private_tempdir();
+    let mut admin = crate::ctx(dir.path(), "admin");
+    api::load_demo_ward(&mut admin, 3).expect("demo");
+    let store = Store::open_dir(dir.path()).expect("store");
+    let recorder = Arc::new(RecordingNotifier::new());
+    let (gate, entered, release) = Gate::new(recorder.clone(), 1);
+    let (mut stage, stats) =
+        AlarmStage::start(dir.path(), Rules::default(), Box::new(gate), crate::clock())
+            .expect("alarm stage");
+    stage.system_condition(&store, "tech:first", true, "the first alarm");
+    entered
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the notifier takes the alarm");
+    let other = wardwatch_core::store::cipher::connect(dir.path()).expect("open");
+    other
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    release.send(()).expect("let the notification go");
+    assert_eq!(wait_for_notices(&recorder, 1).len(), 1);
+    // The recording waits out the store's busy timeout, then is kept.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while stats.lock().expect("stats").records_retried == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        stats.lock().expect("stats").records_retried > 0,
+        "the recording met the lock"
+    );
+    other.execute_batch("COMMIT").expect("release the lock");
+    drop(other);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let notified = || store.alarms(true, 100).expect("alarms")[0].notify_count;
+    while notified() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(notified(), 1, "the delivery is on its alarm");
+    drop(stage);
+    let stats = stats.lock().expect("stats");
+    assert_eq!((stats.delivered, stats.records_lost), (1, 0));
+}
