@@ -111,6 +111,54 @@ impl Notifier for Gate {
     }
 }
 
+/// An alarm stage whose notifier (a [`Gate`] of `lanes`) holds the first
+/// alarm's notification, "tech:first", until `release`.
+struct Gated {
+    dir: tempfile::TempDir,
+    store: Store,
+    recorder: Arc<RecordingNotifier>,
+    stage: AlarmStage,
+    stats: wardwatch_runtime::stage::SharedStats,
+    release: SyncSender<()>,
+}
+
+impl Gated {
+    /// Starts the stage on a demo ward and waits until the first alarm's
+    /// notification is held.
+    fn start(lanes: usize) -> Gated {
+        let dir = crate::private_tempdir();
+        let mut admin = crate::ctx(dir.path(), "admin");
+        api::load_demo_ward(&mut admin, 3).expect("demo");
+        let store = Store::open_dir(dir.path()).expect("store");
+        let recorder = Arc::new(RecordingNotifier::new());
+        let (gate, entered, release) = Gate::new(recorder.clone(), lanes);
+        let (mut stage, stats) =
+            AlarmStage::start(dir.path(), Rules::default(), Box::new(gate), crate::clock())
+                .expect("alarm stage");
+        stage.system_condition(&store, "tech:first", true, "the first alarm");
+        entered
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a notifier thread takes the first alarm");
+        Gated {
+            dir,
+            store,
+            recorder,
+            stage,
+            stats,
+            release,
+        }
+    }
+
+    /// Another process's connection, holding the store's write lock.
+    fn lock_store(&self) -> rusqlite::Connection {
+        let other = wardwatch_core::store::cipher::connect(self.dir.path()).expect("open");
+        other
+            .execute_batch("BEGIN IMMEDIATE")
+            .expect("take the write lock");
+        other
+    }
+}
+
 /// Recording a delivery waits for the store's write lock; the notification
 /// after it must not. When another process held the lock (a backup, say),
 /// the notifier thread sat in its busy timeout recording the delivery
@@ -118,41 +166,27 @@ impl Notifier for Gate {
 /// the recording was lost.
 #[test]
 fn a_notification_does_not_wait_while_the_delivery_before_it_waits_for_the_write_lock() {
-    let dir = crate::private_tempdir();
-    let mut admin = crate::ctx(dir.path(), "admin");
-    api::load_demo_ward(&mut admin, 3).expect("demo");
-    let store = Store::open_dir(dir.path()).expect("store");
-    let recorder = Arc::new(RecordingNotifier::new());
     // One lane: the second notification comes after the first's recording.
-    let (gate, entered, release) = Gate::new(recorder.clone(), 1);
-    let (mut stage, stats) =
-        AlarmStage::start(dir.path(), Rules::default(), Box::new(gate), crate::clock())
-            .expect("alarm stage");
-    stage.system_condition(&store, "tech:first", true, "the first alarm");
-    entered
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the notifier takes the first alarm");
+    let mut g = Gated::start(1);
     // Another process takes the write lock while the first notification is
     // on its way; the writer, refused, raises the alarm the store cannot
     // hold.
-    let other = wardwatch_core::store::cipher::connect(dir.path()).expect("open");
-    other
-        .execute_batch("BEGIN IMMEDIATE")
-        .expect("take the write lock");
-    stage.store_blocked(ErrorKind::Busy, Duration::from_secs(60));
-    release.send(()).expect("release the first notification");
+    let other = g.lock_store();
+    g.stage
+        .store_blocked(ErrorKind::Busy, Duration::from_secs(60));
+    g.release.send(()).expect("release the first notification");
     // Both reach the desktop while the lock is still held. (Before, the
     // second came only once recording the first had given up, after the
     // store's 10 s busy timeout.)
-    let titles = wait_for_notices(&recorder, 2);
+    let titles = wait_for_notices(&g.recorder, 2);
     assert_eq!(titles.len(), 2, "{titles:?}");
     assert!(titles[1].contains("store blocked"), "{titles:?}");
     other.execute_batch("COMMIT").expect("release the lock");
     drop(other);
-    drop(stage);
-    assert_eq!(stats.lock().expect("stats").delivered, 2);
+    drop(g.stage);
+    assert_eq!(g.stats.lock().expect("stats").delivered, 2);
     // The first delivery is on its alarm, recorded once the lock was free.
-    let alarms = store.alarms(true, 100).expect("alarms");
+    let alarms = g.store.alarms(true, 100).expect("alarms");
     assert_eq!(alarms.len(), 1, "{alarms:?}");
     assert_eq!(alarms[0].notify_count, 1, "{alarms:?}");
 }
@@ -178,34 +212,23 @@ fn wait_for_notices(recorder: &RecordingNotifier, n: usize) -> Vec<String> {
 /// desaturations queued up to seconds behind each other's desktop calls.)
 #[test]
 fn alarms_reach_the_desktop_while_the_notification_before_them_is_stuck() {
-    let dir = crate::private_tempdir();
-    let mut admin = crate::ctx(dir.path(), "admin");
-    api::load_demo_ward(&mut admin, 3).expect("demo");
-    let store = Store::open_dir(dir.path()).expect("store");
-    let recorder = Arc::new(RecordingNotifier::new());
-    let (gate, entered, release) = Gate::new(recorder.clone(), 4);
-    let (mut stage, stats) =
-        AlarmStage::start(dir.path(), Rules::default(), Box::new(gate), crate::clock())
-            .expect("alarm stage");
-    stage.system_condition(&store, "tech:first", true, "the stuck one");
-    entered
-        .recv_timeout(Duration::from_secs(60))
-        .expect("a notifier thread takes the first alarm");
+    let mut g = Gated::start(4);
     for i in 0..5 {
-        stage.system_condition(&store, &format!("tech:after{i}"), true, "raised after it");
+        g.stage
+            .system_condition(&g.store, &format!("tech:after{i}"), true, "raised after it");
     }
-    let titles = wait_for_notices(&recorder, 5);
+    let titles = wait_for_notices(&g.recorder, 5);
     assert_eq!(
         titles.len(),
         5,
         "delivered while the first is stuck: {titles:?}"
     );
-    release.send(()).expect("let the first go");
-    assert_eq!(wait_for_notices(&recorder, 6).len(), 6);
-    drop(stage);
-    assert_eq!(stats.lock().expect("stats").delivered, 6);
+    g.release.send(()).expect("let the first go");
+    assert_eq!(wait_for_notices(&g.recorder, 6).len(), 6);
+    drop(g.stage);
+    assert_eq!(g.stats.lock().expect("stats").delivered, 6);
     // Every delivery is recorded on its alarm, once.
-    let alarms = store.alarms(true, 100).expect("alarms");
+    let alarms = g.store.alarms(true, 100).expect("alarms");
     assert_eq!(alarms.len(), 6, "{alarms:?}");
     assert!(alarms.iter().all(|a| a.notify_count == 1), "{alarms:?}");
 }
@@ -216,43 +239,26 @@ fn alarms_reach_the_desktop_while_the_notification_before_them_is_stuck() {
 /// recording was dropped with an error in the log.)
 #[test]
 fn a_delivery_is_recorded_once_the_store_is_free_after_a_long_lock() {
-    let dir = crate::private_tempdir();
-    let mut admin = crate::ctx(dir.path(), "admin");
-    api::load_demo_ward(&mut admin, 3).expect("demo");
-    let store = Store::open_dir(dir.path()).expect("store");
-    let recorder = Arc::new(RecordingNotifier::new());
-    let (gate, entered, release) = Gate::new(recorder.clone(), 1);
-    let (mut stage, stats) =
-        AlarmStage::start(dir.path(), Rules::default(), Box::new(gate), crate::clock())
-            .expect("alarm stage");
-    stage.system_condition(&store, "tech:first", true, "the first alarm");
-    entered
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the notifier takes the alarm");
-    let other = wardwatch_core::store::cipher::connect(dir.path()).expect("open");
-    other
-        .execute_batch("BEGIN IMMEDIATE")
-        .expect("take the write lock");
-    release.send(()).expect("let the notification go");
-    assert_eq!(wait_for_notices(&recorder, 1).len(), 1);
+    let g = Gated::start(1);
+    let other = g.lock_store();
+    g.release.send(()).expect("let the notification go");
+    assert_eq!(wait_for_notices(&g.recorder, 1).len(), 1);
     // The recording waits out the store's busy timeout, then is kept.
+    let retried = || g.stats.lock().expect("stats").records_retried;
     let deadline = Instant::now() + Duration::from_secs(120);
-    while stats.lock().expect("stats").records_retried == 0 && Instant::now() < deadline {
+    while retried() == 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(
-        stats.lock().expect("stats").records_retried > 0,
-        "the recording met the lock"
-    );
+    assert!(retried() > 0, "the recording met the lock");
     other.execute_batch("COMMIT").expect("release the lock");
     drop(other);
+    let notified = || g.store.alarms(true, 100).expect("alarms")[0].notify_count;
     let deadline = Instant::now() + Duration::from_secs(60);
-    let notified = || store.alarms(true, 100).expect("alarms")[0].notify_count;
     while notified() == 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(notified(), 1, "the delivery is on its alarm");
-    drop(stage);
-    let stats = stats.lock().expect("stats");
+    drop(g.stage);
+    let stats = g.stats.lock().expect("stats");
     assert_eq!((stats.delivered, stats.records_lost), (1, 0));
 }
