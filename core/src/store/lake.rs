@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -31,6 +32,45 @@ use crate::ingest::observation::{Observation, Rejection};
 const SPOOL_LEVEL: i32 = 1;
 /// zstd level of sealed objects (the level `zstd` itself defaults to).
 pub const OBJECT_LEVEL: i32 = 3;
+/// Times a seal reads its rows again when another seal took some of them
+/// between its read and its transaction.
+const SEAL_ATTEMPTS: usize = 4;
+
+/// An object ready to be stored: its spool rows, compressed and hashed.
+struct Sealed {
+    rows: SpoolRows,
+    data: Vec<u8>,
+    sha256: String,
+    md5: String,
+}
+
+impl Sealed {
+    fn of(rows: SpoolRows) -> Result<Sealed> {
+        let data =
+            zstd::bulk::compress(&rows.text, OBJECT_LEVEL).map_err(|e| Error::InvalidInput {
+                what: "a lake object",
+                reason: format!("zstd: {e}"),
+            })?;
+        Ok(Sealed {
+            sha256: sha256_hex(&data),
+            md5: md5_hex(&data),
+            rows,
+            data,
+        })
+    }
+}
+
+/// The spool rows one object is sealed from.
+struct SpoolRows {
+    first: i64,
+    last: i64,
+    count: i64,
+    records: i64,
+    /// The oldest row's arrival (ms).
+    arrived: i64,
+    /// Their NDJSON lines, joined.
+    text: Vec<u8>,
+}
 
 /// A zone of the lake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -468,104 +508,169 @@ impl Store {
     /// transaction. `None` when the group is empty. The object's `created`
     /// is when its oldest line arrived, so that its age in the outbox is
     /// the age of the data waiting.
+    ///
+    /// The rows are read, joined, compressed and hashed before the write
+    /// lock is taken: for a full object that is tens of milliseconds of
+    /// zstd and hashing that the ingest writer would otherwise wait out
+    /// (issue 16: a seal's transaction was the writer's stall every lake
+    /// pass). The transaction that moves them checks that every row read is
+    /// still in the spool — rows are never changed, only inserted with a
+    /// larger id (`AUTOINCREMENT`) and deleted by a seal — and reads them
+    /// again if another seal took some meanwhile.
     pub fn lake_seal(&mut self, group: &SpoolGroup, max_bytes: i64) -> Result<Option<LakeObject>> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .ctx("sealing a lake object")?;
-        let mut ids = Vec::new();
-        let mut text = Vec::new();
-        let mut records = 0i64;
-        let mut arrived = i64::MAX;
-        {
-            let mut stmt = tx
-                .prepare(
-                    "SELECT id, records, data, created_ms FROM lake_spool
-                     WHERE zone = ?1 AND dataset = ?2 AND day = ?3 AND part = ?4 ORDER BY id",
-                )
-                .ctx("reading the lake spool")?;
-            let mut rows = stmt
-                .query(params![
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            // The last attempt reads under the lock, as sealing always did:
+            // nothing can take its rows meanwhile.
+            let ahead = if attempt < SEAL_ATTEMPTS {
+                match Store::spool_rows(&self.conn, &self.path, group, max_bytes)? {
+                    Some(rows) => Some(Sealed::of(rows)?),
+                    None => return Ok(None),
+                }
+            } else {
+                None
+            };
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .ctx("sealing a lake object")?;
+            let sealed = match ahead {
+                Some(sealed) => {
+                    let still: i64 = tx
+                        .query_row(
+                            "SELECT count(*) FROM lake_spool WHERE zone = ?1 AND dataset = ?2
+                               AND day = ?3 AND part = ?4 AND id BETWEEN ?5 AND ?6",
+                            params![
+                                group.zone.as_str(),
+                                group.dataset,
+                                group.day,
+                                group.part,
+                                sealed.rows.first,
+                                sealed.rows.last
+                            ],
+                            |r| r.get(0),
+                        )
+                        .ctx("sealing a lake object")?;
+                    if still != sealed.rows.count {
+                        // Another seal (`wardwatchctl sync` beside the
+                        // runtime) took some of them: read what is left.
+                        continue;
+                    }
+                    sealed
+                }
+                None => match Store::spool_rows(&tx, &self.path, group, max_bytes)? {
+                    Some(rows) => Sealed::of(rows)?,
+                    None => return Ok(None),
+                },
+            };
+            let rows = &sealed.rows;
+            let key = object_key(
+                group.zone,
+                &group.dataset,
+                &group.day,
+                &group.part,
+                rows.first,
+            );
+            tx.execute(
+                "INSERT INTO lake_objects (key, zone, dataset, day, records, raw_bytes, bytes, sha256, md5,
+                   created_ms, state, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11)",
+                params![
+                    key,
                     group.zone.as_str(),
                     group.dataset,
                     group.day,
-                    group.part
-                ])
-                .ctx("reading the lake spool")?;
-            let mut taken = 0i64;
-            while let Some(row) = rows.next().ctx("reading the lake spool")? {
-                let (id, n, data, created): (i64, i64, Vec<u8>, i64) = (
-                    row.get(0).ctx("reading the lake spool")?,
-                    row.get(1).ctx("reading the lake spool")?,
-                    row.get(2).ctx("reading the lake spool")?,
-                    row.get(3).ctx("reading the lake spool")?,
-                );
-                if !ids.is_empty() && taken + data.len() as i64 > max_bytes {
-                    break;
-                }
-                taken += data.len() as i64;
-                let lines =
-                    zstd::stream::decode_all(&data[..]).map_err(|e| Error::StoreDamaged {
-                        path: self.path.clone(),
-                        problems: format!("lake spool row {id} does not decompress: {e}"),
-                    })?;
-                text.extend_from_slice(&lines);
-                records += n;
-                arrived = arrived.min(created);
-                ids.push(id);
-            }
-        }
-        let Some(&first) = ids.first() else {
-            return Ok(None);
-        };
-        let key = object_key(group.zone, &group.dataset, &group.day, &group.part, first);
-        let data = zstd::bulk::compress(&text, OBJECT_LEVEL).map_err(|e| Error::InvalidInput {
-            what: "a lake object",
-            reason: format!("zstd: {e}"),
-        })?;
-        let (sha, md5) = (sha256_hex(&data), md5_hex(&data));
-        tx.execute(
-            "INSERT INTO lake_objects (key, zone, dataset, day, records, raw_bytes, bytes, sha256, md5,
-               created_ms, state, data)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11)",
-            params![
-                key,
-                group.zone.as_str(),
-                group.dataset,
-                group.day,
-                records,
-                text.len() as i64,
-                data.len() as i64,
-                sha,
-                md5,
-                arrived,
-                data
-            ],
-        )
-        .ctx("sealing a lake object")?;
-        let last = ids[ids.len() - 1];
-        tx.execute(
-            "DELETE FROM lake_spool WHERE zone = ?1 AND dataset = ?2 AND day = ?3 AND part = ?4
-               AND id BETWEEN ?5 AND ?6",
-            params![
-                group.zone.as_str(),
-                group.dataset,
-                group.day,
-                group.part,
-                first,
-                last
-            ],
-        )
-        .ctx("sealing a lake object")?;
-        let object = tx
-            .query_row(
-                &format!("SELECT {OBJECT_COLUMNS} FROM lake_objects WHERE key = ?1"),
-                [&key],
-                object_row,
+                    rows.records,
+                    rows.text.len() as i64,
+                    sealed.data.len() as i64,
+                    sealed.sha256,
+                    sealed.md5,
+                    rows.arrived,
+                    sealed.data
+                ],
             )
             .ctx("sealing a lake object")?;
-        tx.commit().ctx("sealing a lake object")?;
-        Ok(Some(object))
+            tx.execute(
+                "DELETE FROM lake_spool WHERE zone = ?1 AND dataset = ?2 AND day = ?3 AND part = ?4
+                   AND id BETWEEN ?5 AND ?6",
+                params![
+                    group.zone.as_str(),
+                    group.dataset,
+                    group.day,
+                    group.part,
+                    rows.first,
+                    rows.last
+                ],
+            )
+            .ctx("sealing a lake object")?;
+            let object = tx
+                .query_row(
+                    &format!("SELECT {OBJECT_COLUMNS} FROM lake_objects WHERE key = ?1"),
+                    [&key],
+                    object_row,
+                )
+                .ctx("sealing a lake object")?;
+            tx.commit().ctx("sealing a lake object")?;
+            return Ok(Some(object));
+        }
+    }
+
+    /// A group's oldest spool rows, up to `max_bytes` compressed (at least
+    /// one), decompressed and joined; `None` when the group is empty. One
+    /// statement, so one snapshot.
+    fn spool_rows(
+        conn: &rusqlite::Connection,
+        path: &Path,
+        group: &SpoolGroup,
+        max_bytes: i64,
+    ) -> Result<Option<SpoolRows>> {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, records, data, created_ms FROM lake_spool
+                 WHERE zone = ?1 AND dataset = ?2 AND day = ?3 AND part = ?4 ORDER BY id",
+            )
+            .ctx("reading the lake spool")?;
+        let mut rows = stmt
+            .query(params![
+                group.zone.as_str(),
+                group.dataset,
+                group.day,
+                group.part
+            ])
+            .ctx("reading the lake spool")?;
+        let mut taken_bytes = 0i64;
+        let mut out: Option<SpoolRows> = None;
+        while let Some(row) = rows.next().ctx("reading the lake spool")? {
+            let (id, n, data, created): (i64, i64, Vec<u8>, i64) = (
+                row.get(0).ctx("reading the lake spool")?,
+                row.get(1).ctx("reading the lake spool")?,
+                row.get(2).ctx("reading the lake spool")?,
+                row.get(3).ctx("reading the lake spool")?,
+            );
+            if out.is_some() && taken_bytes + data.len() as i64 > max_bytes {
+                break;
+            }
+            taken_bytes += data.len() as i64;
+            let lines = zstd::stream::decode_all(&data[..]).map_err(|e| Error::StoreDamaged {
+                path: path.to_path_buf(),
+                problems: format!("lake spool row {id} does not decompress: {e}"),
+            })?;
+            let o = out.get_or_insert_with(|| SpoolRows {
+                first: id,
+                last: id,
+                count: 0,
+                records: 0,
+                arrived: i64::MAX,
+                text: Vec::new(),
+            });
+            o.text.extend_from_slice(&lines);
+            o.records += n;
+            o.arrived = o.arrived.min(created);
+            o.last = id;
+            o.count += 1;
+        }
+        Ok(out)
     }
 
     /// Pending objects, oldest first.
