@@ -9,7 +9,7 @@
 //! them. The numeric work is the pure code of `wardwatch-score`; this module
 //! only keeps per-patient state and time.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use wardwatch_score::bedside::{
@@ -21,7 +21,7 @@ use wardwatch_score::{Acvpu, Breathing, News2Input, StreamEvent};
 use wardwatch_core::ingest::observation::{Body, EcgBlock, Observation};
 use wardwatch_core::model::Vital;
 use wardwatch_core::model::codes::{EcgLead, PulseWave};
-use wardwatch_core::model::{EcgEvent, ScoreDetail};
+use wardwatch_core::model::{EcgEvent, PatientRecord, ScoreDetail};
 use wardwatch_core::store::charted::CHARTED_SOURCE;
 use wardwatch_core::store::{IngestBatch, ScoreRow, Store, StoredBatch};
 
@@ -212,7 +212,7 @@ pub struct LiveScorer {
     charted: HashMap<(String, Vital), (DateTime<Utc>, f64)>,
     /// Patients whose charted values were read back from the store (after a
     /// restart the in-memory ones are gone; the table still has them).
-    charted_loaded: std::collections::HashSet<String>,
+    charted_loaded: HashSet<String>,
 }
 
 impl std::fmt::Debug for LiveScorer {
@@ -260,7 +260,10 @@ impl LiveScorer {
     ) -> Vec<ScoreRow> {
         let mut ecg_work: Vec<BedWork<'_>> = Vec::new();
         let mut work_of: HashMap<&str, usize> = HashMap::new();
+        // The patients with new numerics, in the batch's order; the set
+        // keeps this O(patients) for a batch of a whole hospital.
         let mut numerics_for: Vec<&str> = Vec::new();
+        let mut numerics_seen: HashSet<&str> = HashSet::new();
         for &i in &stored.stored_items {
             let Some(Ok(obs)) = batch.items.get(i).map(|it| &it.decoded) else {
                 continue;
@@ -293,7 +296,7 @@ impl LiveScorer {
                                 .push(obs.effective, *v);
                         }
                     }
-                    if !numerics_for.contains(&obs.mrn.as_str()) {
+                    if numerics_seen.insert(obs.mrn.as_str()) {
                         numerics_for.push(&obs.mrn);
                     }
                 }
@@ -315,12 +318,21 @@ impl LiveScorer {
         }
         let mut vital_rows = Vec::new();
         for mrn in numerics_for {
-            match self.news2(store, mrn) {
+            // The record once for both scores.
+            let record = match store.patient(mrn) {
+                Ok(Some(record)) => record,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read a patient's record to score their vitals");
+                    continue;
+                }
+            };
+            match self.news2(store, mrn, &record) {
                 Ok(Some(row)) => vital_rows.push(row),
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "cannot compute NEWS2"),
             }
-            match self.risk(store, mrn) {
+            match self.risk(mrn, &record) {
                 Ok(Some(row)) => vital_rows.push(row),
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "cannot compute the cardiac risk"),
@@ -603,13 +615,14 @@ impl LiveScorer {
     /// rhythm findings and the deviation of HR, RR, SpO2, SBP and temperature
     /// from the patient's baseline (the record's, else adult defaults); a row
     /// when the score moves by 5 points or more.
-    fn risk(&mut self, store: &Store, mrn: &str) -> wardwatch_core::Result<Option<ScoreRow>> {
+    fn risk(
+        &mut self,
+        mrn: &str,
+        record: &PatientRecord,
+    ) -> wardwatch_core::Result<Option<ScoreRow>> {
         use ndarray::{Array1, Array2};
         use wardwatch_score::risk::{RiskInput, cardiac_risk};
         use wardwatch_score::trend::{Baseline as TrendBaseline, zscores};
-        let Some(record) = store.patient(mrn)? else {
-            return Ok(None);
-        };
         let vitals = [
             Vital::HeartRate,
             Vital::RespRate,
@@ -675,10 +688,12 @@ impl LiveScorer {
     /// see there); a row when the assessment changed (`same_assessment`),
     /// and when only the charted values moved, at most every
     /// `NEWS2_RECHART`.
-    fn news2(&mut self, store: &Store, mrn: &str) -> wardwatch_core::Result<Option<ScoreRow>> {
-        let Some(record) = store.patient(mrn)? else {
-            return Ok(None);
-        };
+    fn news2(
+        &mut self,
+        store: &Store,
+        mrn: &str,
+        record: &PatientRecord,
+    ) -> wardwatch_core::Result<Option<ScoreRow>> {
         let streamed = self.newest(mrn, &Vital::ALL);
         let seen = streamed.or_else(|| self.newest_charted(mrn, &Vital::ALL));
         self.load_charted(store, mrn, seen.unwrap_or_else(Utc::now));
