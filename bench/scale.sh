@@ -15,6 +15,7 @@
 # baseline, in the same run.
 #
 #   bash bench/scale.sh [PATIENTS] [SECONDS] [sse|kinesis]   (defaults: 1000 60 sse)
+#   WARDWATCH_SCALE_BIN=/tmp/wardwatchctl-before bash bench/scale.sh …   (another build)
 #
 # SECONDS over 240 is a soak: the live run alone (the simulated data starts
 # now, and the store takes data at most 5 min ahead of its clock, so the
@@ -41,8 +42,15 @@ if [[ -z ${WARDWATCH_SCALE_INNER:-} ]]; then
     exec bash scripts/notifyd.sh run -- bash bench/scale.sh "$@"
 fi
 
-cargo build --release -q -p wardwatchctl
-BIN=$PWD/target/release/wardwatchctl
+# WARDWATCH_SCALE_BIN runs another build of wardwatchctl (a copy of an
+# earlier one, say) against the same load, so that two builds can be
+# compared in one sitting on a machine whose speed drifts.
+if [[ -n ${WARDWATCH_SCALE_BIN:-} ]]; then
+    BIN=$(realpath "$WARDWATCH_SCALE_BIN")
+else
+    cargo build --release -q -p wardwatchctl
+    BIN=$PWD/target/release/wardwatchctl
+fi
 WORK=$(mktemp -d)
 chmod 700 "$WORK"
 DATA=
