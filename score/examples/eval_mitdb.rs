@@ -20,6 +20,11 @@
 //! It measures; it asserts nothing.
 //!
 //! Usage: `cargo run --release -p wardwatch-score --example eval_mitdb [DATA_DIR]`
+//!
+//! With `EVAL_MITDB_TRACE=NAME` it also prints, on stderr, record NAME's
+//! reference rhythm labels, the AF episodes it reported and the reference
+//! runs of ventricular beats no ventricular finding overlapped: for
+//! reviewing one record's rhythm findings beside its annotations.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -266,7 +271,7 @@ fn evaluate(dir: &Path, name: &str) -> Result<RecordResult, Box<dyn std::error::
         }
     }
     let _ = matched_v;
-    Ok(RecordResult {
+    let result = RecordResult {
         name: name.to_owned(),
         duration_s: mv.len() as f64 / fs,
         qrs: Tally {
@@ -292,7 +297,41 @@ fn evaluate(dir: &Path, name: &str) -> Result<RecordResult, Box<dyn std::error::
         vf_det: union(vf_det),
         asystole_s,
         seconds,
-    })
+    };
+    if std::env::var("EVAL_MITDB_TRACE").is_ok_and(|r| r == name) {
+        trace(&result, &anns, fs);
+    }
+    Ok(result)
+}
+
+/// One record's rhythm labels, AF episodes and missed ventricular runs
+/// (`EVAL_MITDB_TRACE`).
+fn trace(r: &RecordResult, anns: &[Annotation], fs: f64) {
+    let s = |x: usize| x as f64 / fs;
+    for a in anns {
+        if let Some(label) = a.aux.as_deref().filter(|l| !l.is_empty()) {
+            eprintln!(
+                "{} reference {:8.1} s {label}",
+                r.name,
+                s(a.sample as usize)
+            );
+        }
+    }
+    for &(a, b) in &r.af_det {
+        eprintln!("{} AF reported {:8.1}-{:.1} s", r.name, s(a), s(b));
+    }
+    let ventricular: Spans = r
+        .vt_det
+        .iter()
+        .chain(&r.vf_det)
+        .chain(&r.vr_det)
+        .copied()
+        .collect();
+    for &run in &r.vt_ref {
+        if hits(&vec![run], &ventricular) == 0 {
+            eprintln!("{} missed V run {:8.1}-{:.1} s", r.name, s(run.0), s(run.1));
+        }
+    }
 }
 
 fn pct(a: usize, b: usize) -> f64 {
