@@ -239,6 +239,18 @@ const VT_RATE_CHANGE: f64 = 0.15;
 const RUN_END_S: f64 = 0.01;
 /// VF is contradicted by pulses with no pause this long.
 const VF_GAP_S: f64 = 2.0;
+/// Another lead's beats at this rate or slower are discrete complexes, not
+/// fibrillation, even when their intervals vary: VF and flutter are
+/// continuous activity at 150–500 /min without discrete QRS complexes
+/// (the definition of ventricular fibrillation and flutter in the AHA
+/// guidelines; Clifford et al. 2015 define the alarm as a fibrillatory,
+/// flutter or oscillatory waveform for at least 4 s). A slow rhythm with
+/// complexes separated by baseline, and no pause longer than one and a
+/// half of its intervals, is an organised heartbeat, so the other lead's
+/// "VF" is artefact. Such a lead still needs `PulseEvidence::is_present`
+/// (half its intervals within 20 % of the median, steady amplitude, no
+/// gap): a detector's "beats" in fine VF are neither.
+const VF_DISCRETE_BPM: f64 = 100.0;
 /// A pulse channel this far behind the lead is judged on what it has.
 const MAX_LAG_S: f64 = 2.0;
 /// A new finding's decision waits for a pulse channel behind the lead by
@@ -812,7 +824,8 @@ impl BedsideStream {
 ///   pulse before it either (a pleth off the finger), cannot tell.
 ///
 /// For VT and VF another lead counts like a pulse channel, but for VF only
-/// when its beats are organised (regular and steady).
+/// when its beats are organised: regular and steady, or discrete complexes
+/// at up to `VF_DISCRETE_BPM`.
 fn judge(
     kind: FindingKind,
     channel: ChannelKind,
@@ -854,11 +867,13 @@ fn judge(
         }
         FindingKind::VentricularFibrillation => {
             // Another lead must show an organised rhythm, not just beats:
-            // a beat detector finds "beats" in VF too.
+            // a beat detector finds "beats" in VF too. Regular beats are
+            // organised; so are slow discrete ones (`VF_DISCRETE_BPM`), as
+            // a slow escape or sinus rhythm with varying intervals.
             // A slow organised rhythm may pause longer than `VF_GAP_S`
             // between beats: one and a half intervals are allowed.
             let max_gap = VF_GAP_S.max(1.5 * 60.0 / rate.max(1.0));
-            let organised = channel.is_pulsatile() || ev.is_good();
+            let organised = channel.is_pulsatile() || ev.is_good() || rate <= VF_DISCRETE_BPM;
             if organised && ev.is_present(max_gap) && rate <= 150.0 {
                 Says::Contradicts
             } else if ev.longest_gap_s >= NO_PULSE_S {
@@ -1085,6 +1100,58 @@ mod tests {
                 Some(&steady_pulse(90.0)),
                 Some(107.0)
             ),
+            Says::Agrees
+        );
+    }
+
+    /// Another lead's beats over a VF finding: slow discrete complexes
+    /// contradict it even when their intervals vary (a slow escape rhythm
+    /// beside a lead shaken by artefact, as Challenge 2015 f190s); the same
+    /// irregularity at a fibrillatory rate, a lead with too few beats and
+    /// one that stopped beating do not.
+    #[test]
+    fn slow_discrete_beats_on_another_lead_contradict_vf_and_fast_irregular_ones_do_not() {
+        let vf = FindingKind::VentricularFibrillation;
+        // Intervals of 1.5-2.1 s: 4 of 7 within 20 % of the median.
+        let slow = PulseEvidence {
+            pulses: 8,
+            rate_bpm: Some(36.0),
+            regular_share: 4.0 / 7.0,
+            steady_share: 1.0,
+            longest_gap_s: 2.1,
+            missing_share: 0.0,
+        };
+        assert!(!slow.is_good());
+        assert_eq!(
+            judge(vf, ChannelKind::Ecg, &slow, None, None),
+            Says::Contradicts
+        );
+        let fast = PulseEvidence {
+            pulses: 40,
+            rate_bpm: Some(220.0),
+            longest_gap_s: 0.5,
+            ..slow
+        };
+        assert_eq!(
+            judge(vf, ChannelKind::Ecg, &fast, None, None),
+            Says::Inconclusive
+        );
+        // Irregular beyond half its intervals: no rhythm to speak of.
+        let scattered = PulseEvidence {
+            regular_share: 0.3,
+            ..slow
+        };
+        assert_eq!(
+            judge(vf, ChannelKind::Ecg, &scattered, None, None),
+            Says::Inconclusive
+        );
+        let stopped = PulseEvidence {
+            pulses: 3,
+            longest_gap_s: 6.0,
+            ..slow
+        };
+        assert_eq!(
+            judge(vf, ChannelKind::Ecg, &stopped, None, None),
             Says::Agrees
         );
     }

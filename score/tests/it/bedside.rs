@@ -89,6 +89,17 @@ fn a_vt_run_slower_than_a_steady_pulse_is_suppressed() {
     assert_every_finding_suppressed("v552s", FindingKind::VentricularTachycardia, "ABP pulse at");
 }
 
+/// f190s is a false VF alarm: the V lead swings at about 150 /min with an
+/// artefact the RESP channel shows too, while lead II shows discrete
+/// complexes at 30-40 /min, their intervals varying from 1.5 to 2.1 s. A
+/// heart with discrete complexes on one lead is not fibrillating: every VF
+/// finding is suppressed, lead II among the evidence (before, once II's
+/// intervals varied, its beats read as inconclusive and the VF alarmed).
+#[test]
+fn vf_beside_slow_discrete_complexes_on_the_other_lead_is_suppressed() {
+    assert_every_finding_suppressed("f190s", FindingKind::VentricularFibrillation, "II beats at");
+}
+
 /// Every VT run a lead's own analysis raises is decided by the bed, even
 /// one that starts and ends within one block (MIT-BIH 203 has one): a
 /// finding that ended before it was decided was lost.
