@@ -171,6 +171,18 @@ struct RecordResult {
     seconds: f64,
 }
 
+impl RecordResult {
+    /// Every ventricular finding: VT, VF/flutter and ventricular rhythm.
+    fn ventricular(&self) -> Spans {
+        self.vt_det
+            .iter()
+            .chain(&self.vf_det)
+            .chain(&self.vr_det)
+            .copied()
+            .collect()
+    }
+}
+
 fn evaluate(dir: &Path, name: &str) -> Result<RecordResult, Box<dyn std::error::Error>> {
     let record = Record::open(dir.join(format!("mitdb/{name}.hea")))?;
     let fs = record.fs_hz();
@@ -320,13 +332,7 @@ fn trace(r: &RecordResult, anns: &[Annotation], fs: f64) {
     for &(a, b) in &r.af_det {
         eprintln!("{} AF reported {:8.1}-{:.1} s", r.name, s(a), s(b));
     }
-    let ventricular: Spans = r
-        .vt_det
-        .iter()
-        .chain(&r.vf_det)
-        .chain(&r.vr_det)
-        .copied()
-        .collect();
+    let ventricular = r.ventricular();
     for &run in &r.vt_ref {
         if hits(&vec![run], &ventricular) == 0 {
             eprintln!("{} missed V run {:8.1}-{:.1} s", r.name, s(run.0), s(run.1));
@@ -435,8 +441,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         vt_found += found;
         vt_fast_ref += r.vt_fast_ref.len();
         vt_fast_found += hits(&r.vt_fast_ref, &vt_and_vf);
-        let ventricular: Spans = vt_and_vf.iter().chain(&r.vr_det).copied().collect();
-        any_found += hits(&r.vt_ref, &ventricular);
+        any_found += hits(&r.vt_ref, &r.ventricular());
         let vr_truth: Spans = r
             .vt_ref
             .iter()

@@ -240,11 +240,11 @@ const RUN_END_S: f64 = 0.01;
 /// VF is contradicted by pulses with no pause this long.
 const VF_GAP_S: f64 = 2.0;
 /// Another lead's beats at this rate or slower are discrete complexes, not
-/// fibrillation, even when their intervals vary: VF and flutter are
-/// continuous activity at 150–500 /min without discrete QRS complexes
-/// (the definition of ventricular fibrillation and flutter in the AHA
-/// guidelines; Clifford et al. 2015 define the alarm as a fibrillatory,
-/// flutter or oscillatory waveform for at least 4 s). A slow rhythm with
+/// fibrillation, even when their intervals vary: VF is chaotic ventricular
+/// activity without identifiable QRS complexes, and flutter a continuous
+/// sine-like undulation at 150 /min and faster (the textbook definitions;
+/// Clifford et al. 2015 define the alarm as a fibrillatory, flutter or
+/// oscillatory waveform for at least 4 s). A slow rhythm with
 /// complexes separated by baseline, and no pause longer than one and a
 /// half of its intervals, is an organised heartbeat, so the other lead's
 /// "VF" is artefact. Such a lead still needs `PulseEvidence::is_present`
