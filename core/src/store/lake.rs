@@ -157,8 +157,31 @@ pub(crate) struct Spool {
     groups: HashMap<SpoolKey, Lines>,
 }
 
+/// The UTC day of `t` as `YYYY-MM-DD`, as chrono's `%Y-%m-%d` writes it.
+/// Called for every record a batch spools; chrono's formatter parses its
+/// pattern each time (1 % of the pipeline bench's samples, 250 ns a call),
+/// so years 0–9999 are written digit by digit (40 ns).
 fn day_of(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d").to_string()
+    use chrono::Datelike;
+    let d = t.date_naive();
+    if let Ok(year) = u32::try_from(d.year())
+        && year <= 9999
+    {
+        let digit = |v: u32| char::from(b'0' + (v % 10) as u8);
+        let mut out = String::with_capacity(10);
+        for v in [year / 1000, year / 100, year / 10, year] {
+            out.push(digit(v));
+        }
+        out.push('-');
+        out.push(digit(d.month() / 10));
+        out.push(digit(d.month()));
+        out.push('-');
+        out.push(digit(d.day() / 10));
+        out.push(digit(d.day()));
+        out
+    } else {
+        t.format("%Y-%m-%d").to_string()
+    }
 }
 
 /// Writes `"key":` and a JSON string.
@@ -926,5 +949,32 @@ impl Store {
             .execute("DELETE FROM lake_targets WHERE name = ?1", [name])
             .ctx("removing a lake target")?
             > 0)
+    }
+}
+
+#[cfg(test)]
+mod day_tests {
+    use chrono::{DateTime, TimeZone, Utc};
+
+    use super::day_of;
+
+    /// The direct form gives what chrono's `%Y-%m-%d` gives, at the edges
+    /// of the fast path and beyond it.
+    #[test]
+    fn day_of_is_chronos_year_month_day() {
+        let times: Vec<DateTime<Utc>> = vec![
+            Utc.with_ymd_and_hms(2026, 12, 4, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(2024, 2, 29, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(-1, 6, 15, 12, 0, 0).unwrap(),
+            DateTime::<Utc>::MIN_UTC,
+            DateTime::<Utc>::MAX_UTC,
+        ];
+        for t in times {
+            assert_eq!(day_of(t), t.format("%Y-%m-%d").to_string(), "{t:?}");
+        }
     }
 }
