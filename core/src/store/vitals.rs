@@ -338,7 +338,11 @@ fn write_batch(
     let mut patients: HashMap<String, Option<PatientKeys>> = HashMap::new();
     let mut spool = Spool::default();
     let mut devices = super::devices::DeviceCache::default();
-    let mut rollups: HashMap<(i64, Vital, i64), Hour> = HashMap::new();
+    // Each stored value's (patient, vital code, hour, minute, value), put
+    // in key order at the end: a batch's hours are then built one at a
+    // time and written in the order of `vital_rollups`' key, with no map
+    // of hour-sized values to grow.
+    let mut rollups: Vec<((i64, i64, i64), usize, f64)> = Vec::new();
     let mut last_sequence: Option<&str> = None;
     let mut last_effective: Option<DateTime<Utc>> = None;
 
@@ -487,10 +491,7 @@ fn write_batch(
                     if let (true, Some(v)) = (inserted, value) {
                         let hour = ts.div_euclid(HOUR_MS) * HOUR_MS;
                         let minute = ((ts - hour) / 60_000) as usize;
-                        rollups
-                            .entry((patient_id, *vital, hour))
-                            .or_default()
-                            .add(minute, v);
+                        rollups.push(((patient_id, vital.code(), hour), minute, v));
                     }
                 }
             }
@@ -528,11 +529,17 @@ fn write_batch(
     }
 
     numerics.flush(tx)?;
-    for ((patient_id, vital, hour), new) in rollups {
-        let h = numerics.hour(tx, patient_id, vital.code(), hour)?;
+    // Stable: a key's values keep their order.
+    rollups.sort_by_key(|&(key, _, _)| key);
+    for group in rollups.chunk_by(|a, b| a.0 == b.0) {
+        let (patient_id, vital, hour) = group[0].0;
+        let mut new = Hour::default();
+        for &(_, minute, v) in group {
+            new.add(minute, v);
+        }
+        let h = numerics.hour(tx, patient_id, vital, hour)?;
         h.merge(&new);
-        super::history::put_rollup(tx, patient_id, vital.code(), hour, h)
-            .ctx("writing a rollup")?;
+        super::history::put_rollup(tx, patient_id, vital, hour, h).ctx("writing a rollup")?;
     }
 
     spool.flush(tx, now)?;
