@@ -55,15 +55,21 @@ impl Store {
     }
 
     /// The patient's record, or None for an MRN not in the store. Served
-    /// from [`PatientCache`] while the store has not changed since the
-    /// record was read.
+    /// from [`PatientCache`] while no patient record has changed since it
+    /// was read.
     pub fn patient(&self, mrn: &str) -> Result<Option<PatientRecord>> {
-        let version = data_version(&self.conn)?;
+        let seen = (data_version(&self.conn)?, self.conn.total_changes());
         {
             let mut cache = self.patient_cache.borrow_mut();
-            if cache.version != Some(version) {
-                cache.records.clear();
-                cache.version = Some(version);
+            if cache.seen != Some(seen) {
+                // Something was committed since: a record only if the
+                // count of patient changes moved.
+                let changes = patient_changes(&self.conn)?;
+                if cache.changes != Some(changes) {
+                    cache.records.clear();
+                    cache.changes = Some(changes);
+                }
+                cache.seen = Some(seen);
             }
             if let Some(record) = cache.records.get(mrn) {
                 return Ok(Some(record.clone()));
@@ -199,16 +205,24 @@ impl Parts {
 /// patient, do not read four tables each time (6 % of the writer thread's
 /// time in the pipeline benchmark at 1,000 patients). A record is served
 /// only while nothing changed it:
-/// - another connection's commit changes SQLite's `PRAGMA data_version`
-///   (<https://sqlite.org/pragma.html#pragma_data_version>), which empties
-///   the cache;
-/// - this connection writes patients only in [`Store::upsert_patients`],
-///   which empties it too.
+/// - every change to `patients` or its lists, by any connection, adds one
+///   to `patient_changes.version` (migration 22's triggers, in the same
+///   transaction), and a new count empties the cache;
+/// - the count is read again only when something was committed since it
+///   was last read: another connection's commit changes SQLite's `PRAGMA
+///   data_version` (<https://sqlite.org/pragma.html#pragma_data_version>),
+///   this connection's own writes its `total_changes`. Commits that touch
+///   no record (the runtime's alarms, lake and deliveries, many a second)
+///   no longer empty it;
+/// - [`Store::upsert_patients`] empties it too, before its commit.
 ///
 /// Unknown MRNs are not held, and the cache holds at most `MAX` records.
 #[derive(Debug, Default)]
 pub(crate) struct PatientCache {
-    version: Option<i64>,
+    /// `data_version` and `total_changes` when `changes` was read.
+    seen: Option<(i64, u64)>,
+    /// `patient_changes.version` the records agree with.
+    changes: Option<i64>,
     records: std::collections::HashMap<String, PatientRecord>,
 }
 
@@ -216,9 +230,17 @@ impl PatientCache {
     const MAX: usize = 20_000;
 
     fn forget(&mut self) {
-        self.version = None;
+        self.seen = None;
+        self.changes = None;
         self.records.clear();
     }
+}
+
+/// How many changes patient records have had (migration 22).
+fn patient_changes(conn: &Connection) -> Result<i64> {
+    conn.prepare_cached("SELECT version FROM patient_changes WHERE id = 1")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .ctx("reading the count of patient changes")
 }
 
 /// SQLite's count of commits by other connections to this database.

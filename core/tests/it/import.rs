@@ -147,6 +147,27 @@ fn a_store_that_read_a_patient_before_sees_the_record_changed_since() {
     .expect("upsert");
     assert_eq!(read(&own), changed, "its own change is seen");
     assert_eq!(read(&watching), changed);
+
+    // A commit that touches no record (the runtime commits many a second)
+    // leaves what was read in place, and a change to one of the record's
+    // lists alone, by any connection, is seen.
+    let raw = wardwatch_core::store::cipher::connect(c.data_dir()).expect("open the file");
+    raw.execute_batch(
+        "BEGIN; INSERT INTO settings (key, value) VALUES ('test.unrelated', '1');
+         DELETE FROM settings WHERE key = 'test.unrelated'; COMMIT;",
+    )
+    .expect("an unrelated commit");
+    assert_eq!(read(&watching), changed);
+    raw.execute(
+        "INSERT INTO patient_allergies (patient_id, position, display)
+         SELECT id, 99, 'Latex' FROM patients WHERE mrn = ?1",
+        [&mrn],
+    )
+    .expect("add an allergy");
+    let mut allergic = changed.clone();
+    allergic.allergies.push("Latex".into());
+    assert_eq!(read(&watching), allergic, "a list changed alone is seen");
+    assert_eq!(read(&own), allergic);
 }
 
 #[test]
