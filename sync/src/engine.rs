@@ -265,13 +265,8 @@ impl Engine {
                 sealed += 1;
                 let rest = self
                     .store
-                    .lake_spool_groups()
-                    .map_err(|e| self.store_err(e))?
-                    .into_iter()
-                    .find(|r| {
-                        (r.zone, &r.dataset, &r.day, &r.part)
-                            == (g.zone, &g.dataset, &g.day, &g.part)
-                    });
+                    .lake_spool_group(g)
+                    .map_err(|e| self.store_err(e))?;
                 match rest {
                     Some(rest)
                         if !plan(std::slice::from_ref(&rest), now, &self.rules, flush)

@@ -215,6 +215,13 @@ fn a_rolled_back_batch_leaves_nothing_in_the_spool_and_sealing_twice_names_the_s
         .find(|g| g.zone == Zone::Raw)
         .expect("raw group");
     assert_eq!((raw.rows, raw.records), (2, 2));
+    for g in &groups {
+        assert_eq!(
+            store.lake_spool_group(g).expect("one group").as_ref(),
+            Some(g),
+            "one group read alone is what the list of all groups says of it"
+        );
+    }
 
     // Sealed in a transaction that does not commit (a crash): the rows stay,
     // and sealing them again names the same object.
@@ -248,6 +255,7 @@ fn a_rolled_back_batch_leaves_nothing_in_the_spool_and_sealing_twice_names_the_s
         store.lake_seal(raw, i64::MAX).expect("seal").is_none(),
         "sealed rows are gone"
     );
+    assert_eq!(store.lake_spool_group(raw).expect("one group"), None);
 
     // Once synced, the object's bytes leave the store.
     store.lake_mark_synced(&o.key, "t", now).expect("mark");
