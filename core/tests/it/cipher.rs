@@ -165,6 +165,18 @@ fn a_clear_store_is_encrypted_in_place_and_its_key_rotated_keeping_every_row() {
     assert_no_patient_in(&data, &patients);
     let c = Ctx::open(&data, &keys, "admin", clock()).expect("open");
     assert_eq!(api::list_patients(&c).expect("patients"), before);
+    // The encrypted copy has the whole schema, the triggers that count
+    // changes to patient records (for every connection's cache of them)
+    // included.
+    let counted: i64 = wardwatch_core::store::cipher::connect(&data)
+        .expect("open the file")
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%counted'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("read the schema");
+    assert_eq!(counted, 12);
     assert_eq!(
         api::store_key_id(&c).expect("read").as_deref(),
         Some(done.new_key_id.as_str())
