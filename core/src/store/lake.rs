@@ -498,29 +498,35 @@ pub fn md5_hex(data: &[u8]) -> String {
     hex(&md5::Md5::digest(data))
 }
 
+/// The columns of a `SpoolGroup`, grouped by zone, dataset, day and part.
+const SPOOL_GROUP_COLUMNS: &str =
+    "zone, dataset, day, part, count(*), sum(records), sum(length(data)), min(created_ms)";
+
+fn spool_group(r: &rusqlite::Row<'_>) -> rusqlite::Result<SpoolGroup> {
+    Ok(SpoolGroup {
+        zone: Zone::parse(&r.get::<_, String>(0)?),
+        dataset: r.get(1)?,
+        day: r.get(2)?,
+        part: r.get(3)?,
+        rows: r.get(4)?,
+        records: r.get(5)?,
+        bytes: r.get(6)?,
+        oldest: from_ms(r.get(7)?),
+    })
+}
+
 impl Store {
     /// What the spool holds, per group.
     pub fn lake_spool_groups(&self) -> Result<Vec<SpoolGroup>> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT zone, dataset, day, part, count(*), sum(records), sum(length(data)), min(created_ms)
-                 FROM lake_spool GROUP BY zone, dataset, day, part ORDER BY zone, dataset, day, part",
-            )
+            .prepare(&format!(
+                "SELECT {SPOOL_GROUP_COLUMNS} FROM lake_spool
+                 GROUP BY zone, dataset, day, part ORDER BY zone, dataset, day, part"
+            ))
             .ctx("reading the lake spool")?;
         let rows = stmt
-            .query_map([], |r| {
-                Ok(SpoolGroup {
-                    zone: Zone::parse(&r.get::<_, String>(0)?),
-                    dataset: r.get(1)?,
-                    day: r.get(2)?,
-                    part: r.get(3)?,
-                    rows: r.get(4)?,
-                    records: r.get(5)?,
-                    bytes: r.get(6)?,
-                    oldest: from_ms(r.get(7)?),
-                })
-            })
+            .query_map([], spool_group)
             .ctx("reading the lake spool")?;
         rows.collect::<rusqlite::Result<_>>()
             .ctx("reading the lake spool")
@@ -533,36 +539,20 @@ impl Store {
     /// thread's reading of the spool (2.5 % of `serve`'s samples under
     /// `bench/scale.sh 2000 60`).
     pub fn lake_spool_group(&self, group: &SpoolGroup) -> Result<Option<SpoolGroup>> {
-        let (rows, records, bytes, oldest) = self
-            .conn
-            .prepare_cached(
-                "SELECT count(*), sum(records), sum(length(data)), min(created_ms) FROM lake_spool
-                 WHERE zone = ?1 AND dataset = ?2 AND day = ?3 AND part = ?4",
-            )
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {SPOOL_GROUP_COLUMNS} FROM lake_spool
+                 WHERE zone = ?1 AND dataset = ?2 AND day = ?3 AND part = ?4
+                 GROUP BY zone, dataset, day, part"
+            ))
             .and_then(|mut stmt| {
                 stmt.query_row(
                     params![group.zone.as_str(), group.dataset, group.day, group.part],
-                    |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, Option<i64>>(1)?,
-                            r.get::<_, Option<i64>>(2)?,
-                            r.get::<_, Option<i64>>(3)?,
-                        ))
-                    },
+                    spool_group,
                 )
+                .optional()
             })
-            .ctx("reading the lake spool")?;
-        Ok(match (records, bytes, oldest) {
-            (Some(records), Some(bytes), Some(oldest)) if rows > 0 => Some(SpoolGroup {
-                rows,
-                records,
-                bytes,
-                oldest: from_ms(oldest),
-                ..group.clone()
-            }),
-            _ => None,
-        })
+            .ctx("reading the lake spool")
     }
 
     /// Seals a group's spool rows (at most `max_bytes` of compressed rows,
