@@ -3,11 +3,17 @@
 //! observation or a `Rejection` (code + reason, for quarantine) out.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use raw::{Concept, Object, Quantity, Raw, Sampled, Text};
 
 use crate::model::Vital;
 use crate::model::codes::{EcgLead, LOINC, MDC, MDC_ECG_ELEC_POTL, PulseWave, vital_for_loinc};
+
+mod raw;
+#[cfg(test)]
+mod value_model;
 
 const ACVPU_SYSTEM: &str = "urn:wardwatch:acvpu";
 /// How far in the future a timestamp may lie (clock skew between devices).
@@ -132,17 +138,31 @@ type Decoded<T> = Result<T, Rejection>;
 
 /// Decodes and validates one record received at `now`.
 pub fn decode(bytes: &[u8], now: DateTime<Utc>) -> Decoded<Observation> {
-    let v: Value = serde_json::from_slice(bytes)
-        .map_err(|e| reject(RejectCode::InvalidJson, format!("not JSON: {e}")))?;
-    if v.get("resourceType").and_then(Value::as_str) != Some("Observation") {
+    match serde_json::from_slice::<Object<Raw>>(bytes) {
+        Ok(raw) => validate(&raw.into_inner().unwrap_or_default(), now),
+        // Not JSON, or a repeated key (which a `Value` resolves to the
+        // last): read through a `Value`, which also words the reason.
+        Err(_) => {
+            let v: Value = serde_json::from_slice(bytes)
+                .map_err(|e| reject(RejectCode::InvalidJson, format!("not JSON: {e}")))?;
+            let raw = Object::<Raw>::deserialize(&v)
+                .map_err(|e| reject(RejectCode::InvalidJson, format!("not JSON: {e}")))?;
+            validate(&raw.into_inner().unwrap_or_default(), now)
+        }
+    }
+}
+
+fn validate(v: &Raw, now: DateTime<Utc>) -> Decoded<Observation> {
+    if v.resource_type.as_str() != Some("Observation") {
         return Err(reject(
             RejectCode::NotAnObservation,
             "resourceType is not `Observation`",
         ));
     }
-    let id = str_at(&v, "id")
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| missing("id"))?;
+    let id =
+        v.id.as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| missing("id"))?;
     // FHIR ids are at most 64 characters; every id is kept for
     // deduplication, so an unbounded one would grow the store.
     if id.len() > MAX_ID_BYTES {
@@ -151,7 +171,7 @@ pub fn decode(bytes: &[u8], now: DateTime<Utc>) -> Decoded<Observation> {
             format!("`id` is {} bytes; at most {MAX_ID_BYTES}", id.len()),
         ));
     }
-    match str_at(&v, "status") {
+    match v.status.as_str() {
         Some("final" | "amended" | "corrected" | "preliminary") => {}
         Some(s @ ("entered-in-error" | "cancelled")) => {
             return Err(reject(
@@ -168,17 +188,25 @@ pub fn decode(bytes: &[u8], now: DateTime<Utc>) -> Decoded<Observation> {
         None => return Err(missing("status")),
     }
     let mrn = v
-        .pointer("/subject/identifier/value")
-        .and_then(Value::as_str)
+        .subject
+        .get()
+        .and_then(|s| s.identifier.get())
+        .and_then(|i| i.value.as_str())
         .filter(|s| !s.is_empty())
         .ok_or_else(|| missing("subject.identifier.value"))?;
-    let device = v
-        .pointer("/device/identifier/value")
-        .or_else(|| v.pointer("/device/display"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let effective_text =
-        str_at(&v, "effectiveDateTime").ok_or_else(|| missing("effectiveDateTime"))?;
+    // The identifier's value if it has one (a string or not), else the
+    // display.
+    let device = v.device.get().and_then(|d| {
+        match d.identifier.get().map_or(&Text::Absent, |i| &i.value) {
+            Text::Absent => d.display.as_str(),
+            other => other.as_str(),
+        }
+        .map(str::to_owned)
+    });
+    let effective_text = v
+        .effective
+        .as_str()
+        .ok_or_else(|| missing("effectiveDateTime"))?;
     let effective = DateTime::parse_from_rfc3339(effective_text)
         .map_err(|e| {
             reject(
@@ -204,7 +232,7 @@ pub fn decode(bytes: &[u8], now: DateTime<Utc>) -> Decoded<Observation> {
             ),
         ));
     }
-    let body = body(&v)?;
+    let body = body(v)?;
     Ok(Observation {
         id: id.to_owned(),
         mrn: mrn.to_owned(),
@@ -276,33 +304,28 @@ impl Fnv {
     }
 }
 
-fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str)
-}
-
 /// The codings of a CodeableConcept as (system, code) pairs.
-fn codings(concept: Option<&Value>) -> Vec<(&str, &str)> {
+fn codings<'a>(concept: &'a Object<Concept>) -> impl Iterator<Item = (&'a str, &'a str)> {
     concept
-        .and_then(|c| c.get("coding"))
-        .and_then(Value::as_array)
+        .get()
         .into_iter()
-        .flatten()
-        .filter_map(|c| Some((str_at(c, "system")?, str_at(c, "code")?)))
-        .collect()
+        .flat_map(|c| &c.coding.0)
+        .filter_map(|c| {
+            let c = c.get()?;
+            Some((c.system.as_str()?, c.code.as_str()?))
+        })
 }
 
-fn body(v: &Value) -> Decoded<Body> {
-    let codes = codings(v.get("code"));
-    if codes.is_empty() {
-        return Err(missing("code.coding"));
-    }
-    for (system, code) in &codes {
-        match *system {
+fn body(v: &Raw) -> Decoded<Body> {
+    let mut any = false;
+    for (system, code) in codings(&v.code) {
+        any = true;
+        match system {
             LOINC => {
                 if let Some(vital) = loinc_vital(code) {
                     return numeric(v, vital, code).map(|r| Body::Numeric(vec![(vital, r)]));
                 }
-                if *code == "85354-9" {
+                if code == "85354-9" {
                     return blood_pressure(v);
                 }
             }
@@ -317,7 +340,7 @@ fn body(v: &Value) -> Decoded<Body> {
                     return ecg_components(v);
                 }
                 if is_ecg_lead(lead) || PulseWave::from_mdc(lead).is_some() {
-                    if v.get("dataAbsentReason").is_some() {
+                    if v.data_absent.0 {
                         // Leads off or a gap in the recording: a valid
                         // observation of "no signal", with no samples.
                         return Ok(Body::Ecg(vec![EcgBlock {
@@ -328,17 +351,18 @@ fn body(v: &Value) -> Decoded<Body> {
                             samples: Vec::new(),
                         }]));
                     }
-                    let data = v
-                        .get("valueSampledData")
-                        .ok_or_else(|| missing("valueSampledData"))?;
+                    let data = v.sampled.get().ok_or_else(|| missing("valueSampledData"))?;
                     return Ok(Body::Ecg(vec![sampled_data(lead, data)?]));
                 }
             }
-            ACVPU_SYSTEM if *code == "acvpu" => return consciousness(v),
+            ACVPU_SYSTEM if code == "acvpu" => return consciousness(v),
             _ => {}
         }
     }
-    let shown: Vec<String> = codes.iter().map(|(s, c)| format!("{s}|{c}")).collect();
+    if !any {
+        return Err(missing("code.coding"));
+    }
+    let shown: Vec<String> = codings(&v.code).map(|(s, c)| format!("{s}|{c}")).collect();
     Err(reject(
         RejectCode::UnknownCode,
         format!("no known vital-sign code among {}", shown.join(", ")),
@@ -354,14 +378,9 @@ fn is_ecg_lead(code: u32) -> bool {
 }
 
 /// A value with a UCUM code, converted to the vital's unit.
-fn quantity(vital: Vital, q: &Value, what: &str) -> Decoded<f64> {
-    let value = q
-        .get("value")
-        .and_then(Value::as_f64)
-        .ok_or_else(|| missing(&format!("{what}.value")))?;
-    let unit = str_at(q, "code")
-        .or_else(|| str_at(q, "unit"))
-        .unwrap_or("");
+fn quantity(vital: Vital, q: &Quantity, what: &str) -> Decoded<f64> {
+    let value = q.value.0.ok_or_else(|| missing(&format!("{what}.value")))?;
+    let unit = q.code.as_str().or_else(|| q.unit.as_str()).unwrap_or("");
     let value = match (vital, unit) {
         (Vital::HeartRate | Vital::RespRate, "/min" | "{beats}/min" | "{breaths}/min") => value,
         (Vital::Spo2, "%") => value,
@@ -400,12 +419,13 @@ fn zero_means_no_signal(vital: Vital) -> bool {
     matches!(vital, Vital::HeartRate | Vital::RespRate | Vital::Spo2)
 }
 
-fn numeric(v: &Value, vital: Vital, code: &str) -> Decoded<Reading> {
-    if v.get("dataAbsentReason").is_some() {
+fn numeric(v: &Raw, vital: Vital, code: &str) -> Decoded<Reading> {
+    if v.data_absent.0 {
         return Ok(Reading::SignalLost);
     }
     let q = v
-        .get("valueQuantity")
+        .quantity
+        .get()
         .ok_or_else(|| missing(&format!("valueQuantity (LOINC {code})")))?;
     let value = quantity(vital, q, "valueQuantity")?;
     if value == 0.0 && zero_means_no_signal(vital) {
@@ -414,31 +434,26 @@ fn numeric(v: &Value, vital: Vital, code: &str) -> Decoded<Reading> {
     check_range(vital, value).map(Reading::Value)
 }
 
-fn blood_pressure(v: &Value) -> Decoded<Body> {
-    if v.get("dataAbsentReason").is_some() {
+fn blood_pressure(v: &Raw) -> Decoded<Body> {
+    if v.data_absent.0 {
         return Ok(Body::Numeric(vec![
             (Vital::SystolicBp, Reading::SignalLost),
             (Vital::DiastolicBp, Reading::SignalLost),
         ]));
     }
     let mut readings = Vec::new();
-    for c in v
-        .get("component")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let vital = codings(c.get("code"))
-            .into_iter()
+    for c in v.component.0.iter().filter_map(Object::get) {
+        let vital = codings(&c.code)
             .find_map(|(s, code)| (s == LOINC).then(|| loinc_vital(code)).flatten());
         let Some(vital @ (Vital::SystolicBp | Vital::DiastolicBp)) = vital else {
             continue;
         };
-        let reading = if c.get("dataAbsentReason").is_some() {
+        let reading = if c.data_absent.0 {
             Reading::SignalLost
         } else {
             let q = c
-                .get("valueQuantity")
+                .quantity
+                .get()
                 .ok_or_else(|| missing("component.valueQuantity"))?;
             Reading::Value(check_range(
                 vital,
@@ -460,9 +475,8 @@ fn blood_pressure(v: &Value) -> Decoded<Body> {
     }
 }
 
-fn consciousness(v: &Value) -> Decoded<Body> {
-    let letter = codings(v.get("valueCodeableConcept"))
-        .into_iter()
+fn consciousness(v: &Raw) -> Decoded<Body> {
+    let letter = codings(&v.concept)
         .find(|(s, _)| *s == ACVPU_SYSTEM)
         .map(|(_, c)| c)
         .ok_or_else(|| missing("valueCodeableConcept (urn:wardwatch:acvpu)"))?;
@@ -485,19 +499,13 @@ fn consciousness(v: &Value) -> Decoded<Body> {
     )]))
 }
 
-fn ecg_components(v: &Value) -> Decoded<Body> {
+fn ecg_components(v: &Raw) -> Decoded<Body> {
     let mut blocks = Vec::new();
-    for c in v
-        .get("component")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let lead = codings(c.get("code"))
-            .into_iter()
+    for c in v.component.0.iter().filter_map(Object::get) {
+        let lead = codings(&c.code)
             .find_map(|(s, code)| (s == MDC).then(|| code.parse::<u32>().ok()).flatten())
             .filter(|l| is_ecg_lead(*l));
-        if let (Some(lead), Some(data)) = (lead, c.get("valueSampledData")) {
+        if let (Some(lead), Some(data)) = (lead, c.sampled.get()) {
             blocks.push(sampled_data(lead, data)?);
         }
     }
@@ -513,11 +521,11 @@ fn ecg_components(v: &Value) -> Decoded<Body> {
 /// samples the device could not give. An ECG lead's values are in mV, an
 /// arterial pressure's in mmHg, a pleth's in arbitrary units (kept in the
 /// block's `origin_mv` and `factor_mv` all the same).
-fn sampled_data(lead: u32, d: &Value) -> Decoded<EcgBlock> {
+fn sampled_data(lead: u32, d: &Sampled) -> Decoded<EcgBlock> {
     let wave = PulseWave::from_mdc(lead);
     let period_ms = d
-        .get("period")
-        .and_then(Value::as_f64)
+        .period
+        .0
         .ok_or_else(|| missing("valueSampledData.period"))?;
     // ECG 100–1000 Hz: below cannot show a QRS, above no bedside device
     // sends. A pulse wave is slower: 25 Hz still shows its upstroke.
@@ -533,9 +541,10 @@ fn sampled_data(lead: u32, d: &Value) -> Decoded<EcgBlock> {
         ));
     }
     let origin = d
-        .get("origin")
+        .origin
+        .get()
         .ok_or_else(|| missing("valueSampledData.origin"))?;
-    let unit = str_at(origin, "code").or_else(|| str_at(origin, "unit"));
+    let unit = origin.code.as_str().or_else(|| origin.unit.as_str());
     let scale = match (wave, unit) {
         (None, None | Some("mV")) => 1.0,
         (None, Some("uV" | "µV")) => 0.001,
@@ -561,15 +570,18 @@ fn sampled_data(lead: u32, d: &Value) -> Decoded<EcgBlock> {
             ));
         }
     };
-    let origin_mv = origin.get("value").and_then(Value::as_f64).unwrap_or(0.0) * scale;
-    let factor_mv = d.get("factor").and_then(Value::as_f64).unwrap_or(1.0) * scale;
+    let origin_mv = origin.value.0.unwrap_or(0.0) * scale;
+    let factor_mv = d.factor.0.unwrap_or(1.0) * scale;
     if !(factor_mv.is_finite() && factor_mv > 0.0 && origin_mv.is_finite()) {
         return Err(reject(
             RejectCode::ImpossibleValue,
             format!("factor {factor_mv} mV is not positive"),
         ));
     }
-    let text = str_at(d, "data").ok_or_else(|| missing("valueSampledData.data"))?;
+    let text = d
+        .data
+        .as_str()
+        .ok_or_else(|| missing("valueSampledData.data"))?;
     let mut ints = Vec::new();
     let mut decimals = false;
     for token in text.split_ascii_whitespace() {
@@ -858,6 +870,183 @@ mod tests {
         assert!(
             matches!(o, Ok(Observation { body: Body::Ecg(ref b), .. }) if b[0].samples.is_empty()),
             "{o:?}"
+        );
+    }
+
+    /// Every path into a JSON value, as the keys and indexes leading there.
+    fn paths(v: &Value, at: &mut Vec<Value>, out: &mut Vec<Vec<Value>>) {
+        out.push(at.clone());
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    at.push(json!(k));
+                    paths(x, at, out);
+                    at.pop();
+                }
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    at.push(json!(i));
+                    paths(x, at, out);
+                    at.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn at_mut<'a>(v: &'a mut Value, path: &[Value]) -> Option<&'a mut Value> {
+        path.iter().try_fold(v, |v, step| match step {
+            Value::String(k) => v.get_mut(k.as_str()),
+            _ => v.get_mut(step.as_u64()? as usize),
+        })
+    }
+
+    /// Records of every kind mutated at random, one to three times each: a
+    /// field removed, given a value of another type (`null` included), a
+    /// key repeated with another value, a string or key written with
+    /// escapes. Decoding through typed borrowed fields gives what the
+    /// `Value`-tree decoder it replaced gives, quarantine reason included.
+    #[test]
+    fn typed_decoding_gives_what_the_value_tree_gave_reason_for_reason() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mdc = |code: &str| json!({"system": MDC, "code": code});
+        let comp = |code: &str, v: f64| json!({"code": {"coding": [loinc(code)]}, "valueQuantity": {"value": v, "code": "mm[Hg]"}});
+        let wave = json!({"origin": {"value": -5.12, "code": "mV"}, "period": 4,
+            "factor": 0.005, "dimensions": 1, "data": "995 1011 E -3 12"});
+        let mut bases = vec![
+            obs(
+                loinc("8867-4"),
+                json!({"valueQuantity": {"value": 72, "unit": "/min"}}),
+            ),
+            obs(
+                loinc("2708-6"),
+                json!({"valueQuantity": {"value": 0, "code": "%"}}),
+            ),
+            obs(
+                loinc("8310-5"),
+                json!({"valueQuantity": {"value": 101.3, "code": "[degF]"}}),
+            ),
+            obs(
+                loinc("9279-1"),
+                json!({"dataAbsentReason": {"coding": [{"code": "error"}]}}),
+            ),
+            obs(
+                loinc("85354-9"),
+                json!({"component": [comp("8480-6", 120.0), comp("8462-4", 80.0)]}),
+            ),
+            obs(
+                json!({"system": ACVPU_SYSTEM, "code": "acvpu"}),
+                json!({"valueCodeableConcept": {"coding": [{"system": ACVPU_SYSTEM, "code": "V"}]}}),
+            ),
+            obs(mdc("131330"), json!({"valueSampledData": wave.clone()})),
+            obs(
+                mdc("150452"),
+                json!({"valueSampledData": {"origin": {"value": 0, "code": "{arb'U}"},
+                "period": 8, "factor": 0.1, "data": "800 E 1200.5"}}),
+            ),
+            obs(mdc("150032"), json!({"dataAbsentReason": null})),
+            obs(
+                mdc(&MDC_ECG_ELEC_POTL.to_string()),
+                json!({"component": [
+                {"code": {"coding": [mdc("131329")]}, "valueSampledData": wave.clone()},
+                {"code": {"coding": [mdc("131330")]}, "valueSampledData": wave}]}),
+            ),
+        ];
+        for b in &mut bases {
+            b["device"] = json!({"identifier": {"value": "MON-1"}, "display": "bed 4"});
+        }
+        let replacements = [
+            json!(null),
+            json!(0),
+            json!(-3.5),
+            json!(18446744073709551615_u64),
+            json!("x"),
+            json!(""),
+            json!(true),
+            json!([]),
+            json!({}),
+            json!([1, "a", {"code": "x"}]),
+            json!({"value": 1, "code": "%"}),
+        ];
+        let (mut cases, mut accepted) = (0, 0);
+        for round in 0..6000 {
+            let mut v = bases[round % bases.len()].clone();
+            let mut text = None;
+            for _ in 0..1 + next(3) {
+                let mut all = Vec::new();
+                paths(&v, &mut Vec::new(), &mut all);
+                let path = all.swap_remove(next(all.len()));
+                match next(4) {
+                    0 => {
+                        if let Some((Value::String(k), parent)) = path.split_last()
+                            && let Some(Value::Object(m)) = at_mut(&mut v, parent)
+                        {
+                            m.remove(k);
+                        }
+                    }
+                    1 if !path.is_empty() => {
+                        // The same key twice: the first given another value.
+                        let s = v.to_string();
+                        let key = path.last().and_then(Value::as_str).unwrap_or("status");
+                        let other = replacements[next(replacements.len())].to_string();
+                        text = Some(s.replacen(
+                            &format!("\"{key}\":"),
+                            &format!("\"{key}\":{other},\"{key}\":"),
+                            1,
+                        ));
+                    }
+                    2 => {
+                        // Strings and keys with escapes (owned, not borrowed).
+                        let s = v.to_string();
+                        let word = [
+                            "final",
+                            "Observation",
+                            "resourceType",
+                            "code",
+                            "mm[Hg]",
+                            "M1",
+                        ][next(6)];
+                        let escaped: String = word
+                            .chars()
+                            .enumerate()
+                            .map(|(i, c)| {
+                                if i == 1 {
+                                    format!("\\u{:04x}", c as u32)
+                                } else {
+                                    c.to_string()
+                                }
+                            })
+                            .collect();
+                        text =
+                            Some(s.replacen(&format!("\"{word}\""), &format!("\"{escaped}\""), 1));
+                    }
+                    _ => {
+                        if let Some(x) = at_mut(&mut v, &path) {
+                            *x = replacements[next(replacements.len())].clone();
+                        }
+                    }
+                }
+                if text.is_some() {
+                    break;
+                }
+            }
+            let bytes = text.unwrap_or_else(|| v.to_string()).into_bytes();
+            let (got, want) = (decode(&bytes, now()), value_model::decode(&bytes, now()));
+            assert_eq!(got, want, "{}", String::from_utf8_lossy(&bytes));
+            cases += 1;
+            accepted += usize::from(got.is_ok());
+        }
+        // Both outcomes are exercised, not only one.
+        assert!(
+            accepted > cases / 10 && accepted < cases * 9 / 10,
+            "{accepted} of {cases}"
         );
     }
 }
