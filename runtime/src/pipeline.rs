@@ -37,6 +37,10 @@ pub const MAX_BATCH: usize = 500;
 /// Batches in flight between the sources and the decoder, and again
 /// between the decoder and the writer.
 pub const CHANNEL_BATCHES: usize = 16;
+/// A writer that has fallen behind stores the batches waiting for it
+/// together, in one transaction, up to this many records
+/// ([`Store::store_batches`]); one that keeps up stores each as it comes.
+pub const GATHER_RECORDS: usize = 4 * MAX_BATCH;
 
 /// One record as read from a stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,10 +178,11 @@ impl RunReport {
 /// second (scoring and the alarm engine hook in here). Errors are the
 /// stage's own business: a stage must never stop ingestion.
 pub trait Stage: Send {
-    /// The next batch was read from its source at `read_at` and goes to the
-    /// store now: where its alarms' latency starts (the queue to the writer
-    /// and the write included).
-    fn batch_read(&mut self, _read_at: std::time::Instant) {}
+    /// The batch `after_batch` is called with next was read from its source
+    /// at `read_at` and taken by the writer at `picked` (to store, alone or
+    /// with batches waiting behind it): where its alarms' latency starts
+    /// (the queue to the writer and the write included).
+    fn batch_read(&mut self, _read_at: std::time::Instant, _picked: std::time::Instant) {}
     fn after_batch(&mut self, store: &Store, batch: &IngestBatch, stored: &StoredBatch);
     fn tick(&mut self, store: &Store, now: chrono::DateTime<chrono::Utc>);
     /// The store has refused the writer's batch for `blocked_for` (another
@@ -394,7 +399,9 @@ fn write_loop(
     let mut quarantined_since_trim: u64 = 0;
     // The WAL is checkpointed beside the writer, not inside its commits.
     let checkpointer = crate::checkpoint::Checkpointer::start(&store);
-    while let Some(event) = rx.blocking_recv() {
+    // An event taken from the channel while gathering batches, handled next.
+    let mut next: Option<WriterEvent> = None;
+    while let Some(event) = next.take().or_else(|| rx.blocking_recv()) {
         progress.bump();
         let now = clock.now();
         if last_prune.is_none_or(|t| now - t >= chrono::Duration::hours(1)) {
@@ -421,54 +428,78 @@ fn write_loop(
                 read_at,
                 ..
             } => {
-                let waited_ms = read_at.elapsed().as_millis() as i64;
-                if let Some(stage) = stage.as_deref_mut() {
-                    stage.batch_read(read_at);
+                let picked = std::time::Instant::now();
+                // Batches already waiting behind this one are stored with
+                // it, in one transaction (when the writer is behind).
+                let mut read = vec![read_at];
+                let mut batches = vec![batch];
+                let mut records = batches[0].items.len();
+                while records < GATHER_RECORDS {
+                    match rx.try_recv() {
+                        Ok(SourceEvent::Batch {
+                            records: batch,
+                            read_at,
+                            ..
+                        }) => {
+                            records += batch.items.len();
+                            batches.push(batch);
+                            read.push(read_at);
+                        }
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
                 }
                 let stored = store_with_retry(
                     &mut store,
-                    &batch,
+                    &batches,
                     clock.as_ref(),
                     &progress,
                     stage.as_deref_mut(),
                 )?;
-                let outcome = stored.outcome;
-                if let Err(e) = store.note_pending(&batch.source, waited_ms) {
-                    tracing::warn!(error = %e, "cannot record queue age");
-                }
-                let total = report.by_source.entry(batch.source.clone()).or_default();
-                total.stored += outcome.stored;
-                total.duplicates += outcome.duplicates;
-                total.quarantined += outcome.quarantined;
-                total.conflicts += outcome.conflicts;
-                if outcome.quarantined > 0 {
-                    tracing::warn!(source = %batch.source, count = outcome.quarantined, "records quarantined");
-                }
-                if outcome.conflicts > 0 {
-                    tracing::warn!(source = %batch.source, count = outcome.conflicts, "records conflict with stored ones; quarantined with both values");
-                }
-                let rejected = (outcome.quarantined + outcome.conflicts) as u64;
-                quarantined_since_trim += rejected * QUARANTINE_RAW_MAX as u64;
-                if rejected > 0
-                    && (last_trim.is_none_or(|t| t.elapsed() >= QUARANTINE_TRIM_EVERY)
-                        || quarantined_since_trim >= budget.max_bytes / 10)
-                {
-                    last_trim = Some(std::time::Instant::now());
-                    quarantined_since_trim = 0;
-                    match store.trim_quarantine(clock.now(), budget) {
-                        Ok(t) if t.over_budget > 0 => {
-                            tracing::error!(
-                                dropped = t.over_budget,
-                                "the quarantine is over its budget: its oldest entries were dropped (counted per source in `ingest status`)"
-                            )
-                        }
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "cannot trim the quarantine"),
+                for ((batch, stored), read_at) in batches.iter().zip(&stored).zip(read) {
+                    let outcome = stored.outcome;
+                    let waited_ms = picked.saturating_duration_since(read_at).as_millis() as i64;
+                    if let Err(e) = store.note_pending(&batch.source, waited_ms) {
+                        tracing::warn!(error = %e, "cannot record queue age");
                     }
-                }
-                if let Some(stage) = stage.as_mut() {
-                    stage.source_event(&store, &batch.source, Ok(()));
-                    stage.after_batch(&store, &batch, &stored);
+                    let total = report.by_source.entry(batch.source.clone()).or_default();
+                    total.stored += outcome.stored;
+                    total.duplicates += outcome.duplicates;
+                    total.quarantined += outcome.quarantined;
+                    total.conflicts += outcome.conflicts;
+                    if outcome.quarantined > 0 {
+                        tracing::warn!(source = %batch.source, count = outcome.quarantined, "records quarantined");
+                    }
+                    if outcome.conflicts > 0 {
+                        tracing::warn!(source = %batch.source, count = outcome.conflicts, "records conflict with stored ones; quarantined with both values");
+                    }
+                    let rejected = (outcome.quarantined + outcome.conflicts) as u64;
+                    quarantined_since_trim += rejected * QUARANTINE_RAW_MAX as u64;
+                    if rejected > 0
+                        && (last_trim.is_none_or(|t| t.elapsed() >= QUARANTINE_TRIM_EVERY)
+                            || quarantined_since_trim >= budget.max_bytes / 10)
+                    {
+                        last_trim = Some(std::time::Instant::now());
+                        quarantined_since_trim = 0;
+                        match store.trim_quarantine(clock.now(), budget) {
+                            Ok(t) if t.over_budget > 0 => {
+                                tracing::error!(
+                                    dropped = t.over_budget,
+                                    "the quarantine is over its budget: its oldest entries were dropped (counted per source in `ingest status`)"
+                                )
+                            }
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(error = %e, "cannot trim the quarantine"),
+                        }
+                    }
+                    if let Some(stage) = stage.as_mut() {
+                        stage.batch_read(read_at, picked);
+                        stage.source_event(&store, &batch.source, Ok(()));
+                        stage.after_batch(&store, batch, stored);
+                    }
                 }
             }
             SourceEvent::Reconnect { source, error } => {
@@ -551,16 +582,17 @@ const BLOCKED_LOUD: Duration = Duration::from_secs(30);
 /// the next start.
 fn store_with_retry(
     store: &mut Store,
-    batch: &IngestBatch,
+    batches: &[IngestBatch],
     clock: &dyn Clock,
     progress: &Progress,
     mut stage: Option<&mut (dyn Stage + 'static)>,
-) -> Result<StoredBatch> {
+) -> Result<Vec<StoredBatch>> {
+    let source = batches.first().map_or("", |b| b.source.as_str());
     let mut delay = Duration::from_millis(50);
     let started = std::time::Instant::now();
     let mut blocked = false;
     loop {
-        match store.store_batch(batch, clock.now()) {
+        match store.store_batches(batches, clock.now()) {
             Err(e) if matches!(e.kind(), ErrorKind::Busy | ErrorKind::DiskFull) => {
                 blocked = true;
                 progress.set_store_blocked(true);
@@ -569,9 +601,9 @@ fn store_with_retry(
                 }
                 let blocked_s = started.elapsed().as_secs();
                 if started.elapsed() < BLOCKED_LOUD {
-                    tracing::warn!(source = %batch.source, kind = ?e.kind(), blocked_s, "store blocked; retrying the batch");
+                    tracing::warn!(source, kind = ?e.kind(), blocked_s, "store blocked; retrying the batch");
                 } else {
-                    tracing::error!(source = %batch.source, kind = ?e.kind(), blocked_s, error = %e, "store still blocked: nothing is stored until it frees (free disk space, or stop the process holding the store)");
+                    tracing::error!(source, kind = ?e.kind(), blocked_s, error = %e, "store still blocked: nothing is stored until it frees (free disk space, or stop the process holding the store)");
                 }
                 std::thread::sleep(delay);
                 // Waiting out a blocked store is progress, not a stall.
@@ -586,7 +618,11 @@ fn store_with_retry(
                     }
                 }
                 if started.elapsed() >= BLOCKED_LOUD {
-                    tracing::warn!(source = %batch.source, blocked_s = started.elapsed().as_secs(), "store free again; ingest resumed");
+                    tracing::warn!(
+                        source,
+                        blocked_s = started.elapsed().as_secs(),
+                        "store free again; ingest resumed"
+                    );
                 }
                 return other;
             }
@@ -679,6 +715,121 @@ mod tests {
         assert!(
             tx.blocking_send(SourceEvent::Tick).is_err(),
             "its sources are told"
+        );
+    }
+
+    /// What the writer's stage was shown, in order.
+    struct Seen(Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl Stage for Seen {
+        fn after_batch(&mut self, _store: &Store, batch: &IngestBatch, stored: &StoredBatch) {
+            let o = stored.outcome;
+            let line = format!(
+                "{} {}: {} stored, {} duplicate, {} quarantined",
+                batch.source, batch.shard, o.stored, o.duplicates, o.quarantined
+            );
+            self.0.lock().expect("lock").push(line);
+        }
+        fn tick(&mut self, _store: &Store, _now: chrono::DateTime<chrono::Utc>) {
+            self.0.lock().expect("lock").push("tick".into());
+        }
+    }
+
+    /// A writer that has fallen behind finds batches waiting and stores them
+    /// together (issue 16). Every record is still stored once, each batch
+    /// still reaches the stage in the order received, with its own counts,
+    /// and an event between two batches is handled between them.
+    #[test]
+    fn batches_waiting_for_the_writer_are_stored_together_and_staged_one_by_one_in_order() {
+        let dir = tempfile::Builder::new()
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir()
+            .expect("tmp");
+        let data = dir.path().join("data");
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-25T08:00:00Z")
+            .expect("time")
+            .with_timezone(&chrono::Utc);
+        let clock: Arc<dyn Clock> = Arc::new(wardwatch_core::clock::FixedClock(now));
+        let keys = AuditKeys::in_dir(dir.path().join("keys"));
+        let mut ctx =
+            wardwatch_core::api::Ctx::create(&data, &keys, "admin", clock.clone()).expect("store");
+        wardwatch_core::api::load_demo_ward(&mut ctx, 3).expect("ward");
+        let store = Store::open_dir(&data).expect("open");
+        let mrns: Vec<String> = store
+            .patients()
+            .expect("patients")
+            .into_iter()
+            .map(|p| p.mrn)
+            .collect();
+        let record = |seq: usize, id: &str, mrn: &str, secs: i64| {
+            let at = now - chrono::Duration::seconds(3600 - secs);
+            RawRecord::new(
+                seq.to_string(),
+                format!(
+                    r#"{{"resourceType":"Observation","id":"{id}","status":"final",
+                    "code":{{"coding":[{{"system":"http://loinc.org","code":"8867-4"}}]}},
+                    "subject":{{"identifier":{{"value":"{mrn}"}}}},
+                    "effectiveDateTime":"{}","valueQuantity":{{"value":72,"code":"/min"}}}}"#,
+                    at.to_rfc3339()
+                )
+                .into_bytes(),
+            )
+        };
+        let batch = |shard: &str, records: Vec<RawRecord>| SourceEvent::Batch {
+            source: "gw".into(),
+            shard: shard.into(),
+            records: decode_batch("gw", shard, records, now),
+            read_at: std::time::Instant::now(),
+        };
+        // More waiting than one transaction takes: 6 batches of 450
+        // records (the first 5 go together; gathering after the 6th meets
+        // the tick), a tick, 2 more (one repeating a record, one of an
+        // unknown patient).
+        let (tx, rx) = mpsc::channel(16);
+        let mut seq = 0;
+        for b in 0..6 {
+            let records = (0..450)
+                .map(|i| {
+                    seq += 1;
+                    let mrn = &mrns[i % mrns.len()];
+                    record(seq, &format!("{b}-{i}"), mrn, seq as i64)
+                })
+                .collect();
+            tx.blocking_send(batch(&format!("shard-{}", b % 2), records))
+                .expect("send");
+        }
+        tx.blocking_send(SourceEvent::Tick).expect("send");
+        tx.blocking_send(batch("shard-0", vec![record(9001, "0-0", &mrns[0], 1)]))
+            .expect("send");
+        tx.blocking_send(batch("shard-1", vec![record(9002, "x", "NOBODY", 1)]))
+            .expect("send");
+        drop(tx);
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let report = write_loop(
+            store,
+            rx,
+            clock,
+            Some(Box::new(Seen(seen.clone()))),
+            Progress::default(),
+        )
+        .expect("writer");
+        let mut want: Vec<String> = (0..6)
+            .map(|b| format!("gw shard-{}: 450 stored, 0 duplicate, 0 quarantined", b % 2))
+            .collect();
+        want.push("tick".into());
+        want.push("gw shard-0: 0 stored, 1 duplicate, 0 quarantined".into());
+        want.push("gw shard-1: 0 stored, 0 duplicate, 1 quarantined".into());
+        assert_eq!(*seen.lock().expect("lock"), want);
+        let total = &report.by_source["gw"];
+        assert_eq!(
+            (total.stored, total.duplicates, total.quarantined),
+            (2700, 1, 1)
+        );
+        let store = Store::open_dir(&data).expect("open");
+        assert_eq!(store.sample_counts().expect("counts").0, 2700);
+        assert_eq!(
+            store.checkpoint("gw", "shard-1").expect("cp").as_deref(),
+            Some("9002")
         );
     }
 }

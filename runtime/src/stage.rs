@@ -414,8 +414,8 @@ impl AlarmStage {
 }
 
 impl Stage for AlarmStage {
-    fn batch_read(&mut self, read_at: Instant) {
-        self.batch_read = Some((read_at, Instant::now()));
+    fn batch_read(&mut self, read_at: Instant, picked: Instant) {
+        self.batch_read = Some((read_at, picked));
     }
 
     fn after_batch(&mut self, store: &Store, batch: &IngestBatch, stored: &StoredBatch) {

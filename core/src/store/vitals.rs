@@ -155,6 +155,20 @@ impl Store {
 
     /// Stores a batch in one transaction (see the module comment).
     pub fn store_batch(&mut self, batch: &IngestBatch, now: DateTime<Utc>) -> Result<StoredBatch> {
+        self.store_batches(std::slice::from_ref(batch), now)
+            .map(|mut stored| stored.pop().unwrap_or_default())
+    }
+
+    /// Stores batches in one transaction, each as [`Store::store_batch`]
+    /// would, in order, with its own checkpoint and counters: all of them
+    /// or, on an error, none. A writer that has fallen behind stores what
+    /// waits for it together, and pays a commit (the pages it dirtied,
+    /// encrypted and written to the WAL) once for them all.
+    pub fn store_batches(
+        &mut self,
+        batches: &[IngestBatch],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<StoredBatch>> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -164,7 +178,10 @@ impl Store {
         let stored = super::patients::data_version(&tx)
             .and_then(|version| {
                 numerics.begin(version);
-                write_batch(&tx, &mut self.recent_ids, numerics, batch, now)
+                batches
+                    .iter()
+                    .map(|batch| write_batch(&tx, &mut self.recent_ids, numerics, batch, now))
+                    .collect::<Result<Vec<_>>>()
             })
             .and_then(|stored| tx.commit().ctx("committing a batch").map(|()| stored));
         match &stored {

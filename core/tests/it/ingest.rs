@@ -756,3 +756,69 @@ fn a_checkpoint_on_another_connection_copies_the_wal_and_lets_it_start_over() {
     let reader = wardwatch_core::store::Store::open_dir(dir.path()).expect("reader");
     assert_eq!(reader.sample_counts().expect("counts").0, 41);
 }
+
+/// Issue 16: a writer that has fallen behind stores the batches waiting for
+/// it in one transaction. Each keeps its own checkpoint and counts, a
+/// record repeated in a later batch is a duplicate, and they share one
+/// fate: when one of them cannot be stored, none is, and the retry stores
+/// every record once (the ids the failed attempt saw are forgotten).
+#[test]
+fn batches_stored_together_keep_their_checkpoints_and_are_all_stored_or_none() {
+    let dir = crate::private_tempdir();
+    let (mut store, mrns) = crate::store_with_ward(dir.path());
+    let now = t0() + Duration::minutes(5);
+    let hr = |shard: &str, seq: u64, id: &str, mrn: &str, secs: i64| IngestBatch {
+        source: "gw".into(),
+        shard: shard.into(),
+        items: vec![item(
+            seq,
+            &numeric(
+                id,
+                mrn,
+                "8867-4",
+                60.0 + secs as f64,
+                "/min",
+                t0() + Duration::seconds(secs),
+            ),
+            now,
+        )],
+        ordered: true,
+    };
+    let batches = vec![
+        hr("shard-0", 7, "a", &mrns[0], 1),
+        hr("shard-1", 3, "b", &mrns[1], 2),
+        // The first batch's record again, from the other shard.
+        hr("shard-1", 4, "a", &mrns[0], 1),
+    ];
+    // A store that refuses the second shard's checkpoint: the transaction
+    // fails in its last batch.
+    let plain = wardwatch_core::store::cipher::connect(dir.path()).expect("open");
+    plain
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON source_checkpoints WHEN NEW.shard = 'shard-1'
+             BEGIN SELECT RAISE(ABORT, 'refused for the test'); END",
+        )
+        .expect("trigger");
+    assert!(store.store_batches(&batches, now).is_err());
+    assert_eq!(store.sample_counts().expect("counts").0, 0, "none stored");
+    assert_eq!(store.checkpoint("gw", "shard-0").expect("cp"), None);
+
+    plain.execute_batch("DROP TRIGGER refuse").expect("drop");
+    let stored = store.store_batches(&batches, now).expect("store");
+    let counts: Vec<_> = stored
+        .iter()
+        .map(|s| (s.outcome.stored, s.outcome.duplicates))
+        .collect();
+    assert_eq!(counts, vec![(1, 0), (1, 0), (0, 1)]);
+    assert_eq!(store.sample_counts().expect("counts").0, 2);
+    assert_eq!(
+        store.checkpoint("gw", "shard-0").expect("cp").as_deref(),
+        Some("7")
+    );
+    assert_eq!(
+        store.checkpoint("gw", "shard-1").expect("cp").as_deref(),
+        Some("4")
+    );
+    // Each batch's indices are into its own items.
+    assert_eq!(stored[1].stored_items, vec![0]);
+}
