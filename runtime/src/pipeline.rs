@@ -390,9 +390,6 @@ fn write_loop(
     progress: Progress,
 ) -> Result<RunReport> {
     let mut report = RunReport::default();
-    // The one connection storing the streams: its open blocks outlive the
-    // commits of the lake, alarm and delivery threads.
-    store.keep_numeric_cache_across_commits()?;
     let retention = store.retention()?;
     let budget = quarantine_budget(&store)?;
     let mut last_prune: Option<chrono::DateTime<chrono::Utc>> = None;

@@ -193,7 +193,7 @@ fn main() {
     // the same rows the ingest path keeps, one per vital and hour.
     let end = start + Duration::days(days);
     {
-        let mut conn = wardwatch_core::store::cipher::connect(data.path()).expect("db");
+        let mut conn = rusqlite::Connection::open(data.path().join("wardwatch.db")).expect("db");
         let tx = conn.transaction().expect("tx");
         let mut seq = 0u64;
         for (v, (_, unit, base)) in VITALS.iter().enumerate() {

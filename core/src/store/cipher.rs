@@ -401,12 +401,6 @@ fn readable(conn: &Connection) -> rusqlite::Result<()> {
 /// names (in clear when there is no list). A new (absent or empty) database
 /// gets the newest listed key.
 pub(super) fn open(data_dir: &Path, path: &Path) -> Result<(Connection, Option<String>)> {
-    let (conn, key_id) = open_keyed(data_dir, path)?;
-    super::numerics::register_counted(&conn, true)?;
-    Ok((conn, key_id))
-}
-
-fn open_keyed(data_dir: &Path, path: &Path) -> Result<(Connection, Option<String>)> {
     let Some(m) = marker(data_dir)? else {
         let conn = Connection::open(path).ctx("opening the database")?;
         return Ok((conn, None));

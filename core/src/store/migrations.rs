@@ -771,50 +771,6 @@ BEGIN UPDATE patient_changes SET version = version + 1; END;
 CREATE TRIGGER patient_allergies_delete_counted AFTER DELETE ON patient_allergies
 BEGIN UPDATE patient_changes SET version = version + 1; END;
 "#,
-    // 23: a count of the changes to the numeric blocks, minute rollups and
-    // ECG blocks made by any connection but the runtime's writer while it
-    // stores batches, so that the writer's `BlockCache` outlives the
-    // commits of connections that do not touch them (the lake's, the
-    // alarms', the delivery's, many a second), as 22 does for patients.
-    // The writer's own batches are not counted: `wardwatch_counted()`, a
-    // function every connection the store opens has
-    // (`numerics::register_counted`), is false only there. A connection
-    // without it cannot write these tables: an error, never a change the
-    // writer would not see.
-    r#"
-CREATE TABLE numeric_changes (
-    id      INTEGER PRIMARY KEY CHECK (id = 1),
-    version INTEGER NOT NULL
-);
-INSERT INTO numeric_changes (id, version) VALUES (1, 0);
-CREATE TRIGGER vital_blocks_insert_counted AFTER INSERT ON vital_blocks
-WHEN wardwatch_counted()
-BEGIN UPDATE numeric_changes SET version = version + 1; END;
-CREATE TRIGGER vital_blocks_update_counted AFTER UPDATE ON vital_blocks
-WHEN wardwatch_counted()
-BEGIN UPDATE numeric_changes SET version = version + 1; END;
-CREATE TRIGGER vital_blocks_delete_counted AFTER DELETE ON vital_blocks
-WHEN wardwatch_counted()
-BEGIN UPDATE numeric_changes SET version = version + 1; END;
-CREATE TRIGGER vital_rollups_insert_counted AFTER INSERT ON vital_rollups
-WHEN wardwatch_counted()
-BEGIN UPDATE numeric_changes SET version = version + 1; END;
-CREATE TRIGGER vital_rollups_update_counted AFTER UPDATE ON vital_rollups
-WHEN wardwatch_counted()
-BEGIN UPDATE numeric_changes SET version = version + 1; END;
-CREATE TRIGGER vital_rollups_delete_counted AFTER DELETE ON vital_rollups
-WHEN wardwatch_counted()
-BEGIN UPDATE numeric_changes SET version = version + 1; END;
-CREATE TRIGGER ecg_blocks_insert_counted AFTER INSERT ON ecg_blocks
-WHEN wardwatch_counted()
-BEGIN UPDATE numeric_changes SET version = version + 1; END;
-CREATE TRIGGER ecg_blocks_update_counted AFTER UPDATE ON ecg_blocks
-WHEN wardwatch_counted()
-BEGIN UPDATE numeric_changes SET version = version + 1; END;
-CREATE TRIGGER ecg_blocks_delete_counted AFTER DELETE ON ecg_blocks
-WHEN wardwatch_counted()
-BEGIN UPDATE numeric_changes SET version = version + 1; END;
-"#,
 ];
 
 /// What a migration does in Rust after its SQL, in the same transaction.

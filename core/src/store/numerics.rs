@@ -32,26 +32,6 @@ use crate::error::{Error, Result, SqlContext};
 /// A block's span.
 pub const BLOCK_MS: i64 = 60_000;
 
-/// The SQL function migration 23's triggers ask whether a change to
-/// `vital_blocks`, `vital_rollups` or `ecg_blocks` is counted in
-/// `numeric_changes`.
-const COUNTED_FN: &str = "wardwatch_counted";
-
-/// Gives `conn` the function migration 23's triggers call: every
-/// connection a store opens has it, `counted` true, except the runtime's
-/// writer, whose changes to those tables keep its own [`BlockCache`] right
-/// (or empty it). A connection without it cannot write those tables.
-pub(crate) fn register_counted(conn: &rusqlite::Connection, counted: bool) -> Result<()> {
-    use rusqlite::functions::FunctionFlags;
-    conn.create_scalar_function(
-        COUNTED_FN,
-        0,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_INNOCUOUS,
-        move |_| Ok(counted),
-    )
-    .ctx("registering the count of numeric changes")
-}
-
 /// One raw numeric sample: `value` `None` is signal loss ("no signal" is
 /// never stored as a number).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -407,10 +387,7 @@ impl OpenBlock {
 /// keeps them from one batch to the next, so a monitored patient's open
 /// minute is not read back from the store every batch (issue 16):
 /// - it is used only while `PRAGMA data_version` says no other connection
-///   has committed since ([`BlockCache::begin`]) or, for the runtime's
-///   writer ([`super::Store::keep_numeric_cache_across_commits`]), while
-///   `numeric_changes` (migration 23) says no other connection changed
-///   `vital_blocks`, `vital_rollups` or `ecg_blocks` since;
+///   has committed since ([`BlockCache::begin`]);
 /// - this connection's other writers of `vital_blocks` (pruning, moving a
 ///   device's data) and a failed batch empty it ([`BlockCache::forget`]);
 /// - a block no batch used for [`BlockCache::KEEP_BATCHES`] batches is let
@@ -434,11 +411,6 @@ pub(crate) struct BlockCache {
     batch: u64,
     /// The store's `data_version` the blocks agree with.
     version: Option<i64>,
-    /// Kept across other connections' commits that change none of the
-    /// tables it holds: `numeric_changes` counts those that do.
-    across_commits: bool,
-    /// `numeric_changes.version` when the blocks were last checked.
-    changes: Option<i64>,
 }
 
 impl BlockCache {
@@ -455,45 +427,21 @@ impl BlockCache {
         self.dirty.clear();
     }
 
-    /// Starts a batch in `tx`, which holds the write lock: if another
-    /// connection has committed since the blocks were read (and, for a
-    /// cache kept across commits, changed the tables it holds), they are
-    /// read again.
-    pub(crate) fn begin(&mut self, tx: &Transaction<'_>) -> Result<()> {
-        let version = super::patients::data_version(tx)?;
+    /// Starts a batch in a transaction that holds the write lock, where the
+    /// store's `data_version` is `version`: if another connection has
+    /// committed since the blocks were read, they are read again.
+    pub(crate) fn begin(&mut self, version: i64) {
         if self.version != Some(version) {
-            let changes = if self.across_commits {
-                let count: i64 = tx
-                    .prepare_cached("SELECT version FROM numeric_changes WHERE id = 1")
-                    .and_then(|mut s| s.query_row([], |r| r.get(0)))
-                    .ctx("reading the count of numeric changes")?;
-                Some(count)
-            } else {
-                None
-            };
-            if changes.is_none() || changes != self.changes {
-                self.clear();
-            }
+            self.clear();
             self.version = Some(version);
-            self.changes = changes;
         }
         self.batch += 1;
-        Ok(())
-    }
-
-    /// Keeps the blocks across other connections' commits that change none
-    /// of them: for the one connection whose own changes to them are not
-    /// counted (`register_counted(…, false)`).
-    pub(crate) fn keep_across_commits(&mut self) {
-        self.across_commits = true;
-        self.forget();
     }
 
     /// Lets every block go: the store may no longer hold them.
     pub(crate) fn forget(&mut self) {
         self.clear();
         self.version = None;
-        self.changes = None;
     }
 
     /// After a committed batch: lets go of blocks no longer in use.

@@ -159,19 +159,6 @@ impl Store {
             .map(|mut stored| stored.pop().unwrap_or_default())
     }
 
-    /// Makes this connection's cache of open numeric blocks, rollup hours
-    /// and newest ECG blocks outlive the commits of other connections that
-    /// change none of them (issue 16): for the runtime's writer, the one
-    /// connection that stores the streams. Its own changes to those tables
-    /// are no longer counted in `numeric_changes` (migration 23), so only
-    /// one connection of a store may do this; its writes to them other
-    /// than through batches empty its cache, as they always did.
-    pub fn keep_numeric_cache_across_commits(&mut self) -> Result<()> {
-        super::numerics::register_counted(&self.conn, false)?;
-        self.numeric_blocks.keep_across_commits();
-        Ok(())
-    }
-
     /// Stores batches in one transaction, each as [`Store::store_batch`]
     /// would, in order, with its own checkpoint and counters: all of them
     /// or, on an error, none. A writer that has fallen behind stores what
@@ -188,9 +175,9 @@ impl Store {
             .ctx("starting a batch")?;
         self.recent_ids.begin(to_ms(now));
         let numerics = &mut self.numeric_blocks;
-        let stored = numerics
-            .begin(&tx)
-            .and_then(|()| {
+        let stored = super::patients::data_version(&tx)
+            .and_then(|version| {
+                numerics.begin(version);
                 batches
                     .iter()
                     .map(|batch| write_batch(&tx, &mut self.recent_ids, numerics, batch, now))

@@ -347,11 +347,6 @@ fn pruning_cuts_a_minute_block_at_the_retention_edge_to_the_sample() {
 fn an_open_minute_kept_between_batches_takes_in_what_another_connection_stored() {
     let dir = crate::private_tempdir();
     let (mut writer, mrns) = crate::store_with_ward(dir.path());
-    // As the runtime's writer: the minute outlives other connections'
-    // commits that do not touch it, and only those.
-    writer
-        .keep_numeric_cache_across_commits()
-        .expect("the writer's cache");
     let mut other = wardwatch_core::store::Store::open_dir(dir.path()).expect("second connection");
     let now = t0() + Duration::minutes(2);
     let hr = |source: &str, seq: u64, id: &str, secs: i64, value: f64| IngestBatch {
@@ -380,11 +375,6 @@ fn an_open_minute_kept_between_batches_takes_in_what_another_connection_stored()
             1
         );
         stored.push((s, 70.0 + s as f64));
-        // Another connection's commit of something else (as the lake's
-        // and the alarms' are, many a second).
-        other
-            .set_setting(&format!("test.unrelated{s}"), "x")
-            .expect("unrelated commit");
     }
     let b = hr("other", 1, "o-20", 20, 99.0);
     assert_eq!(other.store_batch(&b, now).expect("store").outcome.stored, 1);
