@@ -159,34 +159,8 @@ fn validate(v: &Raw, now: DateTime<Utc>) -> Decoded<Observation> {
             "resourceType is not `Observation`",
         ));
     }
-    let id =
-        v.id.as_str()
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| missing("id"))?;
-    // FHIR ids are at most 64 characters; every id is kept for
-    // deduplication, so an unbounded one would grow the store.
-    if id.len() > MAX_ID_BYTES {
-        return Err(reject(
-            RejectCode::MissingField,
-            format!("`id` is {} bytes; at most {MAX_ID_BYTES}", id.len()),
-        ));
-    }
-    match v.status.as_str() {
-        Some("final" | "amended" | "corrected" | "preliminary") => {}
-        Some(s @ ("entered-in-error" | "cancelled")) => {
-            return Err(reject(
-                RejectCode::EnteredInError,
-                format!("status is `{s}`"),
-            ));
-        }
-        Some(s) => {
-            return Err(reject(
-                RejectCode::MissingField,
-                format!("status `{s}` is not a result status"),
-            ));
-        }
-        None => return Err(missing("status")),
-    }
+    let id = checked_id(v.id.as_str())?;
+    check_status(v.status.as_str())?;
     let mrn = v
         .subject
         .get()
@@ -203,35 +177,7 @@ fn validate(v: &Raw, now: DateTime<Utc>) -> Decoded<Observation> {
         }
         .map(str::to_owned)
     });
-    let effective_text = v
-        .effective
-        .as_str()
-        .ok_or_else(|| missing("effectiveDateTime"))?;
-    let effective = DateTime::parse_from_rfc3339(effective_text)
-        .map_err(|e| {
-            reject(
-                RejectCode::MissingField,
-                format!("effectiveDateTime `{effective_text}`: {e}"),
-            )
-        })?
-        .with_timezone(&Utc);
-    if effective > now + MAX_FUTURE {
-        return Err(reject(
-            RejectCode::FutureTimestamp,
-            format!(
-                "effectiveDateTime {effective_text} is more than 5 minutes after the time received"
-            ),
-        ));
-    }
-    if effective < now - MAX_PAST {
-        return Err(reject(
-            RejectCode::StaleTimestamp,
-            format!(
-                "effectiveDateTime {effective_text} is more than {} days before the time received (a device clock reset?)",
-                MAX_PAST.num_days()
-            ),
-        ));
-    }
+    let effective = effective_at(v.effective.as_str(), now)?;
     let body = body(v)?;
     Ok(Observation {
         id: id.to_owned(),
@@ -240,6 +186,66 @@ fn validate(v: &Raw, now: DateTime<Utc>) -> Decoded<Observation> {
         effective,
         body,
     })
+}
+
+/// The pieces of validation that do not depend on how the record's fields
+/// are read (shared with the decoder's model in the tests).
+fn checked_id(id: Option<&str>) -> Decoded<&str> {
+    let id = id.filter(|s| !s.is_empty()).ok_or_else(|| missing("id"))?;
+    // FHIR ids are at most 64 characters; every id is kept for
+    // deduplication, so an unbounded one would grow the store.
+    if id.len() > MAX_ID_BYTES {
+        return Err(reject(
+            RejectCode::MissingField,
+            format!("`id` is {} bytes; at most {MAX_ID_BYTES}", id.len()),
+        ));
+    }
+    Ok(id)
+}
+
+fn check_status(status: Option<&str>) -> Decoded<()> {
+    match status {
+        Some("final" | "amended" | "corrected" | "preliminary") => Ok(()),
+        Some(s @ ("entered-in-error" | "cancelled")) => Err(reject(
+            RejectCode::EnteredInError,
+            format!("status is `{s}`"),
+        )),
+        Some(s) => Err(reject(
+            RejectCode::MissingField,
+            format!("status `{s}` is not a result status"),
+        )),
+        None => Err(missing("status")),
+    }
+}
+
+/// `effectiveDateTime`, no more than [`MAX_FUTURE`] after `now` nor
+/// [`MAX_PAST`] before it.
+fn effective_at(text: Option<&str>, now: DateTime<Utc>) -> Decoded<DateTime<Utc>> {
+    let text = text.ok_or_else(|| missing("effectiveDateTime"))?;
+    let effective = DateTime::parse_from_rfc3339(text)
+        .map_err(|e| {
+            reject(
+                RejectCode::MissingField,
+                format!("effectiveDateTime `{text}`: {e}"),
+            )
+        })?
+        .with_timezone(&Utc);
+    if effective > now + MAX_FUTURE {
+        return Err(reject(
+            RejectCode::FutureTimestamp,
+            format!("effectiveDateTime {text} is more than 5 minutes after the time received"),
+        ));
+    }
+    if effective < now - MAX_PAST {
+        return Err(reject(
+            RejectCode::StaleTimestamp,
+            format!(
+                "effectiveDateTime {text} is more than {} days before the time received (a device clock reset?)",
+                MAX_PAST.num_days()
+            ),
+        ));
+    }
+    Ok(effective)
 }
 
 impl Observation {
@@ -341,15 +347,7 @@ fn body(v: &Raw) -> Decoded<Body> {
                 }
                 if is_ecg_lead(lead) || PulseWave::from_mdc(lead).is_some() {
                     if v.data_absent.0 {
-                        // Leads off or a gap in the recording: a valid
-                        // observation of "no signal", with no samples.
-                        return Ok(Body::Ecg(vec![EcgBlock {
-                            lead,
-                            period_ns: 0,
-                            origin_mv: 0.0,
-                            factor_mv: 1.0,
-                            samples: Vec::new(),
-                        }]));
+                        return Ok(no_signal(lead));
                     }
                     let data = v.sampled.get().ok_or_else(|| missing("valueSampledData"))?;
                     return Ok(Body::Ecg(vec![sampled_data(lead, data)?]));
@@ -369,6 +367,18 @@ fn body(v: &Raw) -> Decoded<Body> {
     ))
 }
 
+/// Leads off or a gap in the recording: a valid observation of "no
+/// signal", with no samples.
+fn no_signal(lead: u32) -> Body {
+    Body::Ecg(vec![EcgBlock {
+        lead,
+        period_ns: 0,
+        origin_mv: 0.0,
+        factor_mv: 1.0,
+        samples: Vec::new(),
+    }])
+}
+
 fn loinc_vital(code: &str) -> Option<Vital> {
     vital_for_loinc(code)
 }
@@ -380,7 +390,12 @@ fn is_ecg_lead(code: u32) -> bool {
 /// A value with a UCUM code, converted to the vital's unit.
 fn quantity(vital: Vital, q: &Quantity, what: &str) -> Decoded<f64> {
     let value = q.value.0.ok_or_else(|| missing(&format!("{what}.value")))?;
-    let unit = q.code.as_str().or_else(|| q.unit.as_str()).unwrap_or("");
+    in_unit(vital, value, q.code.as_str().or_else(|| q.unit.as_str()))
+}
+
+/// A value given in UCUM `unit`, in the vital's own unit.
+fn in_unit(vital: Vital, value: f64, unit: Option<&str>) -> Decoded<f64> {
+    let unit = unit.unwrap_or("");
     let value = match (vital, unit) {
         (Vital::HeartRate | Vital::RespRate, "/min" | "{beats}/min" | "{breaths}/min") => value,
         (Vital::Spo2, "%") => value,
@@ -462,6 +477,11 @@ fn blood_pressure(v: &Raw) -> Decoded<Body> {
         };
         readings.push((vital, reading));
     }
+    blood_pressure_pair(readings)
+}
+
+/// A panel's readings: both a systolic and a diastolic, the diastolic below.
+fn blood_pressure_pair(readings: Vec<(Vital, Reading)>) -> Decoded<Body> {
     let get = |want| readings.iter().find(|(v, _)| *v == want).map(|(_, r)| *r);
     match (get(Vital::SystolicBp), get(Vital::DiastolicBp)) {
         (Some(Reading::Value(s)), Some(Reading::Value(d))) if d >= s => Err(reject(
@@ -480,6 +500,10 @@ fn consciousness(v: &Raw) -> Decoded<Body> {
         .find(|(s, _)| *s == ACVPU_SYSTEM)
         .map(|(_, c)| c)
         .ok_or_else(|| missing("valueCodeableConcept (urn:wardwatch:acvpu)"))?;
+    acvpu(letter)
+}
+
+fn acvpu(letter: &str) -> Decoded<Body> {
     let level = match letter {
         "A" => 0.0,
         "C" => 1.0,
@@ -522,11 +546,27 @@ fn ecg_components(v: &Raw) -> Decoded<Body> {
 /// arterial pressure's in mmHg, a pleth's in arbitrary units (kept in the
 /// block's `origin_mv` and `factor_mv` all the same).
 fn sampled_data(lead: u32, d: &Sampled) -> Decoded<EcgBlock> {
-    let wave = PulseWave::from_mdc(lead);
     let period_ms = d
         .period
         .0
         .ok_or_else(|| missing("valueSampledData.period"))?;
+    check_period(lead, period_ms)?;
+    let origin = d
+        .origin
+        .get()
+        .ok_or_else(|| missing("valueSampledData.origin"))?;
+    let scale = wave_scale(lead, origin.code.as_str().or_else(|| origin.unit.as_str()))?;
+    block(
+        lead,
+        period_ms,
+        origin.value.0.unwrap_or(0.0) * scale,
+        d.factor.0.unwrap_or(1.0) * scale,
+        d.data.as_str(),
+    )
+}
+
+fn check_period(lead: u32, period_ms: f64) -> Decoded<()> {
+    let wave = PulseWave::from_mdc(lead);
     // ECG 100–1000 Hz: below cannot show a QRS, above no bedside device
     // sends. A pulse wave is slower: 25 Hz still shows its upstroke.
     let (slowest_ms, range) = if wave.is_some() {
@@ -540,12 +580,13 @@ fn sampled_data(lead: u32, d: &Sampled) -> Decoded<EcgBlock> {
             format!("sampling period {period_ms} ms is outside {range}"),
         ));
     }
-    let origin = d
-        .origin
-        .get()
-        .ok_or_else(|| missing("valueSampledData.origin"))?;
-    let unit = origin.code.as_str().or_else(|| origin.unit.as_str());
-    let scale = match (wave, unit) {
+    Ok(())
+}
+
+/// What a lead's or wave's samples in `unit` are multiplied by to be in
+/// mV (ECG), mmHg (arterial pressure) or the pleth's own units.
+fn wave_scale(lead: u32, unit: Option<&str>) -> Decoded<f64> {
+    Ok(match (PulseWave::from_mdc(lead), unit) {
         (None, None | Some("mV")) => 1.0,
         (None, Some("uV" | "µV")) => 0.001,
         (None, Some(other)) => {
@@ -569,19 +610,25 @@ fn sampled_data(lead: u32, d: &Sampled) -> Decoded<EcgBlock> {
                 format!("{} unit `{other}`; expected {{arb'U}}, 1 or %", w.mdc_name),
             ));
         }
-    };
-    let origin_mv = origin.value.0.unwrap_or(0.0) * scale;
-    let factor_mv = d.factor.0.unwrap_or(1.0) * scale;
+    })
+}
+
+/// The block of `text`'s samples, their values `origin_mv` +
+/// `factor_mv` × sample.
+fn block(
+    lead: u32,
+    period_ms: f64,
+    origin_mv: f64,
+    factor_mv: f64,
+    text: Option<&str>,
+) -> Decoded<EcgBlock> {
     if !(factor_mv.is_finite() && factor_mv > 0.0 && origin_mv.is_finite()) {
         return Err(reject(
             RejectCode::ImpossibleValue,
             format!("factor {factor_mv} mV is not positive"),
         ));
     }
-    let text = d
-        .data
-        .as_str()
-        .ok_or_else(|| missing("valueSampledData.data"))?;
+    let text = text.ok_or_else(|| missing("valueSampledData.data"))?;
     let mut ints = Vec::new();
     let mut decimals = false;
     for token in text.split_ascii_whitespace() {
@@ -909,13 +956,7 @@ mod tests {
     /// `Value`-tree decoder it replaced gives, quarantine reason included.
     #[test]
     fn typed_decoding_gives_what_the_value_tree_gave_reason_for_reason() {
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = crate::ingest::xorshift(0x2545_f491_4f6c_dd1d);
         let mdc = |code: &str| json!({"system": MDC, "code": code});
         let comp = |code: &str, v: f64| json!({"code": {"coding": [loinc(code)]}, "valueQuantity": {"value": v, "code": "mm[Hg]"}});
         let wave = json!({"origin": {"value": -5.12, "code": "mV"}, "period": 4,

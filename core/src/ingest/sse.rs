@@ -245,13 +245,7 @@ mod tests {
 
     #[test]
     fn chunked_scanning_gives_what_reading_byte_by_byte_gave() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = crate::ingest::xorshift(0x9e37_79b9_7f4a_7c15);
         let pieces: [&[u8]; 10] = [
             b"\n",
             b"\r",

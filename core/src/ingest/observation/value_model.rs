@@ -1,13 +1,15 @@
 //! The decoder as it was before it read records into typed borrowed fields:
 //! a `serde_json::Value` tree and lookups in it. Kept for the tests as the
-//! model the decoder must agree with, reason for reason, on any input.
+//! model the decoder must agree with, reason for reason, on any input. The
+//! checks that do not depend on how fields are read are the decoder's own.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{
-    ACVPU_SYSTEM, Body, Decoded, EcgBlock, MAX_FUTURE, MAX_ID_BYTES, MAX_PAST, Observation,
-    Reading, RejectCode, check_range, is_ecg_lead, loinc_vital, missing, reject,
+    ACVPU_SYSTEM, Body, Decoded, EcgBlock, Observation, Reading, RejectCode, acvpu, block,
+    blood_pressure_pair, check_period, check_range, check_status, checked_id, effective_at,
+    in_unit, is_ecg_lead, loinc_vital, missing, no_signal, reject, wave_scale,
     zero_means_no_signal,
 };
 use crate::model::Vital;
@@ -23,33 +25,8 @@ pub fn decode(bytes: &[u8], now: DateTime<Utc>) -> Decoded<Observation> {
             "resourceType is not `Observation`",
         ));
     }
-    let id = str_at(&v, "id")
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| missing("id"))?;
-    // FHIR ids are at most 64 characters; every id is kept for
-    // deduplication, so an unbounded one would grow the store.
-    if id.len() > MAX_ID_BYTES {
-        return Err(reject(
-            RejectCode::MissingField,
-            format!("`id` is {} bytes; at most {MAX_ID_BYTES}", id.len()),
-        ));
-    }
-    match str_at(&v, "status") {
-        Some("final" | "amended" | "corrected" | "preliminary") => {}
-        Some(s @ ("entered-in-error" | "cancelled")) => {
-            return Err(reject(
-                RejectCode::EnteredInError,
-                format!("status is `{s}`"),
-            ));
-        }
-        Some(s) => {
-            return Err(reject(
-                RejectCode::MissingField,
-                format!("status `{s}` is not a result status"),
-            ));
-        }
-        None => return Err(missing("status")),
-    }
+    let id = checked_id(str_at(&v, "id"))?;
+    check_status(str_at(&v, "status"))?;
     let mrn = v
         .pointer("/subject/identifier/value")
         .and_then(Value::as_str)
@@ -60,33 +37,7 @@ pub fn decode(bytes: &[u8], now: DateTime<Utc>) -> Decoded<Observation> {
         .or_else(|| v.pointer("/device/display"))
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let effective_text =
-        str_at(&v, "effectiveDateTime").ok_or_else(|| missing("effectiveDateTime"))?;
-    let effective = DateTime::parse_from_rfc3339(effective_text)
-        .map_err(|e| {
-            reject(
-                RejectCode::MissingField,
-                format!("effectiveDateTime `{effective_text}`: {e}"),
-            )
-        })?
-        .with_timezone(&Utc);
-    if effective > now + MAX_FUTURE {
-        return Err(reject(
-            RejectCode::FutureTimestamp,
-            format!(
-                "effectiveDateTime {effective_text} is more than 5 minutes after the time received"
-            ),
-        ));
-    }
-    if effective < now - MAX_PAST {
-        return Err(reject(
-            RejectCode::StaleTimestamp,
-            format!(
-                "effectiveDateTime {effective_text} is more than {} days before the time received (a device clock reset?)",
-                MAX_PAST.num_days()
-            ),
-        ));
-    }
+    let effective = effective_at(str_at(&v, "effectiveDateTime"), now)?;
     let body = body(&v)?;
     Ok(Observation {
         id: id.to_owned(),
@@ -139,15 +90,7 @@ fn body(v: &Value) -> Decoded<Body> {
                 }
                 if is_ecg_lead(lead) || PulseWave::from_mdc(lead).is_some() {
                     if v.get("dataAbsentReason").is_some() {
-                        // Leads off or a gap in the recording: a valid
-                        // observation of "no signal", with no samples.
-                        return Ok(Body::Ecg(vec![EcgBlock {
-                            lead,
-                            period_ns: 0,
-                            origin_mv: 0.0,
-                            factor_mv: 1.0,
-                            samples: Vec::new(),
-                        }]));
+                        return Ok(no_signal(lead));
                     }
                     let data = v
                         .get("valueSampledData")
@@ -172,24 +115,11 @@ fn quantity(vital: Vital, q: &Value, what: &str) -> Decoded<f64> {
         .get("value")
         .and_then(Value::as_f64)
         .ok_or_else(|| missing(&format!("{what}.value")))?;
-    let unit = str_at(q, "code")
-        .or_else(|| str_at(q, "unit"))
-        .unwrap_or("");
-    let value = match (vital, unit) {
-        (Vital::HeartRate | Vital::RespRate, "/min" | "{beats}/min" | "{breaths}/min") => value,
-        (Vital::Spo2, "%") => value,
-        (Vital::SystolicBp | Vital::DiastolicBp, "mm[Hg]") => value,
-        (Vital::TemperatureC, "Cel") => value,
-        (Vital::TemperatureC, "[degF]") => (value - 32.0) * 5.0 / 9.0,
-        (Vital::O2FlowLpm, "L/min") => value,
-        _ => {
-            return Err(reject(
-                RejectCode::UnknownUnit,
-                format!("unit `{unit}` is not accepted for {}", vital.label()),
-            ));
-        }
-    };
-    Ok(value)
+    in_unit(
+        vital,
+        value,
+        str_at(q, "code").or_else(|| str_at(q, "unit")),
+    )
 }
 
 fn numeric(v: &Value, vital: Vital, code: &str) -> Decoded<Reading> {
@@ -239,17 +169,7 @@ fn blood_pressure(v: &Value) -> Decoded<Body> {
         };
         readings.push((vital, reading));
     }
-    let get = |want| readings.iter().find(|(v, _)| *v == want).map(|(_, r)| *r);
-    match (get(Vital::SystolicBp), get(Vital::DiastolicBp)) {
-        (Some(Reading::Value(s)), Some(Reading::Value(d))) if d >= s => Err(reject(
-            RejectCode::ImpossibleValue,
-            format!("diastolic {d} is not below systolic {s}"),
-        )),
-        (Some(_), Some(_)) => Ok(Body::Numeric(readings)),
-        _ => Err(missing(
-            "component 8480-6 (systolic) and 8462-4 (diastolic)",
-        )),
-    }
+    blood_pressure_pair(readings)
 }
 
 fn consciousness(v: &Value) -> Decoded<Body> {
@@ -258,23 +178,7 @@ fn consciousness(v: &Value) -> Decoded<Body> {
         .find(|(s, _)| *s == ACVPU_SYSTEM)
         .map(|(_, c)| c)
         .ok_or_else(|| missing("valueCodeableConcept (urn:wardwatch:acvpu)"))?;
-    let level = match letter {
-        "A" => 0.0,
-        "C" => 1.0,
-        "V" => 2.0,
-        "P" => 3.0,
-        "U" => 4.0,
-        other => {
-            return Err(reject(
-                RejectCode::UnknownCode,
-                format!("ACVPU code `{other}`"),
-            ));
-        }
-    };
-    Ok(Body::Numeric(vec![(
-        Vital::Consciousness,
-        Reading::Value(level),
-    )]))
+    acvpu(letter)
 }
 
 fn ecg_components(v: &Value) -> Decoded<Body> {
@@ -301,119 +205,24 @@ fn ecg_components(v: &Value) -> Decoded<Body> {
     Ok(Body::Ecg(blocks))
 }
 
-/// FHIR R4 SampledData: value = origin + factor × data; `E`, `U`, `L` mark
-/// samples the device could not give. An ECG lead's values are in mV, an
-/// arterial pressure's in mmHg, a pleth's in arbitrary units (kept in the
-/// block's `origin_mv` and `factor_mv` all the same).
 fn sampled_data(lead: u32, d: &Value) -> Decoded<EcgBlock> {
-    let wave = PulseWave::from_mdc(lead);
     let period_ms = d
         .get("period")
         .and_then(Value::as_f64)
         .ok_or_else(|| missing("valueSampledData.period"))?;
-    // ECG 100–1000 Hz: below cannot show a QRS, above no bedside device
-    // sends. A pulse wave is slower: 25 Hz still shows its upstroke.
-    let (slowest_ms, range) = if wave.is_some() {
-        (40.0, "1–40 ms (25–1000 Hz)")
-    } else {
-        (10.0, "1–10 ms (100–1000 Hz)")
-    };
-    if !(1.0..=slowest_ms).contains(&period_ms) {
-        return Err(reject(
-            RejectCode::ImpossibleValue,
-            format!("sampling period {period_ms} ms is outside {range}"),
-        ));
-    }
+    check_period(lead, period_ms)?;
     let origin = d
         .get("origin")
         .ok_or_else(|| missing("valueSampledData.origin"))?;
-    let unit = str_at(origin, "code").or_else(|| str_at(origin, "unit"));
-    let scale = match (wave, unit) {
-        (None, None | Some("mV")) => 1.0,
-        (None, Some("uV" | "µV")) => 0.001,
-        (None, Some(other)) => {
-            return Err(reject(
-                RejectCode::UnknownUnit,
-                format!("ECG unit `{other}`; expected mV or uV"),
-            ));
-        }
-        (Some(w), None | Some("mm[Hg]" | "mmHg")) if w.arterial => 1.0,
-        (Some(w), Some("kPa")) if w.arterial => 7.500_62,
-        (Some(w), Some(other)) if w.arterial => {
-            return Err(reject(
-                RejectCode::UnknownUnit,
-                format!("arterial pressure unit `{other}`; expected mm[Hg] or kPa"),
-            ));
-        }
-        (Some(_), None | Some("{arb'U}" | "1" | "%")) => 1.0,
-        (Some(w), Some(other)) => {
-            return Err(reject(
-                RejectCode::UnknownUnit,
-                format!("{} unit `{other}`; expected {{arb'U}}, 1 or %", w.mdc_name),
-            ));
-        }
-    };
-    let origin_mv = origin.get("value").and_then(Value::as_f64).unwrap_or(0.0) * scale;
-    let factor_mv = d.get("factor").and_then(Value::as_f64).unwrap_or(1.0) * scale;
-    if !(factor_mv.is_finite() && factor_mv > 0.0 && origin_mv.is_finite()) {
-        return Err(reject(
-            RejectCode::ImpossibleValue,
-            format!("factor {factor_mv} mV is not positive"),
-        ));
-    }
-    let text = str_at(d, "data").ok_or_else(|| missing("valueSampledData.data"))?;
-    let mut ints = Vec::new();
-    let mut decimals = false;
-    for token in text.split_ascii_whitespace() {
-        match token {
-            "E" | "U" | "L" => ints.push(None),
-            t => match t.parse::<i32>() {
-                Ok(i) => ints.push(Some(i)),
-                Err(_) => {
-                    decimals = true;
-                    break;
-                }
-            },
-        }
-    }
-    let (samples, origin_mv, factor_mv) = if decimals {
-        // Decimal data: keep it at 1 µV resolution (far below ECG noise).
-        let mut out = Vec::new();
-        for t in text.split_ascii_whitespace() {
-            out.push(match t {
-                "E" | "U" | "L" => None,
-                t => {
-                    let x: f64 =
-                        t.parse()
-                            .ok()
-                            .filter(|x: &f64| x.is_finite())
-                            .ok_or_else(|| {
-                                reject(
-                                    RejectCode::ImpossibleValue,
-                                    format!("sample `{t}` is not a finite number"),
-                                )
-                            })?;
-                    let mv = origin_mv + factor_mv * x;
-                    Some(
-                        (mv * 1000.0)
-                            .round()
-                            .clamp(i32::MIN as f64, i32::MAX as f64) as i32,
-                    )
-                }
-            });
-        }
-        (out, 0.0, 0.001)
-    } else {
-        (ints, origin_mv, factor_mv)
-    };
-    if samples.is_empty() {
-        return Err(missing("valueSampledData.data (no samples)"));
-    }
-    Ok(EcgBlock {
+    let scale = wave_scale(
         lead,
-        period_ns: (period_ms * 1e6).round() as i64,
-        origin_mv,
-        factor_mv,
-        samples,
-    })
+        str_at(origin, "code").or_else(|| str_at(origin, "unit")),
+    )?;
+    block(
+        lead,
+        period_ms,
+        origin.get("value").and_then(Value::as_f64).unwrap_or(0.0) * scale,
+        d.get("factor").and_then(Value::as_f64).unwrap_or(1.0) * scale,
+        str_at(d, "data"),
+    )
 }
