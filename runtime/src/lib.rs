@@ -23,6 +23,7 @@ pub mod scoring;
 pub mod setup;
 pub mod source;
 pub mod stage;
+pub mod stage_thread;
 pub mod supervisor;
 pub mod upkeep;
 pub mod vault;

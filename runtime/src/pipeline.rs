@@ -3,10 +3,11 @@
 //! validates each record and hands the batch on, over a second bounded
 //! channel and in the order received, to one writer thread that stores each
 //! batch in one transaction with its checkpoint (`Store::store_batch`) and
-//! runs the stage (scoring, alarms). Decoding the next batch thus overlaps
-//! storing this one, on another core. The bounds are what keep memory flat
-//! when the store is slower than the streams: sources wait instead of
-//! buffering.
+//! hands it on to the stage (scoring, alarms) on a thread of its own
+//! (`stage_thread`). Decoding the next batch, storing this one and scoring
+//! the one before thus overlap, on other cores. The bounds are what keep
+//! memory flat when the store is slower than the streams: sources wait
+//! instead of buffering.
 //!
 //! Shutdown: the caller's shutdown future stops the sources; the decoder and
 //! then the writer drain what they already sent and exit, so nothing read is
@@ -15,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
 use crate::source::{self, SourceConfig};
+use crate::stage_thread::StageThread;
 use crate::supervisor::Progress;
 use wardwatch_core::clock::Clock;
 use wardwatch_core::error::{Error, ErrorKind, Result};
@@ -174,21 +176,33 @@ impl RunReport {
     }
 }
 
-/// Work that runs on the writer thread after each stored batch and once a
-/// second (scoring and the alarm engine hook in here). Errors are the
-/// stage's own business: a stage must never stop ingestion.
+/// Work that runs after each stored batch and once a second (scoring and
+/// the alarm engine hook in here), on the stage's own thread and store
+/// connection, in the order the writer handled each event
+/// ([`crate::stage_thread`]). Errors are the stage's own business: a stage
+/// must never stop ingestion.
 pub trait Stage: Send {
     /// The batch `after_batch` is called with next was read from its source
-    /// at `read_at` and taken by the writer at `picked` (to store, alone or
-    /// with batches waiting behind it): where its alarms' latency starts
-    /// (the queue to the writer and the write included).
-    fn batch_read(&mut self, _read_at: std::time::Instant, _picked: std::time::Instant) {}
+    /// at `read_at`, taken by the writer at `picked` (to store, alone or
+    /// with batches waiting behind it) and stored at `stored`: where its
+    /// alarms' latency starts (the queue to the writer and the write
+    /// included).
+    fn batch_read(
+        &mut self,
+        _read_at: std::time::Instant,
+        _picked: std::time::Instant,
+        _stored: std::time::Instant,
+    ) {
+    }
     fn after_batch(&mut self, store: &Store, batch: &IngestBatch, stored: &StoredBatch);
     fn tick(&mut self, store: &Store, now: chrono::DateTime<chrono::Utc>);
-    /// The store has refused the writer's batch for `blocked_for` (another
-    /// process holds its write lock, or the disk is full); called at every
-    /// retry. The store cannot take anything meanwhile, not even an alarm.
-    fn store_blocked(&mut self, _kind: ErrorKind, _blocked_for: Duration) {}
+    /// What reports, on the writer's thread and at every retry, that the
+    /// store refuses its batches (another process holds its write lock, or
+    /// the disk is full): the store cannot take anything meanwhile, not
+    /// even an alarm. Taken once, when the stage's thread starts.
+    fn blocked_report(&mut self) -> Option<Box<dyn crate::stage_thread::BlockedReport>> {
+        None
+    }
     /// The store took the batch again after `blocked_for`.
     fn store_unblocked(&mut self, _store: &Store, _blocked_for: Duration) {}
     /// How far `source`'s server clock is ahead of ours (negative: behind).
@@ -383,10 +397,31 @@ pub fn decode_batch(
 }
 
 fn write_loop(
+    store: Store,
+    rx: mpsc::Receiver<WriterEvent>,
+    clock: Arc<dyn Clock>,
+    stage: Option<Box<dyn Stage>>,
+    progress: Progress,
+) -> Result<RunReport> {
+    let data_dir = store.path().parent().unwrap_or(Path::new(".")).to_owned();
+    let mut stage = match stage {
+        Some(stage) => Some(StageThread::start(stage, &data_dir, clock.clone())?),
+        None => None,
+    };
+    let written = write_events(store, rx, clock, stage.as_mut(), progress);
+    // The stage finishes what the writer stored before the run ends; a stage
+    // that stopped is an error even when the writer ended well.
+    let staged = stage.as_mut().map_or(Ok(()), StageThread::finish);
+    let report = written?;
+    staged?;
+    Ok(report)
+}
+
+fn write_events(
     mut store: Store,
     mut rx: mpsc::Receiver<WriterEvent>,
     clock: Arc<dyn Clock>,
-    mut stage: Option<Box<dyn Stage>>,
+    mut stage: Option<&mut StageThread>,
     progress: Progress,
 ) -> Result<RunReport> {
     let mut report = RunReport::default();
@@ -459,7 +494,8 @@ fn write_loop(
                     &progress,
                     stage.as_deref_mut(),
                 )?;
-                for ((batch, stored), read_at) in batches.iter().zip(&stored).zip(read) {
+                let stored_at = std::time::Instant::now();
+                for ((batch, stored), read_at) in batches.into_iter().zip(stored).zip(read) {
                     let outcome = stored.outcome;
                     let waited_ms = picked.saturating_duration_since(read_at).as_millis() as i64;
                     if let Err(e) = store.note_pending(&batch.source, waited_ms) {
@@ -496,9 +532,7 @@ fn write_loop(
                         }
                     }
                     if let Some(stage) = stage.as_mut() {
-                        stage.batch_read(read_at, picked);
-                        stage.source_event(&store, &batch.source, Ok(()));
-                        stage.after_batch(&store, batch, stored);
+                        stage.batch(batch, stored, read_at, picked, stored_at)?;
                     }
                 }
             }
@@ -508,7 +542,7 @@ fn write_loop(
                     tracing::warn!(error = %e, "cannot record a reconnect");
                 }
                 if let Some(stage) = stage.as_mut() {
-                    stage.source_event(&store, &source, Err(&error));
+                    stage.reconnect(source, error)?;
                 }
             }
             SourceEvent::ServerTime {
@@ -519,12 +553,12 @@ fn write_loop(
                 let ours =
                     clock.now() - chrono::Duration::from_std(seen.elapsed()).unwrap_or_default();
                 if let Some(stage) = stage.as_mut() {
-                    stage.clock_skew(&store, &source, server - ours);
+                    stage.clock_skew(source, server - ours)?;
                 }
             }
             SourceEvent::Tick => {
                 if let Some(stage) = stage.as_mut() {
-                    stage.tick(&store, clock.now());
+                    stage.tick()?;
                 }
             }
             SourceEvent::Condition {
@@ -533,7 +567,7 @@ fn write_loop(
                 message,
             } => {
                 if let Some(stage) = stage.as_mut() {
-                    stage.system_condition(&store, &key, started, &message);
+                    stage.condition(key, started, message)?;
                 }
             }
             SourceEvent::Lag {
@@ -585,7 +619,7 @@ fn store_with_retry(
     batches: &[IngestBatch],
     clock: &dyn Clock,
     progress: &Progress,
-    mut stage: Option<&mut (dyn Stage + 'static)>,
+    mut stage: Option<&mut StageThread>,
 ) -> Result<Vec<StoredBatch>> {
     let source = batches.first().map_or("", |b| b.source.as_str());
     let mut delay = Duration::from_millis(50);
@@ -614,7 +648,7 @@ fn store_with_retry(
                 if blocked {
                     progress.set_store_blocked(false);
                     if let (Ok(_), Some(stage)) = (&other, stage) {
-                        stage.store_unblocked(store, started.elapsed());
+                        stage.store_unblocked(started.elapsed())?;
                     }
                 }
                 if started.elapsed() >= BLOCKED_LOUD {
@@ -739,30 +773,50 @@ mod tests {
     /// together (issue 16). Every record is still stored once, each batch
     /// still reaches the stage in the order received, with its own counts,
     /// and an event between two batches is handled between them.
-    #[test]
-    fn batches_waiting_for_the_writer_are_stored_together_and_staged_one_by_one_in_order() {
-        let dir = tempfile::Builder::new()
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .tempdir()
-            .expect("tmp");
-        let data = dir.path().join("data");
-        let now = chrono::DateTime::parse_from_rfc3339("2026-11-25T08:00:00Z")
-            .expect("time")
-            .with_timezone(&chrono::Utc);
-        let clock: Arc<dyn Clock> = Arc::new(wardwatch_core::clock::FixedClock(now));
-        let keys = AuditKeys::in_dir(dir.path().join("keys"));
-        let mut ctx =
-            wardwatch_core::api::Ctx::create(&data, &keys, "admin", clock.clone()).expect("store");
-        wardwatch_core::api::load_demo_ward(&mut ctx, 3).expect("ward");
-        let store = Store::open_dir(&data).expect("open");
-        let mrns: Vec<String> = store
-            .patients()
-            .expect("patients")
-            .into_iter()
-            .map(|p| p.mrn)
-            .collect();
-        let record = |seq: usize, id: &str, mrn: &str, secs: i64| {
-            let at = now - chrono::Duration::seconds(3600 - secs);
+    /// A store with the demo ward, in a private folder.
+    struct Ward {
+        /// Removed when the ward is dropped.
+        _dir: tempfile::TempDir,
+        data: PathBuf,
+        now: chrono::DateTime<chrono::Utc>,
+        clock: Arc<dyn Clock>,
+        mrns: Vec<String>,
+    }
+
+    impl Ward {
+        fn new() -> Ward {
+            let dir = tempfile::Builder::new()
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .tempdir()
+                .expect("tmp");
+            let data = dir.path().join("data");
+            let now = chrono::DateTime::parse_from_rfc3339("2026-11-25T08:00:00Z")
+                .expect("time")
+                .with_timezone(&chrono::Utc);
+            let clock: Arc<dyn Clock> = Arc::new(wardwatch_core::clock::FixedClock(now));
+            let keys = AuditKeys::in_dir(dir.path().join("keys"));
+            let mut ctx = wardwatch_core::api::Ctx::create(&data, &keys, "admin", clock.clone())
+                .expect("store");
+            wardwatch_core::api::load_demo_ward(&mut ctx, 3).expect("ward");
+            let mrns = Store::open_dir(&data)
+                .expect("open")
+                .patients()
+                .expect("patients")
+                .into_iter()
+                .map(|p| p.mrn)
+                .collect();
+            Ward {
+                _dir: dir,
+                data,
+                now,
+                clock,
+                mrns,
+            }
+        }
+
+        /// A heart rate of `mrn`, `secs` into the hour before now.
+        fn record(&self, seq: usize, id: &str, mrn: &str, secs: i64) -> RawRecord {
+            let at = self.now - chrono::Duration::seconds(3600 - secs);
             RawRecord::new(
                 seq.to_string(),
                 format!(
@@ -774,13 +828,26 @@ mod tests {
                 )
                 .into_bytes(),
             )
-        };
-        let batch = |shard: &str, records: Vec<RawRecord>| SourceEvent::Batch {
-            source: "gw".into(),
-            shard: shard.into(),
-            records: decode_batch("gw", shard, records, now),
-            read_at: std::time::Instant::now(),
-        };
+        }
+
+        /// A batch of source `gw`, decoded.
+        fn batch(&self, shard: &str, records: Vec<RawRecord>) -> WriterEvent {
+            SourceEvent::Batch {
+                source: "gw".into(),
+                shard: shard.into(),
+                records: decode_batch("gw", shard, records, self.now),
+                read_at: std::time::Instant::now(),
+            }
+        }
+    }
+
+    #[test]
+    fn batches_waiting_for_the_writer_are_stored_together_and_staged_one_by_one_in_order() {
+        let ward = Ward::new();
+        let (data, clock, mrns) = (&ward.data, ward.clock.clone(), &ward.mrns);
+        let store = Store::open_dir(data).expect("open");
+        let record = |seq: usize, id: &str, mrn: &str, secs: i64| ward.record(seq, id, mrn, secs);
+        let batch = |shard: &str, records: Vec<RawRecord>| ward.batch(shard, records);
         // More waiting than one transaction takes: 6 batches of 450
         // records (the first 5 go together; gathering after the 6th meets
         // the tick), a tick, 2 more (one repeating a record, one of an
@@ -825,11 +892,157 @@ mod tests {
             (total.stored, total.duplicates, total.quarantined),
             (2700, 1, 1)
         );
-        let store = Store::open_dir(&data).expect("open");
+        let store = Store::open_dir(data).expect("open");
         assert_eq!(store.sample_counts().expect("counts").0, 2700);
         assert_eq!(
             store.checkpoint("gw", "shard-1").expect("cp").as_deref(),
             Some("9002")
         );
+    }
+
+    /// A stage that takes the first batch and waits for the test's word.
+    struct Held {
+        seen: Arc<std::sync::Mutex<Vec<String>>>,
+        release: std::sync::mpsc::Receiver<()>,
+        /// Samples the stage's own connection saw when the first batch came.
+        samples_seen: Arc<std::sync::Mutex<Option<i64>>>,
+    }
+
+    impl Stage for Held {
+        fn after_batch(&mut self, store: &Store, batch: &IngestBatch, stored: &StoredBatch) {
+            let first = self.seen.lock().expect("lock").is_empty();
+            self.seen
+                .lock()
+                .expect("lock")
+                .push(format!("{}: {} stored", batch.shard, stored.outcome.stored));
+            if first {
+                let samples = store.sample_counts().expect("counts").0;
+                *self.samples_seen.lock().expect("lock") = Some(samples);
+                let _ = self.release.recv();
+            }
+        }
+        fn tick(&mut self, _store: &Store, _now: chrono::DateTime<chrono::Utc>) {
+            self.seen.lock().expect("lock").push("tick".into());
+        }
+    }
+
+    /// Scoring runs on the stage's own thread (issue 16): while the stage
+    /// is still busy with one batch, the writer goes on storing the next
+    /// ones; the stage reads each batch back from the store through its own
+    /// connection (the writer hands it on only once committed), and sees
+    /// every event in order.
+    #[test]
+    fn the_writer_stores_on_while_the_stage_is_busy_and_the_stage_sees_what_was_stored() {
+        let ward = Ward::new();
+        let (release_tx, release) = std::sync::mpsc::channel();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let samples_seen = Arc::new(std::sync::Mutex::new(None));
+        let stage = Held {
+            seen: seen.clone(),
+            release,
+            samples_seen: samples_seen.clone(),
+        };
+        let (tx, rx) = mpsc::channel(16);
+        for b in 0..3 {
+            let records = (0..10)
+                .map(|i| {
+                    let seq = b * 10 + i;
+                    let mrn = &ward.mrns[i % ward.mrns.len()];
+                    ward.record(seq, &format!("{b}-{i}"), mrn, seq as i64)
+                })
+                .collect();
+            tx.blocking_send(ward.batch(&format!("shard-{b}"), records))
+                .expect("send");
+            tx.blocking_send(SourceEvent::Tick).expect("send");
+        }
+        let store = Store::open_dir(&ward.data).expect("open");
+        let clock = ward.clock.clone();
+        let writer = std::thread::spawn(move || {
+            write_loop(store, rx, clock, Some(Box::new(stage)), Progress::default())
+        });
+        // All three batches are stored while the stage still holds the first.
+        let watcher = Store::open_dir(&ward.data).expect("open");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while watcher.sample_counts().expect("counts").0 < 30
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(watcher.sample_counts().expect("counts").0, 30);
+        assert_eq!(
+            *seen.lock().expect("lock"),
+            ["shard-0: 10 stored"],
+            "the stage is still on the first batch"
+        );
+        assert!(
+            samples_seen.lock().expect("lock").is_some_and(|n| n >= 10),
+            "the stage reads its batch back from the store: {:?}",
+            samples_seen.lock().expect("lock")
+        );
+        release_tx.send(()).expect("release the stage");
+        drop(tx);
+        let report = writer.join().expect("writer thread").expect("writer");
+        assert_eq!(report.by_source["gw"].stored, 30);
+        assert_eq!(
+            *seen.lock().expect("lock"),
+            [
+                "shard-0: 10 stored",
+                "tick",
+                "shard-1: 10 stored",
+                "tick",
+                "shard-2: 10 stored",
+                "tick"
+            ],
+            "every event reaches the stage, in order, before the writer returns"
+        );
+    }
+
+    /// A stage that panics on a batch.
+    struct Broken;
+
+    impl Stage for Broken {
+        fn after_batch(&mut self, _store: &Store, _batch: &IngestBatch, _stored: &StoredBatch) {
+            panic!("a bug in scoring");
+        }
+        fn tick(&mut self, _store: &Store, _now: chrono::DateTime<chrono::Utc>) {}
+    }
+
+    /// Data stored but never scored is alarms never raised: a stage thread
+    /// that dies stops the writer with an error that says so, whether the
+    /// writer meets it on its next event or at its end.
+    #[test]
+    fn a_stage_that_dies_stops_the_writer_with_an_error() {
+        let ward = Ward::new();
+        for ticks_after in [0, 40] {
+            let (tx, rx) = mpsc::channel(64);
+            let mrn = &ward.mrns[0];
+            let seq = 100 + ticks_after;
+            tx.blocking_send(ward.batch(
+                "0",
+                vec![ward.record(seq, &format!("b{seq}"), mrn, seq as i64)],
+            ))
+            .expect("send");
+            for _ in 0..ticks_after {
+                tx.blocking_send(SourceEvent::Tick).expect("send");
+            }
+            drop(tx);
+            let store = Store::open_dir(&ward.data).expect("open");
+            let err = write_loop(
+                store,
+                rx,
+                ward.clock.clone(),
+                Some(Box::new(Broken)),
+                Progress::default(),
+            )
+            .expect_err("the writer reports the stage");
+            assert!(
+                err.to_string().contains("the stage thread panicked"),
+                "{ticks_after} ticks after: {err}"
+            );
+            assert!(
+                err.to_string().contains("no longer scored or alarmed"),
+                "{err}"
+            );
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! Live scoring: runs after every stored batch, on the writer thread (a
+//! Live scoring: runs after every stored batch, on the stage thread (a
 //! batch's waveforms analysed bed by bed on helper threads meanwhile).
 //! Waveform blocks feed one `BedsideStream` per patient: an `EcgStream` per
 //! lead (beats, heart-rate meter, rhythm events) and a pulse detector per
@@ -349,7 +349,7 @@ impl LiveScorer {
     /// beds of about equal samples, while the store waits: the writer
     /// thread was the ceiling of a ward's throughput with one core idle
     /// (issue 16). Starting a bed and reading its record for a pacemaker
-    /// use the store, so they happen here first, on the writer's thread.
+    /// use the store, so they happen here first, on the stage's thread.
     fn analyse_waveforms(&mut self, store: &Store, work: Vec<BedWork<'_>>) -> Vec<ScoreRow> {
         let mut jobs: Vec<(String, Bed, BedWork<'_>)> = Vec::with_capacity(work.len());
         for w in work {
@@ -407,8 +407,8 @@ impl LiveScorer {
                 let helpers: Vec<_> = runs.map(|run| scope.spawn(|| analyse(run))).collect();
                 let mut rows = analyse(own);
                 for helper in helpers {
-                    // A panic in analysis is the writer's, as when it ran
-                    // on the writer's thread.
+                    // A panic in analysis is the stage's, as when it ran
+                    // on the stage's thread.
                     match helper.join() {
                         Ok(more) => rows.extend(more),
                         Err(panic) => std::panic::resume_unwind(panic),

@@ -1,9 +1,9 @@
 //! The alarm stage of the runtime: scoring, then condition detection, then
-//! the alarm book, on the writer thread; notifications go out on threads of
-//! their own (as many as the notifier takes calls at once) so a slow or
-//! absent notification daemon never delays ingestion, and their deliveries
-//! are recorded on another so that a store busy with a write never delays a
-//! notification.
+//! the alarm book, on the stage thread (`stage_thread`); notifications go
+//! out on threads of their own (as many as the notifier takes calls at
+//! once) so a slow or absent notification daemon never delays ingestion,
+//! and their deliveries are recorded on another so that a store busy with
+//! a write never delays a notification.
 //! A notifier that cannot deliver raises the technical condition
 //! `tech:notifications` (the in-app alarm list keeps every alarm).
 
@@ -21,6 +21,7 @@ use wardwatch_score::ecg::rhythm::FindingKind;
 
 use crate::pipeline::Stage;
 use crate::scoring::LiveScorer;
+use crate::stage_thread::BlockedReport;
 use wardwatch_core::alarms::book::Notice;
 use wardwatch_core::alarms::conditions::{
     ConditionEvent, ConditionTracker, Input, Priority, Rules,
@@ -109,7 +110,8 @@ pub struct LatencyParts {
     pub to_writer: f64,
     /// Storing the batch (one transaction).
     pub store: f64,
-    /// Scoring, the alarm engine and recording the alarm.
+    /// Waiting for the stage thread, scoring, the alarm engine and
+    /// recording the alarm.
     pub alarm: f64,
     /// Waiting for a notifier thread (the notices ahead of it).
     pub notifier_queue: f64,
@@ -166,9 +168,9 @@ pub struct AlarmStage {
     /// is the wall clock; in a replay faster than real time, delays and
     /// stall detection still measure the patient's time.
     data_clock: Option<(DateTime<Utc>, Instant)>,
-    /// When the source read the batch `after_batch` gets next, and when
-    /// the writer took it.
-    batch_read: Option<(Instant, Instant)>,
+    /// When the source read the batch `after_batch` gets next, when the
+    /// writer took it, and when it was stored.
+    batch_read: Option<(Instant, Instant, Instant)>,
     /// Consecutive connection failures per source.
     source_failures: HashMap<String, u32>,
     /// Since when a patient's ECG has come without samples, and whether that
@@ -177,8 +179,9 @@ pub struct AlarmStage {
     data_dir: std::path::PathBuf,
     disk_checked: Option<Instant>,
     disk_low: bool,
-    /// Since when (wall time) the store has refused writes, once announced.
-    store_blocked: Option<DateTime<Utc>>,
+    /// Since when (wall time) the store has refused writes, once announced
+    /// (by the writer's thread, through `blocked_report`).
+    store_blocked: BlockedSince,
     /// Sources whose server clock is raised as off.
     clock_off: std::collections::HashSet<String>,
     /// Each source's rejected records over the last minute.
@@ -214,6 +217,90 @@ pub const RULES_REFRESH: StdDuration = StdDuration::from_secs(10);
 impl std::fmt::Debug for AlarmStage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AlarmStage").finish_non_exhaustive()
+    }
+}
+
+/// Hands `outgoing` to the notifier threads (`None`: the stage is stopping).
+fn send_outgoing(notices: Option<&SyncSender<Outgoing>>, outgoing: Outgoing) {
+    let Some(notices) = notices else {
+        return;
+    };
+    match notices.try_send(outgoing) {
+        Ok(()) => {}
+        Err(TrySendError::Full(o)) => {
+            tracing::error!(
+                alarm = o.notice.alarm_id,
+                "notification queue full; the alarm stays in the in-app list"
+            )
+        }
+        Err(TrySendError::Disconnected(_)) => {
+            tracing::error!("the notifier threads have stopped")
+        }
+    }
+}
+
+/// Since when (wall time) the store has refused writes, once announced: set
+/// on the writer's thread, taken on the stage's when the store frees.
+type BlockedSince = Arc<Mutex<Option<DateTime<Utc>>>>;
+
+/// The store cannot take the alarm, so the notice goes straight to the
+/// notifier; the episode is written to the alarm book once the store takes
+/// writes again (`Stage::store_unblocked`).
+fn announce_blocked(
+    since: &BlockedSince,
+    clock: &dyn Clock,
+    notices: Option<&SyncSender<Outgoing>>,
+    kind: ErrorKind,
+    blocked_for: StdDuration,
+) {
+    let mut since = since.lock().unwrap_or_else(|e| e.into_inner());
+    if since.is_some() || blocked_for < STORE_BLOCKED_ALARM {
+        return;
+    }
+    let now = clock.now();
+    *since = Some(now - Duration::from_std(blocked_for).unwrap_or_default());
+    let why = match kind {
+        ErrorKind::DiskFull => "the disk is full",
+        _ => "another process holds its write lock",
+    };
+    send_outgoing(
+        notices,
+        Outgoing {
+            notice: Notice {
+                alarm_id: 0,
+                mrn: None,
+                priority: Priority::Technical,
+                title: "INOP store blocked".to_owned(),
+                body: format!(
+                    "The clinical store takes no writes ({why}): vital signs wait and no new alarm can be raised until it frees"
+                ),
+                kind: wardwatch_core::alarms::book::NoticeKind::New,
+            },
+            marks: Marks::now(),
+            queued: Instant::now(),
+            stored: false,
+        },
+    );
+}
+
+/// The stage's [`BlockedReport`], on the writer's thread: it holds its own
+/// sender to the notifier threads, dropped when the writer ends (before the
+/// stage waits for those threads to drain).
+struct StoreBlockedReport {
+    since: BlockedSince,
+    clock: Arc<dyn Clock>,
+    notices: Option<SyncSender<Outgoing>>,
+}
+
+impl BlockedReport for StoreBlockedReport {
+    fn store_blocked(&mut self, kind: ErrorKind, blocked_for: StdDuration) {
+        announce_blocked(
+            &self.since,
+            self.clock.as_ref(),
+            self.notices.as_ref(),
+            kind,
+            blocked_for,
+        );
     }
 }
 
@@ -268,7 +355,7 @@ impl AlarmStage {
                 data_dir: data_dir.to_owned(),
                 disk_checked: None,
                 disk_low: false,
-                store_blocked: None,
+                store_blocked: Default::default(),
                 clock_off: Default::default(),
                 floods: HashMap::new(),
                 clock: clock.clone(),
@@ -285,6 +372,18 @@ impl AlarmStage {
     pub fn with_rules_refresh(mut self, every: StdDuration) -> AlarmStage {
         self.rules_refresh = every;
         self
+    }
+
+    /// The store has refused the writer's batch for `blocked_for`: what
+    /// the writer's thread calls through [`Stage::blocked_report`].
+    pub fn store_blocked(&mut self, kind: ErrorKind, blocked_for: StdDuration) {
+        announce_blocked(
+            &self.store_blocked,
+            self.clock.as_ref(),
+            self.notices.as_ref(),
+            kind,
+            blocked_for,
+        );
     }
 
     fn send(&self, notice: Notice, marks: Marks) {
@@ -331,21 +430,7 @@ impl AlarmStage {
     }
 
     fn send_outgoing(&self, outgoing: Outgoing) {
-        let Some(notices) = &self.notices else {
-            return;
-        };
-        match notices.try_send(outgoing) {
-            Ok(()) => {}
-            Err(TrySendError::Full(o)) => {
-                tracing::error!(
-                    alarm = o.notice.alarm_id,
-                    "notification queue full; the alarm stays in the in-app list"
-                )
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                tracing::error!("the notifier threads have stopped")
-            }
-        }
+        send_outgoing(self.notices.as_ref(), outgoing);
     }
 
     fn apply(&self, store: &Store, events: Vec<ConditionEvent>, now: DateTime<Utc>, marks: Marks) {
@@ -414,8 +499,8 @@ impl AlarmStage {
 }
 
 impl Stage for AlarmStage {
-    fn batch_read(&mut self, read_at: Instant, picked: Instant) {
-        self.batch_read = Some((read_at, picked));
+    fn batch_read(&mut self, read_at: Instant, picked: Instant, stored: Instant) {
+        self.batch_read = Some((read_at, picked, stored));
     }
 
     fn after_batch(&mut self, store: &Store, batch: &IngestBatch, stored: &StoredBatch) {
@@ -424,10 +509,10 @@ impl Stage for AlarmStage {
             self.watch_flood(store, &batch.source, rejected);
         }
         let marks = match self.batch_read.take() {
-            Some((read, picked)) => Marks {
+            Some((read, picked, stored)) => Marks {
                 read,
                 picked,
-                stored: Instant::now(),
+                stored,
             },
             None => Marks::now(),
         };
@@ -553,36 +638,6 @@ impl Stage for AlarmStage {
         }
     }
 
-    /// The store cannot take the alarm, so the notice goes straight to the
-    /// notifier; the episode is written to the alarm book once the store
-    /// takes writes again.
-    fn store_blocked(&mut self, kind: ErrorKind, blocked_for: StdDuration) {
-        if self.store_blocked.is_some() || blocked_for < STORE_BLOCKED_ALARM {
-            return;
-        }
-        let now = self.clock.now();
-        self.store_blocked = Some(now - Duration::from_std(blocked_for).unwrap_or_default());
-        let why = match kind {
-            ErrorKind::DiskFull => "the disk is full",
-            _ => "another process holds its write lock",
-        };
-        self.send_outgoing(Outgoing {
-            notice: Notice {
-                alarm_id: 0,
-                mrn: None,
-                priority: Priority::Technical,
-                title: "INOP store blocked".to_owned(),
-                body: format!(
-                    "The clinical store takes no writes ({why}): vital signs wait and no new alarm can be raised until it frees"
-                ),
-                kind: wardwatch_core::alarms::book::NoticeKind::New,
-            },
-            marks: Marks::now(),
-            queued: Instant::now(),
-            stored: false,
-        });
-    }
-
     fn system_condition(&mut self, store: &Store, key: &str, started: bool, message: &str) {
         let now = self.clock.now();
         self.apply(
@@ -623,8 +678,21 @@ impl Stage for AlarmStage {
         );
     }
 
+    fn blocked_report(&mut self) -> Option<Box<dyn BlockedReport>> {
+        Some(Box::new(StoreBlockedReport {
+            since: self.store_blocked.clone(),
+            clock: self.clock.clone(),
+            notices: self.notices.clone(),
+        }))
+    }
+
     fn store_unblocked(&mut self, store: &Store, blocked_for: StdDuration) {
-        let Some(since) = self.store_blocked.take() else {
+        let taken = self
+            .store_blocked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(since) = taken else {
             return;
         };
         let now = self.clock.now();

@@ -1,0 +1,235 @@
+//! The stage (scoring, the alarm engine) on a thread of its own, with its
+//! own store connection, fed by the writer thread over a bounded channel.
+//!
+//! The writer stores a batch and hands it on; storing the next batch then
+//! overlaps scoring this one, on another core. The stage still sees every
+//! event in the order the writer handled it, and only after the writer's
+//! commit, so what it reads back of a batch is in the store. The bound keeps
+//! memory flat: a stage that falls behind holds the writer back, and the
+//! sources behind it, rather than queueing batches.
+//!
+//! A stage that stops (it panicked, or could not open the store) stops the
+//! writer with an error naming it: data stored but never scored would be
+//! alarms never raised. A stage that hangs holds the writer, whose stalled
+//! progress the supervisor reports.
+//!
+//! A store that refuses the writer's batches is reported from the writer's
+//! thread at once ([`BlockedReport`]): the stage's thread may itself be
+//! waiting on that store.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::time::{Duration, Instant};
+
+use wardwatch_core::clock::Clock;
+use wardwatch_core::error::{Error, ErrorKind, Result};
+use wardwatch_core::store::{IngestBatch, Store, StoredBatch};
+
+use crate::pipeline::Stage;
+
+/// Events waiting for the stage thread: two gathered writes' worth of
+/// batches (four each at most), so the writer stores the next while the
+/// stage works through these.
+pub const STAGE_EVENTS: usize = 8;
+
+/// Reports a store that refuses the writer's batches, called on the
+/// writer's thread at every retry.
+pub trait BlockedReport: Send {
+    fn store_blocked(&mut self, kind: ErrorKind, blocked_for: Duration);
+}
+
+/// What the writer hands the stage, in the order it handled it.
+enum StageEvent {
+    /// A batch, stored in the transaction that ended at `stored_at`.
+    Batch {
+        batch: IngestBatch,
+        stored: StoredBatch,
+        read_at: Instant,
+        picked: Instant,
+        stored_at: Instant,
+    },
+    Reconnect {
+        source: String,
+        error: String,
+    },
+    ClockSkew {
+        source: String,
+        skew: chrono::Duration,
+    },
+    Tick,
+    Condition {
+        key: String,
+        started: bool,
+        message: String,
+    },
+    Unblocked(Duration),
+}
+
+/// The writer's end of the stage thread.
+pub struct StageThread {
+    // Dropped before `tx`: the report may hold a sender the stage's own
+    // drop waits to see closed (its notification queue).
+    report: Option<Box<dyn BlockedReport>>,
+    tx: Option<SyncSender<StageEvent>>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl std::fmt::Debug for StageThread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StageThread")
+            .field("running", &self.thread.is_some())
+            .finish()
+    }
+}
+
+impl StageThread {
+    /// Starts `stage` on a thread with its own connection to the store in
+    /// `data_dir`.
+    pub fn start(
+        mut stage: Box<dyn Stage>,
+        data_dir: &std::path::Path,
+        clock: Arc<dyn Clock>,
+    ) -> Result<StageThread> {
+        let report = stage.blocked_report();
+        let (tx, rx) = std::sync::mpsc::sync_channel(STAGE_EVENTS);
+        let dir = data_dir.to_owned();
+        let thread = std::thread::Builder::new()
+            .name("wardwatch-stage".into())
+            .spawn(move || {
+                let store = Store::open_dir(&dir)?;
+                stage_loop(&store, rx, clock.as_ref(), stage.as_mut());
+                Ok(())
+            })
+            .map_err(|source| Error::DataDir {
+                path: data_dir.to_owned(),
+                source,
+            })?;
+        Ok(StageThread {
+            report,
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    fn send(&mut self, event: StageEvent) -> Result<()> {
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(event).is_ok());
+        if sent {
+            return Ok(());
+        }
+        // The stage thread has ended: say why.
+        self.tx = None;
+        match self.finish() {
+            Err(e) => Err(e),
+            Ok(()) => Err(stopped("the stage thread ended while the writer ran")),
+        }
+    }
+
+    pub fn batch(
+        &mut self,
+        batch: IngestBatch,
+        stored: StoredBatch,
+        read_at: Instant,
+        picked: Instant,
+        stored_at: Instant,
+    ) -> Result<()> {
+        self.send(StageEvent::Batch {
+            batch,
+            stored,
+            read_at,
+            picked,
+            stored_at,
+        })
+    }
+
+    pub fn reconnect(&mut self, source: String, error: String) -> Result<()> {
+        self.send(StageEvent::Reconnect { source, error })
+    }
+
+    pub fn clock_skew(&mut self, source: String, skew: chrono::Duration) -> Result<()> {
+        self.send(StageEvent::ClockSkew { source, skew })
+    }
+
+    pub fn tick(&mut self) -> Result<()> {
+        self.send(StageEvent::Tick)
+    }
+
+    pub fn condition(&mut self, key: String, started: bool, message: String) -> Result<()> {
+        self.send(StageEvent::Condition {
+            key,
+            started,
+            message,
+        })
+    }
+
+    pub fn store_blocked(&mut self, kind: ErrorKind, blocked_for: Duration) {
+        if let Some(report) = self.report.as_mut() {
+            report.store_blocked(kind, blocked_for);
+        }
+    }
+
+    pub fn store_unblocked(&mut self, blocked_for: Duration) -> Result<()> {
+        self.send(StageEvent::Unblocked(blocked_for))
+    }
+
+    /// Lets the stage finish what it was sent and waits for it: an error if
+    /// it could not run, or panicked.
+    pub fn finish(&mut self) -> Result<()> {
+        self.report = None;
+        self.tx = None;
+        match self.thread.take().map(|t| t.join()) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(e),
+            Some(Err(_)) => Err(stopped("the stage thread panicked")),
+        }
+    }
+}
+
+impl Drop for StageThread {
+    fn drop(&mut self) {
+        if let Err(e) = self.finish() {
+            tracing::error!(error = %e, "the alarm stage stopped");
+        }
+    }
+}
+
+fn stopped(reason: &str) -> Error {
+    Error::InvalidInput {
+        what: "alarm stage",
+        reason: format!("{reason}: stored data is no longer scored or alarmed"),
+    }
+}
+
+/// Runs each event through `stage` until the writer closes the channel.
+fn stage_loop(
+    store: &Store,
+    rx: Receiver<StageEvent>,
+    clock: &dyn Clock,
+    stage: &mut (dyn Stage + 'static),
+) {
+    while let Ok(event) = rx.recv() {
+        match event {
+            StageEvent::Batch {
+                batch,
+                stored,
+                read_at,
+                picked,
+                stored_at,
+            } => {
+                stage.batch_read(read_at, picked, stored_at);
+                stage.source_event(store, &batch.source, Ok(()));
+                stage.after_batch(store, &batch, &stored);
+            }
+            StageEvent::Reconnect { source, error } => {
+                stage.source_event(store, &source, Err(&error));
+            }
+            StageEvent::ClockSkew { source, skew } => stage.clock_skew(store, &source, skew),
+            StageEvent::Tick => stage.tick(store, clock.now()),
+            StageEvent::Condition {
+                key,
+                started,
+                message,
+            } => stage.system_condition(store, &key, started, &message),
+            StageEvent::Unblocked(blocked_for) => stage.store_unblocked(store, blocked_for),
+        }
+    }
+}
