@@ -78,6 +78,8 @@ struct Ward {
     stage: AlarmStage,
     notifier: Arc<RecordingNotifier>,
     sequence: u64,
+    /// Scores of the last batch, stored with the next (as the writer does).
+    scores: Vec<wardwatch_core::store::ScoreRow>,
 }
 
 fn ward(patients: usize, start: DateTime<Utc>, encrypted: bool) -> Ward {
@@ -126,6 +128,7 @@ fn ward(patients: usize, start: DateTime<Utc>, encrypted: bool) -> Ward {
         stage,
         notifier,
         sequence: 0,
+        scores: Vec::new(),
     }
 }
 
@@ -138,8 +141,12 @@ impl Ward {
 
     /// The writer thread's part for one decoded batch.
     fn write(&mut self, ib: &IngestBatch, now: DateTime<Utc>, last_tick: &mut DateTime<Utc>) {
-        let stored = self.store.store_batch(ib, now).expect("store");
-        self.stage.after_batch(&self.store, ib, &stored);
+        let scores = std::mem::take(&mut self.scores);
+        let (stored, _) = self
+            .store
+            .store_batches_with_scores(std::slice::from_ref(ib), &scores, now)
+            .expect("store");
+        self.scores = self.stage.after_batch(&self.store, ib, &stored[0]);
         if let Some(c) = &self.checkpointer {
             c.committed();
         }

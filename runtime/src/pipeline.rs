@@ -31,7 +31,8 @@ use wardwatch_core::error::{Error, ErrorKind, Result};
 use wardwatch_core::ingest::observation::Rejection;
 use wardwatch_core::store::AuditKeys;
 use wardwatch_core::store::{
-    BatchOutcome, IngestBatch, IngestItem, QUARANTINE_RAW_MAX, QuarantineBudget, Store, StoredBatch,
+    BatchOutcome, IngestBatch, IngestItem, QUARANTINE_RAW_MAX, QuarantineBudget, ScoreRow, Store,
+    StoredBatch,
 };
 
 /// Records per batch a source sends at most.
@@ -194,7 +195,18 @@ pub trait Stage: Send {
         _stored: std::time::Instant,
     ) {
     }
-    fn after_batch(&mut self, store: &Store, batch: &IngestBatch, stored: &StoredBatch);
+    /// Scores what the writer stored of `batch` and raises its alarms. The
+    /// score rows it returns, the writer stores with its next write (within
+    /// a `TICK`): the stage's own connection writes only alarms, so the
+    /// writer's cache of open blocks, which another connection's commit
+    /// empties, is kept, and the rows cost no commit of their own.
+    #[must_use = "the rows are stored by the caller"]
+    fn after_batch(
+        &mut self,
+        store: &Store,
+        batch: &IngestBatch,
+        stored: &StoredBatch,
+    ) -> Vec<ScoreRow>;
     fn tick(&mut self, store: &Store, now: chrono::DateTime<chrono::Utc>);
     /// What reports, on the writer's thread and at every retry, that the
     /// store refuses its batches (another process holds its write lock, or
@@ -403,22 +415,41 @@ fn write_loop(
     stage: Option<Box<dyn Stage>>,
     progress: Progress,
 ) -> Result<RunReport> {
+    let mut store = store;
     let data_dir = store.path().parent().unwrap_or(Path::new(".")).to_owned();
     let mut stage = match stage {
         Some(stage) => Some(StageThread::start(stage, &data_dir, clock.clone())?),
         None => None,
     };
-    let written = write_events(store, rx, clock, stage.as_mut(), progress);
-    // The stage finishes what the writer stored before the run ends; a stage
-    // that stopped is an error even when the writer ended well.
-    let staged = stage.as_mut().map_or(Ok(()), StageThread::finish);
+    let written = write_events(&mut store, rx, clock, stage.as_mut(), progress);
+    // The stage finishes what the writer stored before the run ends, and
+    // its last scores are stored; a stage that stopped is an error even
+    // when the writer ended well.
+    let staged = stage.as_mut().map_or(Ok(()), |stage| {
+        let finished = stage.finish();
+        store_scores(&store, stage.take_scores());
+        finished
+    });
     let report = written?;
     staged?;
     Ok(report)
 }
 
+/// Scores the stage computed, stored in a transaction of their own (when no
+/// batch came to take them along).
+fn store_scores(store: &Store, rows: Vec<ScoreRow>) {
+    if let Err(e) = store.insert_scores(&rows) {
+        tracing::warn!(error = %e, count = rows.len(), "cannot store scores together; storing them one by one");
+        for row in rows {
+            if let Err(e) = store.insert_score(&row) {
+                tracing::error!(error = %e, kind = row.score.kind(), "cannot store a score");
+            }
+        }
+    }
+}
+
 fn write_events(
-    mut store: Store,
+    store: &mut Store,
     mut rx: mpsc::Receiver<WriterEvent>,
     clock: Arc<dyn Clock>,
     mut stage: Option<&mut StageThread>,
@@ -426,14 +457,14 @@ fn write_events(
 ) -> Result<RunReport> {
     let mut report = RunReport::default();
     let retention = store.retention()?;
-    let budget = quarantine_budget(&store)?;
+    let budget = quarantine_budget(store)?;
     let mut last_prune: Option<chrono::DateTime<chrono::Utc>> = None;
     let mut last_trim: Option<std::time::Instant> = None;
     // An upper bound of the bytes quarantined since the last trim: a flood
     // is trimmed after a tenth of the budget, not only every 10 s.
     let mut quarantined_since_trim: u64 = 0;
     // The WAL is checkpointed beside the writer, not inside its commits.
-    let checkpointer = crate::checkpoint::Checkpointer::start(&store);
+    let checkpointer = crate::checkpoint::Checkpointer::start(store);
     // An event taken from the channel while gathering batches, handled next.
     let mut next: Option<WriterEvent> = None;
     while let Some(event) = next.take().or_else(|| rx.blocking_recv()) {
@@ -487,9 +518,11 @@ fn write_events(
                         Err(_) => break,
                     }
                 }
+                let scores = stage.as_mut().map(|s| s.take_scores()).unwrap_or_default();
                 let stored = store_with_retry(
-                    &mut store,
+                    store,
                     &batches,
+                    &scores,
                     clock.as_ref(),
                     &progress,
                     stage.as_deref_mut(),
@@ -558,6 +591,7 @@ fn write_events(
             }
             SourceEvent::Tick => {
                 if let Some(stage) = stage.as_mut() {
+                    store_scores(store, stage.take_scores());
                     stage.tick()?;
                 }
             }
@@ -617,6 +651,7 @@ const BLOCKED_LOUD: Duration = Duration::from_secs(30);
 fn store_with_retry(
     store: &mut Store,
     batches: &[IngestBatch],
+    scores: &[ScoreRow],
     clock: &dyn Clock,
     progress: &Progress,
     mut stage: Option<&mut StageThread>,
@@ -626,7 +661,10 @@ fn store_with_retry(
     let started = std::time::Instant::now();
     let mut blocked = false;
     loop {
-        match store.store_batches(batches, clock.now()) {
+        match store
+            .store_batches_with_scores(batches, scores, clock.now())
+            .map(|(stored, _refused)| stored)
+        {
             Err(e) if matches!(e.kind(), ErrorKind::Busy | ErrorKind::DiskFull) => {
                 blocked = true;
                 progress.set_store_blocked(true);
@@ -756,13 +794,19 @@ mod tests {
     struct Seen(Arc<std::sync::Mutex<Vec<String>>>);
 
     impl Stage for Seen {
-        fn after_batch(&mut self, _store: &Store, batch: &IngestBatch, stored: &StoredBatch) {
+        fn after_batch(
+            &mut self,
+            _store: &Store,
+            batch: &IngestBatch,
+            stored: &StoredBatch,
+        ) -> Vec<ScoreRow> {
             let o = stored.outcome;
             let line = format!(
                 "{} {}: {} stored, {} duplicate, {} quarantined",
                 batch.source, batch.shard, o.stored, o.duplicates, o.quarantined
             );
             self.0.lock().expect("lock").push(line);
+            Vec::new()
         }
         fn tick(&mut self, _store: &Store, _now: chrono::DateTime<chrono::Utc>) {
             self.0.lock().expect("lock").push("tick".into());
@@ -909,17 +953,31 @@ mod tests {
     }
 
     impl Stage for Held {
-        fn after_batch(&mut self, store: &Store, batch: &IngestBatch, stored: &StoredBatch) {
+        fn after_batch(
+            &mut self,
+            store: &Store,
+            batch: &IngestBatch,
+            stored: &StoredBatch,
+        ) -> Vec<ScoreRow> {
             let first = self.seen.lock().expect("lock").is_empty();
             self.seen
                 .lock()
                 .expect("lock")
                 .push(format!("{}: {} stored", batch.shard, stored.outcome.stored));
+            // A heart rate per batch, for the writer to store.
+            let obs = batch.items[0].decoded.as_ref().expect("decoded");
+            let score = ScoreRow {
+                mrn: obs.mrn.clone(),
+                at: obs.effective,
+                value: 60.0 + self.seen.lock().expect("lock").len() as f64,
+                score: wardwatch_core::model::ScoreDetail::EcgHr { lead: 131330 },
+            };
             if first {
                 let samples = store.sample_counts().expect("counts").0;
                 *self.samples_seen.lock().expect("lock") = Some(samples);
                 let _ = self.release.recv();
             }
+            vec![score]
         }
         fn tick(&mut self, _store: &Store, _now: chrono::DateTime<chrono::Utc>) {
             self.seen.lock().expect("lock").push("tick".into());
@@ -930,7 +988,8 @@ mod tests {
     /// is still busy with one batch, the writer goes on storing the next
     /// ones; the stage reads each batch back from the store through its own
     /// connection (the writer hands it on only once committed), and sees
-    /// every event in order.
+    /// every event in order. The scores it computes are stored by the
+    /// writer, the last batch's too.
     #[test]
     fn the_writer_stores_on_while_the_stage_is_busy_and_the_stage_sees_what_was_stored() {
         let ward = Ward::new();
@@ -983,6 +1042,18 @@ mod tests {
         drop(tx);
         let report = writer.join().expect("writer thread").expect("writer");
         assert_eq!(report.by_source["gw"].stored, 30);
+        let mut scores: Vec<f64> = ward
+            .mrns
+            .iter()
+            .flat_map(|m| watcher.scores(m, Some("ecg_hr"), 10).expect("scores"))
+            .map(|r| r.value)
+            .collect();
+        scores.sort_by(f64::total_cmp);
+        assert_eq!(
+            scores,
+            [61.0, 63.0, 65.0],
+            "one per batch, each stored once"
+        );
         assert_eq!(
             *seen.lock().expect("lock"),
             [
@@ -1001,7 +1072,12 @@ mod tests {
     struct Broken;
 
     impl Stage for Broken {
-        fn after_batch(&mut self, _store: &Store, _batch: &IngestBatch, _stored: &StoredBatch) {
+        fn after_batch(
+            &mut self,
+            _store: &Store,
+            _batch: &IngestBatch,
+            _stored: &StoredBatch,
+        ) -> Vec<ScoreRow> {
             panic!("a bug in scoring");
         }
         fn tick(&mut self, _store: &Store, _now: chrono::DateTime<chrono::Utc>) {}

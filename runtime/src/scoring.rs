@@ -224,34 +224,23 @@ impl std::fmt::Debug for LiveScorer {
 }
 
 impl crate::pipeline::Stage for LiveScorer {
-    fn after_batch(&mut self, store: &Store, batch: &IngestBatch, stored: &StoredBatch) {
-        self.score_batch(store, batch, stored);
+    fn after_batch(
+        &mut self,
+        store: &Store,
+        batch: &IngestBatch,
+        stored: &StoredBatch,
+    ) -> Vec<ScoreRow> {
+        self.score_batch(store, batch, stored)
     }
 
     fn tick(&mut self, _store: &Store, _now: DateTime<Utc>) {}
 }
 
-/// Stores `rows` in one transaction and appends them to `written`. Should
-/// that fail, each is tried on its own, so that one row the store refuses
-/// does not take the others with it; a row that cannot be stored is logged
-/// and left out of `written` (as before rows were stored together).
-fn store_scores(store: &Store, rows: Vec<ScoreRow>, written: &mut Vec<ScoreRow>, what: &str) {
-    if let Err(e) = store.insert_scores(&rows) {
-        tracing::warn!(error = %e, count = rows.len(), "cannot store a batch's scores together; storing them one by one");
-        for row in rows {
-            match store.insert_score(&row) {
-                Ok(()) => written.push(row),
-                Err(e) => tracing::error!(error = %e, "cannot store {what}"),
-            }
-        }
-        return;
-    }
-    written.extend(rows);
-}
-
 impl LiveScorer {
-    /// Scores what `stored` added and returns the rows it stored; errors are
-    /// logged, never stop ingestion.
+    /// Scores what `stored` added and returns the rows for the store (the
+    /// writer stores them with its next batch); errors are logged, never
+    /// stop ingestion.
+    #[must_use = "the rows are stored by the caller"]
     pub fn score_batch(
         &mut self,
         store: &Store,
@@ -302,11 +291,9 @@ impl LiveScorer {
                 }
             }
         }
-        let ecg_rows = self.analyse_waveforms(store, ecg_work);
-        let mut written = Vec::new();
-        store_scores(store, ecg_rows, &mut written, "an ECG score");
+        let mut rows = self.analyse_waveforms(store, ecg_work);
         // Keep the active rhythm findings current.
-        for row in &written {
+        for row in &rows {
             if let ScoreDetail::EcgEvent(event) = &row.score {
                 let kind = event.kind();
                 let active = self.findings.entry(row.mrn.clone()).or_default();
@@ -316,7 +303,6 @@ impl LiveScorer {
                 }
             }
         }
-        let mut vital_rows = Vec::new();
         for mrn in numerics_for {
             // The record once for both scores.
             let record = match store.patient(mrn) {
@@ -328,18 +314,17 @@ impl LiveScorer {
                 }
             };
             match self.news2(store, mrn, &record) {
-                Ok(Some(row)) => vital_rows.push(row),
+                Ok(Some(row)) => rows.push(row),
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "cannot compute NEWS2"),
             }
             match self.risk(mrn, &record) {
-                Ok(Some(row)) => vital_rows.push(row),
+                Ok(Some(row)) => rows.push(row),
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "cannot compute the cardiac risk"),
             }
         }
-        store_scores(store, vital_rows, &mut written, "a NEWS2 or risk score");
-        written
+        rows
     }
 
     /// Analyses a batch's waveform blocks, bed by bed, and returns the rows

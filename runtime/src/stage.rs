@@ -503,7 +503,12 @@ impl Stage for AlarmStage {
         self.batch_read = Some((read_at, picked, stored));
     }
 
-    fn after_batch(&mut self, store: &Store, batch: &IngestBatch, stored: &StoredBatch) {
+    fn after_batch(
+        &mut self,
+        store: &Store,
+        batch: &IngestBatch,
+        stored: &StoredBatch,
+    ) -> Vec<ScoreRow> {
         let rejected = stored.outcome.quarantined + stored.outcome.conflicts;
         if rejected > 0 || self.floods.contains_key(&batch.source) {
             self.watch_flood(store, &batch.source, rejected);
@@ -579,7 +584,7 @@ impl Stage for AlarmStage {
         }
         inputs.extend(rows.iter().filter_map(score_input));
         let Some(now) = store_now(&inputs) else {
-            return;
+            return rows;
         };
         // A device whose clock runs ahead must not drag the ward's alarm time
         // with it (every other bed would look stalled): never past the wall.
@@ -598,6 +603,7 @@ impl Stage for AlarmStage {
             let events = self.tracker.observe(input);
             self.apply(store, events, now, marks);
         }
+        rows
     }
 
     fn source_event(

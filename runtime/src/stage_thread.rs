@@ -8,6 +8,12 @@
 //! memory flat: a stage that falls behind holds the writer back, and the
 //! sources behind it, rather than queueing batches.
 //!
+//! The stage's score rows come back to the writer over another channel,
+//! and the writer stores them with its next batch (or at the next tick):
+//! the stage's own connection writes only alarms. A commit on another
+//! connection empties the writer's cache of open numeric blocks, and the
+//! rows would cost a commit of their own.
+//!
 //! A stage that stops (it panicked, or could not open the store) stops the
 //! writer with an error naming it: data stored but never scored would be
 //! alarms never raised. A stage that hangs holds the writer, whose stalled
@@ -23,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use wardwatch_core::clock::Clock;
 use wardwatch_core::error::{Error, ErrorKind, Result};
-use wardwatch_core::store::{IngestBatch, Store, StoredBatch};
+use wardwatch_core::store::{IngestBatch, ScoreRow, Store, StoredBatch};
 
 use crate::pipeline::Stage;
 
@@ -71,6 +77,9 @@ pub struct StageThread {
     // drop waits to see closed (its notification queue).
     report: Option<Box<dyn BlockedReport>>,
     tx: Option<SyncSender<StageEvent>>,
+    /// The stage's score rows, for the writer to store. Unbounded, but the
+    /// stage computes rows only from the `STAGE_EVENTS` it was sent.
+    scores: Receiver<Vec<ScoreRow>>,
     thread: Option<std::thread::JoinHandle<Result<()>>>,
 }
 
@@ -92,12 +101,13 @@ impl StageThread {
     ) -> Result<StageThread> {
         let report = stage.blocked_report();
         let (tx, rx) = std::sync::mpsc::sync_channel(STAGE_EVENTS);
+        let (scores_tx, scores) = std::sync::mpsc::channel();
         let dir = data_dir.to_owned();
         let thread = std::thread::Builder::new()
             .name("wardwatch-stage".into())
             .spawn(move || {
                 let store = Store::open_dir(&dir)?;
-                stage_loop(&store, rx, clock.as_ref(), stage.as_mut());
+                stage_loop(&store, rx, &scores_tx, clock.as_ref(), stage.as_mut());
                 Ok(())
             })
             .map_err(|source| Error::DataDir {
@@ -107,8 +117,18 @@ impl StageThread {
         Ok(StageThread {
             report,
             tx: Some(tx),
+            scores,
             thread: Some(thread),
         })
+    }
+
+    /// The score rows the stage has computed since the last call, in order.
+    pub fn take_scores(&mut self) -> Vec<ScoreRow> {
+        let mut rows = Vec::new();
+        while let Ok(more) = self.scores.try_recv() {
+            rows.extend(more);
+        }
+        rows
     }
 
     fn send(&mut self, event: StageEvent) -> Result<()> {
@@ -203,6 +223,7 @@ fn stopped(reason: &str) -> Error {
 fn stage_loop(
     store: &Store,
     rx: Receiver<StageEvent>,
+    scores: &std::sync::mpsc::Sender<Vec<ScoreRow>>,
     clock: &dyn Clock,
     stage: &mut (dyn Stage + 'static),
 ) {
@@ -217,7 +238,11 @@ fn stage_loop(
             } => {
                 stage.batch_read(read_at, picked, stored_at);
                 stage.source_event(store, &batch.source, Ok(()));
-                stage.after_batch(store, &batch, &stored);
+                let rows = stage.after_batch(store, &batch, &stored);
+                // The writer keeps its end until this thread has ended.
+                if !rows.is_empty() && scores.send(rows).is_err() {
+                    tracing::error!("the writer is gone: a batch's scores are not stored");
+                }
             }
             StageEvent::Reconnect { source, error } => {
                 stage.source_event(store, &source, Err(&error));

@@ -169,6 +169,23 @@ impl Store {
         batches: &[IngestBatch],
         now: DateTime<Utc>,
     ) -> Result<Vec<StoredBatch>> {
+        self.store_batches_with_scores(batches, &[], now)
+            .map(|(stored, _)| stored)
+    }
+
+    /// [`Store::store_batches`], and `scores` (rows scoring computed from
+    /// batches stored before) in the same transaction, so that they cost no
+    /// commit of their own. They go in a savepoint: should the store refuse
+    /// them together, each is tried alone; a row refused alone is logged
+    /// and counted (the second value), and the batches are stored all the
+    /// same. A score of a patient not in the store is left out, as by
+    /// [`Store::insert_score`].
+    pub fn store_batches_with_scores(
+        &mut self,
+        batches: &[IngestBatch],
+        scores: &[ScoreRow],
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<StoredBatch>, usize)> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -183,6 +200,7 @@ impl Store {
                     .map(|batch| write_batch(&tx, &mut self.recent_ids, numerics, batch, now))
                     .collect::<Result<Vec<_>>>()
             })
+            .map(|stored| (stored, insert_scores_within(&tx, scores)))
             .and_then(|stored| tx.commit().ctx("committing a batch").map(|()| stored));
         match &stored {
             Ok(_) => self.numeric_blocks.settle(),
@@ -729,24 +747,66 @@ pub struct ScoreRow {
     pub score: ScoreDetail,
 }
 
+/// Stores `row` on `conn` (in its transaction, if one is open).
+fn insert_score_on(conn: &rusqlite::Connection, row: &ScoreRow) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO scores (patient_id, kind, ts_ms, value, detail)
+         SELECT id, ?2, ?3, ?4, ?5 FROM patients WHERE mrn = ?1",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            row.mrn,
+            row.score.kind(),
+            to_ms(row.at),
+            row.value,
+            score_detail_json(&row.score)
+        ])
+    })
+    .ctx("storing a score")?;
+    Ok(())
+}
+
+/// Runs `f` in a savepoint of the open transaction on `conn`: what it wrote
+/// stays only if it succeeds.
+fn in_savepoint(conn: &rusqlite::Connection, f: impl FnOnce() -> Result<()>) -> Result<()> {
+    conn.execute_batch("SAVEPOINT scores")
+        .ctx("storing scores")?;
+    let r = f().and_then(|()| conn.execute_batch("RELEASE scores").ctx("storing scores"));
+    if r.is_err() {
+        let _ = conn.execute_batch("ROLLBACK TO scores; RELEASE scores");
+    }
+    r
+}
+
+/// Stores `rows` inside the open transaction on `conn`: together, or
+/// should that fail, each alone. How many the store refused (each logged).
+fn insert_scores_within(conn: &rusqlite::Connection, rows: &[ScoreRow]) -> usize {
+    if rows.is_empty() {
+        return 0;
+    }
+    let together = in_savepoint(conn, || {
+        rows.iter().try_for_each(|row| insert_score_on(conn, row))
+    });
+    let Err(e) = together else {
+        return 0;
+    };
+    tracing::warn!(error = %e, count = rows.len(), "cannot store scores together; storing them one by one");
+    rows.iter()
+        .filter(
+            |row| match in_savepoint(conn, || insert_score_on(conn, row)) {
+                Ok(()) => false,
+                Err(e) => {
+                    tracing::error!(error = %e, kind = row.score.kind(), "cannot store a score");
+                    true
+                }
+            },
+        )
+        .count()
+}
+
 impl Store {
     pub fn insert_score(&self, row: &ScoreRow) -> Result<()> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO scores (patient_id, kind, ts_ms, value, detail)
-                 SELECT id, ?2, ?3, ?4, ?5 FROM patients WHERE mrn = ?1",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    row.mrn,
-                    row.score.kind(),
-                    to_ms(row.at),
-                    row.value,
-                    score_detail_json(&row.score)
-                ])
-            })
-            .ctx("storing a score")?;
-        Ok(())
+        insert_score_on(&self.conn, row)
     }
 
     /// Stores `rows` together: in one transaction of their own (inside a

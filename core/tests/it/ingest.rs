@@ -822,3 +822,69 @@ fn batches_stored_together_keep_their_checkpoints_and_are_all_stored_or_none() {
     // Each batch's indices are into its own items.
     assert_eq!(stored[1].stored_items, vec![0]);
 }
+
+/// The runtime's scores go with the writer's next batch, in its
+/// transaction (issue 16): they share the batch's fate, so a failed batch
+/// stores none of them and its retry stores each once; a score the store
+/// refuses is left out and counted, and costs neither the batch nor the
+/// other scores.
+#[test]
+fn scores_stored_with_a_batch_share_its_fate_and_a_refused_one_costs_nothing_else() {
+    use wardwatch_core::model::ScoreDetail;
+    use wardwatch_core::store::ScoreRow;
+    let dir = crate::private_tempdir();
+    let (mut store, mrns) = crate::store_with_ward(dir.path());
+    let now = t0() + Duration::minutes(5);
+    let batch = IngestBatch {
+        source: "gw".into(),
+        shard: "0".into(),
+        items: vec![item(
+            1,
+            &numeric("a", &mrns[0], "8867-4", 61.0, "/min", t0()),
+            now,
+        )],
+        ordered: true,
+    };
+    let hr = |mrn: &str, bpm: f64| ScoreRow {
+        mrn: mrn.to_owned(),
+        at: t0(),
+        value: bpm,
+        score: ScoreDetail::EcgHr { lead: 131330 },
+    };
+    let scores = vec![hr(&mrns[0], 61.0), hr(&mrns[1], 999.0), hr(&mrns[2], 63.0)];
+    let hr_rows = |store: &wardwatch_core::store::Store| -> Vec<f64> {
+        mrns.iter()
+            .flat_map(|m| store.scores(m, Some("ecg_hr"), 10).expect("scores"))
+            .map(|r| r.value)
+            .collect()
+    };
+    let plain = wardwatch_core::store::cipher::connect(dir.path()).expect("open");
+    // The batch cannot be stored: neither are the scores.
+    plain
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON source_checkpoints
+             BEGIN SELECT RAISE(ABORT, 'refused for the test'); END",
+        )
+        .expect("trigger");
+    assert!(
+        store
+            .store_batches_with_scores(std::slice::from_ref(&batch), &scores, now)
+            .is_err()
+    );
+    assert_eq!(hr_rows(&store), Vec::<f64>::new());
+    plain.execute_batch("DROP TRIGGER refuse").expect("drop");
+    // One score the store refuses: the batch and the other two are stored.
+    plain
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON scores WHEN NEW.value > 500
+             BEGIN SELECT RAISE(ABORT, 'refused for the test'); END",
+        )
+        .expect("trigger");
+    let (stored, refused) = store
+        .store_batches_with_scores(std::slice::from_ref(&batch), &scores, now)
+        .expect("stored");
+    assert_eq!(stored[0].outcome.stored, 1);
+    assert_eq!(refused, 1);
+    assert_eq!(hr_rows(&store), vec![61.0, 63.0]);
+    assert_eq!(store.sample_counts().expect("counts").0, 1);
+}

@@ -40,7 +40,8 @@ fn a_source_flooding_the_quarantine_raises_a_technical_alarm() {
     };
     let stored = store.store_batch(&flood, now).expect("store");
     assert_eq!(stored.outcome.quarantined, FLOOD_PER_MINUTE + 20);
-    stage.after_batch(&store, &flood, &stored);
+    let rows = stage.after_batch(&store, &flood, &stored);
+    assert!(rows.is_empty(), "nothing to score: {rows:?}");
 
     let alarms = store.alarms(true, 50).expect("alarms");
     let tech = alarms

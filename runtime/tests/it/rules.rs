@@ -56,7 +56,9 @@ fn a_ward_limit_changed_by_an_admin_applies_to_the_running_runtime() {
         let at = t0 + Duration::seconds(seq as i64);
         let b = heart_rate(seq, &mrn, bpm, at);
         let stored = store.store_batch(&b, at).expect("store");
-        stage.after_batch(store, &b, &stored);
+        store
+            .insert_scores(&stage.after_batch(store, &b, &stored))
+            .expect("scores");
         stage.tick(store, at);
     };
     let hr_high = |store: &Store| {

@@ -128,7 +128,9 @@ fn news2_follows_the_patients_scale_and_is_partial_when_vitals_are_missing() {
         ),
     ]);
     let stored = store.store_batch(&b, now).expect("store");
-    scorer.score_batch(&store, &b, &stored);
+    store
+        .insert_scores(&scorer.score_batch(&store, &b, &stored))
+        .expect("scores");
     let news = store.scores(&copd.mrn, Some("news2"), 5).expect("scores");
     assert_eq!(news.len(), 1);
     assert_eq!(news[0].value, 1.0);
@@ -179,7 +181,9 @@ fn news2_is_written_when_its_points_change_and_its_values_at_most_every_five_min
             at,
         )]);
         let stored = store.store_batch(&b, at).expect("store");
-        scorer.score_batch(store, &b, &stored);
+        store
+            .insert_scores(&scorer.score_batch(store, &b, &stored))
+            .expect("scores");
     };
     let rows = |store: &Store| store.scores(mrn, Some("news2"), 1000).expect("scores");
     // Four minutes of 60-80 /min (0 points each, RCP Chart 1): one row.
@@ -269,7 +273,9 @@ fn charted_consciousness_and_oxygen_complete_news2_and_outlive_the_stream_window
     };
     let b = streamed(now - Duration::minutes(1), 1);
     let stored = store.store_batch(&b, now).expect("store");
-    scorer.score_batch(&store, &b, &stored);
+    store
+        .insert_scores(&scorer.score_batch(&store, &b, &stored))
+        .expect("scores");
     let news = store
         .latest_score(mrn, "news2")
         .expect("score")
@@ -292,7 +298,9 @@ fn charted_consciousness_and_oxygen_complete_news2_and_outlive_the_stream_window
     let b = charted_batch(&store, 0, now);
     let stored = store.store_batch(&b, now).expect("store");
     assert_eq!(stored.outcome.stored, 2, "{:?}", stored.outcome);
-    scorer.score_batch(&store, &b, &stored);
+    store
+        .insert_scores(&scorer.score_batch(&store, &b, &stored))
+        .expect("scores");
     let news = store
         .latest_score(mrn, "news2")
         .expect("score")
@@ -314,7 +322,9 @@ fn charted_consciousness_and_oxygen_complete_news2_and_outlive_the_stream_window
     let b = streamed(later, 2);
     let stored = store.store_batch(&b, later).expect("store");
     assert_eq!(stored.outcome.stored, 5, "{:?}", stored.outcome);
-    restarted.score_batch(&store, &b, &stored);
+    store
+        .insert_scores(&restarted.score_batch(&store, &b, &stored))
+        .expect("scores");
     let news = store
         .latest_score(mrn, "news2")
         .expect("score")
@@ -331,7 +341,9 @@ fn charted_consciousness_and_oxygen_complete_news2_and_outlive_the_stream_window
     let lapsed = now + Duration::hours(13);
     let b = streamed(lapsed, 3);
     let stored = store.store_batch(&b, lapsed).expect("store");
-    restarted.score_batch(&store, &b, &stored);
+    store
+        .insert_scores(&restarted.score_batch(&store, &b, &stored))
+        .expect("scores");
     let news = store
         .latest_score(mrn, "news2")
         .expect("score")
@@ -522,7 +534,9 @@ fn stream_beds(
             "block {k}: {:?}",
             stored.outcome
         );
-        scorer.score_batch(store, &b, &stored);
+        store
+            .insert_scores(&scorer.score_batch(store, &b, &stored))
+            .expect("scores");
     }
     beds.iter()
         .map(|(name, mrn, _)| {
@@ -707,7 +721,9 @@ fn stream_mitdb(
         };
         let stored = store.store_batch(&b, now).expect("store");
         assert_eq!(stored.outcome.stored, 1, "block {k}");
-        scorer.score_batch(store, &b, &stored);
+        store
+            .insert_scores(&scorer.score_batch(store, &b, &stored))
+            .expect("scores");
     }
     ecg_events(store, mrn)
 }
