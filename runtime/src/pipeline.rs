@@ -950,9 +950,25 @@ mod tests {
         release: std::sync::mpsc::Receiver<()>,
         /// Samples the stage's own connection saw when the first batch came.
         samples_seen: Arc<std::sync::Mutex<Option<i64>>>,
+        report: Option<Box<dyn crate::stage_thread::BlockedReport>>,
+    }
+
+    /// Writes down each report of a blocked store.
+    struct Reports(Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl crate::stage_thread::BlockedReport for Reports {
+        fn store_blocked(&mut self, kind: ErrorKind, _blocked_for: Duration) {
+            self.0
+                .lock()
+                .expect("lock")
+                .push(format!("blocked: {kind:?}"));
+        }
     }
 
     impl Stage for Held {
+        fn blocked_report(&mut self) -> Option<Box<dyn crate::stage_thread::BlockedReport>> {
+            self.report.take()
+        }
         fn after_batch(
             &mut self,
             store: &Store,
@@ -1000,6 +1016,7 @@ mod tests {
             seen: seen.clone(),
             release,
             samples_seen: samples_seen.clone(),
+            report: None,
         };
         let (tx, rx) = mpsc::channel(16);
         for b in 0..3 {
@@ -1120,5 +1137,70 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    /// The ward must hear that the store refuses writes while it does
+    /// (another process holds its write lock): the writer says so from its
+    /// own thread at once, even while the stage's thread is busy.
+    #[test]
+    fn a_blocked_store_is_reported_from_the_writer_while_the_stage_is_busy() {
+        let ward = Ward::new();
+        let (release_tx, release) = std::sync::mpsc::channel();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let reports = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stage = Held {
+            seen: seen.clone(),
+            release,
+            samples_seen: Default::default(),
+            report: Some(Box::new(Reports(reports.clone()))),
+        };
+        let hr_batch = |b: usize| {
+            let records = (0..10)
+                .map(|i| {
+                    let seq = b * 10 + i;
+                    ward.record(seq, &format!("{b}-{i}"), &ward.mrns[0], seq as i64)
+                })
+                .collect();
+            ward.batch(&format!("shard-{b}"), records)
+        };
+        let (tx, rx) = mpsc::channel(16);
+        tx.blocking_send(hr_batch(0)).expect("send");
+        let store = Store::open_dir(&ward.data).expect("open");
+        let clock = ward.clock.clone();
+        let writer = std::thread::spawn(move || {
+            write_loop(store, rx, clock, Some(Box::new(stage)), Progress::default())
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while seen.lock().expect("lock").is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // The stage holds the first batch; another process takes the lock.
+        let other = wardwatch_core::store::cipher::connect(&ward.data).expect("open");
+        other.execute_batch("BEGIN IMMEDIATE").expect("lock");
+        tx.blocking_send(hr_batch(1)).expect("send");
+        // Past the store's 10 s busy timeout, the writer reports.
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while reports.lock().expect("lock").is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            reports.lock().expect("lock").first().map(String::as_str),
+            Some("blocked: Busy")
+        );
+        assert_eq!(
+            *seen.lock().expect("lock"),
+            ["shard-0: 10 stored"],
+            "the stage is still on the first batch"
+        );
+        // The lock goes: the batch is stored, nothing lost.
+        other.execute_batch("COMMIT").expect("unlock");
+        release_tx.send(()).expect("release the stage");
+        drop(tx);
+        let report = writer.join().expect("writer thread").expect("writer");
+        assert_eq!(report.by_source["gw"].stored, 20);
+        assert_eq!(
+            *seen.lock().expect("lock"),
+            ["shard-0: 10 stored", "shard-1: 10 stored"]
+        );
     }
 }
