@@ -421,13 +421,13 @@ fn write_loop(
         Some(stage) => Some(StageThread::start(stage, &data_dir, clock.clone())?),
         None => None,
     };
-    let written = write_events(&mut store, rx, clock, stage.as_mut(), progress);
+    let written = write_events(&mut store, rx, clock.clone(), stage.as_mut(), progress);
     // The stage finishes what the writer stored before the run ends, and
     // its last scores are stored; a stage that stopped is an error even
     // when the writer ended well.
     let staged = stage.as_mut().map_or(Ok(()), |stage| {
         let finished = stage.finish();
-        store_scores(&store, stage.take_scores());
+        store_scores(&mut store, stage.take_scores(), clock.as_ref());
         finished
     });
     let report = written?;
@@ -437,14 +437,12 @@ fn write_loop(
 
 /// Scores the stage computed, stored in a transaction of their own (when no
 /// batch came to take them along).
-fn store_scores(store: &Store, rows: Vec<ScoreRow>) {
-    if let Err(e) = store.insert_scores(&rows) {
-        tracing::warn!(error = %e, count = rows.len(), "cannot store scores together; storing them one by one");
-        for row in rows {
-            if let Err(e) = store.insert_score(&row) {
-                tracing::error!(error = %e, kind = row.score.kind(), "cannot store a score");
-            }
-        }
+fn store_scores(store: &mut Store, rows: Vec<ScoreRow>, clock: &dyn Clock) {
+    if rows.is_empty() {
+        return;
+    }
+    if let Err(e) = store.store_batches_with_scores(&[], &rows, clock.now()) {
+        tracing::error!(error = %e, count = rows.len(), "cannot store scores");
     }
 }
 
@@ -591,7 +589,7 @@ fn write_events(
             }
             SourceEvent::Tick => {
                 if let Some(stage) = stage.as_mut() {
-                    store_scores(store, stage.take_scores());
+                    store_scores(store, stage.take_scores(), clock.as_ref());
                     stage.tick()?;
                 }
             }
