@@ -17,6 +17,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -26,7 +27,7 @@ use super::vitals::{IngestBatch, IngestItem};
 use super::{Store, from_ms, to_ms};
 use crate::error::{Error, Result, SqlContext};
 use crate::ingest::cleaned;
-use crate::ingest::observation::{Observation, Rejection};
+use crate::ingest::observation::Rejection;
 
 /// zstd level of spool rows: cheap, since they are recompressed when sealed.
 const SPOOL_LEVEL: i32 = 1;
@@ -151,10 +152,179 @@ struct Lines {
     records: i64,
 }
 
-/// The lines of one batch, by group, written with the batch.
+/// What a batch spools beyond the raw line of every record, in the order
+/// its writer decided it: the cleaned line of each observation it stored
+/// and the quarantine line of each record it refused. The lines themselves
+/// are written by [`SpoolLines`], which may run on another thread.
 #[derive(Debug, Default)]
-pub(crate) struct Spool {
+pub(crate) struct SpoolPlan {
+    ops: Vec<SpoolOp>,
+}
+
+#[derive(Debug)]
+enum SpoolOp {
+    /// A newly stored observation (the item's decoded one) of a patient in
+    /// this ward.
+    Cleaned { item: usize, ward: Option<Arc<str>> },
+    /// A refused record, and why.
+    Quarantined { item: usize, rejection: Rejection },
+}
+
+impl SpoolPlan {
+    pub(crate) fn cleaned(&mut self, item: usize, ward: Option<Arc<str>>) {
+        self.ops.push(SpoolOp::Cleaned { item, ward });
+    }
+
+    pub(crate) fn quarantined(&mut self, item: usize, rejection: &Rejection) {
+        self.ops.push(SpoolOp::Quarantined {
+            item,
+            rejection: rejection.clone(),
+        });
+    }
+}
+
+/// One compressed spool row, ready to insert.
+#[derive(Debug)]
+pub(crate) struct SpoolRow {
+    key: SpoolKey,
+    records: i64,
+    raw_bytes: i64,
+    data: Vec<u8>,
+}
+
+/// The lines of one batch, by group: the raw line of every record (known
+/// before the batch is stored), then what its [`SpoolPlan`] adds.
+#[derive(Debug)]
+pub(crate) struct SpoolLines<'a> {
+    batch: &'a IngestBatch,
+    now: DateTime<Utc>,
+    /// `now` as the lines write it, formatted once for the batch.
+    received: String,
     groups: HashMap<SpoolKey, Lines>,
+}
+
+impl<'a> SpoolLines<'a> {
+    /// The raw zone's line of every record of `batch`, whatever becomes of
+    /// it, received at `now`.
+    pub(crate) fn received(batch: &'a IngestBatch, now: DateTime<Utc>) -> SpoolLines<'a> {
+        let mut out = SpoolLines {
+            batch,
+            now,
+            received: now.to_rfc3339_opts(SecondsFormat::Millis, true),
+            groups: HashMap::new(),
+        };
+        let key = out.received_key(Zone::Raw, "observations");
+        let mut lines = Lines::default();
+        for item in &batch.items {
+            received_line(&mut lines.text, batch, item, &out.received, None);
+            lines.records += 1;
+        }
+        if lines.records > 0 {
+            out.groups.insert(key, lines);
+        }
+        out
+    }
+
+    /// A group of lines about records as received: the day they came, the
+    /// source they came from.
+    fn received_key(&self, zone: Zone, dataset: &'static str) -> SpoolKey {
+        SpoolKey {
+            zone,
+            dataset,
+            day: day_of(self.now),
+            part: format!("source={}", key_escape(&self.batch.source)),
+        }
+    }
+
+    /// Adds the cleaned and quarantine lines the writer decided on.
+    pub(crate) fn apply(&mut self, plan: &SpoolPlan) {
+        let batch = self.batch;
+        for op in &plan.ops {
+            match op {
+                SpoolOp::Cleaned { item, ward } => {
+                    let Some(Ok(obs)) = batch.items.get(*item).map(|i| &i.decoded) else {
+                        continue; // the writer only names stored observations
+                    };
+                    let key = SpoolKey {
+                        zone: Zone::Cleaned,
+                        dataset: "observations",
+                        day: day_of(obs.effective),
+                        part: format!("ward={}", key_escape(ward.as_deref().unwrap_or("none"))),
+                    };
+                    let lines = self.groups.entry(key).or_default();
+                    cleaned::write_fhir(&mut lines.text, obs, &batch.source);
+                    lines.text.push(b'\n');
+                    lines.records += 1;
+                }
+                SpoolOp::Quarantined { item, rejection } => {
+                    let Some(item) = batch.items.get(*item) else {
+                        continue;
+                    };
+                    let key = self.received_key(Zone::Cleaned, "quarantine");
+                    let lines = self.groups.entry(key).or_default();
+                    received_line(
+                        &mut lines.text,
+                        batch,
+                        item,
+                        &self.received,
+                        Some(rejection),
+                    );
+                    lines.records += 1;
+                }
+            }
+        }
+    }
+
+    /// One compressed row per group, in the groups' order.
+    pub(crate) fn compress(self) -> Result<Vec<SpoolRow>> {
+        let mut groups: Vec<_> = self.groups.into_iter().collect();
+        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        groups
+            .into_iter()
+            .map(|(key, lines)| {
+                let data = zstd::bulk::compress(&lines.text, SPOOL_LEVEL).map_err(|e| {
+                    Error::InvalidInput {
+                        what: "a lake spool row",
+                        reason: format!("zstd: {e}"),
+                    }
+                })?;
+                Ok(SpoolRow {
+                    key,
+                    records: lines.records,
+                    raw_bytes: lines.text.len() as i64,
+                    data,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Inserts a batch's spool rows, created at `now`.
+pub(crate) fn insert_spool_rows(
+    tx: &Transaction<'_>,
+    rows: &[SpoolRow],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO lake_spool (zone, dataset, day, part, created_ms, records, raw_bytes, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .ctx("spooling lake lines")?;
+    for row in rows {
+        stmt.execute(params![
+            row.key.zone.as_str(),
+            row.key.dataset,
+            row.key.day,
+            row.key.part,
+            to_ms(now),
+            row.records,
+            row.raw_bytes,
+            row.data
+        ])
+        .ctx("spooling lake lines")?;
+    }
+    Ok(())
 }
 
 /// The UTC day of `t` as `YYYY-MM-DD`, as chrono's `%Y-%m-%d` writes it.
@@ -216,18 +386,14 @@ fn received_line(
     out: &mut Vec<u8>,
     batch: &IngestBatch,
     item: &IngestItem,
-    now: DateTime<Utc>,
+    received: &str,
     rejection: Option<&Rejection>,
 ) {
     out.push(b'{');
     field(out, "source", &batch.source);
     field(out, "shard", &batch.shard);
     field(out, "sequence", &item.sequence);
-    field(
-        out,
-        "received",
-        &now.to_rfc3339_opts(SecondsFormat::Millis, true),
-    );
+    field(out, "received", received);
     if let Some(r) = rejection {
         field(out, "code", r.code.as_str());
         field(out, "reason", &r.reason);
@@ -257,90 +423,6 @@ pub fn received_record(line: &[u8]) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD
         .decode(v.get("record_base64")?.as_str()?)
         .ok()
-}
-
-impl Spool {
-    fn lines(&mut self, key: SpoolKey) -> &mut Lines {
-        self.groups.entry(key).or_default()
-    }
-
-    /// The raw zone's line of a record, whatever became of it.
-    pub(crate) fn raw(&mut self, batch: &IngestBatch, item: &IngestItem, now: DateTime<Utc>) {
-        let key = SpoolKey {
-            zone: Zone::Raw,
-            dataset: "observations",
-            day: day_of(now),
-            part: format!("source={}", key_escape(&batch.source)),
-        };
-        let lines = self.lines(key);
-        received_line(&mut lines.text, batch, item, now, None);
-        lines.records += 1;
-    }
-
-    /// The cleaned zone's line of a newly stored observation.
-    pub(crate) fn cleaned(&mut self, batch: &IngestBatch, obs: &Observation, ward: Option<&str>) {
-        let key = SpoolKey {
-            zone: Zone::Cleaned,
-            dataset: "observations",
-            day: day_of(obs.effective),
-            part: format!("ward={}", key_escape(ward.unwrap_or("none"))),
-        };
-        let lines = self.lines(key);
-        cleaned::write_fhir(&mut lines.text, obs, &batch.source);
-        lines.text.push(b'\n');
-        lines.records += 1;
-    }
-
-    /// The cleaned zone's quarantine line of a rejected record.
-    pub(crate) fn quarantined(
-        &mut self,
-        batch: &IngestBatch,
-        item: &IngestItem,
-        rejection: &Rejection,
-        now: DateTime<Utc>,
-    ) {
-        let key = SpoolKey {
-            zone: Zone::Cleaned,
-            dataset: "quarantine",
-            day: day_of(now),
-            part: format!("source={}", key_escape(&batch.source)),
-        };
-        let lines = self.lines(key);
-        received_line(&mut lines.text, batch, item, now, Some(rejection));
-        lines.records += 1;
-    }
-
-    /// Writes the batch's lines, one compressed row per group.
-    pub(crate) fn flush(self, tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<()> {
-        let mut groups: Vec<_> = self.groups.into_iter().collect();
-        groups.sort_by(|a, b| a.0.cmp(&b.0));
-        for (key, lines) in groups {
-            let data = zstd::bulk::compress(&lines.text, SPOOL_LEVEL).map_err(|e| {
-                Error::InvalidInput {
-                    what: "a lake spool row",
-                    reason: format!("zstd: {e}"),
-                }
-            })?;
-            tx.prepare_cached(
-                "INSERT INTO lake_spool (zone, dataset, day, part, created_ms, records, raw_bytes, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    key.zone.as_str(),
-                    key.dataset,
-                    key.day,
-                    key.part,
-                    to_ms(now),
-                    lines.records,
-                    lines.text.len() as i64,
-                    data
-                ])
-            })
-            .ctx("spooling lake lines")?;
-        }
-        Ok(())
-    }
 }
 
 /// What the spool holds for one group, for the planner.

@@ -8,13 +8,14 @@
 //! to minute blocks (`numerics.rs`).
 
 use std::collections::HashMap;
+use std::sync::{Arc, mpsc};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use super::dedup::{RecentIds, Seen};
-use super::lake::Spool;
+use super::lake::{SpoolLines, SpoolPlan, SpoolRow, insert_spool_rows};
 use super::numerics::{BlockCache, NumSample};
 use super::quarantine::quarantine;
 use super::rollup::{HOUR_MS, Hour};
@@ -192,13 +193,19 @@ impl Store {
             .ctx("starting a batch")?;
         self.recent_ids.begin(to_ms(now));
         let numerics = &mut self.numeric_blocks;
+        let recent_ids = &mut self.recent_ids;
         let stored = super::patients::data_version(&tx)
             .and_then(|version| {
                 numerics.begin(version);
-                batches
-                    .iter()
-                    .map(|batch| write_batch(&tx, &mut self.recent_ids, numerics, batch, now))
-                    .collect::<Result<Vec<_>>>()
+                write_with_spool(batches, now, |batch| {
+                    write_batch(&tx, recent_ids, numerics, batch, now)
+                })
+            })
+            .and_then(|(stored, spooled)| {
+                for rows in &spooled {
+                    insert_spool_rows(&tx, rows, now)?;
+                }
+                Ok(stored)
             })
             .map(|stored| (stored, insert_scores_within(&tx, scores)))
             .and_then(|stored| tx.commit().ctx("committing a batch").map(|()| stored));
@@ -350,8 +357,85 @@ pub struct EcgStored {
     pub samples: Vec<Option<i32>>,
 }
 
+/// Stores `batches` one after the other with `write` while another thread
+/// writes and compresses their lake spool lines (a tenth of a busy
+/// writer's time): each batch's raw lines from the start, its cleaned and
+/// quarantine lines once `write` has decided them. Returns what `write`
+/// returned and each batch's spool rows, in order. Should that thread not
+/// start, the lines are written here, after the batches.
+fn write_with_spool<W>(
+    batches: &[IngestBatch],
+    now: DateTime<Utc>,
+    mut write: W,
+) -> Result<(Vec<StoredBatch>, Vec<Vec<SpoolRow>>)>
+where
+    W: FnMut(&IngestBatch) -> Result<(StoredBatch, SpoolPlan)>,
+{
+    std::thread::scope(|scope| {
+        let (plans, planned) = mpsc::channel::<SpoolPlan>();
+        let lines = std::thread::Builder::new()
+            .name("wardwatch-spool".into())
+            .spawn_scoped(scope, move || -> Result<Vec<Vec<SpoolRow>>> {
+                let mut out = Vec::with_capacity(batches.len());
+                for batch in batches {
+                    let mut lines = SpoolLines::received(batch, now);
+                    let Ok(plan) = planned.recv() else {
+                        break; // the writer failed: nothing is spooled
+                    };
+                    lines.apply(&plan);
+                    out.push(lines.compress()?);
+                }
+                Ok(out)
+            });
+        let mut stored = Vec::with_capacity(batches.len());
+        let mut inline = Vec::new();
+        let mut written = Ok(());
+        for batch in batches {
+            match write(batch) {
+                Ok((done, plan)) => {
+                    stored.push(done);
+                    match &lines {
+                        // A closed channel means that thread failed: its
+                        // error comes from the join below.
+                        Ok(_) => {
+                            let _ = plans.send(plan);
+                        }
+                        Err(_) => inline.push(plan),
+                    }
+                }
+                Err(e) => {
+                    written = Err(e);
+                    break;
+                }
+            }
+        }
+        // Joined on every path, so that a panic there is an error here.
+        drop(plans);
+        let spooled = match lines {
+            Ok(handle) => handle.join().unwrap_or_else(|_| {
+                Err(crate::Error::InvalidInput {
+                    what: "a lake spool row",
+                    reason: "the thread writing the batch's lake lines panicked".into(),
+                })
+            }),
+            Err(_) => batches
+                .iter()
+                .zip(&inline)
+                .map(|(batch, plan)| {
+                    let mut lines = SpoolLines::received(batch, now);
+                    lines.apply(plan);
+                    lines.compress()
+                })
+                .collect(),
+        };
+        written?;
+        let spooled = spooled?;
+        Ok((stored, spooled))
+    })
+}
+
 /// A patient's id, admission time and ward, as a batch needs them.
-type PatientKeys = (i64, Option<i64>, Option<String>);
+type PatientKeys = (i64, Option<i64>, Option<Arc<str>>);
 
 fn write_batch(
     tx: &Transaction<'_>,
@@ -359,7 +443,7 @@ fn write_batch(
     numerics: &mut BlockCache,
     batch: &IngestBatch,
     now: DateTime<Utc>,
-) -> Result<StoredBatch> {
+) -> Result<(StoredBatch, SpoolPlan)> {
     let mut outcome = BatchOutcome::default();
     let mut stored_items = Vec::new();
     let checkpoint: Option<String> = tx
@@ -371,7 +455,7 @@ fn write_batch(
         .optional()
         .ctx("reading a checkpoint")?;
     let mut patients: HashMap<String, Option<PatientKeys>> = HashMap::new();
-    let mut spool = Spool::default();
+    let mut spool = SpoolPlan::default();
     let mut devices = super::devices::DeviceCache::default();
     // Each stored value's (patient, vital code, hour, minute, value), put
     // in key order at the end: a batch's hours are then built one at a
@@ -382,7 +466,6 @@ fn write_batch(
     let mut last_effective: Option<DateTime<Utc>> = None;
 
     for (index, item) in batch.items.iter().enumerate() {
-        spool.raw(batch, item, now);
         if batch.ordered
             && checkpoint
                 .as_deref()
@@ -391,17 +474,19 @@ fn write_batch(
             outcome.duplicates += 1; // redelivered from before the checkpoint
             continue;
         }
-        let reject =
-            |rejection: &Rejection, outcome: &mut BatchOutcome, spool: &mut Spool| -> Result<()> {
-                quarantine(tx, batch, item, rejection, now)?;
-                spool.quarantined(batch, item, rejection, now);
-                if rejection.code == RejectCode::Conflicting {
-                    outcome.conflicts += 1;
-                } else {
-                    outcome.quarantined += 1;
-                }
-                Ok(())
-            };
+        let reject = |rejection: &Rejection,
+                      outcome: &mut BatchOutcome,
+                      spool: &mut SpoolPlan|
+         -> Result<()> {
+            quarantine(tx, batch, item, rejection, now)?;
+            spool.quarantined(index, rejection);
+            if rejection.code == RejectCode::Conflicting {
+                outcome.conflicts += 1;
+            } else {
+                outcome.quarantined += 1;
+            }
+            Ok(())
+        };
         if !item.sequence.is_empty() && !resumable(&item.sequence) {
             // Never a checkpoint: sent back, it would break the source.
             let rejection = match &item.decoded {
@@ -433,8 +518,11 @@ fn write_batch(
                 let p: Option<PatientKeys> = tx
                     .prepare_cached("SELECT id, admitted_ms, ward FROM patients WHERE mrn = ?1")
                     .and_then(|mut s| {
-                        s.query_row([&obs.mrn], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                            .optional()
+                        s.query_row([&obs.mrn], |r| {
+                            let ward: Option<String> = r.get(2)?;
+                            Ok((r.get(0)?, r.get(1)?, ward.map(Arc::from)))
+                        })
+                        .optional()
                     })
                     .ctx("resolving a patient")?;
                 patients.insert(obs.mrn.clone(), p.clone());
@@ -557,7 +645,7 @@ fn write_batch(
                 }
             }
         }
-        spool.cleaned(batch, obs, ward.as_deref());
+        spool.cleaned(index, ward);
         outcome.stored += 1;
         stored_items.push(index);
         last_effective = Some(last_effective.map_or(obs.effective, |t| t.max(obs.effective)));
@@ -577,7 +665,6 @@ fn write_batch(
         super::history::put_rollup(tx, patient_id, vital, hour, h).ctx("writing a rollup")?;
     }
 
-    spool.flush(tx, now)?;
     if let Some(seq) = last_sequence {
         tx.prepare_cached(
             "INSERT INTO source_checkpoints (source, shard, sequence, updated_ms) VALUES (?1, ?2, ?3, ?4)
@@ -610,10 +697,13 @@ fn write_batch(
         ])
     })
     .ctx("updating ingest statistics")?;
-    Ok(StoredBatch {
-        outcome,
-        stored_items,
-    })
+    Ok((
+        StoredBatch {
+            outcome,
+            stored_items,
+        },
+        spool,
+    ))
 }
 
 /// What the store already holds under an observation's keys (patient,

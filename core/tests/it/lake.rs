@@ -293,6 +293,96 @@ fn a_rolled_back_batch_leaves_nothing_in_the_spool_and_sealing_twice_names_the_s
     );
 }
 
+/// Issue 16: a writer that stores batches together has their lake lines
+/// written and compressed on another thread while it stores them. The
+/// spool must hold what storing them one by one would have put there, in
+/// the same order (an object's key and its lines follow the spool's ids),
+/// and a gathered write that fails must spool nothing at all.
+#[test]
+fn batches_stored_together_spool_what_they_would_alone_and_a_failed_write_spools_nothing() {
+    let now = t0() + Duration::minutes(5);
+    let batches = |mrns: &[String]| -> Vec<IngestBatch> {
+        let batch = |shard: &str, records: Vec<(u64, Vec<u8>)>| IngestBatch {
+            source: "gw".into(),
+            shard: shard.into(),
+            items: records
+                .into_iter()
+                .map(|(seq, raw)| IngestItem::decode(seq.to_string(), raw, now))
+                .collect(),
+            ordered: true,
+        };
+        let at = |s: i64| t0() + Duration::seconds(s);
+        let json = |v: Value| v.to_string().into_bytes();
+        vec![
+            batch(
+                "a",
+                vec![
+                    (1, json(hr("a1", &mrns[0], 70.0, at(1)))),
+                    (2, json(hr("a2", &mrns[1], 71.0, at(1)))),
+                    (3, b"{oops".to_vec()),
+                ],
+            ),
+            batch(
+                "b",
+                vec![
+                    (1, json(hr("b1", "NOBODY", 70.0, at(2)))),
+                    (2, json(temp_f("b2", &mrns[2], 98.6, at(2)))),
+                    // A day ahead of the clock: quarantined.
+                    (3, json(hr("b3", &mrns[0], 72.0, at(86_400)))),
+                ],
+            ),
+            batch(
+                "a",
+                vec![
+                    (4, json(hr("a1", &mrns[0], 70.0, at(1)))),
+                    (5, json(hr("a5", &mrns[3], 900.0, at(3)))),
+                    (6, json(hr("a6", &mrns[4], 75.0, at(3)))),
+                ],
+            ),
+        ]
+    };
+    let sealed = |store: &mut Store| -> Vec<(String, Vec<Value>)> {
+        let mut objects: Vec<_> = seal_all(store)
+            .iter()
+            .map(|o| (o.key.clone(), lines_of(store, o)))
+            .collect();
+        objects.sort_by(|a, b| a.0.cmp(&b.0));
+        objects
+    };
+
+    let alone_dir = crate::private_tempdir();
+    let (mut alone, mrns) = crate::store_with_ward(alone_dir.path());
+    for b in batches(&mrns) {
+        alone.store_batch(&b, now).expect("store");
+    }
+    let expected = sealed(&mut alone);
+    let keys: Vec<&str> = expected.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys.len(), 3, "raw, cleaned and quarantine: {keys:?}");
+    let records: usize = expected.iter().map(|(_, lines)| lines.len()).sum();
+    assert_eq!(records, 9 + 4 + 4, "9 raw lines, 4 stored, 4 refused");
+
+    let dir = crate::private_tempdir();
+    let (mut store, mrns_again) = crate::store_with_ward(dir.path());
+    assert_eq!(mrns, mrns_again, "the same demo ward");
+    // A store that refuses the last batch's checkpoint: the gathered write
+    // fails after the helper has had every batch's lines.
+    let plain = wardwatch_core::store::cipher::connect(dir.path()).expect("open");
+    plain
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE UPDATE ON source_checkpoints WHEN NEW.sequence = '6'
+             BEGIN SELECT RAISE(ABORT, 'refused for the test'); END",
+        )
+        .expect("trigger");
+    assert!(store.store_batches(&batches(&mrns), now).is_err());
+    assert!(
+        store.lake_spool_groups().expect("groups").is_empty(),
+        "a failed write spools nothing"
+    );
+    plain.execute_batch("DROP TRIGGER refuse").expect("drop");
+    store.store_batches(&batches(&mrns), now).expect("store");
+    assert_eq!(sealed(&mut store), expected);
+}
+
 /// A seal reads and compresses its rows before it takes the write lock, so
 /// two seals of one group (the runtime's lake thread and a `wardwatchctl
 /// sync` beside it) can read the same rows: each raw line still ends in
