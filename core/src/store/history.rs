@@ -124,6 +124,49 @@ pub(super) fn put_rollup(
     .execute(params![patient_id, vital, hour_ms, hour.to_blob(), n, lo, hi, total])
 }
 
+/// Adds a batch's minutes (`new`) to the stored hour, in one statement:
+/// a new hour is inserted, a stored one merged by SQL
+/// ([`super::rollup::MERGE_FUNCTION`]) and its summary updated by
+/// arithmetic, which equals the merged hour's own summary (counts and sums
+/// add, extremes take the extreme). A stored blob of the wrong size reads as
+/// empty minutes, as [`Hour::from_blob`] reads it, so its summary is then
+/// the new minutes' alone. The writer no longer reads an hour to update it
+/// (issue 16: 4.7 % of its samples at 5,000 patients).
+pub(super) fn merge_rollup(
+    conn: &rusqlite::Connection,
+    patient_id: i64,
+    vital: i64,
+    hour_ms: i64,
+    new: &Hour,
+) -> rusqlite::Result<usize> {
+    // Built once: the statement cache is keyed by the text.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "INSERT INTO vital_rollups (patient_id, vital, hour_ms, data, n, lo, hi, total)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (patient_id, vital, hour_ms) DO UPDATE SET
+               data = {merge}(data, excluded.data),
+               n = CASE WHEN {whole} THEN coalesce(n, 0) + excluded.n ELSE excluded.n END,
+               lo = CASE WHEN {whole} THEN min(coalesce(lo, excluded.lo), excluded.lo) ELSE excluded.lo END,
+               hi = CASE WHEN {whole} THEN max(coalesce(hi, excluded.hi), excluded.hi) ELSE excluded.hi END,
+               total = CASE WHEN {whole} THEN coalesce(total, 0) + excluded.total ELSE excluded.total END",
+            merge = super::rollup::MERGE_FUNCTION,
+            whole = format_args!("length(data) = {}", super::rollup::BLOB_BYTES),
+        )
+    });
+    let (n, lo, hi, total) = summary_columns(new);
+    conn.prepare_cached(&SQL)?.execute(params![
+        patient_id,
+        vital,
+        hour_ms,
+        new.to_blob(),
+        n,
+        lo,
+        hi,
+        total
+    ])
+}
+
 type SummaryColumns = (Option<i64>, Option<i64>, Option<i64>, Option<i64>);
 
 fn summary_columns(hour: &Hour) -> SummaryColumns {

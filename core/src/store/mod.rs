@@ -80,6 +80,27 @@ pub struct Store {
     numeric_blocks: numerics::BlockCache,
 }
 
+/// The SQL functions the store's own statements use, on each connection.
+fn register_functions(conn: &Connection) -> Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    use rusqlite::types::ValueRef;
+    conn.create_scalar_function(
+        rollup::MERGE_FUNCTION,
+        2,
+        FunctionFlags::SQLITE_UTF8
+            | FunctionFlags::SQLITE_DETERMINISTIC
+            | FunctionFlags::SQLITE_DIRECTONLY,
+        |ctx| {
+            let blob = |i: usize| match ctx.get_raw(i) {
+                ValueRef::Blob(b) => b,
+                _ => &[],
+            };
+            Ok(rollup::Hour::merge_blobs(blob(0), blob(1)))
+        },
+    )
+    .ctx("registering the store's SQL functions")
+}
+
 impl Store {
     /// Opens the existing store in `data_dir`, applying migrations. A folder
     /// without a store is an error ([`Error::NoStore`]), never an empty new
@@ -129,6 +150,7 @@ impl Store {
         restrict_permissions(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .ctx("setting the busy timeout")?;
+        register_functions(&conn)?;
         // The cheap sanity check: SQLite reads the header and parses the
         // schema, whatever the store's size. A file that is not a database,
         // or whose schema is damaged, is refused here and left untouched.

@@ -26,7 +26,6 @@ use std::collections::hash_map::Entry;
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::rollup::Hour;
 use crate::error::{Error, Result, SqlContext};
 
 /// A block's span.
@@ -393,14 +392,11 @@ impl OpenBlock {
 /// - a block no batch used for [`BlockCache::KEEP_BATCHES`] batches is let
 ///   go, and the whole cache past [`BlockCache::MAX_BLOCKS`].
 ///
-/// It keeps the hours of minute rollups (`vital_rollups`) that batches
-/// update in the same way, under the same rules.
+/// Hours of minute rollups are not kept: a batch's minutes are merged into
+/// their stored hour by SQL ([`super::history::merge_rollup`]).
 #[derive(Debug, Default)]
 pub(crate) struct BlockCache {
     blocks: HashMap<(i64, i64, i64), OpenBlock>,
-    /// Rollup hours by (patient, vital, hour), and the batch that last
-    /// used each.
-    hours: HashMap<(i64, i64, i64), (Hour, u64)>,
     /// The start of the newest stored ECG block by (patient, lead): a block
     /// starting later cannot be held yet, so its duplicate check needs no
     /// query. With the batch that last used each.
@@ -422,7 +418,6 @@ impl BlockCache {
 
     fn clear(&mut self) {
         self.blocks.clear();
-        self.hours.clear();
         self.ecg_newest.clear();
         self.dirty.clear();
     }
@@ -446,14 +441,12 @@ impl BlockCache {
 
     /// After a committed batch: lets go of blocks no longer in use.
     pub(crate) fn settle(&mut self) {
-        if self.blocks.len() + self.hours.len() + self.ecg_newest.len() > Self::MAX_BLOCKS {
+        if self.blocks.len() + self.ecg_newest.len() > Self::MAX_BLOCKS {
             self.clear();
         } else if self.batch.is_multiple_of(Self::KEEP_BATCHES) {
             let batch = self.batch;
             self.blocks
                 .retain(|_, b| b.used + Self::KEEP_BATCHES > batch);
-            self.hours
-                .retain(|_, (_, used)| *used + Self::KEEP_BATCHES > batch);
             self.ecg_newest
                 .retain(|_, (_, used)| *used + Self::KEEP_BATCHES > batch);
         }
@@ -492,38 +485,6 @@ impl BlockCache {
             *newest = Some(newest.map_or(start_ms, |n| n.max(start_ms)));
             *used = self.batch;
         }
-    }
-
-    /// The stored minute rollups of one patient's vital over the hour that
-    /// starts at `hour_ms`, to update (and write: `history::put_rollup`).
-    pub(crate) fn hour(
-        &mut self,
-        tx: &Transaction<'_>,
-        patient_id: i64,
-        vital: i64,
-        hour_ms: i64,
-    ) -> Result<&mut Hour> {
-        let batch = self.batch;
-        let (hour, used) = match self.hours.entry((patient_id, vital, hour_ms)) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => {
-                let stored: Option<Vec<u8>> = tx
-                    .prepare_cached(
-                        "SELECT data FROM vital_rollups WHERE patient_id = ?1 AND vital = ?2 AND hour_ms = ?3",
-                    )
-                    .and_then(|mut s| {
-                        s.query_row(params![patient_id, vital, hour_ms], |r| r.get(0))
-                            .optional()
-                    })
-                    .ctx("reading a rollup")?;
-                e.insert((
-                    stored.map(|b| Hour::from_blob(&b)).unwrap_or_default(),
-                    batch,
-                ))
-            }
-        };
-        *used = batch;
-        Ok(hour)
     }
 
     fn block(

@@ -8,6 +8,11 @@ pub const SLOTS: usize = 60;
 pub const SLOT_BYTES: usize = 10;
 pub const BLOB_BYTES: usize = SLOTS * SLOT_BYTES;
 pub const HOUR_MS: i64 = 3_600_000;
+/// The SQL function every store connection has (`Store`'s open) that
+/// merges two hour blobs ([`Hour::merge_blobs`]). Only the store's own
+/// statements call it: no trigger or view does, so other tools reading the
+/// file need not have it.
+pub const MERGE_FUNCTION: &str = "wardwatch_rollup_merge";
 
 /// One minute's summary.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -121,6 +126,15 @@ impl Hour {
                 s.sum = s.sum.saturating_add(o.sum);
             }
         }
+    }
+
+    /// `new` merged into `stored`, both as blobs (a blob of the wrong size,
+    /// or none, reads as empty minutes): what SQL calls
+    /// [`MERGE_FUNCTION`] to add a batch's minutes to a stored hour.
+    pub fn merge_blobs(stored: &[u8], new: &[u8]) -> Vec<u8> {
+        let mut hour = Hour::from_blob(stored);
+        hour.merge(&Hour::from_blob(new));
+        hour.to_blob()
     }
 
     /// The hour's own summary in stored units (value × 10): readings, min,

@@ -660,9 +660,7 @@ fn write_batch(
         for &(_, minute, v) in group {
             new.add(minute, v);
         }
-        let h = numerics.hour(tx, patient_id, vital, hour)?;
-        h.merge(&new);
-        super::history::put_rollup(tx, patient_id, vital, hour, h).ctx("writing a rollup")?;
+        super::history::merge_rollup(tx, patient_id, vital, hour, &new).ctx("writing a rollup")?;
     }
 
     if let Some(seq) = last_sequence {

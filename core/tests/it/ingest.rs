@@ -416,6 +416,77 @@ fn an_open_minute_kept_between_batches_takes_in_what_another_connection_stored()
     }
 }
 
+/// Issue 16: a batch's minutes are merged into their stored hour by SQL, so
+/// the writer reads no hour back. Minutes stored by two connections in turn
+/// add up; the hour's summary columns (what a chart of months reads) agree
+/// with its minutes; an hour whose blob is damaged is replaced by the new
+/// minutes, its summary too, and nothing fails.
+#[test]
+fn an_hour_of_minutes_takes_in_every_connections_samples_and_its_summary_agrees() {
+    let dir = crate::private_tempdir();
+    let (mut writer, mrns) = crate::store_with_ward(dir.path());
+    let mut other = wardwatch_core::store::Store::open_dir(dir.path()).expect("second connection");
+    let plain = wardwatch_core::store::cipher::connect(dir.path()).expect("plain");
+    let now = t0() + Duration::minutes(5);
+    let mut seq = 0;
+    let mut hr = |store: &mut wardwatch_core::store::Store, secs: i64, value: f64| {
+        seq += 1;
+        let b = batch(vec![item(
+            seq,
+            &numeric(
+                &format!("hr-{secs}"),
+                &mrns[0],
+                "8867-4",
+                value,
+                "/min",
+                t0() + Duration::seconds(secs),
+            ),
+            now,
+        )]);
+        assert_eq!(store.store_batch(&b, now).expect("store").outcome.stored, 1);
+    };
+    hr(&mut writer, 0, 60.0);
+    hr(&mut writer, 1, 62.0);
+    hr(&mut other, 30, 64.0);
+    hr(&mut other, 90, 80.0);
+    hr(&mut writer, 91, 82.0);
+    hr(&mut writer, 150, 70.0);
+    let minutes = |store: &wardwatch_core::store::Store| -> Vec<(i64, u16, f64, f64, f64)> {
+        store
+            .rollups(&mrns[0], Vital::HeartRate, t0(), t0() + Duration::hours(1))
+            .expect("rollups")
+            .into_iter()
+            .map(|(at, m)| ((at - t0()).num_minutes(), m.count, m.min, m.max, m.mean))
+            .collect()
+    };
+    assert_eq!(
+        minutes(&writer),
+        vec![
+            (0, 3, 60.0, 64.0, 62.0),
+            (1, 2, 80.0, 82.0, 81.0),
+            (2, 1, 70.0, 70.0, 70.0)
+        ]
+    );
+    let summary = || -> (i64, i64, i64, i64) {
+        plain
+            .query_row(
+                "SELECT n, lo, hi, total FROM vital_rollups WHERE vital = ?1",
+                [Vital::HeartRate.code()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .expect("one hour")
+    };
+    // In tenths, as stored.
+    assert_eq!(summary(), (6, 600, 820, 4180));
+
+    plain
+        .execute("UPDATE vital_rollups SET data = x'00'", [])
+        .expect("damage");
+    hr(&mut writer, 200, 90.0);
+    assert_eq!(minutes(&writer), vec![(3, 1, 90.0, 90.0, 90.0)]);
+    assert_eq!(summary(), (1, 900, 900, 900));
+}
+
 /// Issue 9, item 6: a second observation for the same patient, vital and
 /// time was dropped (one row kept, both counted as stored), and an id
 /// reused for another value was counted as a duplicate. Every record is now
