@@ -439,6 +439,50 @@ fn write_loop(
     Ok(report)
 }
 
+/// A writer that has fallen behind takes the store's write lock again
+/// microseconds after each commit, and SQLite keeps no queue for it: every
+/// other writer (the stage's alarms, a clinician's acknowledgement and its
+/// audit entry, the lake's seals, `wardwatchctl` in another process) could
+/// wait out its busy timeout and fail. At 10,000 patients a command's audit
+/// entry did. So the writer leaves the lock free for [`LOCK_GAP`] once it
+/// has written for [`LOCK_HELD_AT_MOST`] without a pause, and the store's
+/// connections try the lock every millisecond while they wait
+/// (`wardwatch_core::store::BUSY_TIMEOUT`). A writer that keeps up pauses
+/// on its own and never sleeps here.
+pub const LOCK_HELD_AT_MOST: Duration = Duration::from_millis(50);
+/// How long the lock is left free (see [`LOCK_HELD_AT_MOST`]): at most 4 %
+/// of a saturated writer's time.
+pub const LOCK_GAP: Duration = Duration::from_millis(2);
+
+/// When the writer last left the store's write lock free.
+struct LockGaps {
+    since: std::time::Instant,
+}
+
+impl Default for LockGaps {
+    fn default() -> Self {
+        LockGaps {
+            since: std::time::Instant::now(),
+        }
+    }
+}
+
+impl LockGaps {
+    /// The writer waits for its next event: the lock is free meanwhile.
+    fn idle(&mut self) {
+        self.since = std::time::Instant::now();
+    }
+
+    /// Before the writer handles an event: leaves the lock free for a gap
+    /// when it has written without a pause for too long.
+    fn before_write(&mut self) {
+        if self.since.elapsed() >= LOCK_HELD_AT_MOST {
+            std::thread::sleep(LOCK_GAP);
+            self.idle();
+        }
+    }
+}
+
 /// Scores the stage computed, stored in a transaction of their own (when no
 /// batch came to take them along).
 fn store_scores(store: &mut Store, rows: Vec<ScoreRow>, clock: &dyn Clock) {
@@ -469,7 +513,17 @@ fn write_events(
     let checkpointer = crate::checkpoint::Checkpointer::start(store);
     // An event taken from the channel while gathering batches, handled next.
     let mut next: Option<WriterEvent> = None;
-    while let Some(event) = next.take().or_else(|| rx.blocking_recv()) {
+    let mut fair = LockGaps::default();
+    while let Some(event) = next.take().or_else(|| match rx.try_recv() {
+        Ok(event) => Some(event),
+        Err(mpsc::error::TryRecvError::Empty) => {
+            // Nothing waits: the lock is free until the next event.
+            fair.idle();
+            rx.blocking_recv()
+        }
+        Err(mpsc::error::TryRecvError::Disconnected) => None,
+    }) {
+        fair.before_write();
         progress.bump();
         let now = clock.now();
         if last_prune.is_none_or(|t| now - t >= chrono::Duration::hours(1)) {
