@@ -610,3 +610,128 @@ fn a_sync_goes_through_the_proxy_the_environment_names() {
         "the proxy carried the requests to the S3 endpoint"
     );
 }
+
+/// One second of lead II ECG at 250 Hz for `mrn`, as a bedside monitor's
+/// gateway sends it (about 1.3 kB).
+fn ecg_second(id: &str, mrn: &str, at: chrono::DateTime<Utc>, seed: usize) -> Vec<u8> {
+    let data: Vec<String> = (0..250)
+        .map(|i| (((i * 37 + seed * 11) % 160) as i64 - 60).to_string())
+        .collect();
+    json!({"resourceType": "Observation", "id": id, "status": "final",
+        "code": {"coding": [{"system": "urn:oid:2.16.840.1.113883.6.24", "code": "131330",
+            "display": "MDC_ECG_ELEC_POTL_II"}]},
+        "subject": {"identifier": {"value": mrn}},
+        "effectiveDateTime": at.to_rfc3339(),
+        "valueSampledData": {"origin": {"value": 0.0, "code": "mV"}, "period": 4.0,
+            "factor": 0.005, "dimensions": 1, "data": data.join(" ")}})
+    .to_string()
+    .into_bytes()
+}
+
+/// The zstd frames `data` holds one after the other.
+fn zstd_frames(mut data: &[u8]) -> usize {
+    let mut frames = 0;
+    while !data.is_empty() {
+        let len = zstd::zstd_safe::find_frame_compressed_size(data).expect("a whole zstd frame");
+        data = &data[len..];
+        frames += 1;
+    }
+    frames
+}
+
+#[test]
+fn a_busy_sources_full_batches_are_sealed_as_spooled_and_every_reader_reads_every_line() {
+    let dir = crate::private_tempdir();
+    let o = ctl(dir.path(), &["demo", "load"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut store = Store::open_dir(dir.path()).expect("store");
+    let mrns: Vec<String> = store
+        .patients()
+        .expect("patients")
+        .into_iter()
+        .map(|p| p.mrn)
+        .collect();
+    let start = Utc::now() - Duration::hours(3);
+    // A busy source sends full batches (500 records, the raw zone's row of
+    // each about 800 kB); a quiet one a few records at a time.
+    let sources = [("monitors", 500), ("quiet", 3)];
+    for (k, (source, per_batch)) in sources.into_iter().enumerate() {
+        for b in 0..3 {
+            let now = Utc::now();
+            let items = (0..per_batch)
+                .map(|i| {
+                    let n = b * per_batch + i;
+                    let mrn = &mrns[n % mrns.len()];
+                    // Each source its own seconds: none is the other's duplicate.
+                    let at = start + Duration::seconds((k * 3600 + n / mrns.len()) as i64);
+                    let raw = ecg_second(&format!("{source}-{n}"), mrn, at, n);
+                    IngestItem::decode((n + 1).to_string(), raw, now)
+                })
+                .collect();
+            let batch = IngestBatch {
+                source: source.into(),
+                shard: "0".into(),
+                items,
+                ordered: true,
+            };
+            let out = store.store_batch(&batch, now).expect("store").outcome;
+            assert_eq!(out.stored, per_batch, "{source}: {out:?}");
+        }
+    }
+    for g in store.lake_spool_groups().expect("groups") {
+        while store.lake_seal(&g, i64::MAX).expect("seal").is_some() {}
+    }
+    let mut sql = Vec::new();
+    for (source, per_batch) in sources {
+        let objects = store
+            .lake_objects("raw/observations/")
+            .expect("objects")
+            .into_iter()
+            .filter(|o| o.key.contains(&format!("/source={source}/")))
+            .collect::<Vec<_>>();
+        assert_eq!(objects.len(), 1, "{source}: {objects:#?}");
+        let data = store.lake_object_data(&objects[0].key).expect("bytes");
+        // The busy source's rows are its object as they were spooled, a
+        // frame each; the quiet one's are recompressed into one frame.
+        let frames = if per_batch == 500 { 3 } else { 1 };
+        assert_eq!(zstd_frames(&data), frames, "{source}");
+        // Every line, in order, whatever reads it: the zstd crate …
+        let text = zstd::stream::decode_all(&data[..]).expect("zstd");
+        assert_eq!(text.len() as i64, objects[0].raw_bytes, "{source}");
+        let sequences: Vec<usize> = text
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let v: Value = serde_json::from_slice(l).expect("a JSON line");
+                v["sequence"]
+                    .as_str()
+                    .expect("sequence")
+                    .parse()
+                    .expect("number")
+            })
+            .collect();
+        assert_eq!(
+            sequences,
+            (1..=3 * per_batch).collect::<Vec<_>>(),
+            "{source}"
+        );
+        // … and DuckDB, as a data scientist reads the lake.
+        let file = dir.path().join(format!("{source}.ndjson.zst"));
+        std::fs::write(&file, &data).expect("write the object");
+        sql.push(format!(
+            "SELECT count(*), min(CAST(sequence AS BIGINT)), max(CAST(sequence AS BIGINT))
+             FROM read_json('{}', format = 'newline_delimited', compression = 'zstd',
+                            columns = {{'sequence': 'VARCHAR'}})",
+            file.display()
+        ));
+    }
+    let answers = duckdb(&sql);
+    for ((source, per_batch), rows) in sources.iter().zip(&answers) {
+        let n = (3 * per_batch) as i64;
+        assert_eq!(
+            rows[0],
+            vec![json!(n), json!(1), json!(n)],
+            "{source}: DuckDB reads every line"
+        );
+    }
+}
