@@ -475,3 +475,76 @@ fn two_seals_of_one_group_at_once_put_each_line_in_exactly_one_object() {
         objects.len()
     );
 }
+
+#[test]
+fn a_damaged_spool_row_fails_its_seal_by_name_and_loses_nothing() {
+    let dir = crate::private_tempdir();
+    let (mut store, mrns) = crate::store_with_ward(dir.path());
+    let now = t0() + Duration::minutes(5);
+    for b in 0..3 {
+        let items = (0..4)
+            .map(|i| {
+                let n = b * 4 + i;
+                let raw = hr(
+                    &format!("r{n}"),
+                    &mrns[0],
+                    70.0,
+                    t0() + Duration::seconds(n),
+                )
+                .to_string()
+                .into_bytes();
+                IngestItem::decode(n.to_string(), raw, now)
+            })
+            .collect();
+        let batch = IngestBatch {
+            source: "gw".into(),
+            shard: "0".into(),
+            items,
+            ordered: true,
+        };
+        store.store_batch(&batch, now).expect("store");
+    }
+    // The second raw row: its lines no longer what it was spooled with
+    // (a frame of other bytes), then no frame at all.
+    let raw = wardwatch_core::store::cipher::connect(dir.path()).expect("open the file");
+    let second: i64 = raw
+        .query_row(
+            "SELECT id FROM lake_spool WHERE zone = 'raw' ORDER BY id LIMIT 1 OFFSET 1",
+            [],
+            |r| r.get(0),
+        )
+        .expect("a second raw row");
+    let group = store
+        .lake_spool_groups()
+        .expect("groups")
+        .into_iter()
+        .find(|g| g.zone == Zone::Raw)
+        .expect("the raw group");
+    for data in [
+        zstd::bulk::compress(b"{\"other\": true}\n", 1).expect("zstd"),
+        b"not zstd".to_vec(),
+    ] {
+        raw.execute(
+            "UPDATE lake_spool SET data = ?1 WHERE id = ?2",
+            rusqlite::params![data, second],
+        )
+        .expect("damage");
+        let e = store
+            .lake_seal(&group, i64::MAX)
+            .expect_err("a damaged row is never sealed");
+        assert_eq!(e.kind(), wardwatch_core::error::ErrorKind::Damaged, "{e}");
+        assert!(
+            e.to_string().contains(&format!("lake spool row {second}")),
+            "{e}"
+        );
+        // Nothing sealed, nothing taken from the spool.
+        assert!(store.lake_objects("raw/").expect("objects").is_empty());
+        let left = store
+            .lake_spool_groups()
+            .expect("groups")
+            .into_iter()
+            .find(|g| g.zone == Zone::Raw)
+            .expect("the raw group is still there");
+        assert_eq!((left.rows, left.records), (3, 12));
+    }
+}
