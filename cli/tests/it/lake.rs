@@ -695,6 +695,12 @@ fn a_busy_sources_full_batches_are_sealed_as_spooled_and_every_reader_reads_ever
         // frame each; the quiet one's are recompressed into one frame.
         let frames = if per_batch == 500 { 3 } else { 1 };
         assert_eq!(zstd_frames(&data), frames, "{source}");
+        // A frame among several declares no size, so a reader that decodes
+        // one frame by its declared size refuses the object instead of
+        // returning its first frame alone (Python zstandard's one-shot
+        // decompress() does that); one frame alone declares it.
+        let declared = zstd::zstd_safe::get_frame_content_size(&data).expect("a frame header");
+        assert_eq!(declared.is_some(), frames == 1, "{source}: {declared:?}");
         // Every line, in order, whatever reads it: the zstd crate …
         let text = zstd::stream::decode_all(&data[..]).expect("zstd");
         assert_eq!(text.len() as i64, objects[0].raw_bytes, "{source}");

@@ -62,7 +62,10 @@ struct Sealed {
 
 impl Sealed {
     fn of(mut rows: SpoolRows) -> Result<Sealed> {
-        let as_is = rows.text.len() / rows.count.max(1) as usize >= SEAL_AS_IS_BYTES;
+        // Rows spooled before frames left out their content size (see
+        // `SpoolLines::compress`) are recompressed, whatever their size.
+        let as_is =
+            rows.text.len() / rows.count.max(1) as usize >= SEAL_AS_IS_BYTES && !rows.sized_frames;
         let data = if as_is {
             std::mem::take(&mut rows.frames)
         } else {
@@ -92,6 +95,8 @@ struct SpoolRows {
     text: Vec<u8>,
     /// Their zstd frames as spooled, joined.
     frames: Vec<u8>,
+    /// Whether a frame declares its content size.
+    sized_frames: bool,
 }
 
 /// A zone of the lake.
@@ -307,6 +312,12 @@ impl<'a> SpoolLines<'a> {
             reason: format!("zstd: {e}"),
         };
         let mut zstd = zstd::bulk::Compressor::new(SPOOL_LEVEL).map_err(zstd_error)?;
+        // No content size in the frame header: an object sealed from these
+        // frames as they are (`SEAL_AS_IS_BYTES`) is then refused by a
+        // reader that decodes one frame and trusts its size (Python
+        // zstandard's one-shot `decompress()` returns the first frame alone
+        // when it has one), instead of read short in silence.
+        zstd.include_contentsize(false).map_err(zstd_error)?;
         let mut groups: Vec<_> = self.groups.into_iter().collect();
         groups.sort_by(|a, b| a.0.cmp(&b.0));
         groups
@@ -837,7 +848,9 @@ impl Store {
                 arrived: i64::MAX,
                 text: Vec::new(),
                 frames: Vec::new(),
+                sized_frames: false,
             });
+            o.sized_frames |= !matches!(zstd::zstd_safe::get_frame_content_size(&data), Ok(None));
             o.text.extend_from_slice(&lines);
             o.frames.extend_from_slice(&data);
             o.records += n;
