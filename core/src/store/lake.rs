@@ -48,6 +48,11 @@ pub const OBJECT_LEVEL: i32 = 3;
 /// recompressed into one frame, where a frame each would cost up to half
 /// the object again.
 pub const SEAL_AS_IS_BYTES: usize = 256 << 10;
+/// The most lines one spool row can hold: a row is one source batch's
+/// lines of one group (at most `MAX_BATCH` records, a Kinesis read at most
+/// 10 MB, an escaped record at most a few times its size). A row claiming
+/// more is damaged, not a buffer to allocate.
+const SPOOL_ROW_MAX_BYTES: i64 = 1 << 30;
 /// Times a seal reads its rows again when another seal took some of them
 /// between its read and its transaction.
 const SEAL_ATTEMPTS: usize = 4;
@@ -831,8 +836,13 @@ impl Store {
             }
             taken_bytes += data.len() as i64;
             // A row holds exactly the `raw_bytes` it was spooled with.
+            if !(0..=SPOOL_ROW_MAX_BYTES).contains(&raw_bytes) {
+                return Err(damaged(format!(
+                    "lake spool row {id} claims {raw_bytes} bytes of lines"
+                )));
+            }
             let lines = unzstd
-                .decompress(&data, raw_bytes.max(0) as usize)
+                .decompress(&data, raw_bytes as usize)
                 .map_err(|e| damaged(format!("lake spool row {id} does not decompress: {e}")))?;
             if lines.len() as i64 != raw_bytes {
                 return Err(damaged(format!(

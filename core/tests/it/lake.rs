@@ -520,13 +520,25 @@ fn a_damaged_spool_row_fails_its_seal_by_name_and_loses_nothing() {
         .into_iter()
         .find(|g| g.zone == Zone::Raw)
         .expect("the raw group");
-    for data in [
-        zstd::bulk::compress(b"{\"other\": true}\n", 1).expect("zstd"),
-        b"not zstd".to_vec(),
+    let (data, raw_bytes): (Vec<u8>, i64) = raw
+        .query_row(
+            "SELECT data, raw_bytes FROM lake_spool WHERE id = ?1",
+            [second],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("the row");
+    for (data, raw_bytes) in [
+        (
+            zstd::bulk::compress(b"{\"other\": true}\n", 1).expect("zstd"),
+            raw_bytes,
+        ),
+        (b"not zstd".to_vec(), raw_bytes),
+        // Its own lines, but a size no buffer should be made for.
+        (data, 1 << 50),
     ] {
         raw.execute(
-            "UPDATE lake_spool SET data = ?1 WHERE id = ?2",
-            rusqlite::params![data, second],
+            "UPDATE lake_spool SET data = ?1, raw_bytes = ?2 WHERE id = ?3",
+            rusqlite::params![data, raw_bytes, second],
         )
         .expect("damage");
         let e = store
