@@ -39,19 +39,25 @@ fn store_records(dir: &Path, records: &[Vec<u8>], first: usize) {
     }
 }
 
-/// A demo ward, and `n` heart-rate records per patient (and two malformed
-/// ones) to send.
-fn ward_records(dir: &Path, n: usize) -> Vec<Vec<u8>> {
+/// A demo ward loaded into `dir`: its store and its patients' MRNs.
+fn demo_ward(dir: &Path) -> (Store, Vec<String>) {
     let o = ctl(dir, &["demo", "load"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let now = Utc::now();
     let store = Store::open_dir(dir).expect("store");
-    let mrns: Vec<String> = store
+    let mrns = store
         .patients()
         .expect("patients")
         .into_iter()
         .map(|p| p.mrn)
         .collect();
+    (store, mrns)
+}
+
+/// A demo ward, and `n` heart-rate records per patient (and two malformed
+/// ones) to send.
+fn ward_records(dir: &Path, n: usize) -> Vec<Vec<u8>> {
+    let (_, mrns) = demo_ward(dir);
+    let now = Utc::now();
     let mut records = Vec::new();
     for (p, mrn) in mrns.iter().enumerate() {
         for i in 0..n {
@@ -642,15 +648,7 @@ fn zstd_frames(mut data: &[u8]) -> usize {
 #[test]
 fn a_busy_sources_full_batches_are_sealed_as_spooled_and_every_reader_reads_every_line() {
     let dir = crate::private_tempdir();
-    let o = ctl(dir.path(), &["demo", "load"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let mut store = Store::open_dir(dir.path()).expect("store");
-    let mrns: Vec<String> = store
-        .patients()
-        .expect("patients")
-        .into_iter()
-        .map(|p| p.mrn)
-        .collect();
+    let (mut store, mrns) = demo_ward(dir.path());
     let start = Utc::now() - Duration::hours(3);
     // A busy source sends full batches (500 records, the raw zone's row of
     // each about 800 kB); a quiet one a few records at a time.
