@@ -10,8 +10,8 @@
 # daemon on D-Bus (scripts/notifyd.sh). Prints × real time, CPU seconds per
 # 1,000 patient-minutes, alarm latency p50/p99 (from the batch's arrival:
 # the SSE read, or Kinesis's ApproximateArrivalTimestamp of its oldest
-# record; to the daemon's answer), store growth per patient-day and peak
-# RSS; and the in-process pipeline benchmark on the same load, as the
+# record; to the daemon's answer), bytes serve wrote, store growth per
+# patient-day and peak RSS; and the in-process pipeline benchmark on the same load, as the
 # baseline, in the same run.
 #
 #   bash bench/scale.sh [PATIENTS] [SECONDS] [sse|kinesis]   (defaults: 1000 60 sse)
@@ -150,7 +150,7 @@ sys.exit(rc)' "$WORK/sim-$pace.json" "$BIN" sim --patients "$N" --duration "$S" 
         [[ -n $url ]] || { echo "the simulator did not start:"; cat "$WORK/sim-$pace.err"; exit 1; }
         ctl sources add sse sim "$url" >/dev/null
     fi
-    local start end last=-1 still=0 valid="" got serve_cpu sim_cpu serve_hwm peer_cpu=0
+    local start end last=-1 still=0 valid="" got serve_cpu sim_cpu serve_hwm serve_written peer_cpu=0
     local rss_trace="" next_minute=0 now
     start=$(date +%s.%N)
     WARDWATCH_LOG=warn "$BIN" --data-dir "$DATA" --user bench serve >"$WORK/serve.out" 2>"$WORK/serve.err" &
@@ -188,6 +188,9 @@ sys.exit(rc)' "$WORK/sim-$pace.json" "$BIN" sim --patients "$N" --duration "$S" 
     [[ $TRANSPORT == sse ]] && sim_cpu=$(cpu_s "$SIM")
     [[ $TRANSPORT == kinesis ]] && peer_cpu=$(awk -v a="$peer_cpu0" -v b="$(cpu_s "$WARDWATCH_KINESALITE_PID")" 'BEGIN {printf "%.2f", b - a}')
     serve_hwm=$(hwm_mb "$SERVE")
+    # Bytes serve wrote so far: the WAL, the checkpoints into the database,
+    # the lake folder (wchar: what it asked to write, cached or not).
+    serve_written=$(awk '/^wchar:/ {print $2}' "/proc/$SERVE/io")
     # Every alarm's notification delivered (up to 2 min), then the runtime
     # stops and prints its delivery counts and latencies.
     local alarms notified
@@ -208,11 +211,13 @@ sys.exit(rc)' "$WORK/sim-$pace.json" "$BIN" sim --patients "$N" --duration "$S" 
     python3 - "$pace" "$N" "$S" "$start" "$end" "$serve_cpu" "$sim_cpu" "$serve_hwm" "$before_db" \
         "$(db_bytes)" "$before_lake" "$(lake_bytes)" "$valid" "$alarms" "$notified" \
         "$(grep '^stopped:' "$WORK/serve.out" || true)" \
-        "$(grep '^latency parts' "$WORK/serve.out" || true)" "$TRANSPORT" "$peer_cpu" "$rss_trace" <<'EOF'
+        "$(grep '^latency parts' "$WORK/serve.out" || true)" "$TRANSPORT" "$peer_cpu" "$rss_trace" \
+        "$serve_written" <<'EOF'
 import re, sys
 pace, n, s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 transport, peer_cpu = sys.argv[18], float(sys.argv[19])
 rss_trace = sys.argv[20].split()
+written = int(sys.argv[21] or 0)
 start, end, serve_cpu, sim_cpu = map(float, sys.argv[4:8])
 hwm = sys.argv[8]
 db0, db1, lake0, lake1 = map(int, sys.argv[9:13])
@@ -232,6 +237,8 @@ row("simulator CPU seconds (beside it)", f"{sim_cpu:.1f}")
 if transport == "kinesis":
     row("kinesalite CPU seconds (beside it)", f"{peer_cpu:.1f}")
 row("serve peak RSS, MB (VmHWM)", hwm)
+row("serve bytes written, GB (WAL, db, lake)", f"{written / 1e9:.2f}")
+row("  per 1,000 patient-minutes, MB", f"{written / 1e6 / (n * s / 60 / 1000):.0f}")
 if len(rss_trace) > 2:
     print("serve RSS MB, minute by minute from its start:", " ".join(rss_trace))
 row("store growth MB per patient-day (db + WAL)", f"{(db1 - db0) / 1e6 / patient_days:.1f}")
