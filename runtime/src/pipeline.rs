@@ -30,6 +30,7 @@ use wardwatch_core::clock::Clock;
 use wardwatch_core::error::{Error, ErrorKind, Result};
 use wardwatch_core::ingest::observation::Rejection;
 use wardwatch_core::store::AuditKeys;
+use wardwatch_core::store::rollup_journal::MERGE_EVERY;
 use wardwatch_core::store::{
     BatchOutcome, IngestBatch, IngestItem, QUARANTINE_RAW_MAX, QuarantineBudget, ScoreRow, Store,
     StoredBatch,
@@ -318,7 +319,16 @@ pub async fn run(
     let writer_clock = clock.clone();
     let writer = std::thread::Builder::new()
         .name("wardwatch-writer".into())
-        .spawn(move || write_loop(store, decoded_rx, writer_clock, stage, progress))
+        .spawn(move || {
+            write_loop(
+                store,
+                decoded_rx,
+                writer_clock,
+                stage,
+                progress,
+                MERGE_EVERY,
+            )
+        })
         .map_err(|source| Error::DataDir {
             path: data_dir.clone(),
             source,
@@ -412,12 +422,15 @@ pub fn decode_batch(
     }
 }
 
+/// The writer: stores what the decoder sends, hands it to the stage, and
+/// merges the rollup journal every `merge_every` (`MERGE_EVERY`).
 fn write_loop(
     store: Store,
     rx: mpsc::Receiver<WriterEvent>,
     clock: Arc<dyn Clock>,
     stage: Option<Box<dyn Stage>>,
     progress: Progress,
+    merge_every: Duration,
 ) -> Result<RunReport> {
     let mut store = store;
     let data_dir = store.path().parent().unwrap_or(Path::new(".")).to_owned();
@@ -425,7 +438,14 @@ fn write_loop(
         Some(stage) => Some(StageThread::start(stage, &data_dir, clock.clone())?),
         None => None,
     };
-    let written = write_events(&mut store, rx, clock.clone(), stage.as_mut(), progress);
+    let written = write_events(
+        &mut store,
+        rx,
+        clock.clone(),
+        stage.as_mut(),
+        progress,
+        merge_every,
+    );
     // The stage finishes what the writer stored before the run ends, and
     // its last scores are stored; a stage that stopped is an error even
     // when the writer ended well.
@@ -500,6 +520,7 @@ fn write_events(
     clock: Arc<dyn Clock>,
     mut stage: Option<&mut StageThread>,
     progress: Progress,
+    merge_every: Duration,
 ) -> Result<RunReport> {
     let mut report = RunReport::default();
     let retention = store.retention()?;
@@ -514,6 +535,11 @@ fn write_events(
     // An event taken from the channel while gathering batches, handled next.
     let mut next: Option<WriterEvent> = None;
     let mut fair = LockGaps::default();
+    // Minutes go to the rollup journal, merged every MERGE_EVERY; what a
+    // stopped runtime left there is merged first.
+    store.defer_rollups(true);
+    let mut rollups = RollupMerges::new(merge_every);
+    rollups.merge(store, stage.as_deref_mut())?;
     while let Some(event) = next.take().or_else(|| match rx.try_recv() {
         Ok(event) => Some(event),
         Err(mpsc::error::TryRecvError::Empty) => {
@@ -669,11 +695,88 @@ fn write_events(
                 }
             }
         }
+        if rollups.due(store) {
+            rollups.merge(store, stage.as_deref_mut())?;
+        }
         if let Some(c) = &checkpointer {
             c.committed();
         }
     }
+    if store.rollup_journal_appended() > 0 {
+        rollups.merge(store, stage)?;
+    }
     Ok(report)
+}
+
+/// The technical condition of a rollup journal that cannot be merged.
+pub const ROLLUPS_KEY: &str = "tech:store:rollups";
+
+/// When the writer merges the rollup journal
+/// (`wardwatch_core::store::rollup_journal`), and whether the last merge
+/// failed.
+struct RollupMerges {
+    every: Duration,
+    last: std::time::Instant,
+    /// Whether the last merge failed; `None` at the start (a runtime
+    /// before may have raised the alarm), so the first merge says which.
+    failing: Option<bool>,
+}
+
+impl RollupMerges {
+    fn new(every: Duration) -> RollupMerges {
+        RollupMerges {
+            every,
+            last: std::time::Instant::now(),
+            failing: None,
+        }
+    }
+
+    fn due(&self, store: &Store) -> bool {
+        store.rollup_journal_appended() > 0 && self.last.elapsed() >= self.every
+    }
+
+    /// Merges the journal. A failure is logged and raised as a technical
+    /// alarm, and tried again next time (the journal keeps the minutes, the
+    /// samples are stored): the monitoring goes on. Only a stage that has
+    /// stopped is an error here.
+    fn merge(&mut self, store: &mut Store, stage: Option<&mut StageThread>) -> Result<()> {
+        self.last = std::time::Instant::now();
+        let started = std::time::Instant::now();
+        let outcome = store.merge_rollup_journal();
+        let condition = match &outcome {
+            Ok(merged) => {
+                tracing::debug!(
+                    rows = merged.rows,
+                    hours = merged.hours,
+                    ms = started.elapsed().as_millis() as u64,
+                    "rollup journal merged"
+                );
+                (self.failing.replace(false) != Some(false)).then(|| {
+                    (
+                        false,
+                        "minute history: the rollup journal is merged again".to_owned(),
+                    )
+                })
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot merge the rollup journal; tried again at the next merge");
+                (self.failing.replace(true) != Some(true)).then(|| {
+                    (
+                        true,
+                        format!(
+                            "minute history not updated: the rollup journal cannot be merged ({e}); samples are still stored"
+                        ),
+                    )
+                })
+            }
+        };
+        match (condition, stage) {
+            (Some((started, message)), Some(stage)) => {
+                stage.condition(ROLLUPS_KEY.to_owned(), started, message)
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// How often, at most, the quarantine is held to its budget while records
@@ -978,6 +1081,7 @@ mod tests {
             clock,
             Some(Box::new(Seen(seen.clone()))),
             Progress::default(),
+            MERGE_EVERY,
         )
         .expect("writer");
         let mut want: Vec<String> = (0..6)
@@ -1090,7 +1194,14 @@ mod tests {
         let store = Store::open_dir(&ward.data).expect("open");
         let clock = ward.clock.clone();
         let writer = std::thread::spawn(move || {
-            write_loop(store, rx, clock, Some(Box::new(stage)), Progress::default())
+            write_loop(
+                store,
+                rx,
+                clock,
+                Some(Box::new(stage)),
+                Progress::default(),
+                MERGE_EVERY,
+            )
         });
         // All three batches are stored while the stage still holds the first.
         let watcher = Store::open_dir(&ward.data).expect("open");
@@ -1182,6 +1293,7 @@ mod tests {
                 ward.clock.clone(),
                 Some(Box::new(Broken)),
                 Progress::default(),
+                MERGE_EVERY,
             )
             .expect_err("the writer reports the stage");
             assert!(
@@ -1224,7 +1336,14 @@ mod tests {
         let store = Store::open_dir(&ward.data).expect("open");
         let clock = ward.clock.clone();
         let writer = std::thread::spawn(move || {
-            write_loop(store, rx, clock, Some(Box::new(stage)), Progress::default())
+            write_loop(
+                store,
+                rx,
+                clock,
+                Some(Box::new(stage)),
+                Progress::default(),
+                MERGE_EVERY,
+            )
         });
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while seen.lock().expect("lock").is_empty() && std::time::Instant::now() < deadline {
@@ -1258,5 +1377,175 @@ mod tests {
             *seen.lock().expect("lock"),
             ["shard-0: 10 stored", "shard-1: 10 stored"]
         );
+    }
+
+    /// What the stage saw of the minute history: the journal's rows and the
+    /// heart-rate minutes counted for the ward's first patient, at each
+    /// batch; and each technical condition.
+    struct Minutes {
+        seen: std::sync::mpsc::Sender<String>,
+        mrn: String,
+        now: chrono::DateTime<chrono::Utc>,
+    }
+
+    impl Minutes {
+        fn counted(store: &Store, mrn: &str, now: chrono::DateTime<chrono::Utc>) -> u64 {
+            store
+                .rollups(
+                    mrn,
+                    wardwatch_core::model::Vital::HeartRate,
+                    now - chrono::Duration::hours(1),
+                    now,
+                )
+                .expect("rollups")
+                .iter()
+                .map(|(_, m)| u64::from(m.count))
+                .sum()
+        }
+    }
+
+    impl Stage for Minutes {
+        fn after_batch(
+            &mut self,
+            store: &Store,
+            _batch: &IngestBatch,
+            _stored: &StoredBatch,
+        ) -> Vec<ScoreRow> {
+            let (rows, _) = store.rollup_journal_size().expect("journal");
+            let line = format!(
+                "journal {rows}, minutes {}",
+                Minutes::counted(store, &self.mrn, self.now)
+            );
+            let _ = self.seen.send(line);
+            Vec::new()
+        }
+        fn tick(&mut self, _store: &Store, _now: chrono::DateTime<chrono::Utc>) {}
+        fn system_condition(&mut self, _store: &Store, key: &str, started: bool, _message: &str) {
+            let line = format!("{key} {}", if started { "started" } else { "ended" });
+            let _ = self.seen.send(line);
+        }
+    }
+
+    /// The runtime writer's minute history goes through the rollup journal
+    /// (issue 16): merged when the writer starts (what a stopped one left)
+    /// and when it stops. A journal that cannot be merged is a technical
+    /// alarm and the monitoring goes on; merged again, the alarm ends.
+    #[test]
+    fn the_writer_merges_the_rollup_journal_when_it_starts_and_stops_and_alarms_when_it_cannot() {
+        let ward = Ward::new();
+        let (data, clock, mrn) = (&ward.data, ward.clock.clone(), ward.mrns[0].clone());
+        let heart_rates = |first: usize, n: usize| -> Vec<RawRecord> {
+            (first..first + n)
+                .map(|i| ward.record(i, &format!("hr-{i}"), &mrn, i as i64 * 10))
+                .collect()
+        };
+        let baseline = Minutes::counted(&Store::open_dir(data).expect("open"), &mrn, ward.now);
+        // A writer that stopped without merging left 5 values in the journal.
+        let mut left = Store::open_dir(data).expect("open");
+        left.defer_rollups(true);
+        let batch = decode_batch("gw", "shard-0", heart_rates(1, 5), ward.now);
+        assert_eq!(
+            left.store_batch(&batch, ward.now)
+                .expect("store")
+                .outcome
+                .stored,
+            5
+        );
+        drop(left);
+        // A writer over `records`, one batch each. The stage reports as it
+        // goes; each batch is sent once the stage has reported on the one
+        // before, and the channel closed (the writer merges and stops)
+        // once it has reported on the last: what it sees never races the
+        // writer's last merge. No merge falls due in between.
+        let run = |records: Vec<Vec<RawRecord>>| {
+            let (tx, rx) = mpsc::channel(16);
+            let (seen_tx, seen) = std::sync::mpsc::channel();
+            let stage = Minutes {
+                seen: seen_tx,
+                mrn: mrn.clone(),
+                now: ward.now,
+            };
+            let store = Store::open_dir(data).expect("open");
+            let clock = clock.clone();
+            let writer = std::thread::spawn(move || {
+                write_loop(
+                    store,
+                    rx,
+                    clock,
+                    Some(Box::new(stage)),
+                    Progress::default(),
+                    Duration::MAX,
+                )
+            });
+            let mut lines = Vec::new();
+            for r in records {
+                tx.blocking_send(ward.batch("shard-0", r)).expect("send");
+                loop {
+                    let line = seen.recv().expect("the stage reports");
+                    let batch_seen = line.starts_with("journal");
+                    lines.push(line);
+                    if batch_seen {
+                        break;
+                    }
+                }
+            }
+            drop(tx);
+            writer.join().expect("joined").expect("the writer runs");
+            lines.extend(seen.try_iter());
+            lines
+        };
+        // Merged at the start; the writer's own batch waits in the journal
+        // (the stage sees it there) and is merged when the writer stops.
+        assert_eq!(
+            run(vec![heart_rates(6, 5)]),
+            [
+                format!("{ROLLUPS_KEY} ended"),
+                format!("journal 1, minutes {}", baseline + 5)
+            ]
+        );
+        let store = Store::open_dir(data).expect("open");
+        assert_eq!(store.rollup_journal_size().expect("journal").0, 0);
+        assert_eq!(Minutes::counted(&store, &mrn, ward.now), baseline + 10);
+
+        // A damaged row in the journal: the merges fail and say so, the
+        // writer stores on, and nothing in the journal is lost.
+        let mut writer = Store::open_dir(data).expect("open");
+        writer.defer_rollups(true);
+        let batch = decode_batch("gw", "shard-0", heart_rates(11, 5), ward.now);
+        writer.store_batch(&batch, ward.now).expect("store");
+        drop(writer);
+        let raw = wardwatch_core::store::cipher::connect(data).expect("the file");
+        let good: Vec<u8> = raw
+            .query_row("SELECT data FROM rollup_journal", [], |r| r.get(0))
+            .expect("the row");
+        raw.execute("UPDATE rollup_journal SET data = X'01ff'", [])
+            .expect("damage it");
+        assert_eq!(
+            run(vec![heart_rates(16, 5), heart_rates(21, 5)]),
+            [
+                format!("{ROLLUPS_KEY} started"),
+                format!("journal 2, minutes {}", baseline + 10),
+                format!("journal 3, minutes {}", baseline + 10),
+            ]
+        );
+        let store = Store::open_dir(data).expect("open");
+        assert_eq!(store.sample_counts().expect("samples").0, 25, "all stored");
+        assert_eq!(store.rollup_journal_size().expect("journal").0, 3);
+        // Repaired: the next writer merges it all and the alarm ends.
+        raw.execute(
+            "UPDATE rollup_journal SET data = ?1 WHERE id = (SELECT min(id) FROM rollup_journal)",
+            [good],
+        )
+        .expect("repair");
+        assert_eq!(
+            run(vec![heart_rates(26, 5)]),
+            [
+                format!("{ROLLUPS_KEY} ended"),
+                format!("journal 1, minutes {}", baseline + 25),
+            ]
+        );
+        let store = Store::open_dir(data).expect("open");
+        assert_eq!(Minutes::counted(&store, &mrn, ward.now), baseline + 30);
+        assert_eq!(store.rollup_journal_size().expect("journal").0, 0);
     }
 }

@@ -417,6 +417,11 @@ impl Engine {
         if !due {
             return Ok(Curated::default());
         }
+        // Minutes still in the rollup journal (a runtime merges it every
+        // 30 s) are folded into their hours before they are read.
+        self.store
+            .merge_rollup_journal()
+            .map_err(|e| self.store_err(e))?;
         self.curator.curate(&mut self.store, cut, now).await
     }
 }

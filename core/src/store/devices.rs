@@ -176,7 +176,8 @@ impl Store {
 
     /// Moves `m.device`'s samples and ECG in `[since, until)` from one
     /// patient to the other, in one transaction with `audit_entry`:
-    /// rebuilds both patients' minute history for the hours touched, marks
+    /// rebuilds both patients' minute history for the hours touched (after
+    /// merging the rollup journal), marks
     /// their scores in the range superseded and the source patient's alarms
     /// in it misfiled, and records the correction in the device's history.
     /// Refuses (changing nothing) a range that reaches before `raw_since`
@@ -222,6 +223,10 @@ impl Store {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .ctx("moving data")?;
+        // The hours are rebuilt from the samples below: minutes of theirs
+        // still in the journal are merged first, else a later merge would
+        // add them again (`rollup_journal`).
+        super::rollup_journal::merge_within(&tx, &self.path)?;
         // The samples to move: each vital's samples of `device` in the range.
         let mut moving: Vec<(i64, NumSample)> = Vec::new();
         for vital in Vital::ALL {

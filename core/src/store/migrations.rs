@@ -771,6 +771,16 @@ BEGIN UPDATE patient_changes SET version = version + 1; END;
 CREATE TRIGGER patient_allergies_delete_counted AFTER DELETE ON patient_allergies
 BEGIN UPDATE patient_changes SET version = version + 1; END;
 "#,
+    // 23: the minute rollups' journal (issue 16, `rollup_journal`): a
+    // runtime writer appends each transaction's new minutes here, in
+    // arrival order, and folds them into `vital_rollups` every 30 s,
+    // instead of rewriting each patient's hour row on every batch.
+    r#"
+CREATE TABLE rollup_journal (
+    id   INTEGER PRIMARY KEY,
+    data BLOB NOT NULL
+);
+"#,
 ];
 
 /// What a migration does in Rust after its SQL, in the same transaction.

@@ -21,6 +21,7 @@ pub mod numerics;
 mod patients;
 mod quarantine;
 pub mod rollup;
+pub mod rollup_journal;
 mod sources;
 mod users;
 mod vitals;
@@ -78,6 +79,10 @@ pub struct Store {
     /// The writer's open numeric blocks, kept between batches (see
     /// `numerics::BlockCache`).
     numeric_blocks: numerics::BlockCache,
+    /// Batches add their minutes to the rollup journal (`rollup_journal`).
+    rollups_deferred: bool,
+    /// Journal rows appended since this connection last merged it.
+    journal_appended: usize,
 }
 
 /// How long a statement waits for a lock another connection holds before
@@ -220,6 +225,8 @@ impl Store {
             patient_cache: Default::default(),
             numeric_blocks: Default::default(),
             recent_ids: Default::default(),
+            rollups_deferred: false,
+            journal_appended: 0,
         };
         store.migrate()?;
         store.triggers_restored = audit::restore_triggers(&store.conn)?;

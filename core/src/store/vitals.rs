@@ -19,6 +19,7 @@ use super::lake::{SpoolLines, SpoolPlan, SpoolRow, insert_spool_rows};
 use super::numerics::{BlockCache, NumSample};
 use super::quarantine::quarantine;
 use super::rollup::{HOUR_MS, Hour};
+use super::rollup_journal::JournalRow;
 use super::{Store, from_ms, to_ms};
 use crate::error::{Result, SqlContext};
 use crate::ingest::codec;
@@ -194,23 +195,32 @@ impl Store {
         self.recent_ids.begin(to_ms(now));
         let numerics = &mut self.numeric_blocks;
         let recent_ids = &mut self.recent_ids;
+        // The minutes of every batch go to one journal row when deferred.
+        let mut journal = self.rollups_deferred.then(JournalRow::default);
+        let mut appended = false;
         let stored = super::patients::data_version(&tx)
             .and_then(|version| {
                 numerics.begin(version);
                 write_with_spool(batches, now, |batch| {
-                    write_batch(&tx, recent_ids, numerics, batch, now)
+                    write_batch(&tx, recent_ids, numerics, journal.as_mut(), batch, now)
                 })
             })
             .and_then(|(stored, spooled)| {
                 for rows in &spooled {
                     insert_spool_rows(&tx, rows, now)?;
                 }
+                if let Some(journal) = journal.take() {
+                    appended = journal.insert(&tx)?;
+                }
                 Ok(stored)
             })
             .map(|stored| (stored, insert_scores_within(&tx, scores)))
             .and_then(|stored| tx.commit().ctx("committing a batch").map(|()| stored));
         match &stored {
-            Ok(_) => self.numeric_blocks.settle(),
+            Ok(_) => {
+                self.numeric_blocks.settle();
+                self.journal_appended += usize::from(appended);
+            }
             Err(_) => {
                 self.recent_ids.undo_last();
                 // Its blocks hold what was rolled back.
@@ -441,6 +451,7 @@ fn write_batch(
     tx: &Transaction<'_>,
     recent_ids: &mut RecentIds,
     numerics: &mut BlockCache,
+    mut journal: Option<&mut JournalRow>,
     batch: &IngestBatch,
     now: DateTime<Utc>,
 ) -> Result<(StoredBatch, SpoolPlan)> {
@@ -660,7 +671,12 @@ fn write_batch(
         for &(_, minute, v) in group {
             new.add(minute, v);
         }
-        super::history::merge_rollup(tx, patient_id, vital, hour, &new).ctx("writing a rollup")?;
+        match journal.as_deref_mut() {
+            Some(journal) => journal.add(patient_id, vital, hour, &new),
+            None => super::history::merge_rollup(tx, patient_id, vital, hour, &new)
+                .map(|_| ())
+                .ctx("writing a rollup")?,
+        }
     }
 
     if let Some(seq) = last_sequence {

@@ -15,6 +15,7 @@ mod matrix;
 mod migrations;
 mod props;
 mod roles;
+mod rollup_journal;
 
 use std::path::Path;
 use std::sync::Arc;
