@@ -745,7 +745,7 @@ impl RollupMerges {
         let outcome = store.merge_rollup_journal();
         let condition = match &outcome {
             Ok(merged) => {
-                tracing::debug!(
+                tracing::info!(
                     rows = merged.rows,
                     hours = merged.hours,
                     ms = started.elapsed().as_millis() as u64,
