@@ -16,6 +16,7 @@
 #
 #   bash bench/scale.sh [PATIENTS] [SECONDS] [sse|kinesis]   (defaults: 1000 60 sse)
 #   WARDWATCH_SCALE_BIN=/tmp/wardwatchctl-before bash bench/scale.sh …   (another build)
+#   WARDWATCH_SCALE_NO_BASELINE=1 …   (the end-to-end runs only)
 #
 # SECONDS over 240 is a soak: the live run alone (the simulated data starts
 # now, and the store takes data at most 5 min ahead of its clock, so the
@@ -153,7 +154,9 @@ sys.exit(rc)' "$WORK/sim-$pace.json" "$BIN" sim --patients "$N" --duration "$S" 
     local start end last=-1 still=0 valid="" got serve_cpu sim_cpu serve_hwm serve_written peer_cpu=0
     local rss_trace="" next_minute=0 now
     start=$(date +%s.%N)
-    WARDWATCH_LOG=warn "$BIN" --data-dir "$DATA" --user bench serve >"$WORK/serve.out" 2>"$WORK/serve.err" &
+    # Warnings, and the writer's rollup journal merges (one line each).
+    WARDWATCH_LOG=warn,wardwatch_runtime::pipeline=info "$BIN" --data-dir "$DATA" --user bench serve \
+        >"$WORK/serve.out" 2>"$WORK/serve.err" &
     SERVE=$!
     # Until every valid record the simulator emitted is accounted for.
     while :; do
@@ -212,7 +215,7 @@ sys.exit(rc)' "$WORK/sim-$pace.json" "$BIN" sim --patients "$N" --duration "$S" 
         "$(db_bytes)" "$before_lake" "$(lake_bytes)" "$valid" "$alarms" "$notified" \
         "$(grep '^stopped:' "$WORK/serve.out" || true)" \
         "$(grep '^latency parts' "$WORK/serve.out" || true)" "$TRANSPORT" "$peer_cpu" "$rss_trace" \
-        "$serve_written" <<'EOF'
+        "$serve_written" "$WORK/serve.err" <<'EOF'
 import re, sys
 pace, n, s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 transport, peer_cpu = sys.argv[18], float(sys.argv[19])
@@ -239,6 +242,13 @@ if transport == "kinesis":
 row("serve peak RSS, MB (VmHWM)", hwm)
 row("serve bytes written, GB (WAL, db, lake)", f"{written / 1e9:.2f}")
 row("  per 1,000 patient-minutes, MB", f"{written / 1e6 / (n * s / 60 / 1000):.0f}")
+merges = [tuple(map(int, m)) for m in re.findall(
+    r"rollup journal merged\S* rows=(\d+) hours=(\d+) ms=(\d+)",
+    re.sub(r"\x1b\[[0-9;]*m", "", open(sys.argv[22], errors="replace").read()))]
+if merges:
+    ms = sorted(m[2] for m in merges)
+    row("rollup journal merges (hours each, max)", f"{len(merges)} ({max(m[1] for m in merges)})")
+    row("  merge ms, p50/max (the write lock held)", f"{ms[len(ms) // 2]}/{ms[-1]}")
 if len(rss_trace) > 2:
     print("serve RSS MB, minute by minute from its start:", " ".join(rss_trace))
 row("store growth MB per patient-day (db + WAL)", f"{(db1 - db0) / 1e6 / patient_days:.1f}")
@@ -278,10 +288,14 @@ if ((S > 240)); then
     exit 0
 fi
 
-echo "== baseline: the in-process pipeline on the same load (encrypted store)"
-cargo bench -q -p wardwatch-runtime --bench pipeline -- throughput "$N" "$S" encrypted 2>/dev/null |
-    grep -E '^(records|wall seconds|CPU seconds|× real time|cores busy|peak added|store MB|  |dedup|lake outbox)' || true
-echo
+# WARDWATCH_SCALE_NO_BASELINE=1 leaves the baseline out: for comparing two
+# builds (WARDWATCH_SCALE_BIN) run after run, where it is the same each time.
+if [[ -z ${WARDWATCH_SCALE_NO_BASELINE:-} ]]; then
+    echo "== baseline: the in-process pipeline on the same load (encrypted store)"
+    cargo bench -q -p wardwatch-runtime --bench pipeline -- throughput "$N" "$S" encrypted 2>/dev/null |
+        grep -E '^(records|wall seconds|CPU seconds|× real time|cores busy|peak added|store MB|  |dedup|lake outbox)' || true
+    echo
+fi
 echo "== end to end, as fast as it is taken: simulator → $TRANSPORT → serve → store, scoring, alarms → D-Bus"
 e2e fast
 echo
