@@ -154,8 +154,8 @@ sys.exit(rc)' "$WORK/sim-$pace.json" "$BIN" sim --patients "$N" --duration "$S" 
     local start end last=-1 still=0 valid="" got serve_cpu sim_cpu serve_hwm serve_written peer_cpu=0
     local rss_trace="" next_minute=0 now
     start=$(date +%s.%N)
-    # Warnings, and the writer's rollup journal merges (one line each).
-    WARDWATCH_LOG=warn,wardwatch_runtime::pipeline=info "$BIN" --data-dir "$DATA" --user bench serve \
+    # Warnings, and the writer's rollup journal merges (a line for each part).
+    WARDWATCH_LOG=warn,wardwatch_runtime::pipeline=debug "$BIN" --data-dir "$DATA" --user bench serve \
         >"$WORK/serve.out" 2>"$WORK/serve.err" &
     SERVE=$!
     # Until every valid record the simulator emitted is accounted for.
@@ -243,11 +243,12 @@ row("serve peak RSS, MB (VmHWM)", hwm)
 row("serve bytes written, GB (WAL, db, lake)", f"{written / 1e9:.2f}")
 row("  per 1,000 patient-minutes, MB", f"{written / 1e6 / (n * s / 60 / 1000):.0f}")
 merges = [tuple(map(int, m)) for m in re.findall(
-    r"rollup journal merged\S* rows=(\d+) hours=(\d+) ms=(\d+)",
+    r"rollup journal merged\S* part=\d+ rows=(\d+) hours=(\d+) ms=(\d+)",
     re.sub(r"\x1b\[[0-9;]*m", "", open(sys.argv[22], errors="replace").read()))]
+merges = [m for m in merges if m[0] > 0]
 if merges:
     ms = sorted(m[2] for m in merges)
-    row("rollup journal merges (hours each, max)", f"{len(merges)} ({max(m[1] for m in merges)})")
+    row("rollup journal part merges (hours each, max)", f"{len(merges)} ({max(m[1] for m in merges)})")
     row("  merge ms, p50/max (the write lock held)", f"{ms[len(ms) // 2]}/{ms[-1]}")
 if len(rss_trace) > 2:
     print("serve RSS MB, minute by minute from its start:", " ".join(rss_trace))

@@ -30,7 +30,7 @@ use wardwatch_core::clock::Clock;
 use wardwatch_core::error::{Error, ErrorKind, Result};
 use wardwatch_core::ingest::observation::Rejection;
 use wardwatch_core::store::AuditKeys;
-use wardwatch_core::store::rollup_journal::MERGE_EVERY;
+use wardwatch_core::store::rollup_journal::{MERGE_EVERY, PARTS};
 use wardwatch_core::store::{
     BatchOutcome, IngestBatch, IngestItem, QUARANTINE_RAW_MAX, QuarantineBudget, ScoreRow, Store,
     StoredBatch,
@@ -535,11 +535,11 @@ fn write_events(
     // An event taken from the channel while gathering batches, handled next.
     let mut next: Option<WriterEvent> = None;
     let mut fair = LockGaps::default();
-    // Minutes go to the rollup journal, merged every MERGE_EVERY; what a
-    // stopped runtime left there is merged first.
+    // Minutes go to the rollup journal, a part merged every MERGE_EVERY /
+    // PARTS; what a stopped runtime left there is merged first.
     store.defer_rollups(true);
     let mut rollups = RollupMerges::new(merge_every);
-    rollups.merge(store, stage.as_deref_mut())?;
+    rollups.merge_all(store, stage.as_deref_mut())?;
     while let Some(event) = next.take().or_else(|| match rx.try_recv() {
         Ok(event) => Some(event),
         Err(mpsc::error::TryRecvError::Empty) => {
@@ -696,15 +696,13 @@ fn write_events(
             }
         }
         if rollups.due(store) {
-            rollups.merge(store, stage.as_deref_mut())?;
+            rollups.merge_next(store, stage.as_deref_mut())?;
         }
         if let Some(c) = &checkpointer {
             c.committed();
         }
     }
-    if store.rollup_journal_appended() > 0 {
-        rollups.merge(store, stage)?;
-    }
+    rollups.merge_all(store, stage)?;
     Ok(report)
 }
 
@@ -712,14 +710,19 @@ fn write_events(
 pub const ROLLUPS_KEY: &str = "tech:store:rollups";
 
 /// When the writer merges the rollup journal
-/// (`wardwatch_core::store::rollup_journal`), and whether the last merge
-/// failed.
+/// (`wardwatch_core::store::rollup_journal`), and which of its parts
+/// could not be merged last time.
 struct RollupMerges {
+    /// How often each part is merged: one part every `every / PARTS`.
     every: Duration,
     last: std::time::Instant,
-    /// Whether the last merge failed; `None` at the start (a runtime
-    /// before may have raised the alarm), so the first merge says which.
-    failing: Option<bool>,
+    /// The parts whose last merge failed, as bits, and why.
+    failing: u32,
+    why: String,
+    /// Whether the technical alarm was last said to be on; `None` at the
+    /// start (a runtime before may have raised it), so the first merge
+    /// says which.
+    said: Option<bool>,
 }
 
 impl RollupMerges {
@@ -727,54 +730,79 @@ impl RollupMerges {
         RollupMerges {
             every,
             last: std::time::Instant::now(),
-            failing: None,
+            failing: 0,
+            why: String::new(),
+            said: None,
         }
     }
 
     fn due(&self, store: &Store) -> bool {
-        store.rollup_journal_appended() > 0 && self.last.elapsed() >= self.every
+        store.rollup_journal_dirty() && self.last.elapsed() >= self.every / PARTS as u32
     }
 
-    /// Merges the journal. A failure is logged and raised as a technical
-    /// alarm, and tried again next time (the journal keeps the minutes, the
-    /// samples are stored): the monitoring goes on. Only a stage that has
-    /// stopped is an error here.
-    fn merge(&mut self, store: &mut Store, stage: Option<&mut StageThread>) -> Result<()> {
+    /// Merges the next part the writer appended to.
+    fn merge_next(&mut self, store: &mut Store, stage: Option<&mut StageThread>) -> Result<()> {
         self.last = std::time::Instant::now();
+        if let Some(part) = store.rollup_journal_next_part() {
+            self.merge_part(store, part);
+        }
+        self.report(stage)
+    }
+
+    /// Merges every part, each in its own transaction (a damaged row
+    /// holds up only its part): what a runtime before left, when the
+    /// writer starts, and all that is left when it stops.
+    fn merge_all(&mut self, store: &mut Store, stage: Option<&mut StageThread>) -> Result<()> {
+        self.last = std::time::Instant::now();
+        for part in 0..PARTS {
+            self.merge_part(store, part);
+        }
+        self.report(stage)
+    }
+
+    /// A failure is logged and noted, and the part is tried again at its
+    /// next merge (the journal keeps the minutes, the samples are stored):
+    /// the monitoring goes on.
+    fn merge_part(&mut self, store: &mut Store, part: i64) {
         let started = std::time::Instant::now();
-        let outcome = store.merge_rollup_journal();
-        let condition = match &outcome {
+        match store.merge_rollup_journal_part(part) {
             Ok(merged) => {
-                tracing::info!(
+                tracing::debug!(
+                    part,
                     rows = merged.rows,
                     hours = merged.hours,
                     ms = started.elapsed().as_millis() as u64,
                     "rollup journal merged"
                 );
-                (self.failing.replace(false) != Some(false)).then(|| {
-                    (
-                        false,
-                        "minute history: the rollup journal is merged again".to_owned(),
-                    )
-                })
+                self.failing &= !(1 << part);
             }
             Err(e) => {
-                tracing::error!(error = %e, "cannot merge the rollup journal; tried again at the next merge");
-                (self.failing.replace(true) != Some(true)).then(|| {
-                    (
-                        true,
-                        format!(
-                            "minute history not updated: the rollup journal cannot be merged ({e}); samples are still stored"
-                        ),
-                    )
-                })
+                tracing::error!(error = %e, part, "cannot merge the rollup journal; tried again at its next merge");
+                self.failing |= 1 << part;
+                self.why = e.to_string();
             }
+        }
+    }
+
+    /// Raises or ends the technical alarm when that changed. Only a stage
+    /// that has stopped is an error here.
+    fn report(&mut self, stage: Option<&mut StageThread>) -> Result<()> {
+        let on = self.failing != 0;
+        if self.said == Some(on) {
+            return Ok(());
+        }
+        self.said = Some(on);
+        let message = if on {
+            format!(
+                "minute history not updated: the rollup journal cannot be merged ({}); samples are still stored",
+                self.why
+            )
+        } else {
+            "minute history: the rollup journal is merged again".to_owned()
         };
-        match (condition, stage) {
-            (Some((started, message)), Some(stage)) => {
-                stage.condition(ROLLUPS_KEY.to_owned(), started, message)
-            }
-            _ => Ok(()),
+        match stage {
+            Some(stage) => stage.condition(ROLLUPS_KEY.to_owned(), on, message),
+            None => Ok(()),
         }
     }
 }

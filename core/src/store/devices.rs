@@ -225,8 +225,9 @@ impl Store {
             .ctx("moving data")?;
         // The hours are rebuilt from the samples below: minutes of theirs
         // still in the journal are merged first, else a later merge would
-        // add them again (`rollup_journal`).
-        super::rollup_journal::merge_within(&tx, &self.path)?;
+        // add them again (`rollup_journal`). A writer's note of the parts
+        // it appended to goes stale: merging an emptied part costs a seek.
+        super::rollup_journal::merge_within(&tx, &self.path, None)?;
         // The samples to move: each vital's samples of `device` in the range.
         let mut moving: Vec<(i64, NumSample)> = Vec::new();
         for vital in Vital::ALL {

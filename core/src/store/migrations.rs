@@ -773,13 +773,16 @@ BEGIN UPDATE patient_changes SET version = version + 1; END;
 "#,
     // 23: the minute rollups' journal (issue 16, `rollup_journal`): a
     // runtime writer appends each transaction's new minutes here, in
-    // arrival order, and folds them into `vital_rollups` every 30 s,
-    // instead of rewriting each patient's hour row on every batch.
+    // arrival order, a row per part (`patient_id % 10`), and folds each
+    // part into `vital_rollups` every 30 s, instead of rewriting each
+    // patient's hour row on every batch.
     r#"
 CREATE TABLE rollup_journal (
     id   INTEGER PRIMARY KEY,
+    part INTEGER NOT NULL,
     data BLOB NOT NULL
 );
+CREATE INDEX rollup_journal_parts ON rollup_journal (part, id);
 "#,
 ];
 

@@ -81,8 +81,11 @@ pub struct Store {
     numeric_blocks: numerics::BlockCache,
     /// Batches add their minutes to the rollup journal (`rollup_journal`).
     rollups_deferred: bool,
-    /// Journal rows appended since this connection last merged it.
-    journal_appended: usize,
+    /// The journal's parts this connection appended to since it merged
+    /// them, as bits (`rollup_journal::PARTS`).
+    journal_dirty: u32,
+    /// The part it merged last (`Store::merge_rollup_journal_part`).
+    journal_last_part: i64,
 }
 
 /// How long a statement waits for a lock another connection holds before
@@ -226,7 +229,8 @@ impl Store {
             numeric_blocks: Default::default(),
             recent_ids: Default::default(),
             rollups_deferred: false,
-            journal_appended: 0,
+            journal_dirty: 0,
+            journal_last_part: 0,
         };
         store.migrate()?;
         store.triggers_restored = audit::restore_triggers(&store.conn)?;

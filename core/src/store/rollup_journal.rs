@@ -9,12 +9,13 @@
 //!
 //! A runtime writer ([`Store::defer_rollups`]) instead appends what a
 //! transaction adds — each hour's new minutes, sparse, with their key — as
-//! one row of `rollup_journal`, in the same transaction as the samples:
-//! rows in arrival order fill consecutive pages, a few kB per batch. Every
-//! [`MERGE_EVERY`] or so it folds the whole journal into `vital_rollups`
-//! and deletes the rows it folded, in one transaction
-//! ([`Store::merge_rollup_journal`]): each hour row is then written once a
-//! merge, not once a batch.
+//! rows of `rollup_journal`, one per part ([`PARTS`]: patients by id
+//! modulo 10), in the same transaction as the samples: rows in arrival
+//! order fill consecutive pages, a few kB per batch. Every [`MERGE_EVERY`]
+//! / [`PARTS`] it folds one part into `vital_rollups` and deletes the rows
+//! it folded, in one transaction ([`Store::merge_rollup_journal_part`]):
+//! each hour row is then written once a merge (every 30 s), not once a
+//! batch, and a merge holds the write lock for a tenth of the journal.
 //!
 //! Invariants:
 //! - a stored value's minute is in exactly one of `vital_rollups` and
@@ -29,7 +30,7 @@
 //!   minutes back and merges first anyway), and a runtime merges when it
 //!   starts (what a stopped one left) and when it stops.
 //!
-//! A journal row's `data`: a format byte ([`FORMAT`]), then for each hour
+//! A journal row's `data` (its `part` beside it): a format byte ([`FORMAT`]), then for each hour
 //! touched: the patient id (varint), the vital code (varint), the hour's
 //! number since the epoch (zigzag varint), then its minutes as
 //! [`Hour::put_sparse`] writes them.
@@ -43,42 +44,68 @@ use super::numerics::{put_varint, unzigzag, zigzag};
 use super::rollup::{HOUR_MS, Hour};
 use crate::error::{Error, Result, SqlContext};
 
-/// How often a runtime writer merges the journal: often enough that a
-/// chart of hours is at most this late, seldom enough that each hour row
-/// is written a few times a minute at most. Merging 5,000 patients' hours
-/// takes the writer a fraction of a second (ARCHITECTURE.md).
+/// How often a runtime writer merges each part of the journal: often
+/// enough that a chart of hours is at most this late, seldom enough that
+/// each hour row is written twice a minute at most.
 pub const MERGE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The journal's parts: a patient's minutes go to part `patient_id %
+/// PARTS`, and a runtime writer merges one part every `MERGE_EVERY /
+/// PARTS` (3 s), so that each merge holds the store's write lock for a
+/// tenth of what the whole journal takes (about 1 s at 5,000 patients on
+/// the 2-core machine, ARCHITECTURE.md).
+pub const PARTS: i64 = 10;
 
 /// The first byte of a journal row.
 const FORMAT: u8 = 1;
 
-/// A transaction's contributions, encoded as a journal row's `data`.
-#[derive(Debug, Default)]
+/// A transaction's contributions, encoded as journal rows' `data`, one
+/// per part.
+#[derive(Debug)]
 pub(super) struct JournalRow {
-    data: Vec<u8>,
+    parts: Vec<Vec<u8>>,
+}
+
+impl Default for JournalRow {
+    fn default() -> Self {
+        JournalRow {
+            parts: vec![Vec::new(); PARTS as usize],
+        }
+    }
+}
+
+/// A patient's part of the journal.
+fn part_of(patient_id: i64) -> usize {
+    patient_id.rem_euclid(PARTS) as usize
 }
 
 impl JournalRow {
     /// Adds a batch's minutes of one hour.
     pub(super) fn add(&mut self, patient_id: i64, vital: i64, hour_ms: i64, minutes: &Hour) {
-        if self.data.is_empty() {
-            self.data.push(FORMAT);
+        let data = &mut self.parts[part_of(patient_id)];
+        if data.is_empty() {
+            data.push(FORMAT);
         }
-        put_varint(&mut self.data, patient_id as u64);
-        put_varint(&mut self.data, vital as u64);
-        put_varint(&mut self.data, zigzag(hour_ms.div_euclid(HOUR_MS)));
-        minutes.put_sparse(&mut self.data);
+        put_varint(data, patient_id as u64);
+        put_varint(data, vital as u64);
+        put_varint(data, zigzag(hour_ms.div_euclid(HOUR_MS)));
+        minutes.put_sparse(data);
     }
 
-    /// Appends the row (nothing when nothing was added); true when it did.
-    pub(super) fn insert(self, tx: &rusqlite::Transaction<'_>) -> Result<bool> {
-        if self.data.is_empty() {
-            return Ok(false);
+    /// Appends a row to each part that was added to; returns those parts
+    /// as bits (part `k` is bit `k`).
+    pub(super) fn insert(self, tx: &rusqlite::Transaction<'_>) -> Result<u32> {
+        let mut parts = 0u32;
+        for (part, data) in self.parts.into_iter().enumerate() {
+            if data.is_empty() {
+                continue;
+            }
+            tx.prepare_cached("INSERT INTO rollup_journal (part, data) VALUES (?1, ?2)")
+                .and_then(|mut s| s.execute(params![part as i64, data]))
+                .ctx("appending to the rollup journal")?;
+            parts |= 1 << part;
         }
-        tx.prepare_cached("INSERT INTO rollup_journal (data) VALUES (?1)")
-            .and_then(|mut s| s.execute([self.data]))
-            .ctx("appending to the rollup journal")?;
-        Ok(true)
+        Ok(parts)
     }
 }
 
@@ -123,19 +150,26 @@ fn decode_row(data: &[u8], hours: &mut BTreeMap<(i64, i64, i64), Hour>) -> Optio
     Some(())
 }
 
-/// Folds every journal row into `vital_rollups` and deletes them, within
-/// `tx` (which the caller commits). A damaged row fails the merge by its
-/// id, and nothing is folded or deleted: the rows stay for a build that can
-/// read them.
-pub(super) fn merge_within(tx: &rusqlite::Transaction<'_>, path: &Path) -> Result<JournalMerge> {
+/// Folds the journal's rows (of `part` only, when given) into
+/// `vital_rollups` and deletes them, within `tx` (which the caller
+/// commits). A damaged row fails the merge by its id, and nothing is
+/// folded or deleted: the rows stay for a build that can read them.
+pub(super) fn merge_within(
+    tx: &rusqlite::Transaction<'_>,
+    path: &Path,
+    part: Option<i64>,
+) -> Result<JournalMerge> {
     let mut hours: BTreeMap<(i64, i64, i64), Hour> = BTreeMap::new();
-    let mut last: Option<i64> = None;
-    let mut rows = 0usize;
+    let mut taken: Vec<i64> = Vec::new();
     {
+        // A part through its index (`rollup_journal_parts`).
         let mut stmt = tx
-            .prepare_cached("SELECT id, data FROM rollup_journal ORDER BY id")
+            .prepare_cached(match part {
+                Some(_) => "SELECT id, data FROM rollup_journal WHERE part = ?1 ORDER BY id",
+                None => "SELECT id, data FROM rollup_journal WHERE ?1 IS NULL ORDER BY id",
+            })
             .ctx("reading the rollup journal")?;
-        let mut found = stmt.query([]).ctx("reading the rollup journal")?;
+        let mut found = stmt.query([part]).ctx("reading the rollup journal")?;
         while let Some(row) = found.next().ctx("reading the rollup journal")? {
             let id: i64 = row.get(0).ctx("reading the rollup journal")?;
             let data = row
@@ -149,21 +183,26 @@ pub(super) fn merge_within(tx: &rusqlite::Transaction<'_>, path: &Path) -> Resul
                     data.len()
                 ),
             })?;
-            last = Some(id);
-            rows += 1;
+            taken.push(id);
         }
     }
-    let Some(last) = last else {
+    if taken.is_empty() {
         return Ok(JournalMerge::default());
-    };
+    }
     for (&(patient_id, vital, hour_ms), hour) in &hours {
         super::history::merge_rollup(tx, patient_id, vital, hour_ms, hour)
             .ctx("merging the rollup journal")?;
     }
-    tx.execute("DELETE FROM rollup_journal WHERE id <= ?1", params![last])
+    // Exactly the rows read: one appended since (by another connection,
+    // which this transaction's write lock keeps out) cannot be among them.
+    let mut delete = tx
+        .prepare_cached("DELETE FROM rollup_journal WHERE id = ?1")
         .ctx("emptying the rollup journal")?;
+    for id in &taken {
+        delete.execute([id]).ctx("emptying the rollup journal")?;
+    }
     Ok(JournalMerge {
-        rows,
+        rows: taken.len(),
         hours: hours.len(),
     })
 }
@@ -172,28 +211,54 @@ impl super::Store {
     /// Makes this connection's batches add their minutes to the rollup
     /// journal instead of merging them into their hours one batch at a
     /// time (see the module comment): for a runtime writer, which then
-    /// calls [`Store::merge_rollup_journal`] every [`MERGE_EVERY`] and when
-    /// it stops. Off by default: a store used by a command or a test has
+    /// calls [`Store::merge_rollup_journal_part`] every [`MERGE_EVERY`] /
+    /// [`PARTS`], and [`Store::merge_rollup_journal`] when it starts and
+    /// stops. Off by default: a store used by a command or a test has
     /// its minute history up to date after each batch.
     pub fn defer_rollups(&mut self, on: bool) {
         self.rollups_deferred = on;
     }
 
-    /// Journal rows this connection appended since its last merge.
-    pub fn rollup_journal_appended(&self) -> usize {
-        self.journal_appended
+    /// Whether this connection appended journal rows that it has not
+    /// merged since.
+    pub fn rollup_journal_dirty(&self) -> bool {
+        self.journal_dirty != 0
     }
 
     /// Folds the whole rollup journal into the minute history, in one
     /// transaction, whoever wrote it (see the module comment).
     pub fn merge_rollup_journal(&mut self) -> Result<JournalMerge> {
+        let merged = self.merge_journal(None)?;
+        self.journal_dirty = 0;
+        Ok(merged)
+    }
+
+    /// The next part, after the one this returned last, that this
+    /// connection appended to since it merged it; `None` when there is
+    /// none.
+    pub fn rollup_journal_next_part(&mut self) -> Option<i64> {
+        let part = (1..=PARTS)
+            .map(|k| (self.journal_last_part + k).rem_euclid(PARTS))
+            .find(|&k| self.journal_dirty & (1 << k) != 0)?;
+        self.journal_last_part = part;
+        Some(part)
+    }
+
+    /// Folds one part (0 to [`PARTS`] − 1) of the rollup journal into the
+    /// minute history, in one transaction.
+    pub fn merge_rollup_journal_part(&mut self, part: i64) -> Result<JournalMerge> {
+        let merged = self.merge_journal(Some(part))?;
+        self.journal_dirty &= !(1 << part.rem_euclid(PARTS));
+        Ok(merged)
+    }
+
+    fn merge_journal(&mut self, part: Option<i64>) -> Result<JournalMerge> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .ctx("starting a rollup merge")?;
-        let merged = merge_within(&tx, &self.path)?;
+        let merged = merge_within(&tx, &self.path, part)?;
         tx.commit().ctx("committing a rollup merge")?;
-        self.journal_appended = 0;
         Ok(merged)
     }
 

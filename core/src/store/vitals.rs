@@ -197,7 +197,7 @@ impl Store {
         let recent_ids = &mut self.recent_ids;
         // The minutes of every batch go to one journal row when deferred.
         let mut journal = self.rollups_deferred.then(JournalRow::default);
-        let mut appended = false;
+        let mut appended = 0u32;
         let stored = super::patients::data_version(&tx)
             .and_then(|version| {
                 numerics.begin(version);
@@ -219,7 +219,7 @@ impl Store {
         match &stored {
             Ok(_) => {
                 self.numeric_blocks.settle();
-                self.journal_appended += usize::from(appended);
+                self.journal_dirty |= appended;
             }
             Err(_) => {
                 self.recent_ids.undo_last();

@@ -10,7 +10,7 @@ use wardwatch_core::api;
 use wardwatch_core::model::Vital;
 use wardwatch_core::store::devices::DataMove;
 use wardwatch_core::store::rollup::Minute;
-use wardwatch_core::store::rollup_journal::JournalMerge;
+use wardwatch_core::store::rollup_journal::{JournalMerge, PARTS};
 use wardwatch_core::store::{IngestBatch, IngestItem, Store};
 
 fn t0() -> DateTime<Utc> {
@@ -123,11 +123,14 @@ fn a_journal_merged_later_even_by_another_connection_gives_the_history_merged_ba
     writer
         .store_batches(&batches[..2], now)
         .expect("one transaction");
+    // A row per part (patient id % PARTS) the transaction added to.
+    let (parts, _) = writer.rollup_journal_size().expect("size");
+    assert!((1..=3).contains(&parts), "{parts} rows for 3 patients");
     writer.store_batch(&batches[2], now).expect("store");
-    assert_eq!(writer.rollup_journal_appended(), 2, "a row per transaction");
+    assert!(writer.rollup_journal_dirty());
     assert_eq!(counted(&history(&writer, &mrns)), before, "not merged yet");
     let (rows, bytes) = writer.rollup_journal_size().expect("size");
-    assert_eq!(rows, 2);
+    assert_eq!(rows, 2 * parts);
     assert!(
         bytes < 3 * 3 * 3 * 2 * 30,
         "sparse minutes, not whole hours: {bytes} B"
@@ -135,10 +138,11 @@ fn a_journal_merged_later_even_by_another_connection_gives_the_history_merged_ba
     assert_eq!(
         writer.merge_rollup_journal().expect("merge"),
         JournalMerge {
-            rows: 2,
+            rows: 2 * parts as usize,
             hours: 3 * 3 * 2
         }
     );
+    assert!(!writer.rollup_journal_dirty());
     assert_eq!(writer.rollup_journal_size().expect("size"), (0, 0));
     assert_eq!(
         writer.merge_rollup_journal().expect("again"),
@@ -146,21 +150,30 @@ fn a_journal_merged_later_even_by_another_connection_gives_the_history_merged_ba
     );
 
     // The rest, and the writer stops without merging (a crash): the next
-    // connection to merge folds in what it left, once.
+    // connection to merge folds in what it left, once, part by part.
     writer.store_batch(&batches[3], now).expect("store");
     writer.store_batch(&batches[4], now).expect("late values");
     drop(writer);
     let mut next = Store::open_dir(dir.path()).expect("reopen");
-    assert_eq!(next.rollup_journal_size().expect("size").0, 2);
-    let merged = next.merge_rollup_journal().expect("merge");
-    assert_eq!(merged.rows, 2);
+    assert_eq!(next.rollup_journal_size().expect("size").0, 2 * parts);
+    assert_eq!(next.rollup_journal_next_part(), None, "it appended nothing");
+    let mut merged = 0;
+    let mut seen = Vec::new();
+    for part in 0..PARTS {
+        merged += next.merge_rollup_journal_part(part).expect("merge").rows;
+        seen.push(history(&next, &mrns));
+    }
+    assert_eq!(merged, 2 * parts as usize);
     assert_eq!(history(&next, &mrns), expected);
+    if parts > 1 {
+        assert!(seen.iter().any(|h| *h != expected), "one part is not all");
+    }
     // Stored again (a source redelivering): duplicates, nothing journalled.
     next.defer_rollups(true);
     for b in &batches {
         assert_eq!(next.store_batch(b, now).expect("again").outcome.stored, 0);
     }
-    assert_eq!(next.rollup_journal_appended(), 0);
+    assert!(!next.rollup_journal_dirty());
     next.merge_rollup_journal().expect("merge");
     assert_eq!(history(&next, &mrns), expected);
 }
@@ -176,6 +189,7 @@ fn a_damaged_journal_row_fails_the_merge_by_name_and_loses_nothing() {
         writer.store_batch(b, now).expect("store");
     }
     let before = history(&writer, &mrns);
+    let (rows, _) = writer.rollup_journal_size().expect("size");
     let raw = wardwatch_core::store::cipher::connect(dir.path()).expect("open the file");
     let second: i64 = raw
         .query_row(
@@ -211,17 +225,39 @@ fn a_damaged_journal_row_fails_the_merge_by_name_and_loses_nothing() {
         assert_eq!(history(&writer, &mrns), before, "nothing merged");
         assert_eq!(
             writer.rollup_journal_size().expect("size").0,
-            3,
+            rows,
             "nothing deleted"
         );
     }
-    // Put right, the merge folds in all three.
+    // Only its part is held up: the other parts merge.
+    let damaged_part: i64 = raw
+        .query_row(
+            "SELECT part FROM rollup_journal WHERE id = ?1",
+            [second],
+            |r| r.get(0),
+        )
+        .expect("its part");
+    let mut merged = 0;
+    for part in 0..PARTS {
+        match writer.merge_rollup_journal_part(part) {
+            Ok(m) => merged += m.rows,
+            Err(e) => assert_eq!((part, e.kind()), (damaged_part, ErrorKind::Damaged)),
+        }
+    }
+    assert_eq!(
+        writer.rollup_journal_size().expect("size").0,
+        rows - merged as i64
+    );
+    // Put right, the merge folds in the rest.
     raw.execute(
         "UPDATE rollup_journal SET data = ?1 WHERE id = ?2",
         rusqlite::params![data, second],
     )
     .expect("repair");
-    assert_eq!(writer.merge_rollup_journal().expect("merge").rows, 3);
+    assert_eq!(
+        writer.merge_rollup_journal().expect("merge").rows,
+        rows as usize - merged
+    );
     assert_eq!(
         counted(&history(&writer, &mrns)) - counted(&before),
         3 * 3 * 3 * 8
