@@ -4,8 +4,8 @@
 //! (`vital_rollups`, one 600-byte row per patient, vital and hour). Merged
 //! batch by batch, each of a ward's hour rows, and the page that holds it,
 //! was rewritten about once a second: at 5,000 patients that was half of
-//! all the runtime writer wrote (session 27: the WAL 4.3 GB a minute with
-//! it, 2.0 GB without) and a quarter of its CPU.
+//! all the runtime writer wrote (session 27: 4.3 GB for a simulated
+//! minute with it, 2.0 GB without) and a quarter of its CPU.
 //!
 //! A runtime writer ([`Store::defer_rollups`]) instead appends what a
 //! transaction adds — each hour's new minutes, sparse, with their key — as
@@ -30,10 +30,10 @@
 //!   minutes back and merges first anyway), and a runtime merges when it
 //!   starts (what a stopped one left) and when it stops.
 //!
-//! A journal row's `data` (its `part` beside it): a format byte ([`FORMAT`]), then for each hour
-//! touched: the patient id (varint), the vital code (varint), the hour's
-//! number since the epoch (zigzag varint), then its minutes as
-//! [`Hour::put_sparse`] writes them.
+//! A journal row's `data` (its `part` beside it): a format byte
+//! ([`FORMAT`]), then for each hour touched: the patient id (varint), the
+//! vital code (varint), the hour's number since the epoch (zigzag varint),
+//! then its minutes as [`Hour::put_sparse`] writes them.
 
 use std::collections::BTreeMap;
 use std::path::Path;

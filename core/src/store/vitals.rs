@@ -195,7 +195,8 @@ impl Store {
         self.recent_ids.begin(to_ms(now));
         let numerics = &mut self.numeric_blocks;
         let recent_ids = &mut self.recent_ids;
-        // The minutes of every batch go to one journal row when deferred.
+        // When deferred, the minutes of every batch go to the journal: a
+        // row per part they touch.
         let mut journal = self.rollups_deferred.then(JournalRow::default);
         let mut appended = 0u32;
         let stored = super::patients::data_version(&tx)
