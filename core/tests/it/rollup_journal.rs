@@ -10,7 +10,7 @@ use wardwatch_core::api;
 use wardwatch_core::model::Vital;
 use wardwatch_core::store::devices::DataMove;
 use wardwatch_core::store::rollup::Minute;
-use wardwatch_core::store::rollup_journal::{JournalMerge, PARTS};
+use wardwatch_core::store::rollup_journal::{JournalMerge, PARTS, part_of};
 use wardwatch_core::store::{IngestBatch, IngestItem, Store};
 
 fn t0() -> DateTime<Utc> {
@@ -79,6 +79,30 @@ fn batches(mrns: &[String], now: DateTime<Utc>) -> Vec<IngestBatch> {
         .collect()
 }
 
+/// A store with two demo wards (48 patients), and the MRNs of patients in
+/// different parts of the journal, one per part, the first three first.
+fn ward_in_parts(dir: &std::path::Path) -> (Store, Vec<String>) {
+    let mut admin = crate::ctx(dir, "admin");
+    api::load_demo_ward(&mut admin, 9).expect("a ward");
+    api::load_demo_ward(&mut admin, 1000).expect("another ward");
+    let store = crate::store_of(&admin);
+    let raw = wardwatch_core::store::cipher::connect(dir).expect("the file");
+    let mut parts = std::collections::BTreeSet::new();
+    let mut mrns = Vec::new();
+    for p in store.patients().expect("patients") {
+        let id: i64 = raw
+            .query_row("SELECT id FROM patients WHERE mrn = ?1", [&p.mrn], |r| {
+                r.get(0)
+            })
+            .expect("its id");
+        if parts.insert(part_of(id)) {
+            mrns.push(p.mrn);
+        }
+    }
+    assert!(mrns.len() >= 3, "48 patients span {} parts", mrns.len());
+    (store, mrns)
+}
+
 /// Every minute of the three patients' three vitals in the test's span.
 fn history(store: &Store, mrns: &[String]) -> Vec<Vec<(DateTime<Utc>, Minute)>> {
     let mut out = Vec::new();
@@ -103,7 +127,7 @@ fn a_journal_merged_later_even_by_another_connection_gives_the_history_merged_ba
     let now = t0() + Duration::minutes(30);
     // The reference: minutes merged into their hours batch by batch.
     let dir = crate::private_tempdir();
-    let (mut direct, mrns) = crate::store_with_ward(dir.path());
+    let (mut direct, mrns) = ward_in_parts(dir.path());
     let before = counted(&history(&direct, &mrns));
     for b in batches(&mrns, now) {
         direct.store_batch(&b, now).expect("store");
@@ -117,15 +141,15 @@ fn a_journal_merged_later_even_by_another_connection_gives_the_history_merged_ba
 
     // A runtime writer: the minutes wait in the journal.
     let dir = crate::private_tempdir();
-    let (mut writer, mrns) = crate::store_with_ward(dir.path());
+    let (mut writer, mrns) = ward_in_parts(dir.path());
     writer.defer_rollups(true);
     let batches = batches(&mrns, now);
     writer
         .store_batches(&batches[..2], now)
         .expect("one transaction");
-    // A row per part (patient id % PARTS) the transaction added to.
+    // A row per part (`part_of` the patient's id) the transaction added to.
     let (parts, _) = writer.rollup_journal_size().expect("size");
-    assert!((1..=3).contains(&parts), "{parts} rows for 3 patients");
+    assert_eq!(parts, 3, "3 patients in 3 parts");
     writer.store_batch(&batches[2], now).expect("store");
     assert!(writer.rollup_journal_dirty());
     assert_eq!(counted(&history(&writer, &mrns)), before, "not merged yet");
@@ -165,9 +189,7 @@ fn a_journal_merged_later_even_by_another_connection_gives_the_history_merged_ba
     }
     assert_eq!(merged, 2 * parts as usize);
     assert_eq!(history(&next, &mrns), expected);
-    if parts > 1 {
-        assert!(seen.iter().any(|h| *h != expected), "one part is not all");
-    }
+    assert!(seen.iter().any(|h| *h != expected), "one part is not all");
     // Stored again (a source redelivering): duplicates, nothing journalled.
     next.defer_rollups(true);
     for b in &batches {
@@ -182,7 +204,7 @@ fn a_journal_merged_later_even_by_another_connection_gives_the_history_merged_ba
 fn a_damaged_journal_row_fails_the_merge_by_name_and_loses_nothing() {
     let now = t0() + Duration::minutes(30);
     let dir = crate::private_tempdir();
-    let (mut writer, mrns) = crate::store_with_ward(dir.path());
+    let (mut writer, mrns) = ward_in_parts(dir.path());
     writer.defer_rollups(true);
     let batches = batches(&mrns, now);
     for b in &batches[..3] {
@@ -244,6 +266,7 @@ fn a_damaged_journal_row_fails_the_merge_by_name_and_loses_nothing() {
             Err(e) => assert_eq!((part, e.kind()), (damaged_part, ErrorKind::Damaged)),
         }
     }
+    assert_eq!(merged as i64, rows / 3 * 2, "the two other parts' rows");
     assert_eq!(
         writer.rollup_journal_size().expect("size").0,
         rows - merged as i64
