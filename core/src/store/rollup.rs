@@ -37,6 +37,26 @@ pub struct Hour {
     slots: [Slot; SLOTS],
 }
 
+impl Slot {
+    /// A slot from its 10 stored bytes (`b` holds at least that many).
+    fn read(b: &[u8]) -> Slot {
+        Slot {
+            count: u16::from_le_bytes([b[0], b[1]]),
+            min: i16::from_le_bytes([b[2], b[3]]),
+            max: i16::from_le_bytes([b[4], b[5]]),
+            sum: i32::from_le_bytes([b[6], b[7], b[8], b[9]]),
+        }
+    }
+
+    /// Appends its 10 stored bytes.
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.count.to_le_bytes());
+        out.extend_from_slice(&self.min.to_le_bytes());
+        out.extend_from_slice(&self.max.to_le_bytes());
+        out.extend_from_slice(&self.sum.to_le_bytes());
+    }
+}
+
 impl Default for Hour {
     fn default() -> Self {
         Hour {
@@ -60,12 +80,7 @@ impl Hour {
             return h;
         }
         for (slot, b) in h.slots.iter_mut().zip(blob.chunks_exact(SLOT_BYTES)) {
-            *slot = Slot {
-                count: u16::from_le_bytes([b[0], b[1]]),
-                min: i16::from_le_bytes([b[2], b[3]]),
-                max: i16::from_le_bytes([b[4], b[5]]),
-                sum: i32::from_le_bytes([b[6], b[7], b[8], b[9]]),
-            };
+            *slot = Slot::read(b);
         }
         h
     }
@@ -73,10 +88,7 @@ impl Hour {
     pub fn to_blob(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(BLOB_BYTES);
         for s in &self.slots {
-            out.extend_from_slice(&s.count.to_le_bytes());
-            out.extend_from_slice(&s.min.to_le_bytes());
-            out.extend_from_slice(&s.max.to_le_bytes());
-            out.extend_from_slice(&s.sum.to_le_bytes());
+            s.write(&mut out);
         }
         out
     }
@@ -147,10 +159,7 @@ impl Hour {
         out.push(filled as u8); // at most SLOTS (60)
         for (i, s) in self.slots.iter().enumerate().filter(|(_, s)| s.count > 0) {
             out.push(i as u8);
-            out.extend_from_slice(&s.count.to_le_bytes());
-            out.extend_from_slice(&s.min.to_le_bytes());
-            out.extend_from_slice(&s.max.to_le_bytes());
-            out.extend_from_slice(&s.sum.to_le_bytes());
+            s.write(out);
         }
     }
 
@@ -162,13 +171,7 @@ impl Hour {
         let mut other = Hour::default();
         for _ in 0..filled {
             let (entry, after) = rest.split_at_checked(1 + SLOT_BYTES)?;
-            let b = &entry[1..];
-            *other.slots.get_mut(usize::from(entry[0]))? = Slot {
-                count: u16::from_le_bytes([b[0], b[1]]),
-                min: i16::from_le_bytes([b[2], b[3]]),
-                max: i16::from_le_bytes([b[4], b[5]]),
-                sum: i32::from_le_bytes([b[6], b[7], b[8], b[9]]),
-            };
+            *other.slots.get_mut(usize::from(entry[0]))? = Slot::read(&entry[1..]);
             rest = after;
         }
         self.merge(&other);
