@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Checks the Debian package scripts/package.sh built, on this machine (root):
-#   scripts/package-check.sh install   contents, install, the installed
+#   scripts/package-check.sh install [DEB]
+#                                      contents, install, the installed
 #                                      binaries and unit, a store made by the
-#                                      runtime's user, reinstall (upgrade path)
+#                                      runtime's user, reinstall (upgrade path);
+#                                      DEB defaults to the newest release package
+#                                      (scripts/package.sh; --dev's is in
+#                                      target/debug/bundle/deb)
 #   scripts/package-check.sh remove    removal keeps the store; purge keeps
 #                                      it and its user too and says so;
 #                                      then cleans up
@@ -17,9 +21,12 @@ MARK=/var/lib/wardwatch-package-check
 fail() { echo "package-check: $*" >&2; exit 1; }
 
 install_check() {
-  local deb
-  deb=$(ls -t target/release/bundle/deb/*_amd64.deb 2>/dev/null | head -1)
-  [ -n "$deb" ] || fail "no package in target/release/bundle/deb: run scripts/package.sh"
+  local deb=${1:-}
+  if [ -z "$deb" ]; then
+    deb=$(ls -t target/release/bundle/deb/*_amd64.deb 2>/dev/null | head -1)
+    [ -n "$deb" ] || fail "no package in target/release/bundle/deb: run scripts/package.sh"
+  fi
+  [ -f "$deb" ] || fail "$deb: no such package"
   if dpkg-query -W -f='${Status}' wardwatch 2>/dev/null | grep -q "install ok installed" && [ ! -d "$MARK" ]; then
     fail "a wardwatch package is installed that this script did not install: not touching it"
   fi
@@ -45,7 +52,7 @@ install_check() {
 
   echo "package-check: installing"
   mkdir -p "$MARK"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "./$deb" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$(realpath "$deb")" >/dev/null
   [ -x /usr/bin/wardwatch ] && [ -x /usr/bin/wardwatchctl ] || fail "binaries not installed"
   getent passwd wardwatch >/dev/null || fail "the runtime's user was not created"
   for d in /var/lib/wardwatch /var/lib/wardwatch-keys /etc/wardwatch; do
@@ -70,7 +77,7 @@ install_check() {
   as_runtime demo load >/dev/null || fail "the installed wardwatchctl cannot make a store"
   local before
   before=$(as_runtime patients list | wc -l)
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall "./$deb" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall "$(realpath "$deb")" >/dev/null
   [ "$(as_runtime patients list | wc -l)" = "$before" ] || fail "the store changed across a reinstall"
   as_runtime store check >/dev/null || fail "the store does not check after a reinstall"
   rm -rf "$home"
@@ -97,7 +104,7 @@ remove_check() {
 }
 
 case "${1:-}" in
-  install) install_check ;;
+  install) install_check "${2:-}" ;;
   remove) remove_check ;;
-  *) echo "usage: scripts/package-check.sh install|remove" >&2; exit 2 ;;
+  *) echo "usage: scripts/package-check.sh install [DEB] | remove" >&2; exit 2 ;;
 esac

@@ -68,10 +68,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== release build and the Debian package (the desktop tests drive the installed app)"
+echo "== the test build and the Debian package from it (the desktop tests drive the installed app)"
+# The package from the dev profile (scripts/package.sh --dev): its binaries
+# are built together with every test target, with the features `cargo test`
+# gets below, so each crate is compiled once (a release build would compile
+# them all a third time: half of a cold run on a slow day). The release
+# package is `scripts/package.sh`; the same bundler, files and scripts.
 # A failure here is reported at the end; the other tests still run.
 package_status=0
-{ bash scripts/package.sh && bash scripts/package-check.sh install; } || package_status=$?
+{ bash scripts/package.sh --dev \
+  && bash scripts/package-check.sh install "$(ls -t target/debug/bundle/deb/*_amd64.deb | head -1)"; } \
+  || package_status=$?
 export WARDWATCH_APP=/usr/bin/wardwatch
 
 bash scripts/peers.sh start "$PEERS_ENV"
@@ -102,7 +109,7 @@ fi
 # cargo's and nothing a test left running can keep the script waiting.
 status=0
 bash scripts/notifyd.sh run -- bash scripts/audiod.sh run -- \
-  cargo test --workspace --locked --no-fail-fast -- --test-threads=1 \
+  cargo test --workspace --locked --features wardwatch/custom-protocol --no-fail-fast -- --test-threads=1 \
   > >(tee target/test-output.txt) 2>&1 || status=$?
 
 echo "== the Debian package: removal keeps the store"
