@@ -267,6 +267,9 @@ if m:
 else:
     print("serve printed no delivery figures:", stopped or "(nothing)")
 EOF
+    # A notification that failed or an alarm never notified: serve's own
+    # words on it (its log goes with $WORK), so a run says why.
+    grep -m 5 -E 'notification not delivered|tech:notifications' "$WORK/serve.err" | sed 's/^/  serve: /' || true
 }
 
 # A desaturation on up to 120 beds, 45 s each (SpO2 follows with a 15-s lag,
