@@ -71,8 +71,9 @@ trap cleanup EXIT
 echo "== the test build and the Debian package from it (the desktop tests drive the installed app)"
 # The package from the dev profile (scripts/package.sh --dev): its binaries
 # are built together with every test target, with the features `cargo test`
-# gets below, so each crate is compiled once (a release build would compile
-# them all a third time: half of a cold run on a slow day). The release
+# gets below, so the tests and the package share one build (a release build
+# would compile every crate a third time, beside clippy's check: half of a
+# cold run on a slow day). The release
 # package is `scripts/package.sh`; the same bundler, files and scripts.
 # A failure here is reported at the end; the other tests still run.
 package_status=0
