@@ -2067,6 +2067,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 pct(50.0),
                 pct(99.0)
             )?;
+            if n.retried > 0 || n.given_up > 0 {
+                writeln!(
+                    out,
+                    "notifications the desktop did not take: {} tried again, {} given up after their retries (left to their alarms' reminders)",
+                    n.retried, n.given_up
+                )?;
+            }
             if n.records_retried > 0 || n.records_lost > 0 {
                 writeln!(
                     out,

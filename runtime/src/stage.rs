@@ -5,7 +5,10 @@
 //! and their deliveries are recorded on another so that a store busy with
 //! a write never delays a notification.
 //! A notifier that cannot deliver raises the technical condition
-//! `tech:notifications` (the in-app alarm list keeps every alarm).
+//! `tech:notifications` (the in-app alarm list keeps every alarm); a new
+//! alarm's or an escalation's notification it did not take is tried again
+//! a few times within seconds (`NOTICE_RETRY_AFTER`), then left to the
+//! alarm's reminders.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -22,7 +25,7 @@ use wardwatch_score::ecg::rhythm::FindingKind;
 use crate::pipeline::Stage;
 use crate::scoring::LiveScorer;
 use crate::stage_thread::BlockedReport;
-use wardwatch_core::alarms::book::Notice;
+use wardwatch_core::alarms::book::{Notice, NoticeKind};
 use wardwatch_core::alarms::conditions::{
     ConditionEvent, ConditionTracker, Input, Priority, Rules,
 };
@@ -39,6 +42,24 @@ const NOTICE_QUEUE: usize = 256;
 const NOTICE_DRAIN: StdDuration = StdDuration::from_secs(10);
 /// The most notifier threads, whatever the notifier would take at once.
 const MAX_NOTIFIER_THREADS: usize = 8;
+/// A new alarm's (or an escalation's) notification that the daemon did not
+/// take (no answer in time, a backlog, no daemon) is tried again after each
+/// of these waits, then left to the alarm's reminder (`Rules::reminder_every`,
+/// 5 minutes by default). One call in 16 end-to-end runs of issue 16's
+/// benchmark failed on a saturated machine, and its alarm waited for the
+/// reminder: minutes without a sound for a high-priority alarm.
+const NOTICE_RETRY_AFTER: [StdDuration; 4] = [
+    StdDuration::from_millis(500),
+    StdDuration::from_secs(1),
+    StdDuration::from_secs(2),
+    StdDuration::from_secs(4),
+];
+/// The most notices waiting for another try; beyond this (a daemon gone
+/// amid a flood of alarms) they are left to their reminders at once.
+const NOTICE_RETRIES_HELD: usize = NOTICE_QUEUE;
+/// How often a notifier thread waiting for notices looks for a retry that
+/// has come due.
+const NOTICE_RETRY_POLL: StdDuration = StdDuration::from_millis(100);
 /// How long a recording that found the store busy (past its own 10 s busy
 /// timeout: a backup, a long write of another process) waits before it is
 /// tried again, and for how long it is tried.
@@ -89,7 +110,13 @@ struct Outgoing {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DeliveryStats {
     pub delivered: u64,
+    /// Calls to the notifier that failed (each try counts).
     pub failed: u64,
+    /// Failed notices of new alarms and escalations tried again.
+    pub retried: u64,
+    /// Those still undelivered after every retry: left to their alarms'
+    /// reminders (each is also an error in the log).
+    pub given_up: u64,
     /// Deliveries (and `tech:notifications` changes) whose recording in the
     /// store failed on a store busy past its timeout and was tried again.
     pub records_retried: u64,
@@ -860,6 +887,8 @@ fn spawn_delivery(
         notices: Mutex::new(notices),
         records: records_tx,
         failing: Mutex::new(false),
+        retries: Mutex::new(Vec::new()),
+        stopping: Default::default(),
         stats,
     });
     for _ in 0..delivery.threads {
@@ -899,7 +928,9 @@ enum Record {
 /// within seconds) reaches the desktop in that many lanes, not one behind
 /// the other, and a call stuck until its timeout holds up only its own lane.
 /// Notices go out in queue order but may arrive out of it; each is a
-/// notification of its own (none replaces another).
+/// notification of its own (none replaces another). A notice that failed
+/// waits for its retry beside the queue, so the notices after it go out
+/// meanwhile; a stop gives each waiting retry its last try at once.
 struct Delivery {
     threads: usize,
     notifier: Arc<dyn Notifier>,
@@ -910,7 +941,20 @@ struct Delivery {
     /// handed to the recording thread, so the raise and the end of the
     /// condition are recorded in the order they were decided.
     failing: Mutex<bool>,
+    /// Failed notices waiting for another try, with when it is due and how
+    /// many tries they have had.
+    retries: Mutex<Vec<Retry>>,
+    /// The stage has stopped: what fails now is not tried again.
+    stopping: std::sync::atomic::AtomicBool,
     stats: SharedStats,
+}
+
+/// A notice to try again.
+struct Retry {
+    out: Outgoing,
+    due: Instant,
+    /// Tries so far.
+    tries: usize,
 }
 
 impl Delivery {
@@ -920,14 +964,70 @@ impl Delivery {
         }
     }
 
-    /// The next notice, or `None` once the stage has stopped and the queue
-    /// is empty.
-    fn next(&self) -> Option<Outgoing> {
-        self.notices
+    /// The next notice and how many tries it has had: a retry that has come
+    /// due, else the next in the queue. `None` once the stage has stopped,
+    /// the queue is empty and every retry has had its last try (at once: a
+    /// stop does not wait for the retries' schedule).
+    fn next(&self) -> Option<(Outgoing, usize)> {
+        let queue = self
+            .notices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        loop {
+            let stopping = self.stopping.load(std::sync::atomic::Ordering::SeqCst);
+            if let Some(r) = self.take_retry(stopping) {
+                return Some((r.out, r.tries));
+            }
+            if stopping {
+                return None;
+            }
+            match queue.recv_timeout(NOTICE_RETRY_POLL) {
+                Ok(out) => return Some((out, 0)),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    self.stopping
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        }
+    }
+
+    fn lock_retries(&self) -> std::sync::MutexGuard<'_, Vec<Retry>> {
+        // A plain list that no panic can leave half-written.
+        self.retries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .recv()
-            .ok()
+    }
+
+    /// The retry due first, if it is due (or `any`).
+    fn take_retry(&self, any: bool) -> Option<Retry> {
+        let mut retries = self.lock_retries();
+        let (i, first) = retries.iter().enumerate().min_by_key(|(_, r)| r.due)?;
+        (any || first.due <= Instant::now()).then(|| retries.swap_remove(i))
+    }
+
+    /// A failed notice of a new alarm or an escalation, tried `tries` times,
+    /// goes back for another try while its retries last (not once the stage
+    /// stops, nor beyond `NOTICE_RETRIES_HELD`); `false` if it did not.
+    fn retry_later(&self, out: Outgoing, tries: usize) -> bool {
+        let Some(wait) = NOTICE_RETRY_AFTER.get(tries - 1) else {
+            return false;
+        };
+        if !retried_kind(&out.notice.kind)
+            || self.stopping.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return false;
+        }
+        let mut retries = self.lock_retries();
+        if retries.len() >= NOTICE_RETRIES_HELD {
+            return false;
+        }
+        retries.push(Retry {
+            out,
+            due: Instant::now() + *wait,
+            tries,
+        });
+        true
     }
 
     /// Raises (`true`) or ends `tech:notifications` if that changes it.
@@ -955,12 +1055,14 @@ impl Delivery {
 
     /// One notifier thread: delivers notices until the queue ends.
     fn run(&self) {
-        while let Some(out) = self.next() {
-            self.deliver(out);
+        while let Some((out, tries)) = self.next() {
+            self.deliver(out, tries);
         }
     }
 
-    fn deliver(&self, out: Outgoing) {
+    /// Delivers `out`, which has had `tries` tries before this one.
+    fn deliver(&self, out: Outgoing, tries: usize) {
+        let tries = tries + 1;
         let called = Instant::now();
         let result = self.notifier.notify(&to_notice(&out.notice));
         let now = self.clock.now();
@@ -971,10 +1073,7 @@ impl Delivery {
                 let m = out.marks;
                 if let Ok(mut s) = self.stats.lock() {
                     s.delivered += 1;
-                    if matches!(
-                        out.notice.kind,
-                        wardwatch_core::alarms::book::NoticeKind::New
-                    ) {
+                    if matches!(out.notice.kind, NoticeKind::New) {
                         s.latencies_ms.push(ms(m.read, done));
                         s.parts_ms.push(LatencyParts {
                             to_writer: ms(m.read, m.picked),
@@ -991,11 +1090,40 @@ impl Delivery {
                 self.set_failing(false, now);
             }
             Err(e) => {
+                let alarm = out.notice.alarm_id;
+                let first = retried_kind(&out.notice.kind);
+                let refused = e.kind() == NotifyErrorKind::Rejected;
+                // A daemon that answered and refused the notice would refuse
+                // it again; one that did not answer may well answer soon.
+                let retried = !refused && self.retry_later(out, tries);
                 if let Ok(mut s) = self.stats.lock() {
                     s.failed += 1;
+                    if retried {
+                        s.retried += 1;
+                    } else if first && !refused {
+                        s.given_up += 1;
+                    }
                 }
-                tracing::warn!(alarm = out.notice.alarm_id, kind = ?e.kind(), error = %e, "notification not delivered");
-                if e.kind() != NotifyErrorKind::Rejected {
+                if retried {
+                    tracing::warn!(
+                        alarm,
+                        tries,
+                        kind = ?e.kind(),
+                        error = %e,
+                        "notification not delivered; trying again shortly"
+                    );
+                } else if first && !refused {
+                    tracing::error!(
+                        alarm,
+                        tries,
+                        kind = ?e.kind(),
+                        error = %e,
+                        "notification not delivered after its retries; the alarm is in the in-app list and its reminder tries again"
+                    );
+                } else {
+                    tracing::warn!(alarm, kind = ?e.kind(), error = %e, "notification not delivered");
+                }
+                if !refused {
                     self.set_failing(true, now);
                 }
                 // Do not hammer a daemon that is not there.
@@ -1003,6 +1131,12 @@ impl Delivery {
             }
         }
     }
+}
+
+/// Notices tried again when they fail: those of a new alarm and of an
+/// escalation. A reminder is itself the next try of one.
+fn retried_kind(kind: &NoticeKind) -> bool {
+    matches!(kind, NoticeKind::New | NoticeKind::Escalation { .. })
 }
 
 /// Writes what the notifier threads hand over, in their order, until the

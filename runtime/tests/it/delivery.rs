@@ -262,3 +262,166 @@ fn a_delivery_is_recorded_once_the_store_is_free_after_a_long_lock() {
     let stats = g.stats.lock().expect("stats");
     assert_eq!((stats.delivered, stats.records_lost), (1, 0));
 }
+
+/// A daemon that does not answer the first `fail` calls in time (a bus or
+/// daemon busy on a saturated machine), then answers; counts every call.
+struct Unanswered {
+    inner: Arc<RecordingNotifier>,
+    fail: usize,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl Unanswered {
+    fn new(inner: Arc<RecordingNotifier>, fail: usize) -> Arc<Unanswered> {
+        Arc::new(Unanswered {
+            inner,
+            fail,
+            calls: Default::default(),
+        })
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+impl Notifier for Unanswered {
+    fn notify(&self, notice: &AlarmNotice) -> Result<Delivered, Error> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) < self.fail {
+            return Err(Error::TimedOut {
+                op: wardwatch_notify::Operation::Notify,
+                alarm_id: Some(notice.alarm_id),
+                waited: Duration::from_secs(5),
+            });
+        }
+        self.inner.notify(notice)
+    }
+
+    fn close(&self, notification_id: u32) -> Result<(), Error> {
+        self.inner.close(notification_id)
+    }
+}
+
+/// A stage on a demo ward whose notifier is `notifier`.
+fn stage_with(
+    notifier: Arc<Unanswered>,
+) -> (
+    tempfile::TempDir,
+    Store,
+    AlarmStage,
+    wardwatch_runtime::stage::SharedStats,
+) {
+    let dir = crate::private_tempdir();
+    let mut admin = crate::ctx(dir.path(), "admin");
+    api::load_demo_ward(&mut admin, 3).expect("demo");
+    let store = Store::open_dir(dir.path()).expect("store");
+    let (stage, stats) = AlarmStage::start(
+        dir.path(),
+        Rules::default(),
+        Box::new(notifier),
+        crate::clock(),
+    )
+    .expect("alarm stage");
+    (dir, store, stage, stats)
+}
+
+/// Waits (up to two minutes) until `done` holds.
+fn wait_until(done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A new alarm's notification the daemon did not answer is tried again
+/// within seconds, not at the alarm's reminder five minutes later (one
+/// end-to-end run of bench/scale.sh in sixteen left an alarm unnotified).
+#[test]
+fn a_notification_the_daemon_did_not_answer_is_tried_again_at_once() {
+    let recorder = Arc::new(RecordingNotifier::new());
+    let notifier = Unanswered::new(recorder.clone(), 2);
+    let (_dir, store, mut stage, stats) = stage_with(notifier.clone());
+    stage.system_condition(&store, "tech:first", true, "the first alarm");
+    // The test's clock stands still: no reminder can come due.
+    let titles = wait_for_notices(&recorder, 1);
+    assert_eq!(titles.len(), 1, "delivered on a retry");
+    assert!(titles[0].contains("the first alarm"), "{titles:?}");
+    drop(stage);
+    assert_eq!(
+        notifier.calls(),
+        3,
+        "two failed calls, then the one answered"
+    );
+    let s = stats.lock().expect("stats").clone();
+    assert_eq!(
+        (s.delivered, s.failed, s.retried, s.given_up),
+        (1, 2, 2, 0),
+        "{s:?}"
+    );
+    let alarms = store.alarms(false, 100).expect("alarms");
+    let first = alarms
+        .iter()
+        .find(|a| a.key == "tech:first")
+        .expect("the alarm");
+    assert_eq!(first.notify_count, 1, "{alarms:?}");
+    // The failures were loud, and the delivery ended them.
+    let tech = alarms
+        .iter()
+        .find(|a| a.key == "tech:notifications")
+        .expect("tech:notifications was raised");
+    assert_eq!(tech.state, "resolved", "{alarms:?}");
+}
+
+/// Retries are bounded: a daemon that never answers gets a new alarm's
+/// notice a few times, then the alarm is left to its reminder, with the
+/// technical alarm raised.
+#[test]
+fn a_notification_never_answered_is_left_to_its_reminder_after_its_retries() {
+    let recorder = Arc::new(RecordingNotifier::new());
+    let notifier = Unanswered::new(recorder.clone(), usize::MAX);
+    let (_dir, store, mut stage, stats) = stage_with(notifier.clone());
+    stage.system_condition(&store, "tech:first", true, "the first alarm");
+    wait_until(|| stats.lock().expect("stats").given_up == 1);
+    drop(stage);
+    let s = stats.lock().expect("stats").clone();
+    assert_eq!(
+        (s.delivered, s.failed, s.retried, s.given_up),
+        (0, 5, 4, 1),
+        "{s:?}"
+    );
+    assert_eq!(
+        notifier.calls(),
+        5,
+        "tried once and four times again, no more"
+    );
+    let alarms = store.alarms(true, 100).expect("alarms");
+    assert!(
+        alarms
+            .iter()
+            .any(|a| a.key == "tech:first" && a.notify_count == 0),
+        "{alarms:?}"
+    );
+    assert!(
+        alarms.iter().any(|a| a.key == "tech:notifications"),
+        "the technical alarm stays raised: {alarms:?}"
+    );
+}
+
+/// A stop does not swallow a notice waiting for its retry: it gets its last
+/// try at once.
+#[test]
+fn a_notice_waiting_for_its_retry_is_tried_once_more_at_stop() {
+    let recorder = Arc::new(RecordingNotifier::new());
+    let notifier = Unanswered::new(recorder.clone(), 1);
+    let (_dir, store, mut stage, stats) = stage_with(notifier.clone());
+    stage.system_condition(&store, "tech:first", true, "the first alarm");
+    wait_until(|| stats.lock().expect("stats").retried == 1);
+    drop(stage);
+    assert_eq!(
+        recorder.notices().len(),
+        1,
+        "delivered at the stop at the latest"
+    );
+    let s = stats.lock().expect("stats").clone();
+    assert_eq!((s.delivered, s.failed, s.given_up), (1, 1, 0), "{s:?}");
+}
