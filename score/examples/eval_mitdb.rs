@@ -14,7 +14,13 @@
 //!   (true when one overlaps such a run, a `(VT` rhythm interval or a
 //!   VF/VFL interval);
 //! - VF/flutter: the reference `(VFL`/`(VF` intervals and the VF findings;
-//! - every asystole finding, with its record and time.
+//! - every asystole finding, with its record and time;
+//! - both leads, each through its own `EcgStream` as the runtime analyses
+//!   every lead a bed streams: AF duration reported by either lead and by
+//!   both, runs found by a VT, VF or ventricular rhythm finding of either
+//!   lead, and the +P of both leads' VT findings (the runtime takes AF
+//!   and ventricular rhythm from one lead, `scoring::Bed::rhythm_lead`,
+//!   and decides VT and VF over every lead).
 //!
 //! Prints a table and one JSON object (last line) for `bench/score/run.sh`.
 //! It measures; it asserts nothing.
@@ -87,6 +93,20 @@ fn union(mut a: Spans) -> Spans {
         }
     }
     out
+}
+
+/// The stretches in both `a` and `b`.
+fn intersection(a: &Spans, b: &Spans) -> Spans {
+    let mut out = Spans::new();
+    for &(s1, e1) in a {
+        for &(s2, e2) in b {
+            let (s, e) = (s1.max(s2), e1.min(e2));
+            if s < e {
+                out.push((s, e));
+            }
+        }
+    }
+    union(out)
 }
 
 /// How many spans of `a` overlap a span of `b`.
@@ -169,6 +189,8 @@ struct RecordResult {
     vf_det: Spans,
     asystole_s: Vec<f64>,
     seconds: f64,
+    /// The second lead's findings, where the record has one.
+    second: Option<LeadFindings>,
 }
 
 impl RecordResult {
@@ -183,21 +205,39 @@ impl RecordResult {
     }
 }
 
-fn evaluate(dir: &Path, name: &str) -> Result<RecordResult, Box<dyn std::error::Error>> {
-    let record = Record::open(dir.join(format!("mitdb/{name}.hea")))?;
-    let fs = record.fs_hz();
-    let mv = record.physical(0)?;
-    let anns = read_annotations(dir.join(format!("mitdb/{name}.atr")))?;
-    let reference: Vec<usize> = anns
-        .iter()
-        .filter(|a| a.is_beat())
-        .map(|a| a.sample as usize)
-        .collect();
-    let started = Instant::now();
+/// What the live path (`EcgStream`, fed a second at a time) reports on one
+/// lead.
+struct LeadFindings {
+    beats: Vec<usize>,
+    classes: Vec<(usize, BeatClass)>,
+    af_det: Spans,
+    vt_det: Spans,
+    vf_det: Spans,
+    vr_det: Spans,
+    asystole_s: Vec<f64>,
+}
+
+impl LeadFindings {
+    /// Every ventricular finding: VT, VF/flutter and ventricular rhythm.
+    fn ventricular(&self) -> Spans {
+        self.vt_det
+            .iter()
+            .chain(&self.vf_det)
+            .chain(&self.vr_det)
+            .copied()
+            .collect()
+    }
+}
+
+fn analyse_lead(
+    mv: &[f64],
+    fs: f64,
+    paced: bool,
+) -> Result<LeadFindings, Box<dyn std::error::Error>> {
     let mut stream = EcgStream::new(fs)?;
     // The paced records are described as paced in the database's
     // directory: a clinician would set the patient's pacemaker.
-    stream.set_paced(PACED.contains(&name));
+    stream.set_paced(paced);
     let mut beats = Vec::new();
     let mut classes: Vec<(usize, BeatClass)> = Vec::new();
     let mut open: Vec<(FindingKind, usize)> = Vec::new();
@@ -236,7 +276,50 @@ fn evaluate(dir: &Path, name: &str) -> Result<RecordResult, Box<dyn std::error::
     for (kind, start) in open {
         close(kind, start, mv.len());
     }
+    Ok(LeadFindings {
+        beats,
+        classes,
+        af_det: union(af_det),
+        vt_det,
+        vf_det: union(vf_det),
+        vr_det,
+        asystole_s,
+    })
+}
+
+fn evaluate(dir: &Path, name: &str) -> Result<RecordResult, Box<dyn std::error::Error>> {
+    let record = Record::open(dir.join(format!("mitdb/{name}.hea")))?;
+    let fs = record.fs_hz();
+    let mv = record.physical(0)?;
+    let anns = read_annotations(dir.join(format!("mitdb/{name}.atr")))?;
+    let reference: Vec<usize> = anns
+        .iter()
+        .filter(|a| a.is_beat())
+        .map(|a| a.sample as usize)
+        .collect();
+    let started = Instant::now();
+    let lead = analyse_lead(&mv, fs, PACED.contains(&name))?;
     let seconds = started.elapsed().as_secs_f64();
+    // The runtime analyses every lead a bed streams (`bedside`): the second
+    // lead's findings, for the figures of what either or both leads say.
+    let second = if record.signals().len() > 1 {
+        Some(analyse_lead(
+            &record.physical(1)?,
+            fs,
+            PACED.contains(&name),
+        )?)
+    } else {
+        None
+    };
+    let LeadFindings {
+        beats,
+        classes,
+        af_det,
+        vt_det,
+        vf_det,
+        vr_det,
+        asystole_s,
+    } = lead;
     let tolerance = (0.15 * fs).round() as usize;
     let m = compare_beats(&reference, &beats, tolerance);
     // EC57 (and `bxb`) leave ventricular flutter/fibrillation out of QRS
@@ -298,7 +381,7 @@ fn evaluate(dir: &Path, name: &str) -> Result<RecordResult, Box<dyn std::error::
         },
         veb,
         af_ref: rhythm_spans(&anns, &["(AFIB"], mv.len()),
-        af_det: union(af_det),
+        af_det,
         vt_ref: v_runs(&anns, fs, None),
         vt_fast_ref: v_runs(&anns, fs, Some(100.0)),
         vt_det,
@@ -306,9 +389,10 @@ fn evaluate(dir: &Path, name: &str) -> Result<RecordResult, Box<dyn std::error::
         ivr_ref: rhythm_spans(&anns, &["(IVR"], mv.len()),
         vt_rhythm_ref: rhythm_spans(&anns, &["(VT"], mv.len()),
         vf_ref,
-        vf_det: union(vf_det),
+        vf_det,
         asystole_s,
         seconds,
+        second,
     };
     if std::env::var("EVAL_MITDB_TRACE").is_ok_and(|r| r == name) {
         trace(&result, &anns, fs);
@@ -397,6 +481,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut false_af_records = Vec::new();
     let mut no_af_records = 0;
     let mut asystoles = Vec::new();
+    // Both leads, as the runtime analyses a bed: AF reported by either lead
+    // and by both; runs found by a ventricular finding of either lead, and
+    // the VT findings of both leads and those true.
+    let (mut af_either_det, mut af_either_ovl) = (0usize, 0usize);
+    let (mut af_both_det, mut af_both_ovl) = (0usize, 0usize);
+    let (mut false_af_either, mut false_af_both) = (Vec::new(), Vec::new());
+    let (mut v_either_found, mut vt_either_det, mut vt_either_true) = (0, 0, 0);
     let (mut seconds, mut duration) = (0.0, 0.0);
     let sr = |n: usize| n as f64 / 360.0;
     for r in &results {
@@ -464,6 +555,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .copied()
             .collect();
         vt_true += hits(&r.vt_det, &truth);
+        let (af_either, af_both, v_either, vt_second) = match &r.second {
+            Some(b) => (
+                union(r.af_det.iter().chain(&b.af_det).copied().collect()),
+                intersection(&r.af_det, &b.af_det),
+                r.ventricular().into_iter().chain(b.ventricular()).collect(),
+                b.vt_det.clone(),
+            ),
+            None => (
+                r.af_det.clone(),
+                r.af_det.clone(),
+                r.ventricular(),
+                Spans::new(),
+            ),
+        };
+        af_either_det += length(&af_either);
+        af_either_ovl += overlap(&r.af_ref, &af_either);
+        af_both_det += length(&af_both);
+        af_both_ovl += overlap(&r.af_ref, &af_both);
+        if r.af_ref.is_empty() {
+            if !af_either.is_empty() {
+                false_af_either.push(format!("{} ({:.0} s)", r.name, sr(length(&af_either))));
+            }
+            if !af_both.is_empty() {
+                false_af_both.push(format!("{} ({:.0} s)", r.name, sr(length(&af_both))));
+            }
+        }
+        v_either_found += hits(&r.vt_ref, &v_either);
+        vt_either_det += r.vt_det.len() + vt_second.len();
+        vt_either_true += hits(&r.vt_det, &truth) + hits(&vt_second, &truth);
         for t in &r.asystole_s {
             asystoles.push(format!("{} at {t:.0} s", r.name));
         }
@@ -552,6 +672,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             false_vr_records.join(", ")
         }
     );
+    println!("both leads, each analysed as the runtime analyses every lead a bed streams:");
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_owned()
+        } else {
+            v.join(", ")
+        }
+    };
+    println!(
+        "  AF duration, reported by either lead     Se {:6.2} %  +P {:6.2} %  ({:.0} s reported; without AF: {} of {}: {})",
+        pct(af_either_ovl, af_ref),
+        pct(af_either_ovl, af_either_det),
+        sr(af_either_det),
+        false_af_either.len(),
+        no_af_records,
+        list(&false_af_either)
+    );
+    println!(
+        "  AF duration, reported by both leads      Se {:6.2} %  +P {:6.2} %  ({:.0} s reported; without AF: {} of {}: {})",
+        pct(af_both_ovl, af_ref),
+        pct(af_both_ovl, af_both_det),
+        sr(af_both_det),
+        false_af_both.len(),
+        no_af_records,
+        list(&false_af_both)
+    );
+    println!(
+        "  runs of >= 5 V beats, by VT, VF or vent rhythm on either lead  Se {:6.2} %  ({} runs, {} found); VT findings +P {:6.2} % ({} of {})",
+        pct(v_either_found, vt_ref),
+        vt_ref,
+        v_either_found,
+        pct(vt_either_true, vt_either_det),
+        vt_either_true,
+        vt_either_det
+    );
     let vf = results.iter().find(|r| r.name == "207");
     if let Some(r) = vf {
         println!(
@@ -573,7 +728,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         duration
     );
     println!(
-        "{{\"veb_se\":{:.3},\"veb_pp\":{:.3},\"qrs_se\":{:.3},\"qrs_pp\":{:.3},\"qrs_pp_ec57\":{:.3},\"af_se\":{:.3},\"af_pp\":{:.3},\"false_af_records\":{},\"vt_se\":{:.3},\"vt_pp\":{:.3},\"vt_fast_se\":{:.3},\"v_runs_se\":{:.3},\"vr_pp\":{:.3},\"x_realtime\":{:.0}}}",
+        "{{\"veb_se\":{:.3},\"veb_pp\":{:.3},\"qrs_se\":{:.3},\"qrs_pp\":{:.3},\"qrs_pp_ec57\":{:.3},\"af_se\":{:.3},\"af_pp\":{:.3},\"false_af_records\":{},\"vt_se\":{:.3},\"vt_pp\":{:.3},\"vt_fast_se\":{:.3},\"v_runs_se\":{:.3},\"vr_pp\":{:.3},\"af_se_either\":{:.3},\"af_pp_either\":{:.3},\"false_af_records_either\":{},\"v_runs_se_either\":{:.3},\"x_realtime\":{:.0}}}",
         pct(veb_all.tp, veb_all.tp + veb_all.fn_),
         pct(veb_all.tp, veb_all.tp + veb_all.fp),
         pct(gross.tp, gross.tp + gross.fn_),
@@ -587,6 +742,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pct(vt_fast_found, vt_fast_ref),
         pct(any_found, vt_ref),
         pct(vr_true, vr_det),
+        pct(af_either_ovl, af_ref),
+        pct(af_either_ovl, af_either_det),
+        false_af_either.len(),
+        pct(v_either_found, vt_ref),
         duration / seconds
     );
     Ok(())
