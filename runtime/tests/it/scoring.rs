@@ -694,33 +694,62 @@ fn stream_mitdb(
     mrn: &str,
     seconds: usize,
 ) -> Vec<wardwatch_core::model::EcgEvent> {
+    stream_mitdb_leads(store, scorer, name, mrn, seconds, &[("MLII", "131330")])
+}
+
+/// Streams the first `seconds` of an MIT-BIH record's `leads` (signal
+/// name, the MDC code it is streamed under) to `mrn`, 2 s blocks of each
+/// lead per batch; returns the bed's ECG events.
+fn stream_mitdb_leads(
+    store: &mut Store,
+    scorer: &mut LiveScorer,
+    name: &str,
+    mrn: &str,
+    seconds: usize,
+    leads: &[(&str, &str)],
+) -> Vec<wardwatch_core::model::EcgEvent> {
     let record =
         wardwatch_wfdb::Record::open(testdata(&format!("mitdb/{name}.hea"))).expect("record");
-    let lead = record.signal_index("MLII").expect("MLII");
-    let mut raw = record.read_raw(lead).expect("samples");
-    raw.truncate(seconds * 360);
-    let spec = &record.signals()[lead];
-    let (gain, baseline) = (spec.gain_adu_per_unit, spec.baseline_adu);
+    let signals: Vec<_> = leads
+        .iter()
+        .map(|(signal, code)| {
+            let i = record.signal_index(signal).expect("lead");
+            let mut raw = record.read_raw(i).expect("samples");
+            raw.truncate(seconds * 360);
+            let spec = &record.signals()[i];
+            (raw, spec.gain_adu_per_unit, spec.baseline_adu, *code)
+        })
+        .collect();
     let block = 720;
     let now = t0() + Duration::hours(1);
-    for (k, chunk) in raw.chunks(block).enumerate() {
+    let mut seq = 0;
+    for k in 0..(seconds * 360).div_ceil(block) {
         let start = t0() + Duration::nanoseconds((k * block) as i64 * 1_000_000_000 / 360);
-        let obs = waveform(
-            &format!("{mrn}-{name}-{k}"),
-            mrn,
-            "131330",
-            "mV",
-            start,
-            360.0,
-            (gain, baseline),
-            chunk,
-        );
+        let mut items = Vec::new();
+        for (raw, gain, baseline, code) in &signals {
+            let Some(chunk) = raw.get(k * block..((k + 1) * block).min(raw.len())) else {
+                continue;
+            };
+            let obs = waveform(
+                &format!("{mrn}-{name}-{code}-{k}"),
+                mrn,
+                code,
+                "mV",
+                start,
+                360.0,
+                (*gain, *baseline),
+                chunk,
+            );
+            seq += 1;
+            items.push(item(seq, &obs, now));
+        }
+        let count = items.len();
         let b = IngestBatch {
             shard: mrn.into(),
-            ..batch(vec![item(k as u64 + 1, &obs, now)])
+            ..batch(items)
         };
         let stored = store.store_batch(&b, now).expect("store");
-        assert_eq!(stored.outcome.stored, 1, "block {k}");
+        assert_eq!(stored.outcome.stored, count, "block {k}");
         store
             .insert_scores(&scorer.score_batch(store, &b, &stored))
             .expect("scores");
@@ -765,4 +794,43 @@ fn a_patient_recorded_as_paced_gets_no_ventricular_rhythm_from_paced_beats() {
     assert!(vent_rhythm(&unpaced) > 0, "{unpaced:?}");
     let paced = stream_mitdb(&mut store, &mut scorer, "107", &mrns[5], 600);
     assert_eq!(vent_rhythm(&paced), 0, "{paced:?}");
+}
+
+/// A bed's rhythm findings that are not life-threatening come from one lead
+/// (lead II where streamed): MIT-BIH 208 (no AF in the reference; frequent
+/// PVCs and couplets) reads as AF from 256 s on its V1 lead alone, and a
+/// bed streaming both leads raised AF onset from it. (On the whole database
+/// the second lead's AF added false AF in 2 more of the 40 records without
+/// AF; `eval_mitdb`.)
+#[test]
+fn a_second_leads_af_is_not_the_beds_when_lead_ii_is_streamed() {
+    let dir = crate::private_tempdir();
+    let (mut store, mrns) = store_with_ward(dir.path());
+    let mut scorer = LiveScorer::default();
+    let is_af = |e: &wardwatch_core::model::EcgEvent| {
+        e.kind() == FindingKind::AtrialFibrillation && e.is_onset()
+    };
+    // V1 alone (the bed's only lead, so its rhythm lead) says AF.
+    let v1 = stream_mitdb_leads(
+        &mut store,
+        &mut scorer,
+        "208",
+        &mrns[3],
+        460,
+        &[("V1", "131331")],
+    );
+    assert!(v1.iter().any(is_af), "V1 alone reads AF: {v1:?}");
+    // Both leads: the bed's rhythm is lead II's, which has no AF.
+    let both = stream_mitdb_leads(
+        &mut store,
+        &mut scorer,
+        "208",
+        &mrns[4],
+        460,
+        &[("MLII", "131330"), ("V1", "131331")],
+    );
+    assert!(
+        !both.iter().any(is_af),
+        "AF from V1 beside lead II: {both:?}"
+    );
 }
