@@ -20,7 +20,11 @@
 //!   both, runs found by a VT, VF or ventricular rhythm finding of either
 //!   lead, and the +P of both leads' VT findings (the runtime takes AF
 //!   and ventricular rhythm from one lead, `scoring::Bed::rhythm_lead`,
-//!   and decides VT and VF over every lead).
+//!   and decides VT and VF over every lead);
+//! - the bed's decisions over both leads (`BedsideStream`, what raises the
+//!   runtime's alarms): runs found by its confirmed VT or VF (or the first
+//!   lead's ventricular rhythm), the +P of its confirmed VT episodes, and
+//!   how many VT or VF findings it suppressed.
 //!
 //! Prints a table and one JSON object (last line) for `bench/score/run.sh`.
 //! It measures; it asserts nothing.
@@ -36,6 +40,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use wardwatch_score::analysis::{EcgStream, StreamEvent};
+use wardwatch_score::bedside::{BedsideEvent, BedsideStream, Channel, ChannelKind, Verdict};
 use wardwatch_score::ecg::beats::BeatClass;
 use wardwatch_score::ecg::compare_beats;
 use wardwatch_score::ecg::rhythm::FindingKind;
@@ -191,6 +196,8 @@ struct RecordResult {
     seconds: f64,
     /// The second lead's findings, where the record has one.
     second: Option<LeadFindings>,
+    /// The bed's VT and VF decisions over both leads.
+    bed: BedVentricular,
 }
 
 impl RecordResult {
@@ -287,6 +294,84 @@ fn analyse_lead(
     })
 }
 
+/// What the bed decides over both leads (`BedsideStream`, as the runtime
+/// runs it, one-second blocks of each lead in turn): the confirmed VT and
+/// VF episodes (from the decision to the bed's end of the finding) and how
+/// many VT or VF findings it suppressed.
+struct BedVentricular {
+    vt: Spans,
+    vf: Spans,
+    suppressed: usize,
+}
+
+fn bed_ventricular(
+    leads: &[(String, Vec<f64>)],
+    fs: f64,
+    paced: bool,
+) -> Result<BedVentricular, Box<dyn std::error::Error>> {
+    let channels = leads
+        .iter()
+        .map(|(name, _)| Channel {
+            name: name.clone(),
+            kind: ChannelKind::Ecg,
+            fs_hz: fs,
+        })
+        .collect();
+    let mut bed = BedsideStream::new(channels)?;
+    bed.set_paced(paced);
+    let sample = |t: f64| (t * fs).round().max(0.0) as usize;
+    let mut out = BedVentricular {
+        vt: Spans::new(),
+        vf: Spans::new(),
+        suppressed: 0,
+    };
+    let mut open: Vec<(FindingKind, usize)> = Vec::new();
+    let block = fs as usize;
+    let n = leads.iter().map(|(_, x)| x.len()).max().unwrap_or(0);
+    let ventricular = |k: FindingKind| {
+        matches!(
+            k,
+            FindingKind::VentricularTachycardia | FindingKind::VentricularFibrillation
+        )
+    };
+    let close = |out: &mut BedVentricular, kind, start, end| match kind {
+        FindingKind::VentricularTachycardia => out.vt.push((start, end)),
+        _ => out.vf.push((start, end)),
+    };
+    for at in (0..n).step_by(block) {
+        for (i, (_, x)) in leads.iter().enumerate() {
+            let Some(chunk) = x.get(at..(at + block).min(x.len())) else {
+                continue;
+            };
+            for event in bed.push(i, chunk)?.events {
+                match event {
+                    BedsideEvent::Decision(d) if ventricular(d.finding.kind) => match d.verdict {
+                        Verdict::Suppressed => out.suppressed += 1,
+                        Verdict::Confirmed => {
+                            if !open.iter().any(|(k, _)| *k == d.finding.kind) {
+                                open.push((d.finding.kind, sample(d.finding.start_s)));
+                            }
+                        }
+                    },
+                    BedsideEvent::End { kind, time_s } => {
+                        if let Some(j) = open.iter().position(|(k, _)| *k == kind) {
+                            let (_, start) = open.remove(j);
+                            close(&mut out, kind, start, sample(time_s).max(start + 1));
+                        }
+                    }
+                    BedsideEvent::Decision(_) => {}
+                }
+            }
+        }
+    }
+    for (kind, start) in open {
+        close(&mut out, kind, start, n);
+    }
+    out.vt = union(out.vt);
+    out.vf = union(out.vf);
+    Ok(out)
+}
+
 fn evaluate(dir: &Path, name: &str) -> Result<RecordResult, Box<dyn std::error::Error>> {
     let record = Record::open(dir.join(format!("mitdb/{name}.hea")))?;
     let fs = record.fs_hz();
@@ -311,6 +396,10 @@ fn evaluate(dir: &Path, name: &str) -> Result<RecordResult, Box<dyn std::error::
     } else {
         None
     };
+    let leads = (0..record.signals().len().min(2))
+        .map(|i| Ok((record.signals()[i].description.clone(), record.physical(i)?)))
+        .collect::<Result<Vec<_>, Box<dyn std::error::Error>>>()?;
+    let bed = bed_ventricular(&leads, fs, PACED.contains(&name))?;
     let LeadFindings {
         beats,
         classes,
@@ -393,6 +482,7 @@ fn evaluate(dir: &Path, name: &str) -> Result<RecordResult, Box<dyn std::error::
         asystole_s,
         seconds,
         second,
+        bed,
     };
     if std::env::var("EVAL_MITDB_TRACE").is_ok_and(|r| r == name) {
         trace(&result, &anns, fs);
@@ -488,6 +578,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut af_both_det, mut af_both_ovl) = (0usize, 0usize);
     let (mut false_af_either, mut false_af_both) = (Vec::new(), Vec::new());
     let (mut v_either_found, mut vt_either_det, mut vt_either_true) = (0, 0, 0);
+    // The bed's decisions over both leads (what raises the alarms), with
+    // the rhythm lead's (the first signal's) ventricular rhythm.
+    let (mut bed_found, mut bed_vt, mut bed_vt_true, mut bed_suppressed) = (0, 0, 0, 0);
+    let mut bed_vt_false = Vec::new();
     let (mut seconds, mut duration) = (0.0, 0.0);
     let sr = |n: usize| n as f64 / 360.0;
     for r in &results {
@@ -582,6 +676,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         v_either_found += hits(&r.vt_ref, &v_either);
+        let bed_v: Spans = r
+            .bed
+            .vt
+            .iter()
+            .chain(&r.bed.vf)
+            .chain(&r.vr_det)
+            .copied()
+            .collect();
+        bed_found += hits(&r.vt_ref, &bed_v);
+        bed_vt += r.bed.vt.len();
+        let bed_true = hits(&r.bed.vt, &truth);
+        bed_vt_true += bed_true;
+        if bed_true < r.bed.vt.len() {
+            bed_vt_false.push(format!("{} ({})", r.name, r.bed.vt.len() - bed_true));
+        }
+        bed_suppressed += r.bed.suppressed;
         vt_either_det += r.vt_det.len() + vt_second.len();
         vt_either_true += hits(&r.vt_det, &truth) + hits(&vt_second, &truth);
         for t in &r.asystole_s {
@@ -707,6 +817,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         vt_either_true,
         vt_either_det
     );
+    println!(
+        "  the bed's decisions (BedsideStream over both leads, as the runtime raises alarms):"
+    );
+    println!(
+        "    runs of >= 5 V beats, by its VT or VF or the first lead's vent rhythm  Se {:6.2} %  ({} runs, {} found)",
+        pct(bed_found, vt_ref),
+        vt_ref,
+        bed_found
+    );
+    println!(
+        "    confirmed VT episodes                  +P {:6.2} %  ({} episodes, {} true; false in {}); VT/VF findings suppressed: {}",
+        pct(bed_vt_true, bed_vt),
+        bed_vt,
+        bed_vt_true,
+        list(&bed_vt_false),
+        bed_suppressed
+    );
     let vf = results.iter().find(|r| r.name == "207");
     if let Some(r) = vf {
         println!(
@@ -728,7 +855,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         duration
     );
     println!(
-        "{{\"veb_se\":{:.3},\"veb_pp\":{:.3},\"qrs_se\":{:.3},\"qrs_pp\":{:.3},\"qrs_pp_ec57\":{:.3},\"af_se\":{:.3},\"af_pp\":{:.3},\"false_af_records\":{},\"vt_se\":{:.3},\"vt_pp\":{:.3},\"vt_fast_se\":{:.3},\"v_runs_se\":{:.3},\"vr_pp\":{:.3},\"af_se_either\":{:.3},\"af_pp_either\":{:.3},\"false_af_records_either\":{},\"v_runs_se_either\":{:.3},\"x_realtime\":{:.0}}}",
+        "{{\"veb_se\":{:.3},\"veb_pp\":{:.3},\"qrs_se\":{:.3},\"qrs_pp\":{:.3},\"qrs_pp_ec57\":{:.3},\"af_se\":{:.3},\"af_pp\":{:.3},\"false_af_records\":{},\"vt_se\":{:.3},\"vt_pp\":{:.3},\"vt_fast_se\":{:.3},\"v_runs_se\":{:.3},\"vr_pp\":{:.3},\"af_se_either\":{:.3},\"af_pp_either\":{:.3},\"false_af_records_either\":{},\"v_runs_se_either\":{:.3},\"v_runs_se_bed\":{:.3},\"vt_pp_bed\":{:.3},\"x_realtime\":{:.0}}}",
         pct(veb_all.tp, veb_all.tp + veb_all.fn_),
         pct(veb_all.tp, veb_all.tp + veb_all.fp),
         pct(gross.tp, gross.tp + gross.fn_),
@@ -746,6 +873,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pct(af_either_ovl, af_either_det),
         false_af_either.len(),
         pct(v_either_found, vt_ref),
+        pct(bed_found, vt_ref),
+        pct(bed_vt_true, bed_vt),
         duration / seconds
     );
     Ok(())
