@@ -94,6 +94,9 @@ struct Bed {
     /// The channel (index) on which each open rhythm finding (AF,
     /// ventricular rhythm) started; see [`Bed::rhythm_lead`].
     rhythm_open: HashMap<FindingKind, usize>,
+    /// The leads (channel indices) whose signal is unusable now: the bed's
+    /// `EcgSignalUnusable` lasts while any is.
+    unusable: std::collections::BTreeSet<usize>,
     /// When the record was last read for a pacemaker (`PACED_REFRESH`).
     paced_read: Option<DateTime<Utc>>,
     /// When a heart rate was last stored for the patient (`HR_EVERY`).
@@ -132,8 +135,11 @@ impl Bed {
 
     /// Whether channel `index`'s event `event` (of a finding that is not
     /// life-threatening) is the bed's: a rhythm finding's onset on the
-    /// rhythm lead, its end on the lead it started on; any other finding
-    /// (the lead unusable) on every lead.
+    /// rhythm lead, its end on the lead it started on; an unusable signal's
+    /// onset on the first lead to lose its signal, its end when the last
+    /// lead has it back. (Each lead's own onsets and ends reached the alarm
+    /// book unpaired: one lead's recovery ended the technical alarm while
+    /// another lead was still unusable.)
     fn takes(&mut self, index: usize, event: &StreamEvent) -> bool {
         let rhythm = |kind| {
             matches!(
@@ -156,8 +162,33 @@ impl Bed {
                 self.rhythm_open.remove(kind);
                 true
             }
+            StreamEvent::Onset(f) if f.kind == FindingKind::EcgSignalUnusable => {
+                let first = self.unusable.is_empty();
+                self.unusable.insert(index) && first
+            }
+            StreamEvent::End {
+                kind: FindingKind::EcgSignalUnusable,
+                ..
+            } => self.unusable.remove(&index) && self.unusable.is_empty(),
             _ => true,
         }
+    }
+
+    /// Channel `index` starts afresh (its analysis forgets what it found):
+    /// the findings it held for the bed that now end, as the kinds to end.
+    fn release(&mut self, index: usize) -> Vec<FindingKind> {
+        let mut ended: Vec<FindingKind> = self
+            .rhythm_open
+            .iter()
+            .filter(|&(_, &i)| i == index)
+            .map(|(&k, _)| k)
+            .collect();
+        self.rhythm_open.retain(|_, i| *i != index);
+        if self.unusable.remove(&index) && self.unusable.is_empty() {
+            ended.push(FindingKind::EcgSignalUnusable);
+        }
+        ended.sort();
+        ended
     }
 }
 
@@ -485,6 +516,7 @@ impl LiveScorer {
                             channels: Vec::new(),
                             open: HashMap::new(),
                             rhythm_open: HashMap::new(),
+                            unusable: Default::default(),
                             paced_read: None,
                             hr_last: None,
                         },
@@ -824,6 +856,8 @@ fn feed_block(bed: &mut Bed, mrn: &str, obs: &Observation, b: &EcgBlock) -> Vec<
     };
     // Where this block starts on the channel's timeline: a new channel,
     // a new rate, a long gap or a clock that went back starts it afresh.
+    // What a lead started afresh held for the bed ends where its data did.
+    let mut rows = Vec::new();
     let index = match bed.channels.iter().position(|c| c.code == b.lead) {
         None => match bed.stream.add_channel(channel, offset_s) {
             Ok(i) => {
@@ -843,6 +877,15 @@ fn feed_block(bed: &mut Bed, mrn: &str, obs: &Observation, b: &EcgBlock) -> Vec<
                     tracing::warn!(error = %e, "a waveform cannot be analysed at this rate");
                     return Vec::new();
                 }
+                let at = c.time_of(c.pushed as usize);
+                for kind in bed.release(i) {
+                    rows.push(ScoreRow {
+                        mrn: mrn.to_owned(),
+                        at,
+                        value: 0.0,
+                        score: ScoreDetail::EcgEvent(EcgEvent::End { lead: b.lead, kind }),
+                    });
+                }
                 bed.channels[i] = fresh(obs.effective);
             }
             i
@@ -860,7 +903,6 @@ fn feed_block(bed: &mut Bed, mrn: &str, obs: &Observation, b: &EcgBlock) -> Vec<
         pushes.push(vec![f64::NAN; gap_samples as usize]);
     }
     pushes.push(samples);
-    let mut rows = Vec::new();
     for block in pushes {
         let update = match bed.stream.push(index, &block) {
             Ok(u) => u,
@@ -997,5 +1039,89 @@ mod tests {
         let later = now + NEWS2_WINDOW + Duration::seconds(1);
         assert_eq!(w.value(later), Some(97.0));
         assert_eq!(w.value(now + NEWS2_FRESH + Duration::seconds(1)), None);
+    }
+
+    /// A bed of two leads (II, then V1) for the pairing of its leads'
+    /// findings.
+    fn two_lead_bed() -> Bed {
+        let t0 = Utc
+            .with_ymd_and_hms(2026, 1, 1, 8, 0, 0)
+            .single()
+            .expect("time");
+        let channel = |code| BedChannel {
+            code,
+            origin: t0,
+            period_ns: 4_000_000,
+            pushed: 0,
+            beats: Default::default(),
+        };
+        Bed {
+            stream: BedsideStream::new(Vec::new()).expect("bed"),
+            t0,
+            channels: vec![channel(EcgLead::II.mdc), channel(131_331)],
+            open: HashMap::new(),
+            rhythm_open: HashMap::new(),
+            unusable: Default::default(),
+            paced_read: None,
+            hr_last: None,
+        }
+    }
+
+    fn onset(kind: FindingKind) -> StreamEvent {
+        StreamEvent::Onset(wardwatch_score::ecg::rhythm::Finding {
+            kind,
+            start_sample: 0,
+            end_sample: 0,
+            start_s: 0.0,
+            end_s: 0.0,
+            detail: String::new(),
+        })
+    }
+
+    fn end(kind: FindingKind) -> StreamEvent {
+        StreamEvent::End {
+            kind,
+            sample: 0,
+            time_s: 0.0,
+        }
+    }
+
+    /// The technical "ECG unusable" lasts while any lead is unusable: one
+    /// lead's recovery does not end it while the other is still off.
+    #[test]
+    fn an_unusable_ecg_ends_when_the_last_unusable_lead_recovers() {
+        let mut bed = two_lead_bed();
+        let k = FindingKind::EcgSignalUnusable;
+        assert!(bed.takes(1, &onset(k)), "V1 off: the bed's ECG is unusable");
+        assert!(!bed.takes(0, &onset(k)), "II off too: already raised");
+        assert!(!bed.takes(1, &end(k)), "V1 back, II still off");
+        assert!(bed.takes(0, &end(k)), "II back: it ends");
+        assert!(
+            !bed.takes(0, &end(k)),
+            "an end without its onset is not the bed's"
+        );
+    }
+
+    /// AF and ventricular rhythm are the rhythm lead's (lead II): another
+    /// lead's are not the bed's, and an episode ends on the lead it
+    /// started on, or when that lead is started afresh.
+    #[test]
+    fn rhythm_findings_are_lead_iis_and_end_where_they_started() {
+        let mut bed = two_lead_bed();
+        let af = FindingKind::AtrialFibrillation;
+        assert!(!bed.takes(1, &onset(af)), "V1's AF beside lead II");
+        assert!(bed.takes(0, &onset(af)));
+        assert!(!bed.takes(0, &onset(af)), "one onset per episode");
+        assert!(!bed.takes(1, &end(af)), "V1 did not start it");
+        assert!(bed.takes(0, &end(af)));
+        // Lead II restarts (a gap) while in AF and unusable: both end.
+        assert!(bed.takes(0, &onset(af)));
+        assert!(bed.takes(0, &onset(FindingKind::EcgSignalUnusable)));
+        assert_eq!(bed.release(0), vec![af, FindingKind::EcgSignalUnusable]);
+        assert!(bed.release(0).is_empty());
+        // A bed without lead II: its first ECG lead is the rhythm lead.
+        let mut bed = two_lead_bed();
+        bed.channels.remove(0);
+        assert!(bed.takes(0, &onset(FindingKind::VentricularRhythm)));
     }
 }
