@@ -114,23 +114,28 @@ impl Bed {
 
     /// The lead whose rhythm findings that are not life-threatening (AF,
     /// ventricular rhythm) are the bed's: lead II where the bed streams
-    /// it, else its first ECG lead. One lead, as the single-lead
-    /// evaluation measures them: on the MIT-BIH database the second lead's
-    /// AF added false AF in 2 more of the 40 records without AF (208, 223)
-    /// and took AF duration +P from 86.9 % to 79.6 % (`eval_mitdb`, "either
-    /// lead"), and each lead's own onsets and ends reached the alarm book
-    /// unpaired (an AF onset twice, a ventricular rhythm ended by the lead
-    /// that had not reported it). The life-threatening findings are the
-    /// bed's decision over every lead and pulse (`BedsideStream`).
+    /// it, else its first ECG lead; while that lead's signal is unusable,
+    /// the first usable one. One lead, as the single-lead evaluation
+    /// measures them: on the MIT-BIH database the second lead's AF added
+    /// false AF in 2 more of the 40 records without AF (208, 223) and took
+    /// AF duration +P from 86.9 % to 79.6 % (`eval_mitdb`, "either lead"),
+    /// and each lead's own onsets and ends reached the alarm book unpaired
+    /// (an AF onset twice, a ventricular rhythm ended by the lead that had
+    /// not reported it). The life-threatening findings are the bed's
+    /// decision over every lead and pulse (`BedsideStream`).
     fn rhythm_lead(&self) -> Option<usize> {
-        self.channels
-            .iter()
-            .position(|c| c.code == EcgLead::II.mdc)
-            .or_else(|| {
-                self.channels
-                    .iter()
-                    .position(|c| EcgLead::from_mdc(c.code).is_some())
-            })
+        let mut leads: Vec<usize> = (0..self.channels.len())
+            .filter(|&i| EcgLead::from_mdc(self.channels[i].code).is_some())
+            .collect();
+        // Lead II first, then the others in the order they came; usable
+        // ones before unusable ones.
+        leads.sort_by_key(|&i| {
+            (
+                self.unusable.contains(&i),
+                self.channels[i].code != EcgLead::II.mdc,
+            )
+        });
+        leads.first().copied()
     }
 
     /// Whether channel `index`'s event `event` (of a finding that is not
@@ -1119,6 +1124,13 @@ mod tests {
         assert!(bed.takes(0, &onset(FindingKind::EcgSignalUnusable)));
         assert_eq!(bed.release(0), vec![af, FindingKind::EcgSignalUnusable]);
         assert!(bed.release(0).is_empty());
+        // Lead II unusable: the rhythm is V1's while it is.
+        let mut bed = two_lead_bed();
+        assert!(bed.takes(0, &onset(FindingKind::EcgSignalUnusable)));
+        assert!(bed.takes(1, &onset(af)), "V1's AF while lead II is off");
+        assert!(bed.takes(0, &end(FindingKind::EcgSignalUnusable)));
+        assert!(!bed.takes(0, &onset(af)), "the episode V1 opened goes on");
+        assert!(bed.takes(1, &end(af)), "and ends on V1");
         // A bed without lead II: its first ECG lead is the rhythm lead.
         let mut bed = two_lead_bed();
         bed.channels.remove(0);
