@@ -338,7 +338,7 @@ fn put_encoded(
     tx.prepare_cached(
         "INSERT INTO vital_blocks (patient_id, vital, minute_ms, n, data)
          VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (patient_id, vital, minute_ms) DO UPDATE SET n = excluded.n, data = excluded.data",
+         ON CONFLICT (minute_ms, patient_id, vital) DO UPDATE SET n = excluded.n, data = excluded.data",
     )
     .and_then(|mut s| s.execute(params![patient_id, vital, minute_ms, n as i64, data]))
     .ctx("storing numeric samples")?;
