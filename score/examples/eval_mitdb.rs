@@ -203,13 +203,13 @@ struct RecordResult {
 impl RecordResult {
     /// Every ventricular finding: VT, VF/flutter and ventricular rhythm.
     fn ventricular(&self) -> Spans {
-        self.vt_det
-            .iter()
-            .chain(&self.vf_det)
-            .chain(&self.vr_det)
-            .copied()
-            .collect()
+        ventricular(&self.vt_det, &self.vf_det, &self.vr_det)
     }
+}
+
+/// VT, VF/flutter and ventricular rhythm findings together.
+fn ventricular(vt: &Spans, vf: &Spans, vr: &Spans) -> Spans {
+    vt.iter().chain(vf).chain(vr).copied().collect()
 }
 
 /// What the live path (`EcgStream`, fed a second at a time) reports on one
@@ -227,12 +227,7 @@ struct LeadFindings {
 impl LeadFindings {
     /// Every ventricular finding: VT, VF/flutter and ventricular rhythm.
     fn ventricular(&self) -> Spans {
-        self.vt_det
-            .iter()
-            .chain(&self.vf_det)
-            .chain(&self.vr_det)
-            .copied()
-            .collect()
+        ventricular(&self.vt_det, &self.vf_det, &self.vr_det)
     }
 }
 
