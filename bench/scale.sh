@@ -260,9 +260,9 @@ m = re.search(r"(\d+) notifications \((\d+) failed\), latency from sample arriva
 if m:
     row("notifications delivered on D-Bus (failed)", f"{m.group(1)} ({m.group(2)})")
     out = open(sys.argv[22].replace("serve.err", "serve.out"), errors="replace").read()
-    r = re.search(r"did not take: (\d+) tried again, (\d+) given up", out)
+    r = re.search(r"did not take: (\d+) tried again, (\d+) given up.*?, (\d+) not tried again", out)
     if r:
-        row("  failed notices tried again (given up)", f"{r.group(1)} ({r.group(2)})")
+        row("  failed notices tried again (given up; closed meanwhile)", f"{r.group(1)} ({r.group(2)}; {r.group(3)})")
     row("alarm latency p50, ms", m.group(3))
     row("alarm latency p99, ms", m.group(4))
     parts = re.findall(r"(to the writer|store|scoring and alarm|notifier queue|desktop call) (\d+)/(\d+)", sys.argv[17])

@@ -2070,8 +2070,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if n.retried > 0 || n.given_up > 0 {
                 writeln!(
                     out,
-                    "notifications the desktop did not take: {} tried again, {} given up after their retries (left to their alarms' reminders)",
-                    n.retried, n.given_up
+                    "notifications the desktop did not take: {} tried again, {} given up after their retries (left to their alarms' reminders), {} not tried again (acknowledged or resolved meanwhile)",
+                    n.retried, n.given_up, n.retries_closed
                 )?;
             }
             if n.records_retried > 0 || n.records_lost > 0 {

@@ -117,6 +117,10 @@ pub struct DeliveryStats {
     /// Those still undelivered after every retry: left to their alarms'
     /// reminders (each is also an error in the log).
     pub given_up: u64,
+    /// Retries not made: their alarm was acknowledged or resolved while the
+    /// retry waited (the clinician has seen it; a notification now would
+    /// be a stale one).
+    pub retries_closed: u64,
     /// Deliveries (and `tech:notifications` changes) whose recording in the
     /// store failed on a store busy past its timeout and was tried again.
     pub records_retried: u64,
@@ -867,6 +871,9 @@ fn spawn_delivery(
         path: data_dir.to_owned(),
         source,
     };
+    // Read only, and only before a retry: a read never waits for the write
+    // lock in WAL mode.
+    let book = Store::open_dir(data_dir)?;
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let (records_tx, records_rx) = std::sync::mpsc::sync_channel(NOTICE_QUEUE);
     std::thread::Builder::new()
@@ -886,6 +893,7 @@ fn spawn_delivery(
         clock,
         notices: Mutex::new(notices),
         records: records_tx,
+        book: Mutex::new(book),
         failing: Mutex::new(false),
         retries: Mutex::new(Vec::new()),
         stopping: Default::default(),
@@ -930,13 +938,16 @@ enum Record {
 /// Notices go out in queue order but may arrive out of it; each is a
 /// notification of its own (none replaces another). A notice that failed
 /// waits for its retry beside the queue, so the notices after it go out
-/// meanwhile; a stop gives each waiting retry its last try at once.
+/// meanwhile; a stop gives each waiting retry its last try at once. A retry
+/// whose alarm has been acknowledged or resolved meanwhile is not made.
 struct Delivery {
     threads: usize,
     notifier: Arc<dyn Notifier>,
     clock: Arc<dyn Clock>,
     notices: Mutex<Receiver<Outgoing>>,
     records: SyncSender<Record>,
+    /// A connection to read an alarm's state before its retry.
+    book: Mutex<Store>,
     /// Whether `tech:notifications` is raised. Held while its change is
     /// handed to the recording thread, so the raise and the end of the
     /// condition are recorded in the order they were decided.
@@ -1056,8 +1067,42 @@ impl Delivery {
     /// One notifier thread: delivers notices until the queue ends.
     fn run(&self) {
         while let Some((out, tries)) = self.next() {
+            if tries > 0 && self.closed_meanwhile(&out) {
+                continue;
+            }
             self.deliver(out, tries);
         }
+    }
+
+    /// Whether the alarm of `out`, a notice waiting for its retry, has been
+    /// acknowledged or resolved meanwhile. A store that cannot say is not a
+    /// reason to hold a notice back: `false` then.
+    fn closed_meanwhile(&self, out: &Outgoing) -> bool {
+        if !out.stored {
+            return false;
+        }
+        let alarm = out.notice.alarm_id;
+        let state = self
+            .book
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .alarm(alarm);
+        let state = match state {
+            Ok(Some(view)) => view.state,
+            Ok(None) => return false,
+            Err(e) => {
+                tracing::warn!(alarm, error = %e, "could not read the alarm before its retry; trying anyway");
+                return false;
+            }
+        };
+        if state == "active" {
+            return false;
+        }
+        if let Ok(mut s) = self.stats.lock() {
+            s.retries_closed += 1;
+        }
+        tracing::info!(alarm, state = %state, "alarm closed before its notification's retry; not retried");
+        true
     }
 
     /// Delivers `out`, which has had `tries` tries before this one.

@@ -269,6 +269,8 @@ struct Unanswered {
     inner: Arc<RecordingNotifier>,
     fail: usize,
     calls: std::sync::atomic::AtomicUsize,
+    /// What happens while a failing call waits (before it fails).
+    meanwhile: Option<Box<dyn Fn(&AlarmNotice) + Send + Sync>>,
 }
 
 impl Unanswered {
@@ -277,6 +279,7 @@ impl Unanswered {
             inner,
             fail,
             calls: Default::default(),
+            meanwhile: None,
         })
     }
 
@@ -288,6 +291,9 @@ impl Unanswered {
 impl Notifier for Unanswered {
     fn notify(&self, notice: &AlarmNotice) -> Result<Delivered, Error> {
         if self.calls.fetch_add(1, Ordering::SeqCst) < self.fail {
+            if let Some(meanwhile) = &self.meanwhile {
+                meanwhile(notice);
+            }
             return Err(Error::TimedOut {
                 op: wardwatch_notify::Operation::Notify,
                 alarm_id: Some(notice.alarm_id),
@@ -424,4 +430,70 @@ fn a_notice_waiting_for_its_retry_is_tried_once_more_at_stop() {
     );
     let s = stats.lock().expect("stats").clone();
     assert_eq!((s.delivered, s.failed, s.given_up), (1, 1, 0), "{s:?}");
+}
+
+/// A nurse who acknowledges the alarm in the app while its notification
+/// waits for a retry gets no desktop notification of it seconds later.
+#[test]
+fn a_notice_is_not_retried_once_its_alarm_is_acknowledged() {
+    let recorder = Arc::new(RecordingNotifier::new());
+    let dir = crate::private_tempdir();
+    let path = dir.path().to_owned();
+    let notifier = Arc::new(Unanswered {
+        inner: recorder.clone(),
+        fail: 1,
+        calls: Default::default(),
+        // The acknowledgement comes while the daemon keeps the first call.
+        meanwhile: Some(Box::new(move |notice: &AlarmNotice| {
+            let store = Store::open_dir(&path).expect("store");
+            store
+                .ack_alarm(
+                    notice.alarm_id,
+                    "nurse",
+                    None,
+                    wardwatch_core::clock::Clock::now(crate::clock().as_ref()),
+                )
+                .expect("acknowledged");
+        })),
+    });
+    let mut admin = crate::ctx(dir.path(), "admin");
+    api::load_demo_ward(&mut admin, 3).expect("demo");
+    let store = Store::open_dir(dir.path()).expect("store");
+    let (mut stage, stats) = AlarmStage::start(
+        dir.path(),
+        Rules::default(),
+        Box::new(notifier.clone()),
+        crate::clock(),
+    )
+    .expect("alarm stage");
+    stage.system_condition(&store, "tech:first", true, "the first alarm");
+    wait_until(|| {
+        let s = stats.lock().expect("stats");
+        s.retries_closed == 1 || s.delivered > 0
+    });
+    drop(stage);
+    assert!(recorder.notices().is_empty(), "{:?}", recorder.notices());
+    assert_eq!(notifier.calls(), 1, "the retry was not made");
+    let s = stats.lock().expect("stats").clone();
+    assert_eq!(
+        (
+            s.delivered,
+            s.failed,
+            s.retried,
+            s.retries_closed,
+            s.given_up
+        ),
+        (0, 1, 1, 1, 0),
+        "{s:?}"
+    );
+    let first = store
+        .alarms(false, 100)
+        .expect("alarms")
+        .into_iter()
+        .find(|a| a.key == "tech:first")
+        .expect("the alarm");
+    assert_eq!(
+        (first.state.as_str(), first.notify_count),
+        ("acknowledged", 0)
+    );
 }
