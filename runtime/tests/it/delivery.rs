@@ -270,8 +270,10 @@ struct Unanswered {
     fail: usize,
     calls: std::sync::atomic::AtomicUsize,
     /// What happens while a failing call waits (before it fails).
-    meanwhile: Option<Box<dyn Fn(&AlarmNotice) + Send + Sync>>,
+    meanwhile: Option<Meanwhile>,
 }
+
+type Meanwhile = Box<dyn Fn(&AlarmNotice) + Send + Sync>;
 
 impl Unanswered {
     fn new(inner: Arc<RecordingNotifier>, fail: usize) -> Arc<Unanswered> {
