@@ -94,6 +94,10 @@ struct Bed {
     /// The channel (index) on which each open rhythm finding (AF,
     /// ventricular rhythm) started; see [`Bed::rhythm_lead`].
     rhythm_open: HashMap<FindingKind, usize>,
+    /// Every lead's own open rhythm findings (channel index, kind), the
+    /// bed's or not: the leads that can carry on an episode its lead can
+    /// no longer follow ([`Bed::heir`]).
+    lead_rhythm: std::collections::BTreeSet<(usize, FindingKind)>,
     /// The leads (channel indices) whose signal is unusable now: the bed's
     /// `EcgSignalUnusable` lasts while any is.
     unusable: std::collections::BTreeSet<usize>,
@@ -124,18 +128,33 @@ impl Bed {
     /// not reported it). The life-threatening findings are the bed's
     /// decision over every lead and pulse (`BedsideStream`).
     fn rhythm_lead(&self) -> Option<usize> {
+        self.leads_in_rhythm_order().first().copied()
+    }
+
+    /// The ECG leads, the rhythm lead first: usable ones before unusable
+    /// ones, lead II first, then the others in the order they came.
+    fn leads_in_rhythm_order(&self) -> Vec<usize> {
         let mut leads: Vec<usize> = (0..self.channels.len())
             .filter(|&i| EcgLead::from_mdc(self.channels[i].code).is_some())
             .collect();
-        // Lead II first, then the others in the order they came; usable
-        // ones before unusable ones.
         leads.sort_by_key(|&i| {
             (
                 self.unusable.contains(&i),
                 self.channels[i].code != EcgLead::II.mdc,
             )
         });
-        leads.first().copied()
+        leads
+    }
+
+    /// The lead that carries on the bed's `kind` episode when lead `from`,
+    /// which held it, can no longer say (unusable, or started afresh): the
+    /// first lead in rhythm order that has the same finding open itself.
+    /// The patient's AF does not end on the alarm bar because the lead
+    /// that first saw it came off while another lead still shows it.
+    fn heir(&self, from: usize, kind: FindingKind) -> Option<usize> {
+        self.leads_in_rhythm_order()
+            .into_iter()
+            .find(|&j| j != from && self.lead_rhythm.contains(&(j, kind)))
     }
 
     /// Whether channel `index`'s event `event` (of a finding that is not
@@ -144,7 +163,10 @@ impl Bed {
     /// onset on the first lead to lose its signal, its end when the last
     /// lead has it back. (Each lead's own onsets and ends reached the alarm
     /// book unpaired: one lead's recovery ended the technical alarm while
-    /// another lead was still unusable.)
+    /// another lead was still unusable.) An end on a lead that is not the
+    /// rhythm lead (any more) hands the episode to another lead that has
+    /// it open ([`Bed::heir`]) instead of ending it; the rhythm lead's own
+    /// end is the episode's.
     fn takes(&mut self, index: usize, event: &StreamEvent) -> bool {
         let rhythm = |kind| {
             matches!(
@@ -154,6 +176,7 @@ impl Bed {
         };
         match event {
             StreamEvent::Onset(f) if rhythm(f.kind) => {
+                self.lead_rhythm.insert((index, f.kind));
                 if self.rhythm_lead() != Some(index) || self.rhythm_open.contains_key(&f.kind) {
                     return false;
                 }
@@ -161,7 +184,14 @@ impl Bed {
                 true
             }
             StreamEvent::End { kind, .. } if rhythm(*kind) => {
+                self.lead_rhythm.remove(&(index, *kind));
                 if self.rhythm_open.get(kind) != Some(&index) {
+                    return false;
+                }
+                if self.rhythm_lead() != Some(index)
+                    && let Some(heir) = self.heir(index, *kind)
+                {
+                    self.rhythm_open.insert(*kind, heir);
                     return false;
                 }
                 self.rhythm_open.remove(kind);
@@ -180,15 +210,28 @@ impl Bed {
     }
 
     /// Channel `index` starts afresh (its analysis forgets what it found):
-    /// the findings it held for the bed that now end, as the kinds to end.
+    /// the findings it held for the bed that now end, as the kinds to end
+    /// (a rhythm episode another lead has open goes on on that lead).
     fn release(&mut self, index: usize) -> Vec<FindingKind> {
-        let mut ended: Vec<FindingKind> = self
+        self.lead_rhythm.retain(|&(i, _)| i != index);
+        let held: Vec<FindingKind> = self
             .rhythm_open
             .iter()
             .filter(|&(_, &i)| i == index)
             .map(|(&k, _)| k)
             .collect();
-        self.rhythm_open.retain(|_, i| *i != index);
+        let mut ended = Vec::new();
+        for kind in held {
+            match self.heir(index, kind) {
+                Some(heir) => {
+                    self.rhythm_open.insert(kind, heir);
+                }
+                None => {
+                    self.rhythm_open.remove(&kind);
+                    ended.push(kind);
+                }
+            }
+        }
         if self.unusable.remove(&index) && self.unusable.is_empty() {
             ended.push(FindingKind::EcgSignalUnusable);
         }
@@ -521,6 +564,7 @@ impl LiveScorer {
                             channels: Vec::new(),
                             open: HashMap::new(),
                             rhythm_open: HashMap::new(),
+                            lead_rhythm: Default::default(),
                             unusable: Default::default(),
                             paced_read: None,
                             hr_last: None,
@@ -1066,6 +1110,7 @@ mod tests {
             channels: vec![channel(EcgLead::II.mdc), channel(131_331)],
             open: HashMap::new(),
             rhythm_open: HashMap::new(),
+            lead_rhythm: Default::default(),
             unusable: Default::default(),
             paced_read: None,
             hr_last: None,
@@ -1130,10 +1175,58 @@ mod tests {
         assert!(bed.takes(1, &onset(af)), "V1's AF while lead II is off");
         assert!(bed.takes(0, &end(FindingKind::EcgSignalUnusable)));
         assert!(!bed.takes(0, &onset(af)), "the episode V1 opened goes on");
-        assert!(bed.takes(1, &end(af)), "and ends on V1");
+        assert!(
+            !bed.takes(1, &end(af)),
+            "V1's end: lead II, the rhythm lead again, still shows it"
+        );
+        assert!(bed.takes(0, &end(af)), "and ends it");
         // A bed without lead II: its first ECG lead is the rhythm lead.
         let mut bed = two_lead_bed();
         bed.channels.remove(0);
         assert!(bed.takes(0, &onset(FindingKind::VentricularRhythm)));
+    }
+
+    /// An episode goes on while another lead still shows it when the lead
+    /// it started on comes off or starts afresh; the rhythm lead's own end
+    /// ends it.
+    #[test]
+    fn an_episode_goes_on_on_another_lead_that_shows_it() {
+        let af = FindingKind::AtrialFibrillation;
+        let unusable = FindingKind::EcgSignalUnusable;
+        // Both leads in AF; lead II comes off and its AF ends there.
+        let mut bed = two_lead_bed();
+        assert!(bed.takes(0, &onset(af)));
+        assert!(!bed.takes(1, &onset(af)));
+        assert!(bed.takes(0, &onset(unusable)));
+        assert!(!bed.takes(0, &end(af)), "V1 still shows AF: it goes on");
+        assert!(bed.takes(0, &end(unusable)));
+        assert!(
+            !bed.takes(0, &onset(af)),
+            "lead II sees it again: one episode"
+        );
+        assert!(
+            !bed.takes(1, &end(af)),
+            "lead II still shows it: it goes on"
+        );
+        assert!(bed.takes(0, &end(af)), "the rhythm lead ends it");
+        // Lead II restarts after a gap: V1 carries the episode on.
+        let mut bed = two_lead_bed();
+        assert!(bed.takes(0, &onset(af)));
+        assert!(!bed.takes(1, &onset(af)));
+        assert!(bed.release(0).is_empty(), "V1 still shows AF");
+        assert!(bed.takes(1, &end(af)), "and ends it");
+        // The rhythm lead's end is the episode's, whatever V1 shows.
+        let mut bed = two_lead_bed();
+        assert!(bed.takes(0, &onset(af)));
+        assert!(!bed.takes(1, &onset(af)));
+        assert!(bed.takes(0, &end(af)));
+        assert!(!bed.takes(1, &end(af)));
+        // V1's AF ended before lead II came off: nothing to carry it on.
+        let mut bed = two_lead_bed();
+        assert!(bed.takes(0, &onset(af)));
+        assert!(!bed.takes(1, &onset(af)));
+        assert!(!bed.takes(1, &end(af)));
+        assert!(bed.takes(0, &onset(unusable)));
+        assert!(bed.takes(0, &end(af)));
     }
 }

@@ -708,6 +708,20 @@ fn stream_mitdb_leads(
     seconds: usize,
     leads: &[(&str, &str)],
 ) -> Vec<wardwatch_core::model::EcgEvent> {
+    stream_mitdb_leads_gap(store, scorer, name, mrn, seconds, leads, None)
+}
+
+/// [`stream_mitdb_leads`], with lead `gap.0` not streamed over the seconds
+/// `gap.1` (a lead unplugged, or its sender down, then back).
+fn stream_mitdb_leads_gap(
+    store: &mut Store,
+    scorer: &mut LiveScorer,
+    name: &str,
+    mrn: &str,
+    seconds: usize,
+    leads: &[(&str, &str)],
+    gap: Option<(usize, std::ops::Range<usize>)>,
+) -> Vec<wardwatch_core::model::EcgEvent> {
     let record =
         wardwatch_wfdb::Record::open(testdata(&format!("mitdb/{name}.hea"))).expect("record");
     let signals: Vec<_> = leads
@@ -726,10 +740,16 @@ fn stream_mitdb_leads(
     for k in 0..(seconds * 360).div_ceil(block) {
         let start = t0() + Duration::nanoseconds((k * block) as i64 * 1_000_000_000 / 360);
         let mut items = Vec::new();
-        for (raw, gain, baseline, code) in &signals {
+        for (lead, (raw, gain, baseline, code)) in signals.iter().enumerate() {
             let Some(chunk) = raw.get(k * block..((k + 1) * block).min(raw.len())) else {
                 continue;
             };
+            if gap
+                .as_ref()
+                .is_some_and(|(g, span)| *g == lead && span.contains(&(k * block / 360)))
+            {
+                continue;
+            }
             let obs = waveform(
                 &format!("{mrn}-{name}-{code}-{k}"),
                 mrn,
@@ -833,4 +853,34 @@ fn a_second_leads_af_is_not_the_beds_when_lead_ii_is_streamed() {
         !both.iter().any(is_af),
         "AF from V1 beside lead II: {both:?}"
     );
+}
+
+/// A bed's AF goes on while another lead still shows it when the lead it
+/// started on stops: MIT-BIH 219 (AF from 105 s on both leads) streamed,
+/// lead II's sender down for 40 s (past the 30 s after which a lead is
+/// started afresh). The bed ended the patient's AF when lead II restarted,
+/// though V1 had shown AF all along.
+#[test]
+fn a_beds_af_goes_on_on_v1_while_lead_ii_is_down() {
+    let dir = crate::private_tempdir();
+    let (mut store, mrns) = store_with_ward(dir.path());
+    let mut scorer = LiveScorer::default();
+    let af = |onset: bool| {
+        move |e: &&wardwatch_core::model::EcgEvent| {
+            e.kind() == FindingKind::AtrialFibrillation && e.is_onset() == onset
+        }
+    };
+    let events = stream_mitdb_leads_gap(
+        &mut store,
+        &mut scorer,
+        "219",
+        &mrns[3],
+        300,
+        &[("MLII", "131330"), ("V1", "131331")],
+        Some((0, 150..190)),
+    );
+    let onsets: Vec<_> = events.iter().filter(af(true)).collect();
+    let ends: Vec<_> = events.iter().filter(af(false)).collect();
+    assert_eq!(onsets.len(), 1, "{events:?}");
+    assert!(ends.is_empty(), "the bed's AF ended: {events:?}");
 }
