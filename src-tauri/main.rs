@@ -952,7 +952,7 @@ fn backfill_demo(data_dir: PathBuf, keys: AuditKeys, user: String) {
         .name("wardwatch-backfill".into())
         .spawn(move || {
             let outcome = Ctx::open(&data_dir, &keys, &user, Arc::new(SystemClock))
-                .and_then(|mut ctx| api::backfill_demo_history(&mut ctx, 366, 366));
+                .and_then(|mut ctx| api::backfill_demo_history(&mut ctx, 366, 366, 0));
             match outcome {
                 Ok(hours) => tracing::info!(hours, "demo history back-filled"),
                 Err(e) => tracing::error!(error = %e, "the demo history could not be back-filled"),

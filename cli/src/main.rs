@@ -774,6 +774,11 @@ enum DemoCmd {
         days: u32,
         #[arg(long, default_value_t = 366)]
         long_days: u32,
+        /// The last hours' raw readings too (1 Hz, within the raw-numeric
+        /// window), as a ward's store holds them: a store at its steady
+        /// state for the benchmarks
+        #[arg(long, default_value_t = 0)]
+        raw_hours: u32,
     },
     /// Write demo registry records as CSV or FHIR, for trying the importer
     Export {
@@ -1795,8 +1800,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 report.inserted, report.updated, report.unchanged
             )?;
         }
-        Command::Demo(DemoCmd::Backfill { days, long_days }) => {
-            let hours = api::backfill_demo_history(&mut open(&cli)?, *days, *long_days)?;
+        Command::Demo(DemoCmd::Backfill {
+            days,
+            long_days,
+            raw_hours,
+        }) => {
+            let hours =
+                api::backfill_demo_history(&mut open(&cli)?, *days, *long_days, *raw_hours)?;
             writeln!(
                 out,
                 "history back-filled: {hours} patient-vital-hours written"

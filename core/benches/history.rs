@@ -42,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     api::load_demo_ward(&mut ctx, 42)?;
     let t = Instant::now();
-    let hours = api::backfill_demo_history(&mut ctx, 30, 366)?;
+    let hours = api::backfill_demo_history(&mut ctx, 30, 366, 0)?;
     println!(
         "back-fill: {hours} patient-vital-hours in {:.1} s",
         t.elapsed().as_secs_f64()

@@ -601,12 +601,27 @@ pub fn load_demo_ward(ctx: &mut Ctx, seed: u64) -> Result<ImportReport> {
 /// patient gets `long_days` of history (a patient monitored for a year:
 /// the history view's showcase), every other patient `days`; hours that
 /// already hold data are kept. Returns the hours written.
-pub fn backfill_demo_history(ctx: &mut Ctx, days: u32, long_days: u32) -> Result<usize> {
+pub fn backfill_demo_history(
+    ctx: &mut Ctx,
+    days: u32,
+    long_days: u32,
+    raw_hours: u32,
+) -> Result<usize> {
     ctx.require(Role::Admin, "back-fill the demo history")?;
     if days > 3660 || long_days > 3660 {
         return Err(Error::InvalidInput {
             what: "days",
             reason: "at most 3660 days (ten years) of history".into(),
+        });
+    }
+    let raw_window = ctx.store.retention()?.raw_numerics;
+    if i64::from(raw_hours) * 3_600_000 > raw_window.num_milliseconds() {
+        return Err(Error::InvalidInput {
+            what: "raw hours",
+            reason: format!(
+                "at most the raw-numeric window ({} h): older readings are pruned",
+                raw_window.num_hours()
+            ),
         });
     }
     let now = ctx.clock.now();
@@ -615,7 +630,7 @@ pub fn backfill_demo_history(ctx: &mut Ctx, days: u32, long_days: u32) -> Result
     let mut written = 0;
     for (i, record) in records.iter().enumerate() {
         let span = if i == 0 { long_days } else { days };
-        if span == 0 {
+        if span == 0 && raw_hours == 0 {
             continue;
         }
         // Up to the last full hour: the live stream fills the hour in progress.
@@ -623,7 +638,8 @@ pub fn backfill_demo_history(ctx: &mut Ctx, days: u32, long_days: u32) -> Result
             now.timestamp_millis().div_euclid(3_600_000) * 3_600_000,
         )
         .unwrap_or(now);
-        let from = to - chrono::Duration::days(i64::from(span));
+        let raw_from = to - chrono::Duration::hours(i64::from(raw_hours));
+        let from = (to - chrono::Duration::days(i64::from(span))).min(raw_from);
         if ctx
             .store
             .oldest_rollup(&record.mrn)?
@@ -631,13 +647,14 @@ pub fn backfill_demo_history(ctx: &mut Ctx, days: u32, long_days: u32) -> Result
         {
             continue; // an earlier back-fill reached this far already
         }
-        let hours = crate::demo::history_hours(record, from, to, 0x5EED ^ i as u64);
+        let raw_from = (raw_hours > 0).then_some(raw_from);
+        let hours = crate::demo::history_hours(record, from, to, raw_from, 0x5EED ^ i as u64);
         written += ctx.store.backfill_rollups(&record.mrn, &hours)?;
     }
     ctx.audit(
         "demo.backfill_history",
         None,
-        json!({ "days": days, "long_days": long_days, "hours": written }),
+        json!({ "days": days, "long_days": long_days, "raw_hours": raw_hours, "hours": written }),
     )?;
     Ok(written)
 }

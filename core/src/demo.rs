@@ -283,18 +283,34 @@ pub const DEMO_ACCOUNTS: &[(&str, crate::store::Role)] = &[
 /// The demo accounts' password.
 pub const DEMO_PASSWORD: &str = "wardwatch demo ward";
 
+/// One hour of a vital's generated history: its minute summaries and,
+/// from `raw_from` on, the readings they summarise.
+#[derive(Debug, Clone)]
+pub struct HistoryHour {
+    pub vital: crate::model::Vital,
+    pub hour_ms: i64,
+    pub hour: crate::store::rollup::Hour,
+    /// The raw readings (1 Hz, as a monitor sends them: whole numbers,
+    /// temperature in tenths), in time order; empty before `raw_from`.
+    pub raw: Vec<crate::store::numerics::NumSample>,
+}
+
 /// A patient's past minute history, generated for the demo and benchmarks
 /// (not physiology to learn from): each vital wanders around the record's
 /// baseline (a mean-reverting walk) with a day-night rhythm, heart rate
 /// lowest at night and temperature lowest in the early morning (the
 /// circadian pattern of healthy adults). One hour per vital and hour of
 /// `[from, to)`, 60 readings a minute, as a monitor at 1 Hz would leave.
+/// From `raw_from` on the readings themselves are generated too (a slow
+/// swing over the minute around its mean), and the minutes summarise them
+/// exactly, so the raw samples and the minute history agree.
 pub fn history_hours(
     record: &PatientRecord,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    raw_from: Option<DateTime<Utc>>,
     seed: u64,
-) -> Vec<(crate::model::Vital, i64, crate::store::rollup::Hour)> {
+) -> Vec<HistoryHour> {
     use crate::model::Vital;
     use crate::store::rollup::{HOUR_MS, Hour, SLOTS};
     let b = &record.baseline;
@@ -335,6 +351,7 @@ pub fn history_hours(
         let mut hour_ms = first;
         while hour_ms < last {
             let mut hour = Hour::default();
+            let mut raw = Vec::new();
             for minute in 0..SLOTS {
                 let t = hour_ms + minute as i64 * 60_000;
                 if t < from.timestamp_millis() || t >= last {
@@ -353,9 +370,39 @@ pub fn history_hours(
                 } else {
                     mean
                 };
-                hour.set(minute, 60, min, max.max(mean), mean);
+                if raw_from.is_some_and(|r| t >= r.timestamp_millis()) {
+                    let phase = rng.unit() * std::f64::consts::TAU;
+                    let top = if vital == Vital::Spo2 {
+                        hi.min(100.0)
+                    } else {
+                        hi
+                    };
+                    for second in 0..60 {
+                        let swing =
+                            (std::f64::consts::TAU * f64::from(second) / 60.0 + phase).sin();
+                        let v = (mean + half * swing).clamp(lo, top);
+                        let v = if vital == Vital::TemperatureC {
+                            (v * 10.0).round() / 10.0
+                        } else {
+                            v.round()
+                        };
+                        hour.add(minute, v);
+                        raw.push(crate::store::numerics::NumSample {
+                            ts_ms: t + i64::from(second) * 1000,
+                            value: Some(v),
+                            device: None,
+                        });
+                    }
+                } else {
+                    hour.set(minute, 60, min, max.max(mean), mean);
+                }
             }
-            out.push((vital, hour_ms, hour));
+            out.push(HistoryHour {
+                vital,
+                hour_ms,
+                hour,
+                raw,
+            });
             hour_ms += HOUR_MS;
         }
     }

@@ -611,7 +611,7 @@ fn a_year_of_history_opens_zooms_to_seconds_and_exports() {
     let ward = demo_store(dir.path(), 7);
     let mut ctx =
         Ctx::open(dir.path(), &keys(), "nurse.jones", Arc::new(SystemClock)).expect("open");
-    api::backfill_demo_history(&mut ctx, 2, 366).expect("a year of history");
+    api::backfill_demo_history(&mut ctx, 2, 366, 0).expect("a year of history");
     drop(ctx);
     let mut beds = ward.clone();
     beds.sort_by(|a, b| a.bed.cmp(&b.bed).then(a.mrn.cmp(&b.mrn)));

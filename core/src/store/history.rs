@@ -520,10 +520,16 @@ impl Store {
         Ok(())
     }
 
-    /// Writes back-filled minute rollups (the demo's and the benchmarks'
-    /// history, built straight into the store rather than streamed): hours
-    /// that already hold data are left as they are. Returns the hours written.
-    pub fn backfill_rollups(&mut self, mrn: &str, hours: &[(Vital, i64, Hour)]) -> Result<usize> {
+    /// Writes back-filled minute rollups and the raw readings of those that
+    /// have them (the demo's and the benchmarks' history, built straight
+    /// into the store rather than streamed): hours that already hold data
+    /// are left as they are, their raw readings too. Returns the hours
+    /// written.
+    pub fn backfill_rollups(
+        &mut self,
+        mrn: &str,
+        hours: &[crate::demo::HistoryHour],
+    ) -> Result<usize> {
         let patient_id = self.known_patient_id(mrn)?;
         // The writer's cached hours are reread after it.
         self.numeric_blocks.forget();
@@ -539,20 +545,35 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .ctx("back-filling history")?;
-            for (vital, hour_ms, hour) in hours {
-                let (n, lo, hi, total) = summary_columns(hour);
-                written += stmt
+            for h in hours {
+                let (n, lo, hi, total) = summary_columns(&h.hour);
+                let inserted = stmt
                     .execute(params![
                         patient_id,
-                        vital.code(),
-                        hour_ms,
-                        hour.to_blob(),
+                        h.vital.code(),
+                        h.hour_ms,
+                        h.hour.to_blob(),
                         n,
                         lo,
                         hi,
                         total
                     ])
                     .ctx("back-filling history")?;
+                written += inserted;
+                if inserted == 0 {
+                    continue;
+                }
+                for minute in h.raw.chunk_by(|a, b| {
+                    super::numerics::block_of(a.ts_ms) == super::numerics::block_of(b.ts_ms)
+                }) {
+                    super::numerics::put_block(
+                        &tx,
+                        patient_id,
+                        h.vital.code(),
+                        super::numerics::block_of(minute[0].ts_ms),
+                        minute,
+                    )?;
+                }
             }
         }
         tx.commit().ctx("back-filling history")?;

@@ -13,12 +13,12 @@ fn a_year_of_minutes_decimates_to_the_chart_and_zooms_to_samples() {
     let dir = private_tempdir();
     let mut admin = ctx(dir.path(), "admin");
     api::load_demo_ward(&mut admin, 3).expect("demo");
-    let written = api::backfill_demo_history(&mut admin, 2, 366).expect("back-fill");
+    let written = api::backfill_demo_history(&mut admin, 2, 366, 0).expect("back-fill");
     // Bed 1: 366 days × 24 h × 6 vitals; 23 others: 2 days each.
     assert_eq!(written, 366 * 24 * 6 + 23 * 2 * 24 * 6);
     // Again: nothing doubled, nothing overwritten.
     assert_eq!(
-        api::backfill_demo_history(&mut admin, 2, 366).expect("again"),
+        api::backfill_demo_history(&mut admin, 2, 366, 0).expect("again"),
         0
     );
 
@@ -156,4 +156,52 @@ fn a_year_of_minutes_decimates_to_the_chart_and_zooms_to_samples() {
             |e| e.action == "patient.history" && e.target.as_deref() == Some(long.mrn.as_str())
         )
     );
+}
+
+/// A store at a ward's steady state for the benchmarks (and a demo whose
+/// charts zoom into the last hours): the last hours' raw readings are
+/// back-filled with the minutes, and the minutes summarise exactly those
+/// readings.
+#[test]
+fn back_filled_raw_readings_are_the_samples_their_minutes_summarise() {
+    let dir = private_tempdir();
+    let mut admin = ctx(dir.path(), "admin");
+    api::load_demo_ward(&mut admin, 3).expect("demo");
+    // Past the raw-numeric window (24 h): refused, nothing written.
+    let err = api::backfill_demo_history(&mut admin, 0, 0, 25).expect_err("too long");
+    assert!(err.to_string().contains("raw-numeric window"), "{err}");
+    let written = api::backfill_demo_history(&mut admin, 0, 0, 2).expect("back-fill");
+    assert_eq!(written, 24 * 2 * 6, "two hours of six vitals for each bed");
+    assert_eq!(
+        api::backfill_demo_history(&mut admin, 0, 0, 2).expect("again"),
+        0
+    );
+    let mrn = store_of(&admin).patients().expect("patients")[0]
+        .mrn
+        .clone();
+    // Up to the last full hour (the test's clock stands at 08:00).
+    let to = clock().0;
+    let from = to - Duration::hours(1);
+    let h = api::patient_history(&admin, &mrn, from, to, 60).expect("the last hour");
+    assert_eq!(h.resolution, Resolution::Samples);
+    assert_eq!(h.bin_ms, 60_000);
+    let store = store_of(&admin);
+    for s in &h.series {
+        assert_eq!(s.readings, 3600, "{:?}: one a second", s.vital);
+        let minutes = store.rollups(&mrn, s.vital, from, to).expect("minutes");
+        assert_eq!(minutes.len(), 60, "{:?}", s.vital);
+        for (i, (_, m)) in minutes.iter().enumerate() {
+            let (lo, mean, hi) = (
+                s.min[i].expect("min"),
+                s.mean[i].expect("mean"),
+                s.max[i].expect("max"),
+            );
+            assert_eq!((m.min, m.max), (lo, hi), "{:?} minute {i}", s.vital);
+            assert!(
+                (m.mean - mean).abs() < 0.0501, // the chart shows means to a tenth
+                "{:?} minute {i}: {m:?} {mean}",
+                s.vital
+            );
+        }
+    }
 }

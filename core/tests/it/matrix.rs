@@ -157,7 +157,7 @@ fn calls() -> Vec<(&'static str, Call)> {
             ok(api::charted_observations(c, &f.mrn, 24))
         }),
         ("backfill_demo_history", |c, _| {
-            ok(api::backfill_demo_history(c, 1, 1))
+            ok(api::backfill_demo_history(c, 1, 1, 0))
         }),
         ("patient_live", |c, f| ok(api::patient_live(c, &f.mrn))),
         ("ecg_strip", |c, f| ok(api::ecg_strip(c, &f.mrn, 10))),
