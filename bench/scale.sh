@@ -17,6 +17,9 @@
 #   bash bench/scale.sh [PATIENTS] [SECONDS] [sse|kinesis]   (defaults: 1000 60 sse)
 #   WARDWATCH_SCALE_BIN=/tmp/wardwatchctl-before bash bench/scale.sh …   (another build)
 #   WARDWATCH_SCALE_NO_BASELINE=1 …   (the end-to-end runs only)
+#   WARDWATCH_SCALE_RAW_HOURS=H …   (each run's store starts with the last H
+#       hours of every patient's raw readings and their minutes, as a ward's
+#       store holds them all day, back-filled by `demo backfill --raw-hours`)
 #
 # SECONDS over 240 is a soak: the live run alone (the simulated data starts
 # now, and the store takes data at most 5 min ahead of its clock, so the
@@ -122,6 +125,13 @@ e2e() {
     ctl demo load >/dev/null
     [[ -f $WORK/registry.csv ]] || ctl demo export --count "$N" -o "$WORK/registry.csv"
     ctl import patients "$WORK/registry.csv" >/dev/null
+    local filled=""
+    if [[ -n ${WARDWATCH_SCALE_RAW_HOURS:-} ]]; then
+        local t0
+        t0=$(date +%s.%N)
+        ctl demo backfill --days 0 --long-days 0 --raw-hours "$WARDWATCH_SCALE_RAW_HOURS" >/dev/null
+        filled="$WARDWATCH_SCALE_RAW_HOURS h back-filled in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.0f", b - a}') s"
+    fi
     local before_db before_lake
     before_db=$(db_bytes)
     before_lake=$(lake_bytes)
@@ -215,7 +225,7 @@ sys.exit(rc)' "$WORK/sim-$pace.json" "$BIN" sim --patients "$N" --duration "$S" 
         "$(db_bytes)" "$before_lake" "$(lake_bytes)" "$valid" "$alarms" "$notified" \
         "$(grep '^stopped:' "$WORK/serve.out" || true)" \
         "$(grep '^latency parts' "$WORK/serve.out" || true)" "$TRANSPORT" "$peer_cpu" "$rss_trace" \
-        "$serve_written" "$WORK/serve.err" <<'EOF'
+        "$serve_written" "$WORK/serve.err" "$filled" <<'EOF'
 import re, sys
 pace, n, s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 transport, peer_cpu = sys.argv[18], float(sys.argv[19])
@@ -231,6 +241,8 @@ row = lambda k, v: print(f"{k:<44} {v:>14}")
 row("transport", transport if transport == "sse" else "kinesis (kinesalite, 4 shards)")
 row("pace of the simulator", pace)
 row("patients × simulated seconds", f"{n} × {s}")
+if sys.argv[23]:
+    row("store at the start, GB (raw readings)", f"{db0 / 1e9:.2f} ({sys.argv[23]})")
 row("records taken (valid, every one accounted)", valid)
 row("wall seconds (serve start to the last record)", f"{wall:.1f}")
 row("× real time (live = 1; > 1 is headroom)", f"{s / wall:.2f}")
