@@ -303,18 +303,23 @@ impl TableDef {
             .map_or(0, |i| i as i32 + 1)
     }
 
-    /// The rows of the store in `[from, to)`, as columns.
+    /// The rows of the store in `[from, end)`, as columns, and `end`: `to`,
+    /// or earlier where the minutes, scores or findings pass `max_rows`
+    /// (a commit's rows are held in memory; a catch-up of a day of a large
+    /// ward goes in several commits). Alarms and patients are one row per
+    /// alarm or patient that changed, never that many.
     fn rows(
         &self,
         store: &Store,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         p: &Pseudonymizer,
-    ) -> wardwatch_core::error::Result<(usize, Vec<Col>)> {
+        max_rows: usize,
+    ) -> wardwatch_core::error::Result<(usize, Vec<Col>, DateTime<Utc>)> {
         let mut cols = Cols::new(self.fields);
         match self.name {
             "vitals_minute" => {
-                let rows = store.curated_minutes(from, to, p)?;
+                let (rows, end) = store.curated_minutes(from, to, p, max_rows)?;
                 for r in &rows {
                     cols.s(Some(&r.patient))
                         .s(r.ward.as_deref())
@@ -327,10 +332,10 @@ impl TableDef {
                         .f(Some(r.mean))
                         .end();
                 }
-                Ok((rows.len(), cols.cols))
+                Ok((rows.len(), cols.cols, end))
             }
             "scores" => {
-                let rows = store.curated_scores(from, to, p)?;
+                let (rows, end) = store.curated_scores(from, to, p, max_rows)?;
                 for r in &rows {
                     cols.s(Some(&r.patient))
                         .s(r.ward.as_deref())
@@ -341,10 +346,10 @@ impl TableDef {
                         .b(r.complete)
                         .end();
                 }
-                Ok((rows.len(), cols.cols))
+                Ok((rows.len(), cols.cols, end))
             }
             "rhythm_findings" => {
-                let rows = store.curated_findings(from, to, p)?;
+                let (rows, end) = store.curated_findings(from, to, p, max_rows)?;
                 for r in &rows {
                     cols.s(Some(&r.patient))
                         .s(r.ward.as_deref())
@@ -355,7 +360,7 @@ impl TableDef {
                         .s(Some(&r.detail))
                         .end();
                 }
-                Ok((rows.len(), cols.cols))
+                Ok((rows.len(), cols.cols, end))
             }
             "alarms" => {
                 let rows = store.curated_alarms(from, to, p)?;
@@ -379,7 +384,7 @@ impl TableDef {
                         .s(r.annotated_by.as_deref())
                         .end();
                 }
-                Ok((rows.len(), cols.cols))
+                Ok((rows.len(), cols.cols, to))
             }
             _ => {
                 let rows = store.curated_patients(from, to, p)?;
@@ -396,7 +401,7 @@ impl TableDef {
                         .t(Some(r.updated))
                         .end();
                 }
-                Ok((rows.len(), cols.cols))
+                Ok((rows.len(), cols.cols, to))
             }
         }
     }
@@ -880,8 +885,16 @@ pub struct Curated {
     pub orphans_removed: usize,
 }
 
-/// Commits made per table per pass at most (a day each); the next pass goes on.
+/// Commits made per table per pass at most (a day each, or less: see
+/// [`ROWS_PER_COMMIT`]); the next pass goes on.
 const COMMITS_PER_PASS: usize = 31;
+/// The most minutes, scores or findings one commit holds (each commit's
+/// rows are built in memory): about 100 MB of rows. At 2,000 patients the
+/// first pass over a store with 2 h of back-filled history held 1.4
+/// million minutes at once and took `serve` from 367 to 889 MB
+/// (`bench/scale.sh` with `WARDWATCH_SCALE_RAW_HOURS=2`); a day of 10,000
+/// patients is 86 million.
+pub const ROWS_PER_COMMIT: usize = 250_000;
 
 fn ice(table: &str, e: iceberg::Error) -> Error {
     let fault = if e.retryable() {
@@ -1138,6 +1151,8 @@ async fn added_files(
 pub struct Curator {
     target: Arc<Target>,
     io: FileIO,
+    /// [`ROWS_PER_COMMIT`], or another bound (tests).
+    rows_per_commit: usize,
     /// The target's Iceberg REST catalog, opened at the first pass that
     /// needs it (`None` inside: the target names none).
     rest: tokio::sync::OnceCell<Option<Arc<RestCatalog>>>,
@@ -1148,8 +1163,16 @@ impl Curator {
         Curator {
             io: file_io(target.clone()),
             target,
+            rows_per_commit: ROWS_PER_COMMIT,
             rest: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Commits of at most `rows` minutes, scores or findings each (at least
+    /// one minute's or instant's rows) instead of [`ROWS_PER_COMMIT`].
+    pub fn with_rows_per_commit(mut self, rows: usize) -> Curator {
+        self.rows_per_commit = rows.max(1);
+        self
     }
 
     /// The Iceberg REST catalog of the target, if it names one (opened
@@ -1470,8 +1493,15 @@ impl Curator {
                 .duration_trunc(Duration::days(1))
                 .unwrap_or(entry.watermark)
                 + Duration::days(1);
-            let to = cut.min(day_end);
-            let (n, cols) = def.rows(store, entry.watermark, to, p).map_err(store_err)?;
+            let (n, cols, to) = def
+                .rows(
+                    store,
+                    entry.watermark,
+                    cut.min(day_end),
+                    p,
+                    self.rows_per_commit,
+                )
+                .map_err(store_err)?;
             if n == 0 {
                 store
                     .lake_table_committed(

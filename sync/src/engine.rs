@@ -200,6 +200,13 @@ impl Engine {
         }
     }
 
+    /// Curated commits of at most `rows` minutes, scores or findings each
+    /// ([`crate::curated::ROWS_PER_COMMIT`] otherwise).
+    pub fn with_curated_rows_per_commit(mut self, rows: usize) -> Engine {
+        self.curator = self.curator.with_rows_per_commit(rows);
+        self
+    }
+
     /// A pass under way ends early, between two windows of objects and before
     /// the curated tables, once `flag` is set: a runtime that stops is not
     /// held up by a long backlog, and nothing half-written is marked synced.

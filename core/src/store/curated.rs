@@ -193,16 +193,23 @@ impl Store {
         self.lake_pseudonymizer()
     }
 
-    /// Minutes of vitals in `[from, to)` (whole minutes: `from` and `to` are
-    /// taken at their minute).
+    /// Minutes of vitals in `[from, end)` (whole minutes: `from` and `to` are
+    /// taken at their minute), and `end`: `to`, or the earlier minute before
+    /// which the rows stop at `max_rows` or fewer (the first minute that
+    /// holds rows is always read). A day of a large ward is tens of millions
+    /// of rows: held at once, a catch-up (the first pass over a store with
+    /// history, or after a day stopped) took the memory of the process
+    /// (issue 16).
     pub fn curated_minutes(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         p: &Pseudonymizer,
-    ) -> Result<Vec<MinuteRow>> {
-        let (lo, hi) = (to_ms(from), to_ms(to));
+        max_rows: usize,
+    ) -> Result<(Vec<MinuteRow>, DateTime<Utc>)> {
+        let lo = to_ms(from);
         let first_hour = lo.div_euclid(HOUR_MS) * HOUR_MS;
+        let hi = self.curated_minutes_end(lo, to_ms(to), max_rows)?;
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -248,19 +255,86 @@ impl Store {
                 });
             }
         }
-        Ok(out)
+        Ok((out, from_ms(hi)))
+    }
+
+    /// Where [`Store::curated_minutes`] from `lo` stops: the first minute
+    /// past which its rows would exceed `max_rows` (counted from the hours'
+    /// summaries, nothing held but a count a minute of one hour), else `hi`.
+    fn curated_minutes_end(&self, lo: i64, hi: i64, max_rows: usize) -> Result<i64> {
+        let first_hour = lo.div_euclid(HOUR_MS) * HOUR_MS;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT hour_ms, data FROM vital_rollups
+                 WHERE hour_ms >= ?1 AND hour_ms < ?2 ORDER BY hour_ms",
+            )
+            .ctx("counting minute rollups")?;
+        let mut rows = stmt
+            .query(params![first_hour, hi])
+            .ctx("counting minute rollups")?;
+        let mut total = 0usize;
+        // The hour being counted and its rows a minute.
+        let mut hour: Option<(i64, [usize; 60])> = None;
+        // The minute before which the rows stay within `max_rows`, once
+        // `counts` of `hour_ms` are complete.
+        let end_in = |hour_ms: i64, counts: &[usize; 60], total: &mut usize| {
+            for (slot, &n) in counts.iter().enumerate() {
+                let at = hour_ms + slot as i64 * 60_000;
+                if at < lo || at >= hi || n == 0 {
+                    continue;
+                }
+                if *total > 0 && *total + n > max_rows {
+                    return Some(at);
+                }
+                *total += n;
+            }
+            None
+        };
+        while let Some(row) = rows.next().ctx("counting minute rollups")? {
+            let hour_ms: i64 = row.get(0).ctx("counting minute rollups")?;
+            let data: Vec<u8> = row.get(1).ctx("counting minute rollups")?;
+            match &mut hour {
+                Some((h, counts)) if *h == hour_ms => {
+                    for (slot, _) in Hour::from_blob(&data).minutes() {
+                        counts[slot] += 1;
+                    }
+                }
+                _ => {
+                    if let Some((h, counts)) = &hour
+                        && let Some(end) = end_in(*h, counts, &mut total)
+                    {
+                        return Ok(end);
+                    }
+                    let mut counts = [0usize; 60];
+                    for (slot, _) in Hour::from_blob(&data).minutes() {
+                        counts[slot] += 1;
+                    }
+                    hour = Some((hour_ms, counts));
+                }
+            }
+        }
+        if let Some((h, counts)) = &hour
+            && let Some(end) = end_in(*h, counts, &mut total)
+        {
+            return Ok(end);
+        }
+        Ok(hi)
     }
 
     /// Scores other than rhythm events, timed in `[from, to)`, current ones
     /// only (not those superseded by a correction).
+    /// With their `end` as [`Store::curated_minutes`] has it: at most
+    /// `max_rows` and the rows of the last instant.
     pub fn curated_scores(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         p: &Pseudonymizer,
-    ) -> Result<Vec<ScoreOut>> {
-        Ok(self
-            .curated_score_rows(from, to, false)?
+        max_rows: usize,
+    ) -> Result<(Vec<ScoreOut>, DateTime<Utc>)> {
+        let (rows, end) = self.curated_score_rows(from, to, false, max_rows)?;
+        let rows = rows
             .into_iter()
             .map(|(mrn, ward, kind, at, value, detail)| ScoreOut {
                 patient: p.of(&mrn),
@@ -274,18 +348,21 @@ impl Store {
                 value,
                 detail,
             })
-            .collect())
+            .collect();
+        Ok((rows, end))
     }
 
-    /// Rhythm findings' onsets and ends timed in `[from, to)`.
+    /// Rhythm findings' onsets and ends timed in `[from, to)`, with their
+    /// `end` as [`Store::curated_scores`] has it.
     pub fn curated_findings(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         p: &Pseudonymizer,
-    ) -> Result<Vec<FindingRow>> {
-        Ok(self
-            .curated_score_rows(from, to, true)?
+        max_rows: usize,
+    ) -> Result<(Vec<FindingRow>, DateTime<Utc>)> {
+        let (rows, end) = self.curated_score_rows(from, to, true, max_rows)?;
+        let rows = rows
             .into_iter()
             .map(|(mrn, ward, kind, at, _, detail)| {
                 // The row's typed form (the one contract of scores); a row
@@ -317,16 +394,24 @@ impl Store {
                     detail,
                 }
             })
-            .collect())
+            .collect();
+        Ok((rows, end))
     }
 
+    /// Scores in `[from, end)`, in time order: `end` is `to`, or the time
+    /// of the first row past `max_rows` that is not at the time of the row
+    /// before it (an instant's rows are never split).
     #[allow(clippy::type_complexity)]
     fn curated_score_rows(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         events: bool,
-    ) -> Result<Vec<(String, Option<String>, String, DateTime<Utc>, f64, String)>> {
+        max_rows: usize,
+    ) -> Result<(
+        Vec<(String, Option<String>, String, DateTime<Utc>, f64, String)>,
+        DateTime<Utc>,
+    )> {
         let op = if events { "=" } else { "<>" };
         let mut stmt = self
             .conn
@@ -353,8 +438,15 @@ impl Store {
                 },
             )
             .ctx("reading scores")?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .ctx("reading scores")
+        let mut out: Vec<(String, Option<String>, String, DateTime<Utc>, f64, String)> = Vec::new();
+        for row in rows {
+            let row = row.ctx("reading scores")?;
+            if out.len() >= max_rows && out.last().is_some_and(|last| last.3 != row.3) {
+                return Ok((out, row.3));
+            }
+            out.push(row);
+        }
+        Ok((out, to))
     }
 
     /// Alarms that changed in `[from, to)`, as they stand now.

@@ -205,3 +205,55 @@ fn back_filled_raw_readings_are_the_samples_their_minutes_summarise() {
         }
     }
 }
+
+/// The curated zone's minutes come in bounded pieces: read from the end
+/// of the last piece on, they are exactly the minutes of one read of the
+/// whole span, and no piece holds more than the bound plus one minute's
+/// rows (a catch-up over a day of a large ward held tens of millions).
+#[test]
+fn curated_minutes_come_in_bounded_pieces_that_add_up_to_the_whole() {
+    let dir = private_tempdir();
+    let mut admin = ctx(dir.path(), "admin");
+    api::load_demo_ward(&mut admin, 3).expect("demo");
+    api::backfill_demo_history(&mut admin, 1, 1, 0).expect("back-fill");
+    let mut store = store_of(&admin);
+    let p = store.lake_pseudonymizer().expect("pseudonyms");
+    let to = clock().0;
+    // From mid-hour, so the first hour is read in part.
+    let from = to - Duration::hours(3) + Duration::minutes(30);
+    let key =
+        |r: &wardwatch_core::store::curated::MinuteRow| (r.minute, r.patient.clone(), r.vital);
+    let (whole, end) = store
+        .curated_minutes(from, to, &p, usize::MAX)
+        .expect("whole");
+    assert_eq!(end, to);
+    // 24 beds × 6 vitals a minute, 150 minutes.
+    assert_eq!(whole.len(), 24 * 6 * 150);
+    let mut pieces = Vec::new();
+    let mut at = from;
+    while at < to {
+        let (rows, end) = store.curated_minutes(at, to, &p, 1000).expect("piece");
+        assert!(end > at, "a piece moves on");
+        assert!(rows.len() <= 1000, "{} rows", rows.len());
+        assert!(rows.iter().all(|r| r.minute >= at && r.minute < end));
+        pieces.push(rows.len());
+        at = end;
+    }
+    // 144 rows a minute: six minutes (864 rows) a piece.
+    assert_eq!(pieces.len(), 25, "{pieces:?}");
+    let mut joined: Vec<_> = Vec::new();
+    let mut at = from;
+    while at < to {
+        let (rows, end) = store.curated_minutes(at, to, &p, 1000).expect("piece");
+        joined.extend(rows);
+        at = end;
+    }
+    let mut a: Vec<_> = whole.iter().map(key).collect();
+    let mut b: Vec<_> = joined.iter().map(key).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    // A bound below one minute's rows still moves on a minute at a time.
+    let (rows, end) = store.curated_minutes(from, to, &p, 1).expect("tiny");
+    assert_eq!((rows.len(), end), (144, from + Duration::minutes(1)));
+}

@@ -330,6 +330,71 @@ fn a_ward_across_midnight_becomes_iceberg_tables_in_a_folder_that_duckdb_reads()
     );
 }
 
+/// A catch-up larger than a commit's bound goes in several commits, each
+/// within it (a day of a large ward is tens of millions of minutes, built
+/// in memory a commit at a time), and the tables hold every row once.
+#[test]
+fn a_catch_up_past_a_commits_rows_goes_in_several_commits_and_loses_nothing() {
+    let dir = private_tempdir();
+    let lake = private_tempdir();
+    let w = ward_across_midnight(dir.path());
+    let target = folder_target(lake.path());
+    let rt = rt();
+    let at = start() + Duration::hours(3);
+    let mut e = rt
+        .block_on(engine(dir.path(), &target, None, at))
+        .with_curated_rows_per_commit(500);
+    let mut commits = 0;
+    loop {
+        let c = rt.block_on(e.curate(true)).expect("curate");
+        assert!(c.commits == 0 || c.rows <= c.commits * 500, "{c:?}");
+        if c.commits == 0 {
+            break;
+        }
+        commits += c.commits;
+    }
+    let p = w.patients as i64;
+    let minutes = (p * w.minutes as i64) as usize;
+    // Minutes in pieces of at most 500 rows (whole minutes), scores too.
+    assert!(commits > minutes / 500, "{commits} commits");
+    let store = Store::open_dir(dir.path()).expect("store");
+    let tables = store.lake_tables().expect("tables");
+    let meta = |name: &str| {
+        tables
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("table {name}"))
+            .metadata_location
+            .clone()
+    };
+    let r = duckdb(
+        &[
+            format!(
+                "SELECT count(*) FROM (SELECT DISTINCT patient, vital, minute FROM iceberg_scan('{}'))",
+                meta("vitals_minute")
+            ),
+            format!(
+                "SELECT count(*) FROM iceberg_scan('{}')",
+                meta("vitals_minute")
+            ),
+            format!(
+                "SELECT sum(count) FROM iceberg_scan('{}')",
+                meta("vitals_minute")
+            ),
+            format!("SELECT count(*) FROM iceberg_scan('{}')", meta("scores")),
+        ],
+        None,
+    );
+    assert_eq!(count(&r[0]), p * w.minutes as i64, "every minute");
+    assert_eq!(count(&r[1]), p * w.minutes as i64, "none twice");
+    assert_eq!(
+        count(&r[2]),
+        p * w.samples as i64,
+        "every sample counted once"
+    );
+    assert_eq!(count(&r[3]), p * w.scores as i64);
+}
+
 #[test]
 fn the_curated_tables_in_seaweedfs_read_the_same_through_duckdb_s3() {
     let (url, keys) = seaweedfs();
