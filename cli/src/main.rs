@@ -2084,6 +2084,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     n.retried, n.given_up, n.retries_closed
                 )?;
             }
+            if n.closed > 0 {
+                writeln!(
+                    out,
+                    "notifications taken down as their alarms were acknowledged or resolved: {}",
+                    n.closed
+                )?;
+            }
             if n.records_retried > 0 || n.records_lost > 0 {
                 writeln!(
                     out,

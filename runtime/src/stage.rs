@@ -60,6 +60,12 @@ const NOTICE_RETRIES_HELD: usize = NOTICE_QUEUE;
 /// How often a notifier thread waiting for notices looks for a retry that
 /// has come due.
 const NOTICE_RETRY_POLL: StdDuration = StdDuration::from_millis(100);
+/// How often idle notifier threads look for alarms acknowledged or
+/// resolved since their notifications were shown, to take those down.
+const CLOSE_SWEEP: StdDuration = StdDuration::from_secs(1);
+/// Alarms whose notifications are kept track of for taking down, at most
+/// (a ward's active alarms are far fewer; past it, new ones stay up).
+const NOTIFICATIONS_TRACKED: usize = 4096;
 /// How long a recording that found the store busy (past its own 10 s busy
 /// timeout: a backup, a long write of another process) waits before it is
 /// tried again, and for how long it is tried.
@@ -121,6 +127,9 @@ pub struct DeliveryStats {
     /// retry waited (the clinician has seen it; a notification now would
     /// be a stale one).
     pub retries_closed: u64,
+    /// Desktop notifications taken down because their alarm was
+    /// acknowledged or resolved.
+    pub closed: u64,
     /// Deliveries (and `tech:notifications` changes) whose recording in the
     /// store failed on a store busy past its timeout and was tried again.
     pub records_retried: u64,
@@ -894,6 +903,8 @@ fn spawn_delivery(
         notices: Mutex::new(notices),
         records: records_tx,
         book: Mutex::new(book),
+        shown: Mutex::new(HashMap::new()),
+        swept: Mutex::new(Instant::now()),
         failing: Mutex::new(false),
         retries: Mutex::new(Vec::new()),
         stopping: Default::default(),
@@ -939,15 +950,23 @@ enum Record {
 /// notification of its own (none replaces another). A notice that failed
 /// waits for its retry beside the queue, so the notices after it go out
 /// meanwhile; a stop gives each waiting retry its last try at once. A retry
-/// whose alarm has been acknowledged or resolved meanwhile is not made.
+/// whose alarm has been acknowledged or resolved meanwhile is not made, and
+/// the notifications of an alarm acknowledged or resolved (in the app, by
+/// another process) are taken down within about `CLOSE_SWEEP`.
 struct Delivery {
     threads: usize,
     notifier: Arc<dyn Notifier>,
     clock: Arc<dyn Clock>,
     notices: Mutex<Receiver<Outgoing>>,
     records: SyncSender<Record>,
-    /// A connection to read an alarm's state before its retry.
+    /// A connection to read an alarm's state before its retry and for
+    /// the sweep.
     book: Mutex<Store>,
+    /// The notifications on the desktop of each stored alarm (a reminder
+    /// or an escalation is a notification of its own).
+    shown: Mutex<HashMap<i64, Vec<u32>>>,
+    /// When the shown alarms were last looked at.
+    swept: Mutex<Instant>,
     /// Whether `tech:notifications` is raised. Held while its change is
     /// handed to the recording thread, so the raise and the end of the
     /// condition are recorded in the order they were decided.
@@ -958,6 +977,14 @@ struct Delivery {
     /// The stage has stopped: what fails now is not tried again.
     stopping: std::sync::atomic::AtomicBool,
     stats: SharedStats,
+}
+
+/// What a notifier thread does next.
+enum Work {
+    /// Deliver this notice, which has had this many tries.
+    Notice(Outgoing, usize),
+    /// Take down the notifications of closed alarms (`Delivery::sweep`).
+    Sweep,
 }
 
 /// A notice to try again.
@@ -979,7 +1006,7 @@ impl Delivery {
     /// due, else the next in the queue. `None` once the stage has stopped,
     /// the queue is empty and every retry has had its last try (at once: a
     /// stop does not wait for the retries' schedule).
-    fn next(&self) -> Option<(Outgoing, usize)> {
+    fn next(&self) -> Option<Work> {
         let queue = self
             .notices
             .lock()
@@ -987,14 +1014,18 @@ impl Delivery {
         loop {
             let stopping = self.stopping.load(std::sync::atomic::Ordering::SeqCst);
             if let Some(r) = self.take_retry(stopping) {
-                return Some((r.out, r.tries));
+                return Some(Work::Notice(r.out, r.tries));
             }
             if stopping {
                 return None;
             }
             match queue.recv_timeout(NOTICE_RETRY_POLL) {
-                Ok(out) => return Some((out, 0)),
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Ok(out) => return Some(Work::Notice(out, 0)),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if self.sweep_due() {
+                        return Some(Work::Sweep);
+                    }
+                }
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                     self.stopping
                         .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -1064,13 +1095,87 @@ impl Delivery {
         )));
     }
 
-    /// One notifier thread: delivers notices until the queue ends.
+    /// One notifier thread: delivers notices until the queue ends, and
+    /// when idle takes down the notifications of closed alarms.
     fn run(&self) {
-        while let Some((out, tries)) = self.next() {
-            if tries > 0 && self.closed_meanwhile(&out) {
-                continue;
+        while let Some(work) = self.next() {
+            match work {
+                Work::Notice(out, tries) => {
+                    if tries > 0 && self.closed_meanwhile(&out) {
+                        continue;
+                    }
+                    self.deliver(out, tries);
+                }
+                Work::Sweep => self.sweep(),
             }
-            self.deliver(out, tries);
+        }
+    }
+
+    /// Whether the shown alarms are due another look (claimed by the
+    /// caller when so).
+    fn sweep_due(&self) -> bool {
+        let mut swept = self
+            .swept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if swept.elapsed() < CLOSE_SWEEP {
+            return false;
+        }
+        *swept = Instant::now();
+        true
+    }
+
+    /// Takes down the notifications of the alarms that are no longer
+    /// active: acknowledged or resolved in the app since they were shown.
+    /// A nurse who has acknowledged an alarm has seen it; a critical
+    /// notification left on the screen would hide the next one.
+    fn sweep(&self) {
+        let ids: Vec<i64> = self
+            .shown
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        let closed: Vec<i64> = {
+            let book = self
+                .book
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            ids.into_iter()
+                .filter(|&id| match book.alarm(id) {
+                    Ok(Some(view)) => view.state != "active",
+                    // Gone from the store: nothing to keep on the screen.
+                    Ok(None) => true,
+                    Err(e) => {
+                        tracing::warn!(alarm = id, error = %e, "could not read an alarm to close its notification");
+                        false
+                    }
+                })
+                .collect()
+        };
+        for alarm in closed {
+            let notifications = self
+                .shown
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&alarm)
+                .unwrap_or_default();
+            for id in notifications {
+                match self.notifier.close(id) {
+                    Ok(()) => {
+                        if let Ok(mut s) = self.stats.lock() {
+                            s.closed += 1;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(alarm, error = %e, "could not take down the notification of a closed alarm")
+                    }
+                }
+            }
         }
     }
 
@@ -1112,7 +1217,19 @@ impl Delivery {
         let result = self.notifier.notify(&to_notice(&out.notice));
         let now = self.clock.now();
         match result {
-            Ok(_) => {
+            Ok(delivered) => {
+                if out.stored && out.notice.alarm_id > 0 {
+                    let mut shown = self
+                        .shown
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if shown.len() < NOTIFICATIONS_TRACKED {
+                        shown
+                            .entry(out.notice.alarm_id)
+                            .or_default()
+                            .push(delivered.notification_id);
+                    }
+                }
                 let done = Instant::now();
                 let ms = |from: Instant, to: Instant| (to - from).as_secs_f64() * 1000.0;
                 let m = out.marks;

@@ -499,3 +499,49 @@ fn a_notice_is_not_retried_once_its_alarm_is_acknowledged() {
         ("acknowledged", 0)
     );
 }
+
+/// An alarm acknowledged in the app (by another process, through the
+/// store) leaves the desktop: its notification is taken down, the other
+/// alarm's stays. Before, every notification stayed until dismissed by
+/// hand, and a daemon holding them all answered more slowly.
+#[test]
+fn an_alarm_acknowledged_in_the_app_leaves_the_desktop() {
+    let recorder = Arc::new(RecordingNotifier::new());
+    let dir = crate::private_tempdir();
+    let mut admin = crate::ctx(dir.path(), "admin");
+    api::load_demo_ward(&mut admin, 3).expect("demo");
+    let store = Store::open_dir(dir.path()).expect("store");
+    let (mut stage, stats) = AlarmStage::start(
+        dir.path(),
+        Rules::default(),
+        Box::new(recorder.clone()),
+        crate::clock(),
+    )
+    .expect("alarm stage");
+    stage.system_condition(&store, "tech:first", true, "the first alarm");
+    stage.system_condition(&store, "tech:second", true, "the second alarm");
+    assert_eq!(wait_for_notices(&recorder, 2).len(), 2);
+    let first = store
+        .alarms(false, 100)
+        .expect("alarms")
+        .into_iter()
+        .find(|a| a.key == "tech:first")
+        .expect("the first alarm");
+    store
+        .ack_alarm(
+            first.id,
+            "nurse",
+            None,
+            wardwatch_core::clock::Clock::now(crate::clock().as_ref()),
+        )
+        .expect("acknowledged");
+    wait_until(|| stats.lock().expect("stats").closed == 1);
+    let open = recorder.open();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_ne!(
+        open[0].notice.alarm_id, first.id,
+        "the second alarm's stays"
+    );
+    drop(stage);
+    assert_eq!(stats.lock().expect("stats").closed, 1);
+}
