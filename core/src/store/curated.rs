@@ -294,24 +294,17 @@ impl Store {
         while let Some(row) = rows.next().ctx("counting minute rollups")? {
             let hour_ms: i64 = row.get(0).ctx("counting minute rollups")?;
             let data: Vec<u8> = row.get(1).ctx("counting minute rollups")?;
-            match &mut hour {
-                Some((h, counts)) if *h == hour_ms => {
-                    for (slot, _) in Hour::from_blob(&data).minutes() {
-                        counts[slot] += 1;
-                    }
+            if let Some((h, counts)) = &hour
+                && *h != hour_ms
+            {
+                if let Some(end) = end_in(*h, counts, &mut total) {
+                    return Ok(end);
                 }
-                _ => {
-                    if let Some((h, counts)) = &hour
-                        && let Some(end) = end_in(*h, counts, &mut total)
-                    {
-                        return Ok(end);
-                    }
-                    let mut counts = [0usize; 60];
-                    for (slot, _) in Hour::from_blob(&data).minutes() {
-                        counts[slot] += 1;
-                    }
-                    hour = Some((hour_ms, counts));
-                }
+                hour = None;
+            }
+            let (_, counts) = hour.get_or_insert((hour_ms, [0; 60]));
+            for (slot, _) in Hour::from_blob(&data).minutes() {
+                counts[slot] += 1;
             }
         }
         if let Some((h, counts)) = &hour

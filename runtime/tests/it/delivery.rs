@@ -312,7 +312,7 @@ impl Notifier for Unanswered {
 
 /// A stage on a demo ward whose notifier is `notifier`.
 fn stage_with(
-    notifier: Arc<Unanswered>,
+    notifier: impl Notifier + 'static,
 ) -> (
     tempfile::TempDir,
     Store,
@@ -507,17 +507,7 @@ fn a_notice_is_not_retried_once_its_alarm_is_acknowledged() {
 #[test]
 fn an_alarm_acknowledged_in_the_app_leaves_the_desktop() {
     let recorder = Arc::new(RecordingNotifier::new());
-    let dir = crate::private_tempdir();
-    let mut admin = crate::ctx(dir.path(), "admin");
-    api::load_demo_ward(&mut admin, 3).expect("demo");
-    let store = Store::open_dir(dir.path()).expect("store");
-    let (mut stage, stats) = AlarmStage::start(
-        dir.path(),
-        Rules::default(),
-        Box::new(recorder.clone()),
-        crate::clock(),
-    )
-    .expect("alarm stage");
+    let (_dir, store, mut stage, stats) = stage_with(recorder.clone());
     stage.system_condition(&store, "tech:first", true, "the first alarm");
     stage.system_condition(&store, "tech:second", true, "the second alarm");
     assert_eq!(wait_for_notices(&recorder, 2).len(), 2);

@@ -172,6 +172,17 @@ fn count(rows: &[Vec<Value>]) -> i64 {
     rows[0][0].as_i64().expect("a count")
 }
 
+/// The current metadata file of the curated table `name`.
+fn metadata_of(store: &Store, name: &str) -> String {
+    store
+        .lake_tables()
+        .expect("tables")
+        .into_iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("table {name}"))
+        .metadata_location
+}
+
 /// Checks every table against what was written, through DuckDB, and
 /// `vitals_minute` as of `day1` (the metadata files after the first pass).
 fn check_tables(
@@ -181,15 +192,7 @@ fn check_tables(
     s3: Option<(&str, &Credentials)>,
 ) {
     let store = Store::open_dir(dir).expect("store");
-    let tables = store.lake_tables().expect("tables");
-    let meta = |name: &str| {
-        tables
-            .iter()
-            .find(|t| t.name == name)
-            .unwrap_or_else(|| panic!("table {name}"))
-            .metadata_location
-            .clone()
-    };
+    let meta = |name: &str| metadata_of(&store, name);
     let scan = |m: &str| format!("iceberg_scan('{m}')");
     let p = w.patients as i64;
     let sql = vec![
@@ -358,15 +361,7 @@ fn a_catch_up_past_a_commits_rows_goes_in_several_commits_and_loses_nothing() {
     // Minutes in pieces of at most 500 rows (whole minutes), scores too.
     assert!(commits > minutes / 500, "{commits} commits");
     let store = Store::open_dir(dir.path()).expect("store");
-    let tables = store.lake_tables().expect("tables");
-    let meta = |name: &str| {
-        tables
-            .iter()
-            .find(|t| t.name == name)
-            .unwrap_or_else(|| panic!("table {name}"))
-            .metadata_location
-            .clone()
-    };
+    let meta = |name: &str| metadata_of(&store, name);
     let r = duckdb(
         &[
             format!(
