@@ -9,7 +9,9 @@
 //! on a full-HD screen); p50 and p99 of `api::patient_history`. Baseline in
 //! the same run: reading the same year with `Store::rollups` (every minute
 //! decoded, no decimation), what a chart without the backend's decimation
-//! would need.
+//! would need. Last, the lake's hourly read of every patient's newest
+//! hour of minutes, scores and rhythm findings, which must not grow with
+//! the history behind it.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,7 +19,9 @@ use std::time::Instant;
 use chrono::{Duration, TimeZone, Utc};
 use wardwatch_core::api::{self, Ctx};
 use wardwatch_core::clock::FixedClock;
-use wardwatch_core::model::Vital;
+use wardwatch_core::model::{EcgEvent, ScoreDetail, Vital};
+use wardwatch_core::store::ScoreRow;
+use wardwatch_score::ecg::rhythm::FindingKind;
 
 fn percentile(xs: &mut [f64], p: f64) -> f64 {
     xs.sort_by(f64::total_cmp);
@@ -90,5 +94,82 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "baseline: every minute of the year decoded (Store::rollups, all vitals): {minutes} minutes in {:.1} ms",
         t.elapsed().as_secs_f64() * 1e3
     );
+    // The lake's hourly read (issue 16): the curated zone appends the
+    // newest settled hour of every patient's minutes, however long the
+    // store's history.
+    let p = wardwatch_core::store::curated::Pseudonymizer::new([7; 32]);
+    let mut ms = Vec::new();
+    let mut rows = 0;
+    for _ in 0..10 {
+        let t = Instant::now();
+        let (r, _) = store.curated_minutes(now - Duration::hours(1), now, &p, 250_000)?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+        rows = r.len();
+    }
+    println!(
+        "the lake's hourly read of minutes (Store::curated_minutes, the last hour, {} patients): {rows} minutes, p50 {:.1} ms, p99 {:.1} ms",
+        beds.len(),
+        percentile(&mut ms.clone(), 0.5),
+        percentile(&mut ms, 0.99),
+    );
+    // Scores as the runtime writes them: a heart rate every 10 s for each
+    // patient (`HR_EVERY`), over the last week, and a rhythm event an hour.
+    let t = Instant::now();
+    let mut stored = 0;
+    for b in &beds {
+        let rows: Vec<ScoreRow> = (0..7 * 8640)
+            .map(|i| {
+                let at = now - Duration::seconds(10 * i);
+                if i % 360 == 0 {
+                    ScoreRow {
+                        mrn: b.mrn.clone(),
+                        at,
+                        value: 0.0,
+                        score: ScoreDetail::EcgEvent(EcgEvent::End {
+                            lead: 131330,
+                            kind: FindingKind::AtrialFibrillation,
+                        }),
+                    }
+                } else {
+                    ScoreRow {
+                        mrn: b.mrn.clone(),
+                        at,
+                        value: 72.0,
+                        score: ScoreDetail::EcgHr { lead: 131330 },
+                    }
+                }
+            })
+            .collect();
+        stored += rows.len();
+        store.insert_scores(&rows)?;
+    }
+    println!(
+        "scores: {stored} rows in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    for (label, findings) in [("scores", false), ("rhythm findings", true)] {
+        let mut ms = Vec::new();
+        let mut rows = 0;
+        for _ in 0..10 {
+            let t = Instant::now();
+            rows = if findings {
+                store
+                    .curated_findings(now - Duration::hours(1), now, &p, 250_000)?
+                    .0
+                    .len()
+            } else {
+                store
+                    .curated_scores(now - Duration::hours(1), now, &p, 250_000)?
+                    .0
+                    .len()
+            };
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        println!(
+            "the lake's hourly read of {label} (the last hour): {rows} rows, p50 {:.1} ms, p99 {:.1} ms",
+            percentile(&mut ms.clone(), 0.5),
+            percentile(&mut ms, 0.99),
+        );
+    }
     Ok(())
 }

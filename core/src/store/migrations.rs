@@ -806,6 +806,20 @@ DROP TABLE vital_blocks;
 ALTER TABLE new_vital_blocks RENAME TO vital_blocks;
 CREATE INDEX vital_blocks_patient ON vital_blocks (patient_id, vital, minute_ms);
 "#,
+    // 25: the curated zone's reads by time (issue 16): the lake's hourly
+    // read of every patient's newest minutes, scores, rhythm findings and
+    // alarm changes selects by time alone, and with the keys and indexes
+    // leading with the patient each pass scanned whole tables, all their
+    // history (the newest hour of 24 patients: 547 ms over 152,064 hour
+    // rows of minutes, 144 ms over a week of 10-second heart rates,
+    // `cargo bench -p wardwatch-core --bench history`). About 14 bytes a
+    // row; rhythm events, rare among scores, have a partial index.
+    r#"
+CREATE INDEX vital_rollups_by_hour ON vital_rollups (hour_ms);
+CREATE INDEX scores_by_time ON scores (ts_ms);
+CREATE INDEX scores_events_by_time ON scores (ts_ms) WHERE kind = 'ecg_event';
+CREATE INDEX alarms_by_update ON alarms (updated_ms);
+"#,
 ];
 
 /// What a migration does in Rust after its SQL, in the same transaction.
