@@ -20,6 +20,10 @@
 #   WARDWATCH_SCALE_RAW_HOURS=H …   (each run's store starts with the last H
 #       hours of every patient's raw readings and their minutes, as a ward's
 #       store holds them all day, back-filled by `demo backfill --raw-hours`)
+#   WARDWATCH_SCALE_ACK_AFTER=A …   (a nurse acknowledges each alarm A seconds
+#       after its notification is seen, `alarms ack` from beside serve, as a
+#       ward does; else none is, and every notification stays on the
+#       daemon's screen to the end)
 #
 # SECONDS over 240 is a soak: the live run alone (the simulated data starts
 # now, and the store takes data at most 5 min ahead of its clock, so the
@@ -113,6 +117,25 @@ db_bytes() {
     echo "$total"
 }
 lake_bytes() { if [[ -d $DATA/lake ]]; then du -sb "$DATA/lake" | cut -f1; else echo 0; fi; }
+# The ids of the active alarms whose notification the bench first saw at
+# least WARDWATCH_SCALE_ACK_AFTER seconds ago (first sightings kept in $1).
+ack_due() {
+    ctl alarms list --active --json | python3 -c '
+import json, sys, time
+seen_file, after = sys.argv[1], float(sys.argv[2])
+try:
+    seen = json.load(open(seen_file))
+except FileNotFoundError:
+    seen = {}
+now = time.time()
+for a in json.load(sys.stdin):
+    if a["state"] != "active" or a["notify_count"] == 0:
+        continue
+    first = seen.setdefault(str(a["id"]), now)
+    if now - first >= after:
+        print(a["id"])
+json.dump(seen, open(seen_file, "w"))' "$1" "$WARDWATCH_SCALE_ACK_AFTER"
+}
 
 # One end-to-end run on a fresh store at PACE. fast: the simulator serves
 # the span as fast as it is taken, so the wall time is the runtime's.
@@ -162,7 +185,7 @@ sys.exit(rc)' "$WORK/sim-$pace.json" "$BIN" sim --patients "$N" --duration "$S" 
         ctl sources add sse sim "$url" >/dev/null
     fi
     local start end last=-1 still=0 valid="" got serve_cpu sim_cpu serve_hwm serve_written peer_cpu=0
-    local rss_trace="" next_minute=0 now
+    local rss_trace="" next_minute=0 now next_ack=0 acked=0 id
     start=$(date +%s.%N)
     # Warnings, and the writer's rollup journal merges (a line for each part).
     WARDWATCH_LOG=warn,wardwatch_runtime::pipeline=debug "$BIN" --data-dir "$DATA" --user bench serve \
@@ -193,6 +216,12 @@ sys.exit(rc)' "$WORK/sim-$pace.json" "$BIN" sim --patients "$N" --duration "$S" 
         if ((now >= ${start%.*} + next_minute * 60)); then
             rss_trace+="$(awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$SERVE/status") "
             next_minute=$((next_minute + 1))
+        fi
+        if [[ -n ${WARDWATCH_SCALE_ACK_AFTER:-} ]] && ((now >= next_ack)); then
+            for id in $(ack_due "$WORK/seen-$pace.json"); do
+                ctl alarms ack "$id" --note "bench: acknowledged" >/dev/null && acked=$((acked + 1))
+            done
+            next_ack=$((now + 2))
         fi
         sleep 0.5
     done
@@ -225,7 +254,7 @@ sys.exit(rc)' "$WORK/sim-$pace.json" "$BIN" sim --patients "$N" --duration "$S" 
         "$(db_bytes)" "$before_lake" "$(lake_bytes)" "$valid" "$alarms" "$notified" \
         "$(grep '^stopped:' "$WORK/serve.out" || true)" \
         "$(grep '^latency parts' "$WORK/serve.out" || true)" "$TRANSPORT" "$peer_cpu" "$rss_trace" \
-        "$serve_written" "$WORK/serve.err" "$filled" <<'EOF'
+        "$serve_written" "$WORK/serve.err" "$filled" "$acked" <<'EOF'
 import re, sys
 pace, n, s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 transport, peer_cpu = sys.argv[18], float(sys.argv[19])
@@ -268,6 +297,8 @@ row("store growth MB per patient-day (db + WAL)", f"{(db1 - db0) / 1e6 / patient
 row("lake folder MB per patient-day", f"{(lake1 - lake0) / 1e6 / patient_days:.1f}")
 row("alarms in the store", alarms)
 row("of them notified (the rest: lost)", notified)
+if "WARDWATCH_SCALE_ACK_AFTER" in __import__("os").environ:
+    row("  acknowledged by the bench while it ran", sys.argv[24])
 m = re.search(r"(\d+) notifications \((\d+) failed\), latency from sample arrival p50 (\S+)(?: ms)? p99 (\S+)", stopped)
 if m:
     row("notifications delivered on D-Bus (failed)", f"{m.group(1)} ({m.group(2)})")
@@ -275,6 +306,9 @@ if m:
     r = re.search(r"did not take: (\d+) tried again, (\d+) given up.*?, (\d+) not tried again", out)
     if r:
         row("  failed notices tried again (given up; closed meanwhile)", f"{r.group(1)} ({r.group(2)}; {r.group(3)})")
+    r = re.search(r"notifications taken down as their alarms were acknowledged or resolved: (\d+)", out)
+    if r:
+        row("  taken down (alarm acknowledged or resolved)", r.group(1))
     row("alarm latency p50, ms", m.group(3))
     row("alarm latency p99, ms", m.group(4))
     parts = re.findall(r"(to the writer|store|scoring and alarm|notifier queue|desktop call) (\d+)/(\d+)", sys.argv[17])
