@@ -309,6 +309,9 @@ if m:
     r = re.search(r"notifications taken down as their alarms were acknowledged or resolved: (\d+)", out)
     if r:
         row("  taken down (alarm acknowledged or resolved)", r.group(1))
+    r = re.search(r"new alarms shown in the summary notification.*: (\d+)", out)
+    if r:
+        row("  shown in the summary (8 on screen already)", r.group(1))
     row("alarm latency p50, ms", m.group(3))
     row("alarm latency p99, ms", m.group(4))
     parts = re.findall(r"(to the writer|store|scoring and alarm|notifier queue|desktop call) (\d+)/(\d+)", sys.argv[17])

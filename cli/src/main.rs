@@ -2091,6 +2091,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     n.closed
                 )?;
             }
+            if n.folded > 0 {
+                writeln!(
+                    out,
+                    "new alarms shown in the summary notification (the desktop showing {} alarm notifications already): {}",
+                    wardwatch_runtime::stage::ON_SCREEN_MAX,
+                    n.folded
+                )?;
+            }
             if n.records_retried > 0 || n.records_lost > 0 {
                 writeln!(
                     out,

@@ -12,8 +12,9 @@
 
 mod worker;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self as std_mpsc, RecvTimeoutError};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures_channel::mpsc;
@@ -94,10 +95,12 @@ impl DesktopNotifierBuilder {
     /// notice, so this succeeds without a desktop session.
     pub fn build(self) -> Result<DesktopNotifier, Error> {
         let (commands, inbox) = mpsc::channel(QUEUE_DEPTH);
+        let on_screen = Arc::new(AtomicUsize::new(0));
         let config = worker::Config {
             app_name: self.app_name,
             max_tracked: self.max_tracked,
             on_action: self.on_action,
+            on_screen: Arc::clone(&on_screen),
         };
         std::thread::Builder::new()
             .name("wardwatch-notify".to_owned())
@@ -106,6 +109,7 @@ impl DesktopNotifierBuilder {
         Ok(DesktopNotifier {
             commands: Mutex::new(commands),
             call_timeout: self.call_timeout,
+            on_screen,
         })
     }
 }
@@ -124,6 +128,9 @@ impl DesktopNotifierBuilder {
 pub struct DesktopNotifier {
     commands: Mutex<mpsc::Sender<worker::Command>>,
     call_timeout: Duration,
+    /// The notifications the worker has a line to (shown and not yet
+    /// closed, expired or dismissed), as it last counted them.
+    on_screen: Arc<AtomicUsize>,
 }
 
 impl DesktopNotifier {
@@ -229,5 +236,12 @@ impl Notifier for DesktopNotifier {
     /// an update in place or a close waits for them (see `worker`).
     fn max_in_flight(&self) -> usize {
         worker::IN_FLIGHT
+    }
+
+    /// The notifications shown and not yet closed: the daemon tells each
+    /// notification's connection when it is closed, expired or dismissed.
+    /// Up to `max_tracked`; shows still on their way are not counted.
+    fn on_screen(&self) -> Option<usize> {
+        Some(self.on_screen.load(Ordering::Relaxed))
     }
 }

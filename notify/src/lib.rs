@@ -57,6 +57,14 @@ pub trait Notifier: Send + Sync {
     fn max_in_flight(&self) -> usize {
         1
     }
+
+    /// How many of this notifier's notifications the desktop shows now,
+    /// when it can tell (the daemon reports each one closed, expired or
+    /// dismissed); `None` when it cannot. A caller with a flood of alarms
+    /// uses it to keep the screen readable (and the daemon quick).
+    fn on_screen(&self) -> Option<usize> {
+        None
+    }
 }
 
 impl<N: Notifier + ?Sized> Notifier for std::sync::Arc<N> {
@@ -71,6 +79,10 @@ impl<N: Notifier + ?Sized> Notifier for std::sync::Arc<N> {
     fn max_in_flight(&self) -> usize {
         (**self).max_in_flight()
     }
+
+    fn on_screen(&self) -> Option<usize> {
+        (**self).on_screen()
+    }
 }
 
 impl<N: Notifier + ?Sized> Notifier for Box<N> {
@@ -84,5 +96,9 @@ impl<N: Notifier + ?Sized> Notifier for Box<N> {
 
     fn max_in_flight(&self) -> usize {
         (**self).max_in_flight()
+    }
+
+    fn on_screen(&self) -> Option<usize> {
+        (**self).on_screen()
     }
 }

@@ -24,6 +24,8 @@ pub struct RecordedNotice {
 #[derive(Debug, Default)]
 pub struct RecordingNotifier {
     state: Mutex<State>,
+    /// Whether it tells how many notices are open ([`Notifier::on_screen`]).
+    tells_on_screen: bool,
 }
 
 #[derive(Debug, Default)]
@@ -35,6 +37,15 @@ struct State {
 impl RecordingNotifier {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// One that tells its caller how many of its notices are open, as a
+    /// desktop notifier does ([`Notifier::on_screen`]); `new` does not.
+    pub fn telling_on_screen() -> Self {
+        RecordingNotifier {
+            tells_on_screen: true,
+            ..Self::default()
+        }
     }
 
     /// Every notice so far, in the order first shown.
@@ -96,6 +107,11 @@ impl Notifier for RecordingNotifier {
             shown.closed = true;
         }
         Ok(())
+    }
+
+    fn on_screen(&self) -> Option<usize> {
+        self.tells_on_screen
+            .then(|| self.lock().notices.iter().filter(|n| !n.closed).count())
     }
 }
 

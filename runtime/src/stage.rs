@@ -66,6 +66,18 @@ const CLOSE_SWEEP: StdDuration = StdDuration::from_secs(1);
 /// Alarms whose notifications are kept track of for taking down, at most
 /// (a ward's active alarms are far fewer; past it, new ones stay up).
 const NOTIFICATIONS_TRACKED: usize = 4096;
+/// Alarm notifications the desktop shows at once before a new alarm goes
+/// into the one summary notification instead ("Bed 12 SpO2 88 < 90 (+14
+/// more alarms)", the others listed in its body, updated in place): a
+/// screen of more popups than a nurse can read is no alarm, and a daemon
+/// holding every notification answers ever more slowly (dunst: ~3 ms more a
+/// call for each one it shows; with 120 on screen, the desktop call was
+/// 600–700 ms at p50 in `bench/scale.sh 2000 60`). Only with a notifier
+/// that can tell what is on screen ([`Notifier::on_screen`]).
+pub const ON_SCREEN_MAX: usize = 8;
+/// The other alarms a summary notification lists in its body; the rest are
+/// counted.
+const SUMMARY_LINES: usize = 6;
 /// How long a recording that found the store busy (past its own 10 s busy
 /// timeout: a backup, a long write of another process) waits before it is
 /// tried again, and for how long it is tried.
@@ -128,8 +140,12 @@ pub struct DeliveryStats {
     /// be a stale one).
     pub retries_closed: u64,
     /// Desktop notifications taken down because their alarm was
-    /// acknowledged or resolved.
+    /// acknowledged or resolved (a summary once all its alarms are).
     pub closed: u64,
+    /// New alarms shown in the summary notification, the desktop already
+    /// showing `ON_SCREEN_MAX` alarm notifications (each also counts as
+    /// delivered).
+    pub folded: u64,
     /// Deliveries (and `tech:notifications` changes) whose recording in the
     /// store failed on a store busy past its timeout and was tried again.
     pub records_retried: u64,
@@ -905,6 +921,7 @@ fn spawn_delivery(
         book: Mutex::new(book),
         shown: Mutex::new(HashMap::new()),
         swept: Mutex::new(Instant::now()),
+        summary: Mutex::new(Summary::default()),
         failing: Mutex::new(false),
         retries: Mutex::new(Vec::new()),
         stopping: Default::default(),
@@ -967,6 +984,9 @@ struct Delivery {
     shown: Mutex<HashMap<i64, Vec<u32>>>,
     /// When the shown alarms were last looked at.
     swept: Mutex<Instant>,
+    /// The alarms shown in the summary notification. Held through a call
+    /// that changes it, so updates go out one at a time.
+    summary: Mutex<Summary>,
     /// Whether `tech:notifications` is raised. Held while its change is
     /// handed to the recording thread, so the raise and the end of the
     /// condition are recorded in the order they were decided.
@@ -977,6 +997,67 @@ struct Delivery {
     /// The stage has stopped: what fails now is not tried again.
     stopping: std::sync::atomic::AtomicBool,
     stats: SharedStats,
+}
+
+/// The one notification that shows the new alarms of a flood (the desktop
+/// already showing `ON_SCREEN_MAX` alarm notifications): the highest
+/// priority's newest alarm as its title, with how many more; the others in
+/// its body. Updated in place as alarms join it; once they are acknowledged
+/// or resolved, it is updated without them, and taken down with the last.
+#[derive(Default)]
+struct Summary {
+    /// The daemon's id for it, once shown.
+    notification: Option<u32>,
+    /// Its alarms, oldest first.
+    alarms: Vec<Notice>,
+}
+
+/// A priority's rank in a summary: the highest goes on top.
+fn rank(p: Priority) -> u8 {
+    match p {
+        Priority::High => 3,
+        Priority::Medium => 2,
+        Priority::Technical => 1,
+        Priority::Low => 0,
+    }
+}
+
+impl Summary {
+    /// The summary notification showing its alarms and `adding`; `None`
+    /// when that is no alarm.
+    fn notice(&self, adding: Option<&Notice>) -> Option<AlarmNotice> {
+        let mut all: Vec<&Notice> = self.alarms.iter().chain(adding).collect();
+        // Highest priority first; within it, newest first.
+        all.reverse();
+        all.sort_by_key(|n| std::cmp::Reverse(rank(n.priority)));
+        let (top, rest) = all.split_first()?;
+        let title = if rest.is_empty() {
+            top.title.clone()
+        } else {
+            format!(
+                "{} (+{} more alarm{})",
+                top.title,
+                rest.len(),
+                if rest.len() == 1 { "" } else { "s" }
+            )
+        };
+        let mut body = vec![top.body.clone()];
+        body.extend(rest.iter().take(SUMMARY_LINES).map(|n| n.title.clone()));
+        if rest.len() > SUMMARY_LINES {
+            body.push(format!(
+                "and {} more in Wardwatch's alarm list",
+                rest.len() - SUMMARY_LINES
+            ));
+        }
+        let mut notice = AlarmNotice::new(top.alarm_id, top.priority, title, body.join("\n"));
+        if let Some(mrn) = &top.mrn {
+            notice = notice.for_patient(mrn.clone());
+        }
+        if let Some(id) = self.notification {
+            notice = notice.replacing(id);
+        }
+        Some(notice)
+    }
 }
 
 /// What a notifier thread does next.
@@ -1130,17 +1211,25 @@ impl Delivery {
     /// A nurse who has acknowledged an alarm has seen it; a critical
     /// notification left on the screen would hide the next one.
     fn sweep(&self) {
-        let ids: Vec<i64> = self
+        let mut ids: Vec<i64> = self
             .shown
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .keys()
             .copied()
             .collect();
+        ids.extend(
+            self.summary
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .alarms
+                .iter()
+                .map(|n| n.alarm_id),
+        );
         if ids.is_empty() {
             return;
         }
-        let closed: Vec<i64> = {
+        let closed: std::collections::HashSet<i64> = {
             let book = self
                 .book
                 .lock()
@@ -1157,6 +1246,10 @@ impl Delivery {
                 })
                 .collect()
         };
+        if closed.is_empty() {
+            return;
+        }
+        self.sweep_summary(&closed);
         for alarm in closed {
             let notifications = self
                 .shown
@@ -1182,6 +1275,42 @@ impl Delivery {
     /// Whether the alarm of `out`, a notice waiting for its retry, has been
     /// acknowledged or resolved meanwhile. A store that cannot say is not a
     /// reason to hold a notice back: `false` then.
+    /// Takes the `closed` alarms out of the summary notification: updated
+    /// without them, or taken down with the last.
+    fn sweep_summary(&self, closed: &std::collections::HashSet<i64>) {
+        let mut summary = self
+            .summary
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let before = summary.alarms.len();
+        summary.alarms.retain(|n| !closed.contains(&n.alarm_id));
+        if summary.alarms.len() == before {
+            return;
+        }
+        let Some(id) = summary.notification else {
+            return;
+        };
+        match summary.notice(None) {
+            None => match self.notifier.close(id) {
+                Ok(()) => {
+                    summary.notification = None;
+                    if let Ok(mut s) = self.stats.lock() {
+                        s.closed += 1;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(notification = id, error = %e, "could not take down the summary notification")
+                }
+            },
+            Some(notice) => match self.notifier.notify(&notice) {
+                Ok(delivered) => summary.notification = Some(delivered.notification_id),
+                Err(e) => {
+                    tracing::warn!(notification = id, error = %e, "could not update the summary notification")
+                }
+            },
+        }
+    }
+
     fn closed_meanwhile(&self, out: &Outgoing) -> bool {
         if !out.stored {
             return false;
@@ -1210,15 +1339,50 @@ impl Delivery {
         true
     }
 
+    /// Whether a new alarm's notice goes into the summary notification:
+    /// the desktop shows `ON_SCREEN_MAX` alarm notifications besides it.
+    fn folds(&self, out: &Outgoing, summary: &Summary) -> bool {
+        let crowded = || {
+            self.notifier.on_screen().is_some_and(|n| {
+                n.saturating_sub(usize::from(summary.notification.is_some())) >= ON_SCREEN_MAX
+            })
+        };
+        out.stored
+            && out.notice.alarm_id > 0
+            && matches!(out.notice.kind, NoticeKind::New)
+            && crowded()
+    }
+
     /// Delivers `out`, which has had `tries` tries before this one.
     fn deliver(&self, out: Outgoing, tries: usize) {
         let tries = tries + 1;
+        let summary = self
+            .summary
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let folded = match self.folds(&out, &summary) {
+            true => summary.notice(Some(&out.notice)),
+            false => None,
+        };
+        // Only a change of the summary holds it through the call.
+        let mut summary = folded.is_some().then_some(summary);
+        let notice = folded.unwrap_or_else(|| to_notice(&out.notice));
         let called = Instant::now();
-        let result = self.notifier.notify(&to_notice(&out.notice));
+        let result = self.notifier.notify(&notice);
         let now = self.clock.now();
         match result {
             Ok(delivered) => {
-                if out.stored && out.notice.alarm_id > 0 {
+                if let Some(summary) = summary.as_mut() {
+                    summary.notification = Some(delivered.notification_id);
+                    if summary.alarms.len() >= NOTIFICATIONS_TRACKED {
+                        // Still in the app's list; the summary counts them.
+                        summary.alarms.remove(0);
+                    }
+                    summary.alarms.push(out.notice.clone());
+                    if let Ok(mut s) = self.stats.lock() {
+                        s.folded += 1;
+                    }
+                } else if out.stored && out.notice.alarm_id > 0 {
                     let mut shown = self
                         .shown
                         .lock()

@@ -48,6 +48,9 @@ pub(crate) struct Config {
     pub(crate) app_name: String,
     pub(crate) max_tracked: usize,
     pub(crate) on_action: Option<ActionHandler>,
+    /// Where the count of tracked notifications is published
+    /// ([`DesktopNotifier::on_screen`](super::DesktopNotifier)).
+    pub(crate) on_screen: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 pub(crate) enum Command {
@@ -123,6 +126,11 @@ async fn event_loop(mut inbox: mpsc::Receiver<Command>, config: Config) {
     };
     let mut inbox_open = true;
     loop {
+        // After every event, before waiting for the next.
+        state
+            .config
+            .on_screen
+            .store(state.tracked.len(), std::sync::atomic::Ordering::Relaxed);
         // A held request waits for the shows in flight; it goes first once
         // they are done, before anything newer.
         if state.showing.is_empty()

@@ -370,3 +370,49 @@ fn percentiles(values: &mut [f64]) -> (f64, f64) {
     };
     (rank(0.50), rank(0.99))
 }
+
+/// Waits until the notifier counts `n` notifications on screen; returns its
+/// last count.
+fn wait_on_screen(notifier: &DesktopNotifier, n: usize) -> Option<usize> {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let now = notifier.on_screen();
+        if now == Some(n) || Instant::now() >= deadline {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The notifier knows how many of its notifications the desktop shows:
+/// those it showed, less those it closed and those the daemon closed (a
+/// nurse dismissing one, or dunst's close-all), so a flood of alarms can be
+/// kept to a readable screen.
+#[test]
+fn on_screen_counts_what_the_daemon_still_shows() -> Result<(), Error> {
+    let _daemon = daemon_test();
+    let notifier = notifier()?;
+    assert_eq!(notifier.on_screen(), Some(0));
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(
+            notifier
+                .notify(&AlarmNotice::new(
+                    40 + i,
+                    Priority::High,
+                    unique_title("***", "ASYSTOLE"),
+                    "HR 0",
+                ))?
+                .notification_id,
+        );
+    }
+    assert_eq!(bus::wait_displayed(3, SETTLE), 3);
+    assert_eq!(wait_on_screen(&notifier, 3), Some(3));
+    notifier.close(ids[0])?;
+    assert_eq!(wait_on_screen(&notifier, 2), Some(2));
+    // Closed on the daemon's side, not through the notifier.
+    bus::dunstctl(&["close-all"]);
+    assert_eq!(bus::wait_displayed(0, SETTLE), 0);
+    assert_eq!(wait_on_screen(&notifier, 0), Some(0));
+    Ok(())
+}

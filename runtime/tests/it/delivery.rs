@@ -535,3 +535,96 @@ fn an_alarm_acknowledged_in_the_app_leaves_the_desktop() {
     drop(stage);
     assert_eq!(stats.lock().expect("stats").closed, 1);
 }
+
+/// A flood of alarms leaves a desktop a nurse can read, and a daemon that
+/// answers quickly: past `ON_SCREEN_MAX` alarm notifications on screen, new
+/// alarms go into one summary notification, updated in place, that names
+/// the newest of the highest priority and lists the others; every alarm is
+/// still recorded as notified. Acknowledging them takes the summary down
+/// with the last of its alarms. (With 120 alarms within seconds dunst held
+/// them all and took 600–700 ms a call.)
+#[test]
+fn a_flood_of_alarms_goes_into_one_summary_notification() {
+    use wardwatch_runtime::stage::ON_SCREEN_MAX;
+    let recorder = Arc::new(RecordingNotifier::telling_on_screen());
+    let (_dir, store, mut stage, stats) = stage_with(recorder.clone());
+    let flood = 30;
+    for i in 0..flood {
+        stage.system_condition(&store, &format!("tech:flood{i}"), true, "a flood of alarms");
+    }
+    wait_until(|| stats.lock().expect("stats").delivered == flood);
+    let open = recorder.open();
+    // One lane: each notice is decided with the ones before it on screen.
+    assert_eq!(open.len(), ON_SCREEN_MAX + 1, "{open:?}");
+    let folded = flood as usize - ON_SCREEN_MAX;
+    assert_eq!(stats.lock().expect("stats").folded, folded as u64);
+    let summary = &open[ON_SCREEN_MAX];
+    assert_eq!(
+        summary.deliveries as usize, folded,
+        "updated in place, once for each alarm it took"
+    );
+    let alarms = store.alarms(true, 100).expect("alarms");
+    let newest = alarms
+        .iter()
+        .find(|a| a.key == format!("tech:flood{}", flood - 1))
+        .expect("the newest alarm");
+    assert_eq!(summary.notice.alarm_id, newest.id, "the newest on top");
+    assert!(
+        summary
+            .notice
+            .title
+            .ends_with(&format!("(+{} more alarms)", folded - 1)),
+        "{:?}",
+        summary.notice.title
+    );
+    assert!(
+        summary.notice.body.ends_with(&format!(
+            "and {} more in Wardwatch's alarm list",
+            folded - 1 - 6
+        )),
+        "{:?}",
+        summary.notice.body
+    );
+    wait_until(|| {
+        store
+            .alarms(true, 100)
+            .expect("alarms")
+            .iter()
+            .all(|a| a.notify_count == 1)
+    });
+    assert!(
+        store
+            .alarms(true, 100)
+            .expect("alarms")
+            .iter()
+            .all(|a| a.notify_count == 1),
+        "every alarm notified once, those in the summary too"
+    );
+
+    // The newest is acknowledged: the summary stays for the others, with
+    // the next newest on top.
+    let now = wardwatch_core::clock::Clock::now(crate::clock().as_ref());
+    store.ack_alarm(newest.id, "nurse", None, now).expect("ack");
+    let next = alarms
+        .iter()
+        .find(|a| a.key == format!("tech:flood{}", flood - 2))
+        .expect("the next newest");
+    wait_until(|| recorder.open()[ON_SCREEN_MAX].notice.alarm_id == next.id);
+    let open = recorder.open();
+    assert_eq!(open.len(), ON_SCREEN_MAX + 1);
+    assert_eq!(open[ON_SCREEN_MAX].notice.alarm_id, next.id);
+    // All acknowledged: nothing left on screen.
+    for a in &alarms {
+        if a.id != newest.id {
+            store.ack_alarm(a.id, "nurse", None, now).expect("ack");
+        }
+    }
+    wait_until(|| recorder.open().is_empty());
+    assert!(recorder.open().is_empty(), "{:?}", recorder.open());
+    drop(stage);
+    assert_eq!(
+        stats.lock().expect("stats").closed,
+        ON_SCREEN_MAX as u64 + 1,
+        "each alarm's notification and the summary"
+    );
+}
