@@ -309,7 +309,7 @@ if m:
     r = re.search(r"notifications taken down as their alarms were acknowledged or resolved: (\d+)", out)
     if r:
         row("  taken down (alarm acknowledged or resolved)", r.group(1))
-    r = re.search(r"new alarms shown in the summary notification.*: (\d+)", out)
+    r = re.search(r"shown in the summary notification.*: (\d+)", out)
     if r:
         row("  shown in the summary (8 on screen already)", r.group(1))
     row("alarm latency p50, ms", m.group(3))

@@ -2094,7 +2094,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if n.folded > 0 {
                 writeln!(
                     out,
-                    "new alarms shown in the summary notification (the desktop showing {} alarm notifications already): {}",
+                    "new alarms and reminders shown in the summary notification (the desktop showing {} alarm notifications already): {}",
                     wardwatch_runtime::stage::ON_SCREEN_MAX,
                     n.folded
                 )?;

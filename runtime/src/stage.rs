@@ -142,9 +142,9 @@ pub struct DeliveryStats {
     /// Desktop notifications taken down because their alarm was
     /// acknowledged or resolved (a summary once all its alarms are).
     pub closed: u64,
-    /// New alarms shown in the summary notification, the desktop already
-    /// showing `ON_SCREEN_MAX` alarm notifications (each also counts as
-    /// delivered).
+    /// Notices of new alarms and reminders shown in the summary
+    /// notification, the desktop already showing `ON_SCREEN_MAX` alarm
+    /// notifications (each also counts as delivered).
     pub folded: u64,
     /// Deliveries (and `tech:notifications` changes) whose recording in the
     /// store failed on a store busy past its timeout and was tried again.
@@ -1026,7 +1026,13 @@ impl Summary {
     /// The summary notification showing its alarms and `adding`; `None`
     /// when that is no alarm.
     fn notice(&self, adding: Option<&Notice>) -> Option<AlarmNotice> {
-        let mut all: Vec<&Notice> = self.alarms.iter().chain(adding).collect();
+        // An alarm again (its reminder) is listed once, as its newest.
+        let mut all: Vec<&Notice> = self
+            .alarms
+            .iter()
+            .filter(|n| adding.is_none_or(|a| a.alarm_id != n.alarm_id))
+            .chain(adding)
+            .collect();
         // Highest priority first; within it, newest first.
         all.reverse();
         all.sort_by_key(|n| std::cmp::Reverse(rank(n.priority)));
@@ -1339,8 +1345,10 @@ impl Delivery {
         true
     }
 
-    /// Whether a new alarm's notice goes into the summary notification:
-    /// the desktop shows `ON_SCREEN_MAX` alarm notifications besides it.
+    /// Whether a new alarm's notice, or a reminder, goes into the summary
+    /// notification: the desktop shows `ON_SCREEN_MAX` alarm notifications
+    /// besides it. (An escalation, a new person called, is shown on its
+    /// own.)
     fn folds(&self, out: &Outgoing, summary: &Summary) -> bool {
         let crowded = || {
             self.notifier.on_screen().is_some_and(|n| {
@@ -1349,7 +1357,7 @@ impl Delivery {
         };
         out.stored
             && out.notice.alarm_id > 0
-            && matches!(out.notice.kind, NoticeKind::New)
+            && matches!(out.notice.kind, NoticeKind::New | NoticeKind::Reminder)
             && crowded()
     }
 
@@ -1374,8 +1382,10 @@ impl Delivery {
             Ok(delivered) => {
                 if let Some(summary) = summary.as_mut() {
                     summary.notification = Some(delivered.notification_id);
+                    let alarm = out.notice.alarm_id;
+                    summary.alarms.retain(|n| n.alarm_id != alarm);
                     if summary.alarms.len() >= NOTIFICATIONS_TRACKED {
-                        // Still in the app's list; the summary counts them.
+                        // Still in the app's list; no longer in the summary.
                         summary.alarms.remove(0);
                     }
                     summary.alarms.push(out.notice.clone());
@@ -1553,5 +1563,59 @@ fn system_condition(
         latched: false,
         message,
         at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice(alarm_id: i64, priority: Priority, kind: NoticeKind) -> Notice {
+        Notice {
+            alarm_id,
+            priority,
+            kind,
+            title: format!("Bed {alarm_id}"),
+            body: format!("patient {alarm_id}"),
+            mrn: Some(format!("MRN-{alarm_id}")),
+        }
+    }
+
+    /// The summary's title is the highest priority's newest alarm; an
+    /// alarm's reminder lists it once, as the newest; past `SUMMARY_LINES`
+    /// the others are counted.
+    #[test]
+    fn a_summary_heads_with_the_most_urgent_newest_alarm_and_lists_each_once() {
+        let mut summary = Summary {
+            notification: Some(7),
+            alarms: (1..=9)
+                .map(|i| notice(i, Priority::Medium, NoticeKind::New))
+                .collect(),
+        };
+        summary.alarms[2].priority = Priority::High;
+        let n = summary.notice(None).expect("a summary");
+        assert_eq!(n.alarm_id, 3, "the high one, though older");
+        assert_eq!(n.title, "Bed 3 (+8 more alarms)");
+        assert_eq!(n.replaces, Some(7));
+        assert_eq!(n.patient_mrn.as_deref(), Some("MRN-3"));
+        let lines: Vec<&str> = n.body.lines().collect();
+        assert_eq!(lines[0], "patient 3");
+        assert_eq!(
+            lines[1..7],
+            ["Bed 9", "Bed 8", "Bed 7", "Bed 6", "Bed 5", "Bed 4"]
+        );
+        assert_eq!(lines[7], "and 2 more in Wardwatch's alarm list");
+
+        // Alarm 5's reminder: listed once, as the newest medium.
+        summary.alarms[2].priority = Priority::Medium;
+        let reminder = notice(5, Priority::Medium, NoticeKind::Reminder);
+        let n = summary.notice(Some(&reminder)).expect("a summary");
+        assert_eq!(n.title, "Bed 5 (+8 more alarms)");
+        assert!(!n.body.lines().skip(1).any(|l| l == "Bed 5"), "{}", n.body);
+
+        summary.alarms.truncate(1);
+        let n = summary.notice(None).expect("a summary");
+        assert_eq!(n.title, "Bed 1", "one alarm: no count");
+        assert!(Summary::default().notice(None).is_none());
     }
 }
