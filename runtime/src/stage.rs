@@ -1241,8 +1241,8 @@ impl Delivery {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             ids.into_iter()
-                .filter(|&id| match book.alarm(id) {
-                    Ok(Some(view)) => view.state != "active",
+                .filter(|&id| match book.alarm_is_active(id) {
+                    Ok(Some(active)) => !active,
                     // Gone from the store: nothing to keep on the screen.
                     Ok(None) => true,
                     Err(e) => {
@@ -1322,26 +1322,26 @@ impl Delivery {
             return false;
         }
         let alarm = out.notice.alarm_id;
-        let state = self
+        let active = self
             .book
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .alarm(alarm);
-        let state = match state {
-            Ok(Some(view)) => view.state,
-            Ok(None) => return false,
+            .alarm_is_active(alarm);
+        match active {
+            Ok(Some(false)) => {}
+            Ok(Some(true) | None) => return false,
             Err(e) => {
                 tracing::warn!(alarm, error = %e, "could not read the alarm before its retry; trying anyway");
                 return false;
             }
-        };
-        if state == "active" {
-            return false;
         }
         if let Ok(mut s) = self.stats.lock() {
             s.retries_closed += 1;
         }
-        tracing::info!(alarm, state = %state, "alarm closed before its notification's retry; not retried");
+        tracing::info!(
+            alarm,
+            "alarm acknowledged or resolved before its notification's retry; not retried"
+        );
         true
     }
 

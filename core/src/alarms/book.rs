@@ -166,6 +166,16 @@ impl Store {
             .ctx("reading an alarm")
     }
 
+    /// Whether alarm `id` is still active (not acknowledged nor resolved);
+    /// `None` if there is no such alarm. One row by its key: the notifier
+    /// asks it of every alarm on the desktop each second.
+    pub fn alarm_is_active(&self, id: i64) -> Result<Option<bool>> {
+        self.conn
+            .prepare_cached("SELECT state = 'active' FROM alarms WHERE id = ?1")
+            .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+            .ctx("reading an alarm's state")
+    }
+
     /// Alarms, newest first; `open_only` leaves out resolved ones.
     pub fn alarms(&self, open_only: bool, limit: usize) -> Result<Vec<AlarmView>> {
         let mut stmt = self
