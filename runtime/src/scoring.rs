@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use wardwatch_score::bedside::{
     BedsideEvent, BedsideStream, Channel, ChannelKind, Verdict, is_life_threatening,
 };
-use wardwatch_score::ecg::rhythm::FindingKind;
+use wardwatch_score::ecg::rhythm::{Finding, FindingKind};
 use wardwatch_score::{Acvpu, Breathing, News2Input, StreamEvent};
 
 use wardwatch_core::ingest::observation::{Body, EcgBlock, Observation};
@@ -96,8 +96,9 @@ struct Bed {
     rhythm_open: HashMap<FindingKind, usize>,
     /// Every lead's own open rhythm findings (channel index, kind), the
     /// bed's or not: the leads that can carry on an episode its lead can
-    /// no longer follow ([`Bed::heir`]).
-    lead_rhythm: std::collections::BTreeSet<(usize, FindingKind)>,
+    /// no longer follow ([`Bed::heir`]), and the episodes a lead brings
+    /// when it becomes the rhythm lead ([`Bed::promoted`]).
+    lead_rhythm: std::collections::BTreeMap<(usize, FindingKind), Finding>,
     /// The leads (channel indices) whose signal is unusable now: the bed's
     /// `EcgSignalUnusable` lasts while any is.
     unusable: std::collections::BTreeSet<usize>,
@@ -154,7 +155,7 @@ impl Bed {
     fn heir(&self, from: usize, kind: FindingKind) -> Option<usize> {
         self.leads_in_rhythm_order()
             .into_iter()
-            .find(|&j| j != from && self.lead_rhythm.contains(&(j, kind)))
+            .find(|&j| j != from && self.lead_rhythm.contains_key(&(j, kind)))
     }
 
     /// Whether channel `index`'s event `event` (of a finding that is not
@@ -176,7 +177,7 @@ impl Bed {
         };
         match event {
             StreamEvent::Onset(f) if rhythm(f.kind) => {
-                self.lead_rhythm.insert((index, f.kind));
+                self.lead_rhythm.insert((index, f.kind), f.clone());
                 if self.rhythm_lead() != Some(index) || self.rhythm_open.contains_key(&f.kind) {
                     return false;
                 }
@@ -209,11 +210,35 @@ impl Bed {
         }
     }
 
+    /// The rhythm findings the rhythm lead has open and the bed has not,
+    /// now the bed's (channel index and finding): a lead that has just
+    /// become the rhythm lead (the one before it unusable) brings its own
+    /// episode. Before, V1's AF beside a lead II in sinus rhythm was never
+    /// raised when lead II came off, until V1's next onset.
+    fn promoted(&mut self) -> Vec<(usize, Finding)> {
+        let Some(lead) = self
+            .rhythm_lead()
+            .filter(|lead| !self.unusable.contains(lead))
+        else {
+            return Vec::new();
+        };
+        let found: Vec<(usize, Finding)> = self
+            .lead_rhythm
+            .iter()
+            .filter(|((i, kind), _)| *i == lead && !self.rhythm_open.contains_key(kind))
+            .map(|((i, _), f)| (*i, f.clone()))
+            .collect();
+        for (i, f) in &found {
+            self.rhythm_open.insert(f.kind, *i);
+        }
+        found
+    }
+
     /// Channel `index` starts afresh (its analysis forgets what it found):
     /// the findings it held for the bed that now end, as the kinds to end
     /// (a rhythm episode another lead has open goes on on that lead).
     fn release(&mut self, index: usize) -> Vec<FindingKind> {
-        self.lead_rhythm.retain(|&(i, _)| i != index);
+        self.lead_rhythm.retain(|&(i, _), _| i != index);
         let held: Vec<FindingKind> = self
             .rhythm_open
             .iter()
@@ -1006,6 +1031,20 @@ fn feed_block(bed: &mut Bed, mrn: &str, obs: &Observation, b: &EcgBlock) -> Vec<
                     score: ScoreDetail::EcgEvent(event),
                 });
             }
+            // A lead that has become the rhythm lead (the one before it
+            // now unusable) brings the episode it shows: raised now.
+            let now = bed.channels[index].time_of(bed.channels[index].pushed as usize);
+            for (lead, finding) in bed.promoted() {
+                rows.push(ScoreRow {
+                    mrn: mrn.to_owned(),
+                    at: now,
+                    value: 1.0,
+                    score: ScoreDetail::EcgEvent(EcgEvent::Onset {
+                        lead: bed.channels[lead].code,
+                        finding,
+                    }),
+                });
+            }
             let c = &bed.channels[index];
             let now = c.time_of(c.pushed as usize);
             let due = bed.hr_last.is_none_or(|t| now - t >= HR_EVERY);
@@ -1184,6 +1223,33 @@ mod tests {
         let mut bed = two_lead_bed();
         bed.channels.remove(0);
         assert!(bed.takes(0, &onset(FindingKind::VentricularRhythm)));
+    }
+
+    /// A lead that becomes the rhythm lead brings the episode it shows:
+    /// V1's AF beside a lead II in sinus rhythm is the bed's once lead II
+    /// comes off, raised once, and V1's end ends it.
+    #[test]
+    fn a_lead_that_becomes_the_rhythm_lead_brings_its_episode() {
+        let af = FindingKind::AtrialFibrillation;
+        let unusable = FindingKind::EcgSignalUnusable;
+        let mut bed = two_lead_bed();
+        assert!(!bed.takes(1, &onset(af)), "V1's AF beside lead II");
+        assert!(bed.promoted().is_empty(), "lead II is the rhythm lead");
+        assert!(bed.takes(0, &onset(unusable)));
+        let promoted = bed.promoted();
+        assert_eq!(promoted.len(), 1, "V1's AF is the bed's now");
+        assert_eq!((promoted[0].0, promoted[0].1.kind), (1, af));
+        assert!(bed.promoted().is_empty(), "raised once");
+        assert!(!bed.takes(1, &onset(af)), "one episode");
+        assert!(bed.takes(0, &end(unusable)));
+        assert!(bed.promoted().is_empty(), "lead II has nothing to bring");
+        assert!(bed.takes(1, &end(af)), "V1 started it: V1's end ends it");
+        // Both leads unusable: nothing is brought from an unusable lead.
+        let mut bed = two_lead_bed();
+        assert!(!bed.takes(1, &onset(af)));
+        assert!(bed.takes(1, &onset(unusable)));
+        assert!(!bed.takes(0, &onset(unusable)));
+        assert!(bed.promoted().is_empty());
     }
 
     /// An episode goes on while another lead still shows it when the lead
