@@ -314,7 +314,7 @@ if m:
         row("  shown in the summary (8 on screen already)", r.group(1))
     row("alarm latency p50, ms", m.group(3))
     row("alarm latency p99, ms", m.group(4))
-    parts = re.findall(r"(to the writer|store|scoring and alarm|notifier queue|desktop call) (\d+)/(\d+)", sys.argv[17])
+    parts = re.findall(r"(to the writer|store|stage queue|scoring|alarm engine|notifier queue|desktop call) (\d+)/(\d+)", sys.argv[17])
     for name, p50, p99 in parts:
         row(f"  of which {name}, p50/p99 ms", f"{p50}/{p99}")
 else:

@@ -2109,11 +2109,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let (Some(a), Some(b)) = (n.parts_percentile_ms(50.0), n.parts_percentile_ms(99.0)) {
                 writeln!(
                     out,
-                    "latency parts p50/p99 ms: to the writer {:.0}/{:.0}, store {:.0}/{:.0}, scoring and alarm {:.0}/{:.0}, notifier queue {:.0}/{:.0}, desktop call {:.0}/{:.0}",
+                    "latency parts p50/p99 ms: to the writer {:.0}/{:.0}, store {:.0}/{:.0}, stage queue {:.0}/{:.0}, scoring {:.0}/{:.0}, alarm engine {:.0}/{:.0}, notifier queue {:.0}/{:.0}, desktop call {:.0}/{:.0}",
                     a.to_writer,
                     b.to_writer,
                     a.store,
                     b.store,
+                    a.stage_queue,
+                    b.stage_queue,
+                    a.scoring,
+                    b.scoring,
                     a.alarm,
                     b.alarm,
                     a.notifier_queue,

@@ -94,8 +94,12 @@ struct Marks {
     read: Instant,
     /// The writer thread took the batch.
     picked: Instant,
-    /// The batch was stored; scoring and the alarm engine start.
+    /// The batch was stored (the writer's commit).
     stored: Instant,
+    /// The stage thread took the batch.
+    staged: Instant,
+    /// The batch's scoring was done; the alarm engine starts.
+    scored: Instant,
 }
 
 impl Marks {
@@ -107,6 +111,8 @@ impl Marks {
             read: now,
             picked: now,
             stored: now,
+            staged: now,
+            scored: now,
         }
     }
 }
@@ -166,8 +172,12 @@ pub struct LatencyParts {
     pub to_writer: f64,
     /// Storing the batch (one transaction).
     pub store: f64,
-    /// Waiting for the stage thread, scoring, the alarm engine and
-    /// recording the alarm.
+    /// Waiting for the stage thread (the batches before it).
+    pub stage_queue: f64,
+    /// Scoring the batch (every bed's waveforms in it, NEWS2, risk).
+    pub scoring: f64,
+    /// The alarm engine and recording the alarm (the stage's write, which
+    /// waits for the writer's transaction).
     pub alarm: f64,
     /// Waiting for a notifier thread (the notices ahead of it).
     pub notifier_queue: f64,
@@ -200,6 +210,8 @@ impl DeliveryStats {
         Some(LatencyParts {
             to_writer: of(|x| x.to_writer)?,
             store: of(|x| x.store)?,
+            stage_queue: of(|x| x.stage_queue)?,
+            scoring: of(|x| x.scoring)?,
             alarm: of(|x| x.alarm)?,
             notifier_queue: of(|x| x.notifier_queue)?,
             desktop: of(|x| x.desktop)?,
@@ -569,16 +581,20 @@ impl Stage for AlarmStage {
         if rejected > 0 || self.floods.contains_key(&batch.source) {
             self.watch_flood(store, &batch.source, rejected);
         }
-        let marks = match self.batch_read.take() {
+        let staged = Instant::now();
+        let mut marks = match self.batch_read.take() {
             Some((read, picked, stored)) => Marks {
                 read,
                 picked,
                 stored,
+                staged,
+                scored: staged,
             },
             None => Marks::now(),
         };
         let received = marks.read;
         let rows = self.scorer.score_batch(store, batch, stored);
+        marks.scored = Instant::now();
         let mut inputs = Vec::new();
         // Charted observations act through NEWS2 (the rows above), not as a
         // stream: a nurse's one reading must not start the stall clock of a
@@ -1069,7 +1085,7 @@ impl Summary {
 /// What a notifier thread does next.
 enum Work {
     /// Deliver this notice, which has had this many tries.
-    Notice(Outgoing, usize),
+    Notice(Box<Outgoing>, usize),
     /// Take down the notifications of closed alarms (`Delivery::sweep`).
     Sweep,
 }
@@ -1101,13 +1117,13 @@ impl Delivery {
         loop {
             let stopping = self.stopping.load(std::sync::atomic::Ordering::SeqCst);
             if let Some(r) = self.take_retry(stopping) {
-                return Some(Work::Notice(r.out, r.tries));
+                return Some(Work::Notice(Box::new(r.out), r.tries));
             }
             if stopping {
                 return None;
             }
             match queue.recv_timeout(NOTICE_RETRY_POLL) {
-                Ok(out) => return Some(Work::Notice(out, 0)),
+                Ok(out) => return Some(Work::Notice(Box::new(out), 0)),
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                     if self.sweep_due() {
                         return Some(Work::Sweep);
@@ -1191,7 +1207,7 @@ impl Delivery {
                     if tries > 0 && self.closed_meanwhile(&out) {
                         continue;
                     }
-                    self.deliver(out, tries);
+                    self.deliver(*out, tries);
                 }
                 Work::Sweep => self.sweep(),
             }
@@ -1414,7 +1430,9 @@ impl Delivery {
                         s.parts_ms.push(LatencyParts {
                             to_writer: ms(m.read, m.picked),
                             store: ms(m.picked, m.stored),
-                            alarm: ms(m.stored, out.queued),
+                            stage_queue: ms(m.stored, m.staged),
+                            scoring: ms(m.staged, m.scored),
+                            alarm: ms(m.scored, out.queued),
                             notifier_queue: ms(out.queued, called),
                             desktop: ms(called, done),
                         });
