@@ -70,9 +70,11 @@ const NOTIFICATIONS_TRACKED: usize = 4096;
 /// into the one summary notification instead ("Bed 12 SpO2 88 < 90 (+14
 /// more alarms)", the others listed in its body, updated in place): a
 /// screen of more popups than a nurse can read is no alarm, and a daemon
-/// holding every notification answers ever more slowly (dunst: ~3 ms more a
-/// call for each one it shows; with 120 on screen, the desktop call was
-/// 600–700 ms at p50 in `bench/scale.sh 2000 60`). Only with a notifier
+/// holding every notification answers ever more slowly (dunst, a call
+/// from `gdbus`: ~10 ms with none on screen, ~50 ms with 120 on an idle
+/// machine, ~200 ms with 60 on a busy one; ~10 ms throughout when it shows
+/// at most 10; with 120 on screen, the desktop call was 600–700 ms at p50
+/// in `bench/scale.sh 2000 60`). Only with a notifier
 /// that can tell what is on screen ([`Notifier::on_screen`]).
 pub const ON_SCREEN_MAX: usize = 8;
 /// The other alarms a summary notification lists in its body; the rest are
