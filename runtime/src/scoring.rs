@@ -216,6 +216,11 @@ impl Bed {
     /// episode. Before, V1's AF beside a lead II in sinus rhythm was never
     /// raised when lead II came off, until V1's next onset.
     fn promoted(&mut self) -> Vec<(usize, Finding)> {
+        // Asked after every block of every lead; only a lead with a rhythm
+        // finding open has anything to bring, and most beds have none.
+        if self.lead_rhythm.is_empty() {
+            return Vec::new();
+        }
         let Some(lead) = self
             .rhythm_lead()
             .filter(|lead| !self.unusable.contains(lead))
