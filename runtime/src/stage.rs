@@ -1368,30 +1368,48 @@ impl Delivery {
     /// besides it. (An escalation, a new person called, is shown on its
     /// own.)
     fn folds(&self, out: &Outgoing, summary: &Summary) -> bool {
-        let crowded = || {
-            self.notifier.on_screen().is_some_and(|n| {
+        Self::may_fold(out)
+            && self.notifier.on_screen().is_some_and(|n| {
                 n.saturating_sub(usize::from(summary.notification.is_some())) >= ON_SCREEN_MAX
             })
-        };
+    }
+
+    /// Whether `out` is of the notices that go into the summary when the
+    /// desktop is crowded: a stored alarm's new notice or reminder.
+    fn may_fold(out: &Outgoing) -> bool {
         out.stored
             && out.notice.alarm_id > 0
             && matches!(out.notice.kind, NoticeKind::New | NoticeKind::Reminder)
-            && crowded()
     }
 
     /// Delivers `out`, which has had `tries` tries before this one.
     fn deliver(&self, out: Outgoing, tries: usize) {
         let tries = tries + 1;
-        let summary = self
-            .summary
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let folded = match self.folds(&out, &summary) {
-            true => summary.notice(Some(&out.notice)),
-            false => None,
+        // The summary's lock is held through a change of the summary (up
+        // to a call's timeout on a hung daemon): only a notice that may go
+        // into it, on a desktop that shows `ON_SCREEN_MAX` or more, waits
+        // for it. The others (escalations, technical notices, any notice
+        // on an uncrowded desktop) go on their own at once.
+        // (The decision itself is made again under the lock: the desktop
+        // may have changed while this notice waited for it.)
+        let crowded = Self::may_fold(&out)
+            && self
+                .notifier
+                .on_screen()
+                .is_some_and(|n| n >= ON_SCREEN_MAX);
+        let mut summary = crowded.then(|| {
+            self.summary
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        });
+        let folded = match &summary {
+            Some(s) if self.folds(&out, s) => s.notice(Some(&out.notice)),
+            _ => None,
         };
         // Only a change of the summary holds it through the call.
-        let mut summary = folded.is_some().then_some(summary);
+        if folded.is_none() {
+            summary = None;
+        }
         let notice = folded.unwrap_or_else(|| to_notice(&out.notice));
         let called = Instant::now();
         let result = self.notifier.notify(&notice);

@@ -66,11 +66,12 @@ fn the_notifications_queued_when_the_stage_stops_are_still_delivered() {
     assert!(parts.desktop >= 20.0, "the daemon's 20 ms: {parts:?}");
 }
 
-/// A daemon that holds the first notification until the test lets it go,
-/// taking `lanes` calls at once.
+/// A daemon that holds the first notification (of those `holds` picks)
+/// until the test lets it go, taking `lanes` calls at once.
 struct Gate {
     inner: Arc<RecordingNotifier>,
-    first: AtomicBool,
+    holds: Box<dyn Fn(&AlarmNotice) -> bool + Send + Sync>,
+    held: AtomicBool,
     entered: SyncSender<()>,
     release: Mutex<Receiver<()>>,
     lanes: usize,
@@ -80,11 +81,21 @@ impl Gate {
     /// The gate, the signal that the first notification is held, and the
     /// sender that lets it go.
     fn new(inner: Arc<RecordingNotifier>, lanes: usize) -> (Gate, Receiver<()>, SyncSender<()>) {
+        Gate::holding(inner, lanes, Box::new(|_| true))
+    }
+
+    /// One that holds the first notification `holds` picks.
+    fn holding(
+        inner: Arc<RecordingNotifier>,
+        lanes: usize,
+        holds: Box<dyn Fn(&AlarmNotice) -> bool + Send + Sync>,
+    ) -> (Gate, Receiver<()>, SyncSender<()>) {
         let (entered_tx, entered) = std::sync::mpsc::sync_channel(1);
         let (release, release_rx) = std::sync::mpsc::sync_channel(1);
         let gate = Gate {
             inner,
-            first: AtomicBool::new(true),
+            holds,
+            held: AtomicBool::new(false),
             entered: entered_tx,
             release: Mutex::new(release_rx),
             lanes,
@@ -95,7 +106,7 @@ impl Gate {
 
 impl Notifier for Gate {
     fn notify(&self, notice: &AlarmNotice) -> Result<Delivered, Error> {
-        if self.first.swap(false, Ordering::SeqCst) {
+        if (self.holds)(notice) && !self.held.swap(true, Ordering::SeqCst) {
             let _ = self.entered.send(());
             let _ = self.release.lock().expect("gate").recv();
         }
@@ -108,6 +119,10 @@ impl Notifier for Gate {
 
     fn max_in_flight(&self) -> usize {
         self.lanes
+    }
+
+    fn on_screen(&self) -> Option<usize> {
+        self.inner.on_screen()
     }
 }
 
@@ -627,4 +642,56 @@ fn a_flood_of_alarms_goes_into_one_summary_notification() {
         ON_SCREEN_MAX as u64 + 1,
         "each alarm's notification and the summary"
     );
+}
+
+/// A summary notification stuck on its way (a daemon slow to answer, up to
+/// the call's timeout) holds up the alarms that go into it, not the
+/// notices shown on their own: the ward's "store blocked" alarm reaches
+/// the desktop meanwhile. (Before, every notice took the summary's lock
+/// to decide whether it folded, and waited for the stuck update.)
+#[test]
+fn a_stuck_summary_update_holds_up_only_the_alarms_that_go_into_it() {
+    use wardwatch_runtime::stage::ON_SCREEN_MAX;
+    let dir = crate::private_tempdir();
+    let mut admin = crate::ctx(dir.path(), "admin");
+    api::load_demo_ward(&mut admin, 3).expect("demo");
+    let store = Store::open_dir(dir.path()).expect("store");
+    let recorder = Arc::new(RecordingNotifier::telling_on_screen());
+    // The call after ON_SCREEN_MAX is the summary's first showing.
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let (gate, entered, release) = Gate::holding(
+        recorder.clone(),
+        4,
+        Box::new(move |_| calls.fetch_add(1, Ordering::SeqCst) == ON_SCREEN_MAX),
+    );
+    let (mut stage, stats) =
+        AlarmStage::start(dir.path(), Rules::default(), Box::new(gate), crate::clock())
+            .expect("alarm stage");
+    // One at a time, so each is decided with the ones before it on screen:
+    // ON_SCREEN_MAX on their own, the next into the summary, held.
+    for i in 0..=ON_SCREEN_MAX {
+        stage.system_condition(&store, &format!("tech:flood{i}"), true, "a flood of alarms");
+        if i < ON_SCREEN_MAX {
+            wait_until(|| stats.lock().expect("stats").delivered == i as u64 + 1);
+        }
+    }
+    entered
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the summary's first showing is held");
+    stage.store_blocked(ErrorKind::Busy, Duration::from_secs(60));
+    let titles = wait_for_notices(&recorder, ON_SCREEN_MAX + 1);
+    assert_eq!(titles.len(), ON_SCREEN_MAX + 1, "{titles:?}");
+    assert!(
+        titles[ON_SCREEN_MAX].contains("store blocked"),
+        "shown while the summary is stuck: {titles:?}"
+    );
+    release.send(()).expect("let the summary go");
+    assert_eq!(
+        wait_for_notices(&recorder, ON_SCREEN_MAX + 2).len(),
+        ON_SCREEN_MAX + 2
+    );
+    drop(stage);
+    let stats = stats.lock().expect("stats");
+    assert_eq!(stats.delivered, ON_SCREEN_MAX as u64 + 2);
+    assert_eq!(stats.folded, 1);
 }
