@@ -367,7 +367,12 @@ impl Ctx {
     }
 
     /// Opens the store as the user of a session that has not ended
-    /// (`auth::SESSION_IDLE`, `auth::SESSION_MAX`), marking it used.
+    /// (`auth::SESSION_IDLE`, `auth::SESSION_MAX`), marking it used when
+    /// its last recorded use is over a minute old (`Store::session_alive`):
+    /// a script that runs a command every second (a monitoring check of
+    /// `wardwatchctl ingest status`) does not commit a write for each, and
+    /// each such commit makes the runtime's writer read its cached pages
+    /// and open blocks again (issue 16).
     pub fn resume(
         data_dir: &Path,
         keys: &AuditKeys,
@@ -376,7 +381,7 @@ impl Ctx {
     ) -> Result<Ctx> {
         let mut store = Store::open_dir(data_dir)?;
         let now = clock.now();
-        let Some(username) = store.session_user(&crate::auth::token_digest(token), now)? else {
+        let Some(username) = store.session_alive(&crate::auth::token_digest(token), now)? else {
             return Err(Error::SessionEnded);
         };
         store.seal_with(keys, &username, now)?;

@@ -18,6 +18,8 @@
 //!   store keeps its SHA-256 only, so a copy of the store opens no session.
 //!   It ends after [`SESSION_IDLE`] without use or [`SESSION_MAX`] in all,
 //!   at logout, or when its user is deactivated or their password changes.
+//!   Its use is recorded at most once a minute, so the idle end may come up
+//!   to a minute early.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};

@@ -177,6 +177,34 @@ fn repeated_failures_lock_the_account_with_back_off() {
     );
 }
 
+/// A session resumed again and again (a monitoring script running
+/// `wardwatchctl ingest status` every second) records its use once a
+/// minute, not a write each time: every commit by another connection makes
+/// the runtime's writer read its pages and open blocks again (issue 16).
+#[test]
+fn resuming_a_session_within_a_minute_of_its_recorded_use_writes_nothing() {
+    let w = ward();
+    let (_, token) = w.login("nurse.kim", NURSE_PW).expect("login");
+    let watcher = wardwatch_core::store::Store::open_dir(&w.data).expect("open");
+    let before = watcher.data_version().expect("version");
+    for _ in 0..3 {
+        w.clock.advance(Duration::seconds(15));
+        w.resume(&token).expect("resumed");
+    }
+    assert_eq!(
+        watcher.data_version().expect("version"),
+        before,
+        "no commit within the minute"
+    );
+    w.clock.advance(Duration::seconds(20));
+    w.resume(&token).expect("resumed");
+    assert_ne!(
+        watcher.data_version().expect("version"),
+        before,
+        "its use recorded once the last is over a minute old"
+    );
+}
+
 #[test]
 fn sessions_end_when_idle_at_their_limit_and_with_their_user() {
     let w = ward();
