@@ -230,9 +230,14 @@ impl AtrialActivity {
             return None;
         }
         detrend(&mut w);
+        // The Hann window, its cosine by a rotating phasor too (a `cos` per
+        // sample was ~0.8 % of the runtime's CPU at 2,000 patients).
         let n = w.len() as f64;
-        for (i, v) in w.iter_mut().enumerate() {
-            *v *= 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / (n - 1.0)).cos();
+        let (s, c) = (std::f64::consts::TAU / (n - 1.0)).sin_cos();
+        let (mut pr, mut pi) = (1.0f64, 0.0f64);
+        for v in w.iter_mut() {
+            *v *= 0.5 - 0.5 * pr;
+            (pr, pi) = (pr * c - pi * s, pr * s + pi * c);
         }
         let mut best = (0.0, -1.0);
         let mut f = 2.0;
