@@ -87,6 +87,11 @@ const FIBRILLATORY_HZ: f64 = 3.5;
 const QUIET_SHARE: f64 = 1.0 / 3.0;
 /// Samples kept: the classifier decides a beat up to 2 s after it.
 const KEEP_S: f64 = 4.0;
+/// The TQ spectrum's frequencies: 2 to 12 Hz in steps of 0.5 Hz.
+const DFT_BINS: usize = 21;
+fn dft_hz(k: usize) -> f64 {
+    2.0 + 0.5 * k as f64
+}
 /// P waves are low-frequency (a P wave lasts ~100 ms); the band keeps them
 /// and drops baseline wander and muscle noise.
 const HIGHPASS_HZ: f64 = 1.0;
@@ -239,22 +244,32 @@ impl AtrialActivity {
             *v *= 0.5 - 0.5 * pr;
             (pr, pi) = (pr * c - pi * s, pr * s + pi * c);
         }
+        // The DFT at 2, 2.5, …, 12 Hz by rotating phasors (no trig per
+        // sample), every frequency in the same pass over the samples: each
+        // frequency's sums are the same additions in the same order as one
+        // loop per frequency, but the phasors of different frequencies do
+        // not wait on each other (a loop per frequency waited on its one
+        // phasor's rotation at every sample: ~12 % of the ECG analysis).
+        let mut rot = [(0.0f64, 0.0f64); DFT_BINS];
+        for (k, r) in rot.iter_mut().enumerate() {
+            *r = (std::f64::consts::TAU * dft_hz(k) / self.fs_hz).sin_cos();
+        }
+        let (mut pr, mut pi) = ([1.0f64; DFT_BINS], [0.0f64; DFT_BINS]);
+        let (mut re, mut im) = ([0.0f64; DFT_BINS], [0.0f64; DFT_BINS]);
+        for v in &w {
+            for k in 0..DFT_BINS {
+                let (s, c) = rot[k];
+                re[k] += v * pr[k];
+                im[k] += v * pi[k];
+                (pr[k], pi[k]) = (pr[k] * c - pi[k] * s, pr[k] * s + pi[k] * c);
+            }
+        }
         let mut best = (0.0, -1.0);
-        let mut f = 2.0;
-        while f <= 12.0 {
-            // The DFT at f by a rotating phasor (no trig per sample).
-            let (s, c) = (std::f64::consts::TAU * f / self.fs_hz).sin_cos();
-            let (mut pr, mut pi, mut re, mut im) = (1.0, 0.0, 0.0, 0.0);
-            for v in &w {
-                re += v * pr;
-                im += v * pi;
-                (pr, pi) = (pr * c - pi * s, pr * s + pi * c);
-            }
-            let power = re * re + im * im;
+        for k in 0..DFT_BINS {
+            let power = re[k] * re[k] + im[k] * im[k];
             if power > best.1 {
-                best = (f, power);
+                best = (dft_hz(k), power);
             }
-            f += 0.5;
         }
         Some(best.0 >= FIBRILLATORY_HZ)
     }

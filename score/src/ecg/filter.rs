@@ -157,15 +157,24 @@ impl BandWindow {
     /// Samples `from..to`, or `None` when they are not all buffered (no
     /// longer, or not yet).
     pub(crate) fn range(&self, from: usize, to: usize) -> Option<Vec<f64>> {
+        let mut out = Vec::new();
+        self.range_into(from, to, &mut out).then_some(out)
+    }
+
+    /// [`BandWindow::range`] into `out` (its contents replaced), for a
+    /// caller that reads many windows in a row; `false` (and `out` left
+    /// empty) when they are not all buffered.
+    pub(crate) fn range_into(&self, from: usize, to: usize, out: &mut Vec<f64>) -> bool {
+        out.clear();
         if from < self.offset || to > self.samples_seen() || to < from {
-            return None;
+            return false;
         }
-        Some(
+        out.extend(
             self.buffer
                 .range(from - self.offset..to - self.offset)
-                .map(|&v| f64::from(v))
-                .collect(),
-        )
+                .map(|&v| f64::from(v)),
+        );
+        true
     }
 }
 

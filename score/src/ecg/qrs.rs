@@ -128,10 +128,11 @@ impl History {
             buf: vec![0.0; len],
         }
     }
+    /// Sets the value at `slot`, which is `n % len` for sample `n` (the
+    /// detector steps its slot along rather than divide at every sample).
     #[inline]
-    fn set(&mut self, n: usize, v: f64) {
-        let len = self.buf.len();
-        self.buf[n % len] = v;
+    fn set_slot(&mut self, slot: usize, v: f64) {
+        self.buf[slot] = v;
     }
     #[inline]
     fn get(&self, n: usize) -> f64 {
@@ -155,6 +156,9 @@ pub struct QrsDetector {
     bp: History,
     slope: History,
     hist_len: usize,
+    /// `n % hist_len` and `n % mwi_len`, stepped along with `n`.
+    hist_slot: usize,
+    mwi_slot: usize,
     prev_m: f64,
     candidate: Option<(usize, f64)>,
     learning: bool,
@@ -168,6 +172,9 @@ pub struct QrsDetector {
     /// away as T waves.
     t_wave_mv: Option<f64>,
     rr: VecDeque<usize>,
+    /// The mean of `rr` (samples; `DEFAULT_RR_S` without any), kept as
+    /// `rr` changes: search-back asks for it at every sample.
+    rr_mean: f64,
     noise_candidates: Vec<Peak>,
     next_decay: Option<usize>,
     out: Vec<Beat>,
@@ -211,6 +218,8 @@ impl QrsDetector {
             bp: History::new(hist_len),
             slope: History::new(hist_len),
             hist_len,
+            hist_slot: 0,
+            mwi_slot: 0,
             prev_m: 0.0,
             candidate: None,
             learning: true,
@@ -222,6 +231,7 @@ impl QrsDetector {
             last_qrs: None,
             t_wave_mv: None,
             rr: VecDeque::with_capacity(8),
+            rr_mean: DEFAULT_RR_S * fs_hz,
             noise_candidates: Vec::new(),
             next_decay: None,
             out: Vec::new(),
@@ -268,6 +278,10 @@ impl QrsDetector {
     }
 
     fn rr_avg(&self) -> f64 {
+        self.rr_mean
+    }
+
+    fn rr_mean_of(&self) -> f64 {
         if self.rr.is_empty() {
             DEFAULT_RR_S * self.fs_hz
         } else {
@@ -296,7 +310,7 @@ impl QrsDetector {
         let d = (2.0 * bp + p1 - p3 - 2.0 * p4) * self.fs_hz / 8.0;
         self.bp_prev = [bp, p1, p2, p3];
         let sq = d * d;
-        let k = n % self.mwi_len;
+        let k = self.mwi_slot;
         self.mwi_sum += sq - self.mwi_ring[k];
         self.mwi_ring[k] = sq;
         if k == self.mwi_len - 1 {
@@ -305,9 +319,10 @@ impl QrsDetector {
             self.mwi_sum = self.mwi_ring.iter().sum();
         }
         let m = self.mwi_sum / self.mwi_len as f64;
-        self.raw.set(n, x);
-        self.bp.set(n, bp);
-        self.slope.set(n, d.abs());
+        let slot = self.hist_slot;
+        self.raw.set_slot(slot, x);
+        self.bp.set_slot(slot, bp);
+        self.slope.set_slot(slot, d.abs());
 
         if self.learning {
             self.learn_max = self.learn_max.max(m);
@@ -330,6 +345,12 @@ impl QrsDetector {
             self.search_back(n);
         }
         self.n += 1;
+        self.hist_slot = if slot + 1 == self.hist_len {
+            0
+        } else {
+            slot + 1
+        };
+        self.mwi_slot = if k + 1 == self.mwi_len { 0 } else { k + 1 };
     }
 
     fn emit_peak(&mut self, i: usize, value: f64) {
@@ -465,6 +486,7 @@ impl QrsDetector {
                 self.rr.pop_front();
             }
             self.rr.push_back(p.r_index - last.r_index);
+            self.rr_mean = self.rr_mean_of();
         }
         self.last_qrs = Some(p);
         self.noise_candidates.retain(|c| c.mwi_index > p.mwi_index);

@@ -64,12 +64,13 @@ pub fn vf_measures(v: ArrayView1<f64>, fs_hz: f64) -> Option<VfMeasures> {
     if n < 8 {
         return None;
     }
-    let abs_sum: f64 = v.iter().map(|x| x.abs()).sum();
-    let diff_sum: f64 = v
-        .iter()
-        .zip(v.iter().skip(1))
-        .map(|(a, b)| (b - a).abs())
-        .sum();
+    // Both sums in one pass (each the same additions in the same order as
+    // a pass of its own; the two chains of additions overlap).
+    let (mut abs_sum, mut diff_sum) = (v[0].abs(), 0.0f64);
+    for i in 1..n {
+        abs_sum += v[i].abs();
+        diff_sum += (v[i] - v[i - 1]).abs();
+    }
     if diff_sum <= 0.0 || abs_sum <= 0.0 {
         return None;
     }
