@@ -465,30 +465,15 @@ impl BeatClassifier {
                     w[j].resize(n, 0.0);
                 }
             }
-            let (w0, w1, w2, w3) = (&w[0][..n], &w[1][..n], &w[2][..n], &w[3][..n]);
             let nf = n as f64;
-            // The window's mean (`window_into`), as `Iterator::sum` adds.
-            let mut sum = [-0.0f64; LANES];
-            for i in 0..n {
-                sum[0] += w0[i];
-                sum[1] += w1[i];
-                sum[2] += w2[i];
-                sum[3] += w3[i];
-            }
-            let mean = sum.map(|s| s / nf);
+            // The window's mean (`window_into`).
+            let mean = lane_sums(&w, n).map(|s| s / nf);
             for (j, lane) in w.iter_mut().enumerate() {
                 lane.iter_mut().for_each(|v| *v -= mean[j]);
             }
-            let (w0, w1, w2, w3) = (&w[0][..n], &w[1][..n], &w[2][..n], &w[3][..n]);
             // The centred window's own mean (`Centred::correlation`).
-            let mut sum = [-0.0f64; LANES];
-            for i in 0..n {
-                sum[0] += w0[i];
-                sum[1] += w1[i];
-                sum[2] += w2[i];
-                sum[3] += w3[i];
-            }
-            let ma = sum.map(|s| s / nf);
+            let ma = lane_sums(&w, n).map(|s| s / nf);
+            let (w0, w1, w2, w3) = (&w[0][..n], &w[1][..n], &w[2][..n], &w[3][..n]);
             let (mut sab, mut saa) = ([0.0f64; LANES], [0.0f64; LANES]);
             let y = &centred.values[..n];
             for i in 0..n {
@@ -692,6 +677,20 @@ impl BeatClassifier {
         };
         (decide(&features), Some(features))
     }
+}
+
+/// The sums of the first `n` values of each lane, each added in order from
+/// the first as `Iterator::sum` adds (from −0.0), the lanes interleaved.
+fn lane_sums(w: &[Vec<f64>; LANES], n: usize) -> [f64; LANES] {
+    let (w0, w1, w2, w3) = (&w[0][..n], &w[1][..n], &w[2][..n], &w[3][..n]);
+    let mut sum = [-0.0f64; LANES];
+    for i in 0..n {
+        sum[0] += w0[i];
+        sum[1] += w1[i];
+        sum[2] += w2[i];
+        sum[3] += w3[i];
+    }
+    sum
 }
 
 /// One side of [`correlation`] worked out once: `b` less its mean, and the
