@@ -1103,10 +1103,14 @@ async fn remove_unreferenced(
             removed += 1;
         }
     }
-    if removed > 0 {
+    // The parts of the files it was writing when it was killed: their
+    // uniquely named keys are never asked for again.
+    let parts = target.remove_parts(prefix).await?;
+    if removed > 0 || parts > 0 {
         tracing::warn!(
             table,
             removed,
+            parts,
             "removed the files of an interrupted curated commit"
         );
     }

@@ -224,6 +224,25 @@ impl Target {
         }
     }
 
+    /// Removes what killed writes of objects under `prefix` (a folder; ""
+    /// for all) left in a folder target's parts folder — the parts of keys
+    /// no later put will ask for again, such as an interrupted curated
+    /// commit's uniquely named files. Only while no put under `prefix` is
+    /// in flight. S3 keeps no parts (a put is whole or absent); the number
+    /// removed.
+    pub async fn remove_parts(&self, prefix: &str) -> Result<usize, Error> {
+        match self {
+            Target::Local(t) => {
+                let parts = t.root.join(PARTS_DIR);
+                let prefix = prefix.to_owned();
+                tokio::task::spawn_blocking(move || remove_parts_under(&parts, &prefix))
+                    .await
+                    .map_err(|e| Error::new(&t.name, Fault::Transient, format!("parts task: {e}")))
+            }
+            Target::S3(_) => Ok(0),
+        }
+    }
+
     /// The keys under `prefix` (a folder: `a/b` lists `a/b/…`), sorted.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
         let prefix = prefix.trim_end_matches('/');
@@ -336,7 +355,8 @@ impl LocalTarget {
         let name = self.name.clone();
         let sha256 = sha256.to_owned();
         let key = key.to_owned();
-        tokio::task::spawn_blocking(move || local_put(&name, &path, &key, &data, &sha256))
+        let parts = self.root.join(PARTS_DIR);
+        tokio::task::spawn_blocking(move || local_put(&name, &parts, &path, &key, &data, &sha256))
             .await
             .map_err(|e| Error::new(&self.name, Fault::Transient, format!("writer task: {e}")))?
     }
@@ -361,14 +381,58 @@ fn io_fault(e: &std::io::Error) -> Fault {
     }
 }
 
-/// Removes what killed attempts at this key left: `.NAME.tmp-PID` files
-/// (written, never linked, or linked and not yet removed).
-fn remove_stale_parts(dir: &Path, path: &Path) {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return;
-    };
-    let stale = format!(".{name}.tmp-");
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+/// A part being written waits in this folder at the target's root, as
+/// `KEY.tmp-PID` (the key's `/` as `+`), until it is linked under its key.
+/// Finding what killed attempts at a key left then lists the few parts in
+/// flight, not the key's folder: a busy source's folder of a day holds
+/// tens of thousands of objects, and listing it for every object made a
+/// day's writes quadratic in them (a listing of 50,000 names ~20 ms).
+/// Hidden, as readers of Hive-style partitions skip it, and one for the
+/// whole target, so that the key folders hold only objects.
+const PARTS_DIR: &str = ".parts";
+
+/// A key as one file name in `PARTS_DIR`: `/` as `+` (and `%`, `+` escaped,
+/// so that two keys never share a name); a name too long for a file system
+/// keeps its first 150 bytes and a digest of the whole key, so that the
+/// parts under a folder still start with the folder's name.
+fn part_name(key: &str) -> String {
+    let flat = key
+        .replace('%', "%25")
+        .replace('+', "%2B")
+        .replace('/', "+");
+    if flat.len() <= 200 {
+        return flat;
+    }
+    let mut cut = 150;
+    while !flat.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}~{}", &flat[..cut], &sha256_hex(key.as_bytes())[..16])
+}
+
+/// Removes the parts of killed attempts at any key under `prefix` (a
+/// folder) from `parts`; the number removed.
+fn remove_parts_under(parts: &Path, prefix: &str) -> usize {
+    let under = format!("{}+", part_name(prefix.trim_end_matches('/')));
+    let mut removed = 0;
+    for entry in std::fs::read_dir(parts).into_iter().flatten().flatten() {
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| prefix.is_empty() || n.starts_with(&under))
+            && std::fs::remove_file(entry.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Removes what killed attempts at `key` left in `parts`: `KEY.tmp-PID`
+/// files (written, never linked, or linked and not yet removed).
+fn remove_stale_parts(parts: &Path, key: &str) {
+    let stale = format!("{}.tmp-", part_name(key));
+    for entry in std::fs::read_dir(parts).into_iter().flatten().flatten() {
         if entry
             .file_name()
             .to_str()
@@ -379,7 +443,14 @@ fn remove_stale_parts(dir: &Path, path: &Path) {
     }
 }
 
-fn local_put(name: &str, path: &Path, key: &str, data: &[u8], sha256: &str) -> Result<Put, Error> {
+fn local_put(
+    name: &str,
+    parts: &Path,
+    path: &Path,
+    key: &str,
+    data: &[u8],
+    sha256: &str,
+) -> Result<Put, Error> {
     use std::io::Write;
     let fail = |what: &str, e: std::io::Error| {
         Error::new(
@@ -413,7 +484,7 @@ fn local_put(name: &str, path: &Path, key: &str, data: &[u8], sha256: &str) -> R
     let dir = path
         .parent()
         .ok_or_else(|| Error::new(name, Fault::Refused, format!("key `{key}` has no folder")))?;
-    remove_stale_parts(dir, path);
+    remove_stale_parts(parts, key);
     if path.exists() {
         return verify(false);
     }
@@ -425,14 +496,13 @@ fn local_put(name: &str, path: &Path, key: &str, data: &[u8], sha256: &str) -> R
             .mode(0o700)
             .create(dir)
             .map_err(|e| fail("creating the folder of", e))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parts)
+            .map_err(|e| fail("creating the parts folder for", e))?;
     }
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
+    let tmp = parts.join(format!("{}.tmp-{}", part_name(key), std::process::id()));
     let mut f = {
         use std::os::unix::fs::OpenOptionsExt;
         std::fs::OpenOptions::new()
@@ -1086,5 +1156,118 @@ mod tests {
             b64_of_hex(&sha256_hex(b"abc")),
             "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="
         );
+    }
+
+    /// A folder target's put clears what killed attempts at the same object
+    /// left (whichever process made them) and leaves other objects' parts
+    /// and the objects beside it alone; its folder holds only objects.
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_put_removes_what_killed_attempts_at_its_object_left() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root
+            .path()
+            .join("raw/observations/date=2026-12-06/source=gw");
+        let parts = root.path().join(PARTS_DIR);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&parts).unwrap();
+        let key = "raw/observations/date=2026-12-06/source=gw/part-000000000005.ndjson.zst";
+        let flat = part_name(key);
+        let killed = [
+            parts.join(format!("{flat}.tmp-4000001")),
+            parts.join(format!("{flat}.tmp-{}", std::process::id())),
+        ];
+        let other = parts.join(format!(
+            "{}.tmp-4000002",
+            part_name("raw/observations/date=2026-12-06/source=gw/part-000000000009.ndjson.zst")
+        ));
+        let beside = dir.join("part-000000000001.ndjson.zst");
+        for f in killed.iter().chain([&other, &beside]) {
+            std::fs::write(f, b"half an object").unwrap();
+        }
+        let path = root.path().join(key);
+        let data = b"a whole object".to_vec();
+        let put = local_put("lake", &parts, &path, key, &data, &sha256_hex(&data)).unwrap();
+        assert_eq!(put, Put::Written);
+        assert_eq!(std::fs::read(&path).unwrap(), data);
+        for f in &killed {
+            assert!(!f.exists(), "{} left", f.display());
+        }
+        let names = |d: &Path| {
+            let mut v: Vec<String> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            names(&parts),
+            [other.file_name().unwrap().to_string_lossy()]
+        );
+        assert_eq!(
+            names(&dir),
+            [
+                "part-000000000001.ndjson.zst",
+                "part-000000000005.ndjson.zst"
+            ]
+        );
+    }
+
+    /// Two keys never share a part's name, a long key still gets one a file
+    /// system takes, and the parts under a folder are found by its name
+    /// (those of its sibling folders, whose names it starts, left alone).
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn parts_are_named_one_to_one_and_removed_by_folder() {
+        assert_ne!(part_name("a/b+c"), part_name("a+b/c"));
+        assert_ne!(part_name("a/b%2Bc"), part_name("a/b+c"));
+        let long = format!("curated/scores/data/{}.parquet", "x".repeat(400));
+        let name = part_name(&long);
+        assert!(name.len() <= 200, "{}", name.len());
+        assert!(name.starts_with("curated+scores+data+x"));
+        assert_ne!(name, part_name(&format!("{long}.1")));
+
+        let root = tempfile::tempdir().unwrap();
+        let parts = root.path().join(PARTS_DIR);
+        std::fs::create_dir_all(&parts).unwrap();
+        let under = [
+            format!(
+                "{}.tmp-4000001",
+                part_name("curated/scores/data/u1.parquet")
+            ),
+            format!("{name}.tmp-4000001"),
+        ];
+        let beside = [
+            format!(
+                "{}.tmp-4000001",
+                part_name("curated/scores2/data/u2.parquet")
+            ),
+            format!(
+                "{}.tmp-4000001",
+                part_name("raw/observations/part-1.ndjson.zst")
+            ),
+        ];
+        for n in under.iter().chain(&beside) {
+            std::fs::write(parts.join(n), b"half").unwrap();
+        }
+        let target = Target::Local(LocalTarget::new("lake", root.path()).unwrap());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert_eq!(
+            rt.block_on(target.remove_parts("curated/scores")).unwrap(),
+            2
+        );
+        let mut left: Vec<String> = std::fs::read_dir(&parts)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut want = beside.to_vec();
+        want.sort();
+        assert_eq!(left, want);
+        assert_eq!(rt.block_on(target.remove_parts("")).unwrap(), 2);
+        assert_eq!(std::fs::read_dir(&parts).unwrap().count(), 0);
     }
 }
