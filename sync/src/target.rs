@@ -250,9 +250,16 @@ impl Target {
         match self {
             Target::Local(t) => {
                 let root = t.root.clone();
-                let dir = t.path_of(prefix)?;
+                // "" is the whole target.
+                let dir = if prefix.is_empty() {
+                    root.clone()
+                } else {
+                    t.path_of(prefix)?
+                };
                 let name = t.name.clone();
                 keys = tokio::task::spawn_blocking(move || {
+                    // Parts in flight are not objects.
+                    let parts = root.join(PARTS_DIR);
                     let mut found = Vec::new();
                     let mut stack = vec![dir];
                     while let Some(d) = stack.pop() {
@@ -270,7 +277,9 @@ impl Target {
                         for entry in entries.flatten() {
                             let path = entry.path();
                             if path.is_dir() {
-                                stack.push(path);
+                                if path != parts {
+                                    stack.push(path);
+                                }
                             } else if let Ok(rel) = path.strip_prefix(&root) {
                                 found.push(rel.to_string_lossy().into_owned());
                             }
@@ -1255,6 +1264,13 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
+        std::fs::create_dir_all(root.path().join("curated/scores/data")).unwrap();
+        std::fs::write(root.path().join("curated/scores/data/u0.parquet"), b"whole").unwrap();
+        assert_eq!(
+            rt.block_on(target.list("")).unwrap(),
+            ["curated/scores/data/u0.parquet"],
+            "parts are not objects"
+        );
         assert_eq!(
             rt.block_on(target.remove_parts("curated/scores")).unwrap(),
             2
