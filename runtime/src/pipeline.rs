@@ -538,6 +538,10 @@ fn write_events(
     // Minutes go to the rollup journal, a part merged every MERGE_EVERY /
     // PARTS; what a stopped runtime left there is merged first.
     store.defer_rollups(true);
+    // The one writer of the blocks that keeps them between batches: its
+    // own writes to them uncounted, so that the stage's and the lake's
+    // commits no longer make it read them all again.
+    store.sole_block_writer()?;
     let mut rollups = RollupMerges::new(merge_every);
     rollups.merge_all(store, stage.as_deref_mut())?;
     while let Some(event) = next.take().or_else(|| match rx.try_recv() {

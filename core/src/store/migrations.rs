@@ -820,6 +820,21 @@ CREATE INDEX scores_by_time ON scores (ts_ms);
 CREATE INDEX scores_events_by_time ON scores (ts_ms) WHERE kind = 'ecg_event';
 CREATE INDEX alarms_by_update ON alarms (updated_ms);
 "#,
+    // 26: a count of other connections' writes to the numeric and ECG
+    // blocks (issue 16). The runtime's writer keeps its patients' open
+    // blocks from one batch to the next, and emptied them whenever any
+    // other connection committed — the stage's alarms, the lake's sync,
+    // every few batches at 10,000 patients — so it read back 15 times as
+    // many blocks as it wrote new. Every connection but that writer counts
+    // its writes to the blocks here (TEMP triggers, `Store::open`), and the
+    // writer keeps its blocks while the count stands.
+    r#"
+CREATE TABLE block_changes (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+);
+INSERT INTO block_changes (id, version) VALUES (1, 0);
+"#,
 ];
 
 /// What a migration does in Rust after its SQL, in the same transaction.

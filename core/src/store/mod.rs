@@ -233,6 +233,7 @@ impl Store {
             journal_last_part: 0,
         };
         store.migrate()?;
+        numerics::count_block_writes(&store.conn)?;
         store.triggers_restored = audit::restore_triggers(&store.conn)?;
         if !store.triggers_restored.is_empty() {
             tracing::error!(
@@ -325,6 +326,23 @@ impl Store {
             tracing::info!(version, "store migrated");
         }
         Ok(())
+    }
+
+    /// Makes this connection the runtime's writer of numeric and ECG
+    /// blocks: it keeps its patients' open blocks from one batch to the
+    /// next, and its own writes to them are no longer counted in
+    /// `block_changes` (which would make it read them all again at the next
+    /// commit of anyone else). Every other connection's writes are, so its
+    /// blocks are read again only when another wrote to them. One
+    /// connection of a store at a time (the single runtime).
+    pub fn sole_block_writer(&mut self) -> Result<()> {
+        numerics::uncount_block_writes(&self.conn)
+    }
+
+    /// Numeric blocks this connection read from the store to add to them
+    /// (a counter: its cache keeps the open ones between batches).
+    pub fn numeric_blocks_read(&self) -> u64 {
+        self.numeric_blocks.reads()
     }
 
     /// SQLite's `data_version`: it changes when another connection commits

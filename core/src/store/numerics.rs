@@ -385,8 +385,14 @@ impl OpenBlock {
 /// check. The writer's cache ([`Store`](super::Store)'s `numeric_blocks`)
 /// keeps them from one batch to the next, so a monitored patient's open
 /// minute is not read back from the store every batch (issue 16):
-/// - it is used only while `PRAGMA data_version` says no other connection
-///   has committed since ([`BlockCache::begin`]);
+/// - it is used only while no other connection has written to the blocks
+///   since ([`BlockCache::begin`]): every connection but the runtime's
+///   writer counts its writes to `vital_blocks` and `ecg_blocks` in
+///   `block_changes` (TEMP triggers, [`count_block_writes`]; the writer
+///   drops its own, [`Store::sole_block_writer`](super::Store::sole_block_writer)),
+///   read again only when `PRAGMA data_version` says another connection has
+///   committed — most such commits (the stage's alarms, the lake's sync)
+///   leave the blocks alone and the cache stands;
 /// - this connection's other writers of `vital_blocks` (pruning, moving a
 ///   device's data) and a failed batch empty it ([`BlockCache::forget`]);
 /// - a block no batch used for [`BlockCache::KEEP_BATCHES`] batches is let
@@ -405,8 +411,46 @@ pub(crate) struct BlockCache {
     dirty: Vec<(i64, i64, i64)>,
     /// Batches begun.
     batch: u64,
-    /// The store's `data_version` the blocks agree with.
+    /// The store's `data_version` when `changes` was read…
     version: Option<i64>,
+    /// …and `block_changes.version`, which the blocks agree with.
+    changes: Option<i64>,
+    /// Blocks read from the store (a counter, for benchmarks and tests).
+    reads: u64,
+}
+
+/// Makes this connection count its writes to the numeric and ECG blocks
+/// in `block_changes` (migration 26), in the same statement's transaction:
+/// TEMP triggers, this connection's alone. [`Store::open`](super::Store)
+/// sets them on every connection.
+pub(crate) fn count_block_writes(conn: &rusqlite::Connection) -> Result<()> {
+    let mut sql = String::new();
+    for table in ["vital_blocks", "ecg_blocks"] {
+        for op in ["INSERT", "UPDATE", "DELETE"] {
+            sql.push_str(&format!(
+                "CREATE TEMP TRIGGER IF NOT EXISTS {table}_{op}_counted AFTER {op} ON main.{table}
+                 BEGIN UPDATE block_changes SET version = version + 1; END;\n",
+                op = op.to_lowercase(),
+            ));
+        }
+    }
+    conn.execute_batch(&sql)
+        .ctx("counting this connection's writes to the blocks")
+}
+
+/// Stops this connection counting its writes to the blocks (the writer
+/// whose [`BlockCache`] keeps them).
+pub(crate) fn uncount_block_writes(conn: &rusqlite::Connection) -> Result<()> {
+    let mut sql = String::new();
+    for table in ["vital_blocks", "ecg_blocks"] {
+        for op in ["insert", "update", "delete"] {
+            sql.push_str(&format!(
+                "DROP TRIGGER IF EXISTS temp.{table}_{op}_counted;\n"
+            ));
+        }
+    }
+    conn.execute_batch(&sql)
+        .ctx("leaving this connection's writes to the blocks uncounted")
 }
 
 impl BlockCache {
@@ -422,21 +466,37 @@ impl BlockCache {
         self.dirty.clear();
     }
 
-    /// Starts a batch in a transaction that holds the write lock, where the
-    /// store's `data_version` is `version`: if another connection has
-    /// committed since the blocks were read, they are read again.
-    pub(crate) fn begin(&mut self, version: i64) {
+    /// Starts a batch in a transaction that holds the write lock: if
+    /// another connection has written to the blocks since they were read,
+    /// they are read again. `block_changes` is read only when another
+    /// connection has committed at all (`data_version`).
+    pub(crate) fn begin(&mut self, tx: &Transaction<'_>) -> Result<()> {
+        let version = super::patients::data_version(tx)?;
         if self.version != Some(version) {
-            self.clear();
+            let changes: i64 = tx
+                .prepare_cached("SELECT version FROM block_changes WHERE id = 1")
+                .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                .ctx("reading the count of block changes")?;
+            if self.changes != Some(changes) {
+                self.clear();
+                self.changes = Some(changes);
+            }
             self.version = Some(version);
         }
         self.batch += 1;
+        Ok(())
     }
 
     /// Lets every block go: the store may no longer hold them.
     pub(crate) fn forget(&mut self) {
         self.clear();
         self.version = None;
+        self.changes = None;
+    }
+
+    /// Blocks read from the store so far.
+    pub(crate) fn reads(&self) -> u64 {
+        self.reads
     }
 
     /// After a committed batch: lets go of blocks no longer in use.
@@ -508,6 +568,7 @@ impl BlockCache {
                             .optional()
                     })
                     .ctx("reading numeric samples")?;
+                self.reads += 1;
                 let samples = match data {
                     Some(d) => decode(minute, &d)?,
                     None => Vec::new(),

@@ -199,9 +199,9 @@ impl Store {
         // row per part they touch.
         let mut journal = self.rollups_deferred.then(JournalRow::default);
         let mut appended = 0u32;
-        let stored = super::patients::data_version(&tx)
-            .and_then(|version| {
-                numerics.begin(version);
+        let stored = numerics
+            .begin(&tx)
+            .and_then(|()| {
                 write_with_spool(batches, now, |batch| {
                     write_batch(&tx, recent_ids, numerics, journal.as_mut(), batch, now)
                 })

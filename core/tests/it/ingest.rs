@@ -416,6 +416,75 @@ fn an_open_minute_kept_between_batches_takes_in_what_another_connection_stored()
     }
 }
 
+/// Issue 16: the runtime's writer (`sole_block_writer`) keeps its open
+/// minutes through other connections' commits that leave the blocks alone
+/// (the stage's alarms, the lake's bookkeeping: at 10,000 patients one
+/// every few batches, each of which made it read back every open minute);
+/// another connection's sample in a minute it holds makes it read the
+/// minute again, and neither sample is lost.
+#[test]
+fn the_sole_block_writer_keeps_its_minutes_through_other_commits_not_through_other_writes() {
+    let dir = crate::private_tempdir();
+    let (mut writer, mrns) = crate::store_with_ward(dir.path());
+    writer.sole_block_writer().expect("the runtime's writer");
+    let mut other = wardwatch_core::store::Store::open_dir(dir.path()).expect("second connection");
+    let now = t0() + Duration::minutes(2);
+    let hr = |source: &str, seq: u64, id: &str, secs: i64, value: f64| IngestBatch {
+        source: source.into(),
+        shard: "shard-0".into(),
+        items: vec![item(
+            seq,
+            &numeric(
+                id,
+                &mrns[0],
+                "8867-4",
+                value,
+                "/min",
+                t0() + Duration::seconds(secs),
+            ),
+            now,
+        )],
+        ordered: true,
+    };
+    let store = |store: &mut wardwatch_core::store::Store, b: &IngestBatch| {
+        assert_eq!(store.store_batch(b, now).expect("store").outcome.stored, 1);
+    };
+    for s in 0..3 {
+        store(
+            &mut writer,
+            &hr("gw", s + 1, &format!("w-{s}"), s as i64, 70.0),
+        );
+    }
+    let read = writer.numeric_blocks_read();
+    assert_eq!(read, 1, "the minute is read once, then kept");
+    // Another connection commits, not to the blocks.
+    other.set_setting("ui.theme", "dark").expect("a setting");
+    store(&mut writer, &hr("gw", 4, "w-3", 3, 71.0));
+    assert_eq!(
+        writer.numeric_blocks_read(),
+        read,
+        "kept through another's commit"
+    );
+    // Another connection stores a sample in the writer's open minute.
+    store(&mut other, &hr("other", 1, "o-20", 20, 99.0));
+    store(&mut writer, &hr("gw", 5, "w-30", 30, 72.0));
+    assert_eq!(
+        writer.numeric_blocks_read(),
+        read + 1,
+        "read again after another's write to it"
+    );
+    assert_eq!(
+        writer.sample_counts().expect("counts").0,
+        6,
+        "the other connection's sample kept beside the writer's"
+    );
+    // The writer's own writes do not count: yet another commit elsewhere
+    // still leaves its minute in place.
+    other.set_setting("ui.theme", "light").expect("a setting");
+    store(&mut writer, &hr("gw", 6, "w-31", 31, 72.0));
+    assert_eq!(writer.numeric_blocks_read(), read + 1);
+}
+
 /// Issue 16: a batch's minutes are merged into their stored hour by SQL, so
 /// the writer reads no hour back. Minutes stored by two connections in turn
 /// add up; the hour's summary columns (what a chart of months reads) agree
