@@ -69,15 +69,22 @@ impl Sealed {
     fn of(mut rows: SpoolRows) -> Result<Sealed> {
         // Rows spooled before frames left out their content size (see
         // `SpoolLines::compress`) are recompressed, whatever their size.
-        let as_is =
-            rows.text.len() / rows.count.max(1) as usize >= SEAL_AS_IS_BYTES && !rows.sized_frames;
+        let as_is = rows.raw_bytes as usize / rows.count.max(1) as usize >= SEAL_AS_IS_BYTES
+            && !rows.sized_frames;
         let data = if as_is {
             std::mem::take(&mut rows.frames)
         } else {
-            zstd::bulk::compress(&rows.text, OBJECT_LEVEL).map_err(|e| Error::InvalidInput {
+            // The lines, decompressed again (each row was checked when
+            // read): one buffer of their known size, as only these
+            // smaller rows need it.
+            let invalid = |e: std::io::Error| Error::InvalidInput {
                 what: "a lake object",
                 reason: format!("zstd: {e}"),
-            })?
+            };
+            let text = zstd::bulk::Decompressor::new()
+                .and_then(|mut d| d.decompress(&rows.frames, rows.raw_bytes as usize))
+                .map_err(invalid)?;
+            zstd::bulk::compress(&text, OBJECT_LEVEL).map_err(invalid)?
         };
         Ok(Sealed {
             sha256: sha256_hex(&data),
@@ -96,8 +103,12 @@ struct SpoolRows {
     records: i64,
     /// The oldest row's arrival (ms).
     arrived: i64,
-    /// Their NDJSON lines, joined.
-    text: Vec<u8>,
+    /// The bytes of their NDJSON lines, joined (the lines themselves are
+    /// not kept: a seal of a busy source's rows stores their frames as
+    /// they are, and growing a buffer of tens of MB of lines by doubling
+    /// was most of the lake thread's time at 10,000 patients, in copies
+    /// and the kernel zeroing fresh pages).
+    raw_bytes: i64,
     /// Their zstd frames as spooled, joined.
     frames: Vec<u8>,
     /// Whether a frame declares its content size.
@@ -757,7 +768,7 @@ impl Store {
                     group.dataset,
                     group.day,
                     rows.records,
-                    rows.text.len() as i64,
+                    rows.raw_bytes,
                     sealed.data.len() as i64,
                     sealed.sha256,
                     sealed.md5,
@@ -820,9 +831,11 @@ impl Store {
             path: path.to_path_buf(),
             problems,
         };
-        // One zstd context for every row (as `SpoolLines::compress`).
+        // One zstd context for every row (as `SpoolLines::compress`), and
+        // one buffer: a row's lines are decompressed to check them only.
         let mut unzstd = zstd::bulk::Decompressor::new()
             .map_err(|e| damaged(format!("cannot decompress the lake spool: {e}")))?;
+        let mut lines: Vec<u8> = Vec::new();
         while let Some(row) = rows.next().ctx("reading the lake spool")? {
             let (id, n, data, created, raw_bytes): (i64, i64, Vec<u8>, i64, i64) = (
                 row.get(0).ctx("reading the lake spool")?,
@@ -841,8 +854,10 @@ impl Store {
                     "lake spool row {id} claims {raw_bytes} bytes of lines"
                 )));
             }
-            let lines = unzstd
-                .decompress(&data, raw_bytes as usize)
+            lines.clear();
+            lines.reserve(raw_bytes as usize);
+            unzstd
+                .decompress_to_buffer(&data, &mut lines)
                 .map_err(|e| damaged(format!("lake spool row {id} does not decompress: {e}")))?;
             if lines.len() as i64 != raw_bytes {
                 return Err(damaged(format!(
@@ -856,12 +871,14 @@ impl Store {
                 count: 0,
                 records: 0,
                 arrived: i64::MAX,
-                text: Vec::new(),
-                frames: Vec::new(),
+                raw_bytes: 0,
+                // Room for an object's frames at once (a target's object
+                // size; `i64::MAX` for "all": then they grow).
+                frames: Vec::with_capacity(max_bytes.clamp(0, 8 << 20) as usize + data.len()),
                 sized_frames: false,
             });
             o.sized_frames |= !matches!(zstd::zstd_safe::get_frame_content_size(&data), Ok(None));
-            o.text.extend_from_slice(&lines);
+            o.raw_bytes += raw_bytes;
             o.frames.extend_from_slice(&data);
             o.records += n;
             o.arrived = o.arrived.min(created);
