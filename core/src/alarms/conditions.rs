@@ -161,6 +161,28 @@ impl Rules {
     }
 }
 
+/// The condition key of a vital's limit alarm on one side (`hr_low`, …).
+fn limit_key(vital: Vital, low: bool) -> &'static str {
+    match (vital, low) {
+        (Vital::HeartRate, true) => "hr_low",
+        (Vital::HeartRate, false) => "hr_high",
+        (Vital::RespRate, true) => "rr_low",
+        (Vital::RespRate, false) => "rr_high",
+        (Vital::Spo2, true) => "spo2_low",
+        (Vital::Spo2, false) => "spo2_high",
+        (Vital::SystolicBp, true) => "sbp_low",
+        (Vital::SystolicBp, false) => "sbp_high",
+        (Vital::DiastolicBp, true) => "dbp_low",
+        (Vital::DiastolicBp, false) => "dbp_high",
+        (Vital::TemperatureC, true) => "temp_low",
+        (Vital::TemperatureC, false) => "temp_high",
+        (Vital::Consciousness, true) => "acvpu_low",
+        (Vital::Consciousness, false) => "acvpu_high",
+        (Vital::O2FlowLpm, true) => "o2_low",
+        (Vital::O2FlowLpm, false) => "o2_high",
+    }
+}
+
 /// The range a ward limit of each vital may take: wide enough for every
 /// ward (neonatal, cardiac, respiratory), narrow enough that a typo (a
 /// misplaced digit, Fahrenheit for Celsius) is refused at the keyboard
@@ -351,7 +373,8 @@ struct Debounce {
 
 #[derive(Debug, Default)]
 struct PatientTrack {
-    limits: HashMap<String, Debounce>,
+    /// By condition key (`limit_key`).
+    limits: HashMap<&'static str, Debounce>,
     /// Since when each sensor has reported no signal.
     lost_since: HashMap<&'static str, DateTime<Utc>>,
     /// Sensors lost long enough to count; one `tech:sensor_off` condition
@@ -517,6 +540,16 @@ impl ConditionTracker {
         self.limits.insert(mrn.to_owned(), limits);
     }
 
+    /// The patient's track, made on their first input (the MRN copied
+    /// only then: every reading of every patient comes here).
+    fn track(&mut self, mrn: &str) -> &mut PatientTrack {
+        if !self.patients.contains_key(mrn) {
+            self.patients
+                .insert(mrn.to_owned(), PatientTrack::default());
+        }
+        self.patients.get_mut(mrn).expect("inserted above")
+    }
+
     fn limit_for(&self, mrn: &str, vital: Vital) -> Option<Limit> {
         self.rules
             .limit_for(vital, self.limits.get(mrn).unwrap_or(&PatientLimits::NONE))
@@ -564,7 +597,7 @@ impl ConditionTracker {
                 at,
                 detail,
             } => {
-                let track = self.patients.entry(mrn.clone()).or_default();
+                let track = self.track(mrn);
                 track.last_data = Some(track.last_data.map_or(*at, |t| t.max(*at)));
                 track.suppress(mrn, *kind, detail, *at)
             }
@@ -575,7 +608,7 @@ impl ConditionTracker {
 
     /// Data arrived for `mrn`: the stream is not stalled.
     fn alive(&mut self, mrn: &str, at: DateTime<Utc>) -> Vec<ConditionEvent> {
-        let track = self.patients.entry(mrn.to_owned()).or_default();
+        let track = self.track(mrn);
         track.last_data = Some(track.last_data.map_or(at, |t| t.max(at)));
         if !track.stalled {
             return Vec::new();
@@ -602,7 +635,7 @@ impl ConditionTracker {
         let mut out = self.alive(mrn, at);
         let limit = self.limit_for(mrn, vital);
         let signal_lost_after = self.rules.signal_lost_after;
-        let track = self.patients.entry(mrn.to_owned()).or_default();
+        let track = self.track(mrn);
         let sensor = vital.label();
         let Some(value) = value else {
             // A monitor shows HR 0 in asystole: that is the asystole alarm
@@ -636,8 +669,8 @@ impl ConditionTracker {
             ),
         ];
         for (side, violated_limit, back_inside) in sides {
-            let key = format!("{}_{side}", vital.key());
-            let d = track.limits.entry(key.clone()).or_default();
+            let key = limit_key(vital, side == "low");
+            let d = track.limits.entry(key).or_default();
             if !d.active {
                 match violated_limit {
                     Some(l) => {
@@ -647,7 +680,7 @@ impl ConditionTracker {
                             d.since = None;
                             let op = if side == "low" { "<" } else { ">" };
                             let msg = format!("{name} {} {op} {}", fmt_value(value), fmt_value(l));
-                            out.push(event(mrn, &key, true, limit.priority, false, msg, at));
+                            out.push(event(mrn, key, true, limit.priority, false, msg, at));
                         }
                     }
                     None => d.since = None,
@@ -658,7 +691,7 @@ impl ConditionTracker {
                     d.active = false;
                     d.since = None;
                     let msg = format!("{name} {} back within limits", fmt_value(value));
-                    out.push(event(mrn, &key, false, limit.priority, false, msg, at));
+                    out.push(event(mrn, key, false, limit.priority, false, msg, at));
                 }
             } else {
                 d.since = None;
@@ -675,7 +708,7 @@ impl ConditionTracker {
         at: DateTime<Utc>,
         detail: &str,
     ) -> Vec<ConditionEvent> {
-        let track = self.patients.entry(mrn.to_owned()).or_default();
+        let track = self.track(mrn);
         track.last_data = Some(track.last_data.map_or(at, |t| t.max(at)));
         // A suppressed finding confirmed after all (its alarm follows) or
         // ended ends its technical condition.
@@ -793,7 +826,7 @@ impl ConditionTracker {
             _ => 0,
         };
         let delay = self.rules.news2_delay;
-        let track = self.patients.entry(mrn.to_owned()).or_default();
+        let track = self.track(mrn);
         // Hysteresis: an urgent or emergency band ends only when the score is
         // two points below its threshold, so 5, 4, 5, 4 is one episode.
         let threshold = match track.news2_level {
@@ -979,6 +1012,19 @@ fn event(
 
 #[cfg(test)]
 mod tests {
+    /// The limit alarms' keys are the vital's key and the side, as the
+    /// alarm list, the audit trail and the UI know them.
+    #[test]
+    fn limit_keys_are_the_vital_and_the_side() {
+        for vital in super::Vital::ALL {
+            for (low, side) in [(true, "low"), (false, "high")] {
+                assert_eq!(
+                    super::limit_key(vital, low),
+                    format!("{}_{side}", vital.key())
+                );
+            }
+        }
+    }
     use super::*;
 
     fn t(s: i64) -> DateTime<Utc> {
