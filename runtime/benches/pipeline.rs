@@ -485,6 +485,7 @@ fn alarm_rate(beds: usize, hours: u64, pleth: bool) {
 }
 
 fn main() {
+    wardwatch_runtime::setup::small_pages();
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
