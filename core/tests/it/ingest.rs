@@ -337,6 +337,36 @@ fn pruning_cuts_a_minute_block_at_the_retention_edge_to_the_sample() {
     assert_eq!((again.stored, again.duplicates), (0, 1), "{again:?}");
 }
 
+/// One heart rate of `mrn`, `secs` after `t0()`, as a batch of its own from
+/// `source` (a monitored patient's samples arrive one a batch).
+fn hr_batch(
+    mrn: &str,
+    now: DateTime<Utc>,
+    source: &str,
+    seq: u64,
+    id: &str,
+    secs: i64,
+    value: f64,
+) -> IngestBatch {
+    IngestBatch {
+        source: source.into(),
+        shard: "shard-0".into(),
+        items: vec![item(
+            seq,
+            &numeric(
+                id,
+                mrn,
+                "8867-4",
+                value,
+                "/min",
+                t0() + Duration::seconds(secs),
+            ),
+            now,
+        )],
+        ordered: true,
+    }
+}
+
 /// Issue 16: the writer keeps a patient's open minute of numerics from one
 /// batch to the next, and appends to it, instead of reading it back every
 /// batch. A sample another connection commits into that minute meanwhile
@@ -349,22 +379,8 @@ fn an_open_minute_kept_between_batches_takes_in_what_another_connection_stored()
     let (mut writer, mrns) = crate::store_with_ward(dir.path());
     let mut other = wardwatch_core::store::Store::open_dir(dir.path()).expect("second connection");
     let now = t0() + Duration::minutes(2);
-    let hr = |source: &str, seq: u64, id: &str, secs: i64, value: f64| IngestBatch {
-        source: source.into(),
-        shard: "shard-0".into(),
-        items: vec![item(
-            seq,
-            &numeric(
-                id,
-                &mrns[0],
-                "8867-4",
-                value,
-                "/min",
-                t0() + Duration::seconds(secs),
-            ),
-            now,
-        )],
-        ordered: true,
+    let hr = |source: &str, seq: u64, id: &str, secs: i64, value: f64| {
+        hr_batch(&mrns[0], now, source, seq, id, secs, value)
     };
     let mut stored = Vec::new();
     // One sample a batch, as a monitored patient's arrive.
@@ -429,22 +445,8 @@ fn the_sole_block_writer_keeps_its_minutes_through_other_commits_not_through_oth
     writer.sole_block_writer().expect("the runtime's writer");
     let mut other = wardwatch_core::store::Store::open_dir(dir.path()).expect("second connection");
     let now = t0() + Duration::minutes(2);
-    let hr = |source: &str, seq: u64, id: &str, secs: i64, value: f64| IngestBatch {
-        source: source.into(),
-        shard: "shard-0".into(),
-        items: vec![item(
-            seq,
-            &numeric(
-                id,
-                &mrns[0],
-                "8867-4",
-                value,
-                "/min",
-                t0() + Duration::seconds(secs),
-            ),
-            now,
-        )],
-        ordered: true,
+    let hr = |source: &str, seq: u64, id: &str, secs: i64, value: f64| {
+        hr_batch(&mrns[0], now, source, seq, id, secs, value)
     };
     let store = |store: &mut wardwatch_core::store::Store, b: &IngestBatch| {
         assert_eq!(store.store_batch(b, now).expect("store").outcome.stored, 1);
