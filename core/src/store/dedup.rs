@@ -22,7 +22,11 @@
 //! id reused for another instant right across a restart is stored as a new
 //! sample instead of quarantined.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+/// Id hashes (FNV of what sources send) to digests: foldhash, seeded per
+/// process, not SipHash — every record is looked up here.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// How long an observation id is remembered: longer than a source's
 /// retries and reconnections take (seconds). A record delivered again later

@@ -21,8 +21,11 @@
 //! back the same f64. The writer keeps the blocks a batch touches in
 //! [`BlockCache`] and writes each once, at the end of the batch.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+
+/// The cache's maps, keyed by the store's own integers: foldhash (seeded
+/// per process), not SipHash.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
