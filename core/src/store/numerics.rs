@@ -422,21 +422,31 @@ pub(crate) struct BlockCache {
     reads: u64,
 }
 
+/// The writes to the blocks that other connections count: a TEMP trigger
+/// `{table}_{op}_counted` each.
+const COUNTED_WRITES: [(&str, &str); 6] = [
+    ("vital_blocks", "insert"),
+    ("vital_blocks", "update"),
+    ("vital_blocks", "delete"),
+    ("ecg_blocks", "insert"),
+    ("ecg_blocks", "update"),
+    ("ecg_blocks", "delete"),
+];
+
 /// Makes this connection count its writes to the numeric and ECG blocks
 /// in `block_changes` (migration 26), in the same statement's transaction:
 /// TEMP triggers, this connection's alone. [`Store::open`](super::Store)
 /// sets them on every connection.
 pub(crate) fn count_block_writes(conn: &rusqlite::Connection) -> Result<()> {
-    let mut sql = String::new();
-    for table in ["vital_blocks", "ecg_blocks"] {
-        for op in ["INSERT", "UPDATE", "DELETE"] {
-            sql.push_str(&format!(
+    let sql: String = COUNTED_WRITES
+        .iter()
+        .map(|(table, op)| {
+            format!(
                 "CREATE TEMP TRIGGER IF NOT EXISTS {table}_{op}_counted AFTER {op} ON main.{table}
-                 BEGIN UPDATE block_changes SET version = version + 1; END;\n",
-                op = op.to_lowercase(),
-            ));
-        }
-    }
+                 BEGIN UPDATE block_changes SET version = version + 1; END;\n"
+            )
+        })
+        .collect();
     conn.execute_batch(&sql)
         .ctx("counting this connection's writes to the blocks")
 }
@@ -444,14 +454,10 @@ pub(crate) fn count_block_writes(conn: &rusqlite::Connection) -> Result<()> {
 /// Stops this connection counting its writes to the blocks (the writer
 /// whose [`BlockCache`] keeps them).
 pub(crate) fn uncount_block_writes(conn: &rusqlite::Connection) -> Result<()> {
-    let mut sql = String::new();
-    for table in ["vital_blocks", "ecg_blocks"] {
-        for op in ["insert", "update", "delete"] {
-            sql.push_str(&format!(
-                "DROP TRIGGER IF EXISTS temp.{table}_{op}_counted;\n"
-            ));
-        }
-    }
+    let sql: String = COUNTED_WRITES
+        .iter()
+        .map(|(table, op)| format!("DROP TRIGGER IF EXISTS temp.{table}_{op}_counted;\n"))
+        .collect();
     conn.execute_batch(&sql)
         .ctx("leaving this connection's writes to the blocks uncounted")
 }
