@@ -420,36 +420,35 @@ fn part_name(key: &str) -> String {
 }
 
 /// Removes the parts of killed attempts at any key under `prefix` (a
-/// folder) from `parts`; the number removed.
+/// folder; "" for all) from `parts`; the number removed.
 fn remove_parts_under(parts: &Path, prefix: &str) -> usize {
-    let under = format!("{}+", part_name(prefix.trim_end_matches('/')));
+    let prefix = prefix.trim_end_matches('/');
+    if prefix.is_empty() {
+        return remove_parts_starting(parts, "");
+    }
+    remove_parts_starting(parts, &format!("{}+", part_name(prefix)))
+}
+
+/// Removes what killed attempts at `key` left in `parts`: `KEY.tmp-PID`
+/// files (written, never linked, or linked and not yet removed).
+fn remove_stale_parts(parts: &Path, key: &str) {
+    remove_parts_starting(parts, &format!("{}.tmp-", part_name(key)));
+}
+
+/// Removes the files of `parts` whose names start with `start`; how many.
+fn remove_parts_starting(parts: &Path, start: &str) -> usize {
     let mut removed = 0;
     for entry in std::fs::read_dir(parts).into_iter().flatten().flatten() {
         if entry
             .file_name()
             .to_str()
-            .is_some_and(|n| prefix.is_empty() || n.starts_with(&under))
+            .is_some_and(|n| n.starts_with(start))
             && std::fs::remove_file(entry.path()).is_ok()
         {
             removed += 1;
         }
     }
     removed
-}
-
-/// Removes what killed attempts at `key` left in `parts`: `KEY.tmp-PID`
-/// files (written, never linked, or linked and not yet removed).
-fn remove_stale_parts(parts: &Path, key: &str) {
-    let stale = format!("{}.tmp-", part_name(key));
-    for entry in std::fs::read_dir(parts).into_iter().flatten().flatten() {
-        if entry
-            .file_name()
-            .to_str()
-            .is_some_and(|n| n.starts_with(&stale))
-        {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
 }
 
 fn local_put(
