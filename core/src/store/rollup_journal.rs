@@ -14,8 +14,8 @@
 //! order fill consecutive pages, a few kB per batch. Every [`MERGE_EVERY`]
 //! / [`PARTS`] it folds one part into `vital_rollups` and deletes the rows
 //! it folded, in one transaction ([`Store::merge_rollup_journal_part`]):
-//! each hour row is then written once a merge (every 30 s), not once a
-//! batch, and a merge holds the write lock for a tenth of the journal.
+//! each hour row is then written once a merge (every 60 s), not once a
+//! batch, and a merge holds the write lock for a thirtieth of the journal.
 //!
 //! Invariants:
 //! - a stored value's minute is in exactly one of `vital_rollups` and
@@ -45,16 +45,22 @@ use super::rollup::{HOUR_MS, Hour};
 use crate::error::{Error, Result, SqlContext};
 
 /// How often a runtime writer merges each part of the journal: often
-/// enough that a chart of hours is at most this late, seldom enough that
-/// each hour row is written twice a minute at most.
-pub const MERGE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+/// enough that a chart of hours is at most this late (a minute: the
+/// charts that read the minute history span hours, their columns a
+/// minute or more), seldom enough that each hour row is written once a
+/// minute. Every merge rewrites all of a ward's open hours: at 10,000
+/// patients 30 s made the merges 17 % of the writer's time (session 36).
+pub const MERGE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The journal's parts: a patient's minutes go to part [`part_of`] its
 /// id, and a runtime writer merges one part every `MERGE_EVERY /
-/// PARTS` (3 s), so that each merge holds the store's write lock for a
-/// tenth of what the whole journal takes (about 1 s at 5,000 patients on
-/// the 2-core machine, ARCHITECTURE.md).
-pub const PARTS: i64 = 10;
+/// PARTS` (2 s), so that each merge holds the store's write lock — and
+/// the batches behind it, and their alarms — for a thirtieth of what the
+/// whole journal takes (about 2 s at 10,000 patients on the 2-core
+/// machine, ARCHITECTURE.md). At most 32 (the writer's parts to merge
+/// are bits of a `u32`).
+pub const PARTS: i64 = 30;
+const _: () = assert!(PARTS >= 1 && PARTS <= 32);
 
 /// The first byte of a journal row.
 const FORMAT: u8 = 1;
