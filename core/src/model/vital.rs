@@ -36,6 +36,12 @@ impl Vital {
         self as i64
     }
 
+    /// This vital's place in [`Vital::ALL`], for arrays with a slot per
+    /// vital.
+    pub const fn index(self) -> usize {
+        self as usize - 1
+    }
+
     pub fn from_code(code: i64) -> Option<Vital> {
         Vital::ALL.into_iter().find(|v| v.code() == code)
     }
@@ -92,6 +98,19 @@ impl Vital {
             Vital::TemperatureC => (25.0, 45.0),
             Vital::Consciousness => (0.0, 4.0),
             Vital::O2FlowLpm => (0.0, 70.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Vital;
+
+    #[test]
+    fn every_vital_has_its_own_slot_in_the_order_of_all() {
+        for (i, v) in Vital::ALL.into_iter().enumerate() {
+            assert_eq!(v.index(), i, "{v:?}");
+            assert_eq!(Vital::from_code(v.code()), Some(v));
         }
     }
 }
