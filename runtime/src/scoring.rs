@@ -172,7 +172,9 @@ impl Bed {
         let rhythm = |kind| {
             matches!(
                 kind,
-                FindingKind::AtrialFibrillation | FindingKind::VentricularRhythm
+                FindingKind::AtrialFibrillation
+                    | FindingKind::AtrialFlutter
+                    | FindingKind::VentricularRhythm
             )
         };
         match event {

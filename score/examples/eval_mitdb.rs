@@ -182,6 +182,9 @@ struct RecordResult {
     veb: Tally,
     af_ref: Spans,
     af_det: Spans,
+    /// The reference's `(AFL` intervals, and the flutter reported.
+    afl_ref: Spans,
+    afl_det: Spans,
     vt_ref: Spans,
     vt_fast_ref: Spans,
     vt_det: Spans,
@@ -218,6 +221,7 @@ struct LeadFindings {
     beats: Vec<usize>,
     classes: Vec<(usize, BeatClass)>,
     af_det: Spans,
+    afl_det: Spans,
     vt_det: Spans,
     vf_det: Spans,
     vr_det: Spans,
@@ -244,10 +248,11 @@ fn analyse_lead(
     let mut classes: Vec<(usize, BeatClass)> = Vec::new();
     let mut open: Vec<(FindingKind, usize)> = Vec::new();
     let (mut af_det, mut vt_det, mut vf_det) = (Spans::new(), Spans::new(), Spans::new());
-    let mut vr_det = Spans::new();
+    let (mut vr_det, mut afl_det) = (Spans::new(), Spans::new());
     let mut asystole_s = Vec::new();
     let mut close = |kind: FindingKind, start: usize, end: usize| match kind {
         FindingKind::AtrialFibrillation => af_det.push((start, end)),
+        FindingKind::AtrialFlutter => afl_det.push((start, end)),
         FindingKind::VentricularTachycardia => vt_det.push((start, end)),
         FindingKind::VentricularFibrillation => vf_det.push((start, end)),
         FindingKind::VentricularRhythm => vr_det.push((start, end)),
@@ -282,6 +287,7 @@ fn analyse_lead(
         beats,
         classes,
         af_det: union(af_det),
+        afl_det: union(afl_det),
         vt_det,
         vf_det: union(vf_det),
         vr_det,
@@ -399,6 +405,7 @@ fn evaluate(dir: &Path, name: &str) -> Result<RecordResult, Box<dyn std::error::
         beats,
         classes,
         af_det,
+        afl_det,
         vt_det,
         vf_det,
         vr_det,
@@ -466,6 +473,8 @@ fn evaluate(dir: &Path, name: &str) -> Result<RecordResult, Box<dyn std::error::
         veb,
         af_ref: rhythm_spans(&anns, &["(AFIB"], mv.len()),
         af_det,
+        afl_ref: rhythm_spans(&anns, &["(AFL"], mv.len()),
+        afl_det,
         vt_ref: v_runs(&anns, fs, None),
         vt_fast_ref: v_runs(&anns, fs, Some(100.0)),
         vt_det,
@@ -738,6 +747,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pct(af_ovl, af_det),
         sr(af_ref),
         sr(af_det)
+    );
+    let (afl_ref, afl_det, afl_ovl, afl_in_af) = results.iter().fold((0, 0, 0, 0), |t, r| {
+        (
+            t.0 + length(&r.afl_ref),
+            t.1 + length(&r.afl_det),
+            t.2 + overlap(&r.afl_ref, &r.afl_det),
+            t.3 + overlap(&r.af_ref, &r.afl_det),
+        )
+    });
+    let afl_records: Vec<String> = results
+        .iter()
+        .filter(|r| !r.afl_det.is_empty())
+        .map(|r| format!("{} ({:.0} s)", r.name, sr(length(&r.afl_det))))
+        .collect();
+    println!(
+        "atrial flutter                           Se {:6.2} %  +P {:6.2} %  ({:.0} s reference, {:.0} s reported, {:.0} s of it in reference AF; in {})",
+        pct(afl_ovl, afl_ref),
+        pct(afl_ovl, afl_det),
+        sr(afl_ref),
+        sr(afl_det),
+        sr(afl_in_af),
+        if afl_records.is_empty() {
+            "no record".to_owned()
+        } else {
+            afl_records.join(", ")
+        }
     );
     println!(
         "records without AF where AF is reported  {} of {}: {}",

@@ -289,6 +289,10 @@ pub struct EcgStream {
     af_organised_at: usize,
     /// Where the open AF episode started.
     af_start: usize,
+    /// The atrial flutter reported open (where it began), and where the
+    /// last one ended.
+    flutter_from: Option<usize>,
+    flutter_last_end: usize,
     af_undecided_beats: usize,
     /// Beats in a row at which the P waves were organised.
     af_organised_run: usize,
@@ -321,6 +325,8 @@ impl EcgStream {
             atrial: AtrialActivity::new(fs_hz),
             af_organised_at: 0,
             af_start: 0,
+            flutter_from: None,
+            flutter_last_end: 0,
             af_undecided_beats: 0,
             af_organised_run: 0,
         })
@@ -480,12 +486,22 @@ impl EcgStream {
         // delay), not AF, however irregular the intervals (`ecg::atrial`):
         // no window says AF then, an open episode ends there, and the next
         // starts no earlier than where they were last seen.
-        let organised = self.atrial.organised();
+        // Atrial flutter's organised atrial signal (`ecg::flutter`) is
+        // organised activity too: flutter with variable block is as
+        // irregular as AF at the ventricles (MIT-BIH 222).
+        let p_waves = self.atrial.organised();
+        let flutter = self.atrial.flutter_since();
+        let organised = p_waves.or(flutter);
         // Nor is a quiet baseline between the beats, where the TQ segments
         // can be measured (222's nodal rhythm and atrial bigeminy).
         let quiet = self.atrial.quiet_baseline() == Some(true);
-        if let Some(middle) = organised {
+        if let Some(middle) = p_waves {
             self.af_organised_at = middle;
+        }
+        if flutter.is_some() {
+            // AF that follows flutter starts after it, not where the
+            // flutter began.
+            self.af_organised_at = sample;
         }
         let irregular = intervals.len() * 2 >= AF_WINDOW && {
             let rr_ms: Array1<f64> = intervals.iter().map(|i| i.1).collect();
@@ -551,6 +567,11 @@ impl EcgStream {
                     .p_wave_share()
                     .is_none_or(|s| s < P_WAVE_ONSET_SHARE)
         };
+        // The atrial spectrum is needed only while the rhythm may be AF or
+        // flutter: irregular, or no P waves standing before the beats
+        // (so that flutter is known by the time the intervals say AF).
+        self.atrial
+            .watch_flutter(irregular || af_now || p_waves.is_none());
         let transitions = [
             (
                 FindingKind::ExtremeBradycardia,
@@ -623,6 +644,48 @@ impl EcgStream {
             }
         }
         (self.brady, self.tachy, self.af) = (brady_now, tachy_now, af_now);
+        // Flutter is reported where AF would have been: from where its
+        // organised atrial signal began, until the spectrum no longer
+        // shows it. Not for a paced patient (paced beats are set aside,
+        // and too little signal may be left between them).
+        let flutter_now = self
+            .atrial
+            .flutter_since()
+            .filter(|_| !self.paced)
+            .map(|from| from.max(self.flutter_last_end));
+        match (self.flutter_from, flutter_now) {
+            (None, Some(from)) => {
+                let detail = self
+                    .atrial
+                    .flutter_spectrum()
+                    .map(|(hz, index)| {
+                        format!(
+                            "atrial waves {:.0} /min, organisation {index:.2}",
+                            hz * 60.0
+                        )
+                    })
+                    .unwrap_or_default();
+                let detail = match rate_over(RATE_NOW_BEATS) {
+                    Some(hr) if detail.is_empty() => format!("HR {hr:.0} /min"),
+                    Some(hr) => format!("HR {hr:.0} /min, {detail}"),
+                    None => detail,
+                };
+                events.push(StreamEvent::Onset(self.finding(
+                    FindingKind::AtrialFlutter,
+                    from,
+                    sample,
+                    detail,
+                )));
+                self.flutter_from = Some(from);
+            }
+            (Some(from), None) => {
+                let end = sample.max(from);
+                self.flutter_last_end = end;
+                events.push(self.end(FindingKind::AtrialFlutter, end));
+                self.flutter_from = None;
+            }
+            _ => {}
+        }
     }
 
     /// Feeds the VF/flutter decision, once a second over the last

@@ -748,12 +748,21 @@ impl ConditionTracker {
             FindingKind::VentricularRhythm => {
                 ("ventricular_rhythm", Priority::Medium, false, "VENT RHYTHM")
             }
-            FindingKind::AtrialFibrillation => {
+            FindingKind::AtrialFibrillation | FindingKind::AtrialFlutter => {
                 // One-shot events at onset and at termination only.
-                let (key, priority, text) = if onset {
-                    ("af_onset", Priority::Medium, "AF onset")
-                } else {
-                    ("af_termination", Priority::Low, "AF terminated")
+                let (key, priority, text) = match (kind, onset) {
+                    (FindingKind::AtrialFibrillation, true) => {
+                        ("af_onset", Priority::Medium, "AF onset")
+                    }
+                    (FindingKind::AtrialFibrillation, false) => {
+                        ("af_termination", Priority::Low, "AF terminated")
+                    }
+                    (_, true) => ("aflutter_onset", Priority::Medium, "Atrial flutter onset"),
+                    (_, false) => (
+                        "aflutter_termination",
+                        Priority::Low,
+                        "Atrial flutter terminated",
+                    ),
                 };
                 // Not held back under a higher alarm: a one-shot event could
                 // never be raised later, and AF with a fast rate is exactly
@@ -1318,6 +1327,44 @@ mod tests {
     /// Issue 10: a ventricular rhythm (idioventricular, at 100 /min or
     /// slower) is a medium alarm that clears when the rhythm ends, and
     /// gives way to VT should the rhythm speed up.
+    /// Issue 10: atrial flutter is reported as AF is, by its own name:
+    /// a one-shot medium event at onset, a low one when it ends.
+    #[test]
+    fn atrial_flutter_is_a_one_shot_event_at_onset_and_at_its_end() {
+        let mut tr = ConditionTracker::new(Rules::default());
+        let on = ecg_finding(
+            &mut tr,
+            FindingKind::AtrialFlutter,
+            true,
+            0,
+            "HR 96 /min, atrial waves 300 /min, organisation 0.75",
+        );
+        let keys: Vec<_> = on
+            .iter()
+            .map(|e| (e.key.as_str(), e.priority, e.started))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("aflutter_onset", Priority::Medium, true),
+                ("aflutter_onset", Priority::Medium, false)
+            ]
+        );
+        assert!(
+            on[0]
+                .message
+                .starts_with("Atrial flutter onset: HR 96 /min"),
+            "{}",
+            on[0].message
+        );
+        let off = ecg_finding(&mut tr, FindingKind::AtrialFlutter, false, 60, "");
+        assert!(
+            off.iter()
+                .any(|e| e.key == "aflutter_termination" && e.priority == Priority::Low),
+            "{off:?}"
+        );
+    }
+
     #[test]
     fn a_ventricular_rhythm_is_a_medium_alarm_that_clears() {
         let mut tr = ConditionTracker::new(Rules::default());

@@ -48,6 +48,7 @@
 use std::collections::VecDeque;
 
 use super::filter::{BandWindow, Missing};
+use super::flutter::FlutterTrack;
 
 /// The PR window, before the R peak: the P wave of a normal PR interval
 /// (120–200 ms from P onset to QRS onset, the QRS onset 20–60 ms before
@@ -115,6 +116,8 @@ pub struct AtrialActivity {
     /// Whether each of the last measured TQ segments had its spectral
     /// peak at fibrillatory frequencies (see `tq_fibrillatory`).
     fibrillatory: VecDeque<bool>,
+    /// The atrial signal with the QRS-T taken out, for flutter.
+    flutter: FlutterTrack,
 }
 
 impl AtrialActivity {
@@ -127,7 +130,26 @@ impl AtrialActivity {
             matches: VecDeque::new(),
             last_beat: None,
             fibrillatory: VecDeque::new(),
+            flutter: FlutterTrack::new(fs_hz),
         }
+    }
+
+    /// Whether the atrial signal's spectrum is taken for flutter (while
+    /// the rhythm may be AF; see `flutter`).
+    pub fn watch_flutter(&mut self, on: bool) {
+        self.flutter.watch(on);
+    }
+
+    /// Where the atrial signal became flutter's and has stayed so (see
+    /// `flutter`): organised atrial activity, not AF.
+    pub fn flutter_since(&self) -> Option<usize> {
+        self.flutter.flutter_since()
+    }
+
+    /// The last atrial spectrum's dominant frequency (Hz) and organisation
+    /// index (see `flutter`).
+    pub fn flutter_spectrum(&self) -> Option<(f64, f64)> {
+        self.flutter.last_spectrum()
     }
 
     fn samples(&self, s: f64) -> usize {
@@ -144,6 +166,7 @@ impl AtrialActivity {
     /// window that is no longer (or not yet) buffered, or holds missing
     /// samples, is skipped.
     pub fn add_beat(&mut self, r: usize, ectopic: bool) {
+        self.flutter.add_beat(&self.band, r, ectopic);
         let last = self.last_beat.replace((r, ectopic));
         if ectopic {
             return;
@@ -473,6 +496,60 @@ mod tests {
             }
         }
         af
+    }
+
+    /// Onsets and ends of `kind` (s) from the live analyser fed 1-s blocks.
+    fn events_of(x: &[f64], kind: FindingKind) -> Vec<(&'static str, f64)> {
+        let mut stream = EcgStream::new(FS).unwrap();
+        let mut out = Vec::new();
+        for block in x.chunks(FS as usize) {
+            for e in stream.push(block).events {
+                match e {
+                    StreamEvent::Onset(f) if f.kind == kind => out.push(("onset", f.start_s)),
+                    StreamEvent::End {
+                        kind: k, time_s, ..
+                    } if k == kind => out.push(("end", time_s)),
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
+    /// Issue 10: atrial flutter with variable block (MIT-BIH 222) is as
+    /// irregular at the ventricles as AF and has no P waves, but its atria
+    /// beat one regular sawtooth wave at 300 /min: atrial flutter, not AF.
+    #[test]
+    fn flutter_waves_with_variable_block_are_flutter_not_af() {
+        // Conduction of every 2nd to 5th flutter wave (0.2 s apart), the
+        // AV delay varying by up to ±60 ms (decremental conduction).
+        let mut seed = 4242u64;
+        let mut beats = Vec::new();
+        let mut t = 0.5;
+        while t < 300.0 {
+            beats.push(t);
+            let waves = 2.0 + (4.0 * uniform(&mut seed)).floor();
+            t += 0.2 * waves + 0.12 * (uniform(&mut seed) - 0.5);
+        }
+        let sawtooth = |t: f64| 0.12 * ((5.0 * t).fract() - 0.5);
+        let x = ecg(300.0, &beats, |_| false, sawtooth);
+        let flutter = events_of(&x, FindingKind::AtrialFlutter);
+        assert_eq!(flutter.first().map(|e| e.0), Some("onset"), "{flutter:?}");
+        assert!(flutter[0].1 < 90.0, "flutter found late: {flutter:?}");
+        assert_eq!(
+            flutter.len(),
+            1,
+            "one episode, open to the end: {flutter:?}"
+        );
+        // AF may be called while the flutter is still being measured, and
+        // ends as soon as it is.
+        let af = af_events(&x);
+        let mut af_s = 0.0;
+        for pair in af.chunks(2) {
+            let end = pair.get(1).map_or(300.0, |e| e.1);
+            af_s += end - pair[0].1;
+        }
+        assert!(af_s <= 30.0, "{af_s} s of AF over flutter: {af:?}");
     }
 
     /// Issue 10: irregular intervals with a P wave before every beat (sinus

@@ -1,10 +1,12 @@
 //! ECG analysis: beat detection ([`qrs`]), the heart-rate meter ([`hr`]),
 //! heart-rate variability ([`hrv`]), rhythm findings ([`rhythm`]) and signal
-//! quality ([`quality`]), ventricular fibrillation and flutter ([`vf`]).
+//! quality ([`quality`]), ventricular fibrillation and flutter ([`vf`]),
+//! atrial activity for AF ([`atrial`]) and atrial flutter ([`flutter`]).
 
 pub mod atrial;
 pub mod beats;
 pub(crate) mod filter;
+pub mod flutter;
 pub mod hr;
 pub mod hrv;
 pub mod qrs;

@@ -75,6 +75,10 @@ pub enum FindingKind {
     /// "vent rhythm". Never for a paced patient (`EcgStream::set_paced`):
     /// without the pacer's spikes a paced beat reads as ventricular.
     VentricularRhythm,
+    /// Atrial flutter with variable block: irregular at the ventricles
+    /// like AF, but with one organised atrial wave at flutter's rate (see
+    /// `ecg::flutter`). Reported instead of AF, as AF is.
+    AtrialFlutter,
 }
 
 impl FindingKind {
@@ -88,6 +92,7 @@ impl FindingKind {
             FindingKind::VentricularFibrillation => "ventricular fibrillation/flutter",
             FindingKind::VentricularTachycardia => "ventricular tachycardia",
             FindingKind::VentricularRhythm => "ventricular rhythm",
+            FindingKind::AtrialFlutter => "atrial flutter",
         }
     }
 }

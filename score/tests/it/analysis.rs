@@ -168,6 +168,11 @@ fn frequent_ectopy_is_not_atrial_fibrillation() {
 /// a time over `from_s..to_s` of a MIT-BIH record's first signal; an
 /// episode still open at the end runs to `to_s`.
 fn streamed_af(name: &str, from_s: f64, to_s: f64) -> Vec<(f64, f64)> {
+    streamed_episodes(name, from_s, to_s, FindingKind::AtrialFibrillation)
+}
+
+/// [`streamed_af`] of any finding kind.
+fn streamed_episodes(name: &str, from_s: f64, to_s: f64, kind: FindingKind) -> Vec<(f64, f64)> {
     let record = Record::open(data_dir().join(format!("mitdb/{name}.hea"))).expect("record");
     let fs = record.fs_hz();
     let mv = record.physical(0).expect("signal");
@@ -177,14 +182,14 @@ fn streamed_af(name: &str, from_s: f64, to_s: f64) -> Vec<(f64, f64)> {
     for block in mv[from..to].chunks(fs as usize) {
         for e in stream.push(block).events {
             match e {
-                StreamEvent::Onset(f) if f.kind == FindingKind::AtrialFibrillation => {
+                StreamEvent::Onset(f) if f.kind == kind => {
                     open = Some(from_s + f.start_s);
                 }
                 StreamEvent::End {
-                    kind: FindingKind::AtrialFibrillation,
+                    kind: ended,
                     time_s,
                     ..
-                } => {
+                } if ended == kind => {
                     if let Some(start) = open.take() {
                         episodes.push((start, from_s + time_s));
                     }
@@ -216,6 +221,20 @@ fn mitdb_219_sinus_stretch_inside_af_is_not_af() {
         covered(&af, 760.0, 836.0) > 60.0,
         "the AF before it (to 836 s) was lost: {af:?}"
     );
+}
+
+/// Issue 10: 222 ends in 143 s of atrial flutter with variable block
+/// (reference `(AFL` from 1,662 s), as irregular as AF at the ventricles;
+/// it was reported as AF. Its organised atrial signal makes it flutter.
+#[test]
+fn mitdb_222_flutter_with_variable_block_is_flutter_not_af() {
+    let end = 1805.0;
+    let flutter = streamed_episodes("222", 1500.0, end, FindingKind::AtrialFlutter);
+    let af = streamed_af("222", 1500.0, end);
+    let fl = covered(&flutter, 1700.0, end);
+    assert!(fl > 80.0, "flutter for {fl:.0} of 105 s: {flutter:?}");
+    let af_in = covered(&af, 1700.0, end);
+    assert!(af_in < 20.0, "{af_in:.0} s of AF in flutter: {af:?}");
 }
 
 /// AF with frequent multiform PVCs (203, reference `(AFIB` 308–641 s
