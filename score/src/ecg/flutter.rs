@@ -162,6 +162,20 @@ impl FlutterTrack {
             return;
         };
         let (pre, post) = (self.samples(PRE_S), self.samples(POST_S));
+        if !self.watching && self.run == 0 {
+            // Nothing to measure (a sinus rhythm with its P waves): nothing
+            // kept either, so a ward of such patients holds ~3 kB less per
+            // lead. Watched again, the signal fills up in `WINDOW_S`.
+            if self.template.is_some() || self.kept.capacity() > 0 {
+                self.template = None;
+                self.kept = VecDeque::new();
+                self.scratch = Vec::new();
+                self.partial = (0.0, 0);
+                self.since_spectrum = 0;
+            }
+            self.done_to = r.saturating_sub(pre);
+            return;
+        }
         let (q_from, q_to) = (q.saturating_sub(pre), q + post);
         let from = self.done_to.max(q_from);
         let to = r.saturating_sub(pre);
