@@ -514,15 +514,18 @@ impl LiveScorer {
                 }
             }
         }
-        for mrn in numerics_for {
-            // The record once for both scores.
-            let record = match store.patient(mrn) {
-                Ok(Some(record)) => record,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read a patient's record to score their vitals");
-                    continue;
-                }
+        // The records once for both scores, and for the batch's patients
+        // at once.
+        let records = match store.patients_shared(&numerics_for) {
+            Ok(records) => records,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the patients' records to score their vitals");
+                Vec::new()
+            }
+        };
+        for (mrn, record) in numerics_for.into_iter().zip(records) {
+            let Some(record) = record else {
+                continue;
             };
             match self.news2(store, mrn, &record) {
                 Ok(Some(row)) => rows.push(row),

@@ -1,6 +1,8 @@
 //! Patient records: upsert by MRN (idempotent: a record equal to the stored
 //! one is not written), read one, list all.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
@@ -58,30 +60,51 @@ impl Store {
     /// from [`PatientCache`] while no patient record has changed since it
     /// was read.
     pub fn patient(&self, mrn: &str) -> Result<Option<PatientRecord>> {
+        self.check_patient_cache()?;
+        Ok(self.cached_patient(mrn)?.map(|r| (*r).clone()))
+    }
+
+    /// The records of `mrns`, in their order (None for an MRN not in the
+    /// store), shared with [`PatientCache`]: one check that no record
+    /// changed for them all, and no copies. For the live scorer, which
+    /// reads every scored patient's record at each batch (a check and a
+    /// copy per patient were 6 % of its thread at 10,000 patients).
+    pub fn patients_shared(&self, mrns: &[&str]) -> Result<Vec<Option<Arc<PatientRecord>>>> {
+        self.check_patient_cache()?;
+        mrns.iter().map(|mrn| self.cached_patient(mrn)).collect()
+    }
+
+    /// Empties the cache when a patient record changed since it was
+    /// checked last.
+    fn check_patient_cache(&self) -> Result<()> {
         let seen = (data_version(&self.conn)?, self.conn.total_changes());
-        {
-            let mut cache = self.patient_cache.borrow_mut();
-            if cache.seen != Some(seen) {
-                // Something was committed since: a record only if the
-                // count of patient changes moved.
-                let changes = patient_changes(&self.conn)?;
-                if cache.changes != Some(changes) {
-                    cache.records.clear();
-                    cache.changes = Some(changes);
-                }
-                cache.seen = Some(seen);
+        let mut cache = self.patient_cache.borrow_mut();
+        if cache.seen != Some(seen) {
+            // Something was committed since: a record only if the count
+            // of patient changes moved.
+            let changes = patient_changes(&self.conn)?;
+            if cache.changes != Some(changes) {
+                cache.records.clear();
+                cache.changes = Some(changes);
             }
-            if let Some(record) = cache.records.get(mrn) {
-                return Ok(Some(record.clone()));
-            }
+            cache.seen = Some(seen);
         }
-        let found = read_by_mrn(&self.conn, mrn)?.map(|(_, record)| record);
+        Ok(())
+    }
+
+    /// The record from the cache, else from the store (and then kept),
+    /// as of the last [`Store::check_patient_cache`].
+    fn cached_patient(&self, mrn: &str) -> Result<Option<Arc<PatientRecord>>> {
+        if let Some(record) = self.patient_cache.borrow().records.get(mrn) {
+            return Ok(Some(Arc::clone(record)));
+        }
+        let found = read_by_mrn(&self.conn, mrn)?.map(|(_, record)| Arc::new(record));
         if let Some(record) = &found {
             let mut cache = self.patient_cache.borrow_mut();
             if cache.records.len() >= PatientCache::MAX {
                 cache.records.clear();
             }
-            cache.records.insert(mrn.to_owned(), record.clone());
+            cache.records.insert(mrn.to_owned(), Arc::clone(record));
         }
         Ok(found)
     }
@@ -223,7 +246,7 @@ pub(crate) struct PatientCache {
     seen: Option<(i64, u64)>,
     /// `patient_changes.version` the records agree with.
     changes: Option<i64>,
-    records: std::collections::HashMap<String, PatientRecord>,
+    records: std::collections::HashMap<String, Arc<PatientRecord>>,
 }
 
 impl PatientCache {

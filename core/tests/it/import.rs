@@ -116,10 +116,24 @@ fn a_store_that_read_a_patient_before_sees_the_record_changed_since() {
     let read = |s: &wardwatch_core::store::Store| s.patient(&mrn).expect("read").expect("present");
     let before = read(&watching);
     assert_eq!(read(&watching), before, "read twice, the same record");
+    // The scorer's way: a batch's patients at once, shared with the cache.
+    let shared = |s: &wardwatch_core::store::Store| {
+        s.patients_shared(&[mrn.as_str(), "NO-SUCH-MRN"])
+            .expect("read")
+    };
+    let first = shared(&watching);
+    assert_eq!(first.len(), 2);
+    assert_eq!(first[0].as_deref(), Some(&before));
+    assert_eq!(first[1], None, "an unknown MRN has no record");
 
     records[5].bed = Some("22C".into());
     records[5].conditions.push("Heart failure".into());
     api::import_patients(&mut c, &write_csv(files.path(), &records)).expect("re-import");
+    assert_eq!(
+        shared(&watching)[0].as_deref(),
+        Some(&records[5]),
+        "another connection's change is seen by a shared read"
+    );
     let after = read(&watching);
     assert_eq!(after, records[5], "another connection's change is seen");
     assert_ne!(after, before);
