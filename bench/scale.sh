@@ -316,7 +316,7 @@ if len(rss_trace) > 2:
 row("store growth MB per patient-day (db + WAL)", f"{(db1 - db0) / 1e6 / patient_days:.1f}")
 row("lake folder MB per patient-day", f"{(lake1 - lake0) / 1e6 / patient_days:.1f}")
 row("alarms in the store", alarms)
-row("of them notified (the rest: lost)", notified)
+row("of them notified on the desktop (the rest: in the app's list only)", notified)
 if "WARDWATCH_SCALE_ACK_AFTER" in __import__("os").environ:
     row("  acknowledged by the bench while it ran", sys.argv[24])
 m = re.search(r"(\d+) notifications \((\d+) failed\), latency from sample arrival p50 (\S+)(?: ms)? p99 (\S+)", stopped)

@@ -885,7 +885,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         duration
     );
     println!(
-        "{{\"veb_se\":{:.3},\"veb_pp\":{:.3},\"qrs_se\":{:.3},\"qrs_pp\":{:.3},\"qrs_pp_ec57\":{:.3},\"af_se\":{:.3},\"af_pp\":{:.3},\"false_af_records\":{},\"vt_se\":{:.3},\"vt_pp\":{:.3},\"vt_fast_se\":{:.3},\"v_runs_se\":{:.3},\"vr_pp\":{:.3},\"af_se_either\":{:.3},\"af_pp_either\":{:.3},\"false_af_records_either\":{},\"v_runs_se_either\":{:.3},\"v_runs_se_bed\":{:.3},\"vt_pp_bed\":{:.3},\"x_realtime\":{:.0}}}",
+        "{{\"veb_se\":{:.3},\"veb_pp\":{:.3},\"qrs_se\":{:.3},\"qrs_pp\":{:.3},\"qrs_pp_ec57\":{:.3},\"af_se\":{:.3},\"af_pp\":{:.3},\"afl_se\":{:.3},\"afl_pp\":{:.3},\"false_af_records\":{},\"vt_se\":{:.3},\"vt_pp\":{:.3},\"vt_fast_se\":{:.3},\"v_runs_se\":{:.3},\"vr_pp\":{:.3},\"af_se_either\":{:.3},\"af_pp_either\":{:.3},\"false_af_records_either\":{},\"v_runs_se_either\":{:.3},\"v_runs_se_bed\":{:.3},\"vt_pp_bed\":{:.3},\"x_realtime\":{:.0}}}",
         pct(veb_all.tp, veb_all.tp + veb_all.fn_),
         pct(veb_all.tp, veb_all.tp + veb_all.fp),
         pct(gross.tp, gross.tp + gross.fn_),
@@ -893,6 +893,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pct(gross_ec57.tp, gross_ec57.tp + gross_ec57.fp),
         pct(af_ovl, af_ref),
         pct(af_ovl, af_det),
+        pct(afl_ovl, afl_ref),
+        pct(afl_ovl, afl_det),
         false_af_records.len(),
         pct(vt_found, vt_ref),
         pct(vt_true, vt_det),
