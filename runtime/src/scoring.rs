@@ -341,12 +341,10 @@ impl VitalWindow {
             Some(back) if slot(back.0) == slot(at) && at >= back.0 => *back = (at, v),
             _ => self.recent.push_back((at, v)),
         }
-        let newest = self.last.map_or(at, |(t, _)| t);
-        while self
-            .recent
-            .front()
-            .is_some_and(|(t, _)| newest - *t > NEWS2_WINDOW)
-        {
+        // Times compared, not subtracted: chrono's subtraction was 1 % of
+        // `serve` at 10,000 patients.
+        let oldest = self.last.map_or(at, |(t, _)| t) - NEWS2_WINDOW;
+        while self.recent.front().is_some_and(|(t, _)| *t < oldest) {
             self.recent.pop_front();
         }
     }
@@ -359,10 +357,11 @@ impl VitalWindow {
         // A window holds about 60 values: sorted on the stack (a vector
         // per call was ~4 % of the stage at 10,000 patients), in a vector
         // only should it hold more (readings out of order).
+        let from = now - NEWS2_WINDOW;
         let recent = self
             .recent
             .iter()
-            .filter(|(t, _)| now - *t <= NEWS2_WINDOW)
+            .filter(|(t, _)| *t >= from)
             .map(|(_, v)| *v);
         let mut stack = [0.0f64; 64];
         let mut n = 0;

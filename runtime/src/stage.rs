@@ -401,6 +401,9 @@ impl AlarmStage {
         clock: Arc<dyn Clock>,
     ) -> wardwatch_core::Result<(AlarmStage, SharedStats)> {
         let store = Store::open_dir(data_dir)?;
+        // The runtime's checkpointer copies the WAL; an alarm's commit does
+        // not wait for it.
+        store.checkpoint_past_the_backstop()?;
         let closed = store.reconcile_alarms_at_start(clock.now())?;
         if closed > 0 {
             tracing::info!(

@@ -108,7 +108,11 @@ fn run(
     tx: &mpsc::WeakSender<SourceEvent>,
     stop: &AtomicBool,
 ) {
-    let store = match Store::open_dir(data_dir) {
+    // The runtime's checkpointer copies the WAL; upkeep's commits do not.
+    let store = match Store::open_dir(data_dir).and_then(|s| {
+        s.checkpoint_past_the_backstop()?;
+        Ok(s)
+    }) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "upkeep cannot open the store");

@@ -7,8 +7,11 @@
 //! second, with CPU seconds per GB of this process and of the server.
 //! Prints figures; asserts nothing about time.
 //!
-//! `cargo bench -p wardwatch-sync --bench lake [-- PATIENTS SECONDS]`
-//! (default: 24 patients, 3,600 simulated seconds).
+//! `cargo bench -p wardwatch-sync --bench lake [-- PATIENTS SECONDS BATCH]`
+//! (default: 24 patients, 3,600 simulated seconds, batches of 500 records:
+//! a busy source's full batches, whose spool rows are sealed as they are;
+//! a BATCH of 50 makes rows that are compressed again into one frame, as
+//! a live ward's partial batches and the cleaned zone's rows by ward are).
 
 mod common;
 
@@ -50,11 +53,18 @@ fn main() {
         .collect();
     let patients: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(24);
     let seconds: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3600);
+    let per_batch: usize = args
+        .get(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(500)
+        .max(1);
     let start: DateTime<Utc> = Utc
         .with_ymd_and_hms(2026, 3, 1, 8, 0, 0)
         .single()
         .expect("time");
-    println!("lake bench: {patients} patients, ECG 250 Hz + numerics, {seconds} simulated s");
+    println!(
+        "lake bench: {patients} patients, ECG 250 Hz + numerics, {seconds} simulated s, batches of {per_batch} records"
+    );
 
     // The ward and its records, as the sources deliver them.
     let dir = common::private_dir();
@@ -119,7 +129,7 @@ fn main() {
                 r.payload.clone(),
                 b.at,
             ));
-            if pending.len() >= 500 {
+            if pending.len() >= per_batch {
                 flush(&mut store, &mut pending, b.at, &mut store_s);
             }
         }

@@ -55,13 +55,26 @@ impl super::Store {
     pub fn wal_checkpointer(&self) -> Result<WalCheckpointer> {
         let data_dir = self.path.parent().unwrap_or(Path::new("."));
         let (conn, _) = super::cipher::open(data_dir, &self.path)?;
-        self.conn
-            .pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)
-            .ctx("raising the writer's checkpoint threshold")?;
+        self.checkpoint_past_the_backstop()?;
         Ok(WalCheckpointer {
             conn,
             path: self.path.clone(),
         })
+    }
+
+    /// Raises this connection's automatic checkpoint to the backstop: for
+    /// the other connections of a runtime whose checkpointer runs (the
+    /// stage's, the lake's, upkeep's). SQLite's automatic checkpoint runs
+    /// in any connection's commit once the WAL is past its threshold
+    /// (1,000 pages by default), and a WAL a busy ward keeps past it for
+    /// minutes (readers always inside a transaction keep the writer from
+    /// starting it over) made every commit of the lake's seals a
+    /// checkpoint (a ninth of that thread's time at 10,000 patients), and
+    /// would make one of the commit of an alarm the stage raises.
+    pub fn checkpoint_past_the_backstop(&self) -> Result<()> {
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)
+            .ctx("raising the connection's checkpoint threshold")
     }
 }
 

@@ -899,6 +899,60 @@ fn a_checkpoint_on_another_connection_copies_the_wal_and_lets_it_start_over() {
     assert_eq!(reader.sample_counts().expect("counts").0, 41);
 }
 
+/// Issue 16: the runtime's other connections (the stage's, the lake's,
+/// upkeep's) leave the WAL to the checkpointer. A commit of theirs past
+/// SQLite's default threshold (1,000 pages) copies nothing into the
+/// database file, where a connection left at the default checkpoints in
+/// its own commit; what they committed is copied by the checkpointer.
+#[test]
+fn connections_checkpointing_past_the_backstop_leave_the_wal_to_the_checkpointer() {
+    use wardwatch_core::store::{DB_FILE, Store};
+    let dir = crate::private_tempdir();
+    let (writer, _) = crate::store_with_ward(dir.path());
+    let checkpointer = writer.wal_checkpointer().expect("checkpointer");
+    checkpointer.checkpoint().expect("checkpoint");
+    let db = writer.path().to_owned();
+    assert!(db.ends_with(DB_FILE), "{}", db.display());
+    let size = || std::fs::metadata(&db).expect("the database file").len();
+    // 400 commits of about three pages each: 1,200 pages of WAL.
+    let fill = |store: &Store, name: &str| {
+        for i in 0..400 {
+            store
+                .set_setting(&format!("test.{name}{i}"), &"x".repeat(10_000))
+                .expect("setting");
+        }
+    };
+    let lake = Store::open_dir(dir.path()).expect("lake");
+    lake.checkpoint_past_the_backstop().expect("threshold");
+    let before = size();
+    fill(&lake, "lake");
+    assert_eq!(size(), before, "the lake's commits checkpointed");
+    let copied = checkpointer.checkpoint().expect("checkpoint");
+    assert!(copied.frames > 1_000, "{copied:?}");
+    assert_eq!(copied.copied, copied.frames);
+    assert!(
+        size() > before + 1_000 * 4096,
+        "the checkpointer copied the WAL"
+    );
+    // Left at the default, the same commits checkpoint themselves.
+    let other = Store::open_dir(dir.path()).expect("other");
+    let before = size();
+    fill(&other, "other");
+    assert!(size() > before + 800 * 4096, "no checkpoint in the commits");
+    // And every setting reads back.
+    let reader = Store::open_dir(dir.path()).expect("reader");
+    for name in ["lake0", "lake399", "other0", "other399"] {
+        assert_eq!(
+            reader
+                .setting(&format!("test.{name}"))
+                .expect("read")
+                .map(|v| v.len()),
+            Some(10_000),
+            "{name}"
+        );
+    }
+}
+
 /// Issue 16: a writer that has fallen behind stores the batches waiting for
 /// it in one transaction. Each keeps its own checkpoint and counts, a
 /// record repeated in a later batch is a duplicate, and they share one

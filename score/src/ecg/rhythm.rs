@@ -297,18 +297,20 @@ const LOCAL: usize = 4;
 pub fn without_ectopy(rr_ms: ArrayView1<f64>) -> Array1<f64> {
     let n = rr_ms.len();
     let mut drop = vec![false; n];
-    let mut local = Vec::with_capacity(2 * LOCAL + 1);
+    // The neighbours on the stack, and their middle value selected rather
+    // than sorted (the same value: `total_cmp` is a total order). This
+    // runs for every interval of the window on every beat of every
+    // monitored patient.
+    let mut local = [0.0f64; 2 * LOCAL + 1];
     for i in 0..n.saturating_sub(1) {
-        local.clear();
-        local.extend(
-            rr_ms
-                .iter()
-                .skip(i.saturating_sub(LOCAL))
-                .take(2 * LOCAL + 1)
-                .copied(),
-        );
-        local.sort_by(f64::total_cmp);
-        let median = local[local.len() / 2];
+        let from = i.saturating_sub(LOCAL);
+        let to = (from + 2 * LOCAL + 1).min(n);
+        let local = &mut local[..to - from];
+        for (l, r) in local.iter_mut().zip(rr_ms.iter().skip(from)) {
+            *l = *r;
+        }
+        let middle = local.len() / 2;
+        let median = *local.select_nth_unstable_by(middle, f64::total_cmp).1;
         if rr_ms[i] < ECTOPIC_PREMATURE * median && rr_ms[i + 1] > ECTOPIC_COMPENSATORY * median {
             drop[i] = true;
             drop[i + 1] = true;
@@ -339,16 +341,18 @@ fn dash_features(rr_ms: ArrayView1<f64>) -> AfFeatures {
     } else {
         0.0
     };
-    // Drop the AF_TRIM longest and shortest intervals, keeping time order.
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&i, &j| rr_ms[i].total_cmp(&rr_ms[j]));
+    // Drop the AF_TRIM longest and shortest intervals, keeping time order;
+    // of equal intervals the earlier counts as the shorter. Selected, not
+    // sorted: only which are the AF_TRIM at each end matters.
     let mut keep = vec![true; n];
     if n > 2 * AF_TRIM + 2 {
-        for &i in order
-            .iter()
-            .take(AF_TRIM)
-            .chain(order.iter().rev().take(AF_TRIM))
-        {
+        let mut order: Vec<usize> = (0..n).collect();
+        let by_length = |i: &usize, j: &usize| rr_ms[*i].total_cmp(&rr_ms[*j]).then(i.cmp(j));
+        order.select_nth_unstable_by(AF_TRIM, by_length);
+        let rest = &mut order[AF_TRIM..];
+        let longest = rest.len() - AF_TRIM;
+        rest.select_nth_unstable_by(longest, by_length);
+        for &i in order[..AF_TRIM].iter().chain(&order[n - AF_TRIM..]) {
             keep[i] = false;
         }
     }
