@@ -878,8 +878,10 @@ impl Store {
             return Ok(None);
         };
         let as_is = raw_total as usize / count as usize >= SEAL_AS_IS_BYTES;
-        let zstd_error =
-            |e: std::io::Error| damaged(format!("cannot compress the lake spool again: {e}"));
+        let zstd_error = |e: std::io::Error| Error::InvalidInput {
+            what: "a lake object",
+            reason: format!("zstd: {e}"),
+        };
         // One frame for the lines, its size declared (a reader that trusts
         // a single frame's declared size reads the whole object).
         let mut frame = if as_is {
