@@ -69,8 +69,8 @@ impl super::Store {
     /// (1,000 pages by default), and a WAL a busy ward keeps past it for
     /// minutes (readers always inside a transaction keep the writer from
     /// starting it over) made every commit of the lake's seals a
-    /// checkpoint (a ninth of that thread's time at 10,000 patients), and
-    /// would make one of the commit of an alarm the stage raises.
+    /// checkpoint (a ninth of that thread's time at 10,000 patients), as
+    /// it would the commit of each alarm the stage raises.
     pub fn checkpoint_past_the_backstop(&self) -> Result<()> {
         self.conn
             .pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)
