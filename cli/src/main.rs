@@ -2003,6 +2003,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             "", s.quarantine_dropped
                         )?;
                     }
+                    if s.gaps > 0 {
+                        writeln!(
+                            out,
+                            "{:<16} {} records lost at the source before they were read ({} notices; each a technical alarm)",
+                            "", s.lost, s.gaps
+                        )?;
+                    }
                     if let Some(e) = s.last_error {
                         writeln!(out, "{:<16} last error: {e}", "")?;
                     }

@@ -93,6 +93,17 @@ pub enum SourceEvent<B = Vec<RawRecord>> {
     Reconnect { source: String, error: String },
     /// How far behind the stream's head the source is (Kinesis reports it).
     Lag { source: String, millis_behind: i64 },
+    /// The source's server said records are gone that were never read (an
+    /// SSE gateway's `gap` event): `records` of them when it said how many,
+    /// `what` in words (sequences only, no patient data); `shard` resumes
+    /// after `resume`. The records before it were all sent first.
+    Lost {
+        source: String,
+        shard: String,
+        records: Option<u64>,
+        what: String,
+        resume: Option<String>,
+    },
     /// A source's server said what time it is (an HTTP `Date` header),
     /// `seen` when it was read.
     ServerTime {
@@ -144,6 +155,19 @@ impl<B> SourceEvent<B> {
                 server,
                 seen,
             },
+            SourceEvent::Lost {
+                source,
+                shard,
+                records,
+                what,
+                resume,
+            } => SourceEvent::Lost {
+                source,
+                shard,
+                records,
+                what,
+                resume,
+            },
             SourceEvent::Tick => SourceEvent::Tick,
             SourceEvent::Condition {
                 key,
@@ -167,6 +191,8 @@ type WriterEvent = SourceEvent<IngestBatch>;
 pub struct RunReport {
     pub by_source: HashMap<String, BatchOutcome>,
     pub reconnects: HashMap<String, u64>,
+    /// Records each source said were gone before they were read.
+    pub lost: HashMap<String, u64>,
 }
 
 impl RunReport {
@@ -226,6 +252,8 @@ pub trait Stage: Send {
     fn clock_skew(&mut self, _store: &Store, _source: &str, _skew: chrono::Duration) {}
     /// A technical condition of Wardwatch itself started or ended.
     fn system_condition(&mut self, _store: &Store, _key: &str, _started: bool, _message: &str) {}
+    /// `source` lost records before they were read (`what`: which).
+    fn records_lost(&mut self, _store: &Store, _source: &str, _what: &str) {}
     /// A source delivered a batch (`Ok`) or lost its connection (`Err`).
     fn source_event(
         &mut self,
@@ -662,6 +690,29 @@ fn write_events(
                 }
                 if let Some(stage) = stage.as_mut() {
                     stage.reconnect(source, error)?;
+                }
+            }
+            SourceEvent::Lost {
+                source,
+                shard,
+                records,
+                what,
+                resume,
+            } => {
+                *report.lost.entry(source.clone()).or_default() += records.unwrap_or(0);
+                tracing::error!(source = %source, records, what = %what, "a source lost records before they were read: their patients' data has a gap");
+                if let Err(e) = store.note_lost(
+                    &source,
+                    &shard,
+                    records,
+                    &what,
+                    resume.as_deref(),
+                    clock.now(),
+                ) {
+                    tracing::error!(error = %e, "cannot record lost records");
+                }
+                if let Some(stage) = stage.as_mut() {
+                    stage.records_lost(source, what)?;
                 }
             }
             SourceEvent::ServerTime {

@@ -731,6 +731,25 @@ impl Stage for AlarmStage {
         );
     }
 
+    /// A latched technical alarm: lost data is not a condition that ends
+    /// by itself, so it stays until someone acknowledges it (a second loss
+    /// before then continues it; `ingest status` counts every one).
+    fn records_lost(&mut self, store: &Store, source: &str, what: &str) {
+        let now = self.clock.now();
+        let key = format!("tech:lost:{source}");
+        let start = ConditionEvent {
+            latched: true,
+            ..system_condition(
+                &key,
+                true,
+                format!("data lost: source {source} {what}: its patients' data has a gap there"),
+                now,
+            )
+        };
+        let end = system_condition(&key, false, String::new(), now);
+        self.apply(store, vec![start, end], now, Marks::now());
+    }
+
     fn clock_skew(&mut self, store: &Store, source: &str, skew: Duration) {
         let off = skew.abs() > CLOCK_SKEW_MAX;
         if off == self.clock_off.contains(source) {

@@ -62,6 +62,10 @@ enum StageEvent {
         source: String,
         skew: chrono::Duration,
     },
+    Lost {
+        source: String,
+        what: String,
+    },
     Tick,
     Condition {
         key: String,
@@ -169,6 +173,10 @@ impl StageThread {
         self.send(StageEvent::ClockSkew { source, skew })
     }
 
+    pub fn records_lost(&mut self, source: String, what: String) -> Result<()> {
+        self.send(StageEvent::Lost { source, what })
+    }
+
     pub fn tick(&mut self) -> Result<()> {
         self.send(StageEvent::Tick)
     }
@@ -248,6 +256,7 @@ fn stage_loop(
                 stage.source_event(store, &source, Err(&error));
             }
             StageEvent::ClockSkew { source, skew } => stage.clock_skew(store, &source, skew),
+            StageEvent::Lost { source, what } => stage.records_lost(store, &source, &what),
             StageEvent::Tick => stage.tick(store, clock.now()),
             StageEvent::Condition {
                 key,

@@ -16,7 +16,8 @@
 //! view of it. A test stops a gateway mid-stream, keeps publishing, binds a new
 //! gateway on the same log (and port), and a reconnecting client with
 //! `Last-Event-ID` loses nothing. Publishing never waits for clients; a client
-//! that falls further behind than the buffer is told so in a comment.
+//! that falls further behind than the buffer is told so by a `gap` event
+//! (`event: gap`, `id:` the last sequence lost, data `{"first":F,"last":L}`).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -464,8 +465,11 @@ async fn stream(
         let mut out = Vec::new();
         if let Some((from, to)) = slice.evicted {
             tracing::warn!(from, to, "SSE client asked for events no longer buffered");
+            // The wire format's `gap` event (`docs/wire-format.md`): the
+            // client counts what it lost, and resumes after it.
             out.extend_from_slice(
-                format!(": events {from}-{to} are no longer in the replay buffer\n\n").as_bytes(),
+                format!("event: gap\nid: {to}\ndata: {{\"first\":{from},\"last\":{to}}}\n\n")
+                    .as_bytes(),
             );
             cursor = cursor.max(to);
         }

@@ -1,8 +1,9 @@
 //! The framing of a Server-Sent Events stream (WHATWG HTML, "Server-sent
 //! events", §9.2.6 "Interpreting an event stream"): lines ended by CR, LF
 //! or CRLF; `data:` lines joined by LF; `id:` carried over to later events
-//! (an id holding NUL is ignored); comments and other fields skipped; an
-//! event dispatched by a blank line. Pure and incremental, so the runtime
+//! (an id holding NUL is ignored); `event:` names the event's type, for
+//! that event only; comments and other fields skipped; an event dispatched
+//! by a blank line. Pure and incremental, so the runtime
 //! feeds it network chunks as they come and the fuzzer feeds it anything.
 //! Bounded: an event that outgrows [`MAX_EVENT_BYTES`] is dropped up to its
 //! end and handed on by its head, so the caller quarantines it.
@@ -14,6 +15,8 @@ pub struct EventParser {
     data: Vec<u8>,
     has_data: bool,
     id: Option<String>,
+    /// The `event:` field of the event being read.
+    kind: Option<String>,
     last_was_cr: bool,
     /// The current event outgrew `MAX_EVENT_BYTES`: dropped up to its end.
     discarding: bool,
@@ -31,6 +34,10 @@ pub struct EventParser {
 pub struct Event {
     /// The last event id (WHATWG: it carries over to later events).
     pub id: Option<String>,
+    /// Its type (`event:`), when the stream named one: a record's event
+    /// names none (the standard's "message"); a gateway's notice of
+    /// records it no longer holds is [`GAP_EVENT`].
+    pub kind: Option<String>,
     pub data: Vec<u8>,
     /// The event outgrew `MAX_EVENT_BYTES`: `data` is its first
     /// `OVERSIZED_HEAD` bytes and this its size when dropping stopped.
@@ -43,6 +50,33 @@ pub struct Event {
 pub const MAX_EVENT_BYTES: usize = 1 << 20;
 /// Bytes of an oversized event kept for the quarantine.
 pub const OVERSIZED_HEAD: usize = 4 << 10;
+
+/// The type of a gateway's notice that records a client asked for are gone
+/// (`docs/wire-format.md`, "Server-Sent Events"): its data is [`Gap`].
+pub const GAP_EVENT: &str = "gap";
+
+/// What a [`GAP_EVENT`] says: the sequences `first..=last` will never be
+/// sent (a gateway's replay buffer no longer holds them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gap {
+    pub first: u64,
+    pub last: u64,
+}
+
+impl Gap {
+    /// Parses a gap event's data: `{"first":F,"last":L}`, `F <= L`.
+    pub fn parse(data: &[u8]) -> Option<Gap> {
+        serde_json::from_slice::<Gap>(data)
+            .ok()
+            .filter(|g| g.first <= g.last)
+    }
+
+    /// Records lost.
+    pub fn records(&self) -> u64 {
+        self.last - self.first + 1
+    }
+}
 
 impl EventParser {
     /// Feeds bytes; returns the complete events.
@@ -119,6 +153,7 @@ impl EventParser {
                 self.discarding = false;
                 return Some(Event {
                     id: self.id.clone(),
+                    kind: self.kind.take(),
                     data: std::mem::take(&mut self.dropped_head),
                     oversized: Some(std::mem::take(&mut self.dropped_len)),
                 });
@@ -126,12 +161,15 @@ impl EventParser {
             return None;
         }
         if line.is_empty() {
+            // The type is the event's own, dispatched or not (WHATWG).
+            let kind = self.kind.take();
             if !self.has_data {
                 return None;
             }
             self.has_data = false;
             return Some(Event {
                 id: self.id.clone(),
+                kind,
                 data: std::mem::take(&mut self.data),
                 oversized: None,
             });
@@ -157,6 +195,7 @@ impl EventParser {
             b"id" if !value.contains(&0) => {
                 self.id = Some(String::from_utf8_lossy(value).into_owned())
             }
+            b"event" => self.kind = Some(String::from_utf8_lossy(value).into_owned()),
             _ => {}
         }
         None
@@ -182,8 +221,30 @@ mod tests {
     fn ev(id: Option<&str>, data: &[u8]) -> Event {
         Event {
             id: id.map(str::to_owned),
+            kind: None,
             data: data.to_vec(),
             oversized: None,
+        }
+    }
+
+    /// A gateway's notice of records it no longer holds is told apart from
+    /// the records around it: the type belongs to its own event only.
+    #[test]
+    fn an_event_type_names_that_event_only() {
+        let mut p = EventParser::default();
+        let events = p.feed(b"id: 3\ndata: r\n\nevent: gap\nid: 9\ndata: {\"first\":4,\"last\":9}\n\nid: 10\ndata: s\n\nevent: gap\n\nid: 11\ndata: t\n\n");
+        let kinds: Vec<_> = events.iter().map(|e| e.kind.as_deref()).collect();
+        assert_eq!(kinds, [None, Some(GAP_EVENT), None, None]);
+        let gap = Gap::parse(&events[1].data).expect("a gap");
+        assert_eq!((gap, gap.records()), (Gap { first: 4, last: 9 }, 6));
+        assert_eq!(events[1].id.as_deref(), Some("9"));
+        for bad in [
+            &b"{\"first\":9,\"last\":4}"[..],
+            b"{\"first\":1}",
+            b"4-9",
+            b"{\"first\":-1,\"last\":2}",
+        ] {
+            assert_eq!(Gap::parse(bad), None, "{}", String::from_utf8_lossy(bad));
         }
     }
 

@@ -835,6 +835,13 @@ CREATE TABLE block_changes (
 );
 INSERT INTO block_changes (id, version) VALUES (1, 0);
 "#,
+    // 27: records a source lost before the runtime read them (issue 16's
+    // soak: a gateway's replay buffer ran over while `serve` was behind,
+    // and nothing counted it): its notices and the records they named.
+    r#"
+ALTER TABLE ingest_stats ADD COLUMN gaps INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ingest_stats ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// What a migration does in Rust after its SQL, in the same transaction.

@@ -23,6 +23,11 @@ pub struct SourceStatus {
     /// Quarantine entries of this source dropped for the quarantine's budget.
     pub quarantine_dropped: i64,
     pub reconnects: i64,
+    /// The source's notices that records were gone before they were read
+    /// (an SSE gateway's `gap` events).
+    pub gaps: i64,
+    /// The records those notices named: never stored, never scored.
+    pub lost: i64,
     pub last_sequence: Option<String>,
     /// Time of the newest stored observation.
     pub last_stored: Option<DateTime<Utc>>,
@@ -154,6 +159,47 @@ impl Store {
         Ok(())
     }
 
+    /// `source` said records were gone before they were read (`records` of
+    /// them, when it said how many; `what` describes them, for the status):
+    /// counted, and its `shard` resumes after them (`resume`, the sequence
+    /// the source gave the notice) so a restart does not count them twice.
+    pub fn note_lost(
+        &self,
+        source: &str,
+        shard: &str,
+        records: Option<u64>,
+        what: &str,
+        resume: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .ctx("recording lost records")?;
+        tx.execute(
+            "INSERT INTO ingest_stats (source, gaps, lost, last_error, updated_ms) VALUES (?1, 1, ?2, ?3, ?4)
+             ON CONFLICT (source) DO UPDATE SET gaps = gaps + 1, lost = lost + excluded.lost,
+               last_error = excluded.last_error, updated_ms = excluded.updated_ms",
+            params![
+                source,
+                records.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)),
+                what,
+                to_ms(now)
+            ],
+        )
+        .ctx("recording lost records")?;
+        if let Some(seq) = resume {
+            tx.execute(
+                "INSERT INTO source_checkpoints (source, shard, sequence, updated_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (source, shard) DO UPDATE SET sequence = excluded.sequence, updated_ms = excluded.updated_ms",
+                params![source, shard, seq, to_ms(now)],
+            )
+            .ctx("advancing a checkpoint past lost records")?;
+        }
+        tx.commit().ctx("recording lost records")
+    }
+
     /// How long the batch just stored waited between its source and the
     /// store: the age of the oldest record not yet processed, as of then.
     pub fn note_pending(&self, source: &str, waited_ms: i64) -> Result<()> {
@@ -187,7 +233,8 @@ impl Store {
                    coalesce(i.stored, 0), coalesce(i.quarantined, 0), coalesce(i.duplicates, 0),
                    coalesce(i.reconnects, 0), i.last_sequence, i.last_stored_ms, i.lag_ms,
                    i.last_error, i.updated_ms, i.oldest_pending_ms,
-                   coalesce(i.conflicts, 0), coalesce(i.quarantine_dropped, 0)
+                   coalesce(i.conflicts, 0), coalesce(i.quarantine_dropped, 0),
+                   coalesce(i.gaps, 0), coalesce(i.lost, 0)
                  FROM (SELECT name FROM sources UNION SELECT source FROM ingest_stats) n
                  LEFT JOIN sources s ON s.name = n.name
                  LEFT JOIN ingest_stats i ON i.source = n.name
@@ -212,6 +259,8 @@ impl Store {
                     oldest_pending_ms: r.get(12)?,
                     conflicts: r.get(13)?,
                     quarantine_dropped: r.get(14)?,
+                    gaps: r.get(15)?,
+                    lost: r.get(16)?,
                 })
             })
             .ctx("reading source status")?;

@@ -27,7 +27,9 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// channel's `CHANNEL_BATCHES` bound also bounds memory.
 pub const MAX_BATCH_BYTES: usize = 4 << 20;
 
-pub use wardwatch_core::ingest::sse::{Event, EventParser, MAX_EVENT_BYTES, OVERSIZED_HEAD};
+pub use wardwatch_core::ingest::sse::{
+    Event, EventParser, GAP_EVENT, Gap, MAX_EVENT_BYTES, OVERSIZED_HEAD,
+};
 
 /// Reads `url` until `stop`, resuming after `last_id`.
 pub async fn run(
@@ -148,6 +150,15 @@ async fn read_stream(
         };
         if let Some(chunk) = chunk {
             for event in parser.feed(&chunk) {
+                if event.kind.as_deref() == Some(GAP_EVENT) {
+                    // What came before it goes first: the writer resumes
+                    // the stream after the gap.
+                    flush(name, &mut batch, tx).await?;
+                    batch_bytes = 0;
+                    lost(name, event, last_id, tx).await?;
+                    backoff.reset();
+                    continue;
+                }
                 if batch.is_empty() {
                     first_at = tokio::time::Instant::now();
                 }
@@ -183,6 +194,43 @@ async fn read_stream(
             batch_bytes = 0;
         }
     }
+}
+
+/// Reports a gateway's `gap` event: the records it names are counted and
+/// alarmed as lost, and the stream resumes after them.
+async fn lost(
+    name: &str,
+    event: Event,
+    last_id: &mut Option<String>,
+    tx: &mpsc::Sender<SourceEvent>,
+) -> std::result::Result<(), String> {
+    let gap = Gap::parse(&event.data);
+    let what = match gap {
+        Some(g) if g.first == g.last => {
+            format!("lost record {} before Wardwatch read it", g.first)
+        }
+        Some(g) => format!(
+            "lost records {}–{} ({} records) before Wardwatch read them",
+            g.first,
+            g.last,
+            g.records()
+        ),
+        // Unreadable, it still says records are gone: counted, not skipped.
+        None => "lost records before Wardwatch read them (its notice did not say which)".into(),
+    };
+    let resume = event.id.filter(|id| resumable(id));
+    if let Some(id) = &resume {
+        *last_id = Some(id.clone());
+    }
+    tx.send(SourceEvent::Lost {
+        source: name.to_owned(),
+        shard: SHARD.to_owned(),
+        records: gap.map(|g| g.records()),
+        what,
+        resume,
+    })
+    .await
+    .map_err(|_| "the writer has stopped".to_owned())
 }
 
 async fn flush(

@@ -9,6 +9,8 @@ use wardwatch_sim::*;
 #[derive(Debug, Clone, PartialEq)]
 struct Event {
     id: u64,
+    /// `event:` (none for a record).
+    kind: Option<String>,
     data: String,
 }
 
@@ -48,9 +50,11 @@ async fn read_events(url: &str, last_event_id: Option<u64>, n: usize) -> (Vec<Ev
         buf.push_str(std::str::from_utf8(&chunk).expect("utf-8"));
         while let Some(end) = buf.find("\n\n") {
             let block: String = buf.drain(..end + 2).collect();
-            let (mut id, mut data) = (None, Vec::new());
+            let (mut id, mut kind, mut data) = (None, None, Vec::new());
             for line in block.lines() {
-                if let Some(c) = line.strip_prefix(':') {
+                if let Some(v) = line.strip_prefix("event: ") {
+                    kind = Some(v.to_owned());
+                } else if let Some(c) = line.strip_prefix(':') {
                     comments.push(c.trim().to_owned());
                 } else if let Some(v) = line.strip_prefix("id: ") {
                     id = Some(v.parse::<u64>().expect("numeric id"));
@@ -61,6 +65,7 @@ async fn read_events(url: &str, last_event_id: Option<u64>, n: usize) -> (Vec<Ev
             if let Some(id) = id {
                 events.push(Event {
                     id,
+                    kind,
                     data: data.join("\n"),
                 });
             }
@@ -181,17 +186,26 @@ async fn idle_streams_get_keepalive_comments_and_evictions_are_announced() {
     let (g, stop) = gateway(&log, "127.0.0.1:0", options).await;
     log.publish(&records(25, 0));
     let url = g.stream_url();
-    let reader = tokio::spawn(async move { read_events(&url, Some(3), 11).await });
+    let reader = tokio::spawn(async move { read_events(&url, Some(3), 12).await });
     tokio::time::sleep(Duration::from_millis(350)).await;
     log.publish(&records(1, 25));
     let (events, comments) = reader.await.expect("reader");
+    // Asked from 4, the gateway holds 16-25 of them: the client is told
+    // which it lost, in a `gap` event whose id resumes past them.
     assert_eq!(
-        events.first().map(|e| e.id),
-        Some(16),
+        events.first(),
+        Some(&Event {
+            id: 15,
+            kind: Some("gap".into()),
+            data: r#"{"first":4,"last":15}"#.into()
+        })
+    );
+    assert_eq!(
+        events.get(1).map(|e| (e.id, e.kind.clone())),
+        Some((16, None)),
         "oldest buffered of 25 with capacity 10"
     );
     assert_eq!(events.last().map(|e| e.id), Some(26));
-    assert!(comments.iter().any(|c| c.contains("4-15")), "{comments:?}");
     assert!(comments.iter().any(|c| c == "keepalive"), "{comments:?}");
     let bad = reqwest::Client::new()
         .get(g.stream_url())
