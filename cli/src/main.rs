@@ -2099,6 +2099,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     n.closed
                 )?;
             }
+            if n.queue_full > 0 {
+                writeln!(
+                    out,
+                    "notifications not sent, their queue full (a burst faster than the desktop takes them; the alarms are in the app's list): {}",
+                    n.queue_full
+                )?;
+            }
             if n.folded > 0 {
                 writeln!(
                     out,

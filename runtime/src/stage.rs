@@ -36,7 +36,7 @@ use wardwatch_core::store::{IngestBatch, ScoreRow, Store, StoredBatch};
 
 /// Notifications waiting for the notifier threads; beyond this the oldest
 /// reminders would be stale anyway, so new ones are dropped (and logged).
-const NOTICE_QUEUE: usize = 256;
+pub const NOTICE_QUEUE: usize = 256;
 /// How long a stopping stage waits for the notifications still queued: an
 /// alarm raised just before a stop still reaches the desktop.
 const NOTICE_DRAIN: StdDuration = StdDuration::from_secs(10);
@@ -160,6 +160,11 @@ pub struct DeliveryStats {
     /// Those given up on: the notification went out, but its alarm does not
     /// say so (each is also an error in the log).
     pub records_lost: u64,
+    /// Notices never handed to the notifier threads: their queue
+    /// (`NOTICE_QUEUE`) was full, a burst faster than the desktop takes
+    /// them. Their alarms are in the store and the in-app list all the
+    /// same (the log says so at the 1st, 2nd, 4th, 8th … of them).
+    pub queue_full: u64,
     /// Milliseconds, one per delivered new alarm.
     pub latencies_ms: Vec<f64>,
     /// The same latencies in their parts, in the same order.
@@ -230,6 +235,8 @@ pub struct AlarmStage {
     /// `None` once the stage is dropped (the notifier threads then drain
     /// the queue and end).
     notices: Option<SyncSender<Outgoing>>,
+    /// What the notifier threads count, and notices the queue refused.
+    stats: SharedStats,
     /// Disconnected when the notifier threads and the recording thread have ended.
     notifier_done: Option<std::sync::mpsc::Receiver<()>>,
     limits_loaded: HashMap<String, DateTime<Utc>>,
@@ -291,17 +298,27 @@ impl std::fmt::Debug for AlarmStage {
 }
 
 /// Hands `outgoing` to the notifier threads (`None`: the stage is stopping).
-fn send_outgoing(notices: Option<&SyncSender<Outgoing>>, outgoing: Outgoing) {
+fn send_outgoing(notices: Option<&SyncSender<Outgoing>>, stats: &SharedStats, outgoing: Outgoing) {
     let Some(notices) = notices else {
         return;
     };
     match notices.try_send(outgoing) {
         Ok(()) => {}
         Err(TrySendError::Full(o)) => {
-            tracing::error!(
-                alarm = o.notice.alarm_id,
-                "notification queue full; the alarm stays in the in-app list"
-            )
+            // Counted always, logged at powers of two: a burst of thousands
+            // must not become thousands of log lines.
+            let n = {
+                let mut s = stats.lock().unwrap_or_else(|e| e.into_inner());
+                s.queue_full += 1;
+                s.queue_full
+            };
+            if n.is_power_of_two() {
+                tracing::error!(
+                    alarm = o.notice.alarm_id,
+                    not_queued = n,
+                    "notification queue full; the alarm stays in the in-app list"
+                )
+            }
         }
         Err(TrySendError::Disconnected(_)) => {
             tracing::error!("the notifier threads have stopped")
@@ -320,6 +337,7 @@ fn announce_blocked(
     since: &BlockedSince,
     clock: &dyn Clock,
     notices: Option<&SyncSender<Outgoing>>,
+    stats: &SharedStats,
     kind: ErrorKind,
     blocked_for: StdDuration,
 ) {
@@ -335,6 +353,7 @@ fn announce_blocked(
     };
     send_outgoing(
         notices,
+        stats,
         Outgoing {
             notice: Notice {
                 alarm_id: 0,
@@ -360,6 +379,7 @@ struct StoreBlockedReport {
     since: BlockedSince,
     clock: Arc<dyn Clock>,
     notices: Option<SyncSender<Outgoing>>,
+    stats: SharedStats,
 }
 
 impl BlockedReport for StoreBlockedReport {
@@ -368,6 +388,7 @@ impl BlockedReport for StoreBlockedReport {
             &self.since,
             self.clock.as_ref(),
             self.notices.as_ref(),
+            &self.stats,
             kind,
             blocked_for,
         );
@@ -419,6 +440,7 @@ impl AlarmStage {
                 scorer: LiveScorer::default(),
                 tracker: ConditionTracker::new(rules),
                 notices: Some(tx),
+                stats: stats.clone(),
                 notifier_done: Some(done_rx),
                 limits_loaded: HashMap::new(),
                 data_clock: None,
@@ -454,6 +476,7 @@ impl AlarmStage {
             &self.store_blocked,
             self.clock.as_ref(),
             self.notices.as_ref(),
+            &self.stats,
             kind,
             blocked_for,
         );
@@ -503,7 +526,7 @@ impl AlarmStage {
     }
 
     fn send_outgoing(&self, outgoing: Outgoing) {
-        send_outgoing(self.notices.as_ref(), outgoing);
+        send_outgoing(self.notices.as_ref(), &self.stats, outgoing);
     }
 
     fn apply(&self, store: &Store, events: Vec<ConditionEvent>, now: DateTime<Utc>, marks: Marks) {
@@ -785,6 +808,7 @@ impl Stage for AlarmStage {
             since: self.store_blocked.clone(),
             clock: self.clock.clone(),
             notices: self.notices.clone(),
+            stats: self.stats.clone(),
         }))
     }
 

@@ -206,6 +206,41 @@ fn a_notification_does_not_wait_while_the_delivery_before_it_waits_for_the_write
     assert_eq!(alarms[0].notify_count, 1, "{alarms:?}");
 }
 
+/// A burst beyond what the notification queue holds while the desktop is
+/// stuck: the notices that do not fit are counted (issue 16's soak logged
+/// one error line each, and no figure had them), their alarms are all in
+/// the store, and what was queued still goes out.
+#[test]
+fn notices_a_full_queue_refuses_are_counted_and_their_alarms_kept() {
+    use wardwatch_runtime::stage::NOTICE_QUEUE;
+    const OVER: usize = 10;
+    // One lane, held: nothing leaves the queue.
+    let mut g = Gated::start(1);
+    for i in 0..NOTICE_QUEUE + OVER {
+        g.stage.system_condition(
+            &g.store,
+            &format!("tech:burst{i}"),
+            true,
+            "a burst of alarms",
+        );
+    }
+    assert_eq!(g.stats.lock().expect("stats").queue_full, OVER as u64);
+    assert_eq!(
+        g.store.alarms(true, 1000).expect("alarms").len(),
+        1 + NOTICE_QUEUE + OVER,
+        "every alarm is in the app's list"
+    );
+    g.release.send(()).expect("let the first go");
+    drop(g.stage);
+    let stats = g.stats.lock().expect("stats");
+    assert_eq!(
+        stats.delivered,
+        1 + NOTICE_QUEUE as u64,
+        "what was queued went out"
+    );
+    assert_eq!(stats.queue_full, OVER as u64);
+}
+
 /// Waits (up to a minute) until `recorder` holds `n` notices; their titles.
 fn wait_for_notices(recorder: &RecordingNotifier, n: usize) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(60);
