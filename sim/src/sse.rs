@@ -429,7 +429,17 @@ async fn write_chunk(
 
 /// Formats one SSE event; payload lines become separate `data:` lines.
 fn push_event(out: &mut Vec<u8>, id: u64, payload: &[u8]) {
-    out.extend_from_slice(format!("id: {id}\n").as_bytes());
+    use std::io::Write as _;
+    // Writing to a Vec cannot fail.
+    let _ = writeln!(out, "id: {id}");
+    // A record is one line of JSON: one search for a line end (memchr), not
+    // a split that looks at every byte.
+    if !payload.contains(&b'\n') {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(payload.strip_suffix(b"\r").unwrap_or(payload));
+        out.extend_from_slice(b"\n\n");
+        return;
+    }
     for line in payload.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         out.extend_from_slice(b"data: ");
