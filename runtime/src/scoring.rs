@@ -354,9 +354,9 @@ impl VitalWindow {
     /// `NEWS2_WINDOW` of it counts only if its last value is within
     /// `NEWS2_FRESH`, and not at all after that (oxygen stopped, a probe off).
     fn value(&self, now: DateTime<Utc>) -> Option<f64> {
-        // A window holds about 60 values: sorted on the stack (a vector
-        // per call was ~4 % of the stage at 10,000 patients), in a vector
-        // only should it hold more (readings out of order).
+        // A window holds about 60 values: on the stack (a vector per call
+        // was ~4 % of the stage at 10,000 patients), in a vector only
+        // should it hold more (readings out of order).
         let from = now - NEWS2_WINDOW;
         let recent = self
             .recent
@@ -383,13 +383,21 @@ impl VitalWindow {
             &mut spilled[..]
         };
         if !xs.is_empty() {
-            xs.sort_unstable_by(f64::total_cmp);
-            return Some(xs[xs.len() / 2]);
+            // The middle selected, not the whole window sorted: the same
+            // value (`total_cmp` is a total order).
+            let middle = xs.len() / 2;
+            return Some(*xs.select_nth_unstable_by(middle, f64::total_cmp).1);
         }
         self.last
             .filter(|(t, _)| now - *t <= NEWS2_FRESH)
             .map(|(_, v)| v)
     }
+}
+
+thread_local! {
+    /// The NN intervals of the SDNN just taken, kept for the next (one
+    /// allocation per thread, not per patient and second).
+    static NN_SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// One patient's recent vitals: a window of each streamed vital and the
@@ -729,9 +737,9 @@ impl LiveScorer {
         let bed = self.beds.get(mrn)?;
         let track = bed.channels.iter().find(|c| c.code == EcgLead::II.mdc)?;
         let fs_hz = 1e9 / track.period_ns as f64;
-        let beats: Vec<usize> = track.beats.iter().copied().collect();
-        let rr_ms = wardwatch_score::ecg::hrv::rr_intervals_ms(&beats, fs_hz);
-        wardwatch_score::ecg::hrv::hrv(rr_ms.view()).map(|h| h.sdnn_ms)
+        NN_SCRATCH.with_borrow_mut(|nn| {
+            wardwatch_score::ecg::hrv::sdnn_ms(track.beats.iter().copied(), fs_hz, nn)
+        })
     }
 
     /// `mrn`'s vitals, a new entry if they have none yet.
