@@ -15,6 +15,16 @@ use wardwatch_core::store::{Store, WAL_BACKSTOP_PAGES, WalCheckpointer};
 /// megabytes of WAL at a hospital's rate, one sync of each file for all.
 pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
+/// A WAL this long (64 MiB), all of it copied, is started over
+/// (`WalCheckpointer::restart`): readers one after another can otherwise
+/// keep it growing (past 4 GB in five minutes at 10,000 patients).
+pub const RESTART_PAST_PAGES: i64 = 16_384;
+/// How long a restart may hold off the writer waiting for the readers
+/// inside the WAL (an alarm's batch waits as long), and how often at most
+/// one is tried: the writer is held off 2 % of the time at most.
+pub const RESTART_WAIT: Duration = Duration::from_millis(50);
+pub const RESTART_EVERY: Duration = Duration::from_millis(2500);
+
 /// The checkpointer thread; dropping it checkpoints once more and joins.
 #[derive(Debug)]
 pub struct Checkpointer {
@@ -73,6 +83,9 @@ impl Drop for Checkpointer {
 
 fn run(checkpointer: WalCheckpointer, rx: Receiver<()>) {
     let mut failures: u64 = 0;
+    let mut last_restart: Option<Instant> = None;
+    // Restarts that started the WAL over, and those readers outlasted.
+    let mut restarts: (u64, u64) = (0, 0);
     loop {
         // A commit, or the writer gone.
         let mut done = rx.recv().is_err();
@@ -85,10 +98,30 @@ fn run(checkpointer: WalCheckpointer, rx: Receiver<()>) {
             }
         }
         match checkpointer.checkpoint() {
-            Ok(c) if c.frames > WAL_BACKSTOP_PAGES => tracing::warn!(
+            Ok(c)
+                if c.frames > RESTART_PAST_PAGES
+                    && c.copied == c.frames
+                    && last_restart.is_none_or(|t| t.elapsed() >= RESTART_EVERY) =>
+            {
+                last_restart = Some(Instant::now());
+                match checkpointer.restart(RESTART_WAIT) {
+                    Ok(true) => restarts.0 += 1,
+                    Ok(false) => restarts.1 += 1,
+                    Err(e) => tracing::warn!(error = %e, "cannot start the store's WAL over"),
+                }
+                if c.frames > WAL_BACKSTOP_PAGES {
+                    tracing::warn!(
+                        frames = c.frames,
+                        restarted = restarts.0,
+                        readers_stayed = restarts.1,
+                        "the store's WAL is past the backstop, all of it copied: readers kept it from starting over"
+                    );
+                }
+            }
+            Ok(c) if c.frames > WAL_BACKSTOP_PAGES && c.copied < c.frames => tracing::warn!(
                 frames = c.frames,
                 copied = c.copied,
-                "the store's WAL is past the backstop: the checkpoint thread is not keeping up"
+                "the store's WAL is past the backstop: a reader needs pages the checkpoint cannot copy yet"
             ),
             Ok(_) => {}
             Err(e) => {

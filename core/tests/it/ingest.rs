@@ -953,6 +953,68 @@ fn connections_checkpointing_past_the_backstop_leave_the_wal_to_the_checkpointer
     }
 }
 
+/// Issue 16's soak: readers one after another kept the WAL from starting
+/// over, and it grew past 4 GB in five minutes though the checkpointer had
+/// copied all of it. A restart waits (a while, no longer) for the readers
+/// inside the WAL, so the writer's next commit starts it over.
+#[test]
+fn a_restart_starts_the_wal_over_once_its_readers_have_left_it() {
+    use std::time::Duration;
+    let dir = crate::private_tempdir();
+    let (writer, _) = crate::store_with_ward(dir.path());
+    let checkpointer = writer.wal_checkpointer().expect("checkpointer");
+    let fill = |from: usize, n: usize| {
+        for i in from..from + n {
+            writer
+                .set_setting(&format!("test.k{i}"), &"x".repeat(5_000))
+                .expect("setting");
+        }
+    };
+    fill(0, 100);
+    // A reader inside the WAL (its snapshot holds the frames above).
+    let reader = wardwatch_core::store::cipher::connect(dir.path()).expect("reader");
+    reader.execute_batch("BEGIN").expect("begin");
+    let n: i64 = reader
+        .query_row("SELECT count(*) FROM settings", [], |r| r.get(0))
+        .expect("read");
+    assert!(n >= 100);
+    let c = checkpointer.checkpoint().expect("checkpoint");
+    assert_eq!(c.copied, c.frames, "all copied: {c:?}");
+    fill(100, 10);
+    let grown = checkpointer.checkpoint().expect("checkpoint");
+    assert!(
+        grown.frames > c.frames,
+        "the WAL went on growing: {grown:?} after {c:?}"
+    );
+    let t = std::time::Instant::now();
+    assert!(
+        !checkpointer
+            .restart(Duration::from_millis(50))
+            .expect("restart"),
+        "the reader is still inside the WAL"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "it waited {:?}",
+        t.elapsed()
+    );
+    reader.execute_batch("COMMIT").expect("the reader leaves");
+    assert!(
+        checkpointer
+            .restart(Duration::from_millis(50))
+            .expect("restart")
+    );
+    fill(110, 1);
+    let after = checkpointer.checkpoint().expect("checkpoint");
+    assert!(after.frames < 10, "the WAL started over: {after:?}");
+    // Nothing written is lost.
+    assert_eq!(
+        writer.setting("test.k0").expect("read").map(|v| v.len()),
+        Some(5_000)
+    );
+    assert!(writer.setting("test.k110").expect("read").is_some());
+}
+
 /// Issue 16: a writer that has fallen behind stores the batches waiting for
 /// it in one transaction. Each keeps its own checkpoint and counts, a
 /// record repeated in a later batch is a duplicate, and they share one
