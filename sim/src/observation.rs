@@ -403,41 +403,14 @@ pub fn pulse_block(
     })
 }
 
-/// Writes samples as FHIR `SampledData.data`.
+/// Writes samples as FHIR `SampledData.data` (as the cleaned zone does:
+/// `core::fmt`'s machinery per sample was 5 % of the simulator's time at
+/// 10,000 patients).
 pub fn sample_data(samples: &[Option<i32>]) -> String {
-    let mut s = String::with_capacity(samples.len() * 5);
-    for (i, v) in samples.iter().enumerate() {
-        if i > 0 {
-            s.push(' ');
-        }
-        match v {
-            Some(v) => push_decimal(&mut s, *v),
-            None => s.push('E'),
-        }
-    }
-    s
-}
-
-/// Appends `v` in decimal, as `Display` writes it (`core::fmt`'s machinery
-/// per sample was 5 % of the simulator's time at 10,000 patients).
-fn push_decimal(s: &mut String, v: i32) {
-    if v < 0 {
-        s.push('-');
-    }
-    let mut n = v.unsigned_abs();
-    let mut digits = [0u8; 10];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[at..] {
-        s.push(char::from(d));
-    }
+    let mut out = Vec::with_capacity(samples.len() * 5);
+    wardwatch_core::ingest::cleaned::sample_data(&mut out, samples);
+    // Digits, '-', ' ' and 'E': ASCII, so always UTF-8.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Serialises to one line of JSON. Serialising these plain structs cannot

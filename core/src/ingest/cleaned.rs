@@ -194,7 +194,14 @@ fn sampled(out: &mut Vec<u8>, b: &EcgBlock) {
     out.extend_from_slice(br#","factor":"#);
     number(out, b.factor_mv);
     out.extend_from_slice(br#","dimensions":1,"data":""#);
-    for (i, s) in b.samples.iter().enumerate() {
+    sample_data(out, &b.samples);
+    out.extend_from_slice(b"\"}");
+}
+
+/// Samples as FHIR `SampledData.data`: decimals separated by spaces, `E`
+/// for a sample missing (the simulator writes its records with it too).
+pub fn sample_data(out: &mut Vec<u8>, samples: &[Option<i32>]) {
+    for (i, s) in samples.iter().enumerate() {
         if i > 0 {
             out.push(b' ');
         }
@@ -203,7 +210,6 @@ fn sampled(out: &mut Vec<u8>, b: &EcgBlock) {
             None => out.push(b'E'),
         }
     }
-    out.extend_from_slice(b"\"}");
 }
 
 /// `v` in decimal. An ECG record carries hundreds; `write!` takes each
