@@ -118,6 +118,141 @@ struct SpoolRows {
     recompress_frames: bool,
 }
 
+/// One spool row as stored.
+struct SpooledRow {
+    id: i64,
+    records: i64,
+    data: Vec<u8>,
+    created: i64,
+    raw_bytes: i64,
+}
+
+/// The rows a seal read in one snapshot (`Store::spool_read`), and what its
+/// first statement picked: the last row, how many, their lines' and their
+/// frames' bytes.
+struct SpoolRead {
+    rows: Vec<SpooledRow>,
+    last: i64,
+    count: i64,
+    raw_total: i64,
+    bytes_total: i64,
+}
+
+impl SpoolRead {
+    /// Checks each row and builds the object. When the rows' lines are
+    /// compressed again, each row's lines go from the check straight into
+    /// one frame whose size is known from the first statement: at 10,000
+    /// patients live, whose source batches are small, decompressing every
+    /// row a second time and holding an object's lines whole were a fifth
+    /// of the lake thread's time.
+    fn build(self, path: &Path) -> Result<Option<SpoolRows>> {
+        let damaged = |problems: String| Error::StoreDamaged {
+            path: path.to_path_buf(),
+            problems,
+        };
+        let SpoolRead {
+            rows,
+            last,
+            count,
+            raw_total,
+            bytes_total,
+        } = self;
+        let as_is = raw_total as usize / count.max(1) as usize >= SEAL_AS_IS_BYTES;
+        let zstd_error = |e: std::io::Error| Error::InvalidInput {
+            what: "a lake object",
+            reason: format!("zstd: {e}"),
+        };
+        // One frame for the lines, its size declared (a reader that trusts
+        // a single frame's declared size reads the whole object).
+        let mut frame = if as_is {
+            None
+        } else {
+            let mut e = zstd::stream::write::Encoder::new(
+                Vec::with_capacity(bytes_total as usize),
+                OBJECT_LEVEL,
+            )
+            .map_err(zstd_error)?;
+            e.set_pledged_src_size(Some(raw_total as u64))
+                .map_err(zstd_error)?;
+            e.include_contentsize(true).map_err(zstd_error)?;
+            Some(e)
+        };
+        let mut out: Option<SpoolRows> = None;
+        // One zstd context for every row (as `SpoolLines::compress`), and
+        // one buffer for a row's lines.
+        let mut unzstd = zstd::bulk::Decompressor::new()
+            .map_err(|e| damaged(format!("cannot decompress the lake spool: {e}")))?;
+        let mut lines: Vec<u8> = Vec::new();
+        for SpooledRow {
+            id,
+            records: n,
+            data,
+            created,
+            raw_bytes,
+        } in rows
+        {
+            if !(0..=SPOOL_ROW_MAX_BYTES).contains(&raw_bytes) {
+                return Err(damaged(format!(
+                    "lake spool row {id} claims {raw_bytes} bytes of lines"
+                )));
+            }
+            lines.clear();
+            lines.reserve(raw_bytes as usize);
+            unzstd
+                .decompress_to_buffer(&data, &mut lines)
+                .map_err(|e| damaged(format!("lake spool row {id} does not decompress: {e}")))?;
+            if lines.len() as i64 != raw_bytes {
+                return Err(damaged(format!(
+                    "lake spool row {id} holds {} bytes of lines, not the {raw_bytes} it was spooled with",
+                    lines.len()
+                )));
+            }
+            let o = out.get_or_insert_with(|| SpoolRows {
+                first: id,
+                last: id,
+                count: 0,
+                records: 0,
+                arrived: i64::MAX,
+                raw_bytes: 0,
+                data: if as_is {
+                    Vec::with_capacity(bytes_total as usize)
+                } else {
+                    Vec::new()
+                },
+                recompress_frames: false,
+            });
+            match frame.as_mut() {
+                Some(frame) => frame.write_all(&lines).map_err(zstd_error)?,
+                None => {
+                    o.recompress_frames |=
+                        !matches!(zstd::zstd_safe::get_frame_content_size(&data), Ok(None));
+                    o.data.extend_from_slice(&data);
+                }
+            }
+            o.raw_bytes += raw_bytes;
+            o.records += n;
+            o.arrived = o.arrived.min(created);
+            o.last = id;
+            o.count += 1;
+        }
+        let Some(mut o) = out else {
+            return Ok(None);
+        };
+        // The second statement read what the first picked (one snapshot);
+        // anything else is a store that changed under it, not an object
+        // to seal.
+        if (o.last, o.count, o.raw_bytes) != (last, count, raw_total) {
+            return Err(damaged(format!(
+                "the lake spool's rows up to {last} changed while a seal read them"
+            )));
+        }
+        if let Some(frame) = frame {
+            o.data = frame.finish().map_err(zstd_error)?;
+        }
+        Ok(Some(o))
+    }
+}
+
 /// A zone of the lake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -727,11 +862,12 @@ impl Store {
             // The last attempt reads under the lock, as sealing always did:
             // nothing can take its rows meanwhile.
             let ahead = if attempt < SEAL_ATTEMPTS {
-                // Its two statements read one snapshot.
+                // Its two statements read one snapshot; the rows are
+                // checked and compressed after it ends.
                 let read = self.conn.transaction().ctx("reading the lake spool")?;
-                let rows = Store::spool_rows(&read, &self.path, group, max_bytes)?;
+                let rows = Store::spool_read(&read, &self.path, group, max_bytes)?;
                 read.rollback().ctx("reading the lake spool")?;
-                match rows {
+                match rows.map(|r| r.build(&self.path)).transpose()?.flatten() {
                     Some(rows) => Some(Sealed::of(rows)?),
                     None => return Ok(None),
                 }
@@ -766,7 +902,11 @@ impl Store {
                     }
                     sealed
                 }
-                None => match Store::spool_rows(&tx, &self.path, group, max_bytes)? {
+                None => match Store::spool_read(&tx, &self.path, group, max_bytes)?
+                    .map(|r| r.build(&self.path))
+                    .transpose()?
+                    .flatten()
+                {
                     Some(rows) => Sealed::of(rows)?,
                     None => return Ok(None),
                 },
@@ -824,26 +964,21 @@ impl Store {
     }
 
     /// A group's oldest spool rows, up to `max_bytes` compressed (at least
-    /// one), read into an object; `None` when the group is empty. Two
-    /// statements, so the caller reads them in one transaction: the first
-    /// picks the rows by their sizes alone (no row's data is read), and
-    /// says whether their frames are the object as they are or their lines
-    /// are compressed again into one frame; the second reads them, checks
-    /// each and builds the object as it goes. Compressed again, each row's
-    /// lines go from the check straight into one frame whose size is known
-    /// from the first: at 10,000 patients live, whose source batches are
-    /// small, decompressing every row a second time and holding an
-    /// object's lines whole were a fifth of the lake thread's time.
-    fn spool_rows(
+    /// one), as stored; `None` when the group is empty. Two statements, so
+    /// the caller reads them in one transaction: the first picks the rows
+    /// by their sizes alone (no row's data is read), the second reads
+    /// them. Checking and compressing them ([`SpoolRead::build`]) waits
+    /// until the transaction has ended: a reader inside the WAL keeps it
+    /// from starting over, and the lake thread, at a lower priority and
+    /// preempted, held its seals' snapshots for as long as it took to
+    /// decompress and compress each object (issue 16: the WAL grew past
+    /// 2 GB in five minutes at 10,000 patients).
+    fn spool_read(
         conn: &rusqlite::Connection,
         path: &Path,
         group: &SpoolGroup,
         max_bytes: i64,
-    ) -> Result<Option<SpoolRows>> {
-        let damaged = |problems: String| Error::StoreDamaged {
-            path: path.to_path_buf(),
-            problems,
-        };
+    ) -> Result<Option<SpoolRead>> {
         let keys = params![group.zone.as_str(), group.dataset, group.day, group.part];
         // (last id, rows, their lines' bytes, their frames' bytes)
         let mut picked: Option<(i64, i64, i64, i64)> = None;
@@ -863,9 +998,10 @@ impl Store {
                 );
                 // A row holds exactly the `raw_bytes` it was spooled with.
                 if !(0..=SPOOL_ROW_MAX_BYTES).contains(&raw_bytes) {
-                    return Err(damaged(format!(
-                        "lake spool row {id} claims {raw_bytes} bytes of lines"
-                    )));
+                    return Err(Error::StoreDamaged {
+                        path: path.to_path_buf(),
+                        problems: format!("lake spool row {id} claims {raw_bytes} bytes of lines"),
+                    });
                 }
                 picked = match picked {
                     Some((_, _, _, taken)) if taken + bytes > max_bytes => break,
@@ -876,26 +1012,6 @@ impl Store {
         }
         let Some((last, count, raw_total, bytes_total)) = picked else {
             return Ok(None);
-        };
-        let as_is = raw_total as usize / count as usize >= SEAL_AS_IS_BYTES;
-        let zstd_error = |e: std::io::Error| Error::InvalidInput {
-            what: "a lake object",
-            reason: format!("zstd: {e}"),
-        };
-        // One frame for the lines, its size declared (a reader that trusts
-        // a single frame's declared size reads the whole object).
-        let mut frame = if as_is {
-            None
-        } else {
-            let mut e = zstd::stream::write::Encoder::new(
-                Vec::with_capacity(bytes_total as usize),
-                OBJECT_LEVEL,
-            )
-            .map_err(zstd_error)?;
-            e.set_pledged_src_size(Some(raw_total as u64))
-                .map_err(zstd_error)?;
-            e.include_contentsize(true).map_err(zstd_error)?;
-            Some(e)
         };
         let mut stmt = conn
             .prepare_cached(
@@ -913,79 +1029,23 @@ impl Store {
                 last
             ])
             .ctx("reading the lake spool")?;
-        let mut out: Option<SpoolRows> = None;
-        // One zstd context for every row (as `SpoolLines::compress`), and
-        // one buffer for a row's lines.
-        let mut unzstd = zstd::bulk::Decompressor::new()
-            .map_err(|e| damaged(format!("cannot decompress the lake spool: {e}")))?;
-        let mut lines: Vec<u8> = Vec::new();
+        let mut read = Vec::with_capacity(count.max(0) as usize);
         while let Some(row) = rows.next().ctx("reading the lake spool")? {
-            let (id, n, data, created, raw_bytes): (i64, i64, Vec<u8>, i64, i64) = (
-                row.get(0).ctx("reading the lake spool")?,
-                row.get(1).ctx("reading the lake spool")?,
-                row.get(2).ctx("reading the lake spool")?,
-                row.get(3).ctx("reading the lake spool")?,
-                row.get(4).ctx("reading the lake spool")?,
-            );
-            if !(0..=SPOOL_ROW_MAX_BYTES).contains(&raw_bytes) {
-                return Err(damaged(format!(
-                    "lake spool row {id} claims {raw_bytes} bytes of lines"
-                )));
-            }
-            lines.clear();
-            lines.reserve(raw_bytes as usize);
-            unzstd
-                .decompress_to_buffer(&data, &mut lines)
-                .map_err(|e| damaged(format!("lake spool row {id} does not decompress: {e}")))?;
-            if lines.len() as i64 != raw_bytes {
-                return Err(damaged(format!(
-                    "lake spool row {id} holds {} bytes of lines, not the {raw_bytes} it was spooled with",
-                    lines.len()
-                )));
-            }
-            let o = out.get_or_insert_with(|| SpoolRows {
-                first: id,
-                last: id,
-                count: 0,
-                records: 0,
-                arrived: i64::MAX,
-                raw_bytes: 0,
-                data: if as_is {
-                    Vec::with_capacity(bytes_total as usize)
-                } else {
-                    Vec::new()
-                },
-                recompress_frames: false,
+            read.push(SpooledRow {
+                id: row.get(0).ctx("reading the lake spool")?,
+                records: row.get(1).ctx("reading the lake spool")?,
+                data: row.get(2).ctx("reading the lake spool")?,
+                created: row.get(3).ctx("reading the lake spool")?,
+                raw_bytes: row.get(4).ctx("reading the lake spool")?,
             });
-            match frame.as_mut() {
-                Some(frame) => frame.write_all(&lines).map_err(zstd_error)?,
-                None => {
-                    o.recompress_frames |=
-                        !matches!(zstd::zstd_safe::get_frame_content_size(&data), Ok(None));
-                    o.data.extend_from_slice(&data);
-                }
-            }
-            o.raw_bytes += raw_bytes;
-            o.records += n;
-            o.arrived = o.arrived.min(created);
-            o.last = id;
-            o.count += 1;
         }
-        let Some(mut o) = out else {
-            return Ok(None);
-        };
-        // The second statement reads what the first picked (the caller's
-        // transaction is one snapshot); anything else is a store that
-        // changed under it, not an object to seal.
-        if (o.last, o.count, o.raw_bytes) != (last, count, raw_total) {
-            return Err(damaged(format!(
-                "the lake spool's rows up to {last} changed while a seal read them"
-            )));
-        }
-        if let Some(frame) = frame {
-            o.data = frame.finish().map_err(zstd_error)?;
-        }
-        Ok(Some(o))
+        Ok(Some(SpoolRead {
+            rows: read,
+            last,
+            count,
+            raw_total,
+            bytes_total,
+        }))
     }
 
     /// Pending objects, oldest first.
