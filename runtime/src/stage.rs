@@ -35,7 +35,8 @@ use wardwatch_core::model::{EcgEvent, ScoreDetail};
 use wardwatch_core::store::{IngestBatch, ScoreRow, Store, StoredBatch};
 
 /// Notifications waiting for the notifier threads; beyond this the oldest
-/// reminders would be stale anyway, so new ones are dropped (and logged).
+/// reminders would be stale anyway, so new ones are dropped (counted in
+/// `DeliveryStats::queue_full`, and logged).
 pub const NOTICE_QUEUE: usize = 256;
 /// How long a stopping stage waits for the notifications still queued: an
 /// alarm raised just before a stop still reaches the desktop.
