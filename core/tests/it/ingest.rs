@@ -955,8 +955,9 @@ fn connections_checkpointing_past_the_backstop_leave_the_wal_to_the_checkpointer
 
 /// Issue 16's soak: readers one after another kept the WAL from starting
 /// over, and it grew past 4 GB in five minutes though the checkpointer had
-/// copied all of it. A restart waits (a while, no longer) for the readers
-/// inside the WAL, so the writer's next commit starts it over.
+/// copied all of it. A restart waits for the readers inside the WAL
+/// (giving up on one that stays), so the writer's next commit starts it
+/// over.
 #[test]
 fn a_restart_starts_the_wal_over_once_its_readers_have_left_it() {
     use std::time::Duration;
@@ -986,17 +987,11 @@ fn a_restart_starts_the_wal_over_once_its_readers_have_left_it() {
         grown.frames > c.frames,
         "the WAL went on growing: {grown:?} after {c:?}"
     );
-    let t = std::time::Instant::now();
     assert!(
         !checkpointer
             .restart(Duration::from_millis(50))
             .expect("restart"),
         "the reader is still inside the WAL"
-    );
-    assert!(
-        t.elapsed() < Duration::from_secs(5),
-        "it waited {:?}",
-        t.elapsed()
     );
     reader.execute_batch("COMMIT").expect("the reader leaves");
     assert!(
