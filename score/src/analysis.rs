@@ -471,12 +471,12 @@ impl EcgStream {
         let c = &self.classified;
         // (first beat, interval ms) of the window's intervals.
         let intervals: Vec<(usize, f64)> = if c.len() > AF_WINDOW {
-            let recent: Vec<(usize, bool)> =
-                c.iter().skip(c.len() - AF_WINDOW - 1).copied().collect();
-            recent
-                .windows(2)
-                .filter(|w| !w[0].1 && !w[1].1)
-                .map(|w| (w[0].0, (w[1].0 - w[0].0) as f64 * 1000.0 / self.fs_hz))
+            let first = c.len() - AF_WINDOW - 1;
+            c.iter()
+                .skip(first)
+                .zip(c.iter().skip(first + 1))
+                .filter(|(a, b)| !a.1 && !b.1)
+                .map(|(a, b)| (a.0, (b.0 - a.0) as f64 * 1000.0 / self.fs_hz))
                 .collect()
         } else {
             Vec::new()
