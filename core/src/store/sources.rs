@@ -190,12 +190,7 @@ impl Store {
         )
         .ctx("recording lost records")?;
         if let Some(seq) = resume {
-            tx.execute(
-                "INSERT INTO source_checkpoints (source, shard, sequence, updated_ms) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (source, shard) DO UPDATE SET sequence = excluded.sequence, updated_ms = excluded.updated_ms",
-                params![source, shard, seq, to_ms(now)],
-            )
-            .ctx("advancing a checkpoint past lost records")?;
+            set_checkpoint(&tx, source, shard, seq, now)?;
         }
         tx.commit().ctx("recording lost records")
     }
@@ -267,4 +262,22 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>()
             .ctx("reading source status")
     }
+}
+
+/// Moves `source`'s `shard` checkpoint to `sequence`, in the caller's
+/// transaction (with the batch it follows, or past records a source lost).
+pub(crate) fn set_checkpoint(
+    tx: &rusqlite::Transaction<'_>,
+    source: &str,
+    shard: &str,
+    sequence: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO source_checkpoints (source, shard, sequence, updated_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (source, shard) DO UPDATE SET sequence = excluded.sequence, updated_ms = excluded.updated_ms",
+    )
+    .and_then(|mut s| s.execute(params![source, shard, sequence, to_ms(now)]))
+    .ctx("advancing a checkpoint")?;
+    Ok(())
 }

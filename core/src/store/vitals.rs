@@ -681,12 +681,7 @@ fn write_batch(
     }
 
     if let Some(seq) = last_sequence {
-        tx.prepare_cached(
-            "INSERT INTO source_checkpoints (source, shard, sequence, updated_ms) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (source, shard) DO UPDATE SET sequence = excluded.sequence, updated_ms = excluded.updated_ms",
-        )
-        .and_then(|mut s| s.execute(params![batch.source, batch.shard, seq, to_ms(now)]))
-        .ctx("advancing a checkpoint")?;
+        super::sources::set_checkpoint(tx, &batch.source, &batch.shard, seq, now)?;
     }
     tx.prepare_cached(
         "INSERT INTO ingest_stats (source, stored, quarantined, duplicates, last_sequence, last_stored_ms, lag_ms, updated_ms, conflicts)
