@@ -5,7 +5,7 @@
 //! data over a time range from one patient to another, in one transaction
 //! with its audit entry.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -63,9 +63,12 @@ pub struct DataMove<'a> {
     pub until: DateTime<Utc>,
 }
 
-/// The ingest side: per batch, each device's id and current patient.
+/// The ingest side: per batch, each device's id and current patient
+/// (foldhash, not SipHash: every record of a batch looks its device up).
 #[derive(Debug, Default)]
-pub(crate) struct DeviceCache(HashMap<String, (i64, Option<i64>)>);
+pub(crate) struct DeviceCache(
+    std::collections::HashMap<String, (i64, Option<i64>), foldhash::fast::RandomState>,
+);
 
 /// The device `uid`, registered if new, with its assignment moved to
 /// `patient_id` (from `ts`) when it reported for someone else until now.
@@ -107,7 +110,12 @@ pub(crate) fn device_for(
             .and_then(|mut s| s.execute(params![id, patient_id, ts]))
             .ctx("recording a device assignment")?;
     }
-    cache.0.insert(uid.to_owned(), (id, Some(patient_id)));
+    match cache.0.get_mut(uid) {
+        Some(known) => *known = (id, Some(patient_id)),
+        None => {
+            cache.0.insert(uid.to_owned(), (id, Some(patient_id)));
+        }
+    }
     Ok(id)
 }
 
