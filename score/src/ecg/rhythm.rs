@@ -578,15 +578,20 @@ mod tests {
     use crate::ecg::hrv::rr_intervals_ms;
     use crate::ecg::quality::Quality;
 
-    #[test]
-    fn the_median_network_gives_the_value_selection_gives() {
-        let mut seed = 7u64;
-        let mut rnd = || {
+    /// A linear congruential generator's 53 high bits (Knuth's MMIX
+    /// constants): the tests' repeatable random numbers.
+    fn lcg(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
             seed = seed
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             seed >> 11
-        };
+        }
+    }
+
+    #[test]
+    fn the_median_network_gives_the_value_selection_gives() {
+        let mut rnd = lcg(7);
         for round in 0..20_000 {
             // Few distinct values in some rounds, so that ties are common;
             // signed zeros, infinities and NaN in others (any f64 orders).
@@ -705,13 +710,8 @@ mod tests {
 
     #[test]
     fn af_on_random_rr_not_on_sinus_or_bigeminy() {
-        let mut seed = 42u64;
-        let mut rnd = || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut bits = lcg(42);
+        let mut rnd = || bits() as f64 / (1u64 << 53) as f64;
         let sinus: Vec<f64> = (0..300)
             .map(|i| 0.8 + 0.02 * (i as f64 / 5.0).sin())
             .collect();
