@@ -80,8 +80,9 @@ pub(crate) fn device_for(
     ts: i64,
     now: DateTime<Utc>,
 ) -> Result<i64> {
-    let (id, current) = match cache.0.get(uid) {
-        Some(known) => *known,
+    let cached = cache.0.get(uid).copied();
+    let (id, current) = match cached {
+        Some(known) => known,
         None => {
             tx.prepare_cached(
                 "INSERT OR IGNORE INTO devices (device_uid, kind, patient_id, linked_ms)
@@ -110,11 +111,9 @@ pub(crate) fn device_for(
             .and_then(|mut s| s.execute(params![id, patient_id, ts]))
             .ctx("recording a device assignment")?;
     }
-    match cache.0.get_mut(uid) {
-        Some(known) => *known = (id, Some(patient_id)),
-        None => {
-            cache.0.insert(uid.to_owned(), (id, Some(patient_id)));
-        }
+    // A device the batch holds for this patient already: no new key.
+    if cached != Some((id, Some(patient_id))) {
+        cache.0.insert(uid.to_owned(), (id, Some(patient_id)));
     }
     Ok(id)
 }
