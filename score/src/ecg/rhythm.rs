@@ -281,14 +281,7 @@ pub fn af_features(rr_ms: ArrayView1<f64>) -> AfFeatures {
             trimmed,
             squares,
         } = &mut *scratch.borrow_mut();
-        ectopic(rr_ms, keys, drop);
-        kept.clear();
-        kept.extend(
-            rr_ms
-                .iter()
-                .zip(drop.iter())
-                .filter_map(|(&r, &d)| (!d).then_some(r)),
-        );
+        set_ectopy_aside(rr_ms, keys, drop, kept);
         if kept.len() * 2 < rr_ms.len() {
             return AfFeatures {
                 normalised_rmssd: 0.0,
@@ -335,13 +328,26 @@ const _: () = assert!(2 * LOCAL + 1 == 9, "median_of_9 takes the local window");
 /// (e.g. Petrėnas et al., "Low-complexity detection of atrial fibrillation
 /// in continuous long-term monitoring", Comput. Biol. Med. 65:184, 2015).
 pub fn without_ectopy(rr_ms: ArrayView1<f64>) -> Array1<f64> {
-    let (mut keys, mut drop) = (Vec::new(), Vec::new());
-    ectopic(rr_ms, &mut keys, &mut drop);
-    rr_ms
-        .iter()
-        .zip(&drop)
-        .filter_map(|(&r, &d)| (!d).then_some(r))
-        .collect()
+    let (mut keys, mut drop, mut kept) = (Vec::new(), Vec::new(), Vec::new());
+    set_ectopy_aside(rr_ms, &mut keys, &mut drop, &mut kept);
+    Array1::from(kept)
+}
+
+/// [`without_ectopy`] into `kept`, in the caller's buffers.
+fn set_ectopy_aside(
+    rr_ms: ArrayView1<f64>,
+    keys: &mut Vec<i64>,
+    drop: &mut Vec<bool>,
+    kept: &mut Vec<f64>,
+) {
+    ectopic(rr_ms, keys, drop);
+    kept.clear();
+    kept.extend(
+        rr_ms
+            .iter()
+            .zip(drop.iter())
+            .filter_map(|(&r, &d)| (!d).then_some(r)),
+    );
 }
 
 /// Marks in `drop` the intervals [`without_ectopy`] removes. The medians are
