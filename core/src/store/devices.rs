@@ -8,17 +8,49 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, named_params, params};
 use serde::Serialize;
 
 use super::numerics::{self, BlockCache, NumSample};
 use super::rollup::{HOUR_MS, Hour};
+use super::vitals::ecg_seconds;
 use super::{AuditEntry, Store, audit, from_ms, to_ms};
 use crate::error::{Error, Result, SqlContext};
 use crate::model::Vital;
 
 /// Who made an assignment: the stream (the MRN a device reported for).
 pub const BY_STREAM: &str = "stream";
+
+/// A device's ECG blocks of a patient (`:from_id`) in `[:from_ms,
+/// :until_ms)`, found second by second (`vitals::ecg_seconds`).
+macro_rules! moving_ecg {
+    () => {
+        concat!(
+            ecg_seconds!(),
+            ", moving_ecg AS (
+               SELECT f.id, f.lead, f.start_ms FROM ecg_seconds CROSS JOIN ecg_blocks f
+                 ON f.start_ms / 1000 = ecg_seconds.s AND f.patient_id = :from_id
+               WHERE f.device_id = :device AND f.start_ms >= :from_ms AND f.start_ms < :until_ms)"
+        )
+    };
+}
+
+/// How many of the moving ECG blocks `:to_id` already has a block of the
+/// same lead and start for.
+pub(super) const ECG_MOVE_CLASHES: &str = concat!(
+    moving_ecg!(),
+    "
+    SELECT count(*) FROM moving_ecg f JOIN ecg_blocks t
+      ON t.start_ms / 1000 = f.start_ms / 1000 AND t.patient_id = :to_id
+     AND t.lead = f.lead AND +t.start_ms = f.start_ms"
+);
+
+/// Moves the ECG blocks to `:to_id`.
+pub(super) const ECG_MOVE: &str = concat!(
+    moving_ecg!(),
+    "
+    UPDATE ecg_blocks SET patient_id = :to_id WHERE id IN (SELECT id FROM moving_ecg)"
+);
 
 /// A device with the patient it reports for now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -247,14 +279,11 @@ impl Store {
             );
         }
         let mut blocks = BlockCache::default();
+        let range = named_params! {
+            ":from_id": from_id, ":to_id": to_id, ":device": device, ":from_ms": since, ":until_ms": until
+        };
         let mut clashes: i64 = tx
-            .query_row(
-                "SELECT count(*) FROM ecg_blocks s JOIN ecg_blocks t
-                   ON t.patient_id = ?2 AND t.lead = s.lead AND t.start_ms = s.start_ms
-                 WHERE s.patient_id = ?1 AND s.device_id = ?3 AND s.start_ms >= ?4 AND s.start_ms < ?5",
-                params![from_id, to_id, device, since, until],
-                |r| r.get(0),
-            )
+            .query_row(ECG_MOVE_CLASHES, range, |r| r.get(0))
             .ctx("checking a data move")?;
         for (vital, s) in &moving {
             if blocks.get(&tx, to_id, *vital, s.ts_ms)?.is_some() {
@@ -279,13 +308,7 @@ impl Store {
         blocks.flush(&tx)?;
         let mut report = MoveReport {
             samples: moving.len(),
-            ecg_blocks: tx
-                .execute(
-                    "UPDATE ecg_blocks SET patient_id = ?2
-                     WHERE patient_id = ?1 AND device_id = ?3 AND start_ms >= ?4 AND start_ms < ?5",
-                    params![from_id, to_id, device, since, until],
-                )
-                .ctx("moving ECG")?,
+            ecg_blocks: tx.execute(ECG_MOVE, range).ctx("moving ECG")?,
             ..MoveReport::default()
         };
         for (vital, hour) in &touched {

@@ -842,6 +842,39 @@ INSERT INTO block_changes (id, version) VALUES (1, 0);
 ALTER TABLE ingest_stats ADD COLUMN gaps INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE ingest_stats ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 28: ECG blocks keyed by their second first (issue 16). Under
+    // `UNIQUE (patient_id, lead, start_ms)` each new block landed in a leaf
+    // of the index of its own — a commit's few hundred blocks of as many
+    // patients dirtied as many leaves, a fifth of all `serve` wrote at
+    // 10,000 patients (`bench/ecg_blocks.py`: 5,306 bytes of WAL a block).
+    // Led by the block's second, a commit's blocks share the leaves of the
+    // last seconds (749 bytes a block). The key is as unique as before (the
+    // second is a function of `start_ms`), so `INSERT OR IGNORE` still
+    // deduplicates; readers name `start_ms / 1000` to seek a patient's
+    // blocks second by second (`store::vitals::ECG_SECONDS`). The table
+    // constraint goes, so the table is rebuilt.
+    r#"
+CREATE TABLE new_ecg_blocks (
+    id         INTEGER PRIMARY KEY,
+    patient_id INTEGER NOT NULL REFERENCES patients (id),
+    lead       INTEGER NOT NULL,                -- IEEE 11073 MDC code of the lead
+    start_ms   INTEGER NOT NULL,
+    period_ns  INTEGER NOT NULL,                -- sampling period, nanoseconds
+    n_samples  INTEGER NOT NULL,
+    origin_mv  REAL NOT NULL,
+    factor_mv  REAL NOT NULL,
+    encoding   INTEGER NOT NULL,
+    data       BLOB NOT NULL,
+    device_id  INTEGER REFERENCES devices (id)
+);
+INSERT INTO new_ecg_blocks
+    (id, patient_id, lead, start_ms, period_ns, n_samples, origin_mv, factor_mv, encoding, data, device_id)
+SELECT id, patient_id, lead, start_ms, period_ns, n_samples, origin_mv, factor_mv, encoding, data, device_id
+FROM ecg_blocks;
+DROP TABLE ecg_blocks;
+ALTER TABLE new_ecg_blocks RENAME TO ecg_blocks;
+CREATE UNIQUE INDEX ecg_blocks_key ON ecg_blocks (start_ms / 1000, patient_id, lead, start_ms);
+"#,
 ];
 
 /// What a migration does in Rust after its SQL, in the same transaction.

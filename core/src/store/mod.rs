@@ -328,8 +328,8 @@ impl Store {
         Ok(())
     }
 
-    /// Makes this connection the runtime's writer of numeric and ECG
-    /// blocks: it keeps its patients' open blocks from one batch to the
+    /// Makes this connection the runtime's writer of numeric blocks: it
+    /// keeps its patients' open blocks from one batch to the
     /// next, and its own writes to them are no longer counted in
     /// `block_changes` (which would make it read them all again at the next
     /// commit of anyone else). Every other connection's writes are, so its
@@ -543,6 +543,71 @@ mod tests {
         store.release_memory()?;
         // The store still answers after giving its cache back.
         assert_eq!(store.schema_version()?, migrations::MIGRATIONS.len() as i64);
+        Ok(())
+    }
+
+    /// The plan of each query of `ecg_blocks`, one line per step.
+    fn plan(store: &Store, sql: &str) -> Vec<String> {
+        let mut stmt = store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("a query of ecg_blocks prepares");
+        // Unbound: a plan does not depend on the values.
+        let mut rows = stmt.raw_query();
+        let mut steps = Vec::new();
+        while let Some(row) = rows.next().expect("its plan is read") {
+            steps.push(row.get::<_, String>(3).expect("a step's detail"));
+        }
+        steps
+    }
+
+    /// Every query of the ECG blocks seeks `ecg_blocks_key` (migration 28):
+    /// at 10,000 patients a scan of them would hold the writer for minutes.
+    /// Whether SQLite can use an index on an expression depends on how a
+    /// query names it and on SQLite's version (3.40 scans for `start_ms /
+    /// 1000 = ?3 / 1000 AND start_ms = ?3`), so each query is checked
+    /// against the SQLite this build bundles.
+    #[test]
+    fn every_query_of_the_ecg_blocks_seeks_their_key() -> Result<()> {
+        let dir = private_tempdir()?;
+        let store = Store::create_dir(dir.path())?;
+        let queries = [
+            ("a block at a start", vitals::ECG_BLOCK_AT),
+            ("a lead from a time on", vitals::ECG_FROM),
+            ("pruning", vitals::ECG_PRUNE),
+            ("a device move's clashes", devices::ECG_MOVE_CLASHES),
+            ("a device move", devices::ECG_MOVE),
+        ];
+        for (what, sql) in queries {
+            let plan = plan(&store, sql);
+            // What is scanned is a table the query made, never a stored one.
+            let scans: Vec<_> = plan
+                .iter()
+                .filter(|step| step.starts_with("SCAN "))
+                .filter(|step| {
+                    !["SCAN ecg_seconds", "SCAN moving_ecg", "SCAN CONSTANT ROW"]
+                        .iter()
+                        .any(|ok| step.starts_with(ok))
+                })
+                .collect();
+            assert!(scans.is_empty(), "{what} scans: {plan:#?}");
+            let seeks = plan
+                .iter()
+                .filter(|step| {
+                    step.starts_with("SEARCH ") && step.contains("INDEX ecg_blocks_key (<expr>")
+                })
+                .count();
+            assert!(seeks >= 1, "{what} does not seek ecg_blocks_key: {plan:#?}");
+        }
+        // A patient's blocks are found by patient within each second.
+        for sql in [vitals::ECG_BLOCK_AT, vitals::ECG_FROM, devices::ECG_MOVE] {
+            assert!(
+                plan(&store, sql)
+                    .iter()
+                    .any(|step| step.contains("(<expr>=? AND patient_id=?")),
+                "{sql}"
+            );
+        }
         Ok(())
     }
 

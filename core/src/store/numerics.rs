@@ -390,9 +390,9 @@ impl OpenBlock {
 /// minute is not read back from the store every batch (issue 16):
 /// - it is used only while no other connection has written to the blocks
 ///   since ([`BlockCache::begin`]): every connection but the runtime's
-///   writer counts its writes to `vital_blocks` and `ecg_blocks` in
-///   `block_changes` (TEMP triggers, [`count_block_writes`]; the writer
-///   drops its own, [`Store::sole_block_writer`](super::Store::sole_block_writer)),
+///   writer counts its writes to `vital_blocks` in `block_changes` (TEMP
+///   triggers, [`count_block_writes`]; the writer drops its own,
+///   [`Store::sole_block_writer`](super::Store::sole_block_writer)),
 ///   read again only when `PRAGMA data_version` says another connection has
 ///   committed — most such commits (the stage's alarms, the lake's sync)
 ///   leave the blocks alone and the cache stands;
@@ -406,10 +406,6 @@ impl OpenBlock {
 #[derive(Debug, Default)]
 pub(crate) struct BlockCache {
     blocks: HashMap<(i64, i64, i64), OpenBlock>,
-    /// The start of the newest stored ECG block by (patient, lead): a block
-    /// starting later cannot be held yet, so its duplicate check needs no
-    /// query. With the batch that last used each.
-    ecg_newest: HashMap<(i64, i64), (Option<i64>, u64)>,
     /// The blocks changed since the last flush.
     dirty: Vec<(i64, i64, i64)>,
     /// Batches begun.
@@ -424,16 +420,13 @@ pub(crate) struct BlockCache {
 
 /// The writes to the blocks that other connections count: a TEMP trigger
 /// `{table}_{op}_counted` each.
-const COUNTED_WRITES: [(&str, &str); 6] = [
+const COUNTED_WRITES: [(&str, &str); 3] = [
     ("vital_blocks", "insert"),
     ("vital_blocks", "update"),
     ("vital_blocks", "delete"),
-    ("ecg_blocks", "insert"),
-    ("ecg_blocks", "update"),
-    ("ecg_blocks", "delete"),
 ];
 
-/// Makes this connection count its writes to the numeric and ECG blocks
+/// Makes this connection count its writes to the numeric blocks
 /// in `block_changes` (migration 26), in the same statement's transaction:
 /// TEMP triggers, this connection's alone. [`Store::open`](super::Store)
 /// sets them on every connection.
@@ -471,7 +464,6 @@ impl BlockCache {
 
     fn clear(&mut self) {
         self.blocks.clear();
-        self.ecg_newest.clear();
         self.dirty.clear();
     }
 
@@ -510,49 +502,12 @@ impl BlockCache {
 
     /// After a committed batch: lets go of blocks no longer in use.
     pub(crate) fn settle(&mut self) {
-        if self.blocks.len() + self.ecg_newest.len() > Self::MAX_BLOCKS {
+        if self.blocks.len() > Self::MAX_BLOCKS {
             self.clear();
         } else if self.batch.is_multiple_of(Self::KEEP_BATCHES) {
             let batch = self.batch;
             self.blocks
                 .retain(|_, b| b.used + Self::KEEP_BATCHES > batch);
-            self.ecg_newest
-                .retain(|_, (_, used)| *used + Self::KEEP_BATCHES > batch);
-        }
-    }
-
-    /// Whether the store holds no ECG block of `lead` starting at or after
-    /// `start_ms` (then one starting there is new).
-    pub(crate) fn ecg_after_newest(
-        &mut self,
-        tx: &Transaction<'_>,
-        patient_id: i64,
-        lead: i64,
-        start_ms: i64,
-    ) -> Result<bool> {
-        let batch = self.batch;
-        let (newest, used) = match self.ecg_newest.entry((patient_id, lead)) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => {
-                let newest: Option<i64> = tx
-                    .prepare_cached(
-                        "SELECT max(start_ms) FROM ecg_blocks WHERE patient_id = ?1 AND lead = ?2",
-                    )
-                    .and_then(|mut s| s.query_row(params![patient_id, lead], |r| r.get(0)))
-                    .ctx("checking for a stored ECG block")?;
-                e.insert((newest, batch))
-            }
-        };
-        *used = batch;
-        Ok(newest.is_none_or(|n| start_ms > n))
-    }
-
-    /// An ECG block of `lead` starting at `start_ms` is stored. Only a
-    /// newest already read moves on; without one, the store is asked.
-    pub(crate) fn ecg_stored(&mut self, patient_id: i64, lead: i64, start_ms: i64) {
-        if let Some((newest, used)) = self.ecg_newest.get_mut(&(patient_id, lead)) {
-            *newest = Some(newest.map_or(start_ms, |n| n.max(start_ms)));
-            *used = self.batch;
         }
     }
 

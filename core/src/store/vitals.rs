@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, mpsc};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, named_params, params};
 use serde::Serialize;
 
 use super::dedup::{RecentIds, Seen};
@@ -26,6 +26,53 @@ use crate::ingest::codec;
 use crate::ingest::observation::{Body, Observation, Reading, RejectCode, Rejection};
 use crate::ingest::source::{MAX_SEQUENCE_LEN, resumable};
 use crate::model::{ScoreDetail, Vital};
+
+/// The seconds from `:from_ms` up to `:until_ms` that hold any ECG block,
+/// as `ecg_seconds(s)`, each found by one seek in `ecg_blocks_key`
+/// (migration 28: `(start_ms / 1000, patient_id, lead, start_ms)`). A
+/// query joins it to `ecg_blocks ON start_ms / 1000 = s AND patient_id = …`
+/// to seek one patient's blocks second by second: led by the second, the
+/// index has no range of its own for a patient. The last second may lie
+/// past `:until_ms`; the caller bounds `start_ms` itself. A macro, so the
+/// queries that start with it are `concat!`ed constants.
+macro_rules! ecg_seconds {
+    () => {
+        "WITH RECURSIVE ecg_seconds(s) AS (
+            SELECT (SELECT start_ms / 1000 FROM ecg_blocks WHERE start_ms / 1000 >= :from_ms / 1000
+                    ORDER BY start_ms / 1000 LIMIT 1)
+            UNION ALL
+            SELECT (SELECT start_ms / 1000 FROM ecg_blocks WHERE start_ms / 1000 > ecg_seconds.s
+                    ORDER BY start_ms / 1000 LIMIT 1)
+            FROM ecg_seconds WHERE ecg_seconds.s < :until_ms / 1000)"
+    };
+}
+pub(super) use ecg_seconds;
+
+/// One lead of a patient's ECG from `:from_ms` on, in time order.
+pub(super) const ECG_FROM: &str = concat!(
+    ecg_seconds!(),
+    "
+    SELECT b.start_ms, b.period_ns, b.origin_mv, b.factor_mv, b.encoding, b.n_samples, b.data
+    FROM ecg_seconds CROSS JOIN ecg_blocks b
+      ON b.start_ms / 1000 = ecg_seconds.s
+     AND b.patient_id = (SELECT id FROM patients WHERE mrn = :mrn) AND b.lead = :lead
+    WHERE b.start_ms >= :from_ms ORDER BY b.start_ms"
+);
+
+/// Deletes the ECG blocks that start before `?1`: a range of the seconds
+/// the key leads with.
+pub(super) const ECG_PRUNE: &str =
+    "DELETE FROM ecg_blocks WHERE start_ms / 1000 <= ?1 / 1000 AND start_ms < ?1";
+
+/// A patient's stored ECG block of a lead starting exactly at `?3`. The `+`
+/// keeps SQLite from putting `?3` for `start_ms` into `start_ms / 1000`
+/// (its constant propagation: SQLite 3.40 then no longer matches the
+/// index's leading expression and scans the table; the SQLite bundled here
+/// does not; the `+` costs nothing: the seek still ends at the patient's
+/// lead in that second, a block or two).
+pub(super) const ECG_BLOCK_AT: &str =
+    "SELECT period_ns, n_samples, origin_mv, factor_mv, encoding, data FROM ecg_blocks
+     WHERE start_ms / 1000 = ?3 / 1000 AND patient_id = ?1 AND lead = ?2 AND +start_ms = ?3";
 
 /// One record as a source delivered it, decoded or not.
 #[derive(Debug, Clone)]
@@ -286,16 +333,11 @@ impl Store {
     /// ECG samples of one lead of one patient from `from` on, in time order,
     /// with each block's start; for analysis and the live view.
     pub fn ecg_samples(&self, mrn: &str, lead: u32, from: DateTime<Utc>) -> Result<Vec<EcgStored>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT b.start_ms, b.period_ns, b.origin_mv, b.factor_mv, b.encoding, b.n_samples, b.data
-                 FROM ecg_blocks b JOIN patients p ON p.id = b.patient_id
-                 WHERE p.mrn = ?1 AND b.lead = ?2 AND b.start_ms >= ?3 ORDER BY b.start_ms",
-            )
-            .ctx("reading ECG")?;
+        let mut stmt = self.conn.prepare_cached(ECG_FROM).ctx("reading ECG")?;
         let rows = stmt
-            .query_map(params![mrn, lead, to_ms(from)], |r| {
+            .query_map(
+                named_params! {":mrn": mrn, ":lead": lead, ":from_ms": to_ms(from), ":until_ms": i64::MAX},
+                |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, i64>(1)?,
@@ -653,7 +695,6 @@ fn write_batch(
                         ])
                     })
                     .ctx("storing an ECG block")?;
-                    numerics.ecg_stored(patient_id, i64::from(b.lead), ts);
                 }
             }
         }
@@ -771,15 +812,9 @@ fn already_held(
             let blocks: Vec<_> = blocks.iter().filter(|b| !b.samples.is_empty()).collect();
             total = blocks.len();
             let mut stmt = tx
-                .prepare_cached(
-                    "SELECT period_ns, n_samples, origin_mv, factor_mv, encoding, data FROM ecg_blocks
-                     WHERE patient_id = ?1 AND lead = ?2 AND start_ms = ?3",
-                )
+                .prepare_cached(ECG_BLOCK_AT)
                 .ctx("checking for a stored ECG block")?;
             for b in blocks {
-                if numerics.ecg_after_newest(tx, patient_id, i64::from(b.lead), ts)? {
-                    continue;
-                }
                 let stored: Option<(i64, i64, f64, f64, i64, Vec<u8>)> = stmt
                     .query_row(params![patient_id, b.lead, ts], |r| {
                         Ok((
@@ -1097,18 +1132,17 @@ impl Store {
             let ids = stmt.query_map([], |r| r.get(0)).ctx("pruning")?;
             ids.collect::<rusqlite::Result<_>>().ctx("pruning")?
         };
-        let (mut samples, mut ecg_blocks) = (0, 0);
+        let mut samples = 0;
         let raw_before = to_ms(now - keep.raw_numerics);
-        let ecg_before = to_ms(now - keep.ecg);
         for id in patients {
             for vital in Vital::ALL {
                 samples += prune_numerics(&tx, id, vital.code(), raw_before)?;
             }
-            ecg_blocks += tx
-                .prepare_cached("DELETE FROM ecg_blocks WHERE patient_id = ?1 AND start_ms < ?2")
-                .and_then(|mut s| s.execute(params![id, ecg_before]))
-                .ctx("pruning ECG")?;
         }
+        // ECG by the range of seconds its key leads with (migration 28).
+        let ecg_blocks = tx
+            .execute(ECG_PRUNE, params![to_ms(now - keep.ecg)])
+            .ctx("pruning ECG")?;
         tx.commit().ctx("pruning")?;
         Ok(Pruned {
             samples,

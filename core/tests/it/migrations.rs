@@ -262,6 +262,18 @@ fn a_store_made_by_the_first_schema_is_upgraded_with_its_rows_kept() {
     );
     // The audit log is still append-only after the upgrade.
     assert!(conn.execute("DELETE FROM audit_log", []).is_err());
+    // ECG blocks are still one per patient, lead and start (migration 28
+    // keyed them by their second first).
+    let again = conn.execute(
+        "INSERT INTO ecg_blocks (patient_id, lead, start_ms, period_ns, n_samples, origin_mv,
+           factor_mv, encoding, data)
+         VALUES (7, 131329, 1764000000000, 4000000, 1, 0, 0.005, 1, x'01')",
+        [],
+    );
+    assert!(
+        again.is_err_and(|e| e.to_string().contains("UNIQUE")),
+        "a second block at the same start is refused"
+    );
 
     assert_eq!(schema(&conn), schema(&fresh));
 }
