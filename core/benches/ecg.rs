@@ -27,11 +27,8 @@ const BLOCK_MS: i64 = 2_000;
 const PER_BATCH: usize = 330;
 const READS: usize = 200;
 
-fn percentile(xs: &mut [f64], p: f64) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let i = ((xs.len() as f64 - 1.0) * p).round() as usize;
-    xs[i.min(xs.len() - 1)]
-}
+mod common;
+use common::percentile;
 
 /// A 2-s block of lead II for `mrn` starting at `at`.
 fn block(mrn: &str, k: usize, at: DateTime<Utc>, now: DateTime<Utc>) -> IngestItem {
@@ -56,16 +53,8 @@ fn strip_reads(
     seconds: i64,
     now: DateTime<Utc>,
 ) -> Result<(Vec<f64>, usize), Box<dyn std::error::Error>> {
-    let dir = tempfile::Builder::new()
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .tempdir()?;
-    let keys = wardwatch_core::store::AuditKeys::in_dir(dir.path().join("keys"));
-    let mut ctx = Ctx::create(
-        &dir.path().join("store"),
-        &keys,
-        "bench",
-        Arc::new(FixedClock(now)),
-    )?;
+    let dir = common::private_tempdir()?;
+    let (keys, mut ctx) = common::bench_ctx(dir.path(), now)?;
     let records = wardwatch_core::demo::registry(n, 1, now.date_naive());
     let csv = dir.path().join("registry.csv");
     let mut buf = Vec::new();

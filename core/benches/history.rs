@@ -13,37 +13,24 @@
 //! hour of minutes, scores and rhythm findings, which must not grow with
 //! the history behind it.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{Duration, TimeZone, Utc};
-use wardwatch_core::api::{self, Ctx};
-use wardwatch_core::clock::FixedClock;
+use wardwatch_core::api;
 use wardwatch_core::model::{EcgEvent, ScoreDetail, Vital};
 use wardwatch_core::store::ScoreRow;
 use wardwatch_score::ecg::rhythm::FindingKind;
 
-fn percentile(xs: &mut [f64], p: f64) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let i = ((xs.len() as f64 - 1.0) * p).round() as usize;
-    xs[i.min(xs.len() - 1)]
-}
+mod common;
+use common::percentile;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let now = Utc
         .with_ymd_and_hms(2026, 11, 25, 8, 0, 0)
         .single()
         .ok_or("time")?;
-    let dir = tempfile::Builder::new()
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .tempdir()?;
-    let keys = wardwatch_core::store::AuditKeys::in_dir(dir.path().join("keys"));
-    let mut ctx = Ctx::create(
-        &dir.path().join("store"),
-        &keys,
-        "bench",
-        Arc::new(FixedClock(now)),
-    )?;
+    let dir = common::private_tempdir()?;
+    let (_keys, mut ctx) = common::bench_ctx(dir.path(), now)?;
     api::load_demo_ward(&mut ctx, 42)?;
     let t = Instant::now();
     let hours = api::backfill_demo_history(&mut ctx, 30, 366, 0)?;

@@ -6,13 +6,13 @@
 //! without SQLite), and re-importing the same file (reads and compares every
 //! record, writes nothing).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{TimeZone, Utc};
-use wardwatch_core::api::{self, Ctx};
-use wardwatch_core::clock::FixedClock;
+use wardwatch_core::api;
 use wardwatch_core::import::{self, Format};
+
+mod common;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = std::env::var("WARDWATCH_BENCH_PATIENTS")
@@ -23,9 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_ymd_and_hms(2026, 11, 25, 8, 0, 0)
         .single()
         .ok_or("time")?;
-    let dir = tempfile::Builder::new()
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .tempdir()?;
+    let dir = common::private_tempdir()?;
     let csv_path = dir.path().join("registry.csv");
     let records = wardwatch_core::demo::registry(n, 1, now.date_naive());
     let mut buf = Vec::new();
@@ -41,12 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let parse_s = t.elapsed().as_secs_f64();
     assert_eq!(parsed.records.len(), n);
 
-    let mut ctx = Ctx::create(
-        &dir.path().join("store"),
-        &wardwatch_core::store::AuditKeys::in_dir(dir.path().join("keys")),
-        "bench",
-        Arc::new(FixedClock(now)),
-    )?;
+    let (_keys, mut ctx) = common::bench_ctx(dir.path(), now)?;
     let t = Instant::now();
     let first = api::import_patients(&mut ctx, &csv_path)?;
     let import_s = t.elapsed().as_secs_f64();
