@@ -44,8 +44,9 @@ fn block(mrn: &str, k: usize, at: DateTime<Utc>, now: DateTime<Utc>) -> IngestIt
     IngestItem::decode(k.to_string(), v.to_string().into_bytes(), now)
 }
 
-/// A store of `mrns`' patients with `seconds` of ECG of the first
-/// `streaming` of them; the strip's read times (ms) for `readers`.
+/// A store of `n` registry patients, the first `streaming` of them with
+/// `seconds` of ECG up to `now`: the strip's read times (ms) over
+/// [`READS`] reads of those patients, and the samples one strip holds.
 fn strip_reads(
     label: &str,
     n: usize,
