@@ -36,18 +36,27 @@ use wardwatch_core::store::{
     StoredBatch,
 };
 
-/// Records per batch a source sends at most.
-pub const MAX_BATCH: usize = 500;
+/// Records per batch a source sends at most. 2,000 rather than 500: each
+/// batch the writer takes is a commit, and a commit rewrites the same hot
+/// pages (the indexes' newest leaves, a spool row per ward for the lake's
+/// cleaned zone) however few records it carries — at 5,000 patients a
+/// batch of 500 held two or three records of each ward. `bench/scale.sh
+/// 5000 60` (issue 16, one sitting, against 500 twice): as fast as taken
+/// 1.46× real time against 1.21–1.25×, 55.8 serve CPU seconds against
+/// 66.5–68.8, 1.41 GB written against 1.69–1.85; live, the same CPU
+/// (72.3 s against 70.8–74.5) and alarm latency. A batch still waits no
+/// longer for its records than a source's flush delay (SSE: 100 ms).
+pub const MAX_BATCH: usize = 2000;
 /// Batches in flight between the sources and the decoder, and again
 /// between the decoder and the writer.
 pub const CHANNEL_BATCHES: usize = 16;
 /// A writer that has fallen behind stores the batches waiting for it
 /// together, in one transaction, up to this many records
 /// ([`Store::store_batches`]); one that keeps up stores each as it comes.
-/// 4,000 rather than 2,000: `bench/scale.sh 5000 60` ran 1.14/1.11× real
-/// time against 1.05/1.09×, 13.1 serve CPU seconds per 1,000
-/// patient-minutes against 13.9 (fewer commits rewrite the same hot pages),
-/// with the same alarm latency.
+/// Eight batches: with batches of 500, 4,000 rather than 2,000 ran
+/// `bench/scale.sh 5000 60` at 1.14/1.11× real time against 1.05/1.09×,
+/// 13.1 serve CPU seconds per 1,000 patient-minutes against 13.9 (fewer
+/// commits rewrite the same hot pages), with the same alarm latency.
 pub const GATHER_RECORDS: usize = 8 * MAX_BATCH;
 
 /// One record as read from a stream.
