@@ -251,6 +251,15 @@ const VF_GAP_S: f64 = 2.0;
 /// (half its intervals within 20 % of the median, steady amplitude, no
 /// gap): a detector's "beats" in fine VF are neither.
 const VF_DISCRETE_BPM: f64 = 100.0;
+/// Pulses (or another lead's organised beats) at up to this rate
+/// contradict VF. Faster, a pleth's "pulses" are more likely tremor or
+/// motion than perfusion, and another lead's regular beats may be
+/// flutter's undulation; an arterial line's regular pulse is pressure,
+/// which neither tremor nor a fibrillating heart makes, and contradicts VF
+/// at any rate `PulseEvidence::is_good` accepts (up to 220 /min: Challenge
+/// 2015 t409l's VF calls on V at 277 and 294 s, the ABP and pleth beating
+/// regularly at 157 /min).
+const VF_PULSE_BPM: f64 = 150.0;
 /// A pulse channel this far behind the lead is judged on what it has.
 const MAX_LAG_S: f64 = 2.0;
 /// A new finding's decision waits for a pulse channel behind the lead by
@@ -811,7 +820,8 @@ impl BedsideStream {
 ///   pulse (a pulse deficit in fast AF) is no contradiction.
 /// - VF/flutter (no cardiac output): contradicted by pulses throughout at
 ///   up to 150 /min with no pause of 2 s. Faster "pulses" on a pleth are
-///   more likely tremor than perfusion.
+///   more likely tremor than perfusion; a regular arterial pressure pulse
+///   contradicts VF up to 220 /min (`VF_PULSE_BPM`).
 /// - VT: contradicted only when the pulse (or another lead's beats) over
 ///   the run is regular and steady, within 15 % of its rate before the run
 ///   — undisturbed, as no run of ventricular beats leaves it — and either
@@ -874,7 +884,10 @@ fn judge(
             // between beats: one and a half intervals are allowed.
             let max_gap = VF_GAP_S.max(1.5 * 60.0 / rate.max(1.0));
             let organised = channel.is_pulsatile() || ev.is_good() || rate <= VF_DISCRETE_BPM;
-            if organised && ev.is_present(max_gap) && rate <= 150.0 {
+            // Faster than `VF_PULSE_BPM` only an arterial line's regular
+            // pulse counts: pressure, which no tremor makes.
+            let fast_pressure = channel == ChannelKind::Abp && ev.is_good();
+            if organised && ev.is_present(max_gap) && (rate <= VF_PULSE_BPM || fast_pressure) {
                 Says::Contradicts
             } else if ev.longest_gap_s >= NO_PULSE_S {
                 Says::Agrees
@@ -1153,6 +1166,41 @@ mod tests {
         assert_eq!(
             judge(vf, ChannelKind::Ecg, &stopped, None, None),
             Says::Agrees
+        );
+    }
+
+    /// A VF call beside a regular pulse at 160 /min: an arterial line's
+    /// pressure pulse says the heart pumps; a pleth's "pulses" that fast
+    /// may be tremor and cannot tell, nor can an irregular arterial pulse.
+    #[test]
+    fn a_regular_arterial_pulse_faster_than_150_contradicts_vf_and_a_pleth_does_not() {
+        let vf = FindingKind::VentricularFibrillation;
+        let fast = steady_pulse(160.0);
+        assert!(fast.is_good());
+        assert_eq!(
+            judge(vf, ChannelKind::Abp, &fast, None, None),
+            Says::Contradicts
+        );
+        assert_eq!(
+            judge(vf, ChannelKind::Pleth, &fast, None, None),
+            Says::Inconclusive
+        );
+        assert_eq!(
+            judge(vf, ChannelKind::Ecg, &fast, None, None),
+            Says::Inconclusive
+        );
+        let irregular = PulseEvidence {
+            regular_share: 0.6,
+            ..fast
+        };
+        assert_eq!(
+            judge(vf, ChannelKind::Abp, &irregular, None, None),
+            Says::Inconclusive
+        );
+        // At 140 /min any regular pulse contradicts it, as before.
+        assert_eq!(
+            judge(vf, ChannelKind::Pleth, &steady_pulse(140.0), None, None),
+            Says::Contradicts
         );
     }
 
