@@ -35,6 +35,7 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::Serialize;
 
 use crate::analysis::{EcgStream, StreamEvent, StreamUpdate};
+use crate::ecg::beats::BeatClass;
 use crate::ecg::qrs::BEAT_LATENCY_S;
 use crate::ecg::rhythm::{Finding, FindingKind};
 use crate::error::Result;
@@ -107,7 +108,59 @@ pub struct ChannelEvidence {
     pub says: Says,
     pub rate_bpm: Option<f64>,
     pub longest_gap_s: f64,
+    /// For VT, another lead's own classes of the run's beats, when they
+    /// decided its say (see `ClassedBeats::says`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classed: Option<ClassedBeats>,
 }
+
+/// Another lead's classes of a VT run's beats (see [`ChannelEvidence`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ClassedBeats {
+    /// The run's beats on the lead that found it.
+    pub run: usize,
+    /// The run's beats that lead also detected and classified.
+    pub matched: usize,
+    /// Of them, classed normal.
+    pub normal: usize,
+    /// Of them, classed ventricular.
+    pub ventricular: usize,
+}
+
+impl ClassedBeats {
+    /// What the other lead's classes say of the run, when they say
+    /// anything. A ventricular beat is wide and unlike the conducted beat
+    /// in every lead, and a VT's ventricles beat on their own rhythm. So a
+    /// lead with usable signal that classed all but at most one of the
+    /// run's beats, every one of them normal, while its beats went on
+    /// regular and steady at the rate they had before (`during`, `before`:
+    /// the rhythm undisturbed), contradicts it: one lead's conducted beats
+    /// read as ventricular (a rate-dependent bundle branch block on V1,
+    /// MIT-BIH 212). Normal beats in an irregular rhythm do not (AF with
+    /// aberrant conduction cannot be told from VT that way: Challenge 2015
+    /// t209l). Otherwise its rhythm is judged as a pulse's (`judge`): its
+    /// classing the run ventricular too is no agreement, since motion
+    /// artefact reaches every lead at once.
+    fn says(&self, during: &PulseEvidence, before: Option<&PulseEvidence>) -> Option<Says> {
+        let all_but_one = |n: usize| n >= VT_CLASSED_MIN && n + 1 >= self.run;
+        let undisturbed = during.is_good()
+            && before.is_some_and(|b| {
+                b.is_good()
+                    && b.rate_bpm
+                        .zip(during.rate_bpm)
+                        .is_some_and(|(r, now)| (now - r).abs() <= VT_RATE_CHANGE * r)
+            });
+        (all_but_one(self.matched) && self.normal == self.matched && undisturbed)
+            .then_some(Says::Contradicts)
+    }
+}
+
+/// Fewest of a VT run's beats another lead must have classed for its
+/// classes to say anything (a run has at least `VT_BEATS`, 5).
+const VT_CLASSED_MIN: usize = 4;
+/// A beat of the run and another lead's beat this close are the same beat
+/// (the ±150 ms of beat-by-beat comparison, ANSI/AAMI EC57).
+const SAME_BEAT_S: f64 = 0.15;
 
 /// Whether a life-threatening finding alarms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -154,6 +207,14 @@ impl Decision {
     pub fn evidence_text(&self) -> String {
         let mut parts = Vec::new();
         for e in &self.evidence {
+            // The other lead's classes contradicted a VT.
+            if let Some(c) = e.classed {
+                parts.push(format!(
+                    "{} beats normal ({} of {})",
+                    e.channel, c.normal, c.run
+                ));
+                continue;
+            }
             let what = match (e.says, e.rate_bpm) {
                 (Says::Contradicts, Some(r)) if e.kind.is_pulsatile() => {
                     format!("{} pulse at {r:.0} /min", e.channel)
@@ -288,6 +349,8 @@ struct Lead {
     stream: EcgStream,
     /// Recent beats as pulses (R peak, QRS amplitude).
     beats: VecDeque<Pulse>,
+    /// Recent beats' classes (R peak, class), as the lead classified them.
+    classes: VecDeque<(usize, BeatClass)>,
     unusable: bool,
     active: BTreeMap<FindingKind, Finding>,
     /// Findings that ended before the bed decided them (a VT run of five
@@ -316,6 +379,7 @@ impl Analyser {
             ChannelKind::Ecg => Analyser::Lead(Box::new(Lead {
                 stream: EcgStream::new(c.fs_hz)?,
                 beats: VecDeque::new(),
+                classes: VecDeque::new(),
                 unusable: false,
                 active: BTreeMap::new(),
                 brief: BTreeMap::new(),
@@ -514,9 +578,13 @@ impl BedsideStream {
                     foot: 0.0,
                     amplitude: b.amplitude_mv,
                 }));
+                lead.classes.extend(ecg.classes.iter().copied());
                 if let Some(last) = lead.beats.back().map(|b| b.onset) {
                     while lead.beats.front().is_some_and(|b| b.onset + keep < last) {
                         lead.beats.pop_front();
+                    }
+                    while lead.classes.front().is_some_and(|c| c.0 + keep < last) {
+                        lead.classes.pop_front();
                     }
                 }
                 for e in &ecg.events {
@@ -714,10 +782,18 @@ impl BedsideStream {
             let before = self
                 .evidence(i, before_from, from_s)
                 .and_then(|(ev, ok)| ok.then_some(ev));
-            let says = if has_signal {
-                judge(kind, c.kind, &during, before.as_ref(), run_bpm)
-            } else {
-                Says::Unusable
+            let classed = (kind == FindingKind::VentricularTachycardia
+                && c.kind == ChannelKind::Ecg
+                && has_signal)
+                .then(|| self.classed_run(lead, finding, i))
+                .flatten();
+            // Kept in the evidence only when the classes decided.
+            let by_class = classed.and_then(|c| Some((c, c.says(&during, before.as_ref())?)));
+            let classed = by_class.map(|(c, _)| c);
+            let says = match by_class {
+                Some((_, says)) => says,
+                None if has_signal => judge(kind, c.kind, &during, before.as_ref(), run_bpm),
+                None => Says::Unusable,
             };
             evidence.push(ChannelEvidence {
                 channel: c.name.clone(),
@@ -725,6 +801,7 @@ impl BedsideStream {
                 says,
                 rate_bpm: during.rate_bpm,
                 longest_gap_s: during.longest_gap_s,
+                classed,
             });
         }
         let verdict = if ventricular {
@@ -747,6 +824,45 @@ impl BedsideStream {
             at_s: now_s,
             evidence,
         }
+    }
+
+    /// How lead `other` classed the beats of lead `lead`'s VT run.
+    fn classed_run(&self, lead: usize, finding: &Finding, other: usize) -> Option<ClassedBeats> {
+        let (Analyser::Lead(l), Analyser::Lead(o)) =
+            (&self.analysers[lead], &self.analysers[other])
+        else {
+            return None;
+        };
+        let at = |i: usize, sample: usize| self.offsets[i] + sample as f64 / self.channels[i].fs_hz;
+        let mut c = ClassedBeats {
+            run: 0,
+            matched: 0,
+            normal: 0,
+            ventricular: 0,
+        };
+        for b in l
+            .beats
+            .iter()
+            .filter(|b| (finding.start_sample..=finding.end_sample).contains(&b.onset))
+        {
+            c.run += 1;
+            let t = at(lead, b.onset);
+            let same = o
+                .classes
+                .iter()
+                .map(|&(s, class)| ((at(other, s) - t).abs(), class))
+                .filter(|(d, _)| *d <= SAME_BEAT_S)
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            if let Some((_, class)) = same {
+                c.matched += 1;
+                match class {
+                    BeatClass::Normal => c.normal += 1,
+                    BeatClass::Ventricular => c.ventricular += 1,
+                    BeatClass::Unknown => {}
+                }
+            }
+        }
+        (c.run > 0).then_some(c)
     }
 
     /// Channel `i`'s beats or pulses between two times, and whether it had
@@ -1202,6 +1318,47 @@ mod tests {
             judge(vf, ChannelKind::Pleth, &steady_pulse(140.0), None, None),
             Says::Contradicts
         );
+    }
+
+    /// Another lead's classes contradict a VT run only when it classed
+    /// all but one of the run's beats, all normal, and its rhythm went on
+    /// regular at the rate it had.
+    #[test]
+    fn another_lead_contradicts_vt_only_with_normal_beats_in_an_undisturbed_rhythm() {
+        let all_normal = ClassedBeats {
+            run: 6,
+            matched: 5,
+            normal: 5,
+            ventricular: 0,
+        };
+        let before = steady_pulse(98.0);
+        let during = steady_pulse(104.0);
+        assert_eq!(
+            all_normal.says(&during, Some(&before)),
+            Some(Says::Contradicts)
+        );
+        // A ventricular beat among them, or two of the run's beats unseen.
+        let one_v = ClassedBeats {
+            normal: 4,
+            ventricular: 1,
+            ..all_normal
+        };
+        assert_eq!(one_v.says(&during, Some(&before)), None);
+        let unseen = ClassedBeats {
+            matched: 4,
+            normal: 4,
+            ..all_normal
+        };
+        assert_eq!(unseen.says(&during, Some(&before)), None);
+        // Irregular (AF with aberrant beats), faster than before, or no
+        // rhythm before to compare with.
+        let irregular = PulseEvidence {
+            regular_share: 0.5,
+            ..during
+        };
+        assert_eq!(all_normal.says(&irregular, Some(&before)), None);
+        assert_eq!(all_normal.says(&steady_pulse(130.0), Some(&before)), None);
+        assert_eq!(all_normal.says(&during, None), None);
     }
 
     #[test]
