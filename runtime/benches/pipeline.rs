@@ -457,7 +457,7 @@ fn alarm_rate(beds: usize, hours: u64, pleth: bool) {
     println!("{:<44} {:>10}", "technical conditions", count("technical"));
     println!(
         "{:<44} {:>10}",
-        "  of which ECG artefact, pulse present",
+        "  of which ECG artefact",
         alarms
             .iter()
             .filter(|a| a.key == "tech:ecg_artefact")

@@ -167,7 +167,8 @@ const SAME_BEAT_S: f64 = 0.15;
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Confirmed,
-    /// Shown as the technical state "ECG artefact, pulse present".
+    /// Shown as the technical state "ECG artefact" with the decision's
+    /// text: a pulse, or another lead, shows the heart beating.
     Suppressed,
 }
 
@@ -190,9 +191,15 @@ impl Decision {
     /// decided it, e.g. "ventricular tachycardia on II, confirmed: PLETH no
     /// regular pulse; V unusable".
     pub fn summary(&self) -> String {
+        // A bed of ECG leads alone has no pulse to speak of.
+        let pulse = self
+            .evidence
+            .iter()
+            .any(|e| e.says == Says::Contradicts && e.kind.is_pulsatile());
         let verdict = match self.verdict {
             Verdict::Confirmed => "confirmed",
-            Verdict::Suppressed => "suppressed (ECG artefact, pulse present)",
+            Verdict::Suppressed if pulse => "suppressed (pulse present)",
+            Verdict::Suppressed => "suppressed (heartbeat on another lead)",
         };
         format!(
             "{} on {}, {verdict}: {}",

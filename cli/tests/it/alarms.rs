@@ -214,8 +214,8 @@ fn scripted_ward_raises_exactly_the_expected_alarms_as_real_notifications() {
 
 /// Issue 15 end to end, with the pleth streamed: bed 1's ECG lead comes
 /// off unnoticed (a flat line: an asystole to the ECG alone) while the
-/// heart and the pleth beat on — a technical "ECG artefact, pulse
-/// present" alarm, no asystole; bed 2's true asystole (no pulse either)
+/// heart and the pleth beat on — a technical "ECG artefact" alarm (the
+/// asystole suppressed, pulse present), no asystole; bed 2's true asystole (no pulse either)
 /// raises the high alarm on D-Bus as before, saying the pleth confirmed it.
 #[test]
 fn with_the_pleth_a_lead_off_is_a_technical_alarm_and_a_true_asystole_still_alarms_high() {
@@ -247,7 +247,7 @@ fn with_the_pleth_a_lead_off_is_a_technical_alarm_and_a_true_asystole_still_alar
     };
     let artefact = message("tech:ecg_artefact");
     assert!(
-        artefact.starts_with("ECG artefact, pulse present: asystole on II, suppressed")
+        artefact.starts_with("ECG artefact: asystole on II, suppressed (pulse present)")
             && artefact.contains("PLETH pulse at"),
         "{artefact}"
     );

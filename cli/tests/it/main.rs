@@ -397,7 +397,7 @@ fn ecg_analyze_decides_with_every_signal_of_a_record() {
     let text = stdout(&o);
     assert!(
         text.lines().any(|l| l
-            .contains("ventricular tachycardia on V, suppressed (ECG artefact, pulse present)")
+            .contains("ventricular tachycardia on V, suppressed (pulse present)")
             && l.contains("PLETH pulse at")),
         "{text}"
     );

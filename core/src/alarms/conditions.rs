@@ -305,8 +305,9 @@ pub enum Input {
         at: DateTime<Utc>,
         detail: String,
     },
-    /// A life-threatening ECG finding the pulse contradicted: a technical
-    /// "ECG artefact, pulse present" condition, not the finding's alarm.
+    /// A life-threatening ECG finding the pulse or another lead
+    /// contradicted: a technical "ECG artefact" condition (with the
+    /// decision's text, `detail`), not the finding's alarm.
     EcgSuppressed {
         mrn: String,
         kind: FindingKind,
@@ -454,7 +455,7 @@ impl PatientTrack {
             true,
             Priority::Technical,
             false,
-            format!("ECG artefact, pulse present: {detail}"),
+            format!("ECG artefact: {detail}"),
             at,
         )]
     }
@@ -1242,11 +1243,7 @@ mod tests {
             (e[0].0.as_str(), e[0].1, e[0].2),
             (ECG_ARTEFACT, true, Priority::Technical)
         );
-        assert!(
-            e[0].3.starts_with("ECG artefact, pulse present: asystole"),
-            "{}",
-            e[0].3
-        );
+        assert!(e[0].3.starts_with("ECG artefact: asystole"), "{}", e[0].3);
         // A second suppressed finding is covered by the same condition.
         assert!(suppressed(&mut tr, FindingKind::ExtremeBradycardia, 11).is_empty());
         let ecg = |tr: &mut ConditionTracker, kind, onset, s| {

@@ -175,6 +175,10 @@ fn vt_runs_the_other_lead_classes_as_regular_normal_beats_are_suppressed() {
     assert!(!vt.is_empty(), "212's V1 reads runs of VT\n{report}");
     for d in vt {
         assert_eq!(d.verdict, Verdict::Suppressed, "{report}");
-        assert!(d.summary().contains("MLII beats normal"), "{report}");
+        assert!(
+            d.summary()
+                .contains("suppressed (heartbeat on another lead): MLII beats normal"),
+            "{report}"
+        );
     }
 }
