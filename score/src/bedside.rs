@@ -330,7 +330,8 @@ const VF_DISCRETE_BPM: f64 = 100.0;
 const VF_PULSE_BPM: f64 = 150.0;
 /// A pulse channel this far behind the lead is judged on what it has.
 const MAX_LAG_S: f64 = 2.0;
-/// A new finding's decision waits for a pulse channel behind the lead by
+/// A new finding's decision waits for a channel (a pulse, another lead)
+/// behind the newest lead by
 /// less than this (its block for these seconds is on its way: streams send
 /// blocks of a few seconds, each channel on its own), and for this long at
 /// most; a channel further behind has stalled.
@@ -625,12 +626,14 @@ impl BedsideStream {
         Ok(update)
     }
 
-    /// Decides every open finding again after a block of lead `index`.
     /// Decides every open finding again, at the newest lead's time. While
-    /// a pulse channel is catching up (behind by less than `WAIT_S`: its
+    /// another channel is catching up (behind by less than `WAIT_S`: its
     /// block for these seconds is on its way), a new finding's decision
     /// waits for it, `WAIT_S` at most, so a pulse that stopped is seen to
-    /// have stopped.
+    /// have stopped, and another lead is judged on the same seconds (a
+    /// lead one block behind read as a pause: MIT-BIH 207's ventricular
+    /// flutter at 1,541 s was first suppressed by V1's beats from before
+    /// it).
     fn judge(&mut self) -> Vec<BedsideEvent> {
         let mut events = Vec::new();
         let Some(now_s) = (0..self.channels.len())
@@ -642,9 +645,7 @@ impl BedsideStream {
         };
         let catching_up = (0..self.channels.len()).any(|i| {
             let behind = now_s - self.time_s(i);
-            matches!(self.analysers[i], Analyser::Pulse(_))
-                && behind > CAUGHT_UP_S
-                && behind < WAIT_S
+            behind > CAUGHT_UP_S && behind < WAIT_S
         });
         // Findings active on some lead, the first lead's finding for each;
         // then those that ended before they were decided.
@@ -886,8 +887,21 @@ impl BedsideStream {
         }
         Some(match &self.analysers[i] {
             Analyser::Lead(l) => {
+                // Another lead is judged on what it has been fed: seconds
+                // not yet delivered are no pause. One further behind than
+                // `MAX_LAG_S` cannot say (its tail would read as a pause
+                // and agree with an asystole it never saw).
+                let seen = l.stream.samples_seen();
+                let lagging = seen + ((MAX_LAG_S * fs) as usize) < to;
+                let to = to.min(seen);
+                if to <= from {
+                    return None;
+                }
                 let beats: Vec<Pulse> = l.beats.iter().copied().collect();
-                (PulseEvidence::over(&beats, from, to, 0, fs), !l.unusable)
+                (
+                    PulseEvidence::over(&beats, from, to, 0, fs),
+                    !l.unusable && !lagging,
+                )
             }
             Analyser::Pulse(p) => {
                 // Channels arrive at their own pace: judge what this one
@@ -1461,6 +1475,39 @@ mod tests {
             }
         }
         assert_eq!(verdicts, vec![Verdict::Confirmed]);
+    }
+
+    #[test]
+    fn a_decision_waits_for_the_other_leads_block_still_on_its_way() {
+        // Lead II loses its beats at 30 s (its electrode came off) while V
+        // beats on; each 4-s block of II arrives before V's block of the
+        // same seconds. Judged at once, V would show no beat for the last
+        // block's seconds and agree with the asystole.
+        let all = beats(0.5, 60.0, 0.8);
+        let before: Vec<f64> = all.iter().copied().filter(|&t| t < 30.0).collect();
+        let (ii, v) = (ecg(60.0, &before), ecg(60.0, &all));
+        let leads = ["II", "V"].map(|name| Channel {
+            name: name.into(),
+            kind: ChannelKind::Ecg,
+            fs_hz: FS,
+        });
+        let mut bed = BedsideStream::new(leads.to_vec()).expect("a bed");
+        let block = (4.0 * FS) as usize;
+        let mut decisions = Vec::new();
+        for k in 0..15usize {
+            for (i, x) in [(0, &ii), (1, &v)] {
+                let u = bed.push(i, &x[k * block..(k + 1) * block]).expect("pushed");
+                decisions.extend(u.events.into_iter().filter_map(|e| match e {
+                    BedsideEvent::Decision(d) if d.finding.kind == FindingKind::Asystole => Some(d),
+                    _ => None,
+                }));
+            }
+        }
+        assert!(!decisions.is_empty(), "II's lost beats read as asystole");
+        for d in &decisions {
+            assert_eq!(d.verdict, Verdict::Suppressed, "{}", d.summary());
+            assert!(d.summary().contains("V beats at"), "{}", d.summary());
+        }
     }
 
     #[test]
