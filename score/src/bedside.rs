@@ -756,10 +756,6 @@ impl BedsideStream {
     /// The decision on `finding` of lead `lead` at `now_s`.
     fn decide(&self, lead: usize, finding: &Finding, now_s: f64) -> Decision {
         let kind = finding.kind;
-        let ventricular = matches!(
-            kind,
-            FindingKind::VentricularTachycardia | FindingKind::VentricularFibrillation
-        );
         // The span judged: the finding itself, at least `MIN_SPAN_S` for
         // the rate findings and asystole; for VT the run from its first
         // beat, compared with the pulse before it. A finding that lasts is
@@ -812,19 +808,7 @@ impl BedsideStream {
                 classed,
             });
         }
-        let verdict = if ventricular {
-            let contradicting = evidence.iter().any(|e| e.says == Says::Contradicts);
-            let other = evidence.iter().any(|e| e.says == Says::Agrees);
-            if contradicting && !other {
-                Verdict::Suppressed
-            } else {
-                Verdict::Confirmed
-            }
-        } else if evidence.iter().any(|e| e.says == Says::Contradicts) {
-            Verdict::Suppressed
-        } else {
-            Verdict::Confirmed
-        };
+        let verdict = verdict_of(kind, &evidence);
         Decision {
             verdict,
             lead: self.channels[lead].name.clone(),
@@ -942,6 +926,34 @@ impl BedsideStream {
                 (ev, ok)
             }
         })
+    }
+}
+
+/// The verdict on a finding of `kind` from what the other channels said.
+/// Any contradiction suppresses a finding, but VT and VF only when no
+/// channel agrees (the rule errs towards alarming). Beside a pulse that
+/// contradicts a VT, another lead whose rhythm was disturbed is no
+/// agreement: motion artefact reaches every lead at once, never the pulse
+/// (Challenge 2015 a225l, b314s, f440s: runs on one lead "confirmed" by
+/// another lead's disturbed beats while pleth and ABP beat on, regular at
+/// their rate before).
+fn verdict_of(kind: FindingKind, evidence: &[ChannelEvidence]) -> Verdict {
+    let contradicting = evidence.iter().any(|e| e.says == Says::Contradicts);
+    let ventricular = matches!(
+        kind,
+        FindingKind::VentricularTachycardia | FindingKind::VentricularFibrillation
+    );
+    let pulse_contradicts = kind == FindingKind::VentricularTachycardia
+        && evidence
+            .iter()
+            .any(|e| e.says == Says::Contradicts && e.kind.is_pulsatile());
+    let agreeing = evidence
+        .iter()
+        .any(|e| e.says == Says::Agrees && (e.kind.is_pulsatile() || !pulse_contradicts));
+    if contradicting && !(ventricular && agreeing) {
+        Verdict::Suppressed
+    } else {
+        Verdict::Confirmed
     }
 }
 
@@ -1380,6 +1392,47 @@ mod tests {
         assert_eq!(all_normal.says(&irregular, Some(&before)), None);
         assert_eq!(all_normal.says(&steady_pulse(130.0), Some(&before)), None);
         assert_eq!(all_normal.says(&during, None), None);
+    }
+
+    /// A VT against a steady pulse is suppressed even when another lead's
+    /// rhythm was disturbed (artefact reaches every lead); a pulse that
+    /// was disturbed too keeps it, and beside no pulse a disturbed lead
+    /// still outweighs another lead's contradiction.
+    #[test]
+    fn a_disturbed_lead_does_not_outweigh_a_pulse_that_contradicts_a_vt() {
+        let said = |channel: &str, kind: ChannelKind, says: Says| ChannelEvidence {
+            channel: channel.into(),
+            kind,
+            says,
+            rate_bpm: Some(80.0),
+            longest_gap_s: 0.8,
+            classed: None,
+        };
+        let vt = FindingKind::VentricularTachycardia;
+        let pleth = said("PLETH", ChannelKind::Pleth, Says::Contradicts);
+        let lead = said("III", ChannelKind::Ecg, Says::Agrees);
+        assert_eq!(
+            verdict_of(vt, &[lead.clone(), pleth.clone()]),
+            Verdict::Suppressed
+        );
+        let abp = said("ABP", ChannelKind::Abp, Says::Agrees);
+        assert_eq!(
+            verdict_of(vt, &[lead.clone(), pleth.clone(), abp]),
+            Verdict::Confirmed
+        );
+        let other_lead = said("V", ChannelKind::Ecg, Says::Contradicts);
+        assert_eq!(
+            verdict_of(vt, &[lead.clone(), other_lead]),
+            Verdict::Confirmed
+        );
+        // VF keeps the rule it had: any agreement keeps it.
+        let vf = FindingKind::VentricularFibrillation;
+        assert_eq!(verdict_of(vf, &[lead, pleth.clone()]), Verdict::Confirmed);
+        // Any other finding: a contradiction suppresses it.
+        assert_eq!(
+            verdict_of(FindingKind::Asystole, &[pleth]),
+            Verdict::Suppressed
+        );
     }
 
     #[test]
