@@ -336,7 +336,8 @@ const MAX_LAG_S: f64 = 2.0;
 /// blocks of a few seconds, each channel on its own), and for this long at
 /// most; a channel further behind has stalled.
 const WAIT_S: f64 = 5.0;
-/// A pulse channel this close to the lead's time has caught up.
+/// A channel this close to the time a finding was first seen has caught
+/// up with it.
 const CAUGHT_UP_S: f64 = 0.1;
 /// A suppressed finding whose contradiction became unusable or
 /// inconclusive (not agreeing) alarms after this long.
@@ -627,9 +628,10 @@ impl BedsideStream {
     }
 
     /// Decides every open finding again, at the newest lead's time. While
-    /// another channel is catching up (behind by less than `WAIT_S`: its
-    /// block for these seconds is on its way), a new finding's decision
-    /// waits for it, `WAIT_S` at most, so a pulse that stopped is seen to
+    /// another channel has not yet delivered the seconds up to when a new
+    /// finding was first seen (behind by less than `WAIT_S`: its block for
+    /// these seconds is on its way), the finding's decision waits for it,
+    /// `WAIT_S` at most, so a pulse that stopped is seen to
     /// have stopped, and another lead is judged on the same seconds (a
     /// lead one block behind read as a pause: MIT-BIH 207's ventricular
     /// flutter at 1,541 s was first suppressed by V1's beats from before
@@ -643,10 +645,7 @@ impl BedsideStream {
         else {
             return events;
         };
-        let catching_up = (0..self.channels.len()).any(|i| {
-            let behind = now_s - self.time_s(i);
-            behind > CAUGHT_UP_S && behind < WAIT_S
-        });
+        let times: Vec<f64> = (0..self.channels.len()).map(|i| self.time_s(i)).collect();
         // Findings active on some lead, the first lead's finding for each;
         // then those that ended before they were decided.
         let mut active: BTreeMap<FindingKind, (usize, Finding)> = BTreeMap::new();
@@ -689,13 +688,17 @@ impl BedsideStream {
             if was == Some(Verdict::Confirmed) {
                 continue;
             }
-            // A new finding waits for a pulse channel catching up, but for
-            // `WAIT_S` at most: a pulse stream that always lags must not
-            // hold a decision back for ever. (A suppressed one needs no
-            // wait: it is judged again as each pulse block arrives.)
-            if was.is_none() && catching_up {
+            // A new finding waits until every other channel has delivered
+            // the seconds up to when it was first seen, but for `WAIT_S` at
+            // most: a stream that always lags must not hold a decision back
+            // for ever, and one further behind has stalled. (A suppressed
+            // one needs no wait: it is judged again as each block arrives.)
+            if was.is_none() {
                 let since = *self.pending.entry(kind).or_insert(now_s);
-                if now_s - since < WAIT_S {
+                let behind = times
+                    .iter()
+                    .any(|&t| now_s - t < WAIT_S && t < since - CAUGHT_UP_S);
+                if behind && now_s - since < WAIT_S {
                     continue;
                 }
             }
@@ -1597,8 +1600,9 @@ mod tests {
     #[test]
     fn a_pulse_stream_that_always_lags_never_holds_the_decision_back() {
         // The line's blocks always arrive 3 s after the lead's: never
-        // caught up, never stalled. A true asystole from 30 s must still be
-        // decided, within the wait, and not suppressed by the old pulses.
+        // caught up with the lead, never stalled. A true asystole from 30 s
+        // must still be decided, as soon as the line has the seconds it was
+        // found in, and not suppressed by the old pulses.
         let all = beats(0.5, 30.0, 0.8);
         let (lead, line) = (ecg(60.0, &all), abp(60.0, &all));
         let mut bed = BedsideStream::new(channels(true)).expect("a bed");
@@ -1627,7 +1631,10 @@ mod tests {
         assert_eq!(decided.len(), 1, "{decided:?}");
         let (at, verdict) = decided[0];
         assert_eq!(verdict, Verdict::Confirmed);
-        assert!(at <= 30 + 4 + 6, "decided at {at} s");
+        // Found with the lead's block 33 (4 s without a beat), decided
+        // once the line has delivered those seconds, 3 blocks later — not
+        // after the whole `WAIT_S` (block 38).
+        assert!(at <= 33 + 3, "decided with block {at}");
     }
 
     #[test]
