@@ -328,13 +328,14 @@ const VF_DISCRETE_BPM: f64 = 100.0;
 /// 2015 t409l's VF calls on V at 277 and 294 s, the ABP and pleth beating
 /// regularly at 157 /min).
 const VF_PULSE_BPM: f64 = 150.0;
-/// A pulse channel this far behind the lead is judged on what it has.
+/// A channel (a pulse, another lead) this far behind the newest lead is
+/// judged on what it has delivered; one further behind is unusable.
 const MAX_LAG_S: f64 = 2.0;
 /// A new finding's decision waits for a channel (a pulse, another lead)
-/// behind the newest lead by
-/// less than this (its block for these seconds is on its way: streams send
-/// blocks of a few seconds, each channel on its own), and for this long at
-/// most; a channel further behind has stalled.
+/// behind the newest lead by less than this (its block for these seconds
+/// is on its way: streams send blocks of a few seconds, each channel on
+/// its own), and for this long at most; a channel further behind has
+/// stalled.
 const WAIT_S: f64 = 5.0;
 /// A channel this close to the time a finding was first seen has caught
 /// up with it.
@@ -631,11 +632,10 @@ impl BedsideStream {
     /// another channel has not yet delivered the seconds up to when a new
     /// finding was first seen (behind by less than `WAIT_S`: its block for
     /// these seconds is on its way), the finding's decision waits for it,
-    /// `WAIT_S` at most, so a pulse that stopped is seen to
-    /// have stopped, and another lead is judged on the same seconds (a
-    /// lead one block behind read as a pause: MIT-BIH 207's ventricular
-    /// flutter at 1,541 s was first suppressed by V1's beats from before
-    /// it).
+    /// `WAIT_S` at most, so a pulse that stopped is seen to have stopped
+    /// and another lead is judged on the same seconds (a lead one block
+    /// behind read as a pause: MIT-BIH 207's ventricular flutter at
+    /// 1,541 s was first suppressed by V1's beats from before it).
     fn judge(&mut self) -> Vec<BedsideEvent> {
         let mut events = Vec::new();
         let Some(now_s) = (0..self.channels.len())
