@@ -283,6 +283,10 @@ pub fn is_life_threatening(kind: FindingKind) -> bool {
 
 /// Seconds of beats, pulses and gaps kept per channel.
 const KEEP_S: f64 = 60.0;
+/// Seconds of a lead's beat classes kept: only a VT run's onset is judged
+/// by them (its five beats, the classifier's lookahead and `WAIT_S` fit in
+/// well under this), and a bed holds them for every lead of every patient.
+const CLASSES_KEEP_S: f64 = 20.0;
 /// The shortest span judged: a few pulses even at 30 /min.
 const MIN_SPAN_S: f64 = 8.0;
 /// An arterial pressure pulse that perfuses: diastolic pressure and pulse
@@ -593,6 +597,7 @@ impl BedsideStream {
                     while lead.beats.front().is_some_and(|b| b.onset + keep < last) {
                         lead.beats.pop_front();
                     }
+                    let keep = (CLASSES_KEEP_S * fs) as usize;
                     while lead.classes.front().is_some_and(|c| c.0 + keep < last) {
                         lead.classes.pop_front();
                     }
