@@ -113,7 +113,11 @@ fn pulse_wave(kind: BeatKind, dt: f64) -> f64 {
     if !(0.0..1.0).contains(&dt) {
         return 0.0;
     }
-    let gauss = |c: f64, w: f64| (-((dt - c) / w).powi(2)).exp();
+    // Zero beyond 3.5 widths (under 5·10⁻⁶ of the wave): no `exp` there.
+    let gauss = |c: f64, w: f64| {
+        let z2 = ((dt - c) / w).powi(2);
+        if z2 > 12.5 { 0.0 } else { (-z2).exp() }
+    };
     let size = if kind == BeatKind::Ventricular {
         0.35
     } else {
@@ -149,6 +153,8 @@ pub struct EcgSynth {
     next_sample: u64,
     /// The two previous beats and the next one (a T wave can outlast one short RR).
     beats: [Option<Beat>; 3],
+    /// The same beats' templates.
+    shapes: [Shape; 3],
     wander_phase: f64,
     fib_phase: f64,
     motion_mv: f64,
@@ -165,6 +171,24 @@ pub fn normal(rng: &mut SplitMix64) -> f64 {
     let u1 = rng.unit().max(f64::MIN_POSITIVE);
     let u2 = rng.unit();
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// An approximately standard normal deviate for white measurement noise,
+/// from the same two draws [`normal`] takes but without its logarithm,
+/// square root and cosine (they were a sixth of the generator's time): the
+/// sum of eight uniform 16-bit integers, centred and scaled to unit
+/// variance: the Irwin–Hall distribution (Irwin, Biometrika 1927;19:225–239;
+/// Hall, ibid. 240–245), close to a Gaussian by the central limit theorem
+/// but with short tails — it never goes beyond ±4.9, which additive sensor
+/// noise does not need. Not for the heart's own variability, which keeps
+/// [`normal`].
+pub fn noise(rng: &mut SplitMix64) -> f64 {
+    // Eight uniforms on 0..=65535: mean 8 · 32767.5, variance 8 · (65536² − 1) / 12.
+    const MEAN: f64 = 8.0 * 32_767.5;
+    const SD: f64 = 53_509.919_921_450_08; // √(8 · (65536² − 1) / 12)
+    let sum16 = |x: u64| (x & 0xFFFF) + (x >> 16 & 0xFFFF) + (x >> 32 & 0xFFFF) + (x >> 48);
+    let sum = sum16(rng.next_u64()) + sum16(rng.next_u64());
+    (sum as f64 - MEAN) / SD
 }
 
 /// Consumes what [`normal`] draws, without the arithmetic.
@@ -205,54 +229,107 @@ impl Rotation {
     }
 }
 
-#[inline]
-fn wave(d: f64, amp_mv: f64, mu_s: f64, sd_s: f64) -> f64 {
-    let z = (d - mu_s) / sd_s;
-    if z.abs() > 5.0 {
-        0.0
-    } else {
-        amp_mv * (-0.5 * z * z).exp()
+/// One Gaussian wave of a beat, `amp · exp(−½ ((d − mu) / sd)²)` at `d`
+/// seconds from the R peak, zero beyond 5 sd (under 4·10⁻⁶ of its
+/// amplitude). Its reciprocal width and bounds are worked out once per
+/// beat, not at every sample (a division per wave and sample).
+#[derive(Debug, Clone, Copy, Default)]
+struct Wave {
+    amp_mv: f64,
+    mu_s: f64,
+    inv_sd: f64,
+    lo_s: f64,
+    hi_s: f64,
+}
+
+impl Wave {
+    fn new(amp_mv: f64, mu_s: f64, sd_s: f64) -> Wave {
+        Wave {
+            amp_mv,
+            mu_s,
+            inv_sd: 1.0 / sd_s,
+            lo_s: mu_s - 5.0 * sd_s,
+            hi_s: mu_s + 5.0 * sd_s,
+        }
+    }
+
+    #[inline]
+    fn at(&self, d: f64) -> f64 {
+        if d < self.lo_s || d > self.hi_s {
+            return 0.0;
+        }
+        let z = (d - self.mu_s) * self.inv_sd;
+        self.amp_mv * (-0.5 * z * z).exp()
     }
 }
 
-/// The beat template in mV at `d` seconds from the R peak (the main
-/// deflection); `pvc_polarity` orients ventricular beats.
-fn beat_mv(b: &Beat, d: f64, pvc_polarity: f64) -> f64 {
-    if !(-0.45..=0.9).contains(&d) {
-        return 0.0;
-    }
-    let s = b.rr_s.sqrt().clamp(0.5, 1.3);
-    match b.kind {
-        BeatKind::Conducted => {
-            let mut v = wave(d, -0.12, -0.035, 0.008)
-                + wave(d, 1.3, 0.0, 0.011)
-                + wave(d, -0.3, 0.035, 0.010)
-                + wave(d, 0.32, 0.27 * s, 0.055 * s);
-            if b.has_p {
-                v += wave(d, 0.15, -0.17 * s, 0.022);
-            }
-            v
-        }
-        BeatKind::Ventricular => {
+/// A scheduled beat's template: its R peak's time and its waves, or none.
+#[derive(Debug, Clone, Copy, Default)]
+struct Shape {
+    r_s: f64,
+    waves: [Wave; 5],
+    len: usize,
+}
+
+impl Shape {
+    /// The beat template of `b` (the waves in mV, placed relative to the
+    /// R peak, the main deflection); `pvc_polarity` orients ventricular
+    /// beats.
+    fn of(b: &Beat, pvc_polarity: f64) -> Shape {
+        let s = b.rr_s.sqrt().clamp(0.5, 1.3);
+        let mut waves = [Wave::default(); 5];
+        let list: &[Wave] = match b.kind {
+            BeatKind::Conducted => &[
+                Wave::new(-0.12, -0.035, 0.008),
+                Wave::new(1.3, 0.0, 0.011),
+                Wave::new(-0.3, 0.035, 0.010),
+                Wave::new(0.32, 0.27 * s, 0.055 * s),
+                Wave::new(0.15, -0.17 * s, 0.022),
+            ],
             // Wide (σ 28 ms: about 140 ms from onset to end), larger than a
             // conducted QRS, a late opposite deflection, and a T wave
             // discordant with the QRS.
-            let p = if pvc_polarity < 0.0 { -1.0 } else { 1.0 };
-            wave(d, 1.7 * p, 0.0, 0.028)
-                + wave(d, -0.45 * p, 0.065, 0.022)
-                + wave(d, -0.45 * p, 0.31, 0.075)
-        }
-        BeatKind::Paced => {
-            let spike = -0.045;
-            let mut v = wave(d, 0.8, spike, 0.0025)
-                + wave(d, -1.1, 0.0, 0.030)
-                + wave(d, 0.3, 0.07, 0.022)
-                + wave(d, 0.38, 0.31 * s, 0.07 * s);
-            if b.has_p {
-                v += wave(d, 0.15, spike - PACED_AV_DELAY_S, 0.022);
+            BeatKind::Ventricular => {
+                let p = if pvc_polarity < 0.0 { -1.0 } else { 1.0 };
+                &[
+                    Wave::new(1.7 * p, 0.0, 0.028),
+                    Wave::new(-0.45 * p, 0.065, 0.022),
+                    Wave::new(-0.45 * p, 0.31, 0.075),
+                ]
             }
-            v
+            BeatKind::Paced => {
+                let spike = -0.045;
+                &[
+                    Wave::new(0.8, spike, 0.0025),
+                    Wave::new(-1.1, 0.0, 0.030),
+                    Wave::new(0.3, 0.07, 0.022),
+                    Wave::new(0.38, 0.31 * s, 0.07 * s),
+                    Wave::new(0.15, spike - PACED_AV_DELAY_S, 0.022),
+                ]
+            }
+        };
+        // The last wave of a conducted or paced beat is its P wave.
+        let len = if b.kind != BeatKind::Ventricular && !b.has_p {
+            list.len() - 1
+        } else {
+            list.len()
+        };
+        waves[..len].copy_from_slice(&list[..len]);
+        Shape {
+            r_s: b.r_s,
+            waves,
+            len,
         }
+    }
+
+    /// The beat's ECG in mV at time `t`.
+    #[inline]
+    fn mv(&self, t: f64) -> f64 {
+        let d = t - self.r_s;
+        if !(-0.45..=0.9).contains(&d) {
+            return 0.0;
+        }
+        self.waves[..self.len].iter().map(|w| w.at(d)).sum()
     }
 }
 
@@ -262,6 +339,7 @@ impl EcgSynth {
             fs_hz,
             next_sample: 0,
             beats: [None; 3],
+            shapes: [Shape::default(); 3],
             wander_phase: rng.unit() * std::f64::consts::TAU,
             fib_phase: rng.unit() * std::f64::consts::TAU,
             motion_mv: 0.0,
@@ -397,6 +475,11 @@ impl EcgSynth {
         self.run_second(rng, c, out, Some(pleth));
     }
 
+    /// A scheduled beat's template (none: no beat).
+    fn shape(&self, b: Option<&Beat>) -> Shape {
+        b.map_or_else(Shape::default, |b| Shape::of(b, self.traits.pvc_polarity))
+    }
+
     fn run_second(
         &mut self,
         rng: &mut SplitMix64,
@@ -413,6 +496,7 @@ impl EcgSynth {
         if self.beats[2].is_none() {
             let t0 = self.next_sample as f64 / fs;
             self.beats[2] = self.next_beat(None, None, t0, c.rhythm, rng);
+            self.shapes[2] = self.shape(self.beats[2].as_ref());
         }
         // Baseline wander, sin(2π f t + φ): the second's first sample
         // exactly, then each next one by rotating (sin, cos) through the
@@ -431,16 +515,16 @@ impl EcgSynth {
                 let before = self.beats[1];
                 let following = self.next_beat(Some(&next), before.as_ref(), t, c.rhythm, rng);
                 self.beats = [before, Some(next), following];
+                self.shapes = [
+                    self.shapes[1],
+                    self.shapes[2],
+                    self.shape(following.as_ref()),
+                ];
             }
-            let polarity = self.traits.pvc_polarity;
             let mut mv: f64 = if c.lead_off {
                 0.0
             } else {
-                self.beats
-                    .iter()
-                    .flatten()
-                    .map(|b| beat_mv(b, t - b.r_s, polarity))
-                    .sum()
+                self.shapes.iter().map(|b| b.mv(t)).sum()
             };
             if let Some(pleth) = pleth.as_deref_mut() {
                 let pulse: f64 = self
@@ -449,13 +533,13 @@ impl EcgSynth {
                     .flatten()
                     .map(|b| pulse_wave(b.kind, t - b.r_s - PULSE_ARRIVAL_S))
                     .sum();
-                let x = 0.5 + pulse + 0.004 * normal(rng);
+                let x = 0.5 + pulse + 0.004 * noise(rng);
                 pleth.push((x / PLETH_FACTOR).round() as i32);
             }
             mv += 0.06 * wander.next();
             if is_af {
                 // Fibrillatory waves: ~6 Hz with a wandering phase.
-                self.fib_phase += 0.05 * normal(rng);
+                self.fib_phase += 0.05 * noise(rng);
                 mv += 0.05 * (std::f64::consts::TAU * 6.0 * t + self.fib_phase).sin();
             }
             let sd = c.motion_mv.unwrap_or(0.0);
@@ -469,7 +553,7 @@ impl EcgSynth {
                 sd * motion_innov * normal(rng)
             };
             self.motion_mv = a_motion * self.motion_mv + motion;
-            mv += self.motion_mv + 0.012 * normal(rng);
+            mv += self.motion_mv + 0.012 * noise(rng);
             out.push((mv * SYNTH_GAIN_ADU_PER_MV).round() as i32);
         }
     }
@@ -490,6 +574,25 @@ mod tests {
         let (mut a, mut b) = (SplitMix64::new(3), SplitMix64::new(3));
         normal(&mut a);
         skip_normal(&mut b);
+        assert_eq!(a.next_u64(), b.next_u64());
+    }
+
+    #[test]
+    fn measurement_noise_is_unit_variance_and_draws_as_normal_does() {
+        let mut rng = SplitMix64::new(11);
+        let n = 200_000;
+        let xs: Vec<f64> = (0..n).map(|_| noise(&mut rng)).collect();
+        let mean = xs.iter().sum::<f64>() / f64::from(n);
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / f64::from(n);
+        assert!(mean.abs() < 0.01, "mean {mean}");
+        assert!((var - 1.0).abs() < 0.02, "variance {var}");
+        // As a Gaussian: about 4.6 % beyond 2 sd, none beyond 5.
+        let beyond2 = xs.iter().filter(|x| x.abs() > 2.0).count() as f64 / f64::from(n);
+        assert!((0.04..0.052).contains(&beyond2), "{beyond2} beyond 2 sd");
+        assert!(xs.iter().all(|x| x.abs() < 5.0));
+        let (mut a, mut b) = (SplitMix64::new(3), SplitMix64::new(3));
+        noise(&mut a);
+        normal(&mut b);
         assert_eq!(a.next_u64(), b.next_u64());
     }
 
