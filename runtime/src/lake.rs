@@ -85,11 +85,8 @@ fn send_as(tx: &mpsc::WeakSender<SourceEvent>, key: &str, started: bool, message
 }
 
 async fn open(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Engine, Error> {
-    let store = Store::open_dir(data_dir).map_err(|e| Error::store("lake", &e))?;
     // The runtime's checkpointer copies the WAL; a seal's commit does not.
-    store
-        .checkpoint_past_the_backstop()
-        .map_err(|e| Error::store("lake", &e))?;
+    let store = Store::open_beside_checkpointer(data_dir).map_err(|e| Error::store("lake", &e))?;
     let targets = store.lake_targets().map_err(|e| Error::store("lake", &e))?;
     let t = configured_target(&targets, data_dir)?;
     let rules = Rules::from_settings(&store).map_err(|e| Error::config(&t.name, e.to_string()))?;

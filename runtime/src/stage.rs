@@ -422,10 +422,9 @@ impl AlarmStage {
         notifier: Box<dyn Notifier>,
         clock: Arc<dyn Clock>,
     ) -> wardwatch_core::Result<(AlarmStage, SharedStats)> {
-        let store = Store::open_dir(data_dir)?;
-        // The runtime's checkpointer copies the WAL; an alarm's commit does
-        // not wait for it.
-        store.checkpoint_past_the_backstop()?;
+        // The runtime's checkpointer copies the WAL; the reconciliation's
+        // and the deliveries' records do not wait for it.
+        let store = Store::open_beside_checkpointer(data_dir)?;
         let closed = store.reconcile_alarms_at_start(clock.now())?;
         if closed > 0 {
             tracing::info!(

@@ -110,14 +110,14 @@ impl StageThread {
         let thread = std::thread::Builder::new()
             .name("wardwatch-stage".into())
             .spawn(move || {
-                let store = Store::open_dir(&dir)?;
                 // The runtime's checkpointer copies the WAL: an alarm's
                 // commit does not. SQLite's own threshold (1,000 pages) is
                 // always passed at a busy ward, and every alarm's commit
                 // copied the WAL's newest pages and synced the database
                 // file on the alarm's way to the desktop (at 10,000
-                // patients a third of what the checkpointer itself wrote).
-                store.checkpoint_past_the_backstop()?;
+                // patients this thread wrote half as much as the
+                // checkpointer itself).
+                let store = Store::open_beside_checkpointer(&dir)?;
                 stage_loop(&store, rx, &scores_tx, clock.as_ref(), stage.as_mut());
                 Ok(())
             })

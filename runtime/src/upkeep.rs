@@ -109,10 +109,7 @@ fn run(
     stop: &AtomicBool,
 ) {
     // The runtime's checkpointer copies the WAL; upkeep's commits do not.
-    let store = match Store::open_dir(data_dir).and_then(|s| {
-        s.checkpoint_past_the_backstop()?;
-        Ok(s)
-    }) {
+    let store = match Store::open_beside_checkpointer(data_dir) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "upkeep cannot open the store");

@@ -82,6 +82,18 @@ impl super::Store {
             .pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)
             .ctx("raising the connection's checkpoint threshold")
     }
+
+    /// Opens the store in `data_dir` for a connection that works beside
+    /// the runtime's checkpointer, its threshold raised
+    /// ([`Store::checkpoint_past_the_backstop`]): the runtime's stage
+    /// thread, delivery recorder, lake and upkeep open theirs so, and none
+    /// can forget it (the stage thread's did, and its alarms' commits
+    /// checkpointed the WAL).
+    pub fn open_beside_checkpointer(data_dir: &Path) -> Result<super::Store> {
+        let store = super::Store::open_dir(data_dir)?;
+        store.checkpoint_past_the_backstop()?;
+        Ok(store)
+    }
 }
 
 impl WalCheckpointer {
