@@ -922,8 +922,7 @@ fn connections_checkpointing_past_the_backstop_leave_the_wal_to_the_checkpointer
                 .expect("setting");
         }
     };
-    let lake = Store::open_dir(dir.path()).expect("lake");
-    lake.checkpoint_past_the_backstop().expect("threshold");
+    let lake = Store::open_beside_checkpointer(dir.path()).expect("lake");
     let before = size();
     fill(&lake, "lake");
     assert_eq!(size(), before, "the lake's commits checkpointed");
