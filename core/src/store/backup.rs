@@ -77,7 +77,7 @@ impl Store {
         let data_dir = self.path.parent().unwrap_or(Path::new("."));
         let (copy, key) =
             super::cipher::open_copy(dest, data_dir, None, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        if key.as_ref().map(|k| k.id()).as_deref() != self.key_id() {
+        if key.as_ref().map(|(k, _)| k.id()).as_deref() != self.key_id() {
             return Err(Error::StoreDamaged {
                 path: dest.to_owned(),
                 problems: "the backup does not open with the store's key".into(),
@@ -187,7 +187,8 @@ pub fn restore(
     std::fs::File::open(&incoming)
         .and_then(|f| f.sync_all())
         .map_err(io(&incoming))?;
-    super::cipher::name_key(data_dir, key.as_ref(), keys.dir(), true)?;
+    let key = key.as_ref().map(|(k, hmac)| (k, *hmac));
+    super::cipher::name_key(data_dir, key, keys.dir(), true)?;
     for suffix in ["-wal", "-shm"] {
         let from = data_dir.join(format!("{DB_FILE}{suffix}"));
         if from.exists() {
@@ -200,7 +201,7 @@ pub fn restore(
     }
     std::fs::rename(&incoming, &db).map_err(io(&db))?;
     // The restored database keeps the key it was written with.
-    super::cipher::name_key(data_dir, key.as_ref(), keys.dir(), false)?;
+    super::cipher::name_key(data_dir, key, keys.dir(), false)?;
     let mut store = Store::open_dir(data_dir)?;
     store.seal_with(keys, user, now)?;
     store.append_audit(&AuditEntry {

@@ -275,3 +275,131 @@ fn a_key_handed_over_as_bytes_opens_a_store_whose_key_is_in_no_folder() {
     );
     assert!(StoreKey::from_bytes(b"short").is_err());
 }
+
+/// Whether the database file at `path` opens with `key` and SQLCipher's
+/// page HMAC `hmac` ("HMAC_SHA256", "HMAC_SHA512").
+fn opens_with(path: &Path, key_hex: &str, hmac: &str) -> bool {
+    let conn = rusqlite::Connection::open(path).expect("open");
+    conn.execute_batch(&format!(
+        "PRAGMA cipher_log_level = NONE; PRAGMA key = \"x'{key_hex}'\"; PRAGMA cipher_hmac_algorithm = {hmac};"
+    ))
+    .expect("key");
+    conn.query_row("SELECT count(*) FROM patients", [], |r| r.get::<_, i64>(0))
+        .is_ok()
+}
+
+#[test]
+fn a_store_written_with_hmac_sha512_keeps_opening_and_a_restore_moves_it_to_sha256() {
+    let dir = private_tempdir();
+    let data = dir.path().join("data");
+    let keys = own_keys(dir.path());
+    ward(&data, &keys);
+    let c = Ctx::open(&data, &keys, "admin", clock()).expect("open");
+    let before = api::list_patients(&c).expect("patients");
+    drop(c);
+    let id = Store::open_dir(&data)
+        .expect("open")
+        .key_id()
+        .expect("encrypted")
+        .to_owned();
+    let key_hex = |id: &str| {
+        StoreKey::from_bytes(
+            &std::fs::read(keys.dir().join(format!("store-{id}.key"))).expect("key"),
+        )
+        .expect("key")
+        .to_hex()
+    };
+    // A new store's pages carry HMAC-SHA-256, and its key list says so.
+    let db = data.join(DB_FILE);
+    assert!(opens_with(&db, &key_hex(&id), "HMAC_SHA256"));
+    assert!(!opens_with(&db, &key_hex(&id), "HMAC_SHA512"));
+    let listed = cipher::marker(&data).expect("read").expect("listed");
+    assert_eq!(listed.hmac(), cipher::PageHmac::Sha256);
+    assert!(listed.cipher.contains("HMAC-SHA-256"), "{}", listed.cipher);
+
+    // The same store as a build before HMAC-SHA-256 wrote it: SQLCipher 4's
+    // default pages (HMAC-SHA-512) and the key list's name for them.
+    let old = data.join("old.db");
+    {
+        let conn = cipher::connect(&data).expect("open the file");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        conn.execute_batch(&format!(
+            "PRAGMA wal_checkpoint(TRUNCATE);
+             ATTACH DATABASE '{}' AS old KEY \"x'{}'\";
+             PRAGMA old.cipher_hmac_algorithm = HMAC_SHA512;
+             SELECT sqlcipher_export('old');
+             PRAGMA old.user_version = {version};
+             DETACH DATABASE old;",
+            old.display(),
+            key_hex(&id)
+        ))
+        .expect("export");
+    }
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(data.join(format!("{DB_FILE}{suffix}")));
+    }
+    std::fs::rename(&old, &db).expect("swap");
+    assert!(opens_with(&db, &key_hex(&id), "HMAC_SHA512"));
+    let list = std::fs::read_to_string(data.join(cipher::CIPHER_FILE)).expect("list");
+    std::fs::write(
+        data.join(cipher::CIPHER_FILE),
+        list.replace("HMAC-SHA-256", "HMAC-SHA-512"),
+    )
+    .expect("write");
+    assert_eq!(
+        cipher::marker(&data).expect("read").expect("listed").hmac(),
+        cipher::PageHmac::Sha512
+    );
+
+    // It opens with every row, and takes new ones.
+    let mut c = Ctx::open(&data, &keys, "admin", clock()).expect("open the old store");
+    assert_eq!(api::list_patients(&c).expect("patients"), before);
+    api::load_demo_ward(&mut c, 2).expect("more patients");
+    let grown = api::list_patients(&c).expect("patients");
+    assert!(grown.len() > before.len());
+    // A key rotation keeps its pages, and the key list says which.
+    let rotated = api::rekey_store(c, true, None).expect("rotate");
+    let listed = cipher::marker(&data).expect("read").expect("listed");
+    assert_eq!(listed.hmac(), cipher::PageHmac::Sha512);
+    assert!(opens_with(
+        &db,
+        &key_hex(&rotated.new_key_id),
+        "HMAC_SHA512"
+    ));
+    let c = Ctx::open(&data, &keys, "admin", clock()).expect("open");
+    assert_eq!(api::list_patients(&c).expect("patients"), grown);
+
+    // A key list that names the wrong HMAC costs a try, not the store.
+    let list = std::fs::read_to_string(data.join(cipher::CIPHER_FILE)).expect("list");
+    std::fs::write(
+        data.join(cipher::CIPHER_FILE),
+        list.replace("HMAC-SHA-512", "HMAC-SHA-256"),
+    )
+    .expect("write");
+    drop(c);
+    let c = Ctx::open(&data, &keys, "admin", clock()).expect("open despite the list");
+    assert_eq!(api::list_patients(&c).expect("patients"), grown);
+
+    // Its backup is written with HMAC-SHA-256; restored, the store is.
+    let backup = dir.path().join("old-store.db");
+    api::backup_store(&c, &backup).expect("backup");
+    assert!(opens_with(
+        &backup,
+        &key_hex(&rotated.new_key_id),
+        "HMAC_SHA256"
+    ));
+    api::restore_store(c, &backup).expect("restore");
+    assert!(opens_with(
+        &db,
+        &key_hex(&rotated.new_key_id),
+        "HMAC_SHA256"
+    ));
+    assert_eq!(
+        cipher::marker(&data).expect("read").expect("listed").hmac(),
+        cipher::PageHmac::Sha256
+    );
+    let c = Ctx::open(&data, &keys, "admin", clock()).expect("open the restored store");
+    assert_eq!(api::list_patients(&c).expect("patients"), grown);
+}
