@@ -772,18 +772,16 @@ fn correlation(a: &[f64], b: &[f64]) -> f64 {
 /// Samples from the first to the last where the absolute slope exceeds a
 /// fifth of its maximum: the extent of the steep part of the complex.
 fn qrs_width(w: &[f64]) -> f64 {
-    let slopes: Vec<f64> = w.windows(2).map(|p| (p[1] - p[0]).abs()).collect();
-    let max = slopes.iter().fold(0.0f64, |m, &s| m.max(s));
+    // Without collecting the slopes: this runs for every beat of every
+    // monitored patient.
+    let slopes = || w.windows(2).map(|p| (p[1] - p[0]).abs());
+    let max = slopes().fold(0.0f64, |m, s| m.max(s));
     if max <= 0.0 {
         return 0.0;
     }
-    let steep: Vec<usize> = slopes
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| **s > 0.2 * max)
-        .map(|(i, _)| i)
-        .collect();
-    match (steep.first(), steep.last()) {
+    let first = slopes().position(|s| s > 0.2 * max);
+    let last = slopes().rposition(|s| s > 0.2 * max);
+    match (first, last) {
         (Some(a), Some(b)) => (b - a + 1) as f64,
         _ => 0.0,
     }
