@@ -296,12 +296,8 @@ fn a_store_written_with_hmac_sha512_keeps_opening_and_a_restore_moves_it_to_sha2
     ward(&data, &keys);
     let c = Ctx::open(&data, &keys, "admin", clock()).expect("open");
     let before = api::list_patients(&c).expect("patients");
+    let id = api::store_key_id(&c).expect("read").expect("encrypted");
     drop(c);
-    let id = Store::open_dir(&data)
-        .expect("open")
-        .key_id()
-        .expect("encrypted")
-        .to_owned();
     let key_hex = |id: &str| {
         StoreKey::from_bytes(
             &std::fs::read(keys.dir().join(format!("store-{id}.key"))).expect("key"),
