@@ -139,8 +139,9 @@ pub fn read_heartbeat(data_dir: &Path) -> Option<Heartbeat> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Writes the heartbeat and pings the watchdog while the writer makes
-/// progress, until `shutdown` completes.
+/// Writes the heartbeat every tick (its state says whether the writer
+/// makes progress) and pings the watchdog while it does or waits out a
+/// blocked store, until `shutdown` completes.
 pub async fn heartbeat(
     data_dir: &Path,
     progress: Progress,

@@ -348,7 +348,8 @@ impl NewKey {
 pub struct Marker {
     /// What the database is encrypted with.
     pub cipher: String,
-    /// The ids of the keys to try, newest first.
+    /// The ids of the keys to try, in order: one, or during a key
+    /// rotation the old key and then the new.
     pub key_ids: Vec<String>,
     /// The folder the key files were written to, when they were.
     pub key_dir: Option<PathBuf>,

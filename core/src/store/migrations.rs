@@ -697,7 +697,7 @@ CREATE INDEX vital_rollups_hours ON vital_rollups (patient_id, vital, hour_ms, n
     // kept each observation id's text for the longest retention window (72 h
     // by default): ~110 bytes a record with its index, 55 MB per patient-day,
     // three times the ECG itself. `seen_ids` keeps a 64-bit hash of the id
-    // for `store::vitals::DEDUP_WINDOW` only. A record delivered again later
+    // for `store::dedup::DEDUP_WINDOW` only. A record delivered again later
     // is still recognised by what it says (`already_held`): the same samples
     // are a duplicate, other values at the same instant a conflict. The ids
     // held are dropped with the old table: that check covers them.
@@ -773,9 +773,9 @@ BEGIN UPDATE patient_changes SET version = version + 1; END;
 "#,
     // 23: the minute rollups' journal (issue 16, `rollup_journal`): a
     // runtime writer appends each transaction's new minutes here, in
-    // arrival order, a row per part (`patient_id % 10`), and folds each
-    // part into `vital_rollups` every 30 s, instead of rewriting each
-    // patient's hour row on every batch.
+    // arrival order, a row per part of the patients
+    // (`rollup_journal::PARTS`), and folds the parts into `vital_rollups`
+    // in turn, instead of rewriting each patient's hour row on every batch.
     r#"
 CREATE TABLE rollup_journal (
     id   INTEGER PRIMARY KEY,
@@ -826,7 +826,7 @@ CREATE INDEX alarms_by_update ON alarms (updated_ms);
     // other connection committed — the stage's alarms, the lake's sync,
     // every few batches at 10,000 patients — so it read back 15 times as
     // many blocks as it wrote new. Every connection but that writer counts
-    // its writes to the blocks here (TEMP triggers, `Store::open`), and the
+    // its writes to the blocks here (TEMP triggers, set as a `Store` opens), and the
     // writer keeps its blocks while the count stands.
     r#"
 CREATE TABLE block_changes (

@@ -428,7 +428,7 @@ const COUNTED_WRITES: [(&str, &str); 3] = [
 
 /// Makes this connection count its writes to the numeric blocks
 /// in `block_changes` (migration 26), in the same statement's transaction:
-/// TEMP triggers, this connection's alone. [`Store::open`](super::Store)
+/// TEMP triggers, this connection's alone. Opening a [`Store`](super::Store)
 /// sets them on every connection.
 pub(crate) fn count_block_writes(conn: &rusqlite::Connection) -> Result<()> {
     let sql: String = COUNTED_WRITES
