@@ -1507,8 +1507,8 @@ pub fn audit_chain(ctx: &Ctx) -> Result<String> {
     ctx.store.audit_chain_id()
 }
 
-/// Records that `ctx`'s user starts the runtime on this store: any
-/// clinical role or an admin (the headless service runs as its store's
+/// Records that `ctx`'s user starts the runtime on this store: a viewer,
+/// a clinician or an admin (the headless service runs as its store's
 /// admin); the data role works with the catalogue and the lake, not live
 /// patients, and is refused.
 pub fn runtime_start(ctx: &Ctx, host: &str) -> Result<()> {

@@ -109,6 +109,10 @@ fn calls() -> Vec<(&'static str, Call)> {
         }),
         ("recent_audit", |c, _| ok(api::recent_audit(c, 5))),
         ("verify_audit", |c, _| ok(api::verify_audit(c))),
+        ("verify_audit_with", |c, _| {
+            ok(api::verify_audit_with(c, &[]))
+        }),
+        ("audit_chain", |c, _| ok(api::audit_chain(c))),
         ("runtime_start", |c, _| api::runtime_start(c, "matrix")),
         ("runtime_stop", |c, _| api::runtime_stop(c, "stopped")),
         ("put_source", |c, _| {
