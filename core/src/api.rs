@@ -2396,8 +2396,8 @@ fn check_target(t: &TargetSpec) -> Result<()> {
     Ok(())
 }
 
-/// The configured lake targets (no credentials are stored; any user may
-/// see where the data lives).
+/// The configured lake targets (no credentials are stored): the data role
+/// and admins may see where the data lives.
 pub fn lake_targets(ctx: &Ctx) -> Result<Vec<crate::store::lake::LakeTarget>> {
     ctx.require_data("list lake targets")?;
     ctx.store.lake_targets()
