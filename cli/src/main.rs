@@ -260,7 +260,7 @@ enum CatalogCmd {
         #[arg(long, default_value_t = 20)]
         limit: usize,
         /// Counts of the matches by zone, kind, dataset, ward, storage
-        /// class, archive state, schema version, tag and day
+        /// class, archive state, sync state, schema version, tag and day
         #[arg(long)]
         facets: bool,
         #[arg(long)]
