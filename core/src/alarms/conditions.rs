@@ -391,6 +391,20 @@ struct PatientTrack {
     /// Life-threatening findings suppressed by the pulse; one
     /// `tech:ecg_artefact` condition covers them.
     suppressed: std::collections::BTreeSet<FindingKind>,
+    /// ECG findings that began while a higher condition of the patient was
+    /// active (a ventricular rhythm during an extreme bradycardia): the
+    /// analyser reports an onset once, so the finding waits here and starts
+    /// when no higher condition is left, unless it ended first.
+    held: std::collections::BTreeMap<FindingKind, HeldOnset>,
+}
+
+/// An ECG finding's onset held back under a higher condition.
+#[derive(Debug, Clone)]
+struct HeldOnset {
+    key: &'static str,
+    priority: Priority,
+    latched: bool,
+    message: String,
 }
 
 impl PatientTrack {
@@ -507,6 +521,9 @@ pub struct ConditionTracker {
     limits: HashMap<String, PatientLimits>,
     /// No patient has had data for `stalled_after` (`tech:no_data`).
     all_stalled: bool,
+    /// The patients with an ECG finding held back (`PatientTrack::held`):
+    /// looked at after every input, so they start as soon as they may.
+    held: std::collections::BTreeSet<String>,
 }
 
 fn fmt_value(v: f64) -> String {
@@ -558,8 +575,24 @@ impl ConditionTracker {
 
     /// Consumes one input; returns the episodes it started or ended.
     pub fn observe(&mut self, input: &Input) -> Vec<ConditionEvent> {
-        let events = self.dispatch(input);
-        for e in &events {
+        let mut events = self.dispatch(input);
+        self.note_active(&events);
+        if !self.held.is_empty() {
+            let now = match input {
+                Input::Reading { at, .. }
+                | Input::Ecg { at, .. }
+                | Input::EcgSuppressed { at, .. }
+                | Input::EcgAlive { at, .. }
+                | Input::News2 { at, .. } => *at,
+                Input::Tick { now } => *now,
+            };
+            events.extend(self.start_held(now));
+        }
+        events
+    }
+
+    fn note_active(&mut self, events: &[ConditionEvent]) {
+        for e in events {
             if let Some(track) = e.mrn.as_ref().and_then(|m| self.patients.get_mut(m)) {
                 if e.started {
                     track.active.insert(e.key.clone(), e.priority);
@@ -568,7 +601,46 @@ impl ConditionTracker {
                 }
             }
         }
-        events
+    }
+
+    /// Starts the held ECG findings no higher condition holds back any
+    /// longer (their patient's higher alarm ended).
+    fn start_held(&mut self, now: DateTime<Utc>) -> Vec<ConditionEvent> {
+        let mut out = Vec::new();
+        let mut done = Vec::new();
+        for mrn in &self.held {
+            let Some(track) = self.patients.get_mut(mrn) else {
+                done.push(mrn.clone());
+                continue;
+            };
+            let ready: Vec<FindingKind> = track
+                .held
+                .iter()
+                .filter(|(_, h)| track.may_start(h.priority))
+                .map(|(k, _)| *k)
+                .collect();
+            for kind in ready {
+                if let Some(h) = track.held.remove(&kind) {
+                    track.active.insert(h.key.to_owned(), h.priority);
+                    out.push(event(
+                        mrn,
+                        h.key,
+                        true,
+                        h.priority,
+                        h.latched,
+                        format!("{} (began during a higher alarm)", h.message),
+                        now,
+                    ));
+                }
+            }
+            if track.held.is_empty() {
+                done.push(mrn.clone());
+            }
+        }
+        for mrn in done {
+            self.held.remove(&mrn);
+        }
+        out
     }
 
     fn dispatch(&mut self, input: &Input) -> Vec<ConditionEvent> {
@@ -786,14 +858,27 @@ impl ConditionTracker {
                 };
             }
         };
-        if onset && !track.may_start(priority) {
-            return out;
-        }
         let msg = if onset && !detail.is_empty() {
             format!("{name}: {detail}")
         } else {
             name.to_owned()
         };
+        if !onset {
+            // A held finding that ended before it could start is gone.
+            track.held.remove(&kind);
+        } else if !track.may_start(priority) {
+            track.held.insert(
+                kind,
+                HeldOnset {
+                    key,
+                    priority,
+                    latched,
+                    message: msg,
+                },
+            );
+            self.held.insert(mrn.to_owned());
+            return out;
+        }
         if onset {
             // The rate alarm supersedes a heart-rate limit alarm already
             // raised for the same episode: end it (and keep it from coming
@@ -1295,6 +1380,83 @@ mod tests {
             events.len(),
             1,
             "the waiting HR alarm starts once the higher one ended"
+        );
+    }
+
+    /// The analyser reports an ECG finding's onset once: a ventricular
+    /// rhythm that begins while an extreme bradycardia is active must
+    /// start when the bradycardia ends, not be lost; one that ended
+    /// before then never starts.
+    #[test]
+    fn an_ecg_finding_held_back_by_a_higher_alarm_starts_when_it_ends() {
+        let mut tr = ConditionTracker::new(Rules::default());
+        let started = |events: &[ConditionEvent], key: &str| {
+            events
+                .iter()
+                .filter(|e| e.key == key && e.started)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let brady = ecg_finding(&mut tr, FindingKind::ExtremeBradycardia, true, 0, "");
+        assert_eq!(started(&brady, "extreme_bradycardia").len(), 1, "{brady:?}");
+        let held = ecg_finding(
+            &mut tr,
+            FindingKind::VentricularRhythm,
+            true,
+            5,
+            "6 ventricular beats at 38 /min",
+        );
+        assert!(
+            started(&held, "ventricular_rhythm").is_empty(),
+            "a medium alarm under an active high one: {held:?}"
+        );
+        let mut later = Vec::new();
+        for s in 6..20 {
+            later.extend(hr(&mut tr, s, 38.0));
+        }
+        assert!(
+            started(&later, "ventricular_rhythm").is_empty(),
+            "{later:?}"
+        );
+        let end = ecg_finding(&mut tr, FindingKind::ExtremeBradycardia, false, 20, "");
+        let vr = started(&end, "ventricular_rhythm");
+        assert_eq!(
+            vr.len(),
+            1,
+            "the held rhythm starts as the bradycardia ends: {end:?}"
+        );
+        assert_eq!((vr[0].priority, vr[0].at), (Priority::Medium, t(20)));
+        assert!(
+            vr[0]
+                .message
+                .starts_with("VENT RHYTHM: 6 ventricular beats at 38 /min")
+                && vr[0].message.contains("began during a higher alarm"),
+            "{}",
+            vr[0].message
+        );
+        // Started once: nothing more while it lasts.
+        let mut after = Vec::new();
+        for s in 21..30 {
+            after.extend(hr(&mut tr, s, 45.0));
+        }
+        assert!(
+            started(&after, "ventricular_rhythm").is_empty(),
+            "{after:?}"
+        );
+
+        // One that ended while held back never starts.
+        let mut tr = ConditionTracker::new(Rules::default());
+        ecg_finding(&mut tr, FindingKind::ExtremeBradycardia, true, 0, "");
+        ecg_finding(&mut tr, FindingKind::VentricularRhythm, true, 5, "");
+        ecg_finding(&mut tr, FindingKind::VentricularRhythm, false, 10, "");
+        let end = ecg_finding(&mut tr, FindingKind::ExtremeBradycardia, false, 20, "");
+        let mut rest = end.clone();
+        for s in 21..30 {
+            rest.extend(hr(&mut tr, s, 60.0));
+        }
+        assert!(
+            started(&rest, "ventricular_rhythm").is_empty(),
+            "a rhythm that ended while held back started: {rest:?}"
         );
     }
 
