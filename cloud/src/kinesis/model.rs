@@ -192,3 +192,35 @@ pub fn sequence_cmp(a: &str, b: &str) -> Ordering {
     let b = b.trim_start_matches('0');
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record read back may carry a patient's MRN in its partition key
+    /// and an Observation in its data: its `Debug` (which logs and error
+    /// chains print) shows their lengths, never their bytes.
+    #[test]
+    fn record_debug_hides_key_and_data() {
+        let record = KinesisRecord {
+            sequence_number: "49590338271490256608559692538361571095921575989136588898".into(),
+            partition_key: "MRN-0042".into(),
+            data: br#"{"resourceType":"Observation","subject":{"identifier":{"value":"MRN-0042"}},"name":"Ada Lovelace"}"#.to_vec(),
+            approximate_arrival_ms: Some(1_764_662_400_000),
+        };
+        let shown = format!("{record:?}");
+        for secret in ["MRN-0042", "Lovelace", "Observation"] {
+            assert!(!shown.contains(secret), "`{secret}` in {shown}");
+        }
+        assert!(shown.contains("partition_key_len: 8"), "{shown}");
+        assert!(shown.contains("data_len: "), "{shown}");
+        // The sequence number is no patient data and is what an operator needs.
+        assert!(shown.contains("49590338271490256608559692538361571095921575989136588898"));
+        let page = GetRecordsOutput {
+            records: vec![record],
+            next_shard_iterator: None,
+            millis_behind_latest: None,
+        };
+        assert!(!format!("{page:?}").contains("MRN-0042"));
+    }
+}
