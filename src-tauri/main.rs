@@ -821,6 +821,7 @@ fn open_store(
 }
 
 fn main() -> anyhow::Result<()> {
+    wardwatch_runtime::setup::crypto_without_exit_cleanup();
     let args = parse_args()?;
     let data_dir = resolve_data_dir(&args)?;
     // The app may host the runtime: it logs into the store as well, once

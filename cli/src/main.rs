@@ -802,6 +802,7 @@ enum ExportFormat {
 }
 
 fn main() -> ExitCode {
+    wardwatch_runtime::setup::crypto_without_exit_cleanup();
     wardwatch_runtime::setup::small_pages();
     let cli = Cli::parse();
     // The runtime logs to a rotated file in its store as well (JSON lines);

@@ -99,6 +99,21 @@ pub fn username(explicit: Option<String>) -> Result<String> {
         })
 }
 
+/// Initialises OpenSSL's libcrypto, which SQLCipher and TLS use, without
+/// its clean-up at process exit (`OPENSSL_INIT_NO_ATEXIT`, which
+/// `openssl::init` asks for). By default the first use of libcrypto
+/// registers an `atexit` handler that frees its locks and tables; a thread
+/// still inside SQLCipher at exit — a helper past its drain
+/// (`helper::DRAIN`), the notifier recording a delivery — then crashed
+/// the process (`bench/scale.sh 5000 3600`: `serve` ended by a segmentation
+/// fault in `pthread_rwlock_rdlock` on the lake's sync thread after printing
+/// its report; the notifier thread the same way once before). Must run
+/// before anything else touches libcrypto (the first store opened does):
+/// first thing in `main`. The OS frees what the handler would have.
+pub fn crypto_without_exit_cleanup() {
+    openssl::init();
+}
+
 /// Asks Linux for no transparent huge pages in this process (and the
 /// processes it starts): `prctl(PR_SET_THP_DISABLE)`, for the whole process
 /// whichever thread asks. mimalloc advises its arenas for 2 MiB pages, and

@@ -3,6 +3,7 @@
 //! writers during ingest, and patient-message delivery.
 
 mod delivery;
+mod exit;
 mod lake;
 mod quarantine;
 mod rules;
