@@ -893,17 +893,7 @@ impl Stage for AlarmStage {
 /// The newest time among the inputs (data time drives the book, so a
 /// replay at any speed gives the same alarms).
 fn store_now(inputs: &[Input]) -> Option<DateTime<Utc>> {
-    inputs
-        .iter()
-        .map(|i| match i {
-            Input::Reading { at, .. }
-            | Input::Ecg { at, .. }
-            | Input::EcgAlive { at, .. }
-            | Input::EcgSuppressed { at, .. }
-            | Input::News2 { at, .. } => *at,
-            Input::Tick { now } => *now,
-        })
-        .max()
+    inputs.iter().map(Input::at).max()
 }
 
 /// ECG events and NEWS2 results as alarm inputs.

@@ -328,6 +328,20 @@ pub enum Input {
     Tick { now: DateTime<Utc> },
 }
 
+impl Input {
+    /// The time the input is of (its data's, or the tick's).
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            Input::Reading { at, .. }
+            | Input::Ecg { at, .. }
+            | Input::EcgSuppressed { at, .. }
+            | Input::EcgAlive { at, .. }
+            | Input::News2 { at, .. } => *at,
+            Input::Tick { now } => *now,
+        }
+    }
+}
+
 /// A condition episode starting or ending.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConditionEvent {
@@ -578,15 +592,7 @@ impl ConditionTracker {
         let mut events = self.dispatch(input);
         self.note_active(&events);
         if !self.held.is_empty() {
-            let now = match input {
-                Input::Reading { at, .. }
-                | Input::Ecg { at, .. }
-                | Input::EcgSuppressed { at, .. }
-                | Input::EcgAlive { at, .. }
-                | Input::News2 { at, .. } => *at,
-                Input::Tick { now } => *now,
-            };
-            events.extend(self.start_held(now));
+            events.extend(self.start_held(input.at()));
         }
         events
     }
