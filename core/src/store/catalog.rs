@@ -220,7 +220,15 @@ impl Store {
                 });
             }
         }
-        let tx = self.conn.transaction().ctx("updating the catalogue")?;
+        // Immediate: the write lock first, waited for (the busy handler).
+        // A deferred transaction reads first and then cannot take the
+        // lock once another connection has committed since its read began
+        // (SQLITE_BUSY_SNAPSHOT, no wait): beside a busy runtime writer
+        // every refresh failed.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx("updating the catalogue")?;
         // Compared by digest: a refresh reads 16 hex digits an entry, not
         // its body.
         let mut have: HashMap<String, (i64, String)> = HashMap::new();
@@ -685,5 +693,64 @@ mod tests {
             "an id given twice is refused"
         );
         assert_eq!(store.catalog_len().expect("len"), 1, "nothing changed");
+    }
+
+    /// The runtime's lake thread refreshes the catalogue while its writer
+    /// commits batch after batch. A refresh that read the catalogue in a
+    /// deferred transaction and then wrote could not take the write lock
+    /// once another connection had committed after its read began
+    /// (SQLITE_BUSY_SNAPSHOT: no busy handler, no wait): at 5,000 patients
+    /// every refresh failed with "database is locked" and raised
+    /// `tech:catalog`.
+    #[test]
+    fn a_refresh_is_not_refused_while_another_connection_keeps_writing() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("data");
+        let mut store = Store::create_dir(&path).expect("store");
+        let other = Store::open_dir(&path).expect("another connection");
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut commits = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    other
+                        .conn
+                        .execute(
+                            "INSERT OR REPLACE INTO settings (key, value) VALUES ('test.writer', ?1)",
+                            [commits.to_string()],
+                        )
+                        .expect("the other connection writes");
+                    commits += 1;
+                    // A gap between transactions, as the runtime's writer leaves.
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                }
+                commits
+            })
+        };
+        let t = |s: i64| DateTime::from_timestamp(1_700_000_000 + s, 0).expect("t");
+        let mut refused = Vec::new();
+        for i in 0..300 {
+            // Every refresh changes an entry, so every one writes.
+            if let Err(e) = store.catalog_replace(&[entry("a", i)], "sync", t(i)) {
+                refused.push(e.to_string());
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        let commits = writer.join().expect("writer");
+        assert!(commits > 0, "the other connection wrote");
+        assert_eq!(
+            refused.len(),
+            0,
+            "refreshes refused of 300; the first: {:?}",
+            refused.first()
+        );
+        assert_eq!(
+            store.catalog_history("a").expect("history").len(),
+            300,
+            "every refresh recorded its version"
+        );
     }
 }
