@@ -274,7 +274,8 @@ sys.exit(rc)' "$WORK/sim-$pace.json" "$BIN" sim --patients "$N" --duration "$S" 
         "$(db_bytes)" "$before_lake" "$(lake_bytes)" "$valid" "$alarms" "$notified" \
         "$(grep '^stopped:' "$WORK/serve.out" || true)" \
         "$(grep '^latency parts' "$WORK/serve.out" || true)" "$TRANSPORT" "$peer_cpu" "$rss_trace" \
-        "$serve_written" "$WORK/serve.err" "$filled" "$acked" <<'EOF'
+        "$serve_written" "$WORK/serve.err" "$filled" "$acked" "$(ctl sync status --json)" \
+        "$(stat -c %s "$DATA/wardwatch.db-wal" 2>/dev/null || echo 0)" <<'EOF'
 import re, sys
 pace, n, s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 transport, peer_cpu = sys.argv[18], float(sys.argv[19])
@@ -314,6 +315,13 @@ if merges:
 if len(rss_trace) > 2:
     print("serve RSS MB, minute by minute from its start:", " ".join(rss_trace))
 row("store growth MB per patient-day (db + WAL)", f"{(db1 - db0) / 1e6 / patient_days:.1f}")
+# The lake's outbox as serve left it: lines spooled and objects sealed,
+# not yet synced (compressed bytes, inside the store's growth above).
+outbox = sum(z["pending_bytes"] + z["spooled_bytes"] for _, z in __import__("json").loads(sys.argv[25])["zones"])
+row("  of which the lake outbox (not yet synced)", f"{outbox / 1e6 / patient_days:.1f}")
+# The WAL as serve left it: a size the checkpoints reuse, not growth.
+wal = int(sys.argv[26])
+row("  of which the WAL (left at exit, MB)", f"{wal / 1e6 / patient_days:.1f} ({wal / 1e6:.0f})")
 row("lake folder MB per patient-day", f"{(lake1 - lake0) / 1e6 / patient_days:.1f}")
 row("alarms in the store", alarms)
 row("of them notified on the desktop (the rest: in the app's list only)", notified)

@@ -1048,6 +1048,18 @@ pub fn check_store(ctx: &Ctx, thorough: bool) -> Result<Vec<String>> {
     Ok(problems)
 }
 
+/// Where the store's bytes are (admin): per table, free pages, the WAL.
+pub fn store_space(ctx: &Ctx) -> Result<crate::store::Space> {
+    ctx.require(Role::Admin, "measure the store")?;
+    let space = ctx.store.space()?;
+    ctx.audit(
+        "store.space",
+        None,
+        json!({ "file_bytes": space.file_bytes, "free_bytes": space.free_bytes }),
+    )?;
+    Ok(space)
+}
+
 /// Writes a checked, owner-only copy of the store to `dest` (admin), while
 /// a runtime may keep writing (see `store::backup`).
 pub fn backup_store(ctx: &Ctx, dest: &Path) -> Result<crate::store::backup::Backup> {

@@ -235,6 +235,45 @@ fn init_refuses_a_folder_others_can_read_and_leaves_its_mode() {
     assert_eq!(std::fs::read_dir(&shared).expect("ls").count(), 0);
 }
 
+/// `store space` tells an admin where the store's bytes are: each table
+/// (the demo's year of minutes in the rollups), the free pages and the
+/// WAL; the tables and the free pages make up the file.
+#[test]
+fn store_space_says_where_the_bytes_are() {
+    let dir = private_tempdir();
+    let data = dir.path().join("data");
+    assert!(ctl(&data, &["demo", "load"]).status.success());
+    let o = ctl(&data, &["store", "space", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let tables = v["tables"].as_array().expect("tables");
+    let bytes = |name: &str| {
+        tables
+            .iter()
+            .find(|t| t["table"] == name)
+            .and_then(|t| t["bytes"].as_i64())
+    };
+    assert!(bytes("vital_rollups").is_some_and(|b| b > 0), "{v}");
+    assert!(bytes("patients").is_some_and(|b| b > 0), "{v}");
+    let used: i64 = tables.iter().filter_map(|t| t["bytes"].as_i64()).sum();
+    assert_eq!(
+        used + v["free_bytes"].as_i64().expect("free"),
+        v["file_bytes"].as_i64().expect("file"),
+        "{v}"
+    );
+    let o = ctl(&data, &["store", "space"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    for line in [
+        "vital_rollups",
+        "(free pages)",
+        "database file",
+        "write-ahead log",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+}
+
 #[test]
 fn unregistered_user_is_refused_with_advice() {
     let dir = private_tempdir();

@@ -46,7 +46,7 @@ pub use sources::SourceStatus;
 pub use users::{Role, User};
 pub use vitals::{
     ADMISSION_SLACK, BatchOutcome, EcgStored, IngestBatch, IngestItem, LatestVital, Pruned,
-    Retention, ScoreRow, StoredBatch, sequence_after,
+    Retention, ScoreRow, Space, StoredBatch, TableSpace, sequence_after,
 };
 pub use wal::{Checkpointed, WAL_BACKSTOP_PAGES, WalCheckpointer};
 

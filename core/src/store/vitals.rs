@@ -1181,6 +1181,65 @@ impl Store {
     }
 }
 
+/// Where a store's bytes are (`wardwatchctl store space`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Space {
+    /// The database file as its pages count it (page count × page size).
+    pub file_bytes: i64,
+    /// Pages in use per table, its indexes included, largest first.
+    pub tables: Vec<TableSpace>,
+    /// Free pages: space the store reuses before the file grows again
+    /// (left by data pruned past retention, the lake's spool once sealed).
+    pub free_bytes: i64,
+    /// The write-ahead log beside the file (0 when there is none): written
+    /// into the database at checkpoints and reused, not data of its own.
+    pub wal_bytes: u64,
+}
+
+/// One table's pages (see [`Space`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableSpace {
+    pub table: String,
+    pub bytes: i64,
+}
+
+impl Store {
+    /// Where the store's bytes are: per table, free, the WAL. Reads every
+    /// page (`dbstat`): on a large store, a minute or more.
+    pub fn space(&self) -> Result<Space> {
+        let tables = self
+            .bytes_by_table()?
+            .into_iter()
+            .map(|(table, bytes)| TableSpace { table, bytes })
+            .collect();
+        // SQLCipher answers `page_size` as text (its `cipher_page_size`).
+        let pragma = |name: &str| -> Result<i64> {
+            let value: rusqlite::types::Value = self
+                .conn
+                .pragma_query_value(None, name, |r| r.get(0))
+                .ctx("measuring the store")?;
+            match value {
+                rusqlite::types::Value::Integer(n) => Some(n),
+                rusqlite::types::Value::Text(t) => t.trim().parse().ok(),
+                _ => None,
+            }
+            .ok_or_else(|| crate::error::Error::InvalidInput {
+                what: "the store's pages",
+                reason: format!("PRAGMA {name} is not a number"),
+            })
+        };
+        let page = pragma("page_size")?;
+        let mut wal = self.path.as_os_str().to_owned();
+        wal.push("-wal");
+        Ok(Space {
+            file_bytes: pragma("page_count")? * page,
+            tables,
+            free_bytes: pragma("freelist_count")? * page,
+            wal_bytes: std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0),
+        })
+    }
+}
+
 impl Store {
     /// Compressed ECG bytes per stored sample (the codec's ratio, for sizing).
     pub fn ecg_bytes_per_sample(&self) -> Result<f64> {

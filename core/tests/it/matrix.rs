@@ -43,6 +43,7 @@ fn calls() -> Vec<(&'static str, Call)> {
         }),
         ("load_demo_ward", |c, _| ok(api::load_demo_ward(c, 3))),
         ("check_store", |c, _| ok(api::check_store(c, false))),
+        ("store_space", |c, _| ok(api::store_space(c))),
         ("backup_store", |c, f| {
             let dest = f.dir.join(format!("backup-{}.db", c.actor.username));
             ok(api::backup_store(c, &dest))
