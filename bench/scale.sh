@@ -169,9 +169,10 @@ e2e() {
         ctl demo backfill --days 0 --long-days 0 --raw-hours "$WARDWATCH_SCALE_RAW_HOURS" >/dev/null
         filled="$WARDWATCH_SCALE_RAW_HOURS h back-filled in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.0f", b - a}') s"
     fi
-    local before_db before_lake
+    local before_db before_lake before_space
     before_db=$(db_bytes)
     before_lake=$(lake_bytes)
+    before_space=$(ctl store space --json)
     local peer_cpu0=0
     if [[ $TRANSPORT == kinesis ]]; then
         # The simulator puts the span and exits: its CPU comes from its
@@ -275,7 +276,8 @@ sys.exit(rc)' "$WORK/sim-$pace.json" "$BIN" sim --patients "$N" --duration "$S" 
         "$(grep '^stopped:' "$WORK/serve.out" || true)" \
         "$(grep '^latency parts' "$WORK/serve.out" || true)" "$TRANSPORT" "$peer_cpu" "$rss_trace" \
         "$serve_written" "$WORK/serve.err" "$filled" "$acked" "$(ctl sync status --json)" \
-        "$(stat -c %s "$DATA/wardwatch.db-wal" 2>/dev/null || echo 0)" <<'EOF'
+        "$(stat -c %s "$DATA/wardwatch.db-wal" 2>/dev/null || echo 0)" \
+        "$before_space" "$(ctl store space --json)" <<'EOF'
 import re, sys
 pace, n, s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 transport, peer_cpu = sys.argv[18], float(sys.argv[19])
@@ -322,6 +324,18 @@ row("  of which the lake outbox (not yet synced)", f"{outbox / 1e6 / patient_day
 # The WAL as serve left it: a size the checkpoints reuse, not growth.
 wal = int(sys.argv[26])
 row("  of which the WAL (left at exit, MB)", f"{wal / 1e6 / patient_days:.1f} ({wal / 1e6:.0f})")
+# Where the database file grew (`store space`, dbstat): each table's pages
+# with its indexes, and the free pages (the sealed spool's, reused).
+space0, space1 = (__import__("json").loads(a) for a in sys.argv[27:29])
+grown = {t["table"]: t["bytes"] for t in space1["tables"]}
+for t in space0["tables"]:
+    grown[t["table"]] = grown.get(t["table"], 0) - t["bytes"]
+grown["(free pages)"] = space1["free_bytes"] - space0["free_bytes"]
+total = space1["file_bytes"] - space0["file_bytes"]
+row("  the database file's growth, by table", f"{total / 1e6 / patient_days:.1f}")
+for table, b in sorted(grown.items(), key=lambda kv: -kv[1]):
+    if abs(b) >= 0.01 * max(total, 1):
+        row(f"    {table}", f"{b / 1e6 / patient_days:.2f}")
 row("lake folder MB per patient-day", f"{(lake1 - lake0) / 1e6 / patient_days:.1f}")
 row("alarms in the store", alarms)
 row("of them notified on the desktop (the rest: in the app's list only)", notified)
