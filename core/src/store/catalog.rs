@@ -220,32 +220,58 @@ impl Store {
                 });
             }
         }
-        // Immediate: the write lock first, waited for (the busy handler).
-        // A deferred transaction reads first and then cannot take the
-        // lock once another connection has committed since its read began
+        // Compared by digest: a refresh reads 16 hex digits an entry, not
+        // its body. Read without the write lock: a lake's catalogue holds
+        // an entry per object (hundreds of thousands), and the runtime's
+        // writer must not wait while they are read.
+        let mut have: HashMap<String, String> = HashMap::new();
+        {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT id, digest FROM catalog_entries")
+                .ctx("reading the catalogue")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .ctx("reading the catalogue")?;
+            for row in rows {
+                let (id, digest) = row.ctx("reading the catalogue")?;
+                have.insert(id, digest);
+            }
+        }
+        let changed: Vec<_> = wanted
+            .iter()
+            .filter(|(id, (_, _, digest))| have.get(**id) != Some(digest))
+            .collect();
+        let gone: Vec<&String> = have
+            .keys()
+            .filter(|id| !wanted.contains_key(id.as_str()))
+            .collect();
+        let mut done = CatalogUpdate::default();
+        if changed.is_empty() && gone.is_empty() {
+            return Ok(done);
+        }
+        // Then the changes alone under the write lock, each entry's version
+        // read again there (another refresh may have written it
+        // meanwhile). Immediate: the lock first, waited for (the busy
+        // handler); a deferred transaction that read first could not take
+        // it once another connection had committed since its read began
         // (SQLITE_BUSY_SNAPSHOT, no wait): beside a busy runtime writer
-        // every refresh failed.
+        // every refresh failed. An entry another connection created
+        // meanwhile that this refresh would remove waits for the next.
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .ctx("updating the catalogue")?;
-        // Compared by digest: a refresh reads 16 hex digits an entry, not
-        // its body.
-        let mut have: HashMap<String, (i64, String)> = HashMap::new();
         {
-            let mut stmt = tx
-                .prepare("SELECT id, version, digest FROM catalog_entries")
+            let mut current = tx
+                .prepare("SELECT version, digest FROM catalog_entries WHERE id = ?1")
                 .ctx("reading the catalogue")?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
-                .ctx("reading the catalogue")?;
-            for row in rows {
-                let (id, v) = row.ctx("reading the catalogue")?;
-                have.insert(id, v);
-            }
-        }
-        let mut done = CatalogUpdate::default();
-        {
+            let mut now_of = |id: &str| -> Result<Option<(i64, String)>> {
+                current
+                    .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+                    .ctx("reading the catalogue")
+            };
             let mut history = tx
                 .prepare(
                     "INSERT INTO catalog_history (id, version, at_ms, actor, change, body)
@@ -259,9 +285,9 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .ctx("updating the catalogue")?;
-            for (id, (e, body, digest)) in &wanted {
-                let (version, change) = match have.get(*id) {
-                    Some((_, old)) if old == digest => continue,
+            for (id, (e, body, digest)) in changed {
+                let (version, change) = match now_of(id)? {
+                    Some((_, old)) if &old == digest => continue,
                     Some((v, _)) => (v + 1, "updated"),
                     None => (1, "created"),
                 };
@@ -287,21 +313,22 @@ impl Store {
             let mut remove = tx
                 .prepare("DELETE FROM catalog_entries WHERE id = ?1")
                 .ctx("updating the catalogue")?;
-            for (id, (version, _)) in &have {
-                if !wanted.contains_key(id.as_str()) {
-                    remove.execute([id]).ctx("updating the catalogue")?;
-                    history
-                        .execute(params![
-                            id,
-                            version + 1,
-                            to_ms(now),
-                            actor,
-                            "removed",
-                            None::<String>
-                        ])
-                        .ctx("updating the catalogue")?;
-                    done.removed += 1;
-                }
+            for id in gone {
+                let Some((version, _)) = now_of(id)? else {
+                    continue;
+                };
+                remove.execute([id]).ctx("updating the catalogue")?;
+                history
+                    .execute(params![
+                        id,
+                        version + 1,
+                        to_ms(now),
+                        actor,
+                        "removed",
+                        None::<String>
+                    ])
+                    .ctx("updating the catalogue")?;
+                done.removed += 1;
             }
         }
         tx.commit().ctx("updating the catalogue")?;
@@ -693,6 +720,46 @@ mod tests {
             "an id given twice is refused"
         );
         assert_eq!(store.catalog_len().expect("len"), 1, "nothing changed");
+    }
+
+    /// A refresh that changes nothing never takes the write lock, and one
+    /// that changes entries takes it only to write them: the runtime's
+    /// writer does not wait while a lake's worth of digests is read.
+    #[test]
+    fn a_refresh_that_changes_nothing_does_not_wait_for_the_writer() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("data");
+        let mut store = Store::create_dir(&path).expect("store");
+        let t = |s: i64| DateTime::from_timestamp(1_700_000_000 + s, 0).expect("t");
+        let entries = [entry("a", 1), entry("b", 1)];
+        store
+            .catalog_replace(&entries, "sync", t(0))
+            .expect("first refresh");
+        // Another connection holds the write lock (a writer mid-batch).
+        let other = Store::open_dir(&path).expect("another connection");
+        other
+            .conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .expect("the write lock");
+        let same = store
+            .catalog_replace(&entries, "sync", t(10))
+            .expect("an unchanged refresh while another connection writes");
+        assert_eq!((same.created, same.updated, same.removed), (0, 0, 0));
+        other.conn.execute_batch("COMMIT").expect("commit");
+        let changed = store
+            .catalog_replace(&[entry("a", 2)], "sync", t(20))
+            .expect("a changing refresh");
+        assert_eq!(
+            (changed.created, changed.updated, changed.removed),
+            (0, 1, 1)
+        );
+        let versions: Vec<_> = store
+            .catalog_history("b")
+            .expect("history")
+            .iter()
+            .map(|v| (v.version, v.change.clone()))
+            .collect();
+        assert_eq!(versions, [(1, "created".into()), (2, "removed".into())]);
     }
 
     /// The runtime's lake thread refreshes the catalogue while its writer
