@@ -1207,6 +1207,12 @@ impl Store {
     /// Where the store's bytes are: per table, free, the WAL. Reads every
     /// page (`dbstat`): on a large store, a minute or more.
     pub fn space(&self) -> Result<Space> {
+        // One read transaction: the tables and the free pages make up the
+        // file even while the runtime writes.
+        let read = self
+            .conn
+            .unchecked_transaction()
+            .ctx("measuring the store")?;
         let tables = self
             .bytes_by_table()?
             .into_iter()
@@ -1229,12 +1235,15 @@ impl Store {
             })
         };
         let page = pragma("page_size")?;
+        let file_bytes = pragma("page_count")? * page;
+        let free_bytes = pragma("freelist_count")? * page;
+        read.finish().ctx("measuring the store")?;
         let mut wal = self.path.as_os_str().to_owned();
         wal.push("-wal");
         Ok(Space {
-            file_bytes: pragma("page_count")? * page,
+            file_bytes,
             tables,
-            free_bytes: pragma("freelist_count")? * page,
+            free_bytes,
             wal_bytes: std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0),
         })
     }
