@@ -37,6 +37,19 @@ pub const CATALOG_KEY: &str = "tech:catalog";
 /// entry's digest; at a year of a busy ward's objects that is a few
 /// hundred thousand).
 const CATALOG_EVERY: Duration = Duration::from_secs(60);
+/// The catalogue's refreshes take at most about a tenth of the lake
+/// thread: the next waits at least this many times as long as the last
+/// one took. A refresh derives an entry for every object the lake holds,
+/// so its cost grows with the lake (at 5,000 patients and 1 MiB objects,
+/// about 10,000 objects an hour); the objects' sync must not wait on it.
+const CATALOG_SHARE: u32 = 10;
+/// A refresh this slow is logged with the lever that makes it cheaper.
+const CATALOG_SLOW: Duration = Duration::from_secs(10);
+
+/// How long after a refresh that took `cost` the next may start.
+fn catalog_spacing(cost: Duration) -> Duration {
+    CATALOG_EVERY.max(cost.saturating_mul(CATALOG_SHARE))
+}
 /// The audit chain's head goes to the lake at most this often (when the
 /// trail grew): a rewrite can hide at most this much of the newest trail
 /// from `audit verify --lake`, and a busy ward writes 12 small objects an
@@ -169,6 +182,7 @@ async fn run(
     // pass that changed the lake.
     let mut catalog_due = true;
     let mut last_refresh = None;
+    let mut refresh_cost = Duration::ZERO;
     let mut manifests_due = false;
     let mut catalog_alarmed = false;
     let mut last_head: Option<std::time::Instant> = None;
@@ -178,11 +192,23 @@ async fn run(
             catalog_due |= p.written + p.sealed + p.curated.commits > 0;
         }
         // Spaced in monotonic time: this is pacing, not data time.
-        let spaced = last_refresh.is_none_or(|t: std::time::Instant| t.elapsed() >= CATALOG_EVERY);
+        let spaced = last_refresh
+            .is_none_or(|t: std::time::Instant| t.elapsed() >= catalog_spacing(refresh_cost));
         if catalog_due && spaced {
             catalog_due = false;
-            last_refresh = Some(std::time::Instant::now());
-            match wardwatch_catalog::refresh(engine.store_mut(), data_dir, "sync", clock.now()) {
+            let started = std::time::Instant::now();
+            last_refresh = Some(started);
+            let refreshed =
+                wardwatch_catalog::refresh(engine.store_mut(), data_dir, "sync", clock.now());
+            refresh_cost = started.elapsed();
+            if refresh_cost >= CATALOG_SLOW {
+                tracing::warn!(
+                    seconds = refresh_cost.as_secs(),
+                    next_in_seconds = catalog_spacing(refresh_cost).as_secs(),
+                    "the catalogue's refresh is slow: it derives an entry for every object of the lake; larger objects (setting sync.object_kib) make fewer"
+                );
+            }
+            match refreshed {
                 Ok(r) => {
                     if r.store.changed() > 0 {
                         tracing::info!(
@@ -278,5 +304,22 @@ async fn run(
             _ => IDLE,
         };
         nap(wait).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slow_catalogue_refresh_waits_longer_so_the_sync_goes_on() {
+        // A quick refresh: once a minute.
+        assert_eq!(catalog_spacing(Duration::from_millis(300)), CATALOG_EVERY);
+        // A lake whose refresh takes 30 s: every 5 minutes, so refreshes
+        // take a tenth of the lake thread, not half of it.
+        assert_eq!(
+            catalog_spacing(Duration::from_secs(30)),
+            Duration::from_secs(300)
+        );
     }
 }
