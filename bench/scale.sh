@@ -275,10 +275,10 @@ sys.exit(rc)' "$WORK/sim-$pace.json" "$BIN" sim --patients "$N" --duration "$S" 
         "$(db_bytes)" "$before_lake" "$(lake_bytes)" "$valid" "$alarms" "$notified" \
         "$(grep '^stopped:' "$WORK/serve.out" || true)" \
         "$(grep '^latency parts' "$WORK/serve.out" || true)" "$TRANSPORT" "$peer_cpu" "$rss_trace" \
-        "$serve_written" "$WORK/serve.err" "$filled" "$acked" "$(ctl sync status --json)" \
+        "$serve_written" "$WORK/serve.err" "$filled" "$acked" \
         "$(stat -c %s "$DATA/wardwatch.db-wal" 2>/dev/null || echo 0)" \
         "$before_space" "$(ctl store space --json)" <<'EOF'
-import re, sys
+import json, re, sys
 pace, n, s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 transport, peer_cpu = sys.argv[18], float(sys.argv[19])
 rss_trace = sys.argv[20].split()
@@ -317,21 +317,21 @@ if merges:
 if len(rss_trace) > 2:
     print("serve RSS MB, minute by minute from its start:", " ".join(rss_trace))
 row("store growth MB per patient-day (db + WAL)", f"{(db1 - db0) / 1e6 / patient_days:.1f}")
-# The lake's outbox as serve left it: lines spooled and objects sealed,
-# not yet synced (compressed bytes, inside the store's growth above).
-outbox = sum(z["pending_bytes"] + z["spooled_bytes"] for _, z in __import__("json").loads(sys.argv[25])["zones"])
-row("  of which the lake outbox (not yet synced)", f"{outbox / 1e6 / patient_days:.1f}")
-# The WAL as serve left it: a size the checkpoints reuse, not growth.
-wal = int(sys.argv[26])
-row("  of which the WAL (left at exit, MB)", f"{wal / 1e6 / patient_days:.1f} ({wal / 1e6:.0f})")
 # Where the database file grew (`store space`, dbstat): each table's pages
 # with its indexes, and the free pages (the sealed spool's, reused).
-space0, space1 = (__import__("json").loads(a) for a in sys.argv[27:29])
+space0, space1 = (json.loads(a) for a in sys.argv[26:28])
 grown = {t["table"]: t["bytes"] for t in space1["tables"]}
 for t in space0["tables"]:
     grown[t["table"]] = grown.get(t["table"], 0) - t["bytes"]
 grown["(free pages)"] = space1["free_bytes"] - space0["free_bytes"]
 total = space1["file_bytes"] - space0["file_bytes"]
+# The lake's outbox as serve left it: lines spooled and objects sealed,
+# not yet synced (their tables' pages).
+outbox = grown.get("lake_spool", 0) + grown.get("lake_objects", 0)
+row("  of which the lake outbox (not yet synced)", f"{outbox / 1e6 / patient_days:.1f}")
+# The WAL as serve left it: a size the checkpoints reuse, not growth.
+wal = int(sys.argv[25])
+row("  of which the WAL (left at exit, MB)", f"{wal / 1e6 / patient_days:.1f} ({wal / 1e6:.0f})")
 row("  the database file's growth, by table", f"{total / 1e6 / patient_days:.1f}")
 for table, b in sorted(grown.items(), key=lambda kv: -kv[1]):
     if abs(b) >= 0.01 * max(total, 1):
