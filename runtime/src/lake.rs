@@ -181,8 +181,8 @@ async fn run(
     // The catalogue follows the lake: refreshed at start and after each
     // pass that changed the lake.
     let mut catalog_due = true;
-    let mut last_refresh = None;
-    let mut refresh_cost = Duration::ZERO;
+    // When the next refresh may start (`catalog_spacing` after the last).
+    let mut next_refresh: Option<std::time::Instant> = None;
     let mut manifests_due = false;
     let mut catalog_alarmed = false;
     let mut last_head: Option<std::time::Instant> = None;
@@ -192,19 +192,18 @@ async fn run(
             catalog_due |= p.written + p.sealed + p.curated.commits > 0;
         }
         // Spaced in monotonic time: this is pacing, not data time.
-        let spaced = last_refresh
-            .is_none_or(|t: std::time::Instant| t.elapsed() >= catalog_spacing(refresh_cost));
+        let spaced = next_refresh.is_none_or(|t| std::time::Instant::now() >= t);
         if catalog_due && spaced {
             catalog_due = false;
             let started = std::time::Instant::now();
-            last_refresh = Some(started);
             let refreshed =
                 wardwatch_catalog::refresh(engine.store_mut(), data_dir, "sync", clock.now());
-            refresh_cost = started.elapsed();
-            if refresh_cost >= CATALOG_SLOW {
+            let cost = started.elapsed();
+            next_refresh = Some(started + catalog_spacing(cost));
+            if cost >= CATALOG_SLOW {
                 tracing::warn!(
-                    seconds = refresh_cost.as_secs(),
-                    next_in_seconds = catalog_spacing(refresh_cost).as_secs(),
+                    seconds = cost.as_secs(),
+                    next_in_seconds = catalog_spacing(cost).as_secs(),
                     "the catalogue's refresh is slow: it derives an entry for every object of the lake; larger objects (setting sync.object_kib) make fewer"
                 );
             }
