@@ -351,9 +351,9 @@ if m:
     r = re.search(r"notifications taken down as their alarms were acknowledged or resolved: (\d+)", out)
     if r:
         row("  taken down (alarm acknowledged or resolved)", r.group(1))
-    r = re.search(r"shown in the summary notification.*: (\d+)", out)
+    r = re.search(r"shown in the summary notification.*: (\d+)(?:, in (\d+) updates)?", out)
     if r:
-        row("  shown in the summary (8 on screen already)", r.group(1))
+        row("  shown in the summary (8 on screen already; its updates)", f"{r.group(1)} ({r.group(2) or '?'})")
     row("alarm latency p50, ms", m.group(3))
     row("alarm latency p99, ms", m.group(4))
     parts = re.findall(r"(to the writer|store|stage queue|scoring|alarm engine|notifier queue|desktop call) (\d+)/(\d+)", sys.argv[17])

@@ -2116,9 +2116,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if n.folded > 0 {
                 writeln!(
                     out,
-                    "new alarms and reminders shown in the summary notification (the desktop showing {} alarm notifications already): {}",
+                    "new alarms and reminders shown in the summary notification (the desktop showing {} alarm notifications already): {}, in {} updates of it",
                     wardwatch_runtime::stage::ON_SCREEN_MAX,
-                    n.folded
+                    n.folded,
+                    n.summary_updates
                 )?;
             }
             if n.records_retried > 0 || n.records_lost > 0 {

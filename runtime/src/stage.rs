@@ -81,6 +81,14 @@ pub const ON_SCREEN_MAX: usize = 8;
 /// The other alarms a summary notification lists in its body; the rest are
 /// counted.
 const SUMMARY_LINES: usize = 6;
+/// The summary notification is changed at most once in this long: the
+/// alarms that join it meanwhile wait and go in together with the next
+/// change (a high-priority alarm goes at once, taking them with it). One
+/// update in place per alarm kept the desktop's daemon busy redrawing
+/// through a flood: at 5,000 patients, hundreds of technical alarms
+/// within a minute took dunst to 66–73 % of a core and Xvfb to 20 %,
+/// beside `serve` on the same two cores.
+pub const SUMMARY_EVERY: StdDuration = StdDuration::from_secs(1);
 /// How long a recording that found the store busy (past its own 10 s busy
 /// timeout: a backup, a long write of another process) waits before it is
 /// tried again, and for how long it is tried.
@@ -145,8 +153,9 @@ pub struct DeliveryStats {
     /// reminders (each is also an error in the log).
     pub given_up: u64,
     /// Retries not made: their alarm was acknowledged or resolved while the
-    /// retry waited (the clinician has seen it; a notification now would
-    /// be a stale one).
+    /// retry waited, or while it waited to join the summary notification
+    /// (the clinician has seen it; a notification now would be a stale
+    /// one).
     pub retries_closed: u64,
     /// Desktop notifications taken down because their alarm was
     /// acknowledged or resolved (a summary once all its alarms are).
@@ -155,6 +164,10 @@ pub struct DeliveryStats {
     /// notification, the desktop already showing `ON_SCREEN_MAX` alarm
     /// notifications (each also counts as delivered).
     pub folded: u64,
+    /// Calls that showed or changed the summary notification: fewer than
+    /// the alarms folded into it when several joined within
+    /// `SUMMARY_EVERY`.
+    pub summary_updates: u64,
     /// Deliveries (and `tech:notifications` changes) whose recording in the
     /// store failed on a store busy past its timeout and was tried again.
     pub records_retried: u64,
@@ -422,6 +435,19 @@ impl AlarmStage {
         notifier: Box<dyn Notifier>,
         clock: Arc<dyn Clock>,
     ) -> wardwatch_core::Result<(AlarmStage, SharedStats)> {
+        Self::start_with_summary_every(data_dir, rules, notifier, clock, SUMMARY_EVERY)
+    }
+
+    /// [`AlarmStage::start`] with the summary notification changed at most
+    /// once in `summary_every` instead of `SUMMARY_EVERY` (tests: an hour,
+    /// so that only a high-priority alarm or a stop shows what waits).
+    pub fn start_with_summary_every(
+        data_dir: &Path,
+        rules: Rules,
+        notifier: Box<dyn Notifier>,
+        clock: Arc<dyn Clock>,
+        summary_every: StdDuration,
+    ) -> wardwatch_core::Result<(AlarmStage, SharedStats)> {
         // The runtime's checkpointer copies the WAL; the reconciliation's
         // and the deliveries' records do not wait for it.
         let store = Store::open_beside_checkpointer(data_dir)?;
@@ -434,7 +460,15 @@ impl AlarmStage {
         }
         let (tx, rx) = std::sync::mpsc::sync_channel(NOTICE_QUEUE);
         let stats = SharedStats::default();
-        let done_rx = spawn_delivery(data_dir, store, notifier, clock.clone(), rx, stats.clone())?;
+        let done_rx = spawn_delivery(
+            data_dir,
+            store,
+            notifier,
+            clock.clone(),
+            rx,
+            summary_every,
+            stats.clone(),
+        )?;
         Ok((
             AlarmStage {
                 scorer: LiveScorer::default(),
@@ -944,6 +978,7 @@ fn spawn_delivery(
     notifier: Box<dyn Notifier>,
     clock: Arc<dyn Clock>,
     notices: Receiver<Outgoing>,
+    summary_every: StdDuration,
     stats: SharedStats,
 ) -> wardwatch_core::Result<Receiver<()>> {
     let thread_error = |source| wardwatch_core::Error::DataDir {
@@ -976,6 +1011,8 @@ fn spawn_delivery(
         shown: Mutex::new(HashMap::new()),
         swept: Mutex::new(Instant::now()),
         summary: Mutex::new(Summary::default()),
+        summary_every,
+        summary_due: Mutex::new(None),
         failing: Mutex::new(false),
         retries: Mutex::new(Vec::new()),
         stopping: Default::default(),
@@ -1041,6 +1078,12 @@ struct Delivery {
     /// The alarms shown in the summary notification. Held through a call
     /// that changes it, so updates go out one at a time.
     summary: Mutex<Summary>,
+    /// The summary's least spacing between changes (`SUMMARY_EVERY`).
+    summary_every: StdDuration,
+    /// When the notices waiting to join the summary are due to go in:
+    /// apart from the summary's lock, so an idle notifier thread can look
+    /// without waiting for a call in progress.
+    summary_due: Mutex<Option<Instant>>,
     /// Whether `tech:notifications` is raised. Held while its change is
     /// handed to the recording thread, so the raise and the end of the
     /// condition are recorded in the order they were decided.
@@ -1056,14 +1099,22 @@ struct Delivery {
 /// The one notification that shows the new alarms of a flood (the desktop
 /// already showing `ON_SCREEN_MAX` alarm notifications): the highest
 /// priority's newest alarm as its title, with how many more; the others in
-/// its body. Updated in place as alarms join it; once they are acknowledged
-/// or resolved, it is updated without them, and taken down with the last.
+/// its body. Updated in place as alarms join it, at most once in
+/// `SUMMARY_EVERY` (the alarms that join it meanwhile wait for the next
+/// update; a high-priority one goes at once, with them); once they are
+/// acknowledged or resolved, it is updated without them, and taken down
+/// with the last.
 #[derive(Default)]
 struct Summary {
     /// The daemon's id for it, once shown.
     notification: Option<u32>,
     /// Its alarms, oldest first.
     alarms: Vec<Notice>,
+    /// Notices waiting to join it at its next update, oldest first, with
+    /// the tries each has had.
+    pending: Vec<(Outgoing, usize)>,
+    /// When it was last shown or changed.
+    updated: Option<Instant>,
 }
 
 /// A priority's rank in a summary: the highest goes on top.
@@ -1077,18 +1128,20 @@ fn rank(p: Priority) -> u8 {
 }
 
 impl Summary {
-    /// The summary notification showing its alarms and `adding`; `None`
-    /// when that is no alarm.
-    fn notice(&self, adding: Option<&Notice>) -> Option<AlarmNotice> {
-        // An alarm again (its reminder) is listed once, as its newest.
+    /// The summary notification showing its alarms and `adding` (oldest
+    /// first); `None` when that is no alarm.
+    fn notice(&self, adding: &[&Notice]) -> Option<AlarmNotice> {
+        // Newest first; an alarm again (its reminder) is listed once, as
+        // its newest.
+        let mut seen = std::collections::HashSet::new();
         let mut all: Vec<&Notice> = self
             .alarms
             .iter()
-            .filter(|n| adding.is_none_or(|a| a.alarm_id != n.alarm_id))
-            .chain(adding)
+            .chain(adding.iter().copied())
+            .rev()
+            .filter(|n| seen.insert(n.alarm_id))
             .collect();
-        // Highest priority first; within it, newest first.
-        all.reverse();
+        // Highest priority first; within it, newest first (a stable sort).
         all.sort_by_key(|n| std::cmp::Reverse(rank(n.priority)));
         let (top, rest) = all.split_first()?;
         let title = if rest.is_empty() {
@@ -1126,6 +1179,8 @@ enum Work {
     Notice(Box<Outgoing>, usize),
     /// Take down the notifications of closed alarms (`Delivery::sweep`).
     Sweep,
+    /// Show the notices waiting to join the summary (`Delivery::flush`).
+    Flush,
 }
 
 /// A notice to try again.
@@ -1157,12 +1212,20 @@ impl Delivery {
             if let Some(r) = self.take_retry(stopping) {
                 return Some(Work::Notice(Box::new(r.out), r.tries));
             }
+            // Looked at before the queue too: a flood that keeps the queue
+            // busy must not keep the summary's waiting notices off screen.
+            if self.take_flush(stopping) {
+                return Some(Work::Flush);
+            }
             if stopping {
                 return None;
             }
             match queue.recv_timeout(NOTICE_RETRY_POLL) {
                 Ok(out) => return Some(Work::Notice(Box::new(out), 0)),
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if self.take_flush(false) {
+                        return Some(Work::Flush);
+                    }
                     if self.sweep_due() {
                         return Some(Work::Sweep);
                     }
@@ -1248,6 +1311,7 @@ impl Delivery {
                     self.deliver(*out, tries);
                 }
                 Work::Sweep => self.sweep(),
+                Work::Flush => self.flush(),
             }
         }
     }
@@ -1278,14 +1342,17 @@ impl Delivery {
             .keys()
             .copied()
             .collect();
-        ids.extend(
-            self.summary
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .alarms
-                .iter()
-                .map(|n| n.alarm_id),
-        );
+        {
+            let summary = self.lock_summary();
+            ids.extend(summary.alarms.iter().map(|n| n.alarm_id));
+            ids.extend(
+                summary
+                    .pending
+                    .iter()
+                    .filter(|(out, _)| out.stored)
+                    .map(|(out, _)| out.notice.alarm_id),
+            );
+        }
         if ids.is_empty() {
             return;
         }
@@ -1332,45 +1399,159 @@ impl Delivery {
         }
     }
 
-    /// Whether the alarm of `out`, a notice waiting for its retry, has been
-    /// acknowledged or resolved meanwhile. A store that cannot say is not a
-    /// reason to hold a notice back: `false` then.
-    /// Takes the `closed` alarms out of the summary notification: updated
-    /// without them, or taken down with the last.
+    /// Takes the `closed` alarms out of the summary notification, those
+    /// shown and those waiting to join it: updated without them (with the
+    /// waiting ones that are left), or taken down with the last.
     fn sweep_summary(&self, closed: &std::collections::HashSet<i64>) {
-        let mut summary = self
-            .summary
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let before = summary.alarms.len();
+        let mut summary = self.lock_summary();
+        let shown = summary.alarms.len();
         summary.alarms.retain(|n| !closed.contains(&n.alarm_id));
-        if summary.alarms.len() == before {
+        let (gone, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut summary.pending)
+            .into_iter()
+            .partition(|(out, _)| closed.contains(&out.notice.alarm_id));
+        if !gone.is_empty() {
+            if let Ok(mut s) = self.stats.lock() {
+                s.retries_closed += gone.len() as u64;
+            }
+            tracing::info!(
+                alarms = gone.len(),
+                "alarms acknowledged or resolved while waiting to join the summary notification; not shown"
+            );
+        }
+        summary.pending = waiting;
+        // What it shows is unchanged (or it is not on screen): the waiting
+        // ones go in at their time.
+        if summary.alarms.len() == shown || summary.notification.is_none() {
             return;
         }
-        let Some(id) = summary.notification else {
-            return;
-        };
-        match summary.notice(None) {
-            None => match self.notifier.close(id) {
-                Ok(()) => {
-                    summary.notification = None;
-                    if let Ok(mut s) = self.stats.lock() {
-                        s.closed += 1;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(notification = id, error = %e, "could not take down the summary notification")
-                }
-            },
-            Some(notice) => match self.notifier.notify(&notice) {
-                Ok(delivered) => summary.notification = Some(delivered.notification_id),
-                Err(e) => {
-                    tracing::warn!(notification = id, error = %e, "could not update the summary notification")
-                }
-            },
+        let adding = std::mem::take(&mut summary.pending);
+        self.show_summary(&mut summary, adding);
+    }
+
+    fn lock_summary(&self) -> std::sync::MutexGuard<'_, Summary> {
+        self.summary
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether the notices waiting to join the summary are due (or, with
+    /// `any`, waiting at all); claimed by the caller when so.
+    fn take_flush(&self, any: bool) -> bool {
+        let mut due = self
+            .summary_due
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match *due {
+            Some(t) if any || t <= Instant::now() => {
+                *due = None;
+                true
+            }
+            _ => false,
         }
     }
 
+    /// The notices waiting to join the summary are due at `at` (or sooner,
+    /// if already so).
+    fn flush_at(&self, at: Instant) {
+        let mut due = self
+            .summary_due
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *due = Some(due.map_or(at, |t| t.min(at)));
+    }
+
+    /// Shows the notices waiting to join the summary, unless it changed
+    /// too recently (then they are due again at their time). A stopping
+    /// stage shows them at once.
+    fn flush(&self) {
+        let mut summary = self.lock_summary();
+        if summary.pending.is_empty() {
+            return;
+        }
+        let stopping = self.stopping.load(std::sync::atomic::Ordering::SeqCst);
+        if let Some(due) = summary.updated.map(|t| t + self.summary_every)
+            && due > Instant::now()
+            && !stopping
+        {
+            self.flush_at(due);
+            return;
+        }
+        let adding = std::mem::take(&mut summary.pending);
+        self.show_summary(&mut summary, adding);
+    }
+
+    /// Shows the summary with its alarms and `adding` (notices with the
+    /// tries each has had), or takes it down when that is no alarm. On
+    /// success each added notice counts as delivered; on failure each goes
+    /// its way as a failed notice (`not_delivered`).
+    fn show_summary(&self, summary: &mut Summary, adding: Vec<(Outgoing, usize)>) {
+        let notices: Vec<&Notice> = adding.iter().map(|(out, _)| &out.notice).collect();
+        let Some(notice) = summary.notice(&notices) else {
+            if let Some(id) = summary.notification {
+                match self.notifier.close(id) {
+                    Ok(()) => {
+                        summary.notification = None;
+                        if let Ok(mut s) = self.stats.lock() {
+                            s.closed += 1;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(notification = id, error = %e, "could not take down the summary notification")
+                    }
+                }
+            }
+            return;
+        };
+        let called = Instant::now();
+        let result = self.notifier.notify(&notice);
+        let done = Instant::now();
+        let now = self.clock.now();
+        match result {
+            Ok(delivered) => {
+                summary.notification = Some(delivered.notification_id);
+                summary.updated = Some(done);
+                if let Ok(mut s) = self.stats.lock() {
+                    s.summary_updates += 1;
+                }
+                if adding.is_empty() {
+                    return;
+                }
+                for (out, _) in adding {
+                    let alarm = out.notice.alarm_id;
+                    summary.alarms.retain(|n| n.alarm_id != alarm);
+                    if summary.alarms.len() >= NOTIFICATIONS_TRACKED {
+                        // Still in the app's list; no longer in the summary.
+                        summary.alarms.remove(0);
+                    }
+                    summary.alarms.push(out.notice.clone());
+                    self.count_delivered(&out, called, done, now, true);
+                }
+                self.set_failing(false, now);
+            }
+            Err(e) if adding.is_empty() => {
+                let id = summary.notification;
+                tracing::warn!(notification = ?id, error = %e, "could not update the summary notification");
+            }
+            Err(e) => {
+                if let Ok(mut s) = self.stats.lock() {
+                    s.failed += 1;
+                }
+                let refused = e.kind() == NotifyErrorKind::Rejected;
+                for (out, tries) in adding {
+                    self.not_delivered(out, tries + 1, &e);
+                }
+                if !refused {
+                    self.set_failing(true, now);
+                }
+                // Do not hammer a daemon that is not there.
+                std::thread::sleep(StdDuration::from_millis(100));
+            }
+        }
+    }
+
+    /// Whether the alarm of `out`, a notice waiting for its retry, has been
+    /// acknowledged or resolved meanwhile. A store that cannot say is not a
+    /// reason to hold a notice back: `false` then.
     fn closed_meanwhile(&self, out: &Outgoing) -> bool {
         if !out.stored {
             return false;
@@ -1420,7 +1601,6 @@ impl Delivery {
 
     /// Delivers `out`, which has had `tries` tries before this one.
     fn deliver(&self, out: Outgoing, tries: usize) {
-        let tries = tries + 1;
         // The summary's lock is held through a change of the summary (up
         // to a call's timeout on a hung daemon): only a notice that may go
         // into it, on a desktop that shows `ON_SCREEN_MAX` or more, waits
@@ -1433,38 +1613,38 @@ impl Delivery {
                 .notifier
                 .on_screen()
                 .is_some_and(|n| n >= ON_SCREEN_MAX);
-        let mut summary = crowded.then(|| {
-            self.summary
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-        });
-        let folded = match &summary {
-            Some(s) if self.folds(&out, s) => s.notice(Some(&out.notice)),
-            _ => None,
-        };
-        // Only a change of the summary holds it through the call.
-        if folded.is_none() {
-            summary = None;
+        if crowded {
+            let mut summary = self.lock_summary();
+            if self.folds(&out, &summary) {
+                let due = summary
+                    .updated
+                    .map(|t| t + self.summary_every)
+                    .filter(|&due| due > Instant::now());
+                match due {
+                    // Changed too recently: it waits for the next change,
+                    // unless it is what the ward must hear now.
+                    Some(due) if out.notice.priority != Priority::High => {
+                        summary.pending.push((out, tries));
+                        self.flush_at(due);
+                    }
+                    _ => {
+                        let mut adding = std::mem::take(&mut summary.pending);
+                        adding.push((out, tries));
+                        self.show_summary(&mut summary, adding);
+                    }
+                }
+                return;
+            }
         }
-        let notice = folded.unwrap_or_else(|| to_notice(&out.notice));
+        let tries = tries + 1;
+        let notice = to_notice(&out.notice);
         let called = Instant::now();
         let result = self.notifier.notify(&notice);
+        let done = Instant::now();
         let now = self.clock.now();
         match result {
             Ok(delivered) => {
-                if let Some(summary) = summary.as_mut() {
-                    summary.notification = Some(delivered.notification_id);
-                    let alarm = out.notice.alarm_id;
-                    summary.alarms.retain(|n| n.alarm_id != alarm);
-                    if summary.alarms.len() >= NOTIFICATIONS_TRACKED {
-                        // Still in the app's list; no longer in the summary.
-                        summary.alarms.remove(0);
-                    }
-                    summary.alarms.push(out.notice.clone());
-                    if let Ok(mut s) = self.stats.lock() {
-                        s.folded += 1;
-                    }
-                } else if out.stored && out.notice.alarm_id > 0 {
+                if out.stored && out.notice.alarm_id > 0 {
                     let mut shown = self
                         .shown
                         .lock()
@@ -1476,69 +1656,95 @@ impl Delivery {
                             .push(delivered.notification_id);
                     }
                 }
-                let done = Instant::now();
-                let ms = |from: Instant, to: Instant| (to - from).as_secs_f64() * 1000.0;
-                let m = out.marks;
-                if let Ok(mut s) = self.stats.lock() {
-                    s.delivered += 1;
-                    if matches!(out.notice.kind, NoticeKind::New) {
-                        s.latencies_ms.push(ms(m.read, done));
-                        s.parts_ms.push(LatencyParts {
-                            to_writer: ms(m.read, m.picked),
-                            store: ms(m.picked, m.stored),
-                            stage_queue: ms(m.stored, m.staged),
-                            scoring: ms(m.staged, m.scored),
-                            alarm: ms(m.scored, out.queued),
-                            notifier_queue: ms(out.queued, called),
-                            desktop: ms(called, done),
-                        });
-                    }
-                }
-                if out.stored {
-                    self.record(Record::Notified(out.notice.alarm_id, now));
-                }
+                self.count_delivered(&out, called, done, now, false);
                 self.set_failing(false, now);
             }
             Err(e) => {
-                let alarm = out.notice.alarm_id;
-                let first = retried_kind(&out.notice.kind);
-                let refused = e.kind() == NotifyErrorKind::Rejected;
-                // A daemon that answered and refused the notice would refuse
-                // it again; one that did not answer may well answer soon.
-                let retried = !refused && self.retry_later(out, tries);
                 if let Ok(mut s) = self.stats.lock() {
                     s.failed += 1;
-                    if retried {
-                        s.retried += 1;
-                    } else if first && !refused {
-                        s.given_up += 1;
-                    }
                 }
-                if retried {
-                    tracing::warn!(
-                        alarm,
-                        tries,
-                        kind = ?e.kind(),
-                        error = %e,
-                        "notification not delivered; trying again shortly"
-                    );
-                } else if first && !refused {
-                    tracing::error!(
-                        alarm,
-                        tries,
-                        kind = ?e.kind(),
-                        error = %e,
-                        "notification not delivered after its retries; the alarm is in the in-app list and its reminder tries again"
-                    );
-                } else {
-                    tracing::warn!(alarm, kind = ?e.kind(), error = %e, "notification not delivered");
-                }
+                let refused = e.kind() == NotifyErrorKind::Rejected;
+                self.not_delivered(out, tries, &e);
                 if !refused {
                     self.set_failing(true, now);
                 }
                 // Do not hammer a daemon that is not there.
                 std::thread::sleep(StdDuration::from_millis(100));
             }
+        }
+    }
+
+    /// `out` reached the desktop (on its own, or `folded` into the summary)
+    /// by the call made at `called` that returned at `done`: counted, its
+    /// latency kept (a new alarm's), and its delivery recorded.
+    fn count_delivered(
+        &self,
+        out: &Outgoing,
+        called: Instant,
+        done: Instant,
+        now: DateTime<Utc>,
+        folded: bool,
+    ) {
+        let ms = |from: Instant, to: Instant| (to - from).as_secs_f64() * 1000.0;
+        let m = out.marks;
+        if let Ok(mut s) = self.stats.lock() {
+            s.delivered += 1;
+            if folded {
+                s.folded += 1;
+            }
+            if matches!(out.notice.kind, NoticeKind::New) {
+                s.latencies_ms.push(ms(m.read, done));
+                s.parts_ms.push(LatencyParts {
+                    to_writer: ms(m.read, m.picked),
+                    store: ms(m.picked, m.stored),
+                    stage_queue: ms(m.stored, m.staged),
+                    scoring: ms(m.staged, m.scored),
+                    alarm: ms(m.scored, out.queued),
+                    notifier_queue: ms(out.queued, called),
+                    desktop: ms(called, done),
+                });
+            }
+        }
+        if out.stored {
+            self.record(Record::Notified(out.notice.alarm_id, now));
+        }
+    }
+
+    /// `out`'s `tries`-th try failed with `e` (the call itself is counted
+    /// by the caller): tried again shortly while its retries last, else
+    /// left to its alarm's reminder; logged either way.
+    fn not_delivered(&self, out: Outgoing, tries: usize, e: &wardwatch_notify::Error) {
+        let alarm = out.notice.alarm_id;
+        let first = retried_kind(&out.notice.kind);
+        let refused = e.kind() == NotifyErrorKind::Rejected;
+        // A daemon that answered and refused the notice would refuse
+        // it again; one that did not answer may well answer soon.
+        let retried = !refused && self.retry_later(out, tries);
+        if let Ok(mut s) = self.stats.lock() {
+            if retried {
+                s.retried += 1;
+            } else if first && !refused {
+                s.given_up += 1;
+            }
+        }
+        if retried {
+            tracing::warn!(
+                alarm,
+                tries,
+                kind = ?e.kind(),
+                error = %e,
+                "notification not delivered; trying again shortly"
+            );
+        } else if first && !refused {
+            tracing::error!(
+                alarm,
+                tries,
+                kind = ?e.kind(),
+                error = %e,
+                "notification not delivered after its retries; the alarm is in the in-app list and its reminder tries again"
+            );
+        } else {
+            tracing::warn!(alarm, kind = ?e.kind(), error = %e, "notification not delivered");
         }
     }
 }
@@ -1665,9 +1871,10 @@ mod tests {
             alarms: (1..=9)
                 .map(|i| notice(i, Priority::Medium, NoticeKind::New))
                 .collect(),
+            ..Summary::default()
         };
         summary.alarms[2].priority = Priority::High;
-        let n = summary.notice(None).expect("a summary");
+        let n = summary.notice(&[]).expect("a summary");
         assert_eq!(n.alarm_id, 3, "the high one, though older");
         assert_eq!(n.title, "Bed 3 (+8 more alarms)");
         assert_eq!(n.replaces, Some(7));
@@ -1683,13 +1890,13 @@ mod tests {
         // Alarm 5's reminder: listed once, as the newest medium.
         summary.alarms[2].priority = Priority::Medium;
         let reminder = notice(5, Priority::Medium, NoticeKind::Reminder);
-        let n = summary.notice(Some(&reminder)).expect("a summary");
+        let n = summary.notice(&[&reminder]).expect("a summary");
         assert_eq!(n.title, "Bed 5 (+8 more alarms)");
         assert!(!n.body.lines().skip(1).any(|l| l == "Bed 5"), "{}", n.body);
 
         summary.alarms.truncate(1);
-        let n = summary.notice(None).expect("a summary");
+        let n = summary.notice(&[]).expect("a summary");
         assert_eq!(n.title, "Bed 1", "one alarm: no count");
-        assert!(Summary::default().notice(None).is_none());
+        assert!(Summary::default().notice(&[]).is_none());
     }
 }
