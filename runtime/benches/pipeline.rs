@@ -6,6 +6,8 @@
 //!
 //!   cargo bench -p wardwatch-runtime --bench pipeline -- throughput [PATIENTS] [SECONDS] [pleth] [encrypted]
 //!   cargo bench -p wardwatch-runtime --bench pipeline -- alarm-rate [BEDS] [HOURS] [pleth]
+//!   cargo bench -p wardwatch-runtime --bench pipeline -- alarm-flood [ALARMS] [SECONDS]
+//!     (on a real desktop: `bench/alarm_flood.sh`)
 //!
 //! Prints figures; asserts nothing about time. The baseline in the same run
 //! is real time: how much faster than the ward produces data it is handled.
@@ -54,7 +56,13 @@ fn rss_mb() -> f64 {
 
 /// CPU seconds (user + system) of this process so far.
 fn cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_of("self")
+}
+
+/// CPU seconds (user + system) of process `pid` (or `self`) so far; zero
+/// for one that is gone.
+fn cpu_of(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit(')')
         .next()
@@ -83,6 +91,32 @@ struct Ward {
 }
 
 fn ward(patients: usize, start: DateTime<Utc>, encrypted: bool) -> Ward {
+    let (dir, store) = ward_store(patients, start, encrypted);
+    let notifier = Arc::new(RecordingNotifier::new());
+    let (stage, _) = AlarmStage::start(
+        dir.path(),
+        Rules::default(),
+        Box::new(notifier.clone()),
+        Arc::new(SystemClock),
+    )
+    .expect("alarm stage");
+    Ward {
+        _dir: dir,
+        checkpointer: wardwatch_runtime::checkpoint::Checkpointer::start(&store),
+        store,
+        stage,
+        notifier,
+        sequence: 0,
+        scores: Vec::new(),
+    }
+}
+
+/// A store in a private temporary folder with `patients` demo patients.
+fn ward_store(
+    patients: usize,
+    start: DateTime<Utc>,
+    encrypted: bool,
+) -> (tempfile::TempDir, Store) {
     let dir = tempfile::Builder::new()
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir()
@@ -113,23 +147,7 @@ fn ward(patients: usize, start: DateTime<Utc>, encrypted: bool) -> Ward {
     store
         .upsert_patients(&records, &audit, start)
         .expect("patients");
-    let notifier = Arc::new(RecordingNotifier::new());
-    let (stage, _) = AlarmStage::start(
-        dir.path(),
-        Rules::default(),
-        Box::new(notifier.clone()),
-        Arc::new(SystemClock),
-    )
-    .expect("alarm stage");
-    Ward {
-        _dir: dir,
-        checkpointer: wardwatch_runtime::checkpoint::Checkpointer::start(&store),
-        store,
-        stage,
-        notifier,
-        sequence: 0,
-        scores: Vec::new(),
-    }
+    (dir, store)
 }
 
 impl Ward {
@@ -484,6 +502,96 @@ fn alarm_rate(beds: usize, hours: u64, pleth: bool) {
     }
 }
 
+/// A flood of technical alarms on the real desktop (the session's
+/// notification daemon: run it under `scripts/notifyd.sh`, as
+/// `bench/alarm_flood.sh` does): `alarms` raised evenly over `seconds`, as
+/// a source's fault makes the ward's beds raise them, then all resolved.
+/// Run twice, the summary notification changed for every alarm that joins
+/// it (spacing zero: the baseline, as before) and at most once in
+/// `SUMMARY_EVERY`; reports the daemon's and the X server's CPU (their
+/// pids from `DUNST_PID` and `XVFB_PID`), the deliveries and the latency.
+fn alarm_flood(alarms: usize, seconds: u64) {
+    use wardwatch_runtime::stage::SUMMARY_EVERY;
+    let pid = |var: &str| std::env::var(var).unwrap_or_else(|_| "0".into());
+    let (dunst, xvfb) = (pid("DUNST_PID"), pid("XVFB_PID"));
+    println!(
+        "alarm flood: {alarms} technical alarms over {seconds} s on the desktop (dunst pid {dunst}, Xvfb pid {xvfb}), then resolved"
+    );
+    println!(
+        "| summary changed | wall s | dunst CPU s | Xvfb CPU s | delivered | in the summary | summary updates | p50 ms | p99 ms |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut base = None;
+    for every in [std::time::Duration::ZERO, SUMMARY_EVERY] {
+        let start = Utc::now();
+        let (dir, store) = ward_store(3, start, false);
+        let notifier = wardwatch_notify::DesktopNotifier::new().expect("a notification daemon");
+        let (mut stage, stats) = AlarmStage::start_with_summary_every(
+            dir.path(),
+            Rules::default(),
+            Box::new(notifier),
+            Arc::new(SystemClock),
+            every,
+        )
+        .expect("alarm stage");
+        let (d0, x0) = (cpu_of(&dunst), cpu_of(&xvfb));
+        let t = Instant::now();
+        let spacing = std::time::Duration::from_secs(seconds) / alarms.max(1) as u32;
+        for i in 0..alarms {
+            if let Some(wait) = (spacing * i as u32).checked_sub(t.elapsed()) {
+                std::thread::sleep(wait);
+            }
+            stage.system_condition(
+                &store,
+                &format!("tech:bench{i}"),
+                true,
+                &format!("bench alarm {i}"),
+            );
+        }
+        let deadline = Instant::now() + std::time::Duration::from_secs(120);
+        while stats.lock().expect("stats").delivered < alarms as u64 && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        for i in 0..alarms {
+            stage.system_condition(&store, &format!("tech:bench{i}"), false, "resolved");
+        }
+        // The sweep takes the resolved ones down within about a second.
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        drop(stage);
+        let wall = t.elapsed().as_secs_f64();
+        let (d, x) = (cpu_of(&dunst) - d0, cpu_of(&xvfb) - x0);
+        let s = stats.lock().expect("stats").clone();
+        let pct = |p| {
+            s.latency_percentile_ms(p)
+                .map_or("-".into(), |v| format!("{v:.0}"))
+        };
+        println!(
+            "| {} | {wall:.1} | {d:.2} | {x:.2} | {} | {} | {} | {} | {} |",
+            if every.is_zero() {
+                "for every alarm (before)".to_owned()
+            } else {
+                format!("at most once in {} ms", every.as_millis())
+            },
+            s.delivered,
+            s.folded,
+            s.summary_updates,
+            pct(50.0),
+            pct(99.0)
+        );
+        match base {
+            None => base = Some((d, x)),
+            Some((bd, bx)) => println!(
+                "dunst CPU {:.2}× the baseline's, Xvfb {:.2}×",
+                d / bd,
+                x / bx
+            ),
+        }
+        // The run's notifications expire (10 s, dunst's default for
+        // normal urgency) before the next run starts.
+        std::thread::sleep(std::time::Duration::from_secs(11));
+    }
+}
+
 fn main() {
     wardwatch_runtime::setup::small_pages();
     let args: Vec<String> = std::env::args()
@@ -492,6 +600,7 @@ fn main() {
         .collect();
     let num = |i: usize, d: u64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
     match args.first().map(String::as_str) {
+        Some("alarm-flood") => alarm_flood(num(1, 500) as usize, num(2, 10)),
         Some("alarm-rate") => alarm_rate(
             num(1, 24) as usize,
             num(2, 24),
