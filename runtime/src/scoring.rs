@@ -72,11 +72,37 @@ struct BedChannel {
     pushed: i64,
     /// R peaks (sample indices) of the last `HRV_WINDOW`, for SDNN.
     beats: std::collections::VecDeque<usize>,
+    /// The spans `[start, end)` padded with missing samples because no data
+    /// came for them (a gap in arrival shorter than `MAX_ECG_GAP`), the
+    /// last `GAPS_KEPT`.
+    gaps: std::collections::VecDeque<(usize, usize)>,
+    /// An unusable-signal finding of this lead that a gap in arrival made
+    /// is open: it is not the patient's, and neither is its end.
+    gap_unusable: bool,
 }
+
+/// The padded gaps a lead keeps, to tell an unusable-signal finding that
+/// lies in them (one finding spans at most a few gaps: its pause ends at
+/// the first beat after them).
+const GAPS_KEPT: usize = 8;
 
 impl BedChannel {
     fn time_of(&self, sample: usize) -> DateTime<Utc> {
         self.origin + Duration::nanoseconds(self.period_ns.saturating_mul(sample as i64))
+    }
+
+    /// Whether at least half of `[start, end)` is padding for data that
+    /// never arrived.
+    fn mostly_gap(&self, start: usize, end: usize) -> bool {
+        if end <= start {
+            return false;
+        }
+        let padded: usize = self
+            .gaps
+            .iter()
+            .map(|&(a, b)| b.min(end).saturating_sub(a.max(start)))
+            .sum();
+        2 * padded >= end - start
     }
 }
 
@@ -973,6 +999,8 @@ fn feed_block(bed: &mut Bed, mrn: &str, obs: &Observation, b: &EcgBlock) -> Vec<
         period_ns: b.period_ns,
         pushed: 0,
         beats: Default::default(),
+        gaps: Default::default(),
+        gap_unusable: false,
     };
     // Where this block starts on the channel's timeline: a new channel,
     // a new rate, a long gap or a clock that went back starts it afresh.
@@ -1021,6 +1049,12 @@ fn feed_block(bed: &mut Bed, mrn: &str, obs: &Observation, b: &EcgBlock) -> Vec<
     let mut pushes = Vec::with_capacity(2);
     if gap_samples > 0 {
         pushes.push(vec![f64::NAN; gap_samples as usize]);
+        let c = &mut bed.channels[index];
+        let start = c.pushed as usize;
+        if c.gaps.len() >= GAPS_KEPT {
+            c.gaps.pop_front();
+        }
+        c.gaps.push_back((start, start + gap_samples as usize));
     }
     pushes.push(samples);
     for block in pushes {
@@ -1047,6 +1081,30 @@ fn feed_block(bed: &mut Bed, mrn: &str, obs: &Observation, b: &EcgBlock) -> Vec<
             // those are the bed's decision (below); rhythm findings only
             // from the bed's rhythm lead (`Bed::takes`).
             for event in &ecg.events {
+                // Padding for data that never arrived reads as unusable
+                // signal; it is no sensor of the patient's (the leads
+                // were on; a gap in the data is the source's fault, which
+                // `tech:lost` says, or a stall, which `tech:stream_stalled`
+                // says past `stalled_after`): neither the finding nor its
+                // end goes on.
+                let c = &mut bed.channels[index];
+                match event {
+                    StreamEvent::Onset(f)
+                        if f.kind == FindingKind::EcgSignalUnusable
+                            && c.mostly_gap(f.start_sample, f.end_sample) =>
+                    {
+                        c.gap_unusable = true;
+                        continue;
+                    }
+                    StreamEvent::End {
+                        kind: FindingKind::EcgSignalUnusable,
+                        ..
+                    } if c.gap_unusable => {
+                        c.gap_unusable = false;
+                        continue;
+                    }
+                    _ => {}
+                }
                 if !is_life_threatening(event_kind(event)) && !bed.takes(index, event) {
                     continue;
                 }
@@ -1222,6 +1280,8 @@ mod tests {
             period_ns: 4_000_000,
             pushed: 0,
             beats: Default::default(),
+            gaps: Default::default(),
+            gap_unusable: false,
         };
         Bed {
             stream: BedsideStream::new(Vec::new()).expect("bed"),

@@ -722,6 +722,19 @@ fn stream_mitdb_leads_gap(
     leads: &[(&str, &str)],
     gap: Option<(usize, std::ops::Range<usize>)>,
 ) -> Vec<wardwatch_core::model::EcgEvent> {
+    stream_mitdb_gap_as(store, scorer, (name, mrn, seconds), leads, gap, false)
+}
+
+/// [`stream_mitdb_leads_gap`]; with `missing`, the gap's blocks are sent,
+/// every sample marked missing (`E`: the device had no valid signal).
+fn stream_mitdb_gap_as(
+    store: &mut Store,
+    scorer: &mut LiveScorer,
+    (name, mrn, seconds): (&str, &str, usize),
+    leads: &[(&str, &str)],
+    gap: Option<(usize, std::ops::Range<usize>)>,
+    missing: bool,
+) -> Vec<wardwatch_core::model::EcgEvent> {
     let record =
         wardwatch_wfdb::Record::open(testdata(&format!("mitdb/{name}.hea"))).expect("record");
     let signals: Vec<_> = leads
@@ -744,13 +757,13 @@ fn stream_mitdb_leads_gap(
             let Some(chunk) = raw.get(k * block..((k + 1) * block).min(raw.len())) else {
                 continue;
             };
-            if gap
+            let in_gap = gap
                 .as_ref()
-                .is_some_and(|(g, span)| *g == lead && span.contains(&(k * block / 360)))
-            {
+                .is_some_and(|(g, span)| *g == lead && span.contains(&(k * block / 360)));
+            if in_gap && !missing {
                 continue;
             }
-            let obs = waveform(
+            let mut obs = waveform(
                 &format!("{mrn}-{name}-{code}-{k}"),
                 mrn,
                 code,
@@ -760,6 +773,9 @@ fn stream_mitdb_leads_gap(
                 (*gain, *baseline),
                 chunk,
             );
+            if in_gap {
+                obs["valueSampledData"]["data"] = json!(vec!["E"; chunk.len()].join(" "));
+            }
             seq += 1;
             items.push(item(seq, &obs, now));
         }
@@ -883,4 +899,55 @@ fn a_beds_af_goes_on_on_v1_while_lead_ii_is_down() {
     let ends: Vec<_> = events.iter().filter(af(false)).collect();
     assert_eq!(onsets.len(), 1, "{events:?}");
     assert!(ends.is_empty(), "the bed's AF ended: {events:?}");
+}
+
+/// ECG that never arrived (records a source lost, a sender's dropout of
+/// 12 s: shorter than the 30 s after which a lead starts afresh) is padded
+/// with missing samples so times stay right, and is no finding of the
+/// patient's: no "signal unusable, check leads" (the leads were on; the
+/// data was lost on its way, which the source's own alarm says) and no
+/// asystole. Before, every bed of a source that lost records raised a
+/// sensor-off, each resolved as its data resumed: hundreds of technical
+/// alarms in a 5,000-patient run.
+#[test]
+fn ecg_that_never_arrived_is_no_unusable_signal_and_no_asystole() {
+    let dir = crate::private_tempdir();
+    let (mut store, mrns) = store_with_ward(dir.path());
+    let mut scorer = LiveScorer::default();
+    let events = stream_mitdb_leads_gap(
+        &mut store,
+        &mut scorer,
+        "100",
+        &mrns[0],
+        120,
+        &[("MLII", "131330")],
+        Some((0, 60..72)),
+    );
+    assert!(
+        events.iter().all(|e| !matches!(
+            e.kind(),
+            FindingKind::EcgSignalUnusable | FindingKind::Asystole
+        )),
+        "{events:?}"
+    );
+
+    // The same 12 s sent by the device with every sample marked missing:
+    // the sensor had no signal, and says so.
+    let events = stream_mitdb_gap_as(
+        &mut store,
+        &mut scorer,
+        ("100", &mrns[1], 120),
+        &[("MLII", "131330")],
+        Some((0, 60..72)),
+        true,
+    );
+    let unusable: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind() == FindingKind::EcgSignalUnusable)
+        .collect();
+    assert_eq!(unusable.len(), 2, "its onset and its end: {events:?}");
+    assert!(
+        events.iter().all(|e| e.kind() != FindingKind::Asystole),
+        "{events:?}"
+    );
 }
