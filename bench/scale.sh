@@ -24,6 +24,10 @@
 #       after its notification is seen, `alarms ack` from beside serve, as a
 #       ward does; else none is, and every notification stays on the
 #       daemon's screen to the end)
+#   WARDWATCH_SCALE_LOSE=T …   (sse, live: T seconds into the run serve is
+#       stopped, SIGSTOP, for 30 s while the simulator's log keeps only 20 s
+#       of records, so every patient's stream loses about 10 s, as when a
+#       workstation stalls; the run then says which alarms that made)
 #
 # SECONDS over 240 is a soak: the live run alone (the simulated data starts
 # now, and the store takes data at most 5 min ahead of its clock, so the
@@ -48,6 +52,14 @@ HELD=$S
 if ((S > 240)) && [[ $TRANSPORT == sse ]]; then
     HELD=60
 fi
+LOSE=${WARDWATCH_SCALE_LOSE:-}
+if [[ -n $LOSE ]]; then
+    if ! [[ $LOSE =~ ^[0-9]+$ && $TRANSPORT == sse ]] || ((S <= 240)); then
+        echo "bench/scale.sh: WARDWATCH_SCALE_LOSE=SECONDS needs sse and a live run (SECONDS over 240)" >&2
+        exit 2
+    fi
+    HELD=20
+fi
 if ((N * HELD * 11 / 2 > 3900000)); then
     echo "bench/scale.sh: $N patients × $HELD s is more than the simulator's log holds; shorten SECONDS" >&2
     exit 2
@@ -60,11 +72,12 @@ fi
 # WARDWATCH_SCALE_BIN runs another build of wardwatchctl (a copy of an
 # earlier one, say) against the same load, so that two builds can be
 # compared in one sitting on a machine whose speed drifts.
+# The simulator is always this tree's: the same load for every build.
+cargo build --release -q -p wardwatchctl
+SIM_BIN=$PWD/target/release/wardwatchctl
+BIN=$SIM_BIN
 if [[ -n ${WARDWATCH_SCALE_BIN:-} ]]; then
     BIN=$(realpath "$WARDWATCH_SCALE_BIN")
-else
-    cargo build --release -q -p wardwatchctl
-    BIN=$PWD/target/release/wardwatchctl
 fi
 WORK=$(mktemp -d)
 chmod 700 "$WORK"
@@ -184,14 +197,15 @@ with open(sys.argv[1], "w") as out:
     rc = subprocess.run(sys.argv[2:], stdout=out).returncode
 r = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(f"sim: CPU {r.ru_utime + r.ru_stime:.2f}", file=sys.stderr)
-sys.exit(rc)' "$WORK/sim-$pace.json" "$BIN" sim --patients "$N" --duration "$S" --pace "$pace" \
+sys.exit(rc)' "$WORK/sim-$pace.json" "$SIM_BIN" sim --patients "$N" --duration "$S" --pace "$pace" \
             --scenario "$WORK/scenario.json" --kinesis-endpoint "$WARDWATCH_KINESALITE_URL" \
             --stream "ward-$pace" --json 2>"$WORK/sim-$pace.err" &
         SIM=$!
         ctl sources add kinesis sim --endpoint "$WARDWATCH_KINESALITE_URL" --stream "ward-$pace" >/dev/null
     else
-        "$BIN" sim --patients "$N" --duration "$S" --pace "$pace" --scenario "$WORK/scenario.json" \
-            --serve-sse "127.0.0.1:$PORT" --linger 86400 >/dev/null 2>"$WORK/sim-$pace.err" &
+        "$SIM_BIN" sim --patients "$N" --duration "$S" --pace "$pace" --scenario "$WORK/scenario.json" \
+            --serve-sse "127.0.0.1:$PORT" --linger 86400 --log-records $((N * 11 / 2 * HELD)) \
+            >/dev/null 2>"$WORK/sim-$pace.err" &
         SIM=$!
         for _ in $(seq 100); do grep -q 'sim: serving' "$WORK/sim-$pace.err" && break; sleep 0.1; done
         local url
@@ -200,7 +214,13 @@ sys.exit(rc)' "$WORK/sim-$pace.json" "$BIN" sim --patients "$N" --duration "$S" 
         ctl sources add sse sim "$url" >/dev/null
     fi
     local start end last=-1 still=0 valid="" got serve_cpu sim_cpu serve_hwm serve_written peer_cpu=0
-    local rss_trace="" next_minute=0 now next_ack=0 acked=0 id
+    local rss_trace="" next_minute=0 now next_ack=0 acked=0 id lost_at=""
+    # The desktop's own cost: the notification daemon and the X server.
+    local dunst xvfb dunst_cpu0=0 xvfb_cpu0=0
+    dunst=$(pgrep -n -x dunst || true)
+    xvfb=$(pgrep -n -x Xvfb || true)
+    [[ -n $dunst ]] && dunst_cpu0=$(cpu_s "$dunst")
+    [[ -n $xvfb ]] && xvfb_cpu0=$(cpu_s "$xvfb")
     start=$(date +%s.%N)
     # Warnings, and the writer's rollup journal merges (a line for each part).
     WARDWATCH_LOG=warn,wardwatch_runtime::pipeline=debug "$BIN" --data-dir "$DATA" --user bench serve \
@@ -238,6 +258,12 @@ sys.exit(rc)' "$WORK/sim-$pace.json" "$BIN" sim --patients "$N" --duration "$S" 
             rss_trace+="$(awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$SERVE/status") "
             next_minute=$((next_minute + 1))
         fi
+        if [[ -n $LOSE && -z $lost_at ]] && ((now >= ${start%.*} + LOSE)); then
+            lost_at=$((now - ${start%.*}))
+            kill -STOP "$SERVE"
+            sleep 30
+            kill -CONT "$SERVE"
+        fi
         if [[ -n ${WARDWATCH_SCALE_ACK_AFTER:-} ]] && ((now >= next_ack)); then
             for id in $(ack_due "$WORK/seen-$pace.json"); do
                 ctl alarms ack "$id" --note "bench: acknowledged" >/dev/null && acked=$((acked + 1))
@@ -258,14 +284,18 @@ sys.exit(rc)' "$WORK/sim-$pace.json" "$BIN" sim --patients "$N" --duration "$S" 
     # stops and prints its delivery counts and latencies.
     local alarms notified
     for _ in $(seq 240); do
-        read -r alarms notified < <(ctl alarms list --json 2>/dev/null |
+        read -r alarms notified < <(ctl alarms list --json --limit 100000 2>/dev/null |
             python3 -c 'import json,sys; a = json.load(sys.stdin); print(len(a), sum(x["notify_count"] > 0 for x in a))')
         ((notified >= alarms)) && break
         sleep 0.5
     done
+    local desktop_cpu=""
+    [[ -n $dunst ]] && desktop_cpu="dunst $(awk -v a="$dunst_cpu0" -v b="$(cpu_s "$dunst")" 'BEGIN {printf "%.1f", b - a}')"
+    [[ -n $xvfb ]] && desktop_cpu+=", Xvfb $(awk -v a="$xvfb_cpu0" -v b="$(cpu_s "$xvfb")" 'BEGIN {printf "%.1f", b - a}')"
     kill -INT "$SERVE"
     wait "$SERVE" || true
     SERVE=
+    ctl alarms list --json --limit 100000 >"$WORK/alarms-$pace.json" 2>/dev/null || echo "[]" >"$WORK/alarms-$pace.json"
     if [[ -n $SIM ]]; then
         kill -INT "$SIM" 2>/dev/null || true
         wait "$SIM" 2>/dev/null || true
@@ -277,7 +307,8 @@ sys.exit(rc)' "$WORK/sim-$pace.json" "$BIN" sim --patients "$N" --duration "$S" 
         "$(grep '^latency parts' "$WORK/serve.out" || true)" "$TRANSPORT" "$peer_cpu" "$rss_trace" \
         "$serve_written" "$WORK/serve.err" "$filled" "$acked" \
         "$(stat -c %s "$DATA/wardwatch.db-wal" 2>/dev/null || echo 0)" \
-        "$before_space" "$(ctl store space --json)" <<'EOF'
+        "$before_space" "$(ctl store space --json)" "$desktop_cpu" "$WORK/alarms-$pace.json" \
+        "$lost_at" "$(ctl ingest status --json 2>/dev/null || echo '{}')" <<'EOF'
 import json, re, sys
 pace, n, s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 transport, peer_cpu = sys.argv[18], float(sys.argv[19])
@@ -338,6 +369,20 @@ for table, b in sorted(grown.items(), key=lambda kv: -kv[1]):
         row(f"    {table}", f"{b / 1e6 / patient_days:.2f}")
 row("lake folder MB per patient-day", f"{(lake1 - lake0) / 1e6 / patient_days:.1f}")
 row("alarms in the store", alarms)
+# The alarms by kind (a technical one's key without its source), most first.
+kinds = {}
+for a in json.load(open(sys.argv[29])):
+    k = a["key"].split(":")
+    k = ":".join(k[:2]) if k[0] == "tech" else k[0]
+    kinds[k] = kinds.get(k, 0) + 1
+print("alarms by kind:", ", ".join(f"{k} {c}" for k, c in sorted(kinds.items(), key=lambda kv: -kv[1])[:10]))
+if sys.argv[30]:
+    st = json.loads(sys.argv[31])
+    lost = sum(s.get("lost", 0) for s in (st if isinstance(st, list) else []))
+    row("serve stopped 30 s at (s into the run)", sys.argv[30])
+    row("  records the source lost meanwhile", lost)
+if sys.argv[28]:
+    row("desktop CPU s (notification daemon, X)", sys.argv[28])
 row("of them notified on the desktop (the rest: in the app's list only)", notified)
 if "WARDWATCH_SCALE_ACK_AFTER" in __import__("os").environ:
     row("  acknowledged by the bench while it ran", sys.argv[24])

@@ -528,6 +528,9 @@ enum AlarmsCmd {
         /// Only alarms not yet resolved
         #[arg(long)]
         active: bool,
+        /// How many of the newest (1 to 100,000)
+        #[arg(long, default_value_t = api::ALARMS_LISTED)]
+        limit: usize,
         #[arg(long)]
         json: bool,
     },
@@ -2728,8 +2731,12 @@ fn run_alarms(cli: &Cli, cmd: &AlarmsCmd, out: &mut impl Write) -> anyhow::Resul
     use wardwatch_core::model::Vital;
     let ctx = open(cli)?;
     match cmd {
-        AlarmsCmd::List { active, json } => {
-            let list = api::list_alarms(&ctx, *active)?;
+        AlarmsCmd::List {
+            active,
+            limit,
+            json,
+        } => {
+            let list = api::list_alarms_up_to(&ctx, *active, *limit)?;
             // The list is only as current as the runtime that writes it.
             if wardwatch_runtime::lock::holder(ctx.data_dir()).is_none() {
                 eprintln!(

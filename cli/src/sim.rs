@@ -71,6 +71,11 @@ pub struct SimArgs {
     /// With --serve-sse: keep serving this many seconds after the simulation ends
     #[arg(long, default_value_t = 0)]
     linger: u64,
+    /// With --serve-sse: the records the stream keeps for a reader that
+    /// falls behind (the oldest go first: a reader further behind loses
+    /// records, and is told so)
+    #[arg(long, default_value_t = 4_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    log_records: u64,
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,
@@ -137,7 +142,7 @@ pub fn run(a: &SimArgs) -> anyhow::Result<SimReport> {
             let _ = tokio::signal::ctrl_c().await;
         };
         if let Some(addr) = &a.serve_sse {
-            let log = SharedLog::new(4_000_000);
+            let log = SharedLog::new(usize::try_from(a.log_records)?);
             let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
             let gateway = SseGateway::bind(addr.as_str(), log.clone(), GatewayOptions::default(), async {
                 let _ = stop_rx.await;

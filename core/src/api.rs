@@ -1854,8 +1854,24 @@ pub fn ecg_strip(ctx: &Ctx, mrn: &str, seconds: u32) -> Result<EcgStrip> {
 
 /// Alarms, newest first (`open_only`: not yet resolved).
 pub fn list_alarms(ctx: &Ctx, open_only: bool) -> Result<Vec<AlarmView>> {
+    list_alarms_up_to(ctx, open_only, ALARMS_LISTED)
+}
+
+/// The alarms a list shows unless asked for more: the newest.
+pub const ALARMS_LISTED: usize = 500;
+/// The most alarms one list returns.
+pub const ALARMS_LISTED_MAX: usize = 100_000;
+
+/// [`list_alarms`], the newest `limit` (1 to `ALARMS_LISTED_MAX`).
+pub fn list_alarms_up_to(ctx: &Ctx, open_only: bool, limit: usize) -> Result<Vec<AlarmView>> {
     ctx.require(Role::Viewer, "see alarms")?;
-    let list = ctx.store.alarms(open_only, 500)?;
+    if !(1..=ALARMS_LISTED_MAX).contains(&limit) {
+        return Err(Error::InvalidInput {
+            what: "limit",
+            reason: format!("give 1 to {ALARMS_LISTED_MAX} alarms"),
+        });
+    }
+    let list = ctx.store.alarms(open_only, limit)?;
     ctx.audit_coalesced("alarms.list", None)?;
     Ok(list)
 }

@@ -395,3 +395,45 @@ fn setting_one_side_of_a_limit_keeps_the_other_and_bad_limits_change_nothing() {
     assert_eq!(reset.detail["after"]["own_high"], serde_json::Value::Null);
     assert_eq!(reset.detail["after"]["low"], 35.0);
 }
+
+/// An alarm list past the 500 newest, for an admin counting a flood (a
+/// benchmark, an incident review): as many as asked, newest first, and a
+/// limit out of range is refused with the range.
+#[test]
+fn an_alarm_list_gives_as_many_as_asked_within_its_range() {
+    let dir = crate::private_tempdir();
+    let mut admin = ctx(dir.path(), "admin");
+    api::load_demo_ward(&mut admin, 4).expect("demo");
+    let mrn = crate::store_of(&admin).patients().expect("patients")[0]
+        .mrn
+        .clone();
+    let store = &crate::store_of(&admin);
+    let count = api::ALARMS_LISTED + 20;
+    for i in 0..count {
+        let at = t0() + Duration::seconds(i as i64);
+        store
+            .apply_condition(
+                &ev(
+                    &mrn,
+                    &format!("tech:test{i}"),
+                    true,
+                    Priority::Technical,
+                    false,
+                    at,
+                ),
+                at,
+            )
+            .expect("apply");
+    }
+    let newest = api::list_alarms(&admin, false).expect("list");
+    assert_eq!(newest.len(), api::ALARMS_LISTED);
+    assert_eq!(newest[0].key, format!("tech:test{}", count - 1));
+    let all = api::list_alarms_up_to(&admin, false, 10_000).expect("list");
+    assert_eq!(all.len(), count);
+    assert_eq!(all[0].key, newest[0].key);
+    for limit in [0, api::ALARMS_LISTED_MAX + 1] {
+        let e = api::list_alarms_up_to(&admin, false, limit).expect_err("out of range");
+        assert_eq!(e.kind(), wardwatch_core::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("100000"), "{e}");
+    }
+}

@@ -167,6 +167,9 @@ fn calls() -> Vec<(&'static str, Call)> {
         ("patient_live", |c, f| ok(api::patient_live(c, &f.mrn))),
         ("ecg_strip", |c, f| ok(api::ecg_strip(c, &f.mrn, 10))),
         ("list_alarms", |c, _| ok(api::list_alarms(c, false))),
+        ("list_alarms_up_to", |c, _| {
+            ok(api::list_alarms_up_to(c, false, 10_000))
+        }),
         ("locked_overview", |c, _| ok(api::locked_overview(c))),
         ("ensure_demo_accounts", |c, _| api::ensure_demo_accounts(c)),
         ("ack_alarm", |c, _| ok(api::ack_alarm(c, 999_999, None))),
