@@ -126,12 +126,13 @@ sys.exit(f"stream {stream} not ACTIVE after 30 s")
 EOF
 }
 
-# Records the runtime has taken, polled twice a second while it runs: no
+# Records the runtime has taken (or been told the source lost before it
+# read them: WARDWATCH_SCALE_LOSE), polled twice a second while it runs: no
 # python here (its start-up and json import were ~110 ms of CPU a poll,
 # over a tenth of this 2-core machine taken from serve at 10,000 patients).
 taken() {
     ctl ingest status --json |
-        { grep -oE '"(stored|duplicates|quarantined|conflicts)": *[0-9]+' || true; } |
+        { grep -oE '"(stored|duplicates|quarantined|conflicts|lost)": *[0-9]+' || true; } |
         awk -F: '{s += $2} END {print s + 0}'
 }
 cpu_s() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"; }
