@@ -5,6 +5,8 @@
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -29,9 +31,15 @@ pub fn record(length: Duration) -> Vec<i16> {
 pub struct Recording {
     child: Child,
     reader: std::thread::JoinHandle<Vec<u8>>,
+    /// Bytes the reader has so far.
+    got: Arc<AtomicUsize>,
     started: Instant,
     length: Duration,
 }
+
+/// How long past its length a recording waits for the sound server to
+/// deliver the rest of its samples (a busy machine's server lags).
+const LATE_SAMPLES: Duration = Duration::from_secs(60);
 
 impl Recording {
     pub fn start(length: Duration) -> Recording {
@@ -55,19 +63,24 @@ impl Recording {
             );
         let mut out = child.stdout.take().expect("parec's output");
         let (first, delivered) = mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let mut chunk = [0u8; 4096];
-            while let Ok(n) = out.read(&mut chunk) {
-                if n == 0 {
-                    break;
+        let got = Arc::new(AtomicUsize::new(0));
+        let reader = std::thread::spawn({
+            let got = Arc::clone(&got);
+            move || {
+                let mut bytes = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while let Ok(n) = out.read(&mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    if bytes.is_empty() {
+                        let _ = first.send(());
+                    }
+                    bytes.extend_from_slice(&chunk[..n]);
+                    got.store(bytes.len(), Ordering::SeqCst);
                 }
-                if bytes.is_empty() {
-                    let _ = first.send(());
-                }
-                bytes.extend_from_slice(&chunk[..n]);
+                bytes
             }
-            bytes
         });
         // A monitor source streams silence too: samples come once parec is
         // connected, whatever the app plays.
@@ -78,14 +91,24 @@ impl Recording {
         Recording {
             child,
             reader,
+            got,
             started: Instant::now(),
             length,
         }
     }
 
-    /// Waits out the length (from the first samples) and returns them all.
+    /// Waits out the length (from the first samples) and until the sound
+    /// server has delivered the samples of that length (up to
+    /// `LATE_SAMPLES` more: a server that lags on a busy machine delivers
+    /// them late, and a recording cut at the wall clock's length then
+    /// lacked its end), and returns them all.
     pub fn finish(mut self) -> Vec<i16> {
         std::thread::sleep(self.length.saturating_sub(self.started.elapsed()));
+        let want = 2 * (RATE as f64 * self.length.as_secs_f64()) as usize;
+        let deadline = Instant::now() + LATE_SAMPLES;
+        while self.got.load(Ordering::SeqCst) < want && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let bytes = self.reader.join().expect("the recording");

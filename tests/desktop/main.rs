@@ -919,11 +919,14 @@ fn alarms_sound_their_iec_patterns_pause_and_stop_when_acknowledged() {
     let recording = audio::Recording::start(Duration::from_secs(9));
     std::thread::sleep(Duration::from_millis(500));
     driver.click("#sound-pause");
-    let burst = audio::pulses(after_output_latency(&recording.finish()));
+    let recorded = recording.finish();
+    let burst = audio::pulses(after_output_latency(&recorded));
     assert_eq!(
         burst.len(),
         10,
-        "a high-priority burst is 10 pulses: {burst:?}"
+        "a high-priority burst is 10 pulses, in {:.1} s recorded, the window's sound {} after: {burst:?}",
+        recorded.len() as f64 / audio::RATE as f64,
+        driver.execute("return document.body.dataset.sound")
     );
     for p in &burst {
         assert!(

@@ -617,6 +617,16 @@ fn flood_stage(
     (dir, store, stage, stats)
 }
 
+/// Whether every alarm in the store (up to 100) is recorded as notified
+/// once.
+fn each_notified_once(store: &Store) -> bool {
+    store
+        .alarms(true, 100)
+        .expect("alarms")
+        .iter()
+        .all(|a| a.notify_count == 1)
+}
+
 /// Raises `n` technical alarms, `tech:flood0` on.
 fn raise_flood(stage: &mut AlarmStage, store: &Store, n: usize) {
     for i in 0..n {
@@ -737,19 +747,9 @@ fn a_flood_of_alarms_goes_into_one_summary_notification() {
         "the newest technical alarm next: {:?}",
         summary.notice.body
     );
-    wait_until(|| {
-        store
-            .alarms(true, 100)
-            .expect("alarms")
-            .iter()
-            .all(|a| a.notify_count == 1)
-    });
+    wait_until(|| each_notified_once(&store));
     assert!(
-        store
-            .alarms(true, 100)
-            .expect("alarms")
-            .iter()
-            .all(|a| a.notify_count == 1),
+        each_notified_once(&store),
         "every alarm notified once, those in the summary too"
     );
 
@@ -818,19 +818,9 @@ fn the_alarms_waiting_for_the_summary_are_shown_at_their_time_and_at_a_stop() {
             assert_eq!(s.summary_updates, 2, "the first showing, then the stop's");
         }
         // Recorded by the stage's own thread, after the call.
-        wait_until(|| {
-            store
-                .alarms(true, 100)
-                .expect("alarms")
-                .iter()
-                .all(|a| a.notify_count == 1)
-        });
+        wait_until(|| each_notified_once(&store));
         assert!(
-            store
-                .alarms(true, 100)
-                .expect("alarms")
-                .iter()
-                .all(|a| a.notify_count == 1),
+            each_notified_once(&store),
             "every {every:?}, stop {stop}: each alarm notified"
         );
     }
