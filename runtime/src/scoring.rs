@@ -77,14 +77,22 @@ struct BedChannel {
     /// last `GAPS_KEPT`.
     gaps: std::collections::VecDeque<(usize, usize)>,
     /// An unusable-signal finding of this lead that a gap in arrival made
-    /// is open: it is not the patient's, and neither is its end.
-    gap_unusable: bool,
+    /// is open: it is not the patient's, and neither is its end — unless
+    /// it is still open at the sample given (`GAP_UNUSABLE_GRACE` of
+    /// received signal after the gap, which ended at the other sample).
+    gap_unusable: Option<(Finding, usize, usize)>,
 }
 
 /// The padded gaps a lead keeps, to tell an unusable-signal finding that
 /// lies in them (one finding spans at most a few gaps: its pause ends at
 /// the first beat after them).
 const GAPS_KEPT: usize = 8;
+
+/// How long an unusable signal that began in a gap in arrival may go on
+/// over received signal before it is the patient's after all (the leads
+/// came off while the data was lost): the first beat after a gap ends it
+/// within a second or two; a lead that is off does not.
+const GAP_UNUSABLE_GRACE: Duration = Duration::seconds(10);
 
 impl BedChannel {
     fn time_of(&self, sample: usize) -> DateTime<Utc> {
@@ -1000,7 +1008,7 @@ fn feed_block(bed: &mut Bed, mrn: &str, obs: &Observation, b: &EcgBlock) -> Vec<
         pushed: 0,
         beats: Default::default(),
         gaps: Default::default(),
-        gap_unusable: false,
+        gap_unusable: None,
     };
     // Where this block starts on the channel's timeline: a new channel,
     // a new rate, a long gap or a clock that went back starts it afresh.
@@ -1093,14 +1101,23 @@ fn feed_block(bed: &mut Bed, mrn: &str, obs: &Observation, b: &EcgBlock) -> Vec<
                         if f.kind == FindingKind::EcgSignalUnusable
                             && c.mostly_gap(f.start_sample, f.end_sample) =>
                     {
-                        c.gap_unusable = true;
+                        let gap_end = c
+                            .gaps
+                            .iter()
+                            .filter(|&&(a, _)| a < f.end_sample)
+                            .map(|&(_, b)| b)
+                            .max()
+                            .unwrap_or(f.end_sample);
+                        let grace = (GAP_UNUSABLE_GRACE.num_milliseconds() as f64 * fs_hz / 1000.0)
+                            as usize;
+                        c.gap_unusable = Some((f.clone(), gap_end, gap_end + grace));
                         continue;
                     }
                     StreamEvent::End {
                         kind: FindingKind::EcgSignalUnusable,
                         ..
-                    } if c.gap_unusable => {
-                        c.gap_unusable = false;
+                    } if c.gap_unusable.is_some() => {
+                        c.gap_unusable = None;
                         continue;
                     }
                     _ => {}
@@ -1134,6 +1151,31 @@ fn feed_block(bed: &mut Bed, mrn: &str, obs: &Observation, b: &EcgBlock) -> Vec<
                     value,
                     score: ScoreDetail::EcgEvent(event),
                 });
+            }
+            // An unusable signal that began in a gap and lasts well past
+            // it over received signal is the patient's after all (leads
+            // off while the data was lost): passed on now, from the gap's
+            // end, and its end as any other's.
+            let c = &mut bed.channels[index];
+            if c.gap_unusable
+                .as_ref()
+                .is_some_and(|&(_, _, due)| c.pushed as usize >= due)
+                && let Some((finding, gap_end, _)) = c.gap_unusable.take()
+            {
+                let onset = StreamEvent::Onset(finding);
+                if bed.takes(index, &onset)
+                    && let StreamEvent::Onset(finding) = onset
+                {
+                    rows.push(ScoreRow {
+                        mrn: mrn.to_owned(),
+                        at: bed.channels[index].time_of(gap_end),
+                        value: 1.0,
+                        score: ScoreDetail::EcgEvent(EcgEvent::Onset {
+                            lead: b.lead,
+                            finding,
+                        }),
+                    });
+                }
             }
             // A lead that has become the rhythm lead (the one before it
             // now unusable) brings the episode it shows: raised now.
@@ -1281,7 +1323,7 @@ mod tests {
             pushed: 0,
             beats: Default::default(),
             gaps: Default::default(),
-            gap_unusable: false,
+            gap_unusable: None,
         };
         Bed {
             stream: BedsideStream::new(Vec::new()).expect("bed"),

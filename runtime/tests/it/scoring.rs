@@ -722,18 +722,19 @@ fn stream_mitdb_leads_gap(
     leads: &[(&str, &str)],
     gap: Option<(usize, std::ops::Range<usize>)>,
 ) -> Vec<wardwatch_core::model::EcgEvent> {
-    stream_mitdb_gap_as(store, scorer, (name, mrn, seconds), leads, gap, false)
+    stream_mitdb_gap_as(store, scorer, (name, mrn, seconds), leads, gap, None)
 }
 
-/// [`stream_mitdb_leads_gap`]; with `missing`, the gap's blocks are sent,
-/// every sample marked missing (`E`: the device had no valid signal).
+/// [`stream_mitdb_leads_gap`]; over the seconds `missing` the first lead's
+/// blocks are sent with every sample marked missing (`E`: the device had
+/// no valid signal).
 fn stream_mitdb_gap_as(
     store: &mut Store,
     scorer: &mut LiveScorer,
     (name, mrn, seconds): (&str, &str, usize),
     leads: &[(&str, &str)],
     gap: Option<(usize, std::ops::Range<usize>)>,
-    missing: bool,
+    missing: Option<std::ops::Range<usize>>,
 ) -> Vec<wardwatch_core::model::EcgEvent> {
     let record =
         wardwatch_wfdb::Record::open(testdata(&format!("mitdb/{name}.hea"))).expect("record");
@@ -757,12 +758,14 @@ fn stream_mitdb_gap_as(
             let Some(chunk) = raw.get(k * block..((k + 1) * block).min(raw.len())) else {
                 continue;
             };
-            let in_gap = gap
+            let second = k * block / 360;
+            if gap
                 .as_ref()
-                .is_some_and(|(g, span)| *g == lead && span.contains(&(k * block / 360)));
-            if in_gap && !missing {
+                .is_some_and(|(g, span)| *g == lead && span.contains(&second))
+            {
                 continue;
             }
+            let sent_missing = lead == 0 && missing.as_ref().is_some_and(|m| m.contains(&second));
             let mut obs = waveform(
                 &format!("{mrn}-{name}-{code}-{k}"),
                 mrn,
@@ -773,7 +776,7 @@ fn stream_mitdb_gap_as(
                 (*gain, *baseline),
                 chunk,
             );
-            if in_gap {
+            if sent_missing {
                 obs["valueSampledData"]["data"] = json!(vec!["E"; chunk.len()].join(" "));
             }
             seq += 1;
@@ -938,8 +941,30 @@ fn ecg_that_never_arrived_is_no_unusable_signal_and_no_asystole() {
         &mut scorer,
         ("100", &mrns[1], 120),
         &[("MLII", "131330")],
+        None,
+        Some(60..72),
+    );
+    let unusable: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind() == FindingKind::EcgSignalUnusable)
+        .collect();
+    assert_eq!(unusable.len(), 2, "its onset and its end: {events:?}");
+    assert!(
+        events.iter().all(|e| e.kind() != FindingKind::Asystole),
+        "{events:?}"
+    );
+
+    // The 12 s lost, then 20 s the device sends without signal (the leads
+    // came off while the data was lost): the unusable signal that began in
+    // the gap is the patient's once it lasts past the gap, and ends when
+    // the signal is back.
+    let events = stream_mitdb_gap_as(
+        &mut store,
+        &mut scorer,
+        ("100", &mrns[2], 120),
+        &[("MLII", "131330")],
         Some((0, 60..72)),
-        true,
+        Some(72..92),
     );
     let unusable: Vec<_> = events
         .iter()
